@@ -1,0 +1,37 @@
+# Quick start:  make run   (install deps if missing, release build, serve demo on :8080)
+#               make test  (ASan+UBSan build, every test through ctest)
+JOBS ?= $(shell nproc)
+BUILD_TYPE ?= Release
+CMAKE_FLAGS ?=
+ifeq ($(CI),true)
+  CMAKE_FLAGS += -DWERROR=ON
+endif
+
+.PHONY: deps build run test test-release bench format clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+	cmake --build build/release -j $(JOBS) --target townhall
+
+run: build
+	./build/release/app/townhall serve --demo --port 8080 --data-dir ./data
+
+test: deps
+	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build build/asan -j $(JOBS)
+	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS) --timeout 300
+
+bench: deps
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON -DTOWNHALL_TESTS=OFF $(CMAKE_FLAGS)
+	cmake --build build/bench -j $(JOBS)
+	bash bench/http/run.sh build/bench
+
+format:
+	find app platform modules migrations tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+
+clean:
+	rm -rf build

@@ -1,0 +1,73 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "townhall/platform/config.hpp"
+#include "townhall/platform/http.hpp"
+
+namespace townhall::metrics {
+class Registry;
+}
+
+namespace townhall::app {
+
+// The modules compiled into this binary.
+std::span<const std::string_view> known_modules();
+
+// The registry compiled in from config/townhall.json.
+std::string_view default_registry();
+
+struct ModuleState {
+  std::string name;
+  std::string route_prefix;
+  bool up = false;
+  std::string reason;  // why it is down
+};
+
+// The composition root: builds the modules in dependency order from the registry,
+// serves HTTP, and shuts down in order (stop accepting, drain, stop modules in
+// reverse, close files).
+class Application {
+ public:
+  struct Options {
+    bool demo = false;
+    bool handle_signals = true;  // SIGTERM/SIGINT start a graceful shutdown
+  };
+
+  Application(config::Config config, Options options);
+  ~Application();
+  Application(const Application&) = delete;
+  Application& operator=(const Application&) = delete;
+
+  // Opens, migrates and starts each module (one that fails is marked down and the rest
+  // go on), binds the listener and starts the worker threads. Returns the bound port.
+  std::uint16_t start();
+  // Blocks until the shutdown has completed.
+  void wait();
+  // Starts a graceful shutdown, as SIGTERM does. Safe from any thread.
+  void request_shutdown();
+
+  // Extra routes; only before start().
+  http::Router& router();
+  metrics::Registry& metrics();
+  std::vector<ModuleState> module_states() const;
+  const config::Config& config() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Applies every pending migration of every configured module. Returns a line per module
+// on `report`; false when any module failed.
+bool migrate_all(const config::Config& config, std::vector<std::string>& report);
+
+// The `townhall` command line. Returns the process exit code.
+int run_cli(int argc, char** argv);
+
+}  // namespace townhall::app

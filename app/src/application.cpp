@@ -1,0 +1,305 @@
+#include "townhall/app/application.hpp"
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <iostream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "gateway.hpp"
+#include "townhall/auth/module.hpp"
+#include "townhall/migrations.hpp"
+#include "townhall/parks/module.hpp"
+#include "townhall/permits/module.hpp"
+#include "townhall/platform/db.hpp"
+#include "townhall/platform/metrics.hpp"
+#include "townhall/platform/migrator.hpp"
+#include "townhall/platform/module.hpp"
+#include "townhall/platform/server.hpp"
+#include "townhall/revenue/module.hpp"
+
+namespace townhall::app {
+std::span<const EmbeddedFile> embedded_registry_files();
+
+namespace {
+
+namespace asio = boost::asio;
+
+struct ModuleFactory {
+  std::string_view name;
+  db::TableManifest (*manifest)();
+  std::unique_ptr<Module> (*make)(ModuleContext&);
+};
+
+constexpr ModuleFactory kFactories[] = {
+    {"auth", auth::table_manifest, auth::make_module},
+    {"permits", permits::table_manifest, permits::make_module},
+    {"revenue", revenue::table_manifest, revenue::make_module},
+    {"parks", parks::table_manifest, parks::make_module},
+};
+constexpr std::string_view kKnownModules[] = {"auth", "permits", "revenue", "parks"};
+
+const ModuleFactory& factory_for(std::string_view name) {
+  for (const auto& factory : kFactories)
+    if (factory.name == name) return factory;
+  throw std::logic_error("no factory for module " + std::string(name));
+}
+
+std::vector<db::Migration> migrations_of(std::string_view module) {
+  auto files = migrations::embedded_migrations();
+  auto all = db::migrations_for(files, "bus");
+  auto own = db::migrations_for(files, module);
+  all.insert(all.end(), own.begin(), own.end());
+  return all;
+}
+
+std::unique_ptr<db::ModuleDb> open_module_db(const config::Config& config, const config::Module& module,
+                                             metrics::Registry* metrics) {
+  return std::make_unique<db::ModuleDb>(module.name, config.data_dir / module.db_file,
+                                        factory_for(module.name).manifest(), config.database, metrics);
+}
+
+// Brings a module file to the current schema; throws on any failure.
+std::vector<db::AppliedMigration> migrate(db::ModuleDb& database) {
+  auto owner = database.open(db::Role::owner);
+  db::Migrator migrator(*owner);
+  auto migrations = migrations_of(database.module());
+  auto applied = migrator.apply(migrations);
+  auto undeclared = database.undeclared_tables(*owner);
+  if (!undeclared.empty()) {
+    std::string list;
+    for (const auto& table : undeclared) list += (list.empty() ? "" : ", ") + table;
+    throw std::runtime_error("module '" + database.module() + "': tables not declared in its manifest: " + list);
+  }
+  return applied;
+}
+
+}  // namespace
+
+std::span<const std::string_view> known_modules() { return kKnownModules; }
+
+std::string_view default_registry() { return embedded_registry_files().front().contents; }
+
+bool migrate_all(const config::Config& config, std::vector<std::string>& report) {
+  bool ok = true;
+  for (const auto& module : config.modules) {
+    try {
+      auto database = open_module_db(config, module, nullptr);
+      auto applied = migrate(*database);
+      if (applied.empty()) report.push_back(module.name + ": up to date");
+      for (const auto& m : applied) report.push_back(module.name + ": applied " + m.component + "/" + m.name);
+    } catch (const std::exception& error) {
+      ok = false;
+      report.push_back(module.name + ": FAILED: " + error.what());
+    }
+  }
+  return ok;
+}
+
+struct Application::Impl {
+  struct Slot {
+    const config::Module* config = nullptr;
+    std::unique_ptr<db::ModuleDb> database;
+    std::unique_ptr<ModuleContext> context;
+    std::unique_ptr<Module> module;
+    std::string down_reason;
+    bool up() const { return module != nullptr && down_reason.empty(); }
+  };
+
+  Impl(config::Config cfg, Options opts) : config(std::move(cfg)), options(opts) {}
+
+  config::Config config;
+  Options options;
+  metrics::Registry metrics;
+  std::vector<Slot> slots;
+  http::Router router;
+  std::unique_ptr<Gateway> gateway;
+  asio::io_context io;
+  std::unique_ptr<http::Server> server;
+  std::unique_ptr<asio::signal_set> signals;
+  std::vector<std::thread> threads;
+  std::atomic<bool> shutting_down{false};
+  std::mutex done_mutex;
+  bool started = false;
+
+  void open_modules() {
+    for (const auto& module_config : config.modules) {
+      Slot slot;
+      slot.config = &module_config;
+      try {
+        slot.database = open_module_db(config, module_config, &metrics);
+        auto applied = migrate(*slot.database);
+        for (const auto& m : applied)
+          spdlog::info("module {}: applied migration {}/{}", module_config.name, m.component, m.name);
+        slot.context =
+            std::make_unique<ModuleContext>(ModuleContext{module_config, *slot.database, metrics, options.demo});
+        slot.module = factory_for(module_config.name).make(*slot.context);
+        slot.module->start();
+        spdlog::info("module {} up ({})", module_config.name, slot.database->path().string());
+      } catch (const std::exception& error) {
+        slot.module.reset();
+        slot.down_reason = error.what();
+        spdlog::error("module {} is down: {}", module_config.name, error.what());
+      }
+      slots.push_back(std::move(slot));
+    }
+  }
+
+  void add_ops_routes() {
+    router.add(http::Method::get, "/healthz", [](http::Request&) -> asio::awaitable<http::Response> {
+      co_return http::json_response(200, R"({"status":"ok"})");
+    });
+    router.add(http::Method::get, "/readyz", [this](http::Request&) -> asio::awaitable<http::Response> {
+      nlohmann::json modules = nlohmann::json::object();
+      bool ready = !shutting_down.load();
+      for (const auto& slot : slots) {
+        nlohmann::json entry;
+        if (slot.up()) {
+          auto health = slot.module->health();
+          entry = {{"state", health.up ? "up" : "down"}, {"detail", health.detail}};
+          ready = ready && health.up;
+        } else {
+          entry = {{"state", "down"}, {"detail", slot.down_reason}};
+          ready = false;
+        }
+        modules[slot.config->name] = entry;
+      }
+      nlohmann::json body = {{"status", ready ? "ready" : "not_ready"}, {"modules", modules}};
+      co_return http::json_response(ready ? 200 : 503,
+                                    body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    });
+    router.add(http::Method::get, "/metrics", [this](http::Request&) -> asio::awaitable<http::Response> {
+      http::Response response;
+      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      response.body = metrics.render();
+      co_return response;
+    });
+  }
+
+  void register_metrics() {
+    auto& module_up =
+        metrics.gauge("townhall_module_up", "1 when the module is serving, 0 when it is down", {"module"});
+    metrics.add_collector([this, &module_up] {
+      for (const auto& slot : slots)
+        module_up.with({slot.config->name}).set(slot.up() && slot.module->health().up ? 1 : 0);
+    });
+  }
+
+  void finish(bool drained) {
+    if (!drained) spdlog::warn("shutdown grace period over with requests still in flight; closing them");
+    for (auto it = slots.rbegin(); it != slots.rend(); ++it) {
+      if (!it->module) continue;
+      try {
+        it->module->stop();
+        spdlog::info("module {} stopped", it->config->name);
+      } catch (const std::exception& error) {
+        spdlog::error("module {} failed to stop cleanly: {}", it->config->name, error.what());
+      }
+    }
+    if (signals) {
+      boost::system::error_code ignored;
+      signals->cancel(ignored);
+    }
+    io.stop();
+  }
+
+  void shutdown() {
+    if (shutting_down.exchange(true)) return;
+    spdlog::info("shutting down: no new connections, draining in-flight requests");
+    server->shutdown(config.server.shutdown_grace,
+                     [this](bool drained) { asio::post(io, [this, drained] { finish(drained); }); });
+  }
+};
+
+Application::Application(config::Config config, Options options)
+    : impl_(std::make_unique<Impl>(std::move(config), options)) {}
+
+Application::~Application() {
+  if (impl_->started) {
+    request_shutdown();
+    wait();
+  }
+  // Members go in reverse declaration order: the server and io_context (with any
+  // suspended request) first, then the modules in reverse, and their files last.
+}
+
+std::uint16_t Application::start() {
+  auto& impl = *impl_;
+  impl.register_metrics();
+  impl.open_modules();
+  impl.add_ops_routes();
+  std::vector<Gateway::DownModule> down;
+  for (auto& slot : impl.slots) {
+    if (slot.up())
+      slot.module->add_routes(impl.router, slot.config->route_prefix);
+    else
+      down.push_back({slot.config->name, slot.config->route_prefix});
+  }
+  std::unique_ptr<http::RateLimiter> limiter;
+  const auto& rate = impl.config.server.rate_limit;
+  if (rate.enabled) limiter = std::make_unique<http::RateLimiter>(rate.requests_per_second, rate.burst);
+  impl.gateway = std::make_unique<Gateway>(impl.router, std::move(limiter));
+  impl.gateway->set_down_modules(std::move(down));
+
+  impl.server = std::make_unique<http::Server>(
+      impl.io, impl.config.server.http,
+      [gateway = impl.gateway.get()](http::Request& request) { return gateway->dispatch(request); }, impl.metrics);
+  auto port = impl.server->listen();
+  impl.server->start();
+
+  if (impl.options.handle_signals) {
+    impl.signals = std::make_unique<asio::signal_set>(impl.io, SIGINT, SIGTERM);
+    impl.signals->async_wait([this](const boost::system::error_code& ec, int signal_number) {
+      if (ec) return;
+      spdlog::info("received signal {}", signal_number);
+      impl_->shutdown();
+    });
+  }
+  int thread_count = std::max(1, impl.config.server.threads);
+  for (int i = 0; i < thread_count; ++i) {
+    impl.threads.emplace_back([&impl] {
+      for (;;) {
+        try {
+          impl.io.run();
+          return;
+        } catch (const std::exception& error) {
+          spdlog::error("unhandled exception on a network thread: {}", error.what());
+        }
+      }
+    });
+  }
+  impl.started = true;
+  spdlog::info("listening on http://{}:{}", impl.config.server.http.address, port);
+  return port;
+}
+
+void Application::wait() {
+  std::lock_guard lock(impl_->done_mutex);
+  for (auto& thread : impl_->threads)
+    if (thread.joinable()) thread.join();
+  impl_->threads.clear();
+}
+
+void Application::request_shutdown() {
+  if (!impl_->server) return;
+  asio::post(impl_->io, [impl = impl_.get()] { impl->shutdown(); });
+}
+
+http::Router& Application::router() { return impl_->router; }
+metrics::Registry& Application::metrics() { return impl_->metrics; }
+const config::Config& Application::config() const { return impl_->config; }
+
+std::vector<ModuleState> Application::module_states() const {
+  std::vector<ModuleState> out;
+  for (const auto& slot : impl_->slots)
+    out.push_back({slot.config->name, slot.config->route_prefix, slot.up(), slot.down_reason});
+  return out;
+}
+
+}  // namespace townhall::app

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "townhall/platform/db.hpp"
+#include "townhall/platform/logging.hpp"
+#include "townhall/platform/server.hpp"
+
+namespace townhall::config {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RateLimit {
+  bool enabled = true;
+  double requests_per_second = 20;
+  double burst = 40;
+};
+
+struct Server {
+  http::ServerOptions http;
+  int threads = 2;
+  std::chrono::milliseconds shutdown_grace{10'000};
+  RateLimit rate_limit;
+};
+
+struct Subscription {
+  std::string topic;  // topic pattern, e.g. gov.auth.citizen or gov.auth.*
+};
+
+struct Module {
+  std::string name;
+  std::string db_file;
+  std::string route_prefix;
+  std::vector<std::string> depends_on;
+  std::vector<Subscription> subscriptions;
+  nlohmann::json settings = nlohmann::json::object();  // the module's own section
+};
+
+struct Config {
+  Server server;
+  std::filesystem::path data_dir = "data";
+  db::Options database;
+  logging::Options logging;
+  std::vector<Module> modules;  // in dependency order (dependencies first)
+
+  const Module* module(std::string_view name) const;
+};
+
+struct Overrides {
+  std::optional<std::filesystem::path> data_dir;
+  std::optional<std::uint16_t> port;
+};
+
+// Parses and validates a registry document. `known_modules` are the modules compiled
+// into this binary. Errors name the offending key path, e.g.
+// "modules.permits.depends_on: unknown module 'billing'". Throws ConfigError.
+Config parse(const nlohmann::json& document, std::span<const std::string_view> known_modules);
+
+// Reads `file` (or `default_document`, the registry compiled into the binary, when no
+// file is given), applies env (TOWNHALL_DATA_DIR, TOWNHALL_PORT) then `overrides`,
+// validates, and checks that the data directory exists or can be created and is
+// writable. Throws ConfigError.
+Config load(const std::optional<std::filesystem::path>& file, std::string_view default_document,
+            const Overrides& overrides, std::span<const std::string_view> known_modules);
+
+std::uint16_t parse_port(std::string_view text);  // throws ConfigError
+
+}  // namespace townhall::config

@@ -1,0 +1,139 @@
+#pragma once
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace townhall::metrics {
+class Registry;
+class Counter;
+}  // namespace townhall::metrics
+
+namespace townhall::db {
+
+// What a connection is opened for; the authorizer enforces it on every statement.
+enum class Role { owner, service, sync, relay, reader };
+std::string_view to_string(Role role);
+
+enum class TableKind {
+  owned,        // the module's own data, single writer: the module
+  cache,        // read-only copies of other modules' data, written by sync handlers
+  outbox,       // the bus's outbox
+  bookkeeping,  // bus_cursors, processed_events, dead_letters
+  migrations,   // schema_migrations
+  system,       // sqlite_schema, sqlite_sequence, sqlite_stat*
+};
+std::string_view to_string(TableKind kind);
+
+// The tables a module file may hold, by kind. The bus and SQLite tables are implied.
+struct TableManifest {
+  std::vector<std::string> owned;
+  std::vector<std::string> cache;
+
+  std::optional<TableKind> classify(std::string_view table) const;
+};
+
+enum class Synchronous { normal, full };
+
+struct Options {
+  Synchronous synchronous = Synchronous::normal;
+  std::chrono::milliseconds busy_timeout{5000};
+};
+
+// A statement refused by the authorizer.
+class BoundaryViolation : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class ModuleDb;
+
+// One SQLite connection opened for one role. Not thread-safe: one user at a time.
+class Connection {
+ public:
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Prepare/exec translate an authorizer denial into BoundaryViolation naming module,
+  // role, table and action; other SQLite failures stay SQLite::Exception.
+  SQLite::Statement prepare(const std::string& sql);
+  int exec(const std::string& sql);
+
+  SQLite::Database& sql() { return database_; }
+  Role role() const;
+  const std::string& module() const;
+
+ private:
+  friend class ModuleDb;
+  struct Guard;
+  Connection(SQLite::Database database, std::unique_ptr<Guard> guard);
+  [[noreturn]] void rethrow(const SQLite::Exception& error);
+
+  SQLite::Database database_;
+  std::unique_ptr<Guard> guard_;
+};
+
+// A module's one database file. Opens connections per role with the module's pragmas
+// and an authorizer driven by its table manifest.
+class ModuleDb {
+ public:
+  ModuleDb(std::string module, std::filesystem::path file, TableManifest manifest, Options options = {},
+           metrics::Registry* metrics = nullptr);
+
+  // Throws SQLite::Exception when the file cannot be opened or is not a database.
+  std::unique_ptr<Connection> open(Role role) const;
+
+  const std::string& module() const { return module_; }
+  const std::filesystem::path& path() const { return file_; }
+  const TableManifest& manifest() const { return manifest_; }
+
+  // Tables present in the file that the manifest does not declare (should be none).
+  std::vector<std::string> undeclared_tables(Connection& connection) const;
+
+ private:
+  std::string module_;
+  std::filesystem::path file_;
+  TableManifest manifest_;
+  Options options_;
+  metrics::Registry* metrics_;
+};
+
+// A small pool of reader connections for short reads on any thread.
+class ReaderPool {
+ public:
+  ReaderPool(const ModuleDb& db, std::size_t size);
+
+  class Lease {
+   public:
+    Lease(ReaderPool& pool, std::unique_ptr<Connection> connection)
+        : pool_(&pool), connection_(std::move(connection)) {}
+    Lease(Lease&& other) noexcept = default;
+    ~Lease();
+    Connection& operator*() { return *connection_; }
+    Connection* operator->() { return connection_.get(); }
+
+   private:
+    ReaderPool* pool_;
+    std::unique_ptr<Connection> connection_;
+  };
+
+  Lease acquire();
+
+ private:
+  const ModuleDb& db_;
+  std::size_t size_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+};
+
+}  // namespace townhall::db

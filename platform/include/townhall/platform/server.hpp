@@ -1,0 +1,63 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "townhall/platform/http.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace townhall::metrics {
+class Registry;
+}
+
+namespace townhall::http {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0 = ephemeral
+  std::size_t body_limit = 1024 * 1024;
+  std::size_t header_limit = 16 * 1024;
+  std::chrono::milliseconds read_timeout{10'000};  // first byte .. full request
+  std::chrono::milliseconds idle_timeout{30'000};  // keep-alive wait for the next request
+  std::chrono::milliseconds write_timeout{10'000};
+  std::size_t max_connections = 10'000;
+};
+
+// HTTP/1.1 server on Boost.Beast with one coroutine per connection. Owns the protocol:
+// limits (413, 431, 400), timeouts, keep-alive, X-Request-Id, access log, request
+// metrics. What a request means is the dispatcher's business.
+class Server {
+ public:
+  using Dispatcher = std::function<boost::asio::awaitable<Response>(Request&)>;
+
+  Server(boost::asio::io_context& io, ServerOptions options, Dispatcher dispatcher, metrics::Registry& metrics);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens; returns the bound port. Throws std::system_error on failure.
+  std::uint16_t listen();
+  // Starts accepting (after listen()).
+  void start();
+
+  // Graceful stop: close the listener, close idle connections, let in-flight requests
+  // finish (their connections close after the response). `done` runs once every
+  // connection is gone or `grace` has passed, whichever is first; the bool tells whether
+  // everything drained in time.
+  void shutdown(std::chrono::milliseconds grace, std::function<void(bool drained)> done);
+
+  std::size_t active_connections() const;
+  bool stopping() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace townhall::http

@@ -1,0 +1,37 @@
+#include "townhall/platform/basic_module.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace townhall {
+
+BasicModule::BasicModule(std::string name, ModuleContext& context)
+    : name_(std::move(name)), context_(context), readers_(context.db, 4) {}
+
+void BasicModule::start() { running_ = true; }
+void BasicModule::stop() { running_ = false; }
+
+ModuleHealth BasicModule::health() const {
+  if (!running_) return {false, "stopped"};
+  return {true, "serving"};
+}
+
+void BasicModule::add_routes(http::Router& router, const std::string& prefix) {
+  router.add(http::Method::get, prefix + "/status", [this](http::Request& request) { return status(request); });
+}
+
+boost::asio::awaitable<http::Response> BasicModule::status(http::Request&) {
+  nlohmann::json schema = nlohmann::json::object();
+  std::int64_t pending = 0;
+  {
+    auto connection = readers_.acquire();
+    auto versions = connection->prepare("SELECT component, max(version) FROM schema_migrations GROUP BY component");
+    while (versions.executeStep()) schema[versions.getColumn(0).getString()] = versions.getColumn(1).getInt();
+    auto outbox = connection->prepare("SELECT count(*) FROM outbox WHERE published_at IS NULL");
+    if (outbox.executeStep()) pending = outbox.getColumn(0).getInt64();
+  }
+  nlohmann::json body = {
+      {"module", name_}, {"state", running_ ? "up" : "stopped"}, {"schema", schema}, {"outbox_pending", pending}};
+  co_return http::json_response(200, body.dump());
+}
+
+}  // namespace townhall

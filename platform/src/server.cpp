@@ -1,0 +1,318 @@
+#include "townhall/platform/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <list>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "townhall/platform/logging.hpp"
+#include "townhall/platform/metrics.hpp"
+
+namespace townhall::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+struct Session {
+  explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
+  beast::tcp_stream stream;
+  bool busy = false;  // touched only on the session's strand
+};
+
+bool is_parse_error(const boost::system::error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
+}
+
+}  // namespace
+
+struct Server::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& io_context, ServerOptions server_options, Dispatcher dispatch, metrics::Registry& registry)
+      : io(io_context),
+        options(std::move(server_options)),
+        dispatcher(std::move(dispatch)),
+        acceptor(io_context),
+        requests(
+            registry.counter("townhall_http_requests_total", "HTTP requests served", {"method", "route", "status"})),
+        durations(registry.histogram("townhall_http_request_duration_seconds",
+                                     "Time from the first byte of a request to its response being ready",
+                                     {"method", "route"})),
+        open_connections(registry.gauge("townhall_http_open_connections", "Open HTTP connections").with({})) {}
+
+  asio::io_context& io;
+  ServerOptions options;
+  Dispatcher dispatcher;
+  tcp::acceptor acceptor;
+  metrics::CounterFamily& requests;
+  metrics::HistogramFamily& durations;
+  metrics::Gauge& open_connections;
+
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> active{0};
+  std::mutex mutex;
+  std::list<std::weak_ptr<Session>> sessions;
+  std::function<void(bool)> on_drained;
+  std::atomic<bool> drained_reported{false};
+  std::unique_ptr<asio::steady_timer> drain_timer;
+
+  void report_drained(bool drained) {
+    if (drained_reported.exchange(true)) return;
+    std::function<void(bool)> callback;
+    {
+      std::lock_guard lock(mutex);
+      callback = std::move(on_drained);
+      if (drain_timer) drain_timer->cancel();
+    }
+    if (callback) callback(drained);
+  }
+
+  asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    asio::steady_timer backoff(io);
+    while (!stopping) {
+      auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(io), kTuple);
+      if (stopping) co_return;
+      if (ec) {
+        if (ec == asio::error::operation_aborted) co_return;
+        // Out of descriptors or similar: log and breathe instead of spinning.
+        spdlog::warn("accept failed: {}", ec.message());
+        backoff.expires_after(std::chrono::milliseconds(50));
+        co_await backoff.async_wait(kTuple);
+        continue;
+      }
+      if (active.load() >= options.max_connections) {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      auto session = std::make_shared<Session>(std::move(socket));
+      {
+        std::lock_guard lock(mutex);
+        std::erase_if(sessions, [](const auto& weak) { return weak.expired(); });
+        sessions.push_back(session);
+      }
+      ++active;
+      open_connections.add(1);
+      asio::co_spawn(session->stream.get_executor(), serve(session), asio::detached);
+    }
+  }
+
+  Response protocol_error(int status, std::string_view slug, std::string_view detail) {
+    Response response = problem(status, slug, reason_phrase(status), detail);
+    response.close = true;
+    return response;
+  }
+
+  Request convert(bhttp::request<bhttp::string_body>& message, const std::string& client_ip) {
+    Request request;
+    request.method = parse_method(std::string_view(message.method_string().data(), message.method_string().size()));
+    request.target = std::string(message.target());
+    auto question = request.target.find('?');
+    request.path = request.target.substr(0, question);
+    if (question != std::string::npos) request.query = request.target.substr(question + 1);
+    request.headers.reserve(8);
+    for (const auto& field : message)
+      request.headers.push_back({std::string(field.name_string()), std::string(field.value())});
+    request.body = std::move(message.body());
+    request.client_ip = client_ip;
+    auto offered = request.header("X-Request-Id");
+    request.request_id = is_acceptable_request_id(offered) ? std::string(offered) : generate_request_id();
+    return request;
+  }
+
+  void log_access(const std::string& client_ip, std::string_view method, std::string_view path, int status,
+                  std::size_t bytes, double seconds, const std::string& request_id) {
+    auto format = logging::access_log_format();
+    if (format == logging::AccessLogFormat::off) return;
+    auto logger = logging::access_logger();
+    if (format == logging::AccessLogFormat::json) {
+      nlohmann::json line = {{"ts", std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count()},
+                             {"client", client_ip},
+                             {"method", method},
+                             {"path", path},
+                             {"status", status},
+                             {"bytes", bytes},
+                             {"duration_ms", seconds * 1000.0},
+                             {"request_id", request_id}};
+      logger->info("{}", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    } else {
+      logger->info("{} \"{} {}\" {} {} {:.3f}ms {}", client_ip, method, path, status, bytes, seconds * 1000.0,
+                   request_id);
+    }
+  }
+
+  asio::awaitable<void> serve(std::shared_ptr<Session> session) {
+    auto self = shared_from_this();
+    auto& stream = session->stream;
+    beast::flat_buffer buffer;
+    boost::system::error_code ec;
+    std::string client_ip;
+    auto endpoint = stream.socket().remote_endpoint(ec);
+    if (!ec) client_ip = endpoint.address().to_string();
+
+    for (;;) {
+      if (stopping) break;
+      if (buffer.size() == 0) {
+        // Keep-alive: wait for the first byte of the next request under the idle timeout.
+        stream.expires_after(options.idle_timeout);
+        auto [read_ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+        if (read_ec) break;
+        buffer.commit(n);
+      }
+      session->busy = true;
+      auto started = Clock::now();
+      stream.expires_after(options.read_timeout);
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
+      parser.body_limit(options.body_limit);
+      auto [read_ec, read_bytes] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+
+      Response response;
+      Request request;
+      std::string_view method_label = "-";
+      unsigned version = 11;
+      bool keep_alive = false;
+      bool head = false;
+      if (read_ec) {
+        if (read_ec == bhttp::error::end_of_stream || read_ec == beast::error::timeout ||
+            read_ec == asio::error::operation_aborted || read_ec == asio::error::connection_reset ||
+            read_ec == asio::error::eof)
+          break;
+        request.request_id = generate_request_id();
+        if (read_ec == bhttp::error::body_limit)
+          response = protocol_error(413, "payload-too-large",
+                                    "the request body exceeds " + std::to_string(options.body_limit) + " bytes");
+        else if (read_ec == bhttp::error::header_limit)
+          response = protocol_error(431, "header-too-large",
+                                    "the request headers exceed " + std::to_string(options.header_limit) + " bytes");
+        else if (is_parse_error(read_ec))
+          response =
+              protocol_error(400, "malformed-request", "the request is not valid HTTP/1.1: " + read_ec.message());
+        else
+          break;
+      } else {
+        auto& message = parser.get();
+        version = message.version();
+        request = convert(message, client_ip);
+        method_label = to_string(request.method);
+        head = request.method == Method::head;
+        if (request.path.empty() || request.path.front() != '/') {
+          response = protocol_error(400, "malformed-request", "the request target must be an absolute path");
+        } else {
+          try {
+            response = co_await dispatcher(request);
+          } catch (const std::exception& error) {
+            spdlog::error("request {} {} failed: {}", method_label, request.path, error.what());
+            response =
+                problem(500, "internal", "Internal Server Error",
+                        "the server failed to handle this request; see its log for request id " + request.request_id);
+          }
+        }
+        keep_alive = message.keep_alive() && !response.close && !stopping;
+      }
+
+      bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(response.status), version};
+      out.set(bhttp::field::server, "townhall");
+      if (!response.body.empty() || response.status != 204) out.set(bhttp::field::content_type, response.content_type);
+      out.set("X-Request-Id", request.request_id);
+      for (const auto& header : response.headers) out.set(header.name, header.value);
+      out.keep_alive(keep_alive);
+      std::size_t body_size = response.body.size();
+      if (head) {
+        out.content_length(body_size);
+      } else {
+        out.body() = std::move(response.body);
+        out.prepare_payload();
+      }
+      // Counted before the write, so a client that has its answer also sees it counted.
+      double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      std::string route = request.route.empty() ? std::string("unmatched") : std::string(request.route);
+      requests.with({method_label, route, std::to_string(response.status)}).inc();
+      durations.with({method_label, route}).observe(seconds);
+
+      stream.expires_after(options.write_timeout);
+      auto [write_ec, written] = co_await bhttp::async_write(stream, out, kTuple);
+      (void)written;
+      log_access(client_ip, method_label, request.path.empty() ? std::string_view("-") : request.path, response.status,
+                 body_size, seconds, request.request_id);
+      session->busy = false;
+      if (write_ec || !keep_alive) break;
+    }
+
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.close();
+    open_connections.add(-1);
+    if (--active == 0 && stopping) report_drained(true);
+  }
+};
+
+Server::Server(asio::io_context& io, ServerOptions options, Dispatcher dispatcher, metrics::Registry& metrics)
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(dispatcher), metrics)) {}
+
+Server::~Server() = default;
+
+std::uint16_t Server::listen() {
+  auto address = asio::ip::make_address(impl_->options.address);
+  tcp::endpoint endpoint(address, impl_->options.port);
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(asio::socket_base::reuse_address(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(asio::socket_base::max_listen_connections);
+  return acceptor.local_endpoint().port();
+}
+
+void Server::start() { asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(), asio::detached); }
+
+void Server::shutdown(std::chrono::milliseconds grace, std::function<void(bool)> done) {
+  auto impl = impl_;
+  asio::post(impl->acceptor.get_executor(), [impl, grace, done = std::move(done)]() mutable {
+    if (impl->stopping.load()) return;
+    {
+      std::lock_guard lock(impl->mutex);
+      impl->on_drained = std::move(done);
+      impl->drain_timer = std::make_unique<asio::steady_timer>(impl->io, grace);
+      impl->drain_timer->async_wait([impl](const boost::system::error_code& ec) {
+        if (!ec) impl->report_drained(impl->active.load() == 0);
+      });
+    }
+    impl->stopping = true;
+    boost::system::error_code ignored;
+    impl->acceptor.close(ignored);
+    std::vector<std::shared_ptr<Session>> open;
+    {
+      std::lock_guard lock(impl->mutex);
+      for (auto& weak : impl->sessions)
+        if (auto session = weak.lock()) open.push_back(session);
+    }
+    // Idle connections close now; busy ones close after their response.
+    for (auto& session : open)
+      asio::post(session->stream.get_executor(), [session] {
+        if (!session->busy) session->stream.cancel();
+      });
+    if (impl->active.load() == 0) impl->report_drained(true);
+  });
+}
+
+std::size_t Server::active_connections() const { return impl_->active.load(); }
+bool Server::stopping() const { return impl_->stopping.load(); }
+
+}  // namespace townhall::http

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Fails when a module reaches past another module's public contract:
+#  - a file under modules/<a>/ includes modules/<b>/src/ or "<b>/src/..."
+#  - a file under modules/<a>/src names another module's database file
+#  - a module opens a database itself (only the composition root opens files)
+# Usage: boundary_check.sh <project root>
+set -u
+root=${1:?project root}
+status=0
+cd "$root/modules" 2>/dev/null || { echo "no modules/ under $root"; exit 1; }
+modules=$(ls -d */ 2>/dev/null | tr -d /)
+for m in $modules; do
+  for other in $modules; do
+    [ "$m" = "$other" ] && continue
+    hits=$(grep -rnE "#include[[:space:]]*[<\"][^\">]*(modules/)?$other/src/" "$m" 2>/dev/null)
+    if [ -n "$hits" ]; then
+      echo "module '$m' includes the private sources of '$other':"; echo "$hits"; status=1
+    fi
+    hits=$(grep -rnE "[\"/]$other\.db\b" "$m" 2>/dev/null)
+    if [ -n "$hits" ]; then
+      echo "module '$m' names the database file of '$other':"; echo "$hits"; status=1
+    fi
+  done
+  hits=$(grep -rnE "sqlite3_open|SQLite::Database[[:space:]]*[a-z_]*[[:space:]]*\(|ModuleDb[[:space:]]*[a-z_]*[[:space:]]*\(" "$m/src" 2>/dev/null)
+  if [ -n "$hits" ]; then
+    echo "module '$m' opens a database itself (only app/ opens module files):"; echo "$hits"; status=1
+  fi
+done
+[ $status -eq 0 ] && echo "module boundaries ok: $(echo $modules | wc -w) modules checked"
+exit $status

@@ -1,0 +1,98 @@
+// The townhall binary itself, as a child process.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+
+#include "support.hpp"
+
+namespace townhall {
+namespace {
+
+using testing::ChildProcess;
+using testing::TempDir;
+
+std::pair<int, std::string> run(std::vector<std::string> args) {
+  args.insert(args.begin(), TOWNHALL_BINARY);
+  ChildProcess child(std::move(args));
+  auto code = child.wait_exit();
+  return {code.value_or(-1), child.output()};
+}
+
+TEST(Cli, Version) {
+  auto [code, out] = run({"version"});
+  EXPECT_EQ(code, 0);
+  EXPECT_NE(out.find("townhall 0.1.0"), std::string::npos) << out;
+  EXPECT_NE(out.find("SQLite 3."), std::string::npos) << out;
+}
+
+TEST(Cli, WrongUsageExits2) {
+  EXPECT_EQ(run({}).first, 2);
+  EXPECT_EQ(run({"frobnicate"}).first, 2);
+  EXPECT_EQ(run({"serve", "--bogus"}).first, 2);
+  EXPECT_EQ(run({"serve", "--port"}).first, 2);
+  EXPECT_EQ(run({"serve", "--port", "99999"}).first, 2);
+  EXPECT_EQ(run({"migrate", "--demo"}).first, 2);
+}
+
+TEST(Cli, HelpEverywhere) {
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"--help"}, {"serve", "--help"}, {"migrate", "--help"}, {"version", "--help"}}) {
+    auto [code, out] = run(args);
+    EXPECT_EQ(code, 0) << args[0];
+    EXPECT_NE(out.find("usage: townhall"), std::string::npos) << out;
+  }
+}
+
+TEST(Cli, InvalidConfigurationExits2) {
+  TempDir dir;
+  auto file = dir.path() / "bad.json";
+  std::ofstream(file) << R"({"modules": {"billing": {}}})";
+  auto [code, out] = run({"migrate", "--config", file.string(), "--data-dir", dir.path().string()});
+  EXPECT_EQ(code, 2);
+}
+
+TEST(Cli, MigrateAppliesOnceThenReportsUpToDate) {
+  TempDir dir;
+  auto [code, out] = run({"migrate", "--data-dir", dir.path().string()});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("permits: applied bus/0001_bookkeeping.sql"), std::string::npos) << out;
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "auth.db"));
+  auto [again, out2] = run({"migrate", "--data-dir", dir.path().string()});
+  EXPECT_EQ(again, 0);
+  EXPECT_NE(out2.find("permits: up to date"), std::string::npos) << out2;
+}
+
+TEST(Cli, MigrateFailsOnACorruptFile) {
+  TempDir dir;
+  std::ofstream(dir.path() / "parks.db") << std::string(4096, 'q');
+  auto [code, out] = run({"migrate", "--data-dir", dir.path().string()});
+  EXPECT_EQ(code, 1);
+  EXPECT_NE(out.find("parks: FAILED"), std::string::npos) << out;
+  EXPECT_NE(out.find("auth: applied"), std::string::npos) << out;
+}
+
+TEST(Cli, ServeAnswersAndStopsCleanlyOnSigterm) {
+  TempDir dir;
+  ChildProcess child({TOWNHALL_BINARY, "serve", "--port", "0", "--data-dir", dir.path().string()});
+  auto port = testing::wait_for_port(child);
+  ASSERT_NE(port, 0) << child.output();
+  EXPECT_EQ(testing::http_request(port, "GET", "/healthz").status, 200);
+  EXPECT_EQ(testing::http_request(port, "GET", "/readyz").status, 200);
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait_exit(), 0);
+}
+
+TEST(Cli, EnvironmentSelectsPortAndDataDir) {
+  TempDir dir;
+  ChildProcess child({TOWNHALL_BINARY, "serve"}, {{"TOWNHALL_PORT", "0"}, {"TOWNHALL_DATA_DIR", dir.path().string()}});
+  auto port = testing::wait_for_port(child);
+  ASSERT_NE(port, 0) << child.output();
+  EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/auth/status").status, 200);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "auth.db"));
+  child.signal(SIGINT);
+  EXPECT_EQ(child.wait_exit(), 0);
+}
+
+}  // namespace
+}  // namespace townhall

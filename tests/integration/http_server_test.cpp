@@ -1,0 +1,242 @@
+// The gateway and HTTP server over a real loopback socket (issue: foundation).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include "server_fixture.hpp"
+
+namespace townhall {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::HttpResponse;
+using testing::RawConnection;
+using testing::TempDir;
+using testing::TestServer;
+
+void add_echo_route(app::Application& application) {
+  application.router().add(http::Method::get, "/test/echo/{name}",
+                           [](http::Request& request) -> boost::asio::awaitable<http::Response> {
+                             nlohmann::json body = {{"name", *request.param("name")}};
+                             co_return http::json_response(200, body.dump());
+                           });
+  application.router().add(http::Method::post, "/test/echo",
+                           [](http::Request& request) -> boost::asio::awaitable<http::Response> {
+                             co_return http::json_response(200, std::to_string(request.body.size()));
+                           });
+}
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+};
+
+TEST_F(HttpServerTest, RoutesWithPathParameters) {
+  TestServer server(testing::test_config(dir_.path()), add_echo_route);
+  auto response = server.get("/test/echo/hello%20world");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(response.body)["name"], "hello world");
+  EXPECT_EQ(response.header("content-type"), "application/json");
+}
+
+TEST_F(HttpServerTest, UnknownPathIs404ProblemJson) {
+  TestServer server(testing::test_config(dir_.path()));
+  auto response = server.get("/nope");
+  EXPECT_EQ(response.status, 404);
+  EXPECT_EQ(response.header("content-type"), "application/problem+json");
+  auto body = nlohmann::json::parse(response.body);
+  EXPECT_EQ(body["status"], 404);
+  EXPECT_EQ(body["title"], "Not Found");
+}
+
+TEST_F(HttpServerTest, WrongMethodIs405WithAllow) {
+  TestServer server(testing::test_config(dir_.path()));
+  auto response = testing::http_request(server.port(), "DELETE", "/healthz");
+  EXPECT_EQ(response.status, 405);
+  EXPECT_EQ(response.header("allow"), "GET");
+  EXPECT_EQ(response.header("content-type"), "application/problem+json");
+}
+
+TEST_F(HttpServerTest, OversizeBodyIs413AndNothingReachesTheHandler) {
+  TestServer server(testing::test_config(dir_.path()), add_echo_route);
+  RawConnection connection(server.port());
+  // Declared length over the limit: refused from the headers alone.
+  connection.send("POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n");
+  auto response = connection.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 413);
+  EXPECT_EQ(response->header("content-type"), "application/problem+json");
+  EXPECT_TRUE(connection.wait_closed());
+
+  // Chunked body that grows past the limit.
+  RawConnection chunked(server.port());
+  std::string chunk(64 * 1024, 'a');
+  std::string request = "POST /test/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  chunked.send(request);
+  for (int i = 0; i < 20; ++i) {
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx\r\n", chunk.size());
+    if (!chunked.send(size + chunk + "\r\n")) break;
+  }
+  auto chunked_response = chunked.read_response();
+  ASSERT_TRUE(chunked_response);
+  EXPECT_EQ(chunked_response->status, 413);
+
+  // Exactly at the limit is fine.
+  auto ok = testing::http_request(server.port(), "POST", "/test/echo", std::string(1024 * 1024, 'x'));
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, std::to_string(1024 * 1024));
+}
+
+TEST_F(HttpServerTest, OversizeHeadersAre431) {
+  TestServer server(testing::test_config(dir_.path()));
+  RawConnection connection(server.port());
+  connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20 * 1024, 'h') + "\r\n\r\n");
+  auto response = connection.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 431);
+  EXPECT_EQ(response->header("content-type"), "application/problem+json");
+  EXPECT_FALSE(response->header("x-request-id").empty());
+}
+
+TEST_F(HttpServerTest, MalformedRequestLineIs400) {
+  TestServer server(testing::test_config(dir_.path()));
+  for (std::string garbage : {"GARBAGE\r\n\r\n", "GET /healthz HTTP/9.9\r\n\r\n", "GET  HTTP/1.1\r\n\r\n",
+                              "\x01\x02\x03 / HTTP/1.1\r\n\r\n"}) {
+    RawConnection connection(server.port());
+    connection.send(garbage);
+    auto response = connection.read_response();
+    ASSERT_TRUE(response) << garbage;
+    EXPECT_EQ(response->status, 400) << garbage;
+    EXPECT_EQ(response->header("content-type"), "application/problem+json");
+    EXPECT_TRUE(connection.wait_closed());
+  }
+  // The server is still fine afterwards.
+  EXPECT_EQ(server.get("/healthz").status, 200);
+}
+
+TEST_F(HttpServerTest, KeepAliveReusesTheConnection) {
+  TestServer server(testing::test_config(dir_.path()));
+  RawConnection connection(server.port());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto response = connection.read_response();
+    ASSERT_TRUE(response) << "request " << i;
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->body, R"({"status":"ok"})");
+  }
+  // Pipelined requests are answered in order.
+  connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(connection.read_response()->status, 200);
+  EXPECT_EQ(connection.read_response()->status, 404);
+  // "Connection: close" closes after the response.
+  connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(connection.read_response()->status, 200);
+  EXPECT_TRUE(connection.wait_closed());
+}
+
+TEST_F(HttpServerTest, RequestIdIsEchoedWhenSaneAndGeneratedOtherwise) {
+  TestServer server(testing::test_config(dir_.path()));
+  auto echoed = testing::http_request(server.port(), "GET", "/healthz", "", {"X-Request-Id: client-id-123"});
+  EXPECT_EQ(echoed.header("x-request-id"), "client-id-123");
+  auto replaced = testing::http_request(server.port(), "GET", "/healthz", "", {"X-Request-Id: bad id <script>"});
+  EXPECT_EQ(replaced.header("x-request-id").size(), 32u);
+  auto generated = server.get("/nope");
+  EXPECT_EQ(generated.header("x-request-id").size(), 32u);
+}
+
+TEST_F(HttpServerTest, RateLimitAnswers429WithRetryAfter) {
+  auto config = testing::test_config(dir_.path());
+  config.server.rate_limit = {.enabled = true, .requests_per_second = 0.5, .burst = 3};
+  TestServer server(std::move(config));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(server.get("/healthz").status, 200) << i;
+  auto limited = server.get("/healthz");
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(limited.header("content-type"), "application/problem+json");
+  EXPECT_EQ(limited.header("retry-after"), "2");
+}
+
+TEST_F(HttpServerTest, IdleConnectionIsClosed) {
+  auto config = testing::test_config(dir_.path());
+  config.server.http.idle_timeout = 200ms;
+  TestServer server(std::move(config));
+  RawConnection connection(server.port());
+  connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(connection.read_response());
+  EXPECT_TRUE(connection.wait_closed(5s));
+}
+
+TEST_F(HttpServerTest, SlowRequestIsCutByTheReadTimeout) {
+  auto config = testing::test_config(dir_.path());
+  config.server.http.read_timeout = 300ms;
+  TestServer server(std::move(config));
+  RawConnection connection(server.port());
+  connection.send("GET /healthz HTTP/1.1\r\nHo");  // and never the rest
+  EXPECT_TRUE(connection.wait_closed(5s));
+}
+
+TEST_F(HttpServerTest, OpsEndpoints) {
+  TestServer server(testing::test_config(dir_.path()));
+  EXPECT_EQ(server.get("/healthz").status, 200);
+  auto ready = server.get("/readyz");
+  EXPECT_EQ(ready.status, 200);
+  auto body = nlohmann::json::parse(ready.body);
+  EXPECT_EQ(body["status"], "ready");
+  for (auto module : {"auth", "permits", "revenue", "parks"}) EXPECT_EQ(body["modules"][module]["state"], "up");
+  auto metrics = server.get("/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_EQ(metrics.header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(metrics.body.find("townhall_module_up{module=\"permits\"} 1"), std::string::npos);
+  EXPECT_NE(metrics.body.find("townhall_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"} 1"),
+            std::string::npos)
+      << metrics.body;
+}
+
+TEST_F(HttpServerTest, ModuleStatusReadsItsOwnFile) {
+  TestServer server(testing::test_config(dir_.path()));
+  auto response = server.get("/api/v1/revenue/status");
+  ASSERT_EQ(response.status, 200);
+  auto body = nlohmann::json::parse(response.body);
+  EXPECT_EQ(body["module"], "revenue");
+  EXPECT_EQ(body["schema"]["bus"], 1);
+  EXPECT_EQ(body["outbox_pending"], 0);
+}
+
+TEST_F(HttpServerTest, SigtermFinishesTheInFlightRequest) {
+  std::atomic<bool> entered{false};
+  auto config = testing::test_config(dir_.path());
+  TestServer server(std::move(config), [&](app::Application& application) {
+    application.router().add(http::Method::get, "/test/slow",
+                             [&entered](http::Request&) -> boost::asio::awaitable<http::Response> {
+                               entered = true;
+                               boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 500ms);
+                               co_await timer.async_wait(boost::asio::use_awaitable);
+                               co_return http::json_response(200, R"({"slow":true})");
+                             });
+  });
+  RawConnection idle(server.port());  // an idle keep-alive connection: closed at shutdown
+  RawConnection busy(server.port());
+  busy.send("GET /test/slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(testing::wait_until([&] { return entered.load(); }));
+
+  ::kill(::getpid(), SIGTERM);
+
+  auto response = busy.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, R"({"slow":true})");
+  EXPECT_EQ(response->header("connection"), "close");
+  EXPECT_TRUE(busy.wait_closed());
+  EXPECT_TRUE(idle.wait_closed());
+  server.app().wait();
+  RawConnection after(server.port());
+  EXPECT_FALSE(after.connected());  // no longer accepting
+}
+
+}  // namespace
+}  // namespace townhall

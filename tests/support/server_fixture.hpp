@@ -1,0 +1,31 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "support.hpp"
+#include "townhall/app/application.hpp"
+#include "townhall/platform/config.hpp"
+
+namespace townhall::testing {
+
+// The built-in registry pointed at a temp data dir, on an ephemeral loopback port, with
+// rate limiting and access logs off unless a test turns them on.
+config::Config test_config(const std::filesystem::path& data_dir);
+
+// The real Application (every module, gateway and server) running in this process.
+class TestServer {
+ public:
+  explicit TestServer(config::Config config, std::function<void(app::Application&)> before_start = {});
+  ~TestServer();
+
+  unsigned short port() const { return port_; }
+  app::Application& app() { return *app_; }
+  HttpResponse get(const std::string& target) { return http_request(port_, "GET", target); }
+
+ private:
+  std::unique_ptr<app::Application> app_;
+  unsigned short port_ = 0;
+};
+
+}  // namespace townhall::testing

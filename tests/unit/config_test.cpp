@@ -1,0 +1,218 @@
+#include "townhall/platform/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "support.hpp"
+#include "townhall/app/application.hpp"
+
+namespace townhall::config {
+namespace {
+
+using nlohmann::json;
+
+json minimal() {
+  return json::parse(R"({
+    "modules": {
+      "auth":    {"db": "auth.db", "route_prefix": "/api/v1/auth"},
+      "permits": {"db": "permits.db", "route_prefix": "/api/v1/permits", "depends_on": ["auth"]}
+    }
+  })");
+}
+
+std::string error_of(const json& document) {
+  try {
+    parse(document, app::known_modules());
+  } catch (const ConfigError& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
+
+TEST(Config, BuiltInRegistryIsValidAndOrdered) {
+  auto config = parse(json::parse(app::default_registry()), app::known_modules());
+  ASSERT_EQ(config.modules.size(), 4u);
+  EXPECT_EQ(config.modules.front().name, "auth");  // everything depends on auth
+  EXPECT_EQ(config.server.http.port, 8080);
+  EXPECT_EQ(config.server.http.body_limit, 1024u * 1024u);
+  EXPECT_EQ(config.server.http.header_limit, 16u * 1024u);
+  ASSERT_NE(config.module("permits"), nullptr);
+  EXPECT_EQ(config.module("permits")->route_prefix, "/api/v1/permits");
+  EXPECT_EQ(config.module("permits")->subscriptions.front().topic, "gov.auth.citizen");
+}
+
+TEST(Config, DependenciesComeFirst) {
+  auto document = minimal();
+  document["modules"]["revenue"] = {{"depends_on", {"permits"}}};
+  auto config = parse(document, app::known_modules());
+  std::vector<std::string> order;
+  for (const auto& m : config.modules) order.push_back(m.name);
+  EXPECT_EQ(order, (std::vector<std::string>{"auth", "permits", "revenue"}));
+}
+
+TEST(Config, UnknownModule) {
+  auto document = minimal();
+  document["modules"]["billing"] = json::object();
+  EXPECT_EQ(error_of(document), "modules: unknown module 'billing' (this build has: auth, permits, revenue, parks)");
+}
+
+TEST(Config, UnknownDependency) {
+  auto document = minimal();
+  document["modules"]["permits"]["depends_on"] = {"parks"};
+  EXPECT_EQ(error_of(document), "modules.permits.depends_on: unknown module 'parks'");
+}
+
+TEST(Config, DuplicateRoutePrefix) {
+  auto document = minimal();
+  document["modules"]["permits"]["route_prefix"] = "/api/v1/auth";
+  EXPECT_NE(error_of(document).find("duplicate route prefix '/api/v1/auth'"), std::string::npos) << error_of(document);
+}
+
+TEST(Config, NestedRoutePrefix) {
+  auto document = minimal();
+  document["modules"]["permits"]["route_prefix"] = "/api/v1/auth/permits";
+  EXPECT_NE(error_of(document).find("lies under '/api/v1/auth'"), std::string::npos) << error_of(document);
+}
+
+TEST(Config, DuplicateDatabaseFile) {
+  auto document = minimal();
+  document["modules"]["permits"]["db"] = "auth.db";
+  EXPECT_NE(error_of(document).find("'auth.db' is already the file of module 'auth'"), std::string::npos)
+      << error_of(document);
+}
+
+TEST(Config, DatabaseFileMustStayInsideDataDir) {
+  auto document = minimal();
+  document["modules"]["permits"]["db"] = "../elsewhere.db";
+  EXPECT_EQ(error_of(document), "modules.permits.db: must be a plain file name inside data_dir");
+}
+
+TEST(Config, DependencyCycle) {
+  auto document = minimal();
+  document["modules"]["auth"]["depends_on"] = {"revenue"};
+  document["modules"]["revenue"] = {{"depends_on", {"permits"}}};
+  auto error = error_of(document);
+  EXPECT_NE(error.find("dependency cycle"), std::string::npos) << error;
+  EXPECT_NE(error.find("auth -> revenue -> permits -> auth"), std::string::npos) << error;
+}
+
+TEST(Config, SelfDependency) {
+  auto document = minimal();
+  document["modules"]["auth"]["depends_on"] = {"auth"};
+  EXPECT_EQ(error_of(document), "modules.auth.depends_on: a module cannot depend on itself");
+}
+
+TEST(Config, BadPort) {
+  auto document = minimal();
+  document["server"] = {{"port", 70000}};
+  EXPECT_EQ(error_of(document), "server.port: must be between 0 and 65535");
+  document["server"] = {{"port", "8080"}};
+  EXPECT_EQ(error_of(document), "server.port: expected an integer");
+  document["server"] = {{"port", -1}};
+  EXPECT_EQ(error_of(document), "server.port: must be between 0 and 65535");
+  EXPECT_THROW(parse_port("80x"), ConfigError);
+  EXPECT_THROW(parse_port(""), ConfigError);
+  EXPECT_EQ(parse_port("0"), 0);
+}
+
+TEST(Config, UnknownKeysAreErrorsNotSilence) {
+  auto document = minimal();
+  document["server"] = {{"prot", 80}};
+  EXPECT_EQ(error_of(document), "server.prot: unknown key");
+  document = minimal();
+  document["modules"]["auth"]["route-prefix"] = "/x";
+  EXPECT_EQ(error_of(document), "modules.auth.route-prefix: unknown key");
+}
+
+TEST(Config, BadSubscriptionTopic) {
+  auto document = minimal();
+  document["modules"]["permits"]["subscriptions"] = json::array({{{"topic", "auth.citizen"}}});
+  EXPECT_NE(error_of(document).find("modules.permits.subscriptions[0].topic"), std::string::npos) << error_of(document);
+}
+
+TEST(Config, BadSynchronousAndLogging) {
+  auto document = minimal();
+  document["database"] = {{"synchronous", "sometimes"}};
+  EXPECT_EQ(error_of(document), "database.synchronous: must be \"normal\" or \"full\"");
+  document = minimal();
+  document["logging"] = {{"access_log", "xml"}};
+  EXPECT_EQ(error_of(document), "logging.access_log: must be one of off, text, json");
+}
+
+TEST(Config, MissingModules) {
+  EXPECT_EQ(error_of(json::object()), "modules: missing: the registry must list the modules to run");
+}
+
+class ConfigLoad : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::unsetenv("TOWNHALL_PORT");
+    ::unsetenv("TOWNHALL_DATA_DIR");
+  }
+  void TearDown() override { SetUp(); }
+  testing::TempDir dir_;
+};
+
+TEST_F(ConfigLoad, EnvThenFlagsOverrideTheFile) {
+  auto file = dir_.path() / "townhall.json";
+  auto document = minimal();
+  document["server"] = {{"port", 9000}};
+  std::ofstream(file) << document.dump();
+
+  auto config = load(file, "", {}, app::known_modules());
+  EXPECT_EQ(config.server.http.port, 9000);
+
+  ::setenv("TOWNHALL_PORT", "9100", 1);
+  ::setenv("TOWNHALL_DATA_DIR", (dir_.path() / "from-env").c_str(), 1);
+  config = load(file, "", {}, app::known_modules());
+  EXPECT_EQ(config.server.http.port, 9100);
+  EXPECT_EQ(config.data_dir, dir_.path() / "from-env");
+  EXPECT_TRUE(std::filesystem::is_directory(dir_.path() / "from-env"));  // created
+
+  Overrides flags{.data_dir = dir_.path() / "from-flag", .port = 9200};
+  config = load(file, "", flags, app::known_modules());
+  EXPECT_EQ(config.server.http.port, 9200);
+  EXPECT_EQ(config.data_dir, dir_.path() / "from-flag");
+}
+
+TEST_F(ConfigLoad, BadEnvPort) {
+  ::setenv("TOWNHALL_PORT", "eighty", 1);
+  Overrides flags{.data_dir = dir_.path(), .port = std::nullopt};
+  try {
+    load(std::nullopt, app::default_registry(), flags, app::known_modules());
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("TOWNHALL_PORT"), std::string::npos) << error.what();
+  }
+}
+
+TEST_F(ConfigLoad, UnusableDataDir) {
+  auto file_in_the_way = dir_.path() / "plain-file";
+  std::ofstream(file_in_the_way) << "x";
+  Overrides flags{.data_dir = file_in_the_way, .port = std::nullopt};
+  EXPECT_THROW(load(std::nullopt, app::default_registry(), flags, app::known_modules()), ConfigError);
+  flags.data_dir = file_in_the_way / "below-a-file";
+  try {
+    load(std::nullopt, app::default_registry(), flags, app::known_modules());
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("cannot create"), std::string::npos) << error.what();
+  }
+}
+
+TEST_F(ConfigLoad, UnreadableOrInvalidFile) {
+  EXPECT_THROW(load(dir_.path() / "absent.json", "", {}, app::known_modules()), ConfigError);
+  auto file = dir_.path() / "broken.json";
+  std::ofstream(file) << "{ not json";
+  try {
+    load(file, "", {}, app::known_modules());
+    FAIL();
+  } catch (const ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("not valid JSON"), std::string::npos) << error.what();
+  }
+}
+
+}  // namespace
+}  // namespace townhall::config
