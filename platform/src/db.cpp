@@ -269,6 +269,7 @@ Connection::Connection(SQLite::Database database, std::unique_ptr<Guard> guard)
 }
 
 Connection::~Connection() {
+  statements_.clear();  // finalize before the connection closes
   if (database_.getHandle()) sqlite3_set_authorizer(database_.getHandle(), nullptr, nullptr);
 }
 
@@ -296,6 +297,15 @@ SQLite::Statement Connection::prepare(const std::string& sql) {
   } catch (const SQLite::Exception& error) {
     rethrow(error);
   }
+}
+
+SQLite::Statement& Connection::cached(const std::string& sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) it = statements_.emplace(sql, std::make_unique<SQLite::Statement>(prepare(sql))).first;
+  auto& statement = *it->second;
+  statement.reset();
+  statement.clearBindings();
+  return statement;
 }
 
 int Connection::exec(const std::string& sql) {

@@ -1,5 +1,6 @@
 #include "townhall/platform/http.hpp"
 
+#include <array>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <stdexcept>
@@ -45,8 +46,16 @@ int hex_value(char c) {
   return -1;
 }
 
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> parts;
+// Path segments without allocating; paths deeper than kMaxSegments match no route.
+constexpr std::size_t kMaxSegments = 32;
+struct Segments {
+  std::array<std::string_view, kMaxSegments> parts;
+  std::size_t count = 0;
+  bool overflow = false;
+};
+
+Segments split_path(std::string_view path) {
+  Segments out;
   std::size_t pos = 0;
   while (pos < path.size()) {
     if (path[pos] == '/') {
@@ -55,10 +64,14 @@ std::vector<std::string_view> split_path(std::string_view path) {
     }
     std::size_t end = path.find('/', pos);
     if (end == std::string_view::npos) end = path.size();
-    parts.push_back(path.substr(pos, end - pos));
+    if (out.count == kMaxSegments) {
+      out.overflow = true;
+      break;
+    }
+    out.parts[out.count++] = path.substr(pos, end - pos);
     pos = end;
   }
-  return parts;
+  return out;
 }
 
 }  // namespace
@@ -202,7 +215,10 @@ void Router::add(Method method, std::string pattern, Handler handler) {
   if (pattern.empty() || pattern.front() != '/')
     throw std::invalid_argument("route pattern must start with '/': " + pattern);
   Route route{method, pattern, {}, std::move(handler)};
-  for (auto part : split_path(pattern)) {
+  auto pattern_segments = split_path(pattern);
+  if (pattern_segments.overflow) throw std::invalid_argument("route pattern too deep: " + pattern);
+  for (std::size_t index = 0; index < pattern_segments.count; ++index) {
+    auto part = pattern_segments.parts[index];
     Segment segment;
     if (part.size() >= 2 && part.front() == '{' && part.back() == '}') {
       segment.is_param = true;
@@ -230,16 +246,18 @@ void Router::add(Method method, std::string pattern, Handler handler) {
 Router::Match Router::match(Method method, std::string_view path,
                             std::vector<std::pair<std::string, std::string>>& params) const {
   Match result;
-  auto parts = split_path(path);
+  auto segments = split_path(path);
+  if (segments.overflow) return result;
+  const auto& parts = segments.parts;
   for (const auto& route : routes_) {
-    if (route.segments.size() != parts.size()) continue;
+    if (route.segments.size() != segments.count) continue;
     bool matches = true;
-    for (std::size_t i = 0; i < parts.size() && matches; ++i)
+    for (std::size_t i = 0; i < segments.count && matches; ++i)
       matches = route.segments[i].is_param ? !parts[i].empty() : route.segments[i].text == parts[i];
     if (!matches) continue;
     if (route.method == method || (method == Method::head && route.method == Method::get)) {
       params.clear();
-      for (std::size_t i = 0; i < parts.size(); ++i)
+      for (std::size_t i = 0; i < segments.count; ++i)
         if (route.segments[i].is_param) params.emplace_back(route.segments[i].text, percent_decode(parts[i]));
       result.outcome = Outcome::found;
       result.handler = &route.handler;

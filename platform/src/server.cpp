@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -16,6 +17,7 @@
 #include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "townhall/platform/logging.hpp"
 #include "townhall/platform/metrics.hpp"
@@ -34,6 +36,14 @@ struct Session {
   explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
   bool busy = false;  // touched only on the session's strand
+  // When the current phase (idle wait, request read, response write) must be over, in
+  // steady-clock nanoseconds; 0 = no deadline. Checked by the server's reaper, so a
+  // request costs no timer syscalls (timeouts are coarse: a few ms to 250 ms late).
+  std::atomic<std::int64_t> deadline{0};
+
+  void expires_after(std::chrono::milliseconds timeout) {
+    deadline.store((Clock::now() + timeout).time_since_epoch().count(), std::memory_order_relaxed);
+  }
 };
 
 bool is_parse_error(const boost::system::error_code& ec) {
@@ -68,6 +78,48 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   std::mutex mutex;
   std::list<std::weak_ptr<Session>> sessions;
   std::function<void(bool)> on_drained;
+
+  // Series per (method, route, status), found without allocating: route patterns are
+  // stable strings owned by the router or gateway, so their address identifies them.
+  struct SeriesKey {
+    Method method;
+    const char* route;
+    std::size_t route_size;
+    int status;
+    bool operator==(const SeriesKey&) const = default;
+  };
+  struct SeriesKeyHash {
+    std::size_t operator()(const SeriesKey& k) const {
+      return std::hash<const void*>()(k.route) ^ (static_cast<std::size_t>(k.status) << 8) ^
+             static_cast<std::size_t>(k.method);
+    }
+  };
+  struct RequestSeries {
+    metrics::Counter* count;
+    metrics::Histogram* duration;
+  };
+  std::mutex series_mutex;
+  std::unordered_map<SeriesKey, RequestSeries, SeriesKeyHash> series_cache;
+
+  void record(Method method, std::string_view route, int status, double seconds) {
+    if (route.empty()) route = "unmatched";
+    SeriesKey key{method, route.data(), route.size(), status};
+    RequestSeries found;
+    {
+      std::lock_guard lock(series_mutex);
+      auto it = series_cache.find(key);
+      if (it == series_cache.end()) {
+        std::string method_label(method == Method::other ? "-" : to_string(method));
+        std::string route_label(route);
+        RequestSeries created{&requests.with({method_label, route_label, std::to_string(status)}),
+                              &durations.with({method_label, route_label})};
+        it = series_cache.emplace(key, created).first;
+      }
+      found = it->second;
+    }
+    found.count->inc();
+    found.duration->observe(seconds);
+  }
   std::atomic<bool> drained_reported{false};
   std::unique_ptr<asio::steady_timer> drain_timer;
 
@@ -110,6 +162,31 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       ++active;
       open_connections.add(1);
       asio::co_spawn(session->stream.get_executor(), serve(session), asio::detached);
+    }
+  }
+
+  // Closes connections whose current phase has outlived its deadline.
+  asio::awaitable<void> reap_loop() {
+    auto self = shared_from_this();
+    auto shortest = std::min({options.idle_timeout, options.read_timeout, options.write_timeout});
+    auto interval = std::clamp(shortest / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(250));
+    asio::steady_timer timer(io);
+    while (!stopping || active.load() > 0) {
+      timer.expires_after(interval);
+      auto [ec] = co_await timer.async_wait(kTuple);
+      if (ec) co_return;
+      auto now = Clock::now().time_since_epoch().count();
+      std::vector<std::shared_ptr<Session>> expired;
+      {
+        std::lock_guard lock(mutex);
+        for (auto& weak : sessions) {
+          auto session = weak.lock();
+          if (!session) continue;
+          auto deadline = session->deadline.load(std::memory_order_relaxed);
+          if (deadline != 0 && deadline < now) expired.push_back(std::move(session));
+        }
+      }
+      for (auto& session : expired) asio::post(session->stream.get_executor(), [session] { session->stream.cancel(); });
     }
   }
 
@@ -172,19 +249,20 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       if (stopping) break;
       if (buffer.size() == 0) {
         // Keep-alive: wait for the first byte of the next request under the idle timeout.
-        stream.expires_after(options.idle_timeout);
+        session->expires_after(options.idle_timeout);
         auto [read_ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
         if (read_ec) break;
         buffer.commit(n);
       }
       session->busy = true;
       auto started = Clock::now();
-      stream.expires_after(options.read_timeout);
+      session->expires_after(options.read_timeout);
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
       parser.body_limit(options.body_limit);
       auto [read_ec, read_bytes] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
 
+      session->deadline.store(0, std::memory_order_relaxed);  // the handler bounds its own time
       Response response;
       Request request;
       std::string_view method_label = "-";
@@ -244,11 +322,9 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       }
       // Counted before the write, so a client that has its answer also sees it counted.
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-      std::string route = request.route.empty() ? std::string("unmatched") : std::string(request.route);
-      requests.with({method_label, route, std::to_string(response.status)}).inc();
-      durations.with({method_label, route}).observe(seconds);
+      record(read_ec ? Method::other : request.method, request.route, response.status, seconds);
 
-      stream.expires_after(options.write_timeout);
+      session->expires_after(options.write_timeout);
       auto [write_ec, written] = co_await bhttp::async_write(stream, out, kTuple);
       (void)written;
       log_access(client_ip, method_label, request.path.empty() ? std::string_view("-") : request.path, response.status,
@@ -280,7 +356,10 @@ std::uint16_t Server::listen() {
   return acceptor.local_endpoint().port();
 }
 
-void Server::start() { asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(), asio::detached); }
+void Server::start() {
+  asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(), asio::detached);
+  asio::co_spawn(impl_->io, impl_->reap_loop(), asio::detached);
+}
 
 void Server::shutdown(std::chrono::milliseconds grace, std::function<void(bool)> done) {
   auto impl = impl_;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -68,6 +69,9 @@ class Connection {
   // role, table and action; other SQLite failures stay SQLite::Exception.
   SQLite::Statement prepare(const std::string& sql);
   int exec(const std::string& sql);
+  // A prepared statement kept for this connection's lifetime, reset and unbound, for
+  // statements run again and again (hot read paths).
+  SQLite::Statement& cached(const std::string& sql);
 
   SQLite::Database& sql() { return database_; }
   Role role() const;
@@ -81,6 +85,7 @@ class Connection {
 
   SQLite::Database database_;
   std::unique_ptr<Guard> guard_;
+  std::map<std::string, std::unique_ptr<SQLite::Statement>, std::less<>> statements_;
 };
 
 // A module's one database file. Opens connections per role with the module's pragmas
