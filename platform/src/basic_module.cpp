@@ -24,10 +24,10 @@ boost::asio::awaitable<http::Response> BasicModule::status(http::Request&) {
   std::int64_t pending = 0;
   {
     auto connection = readers_.acquire();
-    auto& versions = connection->cached("SELECT component, max(version) FROM schema_migrations GROUP BY component");
-    while (versions.executeStep()) schema[versions.getColumn(0).getString()] = versions.getColumn(1).getInt();
-    auto& outbox = connection->cached("SELECT count(*) FROM outbox WHERE published_at IS NULL");
-    if (outbox.executeStep()) pending = outbox.getColumn(0).getInt64();
+    auto versions = connection->cached("SELECT component, max(version) FROM schema_migrations GROUP BY component");
+    while (versions->executeStep()) schema[versions->getColumn(0).getString()] = versions->getColumn(1).getInt();
+    auto outbox = connection->cached("SELECT count(*) FROM outbox WHERE published_at IS NULL");
+    if (outbox->executeStep()) pending = outbox->getColumn(0).getInt64();
   }
   nlohmann::json body = {
       {"module", name_}, {"state", running_ ? "up" : "stopped"}, {"schema", schema}, {"outbox_pending", pending}};

@@ -299,13 +299,13 @@ SQLite::Statement Connection::prepare(const std::string& sql) {
   }
 }
 
-SQLite::Statement& Connection::cached(const std::string& sql) {
+CachedStatement Connection::cached(const std::string& sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) it = statements_.emplace(sql, std::make_unique<SQLite::Statement>(prepare(sql))).first;
   auto& statement = *it->second;
   statement.reset();
   statement.clearBindings();
-  return statement;
+  return CachedStatement(statement);
 }
 
 int Connection::exec(const std::string& sql) {

@@ -58,6 +58,21 @@ class BoundaryViolation : public std::runtime_error {
 
 class ModuleDb;
 
+// A connection's cached statement, borrowed for one use: reset when the borrow ends, so
+// a half-read statement never keeps an old read snapshot (or a lock) alive.
+class CachedStatement {
+ public:
+  explicit CachedStatement(SQLite::Statement& statement) : statement_(&statement) {}
+  CachedStatement(const CachedStatement&) = delete;
+  CachedStatement& operator=(const CachedStatement&) = delete;
+  ~CachedStatement() { statement_->tryReset(); }
+  SQLite::Statement* operator->() { return statement_; }
+  SQLite::Statement& operator*() { return *statement_; }
+
+ private:
+  SQLite::Statement* statement_;
+};
+
 // One SQLite connection opened for one role. Not thread-safe: one user at a time.
 class Connection {
  public:
@@ -69,9 +84,9 @@ class Connection {
   // role, table and action; other SQLite failures stay SQLite::Exception.
   SQLite::Statement prepare(const std::string& sql);
   int exec(const std::string& sql);
-  // A prepared statement kept for this connection's lifetime, reset and unbound, for
-  // statements run again and again (hot read paths).
-  SQLite::Statement& cached(const std::string& sql);
+  // A prepared statement kept for this connection's lifetime, handed out reset and
+  // unbound, for statements run again and again (hot paths).
+  CachedStatement cached(const std::string& sql);
 
   SQLite::Database& sql() { return database_; }
   Role role() const;

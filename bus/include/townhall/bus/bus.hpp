@@ -1,0 +1,125 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "townhall/bus/event.hpp"
+#include "townhall/platform/db.hpp"
+#include "townhall/platform/result.hpp"
+
+namespace townhall::metrics {
+class Registry;
+}
+namespace townhall::db {
+class Writer;
+}
+
+namespace townhall::bus {
+
+// Appends `event` to `module`'s outbox on `service`, which must be inside the write
+// transaction that makes the state change (transactional outbox). Returns the event id.
+// After the commit, call Bus::notify(module) so the relay publishes at once.
+std::string append(db::Connection& service, std::string_view module, const NewEvent& event);
+
+// What a handler made of an event.
+enum class Outcome {
+  applied,
+  stale,  // an older version than what the consumer already has: nothing changed
+};
+
+// Runs on the consumer's writer thread inside an open transaction on `connection` (the
+// subscription's role). Its writes commit together with the processed-event record and
+// the cursor. Throwing means "retry later"; after the last attempt the event becomes a
+// dead letter.
+using Handler = std::function<Outcome(const Event& event, db::Connection& connection)>;
+
+struct Subscription {
+  std::string name;                 // unique within the consumer module, e.g. "citizen_refs"
+  std::vector<std::string> topics;  // patterns: gov.auth.citizen, gov.auth.*
+  db::Role role = db::Role::sync;   // sync for caches, service for saga steps
+  Handler handler;
+};
+
+struct Options {
+  int lanes = 4;                  // per subscription and source; by hash of aggregate id
+  std::size_t batch = 256;        // events read and applied per transaction (group commit)
+  int max_attempts = 5;           // then dead letter
+  std::chrono::milliseconds backoff_initial{50};
+  std::chrono::milliseconds backoff_max{5000};
+  std::chrono::milliseconds sweep_interval{1000};  // backstop wake-up, consumer recovery
+  std::chrono::hours retention{24 * 7};             // outbox and processed_events
+  std::chrono::milliseconds prune_interval{60'000};
+  // Fault injection for crash tests: called at named points; null in production.
+  std::function<void(std::string_view point)> fault_hook;
+};
+
+struct DeadLetter {
+  std::int64_t id = 0;
+  std::string module;
+  std::string subscription;
+  std::string event_id;
+  std::string event;  // envelope JSON
+  std::string error;
+  int attempts = 0;
+  std::string first_failed_at;
+  std::string last_failed_at;
+  std::string replayed_at;  // empty while pending
+};
+
+struct FeedStatus {
+  std::string consumer;
+  std::string subscription;
+  std::string source;
+  bool consumer_up = false;
+  std::int64_t cursor = 0;      // every event up to here is applied or dead-lettered
+  std::int64_t source_head = 0;  // newest event in the source's outbox
+};
+
+// The in-process event bus. Sources are modules whose outbox is read; consumers are
+// modules with subscriptions. Every module file has its own Writer, on which the bus
+// does that file's writes (applying events, marking published, pruning).
+class Bus {
+ public:
+  Bus(Options options, metrics::Registry& metrics);
+  ~Bus();
+  Bus(const Bus&) = delete;
+  Bus& operator=(const Bus&) = delete;
+
+  // Before start(). `database` and `writer` outlive the bus.
+  void add_source(const std::string& module, const db::ModuleDb& database, db::Writer& writer);
+  void add_consumer(const std::string& module, const db::ModuleDb& database, db::Writer& writer,
+                    std::vector<Subscription> subscriptions);
+
+  // Opens connections, loads cursors and catches up. A consumer whose file cannot be
+  // used is down; the sweep retries it and it catches up when it comes back.
+  void start();
+  // Stops waking anyone, cancels retries, waits for bus work on every writer to end.
+  void stop();
+
+  // A transaction that appended events to `source`'s outbox has committed.
+  void notify(std::string_view source);
+
+  std::vector<FeedStatus> status();
+  // True once every consumer is up and has applied everything its sources had when called.
+  bool caught_up();
+
+  std::vector<DeadLetter> dead_letters(const std::optional<std::string>& module);
+  // Applies a dead letter again with its subscription's handler; on success it is marked
+  // replayed. Errc::not_found for an unknown id.
+  Result<Unit> replay(const std::string& module, std::int64_t dead_letter_id);
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// Dead letters of one module file, for the CLI when no server is running.
+std::vector<DeadLetter> read_dead_letters(const db::ModuleDb& database);
+
+}  // namespace townhall::bus

@@ -1,0 +1,901 @@
+#include "townhall/bus/bus.hpp"
+
+#include <SQLiteCpp/Transaction.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "townhall/platform/metrics.hpp"
+#include "townhall/platform/writer.hpp"
+
+namespace townhall::bus {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using SystemClock = std::chrono::system_clock;
+
+std::uint64_t fnv1a(std::string_view text) {
+  std::uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+std::string now_utc() { return format_utc(SystemClock::now()); }
+
+constexpr const char* kSelectOutbox =
+    "SELECT id, topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, correlation_id, "
+    "causation_id, schema, data FROM outbox WHERE id > ? AND id <= ? ORDER BY id LIMIT ?";
+
+struct Row {
+  std::int64_t id = 0;
+  std::string topic, event_type, aggregate_type, aggregate_id, occurred_at, correlation_id, causation_id, data;
+  std::int64_t version = 0;
+  int schema = 1;
+};
+
+// Builds the event of an outbox row; an Error when the row cannot be a valid event.
+Result<Event> to_event(const std::string& source, const Row& row) {
+  Event event;
+  event.event_id = source + ":" + std::to_string(row.id);
+  event.position = row.id;
+  event.topic = row.topic;
+  event.event_type = row.event_type;
+  event.source = source;
+  event.aggregate_type = row.aggregate_type;
+  event.aggregate_id = row.aggregate_id;
+  event.event_version = row.version;
+  event.occurred_at = row.occurred_at;
+  event.correlation_id = row.correlation_id;
+  event.causation_id = row.causation_id;
+  event.schema = row.schema;
+  event.data = nlohmann::json::parse(row.data, nullptr, false);
+  if (event.data.is_discarded() || !event.data.is_object())
+    return make_error(Errc::invalid_argument, "invalid event: data is not a JSON object");
+  if (row.version < 1) return make_error(Errc::invalid_argument, "invalid event: event_version must be positive");
+  if (row.schema != 1) return make_error(Errc::invalid_argument, "invalid event: unsupported schema");
+  return event;
+}
+
+}  // namespace
+
+std::string append(db::Connection& service, std::string_view module, const NewEvent& event) {
+  std::string prefix = "gov." + std::string(module) + ".";
+  if (!event.topic.starts_with(prefix) || event.topic.size() == prefix.size())
+    throw std::invalid_argument("module '" + std::string(module) + "' cannot publish on topic '" + event.topic + "'");
+  if (event.event_version < 1) throw std::invalid_argument("event_version must be positive");
+  if (!event.data.is_object()) throw std::invalid_argument("event data must be a JSON object");
+  auto insert = service.cached(
+      "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, "
+      "correlation_id, causation_id, schema, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)");
+  insert->bind(1, event.topic);
+  insert->bind(2, event.event_type);
+  insert->bind(3, event.aggregate_type);
+  insert->bind(4, event.aggregate_id);
+  insert->bind(5, static_cast<std::int64_t>(event.event_version));
+  insert->bind(6, now_utc());
+  insert->bind(7, event.correlation_id);
+  insert->bind(8, event.causation_id);
+  insert->bind(9, event.data.dump());
+  insert->exec();
+  return std::string(module) + ":" + std::to_string(service.sql().getLastInsertRowid());
+}
+
+struct Bus::Impl : std::enable_shared_from_this<Impl> {
+  struct Consumer;
+  struct SubscriptionState;
+  struct Source;
+
+  struct Lane {
+    std::int64_t position = 0;  // everything up to here is done for this lane
+    int attempts = 0;           // of the event at position + 1 (when failing)
+    std::string first_failed_at;
+    bool waiting = false;  // in backoff
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+
+  // One subscription reading one source.
+  struct Feed {
+    SubscriptionState* subscription = nullptr;
+    Source* source = nullptr;
+    std::unique_ptr<db::Connection> reader;  // relay role on the source file; consumer writer only
+    std::vector<Lane> lanes;
+    std::int64_t persisted = 0;             // cursor row value; consumer writer only
+    std::atomic<std::int64_t> watermark{0};  // min over lanes
+    std::atomic<std::int64_t> head{0};       // newest outbox id seen in the source
+    std::atomic<bool> pump_scheduled{false};
+  };
+
+  struct SubscriptionState {
+    Subscription spec;
+    Consumer* consumer = nullptr;
+    std::vector<std::unique_ptr<Feed>> feeds;
+    metrics::Counter* applied = nullptr;
+    metrics::Counter* stale = nullptr;
+    metrics::Counter* duplicate = nullptr;
+    metrics::Counter* failures = nullptr;
+    metrics::Histogram* latency = nullptr;
+    metrics::Gauge* dead_letters = nullptr;
+  };
+
+  struct Consumer {
+    std::string module;
+    const db::ModuleDb* database = nullptr;
+    db::Writer* writer = nullptr;
+    std::vector<std::unique_ptr<SubscriptionState>> subscriptions;
+    std::unique_ptr<db::Connection> sync;     // writer only
+    std::unique_ptr<db::Connection> service;  // writer only
+    std::atomic<bool> up{false};
+    std::atomic<bool> open_scheduled{false};
+    Clock::time_point last_prune{};
+  };
+
+  struct Source {
+    std::string module;
+    const db::ModuleDb* database = nullptr;
+    db::Writer* writer = nullptr;
+    std::vector<Feed*> feeds;
+    std::unique_ptr<db::Connection> relay;  // source writer only
+    std::atomic<bool> mark_scheduled{false};
+    Clock::time_point last_prune{};
+  };
+
+  Impl(Options opts, metrics::Registry& registry) : options(std::move(opts)), metrics(registry) {}
+
+  Options options;
+  metrics::Registry& metrics;
+  std::vector<std::unique_ptr<Source>> sources;
+  std::vector<std::unique_ptr<Consumer>> consumers;
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopping{false};
+  std::mutex sweep_mutex;
+  std::condition_variable sweep_wake;
+  std::thread sweeper;
+
+  void fault(std::string_view point) {
+    if (options.fault_hook) options.fault_hook(point);
+  }
+
+  Source* find_source(std::string_view module) {
+    for (auto& source : sources)
+      if (source->module == module) return source.get();
+    return nullptr;
+  }
+  Consumer* find_consumer(std::string_view module) {
+    for (auto& consumer : consumers)
+      if (consumer->module == module) return consumer.get();
+    return nullptr;
+  }
+
+  // ---- scheduling (any thread) ----
+
+  void schedule_pump(Feed* feed) {
+    if (stopping || !feed->subscription->consumer->up) return;
+    if (feed->pump_scheduled.exchange(true)) return;
+    feed->subscription->consumer->writer->post([self = shared_from_this(), feed] {
+      feed->pump_scheduled = false;
+      self->pump(*feed);
+    });
+  }
+
+  void schedule_open(Consumer* consumer) {
+    if (stopping || consumer->up || consumer->open_scheduled.exchange(true)) return;
+    consumer->writer->post([self = shared_from_this(), consumer] {
+      consumer->open_scheduled = false;
+      self->open_consumer(*consumer);
+    });
+  }
+
+  void schedule_mark(Source* source) {
+    if (stopping || source->mark_scheduled.exchange(true)) return;
+    source->writer->post([self = shared_from_this(), source] {
+      source->mark_scheduled = false;
+      self->mark_published(*source);
+    });
+  }
+
+  // ---- source side (source writer) ----
+
+  void mark_published(Source& source) {
+    if (stopping) return;
+    try {
+      if (!source.relay) source.relay = source.database->open(db::Role::relay);
+      auto update = source.relay->cached("UPDATE outbox SET published_at = ? WHERE published_at IS NULL");
+      update->bind(1, now_utc());
+      update->exec();
+    } catch (const std::exception& error) {
+      source.relay.reset();
+      spdlog::warn("bus: cannot mark {} outbox published: {}", source.module, error.what());
+    }
+  }
+
+  void prune_source(Source& source) {
+    if (stopping) return;
+    std::int64_t below = INT64_MAX;
+    for (auto* feed : source.feeds) below = std::min(below, feed->watermark.load());
+    if (source.feeds.empty() || below <= 0) return;
+    try {
+      if (!source.relay) source.relay = source.database->open(db::Role::relay);
+      auto cutoff = format_utc(SystemClock::now() - options.retention);
+      auto prune = source.relay->cached("DELETE FROM outbox WHERE id <= ? AND occurred_at < ?");
+      prune->bind(1, below);
+      prune->bind(2, cutoff);
+      int removed = prune->exec();
+      if (removed > 0) spdlog::info("bus: pruned {} events from the {} outbox", removed, source.module);
+    } catch (const std::exception& error) {
+      source.relay.reset();
+      spdlog::warn("bus: cannot prune the {} outbox: {}", source.module, error.what());
+    }
+  }
+
+  // ---- consumer side (consumer writer) ----
+
+  void open_consumer(Consumer& consumer) {
+    if (stopping || consumer.up) return;
+    try {
+      consumer.sync = consumer.database->open(db::Role::sync);
+      consumer.service = consumer.database->open(db::Role::service);
+      auto cursor = consumer.sync->cached("SELECT position FROM bus_cursors WHERE subscription = ? AND source = ?");
+      for (auto& subscription : consumer.subscriptions) {
+        for (auto& feed : subscription->feeds) {
+          cursor->reset();
+          cursor->clearBindings();
+          cursor->bind(1, subscription->spec.name);
+          cursor->bind(2, feed->source->module);
+          std::int64_t position = cursor->executeStep() ? cursor->getColumn(0).getInt64() : 0;
+          feed->persisted = position;
+          feed->watermark = position;
+          for (auto& lane : feed->lanes) {
+            lane.position = position;
+            lane.attempts = 0;
+            lane.waiting = false;
+          }
+        }
+        auto pending = consumer.sync->cached(
+            "SELECT count(*) FROM dead_letters WHERE subscription = ? AND replayed_at IS NULL");
+        pending->bind(1, subscription->spec.name);
+        pending->executeStep();
+        subscription->dead_letters->set(static_cast<double>(pending->getColumn(0).getInt64()));
+      }
+      consumer.up = true;
+      spdlog::info("bus: consumer {} up", consumer.module);
+    } catch (const std::exception& error) {
+      consumer.sync.reset();
+      consumer.service.reset();
+      spdlog::warn("bus: consumer {} unavailable: {}", consumer.module, error.what());
+      return;
+    }
+    for (auto& subscription : consumer.subscriptions)
+      for (auto& feed : subscription->feeds) schedule_pump(feed.get());
+  }
+
+  void consumer_failed(Consumer& consumer, const std::exception& error) {
+    spdlog::error("bus: consumer {} failed and is down until its file works again: {}", consumer.module,
+                  error.what());
+    consumer.up = false;
+    for (auto& subscription : consumer.subscriptions)
+      for (auto& feed : subscription->feeds) feed->reader.reset();
+    consumer.sync.reset();
+    consumer.service.reset();
+  }
+
+  db::Connection& connection_for(SubscriptionState& subscription) {
+    return subscription.spec.role == db::Role::service ? *subscription.consumer->service
+                                                       : *subscription.consumer->sync;
+  }
+
+  std::int64_t lane_watermark(const Feed& feed, std::size_t lane, std::int64_t lane_position) {
+    std::int64_t low = lane_position;
+    for (std::size_t i = 0; i < feed.lanes.size(); ++i)
+      if (i != lane) low = std::min(low, feed.lanes[i].position);
+    return low;
+  }
+
+  void write_cursor(db::Connection& connection, Feed& feed, std::int64_t position) {
+    auto upsert = connection.cached(
+        "INSERT INTO bus_cursors (subscription, source, position, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (subscription, source) DO UPDATE SET position = max(position, excluded.position), "
+        "updated_at = excluded.updated_at");
+    upsert->bind(1, feed.subscription->spec.name);
+    upsert->bind(2, feed.source->module);
+    upsert->bind(3, position);
+    upsert->bind(4, now_utc());
+    upsert->exec();
+  }
+
+  void insert_dead_letter(db::Connection& connection, SubscriptionState& subscription, const std::string& event_id,
+                          const std::string& envelope, const std::string& error, int attempts,
+                          const std::string& first_failed_at) {
+    auto insert = connection.cached(
+        "INSERT INTO dead_letters (subscription, event_id, event, error, attempts, first_failed_at, last_failed_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    insert->bind(1, subscription.spec.name);
+    insert->bind(2, event_id);
+    insert->bind(3, envelope);
+    insert->bind(4, error);
+    insert->bind(5, attempts);
+    insert->bind(6, first_failed_at);
+    insert->bind(7, now_utc());
+    insert->exec();
+  }
+
+  std::string envelope_of(const std::string& source, const Row& row) {
+    nlohmann::json value = {{"event_id", source + ":" + std::to_string(row.id)},
+                            {"event_type", row.event_type},
+                            {"topic", row.topic},
+                            {"source", source},
+                            {"aggregate_type", row.aggregate_type},
+                            {"aggregate_id", row.aggregate_id},
+                            {"event_version", row.version},
+                            {"occurred_at", row.occurred_at},
+                            {"correlation_id", row.correlation_id},
+                            {"causation_id", row.causation_id},
+                            {"schema", row.schema}};
+    auto data = nlohmann::json::parse(row.data, nullptr, false);
+    value["data"] = data.is_discarded() ? nlohmann::json(row.data) : data;
+    return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+
+  bool wanted(const SubscriptionState& subscription, const Row& row) {
+    for (const auto& pattern : subscription.spec.topics)
+      if (topic_matches(pattern, row.topic)) return true;
+    return false;
+  }
+
+  // Reads the next rows after `after` from the source (one snapshot). Returns the rows
+  // and the position up to which the source was scanned.
+  std::pair<std::vector<Row>, std::int64_t> read_rows(Feed& feed, std::int64_t after) {
+    if (!feed.reader) feed.reader = feed.source->database->open(db::Role::relay);
+    auto& connection = *feed.reader;
+    SQLite::Transaction snapshot(connection.sql(), SQLite::TransactionBehavior::DEFERRED);
+    std::int64_t head = 0;
+    {
+      auto head_query = connection.cached("SELECT coalesce(max(id), 0) FROM outbox");
+      head_query->executeStep();
+      head = head_query->getColumn(0).getInt64();
+    }
+    feed.head = head;
+    std::vector<Row> rows;
+    if (head > after) {
+      auto select = connection.cached(kSelectOutbox);
+      select->bind(1, after);
+      select->bind(2, head);
+      select->bind(3, static_cast<std::int64_t>(options.batch));
+      while (select->executeStep()) {
+        Row row;
+        row.id = select->getColumn(0).getInt64();
+        row.topic = select->getColumn(1).getString();
+        row.event_type = select->getColumn(2).getString();
+        row.aggregate_type = select->getColumn(3).getString();
+        row.aggregate_id = select->getColumn(4).getString();
+        row.version = select->getColumn(5).getInt64();
+        row.occurred_at = select->getColumn(6).getString();
+        row.correlation_id = select->getColumn(7).getString();
+        row.causation_id = select->getColumn(8).getString();
+        row.schema = select->getColumn(9).getInt();
+        row.data = select->getColumn(10).getString();
+        rows.push_back(std::move(row));
+      }
+    }
+    snapshot.commit();
+    std::int64_t scanned = rows.size() < options.batch ? std::max(after, head) : rows.back().id;
+    return {std::move(rows), scanned};
+  }
+
+  struct Failure {
+    Row row;
+    std::string error;
+  };
+
+  // Applies the lane's next batch. Returns true when more may be waiting.
+  bool pump_lane(Feed& feed, std::size_t lane_index) {
+    Lane& lane = feed.lanes[lane_index];
+    if (lane.waiting) return false;
+    auto& subscription = *feed.subscription;
+    const std::string& source = feed.source->module;
+    auto [rows, scanned] = read_rows(feed, lane.position);
+    std::vector<const Row*> own;
+    for (const auto& row : rows)
+      if (wanted(subscription, row) && fnv1a(row.aggregate_id) % feed.lanes.size() == lane_index)
+        own.push_back(&row);
+    if (own.empty()) {
+      lane.position = scanned;
+      return rows.size() == options.batch;
+    }
+
+    db::Connection& connection = connection_for(subscription);
+    std::optional<Failure> failure;
+    std::int64_t new_position = scanned;
+    std::vector<std::pair<double, bool>> observed;  // latency, stale
+    int duplicates = 0;
+    {
+      SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+      auto mark = connection.cached(
+          "INSERT INTO processed_events (subscription, event_id, processed_at) VALUES (?, ?, ?) "
+          "ON CONFLICT DO NOTHING");
+      std::string now = now_utc();
+      for (const Row* row : own) {
+        auto event = to_event(source, *row);
+        if (!event) {
+          // Never valid, so never retried: straight to dead letters.
+          insert_dead_letter(connection, subscription, source + ":" + std::to_string(row->id),
+                             envelope_of(source, *row), event.error().message, 1, now);
+          subscription.dead_letters->add(1);
+          continue;
+        }
+        fault("before_apply");
+        connection.exec("SAVEPOINT bus_event");
+        mark->reset();
+        mark->clearBindings();
+        mark->bind(1, subscription.spec.name);
+        mark->bind(2, event->event_id);
+        mark->bind(3, now);
+        if (mark->exec() == 0) {
+          connection.exec("RELEASE bus_event");
+          ++duplicates;
+          spdlog::debug("bus: {} skipped duplicate {}", subscription.spec.name, event->event_id);
+          continue;
+        }
+        try {
+          Outcome outcome = subscription.spec.handler(*event, connection);
+          connection.exec("RELEASE bus_event");
+          double latency = 0;
+          if (auto occurred = parse_utc(event->occurred_at))
+            latency = std::chrono::duration<double>(SystemClock::now() - *occurred).count();
+          observed.emplace_back(latency, outcome == Outcome::stale);
+        } catch (const std::exception& error) {
+          connection.exec("ROLLBACK TO bus_event");
+          connection.exec("RELEASE bus_event");
+          failure = Failure{*row, error.what()};
+          new_position = row->id - 1;
+          break;
+        }
+      }
+      fault("after_apply");
+      write_cursor(connection, feed, lane_watermark(feed, lane_index, new_position));
+      transaction.commit();
+    }
+    fault("after_commit");
+    lane.position = new_position;
+    if (!failure) lane.attempts = 0;
+    for (auto [latency, stale] : observed) {
+      if (stale) {
+        subscription.stale->inc();
+        spdlog::debug("bus: {} skipped a stale event", subscription.spec.name);
+      } else {
+        subscription.applied->inc();
+        subscription.latency->observe(std::max(0.0, latency));
+      }
+    }
+    subscription.duplicate->inc(static_cast<std::uint64_t>(duplicates));
+    if (failure) {
+      handle_failure(feed, lane_index, *failure);
+      return false;
+    }
+    return rows.size() == options.batch;
+  }
+
+  void handle_failure(Feed& feed, std::size_t lane_index, const Failure& failure) {
+    Lane& lane = feed.lanes[lane_index];
+    auto& subscription = *feed.subscription;
+    subscription.failures->inc();
+    if (lane.attempts == 0) lane.first_failed_at = now_utc();
+    ++lane.attempts;
+    std::string event_id = feed.source->module + ":" + std::to_string(failure.row.id);
+    if (lane.attempts >= options.max_attempts) {
+      spdlog::error("bus: {} gave up on {} after {} attempts: {}", subscription.spec.name, event_id, lane.attempts,
+                    failure.error);
+      db::Connection& connection = connection_for(subscription);
+      SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+      insert_dead_letter(connection, subscription, event_id, envelope_of(feed.source->module, failure.row),
+                         failure.error, lane.attempts, lane.first_failed_at);
+      write_cursor(connection, feed, lane_watermark(feed, lane_index, failure.row.id));
+      transaction.commit();
+      subscription.dead_letters->add(1);
+      lane.position = failure.row.id;
+      lane.attempts = 0;
+      schedule_pump(&feed);
+      return;
+    }
+    auto base = options.backoff_initial * (1 << std::min(lane.attempts - 1, 20));
+    auto capped = std::min<std::chrono::milliseconds>(std::chrono::duration_cast<std::chrono::milliseconds>(base),
+                                                      options.backoff_max);
+    thread_local std::mt19937 random{std::random_device{}()};
+    // Jitter in [50%, 100%] so many failing consumers do not retry in lockstep.
+    auto delay = std::chrono::milliseconds(
+        static_cast<long>(capped.count() * std::uniform_real_distribution<double>(0.5, 1.0)(random)));
+    spdlog::warn("bus: {} failed on {} (attempt {} of {}), retrying in {} ms: {}", subscription.spec.name, event_id,
+                 lane.attempts, options.max_attempts, delay.count(), failure.error);
+    lane.waiting = true;
+    if (!lane.timer) lane.timer = std::make_unique<boost::asio::steady_timer>(subscription.consumer->writer->context());
+    lane.timer->expires_after(delay);
+    lane.timer->async_wait([self = shared_from_this(), feed = &feed, lane_index](const boost::system::error_code& ec) {
+      if (ec || self->stopping) return;
+      feed->lanes[lane_index].waiting = false;
+      self->schedule_pump(feed);
+    });
+  }
+
+  void pump(Feed& feed) {
+    auto& consumer = *feed.subscription->consumer;
+    if (stopping || !consumer.up) return;
+    bool more = false;
+    try {
+      for (std::size_t lane = 0; lane < feed.lanes.size(); ++lane) more = pump_lane(feed, lane) || more;
+      std::int64_t low = feed.lanes.front().position;
+      for (const auto& lane : feed.lanes) low = std::min(low, lane.position);
+      feed.watermark = low;
+      // Lanes that skipped events of others advanced without writing: persist now and then.
+      if (!more && low > feed.persisted + static_cast<std::int64_t>(options.batch)) persist(feed);
+    } catch (const SQLite::Exception& error) {
+      feed.reader.reset();
+      consumer_failed(consumer, error);
+      return;
+    }
+    if (more) schedule_pump(&feed);  // yield the writer between batches
+  }
+
+  void persist(Feed& feed) {
+    auto low = feed.watermark.load();
+    if (low <= feed.persisted || !feed.subscription->consumer->up) return;
+    db::Connection& connection = connection_for(*feed.subscription);
+    SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+    write_cursor(connection, feed, low);
+    transaction.commit();
+    feed.persisted = low;
+  }
+
+  void prune_consumer(Consumer& consumer) {
+    if (stopping || !consumer.up) return;
+    try {
+      auto cutoff = format_utc(SystemClock::now() - options.retention);
+      auto prune = consumer.sync->cached("DELETE FROM processed_events WHERE processed_at < ?");
+      prune->bind(1, cutoff);
+      prune->exec();
+    } catch (const std::exception& error) {
+      spdlog::warn("bus: cannot prune processed events of {}: {}", consumer.module, error.what());
+    }
+  }
+
+  void sweep_loop() {
+    std::unique_lock lock(sweep_mutex);
+    while (!stopping) {
+      sweep_wake.wait_for(lock, options.sweep_interval);
+      if (stopping) break;
+      auto now = Clock::now();
+      for (auto& consumer : consumers) {
+        if (!consumer->up) {
+          schedule_open(consumer.get());
+          continue;
+        }
+        for (auto& subscription : consumer->subscriptions)
+          for (auto& feed : subscription->feeds) schedule_pump(feed.get());
+        if (now - consumer->last_prune >= options.prune_interval) {
+          consumer->last_prune = now;
+          consumer->writer->post([self = shared_from_this(), c = consumer.get()] { self->prune_consumer(*c); });
+        }
+      }
+      for (auto& source : sources) {
+        schedule_mark(source.get());
+        if (now - source->last_prune >= options.prune_interval) {
+          source->last_prune = now;
+          source->writer->post([self = shared_from_this(), s = source.get()] { self->prune_source(*s); });
+        }
+      }
+    }
+  }
+
+  template <class F>
+  auto on_writer(db::Writer& writer, F task) -> std::invoke_result_t<F> {
+    using R = std::invoke_result_t<F>;
+    if (writer.on_writer_thread()) return task();
+    std::packaged_task<R()> packaged(std::move(task));
+    auto future = packaged.get_future();
+    writer.post([&packaged] { packaged(); });
+    return future.get();
+  }
+};
+
+Bus::Bus(Options options, metrics::Registry& metrics)
+    : impl_(std::make_shared<Impl>(std::move(options), metrics)) {
+  if (impl_->options.lanes < 1) impl_->options.lanes = 1;
+  if (impl_->options.batch < 1) impl_->options.batch = 1;
+  if (impl_->options.max_attempts < 1) impl_->options.max_attempts = 1;
+}
+
+Bus::~Bus() { stop(); }
+
+void Bus::add_source(const std::string& module, const db::ModuleDb& database, db::Writer& writer) {
+  if (impl_->started) throw std::logic_error("bus: add_source after start");
+  if (impl_->find_source(module)) throw std::logic_error("bus: source " + module + " added twice");
+  auto source = std::make_unique<Impl::Source>();
+  source->module = module;
+  source->database = &database;
+  source->writer = &writer;
+  impl_->sources.push_back(std::move(source));
+}
+
+void Bus::add_consumer(const std::string& module, const db::ModuleDb& database, db::Writer& writer,
+                       std::vector<Subscription> subscriptions) {
+  if (impl_->started) throw std::logic_error("bus: add_consumer after start");
+  if (impl_->find_consumer(module)) throw std::logic_error("bus: consumer " + module + " added twice");
+  auto consumer = std::make_unique<Impl::Consumer>();
+  consumer->module = module;
+  consumer->database = &database;
+  consumer->writer = &writer;
+  auto& metrics = impl_->metrics;
+  auto& skipped = metrics.counter("townhall_bus_events_skipped_total",
+                                  "Events a subscription skipped, by reason (stale or duplicate)",
+                                  {"module", "subscription", "reason"});
+  std::set<std::string> names;
+  for (auto& spec : subscriptions) {
+    if (!spec.handler) throw std::invalid_argument("bus: subscription " + spec.name + " has no handler");
+    if (spec.role != db::Role::sync && spec.role != db::Role::service)
+      throw std::invalid_argument("bus: subscription " + spec.name + " must run as sync or service");
+    if (!names.insert(spec.name).second) throw std::invalid_argument("bus: duplicate subscription " + spec.name);
+    auto state = std::make_unique<Impl::SubscriptionState>();
+    state->spec = std::move(spec);
+    state->consumer = consumer.get();
+    const std::string& name = state->spec.name;
+    state->applied = &metrics.counter("townhall_bus_events_applied_total", "Events applied by a subscription",
+                                      {"module", "subscription"})
+                          .with({module, name});
+    state->stale = &skipped.with({module, name, "stale"});
+    state->duplicate = &skipped.with({module, name, "duplicate"});
+    state->failures = &metrics.counter("townhall_sync_failures_total", "Failed attempts to apply an event",
+                                       {"module", "subscription"})
+                           .with({module, name});
+    state->latency = &metrics.histogram("townhall_sync_latency_seconds",
+                                        "Time from an event's occurred_at to its being applied",
+                                        {"module", "subscription"})
+                          .with({module, name});
+    state->dead_letters =
+        &metrics.gauge("townhall_dead_letters", "Dead letters not yet replayed", {"module", "subscription"})
+             .with({module, name});
+    consumer->subscriptions.push_back(std::move(state));
+  }
+  impl_->consumers.push_back(std::move(consumer));
+}
+
+void Bus::start() {
+  auto& impl = *impl_;
+  if (impl.started.exchange(true)) return;
+  // Wire each subscription to every source whose topics it covers.
+  for (auto& consumer : impl.consumers) {
+    for (auto& subscription : consumer->subscriptions) {
+      for (auto& source : impl.sources) {
+        bool covers = false;
+        for (const auto& pattern : subscription->spec.topics)
+          covers = covers || pattern.starts_with("gov." + source->module + ".");
+        if (!covers) continue;
+        auto feed = std::make_unique<Impl::Feed>();
+        feed->subscription = subscription.get();
+        feed->source = source.get();
+        feed->lanes.resize(static_cast<std::size_t>(impl.options.lanes));
+        source->feeds.push_back(feed.get());
+        subscription->feeds.push_back(std::move(feed));
+      }
+    }
+  }
+  auto& lag_events = impl.metrics.gauge("townhall_bus_consumer_lag_events",
+                                        "Events in the source's outbox not yet applied by the subscription",
+                                        {"module", "subscription", "source"});
+  auto& lag_seconds = impl.metrics.gauge("townhall_bus_consumer_lag_seconds",
+                                         "Age of the oldest event the subscription has not applied",
+                                         {"module", "subscription", "source"});
+  auto& pending = impl.metrics.gauge("townhall_outbox_pending", "Outbox events the relay has not published yet",
+                                     {"module"});
+  std::weak_ptr<Impl> weak = impl_;
+  impl.metrics.add_collector([weak, &lag_events, &lag_seconds, &pending] {
+    auto self = weak.lock();
+    if (!self || self->stopping) return;
+    for (auto& source : self->sources) {
+      try {
+        auto reader = source->database->open(db::Role::relay);
+        auto query = reader->prepare("SELECT count(*), coalesce(max(id), 0) FROM outbox WHERE published_at IS NULL");
+        query.executeStep();
+        pending.with({source->module}).set(static_cast<double>(query.getColumn(0).getInt64()));
+        auto head_query = reader->prepare("SELECT coalesce(max(id), 0) FROM outbox");
+        head_query.executeStep();
+        std::int64_t head = head_query.getColumn(0).getInt64();
+        auto oldest = reader->prepare("SELECT occurred_at FROM outbox WHERE id > ? ORDER BY id LIMIT 1");
+        for (auto* feed : source->feeds) {
+          auto cursor = feed->watermark.load();
+          std::vector<std::string> labels{feed->subscription->consumer->module, feed->subscription->spec.name,
+                                          source->module};
+          lag_events.with(labels).set(static_cast<double>(std::max<std::int64_t>(0, head - cursor)));
+          double age = 0;
+          oldest.reset();
+          oldest.bind(1, cursor);
+          if (cursor < head && oldest.executeStep())
+            if (auto at = parse_utc(oldest.getColumn(0).getString()))
+              age = std::max(0.0, std::chrono::duration<double>(SystemClock::now() - *at).count());
+          lag_seconds.with(labels).set(age);
+        }
+      } catch (const std::exception& error) {
+        spdlog::debug("bus metrics: source {} unreadable: {}", source->module, error.what());
+      }
+    }
+  });
+
+  for (auto& consumer : impl.consumers) impl.schedule_open(consumer.get());
+  for (auto& source : impl.sources) impl.schedule_mark(source.get());
+  impl.sweeper = std::thread([self = impl_] { self->sweep_loop(); });
+}
+
+void Bus::stop() {
+  auto& impl = *impl_;
+  if (!impl.started || impl.stopping.exchange(true)) return;
+  {
+    std::lock_guard lock(impl.sweep_mutex);
+    impl.sweep_wake.notify_all();
+  }
+  if (impl.sweeper.joinable()) impl.sweeper.join();
+  std::set<db::Writer*> writers;
+  for (auto& consumer : impl.consumers) writers.insert(consumer->writer);
+  for (auto& source : impl.sources) writers.insert(source->writer);
+  // Cancel retries, persist cursors, close connections, each on its own writer.
+  for (auto& consumer : impl.consumers) {
+    impl.on_writer(*consumer->writer, [&impl, c = consumer.get()] {
+      for (auto& subscription : c->subscriptions) {
+        for (auto& feed : subscription->feeds) {
+          for (auto& lane : feed->lanes)
+            if (lane.timer) lane.timer->cancel();
+          try {
+            if (c->up) impl.persist(*feed);
+          } catch (const std::exception& error) {
+            spdlog::warn("bus: cannot persist the cursor of {}: {}", subscription->spec.name, error.what());
+          }
+          feed->reader.reset();
+          for (auto& lane : feed->lanes) lane.timer.reset();
+        }
+      }
+      c->sync.reset();
+      c->service.reset();
+      c->up = false;
+      return 0;
+    });
+  }
+  for (auto& source : impl.sources)
+    impl.on_writer(*source->writer, [s = source.get()] {
+      s->relay.reset();
+      return 0;
+    });
+  for (auto* writer : writers) writer->drain();
+}
+
+void Bus::notify(std::string_view source_module) {
+  auto* source = impl_->find_source(source_module);
+  if (!source || !impl_->started) return;
+  for (auto* feed : source->feeds) impl_->schedule_pump(feed);
+  impl_->schedule_mark(source);
+}
+
+std::vector<FeedStatus> Bus::status() {
+  std::vector<FeedStatus> out;
+  for (auto& consumer : impl_->consumers)
+    for (auto& subscription : consumer->subscriptions)
+      for (auto& feed : subscription->feeds)
+        out.push_back({consumer->module, subscription->spec.name, feed->source->module, consumer->up.load(),
+                       feed->watermark.load(), feed->head.load()});
+  return out;
+}
+
+bool Bus::caught_up() {
+  for (auto& source : impl_->sources) {
+    std::int64_t head = 0;
+    try {
+      auto reader = source->database->open(db::Role::relay);
+      auto query = reader->prepare("SELECT coalesce(max(id), 0) FROM outbox");
+      query.executeStep();
+      head = query.getColumn(0).getInt64();
+    } catch (const std::exception&) {
+      return false;
+    }
+    for (auto* feed : source->feeds) {
+      if (!feed->subscription->consumer->up) return false;
+      if (feed->watermark.load() < head) {
+        impl_->schedule_pump(feed);
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+std::vector<DeadLetter> read_dead_letters(const db::ModuleDb& database) {
+  std::vector<DeadLetter> out;
+  auto reader = database.open(db::Role::reader);
+  auto query = reader->prepare(
+      "SELECT id, subscription, event_id, event, error, attempts, first_failed_at, last_failed_at, "
+      "coalesce(replayed_at, '') FROM dead_letters ORDER BY id");
+  while (query.executeStep()) {
+    DeadLetter letter;
+    letter.id = query.getColumn(0).getInt64();
+    letter.module = database.module();
+    letter.subscription = query.getColumn(1).getString();
+    letter.event_id = query.getColumn(2).getString();
+    letter.event = query.getColumn(3).getString();
+    letter.error = query.getColumn(4).getString();
+    letter.attempts = query.getColumn(5).getInt();
+    letter.first_failed_at = query.getColumn(6).getString();
+    letter.last_failed_at = query.getColumn(7).getString();
+    letter.replayed_at = query.getColumn(8).getString();
+    out.push_back(std::move(letter));
+  }
+  return out;
+}
+
+std::vector<DeadLetter> Bus::dead_letters(const std::optional<std::string>& module) {
+  std::vector<DeadLetter> out;
+  for (auto& consumer : impl_->consumers) {
+    if (module && consumer->module != *module) continue;
+    try {
+      auto letters = read_dead_letters(*consumer->database);
+      out.insert(out.end(), letters.begin(), letters.end());
+    } catch (const std::exception& error) {
+      spdlog::warn("bus: cannot read dead letters of {}: {}", consumer->module, error.what());
+    }
+  }
+  return out;
+}
+
+Result<Unit> Bus::replay(const std::string& module, std::int64_t dead_letter_id) {
+  auto* consumer = impl_->find_consumer(module);
+  if (!consumer) return make_error(Errc::not_found, "no consumer module '" + module + "'");
+  auto& impl = *impl_;
+  return impl.on_writer(*consumer->writer, [&impl, consumer, dead_letter_id]() -> Result<Unit> {
+    if (!consumer->up) return make_error(Errc::unavailable, "module '" + consumer->module + "' is down");
+    auto lookup = consumer->sync->cached(
+        "SELECT subscription, event, replayed_at IS NOT NULL FROM dead_letters WHERE id = ?");
+    lookup->bind(1, dead_letter_id);
+    if (!lookup->executeStep())
+      return make_error(Errc::not_found, "no dead letter " + std::to_string(dead_letter_id));
+    std::string name = lookup->getColumn(0).getString();
+    std::string envelope = lookup->getColumn(1).getString();
+    bool already = lookup->getColumn(2).getInt() != 0;
+    lookup->reset();
+    if (already) return make_error(Errc::conflict, "dead letter " + std::to_string(dead_letter_id) + " was replayed");
+    Impl::SubscriptionState* subscription = nullptr;
+    for (auto& s : consumer->subscriptions)
+      if (s->spec.name == name) subscription = s.get();
+    if (!subscription) return make_error(Errc::not_found, "no subscription '" + name + "' in " + consumer->module);
+    auto event = parse_event(envelope);
+    if (!event) return event.error();
+    db::Connection& connection = impl.connection_for(*subscription);
+    try {
+      SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+      auto mark = connection.cached(
+          "INSERT INTO processed_events (subscription, event_id, processed_at) VALUES (?, ?, ?) "
+          "ON CONFLICT DO NOTHING");
+      mark->bind(1, name);
+      mark->bind(2, event->event_id);
+      mark->bind(3, now_utc());
+      if (mark->exec() > 0) subscription->spec.handler(*event, connection);
+      auto done = connection.cached("UPDATE dead_letters SET replayed_at = ? WHERE id = ?");
+      done->bind(1, now_utc());
+      done->bind(2, dead_letter_id);
+      done->exec();
+      transaction.commit();
+    } catch (const std::exception& error) {
+      subscription->failures->inc();
+      return make_error(Errc::unprocessable, "replay of dead letter " + std::to_string(dead_letter_id) +
+                                                 " failed: " + error.what());
+    }
+    subscription->dead_letters->add(-1);
+    spdlog::info("bus: replayed dead letter {} ({}) into {}", dead_letter_id, event->event_id, name);
+    return Unit{};
+  });
+}
+
+}  // namespace townhall::bus

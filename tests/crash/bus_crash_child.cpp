@@ -1,0 +1,78 @@
+// Child process for the bus crash test: publishes changes in a source module and
+// consumes them into three consumer files, and gets SIGKILLed — by the parent at a
+// random moment, or by itself at a chosen point of the delivery path.
+//
+//   bus_crash_child DATA_DIR run SEED CRASH_POINT CRASH_AFTER
+//   bus_crash_child DATA_DIR drain
+//
+// CRASH_POINT is one of after_source_commit, before_apply, after_apply, after_commit or
+// none; the child kills itself on the CRASH_AFTER-th time it reaches that point.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "bus_fixture.hpp"
+#include "townhall/bus/bus.hpp"
+#include "townhall/platform/metrics.hpp"
+
+using namespace townhall;
+
+int main(int argc, char** argv) {
+  if (argc < 3) return 2;
+  std::filesystem::path dir = argv[1];
+  std::string mode = argv[2];
+  std::string crash_point = argc > 4 ? argv[4] : "none";
+  long crash_after = argc > 5 ? std::stol(argv[5]) : 0;
+  std::atomic<long> hits{0};
+  auto maybe_crash = [&](std::string_view point) {
+    if (point == crash_point && ++hits == crash_after) {
+      std::printf("crash at %s\n", crash_point.c_str());
+      std::fflush(stdout);
+      ::raise(SIGKILL);
+    }
+  };
+
+  testing::TestModule source(dir, "src");
+  std::vector<std::unique_ptr<testing::TestModule>> consumers;
+  for (auto name : {"c1", "c2", "c3"}) consumers.push_back(std::make_unique<testing::TestModule>(dir, name));
+
+  metrics::Registry metrics;
+  bus::Options options;
+  options.batch = 64;
+  options.sweep_interval = std::chrono::milliseconds(50);
+  options.fault_hook = maybe_crash;
+  bus::Bus bus(options, metrics);
+  bus.add_source("src", *source.database, *source.writer);
+  for (auto& consumer : consumers)
+    bus.add_consumer(consumer->name, *consumer->database, *consumer->writer,
+                     {bus::Subscription{"item_refs", {"gov.src.item"}, db::Role::sync, testing::apply_item}});
+  bus.start();
+
+  if (mode == "drain") {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!bus.caught_up()) {
+      if (std::chrono::steady_clock::now() > deadline) return 1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    bus.stop();
+    std::printf("drained\n");
+    return 0;
+  }
+
+  std::mt19937 random(static_cast<unsigned>(std::stoul(argv[3])));
+  auto service = source.database->open(db::Role::service);
+  std::printf("running\n");
+  std::fflush(stdout);
+  for (long i = 0;; ++i) {
+    std::string id = "agg-" + std::to_string(random() % 40);
+    testing::publish_item(*service, id, "value-" + std::to_string(i));
+    maybe_crash("after_source_commit");  // committed, relay not told yet
+    bus.notify("src");
+    if (i % 16 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}

@@ -1,0 +1,81 @@
+#include "bus_fixture.hpp"
+
+#include "townhall/migrations.hpp"
+#include "townhall/platform/migrator.hpp"
+
+namespace townhall::testing {
+
+TestModule::TestModule(const std::filesystem::path& dir, const std::string& module_name, bool create)
+    : name(module_name), file(dir / (module_name + ".db")) {
+  database = std::make_unique<db::ModuleDb>(name, file, db::TableManifest{.owned = {"items"}, .cache = {"item_refs"}});
+  writer = std::make_unique<db::Writer>(name);
+  if (create) create_schema();
+}
+
+void TestModule::create_schema() {
+  auto owner = database->open(db::Role::owner);
+  db::Migrator migrator(*owner);
+  migrator.apply(db::migrations_for(migrations::embedded_migrations(), "bus"));
+  owner->exec(
+      "CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, version INTEGER NOT NULL, value TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS item_refs (id TEXT PRIMARY KEY, value TEXT NOT NULL,"
+      " event_version INTEGER NOT NULL, applied INTEGER NOT NULL, seen INTEGER NOT NULL DEFAULT 0)");
+}
+
+std::int64_t publish_item(db::Connection& service, const std::string& id, const std::string& value) {
+  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  auto upsert = service.cached(
+      "INSERT INTO items (id, version, value) VALUES (?, 1, ?) "
+      "ON CONFLICT (id) DO UPDATE SET version = version + 1, value = excluded.value RETURNING version");
+  upsert->bind(1, id);
+  upsert->bind(2, value);
+  upsert->executeStep();
+  std::int64_t version = upsert->getColumn(0).getInt64();
+  upsert->reset();
+  bus::NewEvent event;
+  event.topic = "gov." + service.module() + ".item";
+  event.event_type = version == 1 ? "item.created" : "item.updated";
+  event.aggregate_type = "item";
+  event.aggregate_id = id;
+  event.event_version = version;
+  event.data = {{"snapshot", {{"id", id}, {"value", value}}}};
+  bus::append(service, service.module(), event);
+  transaction.commit();
+  return version;
+}
+
+bus::Outcome apply_item(const bus::Event& event, db::Connection& connection) {
+  auto upsert = connection.cached(
+      "INSERT INTO item_refs (id, value, event_version, applied) VALUES (?, ?, ?, 1) "
+      "ON CONFLICT (id) DO UPDATE SET value = excluded.value, event_version = excluded.event_version, "
+      "applied = applied + 1 WHERE item_refs.event_version < excluded.event_version");
+  upsert->bind(1, event.aggregate_id);
+  upsert->bind(2, event.data.at("snapshot").at("value").get<std::string>());
+  upsert->bind(3, static_cast<std::int64_t>(event.event_version));
+  bool stale = upsert->exec() == 0;
+  // Every delivery counts, stale or not: exactly-once shows as seen == number of events.
+  auto seen = connection.cached("UPDATE item_refs SET seen = seen + 1 WHERE id = ?");
+  seen->bind(1, event.aggregate_id);
+  seen->exec();
+  return stale ? bus::Outcome::stale : bus::Outcome::applied;
+}
+
+std::map<std::string, ItemRef> read_refs(const db::ModuleDb& database) {
+  std::map<std::string, ItemRef> out;
+  auto reader = database.open(db::Role::reader);
+  auto query = reader->prepare("SELECT id, value, event_version, applied, seen FROM item_refs");
+  while (query.executeStep())
+    out[query.getColumn(0).getString()] = {query.getColumn(1).getString(), query.getColumn(2).getInt64(),
+                                           query.getColumn(3).getInt64(), query.getColumn(4).getInt64()};
+  return out;
+}
+
+std::map<std::string, std::int64_t> read_item_versions(const db::ModuleDb& database) {
+  std::map<std::string, std::int64_t> out;
+  auto reader = database.open(db::Role::reader);
+  auto query = reader->prepare("SELECT id, version FROM items");
+  while (query.executeStep()) out[query.getColumn(0).getString()] = query.getColumn(1).getInt64();
+  return out;
+}
+
+}  // namespace townhall::testing

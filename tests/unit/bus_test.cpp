@@ -1,0 +1,413 @@
+// The event bus on real module files (temp dir): delivery contract of DESIGN.md §4.
+#include "townhall/bus/bus.hpp"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "bus_fixture.hpp"
+#include "support.hpp"
+#include "townhall/platform/metrics.hpp"
+
+namespace townhall::bus {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TempDir;
+using testing::TestModule;
+
+Options fast_options() {
+  Options options;
+  options.backoff_initial = 5ms;
+  options.backoff_max = 40ms;
+  options.sweep_interval = 50ms;
+  options.max_attempts = 3;
+  return options;
+}
+
+Subscription item_subscription(Handler handler = testing::apply_item) {
+  return Subscription{"item_refs", {"gov.src.item"}, db::Role::sync, std::move(handler)};
+}
+
+class BusTest : public ::testing::Test {
+ protected:
+  BusTest() : source_(dir_.path(), "src") { service_ = source_.database->open(db::Role::service); }
+
+  std::unique_ptr<TestModule> consumer(const std::string& name, bool create = true) {
+    return std::make_unique<TestModule>(dir_.path(), name, create);
+  }
+  std::int64_t publish(const std::string& id, const std::string& value, Bus* bus = nullptr) {
+    auto version = testing::publish_item(*service_, id, value);
+    if (bus) bus->notify("src");
+    return version;
+  }
+  bool wait_caught_up(Bus& bus, std::chrono::milliseconds timeout = 20s) {
+    if (testing::wait_until([&] { return bus.caught_up(); }, timeout)) return true;
+    for (const auto& feed : bus.status())
+      ADD_FAILURE() << feed.consumer << "/" << feed.subscription << " <- " << feed.source << ": up " << feed.consumer_up
+                    << " cursor " << feed.cursor << " head " << feed.source_head;
+    return false;
+  }
+
+  TempDir dir_;
+  TestModule source_;
+  std::unique_ptr<db::Connection> service_;
+  metrics::Registry metrics_;
+};
+
+TEST(Envelope, StrictParsing) {
+  Event event;
+  event.event_id = "auth:42";
+  event.event_type = "citizen.updated";
+  event.topic = "gov.auth.citizen";
+  event.source = "auth";
+  event.aggregate_type = "citizen";
+  event.aggregate_id = "123";
+  event.event_version = 42;
+  event.occurred_at = "2026-11-21T10:30:00.123Z";
+  event.data = {{"snapshot", {{"id", 123}}}};
+  auto good = to_json(event);
+  auto parsed = event_from_json(good);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->position, 42);
+  EXPECT_EQ(parsed->data, event.data);
+  EXPECT_TRUE(parse_event(good.dump()));
+
+  auto broken = [&](auto mutate) {
+    auto copy = good;
+    mutate(copy);
+    return !event_from_json(copy);
+  };
+  using nlohmann::json;
+  EXPECT_TRUE(broken([](json& e) { e.erase("topic"); }));
+  EXPECT_TRUE(broken([](json& e) { e["event_version"] = "42"; }));
+  EXPECT_TRUE(broken([](json& e) { e["event_version"] = 0; }));
+  EXPECT_TRUE(broken([](json& e) { e["extra"] = 1; }));
+  EXPECT_TRUE(broken([](json& e) { e["topic"] = "auth.citizen"; }));
+  EXPECT_TRUE(broken([](json& e) { e["topic"] = "gov.permits.citizen"; }));  // not the source's topic
+  EXPECT_TRUE(broken([](json& e) { e["event_id"] = "permits:42"; }));
+  EXPECT_TRUE(broken([](json& e) { e["event_id"] = "auth:x"; }));
+  EXPECT_TRUE(broken([](json& e) { e["occurred_at"] = "yesterday"; }));
+  EXPECT_TRUE(broken([](json& e) { e["data"] = json::array(); }));
+  EXPECT_TRUE(broken([](json& e) { e["schema"] = 2; }));
+  EXPECT_TRUE(broken([](json& e) { e["aggregate_id"] = std::string(300, 'x'); }));
+  EXPECT_FALSE(parse_event("{not json"));
+  EXPECT_FALSE(parse_event("[]"));
+}
+
+TEST(Envelope, TopicsAndTimestamps) {
+  EXPECT_TRUE(topic_matches("gov.auth.citizen", "gov.auth.citizen"));
+  EXPECT_TRUE(topic_matches("gov.auth.*", "gov.auth.citizen"));
+  EXPECT_FALSE(topic_matches("gov.auth.*", "gov.authx.citizen"));
+  EXPECT_FALSE(topic_matches("gov.auth.citizen", "gov.auth.department"));
+  auto now = std::chrono::system_clock::now();
+  auto text = format_utc(now);
+  auto back = parse_utc(text);
+  ASSERT_TRUE(back);
+  EXPECT_LT(std::chrono::abs(*back - now), 1ms);
+  EXPECT_FALSE(parse_utc("2026-13-01T00:00:00Z"));
+}
+
+TEST_F(BusTest, AppendRefusesAnotherModulesTopic) {
+  SQLite::Transaction transaction(service_->sql());
+  NewEvent event{"gov.auth.citizen", "citizen.created", "citizen", "1", 1, nlohmann::json::object(), "", ""};
+  EXPECT_THROW(append(*service_, "src", event), std::invalid_argument);
+}
+
+TEST_F(BusTest, PerAggregateOrderUnderParallelLoadAcrossConsumers) {
+  std::vector<std::unique_ptr<TestModule>> consumers;
+  std::mutex mutex;
+  std::map<std::string, std::map<std::string, std::int64_t>> last_seen;  // consumer -> aggregate -> version
+  std::vector<std::string> violations;
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  for (auto name : {"c1", "c2", "c3"}) {
+    consumers.push_back(consumer(name));
+    std::string consumer_name = name;
+    bus.add_consumer(name, *consumers.back()->database, *consumers.back()->writer,
+                     {item_subscription([&, consumer_name](const Event& event, db::Connection& connection) {
+                       {
+                         std::lock_guard lock(mutex);
+                         auto& last = last_seen[consumer_name][event.aggregate_id];
+                         if (event.event_version != last + 1)
+                           violations.push_back(consumer_name + " " + event.aggregate_id + " v" +
+                                                std::to_string(event.event_version) + " after v" +
+                                                std::to_string(last));
+                         last = event.event_version;
+                       }
+                       return testing::apply_item(event, connection);
+                     })});
+  }
+  bus.start();
+  constexpr int kAggregates = 100, kVersions = 15;
+  std::vector<std::string> order;
+  for (int v = 0; v < kVersions; ++v)
+    for (int a = 0; a < kAggregates; ++a) order.push_back("agg-" + std::to_string(a));
+  std::shuffle(order.begin(), order.end(), std::mt19937(7));  // versions of one aggregate stay increasing
+  for (const auto& id : order) publish(id, "value-" + id, &bus);
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_TRUE(violations.empty()) << violations.front();
+  auto versions = testing::read_item_versions(*source_.database);
+  for (auto& c : consumers) {
+    auto refs = testing::read_refs(*c->database);
+    ASSERT_EQ(refs.size(), static_cast<std::size_t>(kAggregates)) << c->name;
+    for (const auto& [id, ref] : refs) {
+      EXPECT_EQ(ref.version, versions[id]) << c->name << " " << id;
+      EXPECT_EQ(ref.applied, kVersions) << c->name << " " << id;  // each version exactly once
+      EXPECT_EQ(ref.seen, kVersions) << c->name << " " << id;
+    }
+  }
+}
+
+TEST_F(BusTest, OlderVersionAfterNewerIsSkippedAsStale) {
+  {  // The outbox holds v2 before v1 (e.g. a producer bug or a replay): v1 must not win.
+    SQLite::Transaction transaction(service_->sql());
+    for (std::int64_t version : {2, 1}) {
+      NewEvent event{"gov.src.item",
+                     "item.updated",
+                     "item",
+                     "a",
+                     version,
+                     {{"snapshot", {{"id", "a"}, {"value", "v" + std::to_string(version)}}}},
+                     "",
+                     ""};
+      append(*service_, "src", event);
+    }
+    transaction.commit();
+  }
+  auto c1 = consumer("c1");
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
+  bus.start();
+  ASSERT_TRUE(wait_caught_up(bus));
+  auto refs = testing::read_refs(*c1->database);
+  EXPECT_EQ(refs["a"].version, 2);
+  EXPECT_EQ(refs["a"].value, "v2");
+  EXPECT_NE(metrics_.render().find(
+                "townhall_bus_events_skipped_total{module=\"c1\",subscription=\"item_refs\",reason=\"stale\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(BusTest, RedeliveredEventsAreAppliedOnce) {
+  auto c1 = consumer("c1");
+  for (int i = 0; i < 20; ++i) publish("a" + std::to_string(i % 4), "x" + std::to_string(i));
+  for (int round = 1; round <= 3; ++round) {
+    metrics::Registry metrics;
+    Bus bus(fast_options(), metrics);
+    bus.add_source("src", *source_.database, *source_.writer);
+    bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
+    bus.start();
+    ASSERT_TRUE(wait_caught_up(bus));
+    bus.stop();
+    if (round > 1) {
+      EXPECT_NE(metrics.render().find("reason=\"duplicate\"} 20"), std::string::npos) << metrics.render();
+    }
+    // Lose the cursor, as if the cursor write had been lost: everything is delivered again.
+    auto owner = c1->database->open(db::Role::owner);
+    owner->exec("UPDATE bus_cursors SET position = 0");
+  }
+  for (const auto& [id, ref] : testing::read_refs(*c1->database)) {
+    EXPECT_EQ(ref.applied, 5) << id;
+    EXPECT_EQ(ref.seen, 5) << id;
+  }
+}
+
+TEST_F(BusTest, PoisonEventRetriesThenDeadLettersAndOthersKeepFlowing) {
+  auto c1 = consumer("c1");
+  std::atomic<bool> fixed{false};
+  std::atomic<int> poison_attempts{0};
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer,
+                   {item_subscription([&](const Event& event, db::Connection& connection) {
+                     if (event.aggregate_id == "poison" && !fixed) {
+                       ++poison_attempts;
+                       throw std::runtime_error("cannot apply poison");
+                     }
+                     return testing::apply_item(event, connection);
+                   })});
+  bus.start();
+  publish("poison", "p", &bus);
+  for (int i = 0; i < 50; ++i) publish("ok-" + std::to_string(i), "v", &bus);
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_EQ(poison_attempts.load(), 3);
+  auto refs = testing::read_refs(*c1->database);
+  EXPECT_EQ(refs.size(), 50u);  // every other aggregate, including those sharing the poisoned lane
+  EXPECT_EQ(refs.count("poison"), 0u);
+
+  auto letters = bus.dead_letters(std::string("c1"));
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0].event_id, "src:1");
+  EXPECT_EQ(letters[0].attempts, 3);
+  EXPECT_EQ(letters[0].error, "cannot apply poison");
+  EXPECT_LE(letters[0].first_failed_at, letters[0].last_failed_at);
+  EXPECT_TRUE(letters[0].replayed_at.empty());
+  auto text = metrics_.render();
+  EXPECT_NE(text.find("townhall_dead_letters{module=\"c1\",subscription=\"item_refs\"} 1"), std::string::npos);
+  EXPECT_NE(text.find("townhall_sync_failures_total{module=\"c1\",subscription=\"item_refs\"} 3"), std::string::npos);
+
+  auto failed = bus.replay("c1", letters[0].id);  // still broken
+  EXPECT_FALSE(failed);
+  fixed = true;
+  auto replayed = bus.replay("c1", letters[0].id);
+  ASSERT_TRUE(replayed) << replayed.error().message;
+  EXPECT_EQ(testing::read_refs(*c1->database)["poison"].version, 1);
+  EXPECT_FALSE(bus.dead_letters(std::string("c1"))[0].replayed_at.empty());
+  EXPECT_EQ(bus.replay("c1", letters[0].id).error().code, Errc::conflict);
+  EXPECT_EQ(bus.replay("c1", 999).error().code, Errc::not_found);
+  EXPECT_NE(metrics_.render().find("townhall_dead_letters{module=\"c1\",subscription=\"item_refs\"} 0"),
+            std::string::npos);
+}
+
+TEST_F(BusTest, InvalidEventGoesStraightToDeadLetters) {
+  {
+    auto owner = source_.database->open(db::Role::owner);
+    owner->exec(
+        "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, data) "
+        "VALUES ('gov.src.item', 'item.updated', 'item', 'bad', 1, '2026-01-01T00:00:00.000Z', 'not json')");
+  }
+  publish("good", "v");
+  auto c1 = consumer("c1");
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
+  bus.start();
+  ASSERT_TRUE(wait_caught_up(bus));
+  auto letters = bus.dead_letters(std::nullopt);
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0].attempts, 1);
+  EXPECT_NE(letters[0].error.find("invalid event"), std::string::npos);
+  EXPECT_EQ(testing::read_refs(*c1->database).count("good"), 1u);
+}
+
+TEST_F(BusTest, DownConsumerWaitsShowsLagAndCatchesUpWithoutRestart) {
+  std::filesystem::create_directory(dir_.path() / "c1.db");  // unusable file
+  auto c1 = consumer("c1", false);
+  auto c2 = consumer("c2");
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
+  bus.add_consumer("c2", *c2->database, *c2->writer, {item_subscription()});
+  bus.start();
+  for (int i = 0; i < 30; ++i) publish("a" + std::to_string(i), "v", &bus);
+  ASSERT_TRUE(testing::wait_until([&] { return testing::read_refs(*c2->database).size() == 30; }));
+  EXPECT_TRUE(testing::read_refs(*c2->database).size() == 30);
+  for (const auto& feed : bus.status())
+    if (feed.consumer == "c1") {
+      EXPECT_FALSE(feed.consumer_up);
+    }
+  auto text = metrics_.render();
+  EXPECT_NE(text.find("townhall_bus_consumer_lag_events{module=\"c1\",subscription=\"item_refs\",source=\"src\"} 30"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("townhall_bus_consumer_lag_events{module=\"c2\",subscription=\"item_refs\",source=\"src\"} 0"),
+            std::string::npos);
+
+  // The file comes back; the sweep notices and c1 catches up from its cursor.
+  std::filesystem::remove(dir_.path() / "c1.db");
+  c1->create_schema();
+  ASSERT_TRUE(testing::wait_until([&] { return testing::read_refs(*c1->database).size() == 30; }, 20s));
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_EQ(testing::read_refs(*c1->database), testing::read_refs(*c2->database));
+}
+
+TEST_F(BusTest, FullReplayIntoAFreshFileMatchesLiveDelivery) {
+  auto live = consumer("live");
+  {
+    Bus bus(fast_options(), metrics_);
+    bus.add_source("src", *source_.database, *source_.writer);
+    bus.add_consumer("live", *live->database, *live->writer, {item_subscription()});
+    bus.start();
+    for (int i = 0; i < 300; ++i) publish("a" + std::to_string(i % 37), "v" + std::to_string(i), &bus);
+    ASSERT_TRUE(wait_caught_up(bus));
+  }
+  auto fresh = consumer("fresh");
+  metrics::Registry metrics;
+  Bus bus(fast_options(), metrics);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("fresh", *fresh->database, *fresh->writer, {item_subscription()});
+  bus.start();
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_EQ(testing::read_refs(*fresh->database), testing::read_refs(*live->database));
+}
+
+TEST_F(BusTest, SlowConsumerSlowsOnlyItself) {
+  auto slow = consumer("slow");
+  auto fast = consumer("fast");
+  std::atomic<bool> release{false};
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("slow", *slow->database, *slow->writer,
+                   {item_subscription([&](const Event& event, db::Connection& connection) {
+                     while (!release) std::this_thread::sleep_for(1ms);  // stuck until released
+                     return testing::apply_item(event, connection);
+                   })});
+  bus.add_consumer("fast", *fast->database, *fast->writer, {item_subscription()});
+  bus.start();
+  for (int i = 0; i < 200; ++i) publish("a" + std::to_string(i), "v", &bus);
+  EXPECT_TRUE(testing::wait_until([&] { return testing::read_refs(*fast->database).size() == 200; }));
+  EXPECT_TRUE(testing::read_refs(*slow->database).empty());
+  release = true;
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_EQ(testing::read_refs(*slow->database).size(), 200u);
+}
+
+TEST_F(BusTest, OutboxIsPrunedOnlyBelowEveryCursorAndPastRetention) {
+  auto c1 = consumer("c1");
+  auto options = fast_options();
+  options.retention = std::chrono::hours(0);
+  options.prune_interval = 20ms;
+  for (int i = 0; i < 10; ++i) publish("a" + std::to_string(i), "v");
+  auto outbox_size = [&] {
+    auto reader = source_.database->open(db::Role::reader);
+    auto query = reader->prepare("SELECT count(*) FROM outbox");
+    query.executeStep();
+    return query.getColumn(0).getInt();
+  };
+  {
+    // A consumer that never comes up holds the log for everyone.
+    std::filesystem::create_directory(dir_.path() / "down.db");
+    auto down = consumer("down", false);
+    Bus bus(options, metrics_);
+    bus.add_source("src", *source_.database, *source_.writer);
+    bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
+    bus.add_consumer("down", *down->database, *down->writer, {item_subscription()});
+    bus.start();
+    ASSERT_TRUE(testing::wait_until([&] { return testing::read_refs(*c1->database).size() == 10; }));
+    std::this_thread::sleep_for(200ms);  // several prune intervals: nothing may go
+    EXPECT_EQ(outbox_size(), 10);
+  }
+  metrics::Registry metrics;
+  Bus bus(options, metrics);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
+  bus.start();
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_TRUE(testing::wait_until([&] { return outbox_size() == 0; }));
+  // Ids are never reused after pruning.
+  EXPECT_EQ(publish("late", "v", &bus), 1);
+  ASSERT_TRUE(wait_caught_up(bus));
+  auto reader = source_.database->open(db::Role::reader);
+  auto query = reader->prepare("SELECT id FROM outbox");
+  ASSERT_TRUE(query.executeStep());
+  EXPECT_EQ(query.getColumn(0).getInt64(), 11);
+}
+
+TEST_F(BusTest, RelayMarksPublishedAndReportsPending) {
+  auto c1 = consumer("c1");
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
+  bus.start();
+  publish("a", "v", &bus);
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_TRUE(testing::wait_until(
+      [&] { return metrics_.render().find("townhall_outbox_pending{module=\"src\"} 0") != std::string::npos; }));
+}
+
+}  // namespace
+}  // namespace townhall::bus
