@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,7 @@
 
 #include "gateway.hpp"
 #include "townhall/auth/module.hpp"
+#include "townhall/bus/bus.hpp"
 #include "townhall/migrations.hpp"
 #include "townhall/parks/module.hpp"
 #include "townhall/permits/module.hpp"
@@ -22,6 +24,7 @@
 #include "townhall/platform/migrator.hpp"
 #include "townhall/platform/module.hpp"
 #include "townhall/platform/server.hpp"
+#include "townhall/platform/writer.hpp"
 #include "townhall/revenue/module.hpp"
 
 namespace townhall::app {
@@ -103,13 +106,26 @@ bool migrate_all(const config::Config& config, std::vector<std::string>& report)
 }
 
 struct Application::Impl {
+  // One module: its file, its writer thread and the module itself exist from the start;
+  // whether it is up depends on the file.
   struct Slot {
     const config::Module* config = nullptr;
     std::unique_ptr<db::ModuleDb> database;
+    std::unique_ptr<db::Writer> writer;
     std::unique_ptr<ModuleContext> context;
     std::unique_ptr<Module> module;
-    std::string down_reason;
-    bool up() const { return module != nullptr && down_reason.empty(); }
+    std::shared_ptr<std::atomic<bool>> up = std::make_shared<std::atomic<bool>>(false);
+    mutable std::mutex reason_mutex;
+    std::string down_reason = "not started";
+
+    std::string reason() const {
+      std::lock_guard lock(reason_mutex);
+      return down_reason;
+    }
+    void set_reason(std::string text) {
+      std::lock_guard lock(reason_mutex);
+      down_reason = std::move(text);
+    }
   };
 
   Impl(config::Config cfg, Options opts) : config(std::move(cfg)), options(opts) {}
@@ -117,38 +133,88 @@ struct Application::Impl {
   config::Config config;
   Options options;
   metrics::Registry metrics;
-  std::vector<Slot> slots;
+  std::unique_ptr<bus::Bus> bus;
+  std::vector<std::unique_ptr<Slot>> slots;
   http::Router router;
   std::unique_ptr<Gateway> gateway;
   asio::io_context io;
   std::unique_ptr<http::Server> server;
   std::unique_ptr<asio::signal_set> signals;
+  std::unique_ptr<asio::steady_timer> retry_timer;
   std::vector<std::thread> threads;
   std::atomic<bool> shutting_down{false};
   std::mutex done_mutex;
+  bool opened = false;
   bool started = false;
+  bool closed = false;
 
-  void open_modules() {
+  bus::Options bus_options() const {
+    bus::Options out;
+    out.lanes = config.bus.lanes;
+    out.batch = static_cast<std::size_t>(config.bus.batch);
+    out.max_attempts = config.bus.max_attempts;
+    out.backoff_initial = config.bus.backoff_initial;
+    out.backoff_max = config.bus.backoff_max;
+    out.sweep_interval = config.bus.sweep_interval;
+    out.retention = config.bus.retention;
+    return out;
+  }
+
+  // Builds every module (no I/O), then brings each up in dependency order.
+  void open() {
+    if (opened) return;
+    opened = true;
+    bus = std::make_unique<bus::Bus>(bus_options(), metrics);
     for (const auto& module_config : config.modules) {
-      Slot slot;
-      slot.config = &module_config;
-      try {
-        slot.database = open_module_db(config, module_config, &metrics);
-        auto applied = migrate(*slot.database);
-        for (const auto& m : applied)
-          spdlog::info("module {}: applied migration {}/{}", module_config.name, m.component, m.name);
-        slot.context =
-            std::make_unique<ModuleContext>(ModuleContext{module_config, *slot.database, metrics, options.demo});
-        slot.module = factory_for(module_config.name).make(*slot.context);
-        slot.module->start();
-        spdlog::info("module {} up ({})", module_config.name, slot.database->path().string());
-      } catch (const std::exception& error) {
-        slot.module.reset();
-        slot.down_reason = error.what();
-        spdlog::error("module {} is down: {}", module_config.name, error.what());
-      }
+      auto slot = std::make_unique<Slot>();
+      slot->config = &module_config;
+      slot->database = open_module_db(config, module_config, &metrics);
+      slot->writer = std::make_unique<db::Writer>(module_config.name);
+      slot->context = std::make_unique<ModuleContext>(
+          ModuleContext{module_config, *slot->database, *slot->writer, metrics,
+                        [bus = bus.get(), name = module_config.name] { bus->notify(name); }, options.demo});
+      slot->module = factory_for(module_config.name).make(*slot->context);
+      bus->add_source(module_config.name, *slot->database, *slot->writer);
+      if (auto* consumer = dynamic_cast<bus::Consumer*>(slot->module.get()))
+        bus->add_consumer(module_config.name, *slot->database, *slot->writer, consumer->subscriptions());
+      try_start(*slot);
       slots.push_back(std::move(slot));
     }
+    bus->start();
+  }
+
+  // Opens and migrates the module's file and starts the module; a failure leaves it down.
+  bool try_start(Slot& slot) {
+    const auto& name = slot.config->name;
+    try {
+      auto applied = migrate(*slot.database);
+      for (const auto& m : applied) spdlog::info("module {}: applied migration {}/{}", name, m.component, m.name);
+      slot.module->start();
+      slot.set_reason({});
+      *slot.up = true;
+      spdlog::info("module {} up ({})", name, slot.database->path().string());
+      return true;
+    } catch (const std::exception& error) {
+      bool changed = slot.reason() != error.what();
+      slot.set_reason(error.what());
+      if (changed) spdlog::error("module {} is down: {}", name, error.what());
+      return false;
+    }
+  }
+
+  // Down modules are retried on their own writer thread, so a slow or hanging file
+  // never holds a network thread.
+  void schedule_retry() {
+    retry_timer->expires_after(config.server.module_retry);
+    retry_timer->async_wait([this](const boost::system::error_code& ec) {
+      if (ec || shutting_down) return;
+      for (auto& slot : slots)
+        if (!*slot->up)
+          slot->writer->post([this, s = slot.get()] {
+            if (!shutting_down && !*s->up) try_start(*s);
+          });
+      schedule_retry();
+    });
   }
 
   void add_ops_routes() {
@@ -160,15 +226,15 @@ struct Application::Impl {
       bool ready = !shutting_down.load();
       for (const auto& slot : slots) {
         nlohmann::json entry;
-        if (slot.up()) {
-          auto health = slot.module->health();
+        if (*slot->up) {
+          auto health = slot->module->health();
           entry = {{"state", health.up ? "up" : "down"}, {"detail", health.detail}};
           ready = ready && health.up;
         } else {
-          entry = {{"state", "down"}, {"detail", slot.down_reason}};
+          entry = {{"state", "down"}, {"detail", slot->reason()}};
           ready = false;
         }
-        modules[slot.config->name] = entry;
+        modules[slot->config->name] = entry;
       }
       nlohmann::json body = {{"status", ready ? "ready" : "not_ready"}, {"modules", modules}};
       co_return http::json_response(ready ? 200 : 503,
@@ -187,21 +253,35 @@ struct Application::Impl {
         metrics.gauge("townhall_module_up", "1 when the module is serving, 0 when it is down", {"module"});
     metrics.add_collector([this, &module_up] {
       for (const auto& slot : slots)
-        module_up.with({slot.config->name}).set(slot.up() && slot.module->health().up ? 1 : 0);
+        module_up.with({slot->config->name}).set(*slot->up && slot->module->health().up ? 1 : 0);
     });
+  }
+
+  // Stops the bus, the modules (reverse order) and their writers; files close last.
+  void close() {
+    if (closed) return;
+    closed = true;
+    if (bus) bus->stop();
+    for (auto it = slots.rbegin(); it != slots.rend(); ++it) {
+      auto& slot = **it;
+      if (*slot.up) {
+        try {
+          slot.writer->drain();
+          slot.module->stop();
+          spdlog::info("module {} stopped", slot.config->name);
+        } catch (const std::exception& error) {
+          spdlog::error("module {} failed to stop cleanly: {}", slot.config->name, error.what());
+        }
+        *slot.up = false;
+      }
+      slot.writer->stop();
+    }
   }
 
   void finish(bool drained) {
     if (!drained) spdlog::warn("shutdown grace period over with requests still in flight; closing them");
-    for (auto it = slots.rbegin(); it != slots.rend(); ++it) {
-      if (!it->module) continue;
-      try {
-        it->module->stop();
-        spdlog::info("module {} stopped", it->config->name);
-      } catch (const std::exception& error) {
-        spdlog::error("module {} failed to stop cleanly: {}", it->config->name, error.what());
-      }
-    }
+    if (retry_timer) retry_timer->cancel();
+    close();
     if (signals) {
       boost::system::error_code ignored;
       signals->cancel(ignored);
@@ -225,33 +305,40 @@ Application::~Application() {
     request_shutdown();
     wait();
   }
-  // Members go in reverse declaration order: the server and io_context (with any
-  // suspended request) first, then the modules in reverse, and their files last.
+  impl_->close();
+  // Then members go in reverse declaration order: the server and io_context (with any
+  // suspended request) first, then the modules, the bus, and the metrics they report to.
+  impl_->server.reset();
+  impl_->signals.reset();
+  impl_->retry_timer.reset();
+}
+
+void Application::open() {
+  impl_->register_metrics();
+  impl_->open();
 }
 
 std::uint16_t Application::start() {
   auto& impl = *impl_;
-  impl.register_metrics();
-  impl.open_modules();
+  open();
   impl.add_ops_routes();
-  std::vector<Gateway::DownModule> down;
+  std::vector<Gateway::ModuleGate> gates;
   for (auto& slot : impl.slots) {
-    if (slot.up())
-      slot.module->add_routes(impl.router, slot.config->route_prefix);
-    else
-      down.push_back({slot.config->name, slot.config->route_prefix});
+    slot->module->add_routes(impl.router, slot->config->route_prefix);
+    gates.push_back({slot->config->name, slot->config->route_prefix, slot->up});
   }
   std::unique_ptr<http::RateLimiter> limiter;
   const auto& rate = impl.config.server.rate_limit;
   if (rate.enabled) limiter = std::make_unique<http::RateLimiter>(rate.requests_per_second, rate.burst);
-  impl.gateway = std::make_unique<Gateway>(impl.router, std::move(limiter));
-  impl.gateway->set_down_modules(std::move(down));
+  impl.gateway = std::make_unique<Gateway>(impl.router, std::move(limiter), std::move(gates));
 
   impl.server = std::make_unique<http::Server>(
       impl.io, impl.config.server.http,
       [gateway = impl.gateway.get()](http::Request& request) { return gateway->dispatch(request); }, impl.metrics);
   auto port = impl.server->listen();
   impl.server->start();
+  impl.retry_timer = std::make_unique<asio::steady_timer>(impl.io);
+  impl.schedule_retry();
 
   if (impl.options.handle_signals) {
     impl.signals = std::make_unique<asio::signal_set>(impl.io, SIGINT, SIGTERM);
@@ -291,6 +378,8 @@ void Application::request_shutdown() {
   asio::post(impl_->io, [impl = impl_.get()] { impl->shutdown(); });
 }
 
+bus::Bus& Application::bus() { return *impl_->bus; }
+
 http::Router& Application::router() { return impl_->router; }
 metrics::Registry& Application::metrics() { return impl_->metrics; }
 const config::Config& Application::config() const { return impl_->config; }
@@ -298,7 +387,7 @@ const config::Config& Application::config() const { return impl_->config; }
 std::vector<ModuleState> Application::module_states() const {
   std::vector<ModuleState> out;
   for (const auto& slot : impl_->slots)
-    out.push_back({slot.config->name, slot.config->route_prefix, slot.up(), slot.down_reason});
+    out.push_back({slot->config->name, slot->config->route_prefix, slot->up->load(), slot->reason()});
   return out;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -15,22 +16,22 @@ namespace townhall::app {
 // the router. The server below it owns the protocol; the handlers above it own meaning.
 class Gateway {
  public:
-  struct DownModule {
+  // A module's prefix and whether the module is up (flipped by the composition root).
+  struct ModuleGate {
     std::string name;
     std::string route_prefix;
+    std::shared_ptr<const std::atomic<bool>> up;
   };
 
-  Gateway(const http::Router& router, std::unique_ptr<http::RateLimiter> limiter)
-      : router_(router), limiter_(std::move(limiter)) {}
-
-  void set_down_modules(std::vector<DownModule> down) { down_ = std::move(down); }
+  Gateway(const http::Router& router, std::unique_ptr<http::RateLimiter> limiter, std::vector<ModuleGate> gates)
+      : router_(router), limiter_(std::move(limiter)), gates_(std::move(gates)) {}
 
   boost::asio::awaitable<http::Response> dispatch(http::Request& request);
 
  private:
   const http::Router& router_;
   std::unique_ptr<http::RateLimiter> limiter_;  // null: no rate limit
-  std::vector<DownModule> down_;
+  std::vector<ModuleGate> gates_;
 };
 
 }  // namespace townhall::app

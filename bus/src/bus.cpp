@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/writer.hpp"
@@ -397,13 +398,25 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     std::string error;
   };
 
+  // The source's file cannot be read: the consumer is fine, the feed waits for the sweep.
+  struct SourceUnavailable : std::runtime_error {
+    using std::runtime_error::runtime_error;
+  };
+
   // Applies the lane's next batch. Returns true when more may be waiting.
   bool pump_lane(Feed& feed, std::size_t lane_index) {
     Lane& lane = feed.lanes[lane_index];
     if (lane.waiting) return false;
     auto& subscription = *feed.subscription;
     const std::string& source = feed.source->module;
-    auto [rows, scanned] = read_rows(feed, lane.position);
+    std::vector<Row> rows;
+    std::int64_t scanned = 0;
+    try {
+      std::tie(rows, scanned) = read_rows(feed, lane.position);
+    } catch (const std::exception& error) {
+      feed.reader.reset();
+      throw SourceUnavailable(error.what());
+    }
     std::vector<const Row*> own;
     for (const auto& row : rows)
       if (wanted(subscription, row) && fnv1a(row.aggregate_id) % feed.lanes.size() == lane_index)
@@ -537,6 +550,10 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
       feed.watermark = low;
       // Lanes that skipped events of others advanced without writing: persist now and then.
       if (!more && low > feed.persisted + static_cast<std::int64_t>(options.batch)) persist(feed);
+    } catch (const SourceUnavailable& error) {
+      spdlog::debug("bus: {} cannot read source {}: {}", feed.subscription->spec.name, feed.source->module,
+                    error.what());
+      return;
     } catch (const SQLite::Exception& error) {
       feed.reader.reset();
       consumer_failed(consumer, error);

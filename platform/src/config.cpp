@@ -122,6 +122,8 @@ void parse_server(Section& root, Server& server) {
   server.threads = static_cast<int>(s.integer("threads", server.threads, 1, 64));
   server.shutdown_grace =
       std::chrono::milliseconds(s.integer("shutdown_grace_ms", server.shutdown_grace.count(), 0, 600'000));
+  server.module_retry =
+      std::chrono::milliseconds(s.integer("module_retry_ms", server.module_retry.count(), 10, 3'600'000));
   if (const json* limits_node = s.find("limits")) {
     Section limits(*limits_node, "server.limits");
     auto& http = server.http;
@@ -164,6 +166,23 @@ void parse_database(Section& root, db::Options& options) {
     s.fail("synchronous", "must be \"normal\" or \"full\"");
   options.busy_timeout =
       std::chrono::milliseconds(s.integer("busy_timeout_ms", options.busy_timeout.count(), 0, 600'000));
+  s.finish();
+}
+
+void parse_bus(Section& root, Bus& bus) {
+  const json* node = root.find("bus");
+  if (!node) return;
+  Section s(*node, "bus");
+  bus.lanes = static_cast<int>(s.integer("lanes", bus.lanes, 1, 64));
+  bus.batch = static_cast<int>(s.integer("batch", bus.batch, 1, 10'000));
+  bus.max_attempts = static_cast<int>(s.integer("max_attempts", bus.max_attempts, 1, 100));
+  bus.backoff_initial =
+      std::chrono::milliseconds(s.integer("backoff_initial_ms", bus.backoff_initial.count(), 1, 3'600'000));
+  bus.backoff_max = std::chrono::milliseconds(s.integer("backoff_max_ms", bus.backoff_max.count(), 1, 3'600'000));
+  if (bus.backoff_max < bus.backoff_initial) s.fail("backoff_max_ms", "must not be below backoff_initial_ms");
+  bus.sweep_interval =
+      std::chrono::milliseconds(s.integer("sweep_interval_ms", bus.sweep_interval.count(), 10, 3'600'000));
+  bus.retention = std::chrono::hours(s.integer("retention_hours", bus.retention.count(), 0, 24 * 3650));
   s.finish();
 }
 
@@ -322,6 +341,7 @@ Config parse(const nlohmann::json& document, std::span<const std::string_view> k
     config.data_dir = data_dir->get<std::string>();
   }
   parse_database(root, config.database);
+  parse_bus(root, config.bus);
   parse_logging(root, config.logging);
   parse_modules(root, config.modules, known_modules);
   root.finish();

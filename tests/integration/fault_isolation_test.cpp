@@ -75,5 +75,19 @@ TEST(FaultIsolation, ModuleWithTamperedMigrationHistoryStaysDown) {
   EXPECT_NE(body["modules"]["permits"]["detail"].get<std::string>().find("checksum"), std::string::npos);
 }
 
+TEST(FaultIsolation, ModuleComesBackWithoutARestart) {
+  TempDir dir;
+  std::filesystem::create_directory(dir.path() / "permits.db");
+  auto config = testing::test_config(dir.path());
+  config.server.module_retry = std::chrono::milliseconds(50);
+  TestServer server(std::move(config));
+  expect_only_permits_down(server);
+
+  std::filesystem::remove(dir.path() / "permits.db");  // the operator fixes the file
+  EXPECT_TRUE(testing::wait_until([&] { return server.get("/api/v1/permits/status").status == 200; }));
+  EXPECT_EQ(server.get("/readyz").status, 200);
+  EXPECT_NE(server.get("/metrics").body.find("townhall_module_up{module=\"permits\"} 1"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace townhall

@@ -13,6 +13,9 @@
 namespace townhall::metrics {
 class Registry;
 }
+namespace townhall::bus {
+class Bus;
+}
 
 namespace townhall::app {
 
@@ -44,8 +47,10 @@ class Application {
   Application(const Application&) = delete;
   Application& operator=(const Application&) = delete;
 
-  // Opens, migrates and starts each module (one that fails is marked down and the rest
-  // go on), binds the listener and starts the worker threads. Returns the bound port.
+  // Builds the modules and the bus, opens, migrates and starts each module (one that
+  // fails is down and retried; the rest go on). No network. For offline commands.
+  void open();
+  // open(), then binds the listener and starts the network threads. Returns the port.
   std::uint16_t start();
   // Blocks until the shutdown has completed.
   void wait();
@@ -55,6 +60,7 @@ class Application {
   // Extra routes; only before start().
   http::Router& router();
   metrics::Registry& metrics();
+  bus::Bus& bus();  // after open()
   std::vector<ModuleState> module_states() const;
   const config::Config& config() const;
 

@@ -119,6 +119,13 @@ class Bus {
   std::shared_ptr<Impl> impl_;
 };
 
+// Implemented by a module that consumes events; app/ registers its subscriptions.
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+  virtual std::vector<Subscription> subscriptions() = 0;
+};
+
 // Dead letters of one module file, for the CLI when no server is running.
 std::vector<DeadLetter> read_dead_letters(const db::ModuleDb& database);
 

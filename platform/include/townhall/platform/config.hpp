@@ -32,7 +32,19 @@ struct Server {
   http::ServerOptions http;
   int threads = 2;
   std::chrono::milliseconds shutdown_grace{10'000};
+  std::chrono::milliseconds module_retry{5'000};  // how often a down module is retried
   RateLimit rate_limit;
+};
+
+// Event bus tuning (DESIGN.md §4); bus::Options is built from it.
+struct Bus {
+  int lanes = 4;
+  int batch = 256;
+  int max_attempts = 5;
+  std::chrono::milliseconds backoff_initial{50};
+  std::chrono::milliseconds backoff_max{5'000};
+  std::chrono::milliseconds sweep_interval{1'000};
+  std::chrono::hours retention{24 * 7};
 };
 
 struct Subscription {
@@ -52,6 +64,7 @@ struct Config {
   Server server;
   std::filesystem::path data_dir = "data";
   db::Options database;
+  Bus bus;
   logging::Options logging;
   std::vector<Module> modules;  // in dependency order (dependencies first)
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,7 +12,8 @@ struct Module;
 }
 namespace townhall::db {
 class ModuleDb;
-}
+class Writer;
+}  // namespace townhall::db
 namespace townhall::metrics {
 class Registry;
 }
@@ -27,12 +29,17 @@ struct ModuleHealth {
 struct ModuleContext {
   const config::Module& config;
   db::ModuleDb& db;
+  db::Writer& writer;  // the one thread that writes db
   metrics::Registry& metrics;
+  // Call after committing a transaction that appended events to the outbox: the relay
+  // publishes them at once.
+  std::function<void()> events_committed;
   bool demo = false;
 };
 
-// A module: constructed with its dependencies, started and stopped by app/ in
-// dependency order (stopped in reverse).
+// A module: constructed with its dependencies (no I/O in the constructor), started once
+// its file is open and migrated, stopped by app/ in reverse dependency order. A module
+// that cannot start is down; app/ retries it and its routes answer 503 meanwhile.
 class Module {
  public:
   virtual ~Module() = default;
