@@ -105,6 +105,21 @@ bool migrate_all(const config::Config& config, std::vector<std::string>& report)
   return ok;
 }
 
+std::vector<bus::DeadLetter> list_dead_letters(const config::Config& config, const std::optional<std::string>& module,
+                                               std::vector<std::string>& errors) {
+  std::vector<bus::DeadLetter> out;
+  for (const auto& m : config.modules) {
+    if (module && m.name != *module) continue;
+    try {
+      auto letters = bus::read_dead_letters(*open_module_db(config, m, nullptr));
+      out.insert(out.end(), letters.begin(), letters.end());
+    } catch (const std::exception& error) {
+      errors.push_back(m.name + ": " + error.what());
+    }
+  }
+  return out;
+}
+
 struct Application::Impl {
   // One module: its file, its writer thread and the module itself exist from the start;
   // whether it is up depends on the file.

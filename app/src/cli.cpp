@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "townhall/app/application.hpp"
@@ -20,6 +21,7 @@ constexpr const char* kUsage = R"(usage: townhall <command> [options]
 Commands:
   serve      run the HTTP server with every module in the registry
   migrate    apply pending database migrations to every module file, then exit
+  dlq        list or replay dead letters (events a module gave up on)
   version    print the version and exit
 
 Options for every command:
@@ -43,6 +45,17 @@ Applies pending migrations to every module file and reports, per module, what it
 Exits 1 when a module could not be migrated (e.g. a tampered or missing migration).
 )";
 
+constexpr const char* kDlqUsage = R"(usage: townhall dlq list [--module M] [--config FILE] [--data-dir DIR]
+       townhall dlq replay ID --module M [--config FILE] [--data-dir DIR]
+       townhall dlq replay --all [--module M] [--config FILE] [--data-dir DIR]
+
+list     prints every dead letter: id, module, subscription, event id, attempts,
+         last failure, state (pending or replayed) and error
+replay   applies dead letters again with their subscription's handler (after the
+         handler or the data was fixed); a replayed letter is kept, marked replayed.
+         Exits 1 when any replay failed.
+)";
+
 constexpr const char* kVersionUsage = R"(usage: townhall version
 
 Prints the version of townhall and of the libraries it was built with.
@@ -54,11 +67,73 @@ struct Parsed {
   config::Overrides overrides;
   bool demo = false;
   bool help = false;
+  std::string dlq_action;                 // list | replay
+  std::optional<std::string> module;      // --module
+  std::optional<std::int64_t> letter_id;  // replay ID
+  bool all = false;                       // replay --all
 };
 
 int usage_error(const std::string& message, const char* usage) {
   std::cerr << "townhall: " << message << "\n\n" << usage;
   return 2;
+}
+
+int run_dlq(const config::Config& config, const Parsed& parsed) {
+  if (parsed.module && !config.module(*parsed.module)) {
+    std::cerr << "townhall: no module '" << *parsed.module << "' in the registry\n";
+    return 2;
+  }
+  std::vector<std::string> errors;
+  auto letters = list_dead_letters(config, parsed.module, errors);
+  for (const auto& error : errors) std::cerr << "townhall: cannot read " << error << "\n";
+  if (parsed.dlq_action == "list") {
+    std::cout << "ID\tMODULE\tSUBSCRIPTION\tEVENT\tATTEMPTS\tLAST_FAILED_AT\tSTATE\tERROR\n";
+    for (const auto& l : letters)
+      std::cout << l.id << "\t" << l.module << "\t" << l.subscription << "\t" << l.event_id << "\t" << l.attempts
+                << "\t" << l.last_failed_at << "\t" << (l.replayed_at.empty() ? "pending" : "replayed") << "\t"
+                << l.error << "\n";
+    std::cout << letters.size() << " dead letter(s)\n";
+    return errors.empty() ? 0 : 1;
+  }
+
+  // Replay needs the modules' handlers: build the modules and the bus, no network.
+  Application application(config, Application::Options{.demo = false, .handle_signals = false});
+  application.open();
+  auto& bus = application.bus();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto consumer_up = [&](const std::string& module) {
+    for (;;) {
+      bool known = false;
+      for (const auto& feed : bus.status()) {
+        if (feed.consumer != module) continue;
+        known = true;
+        if (feed.consumer_up) return true;
+      }
+      if (!known || std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  };
+  int failed = 0, replayed = 0;
+  for (const auto& letter : letters) {
+    if (!letter.replayed_at.empty()) continue;
+    if (parsed.letter_id && letter.id != *parsed.letter_id) continue;
+    consumer_up(letter.module);
+    auto result = bus.replay(letter.module, letter.id);
+    if (result) {
+      ++replayed;
+      std::cout << "replayed " << letter.module << " #" << letter.id << " (" << letter.event_id << ")\n";
+    } else {
+      ++failed;
+      std::cout << "FAILED " << letter.module << " #" << letter.id << " (" << letter.event_id
+                << "): " << result.error().message << "\n";
+    }
+  }
+  if (parsed.letter_id && replayed + failed == 0) {
+    std::cout << "no pending dead letter " << *parsed.letter_id << " in " << *parsed.module << "\n";
+    return 1;
+  }
+  std::cout << replayed << " replayed, " << failed << " failed\n";
+  return failed == 0 && errors.empty() ? 0 : 1;
 }
 
 }  // namespace
@@ -74,7 +149,7 @@ int run_cli(int argc, char** argv) {
   Parsed parsed;
   parsed.command = args[0];
   static const std::map<std::string, const char*> usages{
-      {"serve", kServeUsage}, {"migrate", kMigrateUsage}, {"version", kVersionUsage}};
+      {"serve", kServeUsage}, {"migrate", kMigrateUsage}, {"dlq", kDlqUsage}, {"version", kVersionUsage}};
   auto usage_it = usages.find(parsed.command);
   if (usage_it == usages.end()) return usage_error("unknown command '" + parsed.command + "'", kUsage);
   const char* usage = usage_it->second;
@@ -106,6 +181,17 @@ int run_cli(int argc, char** argv) {
       }
     } else if (parsed.command == "serve" && arg == "--demo") {
       parsed.demo = true;
+    } else if (parsed.command == "dlq" && i == 1 && (arg == "list" || arg == "replay")) {
+      parsed.dlq_action = arg;
+    } else if (parsed.command == "dlq" && arg == "--module") {
+      auto v = value(arg);
+      if (!v) return usage_error("--module needs a module name", usage);
+      parsed.module = *v;
+    } else if (parsed.command == "dlq" && parsed.dlq_action == "replay" && arg == "--all") {
+      parsed.all = true;
+    } else if (parsed.command == "dlq" && parsed.dlq_action == "replay" && !parsed.letter_id && !arg.empty() &&
+               arg.find_first_not_of("0123456789") == std::string::npos && arg.size() < 18) {
+      parsed.letter_id = std::stoll(arg);
     } else {
       return usage_error("unknown option '" + arg + "' for " + parsed.command, usage);
     }
@@ -113,6 +199,12 @@ int run_cli(int argc, char** argv) {
   if (parsed.help) {
     std::cout << usage;
     return 0;
+  }
+  if (parsed.command == "dlq") {
+    if (parsed.dlq_action.empty()) return usage_error("dlq needs 'list' or 'replay'", usage);
+    if (parsed.dlq_action == "replay" && parsed.all == parsed.letter_id.has_value())
+      return usage_error("dlq replay needs either an ID or --all", usage);
+    if (parsed.letter_id && !parsed.module) return usage_error("dlq replay ID needs --module", usage);
   }
 
   if (parsed.command == "version") {
@@ -129,6 +221,8 @@ int run_cli(int argc, char** argv) {
     return 2;
   }
   logging::init(config.logging);
+
+  if (parsed.command == "dlq") return run_dlq(config, parsed);
 
   if (parsed.command == "migrate") {
     std::vector<std::string> report;

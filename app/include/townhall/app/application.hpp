@@ -7,14 +7,12 @@
 #include <string_view>
 #include <vector>
 
+#include "townhall/bus/bus.hpp"
 #include "townhall/platform/config.hpp"
 #include "townhall/platform/http.hpp"
 
 namespace townhall::metrics {
 class Registry;
-}
-namespace townhall::bus {
-class Bus;
 }
 
 namespace townhall::app {
@@ -72,6 +70,10 @@ class Application {
 // Applies every pending migration of every configured module. Returns a line per module
 // on `report`; false when any module failed.
 bool migrate_all(const config::Config& config, std::vector<std::string>& report);
+
+// Dead letters of the configured modules (or of one), read from their files.
+std::vector<bus::DeadLetter> list_dead_letters(const config::Config& config, const std::optional<std::string>& module,
+                                               std::vector<std::string>& errors);
 
 // The `townhall` command line. Returns the process exit code.
 int run_cli(int argc, char** argv);
