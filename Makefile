@@ -7,7 +7,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps build run test test-release bench format clean
+.PHONY: deps build run test bench bench-bus format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -26,9 +26,14 @@ test: deps
 		ctest --output-on-failure -j $(JOBS) --timeout 300
 
 bench: deps
-	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON -DTOWNHALL_TESTS=OFF $(CMAKE_FLAGS)
-	cmake --build build/bench -j $(JOBS)
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build build/bench -j $(JOBS) --target townhall bare_beast
 	bash bench/http/run.sh build/bench
+
+bench-bus: deps
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build build/bench -j $(JOBS) --target bus_bench
+	./build/bench/bench/bus_bench
 
 format:
 	find app platform modules migrations tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

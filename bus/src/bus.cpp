@@ -36,7 +36,7 @@ std::string now_utc() { return format_utc(SystemClock::now()); }
 
 constexpr const char* kSelectOutbox =
     "SELECT id, topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, correlation_id, "
-    "causation_id, schema, data FROM outbox WHERE id > ? AND id <= ? ORDER BY id LIMIT ?";
+    "causation_id, schema, data FROM outbox WHERE id > ? ORDER BY id LIMIT ?";
 
 struct Row {
   std::int64_t id = 0;
@@ -353,25 +353,27 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     return false;
   }
 
-  // Reads the next rows after `after` from the source (one snapshot). Returns the rows
-  // and the position up to which the source was scanned.
-  std::pair<std::vector<Row>, std::int64_t> read_rows(Feed& feed, std::int64_t after) {
-    if (!feed.reader) feed.reader = feed.source->database->open(db::Role::relay);
-    auto& connection = *feed.reader;
-    SQLite::Transaction snapshot(connection.sql(), SQLite::TransactionBehavior::DEFERRED);
-    std::int64_t head = 0;
-    {
-      auto head_query = connection.cached("SELECT coalesce(max(id), 0) FROM outbox");
-      head_query->executeStep();
-      head = head_query->getColumn(0).getInt64();
-    }
-    feed.head = head;
+  struct Failure {
+    Row row;
+    std::string error;
+  };
+
+  // The source's file cannot be read: the consumer is fine, the feed waits for the sweep.
+  struct SourceUnavailable : std::runtime_error {
+    using std::runtime_error::runtime_error;
+  };
+
+  // The next rows after `after` in the source's outbox. One writer per file assigns
+  // outbox ids under SQLite's write lock, so ids become visible in order: a read that
+  // returns fewer rows than asked for has seen everything up to its last row.
+  std::vector<Row> read_rows(Feed& feed, std::int64_t after) {
     std::vector<Row> rows;
-    if (head > after) {
-      auto select = connection.cached(kSelectOutbox);
+    try {
+      if (!feed.reader) feed.reader = feed.source->database->open(db::Role::relay);
+      auto select = feed.reader->cached(kSelectOutbox);
       select->bind(1, after);
-      select->bind(2, head);
-      select->bind(3, static_cast<std::int64_t>(options.batch));
+      select->bind(2, static_cast<std::int64_t>(options.batch));
+      rows.reserve(options.batch);
       while (select->executeStep()) {
         Row row;
         row.id = select->getColumn(0).getInt64();
@@ -387,100 +389,102 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
         row.data = select->getColumn(10).getString();
         rows.push_back(std::move(row));
       }
-    }
-    snapshot.commit();
-    std::int64_t scanned = rows.size() < options.batch ? std::max(after, head) : rows.back().id;
-    return {std::move(rows), scanned};
-  }
-
-  struct Failure {
-    Row row;
-    std::string error;
-  };
-
-  // The source's file cannot be read: the consumer is fine, the feed waits for the sweep.
-  struct SourceUnavailable : std::runtime_error {
-    using std::runtime_error::runtime_error;
-  };
-
-  // Applies the lane's next batch. Returns true when more may be waiting.
-  bool pump_lane(Feed& feed, std::size_t lane_index) {
-    Lane& lane = feed.lanes[lane_index];
-    if (lane.waiting) return false;
-    auto& subscription = *feed.subscription;
-    const std::string& source = feed.source->module;
-    std::vector<Row> rows;
-    std::int64_t scanned = 0;
-    try {
-      std::tie(rows, scanned) = read_rows(feed, lane.position);
     } catch (const std::exception& error) {
       feed.reader.reset();
       throw SourceUnavailable(error.what());
     }
-    std::vector<const Row*> own;
-    for (const auto& row : rows)
-      if (wanted(subscription, row) && fnv1a(row.aggregate_id) % feed.lanes.size() == lane_index)
-        own.push_back(&row);
-    if (own.empty()) {
-      lane.position = scanned;
-      return rows.size() == options.batch;
-    }
+    if (!rows.empty() && rows.back().id > feed.head) feed.head = rows.back().id;
+    return rows;
+  }
 
-    db::Connection& connection = connection_for(subscription);
-    std::optional<Failure> failure;
-    std::int64_t new_position = scanned;
+  void exec_cached(db::Connection& connection, const char* sql) { connection.cached(sql)->exec(); }
+
+  // Reads the next batch once and applies it for every lane in one transaction (group
+  // commit). A failing event stops only its own lane; the others go on in the same
+  // transaction. Returns true when more may be waiting.
+  bool pump_batch(Feed& feed) {
+    auto& subscription = *feed.subscription;
+    const std::string& source = feed.source->module;
+    const std::size_t lane_count = feed.lanes.size();
+    std::int64_t from = INT64_MAX;
+    for (const auto& lane : feed.lanes)
+      if (!lane.waiting) from = std::min(from, lane.position);
+    if (from == INT64_MAX) return false;  // every lane is backing off
+
+    auto rows = read_rows(feed, from);
+    if (rows.empty()) return false;
+    const std::int64_t scanned = rows.back().id;
+
+    std::vector<std::int64_t> positions(lane_count);
+    std::vector<std::optional<Failure>> failures(lane_count);
+    for (std::size_t l = 0; l < lane_count; ++l) positions[l] = feed.lanes[l].position;
     std::vector<std::pair<double, bool>> observed;  // latency, stale
     int duplicates = 0;
+    int dead = 0;
+    db::Connection& connection = connection_for(subscription);
     {
       SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-      auto mark = connection.cached(
-          "INSERT INTO processed_events (subscription, event_id, processed_at) VALUES (?, ?, ?) "
-          "ON CONFLICT DO NOTHING");
       std::string now = now_utc();
-      for (const Row* row : own) {
-        auto event = to_event(source, *row);
+      for (const Row& row : rows) {
+        std::size_t l = fnv1a(row.aggregate_id) % lane_count;
+        if (feed.lanes[l].waiting || failures[l] || row.id <= positions[l]) continue;
+        if (!wanted(subscription, row)) {
+          positions[l] = row.id;
+          continue;
+        }
+        auto event = to_event(source, row);
         if (!event) {
           // Never valid, so never retried: straight to dead letters.
-          insert_dead_letter(connection, subscription, source + ":" + std::to_string(row->id),
-                             envelope_of(source, *row), event.error().message, 1, now);
-          subscription.dead_letters->add(1);
+          insert_dead_letter(connection, subscription, source + ":" + std::to_string(row.id), envelope_of(source, row),
+                             event.error().message, 1, now);
+          ++dead;
+          positions[l] = row.id;
           continue;
         }
         fault("before_apply");
-        connection.exec("SAVEPOINT bus_event");
-        mark->reset();
-        mark->clearBindings();
-        mark->bind(1, subscription.spec.name);
-        mark->bind(2, event->event_id);
-        mark->bind(3, now);
-        if (mark->exec() == 0) {
-          connection.exec("RELEASE bus_event");
-          ++duplicates;
-          spdlog::debug("bus: {} skipped duplicate {}", subscription.spec.name, event->event_id);
-          continue;
+        exec_cached(connection, "SAVEPOINT bus_event");
+        {
+          auto mark = connection.cached(
+              "INSERT INTO processed_events (subscription, event_id, processed_at) VALUES (?, ?, ?) "
+              "ON CONFLICT DO NOTHING");
+          mark->bind(1, subscription.spec.name);
+          mark->bind(2, event->event_id);
+          mark->bind(3, now);
+          if (mark->exec() == 0) {
+            exec_cached(connection, "RELEASE bus_event");
+            ++duplicates;
+            positions[l] = row.id;
+            spdlog::debug("bus: {} skipped duplicate {}", subscription.spec.name, event->event_id);
+            continue;
+          }
         }
         try {
           Outcome outcome = subscription.spec.handler(*event, connection);
-          connection.exec("RELEASE bus_event");
+          exec_cached(connection, "RELEASE bus_event");
           double latency = 0;
           if (auto occurred = parse_utc(event->occurred_at))
             latency = std::chrono::duration<double>(SystemClock::now() - *occurred).count();
           observed.emplace_back(latency, outcome == Outcome::stale);
+          positions[l] = row.id;
         } catch (const std::exception& error) {
-          connection.exec("ROLLBACK TO bus_event");
-          connection.exec("RELEASE bus_event");
-          failure = Failure{*row, error.what()};
-          new_position = row->id - 1;
-          break;
+          exec_cached(connection, "ROLLBACK TO bus_event");
+          exec_cached(connection, "RELEASE bus_event");
+          failures[l] = Failure{row, error.what()};
         }
       }
+      // Lanes that went through the whole batch have seen everything up to its end.
+      for (std::size_t l = 0; l < lane_count; ++l)
+        if (!feed.lanes[l].waiting && !failures[l]) positions[l] = std::max(positions[l], scanned);
       fault("after_apply");
-      write_cursor(connection, feed, lane_watermark(feed, lane_index, new_position));
+      write_cursor(connection, feed, *std::min_element(positions.begin(), positions.end()));
       transaction.commit();
     }
     fault("after_commit");
-    lane.position = new_position;
-    if (!failure) lane.attempts = 0;
+    for (std::size_t l = 0; l < lane_count; ++l) {
+      feed.lanes[l].position = positions[l];
+      if (!failures[l] && !feed.lanes[l].waiting) feed.lanes[l].attempts = 0;
+    }
+    feed.persisted = std::max(feed.persisted, *std::min_element(positions.begin(), positions.end()));
     for (auto [latency, stale] : observed) {
       if (stale) {
         subscription.stale->inc();
@@ -491,11 +495,14 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
       }
     }
     subscription.duplicate->inc(static_cast<std::uint64_t>(duplicates));
-    if (failure) {
-      handle_failure(feed, lane_index, *failure);
-      return false;
-    }
-    return rows.size() == options.batch;
+    if (dead > 0) subscription.dead_letters->add(dead);
+    bool failed = false;
+    for (std::size_t l = 0; l < lane_count; ++l)
+      if (failures[l]) {
+        failed = true;
+        handle_failure(feed, l, *failures[l]);
+      }
+    return rows.size() == options.batch || failed;
   }
 
   void handle_failure(Feed& feed, std::size_t lane_index, const Failure& failure) {
@@ -517,7 +524,6 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
       subscription.dead_letters->add(1);
       lane.position = failure.row.id;
       lane.attempts = 0;
-      schedule_pump(&feed);
       return;
     }
     auto base = options.backoff_initial * (1 << std::min(lane.attempts - 1, 20));
@@ -544,12 +550,10 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     if (stopping || !consumer.up) return;
     bool more = false;
     try {
-      for (std::size_t lane = 0; lane < feed.lanes.size(); ++lane) more = pump_lane(feed, lane) || more;
+      more = pump_batch(feed);
       std::int64_t low = feed.lanes.front().position;
       for (const auto& lane : feed.lanes) low = std::min(low, lane.position);
       feed.watermark = low;
-      // Lanes that skipped events of others advanced without writing: persist now and then.
-      if (!more && low > feed.persisted + static_cast<std::int64_t>(options.batch)) persist(feed);
     } catch (const SourceUnavailable& error) {
       spdlog::debug("bus: {} cannot read source {}: {}", feed.subscription->spec.name, feed.source->module,
                     error.what());
@@ -795,7 +799,8 @@ void Bus::notify(std::string_view source_module) {
   auto* source = impl_->find_source(source_module);
   if (!source || !impl_->started) return;
   for (auto* feed : source->feeds) impl_->schedule_pump(feed);
-  impl_->schedule_mark(source);
+  // published_at is bookkeeping (the feeds read the outbox directly): the sweep marks it,
+  // so a commit costs the source file no second write.
 }
 
 std::vector<FeedStatus> Bus::status() {

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <condition_variable>
+#include <thread>
 
 #include "townhall/platform/metrics.hpp"
 
@@ -317,6 +319,41 @@ int Connection::exec(const std::string& sql) {
   }
 }
 
+// Wakes on request and checkpoints the file: commits only flag that the WAL is long.
+struct ModuleDb::CheckpointThread {
+  static constexpr int kWalPages = 1000;
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool requested = false;
+  bool stopping = false;
+  std::thread thread;
+
+  void request() {
+    {
+      std::lock_guard lock(mutex);
+      requested = true;
+    }
+    wake.notify_one();
+  }
+
+  static int on_commit(void* self, sqlite3*, const char*, int wal_pages) {
+    if (wal_pages >= kWalPages) static_cast<CheckpointThread*>(self)->request();
+    return SQLITE_OK;
+  }
+};
+
+namespace {
+// Process-wide SQLite settings, applied once before the first connection: no global
+// memory statistics (they take a global mutex around every allocation).
+void configure_sqlite_once() {
+  static const bool configured = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return sqlite3_initialize() == SQLITE_OK;
+  }();
+  (void)configured;
+}
+}  // namespace
+
 ModuleDb::ModuleDb(std::string module, std::filesystem::path file, TableManifest manifest, Options options,
                    metrics::Registry* metrics)
     : module_(std::move(module)),
@@ -324,8 +361,30 @@ ModuleDb::ModuleDb(std::string module, std::filesystem::path file, TableManifest
       manifest_(std::move(manifest)),
       options_(options),
       metrics_(metrics) {
+  configure_sqlite_once();
   for (auto& name : manifest_.owned) name = lower(name);
   for (auto& name : manifest_.cache) name = lower(name);
+  checkpoint_thread_ = std::make_shared<CheckpointThread>();
+  checkpoint_thread_->thread = std::thread([this, state = checkpoint_thread_.get()] {
+    std::unique_lock lock(state->mutex);
+    for (;;) {
+      state->wake.wait(lock, [state] { return state->requested || state->stopping; });
+      if (state->stopping) return;
+      state->requested = false;
+      lock.unlock();
+      checkpoint();
+      lock.lock();
+    }
+  });
+}
+
+ModuleDb::~ModuleDb() {
+  {
+    std::lock_guard lock(checkpoint_thread_->mutex);
+    checkpoint_thread_->stopping = true;
+  }
+  checkpoint_thread_->wake.notify_one();
+  checkpoint_thread_->thread.join();
 }
 
 std::unique_ptr<Connection> ModuleDb::open(Role role) const {
@@ -345,6 +404,9 @@ std::unique_ptr<Connection> ModuleDb::open(Role role) const {
   sqlite3_limit(handle, SQLITE_LIMIT_ATTACHED, 0);
   if (role != Role::reader) {
     database.exec("PRAGMA journal_mode=WAL");
+    // Replaces the automatic checkpoint (which would run inside a commit) with a
+    // request to this file's checkpoint thread.
+    sqlite3_wal_hook(handle, &CheckpointThread::on_commit, checkpoint_thread_.get());
     database.exec(options_.synchronous == Synchronous::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   }
   database.exec("PRAGMA foreign_keys=ON");
@@ -360,6 +422,21 @@ std::unique_ptr<Connection> ModuleDb::open(Role role) const {
         &metrics_->counter("townhall_boundary_violations_total", "Statements refused by a connection role's authorizer",
                            {"module", "role", "action"});
   return std::unique_ptr<Connection>(new Connection(std::move(database), std::move(guard)));
+}
+
+void ModuleDb::checkpoint() const {
+  std::lock_guard lock(checkpoint_mutex_);
+  try {
+    if (!checkpointer_)
+      checkpointer_ = std::make_unique<SQLite::Database>(file_.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                                                         static_cast<int>(options_.busy_timeout.count()));
+    int rc =
+        sqlite3_wal_checkpoint_v2(checkpointer_->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) throw SQLite::Exception(checkpointer_->getHandle(), rc);
+  } catch (const std::exception& error) {
+    checkpointer_.reset();
+    spdlog::debug("checkpoint of {} failed: {}", module_, error.what());
+  }
 }
 
 std::vector<std::string> ModuleDb::undeclared_tables(Connection& connection) const {

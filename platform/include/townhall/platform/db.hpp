@@ -117,6 +117,13 @@ class ModuleDb {
   const std::filesystem::path& path() const { return file_; }
   const TableManifest& manifest() const { return manifest_; }
 
+  ~ModuleDb();
+
+  // Copies committed WAL frames into the database file without blocking writers
+  // (PASSIVE). A background thread of this ModuleDb runs it whenever a commit leaves the
+  // WAL over 1000 pages, so no commit pays for a checkpoint. Thread-safe.
+  void checkpoint() const;
+
   // Tables present in the file that the manifest does not declare (should be none).
   std::vector<std::string> undeclared_tables(Connection& connection) const;
 
@@ -126,6 +133,10 @@ class ModuleDb {
   TableManifest manifest_;
   Options options_;
   metrics::Registry* metrics_;
+  mutable std::mutex checkpoint_mutex_;
+  mutable std::unique_ptr<SQLite::Database> checkpointer_;
+  struct CheckpointThread;
+  std::shared_ptr<CheckpointThread> checkpoint_thread_;
 };
 
 // A small pool of reader connections for short reads on any thread.
