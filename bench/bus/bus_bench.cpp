@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -76,6 +77,7 @@ struct Setup {
   explicit Setup(LatencyRecorder& recorder, int consumers = 3) : source(dir.path(), "src") {
     bus::Options options;
     options.sweep_interval = std::chrono::milliseconds(1000);
+    if (const char* batch = std::getenv("BUS_BATCH")) options.batch = std::stoul(batch);
     options.fault_hook = [&recorder](std::string_view point) {
       if (point == "after_commit") recorder.after_commit();
     };

@@ -385,6 +385,18 @@ ModuleDb::~ModuleDb() {
   }
   checkpoint_thread_->wake.notify_one();
   checkpoint_thread_->thread.join();
+  // Be the last connection to close, read-write: SQLite then checkpoints the WAL into
+  // the file and removes it (a read-only last connection would leave it behind).
+  try {
+    checkpointer_.reset();
+    if (std::filesystem::is_regular_file(file_)) {
+      SQLite::Database last(file_.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                            static_cast<int>(options_.busy_timeout.count()));
+      last.exec("SELECT count(*) FROM sqlite_master");
+    }
+  } catch (const std::exception& error) {
+    spdlog::debug("final checkpoint of {} skipped: {}", module_, error.what());
+  }
 }
 
 std::unique_ptr<Connection> ModuleDb::open(Role role) const {

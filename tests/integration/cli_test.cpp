@@ -80,8 +80,12 @@ TEST(Cli, ServeAnswersAndStopsCleanlyOnSigterm) {
   ASSERT_NE(port, 0) << child.output();
   EXPECT_EQ(testing::http_request(port, "GET", "/healthz").status, 200);
   EXPECT_EQ(testing::http_request(port, "GET", "/readyz").status, 200);
+  EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/auth/status").status, 200);  // a pooled reader
   child.signal(SIGTERM);
   EXPECT_EQ(child.wait_exit(), 0);
+  // A clean shutdown checkpoints every file: no WAL is left behind.
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_FALSE(entry.path().string().ends_with("-wal")) << entry.path();
 }
 
 TEST(Cli, EnvironmentSelectsPortAndDataDir) {
