@@ -36,7 +36,7 @@ bench-bus: deps
 	./build/bench/bench/bus_bench
 
 format:
-	find app platform modules migrations tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
+	find app platform bus modules migrations tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
 
 clean:
 	rm -rf build

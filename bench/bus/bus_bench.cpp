@@ -2,7 +2,7 @@
 // files, the maximum sustained rate, catch-up speed, and raw SQLite single-row commits
 // on the same machine in the same run as the baseline.
 //
-//   bus_bench [--quick]        (make bench-bus, see bench/README.md)
+//   bus_bench [--quick | --catch-up]   (make bench-bus, see bench/README.md)
 #include <SQLiteCpp/Transaction.h>
 
 #include <algorithm>
@@ -215,6 +215,11 @@ void catch_up(long events) {
 
 int main(int argc, char** argv) {
   bool quick = argc > 1 && std::string(argv[1]) == "--quick";
+  if (argc > 1 && std::string(argv[1]) == "--catch-up") {  // for profiling one phase
+    logging::init(logging::Options{.level = "warn", .access_log = logging::AccessLogFormat::off});
+    catch_up(200'000);
+    return 0;
+  }
   logging::init(logging::Options{.level = "warn", .access_log = logging::AccessLogFormat::off});
   {
     testing::TempDir warmup;

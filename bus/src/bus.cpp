@@ -45,8 +45,8 @@ struct Row {
   int schema = 1;
 };
 
-// Builds the event of an outbox row; an Error when the row cannot be a valid event.
-Result<Event> to_event(const std::string& source, const Row& row) {
+// The event of an outbox row as stored; `data` stays a string when it is not JSON.
+Event fields_of(const std::string& source, const Row& row) {
   Event event;
   event.event_id = source + ":" + std::to_string(row.id);
   event.position = row.id;
@@ -61,11 +61,22 @@ Result<Event> to_event(const std::string& source, const Row& row) {
   event.causation_id = row.causation_id;
   event.schema = row.schema;
   event.data = nlohmann::json::parse(row.data, nullptr, false);
-  if (event.data.is_discarded() || !event.data.is_object())
-    return make_error(Errc::invalid_argument, "invalid event: data is not a JSON object");
+  if (event.data.is_discarded()) event.data = row.data;
+  return event;
+}
+
+// The event of an outbox row; an Error when the row cannot be a valid event.
+Result<Event> to_event(const std::string& source, const Row& row) {
+  Event event = fields_of(source, row);
+  if (!event.data.is_object()) return make_error(Errc::invalid_argument, "invalid event: data is not a JSON object");
   if (row.version < 1) return make_error(Errc::invalid_argument, "invalid event: event_version must be positive");
   if (row.schema != 1) return make_error(Errc::invalid_argument, "invalid event: unsupported schema");
   return event;
+}
+
+// The envelope as kept in dead_letters, also for rows that are not valid events.
+std::string envelope_of(const std::string& source, const Row& row) {
+  return to_json(fields_of(source, row)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace
@@ -111,7 +122,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     Source* source = nullptr;
     std::unique_ptr<db::Connection> reader;  // relay role on the source file; consumer writer only
     std::vector<Lane> lanes;
-    std::int64_t persisted = 0;             // cursor row value; consumer writer only
+    std::int64_t persisted = 0;              // cursor row value; consumer writer only
     std::atomic<std::int64_t> watermark{0};  // min over lanes
     std::atomic<std::int64_t> head{0};       // newest outbox id seen in the source
     std::atomic<bool> pump_scheduled{false};
@@ -262,8 +273,8 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
             lane.waiting = false;
           }
         }
-        auto pending = consumer.sync->cached(
-            "SELECT count(*) FROM dead_letters WHERE subscription = ? AND replayed_at IS NULL");
+        auto pending =
+            consumer.sync->cached("SELECT count(*) FROM dead_letters WHERE subscription = ? AND replayed_at IS NULL");
         pending->bind(1, subscription->spec.name);
         pending->executeStep();
         subscription->dead_letters->set(static_cast<double>(pending->getColumn(0).getInt64()));
@@ -281,8 +292,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void consumer_failed(Consumer& consumer, const std::exception& error) {
-    spdlog::error("bus: consumer {} failed and is down until its file works again: {}", consumer.module,
-                  error.what());
+    spdlog::error("bus: consumer {} failed and is down until its file works again: {}", consumer.module, error.what());
     consumer.up = false;
     for (auto& subscription : consumer.subscriptions)
       for (auto& feed : subscription->feeds) feed->reader.reset();
@@ -291,8 +301,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   }
 
   db::Connection& connection_for(SubscriptionState& subscription) {
-    return subscription.spec.role == db::Role::service ? *subscription.consumer->service
-                                                       : *subscription.consumer->sync;
+    return subscription.spec.role == db::Role::service ? *subscription.consumer->service : *subscription.consumer->sync;
   }
 
   std::int64_t lane_watermark(const Feed& feed, std::size_t lane, std::int64_t lane_position) {
@@ -328,23 +337,6 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     insert->bind(6, first_failed_at);
     insert->bind(7, now_utc());
     insert->exec();
-  }
-
-  std::string envelope_of(const std::string& source, const Row& row) {
-    nlohmann::json value = {{"event_id", source + ":" + std::to_string(row.id)},
-                            {"event_type", row.event_type},
-                            {"topic", row.topic},
-                            {"source", source},
-                            {"aggregate_type", row.aggregate_type},
-                            {"aggregate_id", row.aggregate_id},
-                            {"event_version", row.version},
-                            {"occurred_at", row.occurred_at},
-                            {"correlation_id", row.correlation_id},
-                            {"causation_id", row.causation_id},
-                            {"schema", row.schema}};
-    auto data = nlohmann::json::parse(row.data, nullptr, false);
-    value["data"] = data.is_discarded() ? nlohmann::json(row.data) : data;
-    return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
 
   bool wanted(const SubscriptionState& subscription, const Row& row) {
@@ -627,8 +619,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-Bus::Bus(Options options, metrics::Registry& metrics)
-    : impl_(std::make_shared<Impl>(std::move(options), metrics)) {
+Bus::Bus(Options options, metrics::Registry& metrics) : impl_(std::make_shared<Impl>(std::move(options), metrics)) {
   if (impl_->options.lanes < 1) impl_->options.lanes = 1;
   if (impl_->options.batch < 1) impl_->options.batch = 1;
   if (impl_->options.max_attempts < 1) impl_->options.max_attempts = 1;
@@ -668,18 +659,21 @@ void Bus::add_consumer(const std::string& module, const db::ModuleDb& database, 
     state->spec = std::move(spec);
     state->consumer = consumer.get();
     const std::string& name = state->spec.name;
-    state->applied = &metrics.counter("townhall_bus_events_applied_total", "Events applied by a subscription",
-                                      {"module", "subscription"})
+    state->applied = &metrics
+                          .counter("townhall_bus_events_applied_total", "Events applied by a subscription",
+                                   {"module", "subscription"})
                           .with({module, name});
     state->stale = &skipped.with({module, name, "stale"});
     state->duplicate = &skipped.with({module, name, "duplicate"});
-    state->failures = &metrics.counter("townhall_sync_failures_total", "Failed attempts to apply an event",
-                                       {"module", "subscription"})
-                           .with({module, name});
-    state->latency = &metrics.histogram("townhall_sync_latency_seconds",
-                                        "Time from an event's occurred_at to its being applied",
-                                        {"module", "subscription"})
-                          .with({module, name});
+    state->failures =
+        &metrics
+             .counter("townhall_sync_failures_total", "Failed attempts to apply an event", {"module", "subscription"})
+             .with({module, name});
+    state->latency =
+        &metrics
+             .histogram("townhall_sync_latency_seconds", "Time from an event's occurred_at to its being applied",
+                        {"module", "subscription"})
+             .with({module, name});
     state->dead_letters =
         &metrics.gauge("townhall_dead_letters", "Dead letters not yet replayed", {"module", "subscription"})
              .with({module, name});
@@ -714,8 +708,8 @@ void Bus::start() {
   auto& lag_seconds = impl.metrics.gauge("townhall_bus_consumer_lag_seconds",
                                          "Age of the oldest event the subscription has not applied",
                                          {"module", "subscription", "source"});
-  auto& pending = impl.metrics.gauge("townhall_outbox_pending", "Outbox events the relay has not published yet",
-                                     {"module"});
+  auto& pending =
+      impl.metrics.gauge("townhall_outbox_pending", "Outbox events the relay has not published yet", {"module"});
   std::weak_ptr<Impl> weak = impl_;
   impl.metrics.add_collector([weak, &lag_events, &lag_seconds, &pending] {
     auto self = weak.lock();
@@ -878,11 +872,10 @@ Result<Unit> Bus::replay(const std::string& module, std::int64_t dead_letter_id)
   auto& impl = *impl_;
   return impl.on_writer(*consumer->writer, [&impl, consumer, dead_letter_id]() -> Result<Unit> {
     if (!consumer->up) return make_error(Errc::unavailable, "module '" + consumer->module + "' is down");
-    auto lookup = consumer->sync->cached(
-        "SELECT subscription, event, replayed_at IS NOT NULL FROM dead_letters WHERE id = ?");
+    auto lookup =
+        consumer->sync->cached("SELECT subscription, event, replayed_at IS NOT NULL FROM dead_letters WHERE id = ?");
     lookup->bind(1, dead_letter_id);
-    if (!lookup->executeStep())
-      return make_error(Errc::not_found, "no dead letter " + std::to_string(dead_letter_id));
+    if (!lookup->executeStep()) return make_error(Errc::not_found, "no dead letter " + std::to_string(dead_letter_id));
     std::string name = lookup->getColumn(0).getString();
     std::string envelope = lookup->getColumn(1).getString();
     bool already = lookup->getColumn(2).getInt() != 0;
@@ -911,8 +904,8 @@ Result<Unit> Bus::replay(const std::string& module, std::int64_t dead_letter_id)
       transaction.commit();
     } catch (const std::exception& error) {
       subscription->failures->inc();
-      return make_error(Errc::unprocessable, "replay of dead letter " + std::to_string(dead_letter_id) +
-                                                 " failed: " + error.what());
+      return make_error(Errc::unprocessable,
+                        "replay of dead letter " + std::to_string(dead_letter_id) + " failed: " + error.what());
     }
     subscription->dead_letters->add(-1);
     spdlog::info("bus: replayed dead letter {} ({}) into {}", dead_letter_id, event->event_id, name);

@@ -59,9 +59,9 @@ json to_json(const Event& event) {
 
 Result<Event> event_from_json(const json& value) {
   if (!value.is_object()) return invalid("not a JSON object");
-  static const std::set<std::string> known{"event_id",       "event_type",     "topic",        "source",
-                                           "aggregate_type", "aggregate_id",   "event_version", "occurred_at",
-                                           "correlation_id", "causation_id",   "schema",        "data"};
+  static const std::set<std::string> known{"event_id",       "event_type",   "topic",         "source",
+                                           "aggregate_type", "aggregate_id", "event_version", "occurred_at",
+                                           "correlation_id", "causation_id", "schema",        "data"};
   for (const auto& [key, _] : value.items())
     if (!known.count(key)) return invalid("unknown field '" + key + "'");
   Event event;
@@ -106,8 +106,8 @@ Result<Event> event_from_json(const json& value) {
   auto colon = event.event_id.find(':');
   std::int64_t position = 0;
   if (colon == std::string::npos || event.event_id.substr(0, colon) != event.source ||
-      std::from_chars(event.event_id.data() + colon + 1, event.event_id.data() + event.event_id.size(), position)
-              .ptr != event.event_id.data() + event.event_id.size() ||
+      std::from_chars(event.event_id.data() + colon + 1, event.event_id.data() + event.event_id.size(), position).ptr !=
+          event.event_id.data() + event.event_id.size() ||
       position < 1)
     return invalid("event_id '" + event.event_id + "' is not <source>:<position>");
   event.position = position;
@@ -149,14 +149,17 @@ Result<std::chrono::system_clock::time_point> parse_utc(std::string_view text) {
   };
   int year, month, day, hour, minute, second, millis = 0;
   bool ok = text.size() >= 20 && number(0, 4, year) && text[4] == '-' && number(5, 2, month) && text[7] == '-' &&
-            number(8, 2, day) && text[10] == 'T' && number(11, 2, hour) && text[13] == ':' &&
-            number(14, 2, minute) && text[16] == ':' && number(17, 2, second) && text.back() == 'Z';
-  if (ok && text.size() == 24) ok = text[19] == '.' && number(20, 3, millis);
-  else if (ok) ok = text.size() == 20;
+            number(8, 2, day) && text[10] == 'T' && number(11, 2, hour) && text[13] == ':' && number(14, 2, minute) &&
+            text[16] == ':' && number(17, 2, second) && text.back() == 'Z';
+  if (ok && text.size() == 24)
+    ok = text[19] == '.' && number(20, 3, millis);
+  else if (ok)
+    ok = text.size() == 20;
   if (!ok || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
     return make_error(Errc::invalid_argument, "malformed UTC timestamp");
   auto days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  auto total = std::chrono::seconds(days * 86400 + hour * 3600 + minute * 60 + second) + std::chrono::milliseconds(millis);
+  auto total =
+      std::chrono::seconds(days * 86400 + hour * 3600 + minute * 60 + second) + std::chrono::milliseconds(millis);
   return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(total));
 }
 

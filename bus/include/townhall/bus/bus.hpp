@@ -47,13 +47,13 @@ struct Subscription {
 };
 
 struct Options {
-  int lanes = 4;                  // per subscription and source; by hash of aggregate id
-  std::size_t batch = 256;        // events read and applied per transaction (group commit)
-  int max_attempts = 5;           // then dead letter
+  int lanes = 4;            // per subscription and source; by hash of aggregate id
+  std::size_t batch = 256;  // events read and applied per transaction (group commit)
+  int max_attempts = 5;     // then dead letter
   std::chrono::milliseconds backoff_initial{50};
   std::chrono::milliseconds backoff_max{5000};
   std::chrono::milliseconds sweep_interval{1000};  // backstop wake-up, consumer recovery
-  std::chrono::hours retention{24 * 7};             // outbox and processed_events
+  std::chrono::hours retention{24 * 7};            // outbox and processed_events
   std::chrono::milliseconds prune_interval{60'000};
   // Fault injection for crash tests: called at named points; null in production.
   std::function<void(std::string_view point)> fault_hook;
@@ -77,7 +77,7 @@ struct FeedStatus {
   std::string subscription;
   std::string source;
   bool consumer_up = false;
-  std::int64_t cursor = 0;      // every event up to here is applied or dead-lettered
+  std::int64_t cursor = 0;       // every event up to here is applied or dead-lettered
   std::int64_t source_head = 0;  // newest event in the source's outbox
 };
 
