@@ -158,6 +158,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     db::Writer* writer = nullptr;
     std::vector<Feed*> feeds;
     std::unique_ptr<db::Connection> relay;  // source writer only
+    bool relay_failing = false;             // source writer only
     std::atomic<bool> mark_scheduled{false};
     Clock::time_point last_prune{};
   };
@@ -225,9 +226,12 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
       auto update = source.relay->cached("UPDATE outbox SET published_at = ? WHERE published_at IS NULL");
       update->bind(1, now_utc());
       update->exec();
+      source.relay_failing = false;
     } catch (const std::exception& error) {
       source.relay.reset();
-      spdlog::warn("bus: cannot mark {} outbox published: {}", source.module, error.what());
+      // Once per failure streak: a down module's file would otherwise log every sweep.
+      if (!source.relay_failing) spdlog::warn("bus: cannot mark {} outbox published: {}", source.module, error.what());
+      source.relay_failing = true;
     }
   }
 

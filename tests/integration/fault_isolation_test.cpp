@@ -1,4 +1,5 @@
 // One module's file is broken: that module is down (503, /readyz, metrics), the rest serve.
+#include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -73,6 +74,28 @@ TEST(FaultIsolation, ModuleWithTamperedMigrationHistoryStaysDown) {
   expect_only_permits_down(server);
   auto body = nlohmann::json::parse(server.get("/readyz").body);
   EXPECT_NE(body["modules"]["permits"]["detail"].get<std::string>().find("checksum"), std::string::npos);
+}
+
+TEST(FaultIsolation, FileLockedByAnotherWriterTakesDownOnlyThatModule) {
+  TempDir dir;
+  // Another process (here: another connection) holds the write lock on permits.db.
+  auto holder = std::make_unique<SQLite::Database>((dir.path() / "permits.db").string(),
+                                                   SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  holder->exec("PRAGMA journal_mode=WAL");
+  holder->exec("BEGIN EXCLUSIVE");
+  holder->exec("CREATE TABLE squatter (x INTEGER)");
+  auto config = testing::test_config(dir.path());
+  config.database.busy_timeout = std::chrono::milliseconds(100);
+  config.server.module_retry = std::chrono::milliseconds(50);
+  TestServer server(std::move(config));
+  expect_only_permits_down(server);
+  auto body = nlohmann::json::parse(server.get("/readyz").body);
+  EXPECT_NE(body["modules"]["permits"]["detail"].get<std::string>().find("locked"), std::string::npos) << body.dump();
+
+  holder->exec("ROLLBACK");  // the other writer goes away
+  holder.reset();
+  EXPECT_TRUE(testing::wait_until([&] { return server.get("/api/v1/permits/status").status == 200; }));
+  EXPECT_EQ(server.get("/readyz").status, 200);
 }
 
 TEST(FaultIsolation, ModuleComesBackWithoutARestart) {
