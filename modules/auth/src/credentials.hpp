@@ -1,0 +1,51 @@
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "townhall/platform/result.hpp"
+
+// Credential primitives of the auth module (libsodium): password hashing, session
+// tokens, and the secret box that keeps national ids encrypted at rest.
+namespace townhall::auth {
+
+// Argon2id (crypto_pwhash_str) with libsodium's interactive limits. Throws on failure
+// (out of memory), never returns an empty hash.
+std::string hash_password(std::string_view password);
+bool verify_password(std::string_view stored_hash, std::string_view password);
+// Spends the same time as verify_password against a real hash and returns false: used
+// for unknown accounts, so a login does not reveal whether the email exists.
+bool verify_password_of_nobody(std::string_view password);
+
+// The password policy: at least 10 characters (code points), at most 256 bytes, not the
+// email address. An Error (invalid_argument) says which rule failed.
+Result<Unit> check_password_policy(std::string_view password, std::string_view email);
+
+// A new session token: 256 random bits, base64url without padding (43 characters).
+std::string new_session_token();
+// What is stored for a token: its SHA-256, hex. Tokens themselves are never stored.
+std::string token_hash(std::string_view token);
+
+// XSalsa20-Poly1305 (crypto_secretbox) with a key kept in a file of mode 0600.
+class SecretBox {
+ public:
+  static constexpr std::size_t kKeySize = 32;
+
+  // Reads the key file, or creates it (mode 0600, 32 random bytes) when absent. Refuses
+  // a key file that others can read or that has the wrong size. Throws std::runtime_error.
+  static SecretBox load_or_create(const std::filesystem::path& key_file);
+  explicit SecretBox(const std::array<unsigned char, kKeySize>& key) : key_(key) {}
+
+  // nonce || ciphertext, as bytes in a string.
+  std::string seal(std::string_view plaintext) const;
+  // nullopt when the box was tampered with or sealed with another key.
+  std::optional<std::string> open(std::string_view sealed) const;
+
+ private:
+  std::array<unsigned char, kKeySize> key_;
+};
+
+}  // namespace townhall::auth
