@@ -12,8 +12,8 @@
 // tokens, and the secret box that keeps national ids encrypted at rest.
 namespace townhall::auth {
 
-// Argon2id (crypto_pwhash_str) with libsodium's interactive limits. Throws on failure
-// (out of memory), never returns an empty hash.
+// Argon2id (crypto_pwhash_str), 3 passes over 32 MiB (~85 ms here; see the .cpp).
+// Throws on failure (out of memory), never returns an empty hash.
 std::string hash_password(std::string_view password);
 bool verify_password(std::string_view stored_hash, std::string_view password);
 // Spends the same time as verify_password against a real hash and returns false: used
