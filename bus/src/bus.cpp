@@ -466,6 +466,10 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
           exec_cached(connection, "ROLLBACK TO bus_event");
           exec_cached(connection, "RELEASE bus_event");
           failures[l] = Failure{row, error.what()};
+        } catch (...) {  // a handler must not take the consumer's thread down
+          exec_cached(connection, "ROLLBACK TO bus_event");
+          exec_cached(connection, "RELEASE bus_event");
+          failures[l] = Failure{row, "handler threw a non-standard exception"};
         }
       }
       // Lanes that went through the whole batch have seen everything up to its end.

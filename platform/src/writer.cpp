@@ -15,6 +15,8 @@ Writer::Writer(std::string name) : name_(std::move(name)), work_(io_.get_executo
       } catch (const std::exception& error) {
         // A task must not take the writer down with it.
         spdlog::error("writer {}: task failed: {}", name_, error.what());
+      } catch (...) {
+        spdlog::error("writer {}: task failed with a non-standard exception", name_);
       }
     }
   });

@@ -263,6 +263,25 @@ TEST_F(BusTest, PoisonEventRetriesThenDeadLettersAndOthersKeepFlowing) {
             std::string::npos);
 }
 
+TEST_F(BusTest, HandlerThrowingANonStandardExceptionIsRetriedThenDeadLettered) {
+  auto c1 = consumer("c1");
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer,
+                   {item_subscription([](const Event& event, db::Connection& connection) {
+                     if (event.aggregate_id == "odd") throw 42;
+                     return testing::apply_item(event, connection);
+                   })});
+  bus.start();
+  publish("odd", "v", &bus);
+  publish("fine", "v", &bus);
+  ASSERT_TRUE(wait_caught_up(bus));
+  auto letters = bus.dead_letters(std::string("c1"));
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0].error, "handler threw a non-standard exception");
+  EXPECT_EQ(testing::read_refs(*c1->database).count("fine"), 1u);
+}
+
 TEST_F(BusTest, InvalidEventGoesStraightToDeadLetters) {
   {
     auto owner = source_.database->open(db::Role::owner);
