@@ -439,9 +439,13 @@ std::unique_ptr<Connection> ModuleDb::open(Role role) const {
 void ModuleDb::checkpoint() const {
   std::lock_guard lock(checkpoint_mutex_);
   try {
-    if (!checkpointer_)
+    if (!checkpointer_) {
       checkpointer_ = std::make_unique<SQLite::Database>(file_.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                                                          static_cast<int>(options_.busy_timeout.count()));
+      // A connection learns that the file is in WAL mode when it first reads it; until
+      // then a checkpoint call is a silent no-op.
+      checkpointer_->exec("SELECT count(*) FROM sqlite_master");
+    }
     int rc =
         sqlite3_wal_checkpoint_v2(checkpointer_->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) throw SQLite::Exception(checkpointer_->getHandle(), rc);
