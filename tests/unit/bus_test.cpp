@@ -44,6 +44,15 @@ class BusTest : public ::testing::Test {
     if (bus) bus->notify("src");
     return version;
   }
+  // A bus from the source to `consumers`, each with the item cache subscription, started.
+  std::unique_ptr<Bus> start_bus(const std::vector<TestModule*>& consumers, metrics::Registry& metrics,
+                                 const Options& options = fast_options()) {
+    auto bus = std::make_unique<Bus>(options, metrics);
+    bus->add_source("src", *source_.database, *source_.writer);
+    for (auto* c : consumers) bus->add_consumer(c->name, *c->database, *c->writer, {item_subscription()});
+    bus->start();
+    return bus;
+  }
   bool wait_caught_up(Bus& bus, std::chrono::milliseconds timeout = 20s) {
     if (testing::wait_until([&] { return bus.caught_up(); }, timeout)) return true;
     for (const auto& feed : bus.status())
@@ -179,10 +188,8 @@ TEST_F(BusTest, OlderVersionAfterNewerIsSkippedAsStale) {
     transaction.commit();
   }
   auto c1 = consumer("c1");
-  Bus bus(fast_options(), metrics_);
-  bus.add_source("src", *source_.database, *source_.writer);
-  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
-  bus.start();
+  auto started = start_bus({c1.get()}, metrics_);
+  Bus& bus = *started;
   ASSERT_TRUE(wait_caught_up(bus));
   auto refs = testing::read_refs(*c1->database);
   EXPECT_EQ(refs["a"].version, 2);
@@ -197,10 +204,8 @@ TEST_F(BusTest, RedeliveredEventsAreAppliedOnce) {
   for (int i = 0; i < 20; ++i) publish("a" + std::to_string(i % 4), "x" + std::to_string(i));
   for (int round = 1; round <= 3; ++round) {
     metrics::Registry metrics;
-    Bus bus(fast_options(), metrics);
-    bus.add_source("src", *source_.database, *source_.writer);
-    bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
-    bus.start();
+    auto started = start_bus({c1.get()}, metrics);
+    Bus& bus = *started;
     ASSERT_TRUE(wait_caught_up(bus));
     bus.stop();
     if (round > 1) {
@@ -291,10 +296,8 @@ TEST_F(BusTest, InvalidEventGoesStraightToDeadLetters) {
   }
   publish("good", "v");
   auto c1 = consumer("c1");
-  Bus bus(fast_options(), metrics_);
-  bus.add_source("src", *source_.database, *source_.writer);
-  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
-  bus.start();
+  auto started = start_bus({c1.get()}, metrics_);
+  Bus& bus = *started;
   ASSERT_TRUE(wait_caught_up(bus));
   auto letters = bus.dead_letters(std::nullopt);
   ASSERT_EQ(letters.size(), 1u);
@@ -307,11 +310,8 @@ TEST_F(BusTest, DownConsumerWaitsShowsLagAndCatchesUpWithoutRestart) {
   std::filesystem::create_directory(dir_.path() / "c1.db");  // unusable file
   auto c1 = consumer("c1", false);
   auto c2 = consumer("c2");
-  Bus bus(fast_options(), metrics_);
-  bus.add_source("src", *source_.database, *source_.writer);
-  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
-  bus.add_consumer("c2", *c2->database, *c2->writer, {item_subscription()});
-  bus.start();
+  auto started = start_bus({c1.get(), c2.get()}, metrics_);
+  Bus& bus = *started;
   for (int i = 0; i < 30; ++i) publish("a" + std::to_string(i), "v", &bus);
   ASSERT_TRUE(testing::wait_until([&] { return testing::read_refs(*c2->database).size() == 30; }));
   EXPECT_TRUE(testing::read_refs(*c2->database).size() == 30);
@@ -337,19 +337,15 @@ TEST_F(BusTest, DownConsumerWaitsShowsLagAndCatchesUpWithoutRestart) {
 TEST_F(BusTest, FullReplayIntoAFreshFileMatchesLiveDelivery) {
   auto live = consumer("live");
   {
-    Bus bus(fast_options(), metrics_);
-    bus.add_source("src", *source_.database, *source_.writer);
-    bus.add_consumer("live", *live->database, *live->writer, {item_subscription()});
-    bus.start();
+    auto started = start_bus({live.get()}, metrics_);
+    Bus& bus = *started;
     for (int i = 0; i < 300; ++i) publish("a" + std::to_string(i % 37), "v" + std::to_string(i), &bus);
     ASSERT_TRUE(wait_caught_up(bus));
   }
   auto fresh = consumer("fresh");
   metrics::Registry metrics;
-  Bus bus(fast_options(), metrics);
-  bus.add_source("src", *source_.database, *source_.writer);
-  bus.add_consumer("fresh", *fresh->database, *fresh->writer, {item_subscription()});
-  bus.start();
+  auto started = start_bus({fresh.get()}, metrics);
+  Bus& bus = *started;
   ASSERT_TRUE(wait_caught_up(bus));
   EXPECT_EQ(testing::read_refs(*fresh->database), testing::read_refs(*live->database));
 }
@@ -391,20 +387,14 @@ TEST_F(BusTest, OutboxIsPrunedOnlyBelowEveryCursorAndPastRetention) {
     // A consumer that never comes up holds the log for everyone.
     std::filesystem::create_directory(dir_.path() / "down.db");
     auto down = consumer("down", false);
-    Bus bus(options, metrics_);
-    bus.add_source("src", *source_.database, *source_.writer);
-    bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
-    bus.add_consumer("down", *down->database, *down->writer, {item_subscription()});
-    bus.start();
+    auto started = start_bus({c1.get(), down.get()}, metrics_, options);
     ASSERT_TRUE(testing::wait_until([&] { return testing::read_refs(*c1->database).size() == 10; }));
     std::this_thread::sleep_for(200ms);  // several prune intervals: nothing may go
     EXPECT_EQ(outbox_size(), 10);
   }
   metrics::Registry metrics;
-  Bus bus(options, metrics);
-  bus.add_source("src", *source_.database, *source_.writer);
-  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
-  bus.start();
+  auto started = start_bus({c1.get()}, metrics, options);
+  Bus& bus = *started;
   ASSERT_TRUE(wait_caught_up(bus));
   EXPECT_TRUE(testing::wait_until([&] { return outbox_size() == 0; }));
   // Ids are never reused after pruning.
@@ -418,10 +408,8 @@ TEST_F(BusTest, OutboxIsPrunedOnlyBelowEveryCursorAndPastRetention) {
 
 TEST_F(BusTest, RelayMarksPublishedAndReportsPending) {
   auto c1 = consumer("c1");
-  Bus bus(fast_options(), metrics_);
-  bus.add_source("src", *source_.database, *source_.writer);
-  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
-  bus.start();
+  auto started = start_bus({c1.get()}, metrics_);
+  Bus& bus = *started;
   publish("a", "v", &bus);
   ASSERT_TRUE(wait_caught_up(bus));
   EXPECT_TRUE(testing::wait_until(
