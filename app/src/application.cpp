@@ -34,17 +34,30 @@ namespace {
 
 namespace asio = boost::asio;
 
+// The Apis of the modules built so far, handed explicitly to the modules that need
+// them (built after them: the registry lists modules in dependency order).
+struct BuiltApis {
+  auth::Api* auth = nullptr;
+};
+
 struct ModuleFactory {
   std::string_view name;
   db::TableManifest (*manifest)();
-  std::unique_ptr<Module> (*make)(ModuleContext&);
+  std::unique_ptr<Module> (*make)(ModuleContext&, BuiltApis&);
 };
 
 constexpr ModuleFactory kFactories[] = {
-    {"auth", auth::table_manifest, auth::make_module},
-    {"permits", permits::table_manifest, permits::make_module},
-    {"revenue", revenue::table_manifest, revenue::make_module},
-    {"parks", parks::table_manifest, parks::make_module},
+    {"auth", auth::table_manifest,
+     [](ModuleContext& context, BuiltApis& apis) {
+       auto instance = auth::make_module(context);
+       apis.auth = instance.api;
+       return std::move(instance.module);
+     }},
+    {"permits", permits::table_manifest,
+     [](ModuleContext& context, BuiltApis&) { return permits::make_module(context); }},
+    {"revenue", revenue::table_manifest,
+     [](ModuleContext& context, BuiltApis&) { return revenue::make_module(context); }},
+    {"parks", parks::table_manifest, [](ModuleContext& context, BuiltApis&) { return parks::make_module(context); }},
 };
 constexpr std::string_view kKnownModules[] = {"auth", "permits", "revenue", "parks"};
 
@@ -105,6 +118,14 @@ bool migrate_all(const config::Config& config, std::vector<std::string>& report)
   return ok;
 }
 
+Result<auth::CreatedStaffUser> create_staff_user(const config::Config& config, const auth::StaffUser& user) {
+  const auto* module = config.module("auth");
+  if (!module) return make_error(Errc::unavailable, "the registry has no auth module");
+  auto database = open_module_db(config, *module, nullptr);
+  migrate(*database);
+  return auth::create_staff_user(*database, module->settings, user);
+}
+
 std::vector<bus::DeadLetter> list_dead_letters(const config::Config& config, const std::optional<std::string>& module,
                                                std::vector<std::string>& errors) {
   std::vector<bus::DeadLetter> out;
@@ -150,6 +171,7 @@ struct Application::Impl {
   metrics::Registry metrics;
   std::unique_ptr<bus::Bus> bus;
   std::vector<std::unique_ptr<Slot>> slots;
+  BuiltApis apis;
   http::Router router;
   std::unique_ptr<Gateway> gateway;
   asio::io_context io;
@@ -188,7 +210,7 @@ struct Application::Impl {
       slot->context = std::make_unique<ModuleContext>(
           ModuleContext{module_config, *slot->database, *slot->writer, metrics,
                         [bus = bus.get(), name = module_config.name] { bus->notify(name); }, options.demo});
-      slot->module = factory_for(module_config.name).make(*slot->context);
+      slot->module = factory_for(module_config.name).make(*slot->context, apis);
       bus->add_source(module_config.name, *slot->database, *slot->writer);
       if (auto* consumer = dynamic_cast<bus::Consumer*>(slot->module.get()))
         bus->add_consumer(module_config.name, *slot->database, *slot->writer, consumer->subscriptions());
@@ -233,34 +255,43 @@ struct Application::Impl {
   }
 
   void add_ops_routes() {
-    router.add(http::Method::get, "/healthz", [](http::Request&) -> asio::awaitable<http::Response> {
-      co_return http::json_response(200, R"({"status":"ok"})");
-    });
-    router.add(http::Method::get, "/readyz", [this](http::Request&) -> asio::awaitable<http::Response> {
-      nlohmann::json modules = nlohmann::json::object();
-      bool ready = !shutting_down.load();
-      for (const auto& slot : slots) {
-        nlohmann::json entry;
-        if (*slot->up) {
-          auto health = slot->module->health();
-          entry = {{"state", health.up ? "up" : "down"}, {"detail", health.detail}};
-          ready = ready && health.up;
-        } else {
-          entry = {{"state", "down"}, {"detail", slot->reason()}};
-          ready = false;
-        }
-        modules[slot->config->name] = entry;
-      }
-      nlohmann::json body = {{"status", ready ? "ready" : "not_ready"}, {"modules", modules}};
-      co_return http::json_response(ready ? 200 : 503,
-                                    body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    });
-    router.add(http::Method::get, "/metrics", [this](http::Request&) -> asio::awaitable<http::Response> {
-      http::Response response;
-      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      response.body = metrics.render();
-      co_return response;
-    });
+    router.add(
+        http::Method::get, "/healthz",
+        [](http::Request&) -> asio::awaitable<http::Response> {
+          co_return http::json_response(200, R"({"status":"ok"})");
+        },
+        http::Access::public_route);
+    router.add(
+        http::Method::get, "/readyz",
+        [this](http::Request&) -> asio::awaitable<http::Response> {
+          nlohmann::json modules = nlohmann::json::object();
+          bool ready = !shutting_down.load();
+          for (const auto& slot : slots) {
+            nlohmann::json entry;
+            if (*slot->up) {
+              auto health = slot->module->health();
+              entry = {{"state", health.up ? "up" : "down"}, {"detail", health.detail}};
+              ready = ready && health.up;
+            } else {
+              entry = {{"state", "down"}, {"detail", slot->reason()}};
+              ready = false;
+            }
+            modules[slot->config->name] = entry;
+          }
+          nlohmann::json body = {{"status", ready ? "ready" : "not_ready"}, {"modules", modules}};
+          co_return http::json_response(ready ? 200 : 503,
+                                        body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        },
+        http::Access::public_route);
+    router.add(
+        http::Method::get, "/metrics",
+        [this](http::Request&) -> asio::awaitable<http::Response> {
+          http::Response response;
+          response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          response.body = metrics.render();
+          co_return response;
+        },
+        http::Access::public_route);
   }
 
   void register_metrics() {
@@ -345,7 +376,10 @@ std::uint16_t Application::start() {
   std::unique_ptr<http::RateLimiter> limiter;
   const auto& rate = impl.config.server.rate_limit;
   if (rate.enabled) limiter = std::make_unique<http::RateLimiter>(rate.requests_per_second, rate.burst);
-  impl.gateway = std::make_unique<Gateway>(impl.router, std::move(limiter), std::move(gates));
+  Gateway::Authenticator authenticator;
+  if (auto* auth_api = impl.apis.auth)
+    authenticator = [auth_api](std::string_view token) { return auth_api->authenticate(token); };
+  impl.gateway = std::make_unique<Gateway>(impl.router, std::move(limiter), std::move(gates), std::move(authenticator));
 
   impl.server = std::make_unique<http::Server>(
       impl.io, impl.config.server.http,

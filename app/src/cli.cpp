@@ -22,6 +22,7 @@ Commands:
   serve      run the HTTP server with every module in the registry
   migrate    apply pending database migrations to every module file, then exit
   dlq        list or replay dead letters (events a module gave up on)
+  admin      administration: create-user (an employee with a role)
   version    print the version and exit
 
 Options for every command:
@@ -56,6 +57,16 @@ replay   applies dead letters again with their subscription's handler (after the
          Exits 1 when any replay failed.
 )";
 
+constexpr const char* kAdminUsage =
+    R"(usage: townhall admin create-user --email E --password P --name N --role ROLE [--department CODE]
+                                  [--config FILE] [--data-dir DIR]
+
+Creates an employee with one role (admin, clerk, permits_reviewer, revenue_clerk,
+parks_staff), creating the department when it does not exist. Works with the server
+stopped or running. --password - reads the password from the first line of stdin
+(keeps it out of the process list and shell history).
+)";
+
 constexpr const char* kVersionUsage = R"(usage: townhall version
 
 Prints the version of townhall and of the libraries it was built with.
@@ -71,6 +82,8 @@ struct Parsed {
   std::optional<std::string> module;      // --module
   std::optional<std::int64_t> letter_id;  // replay ID
   bool all = false;                       // replay --all
+  std::string admin_action;               // create-user
+  std::map<std::string, std::string> admin_options;
 };
 
 int usage_error(const std::string& message, const char* usage) {
@@ -136,6 +149,38 @@ int run_dlq(const config::Config& config, const Parsed& parsed) {
   return failed == 0 && errors.empty() ? 0 : 1;
 }
 
+int run_create_user(const config::Config& config, const Parsed& parsed) {
+  auto& options = parsed.admin_options;
+  auth::StaffUser user{options.at("email"), options.at("password"), options.at("name"), options.at("role"),
+                       std::nullopt};
+  if (user.password == "-" && !std::getline(std::cin, user.password)) {
+    std::cerr << "townhall: no password on stdin\n";
+    return 2;
+  }
+  if (auto it = options.find("department"); it != options.end()) {
+    std::string code = it->second;
+    for (auto& c : code)
+      if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    user.department_code = code;
+  }
+  try {
+    auto created = create_staff_user(config, user);
+    if (!created) {
+      std::cerr << "townhall: cannot create user: " << created.error().message << "\n";
+      return created.error().code == Errc::invalid_argument || created.error().code == Errc::unprocessable ||
+                     created.error().code == Errc::conflict
+                 ? 2
+                 : 1;
+    }
+    if (created->department_created) std::cout << "created department " << *user.department_code << "\n";
+    std::cout << "created employee " << created->id << " <" << user.email << "> with role " << user.role << "\n";
+    return 0;
+  } catch (const std::exception& error) {
+    std::cerr << "townhall: cannot create user: " << error.what() << "\n";
+    return 1;
+  }
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -148,8 +193,11 @@ int run_cli(int argc, char** argv) {
 
   Parsed parsed;
   parsed.command = args[0];
-  static const std::map<std::string, const char*> usages{
-      {"serve", kServeUsage}, {"migrate", kMigrateUsage}, {"dlq", kDlqUsage}, {"version", kVersionUsage}};
+  static const std::map<std::string, const char*> usages{{"serve", kServeUsage},
+                                                         {"migrate", kMigrateUsage},
+                                                         {"dlq", kDlqUsage},
+                                                         {"admin", kAdminUsage},
+                                                         {"version", kVersionUsage}};
   auto usage_it = usages.find(parsed.command);
   if (usage_it == usages.end()) return usage_error("unknown command '" + parsed.command + "'", kUsage);
   const char* usage = usage_it->second;
@@ -183,6 +231,14 @@ int run_cli(int argc, char** argv) {
       parsed.demo = true;
     } else if (parsed.command == "dlq" && i == 1 && (arg == "list" || arg == "replay")) {
       parsed.dlq_action = arg;
+    } else if (parsed.command == "admin" && i == 1 && arg == "create-user") {
+      parsed.admin_action = arg;
+    } else if (parsed.command == "admin" && parsed.admin_action == "create-user" &&
+               (arg == "--email" || arg == "--password" || arg == "--name" || arg == "--role" ||
+                arg == "--department")) {
+      auto v = value(arg);
+      if (!v) return usage_error(arg + " needs a value", usage);
+      parsed.admin_options[arg.substr(2)] = *v;
     } else if (parsed.command == "dlq" && arg == "--module") {
       auto v = value(arg);
       if (!v) return usage_error("--module needs a module name", usage);
@@ -207,6 +263,13 @@ int run_cli(int argc, char** argv) {
     if (parsed.letter_id && !parsed.module) return usage_error("dlq replay ID needs --module", usage);
   }
 
+  if (parsed.command == "admin") {
+    if (parsed.admin_action.empty()) return usage_error("admin needs 'create-user'", usage);
+    for (const char* required : {"email", "password", "name", "role"})
+      if (!parsed.admin_options.contains(required))
+        return usage_error(std::string("create-user needs --") + required, usage);
+  }
+
   if (parsed.command == "version") {
     std::cout << "townhall " << kVersion << " (SQLite " << sqlite3_libversion() << ", Boost " << BOOST_VERSION / 100000
               << "." << BOOST_VERSION / 100 % 1000 << ")\n";
@@ -223,6 +286,7 @@ int run_cli(int argc, char** argv) {
   logging::init(config.logging);
 
   if (parsed.command == "dlq") return run_dlq(config, parsed);
+  if (parsed.command == "admin") return run_create_user(config, parsed);
 
   if (parsed.command == "migrate") {
     std::vector<std::string> report;

@@ -12,10 +12,16 @@
 
 namespace townhall::app {
 
-// The HTTP gateway: rate limit per client IP, modules that are down answer 503, then
-// the router. The server below it owns the protocol; the handlers above it own meaning.
+// The HTTP gateway: rate limit per client IP, modules that are down answer 503, the
+// router, then authentication (bearer token -> principal; signed-in routes answer 401
+// without one). The server below it owns the protocol; the handlers own meaning.
 class Gateway {
  public:
+  // Token -> principal (auth::Api::authenticate). unauthorized for an unknown, expired or
+  // revoked token; unavailable when auth cannot answer.
+  using Authenticator =
+      std::function<boost::asio::awaitable<Result<std::shared_ptr<const Principal>>>(std::string_view token)>;
+
   // A module's prefix and whether the module is up (flipped by the composition root).
   struct ModuleGate {
     std::string name;
@@ -23,15 +29,22 @@ class Gateway {
     std::shared_ptr<const std::atomic<bool>> up;
   };
 
-  Gateway(const http::Router& router, std::unique_ptr<http::RateLimiter> limiter, std::vector<ModuleGate> gates)
-      : router_(router), limiter_(std::move(limiter)), gates_(std::move(gates)) {}
+  Gateway(const http::Router& router, std::unique_ptr<http::RateLimiter> limiter, std::vector<ModuleGate> gates,
+          Authenticator authenticator)
+      : router_(router),
+        limiter_(std::move(limiter)),
+        gates_(std::move(gates)),
+        authenticator_(std::move(authenticator)) {}
 
   boost::asio::awaitable<http::Response> dispatch(http::Request& request);
 
  private:
+  boost::asio::awaitable<std::optional<http::Response>> authenticate(http::Request& request, http::Access access);
+
   const http::Router& router_;
   std::unique_ptr<http::RateLimiter> limiter_;  // null: no rate limit
   std::vector<ModuleGate> gates_;
+  Authenticator authenticator_;  // null: no auth module configured; signed-in routes answer 503
 };
 
 }  // namespace townhall::app

@@ -16,7 +16,9 @@ ModuleHealth BasicModule::health() const {
 }
 
 void BasicModule::add_routes(http::Router& router, const std::string& prefix) {
-  router.add(http::Method::get, prefix + "/status", [this](http::Request& request) { return status(request); });
+  router.add(
+      http::Method::get, prefix + "/status", [this](http::Request& request) { return status(request); },
+      http::Access::public_route);
 }
 
 boost::asio::awaitable<http::Response> BasicModule::status(http::Request&) {

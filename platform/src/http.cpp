@@ -7,6 +7,8 @@
 
 namespace townhall {
 
+std::string_view to_string(Principal::Kind kind) { return kind == Principal::Kind::citizen ? "citizen" : "employee"; }
+
 std::string_view to_string(Errc code) {
   switch (code) {
     case Errc::invalid_argument: return "invalid_argument";
@@ -107,6 +109,13 @@ std::string_view Request::header(std::string_view name) const {
   return {};
 }
 
+CallContext Request::call_context() const {
+  CallContext context;
+  context.principal = principal;
+  context.correlation_id = request_id;
+  return context;
+}
+
 std::optional<std::string_view> Request::param(std::string_view name) const {
   for (const auto& [key, value] : path_params)
     if (key == name) return std::string_view(value);
@@ -183,7 +192,10 @@ Response problem(const Error& error) {
   std::string slug(to_string(error.code));
   for (auto& c : slug)
     if (c == '_') c = '-';
-  return problem(status, slug, reason_phrase(status), error.message);
+  auto response = problem(status, slug, reason_phrase(status), error.message);
+  if (error.retry_after_seconds > 0) response.set_header("Retry-After", std::to_string(error.retry_after_seconds));
+  if (status == 401) response.set_header("WWW-Authenticate", R"(Bearer realm="townhall")");
+  return response;
 }
 
 std::string_view reason_phrase(int status) {
@@ -211,10 +223,10 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-void Router::add(Method method, std::string pattern, Handler handler) {
+void Router::add(Method method, std::string pattern, Handler handler, Access access) {
   if (pattern.empty() || pattern.front() != '/')
     throw std::invalid_argument("route pattern must start with '/': " + pattern);
-  Route route{method, pattern, {}, std::move(handler)};
+  Route route{method, pattern, {}, std::move(handler), access};
   auto pattern_segments = split_path(pattern);
   if (pattern_segments.overflow) throw std::invalid_argument("route pattern too deep: " + pattern);
   for (std::size_t index = 0; index < pattern_segments.count; ++index) {
@@ -262,6 +274,7 @@ Router::Match Router::match(Method method, std::string_view path,
       result.outcome = Outcome::found;
       result.handler = &route.handler;
       result.pattern = route.pattern;
+      result.access = route.access;
       return result;
     }
     result.outcome = Outcome::method_not_allowed;

@@ -20,15 +20,23 @@ using testing::TempDir;
 using testing::TestServer;
 
 void add_echo_route(app::Application& application) {
-  application.router().add(http::Method::get, "/test/echo/{name}",
-                           [](http::Request& request) -> boost::asio::awaitable<http::Response> {
-                             nlohmann::json body = {{"name", *request.param("name")}};
-                             co_return http::json_response(200, body.dump());
-                           });
-  application.router().add(http::Method::post, "/test/echo",
-                           [](http::Request& request) -> boost::asio::awaitable<http::Response> {
-                             co_return http::json_response(200, std::to_string(request.body.size()));
-                           });
+  application.router().add(
+      http::Method::get, "/test/echo/{name}",
+      [](http::Request& request) -> boost::asio::awaitable<http::Response> {
+        nlohmann::json body = {{"name", *request.param("name")}};
+        co_return http::json_response(200, body.dump());
+      },
+      http::Access::public_route);
+  application.router().add(
+      http::Method::post, "/test/echo",
+      [](http::Request& request) -> boost::asio::awaitable<http::Response> {
+        co_return http::json_response(200, std::to_string(request.body.size()));
+      },
+      http::Access::public_route);
+  // Registered without saying who may call it: closed to anonymous callers.
+  application.router().add(
+      http::Method::get, "/test/private",
+      [](http::Request&) -> boost::asio::awaitable<http::Response> { co_return http::json_response(200, "{}"); });
 }
 
 class HttpServerTest : public ::testing::Test {
@@ -42,6 +50,20 @@ TEST_F(HttpServerTest, RoutesWithPathParameters) {
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(nlohmann::json::parse(response.body)["name"], "hello world");
   EXPECT_EQ(response.header("content-type"), "application/json");
+}
+
+TEST_F(HttpServerTest, RoutesAreSignedInUnlessDeclaredPublic) {
+  TestServer server(testing::test_config(dir_.path()), add_echo_route);
+  auto anonymous = server.get("/test/private");
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_EQ(anonymous.header("content-type"), "application/problem+json");
+  EXPECT_EQ(anonymous.header("www-authenticate"), R"(Bearer realm="townhall")");
+  auto forged = testing::http_request(server.port(), "GET", "/test/private", {},
+                                      {"Authorization: Bearer AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"});
+  EXPECT_EQ(forged.status, 401);
+  // A public route ignores a bad token rather than refusing the request.
+  auto public_route = testing::http_request(server.port(), "GET", "/test/echo/x", {}, {"Authorization: Bearer nope"});
+  EXPECT_EQ(public_route.status, 200);
 }
 
 TEST_F(HttpServerTest, UnknownPathIs404ProblemJson) {
@@ -211,13 +233,15 @@ TEST_F(HttpServerTest, SigtermFinishesTheInFlightRequest) {
   std::atomic<bool> entered{false};
   auto config = testing::test_config(dir_.path());
   TestServer server(std::move(config), [&](app::Application& application) {
-    application.router().add(http::Method::get, "/test/slow",
-                             [&entered](http::Request&) -> boost::asio::awaitable<http::Response> {
-                               entered = true;
-                               boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 500ms);
-                               co_await timer.async_wait(boost::asio::use_awaitable);
-                               co_return http::json_response(200, R"({"slow":true})");
-                             });
+    application.router().add(
+        http::Method::get, "/test/slow",
+        [&entered](http::Request&) -> boost::asio::awaitable<http::Response> {
+          entered = true;
+          boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, 500ms);
+          co_await timer.async_wait(boost::asio::use_awaitable);
+          co_return http::json_response(200, R"({"slow":true})");
+        },
+        http::Access::public_route);
   });
   RawConnection idle(server.port());  // an idle keep-alive connection: closed at shutdown
   RawConnection busy(server.port());

@@ -13,6 +13,10 @@ config::Config test_config(const std::filesystem::path& data_dir) {
   config.server.http.port = 0;
   config.server.rate_limit.enabled = false;
   config.server.shutdown_grace = std::chrono::milliseconds(5000);
+  // Argon2id at its minimum cost: tests create many accounts; the production cost is
+  // measured in bench/.
+  for (auto& module : config.modules)
+    if (module.name == "auth") module.settings["password_hash"] = {{"passes", 1}, {"memory_kib", 8192}};
   return config;
 }
 

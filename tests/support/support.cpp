@@ -159,13 +159,14 @@ HttpResponse http_request(unsigned short port, const std::string& method, const 
   return *response;
 }
 
-ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env) {
+ChildProcess::ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env, bool capture_stderr) {
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
     ::dup2(pipe_fds[1], STDOUT_FILENO);
+    if (capture_stderr) ::dup2(pipe_fds[1], STDERR_FILENO);
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);
     for (const auto& [key, value] : env) ::setenv(key.c_str(), value.c_str(), 1);

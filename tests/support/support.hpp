@@ -63,7 +63,9 @@ HttpResponse http_request(unsigned short port, const std::string& method, const 
 // A child process with its stdout piped, killed (SIGKILL) on destruction if still running.
 class ChildProcess {
  public:
-  explicit ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env = {});
+  // `capture_stderr`: stderr (the log) goes into output() too.
+  explicit ChildProcess(std::vector<std::string> argv, std::map<std::string, std::string> env = {},
+                        bool capture_stderr = false);
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "townhall/platform/input.hpp"
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/rate_limiter.hpp"
 
@@ -155,3 +156,65 @@ TEST(Metrics, RendersPrometheusTextFormat) {
 
 }  // namespace
 }  // namespace townhall::http
+
+// --- strict input (platform/input.hpp) --------------------------------------------------
+
+namespace townhall::input {
+namespace {
+
+TEST(InputBody, AcceptsOnlyKnownFieldsOfTheRightType) {
+  EXPECT_EQ(Body::parse("{", {"a"}).error().code, Errc::invalid_argument);
+  EXPECT_EQ(Body::parse("[1]", {"a"}).error().message, "the body must be a JSON object");
+  EXPECT_NE(Body::parse(R"({"a":"x","b":1})", {"a"}).error().message.find("unknown field 'b'"), std::string::npos);
+  EXPECT_EQ(Body::parse(R"({"n":1e400})", {"n"}).error().code, Errc::invalid_argument);
+  auto body = Body::parse(R"({"a":5})", {"a"});
+  ASSERT_TRUE(body);
+  body->required_string("a", {});
+  EXPECT_NE(body->status().error().message.find("field 'a': must be a string"), std::string::npos);
+  auto ints = Body::parse(R"({"n":18446744073709551615,"m":-1,"k":3})", {"n", "m", "k"});
+  ASSERT_TRUE(ints);
+  EXPECT_FALSE(ints->optional_int("n", 0, 100));
+  EXPECT_FALSE(ints->optional_int("m", 0, 100));
+  EXPECT_FALSE(ints->status());
+  auto ok = Body::parse(R"({"k":3,"s":"héllo","z":null})", {"k", "s", "z"});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->optional_int("k", 0, 100), 3);
+  EXPECT_EQ(ok->optional_string("s", {.max_bytes = 6}), "héllo");
+  auto cleared = ok->nullable_string("z", {});
+  ASSERT_TRUE(cleared);
+  EXPECT_FALSE(cleared->has_value());
+  EXPECT_TRUE(ok->status());
+}
+
+TEST(InputBody, LimitsSizeDepthAndCharacters) {
+  auto big = Body::parse(R"({"s":")" + std::string(300, 'x') + R"("})", {"s"});
+  ASSERT_TRUE(big);
+  big->optional_string("s", {.max_bytes = 200});
+  EXPECT_NE(big->status().error().message.find("at most 200 bytes"), std::string::npos);
+  std::string deep(100, '[');
+  EXPECT_EQ(Body::parse(R"({"a":)" + deep + std::string(100, ']') + "}", {"a"}).error().message,
+            "JSON nested too deeply");
+  EXPECT_TRUE(check_text("tab\there", {}).has_value());
+  EXPECT_FALSE(check_text("line\nbreak", {.multiline = true}).has_value());
+  EXPECT_TRUE(check_text("   ", {}).has_value());
+  EXPECT_TRUE(check_text("\xC0\xAF", {}).has_value());      // overlong
+  EXPECT_TRUE(check_text("\xED\xA0\x80", {}).has_value());  // surrogate
+  EXPECT_TRUE(check_text("abc\xE2\x82", {}).has_value());   // truncated
+  EXPECT_FALSE(check_text("Ω ≈ 😀", {}).has_value());
+}
+
+TEST(InputIds, OnlyPositiveDecimalIdsNameSomething) {
+  EXPECT_EQ(parse_id("42").value(), 42);
+  for (auto bad : {"0", "-1", "+1", "1e3", "abc", "", "99999999999999999999", "1 "})
+    EXPECT_EQ(parse_id(bad).error().code, Errc::not_found) << bad;
+}
+
+TEST(InputEmail, NormalizesAndRejects) {
+  EXPECT_EQ(normalize_email(" Maria@Example.ORG ").value(), "maria@example.org");
+  for (auto bad : {"maria", "@example.org", "maria@", "maria@example", "ma ria@example.org", "a@b@c.org",
+                   "maria@.example.org", "maria@example..org", "<script>@x.org"})
+    EXPECT_FALSE(normalize_email(bad)) << bad;
+}
+
+}  // namespace
+}  // namespace townhall::input

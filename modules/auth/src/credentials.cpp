@@ -8,6 +8,8 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 
 namespace townhall::auth {
@@ -32,19 +34,16 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-// Argon2id cost. libsodium's interactive limits (2 passes, 64 MiB) take ~145 ms per hash
-// on the 2-core target machine; 3 passes over 32 MiB take ~85 ms, keeping a login under
-// ~100 ms while staying above OWASP's minimum (19 MiB, 2 passes). The parameters are
-// stored in each hash, so changing them later still verifies old hashes.
-constexpr unsigned long long kPasswordOpsLimit = 3;
-constexpr std::size_t kPasswordMemLimit = 32u * 1024 * 1024;
+// PasswordCost's default: libsodium's interactive limits (2 passes, 64 MiB) take ~145 ms
+// per hash on the 2-core target machine; 3 passes over 32 MiB take ~85 ms, keeping a
+// login under ~100 ms while staying above OWASP's minimum (19 MiB, 2 passes).
 
 }  // namespace
 
-std::string hash_password(std::string_view password) {
+std::string hash_password(std::string_view password, PasswordCost cost) {
   ensure_sodium();
   char out[crypto_pwhash_STRBYTES];
-  if (crypto_pwhash_str(out, password.data(), password.size(), kPasswordOpsLimit, kPasswordMemLimit) != 0)
+  if (crypto_pwhash_str(out, password.data(), password.size(), cost.passes, cost.memory_bytes) != 0)
     throw std::runtime_error("password hashing failed (out of memory)");
   return out;
 }
@@ -55,8 +54,17 @@ bool verify_password(std::string_view stored_hash, std::string_view password) {
   return crypto_pwhash_str_verify(hash.c_str(), password.data(), password.size()) == 0;
 }
 
-bool verify_password_of_nobody(std::string_view password) {
-  static const std::string nobody = hash_password("no account has this password");
+bool verify_password_of_nobody(std::string_view password, PasswordCost cost) {
+  // One reference hash per cost in use (a process uses one or two).
+  static std::mutex mutex;
+  static std::map<std::pair<unsigned long long, std::size_t>, std::string> nobody_hashes;
+  std::string nobody;
+  {
+    std::lock_guard lock(mutex);
+    auto& hash = nobody_hashes[{cost.passes, cost.memory_bytes}];
+    if (hash.empty()) hash = hash_password("no account has this password", cost);
+    nobody = hash;
+  }
   verify_password(nobody, password);
   return false;
 }

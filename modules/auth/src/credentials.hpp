@@ -12,13 +12,21 @@
 // tokens, and the secret box that keeps national ids encrypted at rest.
 namespace townhall::auth {
 
-// Argon2id (crypto_pwhash_str), 3 passes over 32 MiB (~85 ms here; see the .cpp).
-// Throws on failure (out of memory), never returns an empty hash.
-std::string hash_password(std::string_view password);
+// Argon2id cost. The default, 3 passes over 32 MiB, takes ~85 ms here (see the .cpp);
+// tests lower it through the module's settings. Each hash records its own cost, so a
+// change still verifies old hashes.
+struct PasswordCost {
+  unsigned long long passes = 3;
+  std::size_t memory_bytes = 32u * 1024 * 1024;
+};
+
+// Argon2id (crypto_pwhash_str). Throws on failure (out of memory), never returns an
+// empty hash.
+std::string hash_password(std::string_view password, PasswordCost cost = {});
 bool verify_password(std::string_view stored_hash, std::string_view password);
-// Spends the same time as verify_password against a real hash and returns false: used
-// for unknown accounts, so a login does not reveal whether the email exists.
-bool verify_password_of_nobody(std::string_view password);
+// Spends the same time as verify_password against a real hash of `cost` and returns
+// false: used for unknown accounts, so a login does not reveal whether the email exists.
+bool verify_password_of_nobody(std::string_view password, PasswordCost cost = {});
 
 // The password policy: at least 10 characters (code points), at most 256 bytes, not the
 // email address. An Error (invalid_argument) says which rule failed.

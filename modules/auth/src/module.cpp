@@ -1,6 +1,15 @@
 #include "townhall/auth/module.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "routes.hpp"
+#include "service.hpp"
 #include "townhall/platform/basic_module.hpp"
+#include "townhall/platform/config.hpp"
+#include "townhall/platform/input.hpp"
 
 namespace townhall::auth {
 
@@ -14,13 +23,145 @@ db::TableManifest table_manifest() {
 
 namespace {
 
-class AuthModule final : public BasicModule {
+std::filesystem::path key_file_for(const db::ModuleDb& database, const Settings& settings) {
+  if (settings.key_file.is_absolute()) return settings.key_file;
+  return database.path().parent_path() / settings.key_file;
+}
+
+std::string demo_password() { return "demo-" + new_session_token().substr(0, 12); }
+
+class AuthModuleImpl final : public BasicModule {
  public:
-  explicit AuthModule(ModuleContext& context) : BasicModule("auth", context) {}
+  AuthModuleImpl(ModuleContext& context, Settings settings)
+      : BasicModule("auth", context),
+        settings_(settings),
+        context_(context),
+        service_(settings_, key_file_for(context.db, settings_),
+                 AuthService::Dependencies{context.db, context.writer, readers(), context.metrics,
+                                           context.events_committed}) {}
+
+  Api& api() { return service_; }
+
+  void start() override {
+    // The key is read at start, not construction: a module whose key file is missing
+    // or unreadable is down (and retried) like one whose database is.
+    service_.start();
+    if (context_.demo) seed_demo();
+    BasicModule::start();
+  }
+
+  void stop() override {
+    BasicModule::stop();
+    service_.stop();
+  }
+
+  void add_routes(http::Router& router, const std::string& prefix) override {
+    BasicModule::add_routes(router, prefix);
+    auth::add_routes(router, prefix, service_);
+  }
+
+  ModuleHealth health() const override {
+    if (!service_.running()) return {false, "stopped"};
+    return BasicModule::health();
+  }
+
+ private:
+  // `serve --demo`: departments, an admin, a reviewer and three citizens, created once
+  // (the passwords are printed that one time; only their hashes are kept).
+  void seed_demo() {
+    auto service = context_.db.open(db::Role::service);
+    if (store::find_employee_by_email(*service, "admin@demo.townhall")) {
+      std::cout << "townhall demo: demo data already present (its passwords were printed when it was created; "
+                   "`townhall admin create-user` adds another admin)"
+                << std::endl;
+      return;
+    }
+    commands::WriteContext context{"demo", "demo-seed", {}};
+    auto check = [](const auto& result) {
+      if (!result) throw std::runtime_error("demo seed failed: " + result.error().message);
+    };
+    check(commands::create_department(*service, "BLD", "Building and Planning", context));
+    check(commands::create_department(*service, "PRK", "Parks and Recreation", context));
+    check(commands::create_department(*service, "REV", "Revenue and Taxation", context));
+
+    struct Account {
+      std::string label, email, name, password;
+    };
+    std::vector<Account> accounts;
+    auto staff = [&](std::string label, std::string email, std::string name, std::optional<std::string> department,
+                     std::string role) {
+      auto password = demo_password();
+      check(commands::create_employee(
+          *service, {email, hash_password(password, settings_.password_cost), name, department, {std::move(role)}},
+          context));
+      accounts.push_back({std::move(label), std::move(email), std::move(name), std::move(password)});
+    };
+    staff("admin", "admin@demo.townhall", "Demo Administrator", std::nullopt, "admin");
+    staff("permits reviewer (BLD)", "reviewer@demo.townhall", "Rita Reviewer", "BLD", "permits_reviewer");
+    staff("revenue clerk (REV)", "revenue@demo.townhall", "Ray Revenue", "REV", "revenue_clerk");
+    staff("parks staff (PRK)", "parks@demo.townhall", "Pat Parks", "PRK", "parks_staff");
+
+    const std::vector<std::array<std::string, 4>> citizens = {
+        {"maria@demo.townhall", "Maria Garcia", "+1-555-0100", "12 Elm Street"},
+        {"li@demo.townhall", "Li Wei", "+1-555-0101", "7 Oak Avenue"},
+        {"sam@demo.townhall", "Sam Okafor", "+1-555-0102", "3 Pine Road"},
+    };
+    for (const auto& [email, name, phone, address] : citizens) {
+      auto password = demo_password();
+      commands::NewCitizen citizen{
+          email,       hash_password(password, settings_.password_cost), name, phone, address, "Springfield", "12345",
+          std::nullopt};
+      check(commands::register_citizen(*service, citizen, context));
+      accounts.push_back({"citizen", email, name, password});
+    }
+    context_.events_committed();
+
+    std::cout << "townhall demo: created demo accounts (passwords are shown only now):\n";
+    for (const auto& account : accounts)
+      std::cout << "  " << account.label << ": " << account.email << "  password: " << account.password << "\n";
+    std::cout << std::flush;
+    spdlog::info("auth: demo data seeded ({} accounts)", accounts.size());
+  }
+
+  Settings settings_;
+  ModuleContext& context_;
+  AuthService service_;
 };
 
 }  // namespace
 
-std::unique_ptr<Module> make_module(ModuleContext& context) { return std::make_unique<AuthModule>(context); }
+Instance make_module(ModuleContext& context) {
+  auto settings = parse_settings(context.config.settings);
+  auto module = std::make_unique<AuthModuleImpl>(context, std::move(settings));
+  Instance instance;
+  instance.api = &module->api();
+  instance.module = std::move(module);
+  return instance;
+}
+
+Result<CreatedStaffUser> create_staff_user(const db::ModuleDb& database, const nlohmann::json& settings_json,
+                                           const StaffUser& user) {
+  auto settings = parse_settings(settings_json);
+  auto email = input::normalize_email(user.email);
+  if (!email) return email.error();
+  if (auto policy = check_password_policy(user.password, *email); !policy) return policy.error();
+  if (auto problem = input::check_text(user.name, {.max_bytes = 200}))
+    return make_error(Errc::invalid_argument, "name " + *problem);
+  auto service = database.open(db::Role::service);
+  commands::WriteContext context{"cli", "cli-create-user", {}};
+  CreatedStaffUser created;
+  if (user.department_code && !store::find_department(*service, *user.department_code)) {
+    auto department = commands::create_department(*service, *user.department_code, *user.department_code, context);
+    if (!department) return department.error();
+    created.department_created = true;
+  }
+  auto employee = commands::create_employee(
+      *service,
+      {*email, hash_password(user.password, settings.password_cost), user.name, user.department_code, {user.role}},
+      context);
+  if (!employee) return employee.error();
+  created.id = employee->id;
+  return created;
+}
 
 }  // namespace townhall::auth

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "townhall/auth/module.hpp"
 #include "townhall/bus/bus.hpp"
 #include "townhall/platform/config.hpp"
 #include "townhall/platform/http.hpp"
@@ -74,6 +75,10 @@ bool migrate_all(const config::Config& config, std::vector<std::string>& report)
 // Dead letters of the configured modules (or of one), read from their files.
 std::vector<bus::DeadLetter> list_dead_letters(const config::Config& config, const std::optional<std::string>& module,
                                                std::vector<std::string>& errors);
+
+// `townhall admin create-user`: brings auth.db to the current schema, then creates the
+// employee (and the department when missing). No server needs to run.
+Result<auth::CreatedStaffUser> create_staff_user(const config::Config& config, const auth::StaffUser& user);
 
 // The `townhall` command line. Returns the process exit code.
 int run_cli(int argc, char** argv);

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "townhall/platform/principal.hpp"
 #include "townhall/platform/result.hpp"
 
 namespace townhall::http {
@@ -35,6 +36,10 @@ struct Request {
   std::string request_id;
   std::vector<std::pair<std::string, std::string>> path_params;  // percent-decoded
   std::string_view route;                                        // matched route pattern, for metrics and logs
+  std::shared_ptr<const Principal> principal;  // set by the gateway from the bearer token; null: anonymous
+
+  // The context of Api calls made on behalf of this request (principal, request id).
+  CallContext call_context() const;
 
   // Case-insensitive header lookup; empty when absent.
   std::string_view header(std::string_view name) const;
@@ -68,6 +73,11 @@ std::string_view reason_phrase(int status);
 
 using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
 
+// Who may reach a route. Routes are signed_in unless registered otherwise, so a route
+// that forgets to say is closed, not open. Public routes still get the principal when
+// the request carries a valid token.
+enum class Access { signed_in, public_route };
+
 // Method + path router with {name} path parameters.
 class Router {
  public:
@@ -77,11 +87,12 @@ class Router {
     Outcome outcome = Outcome::not_found;
     const Handler* handler = nullptr;
     std::string_view pattern;
+    Access access = Access::signed_in;
     std::string allow;  // for 405: the methods the path does accept
   };
 
   // Throws std::invalid_argument on a malformed pattern or a duplicate route.
-  void add(Method method, std::string pattern, Handler handler);
+  void add(Method method, std::string pattern, Handler handler, Access access = Access::signed_in);
 
   // Fills request.path_params on success.
   Match match(Method method, std::string_view path, std::vector<std::pair<std::string, std::string>>& params) const;
@@ -98,6 +109,7 @@ class Router {
     std::string pattern;
     std::vector<Segment> segments;
     Handler handler;
+    Access access;
   };
   std::vector<Route> routes_;
 };

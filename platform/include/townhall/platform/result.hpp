@@ -28,6 +28,7 @@ std::string_view to_string(Errc code);
 struct Error {
   Errc code = Errc::internal;
   std::string message;
+  int retry_after_seconds = 0;  // > 0: when to try again (429, 503)
 };
 
 // Result<T>: a value or an Error. Expected outcomes travel as values; exceptions are
@@ -35,6 +36,9 @@ struct Error {
 template <class T>
 class [[nodiscard]] Result {
  public:
+  // Default: an internal error. Exists because asio::co_spawn needs default-constructible
+  // results; real code always returns a value or an Error.
+  Result() : state_(std::in_place_index<1>, Error{Errc::internal, "no result", 0}) {}
   Result(T value) : state_(std::in_place_index<0>, std::move(value)) {}
   Result(Error error) : state_(std::in_place_index<1>, std::move(error)) {}
 
@@ -68,6 +72,8 @@ class [[nodiscard]] Result {
 
 struct Unit {};
 
-inline Error make_error(Errc code, std::string message) { return Error{code, std::move(message)}; }
+inline Error make_error(Errc code, std::string message, int retry_after_seconds = 0) {
+  return Error{code, std::move(message), retry_after_seconds};
+}
 
 }  // namespace townhall

@@ -1,0 +1,95 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "townhall/platform/principal.hpp"
+#include "townhall/platform/result.hpp"
+
+// The auth module's contract with the rest of the system (DESIGN.md §5). Other modules
+// get an auth::Api& from the composition root; every call can fail the way a remote call
+// fails (unavailable, deadline_exceeded, not_found, forbidden) and callers handle that.
+namespace townhall::auth {
+
+// Event topics and types auth publishes (DESIGN.md §4).
+namespace events {
+inline constexpr std::string_view kCitizenTopic = "gov.auth.citizen";
+inline constexpr std::string_view kDepartmentTopic = "gov.auth.department";
+inline constexpr std::string_view kEmployeeTopic = "gov.auth.employee";
+inline constexpr std::string_view kCitizenCreated = "citizen.created";
+inline constexpr std::string_view kCitizenUpdated = "citizen.updated";
+inline constexpr std::string_view kCitizenDeleted = "citizen.deleted";
+inline constexpr std::string_view kDepartmentCreated = "department.created";
+inline constexpr std::string_view kDepartmentUpdated = "department.updated";
+inline constexpr std::string_view kEmployeeAssigned = "employee.assigned";
+inline constexpr std::string_view kRoleChanged = "role.changed";
+}  // namespace events
+
+// A citizen as other modules may see it: contact data and flags, never the national id
+// or the password hash. Matches the `snapshot` of gov.auth.citizen events.
+struct Citizen {
+  std::int64_t id = 0;
+  std::string email;
+  std::string name;
+  std::optional<std::string> phone;
+  std::optional<std::string> address;
+  std::optional<std::string> city;
+  std::optional<std::string> postal_code;
+  bool has_national_id = false;
+  bool email_verified = false;
+  bool identity_verified = false;
+  bool is_active = true;
+  std::int64_t event_version = 0;
+  std::string created_at;
+  std::string updated_at;
+};
+
+struct CitizenVersion {
+  std::int64_t id = 0;
+  std::int64_t event_version = 0;
+  bool is_active = true;
+};
+
+// Citizens changed after `change_seq`, oldest change first; `next` is where to go on.
+struct CitizenChanges {
+  std::vector<Citizen> citizens;
+  std::int64_t next = 0;
+};
+
+class Api {
+ public:
+  virtual ~Api() = default;
+
+  // Bearer token -> principal. unauthorized when the token is unknown, expired or
+  // revoked (or its account is gone). Served from a short-TTL cache; logout, role
+  // changes and deletions invalidate it at once.
+  virtual boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(std::string_view token) = 0;
+
+  // Fresh from auth's own file (not a cache). A caller principal, when given, must be
+  // the citizen or staff with citizens:read; a null principal is the calling module.
+  virtual boost::asio::awaitable<Result<Citizen>> get_citizen(const CallContext& context, std::int64_t citizen_id) = 0;
+
+  // The citizen's national id (nullopt when none is on file). Needs a principal with
+  // citizens:sensitive and a stated purpose; each call writes an audit_log row (who,
+  // what, purpose, when) in the same transaction as it reads.
+  virtual boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(const CallContext& context,
+                                                                                   std::int64_t citizen_id,
+                                                                                   std::string_view purpose) = 0;
+
+  // (id, event_version) of citizens with id > after_id, ascending, at most `limit`
+  // (≤ 1000): what a consistency check compares a cache with.
+  virtual boost::asio::awaitable<Result<std::vector<CitizenVersion>>> citizen_versions(const CallContext& context,
+                                                                                       std::int64_t after_id,
+                                                                                       int limit) = 0;
+
+  // Citizens whose last change is after `change_seq` (0: all), for resync.
+  virtual boost::asio::awaitable<Result<CitizenChanges>> citizens_since(const CallContext& context,
+                                                                        std::int64_t change_seq, int limit) = 0;
+};
+
+}  // namespace townhall::auth

@@ -1,0 +1,305 @@
+#include "commands.hpp"
+
+#include <SQLiteCpp/Transaction.h>
+
+#include <algorithm>
+
+#include "townhall/bus/bus.hpp"
+
+namespace townhall::auth::commands {
+namespace {
+
+using json = nlohmann::json;
+
+std::string now_utc() { return bus::format_utc(std::chrono::system_clock::now()); }
+
+json optional_json(const std::optional<std::string>& value) { return value ? json(*value) : json(nullptr); }
+
+void append(db::Connection& service, std::string_view topic, std::string_view type, std::string_view aggregate_type,
+            std::string aggregate_id, std::int64_t version, json data, const WriteContext& context) {
+  bus::NewEvent event;
+  event.topic = topic;
+  event.event_type = type;
+  event.aggregate_type = aggregate_type;
+  event.aggregate_id = std::move(aggregate_id);
+  event.event_version = version;
+  event.data = std::move(data);
+  event.correlation_id = context.correlation_id;
+  bus::append(service, "auth", event);
+}
+
+void fault(const WriteContext& context, std::string_view point) {
+  if (context.fault) context.fault(point);
+}
+
+json department_snapshot(const store::Department& department) {
+  return {{"code", department.code},
+          {"name", department.name},
+          {"event_version", department.event_version},
+          {"created_at", department.created_at},
+          {"updated_at", department.updated_at}};
+}
+
+json employee_snapshot(const Employee& employee) {
+  return {{"id", employee.id},
+          {"email", employee.email},
+          {"name", employee.name},
+          {"department_code", optional_json(employee.department_code)},
+          {"is_active", employee.is_active},
+          {"roles", employee.roles}};
+}
+
+Employee to_employee(db::Connection& connection, const store::EmployeeRow& row) {
+  return Employee{row.id,
+                  row.email,
+                  row.name,
+                  row.department_code,
+                  row.is_active,
+                  store::roles_of(connection, Principal::Kind::employee, row.id),
+                  row.event_version,
+                  row.created_at,
+                  row.updated_at};
+}
+
+json to_value(const std::string& value) { return value; }
+json to_value(bool value) { return value; }
+json to_value(const std::optional<std::string>& value) { return optional_json(value); }
+
+// Records old -> new of one field in `changes` and applies it.
+template <class T>
+void change_field(json& changes, const char* name, T& field, const T& value) {
+  if (field == value) return;
+  changes[name] = {{"old", to_value(field)}, {"new", to_value(value)}};
+  field = value;
+}
+
+Result<Unit> check_roles(db::Connection& connection, const std::vector<std::string>& roles) {
+  for (const auto& role : roles)
+    if (!store::role_exists(connection, role)) return make_error(Errc::unprocessable, "unknown role '" + role + "'");
+  return Unit{};
+}
+
+}  // namespace
+
+json citizen_snapshot(const Citizen& c) {
+  return {{"id", c.id},
+          {"email", c.email},
+          {"name", c.name},
+          {"phone", optional_json(c.phone)},
+          {"address", optional_json(c.address)},
+          {"city", optional_json(c.city)},
+          {"postal_code", optional_json(c.postal_code)},
+          {"has_national_id", c.has_national_id},
+          {"email_verified", c.email_verified},
+          {"identity_verified", c.identity_verified},
+          {"is_active", c.is_active},
+          {"event_version", c.event_version},
+          {"created_at", c.created_at},
+          {"updated_at", c.updated_at}};
+}
+
+Result<Citizen> register_citizen(db::Connection& service, const NewCitizen& input, const WriteContext& context) {
+  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  if (store::email_in_use(service, input.email))
+    return make_error(Errc::conflict, "an account with this email already exists");
+  auto now = now_utc();
+  store::CitizenRow row;
+  row.citizen.email = input.email;
+  row.citizen.name = input.name;
+  row.citizen.phone = input.phone;
+  row.citizen.address = input.address;
+  row.citizen.city = input.city;
+  row.citizen.postal_code = input.postal_code;
+  row.citizen.has_national_id = input.national_id_sealed.has_value();
+  row.citizen.event_version = 1;
+  row.citizen.created_at = now;
+  row.citizen.updated_at = now;
+  row.password_hash = input.password_hash;
+  row.national_id_sealed = input.national_id_sealed;
+  row.change_seq = store::next_change_seq(service);
+  store::insert_citizen(service, row);
+  store::set_roles(service, Principal::Kind::citizen, row.citizen.id, {"citizen"});
+  fault(context, "citizen.created");
+  append(service, events::kCitizenTopic, events::kCitizenCreated, "citizen", std::to_string(row.citizen.id), 1,
+         {{"snapshot", citizen_snapshot(row.citizen)}}, context);
+  transaction.commit();
+  return row.citizen;
+}
+
+Result<Citizen> update_citizen(db::Connection& service, std::int64_t id, const CitizenChange& change,
+                               const WriteContext& context) {
+  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  auto row = store::find_citizen(service, id);
+  if (!row || row->deleted_at) return make_error(Errc::not_found, "no such citizen");
+  auto& c = row->citizen;
+  json changes = json::object();
+  if (change.email && *change.email != c.email) {
+    if (store::email_in_use(service, *change.email, id))
+      return make_error(Errc::conflict, "an account with this email already exists");
+    change_field(changes, "email", c.email, *change.email);
+    // A new address is unverified until someone verifies it again.
+    if (!change.email_verified) change_field(changes, "email_verified", c.email_verified, false);
+  }
+  if (change.name) change_field(changes, "name", c.name, *change.name);
+  if (change.phone) change_field(changes, "phone", c.phone, *change.phone);
+  if (change.address) change_field(changes, "address", c.address, *change.address);
+  if (change.city) change_field(changes, "city", c.city, *change.city);
+  if (change.postal_code) change_field(changes, "postal_code", c.postal_code, *change.postal_code);
+  if (change.email_verified) change_field(changes, "email_verified", c.email_verified, *change.email_verified);
+  if (change.identity_verified)
+    change_field(changes, "identity_verified", c.identity_verified, *change.identity_verified);
+  if (change.national_id_sealed) {
+    // Only whether one is on file is visible outside auth; the value never is.
+    row->national_id_sealed = *change.national_id_sealed;
+    change_field(changes, "has_national_id", c.has_national_id, change.national_id_sealed->has_value());
+    if (!changes.contains("has_national_id")) changes["national_id_replaced"] = true;
+  }
+  if (changes.empty()) return c;
+  c.event_version += 1;
+  c.updated_at = now_utc();
+  row->change_seq = store::next_change_seq(service);
+  store::update_citizen(service, *row);
+  if (changes.contains("email_verified") || changes.contains("identity_verified"))
+    store::audit(service,
+                 {context.actor, "citizen.verification.set", "citizen:" + std::to_string(id), std::nullopt,
+                  context.correlation_id,
+                  json{{"email_verified", c.email_verified}, {"identity_verified", c.identity_verified}}.dump()},
+                 c.updated_at);
+  fault(context, "citizen.updated");
+  append(service, events::kCitizenTopic, events::kCitizenUpdated, "citizen", std::to_string(id), c.event_version,
+         {{"snapshot", citizen_snapshot(c)}, {"changes", changes}}, context);
+  transaction.commit();
+  return c;
+}
+
+Result<Citizen> delete_citizen(db::Connection& service, std::int64_t id, const WriteContext& context) {
+  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  auto row = store::find_citizen(service, id);
+  if (!row || row->deleted_at) return make_error(Errc::not_found, "no such citizen");
+  auto now = now_utc();
+  auto& c = row->citizen;
+  c.is_active = false;
+  c.event_version += 1;
+  c.updated_at = now;
+  row->deleted_at = now;
+  row->change_seq = store::next_change_seq(service);
+  store::update_citizen(service, *row);
+  store::revoke_sessions_of(service, Principal::Kind::citizen, id, now);
+  store::audit(service,
+               {context.actor, "citizen.deleted", "citizen:" + std::to_string(id), std::nullopt, context.correlation_id,
+                std::nullopt},
+               now);
+  fault(context, "citizen.deleted");
+  append(service, events::kCitizenTopic, events::kCitizenDeleted, "citizen", std::to_string(id), c.event_version,
+         {{"snapshot", citizen_snapshot(c)}, {"changes", {{"is_active", {{"old", true}, {"new", false}}}}}}, context);
+  transaction.commit();
+  return c;
+}
+
+Result<store::Department> create_department(db::Connection& service, const std::string& code, const std::string& name,
+                                            const WriteContext& context) {
+  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  if (store::find_department(service, code))
+    return make_error(Errc::conflict, "department '" + code + "' already exists");
+  auto now = now_utc();
+  store::Department department{code, name, 1, now, now};
+  store::insert_department(service, department);
+  fault(context, "department.created");
+  append(service, events::kDepartmentTopic, events::kDepartmentCreated, "department", code, 1,
+         {{"snapshot", department_snapshot(department)}}, context);
+  transaction.commit();
+  return department;
+}
+
+Result<store::Department> update_department(db::Connection& service, const std::string& code, const std::string& name,
+                                            const WriteContext& context) {
+  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  auto department = store::find_department(service, code);
+  if (!department) return make_error(Errc::not_found, "no such department");
+  if (department->name == name) return *department;
+  json changes = {{"name", {{"old", department->name}, {"new", name}}}};
+  department->name = name;
+  department->event_version += 1;
+  department->updated_at = now_utc();
+  store::update_department(service, *department);
+  fault(context, "department.updated");
+  append(service, events::kDepartmentTopic, events::kDepartmentUpdated, "department", code, department->event_version,
+         {{"snapshot", department_snapshot(*department)}, {"changes", changes}}, context);
+  transaction.commit();
+  return *department;
+}
+
+Result<Employee> create_employee(db::Connection& service, const NewEmployee& input, const WriteContext& context) {
+  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  if (input.department_code && !store::find_department(service, *input.department_code))
+    return make_error(Errc::unprocessable, "unknown department '" + *input.department_code + "'");
+  if (auto roles = check_roles(service, input.roles); !roles) return roles.error();
+  if (store::email_in_use(service, input.email))
+    return make_error(Errc::conflict, "an account with this email already exists");
+  auto now = now_utc();
+  store::EmployeeRow row{0, input.email, input.password_hash, input.name, input.department_code, true, 1, now, now};
+  store::insert_employee(service, row);
+  store::set_roles(service, Principal::Kind::employee, row.id, input.roles);
+  auto employee = to_employee(service, row);
+  store::audit(service,
+               {context.actor, "employee.created", "employee:" + std::to_string(row.id), std::nullopt,
+                context.correlation_id, json{{"roles", employee.roles}}.dump()},
+               now);
+  fault(context, "employee.assigned");
+  append(service, events::kEmployeeTopic, events::kEmployeeAssigned, "employee", std::to_string(row.id), 1,
+         {{"snapshot", employee_snapshot(employee)}}, context);
+  transaction.commit();
+  return employee;
+}
+
+Result<Employee> set_employee_roles(db::Connection& service, std::int64_t id, const std::vector<std::string>& roles,
+                                    const WriteContext& context) {
+  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  auto row = store::find_employee(service, id);
+  if (!row) return make_error(Errc::not_found, "no such employee");
+  if (auto checked = check_roles(service, roles); !checked) return checked.error();
+  auto sorted = roles;
+  std::sort(sorted.begin(), sorted.end());
+  sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  auto old_roles = store::roles_of(service, Principal::Kind::employee, id);
+  if (old_roles == sorted) return to_employee(service, *row);
+  auto now = now_utc();
+  store::set_roles(service, Principal::Kind::employee, id, sorted);
+  row->event_version += 1;
+  row->updated_at = now;
+  store::update_employee(service, *row);
+  store::revoke_sessions_of(service, Principal::Kind::employee, id, now);
+  store::audit(service,
+               {context.actor, "employee.roles.set", "employee:" + std::to_string(id), std::nullopt,
+                context.correlation_id, json{{"old", old_roles}, {"new", sorted}}.dump()},
+               now);
+  auto employee = to_employee(service, *row);
+  fault(context, "role.changed");
+  append(service, events::kEmployeeTopic, events::kRoleChanged, "employee", std::to_string(id), row->event_version,
+         {{"snapshot", employee_snapshot(employee)}, {"changes", {{"roles", {{"old", old_roles}, {"new", sorted}}}}}},
+         context);
+  transaction.commit();
+  return employee;
+}
+
+Result<Employee> get_employee(db::Connection& connection, std::int64_t id) {
+  auto row = store::find_employee(connection, id);
+  if (!row) return make_error(Errc::not_found, "no such employee");
+  return to_employee(connection, *row);
+}
+
+Result<std::optional<std::string>> read_sealed_national_id(db::Connection& service, std::int64_t id,
+                                                           std::string_view purpose, const WriteContext& context) {
+  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  auto row = store::find_citizen(service, id);
+  if (!row) return make_error(Errc::not_found, "no such citizen");
+  store::audit(service,
+               {context.actor, "citizen.national_id.read", "citizen:" + std::to_string(id), std::string(purpose),
+                context.correlation_id, std::nullopt},
+               now_utc());
+  fault(context, "national_id.read");
+  transaction.commit();
+  return row->national_id_sealed;
+}
+
+}  // namespace townhall::auth::commands

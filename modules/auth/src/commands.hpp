@@ -1,0 +1,93 @@
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store.hpp"
+#include "townhall/auth/api.hpp"
+#include "townhall/platform/db.hpp"
+#include "townhall/platform/result.hpp"
+
+// auth's state changes. Each runs one IMMEDIATE transaction on a service connection:
+// check, write the rows, append the events to the outbox, commit (DESIGN.md §4.1).
+// Synchronous and free of I/O other than the database, so the HTTP service (on the
+// writer thread), the CLI and the demo seed share them. The caller notifies the bus.
+namespace townhall::auth::commands {
+
+struct WriteContext {
+  std::string actor;           // "employee:7", "citizen:42", "cli", "demo"
+  std::string correlation_id;  // the request id
+  // Fault injection for tests, called after the state is written and before the
+  // events are appended; throwing aborts the transaction.
+  std::function<void(std::string_view point)> fault;
+};
+
+struct NewCitizen {
+  std::string email;  // normalized
+  std::string password_hash;
+  std::string name;
+  std::optional<std::string> phone, address, city, postal_code;
+  std::optional<std::string> national_id_sealed;
+};
+
+// A validated change: absent fields stay, engaged-but-empty optionals clear.
+struct CitizenChange {
+  std::optional<std::string> email;  // normalized
+  std::optional<std::string> name;
+  std::optional<std::optional<std::string>> phone, address, city, postal_code;
+  std::optional<std::optional<std::string>> national_id_sealed;
+  std::optional<bool> email_verified, identity_verified;
+};
+
+struct Employee {
+  std::int64_t id = 0;
+  std::string email;
+  std::string name;
+  std::optional<std::string> department_code;
+  bool is_active = true;
+  std::vector<std::string> roles;
+  std::int64_t event_version = 1;
+  std::string created_at;
+  std::string updated_at;
+};
+
+struct NewEmployee {
+  std::string email;  // normalized
+  std::string password_hash;
+  std::string name;
+  std::optional<std::string> department_code;
+  std::vector<std::string> roles;
+};
+
+// The gov.auth.citizen snapshot: never the national id or the password hash.
+nlohmann::json citizen_snapshot(const Citizen& citizen);
+
+Result<Citizen> register_citizen(db::Connection& service, const NewCitizen& input, const WriteContext& context);
+// not_found for an unknown or deleted citizen; conflict when the new email is taken.
+// No change: the citizen as is, no event.
+Result<Citizen> update_citizen(db::Connection& service, std::int64_t id, const CitizenChange& change,
+                               const WriteContext& context);
+// Soft delete; revokes the citizen's sessions.
+Result<Citizen> delete_citizen(db::Connection& service, std::int64_t id, const WriteContext& context);
+
+Result<store::Department> create_department(db::Connection& service, const std::string& code, const std::string& name,
+                                            const WriteContext& context);
+Result<store::Department> update_department(db::Connection& service, const std::string& code, const std::string& name,
+                                            const WriteContext& context);
+
+// unprocessable for an unknown department or role; conflict when the email is taken.
+Result<Employee> create_employee(db::Connection& service, const NewEmployee& input, const WriteContext& context);
+// Replaces the roles, revokes the employee's sessions, emits role.changed, audits.
+Result<Employee> set_employee_roles(db::Connection& service, std::int64_t id, const std::vector<std::string>& roles,
+                                    const WriteContext& context);
+Result<Employee> get_employee(db::Connection& connection, std::int64_t id);
+
+// Reads the sealed national id and writes the audit row in one transaction.
+Result<std::optional<std::string>> read_sealed_national_id(db::Connection& service, std::int64_t id,
+                                                           std::string_view purpose, const WriteContext& context);
+
+}  // namespace townhall::auth::commands

@@ -1,0 +1,304 @@
+#include "routes.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "townhall/platform/input.hpp"
+
+namespace townhall::auth {
+namespace {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+using http::Request;
+using http::Response;
+
+constexpr input::TextLimits kEmail{.max_bytes = 254};
+constexpr input::TextLimits kPassword{.max_bytes = 1024};  // the policy then says ≤ 256
+constexpr input::TextLimits kName{.max_bytes = 200};
+constexpr input::TextLimits kPhone{.max_bytes = 32};
+constexpr input::TextLimits kAddress{.max_bytes = 200};
+constexpr input::TextLimits kCity{.max_bytes = 100};
+constexpr input::TextLimits kPostalCode{.max_bytes = 20};
+constexpr input::TextLimits kNationalId{.max_bytes = 32};
+constexpr input::TextLimits kDepartmentCode{.max_bytes = 32};
+constexpr input::TextLimits kRole{.max_bytes = 64};
+
+std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+Response ok_json(int status, const json& value) { return http::json_response(status, dump(value)); }
+
+json optional_json(const std::optional<std::string>& value) { return value ? json(*value) : json(nullptr); }
+
+json department_json(const store::Department& d) {
+  return {{"code", d.code}, {"name", d.name}, {"created_at", d.created_at}, {"updated_at", d.updated_at}};
+}
+
+json employee_json(const commands::Employee& e) {
+  return {{"id", e.id},
+          {"email", e.email},
+          {"name", e.name},
+          {"department_code", optional_json(e.department_code)},
+          {"is_active", e.is_active},
+          {"roles", e.roles},
+          {"created_at", e.created_at},
+          {"updated_at", e.updated_at}};
+}
+
+// Department codes are short upper-case identifiers: BLD, PARKS-2.
+Result<std::string> department_code(std::string text) {
+  for (auto& c : text) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+      return make_error(Errc::invalid_argument, "field 'code': only letters, digits, '-' and '_'");
+  }
+  return text;
+}
+
+std::optional<std::string> bearer(const Request& request) {
+  auto header = request.header("Authorization");
+  if (header.size() <= 7) return std::nullopt;
+  auto token = header.substr(7);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return std::string(token);
+}
+
+struct Routes {
+  AuthService& service;
+
+  asio::awaitable<Response> register_citizen(Request& request) {
+    auto body = input::Body::parse(
+        request.body, {"email", "password", "name", "phone", "address", "city", "postal_code", "national_id"});
+    if (!body) co_return http::problem(body.error());
+    Registration registration;
+    registration.email = body->required_string("email", kEmail);
+    registration.password = body->required_string("password", kPassword);
+    registration.name = body->required_string("name", kName);
+    registration.phone = body->optional_string("phone", kPhone);
+    registration.address = body->optional_string("address", kAddress);
+    registration.city = body->optional_string("city", kCity);
+    registration.postal_code = body->optional_string("postal_code", kPostalCode);
+    registration.national_id = body->optional_string("national_id", kNationalId);
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto citizen = co_await service.register_citizen(request.call_context(), std::move(registration));
+    if (!citizen) co_return http::problem(citizen.error());
+    auto response = ok_json(201, citizen_json(*citizen));
+    response.set_header("Location", std::string(request.path.substr(0, request.path.rfind('/'))) + "/citizens/" +
+                                        std::to_string(citizen->id));
+    co_return response;
+  }
+
+  asio::awaitable<Response> login(Request& request) {
+    auto body = input::Body::parse(request.body, {"email", "password"});
+    if (!body) co_return http::problem(body.error());
+    auto email = body->required_string("email", kEmail);
+    auto password = body->required_string("password", kPassword);
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto session = co_await service.login(std::move(email), std::move(password), request.client_ip);
+    if (!session) co_return http::problem(session.error());
+    auto response = ok_json(200, {{"token", session->token},
+                                  {"token_type", "Bearer"},
+                                  {"expires_at", session->expires_at},
+                                  {"principal", principal_json(*session->principal)}});
+    response.set_header("Cache-Control", "no-store");
+    co_return response;
+  }
+
+  asio::awaitable<Response> logout(Request& request) {
+    auto token = bearer(request);
+    if (!token) co_return http::problem(make_error(Errc::unauthorized, "no bearer token"));
+    auto done = co_await service.logout(*token);
+    if (!done) co_return http::problem(done.error());
+    Response response;
+    response.status = 204;
+    co_return response;
+  }
+
+  asio::awaitable<Response> me(Request& request) { co_return ok_json(200, principal_json(*request.principal)); }
+
+  asio::awaitable<Response> list_citizens(Request& request) {
+    auto page = input::parse_page(request);
+    if (!page) co_return http::problem(page.error());
+    auto email = request.query_param("email");
+    auto name = request.query_param("name");
+    if (name) {
+      if (auto problem = input::check_text(*name, kName))
+        co_return http::problem(make_error(Errc::invalid_argument, "query parameter 'name': " + *problem));
+    }
+    if (email && email->size() > kEmail.max_bytes)
+      co_return http::problem(make_error(Errc::invalid_argument, "query parameter 'email': too long"));
+    auto list = service.list_citizens(request.call_context(), std::move(email), std::move(name), *page);
+    if (!list) co_return http::problem(list.error());
+    json items = json::array();
+    for (const auto& citizen : list->items) items.push_back(citizen_json(citizen));
+    co_return ok_json(
+        200, {{"items", items}, {"page", list->page.number}, {"page_size", list->page.size}, {"total", list->total}});
+  }
+
+  asio::awaitable<Response> get_citizen(Request& request) {
+    auto id = input::parse_id(*request.param("id"));
+    if (!id) co_return http::problem(make_error(Errc::not_found, "no such citizen"));
+    auto citizen = co_await service.get_citizen(request.call_context(), *id);
+    if (!citizen) co_return http::problem(citizen.error());
+    co_return ok_json(200, citizen_json(*citizen));
+  }
+
+  asio::awaitable<Response> patch_citizen(Request& request) {
+    auto id = input::parse_id(*request.param("id"));
+    if (!id) co_return http::problem(make_error(Errc::not_found, "no such citizen"));
+    auto body = input::Body::parse(request.body, {"email", "name", "phone", "address", "city", "postal_code",
+                                                  "national_id", "email_verified", "identity_verified"});
+    if (!body) co_return http::problem(body.error());
+    CitizenPatch patch;
+    patch.email = body->optional_string("email", kEmail);
+    patch.name = body->optional_string("name", kName);
+    patch.phone = body->nullable_string("phone", kPhone);
+    patch.address = body->nullable_string("address", kAddress);
+    patch.city = body->nullable_string("city", kCity);
+    patch.postal_code = body->nullable_string("postal_code", kPostalCode);
+    patch.national_id = body->nullable_string("national_id", kNationalId);
+    patch.email_verified = body->optional_bool("email_verified");
+    patch.identity_verified = body->optional_bool("identity_verified");
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto citizen = co_await service.update_citizen(request.call_context(), *id, std::move(patch));
+    if (!citizen) co_return http::problem(citizen.error());
+    co_return ok_json(200, citizen_json(*citizen));
+  }
+
+  asio::awaitable<Response> delete_citizen(Request& request) {
+    auto id = input::parse_id(*request.param("id"));
+    if (!id) co_return http::problem(make_error(Errc::not_found, "no such citizen"));
+    auto done = co_await service.delete_citizen(request.call_context(), *id);
+    if (!done) co_return http::problem(done.error());
+    Response response;
+    response.status = 204;
+    co_return response;
+  }
+
+  asio::awaitable<Response> list_departments(Request&) {
+    auto departments = service.list_departments();
+    if (!departments) co_return http::problem(departments.error());
+    json items = json::array();
+    for (const auto& d : *departments) items.push_back(department_json(d));
+    co_return ok_json(200, {{"items", items}});
+  }
+
+  asio::awaitable<Response> create_department(Request& request) {
+    auto body = input::Body::parse(request.body, {"code", "name"});
+    if (!body) co_return http::problem(body.error());
+    auto code = body->required_string("code", kDepartmentCode);
+    auto name = body->required_string("name", kName);
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto normalized = department_code(std::move(code));
+    if (!normalized) co_return http::problem(normalized.error());
+    auto department = co_await service.create_department(request.call_context(), *normalized, std::move(name));
+    if (!department) co_return http::problem(department.error());
+    co_return ok_json(201, department_json(*department));
+  }
+
+  asio::awaitable<Response> update_department(Request& request) {
+    auto code = department_code(std::string(*request.param("code")));
+    if (!code) co_return http::problem(make_error(Errc::not_found, "no such department"));
+    auto body = input::Body::parse(request.body, {"name"});
+    if (!body) co_return http::problem(body.error());
+    auto name = body->required_string("name", kName);
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto department = co_await service.update_department(request.call_context(), *code, std::move(name));
+    if (!department) co_return http::problem(department.error());
+    co_return ok_json(200, department_json(*department));
+  }
+
+  asio::awaitable<Response> create_employee(Request& request) {
+    auto body = input::Body::parse(request.body, {"email", "password", "name", "department_code", "roles"});
+    if (!body) co_return http::problem(body.error());
+    NewStaff staff;
+    staff.email = body->required_string("email", kEmail);
+    staff.password = body->required_string("password", kPassword);
+    staff.name = body->required_string("name", kName);
+    auto code = body->optional_string("department_code", kDepartmentCode);
+    if (body->has("roles")) staff.roles = body->required_string_array("roles", 20, kRole);
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    if (code) {
+      auto normalized = department_code(std::move(*code));
+      if (!normalized) co_return http::problem(make_error(Errc::unprocessable, "unknown department"));
+      staff.department_code = *normalized;
+    }
+    auto employee = co_await service.create_employee(request.call_context(), std::move(staff));
+    if (!employee) co_return http::problem(employee.error());
+    co_return ok_json(201, employee_json(*employee));
+  }
+
+  asio::awaitable<Response> get_employee(Request& request) {
+    auto id = input::parse_id(*request.param("id"));
+    if (!id) co_return http::problem(make_error(Errc::not_found, "no such employee"));
+    auto employee = service.get_employee(request.call_context(), *id);
+    if (!employee) co_return http::problem(employee.error());
+    co_return ok_json(200, employee_json(*employee));
+  }
+
+  asio::awaitable<Response> set_roles(Request& request) {
+    auto id = input::parse_id(*request.param("id"));
+    if (!id) co_return http::problem(make_error(Errc::not_found, "no such employee"));
+    auto body = input::Body::parse(request.body, {"roles"});
+    if (!body) co_return http::problem(body.error());
+    auto roles = body->required_string_array("roles", 20, kRole);
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto employee = co_await service.set_employee_roles(request.call_context(), *id, std::move(roles));
+    if (!employee) co_return http::problem(employee.error());
+    co_return ok_json(200, employee_json(*employee));
+  }
+};
+
+}  // namespace
+
+json citizen_json(const Citizen& c) {
+  return {{"id", c.id},
+          {"email", c.email},
+          {"name", c.name},
+          {"phone", optional_json(c.phone)},
+          {"address", optional_json(c.address)},
+          {"city", optional_json(c.city)},
+          {"postal_code", optional_json(c.postal_code)},
+          {"has_national_id", c.has_national_id},
+          {"email_verified", c.email_verified},
+          {"identity_verified", c.identity_verified},
+          {"is_active", c.is_active},
+          {"event_version", c.event_version},
+          {"created_at", c.created_at},
+          {"updated_at", c.updated_at}};
+}
+
+json principal_json(const Principal& p) {
+  return {{"id", p.id},
+          {"kind", std::string(to_string(p.kind))},
+          {"email", p.email},
+          {"name", p.name},
+          {"roles", p.roles},
+          {"permissions", p.permissions},
+          {"department", p.department.empty() ? json(nullptr) : json(p.department)}};
+}
+
+void add_routes(http::Router& router, const std::string& prefix, AuthService& service) {
+  auto routes = std::make_shared<Routes>(Routes{service});
+  auto bind = [routes](asio::awaitable<Response> (Routes::*method)(Request&)) {
+    return [routes, method](Request& request) { return ((*routes).*method)(request); };
+  };
+  using http::Access;
+  using http::Method;
+  router.add(Method::post, prefix + "/register", bind(&Routes::register_citizen), Access::public_route);
+  router.add(Method::post, prefix + "/login", bind(&Routes::login), Access::public_route);
+  router.add(Method::post, prefix + "/logout", bind(&Routes::logout));
+  router.add(Method::get, prefix + "/me", bind(&Routes::me));
+  router.add(Method::get, prefix + "/citizens", bind(&Routes::list_citizens));
+  router.add(Method::get, prefix + "/citizens/{id}", bind(&Routes::get_citizen));
+  router.add(Method::patch, prefix + "/citizens/{id}", bind(&Routes::patch_citizen));
+  router.add(Method::del, prefix + "/citizens/{id}", bind(&Routes::delete_citizen));
+  router.add(Method::get, prefix + "/departments", bind(&Routes::list_departments), Access::public_route);
+  router.add(Method::post, prefix + "/departments", bind(&Routes::create_department));
+  router.add(Method::patch, prefix + "/departments/{code}", bind(&Routes::update_department));
+  router.add(Method::post, prefix + "/employees", bind(&Routes::create_employee));
+  router.add(Method::get, prefix + "/employees/{id}", bind(&Routes::get_employee));
+  router.add(Method::post, prefix + "/employees/{id}/roles", bind(&Routes::set_roles));
+}
+
+}  // namespace townhall::auth

@@ -1,0 +1,506 @@
+#include "service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "townhall/bus/event.hpp"
+#include "townhall/platform/metrics.hpp"
+
+namespace townhall::auth {
+namespace {
+
+std::string now_utc() { return bus::format_utc(std::chrono::system_clock::now()); }
+
+std::string actor_of(const CallContext& context) {
+  if (!context.principal) return "module";
+  return std::string(to_string(context.principal->kind)) + ":" + std::to_string(context.principal->id);
+}
+
+bool looks_like_token(std::string_view token) {
+  if (token.size() != 43) return false;
+  for (char c : token)
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+      return false;
+  return true;
+}
+
+Result<Unit> check_national_id(const std::string& value) {
+  if (value.empty() || value.size() > 32)
+    return make_error(Errc::invalid_argument, "field 'national_id': must be 1 to 32 characters");
+  for (char c : value)
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == ' '))
+      return make_error(Errc::invalid_argument, "field 'national_id': only letters, digits, '-' and spaces");
+  return Unit{};
+}
+
+Result<Unit> not_before_deadline(const CallContext& context) {
+  if (context.expired()) return make_error(Errc::deadline_exceeded, "the caller's deadline has passed");
+  return Unit{};
+}
+
+const Error kInvalidToken{Errc::unauthorized, "the token is invalid, expired or revoked"};
+
+}  // namespace
+
+AuthService::AuthService(Settings settings, std::filesystem::path key_file, Dependencies dependencies)
+    : settings_(std::move(settings)),
+      key_file_(std::move(key_file)),
+      deps_(std::move(dependencies)),
+      token_cache_(settings_.token_cache_ttl),
+      throttle_(settings_.max_failures_per_account, settings_.max_failures_per_ip, settings_.failure_window) {
+  auto& logins = deps_.metrics.counter("townhall_auth_logins_total", "Login attempts by outcome", {"outcome"});
+  login_success_ = &logins.with({"success"});
+  login_failure_ = &logins.with({"failure"});
+  login_throttled_ = &logins.with({"throttled"});
+  auto& cache =
+      deps_.metrics.counter("townhall_auth_token_cache_total",
+                            "Token authentications answered from the cache (hit) or the database (miss)", {"result"});
+  cache_hits_ = &cache.with({"hit"});
+  cache_misses_ = &cache.with({"miss"});
+}
+
+AuthService::~AuthService() { hashing_.join(); }
+
+// Runs `task` on the writer thread and waits for it (start and stop only).
+template <class F>
+static void on_writer(db::Writer& writer, F task) {
+  if (writer.on_writer_thread()) return task();
+  std::exception_ptr failure;
+  writer.post([&] {
+    try {
+      task();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  writer.drain();
+  if (failure) std::rethrow_exception(failure);
+}
+
+void AuthService::start() {
+  if (!secrets_) secrets_ = SecretBox::load_or_create(key_file_);
+  on_writer(deps_.writer, [this] {
+    auto connection = deps_.database.open(db::Role::service);
+    store::prune_sessions(*connection, now_utc());
+    service_ = std::move(connection);
+  });
+  running_ = true;
+}
+
+void AuthService::stop() {
+  running_ = false;
+  on_writer(deps_.writer, [this] { service_.reset(); });
+}
+
+Result<Unit> AuthService::usable() const {
+  if (!running_) return make_error(Errc::unavailable, "the auth module is unavailable");
+  return Unit{};
+}
+
+template <class F>
+boost::asio::awaitable<std::invoke_result_t<F, db::Connection&>> AuthService::write(F task) {
+  using R = std::invoke_result_t<F, db::Connection&>;
+  co_return co_await deps_.writer.run([this, task = std::move(task)]() mutable -> R {
+    if (!service_) return make_error(Errc::unavailable, "the auth module is unavailable");
+    try {
+      return task(*service_);
+    } catch (const db::BoundaryViolation&) {
+      throw;  // a programming error: let it surface as a 500 and in the logs
+    } catch (const SQLite::Exception& error) {
+      spdlog::error("auth: database write failed: {}", error.what());
+      return make_error(Errc::unavailable, "the auth module's storage failed; try again later");
+    }
+  });
+}
+
+// `task` is borrowed: the caller's frame outlives the call. (GCC 12 destroys a lambda
+// temporary with non-trivial captures twice when it appears in a co_await expression;
+// callers pass a named lambda that captures by reference only.)
+template <class F>
+boost::asio::awaitable<std::invoke_result_t<F>> AuthService::hash_off_thread(const F& task) {
+  using R = std::invoke_result_t<F>;
+  co_return co_await boost::asio::co_spawn(
+      hashing_.get_executor(), [&task]() -> boost::asio::awaitable<R> { co_return task(); },
+      boost::asio::use_awaitable);
+}
+
+commands::WriteContext AuthService::write_context(const CallContext& context) const {
+  return {actor_of(context), context.correlation_id, fault_hook_};
+}
+
+Result<std::string> AuthService::seal_national_id(const std::optional<std::string>& national_id) const {
+  if (!national_id) return std::string();
+  if (auto ok = check_national_id(*national_id); !ok) return ok.error();
+  return secrets_->seal(*national_id);
+}
+
+std::shared_ptr<const Principal> AuthService::load_principal(db::Connection& connection, Principal::Kind kind,
+                                                             std::int64_t id) {
+  auto principal = std::make_shared<Principal>();
+  principal->id = id;
+  principal->kind = kind;
+  if (kind == Principal::Kind::citizen) {
+    auto row = store::find_citizen(connection, id);
+    if (!row || row->deleted_at || !row->citizen.is_active) return nullptr;
+    principal->email = row->citizen.email;
+    principal->name = row->citizen.name;
+  } else {
+    auto row = store::find_employee(connection, id);
+    if (!row || !row->is_active) return nullptr;
+    principal->email = row->email;
+    principal->name = row->name;
+    principal->department = row->department_code.value_or("");
+  }
+  principal->roles = store::roles_of(connection, kind, id);
+  principal->permissions = store::permissions_of(connection, principal->roles);
+  return principal;
+}
+
+// --- accounts and sessions -------------------------------------------------------------
+
+boost::asio::awaitable<Result<Citizen>> AuthService::register_citizen(const CallContext& context, Registration input) {
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto email = input::normalize_email(input.email);
+  if (!email) co_return email.error();
+  if (auto policy = check_password_policy(input.password, *email); !policy) co_return policy.error();
+  auto sealed = seal_national_id(input.national_id);
+  if (!sealed) co_return sealed.error();
+
+  commands::NewCitizen citizen;
+  citizen.email = *email;
+  citizen.name = std::move(input.name);
+  citizen.phone = std::move(input.phone);
+  citizen.address = std::move(input.address);
+  citizen.city = std::move(input.city);
+  citizen.postal_code = std::move(input.postal_code);
+  if (input.national_id) citizen.national_id_sealed = std::move(*sealed);
+  auto hash = [&] { return hash_password(input.password, settings_.password_cost); };
+  citizen.password_hash = co_await hash_off_thread(hash);
+
+  auto written = co_await write(
+      [&](db::Connection& service) { return commands::register_citizen(service, citizen, write_context(context)); });
+  if (written) {
+    deps_.events_committed();
+    spdlog::info("auth: citizen {} registered", written->id);
+  }
+  co_return written;
+}
+
+boost::asio::awaitable<Result<LoginResult>> AuthService::login(std::string email_text, std::string password,
+                                                               std::string client_ip) {
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto normalized = input::normalize_email(email_text);
+  // Throttle by the address as typed when it is not a valid email: still one account key.
+  std::string account = normalized ? *normalized : email_text.substr(0, 254);
+  if (auto wait = throttle_.refused(account, client_ip)) {
+    login_throttled_->inc();
+    co_return make_error(Errc::too_many_requests,
+                         "too many failed logins; retry after " + std::to_string(wait->count()) + " s",
+                         static_cast<int>(wait->count()));
+  }
+
+  // Look the account up; an unknown one is verified against a decoy hash of the same
+  // cost, so the answer and its timing do not tell whether the email exists.
+  std::optional<std::string> hash;
+  Principal::Kind kind = Principal::Kind::citizen;
+  std::int64_t id = 0;
+  if (normalized && password.size() <= 256) {
+    auto reader = deps_.readers.acquire();
+    if (auto employee = store::find_employee_by_email(*reader, *normalized); employee && employee->is_active) {
+      hash = employee->password_hash, kind = Principal::Kind::employee, id = employee->id;
+    } else if (auto citizen = store::find_active_citizen_by_email(*reader, *normalized)) {
+      hash = citizen->password_hash, kind = Principal::Kind::citizen, id = citizen->citizen.id;
+    }
+  }
+  if (password.size() > 256) password.resize(256);
+  auto verify = [&] {
+    return hash ? verify_password(*hash, password) : verify_password_of_nobody(password, settings_.password_cost);
+  };
+  bool verified = co_await hash_off_thread(verify);
+  if (!verified) {
+    throttle_.failed(account, client_ip);
+    login_failure_->inc();
+    co_return make_error(Errc::unauthorized, std::string(kLoginFailed));
+  }
+  throttle_.succeeded(account);
+
+  auto token = new_session_token();
+  auto expires = std::chrono::system_clock::now() + settings_.session_ttl;
+  store::Session session{kind, id, bus::format_utc(expires), std::nullopt};
+  auto hashed = token_hash(token);
+  auto principal = co_await write([&](db::Connection& service) -> Result<std::shared_ptr<const Principal>> {
+    store::insert_session(service, hashed, session, now_utc(), client_ip);
+    if (++logins_ % 1000 == 0) store::prune_sessions(service, now_utc());
+    auto loaded = load_principal(service, kind, id);
+    if (!loaded) return make_error(Errc::unauthorized, std::string(kLoginFailed));
+    return loaded;
+  });
+  if (!principal) co_return principal.error();
+  login_success_->inc();
+  co_return LoginResult{std::move(token), session.expires_at, std::move(principal.value())};
+}
+
+boost::asio::awaitable<Result<Unit>> AuthService::logout(std::string_view token) {
+  auto hashed = token_hash(token);
+  auto revoked = co_await write([&](db::Connection& service) -> Result<Unit> {
+    store::revoke_session(service, hashed, now_utc());
+    return Unit{};
+  });
+  token_cache_.erase(hashed);
+  co_return revoked;
+}
+
+Result<std::shared_ptr<const Principal>> AuthService::authenticate_now(std::string_view token) {
+  if (!looks_like_token(token)) return kInvalidToken;
+  auto hashed = token_hash(token);
+  if (auto cached = token_cache_.find(hashed)) {
+    cache_hits_->inc();
+    return cached;
+  }
+  cache_misses_->inc();
+  if (auto ok = usable(); !ok) return ok.error();
+  auto generation = token_cache_.generation();
+  auto reader = deps_.readers.acquire();
+  auto session = store::find_session(*reader, hashed);
+  if (!session || session->revoked_at || session->expires_at <= now_utc()) return kInvalidToken;
+  auto principal = load_principal(*reader, session->kind, session->principal_id);
+  if (!principal) return kInvalidToken;
+  if (auto expires = bus::parse_utc(session->expires_at)) token_cache_.insert(hashed, principal, *expires, generation);
+  return principal;
+}
+
+boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> AuthService::authenticate(std::string_view token) {
+  co_return authenticate_now(token);
+}
+
+// --- citizens --------------------------------------------------------------------------
+
+Result<Unit> AuthService::may_read_citizen(const CallContext& context, std::int64_t id) const {
+  const auto& principal = context.principal;
+  if (!principal || principal->is_citizen(id)) return Unit{};
+  if (principal->is_citizen()) return make_error(Errc::not_found, "no such citizen");
+  if (!principal->has("citizens:read")) return make_error(Errc::forbidden, "needs permission citizens:read");
+  return Unit{};
+}
+
+boost::asio::awaitable<Result<Citizen>> AuthService::get_citizen(const CallContext& context, std::int64_t id) {
+  if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
+  if (auto ok = may_read_citizen(context, id); !ok) co_return ok.error();
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto reader = deps_.readers.acquire();
+  auto row = store::find_citizen(*reader, id);
+  // A deleted citizen is gone for themselves; staff (and modules) still see the record.
+  if (!row || (row->deleted_at && context.principal && context.principal->is_citizen()))
+    co_return make_error(Errc::not_found, "no such citizen");
+  co_return row->citizen;
+}
+
+boost::asio::awaitable<Result<Citizen>> AuthService::update_citizen(const CallContext& context, std::int64_t id,
+                                                                    CitizenPatch patch) {
+  const auto& principal = context.principal;
+  if (!principal) co_return make_error(Errc::forbidden, "a signed-in principal is required");
+  bool self = principal->is_citizen(id);
+  bool contact =
+      patch.email || patch.name || patch.phone || patch.address || patch.city || patch.postal_code || patch.national_id;
+  bool verification = patch.email_verified || patch.identity_verified;
+  if (principal->is_citizen() && !self) co_return make_error(Errc::not_found, "no such citizen");
+  if (contact && !self && !principal->has("citizens:write"))
+    co_return make_error(Errc::forbidden, "needs permission citizens:write");
+  if (verification && !principal->has("citizens:verify"))
+    co_return make_error(Errc::forbidden,
+                         "only staff with citizens:verify may set email_verified or identity_verified");
+  if (auto ok = usable(); !ok) co_return ok.error();
+
+  commands::CitizenChange change;
+  if (patch.email) {
+    auto email = input::normalize_email(*patch.email);
+    if (!email) co_return email.error();
+    change.email = *email;
+  }
+  change.name = std::move(patch.name);
+  change.phone = std::move(patch.phone);
+  change.address = std::move(patch.address);
+  change.city = std::move(patch.city);
+  change.postal_code = std::move(patch.postal_code);
+  change.email_verified = patch.email_verified;
+  change.identity_verified = patch.identity_verified;
+  if (patch.national_id) {
+    if (*patch.national_id) {
+      auto sealed = seal_national_id(*patch.national_id);
+      if (!sealed) co_return sealed.error();
+      change.national_id_sealed = std::optional<std::string>(std::move(*sealed));
+    } else {
+      change.national_id_sealed = std::optional<std::string>();
+    }
+  }
+  auto written = co_await write(
+      [&](db::Connection& service) { return commands::update_citizen(service, id, change, write_context(context)); });
+  if (written) deps_.events_committed();
+  co_return written;
+}
+
+boost::asio::awaitable<Result<Unit>> AuthService::delete_citizen(const CallContext& context, std::int64_t id) {
+  const auto& principal = context.principal;
+  if (!principal) co_return make_error(Errc::forbidden, "a signed-in principal is required");
+  if (principal->is_citizen() && !principal->is_citizen(id)) co_return make_error(Errc::not_found, "no such citizen");
+  if (!principal->is_citizen(id) && !principal->has("citizens:delete"))
+    co_return make_error(Errc::forbidden, "needs permission citizens:delete");
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto written = co_await write(
+      [&](db::Connection& service) { return commands::delete_citizen(service, id, write_context(context)); });
+  if (!written) co_return written.error();
+  token_cache_.erase_principal(Principal::Kind::citizen, id);
+  deps_.events_committed();
+  spdlog::info("auth: citizen {} deleted by {}", id, actor_of(context));
+  co_return Unit{};
+}
+
+Result<CitizenList> AuthService::list_citizens(const CallContext& context, std::optional<std::string> email,
+                                               std::optional<std::string> name, input::Page page) {
+  const auto& principal = context.principal;
+  if (!principal || !principal->has("citizens:read"))
+    return make_error(Errc::forbidden, "needs permission citizens:read");
+  if (auto ok = usable(); !ok) return ok.error();
+  store::CitizenFilter filter;
+  if (email) {
+    auto normalized = input::normalize_email(*email);
+    if (!normalized) return CitizenList{{}, 0, page};  // no citizen has an invalid email
+    filter.email = *normalized;
+  }
+  filter.name = std::move(name);
+  filter.include_deleted = true;
+  CitizenList out;
+  out.page = page;
+  auto reader = deps_.readers.acquire();
+  out.items = store::list_citizens(*reader, filter, page.offset(), page.size, out.total);
+  return out;
+}
+
+// --- staff -----------------------------------------------------------------------------
+
+boost::asio::awaitable<Result<store::Department>> AuthService::create_department(const CallContext& context,
+                                                                                 std::string code, std::string name) {
+  if (!context.principal || !context.principal->has("auth:admin"))
+    co_return make_error(Errc::forbidden, "needs permission auth:admin");
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto written = co_await write([&](db::Connection& service) {
+    return commands::create_department(service, code, name, write_context(context));
+  });
+  if (written) deps_.events_committed();
+  co_return written;
+}
+
+boost::asio::awaitable<Result<store::Department>> AuthService::update_department(const CallContext& context,
+                                                                                 std::string code, std::string name) {
+  if (!context.principal || !context.principal->has("auth:admin"))
+    co_return make_error(Errc::forbidden, "needs permission auth:admin");
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto written = co_await write([&](db::Connection& service) {
+    return commands::update_department(service, code, name, write_context(context));
+  });
+  if (written) deps_.events_committed();
+  co_return written;
+}
+
+Result<std::vector<store::Department>> AuthService::list_departments() {
+  if (auto ok = usable(); !ok) return ok.error();
+  auto reader = deps_.readers.acquire();
+  return store::list_departments(*reader);
+}
+
+boost::asio::awaitable<Result<commands::Employee>> AuthService::create_employee(const CallContext& context,
+                                                                                NewStaff input) {
+  if (!context.principal || !context.principal->has("auth:admin"))
+    co_return make_error(Errc::forbidden, "needs permission auth:admin");
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto email = input::normalize_email(input.email);
+  if (!email) co_return email.error();
+  if (auto policy = check_password_policy(input.password, *email); !policy) co_return policy.error();
+  commands::NewEmployee employee{
+      *email, {}, std::move(input.name), std::move(input.department_code), std::move(input.roles)};
+  auto hash = [&] { return hash_password(input.password, settings_.password_cost); };
+  employee.password_hash = co_await hash_off_thread(hash);
+  auto written = co_await write(
+      [&](db::Connection& service) { return commands::create_employee(service, employee, write_context(context)); });
+  if (written) deps_.events_committed();
+  co_return written;
+}
+
+boost::asio::awaitable<Result<commands::Employee>> AuthService::set_employee_roles(const CallContext& context,
+                                                                                   std::int64_t id,
+                                                                                   std::vector<std::string> roles) {
+  if (!context.principal || !context.principal->has("auth:admin"))
+    co_return make_error(Errc::forbidden, "needs permission auth:admin");
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto written = co_await write([&](db::Connection& service) {
+    return commands::set_employee_roles(service, id, roles, write_context(context));
+  });
+  if (!written) co_return written;
+  // Sessions were revoked in the same transaction; forget cached principals too.
+  token_cache_.erase_principal(Principal::Kind::employee, id);
+  deps_.events_committed();
+  spdlog::info("auth: roles of employee {} set by {}", id, actor_of(context));
+  co_return written;
+}
+
+Result<commands::Employee> AuthService::get_employee(const CallContext& context, std::int64_t id) {
+  const auto& principal = context.principal;
+  if (!principal || principal->is_citizen()) return make_error(Errc::not_found, "no such employee");
+  if (!(principal->is_employee() && principal->id == id) && !principal->has("auth:admin"))
+    return make_error(Errc::forbidden, "needs permission auth:admin");
+  if (auto ok = usable(); !ok) return ok.error();
+  auto reader = deps_.readers.acquire();
+  return commands::get_employee(*reader, id);
+}
+
+// --- Api for other modules -------------------------------------------------------------
+
+boost::asio::awaitable<Result<std::optional<std::string>>> AuthService::get_sensitive(const CallContext& context,
+                                                                                      std::int64_t id,
+                                                                                      std::string_view purpose) {
+  if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
+  const auto& principal = context.principal;
+  if (!principal) co_return make_error(Errc::forbidden, "reading a national id needs a principal to audit");
+  if (principal->is_citizen() && !principal->is_citizen(id)) co_return make_error(Errc::not_found, "no such citizen");
+  if (!principal->is_citizen(id) && !principal->has("citizens:sensitive"))
+    co_return make_error(Errc::forbidden, "needs permission citizens:sensitive");
+  if (auto problem = input::check_text(purpose, {.max_bytes = 200}))
+    co_return make_error(Errc::invalid_argument, "purpose " + *problem);
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto sealed = co_await write([&](db::Connection& service) {
+    return commands::read_sealed_national_id(service, id, purpose, write_context(context));
+  });
+  if (!sealed) co_return sealed.error();
+  if (!*sealed) co_return std::optional<std::string>();
+  auto opened = secrets_->open(**sealed);
+  if (!opened) {
+    spdlog::error("auth: the national id of citizen {} cannot be decrypted (wrong key file?)", id);
+    co_return make_error(Errc::internal, "the national id cannot be decrypted");
+  }
+  co_return std::optional<std::string>(std::move(*opened));
+}
+
+boost::asio::awaitable<Result<std::vector<CitizenVersion>>> AuthService::citizen_versions(const CallContext& context,
+                                                                                          std::int64_t after_id,
+                                                                                          int limit) {
+  if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
+  if (context.principal && !context.principal->has("citizens:read"))
+    co_return make_error(Errc::forbidden, "needs permission citizens:read");
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto reader = deps_.readers.acquire();
+  co_return store::citizen_versions(*reader, after_id, std::clamp(limit, 1, 1000));
+}
+
+boost::asio::awaitable<Result<CitizenChanges>> AuthService::citizens_since(const CallContext& context,
+                                                                           std::int64_t change_seq, int limit) {
+  if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
+  if (context.principal && !context.principal->has("citizens:read"))
+    co_return make_error(Errc::forbidden, "needs permission citizens:read");
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto reader = deps_.readers.acquire();
+  co_return store::citizens_since(*reader, change_seq, std::clamp(limit, 1, 1000));
+}
+
+}  // namespace townhall::auth

@@ -1,0 +1,162 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/thread_pool.hpp>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "commands.hpp"
+#include "credentials.hpp"
+#include "settings.hpp"
+#include "throttle.hpp"
+#include "token_cache.hpp"
+#include "townhall/auth/api.hpp"
+#include "townhall/platform/db.hpp"
+#include "townhall/platform/input.hpp"
+#include "townhall/platform/writer.hpp"
+
+namespace townhall::metrics {
+class Registry;
+class Counter;
+}  // namespace townhall::metrics
+
+namespace townhall::auth {
+
+struct Registration {
+  std::string email;  // as typed; normalized by the service
+  std::string password;
+  std::string name;
+  std::optional<std::string> phone, address, city, postal_code, national_id;
+};
+
+// A PATCH of a citizen, already type-checked.
+struct CitizenPatch {
+  std::optional<std::string> email;
+  std::optional<std::string> name;
+  std::optional<std::optional<std::string>> phone, address, city, postal_code, national_id;
+  std::optional<bool> email_verified, identity_verified;
+};
+
+struct NewStaff {
+  std::string email;
+  std::string password;
+  std::string name;
+  std::optional<std::string> department_code;
+  std::vector<std::string> roles;
+};
+
+struct LoginResult {
+  std::string token;
+  std::string expires_at;
+  std::shared_ptr<const Principal> principal;
+};
+
+struct CitizenList {
+  std::vector<Citizen> items;
+  std::int64_t total = 0;
+  input::Page page;
+};
+
+// What a failed login answers, whatever failed (unknown email, wrong password, inactive
+// account): one status, one body.
+inline constexpr std::string_view kLoginFailed = "invalid email or password";
+
+// The auth module's behaviour, reachable without sockets. Implements auth::Api for the
+// other modules and the gateway; the HTTP routes are thin wrappers around it.
+// Reads use the reader pool on the caller's thread (short point reads); writes run on
+// the module's writer thread; password hashing runs on its own small pool so neither
+// network threads nor the writer wait for Argon2.
+class AuthService final : public Api {
+ public:
+  struct Dependencies {
+    const db::ModuleDb& database;
+    db::Writer& writer;
+    db::ReaderPool& readers;
+    metrics::Registry& metrics;
+    std::function<void()> events_committed;
+  };
+
+  // No I/O: the key file is read by start().
+  AuthService(Settings settings, std::filesystem::path key_file, Dependencies dependencies);
+  ~AuthService() override;
+
+  // Loads (or creates) the key file, opens the service connection (on the writer) and
+  // prunes old sessions. Throws when the key file or the database cannot be used.
+  void start();
+  // Closes the service connection; calls then answer unavailable (cached tokens still
+  // authenticate until their entries expire).
+  void stop();
+  bool running() const { return running_; }
+
+  // Fault injection for tests (see commands::WriteContext::fault).
+  void set_fault_hook(std::function<void(std::string_view)> hook) { fault_hook_ = std::move(hook); }
+  const Settings& settings() const { return settings_; }
+
+  boost::asio::awaitable<Result<Citizen>> register_citizen(const CallContext& context, Registration input);
+  boost::asio::awaitable<Result<LoginResult>> login(std::string email, std::string password, std::string client_ip);
+  boost::asio::awaitable<Result<Unit>> logout(std::string_view token);
+  boost::asio::awaitable<Result<Citizen>> update_citizen(const CallContext& context, std::int64_t id,
+                                                         CitizenPatch patch);
+  boost::asio::awaitable<Result<Unit>> delete_citizen(const CallContext& context, std::int64_t id);
+  Result<CitizenList> list_citizens(const CallContext& context, std::optional<std::string> email,
+                                    std::optional<std::string> name, input::Page page);
+
+  boost::asio::awaitable<Result<store::Department>> create_department(const CallContext& context, std::string code,
+                                                                      std::string name);
+  boost::asio::awaitable<Result<store::Department>> update_department(const CallContext& context, std::string code,
+                                                                      std::string name);
+  Result<std::vector<store::Department>> list_departments();
+  boost::asio::awaitable<Result<commands::Employee>> create_employee(const CallContext& context, NewStaff input);
+  boost::asio::awaitable<Result<commands::Employee>> set_employee_roles(const CallContext& context, std::int64_t id,
+                                                                        std::vector<std::string> roles);
+  Result<commands::Employee> get_employee(const CallContext& context, std::int64_t id);
+
+  // auth::Api
+  boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(std::string_view token) override;
+  boost::asio::awaitable<Result<Citizen>> get_citizen(const CallContext& context, std::int64_t citizen_id) override;
+  boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(const CallContext& context,
+                                                                           std::int64_t citizen_id,
+                                                                           std::string_view purpose) override;
+  boost::asio::awaitable<Result<std::vector<CitizenVersion>>> citizen_versions(const CallContext& context,
+                                                                               std::int64_t after_id,
+                                                                               int limit) override;
+  boost::asio::awaitable<Result<CitizenChanges>> citizens_since(const CallContext& context, std::int64_t change_seq,
+                                                                int limit) override;
+
+  // The synchronous core of authenticate (no coroutine): for the benchmark and tests.
+  Result<std::shared_ptr<const Principal>> authenticate_now(std::string_view token);
+  const TokenCache& token_cache() const { return token_cache_; }
+
+ private:
+  template <class F>
+  boost::asio::awaitable<std::invoke_result_t<F, db::Connection&>> write(F task);
+  template <class F>
+  boost::asio::awaitable<std::invoke_result_t<F>> hash_off_thread(const F& task);
+
+  commands::WriteContext write_context(const CallContext& context) const;
+  // Reads the principal of a session's account; nullopt when the account is gone.
+  std::shared_ptr<const Principal> load_principal(db::Connection& connection, Principal::Kind kind, std::int64_t id);
+  Result<Unit> may_read_citizen(const CallContext& context, std::int64_t id) const;
+  Result<std::string> seal_national_id(const std::optional<std::string>& national_id) const;
+  Result<Unit> usable() const;
+
+  Settings settings_;
+  std::filesystem::path key_file_;
+  std::optional<SecretBox> secrets_;  // loaded by start()
+  Dependencies deps_;
+  boost::asio::thread_pool hashing_{2};
+  std::unique_ptr<db::Connection> service_;  // used on the writer thread only
+  std::atomic<bool> running_{false};
+  TokenCache token_cache_;
+  LoginThrottle throttle_;
+  std::function<void(std::string_view)> fault_hook_;
+  std::atomic<std::uint64_t> logins_{0};
+  metrics::Counter* login_success_ = nullptr;
+  metrics::Counter* login_failure_ = nullptr;
+  metrics::Counter* login_throttled_ = nullptr;
+  metrics::Counter* cache_hits_ = nullptr;
+  metrics::Counter* cache_misses_ = nullptr;
+};
+
+}  // namespace townhall::auth

@@ -1,0 +1,26 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "credentials.hpp"
+
+namespace townhall::auth {
+
+// The auth module's registry section (`modules.auth.settings`); every key optional.
+struct Settings {
+  std::chrono::seconds session_ttl{12 * 3600};
+  std::chrono::milliseconds token_cache_ttl{5000};  // 0 turns the cache off
+  std::filesystem::path key_file = "auth.key";      // relative to the data dir
+  int max_failures_per_account = 5;
+  int max_failures_per_ip = 20;
+  std::chrono::seconds failure_window{900};
+  PasswordCost password_cost;
+};
+
+// Throws config::ConfigError naming the key ("modules.auth.settings.session_ttl_seconds:
+// ..."), also for unknown keys.
+Settings parse_settings(const nlohmann::json& section);
+
+}  // namespace townhall::auth

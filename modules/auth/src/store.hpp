@@ -1,0 +1,102 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "townhall/auth/api.hpp"
+#include "townhall/platform/db.hpp"
+
+// auth.db's SQL, one function per statement or small group. Callers own transactions;
+// writes run on the module's writer thread with a service-role connection.
+namespace townhall::auth::store {
+
+struct CitizenRow {
+  Citizen citizen;
+  std::string password_hash;
+  std::optional<std::string> national_id_sealed;
+  std::optional<std::string> deleted_at;
+  std::int64_t change_seq = 0;
+};
+
+std::optional<CitizenRow> find_citizen(db::Connection& connection, std::int64_t id);
+std::optional<CitizenRow> find_active_citizen_by_email(db::Connection& connection, const std::string& email);
+// True when an active citizen or any employee has this email.
+bool email_in_use(db::Connection& connection, const std::string& email, std::int64_t except_citizen = 0);
+// Inserts with event_version 1; fills row.citizen.id.
+void insert_citizen(db::Connection& connection, CitizenRow& row);
+// Writes every mutable column of row (including event_version and change_seq).
+void update_citizen(db::Connection& connection, const CitizenRow& row);
+std::int64_t next_change_seq(db::Connection& connection);
+
+struct CitizenFilter {
+  std::optional<std::string> email;  // exact (normalized)
+  std::optional<std::string> name;   // case-insensitive substring
+  bool include_deleted = false;
+};
+std::vector<Citizen> list_citizens(db::Connection& connection, const CitizenFilter& filter, std::int64_t offset,
+                                   int limit, std::int64_t& total);
+std::vector<CitizenVersion> citizen_versions(db::Connection& connection, std::int64_t after_id, int limit);
+CitizenChanges citizens_since(db::Connection& connection, std::int64_t change_seq, int limit);
+
+struct Department {
+  std::string code;
+  std::string name;
+  std::int64_t event_version = 1;
+  std::string created_at;
+  std::string updated_at;
+};
+std::optional<Department> find_department(db::Connection& connection, const std::string& code);
+void insert_department(db::Connection& connection, const Department& department);
+void update_department(db::Connection& connection, const Department& department);
+std::vector<Department> list_departments(db::Connection& connection);
+
+struct EmployeeRow {
+  std::int64_t id = 0;
+  std::string email;
+  std::string password_hash;
+  std::string name;
+  std::optional<std::string> department_code;
+  bool is_active = true;
+  std::int64_t event_version = 1;
+  std::string created_at;
+  std::string updated_at;
+};
+std::optional<EmployeeRow> find_employee(db::Connection& connection, std::int64_t id);
+std::optional<EmployeeRow> find_employee_by_email(db::Connection& connection, const std::string& email);
+void insert_employee(db::Connection& connection, EmployeeRow& row);  // fills row.id
+void update_employee(db::Connection& connection, const EmployeeRow& row);
+
+bool role_exists(db::Connection& connection, const std::string& role);
+std::vector<std::string> roles_of(db::Connection& connection, Principal::Kind kind, std::int64_t id);
+void set_roles(db::Connection& connection, Principal::Kind kind, std::int64_t id,
+               const std::vector<std::string>& roles);
+std::vector<std::string> permissions_of(db::Connection& connection, const std::vector<std::string>& roles);
+
+struct Session {
+  Principal::Kind kind = Principal::Kind::citizen;
+  std::int64_t principal_id = 0;
+  std::string expires_at;
+  std::optional<std::string> revoked_at;
+};
+void insert_session(db::Connection& connection, const std::string& token_hash, const Session& session,
+                    const std::string& created_at, const std::string& client_ip);
+std::optional<Session> find_session(db::Connection& connection, const std::string& token_hash);
+bool revoke_session(db::Connection& connection, const std::string& token_hash, const std::string& now);
+int revoke_sessions_of(db::Connection& connection, Principal::Kind kind, std::int64_t id, const std::string& now);
+// Deletes sessions that expired or were revoked before `before`.
+int prune_sessions(db::Connection& connection, const std::string& before);
+
+struct AuditEntry {
+  std::string actor;
+  std::string action;
+  std::string subject;
+  std::optional<std::string> purpose;
+  std::string correlation_id;
+  std::optional<std::string> detail;
+};
+void audit(db::Connection& connection, const AuditEntry& entry, const std::string& at);
+std::int64_t count_audit(db::Connection& connection, const std::string& action, const std::string& subject);
+
+}  // namespace townhall::auth::store

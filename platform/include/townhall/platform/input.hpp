@@ -1,0 +1,77 @@
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "townhall/platform/result.hpp"
+
+namespace townhall::http {
+struct Request;
+}
+
+// Strict reading of client input (request bodies, path and query parameters). Every
+// problem is an Error (invalid_argument) naming the field, never an exception.
+namespace townhall::input {
+
+struct TextLimits {
+  std::size_t max_bytes = 200;
+  std::size_t min_chars = 1;  // code points, after ignoring surrounding blanks
+  bool multiline = false;     // allow \n and \t (descriptions, notes)
+};
+
+// A JSON request body: an object (at most 32 levels deep) with only the fields it is
+// allowed to have. The accessors check type and limits; the first problem met is kept
+// and returned by status(), so a handler reads every field and then checks once.
+class Body {
+ public:
+  static Result<Body> parse(std::string_view text, std::initializer_list<std::string_view> allowed_fields);
+  ~Body();
+  Body(Body&&) noexcept;
+  Body& operator=(Body&&) noexcept;
+
+  bool has(std::string_view field) const;
+  std::string required_string(std::string_view field, TextLimits limits);
+  std::optional<std::string> optional_string(std::string_view field, TextLimits limits);
+  // Absent: nullopt. null: an engaged optional holding nullopt (clear the field).
+  std::optional<std::optional<std::string>> nullable_string(std::string_view field, TextLimits limits);
+  std::optional<bool> optional_bool(std::string_view field);
+  std::int64_t required_int(std::string_view field, std::int64_t min, std::int64_t max);
+  std::optional<std::int64_t> optional_int(std::string_view field, std::int64_t min, std::int64_t max);
+  std::vector<std::string> required_string_array(std::string_view field, std::size_t max_items, TextLimits limits);
+
+  // invalid_argument with the first problem, or Unit.
+  Result<Unit> status() const;
+  void fail(std::string_view field, std::string_view message);
+
+ private:
+  struct Impl;
+  explicit Body(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Checks a client string: valid UTF-8, no control characters (but \n \t when
+// multiline), within the limits. Returns the problem, or nullopt when acceptable.
+std::optional<std::string> check_text(std::string_view text, TextLimits limits);
+
+// A positive 64-bit id from a path segment; not_found otherwise (an id that cannot exist
+// names nothing).
+Result<std::int64_t> parse_id(std::string_view text);
+
+struct Page {
+  int number = 1;  // 1-based
+  int size = 20;
+  std::int64_t offset() const { return static_cast<std::int64_t>(number - 1) * size; }
+};
+// ?page=&page_size= with page ≥ 1 (≤ 1,000,000) and 1 ≤ page_size ≤ max_size.
+Result<Page> parse_page(const http::Request& request, int default_size = 20, int max_size = 100);
+
+// A lowercased, trimmed email address if it looks like one (local@domain.tld, ≤ 254
+// bytes, no spaces or control characters); invalid_argument otherwise.
+Result<std::string> normalize_email(std::string_view text);
+
+}  // namespace townhall::input

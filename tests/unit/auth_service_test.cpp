@@ -1,0 +1,479 @@
+// The auth module's service, without sockets: accounts, sessions, authorization, events
+// in the same transaction, the audited national id, the token cache and the throttle.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.hpp"
+#include "coro.hpp"
+#include "service.hpp"
+#include "support.hpp"
+#include "townhall/auth/module.hpp"
+#include "townhall/migrations.hpp"
+#include "townhall/platform/metrics.hpp"
+#include "townhall/platform/migrator.hpp"
+
+namespace townhall::auth {
+namespace {
+
+using testing::run_awaitable;
+using json = nlohmann::json;
+
+std::shared_ptr<const Principal> employee(std::int64_t id, std::vector<std::string> permissions,
+                                          std::string department = "") {
+  auto p = std::make_shared<Principal>();
+  p->id = id;
+  p->kind = Principal::Kind::employee;
+  p->permissions = std::move(permissions);
+  p->department = std::move(department);
+  return p;
+}
+
+std::shared_ptr<const Principal> citizen(std::int64_t id) {
+  auto p = std::make_shared<Principal>();
+  p->id = id;
+  p->kind = Principal::Kind::citizen;
+  p->roles = {"citizen"};
+  return p;
+}
+
+CallContext as(std::shared_ptr<const Principal> principal) {
+  CallContext context;
+  context.principal = std::move(principal);
+  context.correlation_id = "test";
+  return context;
+}
+
+class AuthServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    {
+      auto owner = database.open(db::Role::owner);
+      db::Migrator migrator(*owner);
+      auto files = migrations::embedded_migrations();
+      auto all = db::migrations_for(files, "bus");
+      auto own = db::migrations_for(files, "auth");
+      all.insert(all.end(), own.begin(), own.end());
+      migrator.apply(all);
+    }
+    settings.password_cost = {1, 8192 * 1024};
+    settings.max_failures_per_account = 3;
+    settings.max_failures_per_ip = 1000;
+    make_service();
+  }
+
+  void make_service() {
+    service = std::make_unique<AuthService>(
+        settings, dir.path() / "auth.key",
+        AuthService::Dependencies{database, writer, readers, metrics, [this] { ++commits; }});
+    service->start();
+  }
+
+  void TearDown() override {
+    service->stop();
+    writer.stop();
+  }
+
+  Citizen register_citizen(const std::string& email, std::optional<std::string> national_id = std::nullopt) {
+    Registration r{email,   "a long enough password", "Test Citizen", "+1-555-0100", "1 Main St", "Springfield",
+                   "12345", std::move(national_id)};
+    auto result = run_awaitable(service->register_citizen(CallContext{}, std::move(r)));
+    EXPECT_TRUE(result) << (result ? "" : result.error().message);
+    return result ? *result : Citizen{};
+  }
+
+  std::int64_t count(const std::string& sql) {
+    auto reader = database.open(db::Role::reader);
+    auto query = reader->prepare(sql);
+    query.executeStep();
+    return query.getColumn(0).getInt64();
+  }
+
+  std::vector<json> outbox(const std::string& aggregate_id) {
+    auto reader = database.open(db::Role::reader);
+    auto query =
+        reader->prepare("SELECT event_type, event_version, data FROM outbox WHERE aggregate_id = ? ORDER BY id");
+    query.bind(1, aggregate_id);
+    std::vector<json> out;
+    while (query.executeStep())
+      out.push_back({{"type", query.getColumn(0).getString()},
+                     {"version", query.getColumn(1).getInt64()},
+                     {"data", json::parse(query.getColumn(2).getString())}});
+    return out;
+  }
+
+  std::int64_t create_staff(const std::string& email, std::vector<std::string> roles,
+                            std::optional<std::string> department = std::nullopt) {
+    auto admin = as(employee(999, {"*"}));
+    if (department && service->list_departments()->empty()) {
+      auto created = run_awaitable(service->create_department(admin, *department, "Department " + *department));
+      EXPECT_TRUE(created);
+    }
+    auto result = run_awaitable(
+        service->create_employee(admin, NewStaff{email, "staff password 123", "Staff", department, std::move(roles)}));
+    EXPECT_TRUE(result) << (result ? "" : result.error().message);
+    return result ? result->id : 0;
+  }
+
+  testing::TempDir dir;
+  metrics::Registry metrics;
+  db::ModuleDb database{"auth", dir.path() / "auth.db", table_manifest()};
+  db::Writer writer{"auth"};
+  db::ReaderPool readers{database, 2};
+  Settings settings;
+  int commits = 0;
+  std::unique_ptr<AuthService> service;
+};
+
+TEST_F(AuthServiceTest, RegistrationValidatesEmailPasswordAndUniqueness) {
+  auto attempt = [&](std::string email, std::string password, std::optional<std::string> national_id = {}) {
+    return run_awaitable(service->register_citizen(
+        CallContext{}, Registration{email, password, "Name", {}, {}, {}, {}, std::move(national_id)}));
+  };
+  EXPECT_EQ(attempt("not-an-email", "a long enough password").error().code, Errc::invalid_argument);
+  EXPECT_EQ(attempt("a@b", "a long enough password").error().code, Errc::invalid_argument);
+  EXPECT_EQ(attempt("x@example.org", "short").error().code, Errc::invalid_argument);
+  EXPECT_EQ(attempt("longname@example.org", "LONGNAME@example.org").error().code, Errc::invalid_argument);
+  EXPECT_EQ(attempt("x@example.org", "a long enough password", "12'; DROP TABLE").error().code, Errc::invalid_argument);
+  ASSERT_TRUE(attempt("Maria@Example.org", "a long enough password"));
+  auto duplicate = attempt("maria@example.ORG", "another long password");
+  EXPECT_EQ(duplicate.error().code, Errc::conflict);
+  EXPECT_EQ(count("SELECT count(*) FROM citizens"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM outbox"), 1);
+}
+
+TEST_F(AuthServiceTest, AFailureAfterTheStateWriteLeavesNeitherRowNorEvent) {
+  service->set_fault_hook([](std::string_view point) {
+    if (point == "citizen.created" || point == "citizen.updated") throw std::runtime_error("injected");
+  });
+  EXPECT_THROW(run_awaitable(service->register_citizen(
+                   CallContext{}, Registration{"a@example.org", "a long enough password", "A", {}, {}, {}, {}, {}})),
+               std::runtime_error);
+  EXPECT_EQ(count("SELECT count(*) FROM citizens"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM outbox"), 0);
+
+  service->set_fault_hook({});
+  auto maria = register_citizen("maria@example.org");
+  service->set_fault_hook([](std::string_view point) {
+    if (point == "citizen.updated") throw std::runtime_error("injected");
+  });
+  CitizenPatch patch;
+  patch.phone = std::optional<std::string>("+1-555-9999");
+  EXPECT_THROW(run_awaitable(service->update_citizen(as(citizen(maria.id)), maria.id, patch)), std::runtime_error);
+  EXPECT_EQ(count("SELECT count(*) FROM citizens WHERE phone = '+1-555-0100' AND event_version = 1"), 1);
+  EXPECT_EQ(outbox(std::to_string(maria.id)).size(), 1u);
+}
+
+TEST_F(AuthServiceTest, ExactlyOneEventPerChangeWithIncreasingVersions) {
+  auto maria = register_citizen("maria@example.org", "NID-12345");
+  auto self = as(citizen(maria.id));
+  CitizenPatch phone;
+  phone.phone = std::optional<std::string>("+1-555-0199");
+  auto updated = run_awaitable(service->update_citizen(self, maria.id, phone));
+  ASSERT_TRUE(updated);
+  EXPECT_EQ(updated->event_version, 2);
+  // The same change again changes nothing: no event, no version.
+  auto again = run_awaitable(service->update_citizen(self, maria.id, phone));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->event_version, 2);
+  ASSERT_TRUE(run_awaitable(service->delete_citizen(self, maria.id)));
+
+  auto events = outbox(std::to_string(maria.id));
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0]["type"], "citizen.created");
+  EXPECT_EQ(events[1]["type"], "citizen.updated");
+  EXPECT_EQ(events[2]["type"], "citizen.deleted");
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i]["version"], static_cast<std::int64_t>(i + 1));
+    EXPECT_EQ(events[i]["data"]["snapshot"]["event_version"], static_cast<std::int64_t>(i + 1));
+  }
+  EXPECT_EQ(events[1]["data"]["changes"]["phone"]["old"], "+1-555-0100");
+  EXPECT_EQ(events[1]["data"]["changes"]["phone"]["new"], "+1-555-0199");
+  EXPECT_EQ(events[2]["data"]["snapshot"]["is_active"], false);
+  // Soft delete: the row stays, inactive; the citizen's sessions were revoked with it.
+  EXPECT_EQ(count("SELECT count(*) FROM citizens WHERE deleted_at IS NOT NULL AND is_active = 0"), 1);
+}
+
+TEST_F(AuthServiceTest, EventsNeverCarryTheNationalIdOrThePasswordHash) {
+  auto maria = register_citizen("maria@example.org", "NID-555-777");
+  CitizenPatch patch;
+  patch.national_id = std::optional<std::string>("NID-888-999");
+  ASSERT_TRUE(run_awaitable(service->update_citizen(as(citizen(maria.id)), maria.id, patch)));
+  auto reader = database.open(db::Role::reader);
+  auto hash = reader->prepare("SELECT password_hash FROM citizens");
+  ASSERT_TRUE(hash.executeStep());
+  auto password_hash = hash.getColumn(0).getString();
+  auto events = outbox(std::to_string(maria.id));
+  ASSERT_EQ(events.size(), 2u);
+  for (const auto& event : events) {
+    auto text = event.dump();
+    EXPECT_EQ(text.find("NID-555-777"), std::string::npos) << text;
+    EXPECT_EQ(text.find("NID-888-999"), std::string::npos) << text;
+    EXPECT_EQ(text.find(password_hash), std::string::npos);
+    EXPECT_EQ(text.find("password"), std::string::npos);
+    EXPECT_FALSE(event["data"]["snapshot"].contains("national_id"));
+    EXPECT_TRUE(event["data"]["snapshot"]["has_national_id"].get<bool>());
+  }
+  // At rest it is sealed: the plain text is nowhere in the row.
+  auto sealed = reader->prepare("SELECT count(*) FROM citizens WHERE instr(national_id_sealed, 'NID-888-999') > 0");
+  sealed.executeStep();
+  EXPECT_EQ(sealed.getColumn(0).getInt(), 0);
+}
+
+TEST_F(AuthServiceTest, SensitiveReadsNeedPermissionAndAreAudited) {
+  auto maria = register_citizen("maria@example.org", "NID-424242");
+  auto other = register_citizen("other@example.org");
+  auto clerk = as(employee(5, {"citizens:read", "citizens:sensitive"}));
+  for (int i = 0; i < 3; ++i) {
+    auto value = run_awaitable(service->get_sensitive(clerk, maria.id, "tax record"));
+    ASSERT_TRUE(value) << value.error().message;
+    ASSERT_TRUE(value->has_value());
+    EXPECT_EQ(**value, "NID-424242");
+  }
+  auto none = run_awaitable(service->get_sensitive(clerk, other.id, "tax record"));
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->has_value());
+  EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action = 'citizen.national_id.read' AND subject = 'citizen:" +
+                  std::to_string(maria.id) + "' AND actor = 'employee:5' AND purpose = 'tax record'"),
+            3);
+
+  EXPECT_EQ(run_awaitable(service->get_sensitive(as(employee(6, {"citizens:read"})), maria.id, "curious")).error().code,
+            Errc::forbidden);
+  EXPECT_EQ(run_awaitable(service->get_sensitive(as(citizen(other.id)), maria.id, "curious")).error().code,
+            Errc::not_found);
+  EXPECT_EQ(run_awaitable(service->get_sensitive(CallContext{}, maria.id, "no one")).error().code, Errc::forbidden);
+  EXPECT_EQ(run_awaitable(service->get_sensitive(clerk, maria.id, "")).error().code, Errc::invalid_argument);
+  // Refused reads leave no audit row; the four granted ones each left one.
+  EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action = 'citizen.national_id.read'"), 4);
+}
+
+TEST_F(AuthServiceTest, ObjectLevelAuthorization) {
+  auto maria = register_citizen("maria@example.org");
+  auto li = register_citizen("li@example.org");
+  // Another citizen's record does not exist for a citizen.
+  EXPECT_EQ(run_awaitable(service->get_citizen(as(citizen(li.id)), maria.id)).error().code, Errc::not_found);
+  CitizenPatch phone;
+  phone.phone = std::optional<std::string>("+1");
+  EXPECT_EQ(run_awaitable(service->update_citizen(as(citizen(li.id)), maria.id, phone)).error().code, Errc::not_found);
+  EXPECT_EQ(run_awaitable(service->delete_citizen(as(citizen(li.id)), maria.id)).error().code, Errc::not_found);
+  // Staff without the permission: forbidden. With it: allowed.
+  auto parks = as(employee(7, {"parks:*"}));
+  EXPECT_EQ(run_awaitable(service->get_citizen(parks, maria.id)).error().code, Errc::forbidden);
+  EXPECT_EQ(run_awaitable(service->update_citizen(parks, maria.id, phone)).error().code, Errc::forbidden);
+  EXPECT_EQ(service->list_citizens(parks, {}, {}, {}).error().code, Errc::forbidden);
+  auto reviewer = as(employee(8, {"citizens:read", "permits:review"}));
+  EXPECT_TRUE(run_awaitable(service->get_citizen(reviewer, maria.id)));
+  EXPECT_EQ(run_awaitable(service->update_citizen(reviewer, maria.id, phone)).error().code, Errc::forbidden);
+  auto admin = as(employee(9, {"*"}));
+  EXPECT_TRUE(run_awaitable(service->update_citizen(admin, maria.id, phone)));
+  // Verification flags: never by the citizen, only with citizens:verify.
+  CitizenPatch verify;
+  verify.identity_verified = true;
+  EXPECT_EQ(run_awaitable(service->update_citizen(as(citizen(maria.id)), maria.id, verify)).error().code,
+            Errc::forbidden);
+  auto clerk = as(employee(10, {"citizens:read", "citizens:write", "citizens:verify"}));
+  auto verified = run_awaitable(service->update_citizen(clerk, maria.id, verify));
+  ASSERT_TRUE(verified);
+  EXPECT_TRUE(verified->identity_verified);
+  EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action = 'citizen.verification.set'"), 1);
+  // The list filters by email and by name.
+  auto list = service->list_citizens(reviewer, std::string("LI@example.org"), {}, {});
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->total, 1);
+  EXPECT_EQ(list->items[0].id, li.id);
+}
+
+TEST_F(AuthServiceTest, LoginFailuresLookAlikeAndAreThrottled) {
+  register_citizen("maria@example.org");
+  auto unknown = run_awaitable(service->login("nobody@example.org", "a long enough password", "10.0.0.1"));
+  auto wrong = run_awaitable(service->login("maria@example.org", "not her password", "10.0.0.1"));
+  ASSERT_FALSE(unknown);
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(unknown.error().code, Errc::unauthorized);
+  EXPECT_EQ(wrong.error().code, Errc::unauthorized);
+  EXPECT_EQ(unknown.error().message, wrong.error().message);
+
+  // Two more failures reach the per-account limit (3): the right password is refused too.
+  for (int i = 0; i < 2; ++i)
+    EXPECT_FALSE(run_awaitable(service->login("maria@example.org", "nope nope!", "10.0.0.2")));
+  auto blocked = run_awaitable(service->login("maria@example.org", "a long enough password", "10.0.0.3"));
+  ASSERT_FALSE(blocked);
+  EXPECT_EQ(blocked.error().code, Errc::too_many_requests);
+  EXPECT_GT(blocked.error().retry_after_seconds, 0);
+  // Another account is not affected.
+  register_citizen("li@example.org");
+  EXPECT_TRUE(run_awaitable(service->login("li@example.org", "a long enough password", "10.0.0.3")));
+}
+
+TEST_F(AuthServiceTest, TokensAuthenticateUntilLogoutAndStoreOnlyTheirHash) {
+  auto maria = register_citizen("maria@example.org");
+  auto session = run_awaitable(service->login("Maria@example.org", "a long enough password", "127.0.0.1"));
+  ASSERT_TRUE(session) << session.error().message;
+  EXPECT_EQ(session->token.size(), 43u);
+  EXPECT_EQ(session->principal->id, maria.id);
+  EXPECT_EQ(count("SELECT count(*) FROM sessions WHERE token_hash = '" + token_hash(session->token) + "'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM sessions WHERE token_hash = '" + session->token + "'"), 0);
+
+  auto principal = service->authenticate_now(session->token);
+  ASSERT_TRUE(principal);
+  EXPECT_TRUE((*principal)->has("permits:apply"));
+  EXPECT_EQ(service->token_cache().size(), 1u);
+  ASSERT_TRUE(service->authenticate_now(session->token));  // from the cache
+
+  ASSERT_TRUE(run_awaitable(service->logout(session->token)));
+  auto after = service->authenticate_now(session->token);
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code, Errc::unauthorized);
+  EXPECT_EQ(service->authenticate_now("not-a-token").error().code, Errc::unauthorized);
+  EXPECT_EQ(service->authenticate_now(std::string(43, 'A')).error().code, Errc::unauthorized);
+}
+
+TEST_F(AuthServiceTest, RoleChangesRevokeSessionsAndEmitRoleChanged) {
+  auto id = create_staff("rita@example.org", {"permits_reviewer"}, "BLD");
+  auto session = run_awaitable(service->login("rita@example.org", "staff password 123", "127.0.0.1"));
+  ASSERT_TRUE(session);
+  ASSERT_TRUE(service->authenticate_now(session->token));  // cached now
+  EXPECT_EQ(session->principal->department, "BLD");
+  EXPECT_TRUE(session->principal->has("permits:review"));
+
+  auto admin = as(employee(999, {"*"}));
+  EXPECT_EQ(run_awaitable(service->set_employee_roles(admin, id, {"no_such_role"})).error().code, Errc::unprocessable);
+  EXPECT_EQ(run_awaitable(service->set_employee_roles(as(employee(5, {"citizens:read"})), id, {"admin"})).error().code,
+            Errc::forbidden);
+  auto changed = run_awaitable(service->set_employee_roles(admin, id, {"revenue_clerk", "permits_reviewer"}));
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(changed->roles, (std::vector<std::string>{"permits_reviewer", "revenue_clerk"}));
+  EXPECT_FALSE(service->authenticate_now(session->token));
+
+  auto events = outbox(std::to_string(id));
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0]["type"], "employee.assigned");
+  EXPECT_EQ(events[1]["type"], "role.changed");
+  EXPECT_EQ(events[1]["data"]["changes"]["roles"]["new"], json({"permits_reviewer", "revenue_clerk"}));
+  EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action = 'employee.roles.set'"), 1);
+  // Setting the same roles again changes nothing.
+  ASSERT_TRUE(run_awaitable(service->set_employee_roles(admin, id, {"revenue_clerk", "permits_reviewer"})));
+  EXPECT_EQ(outbox(std::to_string(id)).size(), 2u);
+}
+
+TEST_F(AuthServiceTest, ExpiredSessionsDoNotAuthenticate) {
+  service->stop();
+  settings.session_ttl = std::chrono::seconds(1);
+  settings.token_cache_ttl = std::chrono::milliseconds(0);
+  make_service();
+  register_citizen("maria@example.org");
+  auto session = run_awaitable(service->login("maria@example.org", "a long enough password", "127.0.0.1"));
+  ASSERT_TRUE(session);
+  ASSERT_TRUE(service->authenticate_now(session->token));
+  EXPECT_TRUE(
+      testing::wait_until([&] { return !service->authenticate_now(session->token); }, std::chrono::milliseconds(5000)));
+}
+
+TEST_F(AuthServiceTest, ConsistencyReadsPageThroughCitizens) {
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(register_citizen("c" + std::to_string(i) + "@example.org").id);
+  CitizenPatch patch;
+  patch.name = "Renamed";
+  ASSERT_TRUE(run_awaitable(service->update_citizen(as(citizen(ids[1])), ids[1], patch)));
+  auto versions = run_awaitable(service->citizen_versions(CallContext{}, ids[2], 10));
+  ASSERT_TRUE(versions);
+  ASSERT_EQ(versions->size(), 2u);
+  EXPECT_EQ((*versions)[0].id, ids[3]);
+  auto all = run_awaitable(service->citizens_since(CallContext{}, 0, 3));
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->citizens.size(), 3u);
+  auto rest = run_awaitable(service->citizens_since(CallContext{}, all->next, 10));
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->citizens.size(), 2u);
+  EXPECT_EQ(rest->citizens.back().id, ids[1]);  // the latest change comes last
+  EXPECT_EQ(rest->citizens.back().name, "Renamed");
+  CallContext late;
+  late.deadline = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  EXPECT_EQ(run_awaitable(service->get_citizen(late, ids[0])).error().code, Errc::deadline_exceeded);
+}
+
+TEST_F(AuthServiceTest, DownModuleAnswersUnavailableButCachedTokensStillWork) {
+  register_citizen("maria@example.org");
+  auto session = run_awaitable(service->login("maria@example.org", "a long enough password", "127.0.0.1"));
+  ASSERT_TRUE(session);
+  ASSERT_TRUE(service->authenticate_now(session->token));
+  service->stop();
+  EXPECT_TRUE(service->authenticate_now(session->token));
+  EXPECT_EQ(run_awaitable(service->get_citizen(CallContext{}, 1)).error().code, Errc::unavailable);
+  EXPECT_EQ(run_awaitable(service->login("maria@example.org", "a long enough password", "127.0.0.1")).error().code,
+            Errc::unavailable);
+  service->start();
+}
+
+TEST_F(AuthServiceTest, CreateStaffUserForTheCli) {
+  auto created = create_staff_user(database, json::object(),
+                                   StaffUser{"Boss@Example.org", "a strong password", "Boss", "admin", "CLERKS"});
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_TRUE(created->department_created);
+  EXPECT_EQ(create_staff_user(database, json::object(),
+                              StaffUser{"boss@example.org", "a strong password", "Boss", "admin", std::nullopt})
+                .error()
+                .code,
+            Errc::conflict);
+  EXPECT_EQ(create_staff_user(database, json::object(),
+                              StaffUser{"x@example.org", "a strong password", "X", "emperor", std::nullopt})
+                .error()
+                .code,
+            Errc::unprocessable);
+  auto session = run_awaitable(service->login("boss@example.org", "a strong password", "127.0.0.1"));
+  ASSERT_TRUE(session);
+  EXPECT_TRUE(session->principal->has("anything:at-all"));
+  EXPECT_EQ(session->principal->department, "CLERKS");
+}
+
+TEST(LoginThrottle, RefusesWithinTheWindowAndForgetsAfterIt) {
+  LoginThrottle throttle(2, 5, std::chrono::seconds(60));
+  auto t0 = LoginThrottle::Clock::now();
+  EXPECT_FALSE(throttle.refused("a", "ip", t0));
+  throttle.failed("a", "ip", t0);
+  throttle.failed("a", "ip", t0);
+  auto wait = throttle.refused("a", "ip", t0 + std::chrono::seconds(10));
+  ASSERT_TRUE(wait);
+  EXPECT_EQ(wait->count(), 50);
+  EXPECT_FALSE(throttle.refused("b", "ip", t0));  // the IP has 2 of 5
+  EXPECT_FALSE(throttle.refused("a", "ip", t0 + std::chrono::seconds(61)));
+  for (int i = 0; i < 5; ++i) throttle.failed("k" + std::to_string(i), "ip2", t0);
+  EXPECT_TRUE(throttle.refused("fresh", "ip2", t0));  // per IP
+  throttle.succeeded("a");
+}
+
+TEST(TokenCache, AnInvalidationWinsOverALookupThatStartedBeforeIt) {
+  TokenCache cache(std::chrono::milliseconds(5000));
+  auto principal = std::make_shared<Principal>();
+  principal->id = 7;
+  auto far = std::chrono::system_clock::now() + std::chrono::hours(1);
+  auto seen = cache.generation();
+  cache.erase_principal(Principal::Kind::citizen, 7);  // e.g. logout, while a lookup read the database
+  cache.insert("h", principal, far, seen);
+  EXPECT_EQ(cache.find("h"), nullptr);
+  cache.insert("h", principal, far, cache.generation());
+  EXPECT_NE(cache.find("h"), nullptr);
+  // Entries never outlive their session, nor their TTL.
+  cache.insert("old", principal, std::chrono::system_clock::now() - std::chrono::seconds(1), cache.generation());
+  EXPECT_EQ(cache.find("old"), nullptr);
+  EXPECT_EQ(cache.find("h", TokenCache::Clock::now() + std::chrono::seconds(6)), nullptr);
+}
+
+TEST(AuthSettings, UnknownOrBadKeysAreNamed) {
+  EXPECT_NO_THROW(parse_settings(json::object()));
+  auto message = [](const json& section) {
+    try {
+      parse_settings(section);
+    } catch (const std::exception& error) {
+      return std::string(error.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(message({{"session_ttl", 5}}).find("modules.auth.settings.session_ttl: unknown"), std::string::npos);
+  EXPECT_NE(message({{"session_ttl_seconds", 0}}).find("session_ttl_seconds"), std::string::npos);
+  EXPECT_NE(message({{"password_hash", {{"memory_kib", 1}}}}).find("password_hash.memory_kib"), std::string::npos);
+  EXPECT_NE(message({{"login_throttle", {{"x", 1}}}}).find("login_throttle.x"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace townhall::auth
