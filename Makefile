@@ -7,7 +7,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps build run test bench bench-bus format clean
+.PHONY: deps build run test bench bench-bus bench-auth format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -34,6 +34,11 @@ bench-bus: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build build/bench -j $(JOBS) --target bus_bench
 	./build/bench/bench/bus_bench
+
+bench-auth: deps
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build build/bench -j $(JOBS) --target auth_bench
+	./build/bench/bench/auth_bench
 
 format:
 	find app platform bus modules migrations tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
