@@ -54,7 +54,11 @@ constexpr ModuleFactory kFactories[] = {
        return std::move(instance.module);
      }},
     {"permits", permits::table_manifest,
-     [](ModuleContext& context, BuiltApis&) { return permits::make_module(context); }},
+     [](ModuleContext& context, BuiltApis& apis) {
+       if (!apis.auth)
+         throw config::ConfigError("modules.permits: needs the auth module (list auth first, in depends_on)");
+       return permits::make_module(context, *apis.auth);
+     }},
     {"revenue", revenue::table_manifest,
      [](ModuleContext& context, BuiltApis&) { return revenue::make_module(context); }},
     {"parks", parks::table_manifest, [](ModuleContext& context, BuiltApis&) { return parks::make_module(context); }},
@@ -94,6 +98,20 @@ std::vector<db::AppliedMigration> migrate(db::ModuleDb& database) {
     throw std::runtime_error("module '" + database.module() + "': tables not declared in its manifest: " + list);
   }
   return applied;
+}
+
+// The registry says what a module consumes (DESIGN §1: docs are generated from it); a
+// topic the code subscribes to that the registry does not list is a deployment error.
+void check_subscriptions_registered(const config::Module& module, const std::vector<bus::Subscription>& subscriptions) {
+  for (const auto& subscription : subscriptions)
+    for (const auto& topic : subscription.topics) {
+      bool listed = false;
+      for (const auto& registered : module.subscriptions)
+        listed = listed || bus::topic_matches(registered.topic, topic) || registered.topic == topic;
+      if (!listed)
+        throw config::ConfigError("modules." + module.name + ".subscriptions: the module consumes '" + topic +
+                                  "' (subscription " + subscription.name + ") but the registry does not list it");
+    }
 }
 
 }  // namespace
@@ -212,8 +230,11 @@ struct Application::Impl {
                         [bus = bus.get(), name = module_config.name] { bus->notify(name); }, options.demo});
       slot->module = factory_for(module_config.name).make(*slot->context, apis);
       bus->add_source(module_config.name, *slot->database, *slot->writer);
-      if (auto* consumer = dynamic_cast<bus::Consumer*>(slot->module.get()))
-        bus->add_consumer(module_config.name, *slot->database, *slot->writer, consumer->subscriptions());
+      if (auto* consumer = dynamic_cast<bus::Consumer*>(slot->module.get())) {
+        auto subscriptions = consumer->subscriptions();
+        check_subscriptions_registered(module_config, subscriptions);
+        bus->add_consumer(module_config.name, *slot->database, *slot->writer, std::move(subscriptions));
+      }
       try_start(*slot);
       slots.push_back(std::move(slot));
     }

@@ -29,4 +29,18 @@ TestServer::TestServer(config::Config config, std::function<void(app::Applicatio
 
 TestServer::~TestServer() { app_.reset(); }
 
+HttpResponse call(unsigned short port, const std::string& method, const std::string& target, const std::string& body,
+                  const std::string& token) {
+  std::vector<std::string> headers;
+  if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
+  return http_request(port, method, target, body, headers);
+}
+
+std::string login(unsigned short port, const std::string& email, const std::string& password) {
+  auto response =
+      call(port, "POST", "/api/v1/auth/login", nlohmann::json{{"email", email}, {"password", password}}.dump());
+  if (response.status != 200) return {};
+  return nlohmann::json::parse(response.body)["token"].get<std::string>();
+}
+
 }  // namespace townhall::testing

@@ -28,4 +28,10 @@ class TestServer {
   unsigned short port_ = 0;
 };
 
+// One request with an optional bearer token.
+HttpResponse call(unsigned short port, const std::string& method, const std::string& target,
+                  const std::string& body = {}, const std::string& token = {});
+// POST /api/v1/auth/login; the token, or empty when the login failed.
+std::string login(unsigned short port, const std::string& email, const std::string& password);
+
 }  // namespace townhall::testing

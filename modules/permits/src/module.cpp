@@ -1,6 +1,9 @@
 #include "townhall/permits/module.hpp"
 
+#include "routes.hpp"
+#include "service.hpp"
 #include "townhall/platform/basic_module.hpp"
+#include "townhall/platform/config.hpp"
 
 namespace townhall::permits {
 
@@ -13,13 +16,35 @@ db::TableManifest table_manifest() {
 
 namespace {
 
-class PermitsModule final : public BasicModule {
+class PermitsModule final : public BasicModule, public bus::Consumer {
  public:
-  explicit PermitsModule(ModuleContext& context) : BasicModule("permits", context) {}
+  PermitsModule(ModuleContext& context, auth::Api& auth)
+      : BasicModule("permits", context),
+        service_(parse_settings(context.config.settings),
+                 PermitsService::Dependencies{context.db, context.writer, readers(), context.events_committed, auth}) {}
+
+  void start() override {
+    service_.start();
+    BasicModule::start();
+  }
+  void stop() override {
+    BasicModule::stop();
+    service_.stop();
+  }
+  void add_routes(http::Router& router, const std::string& prefix) override {
+    BasicModule::add_routes(router, prefix);
+    permits::add_routes(router, prefix, service_);
+  }
+  std::vector<bus::Subscription> subscriptions() override { return service_.subscriptions(); }
+
+ private:
+  PermitsService service_;
 };
 
 }  // namespace
 
-std::unique_ptr<Module> make_module(ModuleContext& context) { return std::make_unique<PermitsModule>(context); }
+std::unique_ptr<Module> make_module(ModuleContext& context, auth::Api& auth) {
+  return std::make_unique<PermitsModule>(context, auth);
+}
 
 }  // namespace townhall::permits

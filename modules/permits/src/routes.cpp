@@ -1,0 +1,214 @@
+#include "routes.hpp"
+
+#include <limits>
+#include <nlohmann/json.hpp>
+
+namespace townhall::permits {
+namespace {
+
+namespace asio = boost::asio;
+using json = nlohmann::json;
+using http::Request;
+using http::Response;
+
+constexpr input::TextLimits kPermitType{.max_bytes = 64};
+constexpr input::TextLimits kDescription{.max_bytes = 2000, .min_chars = 1, .multiline = true};
+constexpr input::TextLimits kAddress{.max_bytes = 200};
+constexpr input::TextLimits kDepartment{.max_bytes = 32};
+constexpr input::TextLimits kReason{.max_bytes = 1000, .min_chars = 1, .multiline = true};
+constexpr input::TextLimits kTime{.max_bytes = 32};
+
+Response ok_json(int status, const json& value) {
+  return http::json_response(status, value.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+template <class T>
+json optional_json(const std::optional<T>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+std::string upper(std::string text) {
+  for (auto& c : text)
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+  return text;
+}
+
+json application_json(const store::Application& a) {
+  json applicant = nullptr;
+  if (a.applicant)
+    applicant = {{"name", optional_json(a.applicant->name)},
+                 {"phone", optional_json(a.applicant->phone)},
+                 {"synced_at", a.applicant->synced_at}};
+  return {{"id", a.id},
+          {"citizen_id", a.citizen_id},
+          {"permit_type", a.permit_type},
+          {"description", a.description},
+          {"property_address", a.property_address},
+          {"department_code", a.department_code},
+          {"status", a.status},
+          {"fee_cents", a.fee_cents},
+          {"currency", a.currency},
+          {"invoice_id", optional_json(a.invoice_id)},
+          {"decision_reason", optional_json(a.decision_reason)},
+          {"decided_at", optional_json(a.decided_at)},
+          {"permit_id", optional_json(a.permit_id)},
+          {"applicant", applicant},
+          {"submitted_at", a.submitted_at},
+          {"updated_at", a.updated_at}};
+}
+
+json inspection_json(const store::Inspection& i) {
+  return {{"id", i.id},         {"application_id", i.application_id}, {"scheduled_for", i.scheduled_for},
+          {"status", i.status}, {"notes", optional_json(i.notes)},    {"recorded_at", optional_json(i.recorded_at)}};
+}
+
+json permit_json(const store::Permit& p) {
+  return {{"id", p.id},
+          {"application_id", p.application_id},
+          {"citizen_id", p.citizen_id},
+          {"permit_type", p.permit_type},
+          {"department_code", p.department_code},
+          {"status", p.status},
+          {"issued_at", p.issued_at},
+          {"revoked_at", optional_json(p.revoked_at)},
+          {"revoke_reason", optional_json(p.revoke_reason)}};
+}
+
+struct Routes {
+  PermitsService& service;
+
+  asio::awaitable<Response> submit(Request& request) {
+    auto body = input::Body::parse(request.body, {"permit_type", "description", "property_address", "department_code"});
+    if (!body) co_return http::problem(body.error());
+    NewApplication application;
+    application.permit_type = body->required_string("permit_type", kPermitType);
+    application.description = body->required_string("description", kDescription);
+    application.property_address = body->required_string("property_address", kAddress);
+    application.department_code = upper(body->required_string("department_code", kDepartment));
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto context = request.call_context();
+    auto created = co_await service.submit(context, std::move(application));
+    if (!created) co_return http::problem(created.error());
+    auto response = ok_json(201, application_json(*created));
+    response.set_header("Location", request.path + "/" + std::to_string(created->id));
+    co_return response;
+  }
+
+  asio::awaitable<Response> list(Request& request) {
+    auto page = input::parse_page(request);
+    if (!page) co_return http::problem(page.error());
+    store::ApplicationFilter filter;
+    if (auto status = request.query_param("status")) {
+      if (*status != "fee_due" && *status != "under_review" && *status != "approved" && *status != "rejected")
+        co_return http::problem(make_error(
+            Errc::invalid_argument, "query parameter 'status' must be fee_due, under_review, approved or rejected"));
+      filter.status = *status;
+    }
+    if (auto code = request.query_param("department_code")) {
+      if (auto problem = input::check_text(*code, kDepartment))
+        co_return http::problem(make_error(Errc::invalid_argument, "query parameter 'department_code' " + *problem));
+      filter.department_code = upper(*code);
+    }
+    auto list = service.list_applications(request.call_context(), std::move(filter), *page);
+    if (!list) co_return http::problem(list.error());
+    json items = json::array();
+    for (const auto& a : list->items) items.push_back(application_json(a));
+    co_return ok_json(
+        200, {{"items", items}, {"page", list->page.number}, {"page_size", list->page.size}, {"total", list->total}});
+  }
+
+  asio::awaitable<Response> get(Request& request) {
+    auto id = input::parse_id(*request.param("id"));
+    if (!id) co_return http::problem(make_error(Errc::not_found, "no such application"));
+    auto application = service.get_application(request.call_context(), *id);
+    if (!application) co_return http::problem(application.error());
+    co_return ok_json(200, application_json(*application));
+  }
+
+  asio::awaitable<Response> decide(Request& request) {
+    auto id = input::parse_id(*request.param("id"));
+    if (!id) co_return http::problem(make_error(Errc::not_found, "no such application"));
+    auto body = input::Body::parse(request.body, {"decision", "reason"});
+    if (!body) co_return http::problem(body.error());
+    auto decision = body->required_string("decision", {.max_bytes = 16});
+    auto reason = body->optional_string("reason", kReason);
+    if (body->status() && decision != "approve" && decision != "reject")
+      body->fail("decision", "must be \"approve\" or \"reject\"");
+    if (body->status() && decision == "reject" && !reason) body->fail("reason", "is required to reject");
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto context = request.call_context();
+    auto decided = co_await service.decide(context, *id, decision == "approve" ? Decision::approve : Decision::reject,
+                                           std::move(reason));
+    if (!decided) co_return http::problem(decided.error());
+    co_return ok_json(200, application_json(*decided));
+  }
+
+  asio::awaitable<Response> schedule(Request& request) {
+    auto body = input::Body::parse(request.body, {"application_id", "scheduled_for"});
+    if (!body) co_return http::problem(body.error());
+    auto application_id = body->required_int("application_id", 1, std::numeric_limits<std::int64_t>::max());
+    auto when = body->required_string("scheduled_for", kTime);
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto context = request.call_context();
+    auto inspection = co_await service.schedule_inspection(context, application_id, std::move(when));
+    if (!inspection) co_return http::problem(inspection.error());
+    co_return ok_json(201, inspection_json(*inspection));
+  }
+
+  asio::awaitable<Response> record(Request& request) {
+    auto id = input::parse_id(*request.param("id"));
+    if (!id) co_return http::problem(make_error(Errc::not_found, "no such inspection"));
+    auto body = input::Body::parse(request.body, {"result", "notes"});
+    if (!body) co_return http::problem(body.error());
+    auto result = body->required_string("result", {.max_bytes = 16});
+    auto notes = body->optional_string("notes", {.max_bytes = 2000, .min_chars = 0, .multiline = true});
+    if (body->status() && result != "passed" && result != "failed")
+      body->fail("result", "must be \"passed\" or \"failed\"");
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto context = request.call_context();
+    auto inspection = co_await service.record_inspection(context, *id, result == "passed", std::move(notes));
+    if (!inspection) co_return http::problem(inspection.error());
+    co_return ok_json(200, inspection_json(*inspection));
+  }
+
+  asio::awaitable<Response> get_permit(Request& request) {
+    auto id = input::parse_id(*request.param("id"));
+    if (!id) co_return http::problem(make_error(Errc::not_found, "no such permit"));
+    auto permit = service.get_permit(request.call_context(), *id);
+    if (!permit) co_return http::problem(permit.error());
+    co_return ok_json(200, permit_json(*permit));
+  }
+
+  asio::awaitable<Response> revoke(Request& request) {
+    auto id = input::parse_id(*request.param("id"));
+    if (!id) co_return http::problem(make_error(Errc::not_found, "no such permit"));
+    auto body = input::Body::parse(request.body, {"reason"});
+    if (!body) co_return http::problem(body.error());
+    auto reason = body->required_string("reason", kReason);
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto context = request.call_context();
+    auto permit = co_await service.revoke_permit(context, *id, std::move(reason));
+    if (!permit) co_return http::problem(permit.error());
+    co_return ok_json(200, permit_json(*permit));
+  }
+};
+
+}  // namespace
+
+void add_routes(http::Router& router, const std::string& prefix, PermitsService& service) {
+  auto routes = std::make_shared<Routes>(Routes{service});
+  auto bind = [routes](asio::awaitable<Response> (Routes::*method)(Request&)) {
+    return [routes, method](Request& request) { return ((*routes).*method)(request); };
+  };
+  using http::Method;
+  router.add(Method::post, prefix + "/applications", bind(&Routes::submit));
+  router.add(Method::get, prefix + "/applications", bind(&Routes::list));
+  router.add(Method::get, prefix + "/applications/{id}", bind(&Routes::get));
+  router.add(Method::post, prefix + "/applications/{id}/decision", bind(&Routes::decide));
+  router.add(Method::post, prefix + "/inspections", bind(&Routes::schedule));
+  router.add(Method::post, prefix + "/inspections/{id}/result", bind(&Routes::record));
+  router.add(Method::get, prefix + "/permits/{id}", bind(&Routes::get_permit));
+  router.add(Method::post, prefix + "/permits/{id}/revoke", bind(&Routes::revoke));
+}
+
+}  // namespace townhall::permits

@@ -1,0 +1,464 @@
+#include "service.hpp"
+
+#include <SQLiteCpp/Transaction.h>
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <nlohmann/json.hpp>
+
+namespace townhall::permits {
+namespace {
+
+using json = nlohmann::json;
+
+std::string now_utc() { return bus::format_utc(std::chrono::system_clock::now()); }
+
+json optional_json(const std::optional<std::string>& value) { return value ? json(*value) : json(nullptr); }
+
+json application_snapshot(const store::Application& a) {
+  return {{"id", a.id},
+          {"citizen_id", a.citizen_id},
+          {"permit_type", a.permit_type},
+          {"department_code", a.department_code},
+          {"property_address", a.property_address},
+          {"status", a.status},
+          {"fee_cents", a.fee_cents},
+          {"currency", a.currency},
+          {"decision_reason", optional_json(a.decision_reason)},
+          {"submitted_at", a.submitted_at},
+          {"updated_at", a.updated_at}};
+}
+
+json permit_snapshot(const store::Permit& p) {
+  return {{"id", p.id},
+          {"application_id", p.application_id},
+          {"citizen_id", p.citizen_id},
+          {"permit_type", p.permit_type},
+          {"department_code", p.department_code},
+          {"status", p.status},
+          {"issued_at", p.issued_at},
+          {"revoked_at", optional_json(p.revoked_at)},
+          {"revoke_reason", optional_json(p.revoke_reason)}};
+}
+
+void append(db::Connection& service, std::string_view topic, std::string_view type, std::string_view aggregate_type,
+            std::int64_t id, std::int64_t version, json data, const CallContext& context) {
+  bus::NewEvent event;
+  event.topic = topic;
+  event.event_type = type;
+  event.aggregate_type = aggregate_type;
+  event.aggregate_id = std::to_string(id);
+  event.event_version = version;
+  event.data = std::move(data);
+  event.correlation_id = context.correlation_id;
+  bus::append(service, "permits", event);
+}
+
+std::optional<std::string> string_field(const json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return std::nullopt;
+  return it->get<std::string>();
+}
+
+bool bool_field(const json& object, const char* key, bool fallback) {
+  auto it = object.find(key);
+  return it == object.end() || !it->is_boolean() ? fallback : it->get<bool>();
+}
+
+}  // namespace
+
+Result<store::Scope> scope_for(const Principal* principal) {
+  if (!principal) return store::Scope::everything();
+  if (principal->is_citizen()) return store::Scope{principal->id, std::nullopt};
+  if (principal->has("*")) return store::Scope::everything();
+  if (!principal->has("permits:review") && !principal->has("permits:inspect"))
+    return make_error(Errc::forbidden, "needs permission permits:review or permits:inspect");
+  if (principal->department.empty())
+    return make_error(Errc::forbidden, "permits staff must belong to a department to see applications");
+  return store::Scope{std::nullopt, principal->department};
+}
+
+PermitsService::PermitsService(Settings settings, Dependencies dependencies)
+    : settings_(std::move(settings)), deps_(std::move(dependencies)) {}
+
+void PermitsService::start() {
+  std::exception_ptr failure;
+  auto open = [&] {
+    try {
+      service_ = deps_.database.open(db::Role::service);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  };
+  if (deps_.writer.on_writer_thread()) {
+    open();
+  } else {
+    deps_.writer.post(open);
+    deps_.writer.drain();
+  }
+  if (failure) std::rethrow_exception(failure);
+  running_ = true;
+}
+
+void PermitsService::stop() {
+  running_ = false;
+  if (deps_.writer.on_writer_thread()) {
+    service_.reset();
+  } else {
+    deps_.writer.post([this] { service_.reset(); });
+    deps_.writer.drain();
+  }
+}
+
+Result<Unit> PermitsService::usable() const {
+  if (!running_) return make_error(Errc::unavailable, "the permits module is unavailable");
+  return Unit{};
+}
+
+template <class F>
+boost::asio::awaitable<std::invoke_result_t<F, db::Connection&>> PermitsService::write(F task) {
+  using R = std::invoke_result_t<F, db::Connection&>;
+  co_return co_await deps_.writer.run([this, task = std::move(task)]() mutable -> R {
+    if (!service_) return make_error(Errc::unavailable, "the permits module is unavailable");
+    try {
+      return task(*service_);
+    } catch (const db::BoundaryViolation&) {
+      throw;
+    } catch (const SQLite::Exception& error) {
+      spdlog::error("permits: database write failed: {}", error.what());
+      return make_error(Errc::unavailable, "the permits module's storage failed; try again later");
+    }
+  });
+}
+
+boost::asio::awaitable<Result<store::Application>> PermitsService::submit(const CallContext& context,
+                                                                          NewApplication input) {
+  const auto* principal = context.principal.get();
+  if (!principal || !principal->is_citizen() || !principal->has("permits:apply"))
+    co_return make_error(Errc::forbidden, "only citizens submit permit applications");
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto type = settings_.permit_types.find(input.permit_type);
+  if (type == settings_.permit_types.end()) {
+    std::string known;
+    for (const auto& [name, _] : settings_.permit_types) known += (known.empty() ? "" : ", ") + name;
+    co_return make_error(Errc::unprocessable, "unknown permit_type '" + input.permit_type + "'; known types: " + known);
+  }
+  {
+    auto reader = deps_.readers.acquire();
+    if (!store::find_department_ref(*reader, input.department_code))
+      co_return make_error(Errc::unprocessable, "unknown department_code '" + input.department_code + "'");
+  }
+  auto written = co_await write([&](db::Connection& service) -> Result<store::Application> {
+    SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+    store::Application a;
+    a.citizen_id = principal->id;
+    a.permit_type = input.permit_type;
+    a.description = input.description;
+    a.property_address = input.property_address;
+    a.department_code = input.department_code;
+    a.fee_cents = type->second.fee_cents;
+    a.currency = type->second.currency;
+    a.status = a.fee_cents > 0 ? "fee_due" : "under_review";
+    a.submitted_at = a.updated_at = now_utc();
+    store::insert_application(service, a);
+    append(service, "gov.permits.application", "application.submitted", "application", a.id, 1,
+           {{"snapshot", application_snapshot(a)}}, context);
+    transaction.commit();
+    return *store::find_application(service, a.id, store::Scope::everything());
+  });
+  if (written) {
+    deps_.events_committed();
+    spdlog::info("permits: application {} submitted by citizen {} ({})", written->id, principal->id, written->status);
+  }
+  co_return written;
+}
+
+Result<store::Application> PermitsService::get_application(const CallContext& context, std::int64_t id) {
+  auto scope = scope_for(context.principal.get());
+  if (!scope) return scope.error();
+  if (auto ok = usable(); !ok) return ok.error();
+  auto reader = deps_.readers.acquire();
+  auto application = store::find_application(*reader, id, *scope);
+  if (!application) return make_error(Errc::not_found, "no such application");
+  return *application;
+}
+
+Result<ApplicationList> PermitsService::list_applications(const CallContext& context, store::ApplicationFilter filter,
+                                                          input::Page page) {
+  auto scope = scope_for(context.principal.get());
+  if (!scope) return scope.error();
+  if (auto ok = usable(); !ok) return ok.error();
+  ApplicationList out;
+  out.page = page;
+  auto reader = deps_.readers.acquire();
+  out.items = store::list_applications(*reader, *scope, filter, page.offset(), page.size, out.total);
+  return out;
+}
+
+boost::asio::awaitable<Result<Unit>> PermitsService::check_identity(const CallContext& context,
+                                                                    std::int64_t citizen_id) {
+  CallContext call;  // the module asks, on behalf of the request
+  call.correlation_id = context.correlation_id;
+  call.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  auto fresh = co_await deps_.auth.get_citizen(call, citizen_id);
+  bool active = false, verified = false;
+  if (fresh) {
+    active = fresh->is_active;
+    verified = fresh->identity_verified;
+  } else if (fresh.error().code == Errc::not_found) {
+    co_return make_error(Errc::unprocessable, "the applicant's account no longer exists");
+  } else {
+    // Auth cannot answer: a recent cache row will do (the seeds' hybrid strategy).
+    auto reader = deps_.readers.acquire();
+    auto cached = store::find_citizen_ref(*reader, citizen_id);
+    auto max_age = settings_.identity_fallback_max_age;
+    auto synced = cached ? bus::parse_utc(cached->last_synced_at)
+                         : Result<std::chrono::system_clock::time_point>(make_error(Errc::not_found, "no row"));
+    if (!cached || !synced || std::chrono::system_clock::now() - *synced > max_age) {
+      spdlog::warn("permits: identity check of citizen {} impossible: auth {} and no cache row fresher than {} s",
+                   citizen_id, to_string(fresh.error().code), max_age.count());
+      co_return make_error(Errc::unavailable,
+                           "cannot confirm the applicant's identity: the auth module is unavailable and the cached "
+                           "copy is older than " +
+                               std::to_string(max_age.count()) + " s; try again later",
+                           30);
+    }
+    spdlog::info("permits: auth unavailable; identity of citizen {} from the cache (synced {})", citizen_id,
+                 cached->last_synced_at);
+    active = cached->is_active;
+    verified = cached->identity_verified;
+  }
+  if (!active) co_return make_error(Errc::unprocessable, "the applicant's account is closed");
+  if (!verified) co_return make_error(Errc::unprocessable, "the applicant's identity is not verified");
+  co_return Unit{};
+}
+
+boost::asio::awaitable<Result<store::Application>> PermitsService::decide(const CallContext& context, std::int64_t id,
+                                                                          Decision decision,
+                                                                          std::optional<std::string> reason) {
+  auto current = get_application(context, id);
+  if (!current) co_return current.error();
+  const auto* principal = context.principal.get();
+  if (!principal || !principal->has("permits:review"))
+    co_return make_error(Errc::forbidden, "needs permission permits:review");
+  auto check_state = [&](const store::Application& a) -> Result<Unit> {
+    bool allowed = decision == Decision::approve ? a.status == "under_review"
+                                                 : a.status == "under_review" || a.status == "fee_due";
+    if (!allowed)
+      return make_error(Errc::conflict, "application " + std::to_string(a.id) + " is " + a.status + "; only " +
+                                            (decision == Decision::approve ? "applications under_review"
+                                                                           : "applications fee_due or under_review") +
+                                            " can be " + (decision == Decision::approve ? "approved" : "rejected"));
+    return Unit{};
+  };
+  if (auto ok = check_state(*current); !ok) co_return ok.error();
+  bool inspection_required = false;
+  if (auto type = settings_.permit_types.find(current->permit_type); type != settings_.permit_types.end())
+    inspection_required = type->second.inspection_required;
+  if (decision == Decision::approve) {
+    if (auto identity = co_await check_identity(context, current->citizen_id); !identity) co_return identity.error();
+  }
+
+  auto written = co_await write([&](db::Connection& service) -> Result<store::Application> {
+    SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+    auto a = store::find_application(service, id, store::Scope::everything());
+    if (!a) return make_error(Errc::not_found, "no such application");
+    if (auto ok = check_state(*a); !ok) return ok.error();  // it may have moved meanwhile
+    if (decision == Decision::approve && inspection_required && !store::has_passed_inspection(service, id))
+      return make_error(Errc::conflict, "application " + std::to_string(id) + " needs a passed inspection before " +
+                                            "approval (permit type " + a->permit_type + ")");
+    auto now = now_utc();
+    a->status = decision == Decision::approve ? "approved" : "rejected";
+    a->decision_reason = reason;
+    a->decided_by = principal->id;
+    a->decided_at = now;
+    a->updated_at = now;
+    a->event_version += 1;
+    store::update_application(service, *a);
+    append(service, "gov.permits.application",
+           decision == Decision::approve ? "application.approved" : "application.rejected", "application", a->id,
+           a->event_version, {{"snapshot", application_snapshot(*a)}}, context);
+    if (decision == Decision::approve) {
+      store::Permit permit{
+          0, a->id, a->citizen_id, a->permit_type, a->department_code, "active", 1, now, principal->id, {}, {}, {}};
+      store::insert_permit(service, permit);
+      append(service, "gov.permits.permit", "permit.issued", "permit", permit.id, 1,
+             {{"snapshot", permit_snapshot(permit)}}, context);
+    }
+    transaction.commit();
+    return *store::find_application(service, id, store::Scope::everything());
+  });
+  if (written) {
+    deps_.events_committed();
+    spdlog::info("permits: application {} {} by employee {}", id, written->status, principal->id);
+  }
+  co_return written;
+}
+
+boost::asio::awaitable<Result<store::Inspection>> PermitsService::schedule_inspection(const CallContext& context,
+                                                                                      std::int64_t application_id,
+                                                                                      std::string scheduled_for) {
+  auto application = get_application(context, application_id);
+  if (!application) co_return make_error(Errc::unprocessable, "no such application " + std::to_string(application_id));
+  const auto* principal = context.principal.get();
+  if (!principal || !principal->has("permits:inspect"))
+    co_return make_error(Errc::forbidden, "needs permission permits:inspect");
+  auto when = bus::parse_utc(scheduled_for);
+  if (!when)
+    co_return make_error(Errc::invalid_argument, "field 'scheduled_for': must be a UTC time like 2026-12-01T09:30:00Z");
+  auto written = co_await write([&](db::Connection& service) -> Result<store::Inspection> {
+    SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+    auto a = store::find_application(service, application_id, store::Scope::everything());
+    if (!a || (a->status != "fee_due" && a->status != "under_review"))
+      return make_error(Errc::conflict, "application " + std::to_string(application_id) + " is " +
+                                            (a ? a->status : "gone") + "; inspections are for open applications");
+    store::Inspection inspection;
+    inspection.application_id = application_id;
+    inspection.scheduled_for = bus::format_utc(*when);
+    inspection.status = "scheduled";
+    inspection.scheduled_by = principal->id;
+    inspection.created_at = now_utc();
+    store::insert_inspection(service, inspection);
+    transaction.commit();
+    return inspection;
+  });
+  co_return written;
+}
+
+boost::asio::awaitable<Result<store::Inspection>> PermitsService::record_inspection(const CallContext& context,
+                                                                                    std::int64_t id, bool passed,
+                                                                                    std::optional<std::string> notes) {
+  std::optional<store::Inspection> inspection;
+  {
+    if (auto ok = usable(); !ok) co_return ok.error();
+    auto reader = deps_.readers.acquire();
+    inspection = store::find_inspection(*reader, id);
+  }
+  if (!inspection) co_return make_error(Errc::not_found, "no such inspection");
+  if (auto application = get_application(context, inspection->application_id); !application)
+    co_return make_error(Errc::not_found, "no such inspection");
+  const auto* principal = context.principal.get();
+  if (!principal || !principal->has("permits:inspect"))
+    co_return make_error(Errc::forbidden, "needs permission permits:inspect");
+  auto written = co_await write([&](db::Connection& service) -> Result<store::Inspection> {
+    SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+    auto current = store::find_inspection(service, id);
+    if (!current) return make_error(Errc::not_found, "no such inspection");
+    if (current->status != "scheduled")
+      return make_error(Errc::conflict, "inspection " + std::to_string(id) + " is already " + current->status);
+    current->status = passed ? "passed" : "failed";
+    current->notes = notes;
+    current->recorded_by = principal->id;
+    current->recorded_at = now_utc();
+    store::update_inspection(service, *current);
+    transaction.commit();
+    return *current;
+  });
+  co_return written;
+}
+
+Result<store::Permit> PermitsService::get_permit(const CallContext& context, std::int64_t id) {
+  auto scope = scope_for(context.principal.get());
+  if (!scope) return scope.error();
+  if (auto ok = usable(); !ok) return ok.error();
+  auto reader = deps_.readers.acquire();
+  auto permit = store::find_permit(*reader, id, *scope);
+  if (!permit) return make_error(Errc::not_found, "no such permit");
+  return *permit;
+}
+
+boost::asio::awaitable<Result<store::Permit>> PermitsService::revoke_permit(const CallContext& context, std::int64_t id,
+                                                                            std::string reason) {
+  auto current = get_permit(context, id);
+  if (!current) co_return current.error();
+  const auto* principal = context.principal.get();
+  if (!principal || !principal->has("permits:review"))
+    co_return make_error(Errc::forbidden, "needs permission permits:review");
+  auto written = co_await write([&](db::Connection& service) -> Result<store::Permit> {
+    SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+    auto permit = store::find_permit(service, id, store::Scope::everything());
+    if (!permit) return make_error(Errc::not_found, "no such permit");
+    if (permit->status != "active")
+      return make_error(Errc::conflict, "permit " + std::to_string(id) + " is already " + permit->status);
+    permit->status = "revoked";
+    permit->revoked_at = now_utc();
+    permit->revoked_by = principal->id;
+    permit->revoke_reason = reason;
+    permit->event_version += 1;
+    store::update_permit(service, *permit);
+    append(service, "gov.permits.permit", "permit.revoked", "permit", permit->id, permit->event_version,
+           {{"snapshot", permit_snapshot(*permit)}}, context);
+    transaction.commit();
+    return *permit;
+  });
+  if (written) {
+    deps_.events_committed();
+    spdlog::info("permits: permit {} revoked by employee {}", id, principal->id);
+  }
+  co_return written;
+}
+
+// --- events ----------------------------------------------------------------------------
+
+std::vector<bus::Subscription> PermitsService::subscriptions() {
+  return {
+      {"citizen_refs", {"gov.auth.citizen"}, db::Role::sync, &PermitsService::apply_citizen_event},
+      {"department_refs", {"gov.auth.department"}, db::Role::sync, &PermitsService::apply_department_event},
+      {"payments",
+       {"gov.revenue.payment"},
+       db::Role::service,
+       [this](const bus::Event& event, db::Connection& service) { return apply_payment_event(event, service); }},
+  };
+}
+
+bus::Outcome PermitsService::apply_citizen_event(const bus::Event& event, db::Connection& sync) {
+  const auto& snapshot = event.data.at("snapshot");
+  store::CitizenRef ref;
+  ref.citizen_id = snapshot.at("id").get<std::int64_t>();
+  ref.name = string_field(snapshot, "name");
+  ref.email_verified = bool_field(snapshot, "email_verified", false);
+  ref.identity_verified = bool_field(snapshot, "identity_verified", false);
+  ref.is_active = bool_field(snapshot, "is_active", true) && event.event_type != "citizen.deleted";
+  if (ref.is_active) {  // a deleted citizen keeps a name for old applications, no contact data
+    ref.email = string_field(snapshot, "email");
+    ref.phone = string_field(snapshot, "phone");
+    ref.address = string_field(snapshot, "address");
+    ref.city = string_field(snapshot, "city");
+    ref.postal_code = string_field(snapshot, "postal_code");
+  }
+  ref.event_version = event.event_version;
+  ref.last_synced_at = now_utc();
+  return store::upsert_citizen_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
+}
+
+bus::Outcome PermitsService::apply_department_event(const bus::Event& event, db::Connection& sync) {
+  const auto& snapshot = event.data.at("snapshot");
+  store::DepartmentRef ref{snapshot.at("code").get<std::string>(), snapshot.at("name").get<std::string>(),
+                           event.event_version, now_utc()};
+  return store::upsert_department_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
+}
+
+// payment.completed for an invoice this module asked for moves the application from
+// fee_due to under_review. Anything else on the topic is not for permits.
+bus::Outcome PermitsService::apply_payment_event(const bus::Event& event, db::Connection& service) {
+  if (event.event_type != "payment.completed") return bus::Outcome::applied;
+  const auto& snapshot = event.data.at("snapshot");
+  if (string_field(snapshot, "source_module") != "permits" || string_field(snapshot, "source_type") != "application")
+    return bus::Outcome::applied;
+  auto source_id = snapshot.at("source_id").get<std::string>();
+  std::int64_t id = 0;
+  auto [end, ec] = std::from_chars(source_id.data(), source_id.data() + source_id.size(), id);
+  if (ec != std::errc() || end != source_id.data() + source_id.size())
+    throw std::runtime_error("payment.completed names application '" + source_id + "', not an id");
+  auto application = store::find_application(service, id, store::Scope::everything());
+  if (!application) throw std::runtime_error("payment.completed for unknown application " + source_id);
+  if (application->status != "fee_due") return bus::Outcome::stale;  // already moved on (duplicate)
+  application->status = "under_review";
+  application->invoice_id = string_field(snapshot, "invoice_id");
+  application->updated_at = now_utc();
+  store::update_application(service, *application);
+  spdlog::info("permits: fee of application {} paid; under review", id);
+  return bus::Outcome::applied;
+}
+
+}  // namespace townhall::permits

@@ -1,0 +1,93 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+
+#include "settings.hpp"
+#include "store.hpp"
+#include "townhall/auth/api.hpp"
+#include "townhall/bus/bus.hpp"
+#include "townhall/platform/db.hpp"
+#include "townhall/platform/input.hpp"
+#include "townhall/platform/writer.hpp"
+
+namespace townhall::permits {
+
+struct NewApplication {
+  std::string permit_type;
+  std::string description;
+  std::string property_address;
+  std::string department_code;
+};
+
+struct ApplicationList {
+  std::vector<store::Application> items;
+  std::int64_t total = 0;
+  input::Page page;
+};
+
+enum class Decision { approve, reject };
+
+// The permits module's behaviour, reachable without sockets: applications, decisions,
+// inspections and permits, with the row-level rule applied through store::Scope, and
+// the event handlers that keep citizen_refs and department_refs and follow payments.
+class PermitsService {
+ public:
+  struct Dependencies {
+    const db::ModuleDb& database;
+    db::Writer& writer;
+    db::ReaderPool& readers;
+    std::function<void()> events_committed;
+    auth::Api& auth;
+  };
+
+  PermitsService(Settings settings, Dependencies dependencies);
+
+  void start();  // opens the service connection on the writer; throws when it cannot
+  void stop();
+  bool running() const { return running_; }
+  const Settings& settings() const { return settings_; }
+
+  boost::asio::awaitable<Result<store::Application>> submit(const CallContext& context, NewApplication input);
+  Result<store::Application> get_application(const CallContext& context, std::int64_t id);
+  Result<ApplicationList> list_applications(const CallContext& context, store::ApplicationFilter filter,
+                                            input::Page page);
+  boost::asio::awaitable<Result<store::Application>> decide(const CallContext& context, std::int64_t id,
+                                                            Decision decision, std::optional<std::string> reason);
+  boost::asio::awaitable<Result<store::Inspection>> schedule_inspection(const CallContext& context,
+                                                                        std::int64_t application_id,
+                                                                        std::string scheduled_for);
+  boost::asio::awaitable<Result<store::Inspection>> record_inspection(const CallContext& context, std::int64_t id,
+                                                                      bool passed, std::optional<std::string> notes);
+  Result<store::Permit> get_permit(const CallContext& context, std::int64_t id);
+  boost::asio::awaitable<Result<store::Permit>> revoke_permit(const CallContext& context, std::int64_t id,
+                                                              std::string reason);
+
+  // The subscriptions app/ registers with the bus.
+  std::vector<bus::Subscription> subscriptions();
+
+  // Event handlers (on the writer thread, inside the bus's transaction).
+  static bus::Outcome apply_citizen_event(const bus::Event& event, db::Connection& sync);
+  static bus::Outcome apply_department_event(const bus::Event& event, db::Connection& sync);
+  bus::Outcome apply_payment_event(const bus::Event& event, db::Connection& service);
+
+ private:
+  template <class F>
+  boost::asio::awaitable<std::invoke_result_t<F, db::Connection&>> write(F task);
+  Result<Unit> usable() const;
+  // The applicant's identity, fresh from auth, or from a recent cache row when auth
+  // cannot answer; unavailable when neither.
+  boost::asio::awaitable<Result<Unit>> check_identity(const CallContext& context, std::int64_t citizen_id);
+
+  Settings settings_;
+  Dependencies deps_;
+  std::unique_ptr<db::Connection> service_;  // writer thread only
+  std::atomic<bool> running_{false};
+};
+
+// Which applications a principal sees (the seeds' row-level rule); forbidden for staff
+// with no permits permission or no department.
+Result<store::Scope> scope_for(const Principal* principal);
+
+}  // namespace townhall::permits

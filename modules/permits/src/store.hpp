@@ -1,0 +1,116 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "townhall/platform/db.hpp"
+
+// permits.db's SQL. Every read of applications and permits takes a Scope: the seeds'
+// row-level rule lives here, so no route can forget it.
+namespace townhall::permits::store {
+
+// Which rows a caller may see: a citizen their own, staff their department's, admins all.
+struct Scope {
+  std::optional<std::int64_t> citizen_id;
+  std::optional<std::string> department_code;
+  static Scope everything() { return {}; }
+};
+
+struct Applicant {
+  std::optional<std::string> name;
+  std::optional<std::string> phone;
+  std::string synced_at;
+};
+
+struct Application {
+  std::int64_t id = 0;
+  std::int64_t citizen_id = 0;
+  std::string permit_type;
+  std::string description;
+  std::string property_address;
+  std::string department_code;
+  std::string status;
+  std::int64_t fee_cents = 0;
+  std::string currency;
+  std::optional<std::string> invoice_id;
+  std::optional<std::string> decision_reason;
+  std::optional<std::int64_t> decided_by;
+  std::int64_t event_version = 1;
+  std::string submitted_at;
+  std::string updated_at;
+  std::optional<std::string> decided_at;
+  std::optional<Applicant> applicant;  // from citizen_refs, when synced
+  std::optional<std::int64_t> permit_id;
+};
+
+std::optional<Application> find_application(db::Connection& connection, std::int64_t id, const Scope& scope);
+struct ApplicationFilter {
+  std::optional<std::string> status;
+  std::optional<std::string> department_code;
+};
+std::vector<Application> list_applications(db::Connection& connection, const Scope& scope,
+                                           const ApplicationFilter& filter, std::int64_t offset, int limit,
+                                           std::int64_t& total);
+void insert_application(db::Connection& connection, Application& application);  // fills id
+void update_application(db::Connection& connection, const Application& application);
+
+struct Inspection {
+  std::int64_t id = 0;
+  std::int64_t application_id = 0;
+  std::string scheduled_for;
+  std::string status;
+  std::optional<std::string> notes;
+  std::int64_t scheduled_by = 0;
+  std::optional<std::int64_t> recorded_by;
+  std::string created_at;
+  std::optional<std::string> recorded_at;
+};
+std::optional<Inspection> find_inspection(db::Connection& connection, std::int64_t id);
+void insert_inspection(db::Connection& connection, Inspection& inspection);
+void update_inspection(db::Connection& connection, const Inspection& inspection);
+bool has_passed_inspection(db::Connection& connection, std::int64_t application_id);
+
+struct Permit {
+  std::int64_t id = 0;
+  std::int64_t application_id = 0;
+  std::int64_t citizen_id = 0;
+  std::string permit_type;
+  std::string department_code;
+  std::string status;
+  std::int64_t event_version = 1;
+  std::string issued_at;
+  std::int64_t issued_by = 0;
+  std::optional<std::string> revoked_at;
+  std::optional<std::int64_t> revoked_by;
+  std::optional<std::string> revoke_reason;
+};
+std::optional<Permit> find_permit(db::Connection& connection, std::int64_t id, const Scope& scope);
+void insert_permit(db::Connection& connection, Permit& permit);
+void update_permit(db::Connection& connection, const Permit& permit);
+
+// Caches (sync role).
+struct CitizenRef {
+  std::int64_t citizen_id = 0;
+  std::optional<std::string> name, email, phone, address, city, postal_code;
+  bool email_verified = false;
+  bool identity_verified = false;
+  bool is_active = true;
+  std::int64_t event_version = 0;
+  std::string last_synced_at;
+};
+// Inserts or replaces when `ref` is newer; false when the stored row is as new or newer.
+bool upsert_citizen_ref(db::Connection& connection, const CitizenRef& ref);
+std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id);
+
+struct DepartmentRef {
+  std::string code;
+  std::string name;
+  std::int64_t event_version = 0;
+  std::string last_synced_at;
+};
+bool upsert_department_ref(db::Connection& connection, const DepartmentRef& ref);
+std::optional<DepartmentRef> find_department_ref(db::Connection& connection, const std::string& code);
+
+}  // namespace townhall::permits::store

@@ -1,0 +1,283 @@
+// The permits module against the real server: the zero-fee path end to end, inspections,
+// cache convergence from auth's events, the row-level rule, and bad input.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "server_fixture.hpp"
+#include "support.hpp"
+
+namespace townhall {
+namespace {
+
+using json = nlohmann::json;
+using testing::HttpResponse;
+
+class PermitsHttp : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto config = testing::test_config(dir.path());
+    for (const auto& [email, role, department] :
+         std::vector<std::array<std::string, 3>>{{"admin@example.org", "admin", ""},
+                                                 {"rita@example.org", "permits_reviewer", "BLD"},
+                                                 {"pete@example.org", "permits_reviewer", "PRK"},
+                                                 {"pat@example.org", "parks_staff", "PRK"}}) {
+      auto created = app::create_staff_user(
+          config, auth::StaffUser{email, "staff password 1", "Staff", role,
+                                  department.empty() ? std::nullopt : std::optional<std::string>(department)});
+      ASSERT_TRUE(created) << created.error().message;
+    }
+    server = std::make_unique<testing::TestServer>(std::move(config));
+    admin = login("admin@example.org", "staff password 1");
+    rita = login("rita@example.org", "staff password 1");
+    pete = login("pete@example.org", "staff password 1");
+    pat = login("pat@example.org", "staff password 1");
+    ASSERT_FALSE(admin.empty() || rita.empty() || pete.empty() || pat.empty());
+  }
+
+  std::string login(const std::string& email, const std::string& password) {
+    return testing::login(server->port(), email, password);
+  }
+  HttpResponse call(const std::string& method, const std::string& path, const std::string& body = {},
+                    const std::string& token = {}) {
+    return testing::call(server->port(), method, path, body, token);
+  }
+  json body_of(const HttpResponse& response) { return json::parse(response.body, nullptr, false); }
+
+  // A citizen with a verified identity (by the admin), signed in.
+  std::pair<std::int64_t, std::string> verified_citizen(const std::string& email) {
+    auto registered = call("POST", "/api/v1/auth/register",
+                           json{{"email", email},
+                                {"password", "a long enough password"},
+                                {"name", "Citizen " + email},
+                                {"phone", "+1-555-0100"}}
+                               .dump());
+    EXPECT_EQ(registered.status, 201) << registered.body;
+    auto id = body_of(registered)["id"].get<std::int64_t>();
+    auto verified =
+        call("PATCH", "/api/v1/auth/citizens/" + std::to_string(id), R"({"identity_verified":true})", admin);
+    EXPECT_EQ(verified.status, 200) << verified.body;
+    return {id, login(email, "a long enough password")};
+  }
+
+  // Waits until permits has applied everything auth has published (caches are current).
+  void wait_for_caches() {
+    ASSERT_TRUE(testing::wait_until([&] { return server->app().bus().caught_up(); }));
+  }
+
+  HttpResponse submit(const std::string& token, const std::string& type, const std::string& department = "BLD") {
+    return call("POST", "/api/v1/permits/applications",
+                json{{"permit_type", type},
+                     {"description", "New fence\nalong the north side"},
+                     {"property_address", "12 Elm Street"},
+                     {"department_code", department}}
+                    .dump(),
+                token);
+  }
+
+  static void expect_problem(const HttpResponse& response, int status, const std::string& detail = {}) {
+    EXPECT_EQ(response.status, status) << response.body;
+    EXPECT_EQ(response.header("content-type"), "application/problem+json") << response.body;
+    if (!detail.empty()) {
+      EXPECT_NE(response.body.find(detail), std::string::npos) << response.body;
+    }
+  }
+
+  testing::TempDir dir;
+  std::unique_ptr<testing::TestServer> server;
+  std::string admin, rita, pete, pat;
+};
+
+TEST_F(PermitsHttp, ZeroFeeApplicationEndToEnd) {
+  auto [maria, token] = verified_citizen("maria@example.org");
+  wait_for_caches();
+  auto submitted = submit(token, "fence");
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  auto application = body_of(submitted);
+  EXPECT_EQ(application["status"], "under_review");  // zero fee: straight to review
+  EXPECT_EQ(application["fee_cents"], 0);
+  EXPECT_EQ(application["citizen_id"], maria);
+  EXPECT_EQ(application["applicant"]["name"], "Citizen maria@example.org");
+  EXPECT_EQ(application["applicant"]["phone"], "+1-555-0100");
+  EXPECT_TRUE(application["applicant"]["synced_at"].is_string());
+  auto path = "/api/v1/permits/applications/" + std::to_string(application["id"].get<std::int64_t>());
+
+  expect_problem(call("POST", path + "/decision", R"({"decision":"approve"})", token), 403);  // not staff
+  auto approved = call("POST", path + "/decision", R"({"decision":"approve","reason":"complete"})", rita);
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  EXPECT_EQ(body_of(approved)["status"], "approved");
+  auto permit_id = body_of(approved)["permit_id"];
+  ASSERT_TRUE(permit_id.is_number());
+  auto permit = call("GET", "/api/v1/permits/permits/" + std::to_string(permit_id.get<std::int64_t>()), {}, token);
+  ASSERT_EQ(permit.status, 200) << permit.body;
+  EXPECT_EQ(body_of(permit)["status"], "active");
+  EXPECT_EQ(body_of(permit)["permit_type"], "fence");
+
+  // A decided application takes no further decision (409 naming its state).
+  expect_problem(call("POST", path + "/decision", R"({"decision":"reject","reason":"late"})", rita), 409,
+                 "is approved");
+  auto permit_path = "/api/v1/permits/permits/" + std::to_string(permit_id.get<std::int64_t>());
+  expect_problem(call("POST", permit_path + "/revoke", R"({"reason":"x"})", token), 403);
+  auto revoked = call("POST", permit_path + "/revoke", R"({"reason":"built too high"})", rita);
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  EXPECT_EQ(body_of(revoked)["status"], "revoked");
+  expect_problem(call("POST", permit_path + "/revoke", R"({"reason":"again"})", rita), 409);
+}
+
+TEST_F(PermitsHttp, UnverifiedApplicantsAreNotIssuedPermits) {
+  auto registered = call("POST", "/api/v1/auth/register",
+                         R"({"email":"li@example.org","password":"a long enough password","name":"Li"})");
+  ASSERT_EQ(registered.status, 201);
+  auto token = login("li@example.org", "a long enough password");
+  wait_for_caches();
+  auto id = body_of(submit(token, "fence"))["id"].get<std::int64_t>();
+  expect_problem(call("POST", "/api/v1/permits/applications/" + std::to_string(id) + "/decision",
+                      R"({"decision":"approve"})", rita),
+                 422, "not verified");
+}
+
+TEST_F(PermitsHttp, InspectionRequiredBeforeApproval) {
+  auto [maria, token] = verified_citizen("maria@example.org");
+  wait_for_caches();
+  auto id = body_of(submit(token, "signage"))["id"].get<std::int64_t>();  // zero fee, inspection required
+  auto decision = "/api/v1/permits/applications/" + std::to_string(id) + "/decision";
+  expect_problem(call("POST", decision, R"({"decision":"approve"})", rita), 409, "passed inspection");
+
+  expect_problem(call("POST", "/api/v1/permits/inspections",
+                      json{{"application_id", id}, {"scheduled_for", "tomorrow"}}.dump(), rita),
+                 400, "scheduled_for");
+  expect_problem(call("POST", "/api/v1/permits/inspections",
+                      json{{"application_id", id}, {"scheduled_for", "2026-12-01T09:30:00Z"}}.dump(), pete),
+                 422);  // another department's application does not exist for pete
+  auto scheduled = call("POST", "/api/v1/permits/inspections",
+                        json{{"application_id", id}, {"scheduled_for", "2026-12-01T09:30:00Z"}}.dump(), rita);
+  ASSERT_EQ(scheduled.status, 201) << scheduled.body;
+  auto inspection = "/api/v1/permits/inspections/" + std::to_string(body_of(scheduled)["id"].get<std::int64_t>());
+  expect_problem(call("POST", inspection + "/result", R"({"result":"maybe"})", rita), 400);
+  auto failed = call("POST", inspection + "/result", R"({"result":"failed","notes":"sign too big"})", rita);
+  ASSERT_EQ(failed.status, 200) << failed.body;
+  expect_problem(call("POST", inspection + "/result", R"({"result":"passed"})", rita), 409, "already failed");
+  expect_problem(call("POST", decision, R"({"decision":"approve"})", rita), 409, "passed inspection");
+
+  auto second = call("POST", "/api/v1/permits/inspections",
+                     json{{"application_id", id}, {"scheduled_for", "2026-12-02T09:30:00.000Z"}}.dump(), rita);
+  ASSERT_EQ(second.status, 201);
+  auto passed = call(
+      "POST", "/api/v1/permits/inspections/" + std::to_string(body_of(second)["id"].get<std::int64_t>()) + "/result",
+      R"({"result":"passed"})", rita);
+  ASSERT_EQ(passed.status, 200);
+  EXPECT_EQ(call("POST", decision, R"({"decision":"approve"})", rita).status, 200);
+}
+
+TEST_F(PermitsHttp, FeeDueApplicationsWaitForPayment) {
+  auto [maria, token] = verified_citizen("maria@example.org");
+  wait_for_caches();
+  auto submitted = body_of(submit(token, "renovation"));
+  EXPECT_EQ(submitted["status"], "fee_due");
+  EXPECT_EQ(submitted["fee_cents"], 5000);
+  EXPECT_EQ(submitted["currency"], "USD");
+  auto decision = "/api/v1/permits/applications/" + std::to_string(submitted["id"].get<std::int64_t>()) + "/decision";
+  expect_problem(call("POST", decision, R"({"decision":"approve"})", rita), 409, "is fee_due");
+  auto rejected = call("POST", decision, R"({"decision":"reject","reason":"withdrawn by phone"})", rita);
+  ASSERT_EQ(rejected.status, 200) << rejected.body;
+  EXPECT_EQ(body_of(rejected)["status"], "rejected");
+}
+
+TEST_F(PermitsHttp, CitizenChangesReachTheApplicationThroughTheCache) {
+  auto [maria, token] = verified_citizen("maria@example.org");
+  wait_for_caches();
+  auto id = body_of(submit(token, "fence"))["id"].get<std::int64_t>();
+  auto path = "/api/v1/permits/applications/" + std::to_string(id);
+  auto patched = call("PATCH", "/api/v1/auth/citizens/" + std::to_string(maria), R"({"phone":"+1-555-0199"})", token);
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_TRUE(testing::wait_until([&] {
+    return body_of(call("GET", path, {}, token))["applicant"]["phone"] == "+1-555-0199";
+  })) << call("GET", path, {}, token).body;
+  // A deleted citizen's contact data leaves the cache; the name stays for the record.
+  ASSERT_EQ(call("DELETE", "/api/v1/auth/citizens/" + std::to_string(maria), {}, token).status, 204);
+  EXPECT_TRUE(
+      testing::wait_until([&] { return body_of(call("GET", path, {}, rita))["applicant"]["phone"].is_null(); }));
+  EXPECT_EQ(body_of(call("GET", path, {}, rita))["applicant"]["name"], "Citizen maria@example.org");
+  // And a permit is not issued to a closed account.
+  expect_problem(call("POST", path + "/decision", R"({"decision":"approve"})", rita), 422, "closed");
+}
+
+TEST_F(PermitsHttp, StaffSeeOnlyTheirDepartmentAndCitizensOnlyTheirOwn) {
+  auto [maria, maria_token] = verified_citizen("maria@example.org");
+  auto [li, li_token] = verified_citizen("li@example.org");
+  wait_for_caches();
+  auto created = call("POST", "/api/v1/auth/departments", R"({"code":"PRK","name":"Parks"})", admin);
+  ASSERT_TRUE(created.status == 201 || created.status == 409) << created.body;
+  wait_for_caches();
+  auto bld = body_of(submit(maria_token, "fence", "BLD"))["id"].get<std::int64_t>();
+  auto prk = body_of(submit(li_token, "fence", "prk"))["id"].get<std::int64_t>();
+  auto bld_path = "/api/v1/permits/applications/" + std::to_string(bld);
+
+  // pete reviews PRK: BLD's application does not exist for him.
+  auto petes = body_of(call("GET", "/api/v1/permits/applications", {}, pete));
+  ASSERT_EQ(petes["total"], 1);
+  EXPECT_EQ(petes["items"][0]["id"], prk);
+  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications?department_code=BLD", {}, pete))["total"], 0);
+  expect_problem(call("GET", bld_path, {}, pete), 404);
+  expect_problem(call("POST", bld_path + "/decision", R"({"decision":"approve"})", pete), 404);
+  // rita reviews BLD; the admin sees everything; parks staff have no permits permission.
+  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications", {}, rita))["total"], 1);
+  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications", {}, admin))["total"], 2);
+  expect_problem(call("GET", "/api/v1/permits/applications", {}, pat), 403);
+  // Citizens: their own only.
+  expect_problem(call("GET", bld_path, {}, li_token), 404);
+  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications", {}, li_token))["total"], 1);
+  EXPECT_EQ(call("GET", bld_path, {}, maria_token).status, 200);
+  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications?status=approved", {}, admin))["total"], 0);
+}
+
+TEST_F(PermitsHttp, BadInputGetsAClearProblem) {
+  auto [maria, token] = verified_citizen("maria@example.org");
+  wait_for_caches();
+  const std::string apps = "/api/v1/permits/applications";
+  expect_problem(call("POST", apps, "{", token), 400, "malformed JSON");
+  expect_problem(
+      call("POST", apps,
+           R"({"permit_type":"fence","description":"d","property_address":"a","department_code":"BLD","x":1})", token),
+      400, "unknown field 'x'");
+  expect_problem(call("POST", apps,
+                      R"({"permit_type":7,"description":"d","property_address":"a","department_code":"BLD"})", token),
+                 400, "permit_type");
+  expect_problem(call("POST", apps, R"({"permit_type":"fence","description":"d","department_code":"BLD"})", token), 400,
+                 "property_address");
+  expect_problem(call("POST", apps,
+                      json{{"permit_type", "fence"},
+                           {"description", std::string(3000, 'd')},
+                           {"property_address", "a"},
+                           {"department_code", "BLD"}}
+                          .dump(),
+                      token),
+                 400, "at most 2000 bytes");
+  expect_problem(submit(token, "castle"), 422, "unknown permit_type");
+  expect_problem(submit(token, "fence", "NOPE"), 422, "unknown department_code");
+  expect_problem(submit(rita, "fence"), 403);  // staff do not apply
+  expect_problem(call("GET", apps + "?page_size=10000", {}, token), 400, "page_size");
+  expect_problem(call("GET", apps + "?status=dancing", {}, token), 400, "status");
+  expect_problem(call("GET", apps + "/abc", {}, token), 404);
+  expect_problem(call("GET", apps + "/999999", {}, token), 404);
+  auto id = body_of(submit(token, "fence"))["id"].get<std::int64_t>();
+  auto decision = apps + "/" + std::to_string(id) + "/decision";
+  expect_problem(call("POST", decision, R"({"decision":"maybe"})", rita), 400, "approve");
+  expect_problem(call("POST", decision, R"({"decision":"reject"})", rita), 400, "reason");
+  expect_problem(call("POST", decision, R"({"decision":"approve","reason":17})", rita), 400, "reason");
+  expect_problem(call("POST", decision, R"({"decision":"approve"})"), 401);
+  // An injection string is data.
+  auto odd = call("POST", apps,
+                  json{{"permit_type", "fence"},
+                       {"description", "'); DELETE FROM applications;--"},
+                       {"property_address", "Ñandú 😀"},
+                       {"department_code", "bld"}}
+                      .dump(),
+                  token);
+  ASSERT_EQ(odd.status, 201) << odd.body;
+  EXPECT_EQ(body_of(odd)["description"], "'); DELETE FROM applications;--");
+  EXPECT_EQ(body_of(call("GET", apps, {}, token))["total"], 2);
+}
+
+}  // namespace
+}  // namespace townhall

@@ -1,0 +1,257 @@
+// The permits service without sockets: cache handlers (order, duplicates, deletion),
+// the payment saga step, the row-level scope, and approval when auth is down.
+#include <SQLiteCpp/Transaction.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../../modules/permits/src/service.hpp"
+#include "coro.hpp"
+#include "service.hpp"
+#include "support.hpp"
+#include "townhall/auth/module.hpp"
+#include "townhall/migrations.hpp"
+#include "townhall/permits/module.hpp"
+#include "townhall/platform/metrics.hpp"
+#include "townhall/platform/migrator.hpp"
+
+namespace townhall::permits {
+namespace {
+
+using json = nlohmann::json;
+using testing::run_awaitable;
+
+void migrate(const db::ModuleDb& database, std::string_view component) {
+  auto owner = database.open(db::Role::owner);
+  db::Migrator migrator(*owner);
+  auto files = migrations::embedded_migrations();
+  auto all = db::migrations_for(files, "bus");
+  auto own = db::migrations_for(files, component);
+  all.insert(all.end(), own.begin(), own.end());
+  migrator.apply(all);
+}
+
+bus::Event citizen_event(std::string type, std::int64_t id, std::int64_t version, json snapshot) {
+  bus::Event event;
+  event.event_id = "auth:" + std::to_string(version);
+  event.event_type = std::move(type);
+  event.topic = "gov.auth.citizen";
+  event.source = "auth";
+  event.aggregate_type = "citizen";
+  event.aggregate_id = std::to_string(id);
+  event.event_version = version;
+  snapshot["id"] = id;
+  event.data = {{"snapshot", snapshot}};
+  return event;
+}
+
+std::shared_ptr<const Principal> staff(std::int64_t id, std::vector<std::string> permissions, std::string department) {
+  auto p = std::make_shared<Principal>();
+  p->id = id;
+  p->kind = Principal::Kind::employee;
+  p->permissions = std::move(permissions);
+  p->department = std::move(department);
+  return p;
+}
+
+class PermitsServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    migrate(auth_db, "auth");
+    migrate(permits_db, "permits");
+    auth::Settings auth_settings;
+    auth_settings.password_cost = {1, 8192 * 1024};
+    auth_service = std::make_unique<auth::AuthService>(
+        auth_settings, dir.path() / "auth.key",
+        auth::AuthService::Dependencies{auth_db, auth_writer, auth_readers, metrics, [] {}});
+    auth_service->start();
+    Settings settings;
+    settings.permit_types["fence"] = PermitType{0, "USD", false};
+    settings.permit_types["deck"] = PermitType{2500, "EUR", false};
+    settings.identity_fallback_max_age = std::chrono::seconds(300);
+    make_service(settings);
+    apply(&PermitsService::apply_department_event, [] {
+      bus::Event event;
+      event.event_type = "department.created";
+      event.event_version = 1;
+      event.data = {{"snapshot", {{"code", "BLD"}, {"name", "Building"}}}};
+      return event;
+    }());
+  }
+
+  void make_service(Settings settings) {
+    if (service) service->stop();
+    service = std::make_unique<PermitsService>(
+        settings, PermitsService::Dependencies{permits_db, permits_writer, permits_readers, [] {}, *auth_service});
+    service->start();
+  }
+
+  void TearDown() override {
+    service->stop();
+    auth_service->stop();
+    permits_writer.stop();
+    auth_writer.stop();
+  }
+
+  bus::Outcome apply(bus::Outcome (*handler)(const bus::Event&, db::Connection&), const bus::Event& event) {
+    auto sync = permits_db.open(db::Role::sync);
+    SQLite::Transaction transaction(sync->sql());
+    auto outcome = handler(event, *sync);
+    transaction.commit();
+    return outcome;
+  }
+
+  bus::Outcome pay(const json& snapshot) {
+    bus::Event event;
+    event.event_type = "payment.completed";
+    event.event_version = 1;
+    event.data = {{"snapshot", snapshot}};
+    auto connection = permits_db.open(db::Role::service);
+    SQLite::Transaction transaction(connection->sql());
+    auto outcome = service->apply_payment_event(event, *connection);
+    transaction.commit();
+    return outcome;
+  }
+
+  std::optional<store::CitizenRef> ref(std::int64_t id) {
+    auto reader = permits_db.open(db::Role::reader);
+    return store::find_citizen_ref(*reader, id);
+  }
+
+  // A citizen registered in auth (verified by a clerk), its cache row in permits, and
+  // the citizen's principal.
+  std::shared_ptr<const Principal> verified_citizen() {
+    auto registered = run_awaitable(auth_service->register_citizen(
+        CallContext{},
+        auth::Registration{"maria@example.org", "a long enough password", "Maria", "+1", {}, {}, {}, {}}));
+    EXPECT_TRUE(registered);
+    CallContext clerk;
+    clerk.principal = staff(1, {"citizens:verify"}, "");
+    auth::CitizenPatch patch;
+    patch.identity_verified = true;
+    auto verified = run_awaitable(auth_service->update_citizen(clerk, registered->id, patch));
+    EXPECT_TRUE(verified);
+    apply(&PermitsService::apply_citizen_event,
+          citizen_event("citizen.updated", verified->id, verified->event_version,
+                        {{"name", "Maria"}, {"identity_verified", true}, {"is_active", true}}));
+    auto p = std::make_shared<Principal>();
+    p->id = verified->id;
+    p->kind = Principal::Kind::citizen;
+    p->permissions = {"permits:apply"};
+    return p;
+  }
+
+  testing::TempDir dir;
+  metrics::Registry metrics;
+  db::ModuleDb auth_db{"auth", dir.path() / "auth.db", auth::table_manifest()};
+  db::ModuleDb permits_db{"permits", dir.path() / "permits.db", table_manifest()};
+  db::Writer auth_writer{"auth"};
+  db::Writer permits_writer{"permits"};
+  db::ReaderPool auth_readers{auth_db, 2};
+  db::ReaderPool permits_readers{permits_db, 2};
+  std::unique_ptr<auth::AuthService> auth_service;
+  std::unique_ptr<PermitsService> service;
+};
+
+TEST_F(PermitsServiceTest, CitizenCacheKeepsTheNewestVersionWhateverTheOrder) {
+  auto v1 = citizen_event("citizen.created", 7, 1, {{"name", "Maria"}, {"phone", "+1-100"}});
+  auto v2 = citizen_event("citizen.updated", 7, 2, {{"name", "Maria"}, {"phone", "+1-200"}});
+  auto v3 = citizen_event("citizen.updated", 7, 3, {{"name", "Maria G"}, {"phone", "+1-300"}});
+  EXPECT_EQ(apply(&PermitsService::apply_citizen_event, v3), bus::Outcome::applied);
+  EXPECT_EQ(apply(&PermitsService::apply_citizen_event, v1), bus::Outcome::stale);
+  EXPECT_EQ(apply(&PermitsService::apply_citizen_event, v2), bus::Outcome::stale);
+  EXPECT_EQ(apply(&PermitsService::apply_citizen_event, v3), bus::Outcome::stale);  // duplicate
+  EXPECT_EQ(ref(7)->phone, "+1-300");
+  EXPECT_EQ(ref(7)->name, "Maria G");
+  EXPECT_EQ(ref(7)->event_version, 3);
+
+  auto deleted = citizen_event("citizen.deleted", 7, 4,
+                               {{"name", "Maria G"}, {"phone", "+1-300"}, {"email", "m@x.org"}, {"is_active", false}});
+  EXPECT_EQ(apply(&PermitsService::apply_citizen_event, deleted), bus::Outcome::applied);
+  EXPECT_FALSE(ref(7)->is_active);
+  EXPECT_FALSE(ref(7)->phone);
+  EXPECT_FALSE(ref(7)->email);
+  EXPECT_EQ(ref(7)->name, "Maria G");
+}
+
+TEST_F(PermitsServiceTest, PaymentMovesAFeeDueApplicationToReviewOnce) {
+  auto citizen = verified_citizen();
+  CallContext as_citizen;
+  as_citizen.principal = citizen;
+  auto submitted = run_awaitable(service->submit(as_citizen, NewApplication{"deck", "A deck", "1 Main", "BLD"}));
+  ASSERT_TRUE(submitted) << submitted.error().message;
+  EXPECT_EQ(submitted->status, "fee_due");
+  EXPECT_EQ(submitted->fee_cents, 2500);
+  EXPECT_EQ(submitted->currency, "EUR");
+  json payment = {{"invoice_id", "inv-9"},
+                  {"source_module", "permits"},
+                  {"source_type", "application"},
+                  {"source_id", std::to_string(submitted->id)}};
+  EXPECT_EQ(pay(payment), bus::Outcome::applied);
+  EXPECT_EQ(pay(payment), bus::Outcome::stale);  // a duplicate changes nothing
+  EXPECT_EQ(pay({{"source_module", "parks"}, {"source_type", "booking"}, {"source_id", "1"}}), bus::Outcome::applied);
+  auto now = service->get_application(as_citizen, submitted->id);
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->status, "under_review");
+  EXPECT_EQ(now->invoice_id, "inv-9");
+  EXPECT_THROW(pay({{"source_module", "permits"}, {"source_type", "application"}, {"source_id", "999"}}),
+               std::runtime_error);  // retried, then a dead letter
+}
+
+TEST_F(PermitsServiceTest, ScopesFollowTheRowLevelRule) {
+  auto citizen = std::make_shared<Principal>();
+  citizen->id = 3;
+  EXPECT_EQ(scope_for(citizen.get())->citizen_id, 3);
+  EXPECT_EQ(scope_for(staff(1, {"permits:review"}, "BLD").get())->department_code, "BLD");
+  EXPECT_FALSE(scope_for(staff(1, {"*"}, "BLD").get())->department_code);
+  EXPECT_EQ(scope_for(staff(1, {"parks:*"}, "PRK").get()).error().code, Errc::forbidden);
+  EXPECT_EQ(scope_for(staff(1, {"permits:review"}, "").get()).error().code, Errc::forbidden);
+}
+
+TEST_F(PermitsServiceTest, ApprovalFallsBackToAFreshCacheRowWhenAuthIsDown) {
+  auto citizen = verified_citizen();
+  CallContext as_citizen;
+  as_citizen.principal = citizen;
+  CallContext reviewer;
+  reviewer.principal = staff(2, {"permits:review"}, "BLD");
+  auto first = run_awaitable(service->submit(as_citizen, NewApplication{"fence", "f", "1 Main", "BLD"}));
+  auto second = run_awaitable(service->submit(as_citizen, NewApplication{"fence", "g", "1 Main", "BLD"}));
+  ASSERT_TRUE(first && second);
+
+  auth_service->stop();  // auth is down: get_citizen answers unavailable
+  auto approved = run_awaitable(service->decide(reviewer, first->id, Decision::approve, std::nullopt));
+  ASSERT_TRUE(approved) << approved.error().message;  // the cache row is seconds old
+  EXPECT_EQ(approved->status, "approved");
+
+  Settings strict = service->settings();
+  strict.identity_fallback_max_age = std::chrono::seconds(0);
+  make_service(strict);
+  auto refused = run_awaitable(service->decide(reviewer, second->id, Decision::approve, std::nullopt));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::unavailable);
+  EXPECT_NE(refused.error().message.find("auth module is unavailable"), std::string::npos);
+  EXPECT_GT(refused.error().retry_after_seconds, 0);
+  EXPECT_EQ(service->get_application(reviewer, second->id)->status, "under_review");  // nothing changed
+  auth_service->start();
+  EXPECT_TRUE(run_awaitable(service->decide(reviewer, second->id, Decision::approve, std::nullopt)));
+}
+
+TEST(PermitsSettings, UnknownOrBadKeysAreNamed) {
+  auto message = [](const json& section) {
+    try {
+      parse_settings(section);
+    } catch (const std::exception& error) {
+      return std::string(error.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(message({{"permit_types", {{"fence", {{"fee_cents", 0}}}}}}), "");
+  EXPECT_NE(message({{"permit_types", {{"fence", {{"fee_cents", -1}}}}}}).find("permit_types.fence.fee_cents"),
+            std::string::npos);
+  EXPECT_NE(message({{"permit_types", {{"fence", {{"currency", "usd"}}}}}}).find("currency"), std::string::npos);
+  EXPECT_NE(message({{"permit_types", {{"Fence!", json::object()}}}}).find("Fence!"), std::string::npos);
+  EXPECT_NE(message({{"fees", 1}}).find("modules.permits.settings.fees: unknown"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace townhall::permits
