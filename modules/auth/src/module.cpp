@@ -111,8 +111,18 @@ class AuthModuleImpl final : public BasicModule {
       commands::NewCitizen citizen{
           email,       hash_password(password, settings_.password_cost), name, phone, address, "Springfield", "12345",
           std::nullopt};
-      check(commands::register_citizen(*service, citizen, context));
-      accounts.push_back({"citizen", email, name, password});
+      auto registered = commands::register_citizen(*service, citizen, context);
+      check(registered);
+      // All but the last are verified, so the demo shows both an approval and the
+      // refusal for an unverified applicant.
+      bool verified = email != citizens.back()[0];
+      if (verified) {
+        commands::CitizenChange change;
+        change.email_verified = true;
+        change.identity_verified = true;
+        check(commands::update_citizen(*service, registered->id, change, context));
+      }
+      accounts.push_back({verified ? "citizen (verified)" : "citizen (not verified)", email, name, password});
     }
     context_.events_committed();
 
