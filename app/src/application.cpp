@@ -229,12 +229,14 @@ struct Application::Impl {
           ModuleContext{module_config, *slot->database, *slot->writer, metrics,
                         [bus = bus.get(), name = module_config.name] { bus->notify(name); }, options.demo});
       slot->module = factory_for(module_config.name).make(*slot->context, apis);
-      bus->add_source(module_config.name, *slot->database, *slot->writer);
-      if (auto* consumer = dynamic_cast<bus::Consumer*>(slot->module.get())) {
-        auto subscriptions = consumer->subscriptions();
-        check_subscriptions_registered(module_config, subscriptions);
-        bus->add_consumer(module_config.name, *slot->database, *slot->writer, std::move(subscriptions));
+      std::vector<bus::Subscription> subscriptions;
+      auto* consumer = dynamic_cast<bus::Consumer*>(slot->module.get());
+      if (consumer) {
+        subscriptions = consumer->subscriptions();
+        check_subscriptions_registered(module_config, subscriptions);  // before the bus holds the slot
       }
+      bus->add_source(module_config.name, *slot->database, *slot->writer);
+      if (consumer) bus->add_consumer(module_config.name, *slot->database, *slot->writer, std::move(subscriptions));
       try_start(*slot);
       slots.push_back(std::move(slot));
     }

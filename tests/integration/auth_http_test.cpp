@@ -237,8 +237,22 @@ TEST_F(AuthHttp, StaffAdministrationAndRoleChangesRevokeSessions) {
                       R"({"email":"x@example.org","password":"staff password 1","name":"X","department_code":"NOPE"})",
                       admin_token),
                  422);
+  auto renamed = call("PATCH", "/departments/bld", R"({"name":"Building and Planning"})", admin_token);
+  ASSERT_EQ(renamed.status, 200) << renamed.body;
+  EXPECT_EQ(json::parse(renamed.body)["name"], "Building and Planning");
+  expect_problem(call("PATCH", "/departments/NOPE", R"({"name":"x"})", admin_token), 404);
+
   auto id = create_employee("rita@example.org", "BLD", {"permits_reviewer"});
+  auto other = create_employee("pat@example.org", "BLD", {"parks_staff"});
   auto rita = login("rita@example.org", "staff password 1");
+  EXPECT_EQ(call("GET", "/employees/" + std::to_string(id), {}, rita).status, 200);  // self
+  expect_problem(call("GET", "/employees/" + std::to_string(other), {}, rita), 403);
+  auto seen = call("GET", "/employees/" + std::to_string(other), {}, admin_token);
+  ASSERT_EQ(seen.status, 200);
+  EXPECT_EQ(json::parse(seen.body)["roles"], json({"parks_staff"}));
+  register_citizen("maria@example.org");
+  expect_problem(
+      call("GET", "/employees/" + std::to_string(id), {}, login("maria@example.org", "a long enough password")), 404);
   auto me = json::parse(call("GET", "/me", {}, rita).body);
   EXPECT_EQ(me["department"], "BLD");
   EXPECT_EQ(me["kind"], "employee");

@@ -279,5 +279,20 @@ TEST_F(PermitsHttp, BadInputGetsAClearProblem) {
   EXPECT_EQ(body_of(call("GET", apps, {}, token))["total"], 2);
 }
 
+TEST(PermitsRegistry, TopicsTheCodeConsumesMustBeInTheRegistry) {
+  testing::TempDir dir;
+  auto config = testing::test_config(dir.path());
+  for (auto& module : config.modules)
+    if (module.name == "permits") module.subscriptions = {{"gov.auth.citizen"}, {"gov.revenue.payment"}};
+  try {
+    app::Application application(std::move(config), {.demo = false, .handle_signals = false});
+    application.open();
+    FAIL() << "a registry without gov.auth.department for permits was accepted";
+  } catch (const config::ConfigError& error) {
+    EXPECT_NE(std::string(error.what()).find("modules.permits.subscriptions"), std::string::npos) << error.what();
+    EXPECT_NE(std::string(error.what()).find("gov.auth.department"), std::string::npos) << error.what();
+  }
+}
+
 }  // namespace
 }  // namespace townhall

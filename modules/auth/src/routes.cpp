@@ -251,22 +251,8 @@ struct Routes {
 
 }  // namespace
 
-json citizen_json(const Citizen& c) {
-  return {{"id", c.id},
-          {"email", c.email},
-          {"name", c.name},
-          {"phone", optional_json(c.phone)},
-          {"address", optional_json(c.address)},
-          {"city", optional_json(c.city)},
-          {"postal_code", optional_json(c.postal_code)},
-          {"has_national_id", c.has_national_id},
-          {"email_verified", c.email_verified},
-          {"identity_verified", c.identity_verified},
-          {"is_active", c.is_active},
-          {"event_version", c.event_version},
-          {"created_at", c.created_at},
-          {"updated_at", c.updated_at}};
-}
+// The same fields as the gov.auth.citizen snapshot: what others may know of a citizen.
+json citizen_json(const Citizen& c) { return commands::citizen_snapshot(c); }
 
 json principal_json(const Principal& p) {
   return {{"id", p.id},

@@ -62,18 +62,6 @@ json inspection_json(const store::Inspection& i) {
           {"status", i.status}, {"notes", optional_json(i.notes)},    {"recorded_at", optional_json(i.recorded_at)}};
 }
 
-json permit_json(const store::Permit& p) {
-  return {{"id", p.id},
-          {"application_id", p.application_id},
-          {"citizen_id", p.citizen_id},
-          {"permit_type", p.permit_type},
-          {"department_code", p.department_code},
-          {"status", p.status},
-          {"issued_at", p.issued_at},
-          {"revoked_at", optional_json(p.revoked_at)},
-          {"revoke_reason", optional_json(p.revoke_reason)}};
-}
-
 struct Routes {
   PermitsService& service;
 

@@ -29,18 +29,6 @@ json application_snapshot(const store::Application& a) {
           {"updated_at", a.updated_at}};
 }
 
-json permit_snapshot(const store::Permit& p) {
-  return {{"id", p.id},
-          {"application_id", p.application_id},
-          {"citizen_id", p.citizen_id},
-          {"permit_type", p.permit_type},
-          {"department_code", p.department_code},
-          {"status", p.status},
-          {"issued_at", p.issued_at},
-          {"revoked_at", optional_json(p.revoked_at)},
-          {"revoke_reason", optional_json(p.revoke_reason)}};
-}
-
 void append(db::Connection& service, std::string_view topic, std::string_view type, std::string_view aggregate_type,
             std::int64_t id, std::int64_t version, json data, const CallContext& context) {
   bus::NewEvent event;
@@ -66,6 +54,18 @@ bool bool_field(const json& object, const char* key, bool fallback) {
 }
 
 }  // namespace
+
+json permit_json(const store::Permit& p) {
+  return {{"id", p.id},
+          {"application_id", p.application_id},
+          {"citizen_id", p.citizen_id},
+          {"permit_type", p.permit_type},
+          {"department_code", p.department_code},
+          {"status", p.status},
+          {"issued_at", p.issued_at},
+          {"revoked_at", optional_json(p.revoked_at)},
+          {"revoke_reason", optional_json(p.revoke_reason)}};
+}
 
 Result<store::Scope> scope_for(const Principal* principal) {
   if (!principal) return store::Scope::everything();
@@ -283,7 +283,7 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::decide(const 
           0, a->id, a->citizen_id, a->permit_type, a->department_code, "active", 1, now, principal->id, {}, {}, {}};
       store::insert_permit(service, permit);
       append(service, "gov.permits.permit", "permit.issued", "permit", permit.id, 1,
-             {{"snapshot", permit_snapshot(permit)}}, context);
+             {{"snapshot", permit_json(permit)}}, context);
     }
     transaction.commit();
     return *store::find_application(service, id, store::Scope::everything());
@@ -387,7 +387,7 @@ boost::asio::awaitable<Result<store::Permit>> PermitsService::revoke_permit(cons
     permit->event_version += 1;
     store::update_permit(service, *permit);
     append(service, "gov.permits.permit", "permit.revoked", "permit", permit->id, permit->event_version,
-           {{"snapshot", permit_snapshot(*permit)}}, context);
+           {{"snapshot", permit_json(*permit)}}, context);
     transaction.commit();
     return *permit;
   });

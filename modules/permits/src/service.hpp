@@ -3,6 +3,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "settings.hpp"
 #include "store.hpp"
@@ -85,6 +86,9 @@ class PermitsService {
   std::unique_ptr<db::Connection> service_;  // writer thread only
   std::atomic<bool> running_{false};
 };
+
+// The permit as events and responses show it.
+nlohmann::json permit_json(const store::Permit& permit);
 
 // Which applications a principal sees (the seeds' row-level rule); forbidden for staff
 // with no permits permission or no department.
