@@ -126,6 +126,25 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<std::int64_t> watermark{0};  // min over lanes
     std::atomic<std::int64_t> head{0};       // newest outbox id seen in the source
     std::atomic<bool> pump_scheduled{false};
+    // Events above the cursor recorded as done before this run (processed_ranges and
+    // replays in processed_events), loaded when the consumer opens. Within a run the
+    // lane positions say what is done; these matter only after a restart or a lost cursor.
+    struct Range {
+      std::int64_t first = 0, last = 0;
+      std::vector<std::int64_t> held;  // sorted
+    };
+    std::vector<Range> recorded_ranges;
+    std::vector<std::int64_t> recorded_ids;  // sorted
+    std::int64_t recorded_max = 0;
+
+    bool recorded(std::int64_t id) const {
+      if (id > recorded_max) return false;
+      if (std::binary_search(recorded_ids.begin(), recorded_ids.end(), id)) return true;
+      for (const auto& range : recorded_ranges)
+        if (range.first <= id && id <= range.last && !std::binary_search(range.held.begin(), range.held.end(), id))
+          return true;
+      return false;
+    }
   };
 
   struct SubscriptionState {
@@ -269,6 +288,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
           cursor->bind(1, subscription->spec.name);
           cursor->bind(2, feed->source->module);
           std::int64_t position = cursor->executeStep() ? cursor->getColumn(0).getInt64() : 0;
+          load_recorded(consumer, *subscription, *feed, position);
           feed->persisted = position;
           feed->watermark = position;
           for (auto& lane : feed->lanes) {
@@ -293,6 +313,43 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     }
     for (auto& subscription : consumer.subscriptions)
       for (auto& feed : subscription->feeds) schedule_pump(feed.get());
+  }
+
+  void load_recorded(Consumer& consumer, const SubscriptionState& subscription, Feed& feed, std::int64_t cursor) {
+    feed.recorded_ranges.clear();
+    feed.recorded_ids.clear();
+    feed.recorded_max = 0;
+    auto ranges = consumer.sync->cached(
+        "SELECT first_id, last_id, held FROM processed_ranges WHERE subscription = ? AND source = ? AND last_id > ?");
+    ranges->bind(1, subscription.spec.name);
+    ranges->bind(2, feed.source->module);
+    ranges->bind(3, cursor);
+    while (ranges->executeStep()) {
+      Feed::Range range{ranges->getColumn(0).getInt64(), ranges->getColumn(1).getInt64(), {}};
+      std::string held = ranges->getColumn(2).getString();
+      for (std::size_t pos = 0; pos < held.size();) {
+        auto comma = held.find(',', pos);
+        range.held.push_back(std::stoll(held.substr(pos, comma - pos)));
+        pos = comma == std::string::npos ? held.size() : comma + 1;
+      }
+      std::sort(range.held.begin(), range.held.end());
+      feed.recorded_max = std::max(feed.recorded_max, range.last);
+      feed.recorded_ranges.push_back(std::move(range));
+    }
+    // Replayed dead letters (and files from before processed_ranges) are single events.
+    auto events = consumer.sync->cached(
+        "SELECT event_id FROM processed_events WHERE subscription = ? AND event_id > ? AND event_id < ?");
+    events->bind(1, subscription.spec.name);
+    events->bind(2, feed.source->module + ":");
+    events->bind(3, feed.source->module + ";");  // ';' follows ':': every "<source>:<id>"
+    while (events->executeStep()) {
+      std::string event_id = events->getColumn(0).getString();
+      std::int64_t id = std::stoll(event_id.substr(feed.source->module.size() + 1));
+      if (id <= cursor) continue;
+      feed.recorded_ids.push_back(id);
+      feed.recorded_max = std::max(feed.recorded_max, id);
+    }
+    std::sort(feed.recorded_ids.begin(), feed.recorded_ids.end());
   }
 
   void consumer_failed(Consumer& consumer, const std::exception& error) {
@@ -421,9 +478,20 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     {
       SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
       std::string now = now_utc();
+      std::string held;  // ids of this batch its lanes did not handle
       for (const Row& row : rows) {
         std::size_t l = fnv1a(row.aggregate_id) % lane_count;
-        if (feed.lanes[l].waiting || failures[l] || row.id <= positions[l]) continue;
+        if (row.id <= positions[l]) continue;
+        if (feed.lanes[l].waiting || failures[l]) {
+          held += (held.empty() ? "" : ",") + std::to_string(row.id);
+          continue;
+        }
+        if (feed.recorded(row.id)) {
+          ++duplicates;
+          positions[l] = row.id;
+          spdlog::debug("bus: {} skipped duplicate {}:{}", subscription.spec.name, source, row.id);
+          continue;
+        }
         if (!wanted(subscription, row)) {
           positions[l] = row.id;
           continue;
@@ -439,21 +507,6 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
         }
         fault("before_apply");
         exec_cached(connection, "SAVEPOINT bus_event");
-        {
-          auto mark = connection.cached(
-              "INSERT INTO processed_events (subscription, event_id, processed_at) VALUES (?, ?, ?) "
-              "ON CONFLICT DO NOTHING");
-          mark->bind(1, subscription.spec.name);
-          mark->bind(2, event->event_id);
-          mark->bind(3, now);
-          if (mark->exec() == 0) {
-            exec_cached(connection, "RELEASE bus_event");
-            ++duplicates;
-            positions[l] = row.id;
-            spdlog::debug("bus: {} skipped duplicate {}", subscription.spec.name, event->event_id);
-            continue;
-          }
-        }
         try {
           Outcome outcome = subscription.spec.handler(*event, connection);
           exec_cached(connection, "RELEASE bus_event");
@@ -471,7 +524,19 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
           exec_cached(connection, "RELEASE bus_event");
           failures[l] = Failure{row, "handler threw a non-standard exception"};
         }
+        if (failures[l]) held += (held.empty() ? "" : ",") + std::to_string(row.id);
       }
+      // One record for the batch (not one per event), in the same transaction.
+      auto record = connection.cached(
+          "INSERT INTO processed_ranges (subscription, source, first_id, last_id, held, processed_at) "
+          "VALUES (?, ?, ?, ?, ?, ?)");
+      record->bind(1, subscription.spec.name);
+      record->bind(2, source);
+      record->bind(3, rows.front().id);
+      record->bind(4, scanned);
+      record->bind(5, held);
+      record->bind(6, now);
+      record->exec();
       // Lanes that went through the whole batch have seen everything up to its end.
       for (std::size_t l = 0; l < lane_count; ++l)
         if (!feed.lanes[l].waiting && !failures[l]) positions[l] = std::max(positions[l], scanned);
@@ -485,6 +550,11 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
       if (!failures[l] && !feed.lanes[l].waiting) feed.lanes[l].attempts = 0;
     }
     feed.persisted = std::max(feed.persisted, *std::min_element(positions.begin(), positions.end()));
+    if (feed.recorded_max != 0 && feed.persisted >= feed.recorded_max) {
+      feed.recorded_ranges.clear();
+      feed.recorded_ids.clear();
+      feed.recorded_max = 0;
+    }
     for (auto [latency, stale] : observed) {
       if (stale) {
         subscription.stale->inc();
@@ -583,6 +653,9 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
       auto prune = consumer.sync->cached("DELETE FROM processed_events WHERE processed_at < ?");
       prune->bind(1, cutoff);
       prune->exec();
+      auto prune_ranges = consumer.sync->cached("DELETE FROM processed_ranges WHERE processed_at < ?");
+      prune_ranges->bind(1, cutoff);
+      prune_ranges->exec();
     } catch (const std::exception& error) {
       spdlog::warn("bus: cannot prune processed events of {}: {}", consumer.module, error.what());
     }

@@ -14,7 +14,8 @@
 namespace townhall::db {
 namespace {
 
-constexpr std::array<std::string_view, 3> kBookkeepingTables{"bus_cursors", "processed_events", "dead_letters"};
+constexpr std::array<std::string_view, 4> kBookkeepingTables{"bus_cursors", "processed_events", "processed_ranges",
+                                                             "dead_letters"};
 constexpr std::array<std::string_view, 6> kSystemTables{"sqlite_master",   "sqlite_schema", "sqlite_temp_master",
                                                         "sqlite_sequence", "sqlite_stat1",  "sqlite_stat4"};
 
