@@ -452,6 +452,11 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
 
   void exec_cached(db::Connection& connection, const char* sql) { connection.cached(sql)->exec(); }
 
+  static void hold(std::string& held, std::int64_t id) {
+    if (!held.empty()) held += ',';
+    held += std::to_string(id);
+  }
+
   // Reads the next batch once and applies it for every lane in one transaction (group
   // commit). A failing event stops only its own lane; the others go on in the same
   // transaction. Returns true when more may be waiting.
@@ -483,7 +488,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
         std::size_t l = fnv1a(row.aggregate_id) % lane_count;
         if (row.id <= positions[l]) continue;
         if (feed.lanes[l].waiting || failures[l]) {
-          held += (held.empty() ? "" : ",") + std::to_string(row.id);
+          hold(held, row.id);
           continue;
         }
         if (feed.recorded(row.id)) {
@@ -524,7 +529,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
           exec_cached(connection, "RELEASE bus_event");
           failures[l] = Failure{row, "handler threw a non-standard exception"};
         }
-        if (failures[l]) held += (held.empty() ? "" : ",") + std::to_string(row.id);
+        if (failures[l]) hold(held, row.id);
       }
       // One record for the batch (not one per event), in the same transaction.
       auto record = connection.cached(

@@ -486,4 +486,10 @@ ReaderPool::Lease::~Lease() {
   if (pool_->idle_.size() < pool_->size_) pool_->idle_.push_back(std::move(connection_));
 }
 
+Error ReaderPool::storage_failure(const SQLite::Exception& error) const {
+  spdlog::error("module {}: read failed: {}", db_.module(), error.what());
+  return make_error(Errc::unavailable,
+                    "the " + db_.module() + " module cannot read its data right now; try again later", 5);
+}
+
 }  // namespace townhall::db

@@ -2,6 +2,7 @@
 // cache convergence from auth's events, the row-level rule, and bad input.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "server_fixture.hpp"
@@ -15,8 +16,11 @@ using testing::HttpResponse;
 
 class PermitsHttp : public ::testing::Test {
  protected:
+  virtual void configure(config::Config&) {}
+
   void SetUp() override {
     auto config = testing::test_config(dir.path());
+    configure(config);
     for (const auto& [email, role, department] :
          std::vector<std::array<std::string, 3>>{{"admin@example.org", "admin", ""},
                                                  {"rita@example.org", "permits_reviewer", "BLD"},
@@ -277,6 +281,59 @@ TEST_F(PermitsHttp, BadInputGetsAClearProblem) {
   ASSERT_EQ(odd.status, 201) << odd.body;
   EXPECT_EQ(body_of(odd)["description"], "'); DELETE FROM applications;--");
   EXPECT_EQ(body_of(call("GET", apps, {}, token))["total"], 2);
+}
+
+// auth's file breaks while the server runs: approval falls back to a fresh citizen_refs
+// row (the reviewer's token is still in the cache), or answers 503 once that row is too old.
+class PermitsWithBrokenAuth : public PermitsHttp {
+ protected:
+  void configure(config::Config& config) override {
+    for (auto& module : config.modules) {
+      if (module.name == "auth") module.settings["token_cache_ttl_ms"] = 60000;
+      if (module.name == "permits") module.settings["identity_fallback_max_age_seconds"] = max_age;
+    }
+  }
+  void break_auth_file() {
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      auto path = dir.path() / (std::string("auth.db") + suffix);
+      if (!std::filesystem::exists(path)) continue;
+      auto size = std::filesystem::file_size(path);
+      std::ofstream out(path, std::ios::binary | std::ios::in | std::ios::out);
+      out << std::string(size, '\x5a');
+    }
+  }
+  int max_age = 300;
+};
+
+TEST_F(PermitsWithBrokenAuth, ApprovalUsesAFreshCacheRowWhenAuthCannotRead) {
+  auto [maria, token] = verified_citizen("maria@example.org");
+  wait_for_caches();
+  auto id = body_of(submit(token, "fence"))["id"].get<std::int64_t>();
+  ASSERT_EQ(call("GET", "/api/v1/auth/me", {}, rita).status, 200);  // rita's token is cached now
+  break_auth_file();
+  expect_problem(call("GET", "/api/v1/auth/citizens/" + std::to_string(maria), {}, rita), 503);
+  auto approved = call("POST", "/api/v1/permits/applications/" + std::to_string(id) + "/decision",
+                       R"({"decision":"approve"})", rita);
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  EXPECT_EQ(body_of(approved)["status"], "approved");
+}
+
+class PermitsWithBrokenAuthAndStaleCache : public PermitsWithBrokenAuth {
+ protected:
+  PermitsWithBrokenAuthAndStaleCache() { max_age = 0; }
+};
+
+TEST_F(PermitsWithBrokenAuthAndStaleCache, ApprovalAnswers503) {
+  auto [maria, token] = verified_citizen("maria@example.org");
+  wait_for_caches();
+  auto id = body_of(submit(token, "fence"))["id"].get<std::int64_t>();
+  ASSERT_EQ(call("GET", "/api/v1/auth/me", {}, rita).status, 200);
+  break_auth_file();
+  auto path = "/api/v1/permits/applications/" + std::to_string(id);
+  auto refused = call("POST", path + "/decision", R"({"decision":"approve"})", rita);
+  expect_problem(refused, 503, "auth module is unavailable");
+  EXPECT_FALSE(refused.header("retry-after").empty());
+  EXPECT_EQ(body_of(call("GET", path, {}, rita))["status"], "under_review");
 }
 
 TEST(PermitsRegistry, TopicsTheCodeConsumesMustBeInTheRegistry) {

@@ -207,12 +207,15 @@ boost::asio::awaitable<Result<LoginResult>> AuthService::login(std::string email
   Principal::Kind kind = Principal::Kind::citizen;
   std::int64_t id = 0;
   if (normalized && password.size() <= 256) {
-    auto reader = deps_.readers.acquire();
-    if (auto employee = store::find_employee_by_email(*reader, *normalized); employee && employee->is_active) {
-      hash = employee->password_hash, kind = Principal::Kind::employee, id = employee->id;
-    } else if (auto citizen = store::find_active_citizen_by_email(*reader, *normalized)) {
-      hash = citizen->password_hash, kind = Principal::Kind::citizen, id = citizen->citizen.id;
-    }
+    auto found = deps_.readers.read([&](db::Connection& reader) -> Result<Unit> {
+      if (auto employee = store::find_employee_by_email(reader, *normalized); employee && employee->is_active) {
+        hash = employee->password_hash, kind = Principal::Kind::employee, id = employee->id;
+      } else if (auto citizen = store::find_active_citizen_by_email(reader, *normalized)) {
+        hash = citizen->password_hash, kind = Principal::Kind::citizen, id = citizen->citizen.id;
+      }
+      return Unit{};
+    });
+    if (!found) co_return found.error();
   }
   if (password.size() > 256) password.resize(256);
   auto verify = [&] {
@@ -262,13 +265,15 @@ Result<std::shared_ptr<const Principal>> AuthService::authenticate_now(std::stri
   cache_misses_->inc();
   if (auto ok = usable(); !ok) return ok.error();
   auto generation = token_cache_.generation();
-  auto reader = deps_.readers.acquire();
-  auto session = store::find_session(*reader, hashed);
-  if (!session || session->revoked_at || session->expires_at <= now_utc()) return kInvalidToken;
-  auto principal = load_principal(*reader, session->kind, session->principal_id);
-  if (!principal) return kInvalidToken;
-  if (auto expires = bus::parse_utc(session->expires_at)) token_cache_.insert(hashed, principal, *expires, generation);
-  return principal;
+  return deps_.readers.read([&](db::Connection& reader) -> Result<std::shared_ptr<const Principal>> {
+    auto session = store::find_session(reader, hashed);
+    if (!session || session->revoked_at || session->expires_at <= now_utc()) return kInvalidToken;
+    auto principal = load_principal(reader, session->kind, session->principal_id);
+    if (!principal) return kInvalidToken;
+    if (auto expires = bus::parse_utc(session->expires_at))
+      token_cache_.insert(hashed, principal, *expires, generation);
+    return principal;
+  });
 }
 
 boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> AuthService::authenticate(std::string_view token) {
@@ -289,12 +294,13 @@ boost::asio::awaitable<Result<Citizen>> AuthService::get_citizen(const CallConte
   if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
   if (auto ok = may_read_citizen(context, id); !ok) co_return ok.error();
   if (auto ok = usable(); !ok) co_return ok.error();
-  auto reader = deps_.readers.acquire();
-  auto row = store::find_citizen(*reader, id);
-  // A deleted citizen is gone for themselves; staff (and modules) still see the record.
-  if (!row || (row->deleted_at && context.principal && context.principal->is_citizen()))
-    co_return make_error(Errc::not_found, "no such citizen");
-  co_return row->citizen;
+  co_return deps_.readers.read([&](db::Connection& reader) -> Result<Citizen> {
+    auto row = store::find_citizen(reader, id);
+    // A deleted citizen is gone for themselves; staff (and modules) still see the record.
+    if (!row || (row->deleted_at && context.principal && context.principal->is_citizen()))
+      return make_error(Errc::not_found, "no such citizen");
+    return row->citizen;
+  });
 }
 
 boost::asio::awaitable<Result<Citizen>> AuthService::update_citizen(const CallContext& context, std::int64_t id,
@@ -371,11 +377,12 @@ Result<CitizenList> AuthService::list_citizens(const CallContext& context, std::
   }
   filter.name = std::move(name);
   filter.include_deleted = true;
-  CitizenList out;
-  out.page = page;
-  auto reader = deps_.readers.acquire();
-  out.items = store::list_citizens(*reader, filter, page.offset(), page.size, out.total);
-  return out;
+  return deps_.readers.read([&](db::Connection& reader) -> Result<CitizenList> {
+    CitizenList out;
+    out.page = page;
+    out.items = store::list_citizens(reader, filter, page.offset(), page.size, out.total);
+    return out;
+  });
 }
 
 // --- staff -----------------------------------------------------------------------------
@@ -406,8 +413,8 @@ boost::asio::awaitable<Result<store::Department>> AuthService::update_department
 
 Result<std::vector<store::Department>> AuthService::list_departments() {
   if (auto ok = usable(); !ok) return ok.error();
-  auto reader = deps_.readers.acquire();
-  return store::list_departments(*reader);
+  return deps_.readers.read(
+      [](db::Connection& reader) -> Result<std::vector<store::Department>> { return store::list_departments(reader); });
 }
 
 boost::asio::awaitable<Result<commands::Employee>> AuthService::create_employee(const CallContext& context,
@@ -451,8 +458,7 @@ Result<commands::Employee> AuthService::get_employee(const CallContext& context,
   if (!(principal->is_employee() && principal->id == id) && !principal->has("auth:admin"))
     return make_error(Errc::forbidden, "needs permission auth:admin");
   if (auto ok = usable(); !ok) return ok.error();
-  auto reader = deps_.readers.acquire();
-  return commands::get_employee(*reader, id);
+  return deps_.readers.read([&](db::Connection& reader) { return commands::get_employee(reader, id); });
 }
 
 // --- Api for other modules -------------------------------------------------------------
@@ -489,8 +495,9 @@ boost::asio::awaitable<Result<std::vector<CitizenVersion>>> AuthService::citizen
   if (context.principal && !context.principal->has("citizens:read"))
     co_return make_error(Errc::forbidden, "needs permission citizens:read");
   if (auto ok = usable(); !ok) co_return ok.error();
-  auto reader = deps_.readers.acquire();
-  co_return store::citizen_versions(*reader, after_id, std::clamp(limit, 1, 1000));
+  co_return deps_.readers.read([&](db::Connection& reader) -> Result<std::vector<CitizenVersion>> {
+    return store::citizen_versions(reader, after_id, std::clamp(limit, 1, 1000));
+  });
 }
 
 boost::asio::awaitable<Result<CitizenChanges>> AuthService::citizens_since(const CallContext& context,
@@ -499,8 +506,9 @@ boost::asio::awaitable<Result<CitizenChanges>> AuthService::citizens_since(const
   if (context.principal && !context.principal->has("citizens:read"))
     co_return make_error(Errc::forbidden, "needs permission citizens:read");
   if (auto ok = usable(); !ok) co_return ok.error();
-  auto reader = deps_.readers.acquire();
-  co_return store::citizens_since(*reader, change_seq, std::clamp(limit, 1, 1000));
+  co_return deps_.readers.read([&](db::Connection& reader) -> Result<CitizenChanges> {
+    return store::citizens_since(reader, change_seq, std::clamp(limit, 1, 1000));
+  });
 }
 
 }  // namespace townhall::auth

@@ -143,11 +143,12 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::submit(const 
     for (const auto& [name, _] : settings_.permit_types) known += (known.empty() ? "" : ", ") + name;
     co_return make_error(Errc::unprocessable, "unknown permit_type '" + input.permit_type + "'; known types: " + known);
   }
-  {
-    auto reader = deps_.readers.acquire();
-    if (!store::find_department_ref(*reader, input.department_code))
-      co_return make_error(Errc::unprocessable, "unknown department_code '" + input.department_code + "'");
-  }
+  auto department = deps_.readers.read([&](db::Connection& reader) -> Result<bool> {
+    return store::find_department_ref(reader, input.department_code).has_value();
+  });
+  if (!department) co_return department.error();
+  if (!*department)
+    co_return make_error(Errc::unprocessable, "unknown department_code '" + input.department_code + "'");
   auto written = co_await write([&](db::Connection& service) -> Result<store::Application> {
     SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
     store::Application a;
@@ -177,10 +178,11 @@ Result<store::Application> PermitsService::get_application(const CallContext& co
   auto scope = scope_for(context.principal.get());
   if (!scope) return scope.error();
   if (auto ok = usable(); !ok) return ok.error();
-  auto reader = deps_.readers.acquire();
-  auto application = store::find_application(*reader, id, *scope);
-  if (!application) return make_error(Errc::not_found, "no such application");
-  return *application;
+  return deps_.readers.read([&](db::Connection& reader) -> Result<store::Application> {
+    auto application = store::find_application(reader, id, *scope);
+    if (!application) return make_error(Errc::not_found, "no such application");
+    return *application;
+  });
 }
 
 Result<ApplicationList> PermitsService::list_applications(const CallContext& context, store::ApplicationFilter filter,
@@ -188,11 +190,12 @@ Result<ApplicationList> PermitsService::list_applications(const CallContext& con
   auto scope = scope_for(context.principal.get());
   if (!scope) return scope.error();
   if (auto ok = usable(); !ok) return ok.error();
-  ApplicationList out;
-  out.page = page;
-  auto reader = deps_.readers.acquire();
-  out.items = store::list_applications(*reader, *scope, filter, page.offset(), page.size, out.total);
-  return out;
+  return deps_.readers.read([&](db::Connection& reader) -> Result<ApplicationList> {
+    ApplicationList out;
+    out.page = page;
+    out.items = store::list_applications(reader, *scope, filter, page.offset(), page.size, out.total);
+    return out;
+  });
 }
 
 boost::asio::awaitable<Result<Unit>> PermitsService::check_identity(const CallContext& context,
@@ -209,8 +212,11 @@ boost::asio::awaitable<Result<Unit>> PermitsService::check_identity(const CallCo
     co_return make_error(Errc::unprocessable, "the applicant's account no longer exists");
   } else {
     // Auth cannot answer: a recent cache row will do (the seeds' hybrid strategy).
-    auto reader = deps_.readers.acquire();
-    auto cached = store::find_citizen_ref(*reader, citizen_id);
+    auto read = deps_.readers.read([&](db::Connection& reader) -> Result<std::optional<store::CitizenRef>> {
+      return store::find_citizen_ref(reader, citizen_id);
+    });
+    if (!read) co_return read.error();
+    auto& cached = *read;
     auto max_age = settings_.identity_fallback_max_age;
     auto synced = cached ? bus::parse_utc(cached->last_synced_at)
                          : Result<std::chrono::system_clock::time_point>(make_error(Errc::not_found, "no row"));
@@ -328,15 +334,16 @@ boost::asio::awaitable<Result<store::Inspection>> PermitsService::schedule_inspe
 boost::asio::awaitable<Result<store::Inspection>> PermitsService::record_inspection(const CallContext& context,
                                                                                     std::int64_t id, bool passed,
                                                                                     std::optional<std::string> notes) {
-  std::optional<store::Inspection> inspection;
-  {
-    if (auto ok = usable(); !ok) co_return ok.error();
-    auto reader = deps_.readers.acquire();
-    inspection = store::find_inspection(*reader, id);
-  }
-  if (!inspection) co_return make_error(Errc::not_found, "no such inspection");
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto inspection = deps_.readers.read([&](db::Connection& reader) -> Result<store::Inspection> {
+    auto found = store::find_inspection(reader, id);
+    if (!found) return make_error(Errc::not_found, "no such inspection");
+    return *found;
+  });
+  if (!inspection) co_return inspection.error();
   if (auto application = get_application(context, inspection->application_id); !application)
-    co_return make_error(Errc::not_found, "no such inspection");
+    co_return application.error().code == Errc::not_found ? make_error(Errc::not_found, "no such inspection")
+                                                          : application.error();
   const auto* principal = context.principal.get();
   if (!principal || !principal->has("permits:inspect"))
     co_return make_error(Errc::forbidden, "needs permission permits:inspect");
@@ -361,10 +368,11 @@ Result<store::Permit> PermitsService::get_permit(const CallContext& context, std
   auto scope = scope_for(context.principal.get());
   if (!scope) return scope.error();
   if (auto ok = usable(); !ok) return ok.error();
-  auto reader = deps_.readers.acquire();
-  auto permit = store::find_permit(*reader, id, *scope);
-  if (!permit) return make_error(Errc::not_found, "no such permit");
-  return *permit;
+  return deps_.readers.read([&](db::Connection& reader) -> Result<store::Permit> {
+    auto permit = store::find_permit(reader, id, *scope);
+    if (!permit) return make_error(Errc::not_found, "no such permit");
+    return *permit;
+  });
 }
 
 boost::asio::awaitable<Result<store::Permit>> PermitsService::revoke_permit(const CallContext& context, std::int64_t id,

@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "townhall/platform/result.hpp"
+
 namespace townhall::metrics {
 class Registry;
 class Counter;
@@ -160,7 +162,27 @@ class ReaderPool {
 
   Lease acquire();
 
+  // Runs `read` (Connection& -> Result<T>) on a pooled connection. A storage failure
+  // (an SQLite error: I/O, corruption, a missing or locked file) becomes
+  // Errc::unavailable and is logged, so callers treat a broken file like any dependency
+  // that cannot answer (503), never a 500. A BoundaryViolation, a programming error,
+  // propagates.
+  template <class F>
+  auto read(F&& read) -> decltype(read(std::declval<Connection&>())) {
+    using R = decltype(read(std::declval<Connection&>()));
+    try {
+      auto lease = acquire();
+      return read(*lease);
+    } catch (const BoundaryViolation&) {
+      throw;
+    } catch (const SQLite::Exception& error) {
+      return R(storage_failure(error));
+    }
+  }
+
  private:
+  Error storage_failure(const SQLite::Exception& error) const;
+
   const ModuleDb& db_;
   std::size_t size_;
   std::mutex mutex_;
