@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "townhall/bus/bus.hpp"
+#include "townhall/platform/json.hpp"
 
 namespace townhall::auth::commands {
 namespace {
@@ -12,8 +13,6 @@ namespace {
 using json = nlohmann::json;
 
 std::string now_utc() { return bus::format_utc(std::chrono::system_clock::now()); }
-
-json optional_json(const std::optional<std::string>& value) { return value ? json(*value) : json(nullptr); }
 
 void append(db::Connection& service, std::string_view topic, std::string_view type, std::string_view aggregate_type,
             std::string aggregate_id, std::int64_t version, json data, const WriteContext& context) {
@@ -44,7 +43,7 @@ json employee_snapshot(const Employee& employee) {
   return {{"id", employee.id},
           {"email", employee.email},
           {"name", employee.name},
-          {"department_code", optional_json(employee.department_code)},
+          {"department_code", nullable(employee.department_code)},
           {"is_active", employee.is_active},
           {"roles", employee.roles}};
 }
@@ -63,7 +62,7 @@ Employee to_employee(db::Connection& connection, const store::EmployeeRow& row) 
 
 json to_value(const std::string& value) { return value; }
 json to_value(bool value) { return value; }
-json to_value(const std::optional<std::string>& value) { return optional_json(value); }
+json to_value(const std::optional<std::string>& value) { return nullable(value); }
 
 // Records old -> new of one field in `changes` and applies it.
 template <class T>
@@ -85,10 +84,10 @@ json citizen_snapshot(const Citizen& c) {
   return {{"id", c.id},
           {"email", c.email},
           {"name", c.name},
-          {"phone", optional_json(c.phone)},
-          {"address", optional_json(c.address)},
-          {"city", optional_json(c.city)},
-          {"postal_code", optional_json(c.postal_code)},
+          {"phone", nullable(c.phone)},
+          {"address", nullable(c.address)},
+          {"city", nullable(c.city)},
+          {"postal_code", nullable(c.postal_code)},
           {"has_national_id", c.has_national_id},
           {"email_verified", c.email_verified},
           {"identity_verified", c.identity_verified},

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "townhall/platform/input.hpp"
+#include "townhall/platform/json.hpp"
 
 namespace townhall::auth {
 namespace {
@@ -27,8 +28,6 @@ std::string dump(const json& value) { return value.dump(-1, ' ', false, json::er
 
 Response ok_json(int status, const json& value) { return http::json_response(status, dump(value)); }
 
-json optional_json(const std::optional<std::string>& value) { return value ? json(*value) : json(nullptr); }
-
 json department_json(const store::Department& d) {
   return {{"code", d.code}, {"name", d.name}, {"created_at", d.created_at}, {"updated_at", d.updated_at}};
 }
@@ -37,7 +36,7 @@ json employee_json(const commands::Employee& e) {
   return {{"id", e.id},
           {"email", e.email},
           {"name", e.name},
-          {"department_code", optional_json(e.department_code)},
+          {"department_code", nullable(e.department_code)},
           {"is_active", e.is_active},
           {"roles", e.roles},
           {"created_at", e.created_at},

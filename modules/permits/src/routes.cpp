@@ -3,6 +3,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "townhall/platform/json.hpp"
+
 namespace townhall::permits {
 namespace {
 
@@ -22,11 +24,6 @@ Response ok_json(int status, const json& value) {
   return http::json_response(status, value.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
-template <class T>
-json optional_json(const std::optional<T>& value) {
-  return value ? json(*value) : json(nullptr);
-}
-
 std::string upper(std::string text) {
   for (auto& c : text)
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
@@ -36,8 +33,8 @@ std::string upper(std::string text) {
 json application_json(const store::Application& a) {
   json applicant = nullptr;
   if (a.applicant)
-    applicant = {{"name", optional_json(a.applicant->name)},
-                 {"phone", optional_json(a.applicant->phone)},
+    applicant = {{"name", nullable(a.applicant->name)},
+                 {"phone", nullable(a.applicant->phone)},
                  {"synced_at", a.applicant->synced_at}};
   return {{"id", a.id},
           {"citizen_id", a.citizen_id},
@@ -48,10 +45,10 @@ json application_json(const store::Application& a) {
           {"status", a.status},
           {"fee_cents", a.fee_cents},
           {"currency", a.currency},
-          {"invoice_id", optional_json(a.invoice_id)},
-          {"decision_reason", optional_json(a.decision_reason)},
-          {"decided_at", optional_json(a.decided_at)},
-          {"permit_id", optional_json(a.permit_id)},
+          {"invoice_id", nullable(a.invoice_id)},
+          {"decision_reason", nullable(a.decision_reason)},
+          {"decided_at", nullable(a.decided_at)},
+          {"permit_id", nullable(a.permit_id)},
           {"applicant", applicant},
           {"submitted_at", a.submitted_at},
           {"updated_at", a.updated_at}};
@@ -59,7 +56,7 @@ json application_json(const store::Application& a) {
 
 json inspection_json(const store::Inspection& i) {
   return {{"id", i.id},         {"application_id", i.application_id}, {"scheduled_for", i.scheduled_for},
-          {"status", i.status}, {"notes", optional_json(i.notes)},    {"recorded_at", optional_json(i.recorded_at)}};
+          {"status", i.status}, {"notes", nullable(i.notes)},         {"recorded_at", nullable(i.recorded_at)}};
 }
 
 struct Routes {

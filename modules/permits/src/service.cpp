@@ -6,14 +6,14 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "townhall/platform/json.hpp"
+
 namespace townhall::permits {
 namespace {
 
 using json = nlohmann::json;
 
 std::string now_utc() { return bus::format_utc(std::chrono::system_clock::now()); }
-
-json optional_json(const std::optional<std::string>& value) { return value ? json(*value) : json(nullptr); }
 
 json application_snapshot(const store::Application& a) {
   return {{"id", a.id},
@@ -24,7 +24,7 @@ json application_snapshot(const store::Application& a) {
           {"status", a.status},
           {"fee_cents", a.fee_cents},
           {"currency", a.currency},
-          {"decision_reason", optional_json(a.decision_reason)},
+          {"decision_reason", nullable(a.decision_reason)},
           {"submitted_at", a.submitted_at},
           {"updated_at", a.updated_at}};
 }
@@ -63,8 +63,8 @@ json permit_json(const store::Permit& p) {
           {"department_code", p.department_code},
           {"status", p.status},
           {"issued_at", p.issued_at},
-          {"revoked_at", optional_json(p.revoked_at)},
-          {"revoke_reason", optional_json(p.revoke_reason)}};
+          {"revoked_at", nullable(p.revoked_at)},
+          {"revoke_reason", nullable(p.revoke_reason)}};
 }
 
 Result<store::Scope> scope_for(const Principal* principal) {
