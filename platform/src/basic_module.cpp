@@ -12,6 +12,7 @@ void BasicModule::stop() { running_ = false; }
 
 ModuleHealth BasicModule::health() const {
   if (!running_) return {false, "stopped"};
+  if (auto why = readers_.failing()) return {false, "cannot read its file: " + *why};
   return {true, "serving"};
 }
 

@@ -486,8 +486,19 @@ ReaderPool::Lease::~Lease() {
   if (pool_->idle_.size() < pool_->size_) pool_->idle_.push_back(std::move(connection_));
 }
 
-Error ReaderPool::storage_failure(const SQLite::Exception& error) const {
+std::optional<std::string> ReaderPool::failing() const {
+  if (!failing_.load()) return std::nullopt;
+  std::lock_guard lock(failure_mutex_);
+  return failure_;
+}
+
+Error ReaderPool::storage_failure(const SQLite::Exception& error) {
   spdlog::error("module {}: read failed: {}", db_.module(), error.what());
+  {
+    std::lock_guard lock(failure_mutex_);
+    failure_ = error.what();
+  }
+  failing_ = true;
   return make_error(Errc::unavailable,
                     "the " + db_.module() + " module cannot read its data right now; try again later", 5);
 }

@@ -312,6 +312,10 @@ TEST_F(PermitsWithBrokenAuth, ApprovalUsesAFreshCacheRowWhenAuthCannotRead) {
   ASSERT_EQ(call("GET", "/api/v1/auth/me", {}, rita).status, 200);  // rita's token is cached now
   break_auth_file();
   expect_problem(call("GET", "/api/v1/auth/citizens/" + std::to_string(maria), {}, rita), 503);
+  auto ready = call("GET", "/readyz");  // the failed read marks auth down
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_EQ(body_of(ready)["modules"]["auth"]["state"], "down") << ready.body;
+  EXPECT_EQ(body_of(ready)["modules"]["permits"]["state"], "up") << ready.body;
   auto approved = call("POST", "/api/v1/permits/applications/" + std::to_string(id) + "/decision",
                        R"({"decision":"approve"})", rita);
   ASSERT_EQ(approved.status, 200) << approved.body;

@@ -3,6 +3,7 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -172,7 +173,9 @@ class ReaderPool {
     using R = decltype(read(std::declval<Connection&>()));
     try {
       auto lease = acquire();
-      return read(*lease);
+      auto result = read(*lease);
+      if (failing_.load(std::memory_order_relaxed)) failing_.store(false);
+      return result;
     } catch (const BoundaryViolation&) {
       throw;
     } catch (const SQLite::Exception& error) {
@@ -180,8 +183,16 @@ class ReaderPool {
     }
   }
 
+  // Why the latest read() failed on storage, while no read has succeeded since: the
+  // module reports itself down (health) until its file can be read again.
+  std::optional<std::string> failing() const;
+
  private:
-  Error storage_failure(const SQLite::Exception& error) const;
+  Error storage_failure(const SQLite::Exception& error);
+
+  std::atomic<bool> failing_{false};
+  mutable std::mutex failure_mutex_;
+  std::string failure_;
 
   const ModuleDb& db_;
   std::size_t size_;
