@@ -13,13 +13,12 @@
 #include <vector>
 
 #include "coro.hpp"
+#include "server_fixture.hpp"
 #include "service.hpp"
 #include "support.hpp"
 #include "townhall/auth/module.hpp"
-#include "townhall/migrations.hpp"
 #include "townhall/platform/logging.hpp"
 #include "townhall/platform/metrics.hpp"
-#include "townhall/platform/migrator.hpp"
 
 using namespace townhall;
 using Clock = std::chrono::steady_clock;
@@ -41,15 +40,7 @@ int main(int argc, char** argv) {
   testing::TempDir dir;
   metrics::Registry metrics;
   db::ModuleDb database("auth", dir.path() / "auth.db", auth::table_manifest());
-  {
-    auto owner = database.open(db::Role::owner);
-    db::Migrator migrator(*owner);
-    auto files = migrations::embedded_migrations();
-    auto all = db::migrations_for(files, "bus");
-    auto own = db::migrations_for(files, "auth");
-    all.insert(all.end(), own.begin(), own.end());
-    migrator.apply(all);
-  }
+  testing::migrate_module(database, "auth");
   db::Writer writer("auth");
   db::ReaderPool readers(database, 2);
   auth::Settings settings;  // the production defaults: Argon2id 3 passes over 32 MiB

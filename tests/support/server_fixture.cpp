@@ -2,7 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "townhall/migrations.hpp"
 #include "townhall/platform/logging.hpp"
+#include "townhall/platform/migrator.hpp"
 
 namespace townhall::testing {
 
@@ -28,6 +30,16 @@ TestServer::TestServer(config::Config config, std::function<void(app::Applicatio
 }
 
 TestServer::~TestServer() { app_.reset(); }
+
+void migrate_module(const db::ModuleDb& database, std::string_view component) {
+  auto owner = database.open(db::Role::owner);
+  db::Migrator migrator(*owner);
+  auto files = migrations::embedded_migrations();
+  auto all = db::migrations_for(files, "bus");
+  auto own = db::migrations_for(files, component);
+  all.insert(all.end(), own.begin(), own.end());
+  migrator.apply(all);
+}
 
 HttpResponse call(unsigned short port, const std::string& method, const std::string& target, const std::string& body,
                   const std::string& token) {

@@ -28,6 +28,10 @@ class TestServer {
   unsigned short port_ = 0;
 };
 
+// Applies the bus's and `component`'s embedded migrations to `database`, as app/ does
+// when a module starts (for service tests and benchmarks without an Application).
+void migrate_module(const db::ModuleDb& database, std::string_view component);
+
 // One request with an optional bearer token.
 HttpResponse call(unsigned short port, const std::string& method, const std::string& target,
                   const std::string& body = {}, const std::string& token = {});

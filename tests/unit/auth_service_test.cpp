@@ -6,12 +6,11 @@
 
 #include "commands.hpp"
 #include "coro.hpp"
+#include "server_fixture.hpp"
 #include "service.hpp"
 #include "support.hpp"
 #include "townhall/auth/module.hpp"
-#include "townhall/migrations.hpp"
 #include "townhall/platform/metrics.hpp"
-#include "townhall/platform/migrator.hpp"
 
 namespace townhall::auth {
 namespace {
@@ -47,15 +46,7 @@ CallContext as(std::shared_ptr<const Principal> principal) {
 class AuthServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    {
-      auto owner = database.open(db::Role::owner);
-      db::Migrator migrator(*owner);
-      auto files = migrations::embedded_migrations();
-      auto all = db::migrations_for(files, "bus");
-      auto own = db::migrations_for(files, "auth");
-      all.insert(all.end(), own.begin(), own.end());
-      migrator.apply(all);
-    }
+    testing::migrate_module(database, "auth");
     settings.password_cost = {1, 8192 * 1024};
     settings.max_failures_per_account = 3;
     settings.max_failures_per_ip = 1000;

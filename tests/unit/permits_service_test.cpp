@@ -7,29 +7,18 @@
 
 #include "../../modules/permits/src/service.hpp"
 #include "coro.hpp"
+#include "server_fixture.hpp"
 #include "service.hpp"
 #include "support.hpp"
 #include "townhall/auth/module.hpp"
-#include "townhall/migrations.hpp"
 #include "townhall/permits/module.hpp"
 #include "townhall/platform/metrics.hpp"
-#include "townhall/platform/migrator.hpp"
 
 namespace townhall::permits {
 namespace {
 
 using json = nlohmann::json;
 using testing::run_awaitable;
-
-void migrate(const db::ModuleDb& database, std::string_view component) {
-  auto owner = database.open(db::Role::owner);
-  db::Migrator migrator(*owner);
-  auto files = migrations::embedded_migrations();
-  auto all = db::migrations_for(files, "bus");
-  auto own = db::migrations_for(files, component);
-  all.insert(all.end(), own.begin(), own.end());
-  migrator.apply(all);
-}
 
 bus::Event citizen_event(std::string type, std::int64_t id, std::int64_t version, json snapshot) {
   bus::Event event;
@@ -57,8 +46,8 @@ std::shared_ptr<const Principal> staff(std::int64_t id, std::vector<std::string>
 class PermitsServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    migrate(auth_db, "auth");
-    migrate(permits_db, "permits");
+    testing::migrate_module(auth_db, "auth");
+    testing::migrate_module(permits_db, "permits");
     auth::Settings auth_settings;
     auth_settings.password_cost = {1, 8192 * 1024};
     auth_service = std::make_unique<auth::AuthService>(
