@@ -24,6 +24,21 @@ Writer::Writer(std::string name) : name_(std::move(name)), work_(io_.get_executo
 
 Writer::~Writer() { stop(); }
 
+void Writer::call(const std::function<void()>& task) {
+  if (on_writer_thread() || !thread_.joinable()) return task();
+  std::promise<void> done;
+  auto future = done.get_future();
+  post([&task, &done] {
+    try {
+      task();
+      done.set_value();
+    } catch (...) {
+      done.set_exception(std::current_exception());
+    }
+  });
+  future.get();
+}
+
 void Writer::drain() {
   if (!thread_.joinable() || on_writer_thread()) return;
   std::promise<void> done;

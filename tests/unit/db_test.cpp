@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "support.hpp"
+#include "townhall/platform/writer.hpp"
 
 namespace townhall::db {
 namespace {
@@ -45,6 +46,25 @@ TEST(ModuleDb, ReaderPoolReusesConnections) {
   EXPECT_EQ(&*again, first);  // returned to the pool and handed out again
   auto second = pool.acquire();
   EXPECT_NE(&*second, first);  // a busy connection is not shared
+}
+
+}  // namespace
+}  // namespace townhall::db
+
+namespace townhall::db {
+namespace {
+
+TEST(Writer, CallRunsOnTheWriterWaitsAndRethrows) {
+  Writer writer("test");
+  std::thread::id ran_on;
+  writer.call([&] { ran_on = std::this_thread::get_id(); });
+  EXPECT_NE(ran_on, std::this_thread::get_id());
+  EXPECT_THROW(writer.call([] { throw std::runtime_error("boom"); }), std::runtime_error);
+  // From the writer thread itself it runs in place instead of waiting on itself.
+  bool nested = false;
+  writer.call([&] { writer.call([&] { nested = writer.on_writer_thread(); }); });
+  EXPECT_TRUE(nested);
+  writer.stop();
 }
 
 }  // namespace

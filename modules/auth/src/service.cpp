@@ -63,25 +63,9 @@ AuthService::AuthService(Settings settings, std::filesystem::path key_file, Depe
 
 AuthService::~AuthService() { hashing_.join(); }
 
-// Runs `task` on the writer thread and waits for it (start and stop only).
-template <class F>
-static void on_writer(db::Writer& writer, F task) {
-  if (writer.on_writer_thread()) return task();
-  std::exception_ptr failure;
-  writer.post([&] {
-    try {
-      task();
-    } catch (...) {
-      failure = std::current_exception();
-    }
-  });
-  writer.drain();
-  if (failure) std::rethrow_exception(failure);
-}
-
 void AuthService::start() {
   if (!secrets_) secrets_ = SecretBox::load_or_create(key_file_);
-  on_writer(deps_.writer, [this] {
+  deps_.writer.call([this] {
     auto connection = deps_.database.open(db::Role::service);
     store::prune_sessions(*connection, now_utc());
     service_ = std::move(connection);
@@ -91,7 +75,7 @@ void AuthService::start() {
 
 void AuthService::stop() {
   running_ = false;
-  on_writer(deps_.writer, [this] { service_.reset(); });
+  deps_.writer.call([this] { service_.reset(); });
 }
 
 Result<Unit> AuthService::usable() const {

@@ -82,32 +82,13 @@ PermitsService::PermitsService(Settings settings, Dependencies dependencies)
     : settings_(std::move(settings)), deps_(std::move(dependencies)) {}
 
 void PermitsService::start() {
-  std::exception_ptr failure;
-  auto open = [&] {
-    try {
-      service_ = deps_.database.open(db::Role::service);
-    } catch (...) {
-      failure = std::current_exception();
-    }
-  };
-  if (deps_.writer.on_writer_thread()) {
-    open();
-  } else {
-    deps_.writer.post(open);
-    deps_.writer.drain();
-  }
-  if (failure) std::rethrow_exception(failure);
+  deps_.writer.call([this] { service_ = deps_.database.open(db::Role::service); });
   running_ = true;
 }
 
 void PermitsService::stop() {
   running_ = false;
-  if (deps_.writer.on_writer_thread()) {
-    service_.reset();
-  } else {
-    deps_.writer.post([this] { service_.reset(); });
-    deps_.writer.drain();
-  }
+  deps_.writer.call([this] { service_.reset(); });
 }
 
 Result<Unit> PermitsService::usable() const {

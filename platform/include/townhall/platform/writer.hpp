@@ -32,6 +32,10 @@ class Writer {
         boost::asio::use_awaitable);
   }
 
+  // Runs `task` on the writer thread and waits for it, rethrowing what it throws; runs it
+  // in place when called on the writer thread. For start/stop, not for request paths.
+  void call(const std::function<void()>& task);
+
   // Blocks until every task posted before this call has run (not from the writer thread).
   void drain();
   // Finishes queued tasks, then stops the thread. Idempotent.
