@@ -207,6 +207,7 @@ struct Application::Impl {
     bus::Options out;
     out.lanes = config.bus.lanes;
     out.batch = static_cast<std::size_t>(config.bus.batch);
+    out.window = static_cast<std::size_t>(config.bus.window);
     out.max_attempts = config.bus.max_attempts;
     out.backoff_initial = config.bus.backoff_initial;
     out.backoff_max = config.bus.backoff_max;

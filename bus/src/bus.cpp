@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <random>
@@ -36,7 +37,7 @@ std::string now_utc() { return format_utc(SystemClock::now()); }
 
 constexpr const char* kSelectOutbox =
     "SELECT id, topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, correlation_id, "
-    "causation_id, schema, data FROM outbox WHERE id > ? ORDER BY id LIMIT ?";
+    "causation_id, schema, data FROM outbox WHERE id > ? AND id <= ? ORDER BY id LIMIT ?";
 
 struct Row {
   std::int64_t id = 0;
@@ -78,6 +79,24 @@ Result<Event> to_event(const std::string& source, const Row& row) {
 std::string envelope_of(const std::string& source, const Row& row) {
   return to_json(fields_of(source, row)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
+
+// An outbox row as the feeds of one source share it: read from the file once, its event
+// parsed once on first use, whatever number of subscriptions apply it. Immutable once
+// parsed, so consumer threads read it concurrently.
+struct SharedRow {
+  Row row;
+  std::uint64_t lane_hash = 0;  // of the aggregate id
+
+  const Result<Event>& event(const std::string& source) const {
+    std::call_once(parsed_once_, [&] { parsed_ = to_event(source, row); });
+    return parsed_;
+  }
+
+ private:
+  mutable std::once_flag parsed_once_;
+  mutable Result<Event> parsed_;
+};
+using Rows = std::vector<std::shared_ptr<const SharedRow>>;
 
 }  // namespace
 
@@ -177,9 +196,17 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     db::Writer* writer = nullptr;
     std::vector<Feed*> feeds;
     std::unique_ptr<db::Connection> relay;  // source writer only
-    bool relay_failing = false;             // source writer only
-    std::atomic<bool> mark_scheduled{false};
     Clock::time_point last_prune{};
+
+    // The newest rows of the outbox, shared by its feeds: with N subscriptions reading
+    // live, an event is read and parsed once instead of N times. It holds every row with
+    // window_from < id <= window_to. A feed behind the window reads the file itself (up
+    // to window_from, where it joins); a feed at its end reads the next rows into it.
+    std::mutex window_mutex;
+    std::deque<std::shared_ptr<const SharedRow>> window;
+    std::int64_t window_from = 0, window_to = 0;
+    bool window_open = false;
+    std::unique_ptr<db::Connection> window_reader;  // under window_mutex
   };
 
   Impl(Options opts, metrics::Registry& registry) : options(std::move(opts)), metrics(registry) {}
@@ -228,31 +255,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  void schedule_mark(Source* source) {
-    if (stopping || source->mark_scheduled.exchange(true)) return;
-    source->writer->post([self = shared_from_this(), source] {
-      source->mark_scheduled = false;
-      self->mark_published(*source);
-    });
-  }
-
   // ---- source side (source writer) ----
-
-  void mark_published(Source& source) {
-    if (stopping) return;
-    try {
-      if (!source.relay) source.relay = source.database->open(db::Role::relay);
-      auto update = source.relay->cached("UPDATE outbox SET published_at = ? WHERE published_at IS NULL");
-      update->bind(1, now_utc());
-      update->exec();
-      source.relay_failing = false;
-    } catch (const std::exception& error) {
-      source.relay.reset();
-      // Once per failure streak: a down module's file would otherwise log every sweep.
-      if (!source.relay_failing) spdlog::warn("bus: cannot mark {} outbox published: {}", source.module, error.what());
-      source.relay_failing = true;
-    }
-  }
 
   void prune_source(Source& source) {
     if (stopping) return;
@@ -262,7 +265,10 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     try {
       if (!source.relay) source.relay = source.database->open(db::Role::relay);
       auto cutoff = format_utc(SystemClock::now() - options.retention);
-      auto prune = source.relay->cached("DELETE FROM outbox WHERE id <= ? AND occurred_at < ?");
+      // The newest row stays: a new row's id is max(id) + 1, and ids must never be reused
+      // (migrations/bus/0003_outbox_plain_rowid.sql).
+      auto prune = source.relay->cached(
+          "DELETE FROM outbox WHERE id <= ? AND occurred_at < ? AND id < (SELECT max(id) FROM outbox)");
       prune->bind(1, below);
       prune->bind(2, cutoff);
       int removed = prune->exec();
@@ -407,7 +413,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   }
 
   struct Failure {
-    Row row;
+    std::shared_ptr<const SharedRow> shared;
     std::string error;
   };
 
@@ -416,19 +422,21 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     using std::runtime_error::runtime_error;
   };
 
-  // The next rows after `after` in the source's outbox. One writer per file assigns
-  // outbox ids under SQLite's write lock, so ids become visible in order: a read that
-  // returns fewer rows than asked for has seen everything up to its last row.
-  std::vector<Row> read_rows(Feed& feed, std::int64_t after) {
-    std::vector<Row> rows;
+  // Up to `limit` rows with after < id <= up_to from the source's outbox on `reader`.
+  // One writer per file assigns outbox ids under SQLite's write lock, so ids become
+  // visible in order: a read that returns fewer rows than asked for has seen everything
+  // up to its last row.
+  void read_outbox(std::unique_ptr<db::Connection>& reader, const Source& source, std::int64_t after,
+                   std::int64_t up_to, std::size_t limit, Rows& out) {
     try {
-      if (!feed.reader) feed.reader = feed.source->database->open(db::Role::relay);
-      auto select = feed.reader->cached(kSelectOutbox);
+      if (!reader) reader = source.database->open(db::Role::relay);
+      auto select = reader->cached(kSelectOutbox);
       select->bind(1, after);
-      select->bind(2, static_cast<std::int64_t>(options.batch));
-      rows.reserve(options.batch);
+      select->bind(2, up_to);
+      select->bind(3, static_cast<std::int64_t>(limit));
       while (select->executeStep()) {
-        Row row;
+        auto shared = std::make_shared<SharedRow>();
+        Row& row = shared->row;
         row.id = select->getColumn(0).getInt64();
         row.topic = select->getColumn(1).getString();
         row.event_type = select->getColumn(2).getString();
@@ -440,13 +448,58 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
         row.causation_id = select->getColumn(8).getString();
         row.schema = select->getColumn(9).getInt();
         row.data = select->getColumn(10).getString();
-        rows.push_back(std::move(row));
+        shared->lane_hash = fnv1a(row.aggregate_id);
+        out.push_back(std::move(shared));
       }
     } catch (const std::exception& error) {
-      feed.reader.reset();
+      reader.reset();
       throw SourceUnavailable(error.what());
     }
-    if (!rows.empty() && rows.back().id > feed.head) feed.head = rows.back().id;
+  }
+
+  std::size_t window_capacity() const { return std::max(options.window, options.batch); }
+
+  // The next rows after `after` for `feed`: from the source's shared window when `after`
+  // is inside it, else from the file.
+  Rows read_rows(Feed& feed, std::int64_t after) {
+    Source& source = *feed.source;
+    Rows rows;
+    rows.reserve(options.batch);
+    std::int64_t behind_up_to = -1;
+    {
+      std::lock_guard lock(source.window_mutex);
+      if (!source.window_open || after > source.window_to) {
+        // First read, or (defensively) a position past the window: start it here.
+        source.window.clear();
+        source.window_from = source.window_to = after;
+        source.window_open = true;
+      }
+      if (after < source.window_from) {
+        behind_up_to = source.window_from;
+      } else {
+        auto first = std::upper_bound(source.window.begin(), source.window.end(), after,
+                                      [](std::int64_t id, const auto& shared) { return id < shared->row.id; });
+        for (auto it = first; it != source.window.end() && rows.size() < options.batch; ++it) rows.push_back(*it);
+        if (rows.size() < options.batch) {
+          // At the window's end: what this feed reads next, the others will want too.
+          Rows fresh;
+          read_outbox(source.window_reader, source, source.window_to, INT64_MAX, options.batch - rows.size(), fresh);
+          if (!fresh.empty()) source.window_to = fresh.back()->row.id;
+          for (auto& shared : fresh) {
+            source.window.push_back(shared);
+            rows.push_back(std::move(shared));
+          }
+          while (source.window.size() > window_capacity()) {
+            source.window_from = source.window.front()->row.id;
+            source.window.pop_front();
+          }
+        }
+      }
+    }
+    // Behind the window (catch-up): read the file on the feed's own connection, up to
+    // where the window starts, so the feed joins it with no gap and no overlap.
+    if (behind_up_to >= 0) read_outbox(feed.reader, source, after, behind_up_to, options.batch, rows);
+    if (!rows.empty() && rows.back()->row.id > feed.head) feed.head = rows.back()->row.id;
     return rows;
   }
 
@@ -471,7 +524,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
 
     auto rows = read_rows(feed, from);
     if (rows.empty()) return false;
-    const std::int64_t scanned = rows.back().id;
+    const std::int64_t scanned = rows.back()->row.id;
 
     std::vector<std::int64_t> positions(lane_count);
     std::vector<std::optional<Failure>> failures(lane_count);
@@ -484,8 +537,9 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
       SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
       std::string now = now_utc();
       std::string held;  // ids of this batch its lanes did not handle
-      for (const Row& row : rows) {
-        std::size_t l = fnv1a(row.aggregate_id) % lane_count;
+      for (const auto& shared : rows) {
+        const Row& row = shared->row;
+        std::size_t l = shared->lane_hash % lane_count;
         if (row.id <= positions[l]) continue;
         if (feed.lanes[l].waiting || failures[l]) {
           hold(held, row.id);
@@ -501,7 +555,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
           positions[l] = row.id;
           continue;
         }
-        auto event = to_event(source, row);
+        const auto& event = shared->event(source);
         if (!event) {
           // Never valid, so never retried: straight to dead letters.
           insert_dead_letter(connection, subscription, source + ":" + std::to_string(row.id), envelope_of(source, row),
@@ -513,7 +567,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
         fault("before_apply");
         exec_cached(connection, "SAVEPOINT bus_event");
         try {
-          Outcome outcome = subscription.spec.handler(*event, connection);
+          Outcome outcome = subscription.spec.handler(event.value(), connection);
           exec_cached(connection, "RELEASE bus_event");
           double latency = 0;
           if (auto occurred = parse_utc(event->occurred_at))
@@ -523,21 +577,22 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
         } catch (const std::exception& error) {
           exec_cached(connection, "ROLLBACK TO bus_event");
           exec_cached(connection, "RELEASE bus_event");
-          failures[l] = Failure{row, error.what()};
+          failures[l] = Failure{shared, error.what()};
         } catch (...) {  // a handler must not take the consumer's thread down
           exec_cached(connection, "ROLLBACK TO bus_event");
           exec_cached(connection, "RELEASE bus_event");
-          failures[l] = Failure{row, "handler threw a non-standard exception"};
+          failures[l] = Failure{shared, "handler threw a non-standard exception"};
         }
         if (failures[l]) hold(held, row.id);
       }
-      // One record for the batch (not one per event), in the same transaction.
+      // One record for the batch (not one per event), in the same transaction: it keeps
+      // a lost or lagging cursor from applying anything twice.
       auto record = connection.cached(
           "INSERT INTO processed_ranges (subscription, source, first_id, last_id, held, processed_at) "
           "VALUES (?, ?, ?, ?, ?, ?)");
       record->bind(1, subscription.spec.name);
       record->bind(2, source);
-      record->bind(3, rows.front().id);
+      record->bind(3, rows.front()->row.id);
       record->bind(4, scanned);
       record->bind(5, held);
       record->bind(6, now);
@@ -586,18 +641,18 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     subscription.failures->inc();
     if (lane.attempts == 0) lane.first_failed_at = now_utc();
     ++lane.attempts;
-    std::string event_id = feed.source->module + ":" + std::to_string(failure.row.id);
+    std::string event_id = feed.source->module + ":" + std::to_string(failure.shared->row.id);
     if (lane.attempts >= options.max_attempts) {
       spdlog::error("bus: {} gave up on {} after {} attempts: {}", subscription.spec.name, event_id, lane.attempts,
                     failure.error);
       db::Connection& connection = connection_for(subscription);
       SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-      insert_dead_letter(connection, subscription, event_id, envelope_of(feed.source->module, failure.row),
+      insert_dead_letter(connection, subscription, event_id, envelope_of(feed.source->module, failure.shared->row),
                          failure.error, lane.attempts, lane.first_failed_at);
-      write_cursor(connection, feed, lane_watermark(feed, lane_index, failure.row.id));
+      write_cursor(connection, feed, lane_watermark(feed, lane_index, failure.shared->row.id));
       transaction.commit();
       subscription.dead_letters->add(1);
-      lane.position = failure.row.id;
+      lane.position = failure.shared->row.id;
       lane.attempts = 0;
       return;
     }
@@ -685,7 +740,6 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
         }
       }
       for (auto& source : sources) {
-        schedule_mark(source.get());
         if (now - source->last_prune >= options.prune_interval) {
           source->last_prune = now;
           source->writer->post([self = shared_from_this(), s = source.get()] { self->prune_source(*s); });
@@ -794,8 +848,8 @@ void Bus::start() {
   auto& lag_seconds = impl.metrics.gauge("townhall_bus_consumer_lag_seconds",
                                          "Age of the oldest event the subscription has not applied",
                                          {"module", "subscription", "source"});
-  auto& pending =
-      impl.metrics.gauge("townhall_outbox_pending", "Outbox events the relay has not published yet", {"module"});
+  auto& pending = impl.metrics.gauge("townhall_outbox_pending",
+                                     "Outbox events not yet applied by every subscription reading them", {"module"});
   std::weak_ptr<Impl> weak = impl_;
   impl.metrics.add_collector([weak, &lag_events, &lag_seconds, &pending] {
     auto self = weak.lock();
@@ -803,13 +857,11 @@ void Bus::start() {
     for (auto& source : self->sources) {
       try {
         auto reader = source->database->open(db::Role::relay);
-        auto query = reader->prepare("SELECT count(*), coalesce(max(id), 0) FROM outbox WHERE published_at IS NULL");
-        query.executeStep();
-        pending.with({source->module}).set(static_cast<double>(query.getColumn(0).getInt64()));
         auto head_query = reader->prepare("SELECT coalesce(max(id), 0) FROM outbox");
         head_query.executeStep();
         std::int64_t head = head_query.getColumn(0).getInt64();
         auto oldest = reader->prepare("SELECT occurred_at FROM outbox WHERE id > ? ORDER BY id LIMIT 1");
+        std::int64_t lowest = head;
         for (auto* feed : source->feeds) {
           auto cursor = feed->watermark.load();
           std::vector<std::string> labels{feed->subscription->consumer->module, feed->subscription->spec.name,
@@ -822,7 +874,12 @@ void Bus::start() {
             if (auto at = parse_utc(oldest.getColumn(0).getString()))
               age = std::max(0.0, std::chrono::duration<double>(SystemClock::now() - *at).count());
           lag_seconds.with(labels).set(age);
+          lowest = std::min(lowest, cursor);
         }
+        auto count = reader->prepare("SELECT count(*) FROM outbox WHERE id > ?");
+        count.bind(1, lowest);
+        count.executeStep();
+        pending.with({source->module}).set(static_cast<double>(count.getColumn(0).getInt64()));
       } catch (const std::exception& error) {
         spdlog::debug("bus metrics: source {} unreadable: {}", source->module, error.what());
       }
@@ -830,7 +887,6 @@ void Bus::start() {
   });
 
   for (auto& consumer : impl.consumers) impl.schedule_open(consumer.get());
-  for (auto& source : impl.sources) impl.schedule_mark(source.get());
   impl.sweeper = std::thread([self = impl_] { self->sweep_loop(); });
 }
 
@@ -870,6 +926,10 @@ void Bus::stop() {
   for (auto& source : impl.sources)
     impl.on_writer(*source->writer, [s = source.get()] {
       s->relay.reset();
+      std::lock_guard lock(s->window_mutex);  // no pump runs any more (consumers stopped first)
+      s->window_reader.reset();
+      s->window.clear();
+      s->window_open = false;
       return 0;
     });
   for (auto* writer : writers) writer->drain();
@@ -879,8 +939,6 @@ void Bus::notify(std::string_view source_module) {
   auto* source = impl_->find_source(source_module);
   if (!source || !impl_->started) return;
   for (auto* feed : source->feeds) impl_->schedule_pump(feed);
-  // published_at is bookkeeping (the feeds read the outbox directly): the sweep marks it,
-  // so a commit costs the source file no second write.
 }
 
 std::vector<FeedStatus> Bus::status() {

@@ -24,16 +24,17 @@ void BasicModule::add_routes(http::Router& router, const std::string& prefix) {
 
 boost::asio::awaitable<http::Response> BasicModule::status(http::Request&) {
   nlohmann::json schema = nlohmann::json::object();
-  std::int64_t pending = 0;
+  std::int64_t outbox_head = 0;
   {
     auto connection = readers_.acquire();
     auto versions = connection->cached("SELECT component, max(version) FROM schema_migrations GROUP BY component");
     while (versions->executeStep()) schema[versions->getColumn(0).getString()] = versions->getColumn(1).getInt();
-    auto outbox = connection->cached("SELECT count(*) FROM outbox WHERE published_at IS NULL");
-    if (outbox->executeStep()) pending = outbox->getColumn(0).getInt64();
+    // The newest event id; what subscribers have not applied yet is townhall_outbox_pending.
+    auto outbox = connection->cached("SELECT coalesce(max(id), 0) FROM outbox");
+    if (outbox->executeStep()) outbox_head = outbox->getColumn(0).getInt64();
   }
   nlohmann::json body = {
-      {"module", name_}, {"state", running_ ? "up" : "stopped"}, {"schema", schema}, {"outbox_pending", pending}};
+      {"module", name_}, {"state", running_ ? "up" : "stopped"}, {"schema", schema}, {"outbox_head", outbox_head}};
   co_return http::json_response(200, body.dump());
 }
 

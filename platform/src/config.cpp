@@ -175,6 +175,7 @@ void parse_bus(Section& root, Bus& bus) {
   Section s(*node, "bus");
   bus.lanes = static_cast<int>(s.integer("lanes", bus.lanes, 1, 64));
   bus.batch = static_cast<int>(s.integer("batch", bus.batch, 1, 10'000));
+  bus.window = static_cast<int>(s.integer("window", bus.window, 1, 1'000'000));
   bus.max_attempts = static_cast<int>(s.integer("max_attempts", bus.max_attempts, 1, 100));
   bus.backoff_initial =
       std::chrono::milliseconds(s.integer("backoff_initial_ms", bus.backoff_initial.count(), 1, 3'600'000));

@@ -225,8 +225,8 @@ TEST_F(HttpServerTest, ModuleStatusReadsItsOwnFile) {
   ASSERT_EQ(response.status, 200);
   auto body = nlohmann::json::parse(response.body);
   EXPECT_EQ(body["module"], "revenue");
-  EXPECT_EQ(body["schema"]["bus"], 2);  // migrations/bus/0002_processed_ranges.sql
-  EXPECT_EQ(body["outbox_pending"], 0);
+  EXPECT_EQ(body["schema"]["bus"], 3);  // migrations/bus/0003_outbox_plain_rowid.sql
+  EXPECT_EQ(body["outbox_head"], 0);
 }
 
 TEST_F(HttpServerTest, SigtermFinishesTheInFlightRequest) {

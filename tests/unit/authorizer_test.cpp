@@ -46,7 +46,7 @@ const std::vector<Table>& tables() {
       {"outbox", "outbox", "topic",
        "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, data) "
        "VALUES ('gov.test.record', 'record.created', 'record', '1', 1, '2026-01-01T00:00:00Z', '{}')",
-       "UPDATE outbox SET published_at = '2026-01-01T00:00:00Z'"},
+       "UPDATE outbox SET occurred_at = '2026-01-01T00:00:00Z'"},
       {"bus_cursors", "bookkeeping", "source",
        "INSERT INTO bus_cursors (subscription, source, position, updated_at) VALUES ('s2', 'auth', 1, 'now')",
        "UPDATE bus_cursors SET position = 2"},

@@ -10,7 +10,9 @@
 
 #include "bus_fixture.hpp"
 #include "support.hpp"
+#include "townhall/migrations.hpp"
 #include "townhall/platform/metrics.hpp"
+#include "townhall/platform/migrator.hpp"
 
 namespace townhall::bus {
 namespace {
@@ -382,6 +384,34 @@ TEST_F(BusTest, DownConsumerWaitsShowsLagAndCatchesUpWithoutRestart) {
   EXPECT_EQ(testing::read_refs(*c1->database), testing::read_refs(*c2->database));
 }
 
+TEST_F(BusTest, ConsumerBehindTheSharedWindowReadsTheFileThenJoinsIt) {
+  // The source keeps its newest 50 events in memory; c1 comes back 400 events behind and
+  // must catch up from the file, then join the window while events keep coming, with no
+  // gap and nothing twice (seen counts every delivery).
+  std::filesystem::create_directory(dir_.path() / "c1.db");
+  auto c1 = consumer("c1", false);
+  auto c2 = consumer("c2");
+  auto options = fast_options();
+  options.window = 50;
+  options.batch = 8;
+  auto started = start_bus({c1.get(), c2.get()}, metrics_, options);
+  Bus& bus = *started;
+  for (int i = 0; i < 400; ++i) publish("a" + std::to_string(i % 37), "v" + std::to_string(i), &bus);
+  ASSERT_TRUE(testing::wait_until([&] { return testing::read_refs(*c2->database).size() == 37; }));
+  std::filesystem::remove(dir_.path() / "c1.db");
+  c1->create_schema();
+  for (int i = 400; i < 600; ++i) publish("a" + std::to_string(i % 41), "v" + std::to_string(i), &bus);
+  ASSERT_TRUE(wait_caught_up(bus));
+  auto refs = testing::read_refs(*c1->database);
+  EXPECT_EQ(refs, testing::read_refs(*c2->database));
+  std::int64_t deliveries = 0;
+  for (const auto& [id, ref] : refs) {
+    EXPECT_EQ(ref.seen, ref.version) << id;  // every version once, none missing
+    deliveries += ref.seen;
+  }
+  EXPECT_EQ(deliveries, 600);
+}
+
 TEST_F(BusTest, FullReplayIntoAFreshFileMatchesLiveDelivery) {
   auto live = consumer("live");
   {
@@ -444,24 +474,83 @@ TEST_F(BusTest, OutboxIsPrunedOnlyBelowEveryCursorAndPastRetention) {
   auto started = start_bus({c1.get()}, metrics, options);
   Bus& bus = *started;
   ASSERT_TRUE(wait_caught_up(bus));
-  EXPECT_TRUE(testing::wait_until([&] { return outbox_size() == 0; }));
-  // Ids are never reused after pruning.
+  // Everything is consumed and old, but the newest row stays: it keeps ids from being reused.
+  EXPECT_TRUE(testing::wait_until([&] { return outbox_size() == 1; }));
+  std::this_thread::sleep_for(100ms);  // several prune intervals
+  EXPECT_EQ(outbox_size(), 1);
   EXPECT_EQ(publish("late", "v", &bus), 1);
   ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_TRUE(testing::wait_until([&] { return outbox_size() == 1; }));
   auto reader = source_.database->open(db::Role::reader);
   auto query = reader->prepare("SELECT id FROM outbox");
   ASSERT_TRUE(query.executeStep());
   EXPECT_EQ(query.getColumn(0).getInt64(), 11);
+  EXPECT_EQ(testing::read_refs(*c1->database).size(), 11u);  // "late" was applied, not taken for a duplicate
 }
 
-TEST_F(BusTest, RelayMarksPublishedAndReportsPending) {
+TEST_F(BusTest, OutboxRebuildKeepsIdsFromBeingReused) {
+  // A file from before bus/0003, whose AUTOINCREMENT outbox was pruned empty at id 3.
+  TestModule old(dir_.path(), "old", false);
+  {
+    auto owner = old.database->open(db::Role::owner);
+    auto all = db::migrations_for(migrations::embedded_migrations(), "bus");
+    std::vector<db::Migration> before(all.begin(), all.begin() + 2);
+    ASSERT_EQ(before.back().name, "0002_processed_ranges.sql");
+    db::Migrator(*owner).apply(before);
+    for (int i = 0; i < 3; ++i)
+      owner->exec(
+          "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, data) "
+          "VALUES ('gov.old.item', 'item.created', 'item', 'x', 1, '2026-01-01T00:00:00Z', '{}')");
+    owner->exec("DELETE FROM outbox");
+  }
+  old.create_schema();  // bus/0003 and the test tables
+  auto service = old.database->open(db::Role::service);
+  testing::publish_item(*service, "after", "v");
+  auto reader = old.database->open(db::Role::reader);
+  auto ids = reader->prepare("SELECT id, topic FROM outbox ORDER BY id");
+  ASSERT_TRUE(ids.executeStep());
+  EXPECT_EQ(ids.getColumn(0).getInt64(), 3);  // the floor marker
+  EXPECT_EQ(ids.getColumn(1).getString(), "bus.id_floor");
+  ASSERT_TRUE(ids.executeStep());
+  EXPECT_EQ(ids.getColumn(0).getInt64(), 4);
+  EXPECT_FALSE(ids.executeStep());
+  ids.reset();
+
+  // A consumer reading it skips the marker and applies the new event.
   auto c1 = consumer("c1");
-  auto started = start_bus({c1.get()}, metrics_);
-  Bus& bus = *started;
-  publish("a", "v", &bus);
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("old", *old.database, *old.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer,
+                   {Subscription{"item_refs", {"gov.old.item"}, db::Role::sync, testing::apply_item}});
+  bus.start();
   ASSERT_TRUE(wait_caught_up(bus));
+  auto refs = testing::read_refs(*c1->database);
+  ASSERT_EQ(refs.size(), 1u);
+  EXPECT_EQ(refs.begin()->first, "after");
+  EXPECT_TRUE(bus.dead_letters(std::nullopt).empty());
+}
+
+TEST_F(BusTest, OutboxPendingCountsEventsNotAppliedByEverySubscription) {
+  auto c1 = consumer("c1");
+  std::filesystem::create_directory(dir_.path() / "c2.db");  // c2's file cannot be opened
+  auto c2 = consumer("c2", false);
+  for (int i = 0; i < 5; ++i) publish("a" + std::to_string(i), "v");
+  auto pending = [&](int expected) {
+    return testing::wait_until([&] {
+      return metrics_.render().find("townhall_outbox_pending{module=\"src\"} " + std::to_string(expected)) !=
+             std::string::npos;
+    });
+  };
+  {
+    auto started = start_bus({c1.get(), c2.get()}, metrics_);
+    ASSERT_TRUE(testing::wait_until([&] { return testing::read_refs(*c1->database).size() == 5; }));
+    EXPECT_TRUE(pending(5));  // c2 is down: all five wait for it
+  }
+  metrics::Registry metrics;
+  auto started = start_bus({c1.get()}, metrics);
+  ASSERT_TRUE(wait_caught_up(*started));
   EXPECT_TRUE(testing::wait_until(
-      [&] { return metrics_.render().find("townhall_outbox_pending{module=\"src\"} 0") != std::string::npos; }));
+      [&] { return metrics.render().find("townhall_outbox_pending{module=\"src\"} 0") != std::string::npos; }));
 }
 
 }  // namespace

@@ -47,9 +47,10 @@ struct Subscription {
 };
 
 struct Options {
-  int lanes = 4;            // per subscription and source; by hash of aggregate id
-  std::size_t batch = 256;  // events read and applied per transaction (group commit)
-  int max_attempts = 5;     // then dead letter
+  int lanes = 4;              // per subscription and source; by hash of aggregate id
+  std::size_t batch = 256;    // events read and applied per transaction (group commit)
+  std::size_t window = 4096;  // newest events per source kept in memory for its subscriptions
+  int max_attempts = 5;       // then dead letter
   std::chrono::milliseconds backoff_initial{50};
   std::chrono::milliseconds backoff_max{5000};
   std::chrono::milliseconds sweep_interval{1000};  // backstop wake-up, consumer recovery
