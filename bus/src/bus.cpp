@@ -207,6 +207,23 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     std::int64_t window_from = 0, window_to = 0;
     bool window_open = false;
     std::unique_ptr<db::Connection> window_reader;  // under window_mutex
+
+    // For status and metrics, from any thread: one connection, not one per call.
+    std::mutex status_mutex;
+    std::unique_ptr<db::Connection> status_reader;  // under status_mutex
+
+    // Runs f on the status connection; a failure drops the connection and rethrows.
+    template <class F>
+    auto with_status_reader(F&& f) {
+      std::lock_guard lock(status_mutex);
+      try {
+        if (!status_reader) status_reader = database->open(db::Role::relay);
+        return f(*status_reader);
+      } catch (...) {
+        status_reader.reset();
+        throw;
+      }
+    }
   };
 
   Impl(Options opts, metrics::Registry& registry) : options(std::move(opts)), metrics(registry) {}
@@ -856,30 +873,31 @@ void Bus::start() {
     if (!self || self->stopping) return;
     for (auto& source : self->sources) {
       try {
-        auto reader = source->database->open(db::Role::relay);
-        auto head_query = reader->prepare("SELECT coalesce(max(id), 0) FROM outbox");
-        head_query.executeStep();
-        std::int64_t head = head_query.getColumn(0).getInt64();
-        auto oldest = reader->prepare("SELECT occurred_at FROM outbox WHERE id > ? ORDER BY id LIMIT 1");
-        std::int64_t lowest = head;
-        for (auto* feed : source->feeds) {
-          auto cursor = feed->watermark.load();
-          std::vector<std::string> labels{feed->subscription->consumer->module, feed->subscription->spec.name,
-                                          source->module};
-          lag_events.with(labels).set(static_cast<double>(std::max<std::int64_t>(0, head - cursor)));
-          double age = 0;
-          oldest.reset();
-          oldest.bind(1, cursor);
-          if (cursor < head && oldest.executeStep())
-            if (auto at = parse_utc(oldest.getColumn(0).getString()))
-              age = std::max(0.0, std::chrono::duration<double>(SystemClock::now() - *at).count());
-          lag_seconds.with(labels).set(age);
-          lowest = std::min(lowest, cursor);
-        }
-        auto count = reader->prepare("SELECT count(*) FROM outbox WHERE id > ?");
-        count.bind(1, lowest);
-        count.executeStep();
-        pending.with({source->module}).set(static_cast<double>(count.getColumn(0).getInt64()));
+        source->with_status_reader([&](db::Connection& reader) {
+          auto head_query = reader.cached("SELECT coalesce(max(id), 0) FROM outbox");
+          head_query->executeStep();
+          std::int64_t head = head_query->getColumn(0).getInt64();
+          auto oldest = reader.cached("SELECT occurred_at FROM outbox WHERE id > ? ORDER BY id LIMIT 1");
+          std::int64_t lowest = head;
+          for (auto* feed : source->feeds) {
+            auto cursor = feed->watermark.load();
+            std::vector<std::string> labels{feed->subscription->consumer->module, feed->subscription->spec.name,
+                                            source->module};
+            lag_events.with(labels).set(static_cast<double>(std::max<std::int64_t>(0, head - cursor)));
+            double age = 0;
+            oldest->reset();
+            oldest->bind(1, cursor);
+            if (cursor < head && oldest->executeStep())
+              if (auto at = parse_utc(oldest->getColumn(0).getString()))
+                age = std::max(0.0, std::chrono::duration<double>(SystemClock::now() - *at).count());
+            lag_seconds.with(labels).set(age);
+            lowest = std::min(lowest, cursor);
+          }
+          auto count = reader.cached("SELECT count(*) FROM outbox WHERE id > ?");
+          count->bind(1, lowest);
+          count->executeStep();
+          pending.with({source->module}).set(static_cast<double>(count->getColumn(0).getInt64()));
+        });
       } catch (const std::exception& error) {
         spdlog::debug("bus metrics: source {} unreadable: {}", source->module, error.what());
       }
@@ -930,6 +948,8 @@ void Bus::stop() {
       s->window_reader.reset();
       s->window.clear();
       s->window_open = false;
+      std::lock_guard status_lock(s->status_mutex);
+      s->status_reader.reset();
       return 0;
     });
   for (auto* writer : writers) writer->drain();
@@ -955,10 +975,11 @@ bool Bus::caught_up() {
   for (auto& source : impl_->sources) {
     std::int64_t head = 0;
     try {
-      auto reader = source->database->open(db::Role::relay);
-      auto query = reader->prepare("SELECT coalesce(max(id), 0) FROM outbox");
-      query.executeStep();
-      head = query.getColumn(0).getInt64();
+      head = source->with_status_reader([](db::Connection& reader) {
+        auto query = reader.cached("SELECT coalesce(max(id), 0) FROM outbox");
+        query->executeStep();
+        return query->getColumn(0).getInt64();
+      });
     } catch (const std::exception&) {
       return false;
     }

@@ -302,9 +302,12 @@ SQLite::Statement Connection::prepare(const std::string& sql) {
   }
 }
 
-CachedStatement Connection::cached(const std::string& sql) {
+CachedStatement Connection::cached(std::string_view sql) {
   auto it = statements_.find(sql);
-  if (it == statements_.end()) it = statements_.emplace(sql, std::make_unique<SQLite::Statement>(prepare(sql))).first;
+  if (it == statements_.end()) {
+    std::string text(sql);
+    it = statements_.emplace(text, std::make_unique<SQLite::Statement>(prepare(text))).first;
+  }
   auto& statement = *it->second;
   statement.reset();
   statement.clearBindings();

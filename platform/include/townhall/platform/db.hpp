@@ -89,7 +89,7 @@ class Connection {
   int exec(const std::string& sql);
   // A prepared statement kept for this connection's lifetime, handed out reset and
   // unbound, for statements run again and again (hot paths).
-  CachedStatement cached(const std::string& sql);
+  CachedStatement cached(std::string_view sql);  // no allocation once prepared
 
   SQLite::Database& sql() { return database_; }
   Role role() const;
