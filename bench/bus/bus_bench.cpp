@@ -2,7 +2,7 @@
 // files, the maximum sustained rate, catch-up speed, and raw SQLite single-row commits
 // on the same machine in the same run as the baseline.
 //
-//   bus_bench [--quick | --catch-up | --sustained]   (make bench-bus, see bench/README.md)
+//   bus_bench [--quick | --catch-up [N] | --sustained]   (make bench-bus, see bench/README.md)
 #include <SQLiteCpp/Transaction.h>
 
 #include <algorithm>
@@ -217,7 +217,7 @@ int main(int argc, char** argv) {
   bool quick = argc > 1 && std::string(argv[1]) == "--quick";
   if (argc > 1 && std::string(argv[1]) == "--catch-up") {  // for profiling one phase
     logging::init(logging::Options{.level = "warn", .access_log = logging::AccessLogFormat::off});
-    catch_up(200'000);
+    catch_up(argc > 2 ? std::stol(argv[2]) : 200'000);
     return 0;
   }
   if (argc > 1 && std::string(argv[1]) == "--sustained") {  // for profiling one phase

@@ -206,6 +206,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     std::deque<std::shared_ptr<const SharedRow>> window;
     std::int64_t window_from = 0, window_to = 0;
     bool window_open = false;
+    std::atomic<bool> prefetch_scheduled{false};
     std::unique_ptr<db::Connection> window_reader;  // under window_mutex
 
     // For status and metrics, from any thread: one connection, not one per call.
@@ -237,6 +238,9 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   std::mutex sweep_mutex;
   std::condition_variable sweep_wake;
   std::thread sweeper;
+  // Reads and parses the next rows into the sources' windows ahead of the subscriptions
+  // that are working through a backlog, so reading overlaps applying (two cores).
+  std::unique_ptr<db::Writer> relay_thread;
 
   void fault(std::string_view point) {
     if (options.fault_hook) options.fault_hook(point);
@@ -474,6 +478,42 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  void schedule_prefetch(Source* source) {
+    if (stopping || !relay_thread || source->prefetch_scheduled.exchange(true)) return;
+    relay_thread->post([self = shared_from_this(), source] {
+      source->prefetch_scheduled = false;
+      self->prefetch(*source);
+    });
+  }
+
+  // Appends the next batch to the window, then parses the rows some subscription wants
+  // while the subscriptions are still applying the previous batch.
+  void prefetch(Source& source) {
+    if (stopping) return;
+    Rows fresh;
+    {
+      std::lock_guard lock(source.window_mutex);
+      if (!source.window_open) return;
+      try {
+        read_outbox(source.window_reader, source, source.window_to, INT64_MAX, options.batch, fresh);
+      } catch (const SourceUnavailable&) {
+        return;  // the subscriptions find out on their next read
+      }
+      if (fresh.empty()) return;
+      source.window_to = fresh.back()->row.id;
+      source.window.insert(source.window.end(), fresh.begin(), fresh.end());
+      while (source.window.size() > window_capacity()) {
+        source.window_from = source.window.front()->row.id;
+        source.window.pop_front();
+      }
+    }
+    for (const auto& shared : fresh) {
+      bool wanted_by_any = false;
+      for (const auto* feed : source.feeds) wanted_by_any = wanted_by_any || wanted(*feed->subscription, shared->row);
+      if (wanted_by_any) shared->event(source.module);
+    }
+  }
+
   std::size_t window_capacity() const { return std::max(options.window, options.batch); }
 
   // The next rows after `after` for `feed`: from the source's shared window when `after`
@@ -511,6 +551,9 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
             source.window.pop_front();
           }
         }
+        // A full batch ending near the window's end: a backlog is being worked through.
+        if (rows.size() == options.batch && source.window_to - rows.back()->row.id < std::int64_t(options.batch))
+          schedule_prefetch(&source);
       }
     }
     // Behind the window (catch-up): read the file on the feed's own connection, up to
@@ -904,6 +947,7 @@ void Bus::start() {
     }
   });
 
+  impl.relay_thread = std::make_unique<db::Writer>("bus-relay");  // before anything can pump
   for (auto& consumer : impl.consumers) impl.schedule_open(consumer.get());
   impl.sweeper = std::thread([self = impl_] { self->sweep_loop(); });
 }
@@ -941,6 +985,8 @@ void Bus::stop() {
       return 0;
     });
   }
+  // No pump runs any more, so nothing schedules a prefetch: finish the queued ones.
+  if (impl.relay_thread) impl.relay_thread->stop();
   for (auto& source : impl.sources)
     impl.on_writer(*source->writer, [s = source.get()] {
       s->relay.reset();
