@@ -495,16 +495,9 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
       std::lock_guard lock(source.window_mutex);
       if (!source.window_open) return;
       try {
-        read_outbox(source.window_reader, source, source.window_to, INT64_MAX, options.batch, fresh);
+        fresh = extend_window(source, options.batch);
       } catch (const SourceUnavailable&) {
         return;  // the subscriptions find out on their next read
-      }
-      if (fresh.empty()) return;
-      source.window_to = fresh.back()->row.id;
-      source.window.insert(source.window.end(), fresh.begin(), fresh.end());
-      while (source.window.size() > window_capacity()) {
-        source.window_from = source.window.front()->row.id;
-        source.window.pop_front();
       }
     }
     for (const auto& shared : fresh) {
@@ -515,6 +508,21 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   }
 
   std::size_t window_capacity() const { return std::max(options.window, options.batch); }
+
+  // Reads up to `limit` rows after the window's end into it, dropping the oldest beyond
+  // its capacity, and returns them. The caller holds window_mutex.
+  Rows extend_window(Source& source, std::size_t limit) {
+    Rows fresh;
+    read_outbox(source.window_reader, source, source.window_to, INT64_MAX, limit, fresh);
+    if (fresh.empty()) return fresh;
+    source.window_to = fresh.back()->row.id;
+    source.window.insert(source.window.end(), fresh.begin(), fresh.end());
+    while (source.window.size() > window_capacity()) {
+      source.window_from = source.window.front()->row.id;
+      source.window.pop_front();
+    }
+    return fresh;
+  }
 
   // The next rows after `after` for `feed`: from the source's shared window when `after`
   // is inside it, else from the file.
@@ -539,17 +547,8 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
         for (auto it = first; it != source.window.end() && rows.size() < options.batch; ++it) rows.push_back(*it);
         if (rows.size() < options.batch) {
           // At the window's end: what this feed reads next, the others will want too.
-          Rows fresh;
-          read_outbox(source.window_reader, source, source.window_to, INT64_MAX, options.batch - rows.size(), fresh);
-          if (!fresh.empty()) source.window_to = fresh.back()->row.id;
-          for (auto& shared : fresh) {
-            source.window.push_back(shared);
-            rows.push_back(std::move(shared));
-          }
-          while (source.window.size() > window_capacity()) {
-            source.window_from = source.window.front()->row.id;
-            source.window.pop_front();
-          }
+          auto fresh = extend_window(source, options.batch - rows.size());
+          rows.insert(rows.end(), fresh.begin(), fresh.end());
         }
         // A full batch ending near the window's end: a backlog is being worked through.
         if (rows.size() == options.batch && source.window_to - rows.back()->row.id < std::int64_t(options.batch))

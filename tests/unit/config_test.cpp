@@ -117,6 +117,18 @@ TEST(Config, BadPort) {
   EXPECT_EQ(parse_port("0"), 0);
 }
 
+TEST(Config, BusSection) {
+  auto document = minimal();
+  document["bus"] = {{"window", 64}, {"batch", 32}, {"backoff_initial_ms", 10}, {"backoff_max_ms", 100}};
+  auto config = parse(document, app::known_modules());
+  EXPECT_EQ(config.bus.window, 64);
+  EXPECT_EQ(config.bus.batch, 32);
+  document["bus"] = {{"window", 0}};
+  EXPECT_EQ(error_of(document), "bus.window: must be between 1 and 1000000");
+  document["bus"] = {{"backoff_initial_ms", 100}, {"backoff_max_ms", 10}};
+  EXPECT_EQ(error_of(document), "bus.backoff_max_ms: must not be below backoff_initial_ms");
+}
+
 TEST(Config, UnknownKeysAreErrorsNotSilence) {
   auto document = minimal();
   document["server"] = {{"prot", 80}};

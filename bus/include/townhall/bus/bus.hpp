@@ -49,7 +49,7 @@ struct Subscription {
 struct Options {
   int lanes = 4;              // per subscription and source; by hash of aggregate id
   std::size_t batch = 256;    // events read and applied per transaction (group commit)
-  std::size_t window = 4096;  // newest events per source kept in memory for its subscriptions
+  std::size_t window = 1024;  // newest events per source kept in memory for its subscriptions
   int max_attempts = 5;       // then dead letter
   std::chrono::milliseconds backoff_initial{50};
   std::chrono::milliseconds backoff_max{5000};

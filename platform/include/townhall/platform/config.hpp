@@ -40,7 +40,7 @@ struct Server {
 struct Bus {
   int lanes = 4;
   int batch = 256;
-  int window = 4096;  // newest events per source kept in memory for its subscriptions
+  int window = 1024;  // newest events per source kept in memory for its subscriptions
   int max_attempts = 5;
   std::chrono::milliseconds backoff_initial{50};
   std::chrono::milliseconds backoff_max{5'000};
