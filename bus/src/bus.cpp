@@ -145,6 +145,13 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<std::int64_t> watermark{0};  // min over lanes
     std::atomic<std::int64_t> head{0};       // newest outbox id seen in the source
     std::atomic<bool> pump_scheduled{false};
+    // Behind the source's window, the relay reads this feed's next batch ahead: `ahead`
+    // holds the rows right after `ahead_after` (-1: none).
+    std::mutex ahead_mutex;
+    Rows ahead;
+    std::int64_t ahead_after = -1;
+    std::atomic<bool> ahead_scheduled{false};
+    std::unique_ptr<db::Connection> ahead_reader;  // relay thread only
     // Events above the cursor recorded as done before this run (processed_ranges and
     // replays in processed_events), loaded when the consumer opens. Within a run the
     // lane positions say what is done; these matter only after a restart or a lost cursor.
@@ -507,6 +514,31 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  void schedule_read_ahead(Feed* feed, std::int64_t after, std::int64_t up_to) {
+    if (stopping || !relay_thread || feed->ahead_scheduled.exchange(true)) return;
+    relay_thread->post([self = shared_from_this(), feed, after, up_to] {
+      feed->ahead_scheduled = false;
+      self->read_ahead(*feed, after, up_to);
+    });
+  }
+
+  // The feed's next batch, read and parsed while it applies the current one. If the feed
+  // has moved elsewhere meanwhile (a failing lane), read_rows drops it.
+  void read_ahead(Feed& feed, std::int64_t after, std::int64_t up_to) {
+    if (stopping) return;
+    Rows rows;
+    try {
+      read_outbox(feed.ahead_reader, *feed.source, after, up_to, options.batch, rows);
+    } catch (const SourceUnavailable&) {
+      return;  // the feed finds out on its own read
+    }
+    for (const auto& shared : rows)
+      if (wanted(*feed.subscription, shared->row)) shared->event(feed.source->module);
+    std::lock_guard lock(feed.ahead_mutex);
+    feed.ahead = std::move(rows);
+    feed.ahead_after = after;
+  }
+
   std::size_t window_capacity() const { return std::max(options.window, options.batch); }
 
   // Reads up to `limit` rows after the window's end into it, dropping the oldest beyond
@@ -555,9 +587,19 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
           schedule_prefetch(&source);
       }
     }
-    // Behind the window (catch-up): read the file on the feed's own connection, up to
-    // where the window starts, so the feed joins it with no gap and no overlap.
-    if (behind_up_to >= 0) read_outbox(feed.reader, source, after, behind_up_to, options.batch, rows);
+    // Behind the window (catch-up): read the file up to where the window starts, so the
+    // feed joins it with no gap and no overlap; the relay reads the next batch ahead.
+    if (behind_up_to >= 0) {
+      {
+        std::lock_guard lock(feed.ahead_mutex);
+        if (feed.ahead_after == after) rows = std::move(feed.ahead);
+        feed.ahead.clear();
+        feed.ahead_after = -1;
+      }
+      if (rows.empty()) read_outbox(feed.reader, source, after, behind_up_to, options.batch, rows);
+      if (rows.size() == options.batch && rows.back()->row.id < behind_up_to)
+        schedule_read_ahead(&feed, rows.back()->row.id, behind_up_to);
+    }
     if (!rows.empty() && rows.back()->row.id > feed.head) feed.head = rows.back()->row.id;
     return rows;
   }
@@ -986,6 +1028,12 @@ void Bus::stop() {
   }
   // No pump runs any more, so nothing schedules a prefetch: finish the queued ones.
   if (impl.relay_thread) impl.relay_thread->stop();
+  for (auto& consumer : impl.consumers)
+    for (auto& subscription : consumer->subscriptions)
+      for (auto& feed : subscription->feeds) {
+        feed->ahead_reader.reset();
+        feed->ahead.clear();
+      }
   for (auto& source : impl.sources)
     impl.on_writer(*source->writer, [s = source.get()] {
       s->relay.reset();
