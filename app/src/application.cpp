@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "admin_routes.hpp"
 #include "gateway.hpp"
 #include "townhall/auth/module.hpp"
 #include "townhall/bus/bus.hpp"
@@ -392,6 +393,11 @@ std::uint16_t Application::start() {
   auto& impl = *impl_;
   open();
   impl.add_ops_routes();
+  add_bus_admin_routes(impl.router, *impl.bus, [&impl](std::string_view module) -> db::Writer* {
+    for (auto& slot : impl.slots)
+      if (slot->config->name == module) return slot->writer.get();
+    return nullptr;
+  });
   std::vector<Gateway::ModuleGate> gates;
   for (auto& slot : impl.slots) {
     slot->module->add_routes(impl.router, slot->config->route_prefix);

@@ -1,0 +1,148 @@
+// The bus's admin routes on the real server: feeds, dead letters, replay, and who may.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "server_fixture.hpp"
+#include "townhall/auth/module.hpp"
+#include "townhall/bus/event.hpp"
+#include "townhall/platform/db.hpp"
+
+namespace townhall {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using testing::HttpResponse;
+using testing::TestServer;
+
+class AdminBusHttp : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto config = testing::test_config(dir.path());
+    config.bus.backoff_initial = 2ms;
+    config.bus.backoff_max = 10ms;
+    config.bus.sweep_interval = 50ms;
+    ASSERT_TRUE(app::create_staff_user(
+        config, auth::StaffUser{"admin@example.org", "admin password 1", "Admin", "admin", std::nullopt}));
+    ASSERT_TRUE(app::create_staff_user(
+        config, auth::StaffUser{"clerk@example.org", "clerk password 1", "Clerk", "clerk", std::nullopt}));
+    server = std::make_unique<TestServer>(std::move(config));
+    admin = testing::login(server->port(), "admin@example.org", "admin password 1");
+    clerk = testing::login(server->port(), "clerk@example.org", "clerk password 1");
+    ASSERT_FALSE(admin.empty());
+    ASSERT_FALSE(clerk.empty());
+  }
+
+  HttpResponse call(const std::string& method, const std::string& target, const std::string& token) {
+    return testing::call(server->port(), method, target, {}, token);
+  }
+
+  // A citizen event permits' citizen_refs handler cannot apply (its snapshot has no id),
+  // written into auth's outbox as a buggy producer would.
+  void publish_poison() {
+    db::ModuleDb auth("auth", dir.path() / "auth.db", {});
+    auto owner = auth.open(db::Role::owner);
+    owner->exec(
+        "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, data) "
+        "VALUES ('gov.auth.citizen', 'citizen.updated', 'citizen', '999', 1, '2026-11-22T00:00:00.000Z', "
+        "'{\"snapshot\":{\"name\":\"no id\"}}')");
+  }
+
+  json pending_letters() {
+    auto response = call("GET", "/admin/dead-letters?module=permits&state=pending", admin);
+    EXPECT_EQ(response.status, 200) << response.body;
+    return json::parse(response.body)["items"];
+  }
+
+  testing::TempDir dir;
+  std::unique_ptr<TestServer> server;
+  std::string admin, clerk;
+};
+
+TEST_F(AdminBusHttp, OnlyBusAdminsMayUseTheRoutes) {
+  EXPECT_EQ(call("GET", "/admin/bus", "").status, 401);
+  EXPECT_EQ(call("GET", "/admin/bus", clerk).status, 403);
+  EXPECT_EQ(call("GET", "/admin/dead-letters", clerk).status, 403);
+  EXPECT_EQ(call("POST", "/admin/dead-letters/permits/1/replay", clerk).status, 403);
+  auto forbidden = call("GET", "/admin/bus", clerk);
+  EXPECT_EQ(forbidden.header("content-type"), "application/problem+json");
+}
+
+TEST_F(AdminBusHttp, FeedsShowCursorsAndHeads) {
+  auto response = call("GET", "/admin/bus", admin);
+  ASSERT_EQ(response.status, 200) << response.body;
+  auto feeds = json::parse(response.body)["feeds"];
+  bool found = false;
+  for (const auto& feed : feeds)
+    if (feed["consumer"] == "permits" && feed["subscription"] == "citizen_refs" && feed["source"] == "auth") {
+      found = true;
+      EXPECT_TRUE(feed["consumer_up"].get<bool>());
+      EXPECT_GE(feed["lag_events"].get<std::int64_t>(), 0);
+    }
+  EXPECT_TRUE(found) << feeds.dump();
+}
+
+TEST_F(AdminBusHttp, PoisonEventIsListedAndReplayedOnce) {
+  publish_poison();
+  ASSERT_TRUE(testing::wait_until([&] { return pending_letters().size() == 1; }, 20s));
+  auto letter = pending_letters().front();
+  EXPECT_EQ(letter["subscription"], "citizen_refs");
+  EXPECT_EQ(letter["event"]["topic"], "gov.auth.citizen");
+  EXPECT_NE(letter["error"].get<std::string>().find("id"), std::string::npos) << letter.dump();
+  auto path = "/admin/dead-letters/permits/" + std::to_string(letter["id"].get<std::int64_t>()) + "/replay";
+
+  // The handler still cannot apply it: 422, and it stays pending.
+  auto failed = call("POST", path, admin);
+  EXPECT_EQ(failed.status, 422) << failed.body;
+  EXPECT_EQ(pending_letters().size(), 1u);
+
+  EXPECT_EQ(call("POST", "/admin/dead-letters/permits/999999/replay", admin).status, 404);
+  EXPECT_EQ(call("POST", "/admin/dead-letters/nosuch/1/replay", admin).status, 404);
+  EXPECT_EQ(call("POST", "/admin/dead-letters/permits/abc/replay", admin).status, 404);
+  EXPECT_EQ(call("GET", "/admin/dead-letters?state=later", admin).status, 400);
+  EXPECT_EQ(call("GET", "/admin/dead-letters?module=nosuch", admin).status, 400);
+}
+
+TEST_F(AdminBusHttp, ReplayAppliesALetterOnceThenConflicts) {
+  // A valid citizen event that failed for a passing reason (as if auth's file had been
+  // briefly unreadable), kept in permits' dead letters.
+  bus::Event event;
+  event.event_id = "auth:4242";
+  event.event_type = "citizen.updated";
+  event.topic = "gov.auth.citizen";
+  event.source = "auth";
+  event.aggregate_type = "citizen";
+  event.aggregate_id = "999";
+  event.event_version = 1;
+  event.occurred_at = "2026-11-22T00:00:00.000Z";
+  event.data = {{"snapshot", {{"id", 999}, {"name", "Replayed Citizen"}}}};
+  db::ModuleDb permits("permits", dir.path() / "permits.db", {});
+  {
+    auto owner = permits.open(db::Role::owner);
+    auto insert = owner->prepare(
+        "INSERT INTO dead_letters (subscription, event_id, event, error, attempts, first_failed_at, last_failed_at) "
+        "VALUES ('citizen_refs', 'auth:4242', ?, 'database is locked', 5, '2026-11-22T00:00:00.000Z', "
+        "'2026-11-22T00:00:01.000Z')");
+    insert.bind(1, bus::to_json(event).dump());
+    insert.exec();
+  }
+  auto letters = pending_letters();
+  ASSERT_EQ(letters.size(), 1u);
+  auto path = "/admin/dead-letters/permits/" + std::to_string(letters.front()["id"].get<std::int64_t>()) + "/replay";
+  auto replayed = call("POST", path, admin);
+  ASSERT_EQ(replayed.status, 200) << replayed.body;
+  EXPECT_EQ(json::parse(replayed.body)["state"], "replayed");
+  auto reader = permits.open(db::Role::owner);  // this handle has no manifest: only the owner reads
+  auto name = reader->prepare("SELECT name FROM citizen_refs WHERE citizen_id = 999");
+  ASSERT_TRUE(name.executeStep());
+  EXPECT_EQ(name.getColumn(0).getString(), "Replayed Citizen");
+  EXPECT_TRUE(pending_letters().empty());
+  auto all = json::parse(call("GET", "/admin/dead-letters?module=permits", admin).body)["items"];
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all.front()["state"], "replayed");
+  EXPECT_EQ(call("POST", path, admin).status, 409);  // never applied twice
+}
+
+}  // namespace
+}  // namespace townhall
