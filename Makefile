@@ -7,7 +7,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps build run test bench bench-bus bench-auth format clean
+.PHONY: deps build run test tsan bench bench-bus bench-auth format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -24,6 +24,13 @@ test: deps
 	cmake --build build/asan -j $(JOBS)
 	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS) --timeout 300
+
+# The unit tests under ThreadSanitizer (the bus's threads, writers, caches); not in CI's
+# time budget, run it after touching concurrency.
+tsan: deps
+	cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DTSAN=ON $(CMAKE_FLAGS)
+	cmake --build build/tsan -j $(JOBS) --target unit_tests
+	cd build/tsan && TSAN_OPTIONS=halt_on_error=1 ctest -L unit -j $(JOBS) --output-on-failure --timeout 600
 
 bench: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
