@@ -1,5 +1,7 @@
 #include "townhall/app/application.hpp"
 
+#include <SQLiteCpp/Backup.h>
+#include <SQLiteCpp/Database.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
@@ -8,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -129,6 +132,56 @@ bool migrate_all(const config::Config& config, std::vector<std::string>& report)
       auto applied = migrate(*database);
       if (applied.empty()) report.push_back(module.name + ": up to date");
       for (const auto& m : applied) report.push_back(module.name + ": applied " + m.component + "/" + m.name);
+    } catch (const std::exception& error) {
+      ok = false;
+      report.push_back(module.name + ": FAILED: " + error.what());
+    }
+  }
+  return ok;
+}
+
+namespace {
+
+// Copies one module file; returns the report line. Throws on failure.
+std::string backup_module(const config::Config& config, const config::Module& module,
+                          const std::filesystem::path& out_dir) {
+  auto source_path = config.data_dir / module.db_file;
+  auto target = out_dir / module.db_file;
+  if (!std::filesystem::exists(source_path)) throw std::runtime_error("no file " + source_path.string());
+  if (std::filesystem::exists(target)) throw std::runtime_error(target.string() + " exists; not overwritten");
+  std::filesystem::create_directories(target.parent_path());
+  // Written under another name and renamed when complete and checked: a file with the
+  // module's name in the backup is always a whole one.
+  auto partial = target;
+  partial += ".partial";
+  std::filesystem::remove(partial);
+  int pages = 0;
+  {
+    SQLite::Database source(source_path.string(), SQLite::OPEN_READONLY);
+    source.setBusyTimeout(static_cast<int>(config.database.busy_timeout.count()));
+    SQLite::Database copy(partial.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    SQLite::Backup backup(copy, source);
+    backup.executeStep(-1);  // every page in one step: one read transaction, one snapshot
+    pages = backup.getTotalPageCount();
+    std::string check = copy.execAndGet("PRAGMA integrity_check").getString();
+    if (check != "ok") {
+      std::filesystem::remove(partial);
+      throw std::runtime_error("the copy fails integrity_check: " + check);
+    }
+    copy.exec("PRAGMA journal_mode=DELETE");  // one self-contained file, no -wal beside it
+  }
+  std::filesystem::rename(partial, target);
+  return module.name + ": " + source_path.string() + " -> " + target.string() + " (" + std::to_string(pages) +
+         " pages, " + std::to_string(std::filesystem::file_size(target)) + " bytes, integrity ok)";
+}
+
+}  // namespace
+
+bool backup_all(const config::Config& config, const std::filesystem::path& out_dir, std::vector<std::string>& report) {
+  bool ok = true;
+  for (const auto& module : config.modules) {
+    try {
+      report.push_back(backup_module(config, module, out_dir));
     } catch (const std::exception& error) {
       ok = false;
       report.push_back(module.name + ": FAILED: " + error.what());

@@ -22,6 +22,7 @@ Commands:
   serve      run the HTTP server with every module in the registry
   migrate    apply pending database migrations to every module file, then exit
   dlq        list or replay dead letters (events a module gave up on)
+  backup     copy every module file into a directory, online (the server may run)
   admin      administration: create-user (an employee with a role)
   version    print the version and exit
 
@@ -57,6 +58,15 @@ replay   applies dead letters again with their subscription's handler (after the
          Exits 1 when any replay failed.
 )";
 
+constexpr const char* kBackupUsage = R"(usage: townhall backup --out DIR [--config FILE] [--data-dir DIR]
+
+Copies every module file into DIR (created when missing) with SQLite's online backup:
+each copy is one consistent snapshot of its file, taken while a server may be writing,
+checked with PRAGMA integrity_check, and written as a single file (no -wal). Existing
+files in DIR are never overwritten. To restore, stop the server and copy the files back
+into the data directory. Exits 1 when any module was not backed up.
+)";
+
 constexpr const char* kAdminUsage =
     R"(usage: townhall admin create-user --email E --password P --name N --role ROLE [--department CODE]
                                   [--config FILE] [--data-dir DIR]
@@ -78,11 +88,12 @@ struct Parsed {
   config::Overrides overrides;
   bool demo = false;
   bool help = false;
-  std::string dlq_action;                 // list | replay
-  std::optional<std::string> module;      // --module
-  std::optional<std::int64_t> letter_id;  // replay ID
-  bool all = false;                       // replay --all
-  std::string admin_action;               // create-user
+  std::string dlq_action;                           // list | replay
+  std::optional<std::string> module;                // --module
+  std::optional<std::int64_t> letter_id;            // replay ID
+  bool all = false;                                 // replay --all
+  std::string admin_action;                         // create-user
+  std::optional<std::filesystem::path> backup_dir;  // backup --out
   std::map<std::string, std::string> admin_options;
 };
 
@@ -193,11 +204,9 @@ int run_cli(int argc, char** argv) {
 
   Parsed parsed;
   parsed.command = args[0];
-  static const std::map<std::string, const char*> usages{{"serve", kServeUsage},
-                                                         {"migrate", kMigrateUsage},
-                                                         {"dlq", kDlqUsage},
-                                                         {"admin", kAdminUsage},
-                                                         {"version", kVersionUsage}};
+  static const std::map<std::string, const char*> usages{{"serve", kServeUsage}, {"migrate", kMigrateUsage},
+                                                         {"dlq", kDlqUsage},     {"backup", kBackupUsage},
+                                                         {"admin", kAdminUsage}, {"version", kVersionUsage}};
   auto usage_it = usages.find(parsed.command);
   if (usage_it == usages.end()) return usage_error("unknown command '" + parsed.command + "'", kUsage);
   const char* usage = usage_it->second;
@@ -239,6 +248,10 @@ int run_cli(int argc, char** argv) {
       auto v = value(arg);
       if (!v) return usage_error(arg + " needs a value", usage);
       parsed.admin_options[arg.substr(2)] = *v;
+    } else if (parsed.command == "backup" && arg == "--out") {
+      auto v = value(arg);
+      if (!v || v->empty()) return usage_error("--out needs a directory", usage);
+      parsed.backup_dir = *v;
     } else if (parsed.command == "dlq" && arg == "--module") {
       auto v = value(arg);
       if (!v) return usage_error("--module needs a module name", usage);
@@ -262,6 +275,8 @@ int run_cli(int argc, char** argv) {
       return usage_error("dlq replay needs either an ID or --all", usage);
     if (parsed.letter_id && !parsed.module) return usage_error("dlq replay ID needs --module", usage);
   }
+
+  if (parsed.command == "backup" && !parsed.backup_dir) return usage_error("backup needs --out DIR", usage);
 
   if (parsed.command == "admin") {
     if (parsed.admin_action.empty()) return usage_error("admin needs 'create-user'", usage);
@@ -287,6 +302,13 @@ int run_cli(int argc, char** argv) {
 
   if (parsed.command == "dlq") return run_dlq(config, parsed);
   if (parsed.command == "admin") return run_create_user(config, parsed);
+
+  if (parsed.command == "backup") {
+    std::vector<std::string> report;
+    bool ok = backup_all(config, *parsed.backup_dir, report);
+    for (const auto& line : report) std::cout << line << "\n";
+    return ok ? 0 : 1;
+  }
 
   if (parsed.command == "migrate") {
     std::vector<std::string> report;

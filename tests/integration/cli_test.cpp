@@ -73,6 +73,53 @@ TEST(Cli, MigrateFailsOnACorruptFile) {
   EXPECT_NE(out.find("auth: applied"), std::string::npos) << out;
 }
 
+TEST(Cli, BackupCopiesEveryModuleOnlineAndNeverOverwrites) {
+  TempDir dir;
+  auto data = dir.path() / "data";
+  // A running server with a registered citizen: the backup is taken while it runs.
+  ChildProcess server({TOWNHALL_BINARY, "serve", "--port", "0", "--data-dir", data.string()});
+  auto port = testing::wait_for_port(server);
+  ASSERT_NE(port, 0) << server.output();
+  auto registered =
+      testing::http_request(port, "POST", "/api/v1/auth/register",
+                            R"({"email":"maria@example.org","password":"a long enough password","name":"Maria"})");
+  ASSERT_EQ(registered.status, 201) << registered.body;
+
+  auto out = dir.path() / "backup-1";
+  auto [code, report] = run({"backup", "--out", out.string(), "--data-dir", data.string()});
+  EXPECT_EQ(code, 0) << report;
+  for (const char* module : {"auth", "permits", "revenue", "parks"}) {
+    EXPECT_NE(report.find(std::string(module) + ": "), std::string::npos) << report;
+    EXPECT_TRUE(std::filesystem::exists(out / (std::string(module) + ".db"))) << module;
+  }
+  EXPECT_EQ(report.find("FAILED"), std::string::npos) << report;
+  EXPECT_NE(report.find("integrity ok"), std::string::npos) << report;
+  {
+    SQLite::Database copy((out / "auth.db").string(), SQLite::OPEN_READONLY);
+    EXPECT_EQ(copy.execAndGet("SELECT count(*) FROM citizens WHERE email = 'maria@example.org'").getInt(), 1);
+    EXPECT_EQ(copy.execAndGet("PRAGMA journal_mode").getString(), "delete");  // a single file
+  }
+  EXPECT_FALSE(std::filesystem::exists(out / "auth.db-wal"));
+
+  // Never overwrites: the second run into the same directory fails for every module.
+  auto [again, report2] = run({"backup", "--out", out.string(), "--data-dir", data.string()});
+  EXPECT_EQ(again, 1);
+  EXPECT_NE(report2.find("auth: FAILED"), std::string::npos) << report2;
+  EXPECT_NE(report2.find("not overwritten"), std::string::npos) << report2;
+
+  kill(server.pid(), SIGTERM);
+  EXPECT_EQ(server.wait_exit(), 0);
+  // With the server stopped it works too, and a missing module file is reported.
+  std::filesystem::remove(data / "parks.db");
+  auto [stopped, report3] = run({"backup", "--out", (dir.path() / "backup-2").string(), "--data-dir", data.string()});
+  EXPECT_EQ(stopped, 1) << report3;
+  EXPECT_NE(report3.find("auth: "), std::string::npos) << report3;
+  EXPECT_NE(report3.find("parks: FAILED: no file"), std::string::npos) << report3;
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "backup-2" / "auth.db"));
+
+  EXPECT_EQ(run({"backup", "--data-dir", data.string()}).first, 2);  // --out is required
+}
+
 TEST(Cli, ServeAnswersAndStopsCleanlyOnSigterm) {
   TempDir dir;
   ChildProcess child({TOWNHALL_BINARY, "serve", "--port", "0", "--data-dir", dir.path().string()});

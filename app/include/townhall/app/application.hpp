@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <span>
 #include <string>
@@ -71,6 +72,12 @@ class Application {
 // Applies every pending migration of every configured module. Returns a line per module
 // on `report`; false when any module failed.
 bool migrate_all(const config::Config& config, std::vector<std::string>& report);
+
+// `townhall backup`: an online copy of every module file into `out_dir` (SQLite's backup
+// API: one consistent snapshot per file, while a server may be writing), each checked
+// with PRAGMA integrity_check. Never overwrites; a line per module on `report`; false
+// when any module was not backed up.
+bool backup_all(const config::Config& config, const std::filesystem::path& out_dir, std::vector<std::string>& report);
 
 // Dead letters of the configured modules (or of one), read from their files.
 std::vector<bus::DeadLetter> list_dead_letters(const config::Config& config, const std::optional<std::string>& module,
