@@ -385,7 +385,13 @@ struct Application::Impl {
   void close() {
     if (closed) return;
     closed = true;
-    if (bus) bus->stop();
+    if (bus) {
+      // Apply what is committed before the consumers stop, so caches are current after a
+      // restart (it would be applied then anyway: the outbox keeps it).
+      auto flush_limit = std::min<std::chrono::milliseconds>(config.server.shutdown_grace, std::chrono::seconds(5));
+      if (!bus->flush(flush_limit)) spdlog::warn("bus: events still pending at shutdown; applied on the next start");
+      bus->stop();
+    }
     for (auto it = slots.rbegin(); it != slots.rend(); ++it) {
       auto& slot = **it;
       if (*slot.up) {

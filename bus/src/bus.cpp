@@ -1054,6 +1054,38 @@ void Bus::notify(std::string_view source_module) {
   for (auto* feed : source->feeds) impl_->schedule_pump(feed);
 }
 
+bool Bus::flush(std::chrono::milliseconds timeout) {
+  auto& impl = *impl_;
+  if (!impl.started || impl.stopping) return true;
+  auto deadline = Clock::now() + timeout;
+  std::vector<std::pair<Impl::Feed*, std::int64_t>> targets;
+  for (auto& source : impl.sources) {
+    std::int64_t head = 0;
+    try {
+      head = source->with_status_reader([](db::Connection& reader) {
+        auto query = reader.cached("SELECT coalesce(max(id), 0) FROM outbox");
+        query->executeStep();
+        return query->getColumn(0).getInt64();
+      });
+    } catch (const std::exception& error) {
+      spdlog::warn("bus: cannot flush {}: {}", source->module, error.what());
+      continue;
+    }
+    for (auto* feed : source->feeds) {
+      targets.emplace_back(feed, head);
+      impl.schedule_pump(feed);
+    }
+  }
+  for (;;) {
+    bool done = true;
+    for (auto [feed, head] : targets)
+      done = done && (!feed->subscription->consumer->up || feed->watermark.load() >= head);
+    if (done) return true;
+    if (Clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // bounded by the deadline
+  }
+}
+
 std::vector<FeedStatus> Bus::status() {
   std::vector<FeedStatus> out;
   for (auto& consumer : impl_->consumers)

@@ -436,6 +436,25 @@ TEST_F(BusTest, BacklogReadAheadAppliesEveryEventOnceInOrder) {
   }
 }
 
+TEST_F(BusTest, FlushAppliesWhatIsCommittedBeforeStopping) {
+  auto c1 = consumer("c1");
+  auto options = fast_options();
+  options.batch = 1;  // one event per transaction: stopping at once would leave most
+  Bus bus(options, metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer,
+                   {item_subscription([](const Event& event, db::Connection& connection) {
+                     std::this_thread::sleep_for(10ms);  // a slow handler
+                     return testing::apply_item(event, connection);
+                   })});
+  bus.start();
+  for (int i = 0; i < 20; ++i) publish("a" + std::to_string(i), "v", &bus);
+  EXPECT_TRUE(bus.flush(20s));
+  bus.stop();
+  EXPECT_EQ(testing::read_refs(*c1->database).size(), 20u);
+  EXPECT_TRUE(bus.flush(1ms));  // after stop: nothing to wait for
+}
+
 TEST_F(BusTest, FullReplayIntoAFreshFileMatchesLiveDelivery) {
   auto live = consumer("live");
   {

@@ -100,6 +100,10 @@ class Bus {
   // Opens connections, loads cursors and catches up. A consumer whose file cannot be
   // used is down; the sweep retries it and it catches up when it comes back.
   void start();
+  // Waits until every consumer that is up has applied what its sources held when called
+  // (or until `timeout`): the "flush the relay" step of a graceful shutdown. Returns
+  // false on timeout. A consumer that is down is not waited for.
+  bool flush(std::chrono::milliseconds timeout);
   // Stops waking anyone, cancels retries, waits for bus work on every writer to end.
   void stop();
 
