@@ -232,6 +232,16 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
         throw;
       }
     }
+
+    // The newest outbox id (0 when empty), on the status connection. Throws when the file
+    // cannot be read.
+    std::int64_t outbox_head() {
+      return with_status_reader([](db::Connection& reader) {
+        auto query = reader.cached("SELECT coalesce(max(id), 0) FROM outbox");
+        query->executeStep();
+        return query->getColumn(0).getInt64();
+      });
+    }
   };
 
   Impl(Options opts, metrics::Registry& registry) : options(std::move(opts)), metrics(registry) {}
@@ -957,10 +967,8 @@ void Bus::start() {
     if (!self || self->stopping) return;
     for (auto& source : self->sources) {
       try {
+        std::int64_t head = source->outbox_head();
         source->with_status_reader([&](db::Connection& reader) {
-          auto head_query = reader.cached("SELECT coalesce(max(id), 0) FROM outbox");
-          head_query->executeStep();
-          std::int64_t head = head_query->getColumn(0).getInt64();
           auto oldest = reader.cached("SELECT occurred_at FROM outbox WHERE id > ? ORDER BY id LIMIT 1");
           std::int64_t lowest = head;
           for (auto* feed : source->feeds) {
@@ -1062,11 +1070,7 @@ bool Bus::flush(std::chrono::milliseconds timeout) {
   for (auto& source : impl.sources) {
     std::int64_t head = 0;
     try {
-      head = source->with_status_reader([](db::Connection& reader) {
-        auto query = reader.cached("SELECT coalesce(max(id), 0) FROM outbox");
-        query->executeStep();
-        return query->getColumn(0).getInt64();
-      });
+      head = source->outbox_head();
     } catch (const std::exception& error) {
       spdlog::warn("bus: cannot flush {}: {}", source->module, error.what());
       continue;
@@ -1100,11 +1104,7 @@ bool Bus::caught_up() {
   for (auto& source : impl_->sources) {
     std::int64_t head = 0;
     try {
-      head = source->with_status_reader([](db::Connection& reader) {
-        auto query = reader.cached("SELECT coalesce(max(id), 0) FROM outbox");
-        query->executeStep();
-        return query->getColumn(0).getInt64();
-      });
+      head = source->outbox_head();
     } catch (const std::exception&) {
       return false;
     }
