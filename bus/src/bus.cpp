@@ -16,6 +16,7 @@
 #include <tuple>
 
 #include "townhall/platform/metrics.hpp"
+#include "townhall/platform/time.hpp"
 #include "townhall/platform/writer.hpp"
 
 namespace townhall::bus {
@@ -32,8 +33,6 @@ std::uint64_t fnv1a(std::string_view text) {
   }
   return hash;
 }
-
-std::string now_utc() { return format_utc(SystemClock::now()); }
 
 constexpr const char* kSelectOutbox =
     "SELECT id, topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, correlation_id, "
@@ -114,7 +113,7 @@ std::string append(db::Connection& service, std::string_view module, const NewEv
   insert->bind(3, event.aggregate_type);
   insert->bind(4, event.aggregate_id);
   insert->bind(5, static_cast<std::int64_t>(event.event_version));
-  insert->bind(6, now_utc());
+  insert->bind(6, utc::now());
   insert->bind(7, event.correlation_id);
   insert->bind(8, event.causation_id);
   insert->bind(9, event.data.dump());
@@ -302,7 +301,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     if (source.feeds.empty() || below <= 0) return;
     try {
       if (!source.relay) source.relay = source.database->open(db::Role::relay);
-      auto cutoff = format_utc(SystemClock::now() - options.retention);
+      auto cutoff = utc::format(SystemClock::now() - options.retention);
       // The newest row stays: a new row's id is max(id) + 1, and ids must never be reused
       // (migrations/bus/0003_outbox_plain_rowid.sql).
       auto prune = source.relay->cached(
@@ -424,7 +423,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     upsert->bind(1, feed.subscription->spec.name);
     upsert->bind(2, feed.source->module);
     upsert->bind(3, position);
-    upsert->bind(4, now_utc());
+    upsert->bind(4, utc::now());
     upsert->exec();
   }
 
@@ -440,7 +439,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     insert->bind(4, error);
     insert->bind(5, attempts);
     insert->bind(6, first_failed_at);
-    insert->bind(7, now_utc());
+    insert->bind(7, utc::now());
     insert->exec();
   }
 
@@ -646,7 +645,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     db::Connection& connection = connection_for(subscription);
     {
       SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-      std::string now = now_utc();
+      std::string now = utc::now();
       std::string held;  // ids of this batch its lanes did not handle
       for (const auto& shared : rows) {
         const Row& row = shared->row;
@@ -681,7 +680,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
           Outcome outcome = subscription.spec.handler(event.value(), connection);
           exec_cached(connection, "RELEASE bus_event");
           double latency = 0;
-          if (auto occurred = parse_utc(event->occurred_at))
+          if (auto occurred = utc::parse(event->occurred_at))
             latency = std::chrono::duration<double>(SystemClock::now() - *occurred).count();
           observed.emplace_back(latency, outcome == Outcome::stale);
           positions[l] = row.id;
@@ -750,7 +749,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     Lane& lane = feed.lanes[lane_index];
     auto& subscription = *feed.subscription;
     subscription.failures->inc();
-    if (lane.attempts == 0) lane.first_failed_at = now_utc();
+    if (lane.attempts == 0) lane.first_failed_at = utc::now();
     ++lane.attempts;
     std::string event_id = feed.source->module + ":" + std::to_string(failure.shared->row.id);
     if (lane.attempts >= options.max_attempts) {
@@ -820,7 +819,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   void prune_consumer(Consumer& consumer) {
     if (stopping || !consumer.up) return;
     try {
-      auto cutoff = format_utc(SystemClock::now() - options.retention);
+      auto cutoff = utc::format(SystemClock::now() - options.retention);
       auto prune = consumer.sync->cached("DELETE FROM processed_events WHERE processed_at < ?");
       prune->bind(1, cutoff);
       prune->exec();
@@ -980,7 +979,7 @@ void Bus::start() {
             oldest->reset();
             oldest->bind(1, cursor);
             if (cursor < head && oldest->executeStep())
-              if (auto at = parse_utc(oldest->getColumn(0).getString()))
+              if (auto at = utc::parse(oldest->getColumn(0).getString()))
                 age = std::max(0.0, std::chrono::duration<double>(SystemClock::now() - *at).count());
             lag_seconds.with(labels).set(age);
             lowest = std::min(lowest, cursor);
@@ -1185,10 +1184,10 @@ Result<Unit> Bus::replay(const std::string& module, std::int64_t dead_letter_id)
           "ON CONFLICT DO NOTHING");
       mark->bind(1, name);
       mark->bind(2, event->event_id);
-      mark->bind(3, now_utc());
+      mark->bind(3, utc::now());
       if (mark->exec() > 0) subscription->spec.handler(*event, connection);
       auto done = connection.cached("UPDATE dead_letters SET replayed_at = ? WHERE id = ?");
-      done->bind(1, now_utc());
+      done->bind(1, utc::now());
       done->bind(2, dead_letter_id);
       done->exec();
       transaction.commit();

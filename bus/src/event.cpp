@@ -4,6 +4,8 @@
 #include <ctime>
 #include <set>
 
+#include "townhall/platform/time.hpp"
+
 namespace townhall::bus {
 namespace {
 
@@ -28,16 +30,6 @@ bool valid_topic(std::string_view topic) {
 bool valid_event_type(std::string_view type) {
   auto dot = type.find('.');
   return dot != std::string_view::npos && is_word(type.substr(0, dot)) && is_word(type.substr(dot + 1));
-}
-
-// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
 }  // namespace
@@ -111,7 +103,7 @@ Result<Event> event_from_json(const json& value) {
       position < 1)
     return invalid("event_id '" + event.event_id + "' is not <source>:<position>");
   event.position = position;
-  if (!parse_utc(event.occurred_at)) return invalid("occurred_at '" + event.occurred_at + "' is not a UTC timestamp");
+  if (!utc::parse(event.occurred_at)) return invalid("occurred_at '" + event.occurred_at + "' is not a UTC timestamp");
   return event;
 }
 
@@ -127,40 +119,6 @@ bool topic_matches(std::string_view pattern, std::string_view topic) {
     return topic.starts_with(prefix) && topic.find('.', prefix.size()) == std::string_view::npos;
   }
   return pattern == topic;
-}
-
-std::string format_utc(std::chrono::system_clock::time_point time) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buffer;
-}
-
-Result<std::chrono::system_clock::time_point> parse_utc(std::string_view text) {
-  // YYYY-MM-DDTHH:MM:SS(.fff)?Z
-  auto number = [&](std::size_t pos, std::size_t len, int& out) {
-    if (pos + len > text.size()) return false;
-    auto [ptr, ec] = std::from_chars(text.data() + pos, text.data() + pos + len, out);
-    return ec == std::errc() && ptr == text.data() + pos + len;
-  };
-  int year, month, day, hour, minute, second, millis = 0;
-  bool ok = text.size() >= 20 && number(0, 4, year) && text[4] == '-' && number(5, 2, month) && text[7] == '-' &&
-            number(8, 2, day) && text[10] == 'T' && number(11, 2, hour) && text[13] == ':' && number(14, 2, minute) &&
-            text[16] == ':' && number(17, 2, second) && text.back() == 'Z';
-  if (ok && text.size() == 24)
-    ok = text[19] == '.' && number(20, 3, millis);
-  else if (ok)
-    ok = text.size() == 20;
-  if (!ok || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
-    return make_error(Errc::invalid_argument, "malformed UTC timestamp");
-  auto days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  auto total =
-      std::chrono::seconds(days * 86400 + hour * 3600 + minute * 60 + second) + std::chrono::milliseconds(millis);
-  return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(total));
 }
 
 }  // namespace townhall::bus

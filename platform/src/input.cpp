@@ -1,9 +1,17 @@
 #include "townhall/platform/input.hpp"
 
+#include <unicase.h>
+#include <unictype.h>
+#include <uninorm.h>
+
 #include <charconv>
+#include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "townhall/platform/http.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall::input {
 namespace {
@@ -15,10 +23,10 @@ std::string field_error(std::string_view field, std::string_view message) {
   return "field '" + std::string(field) + "': " + std::string(message);
 }
 
-// Counts code points; -1 when `text` is not valid UTF-8 (overlongs, surrogates and
-// values past U+10FFFF included).
-long utf8_length(std::string_view text) {
-  long count = 0;
+// Calls visit(code point) for each code point; false when `text` is not valid UTF-8
+// (overlongs, surrogates and values past U+10FFFF included) or visit returns false.
+template <class Visit>
+bool for_each_code_point(std::string_view text, Visit&& visit) {
   std::size_t i = 0;
   while (i < text.size()) {
     auto byte = static_cast<unsigned char>(text[i]);
@@ -33,21 +41,42 @@ long utf8_length(std::string_view text) {
     } else if ((byte & 0xF8) == 0xF0) {
       extra = 3, code = byte & 0x07;
     } else {
-      return -1;
+      return false;
     }
-    if (i + extra >= text.size() && extra > 0) return -1;
+    if (i + extra >= text.size() && extra > 0) return false;
     for (std::size_t k = 1; k <= extra; ++k) {
       auto next = static_cast<unsigned char>(text[i + k]);
-      if ((next & 0xC0) != 0x80) return -1;
+      if ((next & 0xC0) != 0x80) return false;
       code = (code << 6) | (next & 0x3F);
     }
     if ((extra == 1 && code < 0x80) || (extra == 2 && code < 0x800) || (extra == 3 && code < 0x10000) ||
         code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
-      return -1;
+      return false;
+    if (!visit(code)) return false;
     i += extra + 1;
-    ++count;
   }
-  return count;
+  return true;
+}
+
+// Counts code points; -1 when `text` is not valid UTF-8.
+long utf8_length(std::string_view text) {
+  long count = 0;
+  return for_each_code_point(text, [&](std::uint32_t) { return ++count, true; }) ? count : -1;
+}
+
+// Invisible characters that change how text reads without being seen: the format
+// characters (general category Cf: bidi embeddings, overrides and isolates, zero-width
+// space, word joiner, BOM, tag characters...), per libunistring's Unicode tables.
+// ZWNJ and ZWJ stay allowed: Persian, Indic scripts and emoji sequences need them.
+bool is_invisible_format(std::uint32_t code) {
+  if (code == 0x200C || code == 0x200D) return false;
+  return uc_is_general_category(code, UC_CATEGORY_Cf);
+}
+
+std::string hex_code(std::uint32_t code) {
+  char buffer[16];
+  std::snprintf(buffer, sizeof buffer, "%04X", static_cast<unsigned>(code));
+  return buffer;
 }
 
 bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
@@ -58,16 +87,36 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
+// nlohmann's parse_error text is "[json.exception.parse_error.101] parse error at line
+// 1, column 5: syntax error while parsing value - invalid literal; last read: 'tru'".
+// The part after the bracket says where and what was expected; the bracket names the
+// library and goes.
+std::string describe_parse_error(std::string_view what) {
+  auto bracket = what.find("] ");
+  if (what.starts_with("[json.exception.") && bracket != std::string_view::npos) what.remove_prefix(bracket + 2);
+  std::string out(what.substr(0, 300));
+  // "last read" echoes input: keep it printable.
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7F) c = '?';
+  return out;
+}
+
 }  // namespace
 
 std::optional<std::string> check_text(std::string_view text, TextLimits limits) {
   if (text.size() > limits.max_bytes) return "must be at most " + std::to_string(limits.max_bytes) + " bytes";
-  if (utf8_length(text) < 0) return "must be valid UTF-8";
-  for (char c : text) {
-    auto byte = static_cast<unsigned char>(c);
-    bool allowed_control = limits.multiline && (c == '\n' || c == '\t' || c == '\r');
-    if ((byte < 0x20 || byte == 0x7F) && !allowed_control) return "must not contain control characters";
-  }
+  std::optional<std::string> problem;
+  bool valid = for_each_code_point(text, [&](std::uint32_t code) {
+    bool allowed_control = limits.multiline && (code == '\n' || code == '\t' || code == '\r');
+    if ((code < 0x20 || (code >= 0x7F && code <= 0x9F)) && !allowed_control)
+      problem = "must not contain control characters";
+    else if (is_invisible_format(code))
+      problem = "must not contain invisible formatting characters such as bidirectional overrides (found U+" +
+                hex_code(code) + ")";
+    return !problem;
+  });
+  if (problem) return problem;
+  if (!valid) return "must be valid UTF-8";
   if (static_cast<std::size_t>(utf8_length(trim(text))) < limits.min_chars)
     return limits.min_chars == 1 ? std::string("must not be empty")
                                  : "must be at least " + std::to_string(limits.min_chars) + " characters";
@@ -87,19 +136,41 @@ Body& Body::operator=(Body&&) noexcept = default;
 Result<Body> Body::parse(std::string_view text, std::initializer_list<std::string_view> allowed_fields) {
   auto impl = std::make_unique<Impl>();
   bool too_deep = false;
-  json::parser_callback_t limit_depth = [&too_deep](int depth, json::parse_event_t, json&) {
+  std::optional<std::string> duplicate;
+  // The keys of each open object, to refuse {"a":1,"a":2}: which one counts would be
+  // the parser's choice, and a proxy in front may choose the other.
+  std::vector<std::set<std::string, std::less<>>> open_objects;
+  json::parser_callback_t check = [&](int depth, json::parse_event_t event, json& parsed) {
     if (depth > kMaxDepth) too_deep = true;
-    return !too_deep;
+    if (too_deep || duplicate) return false;
+    switch (event) {
+      case json::parse_event_t::object_start: open_objects.emplace_back(); break;
+      case json::parse_event_t::object_end:
+        if (!open_objects.empty()) open_objects.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!open_objects.empty() && !open_objects.back().insert(parsed.get<std::string>()).second)
+          duplicate = parsed.get<std::string>();
+        break;
+      default: break;
+    }
+    return !duplicate;
   };
   try {
-    impl->document = json::parse(text.begin(), text.end(), limit_depth);
+    impl->document = json::parse(text.begin(), text.end(), check);
   } catch (const json::parse_error& error) {
-    // nlohmann's message names the byte offset and what it expected; no internals.
-    return make_error(Errc::invalid_argument, std::string("malformed JSON: ") + error.what());
-  } catch (const json::exception& error) {  // e.g. out_of_range: a number like 1e400
-    return make_error(Errc::invalid_argument, std::string("unacceptable JSON: ") + error.what());
+    return make_error(Errc::invalid_argument, "malformed JSON: " + describe_parse_error(error.what()));
+  } catch (const json::out_of_range&) {  // a number like 1e400
+    return make_error(Errc::invalid_argument, "malformed JSON: a number is too large");
+  } catch (const json::exception&) {
+    return make_error(Errc::invalid_argument, "malformed JSON");
   }
   if (too_deep) return make_error(Errc::invalid_argument, "JSON nested too deeply");
+  if (duplicate) {
+    auto shown = duplicate->size() > 64 ? duplicate->substr(0, 64) + "..." : *duplicate;
+    if (auto problem = check_text(shown, {.max_bytes = 256, .min_chars = 0})) shown = "(unprintable)";
+    return make_error(Errc::invalid_argument, "duplicate field '" + shown + "' in a JSON object");
+  }
   if (!impl->document.is_object()) return make_error(Errc::invalid_argument, "the body must be a JSON object");
   for (const auto& [key, value] : impl->document.items()) {
     bool known = false;
@@ -256,8 +327,20 @@ Result<Page> parse_page(const http::Request& request, int default_size, int max_
 }
 
 Result<std::string> normalize_email(std::string_view text) {
-  auto trimmed = trim(text);
   auto invalid = [] { return make_error(Errc::invalid_argument, "field 'email': must be a valid email address"); };
+  if (text.size() > 1024 || utf8_length(text) < 0) return invalid();
+  // Unicode caseless matching (case fold, then NFKC): a fullwidth 'ｍ', the Kelvin sign
+  // and a decomposed 'é' name the same account as 'm', 'k' and 'é'.
+  std::size_t folded_length = 0;
+  auto* folded = u8_casefold(reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), "", UNINORM_NFKC, nullptr,
+                             &folded_length);
+  if (!folded) return invalid();
+  std::string normalized(reinterpret_cast<const char*>(folded), folded_length);
+  std::free(folded);
+  bool invisible = false;
+  for_each_code_point(normalized, [&](std::uint32_t code) { return !(invisible = is_invisible_format(code)); });
+  if (invisible) return invalid();
+  auto trimmed = trim(normalized);
   if (trimmed.size() < 3 || trimmed.size() > 254 || utf8_length(trimmed) < 0) return invalid();
   auto at = trimmed.rfind('@');
   if (at == std::string_view::npos || at == 0 || at > 64) return invalid();
@@ -272,10 +355,20 @@ Result<std::string> normalize_email(std::string_view text) {
       return invalid();
   }
   if (trimmed.substr(0, at).find('@') != std::string_view::npos) return invalid();
-  std::string out(trimmed);
-  for (auto& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
+  return std::string(trimmed);
+}
+
+Result<std::chrono::system_clock::time_point> parse_time(std::string_view field, std::string_view text, TimeRules rules,
+                                                         std::chrono::system_clock::time_point now) {
+  auto when = utc::parse_rfc3339(text);
+  if (!when) return make_error(Errc::invalid_argument, field_error(field, when.error().message));
+  if (rules.not_past && *when < now)
+    return make_error(Errc::invalid_argument, field_error(field, "must not be in the past"));
+  if (*when > now + rules.max_ahead)
+    return make_error(
+        Errc::invalid_argument,
+        field_error(field, "must be at most " + std::to_string(rules.max_ahead.count() / 24) + " days from now"));
+  return *when;
 }
 
 }  // namespace townhall::input

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "townhall/platform/db.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall::db {
 namespace {
@@ -22,15 +23,6 @@ bool valid_file_name(std::string_view name) {
   if (description.empty()) return false;
   return std::all_of(description.begin(), description.end(),
                      [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'; });
-}
-
-std::string now_utc() {
-  char buffer[32];
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
 }
 
 }  // namespace
@@ -136,7 +128,7 @@ std::vector<AppliedMigration> Migrator::apply(std::span<const Migration> migrati
     record.bind(2, migration.version);
     record.bind(3, migration.name);
     record.bind(4, checksum(migration.sql));
-    record.bind(5, now_utc());
+    record.bind(5, utc::now());
     record.exec();
     transaction.commit();
     applied_now.push_back({migration.component, migration.version, migration.name});

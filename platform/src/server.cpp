@@ -50,6 +50,62 @@ bool is_parse_error(const boost::system::error_code& ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category();
 }
 
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+struct FramingProblem {
+  int status;
+  std::string detail;
+};
+
+// RFC 9112 §6: the only transfer coding this server decodes is a single "chunked". Any
+// other list leaves the body's length to interpretation (the root of request smuggling),
+// so it is answered and the connection closed before any body byte is read.
+std::optional<FramingProblem> check_framing(const bhttp::request_parser<bhttp::string_body>& parser) {
+  const auto& message = parser.get();
+  std::vector<std::string_view> codings;
+  bool any = false;
+  for (const auto& field : message) {
+    if (field.name() != bhttp::field::transfer_encoding) continue;
+    any = true;
+    std::string_view list(field.value().data(), field.value().size());
+    while (true) {
+      auto comma = list.find(',');
+      auto item = list.substr(0, comma);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      codings.push_back(item);
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  if (!any) return std::nullopt;
+  if (message.version() < 11) return FramingProblem{400, "Transfer-Encoding is not allowed in an HTTP/1.0 request"};
+  if (message.find(bhttp::field::content_length) != message.end())
+    return FramingProblem{400, "a request must not carry both Transfer-Encoding and Content-Length"};
+  if (codings.empty() || !iequals(codings.back(), "chunked"))
+    return FramingProblem{400, "Transfer-Encoding must end with 'chunked'"};
+  for (std::size_t i = 0; i + 1 < codings.size(); ++i) {
+    auto coding = codings[i];
+    if (iequals(coding, "chunked")) return FramingProblem{400, "'chunked' may be applied only once"};
+    if (iequals(coding, "gzip") || iequals(coding, "x-gzip") || iequals(coding, "deflate") ||
+        iequals(coding, "compress") || iequals(coding, "x-compress"))
+      return FramingProblem{501, "transfer coding '" + std::string(coding) +
+                                     "' is not supported; send the body "
+                                     "with 'Transfer-Encoding: chunked' alone"};
+    return FramingProblem{400, "unknown transfer coding"};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 struct Server::Impl : std::enable_shared_from_this<Impl> {
@@ -260,7 +316,14 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
       parser.body_limit(options.body_limit);
-      auto [read_ec, read_bytes] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+      auto [header_ec, header_bytes] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
+      auto read_ec = header_ec;
+      std::optional<FramingProblem> framing;
+      if (!read_ec) framing = check_framing(parser);
+      if (!read_ec && !framing && !parser.is_done()) {
+        auto [body_ec, body_bytes] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+        read_ec = body_ec;
+      }
 
       session->deadline.store(0, std::memory_order_relaxed);  // the handler bounds its own time
       Response response;
@@ -269,7 +332,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       unsigned version = 11;
       bool keep_alive = false;
       bool head = false;
-      if (read_ec) {
+      if (framing) {
+        request.request_id = generate_request_id();
+        response = protocol_error(framing->status, framing->status == 501 ? "not-implemented" : "malformed-request",
+                                  framing->detail);
+      } else if (read_ec) {
         if (read_ec == bhttp::error::end_of_stream || read_ec == beast::error::timeout ||
             read_ec == asio::error::operation_aborted || read_ec == asio::error::connection_reset ||
             read_ec == asio::error::eof)
@@ -311,6 +378,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       out.set(bhttp::field::server, "townhall");
       if (!response.body.empty() || response.status != 204) out.set(bhttp::field::content_type, response.content_type);
       out.set("X-Request-Id", request.request_id);
+      // Every answer may carry personal data or a token unless its handler says
+      // otherwise: no shared or browser cache keeps it, and no browser sniffs its type.
+      out.set(bhttp::field::cache_control, "no-store");
+      out.set("X-Content-Type-Options", "nosniff");
       for (const auto& header : response.headers) out.set(header.name, header.value);
       out.keep_alive(keep_alive);
       std::size_t body_size = response.body.size();
@@ -322,7 +393,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       }
       // Counted before the write, so a client that has its answer also sees it counted.
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-      record(read_ec ? Method::other : request.method, request.route, response.status, seconds);
+      record(read_ec || framing ? Method::other : request.method, request.route, response.status, seconds);
 
       session->expires_after(options.write_timeout);
       auto [write_ec, written] = co_await bhttp::async_write(stream, out, kTuple);

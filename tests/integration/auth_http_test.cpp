@@ -118,7 +118,7 @@ TEST_F(AuthHttp, RegisterLoginMeLogout) {
 }
 
 TEST_F(AuthHttp, LoginFailuresAreIndistinguishableAndThrottled) {
-  start({{"login_throttle", {{"max_failures_per_account", 3}, {"max_failures_per_ip", 100}}}});
+  start({{"login_throttle", {{"max_failures_per_account_and_ip", 3}, {"max_failures_per_ip", 100}}}});
   register_citizen("maria@example.org");
   auto unknown = call("POST", "/login", R"({"email":"nobody@example.org","password":"a long enough password"})");
   auto wrong = call("POST", "/login", R"({"email":"maria@example.org","password":"the wrong password"})");
@@ -166,10 +166,17 @@ TEST_F(AuthHttp, BadRegistrationsGetAClearProblem) {
       {R"({"email":"a@example.org","password":"a@example.org","name":"A"})", 400, "email"},
       {R"({"email":"a@example.org","password":"a long enough password","name":"A\u0000B"})", 400, "control characters"},
       {R"({"email":"TAKEN@example.org","password":"a long enough password","name":"A"})", 409, "already exists"},
+      // Lookalikes of a taken address are the same address.
+      {R"({"email":"\uff54aken@example.org","password":"a long enough password","name":"A"})", 409, "already exists"},
+      {R"({"email":"b@example.org","password":"a long enough password","name":"Eve \u202egnp.exe"})", 400, "U+202E"},
+      {R"({"email":"b@example.org","password":"a long enough password","name":"A","name":"B"})", 400,
+       "duplicate field 'name'"},
+      {R"({"email":"b@example.org","password":"a long enough password","name":"A",})", 400, "line 1, column"},
   };
   for (const auto& c : cases) {
     auto response = call("POST", "/register", c.body);
     expect_problem(response, c.status);
+    EXPECT_EQ(response.body.find("json.exception"), std::string::npos) << response.body;
     EXPECT_NE(json::parse(response.body)["detail"].get<std::string>().find(c.detail), std::string::npos)
         << c.body << " -> " << response.body;
   }

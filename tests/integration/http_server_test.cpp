@@ -142,6 +142,71 @@ TEST_F(HttpServerTest, MalformedRequestLineIs400) {
   EXPECT_EQ(server.get("/healthz").status, 200);
 }
 
+// RFC 9112 §6.3: a Transfer-Encoding other than a lone final "chunked" makes the body's
+// length ambiguous; the answer is 400 (501 for a known coding we do not decode) and the
+// connection closes, so the bytes after the headers are never read as a request.
+TEST_F(HttpServerTest, UnacceptableTransferEncodingClosesTheConnection) {
+  TestServer server(testing::test_config(dir_.path()), add_echo_route);
+  const std::string smuggled = "GET /test/echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  struct Case {
+    std::string headers;
+    int status;
+  };
+  for (const auto& [headers, status] :
+       std::vector<Case>{{"Transfer-Encoding: xchunked\r\n", 400},
+                         {"Transfer-Encoding: chunked, identity\r\n", 400},
+                         {"Transfer-Encoding: gzip, chunked\r\n", 501},
+                         {"Transfer-Encoding: foo, chunked\r\n", 400},
+                         {"Transfer-Encoding: chunked, chunked\r\n", 400},
+                         {"Transfer-Encoding: gzip\r\n", 400},
+                         {"Transfer-Encoding: \r\n", 400},
+                         {"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", 400},
+                         {"Transfer-Encoding: x\r\nTransfer-Encoding: chunked\r\n", 400}}) {
+    RawConnection connection(server.port());
+    connection.send("POST /test/echo HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n0\r\n\r\n" + smuggled);
+    auto response = connection.read_response();
+    ASSERT_TRUE(response) << headers;
+    EXPECT_EQ(response->status, status) << headers;
+    EXPECT_EQ(response->header("content-type"), "application/problem+json") << headers;
+    EXPECT_EQ(response->header("connection"), "close") << headers;
+    // Nothing after it is answered: the server closes without a second response.
+    EXPECT_FALSE(connection.read_response(500ms)) << headers;
+    EXPECT_TRUE(connection.wait_closed()) << headers;
+  }
+  // HTTP/1.0 with Transfer-Encoding is refused too.
+  RawConnection old(server.port());
+  old.send("POST /test/echo HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  auto refused = old.read_response();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400);
+  // A plain chunked body still works, case-insensitively, and keeps the connection.
+  RawConnection chunked(server.port());
+  chunked.send("POST /test/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" +
+               smuggled);
+  auto first = chunked.read_response();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, 200);
+  EXPECT_EQ(first->body, "3");
+  auto second = chunked.read_response();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 200);
+}
+
+TEST_F(HttpServerTest, EveryResponseForbidsCachingAndSniffing) {
+  TestServer server(testing::test_config(dir_.path()), add_echo_route);
+  for (const auto& target :
+       {"/healthz", "/readyz", "/metrics", "/test/echo/x", "/test/private", "/nowhere", "/api/v1/auth/me"}) {
+    auto response = server.get(target);
+    EXPECT_EQ(response.header("x-content-type-options"), "nosniff") << target;
+    EXPECT_EQ(response.header("cache-control"), "no-store") << target;
+  }
+  RawConnection connection(server.port());
+  connection.send("GARBAGE\r\n\r\n");
+  auto refused = connection.read_response();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->header("x-content-type-options"), "nosniff");
+}
+
 TEST_F(HttpServerTest, KeepAliveReusesTheConnection) {
   TestServer server(testing::test_config(dir_.path()));
   RawConnection connection(server.port());

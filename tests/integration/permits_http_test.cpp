@@ -7,12 +7,18 @@
 
 #include "server_fixture.hpp"
 #include "support.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall {
 namespace {
 
 using json = nlohmann::json;
 using testing::HttpResponse;
+
+// A time `days` from now, as a client would send it.
+std::string days_from_now(int days) {
+  return utc::format(std::chrono::system_clock::now() + std::chrono::hours(24 * days));
+}
 
 class PermitsHttp : public ::testing::Test {
  protected:
@@ -140,6 +146,32 @@ TEST_F(PermitsHttp, UnverifiedApplicantsAreNotIssuedPermits) {
                  422, "not verified");
 }
 
+// A verified citizen who changes their name or national id is no longer verified, in
+// the same event, so a reviewer cannot issue a permit to the new identity until staff
+// verify it again; another citizen's national id is refused.
+TEST_F(PermitsHttp, AnIdentityChangeNeedsVerifyingAgainBeforeApproval) {
+  auto [li, li_token] = verified_citizen("li@example.org");
+  ASSERT_EQ(
+      call("PATCH", "/api/v1/auth/citizens/" + std::to_string(li), R"({"national_id":"NID-42"})", li_token).status,
+      200);
+  auto [maria, token] = verified_citizen("maria@example.org");
+  wait_for_caches();
+  auto id = body_of(submit(token, "fence"))["id"].get<std::int64_t>();
+  auto citizen = "/api/v1/auth/citizens/" + std::to_string(maria);
+  expect_problem(call("PATCH", citizen, R"({"national_id":"nid 42"})", token), 409, "national id");
+
+  auto changed = call("PATCH", citizen, R"({"name":"Li Wei","national_id":"NID-43"})", token);
+  ASSERT_EQ(changed.status, 200) << changed.body;
+  EXPECT_EQ(body_of(changed)["identity_verified"], false);
+  wait_for_caches();
+  auto decision = "/api/v1/permits/applications/" + std::to_string(id) + "/decision";
+  expect_problem(call("POST", decision, R"({"decision":"approve"})", rita), 422, "not verified");
+
+  ASSERT_EQ(call("PATCH", citizen, R"({"identity_verified":true})", admin).status, 200);
+  auto approved = call("POST", decision, R"({"decision":"approve"})", rita);
+  ASSERT_EQ(approved.status, 200) << approved.body;
+}
+
 TEST_F(PermitsHttp, InspectionRequiredBeforeApproval) {
   auto [maria, token] = verified_citizen("maria@example.org");
   wait_for_caches();
@@ -147,14 +179,17 @@ TEST_F(PermitsHttp, InspectionRequiredBeforeApproval) {
   auto decision = "/api/v1/permits/applications/" + std::to_string(id) + "/decision";
   expect_problem(call("POST", decision, R"({"decision":"approve"})", rita), 409, "passed inspection");
 
+  // Times are RFC 3339, real calendar dates, in range and not in the past (400 naming the field).
+  for (const char* bad : {"tomorrow", "9999-12-31T23:59:59Z", "2030-02-30T10:00:00Z", "2030-01-01T10:00:60Z",
+                          "2020-01-01T10:00:00Z", "2030-01-01T10:00:00"})
+    expect_problem(
+        call("POST", "/api/v1/permits/inspections", json{{"application_id", id}, {"scheduled_for", bad}}.dump(), rita),
+        400, "scheduled_for");
   expect_problem(call("POST", "/api/v1/permits/inspections",
-                      json{{"application_id", id}, {"scheduled_for", "tomorrow"}}.dump(), rita),
-                 400, "scheduled_for");
-  expect_problem(call("POST", "/api/v1/permits/inspections",
-                      json{{"application_id", id}, {"scheduled_for", "2026-12-01T09:30:00Z"}}.dump(), pete),
+                      json{{"application_id", id}, {"scheduled_for", days_from_now(9)}}.dump(), pete),
                  422);  // another department's application does not exist for pete
   auto scheduled = call("POST", "/api/v1/permits/inspections",
-                        json{{"application_id", id}, {"scheduled_for", "2026-12-01T09:30:00Z"}}.dump(), rita);
+                        json{{"application_id", id}, {"scheduled_for", days_from_now(9)}}.dump(), rita);
   ASSERT_EQ(scheduled.status, 201) << scheduled.body;
   auto inspection = "/api/v1/permits/inspections/" + std::to_string(body_of(scheduled)["id"].get<std::int64_t>());
   expect_problem(call("POST", inspection + "/result", R"({"result":"maybe"})", rita), 400);
@@ -164,7 +199,7 @@ TEST_F(PermitsHttp, InspectionRequiredBeforeApproval) {
   expect_problem(call("POST", decision, R"({"decision":"approve"})", rita), 409, "passed inspection");
 
   auto second = call("POST", "/api/v1/permits/inspections",
-                     json{{"application_id", id}, {"scheduled_for", "2026-12-02T09:30:00.000Z"}}.dump(), rita);
+                     json{{"application_id", id}, {"scheduled_for", days_from_now(10)}}.dump(), rita);
   ASSERT_EQ(second.status, 201);
   auto passed = call(
       "POST", "/api/v1/permits/inspections/" + std::to_string(body_of(second)["id"].get<std::int64_t>()) + "/result",

@@ -48,8 +48,10 @@ class AuthServiceTest : public ::testing::Test {
   void SetUp() override {
     testing::migrate_module(database, "auth");
     settings.password_cost = {1, 8192 * 1024};
-    settings.max_failures_per_account = 3;
-    settings.max_failures_per_ip = 1000;
+    settings.login_throttle.max_per_account_and_ip = 3;
+    settings.login_throttle.max_per_ip = 1000;
+    settings.login_throttle.base_delay = std::chrono::milliseconds(20);
+    settings.login_throttle.max_delay = std::chrono::milliseconds(80);
     make_service();
   }
 
@@ -211,6 +213,113 @@ TEST_F(AuthServiceTest, EventsNeverCarryTheNationalIdOrThePasswordHash) {
   EXPECT_EQ(sealed.getColumn(0).getInt(), 0);
 }
 
+TEST_F(AuthServiceTest, ChangingNameOrNationalIdResetsIdentityVerification) {
+  auto maria = register_citizen("maria@example.org", "NID-1000");
+  auto clerk = as(employee(5, {"citizens:read", "citizens:write", "citizens:verify"}));
+  auto verify = [&] {
+    CitizenPatch patch;
+    patch.identity_verified = true;
+    auto verified = run_awaitable(service->update_citizen(clerk, maria.id, patch));
+    ASSERT_TRUE(verified) << verified.error().message;
+    ASSERT_TRUE(verified->identity_verified);
+  };
+  auto change = [&](CitizenPatch patch) {
+    auto changed = run_awaitable(service->update_citizen(as(citizen(maria.id)), maria.id, std::move(patch)));
+    EXPECT_TRUE(changed) << changed.error().message;
+    return changed ? changed->identity_verified : true;
+  };
+
+  verify();
+  CitizenPatch phone;  // contact data is not identity
+  phone.phone = std::optional<std::string>("+1-555-0111");
+  EXPECT_TRUE(change(phone));
+  CitizenPatch name;
+  name.name = "Somebody Else";
+  EXPECT_FALSE(change(name));
+  // The reset is in the same event as the change, so caches never see the new name verified.
+  auto events = outbox(std::to_string(maria.id));
+  const auto& last = events.back();
+  EXPECT_EQ(last["data"]["changes"]["name"]["new"], "Somebody Else");
+  EXPECT_EQ(last["data"]["changes"]["identity_verified"]["new"], false);
+  EXPECT_EQ(last["data"]["snapshot"]["identity_verified"], false);
+
+  verify();
+  CitizenPatch same_id;  // the same id again (other spelling) is no change
+  same_id.national_id = std::optional<std::string>("nid 1000");
+  EXPECT_TRUE(change(same_id));
+  CitizenPatch new_id;
+  new_id.national_id = std::optional<std::string>("NID-2000");
+  EXPECT_FALSE(change(new_id));
+  verify();
+  CitizenPatch cleared;
+  cleared.national_id = std::optional<std::string>();
+  EXPECT_FALSE(change(cleared));
+
+  // Staff who change the name and verify in one request leave it verified.
+  CitizenPatch corrected;
+  corrected.name = "Maria Garcia";
+  corrected.identity_verified = true;
+  auto staff_change = run_awaitable(service->update_citizen(clerk, maria.id, corrected));
+  ASSERT_TRUE(staff_change);
+  EXPECT_TRUE(staff_change->identity_verified);
+}
+
+TEST_F(AuthServiceTest, ANationalIdBelongsToOneActiveCitizen) {
+  auto maria = register_citizen("maria@example.org", "AB-123 456");
+  // The same id, however it is spelled, cannot be registered again...
+  Registration copy{"li@example.org", "a long enough password", "Li", {}, {}, {}, {}, std::string("ab123456")};
+  auto registered = run_awaitable(service->register_citizen(CallContext{}, copy));
+  ASSERT_FALSE(registered);
+  EXPECT_EQ(registered.error().code, Errc::conflict);
+  // ...nor taken over by another citizen's PATCH.
+  auto li = register_citizen("li@example.org", "XY-999");
+  CitizenPatch take;
+  take.national_id = std::optional<std::string>("AB 123 456");
+  auto taken = run_awaitable(service->update_citizen(as(citizen(li.id)), li.id, take));
+  ASSERT_FALSE(taken);
+  EXPECT_EQ(taken.error().code, Errc::conflict);
+  // Compared by keyed digest: the plain value is nowhere in the file, and the digest is
+  // not a plain hash of it.
+  EXPECT_EQ(count("SELECT count(*) FROM citizens WHERE national_id_digest IS NOT NULL"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM citizens WHERE length(national_id_digest) = 32 AND "
+                  "instr(national_id_digest, 'AB123456') = 0"),
+            2);
+  // Once Maria's account is deleted, the id is free again.
+  ASSERT_TRUE(run_awaitable(service->delete_citizen(as(citizen(maria.id)), maria.id)));
+  EXPECT_TRUE(run_awaitable(service->update_citizen(as(citizen(li.id)), li.id, take)));
+}
+
+TEST_F(AuthServiceTest, NationalIdsSealedBeforeDigestsGetThemAtStart) {
+  auto maria = register_citizen("maria@example.org", "NID-31337");
+  service->stop();
+  {
+    auto owner = database.open(db::Role::owner);
+    owner->sql().exec("UPDATE citizens SET national_id_digest = NULL");
+  }
+  make_service();
+  EXPECT_EQ(count("SELECT count(*) FROM citizens WHERE national_id_digest IS NOT NULL"), 1);
+  Registration copy{"li@example.org", "a long enough password", "Li", {}, {}, {}, {}, std::string("NID-31337")};
+  EXPECT_EQ(run_awaitable(service->register_citizen(CallContext{}, copy)).error().code, Errc::conflict);
+  (void)maria;
+}
+
+TEST_F(AuthServiceTest, LookalikeEmailsNameTheSameAccount) {
+  register_citizen("maria@example.org");
+  register_citizen("jos\u00e9@example.org");  // composed é
+  register_citizen("kelvin@example.org");
+  for (const char* lookalike : {"\uff4daria@example.org",      // fullwidth ｍ
+                                "MARIA@EXAMPLE.ORG",           //
+                                "jose\u0301@example.org",      // e + combining acute
+                                "\u212aelvin@example.org"}) {  // Kelvin sign
+    Registration again{lookalike, "a long enough password", "Name", {}, {}, {}, {}, {}};
+    auto registered = run_awaitable(service->register_citizen(CallContext{}, again));
+    ASSERT_FALSE(registered) << lookalike;
+    EXPECT_EQ(registered.error().code, Errc::conflict) << lookalike;
+    // and signs in to the account it looks like
+    EXPECT_TRUE(run_awaitable(service->login(lookalike, "a long enough password", "127.0.0.1"))) << lookalike;
+  }
+}
+
 TEST_F(AuthServiceTest, SensitiveReadsNeedPermissionAndAreAudited) {
   auto maria = register_citizen("maria@example.org", "NID-424242");
   auto other = register_citizen("other@example.org");
@@ -284,16 +393,33 @@ TEST_F(AuthServiceTest, LoginFailuresLookAlikeAndAreThrottled) {
   EXPECT_EQ(wrong.error().code, Errc::unauthorized);
   EXPECT_EQ(unknown.error().message, wrong.error().message);
 
-  // Two more failures reach the per-account limit (3): the right password is refused too.
-  for (int i = 0; i < 2; ++i)
+  // Two more failures from one address reach the limit (3) for that account and
+  // address: the right password is refused there too.
+  for (int i = 0; i < 3; ++i)
     EXPECT_FALSE(run_awaitable(service->login("maria@example.org", "nope nope!", "10.0.0.2")));
-  auto blocked = run_awaitable(service->login("maria@example.org", "a long enough password", "10.0.0.3"));
+  auto blocked = run_awaitable(service->login("maria@example.org", "a long enough password", "10.0.0.2"));
   ASSERT_FALSE(blocked);
   EXPECT_EQ(blocked.error().code, Errc::too_many_requests);
   EXPECT_GT(blocked.error().retry_after_seconds, 0);
   // Another account is not affected.
   register_citizen("li@example.org");
-  EXPECT_TRUE(run_awaitable(service->login("li@example.org", "a long enough password", "10.0.0.3")));
+  EXPECT_TRUE(run_awaitable(service->login("li@example.org", "a long enough password", "10.0.0.2")));
+}
+
+TEST_F(AuthServiceTest, AnAttackerElsewhereCannotLockTheOwnerOut) {
+  register_citizen("admin@example.org");
+  // Failures from many addresses: each pair stays under its limit or is locked alone.
+  for (int i = 0; i < 12; ++i)
+    EXPECT_FALSE(run_awaitable(
+        service->login("admin@example.org", "guess number " + std::to_string(i), "10.6.6." + std::to_string(i % 4))));
+  auto locked = run_awaitable(service->login("admin@example.org", "a long enough password", "10.6.6.0"));
+  ASSERT_FALSE(locked);
+  EXPECT_EQ(locked.error().code, Errc::too_many_requests);
+  // The owner, from their own address, gets in (after a bounded delay).
+  auto started = std::chrono::steady_clock::now();
+  auto owner = run_awaitable(service->login("admin@example.org", "a long enough password", "192.0.2.7"));
+  ASSERT_TRUE(owner) << owner.error().message;
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(80));
 }
 
 TEST_F(AuthServiceTest, TokensAuthenticateUntilLogoutAndStoreOnlyTheirHash) {
@@ -417,20 +543,39 @@ TEST_F(AuthServiceTest, CreateStaffUserForTheCli) {
   EXPECT_EQ(session->principal->department, "CLERKS");
 }
 
-TEST(LoginThrottle, RefusesWithinTheWindowAndForgetsAfterIt) {
-  LoginThrottle throttle(2, 5, std::chrono::seconds(60));
+TEST(LoginThrottle, LocksAnAccountPerAddressAndSlowsItDownEverywhere) {
+  LoginThrottle::Limits limits;
+  limits.max_per_account_and_ip = 2;
+  limits.max_per_ip = 5;
+  limits.window = std::chrono::seconds(60);
+  limits.base_delay = std::chrono::milliseconds(100);
+  limits.max_delay = std::chrono::milliseconds(350);
+  LoginThrottle throttle(limits);
   auto t0 = LoginThrottle::Clock::now();
-  EXPECT_FALSE(throttle.refused("a", "ip", t0));
+  EXPECT_FALSE(throttle.check("a", "ip", t0).refused);
   throttle.failed("a", "ip", t0);
   throttle.failed("a", "ip", t0);
-  auto wait = throttle.refused("a", "ip", t0 + std::chrono::seconds(10));
-  ASSERT_TRUE(wait);
-  EXPECT_EQ(wait->count(), 50);
-  EXPECT_FALSE(throttle.refused("b", "ip", t0));  // the IP has 2 of 5
-  EXPECT_FALSE(throttle.refused("a", "ip", t0 + std::chrono::seconds(61)));
+  auto verdict = throttle.check("a", "ip", t0 + std::chrono::seconds(10));
+  ASSERT_TRUE(verdict.refused);
+  EXPECT_EQ(verdict.refused->count(), 50);
+  // The same account from another address is not refused, only delayed, and the delay
+  // grows with further failures up to its bound.
+  auto elsewhere = throttle.check("a", "other", t0);
+  EXPECT_FALSE(elsewhere.refused);
+  EXPECT_EQ(elsewhere.delay, std::chrono::milliseconds(100));
+  throttle.failed("a", "third", t0);
+  EXPECT_EQ(throttle.check("a", "other", t0).delay, std::chrono::milliseconds(200));
+  throttle.failed("a", "fourth", t0);
+  throttle.failed("a", "fifth", t0);
+  EXPECT_EQ(throttle.check("a", "other", t0).delay, std::chrono::milliseconds(350));
+  EXPECT_FALSE(throttle.check("b", "ip", t0).refused);  // the address has 2 of 5
+  EXPECT_EQ(throttle.check("b", "ip", t0).delay, std::chrono::milliseconds(0));
+  EXPECT_FALSE(throttle.check("a", "ip", t0 + std::chrono::seconds(61)).refused);
   for (int i = 0; i < 5; ++i) throttle.failed("k" + std::to_string(i), "ip2", t0);
-  EXPECT_TRUE(throttle.refused("fresh", "ip2", t0));  // per IP
-  throttle.succeeded("a");
+  EXPECT_TRUE(throttle.check("fresh", "ip2", t0).refused);  // per address
+  // The owner's success clears the account's delay.
+  throttle.succeeded("a", "other");
+  EXPECT_EQ(throttle.check("a", "other", t0).delay, std::chrono::milliseconds(0));
 }
 
 TEST(TokenCache, AnInvalidationWinsOverALookupThatStartedBeforeIt) {

@@ -13,6 +13,7 @@
 #include "townhall/migrations.hpp"
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/migrator.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall::bus {
 namespace {
@@ -115,11 +116,11 @@ TEST(Envelope, TopicsAndTimestamps) {
   EXPECT_FALSE(topic_matches("gov.auth.*", "gov.authx.citizen"));
   EXPECT_FALSE(topic_matches("gov.auth.citizen", "gov.auth.department"));
   auto now = std::chrono::system_clock::now();
-  auto text = format_utc(now);
-  auto back = parse_utc(text);
+  auto text = utc::format(now);
+  auto back = utc::parse(text);
   ASSERT_TRUE(back);
   EXPECT_LT(std::chrono::abs(*back - now), 1ms);
-  EXPECT_FALSE(parse_utc("2026-13-01T00:00:00Z"));
+  EXPECT_FALSE(utc::parse("2026-13-01T00:00:00Z"));
 }
 
 TEST_F(BusTest, AppendRefusesAnotherModulesTopic) {

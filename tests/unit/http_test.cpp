@@ -7,6 +7,7 @@
 #include "townhall/platform/input.hpp"
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/rate_limiter.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall::http {
 namespace {
@@ -203,6 +204,73 @@ TEST(InputBody, LimitsSizeDepthAndCharacters) {
   EXPECT_FALSE(check_text("Ω ≈ 😀", {}).has_value());
 }
 
+TEST(InputBody, ErrorsDescribeTheInputNotTheLibrary) {
+  for (const char* bad : {"{", "{\"a\":tru}", "{\"a\" 1}", "{\"n\":1e400}", "\xff", "{\"a\":\"\x01\"}"}) {
+    auto parsed = Body::parse(bad, {"a", "n"});
+    ASSERT_FALSE(parsed) << bad;
+    const auto& message = parsed.error().message;
+    EXPECT_EQ(message.find("json.exception"), std::string::npos) << message;
+    EXPECT_EQ(message.find("nlohmann"), std::string::npos) << message;
+    EXPECT_TRUE(message.starts_with("malformed JSON")) << message;
+  }
+  // Where and what: the position and what was expected.
+  auto truncated = Body::parse(R"({"a":)", {"a"}).error().message;
+  EXPECT_NE(truncated.find("line 1, column 6"), std::string::npos) << truncated;
+  EXPECT_NE(truncated.find("unexpected end of input"), std::string::npos) << truncated;
+}
+
+TEST(InputBody, DuplicateKeysAreRefused) {
+  auto twice = Body::parse(R"({"role":"citizen","role":"admin"})", {"role"});
+  ASSERT_FALSE(twice);
+  EXPECT_NE(twice.error().message.find("duplicate field 'role'"), std::string::npos) << twice.error().message;
+  auto nested = Body::parse(R"({"a":{"x":1,"x":2}})", {"a"});
+  EXPECT_FALSE(nested);
+  // The same key in sibling objects is fine.
+  EXPECT_TRUE(Body::parse(R"({"a":[{"x":1},{"x":2}],"b":{"x":3}})", {"a", "b"}));
+}
+
+TEST(InputText, InvisibleFormatCharactersAreRefused) {
+  for (const char* bad : {"Eve \u202Egnp.exe", "a\u200Bb", "x\u2066y\u2069", "\uFEFFname", "soft\u00ADhyphen",
+                          "c1\u0085control", "tag\U000E0041"}) {
+    auto problem = check_text(bad, {});
+    EXPECT_TRUE(problem.has_value()) << bad;
+  }
+  EXPECT_NE(check_text("Eve \u202Egnp.exe", {})->find("U+202E"), std::string::npos);
+  // Scripts that need joiners, and ordinary non-Latin text, pass.
+  for (const char* good : {"\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645", "José Ñandú", "李伟", "👩\u200D💻"})
+    EXPECT_FALSE(check_text(good, {}).has_value()) << good;
+}
+
+TEST(InputTime, Rfc3339WithCalendarAndRangeChecks) {
+  auto at = utc::parse_rfc3339("2026-12-01T09:30:00Z");
+  ASSERT_TRUE(at);
+  EXPECT_EQ(utc::format(*at), "2026-12-01T09:30:00.000Z");
+  EXPECT_EQ(utc::format(utc::parse_rfc3339("2026-12-01T10:30:00.25+01:00").value()), "2026-12-01T09:30:00.250Z");
+  EXPECT_EQ(utc::format(utc::parse_rfc3339("2026-12-01t04:00:00-05:30").value()), "2026-12-01T09:30:00.000Z");
+  EXPECT_EQ(utc::format(utc::parse_rfc3339("2028-02-29T00:00:00Z").value()), "2028-02-29T00:00:00.000Z");
+  for (const char* bad :
+       {"9999-12-31T23:59:59Z", "2030-02-30T10:00:00Z", "2027-02-29T10:00:00Z", "2026-12-01T23:59:60Z",
+        "2026-12-01T24:00:00Z", "2026-13-01T00:00:00Z", "2026-12-01T09:30:00", "2026-12-01 09:30:00Z",
+        "2026-12-01T09:30:00+24:00", "2026-12-01T9:30:00Z", "+2026-12-01T09:30:00Z", "2026-12-01T09:30:00.Z",
+        "2026-12-01T09:30:00.1234567890Z", "1816-01-01T00:00:00Z", "tomorrow", ""})
+    EXPECT_FALSE(utc::parse_rfc3339(bad)) << bad;
+  // Stored form: strict, and the same calendar checks.
+  EXPECT_TRUE(utc::parse("2026-11-21T10:30:00.123Z"));
+  EXPECT_FALSE(utc::parse("2026-02-30T10:30:00.123Z"));
+  EXPECT_FALSE(utc::parse("2026-11-21T10:30:00+01:00"));
+
+  auto now = utc::parse("2026-11-22T12:00:00Z").value();
+  auto past = parse_time("scheduled_for", "2026-11-22T11:59:59Z", {.not_past = true}, now);
+  ASSERT_FALSE(past);
+  EXPECT_EQ(past.error().message, "field 'scheduled_for': must not be in the past");
+  EXPECT_TRUE(parse_time("scheduled_for", "2026-11-22T11:59:59Z", {}, now));
+  auto far = parse_time("when", "2030-01-01T00:00:00Z", {.max_ahead = std::chrono::hours(24 * 365)}, now);
+  ASSERT_FALSE(far);
+  EXPECT_NE(far.error().message.find("field 'when': must be at most 365 days"), std::string::npos);
+  auto garbage = parse_time("when", "2030-02-30T00:00:00Z", {}, now);
+  EXPECT_NE(garbage.error().message.find("field 'when'"), std::string::npos);
+}
+
 TEST(InputIds, OnlyPositiveDecimalIdsNameSomething) {
   EXPECT_EQ(parse_id("42").value(), 42);
   for (auto bad : {"0", "-1", "+1", "1e3", "abc", "", "99999999999999999999", "1 "})
@@ -211,6 +279,13 @@ TEST(InputIds, OnlyPositiveDecimalIdsNameSomething) {
 
 TEST(InputEmail, NormalizesAndRejects) {
   EXPECT_EQ(normalize_email(" Maria@Example.ORG ").value(), "maria@example.org");
+  // Lookalikes fold to one form: fullwidth letters, the Kelvin sign, decomposed accents.
+  EXPECT_EQ(normalize_email("\uFF4Daria@example.org").value(), "maria@example.org");
+  EXPECT_EQ(normalize_email("\u212Aelvin@example.org").value(), "kelvin@example.org");
+  EXPECT_EQ(normalize_email("jose\u0301@example.org").value(), "jos\u00E9@example.org");
+  EXPECT_EQ(normalize_email("JOS\u00C9@example.org").value(), "jos\u00E9@example.org");
+  EXPECT_EQ(normalize_email("maria\uFF20example.org").value(), "maria@example.org");  // fullwidth @
+  EXPECT_FALSE(normalize_email("mar\u200Bia@example.org"));                           // zero-width space
   for (auto bad : {"maria", "@example.org", "maria@", "maria@example", "ma ria@example.org", "a@b@c.org",
                    "maria@.example.org", "maria@example..org", "<script>@x.org"})
     EXPECT_FALSE(normalize_email(bad)) << bad;

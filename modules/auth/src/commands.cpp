@@ -6,13 +6,12 @@
 
 #include "townhall/bus/bus.hpp"
 #include "townhall/platform/json.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall::auth::commands {
 namespace {
 
 using json = nlohmann::json;
-
-std::string now_utc() { return bus::format_utc(std::chrono::system_clock::now()); }
 
 void append(db::Connection& service, std::string_view topic, std::string_view type, std::string_view aggregate_type,
             std::string aggregate_id, std::int64_t version, json data, const WriteContext& context) {
@@ -101,7 +100,9 @@ Result<Citizen> register_citizen(db::Connection& service, const NewCitizen& inpu
   SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   if (store::email_in_use(service, input.email))
     return make_error(Errc::conflict, "an account with this email already exists");
-  auto now = now_utc();
+  if (input.national_id && store::national_id_in_use(service, input.national_id->digest))
+    return make_error(Errc::conflict, "another account holds this national id");
+  auto now = utc::now();
   store::CitizenRow row;
   row.citizen.email = input.email;
   row.citizen.name = input.name;
@@ -109,12 +110,15 @@ Result<Citizen> register_citizen(db::Connection& service, const NewCitizen& inpu
   row.citizen.address = input.address;
   row.citizen.city = input.city;
   row.citizen.postal_code = input.postal_code;
-  row.citizen.has_national_id = input.national_id_sealed.has_value();
+  row.citizen.has_national_id = input.national_id.has_value();
   row.citizen.event_version = 1;
   row.citizen.created_at = now;
   row.citizen.updated_at = now;
   row.password_hash = input.password_hash;
-  row.national_id_sealed = input.national_id_sealed;
+  if (input.national_id) {
+    row.national_id_sealed = input.national_id->sealed;
+    row.national_id_digest = input.national_id->digest;
+  }
   row.change_seq = store::next_change_seq(service);
   store::insert_citizen(service, row);
   store::set_roles(service, Principal::Kind::citizen, row.citizen.id, {"citizen"});
@@ -139,7 +143,12 @@ Result<Citizen> update_citizen(db::Connection& service, std::int64_t id, const C
     // A new address is unverified until someone verifies it again.
     if (!change.email_verified) change_field(changes, "email_verified", c.email_verified, false);
   }
-  if (change.name) change_field(changes, "name", c.name, *change.name);
+  if (change.name && *change.name != c.name) {
+    change_field(changes, "name", c.name, *change.name);
+    // A verified identity is a name and a national id together: either changed, it must
+    // be verified again before permits issues anything in it.
+    if (!change.identity_verified) change_field(changes, "identity_verified", c.identity_verified, false);
+  }
   if (change.phone) change_field(changes, "phone", c.phone, *change.phone);
   if (change.address) change_field(changes, "address", c.address, *change.address);
   if (change.city) change_field(changes, "city", c.city, *change.city);
@@ -147,15 +156,25 @@ Result<Citizen> update_citizen(db::Connection& service, std::int64_t id, const C
   if (change.email_verified) change_field(changes, "email_verified", c.email_verified, *change.email_verified);
   if (change.identity_verified)
     change_field(changes, "identity_verified", c.identity_verified, *change.identity_verified);
-  if (change.national_id_sealed) {
-    // Only whether one is on file is visible outside auth; the value never is.
-    row->national_id_sealed = *change.national_id_sealed;
-    change_field(changes, "has_national_id", c.has_national_id, change.national_id_sealed->has_value());
-    if (!changes.contains("has_national_id")) changes["national_id_replaced"] = true;
+  if (change.national_id) {
+    const auto& next = *change.national_id;
+    std::optional<std::string> digest = next ? std::optional<std::string>(next->digest) : std::nullopt;
+    if (digest != row->national_id_digest || !digest) {
+      if (digest && store::national_id_in_use(service, *digest, id))
+        return make_error(Errc::conflict, "another account holds this national id");
+      bool had = c.has_national_id;
+      // Only whether one is on file is visible outside auth; the value never is.
+      row->national_id_sealed = next ? std::optional<std::string>(next->sealed) : std::nullopt;
+      row->national_id_digest = digest;
+      change_field(changes, "has_national_id", c.has_national_id, next.has_value());
+      if (had && next) changes["national_id_replaced"] = true;
+      if ((had || next) && !change.identity_verified)
+        change_field(changes, "identity_verified", c.identity_verified, false);
+    }
   }
   if (changes.empty()) return c;
   c.event_version += 1;
-  c.updated_at = now_utc();
+  c.updated_at = utc::now();
   row->change_seq = store::next_change_seq(service);
   store::update_citizen(service, *row);
   if (changes.contains("email_verified") || changes.contains("identity_verified"))
@@ -175,7 +194,7 @@ Result<Citizen> delete_citizen(db::Connection& service, std::int64_t id, const W
   SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   auto row = store::find_citizen(service, id);
   if (!row || row->deleted_at) return make_error(Errc::not_found, "no such citizen");
-  auto now = now_utc();
+  auto now = utc::now();
   auto& c = row->citizen;
   c.is_active = false;
   c.event_version += 1;
@@ -200,7 +219,7 @@ Result<store::Department> create_department(db::Connection& service, const std::
   SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   if (store::find_department(service, code))
     return make_error(Errc::conflict, "department '" + code + "' already exists");
-  auto now = now_utc();
+  auto now = utc::now();
   store::Department department{code, name, 1, now, now};
   store::insert_department(service, department);
   fault(context, "department.created");
@@ -219,7 +238,7 @@ Result<store::Department> update_department(db::Connection& service, const std::
   json changes = {{"name", {{"old", department->name}, {"new", name}}}};
   department->name = name;
   department->event_version += 1;
-  department->updated_at = now_utc();
+  department->updated_at = utc::now();
   store::update_department(service, *department);
   fault(context, "department.updated");
   append(service, events::kDepartmentTopic, events::kDepartmentUpdated, "department", code, department->event_version,
@@ -235,7 +254,7 @@ Result<Employee> create_employee(db::Connection& service, const NewEmployee& inp
   if (auto roles = check_roles(service, input.roles); !roles) return roles.error();
   if (store::email_in_use(service, input.email))
     return make_error(Errc::conflict, "an account with this email already exists");
-  auto now = now_utc();
+  auto now = utc::now();
   store::EmployeeRow row{0, input.email, input.password_hash, input.name, input.department_code, true, 1, now, now};
   store::insert_employee(service, row);
   store::set_roles(service, Principal::Kind::employee, row.id, input.roles);
@@ -262,7 +281,7 @@ Result<Employee> set_employee_roles(db::Connection& service, std::int64_t id, co
   sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
   auto old_roles = store::roles_of(service, Principal::Kind::employee, id);
   if (old_roles == sorted) return to_employee(service, *row);
-  auto now = now_utc();
+  auto now = utc::now();
   store::set_roles(service, Principal::Kind::employee, id, sorted);
   row->event_version += 1;
   row->updated_at = now;
@@ -295,7 +314,7 @@ Result<std::optional<std::string>> read_sealed_national_id(db::Connection& servi
   store::audit(service,
                {context.actor, "citizen.national_id.read", "citizen:" + std::to_string(id), std::string(purpose),
                 context.correlation_id, std::nullopt},
-               now_utc());
+               utc::now());
   fault(context, "national_id.read");
   transaction.commit();
   return row->national_id_sealed;

@@ -26,12 +26,19 @@ struct WriteContext {
   std::function<void(std::string_view point)> fault;
 };
 
+// A national id as auth keeps it: sealed (readable with the key, audited) and its keyed
+// digest (for uniqueness). The plain value never reaches the database.
+struct SealedNationalId {
+  std::string sealed;
+  std::string digest;
+};
+
 struct NewCitizen {
   std::string email;  // normalized
   std::string password_hash;
   std::string name;
   std::optional<std::string> phone, address, city, postal_code;
-  std::optional<std::string> national_id_sealed;
+  std::optional<SealedNationalId> national_id;
 };
 
 // A validated change: absent fields stay, engaged-but-empty optionals clear.
@@ -39,7 +46,7 @@ struct CitizenChange {
   std::optional<std::string> email;  // normalized
   std::optional<std::string> name;
   std::optional<std::optional<std::string>> phone, address, city, postal_code;
-  std::optional<std::optional<std::string>> national_id_sealed;
+  std::optional<std::optional<SealedNationalId>> national_id;
   std::optional<bool> email_verified, identity_verified;
 };
 
@@ -67,7 +74,9 @@ struct NewEmployee {
 nlohmann::json citizen_snapshot(const Citizen& citizen);
 
 Result<Citizen> register_citizen(db::Connection& service, const NewCitizen& input, const WriteContext& context);
-// not_found for an unknown or deleted citizen; conflict when the new email is taken.
+// not_found for an unknown or deleted citizen; conflict when the new email or national
+// id is another active citizen's. Changing the name or the national id (like the email
+// for email_verified) resets identity_verified unless the same change sets it.
 // No change: the citizen as is, no event.
 Result<Citizen> update_citizen(db::Connection& service, std::int64_t id, const CitizenChange& change,
                                const WriteContext& context);

@@ -123,6 +123,20 @@ SecretBox SecretBox::load_or_create(const std::filesystem::path& key_file) {
   return SecretBox(key);
 }
 
+SecretBox::SecretBox(const std::array<unsigned char, kKeySize>& key) : key_(key) {
+  static_assert(crypto_kdf_KEYBYTES == kKeySize);
+  ensure_sodium();
+  crypto_kdf_derive_from_key(lookup_key_.data(), lookup_key_.size(), 1, "THlookup", key_.data());
+}
+
+std::string SecretBox::digest(std::string_view value) const {
+  std::string out(crypto_generichash_BYTES, '\0');
+  crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
+                     reinterpret_cast<const unsigned char*>(value.data()), value.size(), lookup_key_.data(),
+                     lookup_key_.size());
+  return out;
+}
+
 std::string SecretBox::seal(std::string_view plaintext) const {
   std::string out(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plaintext.size(), '\0');
   auto* nonce = reinterpret_cast<unsigned char*>(out.data());

@@ -45,15 +45,21 @@ class SecretBox {
   // Reads the key file, or creates it (mode 0600, 32 random bytes) when absent. Refuses
   // a key file that others can read or that has the wrong size. Throws std::runtime_error.
   static SecretBox load_or_create(const std::filesystem::path& key_file);
-  explicit SecretBox(const std::array<unsigned char, kKeySize>& key) : key_(key) {}
+  // Also derives the lookup key (crypto_kdf, a subkey of the same file's key).
+  explicit SecretBox(const std::array<unsigned char, kKeySize>& key);
 
   // nonce || ciphertext, as bytes in a string.
   std::string seal(std::string_view plaintext) const;
   // nullopt when the box was tampered with or sealed with another key.
   std::optional<std::string> open(std::string_view sealed) const;
+  // A keyed BLAKE2b digest (32 bytes) of `value` under the lookup key: equal values give
+  // equal digests, so uniqueness is checked without the plain value, and without the
+  // key a digest cannot be tested against guesses.
+  std::string digest(std::string_view value) const;
 
  private:
   std::array<unsigned char, kKeySize> key_;
+  std::array<unsigned char, kKeySize> lookup_key_{};
 };
 
 }  // namespace townhall::auth

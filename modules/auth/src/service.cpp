@@ -1,17 +1,19 @@
 #include "service.hpp"
 
+#include <SQLiteCpp/Transaction.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "townhall/bus/event.hpp"
 #include "townhall/platform/metrics.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall::auth {
 namespace {
-
-std::string now_utc() { return bus::format_utc(std::chrono::system_clock::now()); }
 
 std::string actor_of(const CallContext& context) {
   if (!context.principal) return "module";
@@ -35,6 +37,16 @@ Result<Unit> check_national_id(const std::string& value) {
   return Unit{};
 }
 
+// What makes two national ids the same: case, spaces and dashes do not count.
+std::string canonical_national_id(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == ' ' || c == '-') continue;
+    out.push_back(c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c);
+  }
+  return out;
+}
+
 Result<Unit> not_before_deadline(const CallContext& context) {
   if (context.expired()) return make_error(Errc::deadline_exceeded, "the caller's deadline has passed");
   return Unit{};
@@ -49,7 +61,7 @@ AuthService::AuthService(Settings settings, std::filesystem::path key_file, Depe
       key_file_(std::move(key_file)),
       deps_(std::move(dependencies)),
       token_cache_(settings_.token_cache_ttl),
-      throttle_(settings_.max_failures_per_account, settings_.max_failures_per_ip, settings_.failure_window) {
+      throttle_(settings_.login_throttle) {
   auto& logins = deps_.metrics.counter("townhall_auth_logins_total", "Login attempts by outcome", {"outcome"});
   login_success_ = &logins.with({"success"});
   login_failure_ = &logins.with({"failure"});
@@ -67,7 +79,8 @@ void AuthService::start() {
   if (!secrets_) secrets_ = SecretBox::load_or_create(key_file_);
   deps_.writer.call([this] {
     auto connection = deps_.database.open(db::Role::service);
-    store::prune_sessions(*connection, now_utc());
+    store::prune_sessions(*connection, utc::now());
+    backfill_national_id_digests(*connection);
     service_ = std::move(connection);
   });
   running_ = true;
@@ -114,10 +127,33 @@ commands::WriteContext AuthService::write_context(const CallContext& context) co
   return {actor_of(context), context.correlation_id, fault_hook_};
 }
 
-Result<std::string> AuthService::seal_national_id(const std::optional<std::string>& national_id) const {
-  if (!national_id) return std::string();
-  if (auto ok = check_national_id(*national_id); !ok) return ok.error();
-  return secrets_->seal(*national_id);
+Result<commands::SealedNationalId> AuthService::seal_national_id(const std::string& national_id) const {
+  if (auto ok = check_national_id(national_id); !ok) return ok.error();
+  return commands::SealedNationalId{secrets_->seal(national_id), secrets_->digest(canonical_national_id(national_id))};
+}
+
+// National ids sealed before digests existed (auth migration 0002) get theirs; two
+// active citizens already holding the same id keep the first's digest and are logged
+// for staff to resolve.
+void AuthService::backfill_national_id_digests(db::Connection& service) {
+  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  int filled = 0;
+  for (const auto& [id, sealed] : store::sealed_ids_without_digest(service, 1'000'000)) {
+    auto plain = secrets_->open(sealed);
+    if (!plain) {
+      spdlog::error("auth: the national id of citizen {} cannot be decrypted (wrong key file?)", id);
+      continue;
+    }
+    auto digest = secrets_->digest(canonical_national_id(*plain));
+    if (store::national_id_in_use(service, digest, id)) {
+      spdlog::warn("auth: citizen {} holds a national id another active citizen holds too; staff must resolve it", id);
+      continue;
+    }
+    store::set_national_id_digest(service, id, digest);
+    ++filled;
+  }
+  transaction.commit();
+  if (filled > 0) spdlog::info("auth: national id digests written for {} citizens", filled);
 }
 
 std::shared_ptr<const Principal> AuthService::load_principal(db::Connection& connection, Principal::Kind kind,
@@ -149,8 +185,12 @@ boost::asio::awaitable<Result<Citizen>> AuthService::register_citizen(const Call
   auto email = input::normalize_email(input.email);
   if (!email) co_return email.error();
   if (auto policy = check_password_policy(input.password, *email); !policy) co_return policy.error();
-  auto sealed = seal_national_id(input.national_id);
-  if (!sealed) co_return sealed.error();
+  std::optional<commands::SealedNationalId> national_id;
+  if (input.national_id) {
+    auto sealed = seal_national_id(*input.national_id);
+    if (!sealed) co_return sealed.error();
+    national_id = std::move(*sealed);
+  }
 
   commands::NewCitizen citizen;
   citizen.email = *email;
@@ -159,7 +199,7 @@ boost::asio::awaitable<Result<Citizen>> AuthService::register_citizen(const Call
   citizen.address = std::move(input.address);
   citizen.city = std::move(input.city);
   citizen.postal_code = std::move(input.postal_code);
-  if (input.national_id) citizen.national_id_sealed = std::move(*sealed);
+  citizen.national_id = std::move(national_id);
   auto hash = [&] { return hash_password(input.password, settings_.password_cost); };
   citizen.password_hash = co_await hash_off_thread(hash);
 
@@ -178,11 +218,18 @@ boost::asio::awaitable<Result<LoginResult>> AuthService::login(std::string email
   auto normalized = input::normalize_email(email_text);
   // Throttle by the address as typed when it is not a valid email: still one account key.
   std::string account = normalized ? *normalized : email_text.substr(0, 254);
-  if (auto wait = throttle_.refused(account, client_ip)) {
+  auto verdict = throttle_.check(account, client_ip);
+  if (auto wait = verdict.refused) {
     login_throttled_->inc();
-    co_return make_error(Errc::too_many_requests,
-                         "too many failed logins; retry after " + std::to_string(wait->count()) + " s",
-                         static_cast<int>(wait->count()));
+    co_return make_error(
+        Errc::too_many_requests,
+        "too many failed logins from this address; retry after " + std::to_string(wait->count()) + " s",
+        static_cast<int>(wait->count()));
+  }
+  if (verdict.delay.count() > 0) {
+    // The account is under attack from elsewhere: slow every attempt down, lock nobody out.
+    boost::asio::steady_timer pause(co_await boost::asio::this_coro::executor, verdict.delay);
+    co_await pause.async_wait(boost::asio::use_awaitable);
   }
 
   // Look the account up; an unknown one is verified against a decoy hash of the same
@@ -211,15 +258,15 @@ boost::asio::awaitable<Result<LoginResult>> AuthService::login(std::string email
     login_failure_->inc();
     co_return make_error(Errc::unauthorized, std::string(kLoginFailed));
   }
-  throttle_.succeeded(account);
+  throttle_.succeeded(account, client_ip);
 
   auto token = new_session_token();
   auto expires = std::chrono::system_clock::now() + settings_.session_ttl;
-  store::Session session{kind, id, bus::format_utc(expires), std::nullopt};
+  store::Session session{kind, id, utc::format(expires), std::nullopt};
   auto hashed = token_hash(token);
   auto principal = co_await write([&](db::Connection& service) -> Result<std::shared_ptr<const Principal>> {
-    store::insert_session(service, hashed, session, now_utc(), client_ip);
-    if (++logins_ % 1000 == 0) store::prune_sessions(service, now_utc());
+    store::insert_session(service, hashed, session, utc::now(), client_ip);
+    if (++logins_ % 1000 == 0) store::prune_sessions(service, utc::now());
     auto loaded = load_principal(service, kind, id);
     if (!loaded) return make_error(Errc::unauthorized, std::string(kLoginFailed));
     return loaded;
@@ -232,7 +279,7 @@ boost::asio::awaitable<Result<LoginResult>> AuthService::login(std::string email
 boost::asio::awaitable<Result<Unit>> AuthService::logout(std::string_view token) {
   auto hashed = token_hash(token);
   auto revoked = co_await write([&](db::Connection& service) -> Result<Unit> {
-    store::revoke_session(service, hashed, now_utc());
+    store::revoke_session(service, hashed, utc::now());
     return Unit{};
   });
   token_cache_.erase(hashed);
@@ -251,11 +298,10 @@ Result<std::shared_ptr<const Principal>> AuthService::authenticate_now(std::stri
   auto generation = token_cache_.generation();
   return deps_.readers.read([&](db::Connection& reader) -> Result<std::shared_ptr<const Principal>> {
     auto session = store::find_session(reader, hashed);
-    if (!session || session->revoked_at || session->expires_at <= now_utc()) return kInvalidToken;
+    if (!session || session->revoked_at || session->expires_at <= utc::now()) return kInvalidToken;
     auto principal = load_principal(reader, session->kind, session->principal_id);
     if (!principal) return kInvalidToken;
-    if (auto expires = bus::parse_utc(session->expires_at))
-      token_cache_.insert(hashed, principal, *expires, generation);
+    if (auto expires = utc::parse(session->expires_at)) token_cache_.insert(hashed, principal, *expires, generation);
     return principal;
   });
 }
@@ -318,11 +364,11 @@ boost::asio::awaitable<Result<Citizen>> AuthService::update_citizen(const CallCo
   change.identity_verified = patch.identity_verified;
   if (patch.national_id) {
     if (*patch.national_id) {
-      auto sealed = seal_national_id(*patch.national_id);
+      auto sealed = seal_national_id(**patch.national_id);
       if (!sealed) co_return sealed.error();
-      change.national_id_sealed = std::optional<std::string>(std::move(*sealed));
+      change.national_id = std::optional<commands::SealedNationalId>(std::move(*sealed));
     } else {
-      change.national_id_sealed = std::optional<std::string>();
+      change.national_id = std::optional<commands::SealedNationalId>();
     }
   }
   auto written = co_await write(

@@ -138,7 +138,8 @@ class AuthService final : public Api {
   // Reads the principal of a session's account; nullopt when the account is gone.
   std::shared_ptr<const Principal> load_principal(db::Connection& connection, Principal::Kind kind, std::int64_t id);
   Result<Unit> may_read_citizen(const CallContext& context, std::int64_t id) const;
-  Result<std::string> seal_national_id(const std::optional<std::string>& national_id) const;
+  Result<commands::SealedNationalId> seal_national_id(const std::string& national_id) const;
+  void backfill_national_id_digests(db::Connection& service);
   Result<Unit> usable() const;
 
   Settings settings_;

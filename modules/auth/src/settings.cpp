@@ -46,11 +46,15 @@ Settings parse_settings(const json& section) {
   }
   if (auto it = section.find("login_throttle"); it != section.end()) {
     if (!it->is_object()) fail("login_throttle", "expected an object");
-    reject_unknown(*it, "login_throttle.", {"max_failures_per_account", "max_failures_per_ip", "window_seconds"});
-    s.max_failures_per_account =
-        static_cast<int>(integer(*it, "login_throttle.", "max_failures_per_account", 1, 1000, 5));
-    s.max_failures_per_ip = static_cast<int>(integer(*it, "login_throttle.", "max_failures_per_ip", 1, 100000, 20));
-    s.failure_window = std::chrono::seconds(integer(*it, "login_throttle.", "window_seconds", 1, 86400, 900));
+    reject_unknown(*it, "login_throttle.",
+                   {"max_failures_per_account_and_ip", "max_failures_per_ip", "window_seconds", "max_delay_ms"});
+    auto& t = s.login_throttle;
+    t.max_per_account_and_ip =
+        static_cast<int>(integer(*it, "login_throttle.", "max_failures_per_account_and_ip", 1, 1000, 5));
+    t.max_per_ip = static_cast<int>(integer(*it, "login_throttle.", "max_failures_per_ip", 1, 100000, 20));
+    t.window = std::chrono::seconds(integer(*it, "login_throttle.", "window_seconds", 1, 86400, 900));
+    t.max_delay = std::chrono::milliseconds(integer(*it, "login_throttle.", "max_delay_ms", 0, 60'000, 3000));
+    t.base_delay = std::min(t.base_delay, t.max_delay);
   }
   if (auto it = section.find("password_hash"); it != section.end()) {
     if (!it->is_object()) fail("password_hash", "expected an object");

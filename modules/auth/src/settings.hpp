@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "credentials.hpp"
+#include "throttle.hpp"
 
 namespace townhall::auth {
 
@@ -13,9 +14,7 @@ struct Settings {
   std::chrono::seconds session_ttl{12 * 3600};
   std::chrono::milliseconds token_cache_ttl{5000};  // 0 turns the cache off
   std::filesystem::path key_file = "auth.key";      // relative to the data dir
-  int max_failures_per_account = 5;
-  int max_failures_per_ip = 20;
-  std::chrono::seconds failure_window{900};
+  LoginThrottle::Limits login_throttle;
   PasswordCost password_cost;
 };
 

@@ -8,7 +8,7 @@ namespace {
 constexpr const char* kCitizenColumns =
     "id, email, name, phone, address, city, postal_code, national_id_sealed IS NOT NULL, email_verified, "
     "identity_verified, is_active, event_version, created_at, updated_at, password_hash, national_id_sealed, "
-    "deleted_at, change_seq";
+    "deleted_at, change_seq, national_id_digest";
 
 std::optional<std::string> optional_text(const SQLite::Column& column) {
   if (column.isNull()) return std::nullopt;
@@ -58,6 +58,10 @@ CitizenRow read_citizen(SQLite::Statement& row) {
   }
   out.deleted_at = optional_text(row.getColumn(16));
   out.change_seq = row.getColumn(17).getInt64();
+  if (!row.getColumn(18).isNull()) {
+    const auto& column = row.getColumn(18);
+    out.national_id_digest = std::string(static_cast<const char*>(column.getBlob()), column.getBytes());
+  }
   return out;
 }
 
@@ -105,6 +109,36 @@ bool email_in_use(db::Connection& connection, const std::string& email, std::int
   return query->getColumn(0).getInt() != 0;
 }
 
+bool national_id_in_use(db::Connection& connection, const std::string& digest, std::int64_t except_citizen) {
+  auto query = connection.cached(
+      "SELECT EXISTS (SELECT 1 FROM citizens WHERE national_id_digest = ? AND deleted_at IS NULL AND id <> ?)");
+  query->bind(1, digest.data(), static_cast<int>(digest.size()));
+  query->bind(2, except_citizen);
+  query->executeStep();
+  return query->getColumn(0).getInt() != 0;
+}
+
+std::vector<std::pair<std::int64_t, std::string>> sealed_ids_without_digest(db::Connection& connection, int limit) {
+  auto query = connection.cached(
+      "SELECT id, national_id_sealed FROM citizens WHERE national_id_sealed IS NOT NULL AND national_id_digest IS "
+      "NULL AND deleted_at IS NULL ORDER BY id LIMIT ?");
+  query->bind(1, limit);
+  std::vector<std::pair<std::int64_t, std::string>> out;
+  while (query->executeStep()) {
+    const auto& column = query->getColumn(1);
+    out.emplace_back(query->getColumn(0).getInt64(),
+                     std::string(static_cast<const char*>(column.getBlob()), column.getBytes()));
+  }
+  return out;
+}
+
+void set_national_id_digest(db::Connection& connection, std::int64_t id, const std::string& digest) {
+  auto update = connection.cached("UPDATE citizens SET national_id_digest = ? WHERE id = ?");
+  update->bind(1, digest.data(), static_cast<int>(digest.size()));
+  update->bind(2, id);
+  update->exec();
+}
+
 std::int64_t next_change_seq(db::Connection& connection) {
   auto query = connection.cached("SELECT coalesce(max(change_seq), 0) + 1 FROM citizens");
   query->executeStep();
@@ -114,8 +148,8 @@ std::int64_t next_change_seq(db::Connection& connection) {
 void insert_citizen(db::Connection& connection, CitizenRow& row) {
   auto insert = connection.cached(
       "INSERT INTO citizens (email, password_hash, name, phone, address, city, postal_code, national_id_sealed, "
-      "email_verified, identity_verified, is_active, event_version, change_seq, created_at, updated_at) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)");
+      "email_verified, identity_verified, is_active, event_version, change_seq, created_at, updated_at, "
+      "national_id_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)");
   const auto& c = row.citizen;
   insert->bind(1, c.email);
   insert->bind(2, row.password_hash);
@@ -131,6 +165,7 @@ void insert_citizen(db::Connection& connection, CitizenRow& row) {
   insert->bind(12, row.change_seq);
   insert->bind(13, c.created_at);
   insert->bind(14, c.updated_at);
+  bind_optional_blob(*insert, 15, row.national_id_digest);
   insert->exec();
   row.citizen.id = connection.sql().getLastInsertRowid();
 }
@@ -139,7 +174,7 @@ void update_citizen(db::Connection& connection, const CitizenRow& row) {
   auto update = connection.cached(
       "UPDATE citizens SET email = ?, password_hash = ?, name = ?, phone = ?, address = ?, city = ?, "
       "postal_code = ?, national_id_sealed = ?, email_verified = ?, identity_verified = ?, is_active = ?, "
-      "event_version = ?, change_seq = ?, updated_at = ?, deleted_at = ? WHERE id = ?");
+      "event_version = ?, change_seq = ?, updated_at = ?, deleted_at = ?, national_id_digest = ? WHERE id = ?");
   const auto& c = row.citizen;
   update->bind(1, c.email);
   update->bind(2, row.password_hash);
@@ -156,7 +191,8 @@ void update_citizen(db::Connection& connection, const CitizenRow& row) {
   update->bind(13, row.change_seq);
   update->bind(14, c.updated_at);
   bind_optional(*update, 15, row.deleted_at);
-  update->bind(16, c.id);
+  bind_optional_blob(*update, 16, row.national_id_digest);
+  update->bind(17, c.id);
   update->exec();
 }
 

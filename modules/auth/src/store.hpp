@@ -16,6 +16,7 @@ struct CitizenRow {
   Citizen citizen;
   std::string password_hash;
   std::optional<std::string> national_id_sealed;
+  std::optional<std::string> national_id_digest;  // keyed digest (SecretBox::digest)
   std::optional<std::string> deleted_at;
   std::int64_t change_seq = 0;
 };
@@ -24,6 +25,11 @@ std::optional<CitizenRow> find_citizen(db::Connection& connection, std::int64_t 
 std::optional<CitizenRow> find_active_citizen_by_email(db::Connection& connection, const std::string& email);
 // True when an active citizen or any employee has this email.
 bool email_in_use(db::Connection& connection, const std::string& email, std::int64_t except_citizen = 0);
+// True when an active citizen other than `except_citizen` has this national id digest.
+bool national_id_in_use(db::Connection& connection, const std::string& digest, std::int64_t except_citizen = 0);
+// Active citizens whose national id has no digest yet (written before digests existed).
+std::vector<std::pair<std::int64_t, std::string>> sealed_ids_without_digest(db::Connection& connection, int limit);
+void set_national_id_digest(db::Connection& connection, std::int64_t id, const std::string& digest);
 // Inserts with event_version 1; fills row.citizen.id.
 void insert_citizen(db::Connection& connection, CitizenRow& row);
 // Writes every mutable column of row (including event_version and change_seq).

@@ -7,13 +7,12 @@
 #include <nlohmann/json.hpp>
 
 #include "townhall/platform/json.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall::permits {
 namespace {
 
 using json = nlohmann::json;
-
-std::string now_utc() { return bus::format_utc(std::chrono::system_clock::now()); }
 
 json application_snapshot(const store::Application& a) {
   return {{"id", a.id},
@@ -141,7 +140,7 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::submit(const 
     a.fee_cents = type->second.fee_cents;
     a.currency = type->second.currency;
     a.status = a.fee_cents > 0 ? "fee_due" : "under_review";
-    a.submitted_at = a.updated_at = now_utc();
+    a.submitted_at = a.updated_at = utc::now();
     store::insert_application(service, a);
     append(service, "gov.permits.application", "application.submitted", "application", a.id, 1,
            {{"snapshot", application_snapshot(a)}}, context);
@@ -199,7 +198,7 @@ boost::asio::awaitable<Result<Unit>> PermitsService::check_identity(const CallCo
     if (!read) co_return read.error();
     auto& cached = *read;
     auto max_age = settings_.identity_fallback_max_age;
-    auto synced = cached ? bus::parse_utc(cached->last_synced_at)
+    auto synced = cached ? utc::parse(cached->last_synced_at)
                          : Result<std::chrono::system_clock::time_point>(make_error(Errc::not_found, "no row"));
     if (!cached || !synced || std::chrono::system_clock::now() - *synced > max_age) {
       spdlog::warn("permits: identity check of citizen {} impossible: auth {} and no cache row fresher than {} s",
@@ -254,7 +253,7 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::decide(const 
     if (decision == Decision::approve && inspection_required && !store::has_passed_inspection(service, id))
       return make_error(Errc::conflict, "application " + std::to_string(id) + " needs a passed inspection before " +
                                             "approval (permit type " + a->permit_type + ")");
-    auto now = now_utc();
+    auto now = utc::now();
     a->status = decision == Decision::approve ? "approved" : "rejected";
     a->decision_reason = reason;
     a->decided_by = principal->id;
@@ -290,9 +289,10 @@ boost::asio::awaitable<Result<store::Inspection>> PermitsService::schedule_inspe
   const auto* principal = context.principal.get();
   if (!principal || !principal->has("permits:inspect"))
     co_return make_error(Errc::forbidden, "needs permission permits:inspect");
-  auto when = bus::parse_utc(scheduled_for);
-  if (!when)
-    co_return make_error(Errc::invalid_argument, "field 'scheduled_for': must be a UTC time like 2026-12-01T09:30:00Z");
+  // An inspection is booked ahead, within two years.
+  auto when =
+      input::parse_time("scheduled_for", scheduled_for, {.not_past = true, .max_ahead = std::chrono::hours(24 * 731)});
+  if (!when) co_return when.error();
   auto written = co_await write([&](db::Connection& service) -> Result<store::Inspection> {
     SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
     auto a = store::find_application(service, application_id, store::Scope::everything());
@@ -301,10 +301,10 @@ boost::asio::awaitable<Result<store::Inspection>> PermitsService::schedule_inspe
                                             (a ? a->status : "gone") + "; inspections are for open applications");
     store::Inspection inspection;
     inspection.application_id = application_id;
-    inspection.scheduled_for = bus::format_utc(*when);
+    inspection.scheduled_for = utc::format(*when);
     inspection.status = "scheduled";
     inspection.scheduled_by = principal->id;
-    inspection.created_at = now_utc();
+    inspection.created_at = utc::now();
     store::insert_inspection(service, inspection);
     transaction.commit();
     return inspection;
@@ -337,7 +337,7 @@ boost::asio::awaitable<Result<store::Inspection>> PermitsService::record_inspect
     current->status = passed ? "passed" : "failed";
     current->notes = notes;
     current->recorded_by = principal->id;
-    current->recorded_at = now_utc();
+    current->recorded_at = utc::now();
     store::update_inspection(service, *current);
     transaction.commit();
     return *current;
@@ -370,7 +370,7 @@ boost::asio::awaitable<Result<store::Permit>> PermitsService::revoke_permit(cons
     if (permit->status != "active")
       return make_error(Errc::conflict, "permit " + std::to_string(id) + " is already " + permit->status);
     permit->status = "revoked";
-    permit->revoked_at = now_utc();
+    permit->revoked_at = utc::now();
     permit->revoked_by = principal->id;
     permit->revoke_reason = reason;
     permit->event_version += 1;
@@ -416,14 +416,14 @@ bus::Outcome PermitsService::apply_citizen_event(const bus::Event& event, db::Co
     ref.postal_code = string_field(snapshot, "postal_code");
   }
   ref.event_version = event.event_version;
-  ref.last_synced_at = now_utc();
+  ref.last_synced_at = utc::now();
   return store::upsert_citizen_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
 }
 
 bus::Outcome PermitsService::apply_department_event(const bus::Event& event, db::Connection& sync) {
   const auto& snapshot = event.data.at("snapshot");
   store::DepartmentRef ref{snapshot.at("code").get<std::string>(), snapshot.at("name").get<std::string>(),
-                           event.event_version, now_utc()};
+                           event.event_version, utc::now()};
   return store::upsert_department_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
 }
 
@@ -444,7 +444,7 @@ bus::Outcome PermitsService::apply_payment_event(const bus::Event& event, db::Co
   if (application->status != "fee_due") return bus::Outcome::stale;  // already moved on (duplicate)
   application->status = "under_review";
   application->invoice_id = string_field(snapshot, "invoice_id");
-  application->updated_at = now_utc();
+  application->updated_at = utc::now();
   store::update_application(service, *application);
   spdlog::info("permits: fee of application {} paid; under review", id);
   return bus::Outcome::applied;

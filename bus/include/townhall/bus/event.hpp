@@ -48,8 +48,4 @@ Result<Event> event_from_json(const nlohmann::json& value);
 // "gov.auth.citizen" matches "gov.auth.citizen" and "gov.auth.*".
 bool topic_matches(std::string_view pattern, std::string_view topic);
 
-std::string format_utc(std::chrono::system_clock::time_point time);  // ...T..:..:..mmmZ
-// Parses format_utc's form; nullopt-like error when malformed.
-Result<std::chrono::system_clock::time_point> parse_utc(std::string_view text);
-
 }  // namespace townhall::bus

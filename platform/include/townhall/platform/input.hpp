@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -70,8 +71,21 @@ struct Page {
 // ?page=&page_size= with page ≥ 1 (≤ 1,000,000) and 1 ≤ page_size ≤ max_size.
 Result<Page> parse_page(const http::Request& request, int default_size = 20, int max_size = 100);
 
-// A lowercased, trimmed email address if it looks like one (local@domain.tld, ≤ 254
-// bytes, no spaces or control characters); invalid_argument otherwise.
+// The form an email address is stored, compared and logged in with: case-folded and
+// NFKC-normalised (so lookalikes such as a fullwidth 'ｍ' or the Kelvin sign name the
+// same account as 'm' and 'k'), trimmed, if it looks like an address (local@domain.tld,
+// ≤ 254 bytes, no spaces, controls or invisible characters); invalid_argument otherwise.
 Result<std::string> normalize_email(std::string_view text);
+
+// What a client-supplied time may be, beyond a valid RFC 3339 date-time.
+struct TimeRules {
+  bool not_past = false;                    // must not be before now
+  std::chrono::hours max_ahead{24 * 3660};  // at most this far after now (~10 years)
+};
+// An RFC 3339 time from field `field` (utc::parse_rfc3339), within `rules` relative to
+// `now`; invalid_argument naming the field and what is wrong.
+Result<std::chrono::system_clock::time_point> parse_time(
+    std::string_view field, std::string_view text, TimeRules rules = {},
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 }  // namespace townhall::input
