@@ -23,6 +23,7 @@
 #include "townhall/migrations.hpp"
 #include "townhall/parks/module.hpp"
 #include "townhall/permits/module.hpp"
+#include "townhall/platform/data_lock.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/migrator.hpp"
@@ -241,6 +242,7 @@ struct Application::Impl {
   config::Config config;
   Options options;
   metrics::Registry metrics;
+  std::unique_ptr<db::DataDirLock> data_lock;  // released last, after the files close
   std::unique_ptr<bus::Bus> bus;
   std::vector<std::unique_ptr<Slot>> slots;
   BuiltApis apis;
@@ -259,6 +261,7 @@ struct Application::Impl {
 
   bus::Options bus_options() const {
     bus::Options out;
+    out.consume = options.consume;
     out.lanes = config.bus.lanes;
     out.batch = static_cast<std::size_t>(config.bus.batch);
     out.window = static_cast<std::size_t>(config.bus.window);
@@ -273,6 +276,7 @@ struct Application::Impl {
   // Builds every module (no I/O), then brings each up in dependency order.
   void open() {
     if (opened) return;
+    data_lock = std::make_unique<db::DataDirLock>(config.data_dir);  // throws when another process writes it
     opened = true;
     bus = std::make_unique<bus::Bus>(bus_options(), metrics);
     for (const auto& module_config : config.modules) {
@@ -291,7 +295,9 @@ struct Application::Impl {
         check_subscriptions_registered(module_config, subscriptions);  // before the bus holds the slot
       }
       bus->add_source(module_config.name, *slot->database, *slot->writer);
-      if (consumer) bus->add_consumer(module_config.name, *slot->database, *slot->writer, std::move(subscriptions));
+      if (consumer)
+        bus->add_consumer(module_config.name, *slot->database, *slot->writer, std::move(subscriptions),
+                          [up = slot->up] { return up->load(); });
       try_start(*slot);
       slots.push_back(std::move(slot));
     }

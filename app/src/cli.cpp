@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "townhall/app/application.hpp"
+#include "townhall/platform/data_lock.hpp"
 
 namespace townhall::app {
 namespace {
@@ -120,9 +121,21 @@ int run_dlq(const config::Config& config, const Parsed& parsed) {
     return errors.empty() ? 0 : 1;
   }
 
-  // Replay needs the modules' handlers: build the modules and the bus, no network.
-  Application application(config, Application::Options{.demo = false, .handle_signals = false});
-  application.open();
+  // Replay needs the modules' handlers: build the modules and the bus (consumers open,
+  // no subscription runs), no network. Only one process writes the data directory: with
+  // a server running, the replay goes through its admin API.
+  Application application(config, Application::Options{.demo = false, .handle_signals = false, .consume = false});
+  try {
+    application.open();
+  } catch (const db::DataDirInUse& error) {
+    std::cerr << "townhall: " << error.what() << ".\n"
+              << "A running server applies dead letters itself: replay through its admin API as an admin,\n"
+              << "  curl -X POST -H 'Authorization: Bearer <admin token>' \\\n"
+              << "    http://" << config.server.http.address << ":" << config.server.http.port
+              << "/admin/dead-letters/<module>/<id>/replay\n"
+              << "(list them with `townhall dlq list`), or stop the server and run this command again.\n";
+    return 1;
+  }
   auto& bus = application.bus();
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   auto consumer_up = [&](const std::string& module) {
@@ -158,6 +171,23 @@ int run_dlq(const config::Config& config, const Parsed& parsed) {
   }
   std::cout << replayed << " replayed, " << failed << " failed\n";
   return failed == 0 && errors.empty() ? 0 : 1;
+}
+
+// Runs `command` holding the data directory's lock; another process holding it is an
+// error naming its pid (exit 1).
+template <class F>
+int with_data_dir_lock(const config::Config& config, F command) {
+  std::unique_ptr<db::DataDirLock> lock;
+  try {
+    lock = std::make_unique<db::DataDirLock>(config.data_dir);
+  } catch (const db::DataDirInUse& error) {
+    std::cerr << "townhall: " << error.what() << "; stop it first\n";
+    return 1;
+  } catch (const std::exception& error) {
+    std::cerr << "townhall: " << error.what() << "\n";
+    return 1;
+  }
+  return command();
 }
 
 int run_create_user(const config::Config& config, const Parsed& parsed) {
@@ -301,7 +331,7 @@ int run_cli(int argc, char** argv) {
   logging::init(config.logging);
 
   if (parsed.command == "dlq") return run_dlq(config, parsed);
-  if (parsed.command == "admin") return run_create_user(config, parsed);
+  if (parsed.command == "admin") return with_data_dir_lock(config, [&] { return run_create_user(config, parsed); });
 
   if (parsed.command == "backup") {
     std::vector<std::string> report;
@@ -311,10 +341,12 @@ int run_cli(int argc, char** argv) {
   }
 
   if (parsed.command == "migrate") {
-    std::vector<std::string> report;
-    bool ok = migrate_all(config, report);
-    for (const auto& line : report) std::cout << line << "\n";
-    return ok ? 0 : 1;
+    return with_data_dir_lock(config, [&] {
+      std::vector<std::string> report;
+      bool ok = migrate_all(config, report);
+      for (const auto& line : report) std::cout << line << "\n";
+      return ok ? 0 : 1;
+    });
   }
 
   // serve
@@ -326,6 +358,10 @@ int run_cli(int argc, char** argv) {
     application.wait();
     spdlog::info("shutdown complete");
     return 0;
+  } catch (const db::DataDirInUse& error) {
+    std::cerr << "townhall: " << error.what() << "; one server per data directory\n";
+    spdlog::critical("cannot serve: {}", error.what());
+    return 1;
   } catch (const std::exception& error) {
     spdlog::critical("cannot serve: {}", error.what());
     return 1;

@@ -191,9 +191,13 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     std::vector<std::unique_ptr<SubscriptionState>> subscriptions;
     std::unique_ptr<db::Connection> sync;     // writer only
     std::unique_ptr<db::Connection> service;  // writer only
+    std::function<bool()> serving;            // the module is up; empty: always
     std::atomic<bool> up{false};
+    std::atomic<bool> open_attempted{false};  // the first open has run (up or down since)
     std::atomic<bool> open_scheduled{false};
     Clock::time_point last_prune{};
+
+    bool module_serving() const { return !serving || serving(); }
   };
 
   struct Source {
@@ -276,7 +280,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   // ---- scheduling (any thread) ----
 
   void schedule_pump(Feed* feed) {
-    if (stopping || !feed->subscription->consumer->up) return;
+    if (stopping || !options.consume || !feed->subscription->consumer->up) return;
     if (feed->pump_scheduled.exchange(true)) return;
     feed->subscription->consumer->writer->post([self = shared_from_this(), feed] {
       feed->pump_scheduled = false;
@@ -320,6 +324,11 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
 
   void open_consumer(Consumer& consumer) {
     if (stopping || consumer.up) return;
+    if (!consumer.module_serving()) {
+      // A module that is down does not consume: its events wait in the sources' outboxes.
+      consumer.open_attempted = true;
+      return;
+    }
     try {
       consumer.sync = consumer.database->open(db::Role::sync);
       consumer.service = consumer.database->open(db::Role::service);
@@ -347,10 +356,12 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
         subscription->dead_letters->set(static_cast<double>(pending->getColumn(0).getInt64()));
       }
       consumer.up = true;
+      consumer.open_attempted = true;
       spdlog::info("bus: consumer {} up", consumer.module);
     } catch (const std::exception& error) {
       consumer.sync.reset();
       consumer.service.reset();
+      consumer.open_attempted = true;
       spdlog::warn("bus: consumer {} unavailable: {}", consumer.module, error.what());
       return;
     }
@@ -397,6 +408,12 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
 
   void consumer_failed(Consumer& consumer, const std::exception& error) {
     spdlog::error("bus: consumer {} failed and is down until its file works again: {}", consumer.module, error.what());
+    close_consumer(consumer);
+  }
+
+  // Closes the consumer's connections; the sweep opens it again (and it catches up from
+  // its cursors) once its file and its module work.
+  void close_consumer(Consumer& consumer) {
     consumer.up = false;
     for (auto& subscription : consumer.subscriptions)
       for (auto& feed : subscription->feeds) feed->reader.reset();
@@ -425,6 +442,35 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     upsert->bind(3, position);
     upsert->bind(4, utc::now());
     upsert->exec();
+  }
+
+  void record_range(db::Connection& connection, const SubscriptionState& subscription, const std::string& source,
+                    std::int64_t first, std::int64_t last, const std::string& held) {
+    auto record = connection.cached(
+        "INSERT INTO processed_ranges (subscription, source, first_id, last_id, held, processed_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)");
+    record->bind(1, subscription.spec.name);
+    record->bind(2, source);
+    record->bind(3, first);
+    record->bind(4, last);
+    record->bind(5, held);
+    record->bind(6, utc::now());
+    record->exec();
+  }
+
+  // The newest id of the consumer's own outbox: a saga step appends there.
+  static std::int64_t own_outbox_head(db::Connection& connection) {
+    auto query = connection.cached("SELECT coalesce(max(id), 0) FROM outbox");
+    query->executeStep();
+    auto head = query->getColumn(0).getInt64();
+    query->reset();
+    return head;
+  }
+
+  // A commit grew `module`'s outbox: wake its subscribers now, not at the next sweep.
+  void outbox_grew(const std::string& module) {
+    if (auto* source = find_source(module))
+      for (auto* feed : source->feeds) schedule_pump(feed);
   }
 
   void insert_dead_letter(db::Connection& connection, SubscriptionState& subscription, const std::string& event_id,
@@ -643,8 +689,11 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     int duplicates = 0;
     int dead = 0;
     db::Connection& connection = connection_for(subscription);
+    const bool may_append = subscription.spec.role == db::Role::service;
+    bool appended = false;
     {
       SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+      const std::int64_t own_head = may_append ? own_outbox_head(connection) : 0;
       std::string now = utc::now();
       std::string held;  // ids of this batch its lanes did not handle
       for (const auto& shared : rows) {
@@ -697,24 +746,18 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
       }
       // One record for the batch (not one per event), in the same transaction: it keeps
       // a lost or lagging cursor from applying anything twice.
-      auto record = connection.cached(
-          "INSERT INTO processed_ranges (subscription, source, first_id, last_id, held, processed_at) "
-          "VALUES (?, ?, ?, ?, ?, ?)");
-      record->bind(1, subscription.spec.name);
-      record->bind(2, source);
-      record->bind(3, rows.front()->row.id);
-      record->bind(4, scanned);
-      record->bind(5, held);
-      record->bind(6, now);
-      record->exec();
+      record_range(connection, subscription, source, rows.front()->row.id, scanned, held);
       // Lanes that went through the whole batch have seen everything up to its end.
       for (std::size_t l = 0; l < lane_count; ++l)
         if (!feed.lanes[l].waiting && !failures[l]) positions[l] = std::max(positions[l], scanned);
       fault("after_apply");
       write_cursor(connection, feed, *std::min_element(positions.begin(), positions.end()));
+      appended = may_append && own_outbox_head(connection) > own_head;
       transaction.commit();
     }
     fault("after_commit");
+    // A saga step appended events: the next hop starts now (DESIGN §4.9).
+    if (appended) outbox_grew(subscription.consumer->module);
     for (std::size_t l = 0; l < lane_count; ++l) {
       feed.lanes[l].position = positions[l];
       if (!failures[l] && !feed.lanes[l].waiting) feed.lanes[l].attempts = 0;
@@ -759,6 +802,9 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
       SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
       insert_dead_letter(connection, subscription, event_id, envelope_of(feed.source->module, failure.shared->row),
                          failure.error, lane.attempts, lane.first_failed_at);
+      // Handled, in the same transaction: other lanes may hold the cursor below it, and a
+      // restart, a reopen or a lost cursor must not try it again (only a replay applies it).
+      record_range(connection, subscription, feed.source->module, failure.shared->row.id, failure.shared->row.id, {});
       write_cursor(connection, feed, lane_watermark(feed, lane_index, failure.shared->row.id));
       transaction.commit();
       subscription.dead_letters->add(1);
@@ -788,6 +834,11 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   void pump(Feed& feed) {
     auto& consumer = *feed.subscription->consumer;
     if (stopping || !consumer.up) return;
+    if (!consumer.module_serving()) {
+      spdlog::warn("bus: module {} is down; its subscriptions stop until it serves again", consumer.module);
+      close_consumer(consumer);
+      return;
+    }
     bool more = false;
     try {
       more = pump_batch(feed);
@@ -823,9 +874,11 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
       auto prune = consumer.sync->cached("DELETE FROM processed_events WHERE processed_at < ?");
       prune->bind(1, cutoff);
       prune->exec();
-      auto prune_ranges = consumer.sync->cached("DELETE FROM processed_ranges WHERE processed_at < ?");
-      prune_ranges->bind(1, cutoff);
-      prune_ranges->exec();
+      // A range wholly at or below its feed's cursor can never be consulted again; one
+      // above it is what keeps a lagging cursor from applying twice, however old it is.
+      exec_cached(*consumer.sync,
+                  "DELETE FROM processed_ranges WHERE last_id <= (SELECT position FROM bus_cursors c WHERE "
+                  "c.subscription = processed_ranges.subscription AND c.source = processed_ranges.source)");
     } catch (const std::exception& error) {
       spdlog::warn("bus: cannot prune processed events of {}: {}", consumer.module, error.what());
     }
@@ -844,13 +897,13 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
         }
         for (auto& subscription : consumer->subscriptions)
           for (auto& feed : subscription->feeds) schedule_pump(feed.get());
-        if (now - consumer->last_prune >= options.prune_interval) {
+        if (options.consume && now - consumer->last_prune >= options.prune_interval) {
           consumer->last_prune = now;
           consumer->writer->post([self = shared_from_this(), c = consumer.get()] { self->prune_consumer(*c); });
         }
       }
       for (auto& source : sources) {
-        if (now - source->last_prune >= options.prune_interval) {
+        if (options.consume && now - source->last_prune >= options.prune_interval) {
           source->last_prune = now;
           source->writer->post([self = shared_from_this(), s = source.get()] { self->prune_source(*s); });
         }
@@ -888,13 +941,14 @@ void Bus::add_source(const std::string& module, const db::ModuleDb& database, db
 }
 
 void Bus::add_consumer(const std::string& module, const db::ModuleDb& database, db::Writer& writer,
-                       std::vector<Subscription> subscriptions) {
+                       std::vector<Subscription> subscriptions, std::function<bool()> serving) {
   if (impl_->started) throw std::logic_error("bus: add_consumer after start");
   if (impl_->find_consumer(module)) throw std::logic_error("bus: consumer " + module + " added twice");
   auto consumer = std::make_unique<Impl::Consumer>();
   consumer->module = module;
   consumer->database = &database;
   consumer->writer = &writer;
+  consumer->serving = std::move(serving);
   auto& metrics = impl_->metrics;
   auto& skipped = metrics.counter("townhall_bus_events_skipped_total",
                                   "Events a subscription skipped, by reason (stale or duplicate)",
@@ -1063,7 +1117,7 @@ void Bus::notify(std::string_view source_module) {
 
 bool Bus::flush(std::chrono::milliseconds timeout) {
   auto& impl = *impl_;
-  if (!impl.started || impl.stopping) return true;
+  if (!impl.started || impl.stopping || !impl.options.consume) return true;
   auto deadline = Clock::now() + timeout;
   std::vector<std::pair<Impl::Feed*, std::int64_t>> targets;
   for (auto& source : impl.sources) {
@@ -1081,8 +1135,13 @@ bool Bus::flush(std::chrono::milliseconds timeout) {
   }
   for (;;) {
     bool done = true;
-    for (auto [feed, head] : targets)
-      done = done && (!feed->subscription->consumer->up || feed->watermark.load() >= head);
+    for (auto [feed, head] : targets) {
+      const auto& consumer = *feed->subscription->consumer;
+      // Up: wait for it. Opening (not yet tried): wait, it is about to consume. Tried and
+      // down: nothing to wait for (its events stay in the outbox for the next start).
+      bool settled = consumer.up ? feed->watermark.load() >= head : consumer.open_attempted.load();
+      done = done && settled;
+    }
     if (done) return true;
     if (Clock::now() >= deadline) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(2));  // bounded by the deadline
@@ -1185,12 +1244,16 @@ Result<Unit> Bus::replay(const std::string& module, std::int64_t dead_letter_id)
       mark->bind(1, name);
       mark->bind(2, event->event_id);
       mark->bind(3, utc::now());
+      const bool may_append = subscription->spec.role == db::Role::service;
+      const std::int64_t own_head = may_append ? Impl::own_outbox_head(connection) : 0;
       if (mark->exec() > 0) subscription->spec.handler(*event, connection);
       auto done = connection.cached("UPDATE dead_letters SET replayed_at = ? WHERE id = ?");
       done->bind(1, utc::now());
       done->bind(2, dead_letter_id);
       done->exec();
+      bool appended = may_append && Impl::own_outbox_head(connection) > own_head;
       transaction.commit();
+      if (appended) impl.outbox_grew(consumer->module);
     } catch (const std::exception& error) {
       subscription->failures->inc();
       return make_error(Errc::unprocessable,

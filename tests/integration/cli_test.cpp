@@ -20,6 +20,14 @@ std::pair<int, std::string> run(std::vector<std::string> args) {
   return {code.value_or(-1), child.output()};
 }
 
+// stdout and stderr together: refusals are printed on stderr.
+std::pair<int, std::string> run_capturing(std::vector<std::string> args) {
+  args.insert(args.begin(), TOWNHALL_BINARY);
+  ChildProcess child(std::move(args), {}, true);
+  auto code = child.wait_exit();
+  return {code.value_or(-1), child.output()};
+}
+
 TEST(Cli, Version) {
   auto [code, out] = run({"version"});
   EXPECT_EQ(code, 0);
@@ -172,6 +180,73 @@ TEST(Cli, DeadLetterListAndReplay) {
   EXPECT_EQ(run({"dlq", "replay", "1", "--data-dir", dir.path().string()}).first, 2);  // ID needs --module
   EXPECT_EQ(run({"dlq"}).first, 2);
   EXPECT_EQ(run({"dlq", "list", "--module", "billing", "--data-dir", dir.path().string()}).first, 2);
+}
+
+// Issue 10.2: one process writes a data directory. A second server, migrate,
+// create-user and dlq replay beside a running server exit 1 naming its pid (replay
+// points at the admin API); dlq list and backup still work beside it.
+TEST(Cli, OneWriterPerDataDirectory) {
+  TempDir dir;
+  auto data = dir.path().string();
+  ChildProcess server({TOWNHALL_BINARY, "serve", "--port", "0", "--data-dir", data});
+  auto port = testing::wait_for_port(server);
+  ASSERT_NE(port, 0) << server.output();
+  auto holder = "pid " + std::to_string(server.pid());
+
+  auto [second, second_out] = run_capturing({"serve", "--port", "0", "--data-dir", data});
+  EXPECT_EQ(second, 1) << second_out;
+  EXPECT_NE(second_out.find("in use by another townhall process (" + holder + ")"), std::string::npos) << second_out;
+  auto [migrate, migrate_out] = run_capturing({"migrate", "--data-dir", data});
+  EXPECT_EQ(migrate, 1) << migrate_out;
+  EXPECT_NE(migrate_out.find(holder), std::string::npos) << migrate_out;
+  auto [create, create_out] =
+      run_capturing({"admin", "create-user", "--email", "x@example.org", "--password", "a long enough password",
+                     "--name", "X", "--role", "admin", "--data-dir", data});
+  EXPECT_EQ(create, 1) << create_out;
+  EXPECT_NE(create_out.find(holder), std::string::npos) << create_out;
+  auto [replay, replay_out] = run_capturing({"dlq", "replay", "--all", "--data-dir", data});
+  EXPECT_EQ(replay, 1) << replay_out;
+  EXPECT_NE(replay_out.find(holder), std::string::npos) << replay_out;
+  EXPECT_NE(replay_out.find("/admin/dead-letters/<module>/<id>/replay"), std::string::npos) << replay_out;
+
+  EXPECT_EQ(run({"dlq", "list", "--data-dir", data}).first, 0);
+  EXPECT_EQ(run({"backup", "--out", (dir.path() / "copy").string(), "--data-dir", data}).first, 0);
+  EXPECT_EQ(testing::http_request(port, "GET", "/readyz").status, 200);  // the server did not notice
+
+  server.signal(SIGTERM);
+  ASSERT_EQ(server.wait_exit(), 0);
+  // The lock went with the server (also when it is killed: the kernel drops it).
+  EXPECT_EQ(run({"migrate", "--data-dir", data}).first, 0);
+  ChildProcess killed({TOWNHALL_BINARY, "serve", "--port", "0", "--data-dir", data});
+  ASSERT_NE(testing::wait_for_port(killed), 0) << killed.output();
+  killed.signal(SIGKILL);
+  killed.wait_exit();
+  EXPECT_EQ(run({"migrate", "--data-dir", data}).first, 0);
+}
+
+// Issue 10.2: `dlq replay` applies the dead letters it is asked to and nothing else: it
+// never runs the subscriptions (a running one would apply the outbox a second time
+// beside a server).
+TEST(Cli, DeadLetterReplayNeverConsumes) {
+  TempDir dir;
+  ASSERT_EQ(run({"migrate", "--data-dir", dir.path().string()}).first, 0);
+  {
+    SQLite::Database auth((dir.path() / "auth.db").string(), SQLite::OPEN_READWRITE);
+    auth.exec(
+        "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, "
+        "correlation_id, causation_id, schema, data) VALUES ('gov.auth.citizen', 'citizen.created', 'citizen', '5', "
+        "1, '2026-11-21T10:00:00.000Z', 'c', '', 1, '{\"snapshot\":{\"id\":5,\"name\":\"Maria\",\"email\":"
+        "\"maria@example.org\",\"is_active\":true}}')");
+    SQLite::Database permits((dir.path() / "permits.db").string(), SQLite::OPEN_READWRITE);
+    permits.exec(
+        "INSERT INTO dead_letters (subscription, event_id, event, error, attempts, first_failed_at, last_failed_at) "
+        "VALUES ('citizen_refs', 'auth:99', '{}', 'boom', 5, '2026-11-21T10:00:00.000Z', '2026-11-21T10:00:05.000Z')");
+  }
+  auto [code, out] = run({"dlq", "replay", "--all", "--data-dir", dir.path().string()});
+  EXPECT_EQ(code, 1) << out;  // that letter cannot be applied; what matters is below
+  SQLite::Database permits((dir.path() / "permits.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(permits.execAndGet("SELECT count(*) FROM citizen_refs").getInt(), 0);
+  EXPECT_EQ(permits.execAndGet("SELECT count(*) FROM bus_cursors WHERE position > 0").getInt(), 0);
 }
 
 }  // namespace

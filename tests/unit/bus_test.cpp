@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <mutex>
 #include <random>
 #include <set>
@@ -317,6 +318,177 @@ TEST_F(BusTest, RestartWhileALaneBacksOffAppliesNothingTwice) {
   for (const auto& [id, ref] : refs) EXPECT_EQ(ref.seen, 1) << id;
   EXPECT_NE(metrics.render().find("reason=\"duplicate\"} " + std::to_string(applied_before)), std::string::npos)
       << metrics.render();
+}
+
+// Issue 10.1: a dead-lettered event counts as handled in the same transaction, so a
+// lost (or lagging) cursor never tries it again; only a replay applies it, at most once.
+TEST_F(BusTest, ADeadLetterIsHandledOnceWhateverTheCursorSays) {
+  auto c1 = consumer("c1");
+  std::atomic<bool> fixed{false};
+  std::atomic<int> poison_attempts{0};
+  auto handler = [&](const Event& event, db::Connection& connection) {
+    if (event.aggregate_id == "poison") {
+      ++poison_attempts;
+      if (!fixed) throw std::runtime_error("cannot apply poison");
+    }
+    return testing::apply_item(event, connection);
+  };
+  auto run = [&](auto&& then) {
+    metrics::Registry metrics;
+    Bus bus(fast_options(), metrics);
+    bus.add_source("src", *source_.database, *source_.writer);
+    bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription(handler)});
+    bus.start();
+    ASSERT_TRUE(wait_caught_up(bus));
+    then(bus);
+    bus.stop();
+    // Lose the cursor: everything above 0 is delivered again on the next start.
+    c1->database->open(db::Role::owner)->exec("UPDATE bus_cursors SET position = 0");
+  };
+  for (int i = 0; i < 10; ++i) publish("ok-" + std::to_string(i), "v");
+  publish("poison", "p");
+  for (int i = 10; i < 20; ++i) publish("ok-" + std::to_string(i), "v");
+  run([](Bus&) {});
+  EXPECT_EQ(poison_attempts.load(), 3);
+  fixed = true;
+  run([&](Bus& bus) {
+    // Not retried after the restart: still one dead letter, nothing applied.
+    EXPECT_EQ(poison_attempts.load(), 3);
+    EXPECT_EQ(bus.dead_letters(std::string("c1")).size(), 1u);
+    EXPECT_EQ(testing::read_refs(*c1->database).count("poison"), 0u);
+    auto replayed = bus.replay("c1", bus.dead_letters(std::string("c1"))[0].id);
+    ASSERT_TRUE(replayed) << replayed.error().message;
+  });
+  run([](Bus&) {});
+  auto refs = testing::read_refs(*c1->database);
+  EXPECT_EQ(refs.size(), 21u);
+  for (const auto& [id, ref] : refs) EXPECT_EQ(ref.seen, 1) << id;
+  EXPECT_EQ(poison_attempts.load(), 4);  // the replay, once
+}
+
+// Issue 10.3: a handler's commit that appends to its own outbox wakes the next hop at
+// once; a chain of three hops does not wait for the sweep (set to 10 s here).
+TEST_F(BusTest, SagaHopsDoNotWaitForTheSweep) {
+  auto hop1 = consumer("hop1");
+  auto hop2 = consumer("hop2");
+  auto end = consumer("end");
+  auto options = fast_options();
+  options.sweep_interval = 10s;
+  // A saga step: records the item and emits it on its own topic, in the bus's transaction.
+  auto forward = [](const Event& event, db::Connection& service) {
+    auto upsert = service.cached(
+        "INSERT INTO items (id, version, value) VALUES (?, 1, ?) "
+        "ON CONFLICT (id) DO UPDATE SET version = version + 1, value = excluded.value RETURNING version");
+    upsert->bind(1, event.aggregate_id);
+    upsert->bind(2, event.data.at("snapshot").at("value").get<std::string>());
+    upsert->executeStep();
+    auto version = upsert->getColumn(0).getInt64();
+    upsert->reset();
+    NewEvent next{"gov." + service.module() + ".item",
+                  "item.forwarded",
+                  "item",
+                  event.aggregate_id,
+                  version,
+                  event.data,
+                  event.correlation_id,
+                  event.event_id};
+    append(service, service.module(), next);
+    return Outcome::applied;
+  };
+  Bus bus(options, metrics_);
+  for (auto* module : {&source_, hop1.get(), hop2.get(), end.get()})
+    bus.add_source(module->name, *module->database, *module->writer);
+  bus.add_consumer("hop1", *hop1->database, *hop1->writer,
+                   {Subscription{"forward", {"gov.src.item"}, db::Role::service, forward}});
+  bus.add_consumer("hop2", *hop2->database, *hop2->writer,
+                   {Subscription{"forward", {"gov.hop1.item"}, db::Role::service, forward}});
+  bus.add_consumer("end", *end->database, *end->writer,
+                   {Subscription{"item_refs", {"gov.hop2.item"}, db::Role::sync, testing::apply_item}});
+  bus.start();
+  ASSERT_TRUE(testing::wait_until([&] { return bus.caught_up(); }));
+  for (int round = 0; round < 3; ++round) {
+    auto started = std::chrono::steady_clock::now();
+    publish("chain-" + std::to_string(round), "v", &bus);
+    ASSERT_TRUE(
+        testing::wait_until([&] { return testing::read_refs(*end->database).size() == size_t(round + 1); }, 5s));
+    auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_LT(took, 1s) << "round " << round;  // bounded far below the 10 s sweep
+  }
+}
+
+// Issue 10.5: processed_ranges rows at or below the cursor go; rows above it stay,
+// however old (they are what keeps a lagging cursor from applying twice).
+TEST_F(BusTest, ProcessedRangesArePrunedByCursorNotByAge) {
+  auto c1 = consumer("c1");
+  publish("a", "v");
+  auto options = fast_options();
+  options.prune_interval = 20ms;
+  {
+    auto owner = c1->database->open(db::Role::owner);
+    owner->exec(
+        "INSERT INTO bus_cursors (subscription, source, position, updated_at) VALUES ('item_refs', 'src', 0, 'x');"
+        "INSERT INTO processed_ranges (subscription, source, first_id, last_id, held, processed_at) VALUES "
+        "('item_refs', 'src', 500, 600, '', '2000-01-01T00:00:00.000Z')");
+  }
+  auto bus = start_bus({c1.get()}, metrics_, options);
+  ASSERT_TRUE(wait_caught_up(*bus));
+  auto count = [&](const std::string& where) {
+    auto reader = c1->database->open(db::Role::reader);
+    auto query = reader->prepare("SELECT count(*) FROM processed_ranges WHERE " + where);
+    query.executeStep();
+    return query.getColumn(0).getInt64();
+  };
+  // The batch that applied event 1 is at the cursor: pruned. The old range above stays.
+  ASSERT_TRUE(testing::wait_until([&] { return count("last_id <= 1") == 0; }));
+  EXPECT_EQ(count("first_id = 500"), 1);
+}
+
+// Issue 10.6: a consumer follows its module: down, its subscriptions stop (nothing is
+// written into its file); back, they catch up from the cursor.
+TEST_F(BusTest, AModuleThatIsDownDoesNotConsume) {
+  auto c1 = consumer("c1");
+  std::atomic<bool> serving{false};
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()}, [&] { return serving.load(); });
+  bus.start();
+  for (int i = 0; i < 10; ++i) publish("a" + std::to_string(i), "v", &bus);
+  EXPECT_FALSE(testing::wait_until([&] { return !testing::read_refs(*c1->database).empty(); }, 300ms));
+  EXPECT_TRUE(bus.flush(1s));  // down: nothing to wait for
+  serving = true;
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_EQ(testing::read_refs(*c1->database).size(), 10u);
+  // Down again while running: it stops consuming.
+  serving = false;
+  publish("late", "v", &bus);
+  EXPECT_FALSE(testing::wait_until([&] { return testing::read_refs(*c1->database).count("late") == 1; }, 300ms));
+  serving = true;
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_EQ(testing::read_refs(*c1->database).count("late"), 1u);
+}
+
+// Issue 10.7: a shutdown right after start waits for a consumer that is still opening.
+TEST_F(BusTest, FlushWaitsForAConsumerThatIsStillOpening) {
+  auto c1 = consumer("c1");
+  for (int i = 0; i < 20; ++i) publish("a" + std::to_string(i), "v");
+  // The consumer's writer is busy (a loaded machine): its open waits behind this task.
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  c1->writer->post([released] { released.wait(); });
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
+  bus.start();
+  std::atomic<bool> flushing{false};
+  std::thread releaser([&] {
+    testing::wait_until([&] { return flushing.load(); });
+    release.set_value();
+  });
+  flushing = true;
+  EXPECT_TRUE(bus.flush(20s));
+  releaser.join();
+  EXPECT_EQ(testing::read_refs(*c1->database).size(), 20u);
+  bus.stop();
 }
 
 TEST_F(BusTest, HandlerThrowingANonStandardExceptionIsRetriedThenDeadLettered) {

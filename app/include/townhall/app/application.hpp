@@ -40,6 +40,9 @@ class Application {
   struct Options {
     bool demo = false;
     bool handle_signals = true;  // SIGTERM/SIGINT start a graceful shutdown
+    // false: the bus opens its consumers (for dead-letter replays) but applies nothing
+    // and prunes nothing (`townhall dlq replay`).
+    bool consume = true;
   };
 
   Application(config::Config config, Options options);
@@ -47,7 +50,8 @@ class Application {
   Application(const Application&) = delete;
   Application& operator=(const Application&) = delete;
 
-  // Builds the modules and the bus, opens, migrates and starts each module (one that
+  // Takes the data directory's lock (db::DataDirInUse when another process holds it),
+  // builds the modules and the bus, opens, migrates and starts each module (one that
   // fails is down and retried; the rest go on). No network. For offline commands.
   void open();
   // open(), then binds the listener and starts the network threads. Returns the port.

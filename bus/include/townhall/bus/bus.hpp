@@ -56,6 +56,9 @@ struct Options {
   std::chrono::milliseconds sweep_interval{1000};  // backstop wake-up, consumer recovery
   std::chrono::hours retention{24 * 7};            // outbox and processed_events
   std::chrono::milliseconds prune_interval{60'000};
+  // false: consumers open (so dead letters can be replayed) but nothing is applied or
+  // pruned; for a tool beside the data, never for a server.
+  bool consume = true;
   // Fault injection for crash tests: called at named points; null in production.
   std::function<void(std::string_view point)> fault_hook;
 };
@@ -94,15 +97,18 @@ class Bus {
 
   // Before start(). `database` and `writer` outlive the bus.
   void add_source(const std::string& module, const db::ModuleDb& database, db::Writer& writer);
+  // `serving` says whether the consumer module itself is up (its file migrated, the
+  // module started): a module that is down does not consume, and its subscriptions
+  // catch up from their cursors once it serves again. Empty: always.
   void add_consumer(const std::string& module, const db::ModuleDb& database, db::Writer& writer,
-                    std::vector<Subscription> subscriptions);
+                    std::vector<Subscription> subscriptions, std::function<bool()> serving = {});
 
   // Opens connections, loads cursors and catches up. A consumer whose file cannot be
   // used is down; the sweep retries it and it catches up when it comes back.
   void start();
   // Waits until every consumer that is up has applied what its sources held when called
   // (or until `timeout`): the "flush the relay" step of a graceful shutdown. Returns
-  // false on timeout. A consumer that is down is not waited for.
+  // false on timeout. A consumer still opening is waited for; one that is down is not.
   bool flush(std::chrono::milliseconds timeout);
   // Stops waking anyone, cancels retries, waits for bus work on every writer to end.
   void stop();
