@@ -7,7 +7,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps build run test tsan bench bench-bus bench-auth format clean
+.PHONY: deps build run test test-stress tsan bench bench-bus bench-auth format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -24,6 +24,14 @@ test: deps
 	cmake --build build/asan -j $(JOBS)
 	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS) --timeout 300
+
+# The suite on an overloaded machine: 8 tests at once on 2 cores, each repeated until it
+# fails (at most 5 runs). Catches tests that pass only on an idle machine.
+test-stress: deps
+	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build build/asan -j $(JOBS)
+	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j 8 --repeat until-fail:5 --timeout 600
 
 # The unit tests under ThreadSanitizer (the bus's threads, writers, caches); not in CI's
 # time budget, run it after touching concurrency.

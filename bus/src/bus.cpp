@@ -498,6 +498,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   struct Failure {
     std::shared_ptr<const SharedRow> shared;
     std::string error;
+    bool permanent = false;  // retrying cannot help: dead-letter now
   };
 
   // The source's file cannot be read: the consumer is fine, the feed waits for the sweep.
@@ -733,6 +734,17 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
             latency = std::chrono::duration<double>(SystemClock::now() - *occurred).count();
           observed.emplace_back(latency, outcome == Outcome::stale);
           positions[l] = row.id;
+        } catch (const PermanentError& error) {
+          exec_cached(connection, "ROLLBACK TO bus_event");
+          exec_cached(connection, "RELEASE bus_event");
+          failures[l] = Failure{shared, error.what(), true};
+        } catch (const nlohmann::json::exception& error) {  // the payload lacks a field or has the wrong type
+          exec_cached(connection, "ROLLBACK TO bus_event");
+          exec_cached(connection, "RELEASE bus_event");
+          std::string_view what = error.what();  // "[json.exception.out_of_range.403] key 'x' not found"
+          if (auto bracket = what.find("] "); what.starts_with("[json.exception.") && bracket != what.npos)
+            what.remove_prefix(bracket + 2);
+          failures[l] = Failure{shared, "malformed payload: " + std::string(what), true};
         } catch (const std::exception& error) {
           exec_cached(connection, "ROLLBACK TO bus_event");
           exec_cached(connection, "RELEASE bus_event");
@@ -795,9 +807,9 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     if (lane.attempts == 0) lane.first_failed_at = utc::now();
     ++lane.attempts;
     std::string event_id = feed.source->module + ":" + std::to_string(failure.shared->row.id);
-    if (lane.attempts >= options.max_attempts) {
-      spdlog::error("bus: {} gave up on {} after {} attempts: {}", subscription.spec.name, event_id, lane.attempts,
-                    failure.error);
+    if (lane.attempts >= options.max_attempts || failure.permanent) {
+      spdlog::error("bus: {} gave up on {} after {} attempt(s){}: {}", subscription.spec.name, event_id, lane.attempts,
+                    failure.permanent ? " (a permanent error)" : "", failure.error);
       db::Connection& connection = connection_for(subscription);
       SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
       insert_dead_letter(connection, subscription, event_id, envelope_of(feed.source->module, failure.shared->row),

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <map>
 #include <mutex>
 #include <random>
 #include <set>
@@ -489,6 +490,41 @@ TEST_F(BusTest, FlushWaitsForAConsumerThatIsStillOpening) {
   releaser.join();
   EXPECT_EQ(testing::read_refs(*c1->database).size(), 20u);
   bus.stop();
+}
+
+// Issue 10.8: what retrying cannot fix goes to dead letters at once, reason kept.
+TEST_F(BusTest, PermanentErrorsAndMalformedPayloadsAreNotRetried) {
+  auto c1 = consumer("c1");
+  std::atomic<int> attempts{0};
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer,
+                   {item_subscription([&](const Event& event, db::Connection& connection) {
+                     if (event.aggregate_id == "never") {
+                       ++attempts;
+                       throw PermanentError("item 'never' cannot exist here");
+                     }
+                     if (event.aggregate_id == "malformed") {
+                       ++attempts;
+                       return event.data.at("snapshot").at("no_such_field").get<std::string>() == "x" ? Outcome::applied
+                                                                                                      : Outcome::stale;
+                     }
+                     return testing::apply_item(event, connection);
+                   })});
+  bus.start();
+  publish("never", "v", &bus);
+  publish("malformed", "v", &bus);
+  publish("fine", "v", &bus);
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_EQ(attempts.load(), 2);  // one attempt each
+  std::map<std::string, DeadLetter> letters;
+  for (auto& letter : bus.dead_letters(std::string("c1"))) letters[letter.event_id] = letter;
+  ASSERT_EQ(letters.size(), 2u);
+  EXPECT_EQ(letters["src:1"].attempts, 1);
+  EXPECT_EQ(letters["src:1"].error, "item 'never' cannot exist here");
+  EXPECT_EQ(letters["src:2"].attempts, 1);
+  EXPECT_EQ(letters["src:2"].error, "malformed payload: key 'no_such_field' not found");
+  EXPECT_EQ(testing::read_refs(*c1->database).count("fine"), 1u);
 }
 
 TEST_F(BusTest, HandlerThrowingANonStandardExceptionIsRetriedThenDeadLettered) {

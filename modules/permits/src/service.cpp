@@ -438,7 +438,7 @@ bus::Outcome PermitsService::apply_payment_event(const bus::Event& event, db::Co
   std::int64_t id = 0;
   auto [end, ec] = std::from_chars(source_id.data(), source_id.data() + source_id.size(), id);
   if (ec != std::errc() || end != source_id.data() + source_id.size())
-    throw std::runtime_error("payment.completed names application '" + source_id + "', not an id");
+    throw bus::PermanentError("payment.completed names application '" + source_id + "', not an id");
   auto application = store::find_application(service, id, store::Scope::everything());
   if (!application) throw std::runtime_error("payment.completed for unknown application " + source_id);
   if (application->status != "fee_due") return bus::Outcome::stale;  // already moved on (duplicate)

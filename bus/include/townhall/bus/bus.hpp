@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,8 +37,16 @@ enum class Outcome {
 // Runs on the consumer's writer thread inside an open transaction on `connection` (the
 // subscription's role). Its writes commit together with the processed-event record and
 // the cursor. Throwing means "retry later"; after the last attempt the event becomes a
-// dead letter.
+// dead letter. Throwing PermanentError (or a JSON type/range error from reading the
+// payload) means retrying cannot help: the event goes to dead letters at once.
 using Handler = std::function<Outcome(const Event& event, db::Connection& connection)>;
+
+// An event this handler can never apply as it is (a malformed payload, a reference to
+// something that cannot exist): dead-lettered at once with this reason, not retried.
+class PermanentError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 struct Subscription {
   std::string name;                 // unique within the consumer module, e.g. "citizen_refs"
