@@ -1061,6 +1061,9 @@ void Bus::start() {
     }
   });
 
+  // The first prune comes one interval after the start, not at the first sweep.
+  for (auto& consumer : impl.consumers) consumer->last_prune = Clock::now();
+  for (auto& source : impl.sources) source->last_prune = Clock::now();
   impl.relay_thread = std::make_unique<db::Writer>("bus-relay");  // before anything can pump
   for (auto& consumer : impl.consumers) impl.schedule_open(consumer.get());
   impl.sweeper = std::thread([self = impl_] { self->sweep_loop(); });
