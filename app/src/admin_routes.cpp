@@ -52,6 +52,7 @@ void add_bus_admin_routes(http::Router& router, bus::Bus& bus, WriterOf writer_o
                        {"consumer_up", feed.consumer_up},
                        {"cursor", feed.cursor},
                        {"source_head", feed.source_head},
+                       {"bootstraps", feed.bootstraps},
                        {"lag_events", std::max<std::int64_t>(0, feed.source_head - feed.cursor)}});
     co_return ok({{"feeds", feeds}});
   });

@@ -270,6 +270,7 @@ struct Application::Impl {
     out.backoff_max = config.bus.backoff_max;
     out.sweep_interval = config.bus.sweep_interval;
     out.retention = config.bus.retention;
+    out.max_hold = config.bus.max_hold;
     return out;
   }
 

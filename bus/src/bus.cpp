@@ -144,6 +144,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     std::atomic<std::int64_t> watermark{0};  // min over lanes
     std::atomic<std::int64_t> head{0};       // newest outbox id seen in the source
     std::atomic<bool> pump_scheduled{false};
+    std::atomic<std::int64_t> bootstraps{0};
     // Behind the source's window, the relay reads this feed's next batch ahead: `ahead`
     // holds the rows right after `ahead_after` (-1: none).
     std::mutex ahead_mutex;
@@ -182,6 +183,8 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     metrics::Counter* failures = nullptr;
     metrics::Histogram* latency = nullptr;
     metrics::Gauge* dead_letters = nullptr;
+    metrics::Counter* bootstraps = nullptr;
+    metrics::Counter* gaps = nullptr;
   };
 
   struct Consumer {
@@ -207,6 +210,8 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     std::vector<Feed*> feeds;
     std::unique_ptr<db::Connection> relay;  // source writer only
     Clock::time_point last_prune{};
+    // Events past retention kept because some subscription has not applied them.
+    std::atomic<std::int64_t> held_events{0};
 
     // The newest rows of the outbox, shared by its feeds: with N subscriptions reading
     // live, an event is read and parsed once instead of N times. It holds every row with
@@ -298,22 +303,47 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
 
   // ---- source side (source writer) ----
 
+  // How far `feed` has certainly applied: its live watermark while its consumer is up,
+  // else the cursor persisted in the consumer's file (0 when unreadable: hold).
+  std::int64_t applied_up_to(Feed& feed) {
+    auto& consumer = *feed.subscription->consumer;
+    if (consumer.up) return feed.watermark.load();
+    try {
+      auto reader = consumer.database->open(db::Role::reader);
+      auto query = reader->prepare("SELECT position FROM bus_cursors WHERE subscription = ? AND source = ?");
+      query.bind(1, feed.subscription->spec.name);
+      query.bind(2, feed.source->module);
+      return query.executeStep() ? query.getColumn(0).getInt64() : 0;
+    } catch (const std::exception&) {
+      return 0;
+    }
+  }
+
   void prune_source(Source& source) {
-    if (stopping) return;
+    if (stopping || source.feeds.empty()) return;
     std::int64_t below = INT64_MAX;
-    for (auto* feed : source.feeds) below = std::min(below, feed->watermark.load());
-    if (source.feeds.empty() || below <= 0) return;
+    for (auto* feed : source.feeds) below = std::min(below, applied_up_to(*feed));
     try {
       if (!source.relay) source.relay = source.database->open(db::Role::relay);
       auto cutoff = utc::format(SystemClock::now() - options.retention);
-      // The newest row stays: a new row's id is max(id) + 1, and ids must never be reused
-      // (migrations/bus/0003_outbox_plain_rowid.sql).
+      auto hold_cutoff = utc::format(SystemClock::now() - std::max(options.max_hold, options.retention));
+      // Past retention and applied by every subscription; or past the hold bound (a
+      // subscription that still needs it bootstraps). The newest row stays: a new row's
+      // id is max(id) + 1, and ids must never be reused (bus/0003_outbox_plain_rowid.sql).
       auto prune = source.relay->cached(
-          "DELETE FROM outbox WHERE id <= ? AND occurred_at < ? AND id < (SELECT max(id) FROM outbox)");
+          "DELETE FROM outbox WHERE ((id <= ?1 AND occurred_at < ?2) OR occurred_at < ?3) "
+          "AND id < (SELECT max(id) FROM outbox)");
       prune->bind(1, below);
       prune->bind(2, cutoff);
+      prune->bind(3, hold_cutoff);
       int removed = prune->exec();
       if (removed > 0) spdlog::info("bus: pruned {} events from the {} outbox", removed, source.module);
+      auto held = source.relay->cached("SELECT count(*) FROM outbox WHERE id > ? AND occurred_at < ?");
+      held->bind(1, below);
+      held->bind(2, cutoff);
+      held->executeStep();
+      source.held_events = held->getColumn(0).getInt64();
+      held->reset();
     } catch (const std::exception& error) {
       source.relay.reset();
       spdlog::warn("bus: cannot prune the {} outbox: {}", source.module, error.what());
@@ -681,6 +711,12 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
 
     auto rows = read_rows(feed, from);
     if (rows.empty()) return false;
+    // Outbox ids are contiguous (max + 1, never reused, only pruning removes rows): a
+    // first row past from + 1 means the source pruned what this feed had not read.
+    if (rows.front()->row.id > from + 1 && source_oldest(feed) > from + 1) {
+      start_over(feed, from);
+      return true;
+    }
     const std::int64_t scanned = rows.back()->row.id;
 
     std::vector<std::int64_t> positions(lane_count);
@@ -798,6 +834,73 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
         handle_failure(feed, l, *failures[l]);
       }
     return rows.size() == options.batch || failed;
+  }
+
+  std::int64_t source_oldest(Feed& feed) {
+    try {
+      if (!feed.reader) feed.reader = feed.source->database->open(db::Role::relay);
+      auto query = feed.reader->cached("SELECT coalesce(min(id), 0) FROM outbox");
+      query->executeStep();
+      auto oldest = query->getColumn(0).getInt64();
+      query->reset();
+      return oldest;
+    } catch (const std::exception& error) {
+      feed.reader.reset();
+      throw SourceUnavailable(error.what());
+    }
+  }
+
+  std::int64_t source_head(Feed& feed) {
+    try {
+      if (!feed.reader) feed.reader = feed.source->database->open(db::Role::relay);
+      auto query = feed.reader->cached("SELECT coalesce(max(id), 0) FROM outbox");
+      query->executeStep();
+      auto head = query->getColumn(0).getInt64();
+      query->reset();
+      return head;
+    } catch (const std::exception& error) {
+      feed.reader.reset();
+      throw SourceUnavailable(error.what());
+    }
+  }
+
+  // The source no longer holds events this feed never applied (after `from`). With a
+  // bootstrap: the snapshot, then the cursor at the source's head as read before it.
+  // Without: on from the oldest retained event, the gap logged and counted.
+  void start_over(Feed& feed, std::int64_t from) {
+    auto& subscription = *feed.subscription;
+    const std::string& source = feed.source->module;
+    std::int64_t oldest = source_oldest(feed);
+    std::int64_t position = oldest - 1;
+    db::Connection& connection = connection_for(subscription);
+    if (subscription.spec.bootstrap) {
+      position = source_head(feed);  // before the snapshot: what changes after it, events carry
+      spdlog::warn(
+          "bus: {}/{} is behind what {} still holds (cursor {}, oldest event {}); bootstrapping from a "
+          "snapshot, then joining at event {}",
+          subscription.consumer->module, subscription.spec.name, source, from, oldest, position);
+      SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+      subscription.spec.bootstrap(connection);
+      write_cursor(connection, feed, position);
+      transaction.commit();
+      subscription.bootstraps->inc();
+      ++feed.bootstraps;
+    } else {
+      spdlog::error(
+          "bus: {}/{} lost events {}..{} of {}: pruned before it read them and it has no bootstrap; going "
+          "on from event {}",
+          subscription.consumer->module, subscription.spec.name, from + 1, oldest - 1, source, oldest);
+      SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+      write_cursor(connection, feed, position);
+      transaction.commit();
+      subscription.gaps->inc();
+    }
+    for (auto& lane : feed.lanes) {
+      lane.position = position;
+      lane.attempts = 0;
+    }
+    feed.persisted = position;
+    feed.watermark = position;
   }
 
   void handle_failure(Feed& feed, std::size_t lane_index, const Failure& failure) {
@@ -993,6 +1096,17 @@ void Bus::add_consumer(const std::string& module, const db::ModuleDb& database, 
     state->dead_letters =
         &metrics.gauge("townhall_dead_letters", "Dead letters not yet replayed", {"module", "subscription"})
              .with({module, name});
+    state->bootstraps = &metrics
+                             .counter("townhall_bus_bootstraps_total",
+                                      "Times a subscription started over from a snapshot of its source (the "
+                                      "source had pruned events it never read)",
+                                      {"module", "subscription"})
+                             .with({module, name});
+    state->gaps = &metrics
+                       .counter("townhall_bus_gaps_total",
+                                "Times a subscription without a bootstrap skipped events its source had pruned",
+                                {"module", "subscription"})
+                       .with({module, name});
     consumer->subscriptions.push_back(std::move(state));
   }
   impl_->consumers.push_back(std::move(consumer));
@@ -1026,8 +1140,11 @@ void Bus::start() {
                                          {"module", "subscription", "source"});
   auto& pending = impl.metrics.gauge("townhall_outbox_pending",
                                      "Outbox events not yet applied by every subscription reading them", {"module"});
+  auto& held =
+      impl.metrics.gauge("townhall_bus_outbox_held_events",
+                         "Outbox events past retention kept because a subscription has not applied them", {"module"});
   std::weak_ptr<Impl> weak = impl_;
-  impl.metrics.add_collector([weak, &lag_events, &lag_seconds, &pending] {
+  impl.metrics.add_collector([weak, &lag_events, &lag_seconds, &pending, &held] {
     auto self = weak.lock();
     if (!self || self->stopping) return;
     for (auto& source : self->sources) {
@@ -1054,6 +1171,7 @@ void Bus::start() {
           count->bind(1, lowest);
           count->executeStep();
           pending.with({source->module}).set(static_cast<double>(count->getColumn(0).getInt64()));
+          held.with({source->module}).set(static_cast<double>(source->held_events.load()));
         });
       } catch (const std::exception& error) {
         spdlog::debug("bus metrics: source {} unreadable: {}", source->module, error.what());
@@ -1169,7 +1287,7 @@ std::vector<FeedStatus> Bus::status() {
     for (auto& subscription : consumer->subscriptions)
       for (auto& feed : subscription->feeds)
         out.push_back({consumer->module, subscription->spec.name, feed->source->module, consumer->up.load(),
-                       feed->watermark.load(), feed->head.load()});
+                       feed->watermark.load(), feed->head.load(), feed->bootstraps.load()});
   return out;
 }
 

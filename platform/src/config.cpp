@@ -184,6 +184,7 @@ void parse_bus(Section& root, Bus& bus) {
   bus.sweep_interval =
       std::chrono::milliseconds(s.integer("sweep_interval_ms", bus.sweep_interval.count(), 10, 3'600'000));
   bus.retention = std::chrono::hours(s.integer("retention_hours", bus.retention.count(), 0, 24 * 3650));
+  bus.max_hold = std::chrono::hours(s.integer("max_hold_hours", bus.max_hold.count(), 1, 24 * 3650));
   s.finish();
 }
 

@@ -1,5 +1,6 @@
 // The permits module against the real server: the zero-fee path end to end, inspections,
 // cache convergence from auth's events, the row-level rule, and bad input.
+#include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -373,6 +374,42 @@ TEST_F(PermitsWithBrokenAuthAndStaleCache, ApprovalAnswers503) {
   expect_problem(refused, 503, "auth module is unavailable");
   EXPECT_FALSE(refused.header("retry-after").empty());
   EXPECT_EQ(body_of(call("GET", path, {}, rita))["status"], "under_review");
+}
+
+// Issue 10.4 end to end: permits' caches are new (or lost) and auth's outbox was pruned
+// long ago: they bootstrap from auth::Api (citizens_since, departments) and converge.
+TEST(PermitsBootstrap, CachesBehindAPrunedOutboxConvergeFromAuthsApi) {
+  testing::TempDir dir;
+  auto config = testing::test_config(dir.path());
+  {
+    testing::TestServer server(config);
+    for (const auto& email : {"a@example.org", "b@example.org", "c@example.org"}) {
+      auto registered =
+          testing::call(server.port(), "POST", "/api/v1/auth/register",
+                        json{{"email", email}, {"password", "a long enough password"}, {"name", email}}.dump());
+      ASSERT_EQ(registered.status, 201) << registered.body;
+    }
+    ASSERT_TRUE(app::create_staff_user(
+        config, auth::StaffUser{"admin@example.org", "staff password 1", "Admin", "admin", std::string("BLD")}));
+    ASSERT_TRUE(testing::wait_until([&] { return server.app().bus().caught_up(); }));
+  }
+  {
+    // Pruned (all but the newest event), and permits' caches and cursors gone.
+    SQLite::Database auth((dir.path() / "auth.db").string(), SQLite::OPEN_READWRITE);
+    auth.exec("DELETE FROM outbox WHERE id < (SELECT max(id) FROM outbox)");
+    SQLite::Database permits((dir.path() / "permits.db").string(), SQLite::OPEN_READWRITE);
+    permits.exec(
+        "DELETE FROM citizen_refs; DELETE FROM department_refs; DELETE FROM bus_cursors; "
+        "DELETE FROM processed_ranges");
+  }
+  testing::TestServer server(config);
+  ASSERT_TRUE(testing::wait_until([&] { return server.app().bus().caught_up(); }));
+  SQLite::Database permits((dir.path() / "permits.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(permits.execAndGet("SELECT count(*) FROM citizen_refs").getInt(), 3);
+  EXPECT_EQ(permits.execAndGet("SELECT count(*) FROM department_refs WHERE code = 'BLD'").getInt(), 1);
+  auto metrics = server.get("/metrics").body;
+  EXPECT_NE(metrics.find("townhall_bus_bootstraps_total{module=\"permits\",subscription=\"citizen_refs\"} 1"),
+            std::string::npos);
 }
 
 TEST(PermitsRegistry, TopicsTheCodeConsumesMustBeInTheRegistry) {

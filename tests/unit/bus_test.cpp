@@ -529,6 +529,127 @@ TEST_F(BusTest, PermanentErrorsAndMalformedPayloadsAreNotRetried) {
   EXPECT_EQ(testing::read_refs(*c1->database).count("fine"), 1u);
 }
 
+// The source's state as its Api would answer it, upserted with the cache's version
+// check: the stand-in for auth::Api::citizens_since in permits' bootstrap.
+void bootstrap_items_from(const TestModule& source, db::Connection& sync) {
+  auto reader = source.database->open(db::Role::reader);
+  auto items = reader->prepare("SELECT id, value, version FROM items");
+  while (items.executeStep()) {
+    auto upsert = sync.cached(
+        "INSERT INTO item_refs (id, value, event_version, applied) VALUES (?, ?, ?, 1) "
+        "ON CONFLICT (id) DO UPDATE SET value = excluded.value, event_version = excluded.event_version, "
+        "applied = applied + 1 WHERE item_refs.event_version < excluded.event_version");
+    upsert->bind(1, items.getColumn(0).getString());
+    upsert->bind(2, items.getColumn(1).getString());
+    upsert->bind(3, items.getColumn(2).getInt64());
+    upsert->exec();
+  }
+}
+
+std::map<std::string, std::pair<std::string, std::int64_t>> cache_of(const db::ModuleDb& database) {
+  std::map<std::string, std::pair<std::string, std::int64_t>> out;
+  for (const auto& [id, ref] : testing::read_refs(database)) out[id] = {ref.value, ref.version};
+  return out;
+}
+
+std::map<std::string, std::pair<std::string, std::int64_t>> source_items(const TestModule& source) {
+  std::map<std::string, std::pair<std::string, std::int64_t>> out;
+  auto reader = source.database->open(db::Role::reader);
+  auto items = reader->prepare("SELECT id, value, version FROM items");
+  while (items.executeStep())
+    out[items.getColumn(0).getString()] = {items.getColumn(1).getString(), items.getColumn(2).getInt64()};
+  return out;
+}
+
+// Issue 10.4: a subscription added after the source pruned (or one down past the hold
+// bound) bootstraps from a snapshot, then joins the stream with no gap and no duplicate.
+TEST_F(BusTest, ASubscriptionBehindThePrunedOutboxBootstrapsThenJoins) {
+  for (int i = 0; i < 30; ++i) publish("a" + std::to_string(i % 10), "v" + std::to_string(i));
+  source_.database->open(db::Role::owner)->exec("DELETE FROM outbox WHERE id <= 25");  // pruned long ago
+
+  auto fresh = consumer("fresh");
+  auto gappy = consumer("gappy");
+  std::atomic<int> bootstraps{0};
+  auto subscription = item_subscription();
+  subscription.bootstrap = [&](db::Connection& sync) {
+    ++bootstraps;
+    bootstrap_items_from(source_, sync);
+  };
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("fresh", *fresh->database, *fresh->writer, {subscription});
+  bus.add_consumer("gappy", *gappy->database, *gappy->writer, {item_subscription()});  // no bootstrap
+  bus.start();
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_EQ(bootstraps.load(), 1);
+  // Then the stream: every later change is applied once on top of the snapshot.
+  for (int i = 30; i < 40; ++i) publish("a" + std::to_string(i % 10), "v" + std::to_string(i), &bus);
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_EQ(bootstraps.load(), 1);
+  EXPECT_EQ(cache_of(*fresh->database), source_items(source_));
+  for (const auto& [id, ref] : testing::read_refs(*fresh->database)) EXPECT_EQ(ref.applied, 2) << id;  // snapshot + 1
+  auto text = metrics_.render();
+  EXPECT_NE(text.find("townhall_bus_bootstraps_total{module=\"fresh\",subscription=\"item_refs\"} 1"),
+            std::string::npos)
+      << text;
+  // Without a bootstrap the gap is not silent: logged, counted, and the rest applied.
+  EXPECT_NE(text.find("townhall_bus_gaps_total{module=\"gappy\",subscription=\"item_refs\"} 1"), std::string::npos);
+  for (const auto& feed : bus.status())
+    if (feed.consumer == "fresh") {
+      EXPECT_EQ(feed.bootstraps, 1);
+    }
+}
+
+// Issue 10.4: pruning waits for a subscription whose module is down (its persisted
+// cursor), up to the hold bound; past it the subscription bootstraps when it is back.
+TEST_F(BusTest, PruningWaitsForADownSubscriptionUpToTheHoldBound) {
+  auto down = consumer("down");
+  auto live = consumer("live");
+  for (int i = 0; i < 10; ++i) publish("a" + std::to_string(i), "v");
+  {
+    metrics::Registry metrics;
+    auto bus = start_bus({down.get()}, metrics);
+    ASSERT_TRUE(wait_caught_up(*bus));  // down's cursor: 10
+  }
+  for (int i = 10; i < 20; ++i) publish("a" + std::to_string(i), "v");
+  auto outbox_ids = [&] {
+    auto reader = source_.database->open(db::Role::reader);
+    auto query = reader->prepare("SELECT coalesce(min(id), 0), count(*) FROM outbox");
+    query.executeStep();
+    return std::pair<std::int64_t, std::int64_t>{query.getColumn(0).getInt64(), query.getColumn(1).getInt64()};
+  };
+  auto options = fast_options();
+  options.retention = std::chrono::hours(0);
+  options.prune_interval = 20ms;
+  std::atomic<bool> serving{false};
+  auto subscription = item_subscription();
+  subscription.bootstrap = [&](db::Connection& sync) { bootstrap_items_from(source_, sync); };
+  {
+    Bus bus(options, metrics_);
+    bus.add_source("src", *source_.database, *source_.writer);
+    bus.add_consumer("down", *down->database, *down->writer, {subscription}, [&] { return serving.load(); });
+    bus.add_consumer("live", *live->database, *live->writer, {item_subscription()});
+    bus.start();
+    // live applies everything; down (not serving) has applied 10: pruned up to 10, no further.
+    ASSERT_TRUE(testing::wait_until([&] { return outbox_ids().first == 11; })) << outbox_ids().first;
+    EXPECT_EQ(outbox_ids().second, 10);
+    bus.stop();
+  }
+  // Past the hold bound (0 here) the outbox is pruned anyway; back up, down bootstraps.
+  options.max_hold = std::chrono::hours(0);
+  Bus bus(options, metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("down", *down->database, *down->writer, {subscription}, [&] { return serving.load(); });
+  bus.add_consumer("live", *live->database, *live->writer, {item_subscription()});
+  bus.start();
+  ASSERT_TRUE(testing::wait_until([&] { return outbox_ids().second == 1; }));  // the newest row stays
+  serving = true;
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_EQ(cache_of(*down->database), source_items(source_));
+  EXPECT_NE(metrics_.render().find("townhall_bus_bootstraps_total{module=\"down\",subscription=\"item_refs\"} 1"),
+            std::string::npos);
+}
+
 TEST_F(BusTest, HandlerThrowingANonStandardExceptionIsRetriedThenDeadLettered) {
   auto c1 = consumer("c1");
   Bus bus(fast_options(), metrics_);

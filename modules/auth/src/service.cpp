@@ -541,4 +541,13 @@ boost::asio::awaitable<Result<CitizenChanges>> AuthService::citizens_since(const
   });
 }
 
+boost::asio::awaitable<Result<std::vector<DepartmentRef>>> AuthService::departments(const CallContext& context) {
+  if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
+  auto listed = list_departments();
+  if (!listed) co_return listed.error();
+  std::vector<DepartmentRef> out;
+  for (const auto& d : *listed) out.push_back({d.code, d.name, d.event_version});
+  co_return out;
+}
+
 }  // namespace townhall::auth

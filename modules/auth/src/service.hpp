@@ -123,6 +123,7 @@ class AuthService final : public Api {
                                                                                int limit) override;
   boost::asio::awaitable<Result<CitizenChanges>> citizens_since(const CallContext& context, std::int64_t change_seq,
                                                                 int limit) override;
+  boost::asio::awaitable<Result<std::vector<DepartmentRef>>> departments(const CallContext& context) override;
 
   // The synchronous core of authenticate (no coroutine): for the benchmark and tests.
   Result<std::shared_ptr<const Principal>> authenticate_now(std::string_view token);

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "townhall/platform/coro.hpp"
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/time.hpp"
 
@@ -391,8 +392,16 @@ boost::asio::awaitable<Result<store::Permit>> PermitsService::revoke_permit(cons
 
 std::vector<bus::Subscription> PermitsService::subscriptions() {
   return {
-      {"citizen_refs", {"gov.auth.citizen"}, db::Role::sync, &PermitsService::apply_citizen_event},
-      {"department_refs", {"gov.auth.department"}, db::Role::sync, &PermitsService::apply_department_event},
+      {"citizen_refs",
+       {"gov.auth.citizen"},
+       db::Role::sync,
+       &PermitsService::apply_citizen_event,
+       [this](db::Connection& sync) { bootstrap_citizens(sync); }},
+      {"department_refs",
+       {"gov.auth.department"},
+       db::Role::sync,
+       &PermitsService::apply_department_event,
+       [this](db::Connection& sync) { bootstrap_departments(sync); }},
       {"payments",
        {"gov.revenue.payment"},
        db::Role::service,
@@ -400,24 +409,82 @@ std::vector<bus::Subscription> PermitsService::subscriptions() {
   };
 }
 
-bus::Outcome PermitsService::apply_citizen_event(const bus::Event& event, db::Connection& sync) {
-  const auto& snapshot = event.data.at("snapshot");
+namespace {
+
+// The cache row of a citizen: a deleted (inactive) one keeps a name for old
+// applications and no contact data.
+store::CitizenRef citizen_ref(const auth::Citizen& citizen, bool active) {
   store::CitizenRef ref;
-  ref.citizen_id = snapshot.at("id").get<std::int64_t>();
-  ref.name = string_field(snapshot, "name");
-  ref.email_verified = bool_field(snapshot, "email_verified", false);
-  ref.identity_verified = bool_field(snapshot, "identity_verified", false);
-  ref.is_active = bool_field(snapshot, "is_active", true) && event.event_type != "citizen.deleted";
-  if (ref.is_active) {  // a deleted citizen keeps a name for old applications, no contact data
-    ref.email = string_field(snapshot, "email");
-    ref.phone = string_field(snapshot, "phone");
-    ref.address = string_field(snapshot, "address");
-    ref.city = string_field(snapshot, "city");
-    ref.postal_code = string_field(snapshot, "postal_code");
+  ref.citizen_id = citizen.id;
+  ref.name = citizen.name;
+  ref.email_verified = citizen.email_verified;
+  ref.identity_verified = citizen.identity_verified;
+  ref.is_active = active;
+  if (active) {
+    ref.email = citizen.email;
+    ref.phone = citizen.phone;
+    ref.address = citizen.address;
+    ref.city = citizen.city;
+    ref.postal_code = citizen.postal_code;
   }
-  ref.event_version = event.event_version;
+  ref.event_version = citizen.event_version;
   ref.last_synced_at = utc::now();
+  return ref;
+}
+
+// The snapshot of a gov.auth.citizen event as auth's public Citizen.
+auth::Citizen citizen_of(const json& snapshot, std::int64_t version) {
+  auth::Citizen c;
+  c.id = snapshot.at("id").get<std::int64_t>();
+  c.name = string_field(snapshot, "name").value_or("");
+  c.email = string_field(snapshot, "email").value_or("");
+  c.phone = string_field(snapshot, "phone");
+  c.address = string_field(snapshot, "address");
+  c.city = string_field(snapshot, "city");
+  c.postal_code = string_field(snapshot, "postal_code");
+  c.email_verified = bool_field(snapshot, "email_verified", false);
+  c.identity_verified = bool_field(snapshot, "identity_verified", false);
+  c.is_active = bool_field(snapshot, "is_active", true);
+  c.event_version = version;
+  return c;
+}
+
+// A bootstrap's Api call, on the consumer's writer thread (see bus::Bootstrap).
+CallContext bootstrap_call(const char* what) {
+  CallContext call;
+  call.correlation_id = std::string("bootstrap:") + what;
+  call.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  return call;
+}
+
+}  // namespace
+
+bus::Outcome PermitsService::apply_citizen_event(const bus::Event& event, db::Connection& sync) {
+  auto citizen = citizen_of(event.data.at("snapshot"), event.event_version);
+  auto ref = citizen_ref(citizen, citizen.is_active && event.event_type != "citizen.deleted");
   return store::upsert_citizen_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
+}
+
+void PermitsService::bootstrap_citizens(db::Connection& sync) {
+  std::int64_t seq = 0;
+  std::size_t count = 0;
+  for (;;) {
+    auto page = run_blocking(deps_.auth.citizens_since(bootstrap_call("citizen_refs"), seq, 1000));
+    if (!page) throw std::runtime_error("citizen_refs bootstrap: auth answered: " + page.error().message);
+    for (const auto& citizen : page->citizens) store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
+    count += page->citizens.size();
+    if (page->citizens.empty() || page->next <= seq) break;
+    seq = page->next;
+  }
+  spdlog::info("permits: citizen_refs bootstrapped from auth ({} citizens)", count);
+}
+
+void PermitsService::bootstrap_departments(db::Connection& sync) {
+  auto departments = run_blocking(deps_.auth.departments(bootstrap_call("department_refs")));
+  if (!departments)
+    throw std::runtime_error("department_refs bootstrap: auth answered: " + departments.error().message);
+  for (const auto& d : *departments) store::upsert_department_ref(sync, {d.code, d.name, d.event_version, utc::now()});
+  spdlog::info("permits: department_refs bootstrapped from auth ({} departments)", departments->size());
 }
 
 bus::Outcome PermitsService::apply_department_event(const bus::Event& event, db::Connection& sync) {

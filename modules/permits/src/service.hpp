@@ -72,6 +72,9 @@ class PermitsService {
   static bus::Outcome apply_citizen_event(const bus::Event& event, db::Connection& sync);
   static bus::Outcome apply_department_event(const bus::Event& event, db::Connection& sync);
   bus::Outcome apply_payment_event(const bus::Event& event, db::Connection& service);
+  // Bootstraps (bus::Bootstrap): the caches filled from auth's Api, version-checked.
+  void bootstrap_citizens(db::Connection& sync);
+  void bootstrap_departments(db::Connection& sync);
 
  private:
   template <class F>

@@ -48,11 +48,24 @@ class PermanentError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Fills a subscription's state from a snapshot of the source, read through the source's
+// Api (e.g. auth::Api::citizens_since for citizen_refs), applied with the same version
+// checks as events. Runs on the consumer's writer inside the transaction that then moves
+// the cursor to the source's head as it was before the snapshot was read: events after
+// it are applied as usual (changes already in the snapshot are skipped as stale), so the
+// subscription joins the stream with no gap and no duplicate effect. Throwing means
+// "try again later".
+using Bootstrap = std::function<void(db::Connection& connection)>;
+
 struct Subscription {
   std::string name;                 // unique within the consumer module, e.g. "citizen_refs"
   std::vector<std::string> topics;  // patterns: gov.auth.citizen, gov.auth.*
   db::Role role = db::Role::sync;   // sync for caches, service for saga steps
   Handler handler;
+  // When the source pruned events this subscription never read (a cache added to an
+  // existing installation, a module down past the hold bound). Empty: the subscription
+  // goes on from the oldest retained event, and the gap is logged and counted.
+  Bootstrap bootstrap = {};
 };
 
 struct Options {
@@ -64,6 +77,10 @@ struct Options {
   std::chrono::milliseconds backoff_max{5000};
   std::chrono::milliseconds sweep_interval{1000};  // backstop wake-up, consumer recovery
   std::chrono::hours retention{24 * 7};            // outbox and processed_events
+  // Pruning waits for every subscription of this bus, down ones included (by their
+  // persisted cursors), but not longer than this past an event's time: after that a
+  // subscription that still needs it bootstraps.
+  std::chrono::hours max_hold{24 * 30};
   std::chrono::milliseconds prune_interval{60'000};
   // false: consumers open (so dead letters can be replayed) but nothing is applied or
   // pruned; for a tool beside the data, never for a server.
@@ -92,6 +109,7 @@ struct FeedStatus {
   bool consumer_up = false;
   std::int64_t cursor = 0;       // every event up to here is applied or dead-lettered
   std::int64_t source_head = 0;  // newest event in the source's outbox
+  std::int64_t bootstraps = 0;   // times it started over from a snapshot (this run)
 };
 
 // The in-process event bus. Sources are modules whose outbox is read; consumers are

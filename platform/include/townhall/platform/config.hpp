@@ -46,6 +46,7 @@ struct Bus {
   std::chrono::milliseconds backoff_max{5'000};
   std::chrono::milliseconds sweep_interval{1'000};
   std::chrono::hours retention{24 * 7};
+  std::chrono::hours max_hold{24 * 30};  // longest a lagging subscription holds pruning back
 };
 
 struct Subscription {

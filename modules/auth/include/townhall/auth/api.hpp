@@ -61,6 +61,13 @@ struct CitizenChanges {
   std::int64_t next = 0;
 };
 
+// A department as other modules may see it (the snapshot of gov.auth.department events).
+struct DepartmentRef {
+  std::string code;
+  std::string name;
+  std::int64_t event_version = 0;
+};
+
 class Api {
  public:
   virtual ~Api() = default;
@@ -90,6 +97,9 @@ class Api {
   // Citizens whose last change is after `change_seq` (0: all), for resync.
   virtual boost::asio::awaitable<Result<CitizenChanges>> citizens_since(const CallContext& context,
                                                                         std::int64_t change_seq, int limit) = 0;
+
+  // Every department (a few dozen at most), for a cache's bootstrap.
+  virtual boost::asio::awaitable<Result<std::vector<DepartmentRef>>> departments(const CallContext& context) = 0;
 };
 
 }  // namespace townhall::auth
