@@ -7,7 +7,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps build run test test-stress tsan bench bench-bus bench-auth format clean
+.PHONY: deps build run test test-stress soak tsan bench bench-bus bench-auth format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -32,6 +32,13 @@ test-stress: deps
 	cmake --build build/asan -j $(JOBS)
 	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j 8 --repeat until-fail:5 --timeout 600
+
+# The crash soak, long: kill -9 of the server under load KILLS times (make test runs 30).
+KILLS ?= 1000
+soak: deps
+	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build build/asan -j $(JOBS) --target soak townhall
+	./build/asan/tests/soak --binary build/asan/app/townhall --registry config/townhall.json --kills $(KILLS)
 
 # The unit tests under ThreadSanitizer (the bus's threads, writers, caches); not in CI's
 # time budget, run it after touching concurrency.

@@ -68,7 +68,7 @@ std::int64_t publish(db::Connection& service, const std::string& id, std::int64_
                       {{"snapshot", {{"id", id}, {"value", "v"}}}, {"t", now_ns()}},
                       "",
                       ""};
-  bus::append(service, "src", event);
+  bus::append(service, event);
   transaction.commit();
   return version;
 }
@@ -202,7 +202,7 @@ void catch_up(long events, bool behind = false) {
                           {{"snapshot", {{"id", id}, {"value", "v"}}}, {"t", 0}},
                           "",
                           ""};
-      bus::append(*setup.service, "src", event);
+      bus::append(*setup.service, event);
     }
     transaction.commit();
   }

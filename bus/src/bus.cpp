@@ -99,7 +99,8 @@ using Rows = std::vector<std::shared_ptr<const SharedRow>>;
 
 }  // namespace
 
-std::string append(db::Connection& service, std::string_view module, const NewEvent& event) {
+std::string append(db::Connection& service, const NewEvent& event) {
+  const std::string& module = service.module();
   std::string prefix = "gov." + std::string(module) + ".";
   if (!event.topic.starts_with(prefix) || event.topic.size() == prefix.size())
     throw std::invalid_argument("module '" + std::string(module) + "' cannot publish on topic '" + event.topic + "'");

@@ -39,7 +39,7 @@ std::int64_t publish_item(db::Connection& service, const std::string& id, const 
   event.aggregate_id = id;
   event.event_version = version;
   event.data = {{"snapshot", {{"id", id}, {"value", value}}}};
-  bus::append(service, service.module(), event);
+  bus::append(service, event);
   transaction.commit();
   return version;
 }

@@ -128,7 +128,7 @@ TEST(Envelope, TopicsAndTimestamps) {
 TEST_F(BusTest, AppendRefusesAnotherModulesTopic) {
   SQLite::Transaction transaction(service_->sql());
   NewEvent event{"gov.auth.citizen", "citizen.created", "citizen", "1", 1, nlohmann::json::object(), "", ""};
-  EXPECT_THROW(append(*service_, "src", event), std::invalid_argument);
+  EXPECT_THROW(append(*service_, event), std::invalid_argument);
 }
 
 TEST_F(BusTest, PerAggregateOrderUnderParallelLoadAcrossConsumers) {
@@ -188,7 +188,7 @@ TEST_F(BusTest, OlderVersionAfterNewerIsSkippedAsStale) {
                      {{"snapshot", {{"id", "a"}, {"value", "v" + std::to_string(version)}}}},
                      "",
                      ""};
-      append(*service_, "src", event);
+      append(*service_, event);
     }
     transaction.commit();
   }
@@ -393,7 +393,7 @@ TEST_F(BusTest, SagaHopsDoNotWaitForTheSweep) {
                   event.data,
                   event.correlation_id,
                   event.event_id};
-    append(service, service.module(), next);
+    append(service, next);
     return Outcome::applied;
   };
   Bus bus(options, metrics_);

@@ -1,7 +1,5 @@
 #include "commands.hpp"
 
-#include <SQLiteCpp/Transaction.h>
-
 #include <algorithm>
 
 #include "townhall/bus/bus.hpp"
@@ -23,7 +21,7 @@ void append(db::Connection& service, std::string_view topic, std::string_view ty
   event.event_version = version;
   event.data = std::move(data);
   event.correlation_id = context.correlation_id;
-  bus::append(service, "auth", event);
+  bus::append(service, event);
 }
 
 void fault(const WriteContext& context, std::string_view point) {
@@ -97,7 +95,6 @@ json citizen_snapshot(const Citizen& c) {
 }
 
 Result<Citizen> register_citizen(db::Connection& service, const NewCitizen& input, const WriteContext& context) {
-  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   if (store::email_in_use(service, input.email))
     return make_error(Errc::conflict, "an account with this email already exists");
   if (input.national_id && store::national_id_in_use(service, input.national_id->digest))
@@ -125,13 +122,11 @@ Result<Citizen> register_citizen(db::Connection& service, const NewCitizen& inpu
   fault(context, "citizen.created");
   append(service, events::kCitizenTopic, events::kCitizenCreated, "citizen", std::to_string(row.citizen.id), 1,
          {{"snapshot", citizen_snapshot(row.citizen)}}, context);
-  transaction.commit();
   return row.citizen;
 }
 
 Result<Citizen> update_citizen(db::Connection& service, std::int64_t id, const CitizenChange& change,
                                const WriteContext& context) {
-  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   auto row = store::find_citizen(service, id);
   if (!row || row->deleted_at) return make_error(Errc::not_found, "no such citizen");
   auto& c = row->citizen;
@@ -186,12 +181,10 @@ Result<Citizen> update_citizen(db::Connection& service, std::int64_t id, const C
   fault(context, "citizen.updated");
   append(service, events::kCitizenTopic, events::kCitizenUpdated, "citizen", std::to_string(id), c.event_version,
          {{"snapshot", citizen_snapshot(c)}, {"changes", changes}}, context);
-  transaction.commit();
   return c;
 }
 
 Result<Citizen> delete_citizen(db::Connection& service, std::int64_t id, const WriteContext& context) {
-  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   auto row = store::find_citizen(service, id);
   if (!row || row->deleted_at) return make_error(Errc::not_found, "no such citizen");
   auto now = utc::now();
@@ -210,13 +203,11 @@ Result<Citizen> delete_citizen(db::Connection& service, std::int64_t id, const W
   fault(context, "citizen.deleted");
   append(service, events::kCitizenTopic, events::kCitizenDeleted, "citizen", std::to_string(id), c.event_version,
          {{"snapshot", citizen_snapshot(c)}, {"changes", {{"is_active", {{"old", true}, {"new", false}}}}}}, context);
-  transaction.commit();
   return c;
 }
 
 Result<store::Department> create_department(db::Connection& service, const std::string& code, const std::string& name,
                                             const WriteContext& context) {
-  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   if (store::find_department(service, code))
     return make_error(Errc::conflict, "department '" + code + "' already exists");
   auto now = utc::now();
@@ -225,13 +216,11 @@ Result<store::Department> create_department(db::Connection& service, const std::
   fault(context, "department.created");
   append(service, events::kDepartmentTopic, events::kDepartmentCreated, "department", code, 1,
          {{"snapshot", department_snapshot(department)}}, context);
-  transaction.commit();
   return department;
 }
 
 Result<store::Department> update_department(db::Connection& service, const std::string& code, const std::string& name,
                                             const WriteContext& context) {
-  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   auto department = store::find_department(service, code);
   if (!department) return make_error(Errc::not_found, "no such department");
   if (department->name == name) return *department;
@@ -243,12 +232,10 @@ Result<store::Department> update_department(db::Connection& service, const std::
   fault(context, "department.updated");
   append(service, events::kDepartmentTopic, events::kDepartmentUpdated, "department", code, department->event_version,
          {{"snapshot", department_snapshot(*department)}, {"changes", changes}}, context);
-  transaction.commit();
   return *department;
 }
 
 Result<Employee> create_employee(db::Connection& service, const NewEmployee& input, const WriteContext& context) {
-  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   if (input.department_code && !store::find_department(service, *input.department_code))
     return make_error(Errc::unprocessable, "unknown department '" + *input.department_code + "'");
   if (auto roles = check_roles(service, input.roles); !roles) return roles.error();
@@ -266,13 +253,11 @@ Result<Employee> create_employee(db::Connection& service, const NewEmployee& inp
   fault(context, "employee.assigned");
   append(service, events::kEmployeeTopic, events::kEmployeeAssigned, "employee", std::to_string(row.id), 1,
          {{"snapshot", employee_snapshot(employee)}}, context);
-  transaction.commit();
   return employee;
 }
 
 Result<Employee> set_employee_roles(db::Connection& service, std::int64_t id, const std::vector<std::string>& roles,
                                     const WriteContext& context) {
-  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   auto row = store::find_employee(service, id);
   if (!row) return make_error(Errc::not_found, "no such employee");
   if (auto checked = check_roles(service, roles); !checked) return checked.error();
@@ -296,7 +281,6 @@ Result<Employee> set_employee_roles(db::Connection& service, std::int64_t id, co
   append(service, events::kEmployeeTopic, events::kRoleChanged, "employee", std::to_string(id), row->event_version,
          {{"snapshot", employee_snapshot(employee)}, {"changes", {{"roles", {{"old", old_roles}, {"new", sorted}}}}}},
          context);
-  transaction.commit();
   return employee;
 }
 
@@ -308,7 +292,6 @@ Result<Employee> get_employee(db::Connection& connection, std::int64_t id) {
 
 Result<std::optional<std::string>> read_sealed_national_id(db::Connection& service, std::int64_t id,
                                                            std::string_view purpose, const WriteContext& context) {
-  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   auto row = store::find_citizen(service, id);
   if (!row) return make_error(Errc::not_found, "no such citizen");
   store::audit(service,
@@ -316,7 +299,6 @@ Result<std::optional<std::string>> read_sealed_national_id(db::Connection& servi
                 context.correlation_id, std::nullopt},
                utc::now());
   fault(context, "national_id.read");
-  transaction.commit();
   return row->national_id_sealed;
 }
 

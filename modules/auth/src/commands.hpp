@@ -12,10 +12,11 @@
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/result.hpp"
 
-// auth's state changes. Each runs one IMMEDIATE transaction on a service connection:
-// check, write the rows, append the events to the outbox, commit (DESIGN.md §4.1).
-// Synchronous and free of I/O other than the database, so the HTTP service (on the
-// writer thread), the CLI and the demo seed share them. The caller notifies the bus.
+// auth's state changes. Each runs inside the caller's transaction on a service
+// connection (db::WritePath or db::run_in_transaction): check, write the rows, append the
+// events to the outbox (DESIGN.md §4.1); an Error rolls everything back. Synchronous and
+// free of I/O other than the database, so the HTTP service (on the writer thread), the
+// CLI and the demo seed share them; the write path wakes the bus.
 namespace townhall::auth::commands {
 
 struct WriteContext {

@@ -10,6 +10,7 @@
 #include "townhall/platform/basic_module.hpp"
 #include "townhall/platform/config.hpp"
 #include "townhall/platform/input.hpp"
+#include "townhall/platform/write_path.hpp"
 
 namespace townhall::auth {
 
@@ -69,8 +70,8 @@ class AuthModuleImpl final : public BasicModule {
   // `serve --demo`: departments, an admin, a reviewer and three citizens, created once
   // (the passwords are printed that one time; only their hashes are kept).
   void seed_demo() {
-    auto service = context_.db.open(db::Role::service);
-    if (store::find_employee_by_email(*service, "admin@demo.townhall")) {
+    auto connection = context_.db.open(db::Role::service);
+    if (store::find_employee_by_email(*connection, "admin@demo.townhall")) {
       std::cout << "townhall demo: demo data already present (its passwords were printed when it was created; "
                    "`townhall admin create-user` adds another admin)"
                 << std::endl;
@@ -80,52 +81,59 @@ class AuthModuleImpl final : public BasicModule {
     auto check = [](const auto& result) {
       if (!result) throw std::runtime_error("demo seed failed: " + result.error().message);
     };
-    check(commands::create_department(*service, "BLD", "Building and Planning", context));
-    check(commands::create_department(*service, "PRK", "Parks and Recreation", context));
-    check(commands::create_department(*service, "REV", "Revenue and Taxation", context));
-
     struct Account {
       std::string label, email, name, password;
     };
     std::vector<Account> accounts;
-    auto staff = [&](std::string label, std::string email, std::string name, std::optional<std::string> department,
-                     std::string role) {
-      auto password = demo_password();
-      check(commands::create_employee(
-          *service, {email, hash_password(password, settings_.password_cost), name, department, {std::move(role)}},
-          context));
-      accounts.push_back({std::move(label), std::move(email), std::move(name), std::move(password)});
-    };
-    staff("admin", "admin@demo.townhall", "Demo Administrator", std::nullopt, "admin");
-    staff("permits reviewer (BLD)", "reviewer@demo.townhall", "Rita Reviewer", "BLD", "permits_reviewer");
-    staff("revenue clerk (REV)", "revenue@demo.townhall", "Ray Revenue", "REV", "revenue_clerk");
-    staff("parks staff (PRK)", "parks@demo.townhall", "Pat Parks", "PRK", "parks_staff");
+    // One transaction: the demo data is there entirely or not at all.
+    auto seeded = db::run_in_transaction(
+        *connection,
+        [&](db::Connection& service) -> Result<Unit> {
+          check(commands::create_department(service, "BLD", "Building and Planning", context));
+          check(commands::create_department(service, "PRK", "Parks and Recreation", context));
+          check(commands::create_department(service, "REV", "Revenue and Taxation", context));
 
-    const std::vector<std::array<std::string, 4>> citizens = {
-        {"maria@demo.townhall", "Maria Garcia", "+1-555-0100", "12 Elm Street"},
-        {"li@demo.townhall", "Li Wei", "+1-555-0101", "7 Oak Avenue"},
-        {"sam@demo.townhall", "Sam Okafor", "+1-555-0102", "3 Pine Road"},
-    };
-    for (const auto& [email, name, phone, address] : citizens) {
-      auto password = demo_password();
-      commands::NewCitizen citizen{
-          email,       hash_password(password, settings_.password_cost), name, phone, address, "Springfield", "12345",
-          std::nullopt};
-      auto registered = commands::register_citizen(*service, citizen, context);
-      check(registered);
-      // All but the last are verified, so the demo shows both an approval and the
-      // refusal for an unverified applicant.
-      bool verified = email != citizens.back()[0];
-      if (verified) {
-        commands::CitizenChange change;
-        change.email_verified = true;
-        change.identity_verified = true;
-        check(commands::update_citizen(*service, registered->id, change, context));
-      }
-      accounts.push_back({verified ? "citizen (verified)" : "citizen (not verified)", email, name, password});
-    }
-    context_.events_committed();
+          auto staff = [&](std::string label, std::string email, std::string name,
+                           std::optional<std::string> department, std::string role) {
+            auto password = demo_password();
+            check(commands::create_employee(
+                service, {email, hash_password(password, settings_.password_cost), name, department, {std::move(role)}},
+                context));
+            accounts.push_back({std::move(label), std::move(email), std::move(name), std::move(password)});
+          };
+          staff("admin", "admin@demo.townhall", "Demo Administrator", std::nullopt, "admin");
+          staff("permits reviewer (BLD)", "reviewer@demo.townhall", "Rita Reviewer", "BLD", "permits_reviewer");
+          staff("revenue clerk (REV)", "revenue@demo.townhall", "Ray Revenue", "REV", "revenue_clerk");
+          staff("parks staff (PRK)", "parks@demo.townhall", "Pat Parks", "PRK", "parks_staff");
 
+          const std::vector<std::array<std::string, 4>> citizens = {
+              {"maria@demo.townhall", "Maria Garcia", "+1-555-0100", "12 Elm Street"},
+              {"li@demo.townhall", "Li Wei", "+1-555-0101", "7 Oak Avenue"},
+              {"sam@demo.townhall", "Sam Okafor", "+1-555-0102", "3 Pine Road"},
+          };
+          for (const auto& [email, name, phone, address] : citizens) {
+            auto password = demo_password();
+            commands::NewCitizen citizen{email,   hash_password(password, settings_.password_cost),
+                                         name,    phone,
+                                         address, "Springfield",
+                                         "12345", std::nullopt};
+            auto registered = commands::register_citizen(service, citizen, context);
+            check(registered);
+            // All but the last are verified, so the demo shows both an approval and the
+            // refusal for an unverified applicant.
+            bool verified = email != citizens.back()[0];
+            if (verified) {
+              commands::CitizenChange change;
+              change.email_verified = true;
+              change.identity_verified = true;
+              check(commands::update_citizen(service, registered->id, change, context));
+            }
+            accounts.push_back({verified ? "citizen (verified)" : "citizen (not verified)", email, name, password});
+          }
+          return Unit{};
+        },
+        context_.events_committed);
+    check(seeded);
     std::cout << "townhall demo: created demo accounts (passwords are shown only now):\n";
     for (const auto& account : accounts)
       std::cout << "  " << account.label << ": " << account.email << "  password: " << account.password << "\n";
@@ -157,21 +165,26 @@ Result<CreatedStaffUser> create_staff_user(const db::ModuleDb& database, const n
   if (auto policy = check_password_policy(user.password, *email); !policy) return policy.error();
   if (auto problem = input::check_text(user.name, {.max_bytes = 200}))
     return make_error(Errc::invalid_argument, "name " + *problem);
-  auto service = database.open(db::Role::service);
+  auto password_hash = hash_password(user.password, settings.password_cost);
+  auto connection = database.open(db::Role::service);
   commands::WriteContext context{"cli", "cli-create-user", {}};
-  CreatedStaffUser created;
-  if (user.department_code && !store::find_department(*service, *user.department_code)) {
-    auto department = commands::create_department(*service, *user.department_code, *user.department_code, context);
-    if (!department) return department.error();
-    created.department_created = true;
-  }
-  auto employee = commands::create_employee(
-      *service,
-      {*email, hash_password(user.password, settings.password_cost), user.name, user.department_code, {user.role}},
-      context);
-  if (!employee) return employee.error();
-  created.id = employee->id;
-  return created;
+  // No server runs beside the CLI (the data directory's lock): its next start publishes.
+  return db::run_in_transaction(
+      *connection,
+      [&](db::Connection& service) -> Result<CreatedStaffUser> {
+        CreatedStaffUser created;
+        if (user.department_code && !store::find_department(service, *user.department_code)) {
+          auto department = commands::create_department(service, *user.department_code, *user.department_code, context);
+          if (!department) return department.error();
+          created.department_created = true;
+        }
+        auto employee = commands::create_employee(
+            service, {*email, password_hash, user.name, user.department_code, {user.role}}, context);
+        if (!employee) return employee.error();
+        created.id = employee->id;
+        return created;
+      },
+      {});
 }
 
 }  // namespace townhall::auth

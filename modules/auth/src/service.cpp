@@ -1,6 +1,5 @@
 #include "service.hpp"
 
-#include <SQLiteCpp/Transaction.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -60,6 +59,7 @@ AuthService::AuthService(Settings settings, std::filesystem::path key_file, Depe
     : settings_(std::move(settings)),
       key_file_(std::move(key_file)),
       deps_(std::move(dependencies)),
+      writes_(deps_.database, deps_.writer, deps_.events_committed),
       token_cache_(settings_.token_cache_ttl),
       throttle_(settings_.login_throttle) {
   auto& logins = deps_.metrics.counter("townhall_auth_logins_total", "Login attempts by outcome", {"outcome"});
@@ -77,39 +77,24 @@ AuthService::~AuthService() { hashing_.join(); }
 
 void AuthService::start() {
   if (!secrets_) secrets_ = SecretBox::load_or_create(key_file_);
-  deps_.writer.call([this] {
-    auto connection = deps_.database.open(db::Role::service);
-    store::prune_sessions(*connection, utc::now());
-    backfill_national_id_digests(*connection);
-    service_ = std::move(connection);
+  writes_.open();
+  auto maintained = writes_.call([this](db::Connection& service) -> Result<Unit> {
+    store::prune_sessions(service, utc::now());
+    backfill_national_id_digests(service);
+    return Unit{};
   });
+  if (!maintained) throw std::runtime_error("auth: " + maintained.error().message);
   running_ = true;
 }
 
 void AuthService::stop() {
   running_ = false;
-  deps_.writer.call([this] { service_.reset(); });
+  writes_.close();
 }
 
 Result<Unit> AuthService::usable() const {
   if (!running_) return make_error(Errc::unavailable, "the auth module is unavailable");
   return Unit{};
-}
-
-template <class F>
-boost::asio::awaitable<std::invoke_result_t<F, db::Connection&>> AuthService::write(F task) {
-  using R = std::invoke_result_t<F, db::Connection&>;
-  co_return co_await deps_.writer.run([this, task = std::move(task)]() mutable -> R {
-    if (!service_) return make_error(Errc::unavailable, "the auth module is unavailable");
-    try {
-      return task(*service_);
-    } catch (const db::BoundaryViolation&) {
-      throw;  // a programming error: let it surface as a 500 and in the logs
-    } catch (const SQLite::Exception& error) {
-      spdlog::error("auth: database write failed: {}", error.what());
-      return make_error(Errc::unavailable, "the auth module's storage failed; try again later");
-    }
-  });
 }
 
 // `task` is borrowed: the caller's frame outlives the call. (GCC 12 destroys a lambda
@@ -136,7 +121,6 @@ Result<commands::SealedNationalId> AuthService::seal_national_id(const std::stri
 // active citizens already holding the same id keep the first's digest and are logged
 // for staff to resolve.
 void AuthService::backfill_national_id_digests(db::Connection& service) {
-  SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   int filled = 0;
   for (const auto& [id, sealed] : store::sealed_ids_without_digest(service, 1'000'000)) {
     auto plain = secrets_->open(sealed);
@@ -152,7 +136,6 @@ void AuthService::backfill_national_id_digests(db::Connection& service) {
     store::set_national_id_digest(service, id, digest);
     ++filled;
   }
-  transaction.commit();
   if (filled > 0) spdlog::info("auth: national id digests written for {} citizens", filled);
 }
 
@@ -203,12 +186,9 @@ boost::asio::awaitable<Result<Citizen>> AuthService::register_citizen(const Call
   auto hash = [&] { return hash_password(input.password, settings_.password_cost); };
   citizen.password_hash = co_await hash_off_thread(hash);
 
-  auto written = co_await write(
+  auto written = co_await writes_.run(
       [&](db::Connection& service) { return commands::register_citizen(service, citizen, write_context(context)); });
-  if (written) {
-    deps_.events_committed();
-    spdlog::info("auth: citizen {} registered", written->id);
-  }
+  if (written) spdlog::info("auth: citizen {} registered", written->id);
   co_return written;
 }
 
@@ -264,7 +244,7 @@ boost::asio::awaitable<Result<LoginResult>> AuthService::login(std::string email
   auto expires = std::chrono::system_clock::now() + settings_.session_ttl;
   store::Session session{kind, id, utc::format(expires), std::nullopt};
   auto hashed = token_hash(token);
-  auto principal = co_await write([&](db::Connection& service) -> Result<std::shared_ptr<const Principal>> {
+  auto principal = co_await writes_.run([&](db::Connection& service) -> Result<std::shared_ptr<const Principal>> {
     store::insert_session(service, hashed, session, utc::now(), client_ip);
     if (++logins_ % 1000 == 0) store::prune_sessions(service, utc::now());
     auto loaded = load_principal(service, kind, id);
@@ -278,7 +258,7 @@ boost::asio::awaitable<Result<LoginResult>> AuthService::login(std::string email
 
 boost::asio::awaitable<Result<Unit>> AuthService::logout(std::string_view token) {
   auto hashed = token_hash(token);
-  auto revoked = co_await write([&](db::Connection& service) -> Result<Unit> {
+  auto revoked = co_await writes_.run([&](db::Connection& service) -> Result<Unit> {
     store::revoke_session(service, hashed, utc::now());
     return Unit{};
   });
@@ -371,9 +351,8 @@ boost::asio::awaitable<Result<Citizen>> AuthService::update_citizen(const CallCo
       change.national_id = std::optional<commands::SealedNationalId>();
     }
   }
-  auto written = co_await write(
+  auto written = co_await writes_.run(
       [&](db::Connection& service) { return commands::update_citizen(service, id, change, write_context(context)); });
-  if (written) deps_.events_committed();
   co_return written;
 }
 
@@ -384,11 +363,10 @@ boost::asio::awaitable<Result<Unit>> AuthService::delete_citizen(const CallConte
   if (!principal->is_citizen(id) && !principal->has("citizens:delete"))
     co_return make_error(Errc::forbidden, "needs permission citizens:delete");
   if (auto ok = usable(); !ok) co_return ok.error();
-  auto written = co_await write(
+  auto written = co_await writes_.run(
       [&](db::Connection& service) { return commands::delete_citizen(service, id, write_context(context)); });
   if (!written) co_return written.error();
   token_cache_.erase_principal(Principal::Kind::citizen, id);
-  deps_.events_committed();
   spdlog::info("auth: citizen {} deleted by {}", id, actor_of(context));
   co_return Unit{};
 }
@@ -422,10 +400,9 @@ boost::asio::awaitable<Result<store::Department>> AuthService::create_department
   if (!context.principal || !context.principal->has("auth:admin"))
     co_return make_error(Errc::forbidden, "needs permission auth:admin");
   if (auto ok = usable(); !ok) co_return ok.error();
-  auto written = co_await write([&](db::Connection& service) {
+  auto written = co_await writes_.run([&](db::Connection& service) {
     return commands::create_department(service, code, name, write_context(context));
   });
-  if (written) deps_.events_committed();
   co_return written;
 }
 
@@ -434,10 +411,9 @@ boost::asio::awaitable<Result<store::Department>> AuthService::update_department
   if (!context.principal || !context.principal->has("auth:admin"))
     co_return make_error(Errc::forbidden, "needs permission auth:admin");
   if (auto ok = usable(); !ok) co_return ok.error();
-  auto written = co_await write([&](db::Connection& service) {
+  auto written = co_await writes_.run([&](db::Connection& service) {
     return commands::update_department(service, code, name, write_context(context));
   });
-  if (written) deps_.events_committed();
   co_return written;
 }
 
@@ -459,9 +435,8 @@ boost::asio::awaitable<Result<commands::Employee>> AuthService::create_employee(
       *email, {}, std::move(input.name), std::move(input.department_code), std::move(input.roles)};
   auto hash = [&] { return hash_password(input.password, settings_.password_cost); };
   employee.password_hash = co_await hash_off_thread(hash);
-  auto written = co_await write(
+  auto written = co_await writes_.run(
       [&](db::Connection& service) { return commands::create_employee(service, employee, write_context(context)); });
-  if (written) deps_.events_committed();
   co_return written;
 }
 
@@ -471,13 +446,12 @@ boost::asio::awaitable<Result<commands::Employee>> AuthService::set_employee_rol
   if (!context.principal || !context.principal->has("auth:admin"))
     co_return make_error(Errc::forbidden, "needs permission auth:admin");
   if (auto ok = usable(); !ok) co_return ok.error();
-  auto written = co_await write([&](db::Connection& service) {
+  auto written = co_await writes_.run([&](db::Connection& service) {
     return commands::set_employee_roles(service, id, roles, write_context(context));
   });
   if (!written) co_return written;
   // Sessions were revoked in the same transaction; forget cached principals too.
   token_cache_.erase_principal(Principal::Kind::employee, id);
-  deps_.events_committed();
   spdlog::info("auth: roles of employee {} set by {}", id, actor_of(context));
   co_return written;
 }
@@ -505,7 +479,7 @@ boost::asio::awaitable<Result<std::optional<std::string>>> AuthService::get_sens
   if (auto problem = input::check_text(purpose, {.max_bytes = 200}))
     co_return make_error(Errc::invalid_argument, "purpose " + *problem);
   if (auto ok = usable(); !ok) co_return ok.error();
-  auto sealed = co_await write([&](db::Connection& service) {
+  auto sealed = co_await writes_.run([&](db::Connection& service) {
     return commands::read_sealed_national_id(service, id, purpose, write_context(context));
   });
   if (!sealed) co_return sealed.error();

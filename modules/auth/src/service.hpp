@@ -14,6 +14,7 @@
 #include "townhall/auth/api.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/input.hpp"
+#include "townhall/platform/write_path.hpp"
 #include "townhall/platform/writer.hpp"
 
 namespace townhall::metrics {
@@ -131,8 +132,6 @@ class AuthService final : public Api {
 
  private:
   template <class F>
-  boost::asio::awaitable<std::invoke_result_t<F, db::Connection&>> write(F task);
-  template <class F>
   boost::asio::awaitable<std::invoke_result_t<F>> hash_off_thread(const F& task);
 
   commands::WriteContext write_context(const CallContext& context) const;
@@ -148,7 +147,7 @@ class AuthService final : public Api {
   std::optional<SecretBox> secrets_;  // loaded by start()
   Dependencies deps_;
   boost::asio::thread_pool hashing_{2};
-  std::unique_ptr<db::Connection> service_;  // used on the writer thread only
+  db::WritePath writes_;  // the module's one write path
   std::atomic<bool> running_{false};
   TokenCache token_cache_;
   LoginThrottle throttle_;

@@ -1,6 +1,5 @@
 #include "service.hpp"
 
-#include <SQLiteCpp/Transaction.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -39,7 +38,7 @@ void append(db::Connection& service, std::string_view topic, std::string_view ty
   event.event_version = version;
   event.data = std::move(data);
   event.correlation_id = context.correlation_id;
-  bus::append(service, "permits", event);
+  bus::append(service, event);
 }
 
 std::optional<std::string> string_field(const json& object, const char* key) {
@@ -79,37 +78,23 @@ Result<store::Scope> scope_for(const Principal* principal) {
 }
 
 PermitsService::PermitsService(Settings settings, Dependencies dependencies)
-    : settings_(std::move(settings)), deps_(std::move(dependencies)) {}
+    : settings_(std::move(settings)),
+      deps_(std::move(dependencies)),
+      writes_(deps_.database, deps_.writer, deps_.events_committed) {}
 
 void PermitsService::start() {
-  deps_.writer.call([this] { service_ = deps_.database.open(db::Role::service); });
+  writes_.open();
   running_ = true;
 }
 
 void PermitsService::stop() {
   running_ = false;
-  deps_.writer.call([this] { service_.reset(); });
+  writes_.close();
 }
 
 Result<Unit> PermitsService::usable() const {
   if (!running_) return make_error(Errc::unavailable, "the permits module is unavailable");
   return Unit{};
-}
-
-template <class F>
-boost::asio::awaitable<std::invoke_result_t<F, db::Connection&>> PermitsService::write(F task) {
-  using R = std::invoke_result_t<F, db::Connection&>;
-  co_return co_await deps_.writer.run([this, task = std::move(task)]() mutable -> R {
-    if (!service_) return make_error(Errc::unavailable, "the permits module is unavailable");
-    try {
-      return task(*service_);
-    } catch (const db::BoundaryViolation&) {
-      throw;
-    } catch (const SQLite::Exception& error) {
-      spdlog::error("permits: database write failed: {}", error.what());
-      return make_error(Errc::unavailable, "the permits module's storage failed; try again later");
-    }
-  });
 }
 
 boost::asio::awaitable<Result<store::Application>> PermitsService::submit(const CallContext& context,
@@ -130,8 +115,7 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::submit(const 
   if (!department) co_return department.error();
   if (!*department)
     co_return make_error(Errc::unprocessable, "unknown department_code '" + input.department_code + "'");
-  auto written = co_await write([&](db::Connection& service) -> Result<store::Application> {
-    SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  auto written = co_await writes_.run([&](db::Connection& service) -> Result<store::Application> {
     store::Application a;
     a.citizen_id = principal->id;
     a.permit_type = input.permit_type;
@@ -145,11 +129,9 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::submit(const 
     store::insert_application(service, a);
     append(service, "gov.permits.application", "application.submitted", "application", a.id, 1,
            {{"snapshot", application_snapshot(a)}}, context);
-    transaction.commit();
     return *store::find_application(service, a.id, store::Scope::everything());
   });
   if (written) {
-    deps_.events_committed();
     spdlog::info("permits: application {} submitted by citizen {} ({})", written->id, principal->id, written->status);
   }
   co_return written;
@@ -246,8 +228,7 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::decide(const 
     if (auto identity = co_await check_identity(context, current->citizen_id); !identity) co_return identity.error();
   }
 
-  auto written = co_await write([&](db::Connection& service) -> Result<store::Application> {
-    SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  auto written = co_await writes_.run([&](db::Connection& service) -> Result<store::Application> {
     auto a = store::find_application(service, id, store::Scope::everything());
     if (!a) return make_error(Errc::not_found, "no such application");
     if (auto ok = check_state(*a); !ok) return ok.error();  // it may have moved meanwhile
@@ -272,11 +253,9 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::decide(const 
       append(service, "gov.permits.permit", "permit.issued", "permit", permit.id, 1,
              {{"snapshot", permit_json(permit)}}, context);
     }
-    transaction.commit();
     return *store::find_application(service, id, store::Scope::everything());
   });
   if (written) {
-    deps_.events_committed();
     spdlog::info("permits: application {} {} by employee {}", id, written->status, principal->id);
   }
   co_return written;
@@ -294,8 +273,7 @@ boost::asio::awaitable<Result<store::Inspection>> PermitsService::schedule_inspe
   auto when =
       input::parse_time("scheduled_for", scheduled_for, {.not_past = true, .max_ahead = std::chrono::hours(24 * 731)});
   if (!when) co_return when.error();
-  auto written = co_await write([&](db::Connection& service) -> Result<store::Inspection> {
-    SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  auto written = co_await writes_.run([&](db::Connection& service) -> Result<store::Inspection> {
     auto a = store::find_application(service, application_id, store::Scope::everything());
     if (!a || (a->status != "fee_due" && a->status != "under_review"))
       return make_error(Errc::conflict, "application " + std::to_string(application_id) + " is " +
@@ -307,7 +285,6 @@ boost::asio::awaitable<Result<store::Inspection>> PermitsService::schedule_inspe
     inspection.scheduled_by = principal->id;
     inspection.created_at = utc::now();
     store::insert_inspection(service, inspection);
-    transaction.commit();
     return inspection;
   });
   co_return written;
@@ -329,8 +306,7 @@ boost::asio::awaitable<Result<store::Inspection>> PermitsService::record_inspect
   const auto* principal = context.principal.get();
   if (!principal || !principal->has("permits:inspect"))
     co_return make_error(Errc::forbidden, "needs permission permits:inspect");
-  auto written = co_await write([&](db::Connection& service) -> Result<store::Inspection> {
-    SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  auto written = co_await writes_.run([&](db::Connection& service) -> Result<store::Inspection> {
     auto current = store::find_inspection(service, id);
     if (!current) return make_error(Errc::not_found, "no such inspection");
     if (current->status != "scheduled")
@@ -340,7 +316,6 @@ boost::asio::awaitable<Result<store::Inspection>> PermitsService::record_inspect
     current->recorded_by = principal->id;
     current->recorded_at = utc::now();
     store::update_inspection(service, *current);
-    transaction.commit();
     return *current;
   });
   co_return written;
@@ -364,8 +339,7 @@ boost::asio::awaitable<Result<store::Permit>> PermitsService::revoke_permit(cons
   const auto* principal = context.principal.get();
   if (!principal || !principal->has("permits:review"))
     co_return make_error(Errc::forbidden, "needs permission permits:review");
-  auto written = co_await write([&](db::Connection& service) -> Result<store::Permit> {
-    SQLite::Transaction transaction(service.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  auto written = co_await writes_.run([&](db::Connection& service) -> Result<store::Permit> {
     auto permit = store::find_permit(service, id, store::Scope::everything());
     if (!permit) return make_error(Errc::not_found, "no such permit");
     if (permit->status != "active")
@@ -378,11 +352,9 @@ boost::asio::awaitable<Result<store::Permit>> PermitsService::revoke_permit(cons
     store::update_permit(service, *permit);
     append(service, "gov.permits.permit", "permit.revoked", "permit", permit->id, permit->event_version,
            {{"snapshot", permit_json(*permit)}}, context);
-    transaction.commit();
     return *permit;
   });
   if (written) {
-    deps_.events_committed();
     spdlog::info("permits: permit {} revoked by employee {}", id, principal->id);
   }
   co_return written;

@@ -11,6 +11,7 @@
 #include "townhall/bus/bus.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/input.hpp"
+#include "townhall/platform/write_path.hpp"
 #include "townhall/platform/writer.hpp"
 
 namespace townhall::permits {
@@ -77,8 +78,6 @@ class PermitsService {
   void bootstrap_departments(db::Connection& sync);
 
  private:
-  template <class F>
-  boost::asio::awaitable<std::invoke_result_t<F, db::Connection&>> write(F task);
   Result<Unit> usable() const;
   // The applicant's identity, fresh from auth, or from a recent cache row when auth
   // cannot answer; unavailable when neither.
@@ -86,7 +85,7 @@ class PermitsService {
 
   Settings settings_;
   Dependencies deps_;
-  std::unique_ptr<db::Connection> service_;  // writer thread only
+  db::WritePath writes_;  // the module's one write path
   std::atomic<bool> running_{false};
 };
 

@@ -23,10 +23,11 @@ class Writer;
 
 namespace townhall::bus {
 
-// Appends `event` to `module`'s outbox on `service`, which must be inside the write
-// transaction that makes the state change (transactional outbox). Returns the event id.
-// After the commit, call Bus::notify(module) so the relay publishes at once.
-std::string append(db::Connection& service, std::string_view module, const NewEvent& event);
+// Appends `event` to the outbox of the module `service` belongs to, inside the write
+// transaction that makes the state change (transactional outbox); the topic must be that
+// module's. Returns the event id. The write path (db::WritePath) wakes the bus after the
+// commit; the bus does so itself for handlers' commits.
+std::string append(db::Connection& service, const NewEvent& event);
 
 // What a handler made of an event.
 enum class Outcome {

@@ -1,0 +1,327 @@
+// Crash soak: a real `townhall serve` under mixed load (citizen PATCHes, applications,
+// decisions) is killed with SIGKILL at random moments, again and again. After each
+// restart and catch-up it checks, from the files themselves:
+//   - no acknowledged write is lost (a 2xx answer means committed);
+//   - every approval issued exactly one permit (no effect doubled or lost);
+//   - permits' citizen cache equals auth's citizens (phone and event_version);
+//   - no dead letters, and PRAGMA integrity_check is ok on every module file.
+// usage: soak --binary PATH --registry PATH [--kills N] [--seed S]
+// Prints the figures and exits 0 when nothing was violated, 1 otherwise.
+#include <SQLiteCpp/Database.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "server_fixture.hpp"
+
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+using townhall::testing::ChildProcess;
+
+struct Options {
+  std::string binary;
+  std::string registry;
+  int kills = 30;
+  unsigned seed = 20261122;
+};
+
+// A request during the load: no answer (the server was killed mid-request) is status 0.
+townhall::testing::HttpResponse attempt(unsigned short port, const std::string& method, const std::string& target,
+                                        const std::string& body, const std::string& token) {
+  try {
+    return townhall::testing::call(port, method, target, body, token);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+using townhall::testing::call;
+
+struct Citizen {
+  std::int64_t id = 0;
+  std::string token;
+  std::vector<std::string> attempts;  // phone values sent, in order
+  int last_acked = -1;                // index into attempts
+};
+
+class Soak {
+ public:
+  explicit Soak(Options options) : options_(std::move(options)), random_(options_.seed) {}
+
+  int run() {
+    write_config();
+    if (cli({"migrate"}) != 0 ||
+        cli({"admin", "create-user", "--email", "admin@soak.test", "--password", "soak admin password", "--name",
+             "Admin", "--role", "admin"}) != 0 ||
+        cli({"admin", "create-user", "--email", "reviewer@soak.test", "--password", "soak reviewer password", "--name",
+             "Rita", "--role", "permits_reviewer", "--department", "BLD"}) != 0) {
+      std::cerr << "soak: setup failed\n";
+      return 1;
+    }
+    {
+      auto server = start();
+      if (!server) return 1;
+      setup_accounts();
+      server->signal(SIGTERM);
+      server->wait_exit();
+    }
+    for (int kill = 0; kill < options_.kills; ++kill) {
+      auto server = start();
+      if (!server) return 1;
+      if (!check("after restart " + std::to_string(kill))) break;
+      load_then_kill(*server);
+      ++kills_done_;
+    }
+    auto server = start();
+    if (!server) return 1;
+    check("final");
+    server->signal(SIGTERM);
+    server->wait_exit();
+    std::cout << "soak: " << kills_done_ << " kills, " << acknowledged_ << " acknowledged writes, " << checked_
+              << " effects checked, " << violations_ << " violations\n";
+    return violations_ == 0 && kills_done_ == options_.kills ? 0 : 1;
+  }
+
+ private:
+  std::filesystem::path data() const { return dir_.path() / "data"; }
+
+  void write_config() {
+    std::ifstream in(options_.registry);
+    json registry = json::parse(in);
+    registry["server"]["rate_limit"]["enabled"] = false;
+    registry["logging"]["access_log"] = "off";
+    registry["logging"]["level"] = "warn";
+    registry["bus"]["sweep_interval_ms"] = 200;
+    config_ = (dir_.path() / "soak.json").string();
+    std::ofstream(config_) << registry.dump(2);
+  }
+
+  int cli(std::vector<std::string> args) {
+    args.insert(args.begin(), options_.binary);
+    args.insert(args.end(), {"--config", config_, "--data-dir", data().string()});
+    ChildProcess child(std::move(args), {}, true);
+    auto code = child.wait_exit(60s);
+    if (code != 0) std::cerr << child.output();
+    return code.value_or(-1);
+  }
+
+  std::unique_ptr<ChildProcess> start() {
+    auto child = std::make_unique<ChildProcess>(std::vector<std::string>{
+        options_.binary, "serve", "--port", "0", "--config", config_, "--data-dir", data().string()});
+    port_ = townhall::testing::wait_for_port(*child);
+    if (port_ == 0) {
+      std::cerr << "soak: the server did not start:\n" << child->output();
+      return nullptr;
+    }
+    return child;
+  }
+
+  void setup_accounts() {
+    admin_ = townhall::testing::login(port_, "admin@soak.test", "soak admin password");
+    reviewer_ = townhall::testing::login(port_, "reviewer@soak.test", "soak reviewer password");
+    for (int i = 0; i < 8; ++i) {
+      std::string email = "citizen" + std::to_string(i) + "@soak.test";
+      auto registered =
+          call(port_, "POST", "/api/v1/auth/register",
+               json{{"email", email}, {"password", "a long enough password"}, {"name", email}}.dump(), {});
+      Citizen c;
+      c.id = json::parse(registered.body)["id"].get<std::int64_t>();
+      call(port_, "PATCH", "/api/v1/auth/citizens/" + std::to_string(c.id), R"({"identity_verified":true})", admin_);
+      c.token = townhall::testing::login(port_, email, "a long enough password");
+      citizens_.push_back(std::move(c));
+    }
+  }
+
+  // Requests from two client threads until the kill; what was answered 2xx is acknowledged.
+  void load_then_kill(ChildProcess& server) {
+    std::atomic<bool> stop{false};
+    // Each thread patches its own half of the citizens: per citizen, requests are
+    // sequential, so the order of acknowledgements is the order of commits.
+    auto worker = [&](unsigned seed, std::size_t parity) {
+      std::mt19937 random(seed);
+      while (!stop) {
+        int op = static_cast<int>(random() % 10);
+        if (op < 5) {
+          std::size_t index;
+          std::string phone;
+          {
+            std::lock_guard lock(mutex_);
+            index = parity + 2 * (random() % (citizens_.size() / 2));
+            phone = "+1-555-" + std::to_string(++phone_counter_);
+            citizens_[index].attempts.push_back(phone);
+          }
+          auto& c = citizens_[index];
+          auto answer = attempt(port_, "PATCH", "/api/v1/auth/citizens/" + std::to_string(c.id),
+                                json{{"phone", phone}}.dump(), c.token);
+          if (answer.status == 200) {
+            std::lock_guard lock(mutex_);
+            c.last_acked = static_cast<int>(c.attempts.size()) - 1;
+            ++acknowledged_;
+          }
+        } else if (op < 8) {
+          const auto& c = citizens_[random() % citizens_.size()];
+          auto answer = attempt(port_, "POST", "/api/v1/permits/applications",
+                                R"({"permit_type":"fence","description":"soak","property_address":"1 Soak St",)"
+                                R"("department_code":"BLD"})",
+                                c.token);
+          if (answer.status == 201) {
+            std::lock_guard lock(mutex_);
+            submitted_.insert(json::parse(answer.body)["id"].get<std::int64_t>());
+            ++acknowledged_;
+          }
+        } else {
+          std::int64_t id = 0;
+          {
+            std::lock_guard lock(mutex_);
+            for (auto candidate : submitted_)
+              if (!decided_.contains(candidate)) {
+                id = candidate;
+                break;
+              }
+          }
+          if (id == 0) continue;
+          auto answer = attempt(port_, "POST", "/api/v1/permits/applications/" + std::to_string(id) + "/decision",
+                                R"({"decision":"approve"})", reviewer_);
+          std::lock_guard lock(mutex_);
+          if (answer.status == 200) {
+            approved_.insert(id);
+            ++acknowledged_;
+          }
+          if (answer.status == 200 || answer.status == 409) decided_.insert(id);
+        }
+      }
+    };
+    std::thread a(worker, static_cast<unsigned>(random_()), 0), b(worker, static_cast<unsigned>(random_()), 1);
+    // The kill comes at a random moment of the load (the soak's point: no moment is safe).
+    std::this_thread::sleep_for(std::chrono::milliseconds(30 + random_() % 300));
+    server.signal(SIGKILL);
+    server.wait_exit();
+    stop = true;
+    a.join();
+    b.join();
+  }
+
+  void violation(const std::string& where, const std::string& what) {
+    ++violations_;
+    std::cerr << "soak VIOLATION (" << where << "): " << what << "\n";
+  }
+
+  std::int64_t scalar(SQLite::Database& db, const std::string& sql) { return db.execAndGet(sql).getInt64(); }
+
+  bool check(const std::string& where) {
+    SQLite::Database auth((data() / "auth.db").string(), SQLite::OPEN_READONLY);
+    SQLite::Database permits((data() / "permits.db").string(), SQLite::OPEN_READONLY);
+    // Caught up: permits' citizen cursor has reached auth's outbox head.
+    bool caught_up = townhall::testing::wait_until(
+        [&] {
+          auto head = scalar(auth, "SELECT coalesce(max(id), 0) FROM outbox");
+          auto cursor = scalar(permits,
+                               "SELECT coalesce(max(position), 0) FROM bus_cursors WHERE subscription = "
+                               "'citizen_refs' AND source = 'auth'");
+          return cursor >= head;
+        },
+        30s);
+    if (!caught_up) violation(where, "permits did not catch up with auth within 30 s");
+    std::lock_guard lock(mutex_);
+    for (const auto& c : citizens_) {
+      auto query = SQLite::Statement(auth, "SELECT coalesce(phone, ''), event_version FROM citizens WHERE id = ?");
+      query.bind(1, c.id);
+      if (!query.executeStep()) {
+        violation(where, "citizen " + std::to_string(c.id) + " is gone");
+        continue;
+      }
+      std::string phone = query.getColumn(0).getString();
+      auto version = query.getColumn(1).getInt64();
+      if (c.last_acked >= 0) {
+        // The last acknowledged value, or one sent after it (committed, answer lost).
+        bool ok = false;
+        for (std::size_t i = static_cast<std::size_t>(c.last_acked); i < c.attempts.size(); ++i)
+          ok = ok || c.attempts[i] == phone;
+        if (!ok)
+          violation(where, "citizen " + std::to_string(c.id) + " lost acknowledged phone " +
+                               c.attempts[static_cast<std::size_t>(c.last_acked)] + " (has " + phone + ")");
+      }
+      auto ref = SQLite::Statement(permits,
+                                   "SELECT coalesce(phone, ''), event_version FROM citizen_refs WHERE citizen_id = ?");
+      ref.bind(1, c.id);
+      if (!ref.executeStep() || ref.getColumn(0).getString() != phone || ref.getColumn(1).getInt64() != version)
+        violation(where, "permits' cache of citizen " + std::to_string(c.id) + " differs from auth");
+      ++checked_;
+    }
+    for (auto id : submitted_) {
+      if (scalar(permits, "SELECT count(*) FROM applications WHERE id = " + std::to_string(id)) != 1)
+        violation(where, "acknowledged application " + std::to_string(id) + " is missing");
+    }
+    for (auto id : approved_) {
+      auto status = permits.execAndGet("SELECT status FROM applications WHERE id = " + std::to_string(id)).getString();
+      if (status != "approved") violation(where, "acknowledged approval of " + std::to_string(id) + " is " + status);
+      ++checked_;
+    }
+    auto doubled = scalar(permits,
+                          "SELECT count(*) FROM (SELECT application_id FROM permits GROUP BY application_id "
+                          "HAVING count(*) > 1)");
+    if (doubled != 0) violation(where, std::to_string(doubled) + " applications have more than one permit");
+    auto unpermitted = scalar(permits,
+                              "SELECT count(*) FROM applications a WHERE a.status = 'approved' AND NOT EXISTS "
+                              "(SELECT 1 FROM permits p WHERE p.application_id = a.id)");
+    if (unpermitted != 0) violation(where, std::to_string(unpermitted) + " approvals have no permit");
+    checked_ += scalar(permits, "SELECT count(*) FROM permits");
+    if (auto dead = scalar(permits, "SELECT count(*) FROM dead_letters"); dead != 0)
+      violation(where, std::to_string(dead) + " dead letters");
+    for (const char* module : {"auth", "permits", "revenue", "parks"}) {
+      SQLite::Database file((data() / (std::string(module) + ".db")).string(), SQLite::OPEN_READONLY);
+      auto result = file.execAndGet("PRAGMA integrity_check").getString();
+      if (result != "ok") violation(where, std::string(module) + ".db integrity_check: " + result);
+    }
+    return violations_ == 0;
+  }
+
+  Options options_;
+  std::mt19937 random_;
+  townhall::testing::TempDir dir_;
+  std::string config_;
+  unsigned short port_ = 0;
+  std::string admin_, reviewer_;
+  std::mutex mutex_;
+  std::vector<Citizen> citizens_;
+  int phone_counter_ = 0;
+  std::set<std::int64_t> submitted_, approved_, decided_;
+  std::int64_t acknowledged_ = 0, checked_ = 0;
+  int violations_ = 0, kills_done_ = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--binary")
+      options.binary = value;
+    else if (flag == "--registry")
+      options.registry = value;
+    else if (flag == "--kills")
+      options.kills = std::stoi(value);
+    else if (flag == "--seed")
+      options.seed = static_cast<unsigned>(std::stoul(value));
+    else {
+      std::cerr << "usage: soak --binary PATH --registry PATH [--kills N] [--seed S]\n";
+      return 2;
+    }
+  }
+  if (options.binary.empty() || options.registry.empty()) {
+    std::cerr << "usage: soak --binary PATH --registry PATH [--kills N] [--seed S]\n";
+    return 2;
+  }
+  return Soak(std::move(options)).run();
+}
