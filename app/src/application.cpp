@@ -474,7 +474,10 @@ std::uint16_t Application::start() {
   if (rate.enabled) limiter = std::make_unique<http::RateLimiter>(rate.requests_per_second, rate.burst);
   Gateway::Authenticator authenticator;
   if (auto* auth_api = impl.apis.auth)
-    authenticator = [auth_api](std::string_view token) { return auth_api->authenticate(token); };
+    authenticator = [auth_api](std::string_view token, const std::string& request_id) {
+      return auth_api->authenticate(CallContext::as_service("gateway", request_id, std::chrono::seconds(5)),
+                                    std::string(token));
+    };
   impl.gateway = std::make_unique<Gateway>(impl.router, std::move(limiter), std::move(gates), std::move(authenticator));
 
   impl.server = std::make_unique<http::Server>(

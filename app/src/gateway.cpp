@@ -52,7 +52,7 @@ boost::asio::awaitable<std::optional<http::Response>> Gateway::authenticate(http
       co_return http::problem(503, "unavailable", "Service Unavailable", "authentication is not configured");
     co_return std::nullopt;
   }
-  auto principal = co_await authenticator_(*token);
+  auto principal = co_await authenticator_(*token, request.request_id);
   if (principal) {
     request.principal = std::move(principal.value());
     co_return std::nullopt;

@@ -19,8 +19,8 @@ class Gateway {
  public:
   // Token -> principal (auth::Api::authenticate). unauthorized for an unknown, expired or
   // revoked token; unavailable when auth cannot answer.
-  using Authenticator =
-      std::function<boost::asio::awaitable<Result<std::shared_ptr<const Principal>>>(std::string_view token)>;
+  using Authenticator = std::function<boost::asio::awaitable<Result<std::shared_ptr<const Principal>>>(
+      std::string_view token, const std::string& request_id)>;
 
   // A module's prefix and whether the module is up (flipped by the composition root).
   struct ModuleGate {

@@ -492,20 +492,22 @@ TEST_F(AuthServiceTest, ConsistencyReadsPageThroughCitizens) {
   CitizenPatch patch;
   patch.name = "Renamed";
   ASSERT_TRUE(run_awaitable(service->update_citizen(as(citizen(ids[1])), ids[1], patch)));
-  auto versions = run_awaitable(service->citizen_versions(CallContext{}, ids[2], 10));
+  auto module = CallContext::as_service("permits", "test");
+  EXPECT_EQ(run_awaitable(service->citizen_versions(CallContext{}, ids[2], 10)).error().code, Errc::forbidden);
+  auto versions = run_awaitable(service->citizen_versions(module, ids[2], 10));
   ASSERT_TRUE(versions);
   ASSERT_EQ(versions->size(), 2u);
   EXPECT_EQ((*versions)[0].id, ids[3]);
-  auto all = run_awaitable(service->citizens_since(CallContext{}, 0, 3));
+  auto all = run_awaitable(service->citizens_since(module, 0, 3));
   ASSERT_TRUE(all);
   ASSERT_EQ(all->citizens.size(), 3u);
-  auto rest = run_awaitable(service->citizens_since(CallContext{}, all->next, 10));
+  auto rest = run_awaitable(service->citizens_since(module, all->next, 10));
   ASSERT_TRUE(rest);
   ASSERT_EQ(rest->citizens.size(), 2u);
   EXPECT_EQ(rest->citizens.back().id, ids[1]);  // the latest change comes last
   EXPECT_EQ(rest->citizens.back().name, "Renamed");
   CallContext late;
-  late.deadline = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  late.deadline = CallContext::Clock::now() - std::chrono::seconds(1);
   EXPECT_EQ(run_awaitable(service->get_citizen(late, ids[0])).error().code, Errc::deadline_exceeded);
 }
 
@@ -516,7 +518,8 @@ TEST_F(AuthServiceTest, DownModuleAnswersUnavailableButCachedTokensStillWork) {
   ASSERT_TRUE(service->authenticate_now(session->token));
   service->stop();
   EXPECT_TRUE(service->authenticate_now(session->token));
-  EXPECT_EQ(run_awaitable(service->get_citizen(CallContext{}, 1)).error().code, Errc::unavailable);
+  EXPECT_EQ(run_awaitable(service->get_citizen(CallContext::as_service("permits", "test"), 1)).error().code,
+            Errc::unavailable);
   EXPECT_EQ(run_awaitable(service->login("maria@example.org", "a long enough password", "127.0.0.1")).error().code,
             Errc::unavailable);
   service->start();

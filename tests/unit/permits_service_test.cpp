@@ -68,10 +68,11 @@ class PermitsServiceTest : public ::testing::Test {
     }());
   }
 
-  void make_service(Settings settings) {
+  void make_service(Settings settings, auth::Api* auth = nullptr) {
     if (service) service->stop();
     service = std::make_unique<PermitsService>(
-        settings, PermitsService::Dependencies{permits_db, permits_writer, permits_readers, [] {}, *auth_service});
+        settings, PermitsService::Dependencies{permits_db, permits_writer, permits_readers, [] {},
+                                               auth ? *auth : static_cast<auth::Api&>(*auth_service)});
     service->start();
   }
 
@@ -223,6 +224,67 @@ TEST_F(PermitsServiceTest, ApprovalFallsBackToAFreshCacheRowWhenAuthIsDown) {
   EXPECT_EQ(service->get_application(reviewer, second->id)->status, "under_review");  // nothing changed
   auth_service->start();
   EXPECT_TRUE(run_awaitable(service->decide(reviewer, second->id, Decision::approve, std::nullopt)));
+}
+
+// auth's Api as a network client would see it: the real module, except that get_citizen
+// answers a chosen failure.
+class FailingGetCitizen final : public auth::Api {
+ public:
+  FailingGetCitizen(auth::Api& real, Errc failure) : real_(real), failure_(failure) {}
+  boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(CallContext context,
+                                                                                std::string token) override {
+    return real_.authenticate(std::move(context), std::move(token));
+  }
+  boost::asio::awaitable<Result<auth::Citizen>> get_citizen(CallContext, std::int64_t) override {
+    co_return make_error(failure_, "scripted failure");
+  }
+  boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(CallContext context, std::int64_t id,
+                                                                           std::string purpose) override {
+    return real_.get_sensitive(std::move(context), id, std::move(purpose));
+  }
+  boost::asio::awaitable<Result<std::vector<auth::CitizenVersion>>> citizen_versions(CallContext context,
+                                                                                     std::int64_t after,
+                                                                                     int limit) override {
+    return real_.citizen_versions(std::move(context), after, limit);
+  }
+  boost::asio::awaitable<Result<auth::CitizenChanges>> citizens_since(CallContext context, std::int64_t seq,
+                                                                      int limit) override {
+    return real_.citizens_since(std::move(context), seq, limit);
+  }
+  boost::asio::awaitable<Result<std::vector<auth::DepartmentRef>>> departments(CallContext context) override {
+    return real_.departments(std::move(context));
+  }
+
+ private:
+  auth::Api& real_;
+  Errc failure_;
+};
+
+// DESIGN §5: the cache stands in for auth only when auth cannot answer (unavailable,
+// deadline_exceeded), never when it answers something else.
+TEST_F(PermitsServiceTest, ApprovalFallsBackToTheCacheOnlyWhenAuthCannotAnswer) {
+  auto citizen = verified_citizen();
+  CallContext as_citizen;
+  as_citizen.principal = citizen;
+  CallContext reviewer;
+  reviewer.principal = staff(2, {"permits:review"}, "BLD");
+  auto settings = service->settings();
+  for (auto [failure, falls_back] : std::vector<std::pair<Errc, bool>>{{Errc::deadline_exceeded, true},
+                                                                       {Errc::unavailable, true},
+                                                                       {Errc::forbidden, false},
+                                                                       {Errc::internal, false},
+                                                                       {Errc::invalid_argument, false}}) {
+    FailingGetCitizen auth(*auth_service, failure);
+    make_service(settings, &auth);
+    auto application = run_awaitable(service->submit(as_citizen, NewApplication{"fence", "f", "1 Main", "BLD"}));
+    ASSERT_TRUE(application);
+    auto decided = run_awaitable(service->decide(reviewer, application->id, Decision::approve, std::nullopt));
+    EXPECT_EQ(decided.ok(), falls_back) << to_string(failure);
+    if (!falls_back) {
+      EXPECT_EQ(decided.error().code, Errc::internal) << to_string(failure);
+    }
+    make_service(settings);  // back on the real auth before `auth` goes
+  }
 }
 
 TEST(PermitsSettings, UnknownOrBadKeysAreNamed) {

@@ -15,7 +15,7 @@ namespace townhall::auth {
 namespace {
 
 std::string actor_of(const CallContext& context) {
-  if (!context.principal) return "module";
+  if (!context.principal) return context.service.empty() ? "anonymous" : "module:" + context.service;
   return std::string(to_string(context.principal->kind)) + ":" + std::to_string(context.principal->id);
 }
 
@@ -48,6 +48,15 @@ std::string canonical_national_id(std::string_view value) {
 
 Result<Unit> not_before_deadline(const CallContext& context) {
   if (context.expired()) return make_error(Errc::deadline_exceeded, "the caller's deadline has passed");
+  return Unit{};
+}
+
+// Reads other modules make of citizens in bulk: a module as itself, or staff who may read
+// any citizen. Never anonymous.
+Result<Unit> may_read_citizens(const CallContext& context) {
+  if (context.is_service()) return Unit{};
+  if (!context.principal) return make_error(Errc::forbidden, "an anonymous caller may not read citizens");
+  if (!context.principal->has("citizens:read")) return make_error(Errc::forbidden, "needs permission citizens:read");
   return Unit{};
 }
 
@@ -286,7 +295,9 @@ Result<std::shared_ptr<const Principal>> AuthService::authenticate_now(std::stri
   });
 }
 
-boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> AuthService::authenticate(std::string_view token) {
+boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> AuthService::authenticate(CallContext context,
+                                                                                           std::string token) {
+  if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
   co_return authenticate_now(token);
 }
 
@@ -294,13 +305,15 @@ boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> AuthService::au
 
 Result<Unit> AuthService::may_read_citizen(const CallContext& context, std::int64_t id) const {
   const auto& principal = context.principal;
-  if (!principal || principal->is_citizen(id)) return Unit{};
+  if (context.is_service()) return Unit{};
+  if (!principal) return make_error(Errc::forbidden, "an anonymous caller may not read citizens");
+  if (principal->is_citizen(id)) return Unit{};
   if (principal->is_citizen()) return make_error(Errc::not_found, "no such citizen");
   if (!principal->has("citizens:read")) return make_error(Errc::forbidden, "needs permission citizens:read");
   return Unit{};
 }
 
-boost::asio::awaitable<Result<Citizen>> AuthService::get_citizen(const CallContext& context, std::int64_t id) {
+boost::asio::awaitable<Result<Citizen>> AuthService::get_citizen(CallContext context, std::int64_t id) {
   if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
   if (auto ok = may_read_citizen(context, id); !ok) co_return ok.error();
   if (auto ok = usable(); !ok) co_return ok.error();
@@ -467,9 +480,9 @@ Result<commands::Employee> AuthService::get_employee(const CallContext& context,
 
 // --- Api for other modules -------------------------------------------------------------
 
-boost::asio::awaitable<Result<std::optional<std::string>>> AuthService::get_sensitive(const CallContext& context,
+boost::asio::awaitable<Result<std::optional<std::string>>> AuthService::get_sensitive(CallContext context,
                                                                                       std::int64_t id,
-                                                                                      std::string_view purpose) {
+                                                                                      std::string purpose) {
   if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
   const auto& principal = context.principal;
   if (!principal) co_return make_error(Errc::forbidden, "reading a national id needs a principal to audit");
@@ -492,31 +505,30 @@ boost::asio::awaitable<Result<std::optional<std::string>>> AuthService::get_sens
   co_return std::optional<std::string>(std::move(*opened));
 }
 
-boost::asio::awaitable<Result<std::vector<CitizenVersion>>> AuthService::citizen_versions(const CallContext& context,
+boost::asio::awaitable<Result<std::vector<CitizenVersion>>> AuthService::citizen_versions(CallContext context,
                                                                                           std::int64_t after_id,
                                                                                           int limit) {
   if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
-  if (context.principal && !context.principal->has("citizens:read"))
-    co_return make_error(Errc::forbidden, "needs permission citizens:read");
+  if (auto ok = may_read_citizens(context); !ok) co_return ok.error();
   if (auto ok = usable(); !ok) co_return ok.error();
   co_return deps_.readers.read([&](db::Connection& reader) -> Result<std::vector<CitizenVersion>> {
     return store::citizen_versions(reader, after_id, std::clamp(limit, 1, 1000));
   });
 }
 
-boost::asio::awaitable<Result<CitizenChanges>> AuthService::citizens_since(const CallContext& context,
-                                                                           std::int64_t change_seq, int limit) {
+boost::asio::awaitable<Result<CitizenChanges>> AuthService::citizens_since(CallContext context, std::int64_t change_seq,
+                                                                           int limit) {
   if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
-  if (context.principal && !context.principal->has("citizens:read"))
-    co_return make_error(Errc::forbidden, "needs permission citizens:read");
+  if (auto ok = may_read_citizens(context); !ok) co_return ok.error();
   if (auto ok = usable(); !ok) co_return ok.error();
   co_return deps_.readers.read([&](db::Connection& reader) -> Result<CitizenChanges> {
     return store::citizens_since(reader, change_seq, std::clamp(limit, 1, 1000));
   });
 }
 
-boost::asio::awaitable<Result<std::vector<DepartmentRef>>> AuthService::departments(const CallContext& context) {
+boost::asio::awaitable<Result<std::vector<DepartmentRef>>> AuthService::departments(CallContext context) {
   if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
+  if (context.anonymous()) co_return make_error(Errc::forbidden, "an anonymous caller may not list departments");
   auto listed = list_departments();
   if (!listed) co_return listed.error();
   std::vector<DepartmentRef> out;

@@ -114,17 +114,17 @@ class AuthService final : public Api {
   Result<commands::Employee> get_employee(const CallContext& context, std::int64_t id);
 
   // auth::Api
-  boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(std::string_view token) override;
-  boost::asio::awaitable<Result<Citizen>> get_citizen(const CallContext& context, std::int64_t citizen_id) override;
-  boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(const CallContext& context,
-                                                                           std::int64_t citizen_id,
-                                                                           std::string_view purpose) override;
-  boost::asio::awaitable<Result<std::vector<CitizenVersion>>> citizen_versions(const CallContext& context,
+  boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(CallContext context,
+                                                                                std::string token) override;
+  boost::asio::awaitable<Result<Citizen>> get_citizen(CallContext context, std::int64_t citizen_id) override;
+  boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(CallContext context, std::int64_t citizen_id,
+                                                                           std::string purpose) override;
+  boost::asio::awaitable<Result<std::vector<CitizenVersion>>> citizen_versions(CallContext context,
                                                                                std::int64_t after_id,
                                                                                int limit) override;
-  boost::asio::awaitable<Result<CitizenChanges>> citizens_since(const CallContext& context, std::int64_t change_seq,
+  boost::asio::awaitable<Result<CitizenChanges>> citizens_since(CallContext context, std::int64_t change_seq,
                                                                 int limit) override;
-  boost::asio::awaitable<Result<std::vector<DepartmentRef>>> departments(const CallContext& context) override;
+  boost::asio::awaitable<Result<std::vector<DepartmentRef>>> departments(CallContext context) override;
 
   // The synchronous core of authenticate (no coroutine): for the benchmark and tests.
   Result<std::shared_ptr<const Principal>> authenticate_now(std::string_view token);

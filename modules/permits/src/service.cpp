@@ -163,16 +163,19 @@ Result<ApplicationList> PermitsService::list_applications(const CallContext& con
 
 boost::asio::awaitable<Result<Unit>> PermitsService::check_identity(const CallContext& context,
                                                                     std::int64_t citizen_id) {
-  CallContext call;  // the module asks, on behalf of the request
-  call.correlation_id = context.correlation_id;
-  call.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  auto fresh = co_await deps_.auth.get_citizen(call, citizen_id);
+  // The module asks as itself, in the request's correlation.
+  auto fresh = co_await deps_.auth.get_citizen(
+      CallContext::as_service("permits", context.correlation_id, std::chrono::seconds(2)), citizen_id);
   bool active = false, verified = false;
   if (fresh) {
     active = fresh->is_active;
     verified = fresh->identity_verified;
   } else if (fresh.error().code == Errc::not_found) {
     co_return make_error(Errc::unprocessable, "the applicant's account no longer exists");
+  } else if (fresh.error().code != Errc::unavailable && fresh.error().code != Errc::deadline_exceeded) {
+    // Only an auth that cannot answer justifies the cache; any other refusal is a fault.
+    spdlog::error("permits: identity check of citizen {} refused by auth: {}", citizen_id, fresh.error().message);
+    co_return make_error(Errc::internal, "the identity check failed; see the log");
   } else {
     // Auth cannot answer: a recent cache row will do (the seeds' hybrid strategy).
     auto read = deps_.readers.read([&](db::Connection& reader) -> Result<std::optional<store::CitizenRef>> {
@@ -423,10 +426,7 @@ auth::Citizen citizen_of(const json& snapshot, std::int64_t version) {
 
 // A bootstrap's Api call, on the consumer's writer thread (see bus::Bootstrap).
 CallContext bootstrap_call(const char* what) {
-  CallContext call;
-  call.correlation_id = std::string("bootstrap:") + what;
-  call.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  return call;
+  return CallContext::as_service("permits", std::string("bootstrap:") + what, std::chrono::seconds(30));
 }
 
 }  // namespace

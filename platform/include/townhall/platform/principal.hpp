@@ -42,14 +42,31 @@ struct Principal {
 std::string_view to_string(Principal::Kind kind);
 
 // What travels with every internal Api call (DESIGN.md §5), as it would over the wire:
-// who asks (null: the module itself, e.g. a background job), the request's correlation
-// id, and when the caller stops waiting.
+// who asks — a signed-in principal, or a module calling as itself (`service`, its name),
+// never neither — the request's correlation id, and when the caller stops waiting, as a
+// wall-clock instant (a steady clock's time means nothing on another machine). Api
+// coroutines take it by value.
 struct CallContext {
-  std::shared_ptr<const Principal> principal;
-  std::string correlation_id;
-  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  using Clock = std::chrono::system_clock;
 
-  bool expired() const { return std::chrono::steady_clock::now() >= deadline; }
+  std::shared_ptr<const Principal> principal;
+  std::string service;  // the calling module when it calls as itself ("permits")
+  std::string correlation_id;
+  Clock::time_point deadline = Clock::now() + std::chrono::seconds(10);
+
+  // A module calling another as itself (a saga step, a bootstrap, a consistency check).
+  static CallContext as_service(std::string module, std::string correlation_id,
+                                std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    CallContext context;
+    context.service = std::move(module);
+    context.correlation_id = std::move(correlation_id);
+    context.deadline = Clock::now() + timeout;
+    return context;
+  }
+
+  bool is_service() const { return !principal && !service.empty(); }
+  bool anonymous() const { return !principal && service.empty(); }
+  bool expired() const { return Clock::now() >= deadline; }
 };
 
 }  // namespace townhall

@@ -14,6 +14,8 @@
 // The auth module's contract with the rest of the system (DESIGN.md §5). Other modules
 // get an auth::Api& from the composition root; every call can fail the way a remote call
 // fails (unavailable, deadline_exceeded, not_found, forbidden) and callers handle that.
+// Parameters are values (a coroutine may run after its caller's temporaries are gone,
+// and an HTTP client would serialize them); an anonymous CallContext is refused.
 namespace townhall::auth {
 
 // Event topics and types auth publishes (DESIGN.md §4).
@@ -75,31 +77,32 @@ class Api {
   // Bearer token -> principal. unauthorized when the token is unknown, expired or
   // revoked (or its account is gone). Served from a short-TTL cache; logout, role
   // changes and deletions invalidate it at once.
-  virtual boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(std::string_view token) = 0;
+  virtual boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(CallContext context,
+                                                                                        std::string token) = 0;
 
-  // Fresh from auth's own file (not a cache). A caller principal, when given, must be
-  // the citizen or staff with citizens:read; a null principal is the calling module.
-  virtual boost::asio::awaitable<Result<Citizen>> get_citizen(const CallContext& context, std::int64_t citizen_id) = 0;
+  // Fresh from auth's own file (not a cache). The caller is the citizen, staff with
+  // citizens:read, or a module calling as itself (CallContext::as_service).
+  virtual boost::asio::awaitable<Result<Citizen>> get_citizen(CallContext context, std::int64_t citizen_id) = 0;
 
   // The citizen's national id (nullopt when none is on file). Needs a principal with
   // citizens:sensitive and a stated purpose; each call writes an audit_log row (who,
   // what, purpose, when) in the same transaction as it reads.
-  virtual boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(const CallContext& context,
+  virtual boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(CallContext context,
                                                                                    std::int64_t citizen_id,
-                                                                                   std::string_view purpose) = 0;
+                                                                                   std::string purpose) = 0;
 
   // (id, event_version) of citizens with id > after_id, ascending, at most `limit`
   // (≤ 1000): what a consistency check compares a cache with.
-  virtual boost::asio::awaitable<Result<std::vector<CitizenVersion>>> citizen_versions(const CallContext& context,
+  virtual boost::asio::awaitable<Result<std::vector<CitizenVersion>>> citizen_versions(CallContext context,
                                                                                        std::int64_t after_id,
                                                                                        int limit) = 0;
 
   // Citizens whose last change is after `change_seq` (0: all), for resync.
-  virtual boost::asio::awaitable<Result<CitizenChanges>> citizens_since(const CallContext& context,
-                                                                        std::int64_t change_seq, int limit) = 0;
+  virtual boost::asio::awaitable<Result<CitizenChanges>> citizens_since(CallContext context, std::int64_t change_seq,
+                                                                        int limit) = 0;
 
   // Every department (a few dozen at most), for a cache's bootstrap.
-  virtual boost::asio::awaitable<Result<std::vector<DepartmentRef>>> departments(const CallContext& context) = 0;
+  virtual boost::asio::awaitable<Result<std::vector<DepartmentRef>>> departments(CallContext context) = 0;
 };
 
 }  // namespace townhall::auth
