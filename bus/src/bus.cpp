@@ -129,7 +129,8 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
 
   struct Lane {
     std::int64_t position = 0;  // everything up to here is done for this lane
-    int attempts = 0;           // of the event at position + 1 (when failing)
+    int attempts = 0;           // of the event `failing` (when failing)
+    std::int64_t failing = 0;   // the id of the event this lane is retrying; 0: none
     std::string first_failed_at;
     bool waiting = false;  // in backoff
     std::unique_ptr<boost::asio::steady_timer> timer;
@@ -377,6 +378,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
           for (auto& lane : feed->lanes) {
             lane.position = position;
             lane.attempts = 0;
+            lane.failing = 0;
             lane.waiting = false;
           }
         }
@@ -808,8 +810,14 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     // A saga step appended events: the next hop starts now (DESIGN §4.9).
     if (appended) outbox_grew(subscription.consumer->module);
     for (std::size_t l = 0; l < lane_count; ++l) {
-      feed.lanes[l].position = positions[l];
-      if (!failures[l] && !feed.lanes[l].waiting) feed.lanes[l].attempts = 0;
+      auto& lane = feed.lanes[l];
+      lane.position = positions[l];
+      // A lane's attempts end when it got past the event that failed, not when a batch
+      // (read for another lane) simply did not reach that event.
+      if (!failures[l] && !lane.waiting && positions[l] >= lane.failing) {
+        lane.attempts = 0;
+        lane.failing = 0;
+      }
     }
     feed.persisted = std::max(feed.persisted, *std::min_element(positions.begin(), positions.end()));
     if (feed.recorded_max != 0 && feed.persisted >= feed.recorded_max) {
@@ -899,6 +907,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     for (auto& lane : feed.lanes) {
       lane.position = position;
       lane.attempts = 0;
+      lane.failing = 0;
     }
     feed.persisted = position;
     feed.watermark = position;
@@ -908,6 +917,10 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     Lane& lane = feed.lanes[lane_index];
     auto& subscription = *feed.subscription;
     subscription.failures->inc();
+    if (lane.failing != failure.shared->row.id) {  // a new failing event: count afresh
+      lane.failing = failure.shared->row.id;
+      lane.attempts = 0;
+    }
     if (lane.attempts == 0) lane.first_failed_at = utc::now();
     ++lane.attempts;
     std::string event_id = feed.source->module + ":" + std::to_string(failure.shared->row.id);
@@ -926,6 +939,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
       subscription.dead_letters->add(1);
       lane.position = failure.shared->row.id;
       lane.attempts = 0;
+      lane.failing = 0;
       return;
     }
     auto base = options.backoff_initial * (1 << std::min(lane.attempts - 1, 20));

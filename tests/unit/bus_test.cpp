@@ -650,6 +650,39 @@ TEST_F(BusTest, PruningWaitsForADownSubscriptionUpToTheHoldBound) {
             std::string::npos);
 }
 
+// Issue 10.8: two failing lanes keep their own attempt counts. Lane 0 fails at the
+// first event, lane 1 far ahead (past a batch): a retry batch read for lane 0 does not
+// reach lane 1's event, which must not reset lane 1's count (it would retry for ever).
+// The lanes of "x-poison" and "y-poison" differ (fnv1a(aggregate id) % 2 = 0 and 1).
+TEST_F(BusTest, FailingLanesKeepTheirOwnAttemptCounts) {
+  auto c1 = consumer("c1");
+  std::atomic<int> y_attempts{0};
+  auto options = fast_options();
+  options.lanes = 2;
+  options.batch = 4;
+  options.max_attempts = 12;
+  options.backoff_initial = 1ms;
+  options.backoff_max = 1ms;
+  Bus bus(options, metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer,
+                   {item_subscription([&](const Event& event, db::Connection& connection) -> Outcome {
+                     if (event.aggregate_id == "x-poison") throw std::runtime_error("x never applies");
+                     if (event.aggregate_id == "y-poison") {
+                       ++y_attempts;
+                       throw std::runtime_error("y never applies");
+                     }
+                     return testing::apply_item(event, connection);
+                   })});
+  publish("x-poison", "v");
+  for (int i = 0; i < 12; ++i) publish("b" + std::to_string(i), "v");  // some land in lane 1
+  publish("y-poison", "v");
+  bus.start();
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_EQ(bus.dead_letters(std::string("c1")).size(), 2u);
+  EXPECT_EQ(y_attempts.load(), 12);
+}
+
 TEST_F(BusTest, HandlerThrowingANonStandardExceptionIsRetriedThenDeadLettered) {
   auto c1 = consumer("c1");
   Bus bus(fast_options(), metrics_);
