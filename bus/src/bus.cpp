@@ -224,7 +224,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     std::int64_t window_from = 0, window_to = 0;
     bool window_open = false;
     std::atomic<bool> prefetch_scheduled{false};
-    std::unique_ptr<db::Connection> window_reader;  // under window_mutex
+    std::unique_ptr<db::Connection> prefetch_reader;  // the relay thread only
 
     // For status and metrics, from any thread: one connection, not one per call.
     std::mutex status_mutex;
@@ -583,18 +583,25 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   }
 
   // Appends the next batch to the window, then parses the rows some subscription wants
-  // while the subscriptions are still applying the previous batch.
+  // while the subscriptions are still applying the previous batch. The file is read
+  // outside the window's lock: a slow source file delays this thread, not the feeds.
   void prefetch(Source& source) {
     if (stopping) return;
-    Rows fresh;
+    std::int64_t from = 0;
     {
       std::lock_guard lock(source.window_mutex);
       if (!source.window_open) return;
-      try {
-        fresh = extend_window(source, options.batch);
-      } catch (const SourceUnavailable&) {
-        return;  // the subscriptions find out on their next read
-      }
+      from = source.window_to;
+    }
+    Rows fresh;
+    try {
+      read_outbox(source.prefetch_reader, source, from, INT64_MAX, options.batch, fresh);
+    } catch (const SourceUnavailable&) {
+      return;  // the subscriptions find out on their next read
+    }
+    {
+      std::lock_guard lock(source.window_mutex);
+      merge_into_window(source, fresh);
     }
     for (const auto& shared : fresh) {
       bool wanted_by_any = false;
@@ -630,19 +637,20 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
 
   std::size_t window_capacity() const { return std::max(options.window, options.batch); }
 
-  // Reads up to `limit` rows after the window's end into it, dropping the oldest beyond
-  // its capacity, and returns them. The caller holds window_mutex.
-  Rows extend_window(Source& source, std::size_t limit) {
-    Rows fresh;
-    read_outbox(source.window_reader, source, source.window_to, INT64_MAX, limit, fresh);
-    if (fresh.empty()) return fresh;
-    source.window_to = fresh.back()->row.id;
-    source.window.insert(source.window.end(), fresh.begin(), fresh.end());
+  // Appends rows read from the file after the window's end (their first row follows the
+  // end as it was when they were read); rows another reader appended meanwhile are
+  // skipped. Drops the oldest rows beyond capacity. The caller holds window_mutex.
+  void merge_into_window(Source& source, const Rows& fresh) {
+    if (!source.window_open) return;
+    for (const auto& shared : fresh) {
+      if (shared->row.id <= source.window_to) continue;
+      source.window.push_back(shared);
+      source.window_to = shared->row.id;
+    }
     while (source.window.size() > window_capacity()) {
       source.window_from = source.window.front()->row.id;
       source.window.pop_front();
     }
-    return fresh;
   }
 
   // The next rows after `after` for `feed`: from the source's shared window when `after`
@@ -652,6 +660,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     Rows rows;
     rows.reserve(options.batch);
     std::int64_t behind_up_to = -1;
+    std::int64_t extend_from = -1;  // >= 0: the window ends here and this feed needs more
     {
       std::lock_guard lock(source.window_mutex);
       if (!source.window_open || after > source.window_to) {
@@ -666,15 +675,23 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
         auto first = std::upper_bound(source.window.begin(), source.window.end(), after,
                                       [](std::int64_t id, const auto& shared) { return id < shared->row.id; });
         for (auto it = first; it != source.window.end() && rows.size() < options.batch; ++it) rows.push_back(*it);
-        if (rows.size() < options.batch) {
-          // At the window's end: what this feed reads next, the others will want too.
-          auto fresh = extend_window(source, options.batch - rows.size());
-          rows.insert(rows.end(), fresh.begin(), fresh.end());
-        }
-        // A full batch ending near the window's end: a backlog is being worked through.
-        if (rows.size() == options.batch && source.window_to - rows.back()->row.id < std::int64_t(options.batch))
-          schedule_prefetch(&source);
+        if (rows.size() < options.batch) extend_from = source.window_to;
       }
+    }
+    if (extend_from >= 0) {
+      // At the window's end: read on from the file (without the lock, so a slow source
+      // file holds up only this feed) and share what was read with the other feeds.
+      Rows fresh;
+      read_outbox(feed.reader, source, extend_from, INT64_MAX, options.batch - rows.size(), fresh);
+      bool backlog = false;
+      {
+        std::lock_guard lock(source.window_mutex);
+        merge_into_window(source, fresh);
+        rows.insert(rows.end(), fresh.begin(), fresh.end());
+        // A full batch ending near the window's end: a backlog is being worked through.
+        backlog = rows.size() == options.batch && source.window_to - rows.back()->row.id < std::int64_t(options.batch);
+      }
+      if (backlog) schedule_prefetch(&source);
     }
     // Behind the window (catch-up): read the file up to where the window starts, so the
     // feed joins it with no gap and no overlap; the relay reads the next batch ahead.
@@ -1247,7 +1264,7 @@ void Bus::stop() {
     impl.on_writer(*source->writer, [s = source.get()] {
       s->relay.reset();
       std::lock_guard lock(s->window_mutex);  // no pump runs any more (consumers stopped first)
-      s->window_reader.reset();
+      s->prefetch_reader.reset();
       s->window.clear();
       s->window_open = false;
       std::lock_guard status_lock(s->status_mutex);
