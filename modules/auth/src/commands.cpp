@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "townhall/auth/events.hpp"
 #include "townhall/bus/bus.hpp"
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/time.hpp"
@@ -28,12 +29,8 @@ void fault(const WriteContext& context, std::string_view point) {
   if (context.fault) context.fault(point);
 }
 
-json department_snapshot(const store::Department& department) {
-  return {{"code", department.code},
-          {"name", department.name},
-          {"event_version", department.event_version},
-          {"created_at", department.created_at},
-          {"updated_at", department.updated_at}};
+json department_snapshot(const store::Department& d) {
+  return events::department_snapshot({d.code, d.name, d.event_version}, d.created_at, d.updated_at);
 }
 
 json employee_snapshot(const Employee& employee) {
@@ -77,22 +74,7 @@ Result<Unit> check_roles(db::Connection& connection, const std::vector<std::stri
 
 }  // namespace
 
-json citizen_snapshot(const Citizen& c) {
-  return {{"id", c.id},
-          {"email", c.email},
-          {"name", c.name},
-          {"phone", nullable(c.phone)},
-          {"address", nullable(c.address)},
-          {"city", nullable(c.city)},
-          {"postal_code", nullable(c.postal_code)},
-          {"has_national_id", c.has_national_id},
-          {"email_verified", c.email_verified},
-          {"identity_verified", c.identity_verified},
-          {"is_active", c.is_active},
-          {"event_version", c.event_version},
-          {"created_at", c.created_at},
-          {"updated_at", c.updated_at}};
-}
+json citizen_snapshot(const Citizen& c) { return events::citizen_snapshot(c); }
 
 Result<Citizen> register_citizen(db::Connection& service, const NewCitizen& input, const WriteContext& context) {
   if (store::email_in_use(service, input.email))

@@ -5,6 +5,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
+#include "townhall/auth/events.hpp"
 #include "townhall/platform/coro.hpp"
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/time.hpp"
@@ -47,10 +48,6 @@ std::optional<std::string> string_field(const json& object, const char* key) {
   return it->get<std::string>();
 }
 
-bool bool_field(const json& object, const char* key, bool fallback) {
-  auto it = object.find(key);
-  return it == object.end() || !it->is_boolean() ? fallback : it->get<bool>();
-}
 
 }  // namespace
 
@@ -407,23 +404,6 @@ store::CitizenRef citizen_ref(const auth::Citizen& citizen, bool active) {
   return ref;
 }
 
-// The snapshot of a gov.auth.citizen event as auth's public Citizen.
-auth::Citizen citizen_of(const json& snapshot, std::int64_t version) {
-  auth::Citizen c;
-  c.id = snapshot.at("id").get<std::int64_t>();
-  c.name = string_field(snapshot, "name").value_or("");
-  c.email = string_field(snapshot, "email").value_or("");
-  c.phone = string_field(snapshot, "phone");
-  c.address = string_field(snapshot, "address");
-  c.city = string_field(snapshot, "city");
-  c.postal_code = string_field(snapshot, "postal_code");
-  c.email_verified = bool_field(snapshot, "email_verified", false);
-  c.identity_verified = bool_field(snapshot, "identity_verified", false);
-  c.is_active = bool_field(snapshot, "is_active", true);
-  c.event_version = version;
-  return c;
-}
-
 // A bootstrap's Api call, on the consumer's writer thread (see bus::Bootstrap).
 CallContext bootstrap_call(const char* what) {
   return CallContext::as_service("permits", std::string("bootstrap:") + what, std::chrono::seconds(30));
@@ -432,7 +412,7 @@ CallContext bootstrap_call(const char* what) {
 }  // namespace
 
 bus::Outcome PermitsService::apply_citizen_event(const bus::Event& event, db::Connection& sync) {
-  auto citizen = citizen_of(event.data.at("snapshot"), event.event_version);
+  auto citizen = auth::events::citizen_from_snapshot(event.data.at("snapshot"), event.event_version);
   auto ref = citizen_ref(citizen, citizen.is_active && event.event_type != "citizen.deleted");
   return store::upsert_citizen_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
 }
@@ -460,9 +440,8 @@ void PermitsService::bootstrap_departments(db::Connection& sync) {
 }
 
 bus::Outcome PermitsService::apply_department_event(const bus::Event& event, db::Connection& sync) {
-  const auto& snapshot = event.data.at("snapshot");
-  store::DepartmentRef ref{snapshot.at("code").get<std::string>(), snapshot.at("name").get<std::string>(),
-                           event.event_version, utc::now()};
+  auto department = auth::events::department_from_snapshot(event.data.at("snapshot"), event.event_version);
+  store::DepartmentRef ref{department.code, department.name, department.event_version, utc::now()};
   return store::upsert_department_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
 }
 
