@@ -5,6 +5,7 @@
 #include "townhall/bus/bus.hpp"
 #include "townhall/platform/http.hpp"
 #include "townhall/platform/input.hpp"
+#include "townhall/platform/json.hpp"
 #include "townhall/platform/writer.hpp"
 
 namespace townhall::app {
@@ -37,8 +38,6 @@ json letter_json(const bus::DeadLetter& letter) {
           {"replayed_at", letter.replayed_at.empty() ? json(nullptr) : json(letter.replayed_at)}};
 }
 
-Response ok(json body) { return http::json_response(200, body.dump(-1, ' ', false, json::error_handler_t::replace)); }
-
 }  // namespace
 
 void add_bus_admin_routes(http::Router& router, bus::Bus& bus, WriterOf writer_of) {
@@ -54,7 +53,7 @@ void add_bus_admin_routes(http::Router& router, bus::Bus& bus, WriterOf writer_o
                        {"source_head", feed.source_head},
                        {"bootstraps", feed.bootstraps},
                        {"lag_events", std::max<std::int64_t>(0, feed.source_head - feed.cursor)}});
-    co_return ok({{"feeds", feeds}});
+    co_return json_body(200, {{"feeds", feeds}});
   });
 
   router.add(
@@ -73,7 +72,7 @@ void add_bus_admin_routes(http::Router& router, bus::Bus& bus, WriterOf writer_o
           if ((state == "pending" && !pending) || (state == "replayed" && pending)) continue;
           items.push_back(letter_json(letter));
         }
-        co_return ok({{"items", items}});
+        co_return json_body(200, {{"items", items}});
       });
 
   router.add(http::Method::post, "/admin/dead-letters/{module}/{id}/replay",
@@ -88,7 +87,7 @@ void add_bus_admin_routes(http::Router& router, bus::Bus& bus, WriterOf writer_o
                auto replay = [&bus, &module, letter = *id] { return bus.replay(module, letter); };
                auto done = co_await writer->run(replay);
                if (!done) co_return http::problem(done.error());
-               co_return ok({{"id", *id}, {"module", module}, {"state", "replayed"}});
+               co_return json_body(200, {{"id", *id}, {"module", module}, {"state", "replayed"}});
              });
 }
 

@@ -7,8 +7,15 @@ namespace townhall {
 BasicModule::BasicModule(std::string name, ModuleContext& context)
     : name_(std::move(name)), context_(context), readers_(context.db, 4) {}
 
-void BasicModule::start() { running_ = true; }
-void BasicModule::stop() { running_ = false; }
+void BasicModule::start() {
+  on_start();
+  running_ = true;
+}
+
+void BasicModule::stop() {
+  running_ = false;
+  on_stop();
+}
 
 ModuleHealth BasicModule::health() const {
   if (!running_) return {false, "stopped"};

@@ -43,18 +43,13 @@ class AuthModuleImpl final : public BasicModule {
 
   Api& api() { return service_; }
 
-  void start() override {
+  void on_start() override {
     // The key is read at start, not construction: a module whose key file is missing
     // or unreadable is down (and retried) like one whose database is.
     service_.start();
     if (context_.demo) seed_demo();
-    BasicModule::start();
   }
-
-  void stop() override {
-    BasicModule::stop();
-    service_.stop();
-  }
+  void on_stop() override { service_.stop(); }
 
   void add_routes(http::Router& router, const std::string& prefix) override {
     BasicModule::add_routes(router, prefix);

@@ -24,10 +24,6 @@ constexpr input::TextLimits kNationalId{.max_bytes = 32};
 constexpr input::TextLimits kDepartmentCode{.max_bytes = 32};
 constexpr input::TextLimits kRole{.max_bytes = 64};
 
-std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-Response ok_json(int status, const json& value) { return http::json_response(status, dump(value)); }
-
 json department_json(const store::Department& d) {
   return {{"code", d.code}, {"name", d.name}, {"created_at", d.created_at}, {"updated_at", d.updated_at}};
 }
@@ -81,7 +77,7 @@ struct Routes {
     if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
     auto citizen = co_await service.register_citizen(request.call_context(), std::move(registration));
     if (!citizen) co_return http::problem(citizen.error());
-    auto response = ok_json(201, citizen_json(*citizen));
+    auto response = json_body(201, citizen_json(*citizen));
     response.set_header("Location", std::string(request.path.substr(0, request.path.rfind('/'))) + "/citizens/" +
                                         std::to_string(citizen->id));
     co_return response;
@@ -95,10 +91,10 @@ struct Routes {
     if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
     auto session = co_await service.login(std::move(email), std::move(password), request.client_ip);
     if (!session) co_return http::problem(session.error());
-    auto response = ok_json(200, {{"token", session->token},
-                                  {"token_type", "Bearer"},
-                                  {"expires_at", session->expires_at},
-                                  {"principal", principal_json(*session->principal)}});
+    auto response = json_body(200, {{"token", session->token},
+                                    {"token_type", "Bearer"},
+                                    {"expires_at", session->expires_at},
+                                    {"principal", principal_json(*session->principal)}});
     response.set_header("Cache-Control", "no-store");
     co_return response;
   }
@@ -113,7 +109,7 @@ struct Routes {
     co_return response;
   }
 
-  asio::awaitable<Response> me(Request& request) { co_return ok_json(200, principal_json(*request.principal)); }
+  asio::awaitable<Response> me(Request& request) { co_return json_body(200, principal_json(*request.principal)); }
 
   asio::awaitable<Response> list_citizens(Request& request) {
     auto page = input::parse_page(request);
@@ -130,7 +126,7 @@ struct Routes {
     if (!list) co_return http::problem(list.error());
     json items = json::array();
     for (const auto& citizen : list->items) items.push_back(citizen_json(citizen));
-    co_return ok_json(
+    co_return json_body(
         200, {{"items", items}, {"page", list->page.number}, {"page_size", list->page.size}, {"total", list->total}});
   }
 
@@ -139,7 +135,7 @@ struct Routes {
     if (!id) co_return http::problem(make_error(Errc::not_found, "no such citizen"));
     auto citizen = co_await service.get_citizen(request.call_context(), *id);
     if (!citizen) co_return http::problem(citizen.error());
-    co_return ok_json(200, citizen_json(*citizen));
+    co_return json_body(200, citizen_json(*citizen));
   }
 
   asio::awaitable<Response> patch_citizen(Request& request) {
@@ -161,7 +157,7 @@ struct Routes {
     if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
     auto citizen = co_await service.update_citizen(request.call_context(), *id, std::move(patch));
     if (!citizen) co_return http::problem(citizen.error());
-    co_return ok_json(200, citizen_json(*citizen));
+    co_return json_body(200, citizen_json(*citizen));
   }
 
   asio::awaitable<Response> delete_citizen(Request& request) {
@@ -179,7 +175,7 @@ struct Routes {
     if (!departments) co_return http::problem(departments.error());
     json items = json::array();
     for (const auto& d : *departments) items.push_back(department_json(d));
-    co_return ok_json(200, {{"items", items}});
+    co_return json_body(200, {{"items", items}});
   }
 
   asio::awaitable<Response> create_department(Request& request) {
@@ -192,7 +188,7 @@ struct Routes {
     if (!normalized) co_return http::problem(normalized.error());
     auto department = co_await service.create_department(request.call_context(), *normalized, std::move(name));
     if (!department) co_return http::problem(department.error());
-    co_return ok_json(201, department_json(*department));
+    co_return json_body(201, department_json(*department));
   }
 
   asio::awaitable<Response> update_department(Request& request) {
@@ -204,7 +200,7 @@ struct Routes {
     if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
     auto department = co_await service.update_department(request.call_context(), *code, std::move(name));
     if (!department) co_return http::problem(department.error());
-    co_return ok_json(200, department_json(*department));
+    co_return json_body(200, department_json(*department));
   }
 
   asio::awaitable<Response> create_employee(Request& request) {
@@ -224,7 +220,7 @@ struct Routes {
     }
     auto employee = co_await service.create_employee(request.call_context(), std::move(staff));
     if (!employee) co_return http::problem(employee.error());
-    co_return ok_json(201, employee_json(*employee));
+    co_return json_body(201, employee_json(*employee));
   }
 
   asio::awaitable<Response> get_employee(Request& request) {
@@ -232,7 +228,7 @@ struct Routes {
     if (!id) co_return http::problem(make_error(Errc::not_found, "no such employee"));
     auto employee = service.get_employee(request.call_context(), *id);
     if (!employee) co_return http::problem(employee.error());
-    co_return ok_json(200, employee_json(*employee));
+    co_return json_body(200, employee_json(*employee));
   }
 
   asio::awaitable<Response> set_roles(Request& request) {
@@ -244,7 +240,7 @@ struct Routes {
     if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
     auto employee = co_await service.set_employee_roles(request.call_context(), *id, std::move(roles));
     if (!employee) co_return http::problem(employee.error());
-    co_return ok_json(200, employee_json(*employee));
+    co_return json_body(200, employee_json(*employee));
   }
 };
 

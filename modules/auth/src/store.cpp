@@ -10,24 +10,9 @@ constexpr const char* kCitizenColumns =
     "identity_verified, is_active, event_version, created_at, updated_at, password_hash, national_id_sealed, "
     "deleted_at, change_seq, national_id_digest";
 
-std::optional<std::string> optional_text(const SQLite::Column& column) {
-  if (column.isNull()) return std::nullopt;
-  return column.getString();
-}
-
-void bind_optional(SQLite::Statement& statement, int index, const std::optional<std::string>& value) {
-  if (value)
-    statement.bind(index, *value);
-  else
-    statement.bind(index);
-}
-
-void bind_optional_blob(SQLite::Statement& statement, int index, const std::optional<std::string>& value) {
-  if (value)
-    statement.bind(index, value->data(), static_cast<int>(value->size()));
-  else
-    statement.bind(index);
-}
+using db::bind_optional;
+using db::bind_optional_blob;
+using db::optional_text;
 
 Citizen read_public(SQLite::Statement& row) {
   Citizen c;

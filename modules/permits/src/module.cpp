@@ -23,14 +23,8 @@ class PermitsModule final : public BasicModule, public bus::Consumer {
         service_(parse_settings(context.config.settings),
                  PermitsService::Dependencies{context.db, context.writer, readers(), context.events_committed, auth}) {}
 
-  void start() override {
-    service_.start();
-    BasicModule::start();
-  }
-  void stop() override {
-    BasicModule::stop();
-    service_.stop();
-  }
+  void on_start() override { service_.start(); }
+  void on_stop() override { service_.stop(); }
   void add_routes(http::Router& router, const std::string& prefix) override {
     BasicModule::add_routes(router, prefix);
     permits::add_routes(router, prefix, service_);

@@ -20,10 +20,6 @@ constexpr input::TextLimits kDepartment{.max_bytes = 32};
 constexpr input::TextLimits kReason{.max_bytes = 1000, .min_chars = 1, .multiline = true};
 constexpr input::TextLimits kTime{.max_bytes = 32};
 
-Response ok_json(int status, const json& value) {
-  return http::json_response(status, value.dump(-1, ' ', false, json::error_handler_t::replace));
-}
-
 std::string upper(std::string text) {
   for (auto& c : text)
     if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
@@ -74,7 +70,7 @@ struct Routes {
     auto context = request.call_context();
     auto created = co_await service.submit(context, std::move(application));
     if (!created) co_return http::problem(created.error());
-    auto response = ok_json(201, application_json(*created));
+    auto response = json_body(201, application_json(*created));
     response.set_header("Location", request.path + "/" + std::to_string(created->id));
     co_return response;
   }
@@ -98,7 +94,7 @@ struct Routes {
     if (!list) co_return http::problem(list.error());
     json items = json::array();
     for (const auto& a : list->items) items.push_back(application_json(a));
-    co_return ok_json(
+    co_return json_body(
         200, {{"items", items}, {"page", list->page.number}, {"page_size", list->page.size}, {"total", list->total}});
   }
 
@@ -107,7 +103,7 @@ struct Routes {
     if (!id) co_return http::problem(make_error(Errc::not_found, "no such application"));
     auto application = service.get_application(request.call_context(), *id);
     if (!application) co_return http::problem(application.error());
-    co_return ok_json(200, application_json(*application));
+    co_return json_body(200, application_json(*application));
   }
 
   asio::awaitable<Response> decide(Request& request) {
@@ -125,7 +121,7 @@ struct Routes {
     auto decided = co_await service.decide(context, *id, decision == "approve" ? Decision::approve : Decision::reject,
                                            std::move(reason));
     if (!decided) co_return http::problem(decided.error());
-    co_return ok_json(200, application_json(*decided));
+    co_return json_body(200, application_json(*decided));
   }
 
   asio::awaitable<Response> schedule(Request& request) {
@@ -137,7 +133,7 @@ struct Routes {
     auto context = request.call_context();
     auto inspection = co_await service.schedule_inspection(context, application_id, std::move(when));
     if (!inspection) co_return http::problem(inspection.error());
-    co_return ok_json(201, inspection_json(*inspection));
+    co_return json_body(201, inspection_json(*inspection));
   }
 
   asio::awaitable<Response> record(Request& request) {
@@ -153,7 +149,7 @@ struct Routes {
     auto context = request.call_context();
     auto inspection = co_await service.record_inspection(context, *id, result == "passed", std::move(notes));
     if (!inspection) co_return http::problem(inspection.error());
-    co_return ok_json(200, inspection_json(*inspection));
+    co_return json_body(200, inspection_json(*inspection));
   }
 
   asio::awaitable<Response> get_permit(Request& request) {
@@ -161,7 +157,7 @@ struct Routes {
     if (!id) co_return http::problem(make_error(Errc::not_found, "no such permit"));
     auto permit = service.get_permit(request.call_context(), *id);
     if (!permit) co_return http::problem(permit.error());
-    co_return ok_json(200, permit_json(*permit));
+    co_return json_body(200, permit_json(*permit));
   }
 
   asio::awaitable<Response> revoke(Request& request) {
@@ -174,7 +170,7 @@ struct Routes {
     auto context = request.call_context();
     auto permit = co_await service.revoke_permit(context, *id, std::move(reason));
     if (!permit) co_return http::problem(permit.error());
-    co_return ok_json(200, permit_json(*permit));
+    co_return json_body(200, permit_json(*permit));
   }
 };
 

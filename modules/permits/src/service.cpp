@@ -48,7 +48,6 @@ std::optional<std::string> string_field(const json& object, const char* key) {
   return it->get<std::string>();
 }
 
-
 }  // namespace
 
 json permit_json(const store::Permit& p) {

@@ -3,21 +3,8 @@
 namespace townhall::permits::store {
 namespace {
 
-std::optional<std::string> text_or_null(const SQLite::Column& column) {
-  if (column.isNull()) return std::nullopt;
-  return column.getString();
-}
-std::optional<std::int64_t> int_or_null(const SQLite::Column& column) {
-  if (column.isNull()) return std::nullopt;
-  return column.getInt64();
-}
-template <class T>
-void bind_optional(SQLite::Statement& statement, int index, const std::optional<T>& value) {
-  if (value)
-    statement.bind(index, *value);
-  else
-    statement.bind(index);
-}
+using db::bind_optional;
+
 void bind_scope(SQLite::Statement& statement, const Scope& scope) {
   bind_optional(statement, 1, scope.citizen_id);
   bind_optional(statement, 2, scope.department_code);
@@ -44,17 +31,17 @@ Application read_application(SQLite::Statement& row) {
   a.status = row.getColumn(6).getString();
   a.fee_cents = row.getColumn(7).getInt64();
   a.currency = row.getColumn(8).getString();
-  a.invoice_id = text_or_null(row.getColumn(9));
-  a.decision_reason = text_or_null(row.getColumn(10));
-  a.decided_by = int_or_null(row.getColumn(11));
+  a.invoice_id = db::optional_text(row.getColumn(9));
+  a.decision_reason = db::optional_text(row.getColumn(10));
+  a.decided_by = db::optional_int(row.getColumn(11));
   a.event_version = row.getColumn(12).getInt64();
   a.submitted_at = row.getColumn(13).getString();
   a.updated_at = row.getColumn(14).getString();
-  a.decided_at = text_or_null(row.getColumn(15));
+  a.decided_at = db::optional_text(row.getColumn(15));
   if (!row.getColumn(18).isNull())
-    a.applicant =
-        Applicant{text_or_null(row.getColumn(16)), text_or_null(row.getColumn(17)), row.getColumn(18).getString()};
-  a.permit_id = int_or_null(row.getColumn(19));
+    a.applicant = Applicant{db::optional_text(row.getColumn(16)), db::optional_text(row.getColumn(17)),
+                            row.getColumn(18).getString()};
+  a.permit_id = db::optional_int(row.getColumn(19));
   return a;
 }
 
@@ -140,11 +127,11 @@ std::optional<Inspection> find_inspection(db::Connection& connection, std::int64
   i.application_id = query->getColumn(1).getInt64();
   i.scheduled_for = query->getColumn(2).getString();
   i.status = query->getColumn(3).getString();
-  i.notes = text_or_null(query->getColumn(4));
+  i.notes = db::optional_text(query->getColumn(4));
   i.scheduled_by = query->getColumn(5).getInt64();
-  i.recorded_by = int_or_null(query->getColumn(6));
+  i.recorded_by = db::optional_int(query->getColumn(6));
   i.created_at = query->getColumn(7).getString();
-  i.recorded_at = text_or_null(query->getColumn(8));
+  i.recorded_at = db::optional_text(query->getColumn(8));
   return i;
 }
 
@@ -193,9 +180,9 @@ std::optional<Permit> find_permit(db::Connection& connection, std::int64_t id, c
   p.event_version = query->getColumn(6).getInt64();
   p.issued_at = query->getColumn(7).getString();
   p.issued_by = query->getColumn(8).getInt64();
-  p.revoked_at = text_or_null(query->getColumn(9));
-  p.revoked_by = int_or_null(query->getColumn(10));
-  p.revoke_reason = text_or_null(query->getColumn(11));
+  p.revoked_at = db::optional_text(query->getColumn(9));
+  p.revoked_by = db::optional_int(query->getColumn(10));
+  p.revoke_reason = db::optional_text(query->getColumn(11));
   return p;
 }
 
@@ -260,12 +247,12 @@ std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int6
   if (!query->executeStep()) return std::nullopt;
   CitizenRef r;
   r.citizen_id = query->getColumn(0).getInt64();
-  r.name = text_or_null(query->getColumn(1));
-  r.email = text_or_null(query->getColumn(2));
-  r.phone = text_or_null(query->getColumn(3));
-  r.address = text_or_null(query->getColumn(4));
-  r.city = text_or_null(query->getColumn(5));
-  r.postal_code = text_or_null(query->getColumn(6));
+  r.name = db::optional_text(query->getColumn(1));
+  r.email = db::optional_text(query->getColumn(2));
+  r.phone = db::optional_text(query->getColumn(3));
+  r.address = db::optional_text(query->getColumn(4));
+  r.city = db::optional_text(query->getColumn(5));
+  r.postal_code = db::optional_text(query->getColumn(6));
   r.email_verified = query->getColumn(7).getInt() != 0;
   r.identity_verified = query->getColumn(8).getInt() != 0;
   r.is_active = query->getColumn(9).getInt() != 0;

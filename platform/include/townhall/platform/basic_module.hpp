@@ -17,12 +17,16 @@ class BasicModule : public Module {
   BasicModule(std::string name, ModuleContext& context);
 
   std::string_view name() const override { return name_; }
-  void start() override;
-  void stop() override;
+  // start(): on_start(), then serving; stop(): not serving, then on_stop(). Modules put
+  // their service's start and stop in the hooks, not in overrides of these.
+  void start() final;
+  void stop() final;
   void add_routes(http::Router& router, const std::string& prefix) override;
   ModuleHealth health() const override;
 
  protected:
+  virtual void on_start() {}
+  virtual void on_stop() {}
   db::ReaderPool& readers() { return readers_; }
   ModuleContext& context() { return context_; }
 

@@ -200,4 +200,29 @@ class ReaderPool {
   std::vector<std::unique_ptr<Connection>> idle_;
 };
 
+// NULL for an empty optional, the value otherwise; and back. Every store binds and reads
+// optional columns with these.
+template <class T>
+void bind_optional(SQLite::Statement& statement, int index, const std::optional<T>& value) {
+  if (value)
+    statement.bind(index, *value);
+  else
+    statement.bind(index);
+}
+// A BLOB (bytes in a string), or NULL.
+inline void bind_optional_blob(SQLite::Statement& statement, int index, const std::optional<std::string>& value) {
+  if (value)
+    statement.bind(index, value->data(), static_cast<int>(value->size()));
+  else
+    statement.bind(index);
+}
+inline std::optional<std::string> optional_text(const SQLite::Column& column) {
+  if (column.isNull()) return std::nullopt;
+  return column.getString();
+}
+inline std::optional<std::int64_t> optional_int(const SQLite::Column& column) {
+  if (column.isNull()) return std::nullopt;
+  return column.getInt64();
+}
+
 }  // namespace townhall::db

@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "townhall/platform/http.hpp"
+
 namespace townhall {
 
 // An optional value as JSON: the value, or null. (Responses and event snapshots show
@@ -10,6 +12,11 @@ namespace townhall {
 template <class T>
 nlohmann::json nullable(const std::optional<T>& value) {
   return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
+// A JSON response body; invalid UTF-8 in stored text is replaced rather than thrown on.
+inline http::Response json_body(int status, const nlohmann::json& value) {
+  return http::json_response(status, value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 }  // namespace townhall

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "townhall/auth/api.hpp"
+#include "townhall/platform/json.hpp"
 
 // The payloads of auth's events (DESIGN.md §4), written by auth and read by its
 // consumers with the same code: gov.auth.citizen and gov.auth.department carry a
@@ -13,9 +14,7 @@
 namespace townhall::auth::events {
 
 inline nlohmann::json citizen_snapshot(const Citizen& c) {
-  auto optional = [](const std::optional<std::string>& value) -> nlohmann::json {
-    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-  };
+  auto optional = [](const std::optional<std::string>& value) { return nullable(value); };
   return {{"id", c.id},
           {"email", c.email},
           {"name", c.name},
