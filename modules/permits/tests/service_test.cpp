@@ -1,16 +1,16 @@
 // The permits service without sockets: cache handlers (order, duplicates, deletion),
-// the payment saga step, the row-level scope, and approval when auth is down.
+// the payment saga step, the row-level scope, and approval when auth is down. Auth is
+// reached only through its public contract (auth::Api), played here by ScriptedAuth; the
+// real auth module behind it is exercised by tests/integration/permits_http_test.cpp.
 #include <SQLiteCpp/Transaction.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-#include "../../modules/permits/src/service.hpp"
 #include "coro.hpp"
 #include "server_fixture.hpp"
 #include "service.hpp"
 #include "support.hpp"
-#include "townhall/auth/module.hpp"
 #include "townhall/permits/module.hpp"
 #include "townhall/platform/metrics.hpp"
 
@@ -34,6 +34,43 @@ bus::Event citizen_event(std::string type, std::int64_t id, std::int64_t version
   return event;
 }
 
+// auth as its Api answers: citizens it knows, or a failure for every call while `failure`
+// is set (unavailable when "down").
+class ScriptedAuth final : public auth::Api {
+ public:
+  std::map<std::int64_t, auth::Citizen> citizens;
+  std::optional<Errc> failure;
+
+  boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(CallContext, std::string) override {
+    co_return make_error(Errc::unauthorized, "no sessions here");
+  }
+  boost::asio::awaitable<Result<auth::Citizen>> get_citizen(CallContext context, std::int64_t id) override {
+    if (failure) co_return make_error(*failure, "scripted failure");
+    if (context.anonymous()) co_return make_error(Errc::forbidden, "anonymous");
+    auto it = citizens.find(id);
+    if (it == citizens.end()) co_return make_error(Errc::not_found, "no such citizen");
+    co_return it->second;
+  }
+  boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(CallContext, std::int64_t,
+                                                                           std::string) override {
+    co_return make_error(Errc::forbidden, "not here");
+  }
+  boost::asio::awaitable<Result<std::vector<auth::CitizenVersion>>> citizen_versions(CallContext, std::int64_t,
+                                                                                     int) override {
+    co_return std::vector<auth::CitizenVersion>{};
+  }
+  boost::asio::awaitable<Result<auth::CitizenChanges>> citizens_since(CallContext, std::int64_t seq, int) override {
+    if (failure) co_return make_error(*failure, "scripted failure");
+    auth::CitizenChanges changes{{}, seq};
+    if (seq == 0)
+      for (const auto& [id, citizen] : citizens) changes.citizens.push_back(citizen), changes.next = id;
+    co_return changes;
+  }
+  boost::asio::awaitable<Result<std::vector<auth::DepartmentRef>>> departments(CallContext) override {
+    co_return std::vector<auth::DepartmentRef>{{"BLD", "Building", 1}};
+  }
+};
+
 std::shared_ptr<const Principal> staff(std::int64_t id, std::vector<std::string> permissions, std::string department) {
   auto p = std::make_shared<Principal>();
   p->id = id;
@@ -46,14 +83,7 @@ std::shared_ptr<const Principal> staff(std::int64_t id, std::vector<std::string>
 class PermitsServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::migrate_module(auth_db, "auth");
     testing::migrate_module(permits_db, "permits");
-    auth::Settings auth_settings;
-    auth_settings.password_cost = {1, 8192 * 1024};
-    auth_service = std::make_unique<auth::AuthService>(
-        auth_settings, dir.path() / "auth.key",
-        auth::AuthService::Dependencies{auth_db, auth_writer, auth_readers, metrics, [] {}});
-    auth_service->start();
     Settings settings;
     settings.permit_types["fence"] = PermitType{0, "USD", false};
     settings.permit_types["deck"] = PermitType{2500, "EUR", false};
@@ -68,19 +98,16 @@ class PermitsServiceTest : public ::testing::Test {
     }());
   }
 
-  void make_service(Settings settings, auth::Api* auth = nullptr) {
+  void make_service(Settings settings) {
     if (service) service->stop();
     service = std::make_unique<PermitsService>(
-        settings, PermitsService::Dependencies{permits_db, permits_writer, permits_readers, [] {},
-                                               auth ? *auth : static_cast<auth::Api&>(*auth_service)});
+        settings, PermitsService::Dependencies{permits_db, permits_writer, permits_readers, [] {}, auth});
     service->start();
   }
 
   void TearDown() override {
     service->stop();
-    auth_service->stop();
     permits_writer.stop();
-    auth_writer.stop();
   }
 
   bus::Outcome apply(bus::Outcome (*handler)(const bus::Event&, db::Connection&), const bus::Event& event) {
@@ -108,38 +135,30 @@ class PermitsServiceTest : public ::testing::Test {
     return store::find_citizen_ref(*reader, id);
   }
 
-  // A citizen registered in auth (verified by a clerk), its cache row in permits, and
-  // the citizen's principal.
+  // A citizen auth knows as verified, its cache row in permits, and its principal.
   std::shared_ptr<const Principal> verified_citizen() {
-    auto registered = run_awaitable(auth_service->register_citizen(
-        CallContext{},
-        auth::Registration{"maria@example.org", "a long enough password", "Maria", "+1", {}, {}, {}, {}}));
-    EXPECT_TRUE(registered);
-    CallContext clerk;
-    clerk.principal = staff(1, {"citizens:verify"}, "");
-    auth::CitizenPatch patch;
-    patch.identity_verified = true;
-    auto verified = run_awaitable(auth_service->update_citizen(clerk, registered->id, patch));
-    EXPECT_TRUE(verified);
+    auth::Citizen maria;
+    maria.id = 1;
+    maria.name = "Maria";
+    maria.email = "maria@example.org";
+    maria.identity_verified = true;
+    maria.event_version = 2;
+    auth.citizens[maria.id] = maria;
     apply(&PermitsService::apply_citizen_event,
-          citizen_event("citizen.updated", verified->id, verified->event_version,
+          citizen_event("citizen.updated", maria.id, maria.event_version,
                         {{"name", "Maria"}, {"identity_verified", true}, {"is_active", true}}));
     auto p = std::make_shared<Principal>();
-    p->id = verified->id;
+    p->id = maria.id;
     p->kind = Principal::Kind::citizen;
     p->permissions = {"permits:apply"};
     return p;
   }
 
   testing::TempDir dir;
-  metrics::Registry metrics;
-  db::ModuleDb auth_db{"auth", dir.path() / "auth.db", auth::table_manifest()};
   db::ModuleDb permits_db{"permits", dir.path() / "permits.db", table_manifest()};
-  db::Writer auth_writer{"auth"};
   db::Writer permits_writer{"permits"};
-  db::ReaderPool auth_readers{auth_db, 2};
   db::ReaderPool permits_readers{permits_db, 2};
-  std::unique_ptr<auth::AuthService> auth_service;
+  ScriptedAuth auth;
   std::unique_ptr<PermitsService> service;
 };
 
@@ -208,7 +227,7 @@ TEST_F(PermitsServiceTest, ApprovalFallsBackToAFreshCacheRowWhenAuthIsDown) {
   auto second = run_awaitable(service->submit(as_citizen, NewApplication{"fence", "g", "1 Main", "BLD"}));
   ASSERT_TRUE(first && second);
 
-  auth_service->stop();  // auth is down: get_citizen answers unavailable
+  auth.failure = Errc::unavailable;  // auth is down
   auto approved = run_awaitable(service->decide(reviewer, first->id, Decision::approve, std::nullopt));
   ASSERT_TRUE(approved) << approved.error().message;  // the cache row is seconds old
   EXPECT_EQ(approved->status, "approved");
@@ -222,43 +241,9 @@ TEST_F(PermitsServiceTest, ApprovalFallsBackToAFreshCacheRowWhenAuthIsDown) {
   EXPECT_NE(refused.error().message.find("auth module is unavailable"), std::string::npos);
   EXPECT_GT(refused.error().retry_after_seconds, 0);
   EXPECT_EQ(service->get_application(reviewer, second->id)->status, "under_review");  // nothing changed
-  auth_service->start();
+  auth.failure.reset();
   EXPECT_TRUE(run_awaitable(service->decide(reviewer, second->id, Decision::approve, std::nullopt)));
 }
-
-// auth's Api as a network client would see it: the real module, except that get_citizen
-// answers a chosen failure.
-class FailingGetCitizen final : public auth::Api {
- public:
-  FailingGetCitizen(auth::Api& real, Errc failure) : real_(real), failure_(failure) {}
-  boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(CallContext context,
-                                                                                std::string token) override {
-    return real_.authenticate(std::move(context), std::move(token));
-  }
-  boost::asio::awaitable<Result<auth::Citizen>> get_citizen(CallContext, std::int64_t) override {
-    co_return make_error(failure_, "scripted failure");
-  }
-  boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(CallContext context, std::int64_t id,
-                                                                           std::string purpose) override {
-    return real_.get_sensitive(std::move(context), id, std::move(purpose));
-  }
-  boost::asio::awaitable<Result<std::vector<auth::CitizenVersion>>> citizen_versions(CallContext context,
-                                                                                     std::int64_t after,
-                                                                                     int limit) override {
-    return real_.citizen_versions(std::move(context), after, limit);
-  }
-  boost::asio::awaitable<Result<auth::CitizenChanges>> citizens_since(CallContext context, std::int64_t seq,
-                                                                      int limit) override {
-    return real_.citizens_since(std::move(context), seq, limit);
-  }
-  boost::asio::awaitable<Result<std::vector<auth::DepartmentRef>>> departments(CallContext context) override {
-    return real_.departments(std::move(context));
-  }
-
- private:
-  auth::Api& real_;
-  Errc failure_;
-};
 
 // DESIGN §5: the cache stands in for auth only when auth cannot answer (unavailable,
 // deadline_exceeded), never when it answers something else.
@@ -268,14 +253,12 @@ TEST_F(PermitsServiceTest, ApprovalFallsBackToTheCacheOnlyWhenAuthCannotAnswer) 
   as_citizen.principal = citizen;
   CallContext reviewer;
   reviewer.principal = staff(2, {"permits:review"}, "BLD");
-  auto settings = service->settings();
   for (auto [failure, falls_back] : std::vector<std::pair<Errc, bool>>{{Errc::deadline_exceeded, true},
                                                                        {Errc::unavailable, true},
                                                                        {Errc::forbidden, false},
                                                                        {Errc::internal, false},
                                                                        {Errc::invalid_argument, false}}) {
-    FailingGetCitizen auth(*auth_service, failure);
-    make_service(settings, &auth);
+    auth.failure = failure;
     auto application = run_awaitable(service->submit(as_citizen, NewApplication{"fence", "f", "1 Main", "BLD"}));
     ASSERT_TRUE(application);
     auto decided = run_awaitable(service->decide(reviewer, application->id, Decision::approve, std::nullopt));
@@ -283,7 +266,6 @@ TEST_F(PermitsServiceTest, ApprovalFallsBackToTheCacheOnlyWhenAuthCannotAnswer) 
     if (!falls_back) {
       EXPECT_EQ(decided.error().code, Errc::internal) << to_string(failure);
     }
-    make_service(settings);  // back on the real auth before `auth` goes
   }
 }
 
