@@ -1,0 +1,263 @@
+#include <SQLiteCpp/Transaction.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "impl.hpp"
+#include "townhall/platform/time.hpp"
+
+namespace townhall::bus {
+void Bus::Impl::open_consumer(Consumer& consumer) {
+  if (stopping || consumer.up) return;
+  if (!consumer.module_serving()) {
+    // A module that is down does not consume: its events wait in the sources' outboxes.
+    consumer.open_attempted = true;
+    return;
+  }
+  try {
+    consumer.sync = consumer.database->open(db::Role::sync);
+    consumer.service = consumer.database->open(db::Role::service);
+    auto cursor = consumer.sync->cached("SELECT position FROM bus_cursors WHERE subscription = ? AND source = ?");
+    for (auto& subscription : consumer.subscriptions) {
+      for (auto& feed : subscription->feeds) {
+        cursor->reset();
+        cursor->clearBindings();
+        cursor->bind(1, subscription->spec.name);
+        cursor->bind(2, feed->source->module);
+        std::int64_t position = cursor->executeStep() ? cursor->getColumn(0).getInt64() : 0;
+        load_recorded(consumer, *subscription, *feed, position);
+        feed->persisted = position;
+        feed->watermark = position;
+        for (auto& lane : feed->lanes) {
+          lane.position = position;
+          lane.attempts = 0;
+          lane.failing = 0;
+          lane.waiting = false;
+        }
+      }
+      auto pending =
+          consumer.sync->cached("SELECT count(*) FROM dead_letters WHERE subscription = ? AND replayed_at IS NULL");
+      pending->bind(1, subscription->spec.name);
+      pending->executeStep();
+      subscription->dead_letters->set(static_cast<double>(pending->getColumn(0).getInt64()));
+    }
+    consumer.up = true;
+    consumer.open_attempted = true;
+    spdlog::info("bus: consumer {} up", consumer.module);
+  } catch (const std::exception& error) {
+    consumer.sync.reset();
+    consumer.service.reset();
+    consumer.open_attempted = true;
+    spdlog::warn("bus: consumer {} unavailable: {}", consumer.module, error.what());
+    return;
+  }
+  for (auto& subscription : consumer.subscriptions)
+    for (auto& feed : subscription->feeds) schedule_pump(feed.get());
+}
+
+void Bus::Impl::load_recorded(Consumer& consumer, const SubscriptionState& subscription, Feed& feed,
+                              std::int64_t cursor) {
+  feed.recorded_ranges.clear();
+  feed.recorded_ids.clear();
+  feed.recorded_max = 0;
+  auto ranges = consumer.sync->cached(
+      "SELECT first_id, last_id, held FROM processed_ranges WHERE subscription = ? AND source = ? AND last_id > ?");
+  ranges->bind(1, subscription.spec.name);
+  ranges->bind(2, feed.source->module);
+  ranges->bind(3, cursor);
+  while (ranges->executeStep()) {
+    Feed::Range range{ranges->getColumn(0).getInt64(), ranges->getColumn(1).getInt64(), {}};
+    std::string held = ranges->getColumn(2).getString();
+    for (std::size_t pos = 0; pos < held.size();) {
+      auto comma = held.find(',', pos);
+      range.held.push_back(std::stoll(held.substr(pos, comma - pos)));
+      pos = comma == std::string::npos ? held.size() : comma + 1;
+    }
+    std::sort(range.held.begin(), range.held.end());
+    feed.recorded_max = std::max(feed.recorded_max, range.last);
+    feed.recorded_ranges.push_back(std::move(range));
+  }
+  // Replayed dead letters (and files from before processed_ranges) are single events.
+  auto events = consumer.sync->cached(
+      "SELECT event_id FROM processed_events WHERE subscription = ? AND event_id > ? AND event_id < ?");
+  events->bind(1, subscription.spec.name);
+  events->bind(2, feed.source->module + ":");
+  events->bind(3, feed.source->module + ";");  // ';' follows ':': every "<source>:<id>"
+  while (events->executeStep()) {
+    std::string event_id = events->getColumn(0).getString();
+    std::int64_t id = std::stoll(event_id.substr(feed.source->module.size() + 1));
+    if (id <= cursor) continue;
+    feed.recorded_ids.push_back(id);
+    feed.recorded_max = std::max(feed.recorded_max, id);
+  }
+  std::sort(feed.recorded_ids.begin(), feed.recorded_ids.end());
+}
+
+void Bus::Impl::consumer_failed(Consumer& consumer, const std::exception& error) {
+  spdlog::error("bus: consumer {} failed and is down until its file works again: {}", consumer.module, error.what());
+  close_consumer(consumer);
+}
+
+void Bus::Impl::close_consumer(Consumer& consumer) {
+  consumer.up = false;
+  for (auto& subscription : consumer.subscriptions)
+    for (auto& feed : subscription->feeds) feed->reader.reset();
+  consumer.sync.reset();
+  consumer.service.reset();
+}
+
+void Bus::Impl::write_cursor(db::Connection& connection, Feed& feed, std::int64_t position) {
+  auto upsert = connection.cached(
+      "INSERT INTO bus_cursors (subscription, source, position, updated_at) VALUES (?, ?, ?, ?) "
+      "ON CONFLICT (subscription, source) DO UPDATE SET position = max(position, excluded.position), "
+      "updated_at = excluded.updated_at");
+  upsert->bind(1, feed.subscription->spec.name);
+  upsert->bind(2, feed.source->module);
+  upsert->bind(3, position);
+  upsert->bind(4, utc::now());
+  upsert->exec();
+}
+
+void Bus::Impl::record_range(db::Connection& connection, const SubscriptionState& subscription,
+                             const std::string& source, std::int64_t first, std::int64_t last,
+                             const std::string& held) {
+  auto record = connection.cached(
+      "INSERT INTO processed_ranges (subscription, source, first_id, last_id, held, processed_at) "
+      "VALUES (?, ?, ?, ?, ?, ?)");
+  record->bind(1, subscription.spec.name);
+  record->bind(2, source);
+  record->bind(3, first);
+  record->bind(4, last);
+  record->bind(5, held);
+  record->bind(6, utc::now());
+  record->exec();
+}
+
+void Bus::Impl::insert_dead_letter(db::Connection& connection, SubscriptionState& subscription,
+                                   const std::string& event_id, const std::string& envelope, const std::string& error,
+                                   int attempts, const std::string& first_failed_at) {
+  auto insert = connection.cached(
+      "INSERT INTO dead_letters (subscription, event_id, event, error, attempts, first_failed_at, last_failed_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  insert->bind(1, subscription.spec.name);
+  insert->bind(2, event_id);
+  insert->bind(3, envelope);
+  insert->bind(4, error);
+  insert->bind(5, attempts);
+  insert->bind(6, first_failed_at);
+  insert->bind(7, utc::now());
+  insert->exec();
+}
+
+void Bus::Impl::prune_consumer(Consumer& consumer) {
+  if (stopping || !consumer.up) return;
+  try {
+    auto cutoff = utc::format(SystemClock::now() - options.retention);
+    auto prune = consumer.sync->cached("DELETE FROM processed_events WHERE processed_at < ?");
+    prune->bind(1, cutoff);
+    prune->exec();
+    // A range wholly at or below its feed's cursor can never be consulted again; one
+    // above it is what keeps a lagging cursor from applying twice, however old it is.
+    exec_cached(*consumer.sync,
+                "DELETE FROM processed_ranges WHERE last_id <= (SELECT position FROM bus_cursors c WHERE "
+                "c.subscription = processed_ranges.subscription AND c.source = processed_ranges.source)");
+  } catch (const std::exception& error) {
+    spdlog::warn("bus: cannot prune processed events of {}: {}", consumer.module, error.what());
+  }
+}
+
+std::vector<DeadLetter> read_dead_letters(const db::ModuleDb& database) {
+  std::vector<DeadLetter> out;
+  auto reader = database.open(db::Role::reader);
+  auto query = reader->prepare(
+      "SELECT id, subscription, event_id, event, error, attempts, first_failed_at, last_failed_at, "
+      "coalesce(replayed_at, '') FROM dead_letters ORDER BY id");
+  while (query.executeStep()) {
+    DeadLetter letter;
+    letter.id = query.getColumn(0).getInt64();
+    letter.module = database.module();
+    letter.subscription = query.getColumn(1).getString();
+    letter.event_id = query.getColumn(2).getString();
+    letter.event = query.getColumn(3).getString();
+    letter.error = query.getColumn(4).getString();
+    letter.attempts = query.getColumn(5).getInt();
+    letter.first_failed_at = query.getColumn(6).getString();
+    letter.last_failed_at = query.getColumn(7).getString();
+    letter.replayed_at = query.getColumn(8).getString();
+    out.push_back(std::move(letter));
+  }
+  return out;
+}
+
+std::vector<DeadLetter> Bus::dead_letters(const std::optional<std::string>& module) {
+  std::vector<DeadLetter> out;
+  for (auto& consumer : impl_->consumers) {
+    if (module && consumer->module != *module) continue;
+    try {
+      auto letters = read_dead_letters(*consumer->database);
+      out.insert(out.end(), letters.begin(), letters.end());
+    } catch (const std::exception& error) {
+      spdlog::warn("bus: cannot read dead letters of {}: {}", consumer->module, error.what());
+    }
+  }
+  return out;
+}
+
+Result<Unit> Bus::replay(const std::string& module, std::int64_t dead_letter_id) {
+  auto* consumer = impl_->find_consumer(module);
+  if (!consumer) return make_error(Errc::not_found, "no consumer module '" + module + "'");
+  auto& impl = *impl_;
+  return impl.on_writer(*consumer->writer, [&impl, consumer, dead_letter_id]() -> Result<Unit> {
+    if (!consumer->up) return make_error(Errc::unavailable, "module '" + consumer->module + "' is down");
+    auto lookup =
+        consumer->sync->cached("SELECT subscription, event, replayed_at IS NOT NULL FROM dead_letters WHERE id = ?");
+    lookup->bind(1, dead_letter_id);
+    if (!lookup->executeStep()) return make_error(Errc::not_found, "no dead letter " + std::to_string(dead_letter_id));
+    std::string name = lookup->getColumn(0).getString();
+    std::string envelope = lookup->getColumn(1).getString();
+    bool already = lookup->getColumn(2).getInt() != 0;
+    lookup->reset();
+    if (already) return make_error(Errc::conflict, "dead letter " + std::to_string(dead_letter_id) + " was replayed");
+    Impl::SubscriptionState* subscription = nullptr;
+    for (auto& s : consumer->subscriptions)
+      if (s->spec.name == name) subscription = s.get();
+    if (!subscription) return make_error(Errc::not_found, "no subscription '" + name + "' in " + consumer->module);
+    auto event = parse_event(envelope);
+    if (!event) return event.error();
+    db::Connection& connection = impl.connection_for(*subscription);
+    try {
+      SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+      auto mark = connection.cached(
+          "INSERT INTO processed_events (subscription, event_id, processed_at) VALUES (?, ?, ?) "
+          "ON CONFLICT DO NOTHING");
+      mark->bind(1, name);
+      mark->bind(2, event->event_id);
+      mark->bind(3, utc::now());
+      const bool may_append = subscription->spec.role == db::Role::service;
+      const std::int64_t own_head = may_append ? Impl::own_outbox_head(connection) : 0;
+      if (mark->exec() > 0) subscription->spec.handler(*event, connection);
+      auto done = connection.cached("UPDATE dead_letters SET replayed_at = ? WHERE id = ?");
+      done->bind(1, utc::now());
+      done->bind(2, dead_letter_id);
+      done->exec();
+      bool appended = may_append && Impl::own_outbox_head(connection) > own_head;
+      transaction.commit();
+      if (appended) impl.outbox_grew(consumer->module);
+    } catch (const std::exception& error) {
+      subscription->failures->inc();
+      return make_error(Errc::unprocessable,
+                        "replay of dead letter " + std::to_string(dead_letter_id) + " failed: " + error.what());
+    }
+    subscription->dead_letters->add(-1);
+    spdlog::info("bus: replayed dead letter {} ({}) into {}", dead_letter_id, event->event_id, name);
+    return Unit{};
+  });
+}
+
+}  // namespace townhall::bus

@@ -1,0 +1,396 @@
+#pragma once
+
+// The bus's internals, shared by its source files (not a public header). Each part says
+// which thread owns its state:
+//   outbox.cpp       appending, reading and pruning outboxes: a feed's reader on its
+//                    consumer's writer; the pruner on the source's writer
+//   window.cpp       the shared window of newest rows per source (window_mutex) and the
+//                    read-ahead on the bus-relay thread
+//   apply.cpp        applying batches, retries and dead letters, bootstraps: the
+//                    consumer's writer thread
+//   bookkeeping.cpp  cursors, processed ranges, dead letters, opening and pruning a
+//                    consumer, replays: the consumer's writer thread
+//   bus.cpp          lifecycle, scheduling, the sweeper thread, status and metrics
+#include <SQLiteCpp/Transaction.h>
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "townhall/bus/bus.hpp"
+#include "townhall/platform/metrics.hpp"
+#include "townhall/platform/writer.hpp"
+
+namespace townhall::bus {
+namespace detail {
+
+using Clock = std::chrono::steady_clock;
+using SystemClock = std::chrono::system_clock;
+
+struct Row {
+  std::int64_t id = 0;
+  std::string topic, event_type, aggregate_type, aggregate_id, occurred_at, correlation_id, causation_id, data;
+  std::int64_t version = 0;
+  int schema = 1;
+};
+
+std::uint64_t fnv1a(std::string_view text);
+// The event of an outbox row as stored; `data` stays a string when it is not JSON.
+Event fields_of(const std::string& source, const Row& row);
+// The event of an outbox row; an Error when the row cannot be a valid event.
+Result<Event> to_event(const std::string& source, const Row& row);
+// The envelope as kept in dead_letters, also for rows that are not valid events.
+std::string envelope_of(const std::string& source, const Row& row);
+
+// An outbox row as the feeds of one source share it: read from the file once, its event
+// parsed once on first use, whatever number of subscriptions apply it. Immutable once
+// parsed, so consumer threads read it concurrently.
+struct SharedRow {
+  Row row;
+  std::uint64_t lane_hash = 0;  // of the aggregate id
+
+  const Result<Event>& event(const std::string& source) const {
+    std::call_once(parsed_once_, [&] { parsed_ = to_event(source, row); });
+    return parsed_;
+  }
+
+ private:
+  mutable std::once_flag parsed_once_;
+  mutable Result<Event> parsed_;
+};
+using Rows = std::vector<std::shared_ptr<const SharedRow>>;
+
+}  // namespace detail
+
+using detail::Clock;
+using detail::envelope_of;
+using detail::fnv1a;
+using detail::Row;
+using detail::Rows;
+using detail::SharedRow;
+using detail::SystemClock;
+
+struct Bus::Impl : std::enable_shared_from_this<Impl> {
+  struct Consumer;
+  struct SubscriptionState;
+  struct Source;
+
+  struct Lane {
+    std::int64_t position = 0;  // everything up to here is done for this lane
+    int attempts = 0;           // of the event `failing` (when failing)
+    std::int64_t failing = 0;   // the id of the event this lane is retrying; 0: none
+    std::string first_failed_at;
+    bool waiting = false;  // in backoff
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+
+  // One subscription reading one source.
+  struct Feed {
+    SubscriptionState* subscription = nullptr;
+    Source* source = nullptr;
+    std::unique_ptr<db::Connection> reader;  // relay role on the source file; consumer writer only
+    std::vector<Lane> lanes;
+    std::int64_t persisted = 0;              // cursor row value; consumer writer only
+    std::atomic<std::int64_t> watermark{0};  // min over lanes
+    std::atomic<std::int64_t> head{0};       // newest outbox id seen in the source
+    std::atomic<bool> pump_scheduled{false};
+    std::atomic<std::int64_t> bootstraps{0};
+    // Behind the source's window, the relay reads this feed's next batch ahead: `ahead`
+    // holds the rows right after `ahead_after` (-1: none).
+    std::mutex ahead_mutex;
+    Rows ahead;
+    std::int64_t ahead_after = -1;
+    std::atomic<bool> ahead_scheduled{false};
+    std::unique_ptr<db::Connection> ahead_reader;  // relay thread only
+    // Events above the cursor recorded as done before this run (processed_ranges and
+    // replays in processed_events), loaded when the consumer opens. Within a run the
+    // lane positions say what is done; these matter only after a restart or a lost cursor.
+    struct Range {
+      std::int64_t first = 0, last = 0;
+      std::vector<std::int64_t> held;  // sorted
+    };
+    std::vector<Range> recorded_ranges;
+    std::vector<std::int64_t> recorded_ids;  // sorted
+    std::int64_t recorded_max = 0;
+
+    bool recorded(std::int64_t id) const {
+      if (id > recorded_max) return false;
+      if (std::binary_search(recorded_ids.begin(), recorded_ids.end(), id)) return true;
+      for (const auto& range : recorded_ranges)
+        if (range.first <= id && id <= range.last && !std::binary_search(range.held.begin(), range.held.end(), id))
+          return true;
+      return false;
+    }
+  };
+
+  struct SubscriptionState {
+    Subscription spec;
+    Consumer* consumer = nullptr;
+    std::vector<std::unique_ptr<Feed>> feeds;
+    metrics::Counter* applied = nullptr;
+    metrics::Counter* stale = nullptr;
+    metrics::Counter* duplicate = nullptr;
+    metrics::Counter* failures = nullptr;
+    metrics::Histogram* latency = nullptr;
+    metrics::Gauge* dead_letters = nullptr;
+    metrics::Counter* bootstraps = nullptr;
+    metrics::Counter* gaps = nullptr;
+  };
+
+  struct Consumer {
+    std::string module;
+    const db::ModuleDb* database = nullptr;
+    db::Writer* writer = nullptr;
+    std::vector<std::unique_ptr<SubscriptionState>> subscriptions;
+    std::unique_ptr<db::Connection> sync;     // writer only
+    std::unique_ptr<db::Connection> service;  // writer only
+    std::function<bool()> serving;            // the module is up; empty: always
+    std::atomic<bool> up{false};
+    std::atomic<bool> open_attempted{false};  // the first open has run (up or down since)
+    std::atomic<bool> open_scheduled{false};
+    Clock::time_point last_prune{};
+
+    bool module_serving() const { return !serving || serving(); }
+  };
+
+  struct Source {
+    std::string module;
+    const db::ModuleDb* database = nullptr;
+    db::Writer* writer = nullptr;
+    std::vector<Feed*> feeds;
+    std::unique_ptr<db::Connection> relay;  // source writer only
+    Clock::time_point last_prune{};
+    // Events past retention kept because some subscription has not applied them.
+    std::atomic<std::int64_t> held_events{0};
+
+    // The newest rows of the outbox, shared by its feeds: with N subscriptions reading
+    // live, an event is read and parsed once instead of N times. It holds every row with
+    // window_from < id <= window_to. A feed behind the window reads the file itself (up
+    // to window_from, where it joins); a feed at its end reads the next rows into it.
+    std::mutex window_mutex;
+    std::deque<std::shared_ptr<const SharedRow>> window;
+    std::int64_t window_from = 0, window_to = 0;
+    bool window_open = false;
+    std::atomic<bool> prefetch_scheduled{false};
+    std::unique_ptr<db::Connection> prefetch_reader;  // the relay thread only
+
+    // For status and metrics, from any thread: one connection, not one per call.
+    std::mutex status_mutex;
+    std::unique_ptr<db::Connection> status_reader;  // under status_mutex
+
+    // Runs f on the status connection; a failure drops the connection and rethrows.
+    template <class F>
+    auto with_status_reader(F&& f) {
+      std::lock_guard lock(status_mutex);
+      try {
+        if (!status_reader) status_reader = database->open(db::Role::relay);
+        return f(*status_reader);
+      } catch (...) {
+        status_reader.reset();
+        throw;
+      }
+    }
+
+    // The newest outbox id (0 when empty), on the status connection. Throws when the file
+    // cannot be read.
+    std::int64_t outbox_head() {
+      return with_status_reader([](db::Connection& reader) {
+        auto query = reader.cached("SELECT coalesce(max(id), 0) FROM outbox");
+        query->executeStep();
+        return query->getColumn(0).getInt64();
+      });
+    }
+  };
+
+  Impl(Options opts, metrics::Registry& registry) : options(std::move(opts)), metrics(registry) {}
+
+  Options options;
+  metrics::Registry& metrics;
+  std::vector<std::unique_ptr<Source>> sources;
+  std::vector<std::unique_ptr<Consumer>> consumers;
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopping{false};
+  std::mutex sweep_mutex;
+  std::condition_variable sweep_wake;
+  std::thread sweeper;
+  // Reads and parses the next rows into the sources' windows ahead of the subscriptions
+  // that are working through a backlog, so reading overlaps applying (two cores).
+  std::unique_ptr<db::Writer> relay_thread;
+
+  void fault(std::string_view point) {
+    if (options.fault_hook) options.fault_hook(point);
+  }
+
+  Source* find_source(std::string_view module) {
+    for (auto& source : sources)
+      if (source->module == module) return source.get();
+    return nullptr;
+  }
+  Consumer* find_consumer(std::string_view module) {
+    for (auto& consumer : consumers)
+      if (consumer->module == module) return consumer.get();
+    return nullptr;
+  }
+
+  // ---- scheduling (any thread) ----
+
+  void schedule_pump(Feed* feed);
+
+  void schedule_open(Consumer* consumer);
+
+  // ---- source side (source writer) ----
+
+  // How far `feed` has certainly applied: its live watermark while its consumer is up,
+  // else the cursor persisted in the consumer's file (0 when unreadable: hold).
+  std::int64_t applied_up_to(Feed& feed);
+
+  void prune_source(Source& source);
+
+  // ---- consumer side (consumer writer) ----
+
+  void open_consumer(Consumer& consumer);
+
+  void load_recorded(Consumer& consumer, const SubscriptionState& subscription, Feed& feed, std::int64_t cursor);
+
+  void consumer_failed(Consumer& consumer, const std::exception& error);
+
+  // Closes the consumer's connections; the sweep opens it again (and it catches up from
+  // its cursors) once its file and its module work.
+  void close_consumer(Consumer& consumer);
+
+  db::Connection& connection_for(SubscriptionState& subscription) {
+    return subscription.spec.role == db::Role::service ? *subscription.consumer->service : *subscription.consumer->sync;
+  }
+
+  std::int64_t lane_watermark(const Feed& feed, std::size_t lane, std::int64_t lane_position);
+
+  void write_cursor(db::Connection& connection, Feed& feed, std::int64_t position);
+
+  void record_range(db::Connection& connection, const SubscriptionState& subscription, const std::string& source,
+                    std::int64_t first, std::int64_t last, const std::string& held);
+
+  // The newest id of the consumer's own outbox: a saga step appends there.
+  static std::int64_t own_outbox_head(db::Connection& connection) {
+    auto query = connection.cached("SELECT coalesce(max(id), 0) FROM outbox");
+    query->executeStep();
+    auto head = query->getColumn(0).getInt64();
+    query->reset();
+    return head;
+  }
+
+  // A commit grew `module`'s outbox: wake its subscribers now, not at the next sweep.
+  void outbox_grew(const std::string& module);
+
+  void insert_dead_letter(db::Connection& connection, SubscriptionState& subscription, const std::string& event_id,
+                          const std::string& envelope, const std::string& error, int attempts,
+                          const std::string& first_failed_at);
+
+  bool wanted(const SubscriptionState& subscription, const Row& row) {
+    for (const auto& pattern : subscription.spec.topics)
+      if (topic_matches(pattern, row.topic)) return true;
+    return false;
+  }
+
+  struct Failure {
+    std::shared_ptr<const SharedRow> shared;
+    std::string error;
+    bool permanent = false;  // retrying cannot help: dead-letter now
+  };
+
+  // The source's file cannot be read: the consumer is fine, the feed waits for the sweep.
+  struct SourceUnavailable : std::runtime_error {
+    using std::runtime_error::runtime_error;
+  };
+
+  // Up to `limit` rows with after < id <= up_to from the source's outbox on `reader`.
+  // One writer per file assigns outbox ids under SQLite's write lock, so ids become
+  // visible in order: a read that returns fewer rows than asked for has seen everything
+  // up to its last row.
+  void read_outbox(std::unique_ptr<db::Connection>& reader, const Source& source, std::int64_t after,
+                   std::int64_t up_to, std::size_t limit, Rows& out);
+
+  void schedule_prefetch(Source* source);
+
+  // Appends the next batch to the window, then parses the rows some subscription wants
+  // while the subscriptions are still applying the previous batch. The file is read
+  // outside the window's lock: a slow source file delays this thread, not the feeds.
+  void prefetch(Source& source);
+
+  void schedule_read_ahead(Feed* feed, std::int64_t after, std::int64_t up_to);
+
+  // The feed's next batch, read and parsed while it applies the current one. If the feed
+  // has moved elsewhere meanwhile (a failing lane), read_rows drops it.
+  void read_ahead(Feed& feed, std::int64_t after, std::int64_t up_to);
+
+  std::size_t window_capacity() const { return std::max(options.window, options.batch); }
+
+  // Appends rows read from the file after the window's end (their first row follows the
+  // end as it was when they were read); rows another reader appended meanwhile are
+  // skipped. Drops the oldest rows beyond capacity. The caller holds window_mutex.
+  void merge_into_window(Source& source, const Rows& fresh) {
+    if (!source.window_open) return;
+    for (const auto& shared : fresh) {
+      if (shared->row.id <= source.window_to) continue;
+      source.window.push_back(shared);
+      source.window_to = shared->row.id;
+    }
+    while (source.window.size() > window_capacity()) {
+      source.window_from = source.window.front()->row.id;
+      source.window.pop_front();
+    }
+  }
+
+  // The next rows after `after` for `feed`: from the source's shared window when `after`
+  // is inside it, else from the file.
+  Rows read_rows(Feed& feed, std::int64_t after);
+
+  void exec_cached(db::Connection& connection, const char* sql) { connection.cached(sql)->exec(); }
+
+  static void hold(std::string& held, std::int64_t id) {
+    if (!held.empty()) held += ',';
+    held += std::to_string(id);
+  }
+
+  // Reads the next batch once and applies it for every lane in one transaction (group
+  // commit). A failing event stops only its own lane; the others go on in the same
+  // transaction. Returns true when more may be waiting.
+  bool pump_batch(Feed& feed);
+
+  std::int64_t source_oldest(Feed& feed);
+
+  std::int64_t source_head(Feed& feed);
+
+  // The source no longer holds events this feed never applied (after `from`). With a
+  // bootstrap: the snapshot, then the cursor at the source's head as read before it.
+  // Without: on from the oldest retained event, the gap logged and counted.
+  void start_over(Feed& feed, std::int64_t from);
+
+  void handle_failure(Feed& feed, std::size_t lane_index, const Failure& failure);
+
+  void pump(Feed& feed);
+
+  void persist(Feed& feed);
+
+  void prune_consumer(Consumer& consumer);
+
+  void sweep_loop();
+
+  template <class F>
+  auto on_writer(db::Writer& writer, F task) -> std::invoke_result_t<F> {
+    using R = std::invoke_result_t<F>;
+    if (writer.on_writer_thread()) return task();
+    std::packaged_task<R()> packaged(std::move(task));
+    auto future = packaged.get_future();
+    writer.post([&packaged] { packaged(); });
+    return future.get();
+  }
+};
+
+}  // namespace townhall::bus

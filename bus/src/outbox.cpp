@@ -1,0 +1,200 @@
+#include <SQLiteCpp/Transaction.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "impl.hpp"
+#include "townhall/platform/time.hpp"
+
+namespace townhall::bus {
+namespace {
+
+constexpr const char* kSelectOutbox =
+    "SELECT id, topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, correlation_id, "
+    "causation_id, schema, data FROM outbox WHERE id > ? AND id <= ? ORDER BY id LIMIT ?";
+
+}  // namespace
+
+namespace detail {
+
+std::uint64_t fnv1a(std::string_view text) {
+  std::uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+Event fields_of(const std::string& source, const Row& row) {
+  Event event;
+  event.event_id = source + ":" + std::to_string(row.id);
+  event.position = row.id;
+  event.topic = row.topic;
+  event.event_type = row.event_type;
+  event.source = source;
+  event.aggregate_type = row.aggregate_type;
+  event.aggregate_id = row.aggregate_id;
+  event.event_version = row.version;
+  event.occurred_at = row.occurred_at;
+  event.correlation_id = row.correlation_id;
+  event.causation_id = row.causation_id;
+  event.schema = row.schema;
+  event.data = nlohmann::json::parse(row.data, nullptr, false);
+  if (event.data.is_discarded()) event.data = row.data;
+  return event;
+}
+
+Result<Event> to_event(const std::string& source, const Row& row) {
+  Event event = fields_of(source, row);
+  if (!event.data.is_object()) return make_error(Errc::invalid_argument, "invalid event: data is not a JSON object");
+  if (row.version < 1) return make_error(Errc::invalid_argument, "invalid event: event_version must be positive");
+  if (row.schema != 1) return make_error(Errc::invalid_argument, "invalid event: unsupported schema");
+  return event;
+}
+
+std::string envelope_of(const std::string& source, const Row& row) {
+  return to_json(fields_of(source, row)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace detail
+
+std::string append(db::Connection& service, const NewEvent& event) {
+  const std::string& module = service.module();
+  std::string prefix = "gov." + std::string(module) + ".";
+  if (!event.topic.starts_with(prefix) || event.topic.size() == prefix.size())
+    throw std::invalid_argument("module '" + std::string(module) + "' cannot publish on topic '" + event.topic + "'");
+  if (event.event_version < 1) throw std::invalid_argument("event_version must be positive");
+  if (!event.data.is_object()) throw std::invalid_argument("event data must be a JSON object");
+  auto insert = service.cached(
+      "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, "
+      "correlation_id, causation_id, schema, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)");
+  insert->bind(1, event.topic);
+  insert->bind(2, event.event_type);
+  insert->bind(3, event.aggregate_type);
+  insert->bind(4, event.aggregate_id);
+  insert->bind(5, static_cast<std::int64_t>(event.event_version));
+  insert->bind(6, utc::now());
+  insert->bind(7, event.correlation_id);
+  insert->bind(8, event.causation_id);
+  insert->bind(9, event.data.dump());
+  insert->exec();
+  return std::string(module) + ":" + std::to_string(service.sql().getLastInsertRowid());
+}
+
+std::int64_t Bus::Impl::applied_up_to(Feed& feed) {
+  auto& consumer = *feed.subscription->consumer;
+  if (consumer.up) return feed.watermark.load();
+  try {
+    auto reader = consumer.database->open(db::Role::reader);
+    auto query = reader->prepare("SELECT position FROM bus_cursors WHERE subscription = ? AND source = ?");
+    query.bind(1, feed.subscription->spec.name);
+    query.bind(2, feed.source->module);
+    return query.executeStep() ? query.getColumn(0).getInt64() : 0;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+void Bus::Impl::prune_source(Source& source) {
+  if (stopping || source.feeds.empty()) return;
+  std::int64_t below = INT64_MAX;
+  for (auto* feed : source.feeds) below = std::min(below, applied_up_to(*feed));
+  try {
+    if (!source.relay) source.relay = source.database->open(db::Role::relay);
+    auto cutoff = utc::format(SystemClock::now() - options.retention);
+    auto hold_cutoff = utc::format(SystemClock::now() - std::max(options.max_hold, options.retention));
+    // Past retention and applied by every subscription; or past the hold bound (a
+    // subscription that still needs it bootstraps). The newest row stays: a new row's
+    // id is max(id) + 1, and ids must never be reused (bus/0003_outbox_plain_rowid.sql).
+    auto prune = source.relay->cached(
+        "DELETE FROM outbox WHERE ((id <= ?1 AND occurred_at < ?2) OR occurred_at < ?3) "
+        "AND id < (SELECT max(id) FROM outbox)");
+    prune->bind(1, below);
+    prune->bind(2, cutoff);
+    prune->bind(3, hold_cutoff);
+    int removed = prune->exec();
+    if (removed > 0) spdlog::info("bus: pruned {} events from the {} outbox", removed, source.module);
+    auto held = source.relay->cached("SELECT count(*) FROM outbox WHERE id > ? AND occurred_at < ?");
+    held->bind(1, below);
+    held->bind(2, cutoff);
+    held->executeStep();
+    source.held_events = held->getColumn(0).getInt64();
+    held->reset();
+  } catch (const std::exception& error) {
+    source.relay.reset();
+    spdlog::warn("bus: cannot prune the {} outbox: {}", source.module, error.what());
+  }
+}
+
+void Bus::Impl::outbox_grew(const std::string& module) {
+  if (auto* source = find_source(module))
+    for (auto* feed : source->feeds) schedule_pump(feed);
+}
+
+void Bus::Impl::read_outbox(std::unique_ptr<db::Connection>& reader, const Source& source, std::int64_t after,
+                            std::int64_t up_to, std::size_t limit, Rows& out) {
+  try {
+    if (!reader) reader = source.database->open(db::Role::relay);
+    auto select = reader->cached(kSelectOutbox);
+    select->bind(1, after);
+    select->bind(2, up_to);
+    select->bind(3, static_cast<std::int64_t>(limit));
+    while (select->executeStep()) {
+      auto shared = std::make_shared<SharedRow>();
+      Row& row = shared->row;
+      row.id = select->getColumn(0).getInt64();
+      row.topic = select->getColumn(1).getString();
+      row.event_type = select->getColumn(2).getString();
+      row.aggregate_type = select->getColumn(3).getString();
+      row.aggregate_id = select->getColumn(4).getString();
+      row.version = select->getColumn(5).getInt64();
+      row.occurred_at = select->getColumn(6).getString();
+      row.correlation_id = select->getColumn(7).getString();
+      row.causation_id = select->getColumn(8).getString();
+      row.schema = select->getColumn(9).getInt();
+      row.data = select->getColumn(10).getString();
+      shared->lane_hash = fnv1a(row.aggregate_id);
+      out.push_back(std::move(shared));
+    }
+  } catch (const std::exception& error) {
+    reader.reset();
+    throw SourceUnavailable(error.what());
+  }
+}
+
+std::int64_t Bus::Impl::source_oldest(Feed& feed) {
+  try {
+    if (!feed.reader) feed.reader = feed.source->database->open(db::Role::relay);
+    auto query = feed.reader->cached("SELECT coalesce(min(id), 0) FROM outbox");
+    query->executeStep();
+    auto oldest = query->getColumn(0).getInt64();
+    query->reset();
+    return oldest;
+  } catch (const std::exception& error) {
+    feed.reader.reset();
+    throw SourceUnavailable(error.what());
+  }
+}
+
+std::int64_t Bus::Impl::source_head(Feed& feed) {
+  try {
+    if (!feed.reader) feed.reader = feed.source->database->open(db::Role::relay);
+    auto query = feed.reader->cached("SELECT coalesce(max(id), 0) FROM outbox");
+    query->executeStep();
+    auto head = query->getColumn(0).getInt64();
+    query->reset();
+    return head;
+  } catch (const std::exception& error) {
+    feed.reader.reset();
+    throw SourceUnavailable(error.what());
+  }
+}
+
+}  // namespace townhall::bus

@@ -1,0 +1,127 @@
+#include <SQLiteCpp/Transaction.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "impl.hpp"
+#include "townhall/platform/time.hpp"
+
+namespace townhall::bus {
+void Bus::Impl::schedule_prefetch(Source* source) {
+  if (stopping || !relay_thread || source->prefetch_scheduled.exchange(true)) return;
+  relay_thread->post([self = shared_from_this(), source] {
+    source->prefetch_scheduled = false;
+    self->prefetch(*source);
+  });
+}
+
+void Bus::Impl::prefetch(Source& source) {
+  if (stopping) return;
+  std::int64_t from = 0;
+  {
+    std::lock_guard lock(source.window_mutex);
+    if (!source.window_open) return;
+    from = source.window_to;
+  }
+  Rows fresh;
+  try {
+    read_outbox(source.prefetch_reader, source, from, INT64_MAX, options.batch, fresh);
+  } catch (const SourceUnavailable&) {
+    return;  // the subscriptions find out on their next read
+  }
+  {
+    std::lock_guard lock(source.window_mutex);
+    merge_into_window(source, fresh);
+  }
+  for (const auto& shared : fresh) {
+    bool wanted_by_any = false;
+    for (const auto* feed : source.feeds) wanted_by_any = wanted_by_any || wanted(*feed->subscription, shared->row);
+    if (wanted_by_any) shared->event(source.module);
+  }
+}
+
+void Bus::Impl::schedule_read_ahead(Feed* feed, std::int64_t after, std::int64_t up_to) {
+  if (stopping || !relay_thread || feed->ahead_scheduled.exchange(true)) return;
+  relay_thread->post([self = shared_from_this(), feed, after, up_to] {
+    feed->ahead_scheduled = false;
+    self->read_ahead(*feed, after, up_to);
+  });
+}
+
+void Bus::Impl::read_ahead(Feed& feed, std::int64_t after, std::int64_t up_to) {
+  if (stopping) return;
+  Rows rows;
+  try {
+    read_outbox(feed.ahead_reader, *feed.source, after, up_to, options.batch, rows);
+  } catch (const SourceUnavailable&) {
+    return;  // the feed finds out on its own read
+  }
+  for (const auto& shared : rows)
+    if (wanted(*feed.subscription, shared->row)) shared->event(feed.source->module);
+  std::lock_guard lock(feed.ahead_mutex);
+  feed.ahead = std::move(rows);
+  feed.ahead_after = after;
+}
+
+Rows Bus::Impl::read_rows(Feed& feed, std::int64_t after) {
+  Source& source = *feed.source;
+  Rows rows;
+  rows.reserve(options.batch);
+  std::int64_t behind_up_to = -1;
+  std::int64_t extend_from = -1;  // >= 0: the window ends here and this feed needs more
+  {
+    std::lock_guard lock(source.window_mutex);
+    if (!source.window_open || after > source.window_to) {
+      // First read, or (defensively) a position past the window: start it here.
+      source.window.clear();
+      source.window_from = source.window_to = after;
+      source.window_open = true;
+    }
+    if (after < source.window_from) {
+      behind_up_to = source.window_from;
+    } else {
+      auto first = std::upper_bound(source.window.begin(), source.window.end(), after,
+                                    [](std::int64_t id, const auto& shared) { return id < shared->row.id; });
+      for (auto it = first; it != source.window.end() && rows.size() < options.batch; ++it) rows.push_back(*it);
+      if (rows.size() < options.batch) extend_from = source.window_to;
+    }
+  }
+  if (extend_from >= 0) {
+    // At the window's end: read on from the file (without the lock, so a slow source
+    // file holds up only this feed) and share what was read with the other feeds.
+    Rows fresh;
+    read_outbox(feed.reader, source, extend_from, INT64_MAX, options.batch - rows.size(), fresh);
+    bool backlog = false;
+    {
+      std::lock_guard lock(source.window_mutex);
+      merge_into_window(source, fresh);
+      rows.insert(rows.end(), fresh.begin(), fresh.end());
+      // A full batch ending near the window's end: a backlog is being worked through.
+      backlog = rows.size() == options.batch && source.window_to - rows.back()->row.id < std::int64_t(options.batch);
+    }
+    if (backlog) schedule_prefetch(&source);
+  }
+  // Behind the window (catch-up): read the file up to where the window starts, so the
+  // feed joins it with no gap and no overlap; the relay reads the next batch ahead.
+  if (behind_up_to >= 0) {
+    {
+      std::lock_guard lock(feed.ahead_mutex);
+      if (feed.ahead_after == after) rows = std::move(feed.ahead);
+      feed.ahead.clear();
+      feed.ahead_after = -1;
+    }
+    if (rows.empty()) read_outbox(feed.reader, source, after, behind_up_to, options.batch, rows);
+    if (rows.size() == options.batch && rows.back()->row.id < behind_up_to)
+      schedule_read_ahead(&feed, rows.back()->row.id, behind_up_to);
+  }
+  if (!rows.empty() && rows.back()->row.id > feed.head) feed.head = rows.back()->row.id;
+  return rows;
+}
+
+}  // namespace townhall::bus
