@@ -178,6 +178,11 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     std::deque<std::shared_ptr<const SharedRow>> window;
     std::int64_t window_from = 0, window_to = 0;
     bool window_open = false;
+    // One reader at a time extends the window from the file, without holding the lock
+    // during the read; feeds that need the same rows wait for them (`extended`) instead
+    // of reading and parsing them again. Feeds inside the window are never held up.
+    bool extending = false;
+    std::condition_variable extended;
     std::atomic<bool> prefetch_scheduled{false};
     std::unique_ptr<db::Connection> prefetch_reader;  // the relay thread only
 
@@ -363,9 +368,10 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   // transaction. Returns true when more may be waiting.
   bool pump_batch(Feed& feed);
 
-  std::int64_t source_oldest(Feed& feed);
-
-  std::int64_t source_head(Feed& feed);
+  // The lowest (newest = false) or highest outbox id in the feed's source, on its reader.
+  std::int64_t source_outbox_bound(Feed& feed, bool newest);
+  std::int64_t source_oldest(Feed& feed) { return source_outbox_bound(feed, false); }
+  std::int64_t source_head(Feed& feed) { return source_outbox_bound(feed, true); }
 
   // The source no longer holds events this feed never applied (after `from`). With a
   // bootstrap: the snapshot, then the cursor at the source's head as read before it.

@@ -169,28 +169,15 @@ void Bus::Impl::read_outbox(std::unique_ptr<db::Connection>& reader, const Sourc
   }
 }
 
-std::int64_t Bus::Impl::source_oldest(Feed& feed) {
+std::int64_t Bus::Impl::source_outbox_bound(Feed& feed, bool newest) {
   try {
     if (!feed.reader) feed.reader = feed.source->database->open(db::Role::relay);
-    auto query = feed.reader->cached("SELECT coalesce(min(id), 0) FROM outbox");
+    auto query = feed.reader->cached(newest ? "SELECT coalesce(max(id), 0) FROM outbox"
+                                            : "SELECT coalesce(min(id), 0) FROM outbox");
     query->executeStep();
-    auto oldest = query->getColumn(0).getInt64();
+    auto id = query->getColumn(0).getInt64();
     query->reset();
-    return oldest;
-  } catch (const std::exception& error) {
-    feed.reader.reset();
-    throw SourceUnavailable(error.what());
-  }
-}
-
-std::int64_t Bus::Impl::source_head(Feed& feed) {
-  try {
-    if (!feed.reader) feed.reader = feed.source->database->open(db::Role::relay);
-    auto query = feed.reader->cached("SELECT coalesce(max(id), 0) FROM outbox");
-    query->executeStep();
-    auto head = query->getColumn(0).getInt64();
-    query->reset();
-    return head;
+    return id;
   } catch (const std::exception& error) {
     feed.reader.reset();
     throw SourceUnavailable(error.what());

@@ -13,6 +13,7 @@
 #include "townhall/platform/time.hpp"
 
 namespace townhall::bus {
+
 void Bus::Impl::schedule_prefetch(Source* source) {
   if (stopping || !relay_thread || source->prefetch_scheduled.exchange(true)) return;
   relay_thread->post([self = shared_from_this(), source] {
@@ -26,19 +27,22 @@ void Bus::Impl::prefetch(Source& source) {
   std::int64_t from = 0;
   {
     std::lock_guard lock(source.window_mutex);
-    if (!source.window_open) return;
+    if (!source.window_open || source.extending) return;  // a feed is reading on already
+    source.extending = true;
     from = source.window_to;
   }
   Rows fresh;
   try {
     read_outbox(source.prefetch_reader, source, from, INT64_MAX, options.batch, fresh);
   } catch (const SourceUnavailable&) {
-    return;  // the subscriptions find out on their next read
+    fresh.clear();  // the subscriptions find out on their next read
   }
   {
     std::lock_guard lock(source.window_mutex);
     merge_into_window(source, fresh);
+    source.extending = false;
   }
+  source.extended.notify_all();
   for (const auto& shared : fresh) {
     bool wanted_by_any = false;
     for (const auto* feed : source.feeds) wanted_by_any = wanted_by_any || wanted(*feed->subscription, shared->row);
@@ -74,42 +78,64 @@ Rows Bus::Impl::read_rows(Feed& feed, std::int64_t after) {
   Rows rows;
   rows.reserve(options.batch);
   std::int64_t behind_up_to = -1;
-  std::int64_t extend_from = -1;  // >= 0: the window ends here and this feed needs more
+  std::int64_t extend_from = -1;  // >= 0: this feed reads on from the window's end
   {
-    std::lock_guard lock(source.window_mutex);
+    std::unique_lock lock(source.window_mutex);
     if (!source.window_open || after > source.window_to) {
       // First read, or (defensively) a position past the window: start it here.
       source.window.clear();
       source.window_from = source.window_to = after;
       source.window_open = true;
     }
-    if (after < source.window_from) {
-      behind_up_to = source.window_from;
-    } else {
+    for (;;) {
+      if (after < source.window_from) {
+        behind_up_to = source.window_from;
+        break;
+      }
+      rows.clear();
       auto first = std::upper_bound(source.window.begin(), source.window.end(), after,
                                     [](std::int64_t id, const auto& shared) { return id < shared->row.id; });
       for (auto it = first; it != source.window.end() && rows.size() < options.batch; ++it) rows.push_back(*it);
-      if (rows.size() < options.batch) extend_from = source.window_to;
+      if (rows.size() == options.batch) break;
+      if (!source.extending) {
+        source.extending = true;
+        extend_from = source.window_to;
+        break;
+      }
+      // Another feed (or the relay) is reading what comes next: take it from the window.
+      source.extended.wait(lock);
     }
   }
   if (extend_from >= 0) {
-    // At the window's end: read on from the file (without the lock, so a slow source
-    // file holds up only this feed) and share what was read with the other feeds.
+    // At the window's end: read on from the file without the lock (a slow source file
+    // holds up only the feeds that need these rows) and share them with the others.
     Rows fresh;
-    read_outbox(feed.reader, source, extend_from, INT64_MAX, options.batch - rows.size(), fresh);
     bool backlog = false;
+    try {
+      read_outbox(feed.reader, source, extend_from, INT64_MAX, options.batch - rows.size(), fresh);
+    } catch (...) {
+      {
+        std::lock_guard lock(source.window_mutex);
+        source.extending = false;
+      }
+      source.extended.notify_all();
+      throw;
+    }
     {
       std::lock_guard lock(source.window_mutex);
       merge_into_window(source, fresh);
+      source.extending = false;
       rows.insert(rows.end(), fresh.begin(), fresh.end());
       // A full batch ending near the window's end: a backlog is being worked through.
       backlog = rows.size() == options.batch && source.window_to - rows.back()->row.id < std::int64_t(options.batch);
     }
+    source.extended.notify_all();
     if (backlog) schedule_prefetch(&source);
   }
   // Behind the window (catch-up): read the file up to where the window starts, so the
   // feed joins it with no gap and no overlap; the relay reads the next batch ahead.
   if (behind_up_to >= 0) {
+    rows.clear();
     {
       std::lock_guard lock(feed.ahead_mutex);
       if (feed.ahead_after == after) rows = std::move(feed.ahead);
