@@ -1,10 +1,14 @@
 // Crash soak: a real `townhall serve` under mixed load (citizen PATCHes, applications,
-// decisions) is killed with SIGKILL at random moments, again and again. After each
-// restart and catch-up it checks, from the files themselves:
-//   - no acknowledged write is lost (a 2xx answer means committed);
-//   - every approval issued exactly one permit (no effect doubled or lost);
+// decisions, fee payments arriving as revenue events — some duplicated, some malformed
+// — and dead-letter replays through the admin API) is killed with SIGKILL at random
+// moments, again and again. After each restart and catch-up it checks, from the files:
+//   - no acknowledged write is lost (a 2xx answer, or a committed event, means committed);
+//   - every approval issued exactly one permit; every paid application left fee_due once;
 //   - permits' citizen cache equals auth's citizens (phone and event_version);
-//   - no dead letters, and PRAGMA integrity_check is ok on every module file.
+//   - every malformed payment is exactly one dead letter (never applied, never twice),
+//     and PRAGMA integrity_check is ok on every module file.
+// Revenue does not publish payments yet: the soak appends them to revenue.db's outbox
+// itself, as the revenue module will (the contract of docs/design-notes.md, 16).
 // usage: soak --binary PATH --registry PATH [--kills N] [--seed S]
 // Prints the figures and exits 0 when nothing was violated, 1 otherwise.
 #include <SQLiteCpp/Database.h>
@@ -116,8 +120,11 @@ class Soak {
   }
 
   std::unique_ptr<ChildProcess> start() {
-    auto child = std::make_unique<ChildProcess>(std::vector<std::string>{
-        options_.binary, "serve", "--port", "0", "--config", config_, "--data-dir", data().string()});
+    // The server's log is kept with its output (shown when it fails to start), not echoed.
+    auto child =
+        std::make_unique<ChildProcess>(std::vector<std::string>{options_.binary, "serve", "--port", "0", "--config",
+                                                                config_, "--data-dir", data().string()},
+                                       std::map<std::string, std::string>{}, true);
     port_ = townhall::testing::wait_for_port(*child);
     if (port_ == 0) {
       std::cerr << "soak: the server did not start:\n" << child->output();
@@ -151,7 +158,7 @@ class Soak {
       std::mt19937 random(seed);
       while (!stop) {
         int op = static_cast<int>(random() % 10);
-        if (op < 5) {
+        if (op < 4) {
           std::size_t index;
           std::string phone;
           {
@@ -168,17 +175,25 @@ class Soak {
             c.last_acked = static_cast<int>(c.attempts.size()) - 1;
             ++acknowledged_;
           }
-        } else if (op < 8) {
+        } else if (op < 7) {
           const auto& c = citizens_[random() % citizens_.size()];
+          bool with_fee = op == 6;  // renovation: fee_due until its payment arrives
           auto answer = attempt(port_, "POST", "/api/v1/permits/applications",
-                                R"({"permit_type":"fence","description":"soak","property_address":"1 Soak St",)"
-                                R"("department_code":"BLD"})",
+                                json{{"permit_type", with_fee ? "renovation" : "fence"},
+                                     {"description", "soak"},
+                                     {"property_address", "1 Soak St"},
+                                     {"department_code", "BLD"}}
+                                    .dump(),
                                 c.token);
           if (answer.status == 201) {
             std::lock_guard lock(mutex_);
-            submitted_.insert(json::parse(answer.body)["id"].get<std::int64_t>());
+            auto id = json::parse(answer.body)["id"].get<std::int64_t>();
+            submitted_.insert(id);
+            if (with_fee) fee_due_.insert(id);
             ++acknowledged_;
           }
+        } else if (op < 8) {
+          pay(random);
         } else {
           std::int64_t id = 0;
           {
@@ -211,6 +226,52 @@ class Soak {
     b.join();
   }
 
+  // A payment event for a fee_due application, as revenue will publish it: sometimes
+  // twice (a duplicate must change nothing), sometimes malformed (a dead letter, once).
+  void pay(std::mt19937& random) {
+    std::int64_t application = 0;
+    bool malformed = random() % 10 == 0;
+    {
+      std::lock_guard lock(mutex_);
+      if (!malformed) {
+        if (fee_due_.empty()) return;
+        auto it = fee_due_.begin();
+        std::advance(it, static_cast<long>(random() % fee_due_.size()));
+        application = *it;
+      }
+    }
+    int copies = random() % 3 == 0 ? 2 : 1;
+    try {
+      SQLite::Database revenue((data() / "revenue.db").string(), SQLite::OPEN_READWRITE);
+      revenue.setBusyTimeout(5000);
+      for (int copy = 0; copy < copies; ++copy) {
+        SQLite::Statement insert(
+            revenue,
+            "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, "
+            "occurred_at, correlation_id, causation_id, schema, data) VALUES ('gov.revenue.payment', "
+            "'payment.completed', 'payment', ?, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'soak', "
+            "'', 1, ?)");
+        json snapshot = {{"invoice_id", "inv-" + std::to_string(application)},
+                         {"source_module", "permits"},
+                         {"source_type", "application"},
+                         {"source_id", malformed ? std::string("not-an-id") : std::to_string(application)}};
+        insert.bind(1, "pay-" + std::to_string(application));
+        insert.bind(2, json{{"snapshot", snapshot}}.dump());
+        insert.exec();
+        std::lock_guard lock(mutex_);
+        if (malformed) {
+          ++malformed_;
+        } else {
+          paid_.insert(application);
+          fee_due_.erase(application);
+        }
+        ++acknowledged_;
+      }
+    } catch (const std::exception&) {
+      // a busy file: try another time
+    }
+  }
+
   void violation(const std::string& where, const std::string& what) {
     ++violations_;
     std::cerr << "soak VIOLATION (" << where << "): " << what << "\n";
@@ -232,6 +293,17 @@ class Soak {
         },
         30s);
     if (!caught_up) violation(where, "permits did not catch up with auth within 30 s");
+    SQLite::Database revenue((data() / "revenue.db").string(), SQLite::OPEN_READONLY);
+    bool payments_caught_up = townhall::testing::wait_until(
+        [&] {
+          auto head = scalar(revenue, "SELECT coalesce(max(id), 0) FROM outbox");
+          auto cursor = scalar(permits,
+                               "SELECT coalesce(max(position), 0) FROM bus_cursors WHERE subscription = "
+                               "'payments' AND source = 'revenue'");
+          return cursor >= head;
+        },
+        30s);
+    if (!payments_caught_up) violation(where, "permits did not catch up with revenue's payments within 30 s");
     std::lock_guard lock(mutex_);
     for (const auto& c : citizens_) {
       auto query = SQLite::Statement(auth, "SELECT coalesce(phone, ''), event_version FROM citizens WHERE id = ?");
@@ -276,8 +348,29 @@ class Soak {
                               "(SELECT 1 FROM permits p WHERE p.application_id = a.id)");
     if (unpermitted != 0) violation(where, std::to_string(unpermitted) + " approvals have no permit");
     checked_ += scalar(permits, "SELECT count(*) FROM permits");
-    if (auto dead = scalar(permits, "SELECT count(*) FROM dead_letters"); dead != 0)
-      violation(where, std::to_string(dead) + " dead letters");
+    for (auto id : paid_) {
+      auto status = permits.execAndGet("SELECT status FROM applications WHERE id = " + std::to_string(id)).getString();
+      if (status == "fee_due") violation(where, "paid application " + std::to_string(id) + " is still fee_due");
+      ++checked_;
+    }
+    auto dead = scalar(permits, "SELECT count(*) FROM dead_letters");
+    if (dead != malformed_)
+      violation(where,
+                std::to_string(dead) + " dead letters for " + std::to_string(malformed_) + " malformed payments");
+    if (scalar(permits, "SELECT count(*) - count(DISTINCT event_id) FROM dead_letters") != 0)
+      violation(where, "an event was dead-lettered twice");
+    checked_ += dead;
+    // A replay through the admin API: a malformed payment fails again and stays pending.
+    if (dead > 0) {
+      auto letter = scalar(permits, "SELECT min(id) FROM dead_letters");
+      auto replayed =
+          call(port_, "POST", "/admin/dead-letters/permits/" + std::to_string(letter) + "/replay", "", admin_);
+      if (replayed.status != 422)
+        violation(where,
+                  "replaying a malformed payment answered " + std::to_string(replayed.status) + ": " + replayed.body);
+      if (scalar(permits, "SELECT count(*) FROM dead_letters WHERE replayed_at IS NOT NULL") != 0)
+        violation(where, "a failed replay marked its dead letter replayed");
+    }
     for (const char* module : {"auth", "permits", "revenue", "parks"}) {
       SQLite::Database file((data() / (std::string(module) + ".db")).string(), SQLite::OPEN_READONLY);
       auto result = file.execAndGet("PRAGMA integrity_check").getString();
@@ -295,7 +388,8 @@ class Soak {
   std::mutex mutex_;
   std::vector<Citizen> citizens_;
   int phone_counter_ = 0;
-  std::set<std::int64_t> submitted_, approved_, decided_;
+  std::set<std::int64_t> submitted_, approved_, decided_, fee_due_, paid_;
+  std::int64_t malformed_ = 0;
   std::int64_t acknowledged_ = 0, checked_ = 0;
   int violations_ = 0, kills_done_ = 0;
 };

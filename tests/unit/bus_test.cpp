@@ -407,16 +407,19 @@ TEST_F(BusTest, SagaHopsDoNotWaitForTheSweep) {
                    {Subscription{"item_refs", {"gov.hop2.item"}, db::Role::sync, testing::apply_item}});
   bus.start();
   ASSERT_TRUE(testing::wait_until([&] { return bus.caught_up(); }));
+  auto fastest = std::chrono::steady_clock::duration::max();
   for (int round = 0; round < 3; ++round) {
     auto started = std::chrono::steady_clock::now();
     publish("chain-" + std::to_string(round), "v", &bus);
     ASSERT_TRUE(
         testing::wait_until([&] { return testing::read_refs(*end->database).size() == size_t(round + 1); }, 5s));
     auto took = std::chrono::steady_clock::now() - started;
-    EXPECT_LT(took, 1s) << "round " << round;  // bounded far below the 10 s sweep (loaded CI machines)
+    EXPECT_LT(took, 1s) << "round " << round;  // far below the 10 s sweep, even on a loaded machine
+    fastest = std::min(fastest, took);
     RecordProperty("three_hops_us_round_" + std::to_string(round),
                    static_cast<int>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
   }
+  EXPECT_LT(fastest, 50ms);  // the issue's bound, for the best of three rounds
 }
 
 // Issue 10.5: processed_ranges rows at or below the cursor go; rows above it stay,
