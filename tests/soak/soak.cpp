@@ -242,8 +242,7 @@ class Soak {
     }
     int copies = random() % 3 == 0 ? 2 : 1;
     try {
-      SQLite::Database revenue((data() / "revenue.db").string(), SQLite::OPEN_READWRITE);
-      revenue.setBusyTimeout(5000);
+      SQLite::Database revenue((data() / "revenue.db").string(), SQLite::OPEN_READWRITE, 5000);
       for (int copy = 0; copy < copies; ++copy) {
         SQLite::Statement insert(
             revenue,
@@ -280,8 +279,9 @@ class Soak {
   std::int64_t scalar(SQLite::Database& db, const std::string& sql) { return db.execAndGet(sql).getInt64(); }
 
   bool check(const std::string& where) {
-    SQLite::Database auth((data() / "auth.db").string(), SQLite::OPEN_READONLY);
-    SQLite::Database permits((data() / "permits.db").string(), SQLite::OPEN_READONLY);
+    // Busy timeouts: a server just restarted after kill -9 recovers the WAL under a lock.
+    SQLite::Database auth((data() / "auth.db").string(), SQLite::OPEN_READONLY, 10000);
+    SQLite::Database permits((data() / "permits.db").string(), SQLite::OPEN_READONLY, 10000);
     // Caught up: permits' citizen cursor has reached auth's outbox head.
     bool caught_up = townhall::testing::wait_until(
         [&] {
@@ -293,7 +293,7 @@ class Soak {
         },
         30s);
     if (!caught_up) violation(where, "permits did not catch up with auth within 30 s");
-    SQLite::Database revenue((data() / "revenue.db").string(), SQLite::OPEN_READONLY);
+    SQLite::Database revenue((data() / "revenue.db").string(), SQLite::OPEN_READONLY, 10000);
     bool payments_caught_up = townhall::testing::wait_until(
         [&] {
           auto head = scalar(revenue, "SELECT coalesce(max(id), 0) FROM outbox");
@@ -372,7 +372,7 @@ class Soak {
         violation(where, "a failed replay marked its dead letter replayed");
     }
     for (const char* module : {"auth", "permits", "revenue", "parks"}) {
-      SQLite::Database file((data() / (std::string(module) + ".db")).string(), SQLite::OPEN_READONLY);
+      SQLite::Database file((data() / (std::string(module) + ".db")).string(), SQLite::OPEN_READONLY, 10000);
       auto result = file.execAndGet("PRAGMA integrity_check").getString();
       if (result != "ok") violation(where, std::string(module) + ".db integrity_check: " + result);
     }

@@ -1,11 +1,12 @@
 // Credential primitives of the auth module (modules/auth/src/credentials.hpp).
+#include "credentials.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <fstream>
 #include <set>
 
-#include "credentials.hpp"
 #include "support.hpp"
 
 namespace townhall::auth {

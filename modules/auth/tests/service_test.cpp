@@ -1,5 +1,7 @@
 // The auth module's service, without sockets: accounts, sessions, authorization, events
 // in the same transaction, the audited national id, the token cache and the throttle.
+#include "service.hpp"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -7,7 +9,6 @@
 #include "commands.hpp"
 #include "coro.hpp"
 #include "server_fixture.hpp"
-#include "service.hpp"
 #include "support.hpp"
 #include "townhall/auth/module.hpp"
 #include "townhall/platform/metrics.hpp"

@@ -2,6 +2,8 @@
 // the payment saga step, the row-level scope, and approval when auth is down. Auth is
 // reached only through its public contract (auth::Api), played here by ScriptedAuth; the
 // real auth module behind it is exercised by tests/integration/permits_http_test.cpp.
+#include "service.hpp"
+
 #include <SQLiteCpp/Transaction.h>
 #include <gtest/gtest.h>
 
@@ -9,7 +11,6 @@
 
 #include "coro.hpp"
 #include "server_fixture.hpp"
-#include "service.hpp"
 #include "support.hpp"
 #include "townhall/permits/module.hpp"
 #include "townhall/platform/metrics.hpp"
