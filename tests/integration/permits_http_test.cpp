@@ -410,6 +410,13 @@ TEST(PermitsBootstrap, CachesBehindAPrunedOutboxConvergeFromAuthsApi) {
   auto metrics = server.get("/metrics").body;
   EXPECT_NE(metrics.find("townhall_bus_bootstraps_total{module=\"permits\",subscription=\"citizen_refs\"} 1"),
             std::string::npos);
+  // The operator sees it per feed too.
+  auto admin = testing::login(server.port(), "admin@example.org", "staff password 1");
+  auto feeds = json::parse(testing::call(server.port(), "GET", "/admin/bus", {}, admin).body)["feeds"];
+  bool seen = false;
+  for (const auto& feed : feeds)
+    if (feed["subscription"] == "citizen_refs") seen = feed["bootstraps"] == 1;
+  EXPECT_TRUE(seen) << feeds.dump();
 }
 
 TEST(PermitsRegistry, TopicsTheCodeConsumesMustBeInTheRegistry) {
