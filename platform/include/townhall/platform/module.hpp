@@ -31,8 +31,8 @@ struct ModuleContext {
   db::ModuleDb& db;
   db::Writer& writer;  // the one thread that writes db
   metrics::Registry& metrics;
-  // Call after committing a transaction that appended events to the outbox: the relay
-  // publishes them at once.
+  // Wakes the bus for this module's outbox; the module's db::WritePath calls it after a
+  // commit that grew the outbox (and the CLI's or demo seed's run_in_transaction).
   std::function<void()> events_committed;
   bool demo = false;
 };
