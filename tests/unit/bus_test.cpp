@@ -485,13 +485,16 @@ TEST_F(BusTest, FlushWaitsForAConsumerThatIsStillOpening) {
   bus.add_source("src", *source_.database, *source_.writer);
   bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
   bus.start();
-  std::atomic<bool> flushing{false};
+  std::atomic<bool> flushing{false}, writer_released{false};
   std::thread releaser([&] {
     testing::wait_until([&] { return flushing.load(); });
+    writer_released = true;
     release.set_value();
   });
   flushing = true;
   EXPECT_TRUE(bus.flush(20s));
+  // It could only be done once the consumer opened, after the writer was released.
+  EXPECT_TRUE(writer_released.load());
   releaser.join();
   EXPECT_EQ(testing::read_refs(*c1->database).size(), 20u);
   bus.stop();
