@@ -86,6 +86,9 @@ std::vector<db::Migration> migrations_of(std::string_view module) {
 
 std::unique_ptr<db::ModuleDb> open_module_db(const config::Config& config, const config::Module& module,
                                              metrics::Registry* metrics) {
+  // Every way to a module file passes here: new files owner-only, exposed ones refused.
+  db::restrict_new_files();
+  db::check_private(config.data_dir, config.data_dir / module.db_file);
   return std::make_unique<db::ModuleDb>(module.name, config.data_dir / module.db_file,
                                         factory_for(module.name).manifest(), config.database, metrics);
 }

@@ -225,6 +225,7 @@ int run_create_user(const config::Config& config, const Parsed& parsed) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  db::restrict_new_files();  // before anything is created: data, keys and backups are owner-only
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) return usage_error("missing command", kUsage);
   if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

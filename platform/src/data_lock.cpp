@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -16,7 +18,40 @@ DataDirInUse::DataDirInUse(const std::filesystem::path& dir, int holder_pid)
                          (holder_pid > 0 ? " (pid " + std::to_string(holder_pid) + ")" : std::string())),
       holder_pid_(holder_pid) {}
 
+void restrict_new_files() { ::umask(077); }
+
+void check_private(const std::filesystem::path& dir, const std::filesystem::path& file) {
+  auto mode_of = [](const std::filesystem::path& path) -> int {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) return -1;
+    return static_cast<int>(info.st_mode & 0777);
+  };
+  auto octal = [](int mode) {
+    char text[8];
+    std::snprintf(text, sizeof text, "%04o", mode);
+    return std::string(text);
+  };
+  std::string found, commands;
+  if (int mode = mode_of(dir); mode >= 0 && (mode & 077) != 0) {
+    found += " " + dir.string() + " (" + octal(mode) + ")";
+    commands += "chmod 700 '" + dir.string() + "'";
+  }
+  std::string files;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    auto path = file.string() + suffix;
+    if (int mode = mode_of(path); mode >= 0 && (mode & 077) != 0) {
+      found += " " + path + " (" + octal(mode) + ")";
+      files += " '" + path + "'";
+    }
+  }
+  if (!files.empty()) commands += (commands.empty() ? "" : " && ") + std::string("chmod 600") + files;
+  if (!found.empty())
+    throw std::runtime_error("personal data must be readable by its owner only, but group or others can reach" + found +
+                             "; run: " + commands);
+}
+
 DataDirLock::DataDirLock(const std::filesystem::path& dir) {
+  restrict_new_files();
   std::filesystem::create_directories(dir);
   auto path = lock_file(dir);
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);

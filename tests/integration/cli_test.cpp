@@ -249,5 +249,50 @@ TEST(Cli, DeadLetterReplayNeverConsumes) {
   EXPECT_EQ(permits.execAndGet("SELECT count(*) FROM bus_cursors WHERE position > 0").getInt(), 0);
 }
 
+// Issue 14.1: personal data at rest is owner-only. A fresh data directory is 0700 and
+// every file in it (and in a backup) 0600; a directory or module file that group or
+// others can reach makes serve refuse to start, naming the chmod to run.
+TEST(Cli, DataAtRestIsOwnerOnly) {
+  TempDir dir;
+  auto data = dir.path() / "data";
+  {
+    ChildProcess server({TOWNHALL_BINARY, "serve", "--port", "0", "--data-dir", data.string()});
+    auto port = testing::wait_for_port(server);
+    ASSERT_NE(port, 0) << server.output();
+    auto registered =
+        testing::http_request(port, "POST", "/api/v1/auth/register",
+                              R"({"email":"maria@example.org","password":"a long enough password","name":"Maria"})");
+    ASSERT_EQ(registered.status, 201);
+    auto mode = [](const std::filesystem::path& path) {
+      return static_cast<int>(std::filesystem::status(path).permissions() & std::filesystem::perms::all);
+    };
+    EXPECT_EQ(mode(data), 0700);
+    int files = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(data)) {
+      EXPECT_EQ(mode(entry.path()), 0600) << entry.path();  // module files, -wal, -shm, auth.key, the lock
+      ++files;
+    }
+    EXPECT_GE(files, 9);
+    auto copy = dir.path() / "backup";
+    ASSERT_EQ(run({"backup", "--out", copy.string(), "--data-dir", data.string()}).first, 0);
+    EXPECT_EQ(mode(copy), 0700);
+    for (const auto& entry : std::filesystem::directory_iterator(copy)) EXPECT_EQ(mode(entry.path()), 0600);
+    server.signal(SIGTERM);
+    ASSERT_EQ(server.wait_exit(), 0);
+  }
+  namespace fs = std::filesystem;
+  fs::permissions(data / "permits.db", fs::perms::group_read | fs::perms::others_read, fs::perm_options::add);
+  auto [code, out] = run_capturing({"serve", "--port", "0", "--data-dir", data.string()});
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("chmod 600 '" + (data / "permits.db").string() + "'"), std::string::npos) << out;
+  fs::permissions(data / "permits.db", fs::perms::group_read | fs::perms::others_read, fs::perm_options::remove);
+  fs::permissions(data, fs::perms::group_read | fs::perms::group_exec, fs::perm_options::add);
+  auto [dir_code, dir_out] = run_capturing({"serve", "--port", "0", "--data-dir", data.string()});
+  EXPECT_EQ(dir_code, 1) << dir_out;
+  EXPECT_NE(dir_out.find("chmod 700 '" + data.string() + "'"), std::string::npos) << dir_out;
+  fs::permissions(data, fs::perms::group_read | fs::perms::group_exec, fs::perm_options::remove);
+  EXPECT_EQ(run({"migrate", "--data-dir", data.string()}).first, 0);  // private again: fine
+}
+
 }  // namespace
 }  // namespace townhall

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +34,8 @@ int remaining_ms(Clock::time_point deadline) {
 }  // namespace
 
 TempDir::TempDir() {
+  // Tests create files the way the server does: owner-only (the server refuses others).
+  ::umask(077);
   std::random_device random;
   for (int attempt = 0; attempt < 100; ++attempt) {
     auto candidate = std::filesystem::temp_directory_path() / ("townhall-test-" + std::to_string(random()));

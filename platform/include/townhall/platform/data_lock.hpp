@@ -20,9 +20,17 @@ class DataDirInUse : public std::runtime_error {
   int holder_pid_;
 };
 
+// Personal data at rest is owner-only. restrict_new_files() sets the process's umask to
+// 077, so every directory and file it creates from then on (module files, their -wal and
+// -shm, the key file, backups) is 0700/0600. check_private() throws std::runtime_error
+// naming the chmod to run when `dir` or `file` (with its -wal and -shm) is reachable by
+// group or others; missing paths are fine (they will be created private).
+void restrict_new_files();
+void check_private(const std::filesystem::path& dir, const std::filesystem::path& file);
+
 class DataDirLock {
  public:
-  // Creates the directory when missing, then takes the lock without waiting. Throws
+  // Creates the directory (owner-only) when missing, then takes the lock without waiting. Throws
   // DataDirInUse when another process holds it, std::runtime_error on I/O errors.
   explicit DataDirLock(const std::filesystem::path& dir);
   ~DataDirLock();
