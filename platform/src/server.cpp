@@ -379,9 +379,14 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       if (!response.body.empty() || response.status != 204) out.set(bhttp::field::content_type, response.content_type);
       out.set("X-Request-Id", request.request_id);
       // Every answer may carry personal data or a token unless its handler says
-      // otherwise: no shared or browser cache keeps it, and no browser sniffs its type.
+      // otherwise (a handler's own headers below replace these): no shared or browser
+      // cache keeps it, and no browser sniffs its type.
       out.set(bhttp::field::cache_control, "no-store");
       out.set("X-Content-Type-Options", "nosniff");
+      // Nothing this server answers is a page to frame, run scripts in or leak a URL
+      // from; the dashboard's pages will set their own (strict) policy.
+      out.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+      out.set("Referrer-Policy", "no-referrer");
       for (const auto& header : response.headers) out.set(header.name, header.value);
       out.keep_alive(keep_alive);
       std::size_t body_size = response.body.size();

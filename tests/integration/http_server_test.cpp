@@ -199,6 +199,8 @@ TEST_F(HttpServerTest, EveryResponseForbidsCachingAndSniffing) {
     auto response = server.get(target);
     EXPECT_EQ(response.header("x-content-type-options"), "nosniff") << target;
     EXPECT_EQ(response.header("cache-control"), "no-store") << target;
+    EXPECT_EQ(response.header("content-security-policy"), "default-src 'none'; frame-ancestors 'none'") << target;
+    EXPECT_EQ(response.header("referrer-policy"), "no-referrer") << target;
   }
   RawConnection connection(server.port());
   connection.send("GARBAGE\r\n\r\n");
