@@ -206,21 +206,30 @@ TEST_F(AuthHttp, ObjectLevelAuthorization) {
 
   create_employee("rita@example.org", "BLD", {"permits_reviewer"});
   create_employee("pat@example.org", "PRK", {"parks_staff"});
+  create_employee("ray@example.org", "REV", {"revenue_clerk"});
+  create_employee("cleo@example.org", "BLD", {"clerk"});
   auto rita = login("rita@example.org", "staff password 1");
   auto pat = login("pat@example.org", "staff password 1");
-  EXPECT_EQ(call("GET", maria_path, {}, rita).status, 200);  // citizens:read
+  auto ray = login("ray@example.org", "staff password 1");
+  auto cleo = login("cleo@example.org", "staff password 1");
+  EXPECT_EQ(call("GET", maria_path, {}, cleo).status, 200);  // the front desk: citizens:read
+  // Least privilege: reviewers see applicants through permits, revenue staff through
+  // revenue; neither reads every citizen's record in auth.
+  for (const auto& token : {rita, ray, pat}) {
+    expect_problem(call("GET", maria_path, {}, token), 403);
+    expect_problem(call("GET", "/citizens", {}, token), 403);
+  }
   expect_problem(call("PATCH", maria_path, R"({"phone":"+1"})", rita), 403);
-  expect_problem(call("GET", maria_path, {}, pat), 403);
   expect_problem(call("POST", "/departments", R"({"code":"X","name":"X"})", rita), 403);
 
   auto patched = call("PATCH", maria_path, R"({"phone":"+1-555-0199","identity_verified":true})", admin_token);
   ASSERT_EQ(patched.status, 200) << patched.body;
   EXPECT_EQ(json::parse(patched.body)["phone"], "+1-555-0199");
   EXPECT_EQ(json::parse(patched.body)["identity_verified"], true);
-  auto listed = json::parse(call("GET", "/citizens?email=MARIA@example.org", {}, rita).body);
+  auto listed = json::parse(call("GET", "/citizens?email=MARIA@example.org", {}, cleo).body);
   ASSERT_EQ(listed["total"], 1);
   EXPECT_EQ(listed["items"][0]["phone"], "+1-555-0199");
-  expect_problem(call("GET", "/citizens?page_size=10000", {}, rita), 400);
+  expect_problem(call("GET", "/citizens?page_size=10000", {}, cleo), 400);
 
   // Deleting ends maria's sessions and her account.
   auto maria_token = login("maria@example.org", "a long enough password");

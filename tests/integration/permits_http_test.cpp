@@ -346,8 +346,9 @@ TEST_F(PermitsWithBrokenAuth, ApprovalUsesAFreshCacheRowWhenAuthCannotRead) {
   wait_for_caches();
   auto id = body_of(submit(token, "fence"))["id"].get<std::int64_t>();
   ASSERT_EQ(call("GET", "/api/v1/auth/me", {}, rita).status, 200);  // rita's token is cached now
+  ASSERT_EQ(call("GET", "/api/v1/auth/me", {}, admin).status, 200);  // and the admin's
   break_auth_file();
-  expect_problem(call("GET", "/api/v1/auth/citizens/" + std::to_string(maria), {}, rita), 503);
+  expect_problem(call("GET", "/api/v1/auth/citizens/" + std::to_string(maria), {}, admin), 503);
   auto ready = call("GET", "/readyz");  // the failed read marks auth down
   EXPECT_EQ(ready.status, 503);
   EXPECT_EQ(body_of(ready)["modules"]["auth"]["state"], "down") << ready.body;
