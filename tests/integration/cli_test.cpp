@@ -28,6 +28,17 @@ std::pair<int, std::string> run_capturing(std::vector<std::string> args) {
   return {code.value_or(-1), child.output()};
 }
 
+// Waits for a child `townhall serve` to listen and registers maria@example.org on it.
+::testing::AssertionResult serve_with_a_citizen(ChildProcess& server) {
+  auto port = testing::wait_for_port(server);
+  if (port == 0) return ::testing::AssertionFailure() << "the server did not start: " << server.output();
+  auto registered =
+      testing::http_request(port, "POST", "/api/v1/auth/register",
+                            R"({"email":"maria@example.org","password":"a long enough password","name":"Maria"})");
+  if (registered.status != 201) return ::testing::AssertionFailure() << "register: " << registered.body;
+  return ::testing::AssertionSuccess();
+}
+
 TEST(Cli, Version) {
   auto [code, out] = run({"version"});
   EXPECT_EQ(code, 0);
@@ -86,12 +97,7 @@ TEST(Cli, BackupCopiesEveryModuleOnlineAndNeverOverwrites) {
   auto data = dir.path() / "data";
   // A running server with a registered citizen: the backup is taken while it runs.
   ChildProcess server({TOWNHALL_BINARY, "serve", "--port", "0", "--data-dir", data.string()});
-  auto port = testing::wait_for_port(server);
-  ASSERT_NE(port, 0) << server.output();
-  auto registered =
-      testing::http_request(port, "POST", "/api/v1/auth/register",
-                            R"({"email":"maria@example.org","password":"a long enough password","name":"Maria"})");
-  ASSERT_EQ(registered.status, 201) << registered.body;
+  ASSERT_TRUE(serve_with_a_citizen(server));
 
   auto out = dir.path() / "backup-1";
   auto [code, report] = run({"backup", "--out", out.string(), "--data-dir", data.string()});
@@ -257,12 +263,7 @@ TEST(Cli, DataAtRestIsOwnerOnly) {
   auto data = dir.path() / "data";
   {
     ChildProcess server({TOWNHALL_BINARY, "serve", "--port", "0", "--data-dir", data.string()});
-    auto port = testing::wait_for_port(server);
-    ASSERT_NE(port, 0) << server.output();
-    auto registered =
-        testing::http_request(port, "POST", "/api/v1/auth/register",
-                              R"({"email":"maria@example.org","password":"a long enough password","name":"Maria"})");
-    ASSERT_EQ(registered.status, 201);
+    ASSERT_TRUE(serve_with_a_citizen(server));
     auto mode = [](const std::filesystem::path& path) {
       return static_cast<int>(std::filesystem::status(path).permissions() & std::filesystem::perms::all);
     };

@@ -345,7 +345,7 @@ TEST_F(PermitsWithBrokenAuth, ApprovalUsesAFreshCacheRowWhenAuthCannotRead) {
   auto [maria, token] = verified_citizen("maria@example.org");
   wait_for_caches();
   auto id = body_of(submit(token, "fence"))["id"].get<std::int64_t>();
-  ASSERT_EQ(call("GET", "/api/v1/auth/me", {}, rita).status, 200);  // rita's token is cached now
+  ASSERT_EQ(call("GET", "/api/v1/auth/me", {}, rita).status, 200);   // rita's token is cached now
   ASSERT_EQ(call("GET", "/api/v1/auth/me", {}, admin).status, 200);  // and the admin's
   break_auth_file();
   expect_problem(call("GET", "/api/v1/auth/citizens/" + std::to_string(maria), {}, admin), 503);

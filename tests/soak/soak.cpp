@@ -282,28 +282,21 @@ class Soak {
     // Busy timeouts: a server just restarted after kill -9 recovers the WAL under a lock.
     SQLite::Database auth((data() / "auth.db").string(), SQLite::OPEN_READONLY, 10000);
     SQLite::Database permits((data() / "permits.db").string(), SQLite::OPEN_READONLY, 10000);
-    // Caught up: permits' citizen cursor has reached auth's outbox head.
-    bool caught_up = townhall::testing::wait_until(
-        [&] {
-          auto head = scalar(auth, "SELECT coalesce(max(id), 0) FROM outbox");
-          auto cursor = scalar(permits,
-                               "SELECT coalesce(max(position), 0) FROM bus_cursors WHERE subscription = "
-                               "'citizen_refs' AND source = 'auth'");
-          return cursor >= head;
-        },
-        30s);
-    if (!caught_up) violation(where, "permits did not catch up with auth within 30 s");
     SQLite::Database revenue((data() / "revenue.db").string(), SQLite::OPEN_READONLY, 10000);
-    bool payments_caught_up = townhall::testing::wait_until(
-        [&] {
-          auto head = scalar(revenue, "SELECT coalesce(max(id), 0) FROM outbox");
-          auto cursor = scalar(permits,
-                               "SELECT coalesce(max(position), 0) FROM bus_cursors WHERE subscription = "
-                               "'payments' AND source = 'revenue'");
-          return cursor >= head;
-        },
-        30s);
-    if (!payments_caught_up) violation(where, "permits did not catch up with revenue's payments within 30 s");
+    // Caught up: permits' cursors have reached the heads of the outboxes it reads.
+    auto caught_up = [&](SQLite::Database& source, const std::string& subscription, const std::string& name) {
+      bool reached = townhall::testing::wait_until(
+          [&] {
+            auto head = scalar(source, "SELECT coalesce(max(id), 0) FROM outbox");
+            auto cursor = scalar(permits, "SELECT coalesce(max(position), 0) FROM bus_cursors WHERE subscription = '" +
+                                              subscription + "' AND source = '" + name + "'");
+            return cursor >= head;
+          },
+          30s);
+      if (!reached) violation(where, "permits/" + subscription + " did not catch up with " + name + " within 30 s");
+    };
+    caught_up(auth, "citizen_refs", "auth");
+    caught_up(revenue, "payments", "revenue");
     std::lock_guard lock(mutex_);
     for (const auto& c : citizens_) {
       auto query = SQLite::Statement(auth, "SELECT coalesce(phone, ''), event_version FROM citizens WHERE id = ?");

@@ -244,4 +244,13 @@ unsigned short wait_for_port(ChildProcess& child) {
   return static_cast<unsigned short>(std::stoi(line->substr(colon + 1)));
 }
 
+std::string thrown_message(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const std::exception& error) {
+    return error.what();
+  }
+  return {};
+}
+
 }  // namespace townhall::testing

@@ -88,6 +88,10 @@ class ChildProcess {
   std::optional<int> exit_code_;
 };
 
+// What `action` throws (its what()), or "" when it does not throw: for settings parsers
+// whose errors must name the key.
+std::string thrown_message(const std::function<void()>& action);
+
 // Reads the port from the "townhall listening on" line of a child `townhall serve` (0 when absent).
 unsigned short wait_for_port(ChildProcess& child);
 

@@ -601,14 +601,7 @@ TEST(TokenCache, AnInvalidationWinsOverALookupThatStartedBeforeIt) {
 
 TEST(AuthSettings, UnknownOrBadKeysAreNamed) {
   EXPECT_NO_THROW(parse_settings(json::object()));
-  auto message = [](const json& section) {
-    try {
-      parse_settings(section);
-    } catch (const std::exception& error) {
-      return std::string(error.what());
-    }
-    return std::string();
-  };
+  auto message = [](const json& section) { return testing::thrown_message([&] { parse_settings(section); }); };
   EXPECT_NE(message({{"session_ttl", 5}}).find("modules.auth.settings.session_ttl: unknown"), std::string::npos);
   EXPECT_NE(message({{"session_ttl_seconds", 0}}).find("session_ttl_seconds"), std::string::npos);
   EXPECT_NE(message({{"password_hash", {{"memory_kib", 1}}}}).find("password_hash.memory_kib"), std::string::npos);

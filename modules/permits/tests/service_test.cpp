@@ -136,6 +136,12 @@ class PermitsServiceTest : public ::testing::Test {
     return store::find_citizen_ref(*reader, id);
   }
 
+  static CallContext as(std::shared_ptr<const Principal> principal) {
+    CallContext context;
+    context.principal = std::move(principal);
+    return context;
+  }
+
   // A citizen auth knows as verified, its cache row in permits, and its principal.
   std::shared_ptr<const Principal> verified_citizen() {
     auth::Citizen maria;
@@ -219,11 +225,8 @@ TEST_F(PermitsServiceTest, ScopesFollowTheRowLevelRule) {
 }
 
 TEST_F(PermitsServiceTest, ApprovalFallsBackToAFreshCacheRowWhenAuthIsDown) {
-  auto citizen = verified_citizen();
-  CallContext as_citizen;
-  as_citizen.principal = citizen;
-  CallContext reviewer;
-  reviewer.principal = staff(2, {"permits:review"}, "BLD");
+  auto as_citizen = as(verified_citizen());
+  auto reviewer = as(staff(2, {"permits:review"}, "BLD"));
   auto first = run_awaitable(service->submit(as_citizen, NewApplication{"fence", "f", "1 Main", "BLD"}));
   auto second = run_awaitable(service->submit(as_citizen, NewApplication{"fence", "g", "1 Main", "BLD"}));
   ASSERT_TRUE(first && second);
@@ -249,11 +252,8 @@ TEST_F(PermitsServiceTest, ApprovalFallsBackToAFreshCacheRowWhenAuthIsDown) {
 // DESIGN §5: the cache stands in for auth only when auth cannot answer (unavailable,
 // deadline_exceeded), never when it answers something else.
 TEST_F(PermitsServiceTest, ApprovalFallsBackToTheCacheOnlyWhenAuthCannotAnswer) {
-  auto citizen = verified_citizen();
-  CallContext as_citizen;
-  as_citizen.principal = citizen;
-  CallContext reviewer;
-  reviewer.principal = staff(2, {"permits:review"}, "BLD");
+  auto as_citizen = as(verified_citizen());
+  auto reviewer = as(staff(2, {"permits:review"}, "BLD"));
   for (auto [failure, falls_back] : std::vector<std::pair<Errc, bool>>{{Errc::deadline_exceeded, true},
                                                                        {Errc::unavailable, true},
                                                                        {Errc::forbidden, false},
@@ -271,14 +271,7 @@ TEST_F(PermitsServiceTest, ApprovalFallsBackToTheCacheOnlyWhenAuthCannotAnswer) 
 }
 
 TEST(PermitsSettings, UnknownOrBadKeysAreNamed) {
-  auto message = [](const json& section) {
-    try {
-      parse_settings(section);
-    } catch (const std::exception& error) {
-      return std::string(error.what());
-    }
-    return std::string();
-  };
+  auto message = [](const json& section) { return testing::thrown_message([&] { parse_settings(section); }); };
   EXPECT_EQ(message({{"permit_types", {{"fence", {{"fee_cents", 0}}}}}}), "");
   EXPECT_NE(message({{"permit_types", {{"fence", {{"fee_cents", -1}}}}}}).find("permit_types.fence.fee_cents"),
             std::string::npos);

@@ -71,6 +71,9 @@ int status_for(Errc code);
 
 std::string_view reason_phrase(int status);
 
+// ASCII case-insensitive equality (header names, tokens such as transfer codings).
+bool iequals(std::string_view a, std::string_view b);
+
 using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
 
 // Who may reach a route. Routes are signed_in unless registered otherwise, so a route
