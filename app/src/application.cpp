@@ -65,7 +65,11 @@ constexpr ModuleFactory kFactories[] = {
        return permits::make_module(context, *apis.auth);
      }},
     {"revenue", revenue::table_manifest,
-     [](ModuleContext& context, BuiltApis&) { return revenue::make_module(context); }},
+     [](ModuleContext& context, BuiltApis& apis) {
+       if (!apis.auth)
+         throw config::ConfigError("modules.revenue: needs the auth module (list auth first, in depends_on)");
+       return revenue::make_module(context, *apis.auth);
+     }},
     {"parks", parks::table_manifest, [](ModuleContext& context, BuiltApis&) { return parks::make_module(context); }},
 };
 constexpr std::string_view kKnownModules[] = {"auth", "permits", "revenue", "parks"};

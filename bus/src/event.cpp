@@ -34,6 +34,21 @@ bool valid_event_type(std::string_view type) {
 
 }  // namespace
 
+NewEvent aggregate_event(std::string_view topic, std::string_view event_type, std::string_view aggregate_type,
+                         std::int64_t aggregate_id, std::int64_t version, json data, std::string correlation_id,
+                         std::string causation_id) {
+  NewEvent event;
+  event.topic = topic;
+  event.event_type = event_type;
+  event.aggregate_type = aggregate_type;
+  event.aggregate_id = std::to_string(aggregate_id);
+  event.event_version = version;
+  event.data = std::move(data);
+  event.correlation_id = std::move(correlation_id);
+  event.causation_id = std::move(causation_id);
+  return event;
+}
+
 json to_json(const Event& event) {
   return json{{"event_id", event.event_id},
               {"event_type", event.event_type},

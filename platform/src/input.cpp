@@ -126,6 +126,8 @@ std::optional<std::string> check_text(std::string_view text, TextLimits limits) 
 struct Body::Impl {
   json document;
   std::optional<std::string> first_error;
+  std::string prefix;    // "method." for a nested object's fields
+  Impl* root = nullptr;  // a nested object's problems are its body's
 };
 
 Body::Body(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -186,11 +188,39 @@ Result<Body> Body::parse(std::string_view text, std::initializer_list<std::strin
 bool Body::has(std::string_view field) const { return impl_->document.contains(field); }
 
 void Body::fail(std::string_view field, std::string_view message) {
-  if (!impl_->first_error) impl_->first_error = field_error(field, message);
+  auto& first = (impl_->root ? impl_->root : impl_.get())->first_error;
+  if (!first) first = field_error(impl_->prefix + std::string(field), message);
+}
+
+Body Body::required_object(std::string_view field, std::initializer_list<std::string_view> allowed_fields) {
+  auto nested = std::make_unique<Impl>();
+  nested->document = json::object();
+  nested->prefix = impl_->prefix + std::string(field) + ".";
+  nested->root = impl_->root ? impl_->root : impl_.get();
+  auto it = impl_->document.find(field);
+  if (it == impl_->document.end()) {
+    fail(field, "is required");
+  } else if (!it->is_object()) {
+    fail(field, "must be an object");
+  } else {
+    nested->document = *it;
+    for (const auto& [key, value] : it->items()) {
+      bool known = false;
+      for (auto allowed : allowed_fields) known = known || key == allowed;
+      if (!known) {
+        auto shown = key.size() > 64 ? key.substr(0, 64) + "..." : key;
+        if (check_text(shown, {.max_bytes = 256, .min_chars = 0})) shown = "(unprintable)";
+        fail(field, "has an unknown field '" + shown + "'");
+        break;
+      }
+    }
+  }
+  return Body(std::move(nested));
 }
 
 Result<Unit> Body::status() const {
-  if (impl_->first_error) return make_error(Errc::invalid_argument, *impl_->first_error);
+  const auto& first = (impl_->root ? impl_->root : impl_.get())->first_error;
+  if (first) return make_error(Errc::invalid_argument, *first);
   return Unit{};
 }
 
@@ -250,8 +280,9 @@ std::optional<std::int64_t> Body::optional_int(std::string_view field, std::int6
   if (it == impl_->document.end()) return std::nullopt;
   auto range = "must be an integer from " + std::to_string(min) + " to " + std::to_string(max);
   if (it->is_number_unsigned()) {
+    // Non-negative JSON integers parse as unsigned: both bounds apply here too.
     auto value = it->get<std::uint64_t>();
-    if (value > static_cast<std::uint64_t>(max)) {
+    if (value > static_cast<std::uint64_t>(max) || (min > 0 && value < static_cast<std::uint64_t>(min))) {
       fail(field, range);
       return std::nullopt;
     }

@@ -177,6 +177,22 @@ TEST(InputBody, AcceptsOnlyKnownFieldsOfTheRightType) {
   EXPECT_FALSE(ints->optional_int("n", 0, 100));
   EXPECT_FALSE(ints->optional_int("m", 0, 100));
   EXPECT_FALSE(ints->status());
+  // The lower bound holds for non-negative numbers too (they parse as unsigned).
+  auto low = Body::parse(R"({"year":1800,"amount":0})", {"year", "amount"});
+  ASSERT_TRUE(low);
+  EXPECT_FALSE(low->optional_int("year", 1900, 2200));
+  EXPECT_FALSE(low->optional_int("amount", 1, 100));
+  EXPECT_NE(low->status().error().message.find("field 'year': must be an integer from 1900"), std::string::npos);
+  // A nested object: its own allowed fields, its problems named with the path.
+  auto nested = Body::parse(R"({"method":{"type":"card","pan":"4111"}})", {"method"});
+  ASSERT_TRUE(nested);
+  auto method = nested->required_object("method", {"type", "token"});
+  EXPECT_EQ(method.required_string("type", {}), "card");
+  EXPECT_NE(nested->status().error().message.find("field 'method': has an unknown field 'pan'"), std::string::npos);
+  auto missing = Body::parse(R"({"method":{"type":"card"}})", {"method"});
+  auto inner = missing->required_object("method", {"type", "token"});
+  inner.required_string("token", {});
+  EXPECT_NE(missing->status().error().message.find("field 'method.token': is required"), std::string::npos);
   auto ok = Body::parse(R"({"k":3,"s":"héllo","z":null})", {"k", "s", "z"});
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->optional_int("k", 0, 100), 3);

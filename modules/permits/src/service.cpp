@@ -31,15 +31,8 @@ json application_snapshot(const store::Application& a) {
 
 void append(db::Connection& service, std::string_view topic, std::string_view type, std::string_view aggregate_type,
             std::int64_t id, std::int64_t version, json data, const CallContext& context) {
-  bus::NewEvent event;
-  event.topic = topic;
-  event.event_type = type;
-  event.aggregate_type = aggregate_type;
-  event.aggregate_id = std::to_string(id);
-  event.event_version = version;
-  event.data = std::move(data);
-  event.correlation_id = context.correlation_id;
-  bus::append(service, event);
+  bus::append(service,
+              bus::aggregate_event(topic, type, aggregate_type, id, version, std::move(data), context.correlation_id));
 }
 
 std::optional<std::string> string_field(const json& object, const char* key) {
@@ -460,7 +453,9 @@ bus::Outcome PermitsService::apply_payment_event(const bus::Event& event, db::Co
   if (!application) throw std::runtime_error("payment.completed for unknown application " + source_id);
   if (application->status != "fee_due") return bus::Outcome::stale;  // already moved on (duplicate)
   application->status = "under_review";
-  application->invoice_id = string_field(snapshot, "invoice_id");
+  if (auto invoice = snapshot.find("invoice_id"); invoice != snapshot.end() && !invoice->is_null())
+    application->invoice_id =
+        invoice->is_string() ? invoice->get<std::string>() : std::to_string(invoice->get<std::int64_t>());
   application->updated_at = utc::now();
   store::update_application(service, *application);
   spdlog::info("permits: fee of application {} paid; under review", id);

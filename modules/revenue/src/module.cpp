@@ -1,6 +1,10 @@
 #include "townhall/revenue/module.hpp"
 
+#include "provider.hpp"
+#include "routes.hpp"
+#include "service.hpp"
 #include "townhall/platform/basic_module.hpp"
+#include "townhall/platform/config.hpp"
 
 namespace townhall::revenue {
 
@@ -13,13 +17,31 @@ db::TableManifest table_manifest() {
 
 namespace {
 
-class RevenueModule final : public BasicModule {
+class RevenueModule final : public BasicModule, public bus::Consumer {
  public:
-  explicit RevenueModule(ModuleContext& context) : BasicModule("revenue", context) {}
+  RevenueModule(ModuleContext& context, auth::Api& auth, Settings settings)
+      : BasicModule("revenue", context),
+        provider_(make_simulated_provider(context.db.path().parent_path() / settings.simulator_ledger)),
+        service_(std::move(settings), RevenueService::Dependencies{context.db, context.writer, readers(),
+                                                                   context.events_committed, auth, *provider_}) {}
+
+  void on_start() override { service_.start(); }
+  void on_stop() override { service_.stop(); }
+  void add_routes(http::Router& router, const std::string& prefix) override {
+    BasicModule::add_routes(router, prefix);
+    revenue::add_routes(router, prefix, service_);
+  }
+  std::vector<bus::Subscription> subscriptions() override { return service_.subscriptions(); }
+
+ private:
+  std::unique_ptr<PaymentProvider> provider_;
+  RevenueService service_;
 };
 
 }  // namespace
 
-std::unique_ptr<Module> make_module(ModuleContext& context) { return std::make_unique<RevenueModule>(context); }
+std::unique_ptr<Module> make_module(ModuleContext& context, auth::Api& auth) {
+  return std::make_unique<RevenueModule>(context, auth, parse_settings(context.config.settings));
+}
 
 }  // namespace townhall::revenue

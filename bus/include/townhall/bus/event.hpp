@@ -39,6 +39,12 @@ struct NewEvent {
   std::string causation_id;
 };
 
+// The usual event: version `version` of aggregate `aggregate_type`/`aggregate_id`, with
+// its data (a `snapshot`, maybe `changes`), in the correlation of what caused it.
+NewEvent aggregate_event(std::string_view topic, std::string_view event_type, std::string_view aggregate_type,
+                         std::int64_t aggregate_id, std::int64_t version, nlohmann::json data,
+                         std::string correlation_id, std::string causation_id = {});
+
 nlohmann::json to_json(const Event& event);
 // Strict: every field present with the right type, no unknown fields, topic and ids
 // well formed. An invalid event is an Error, never an exception.

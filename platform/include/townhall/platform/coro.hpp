@@ -1,9 +1,17 @@
 #pragma once
 
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <vector>
 
 namespace townhall {
 
@@ -24,5 +32,44 @@ T run_blocking(boost::asio::awaitable<T> task) {
   if (error) std::rethrow_exception(error);
   return std::move(*out);
 }
+
+// A one-shot event coroutines on any executor can wait for: set() once, from any thread,
+// resumes every waiter on its own executor (waiters arriving later resume at once).
+class Latch {
+ public:
+  void set() {
+    std::vector<std::function<void()>> waiters;
+    {
+      std::lock_guard lock(mutex_);
+      if (set_) return;
+      set_ = true;
+      waiters.swap(waiters_);
+    }
+    for (auto& resume : waiters) resume();
+  }
+
+  boost::asio::awaitable<void> wait() {
+    auto executor = co_await boost::asio::this_coro::executor;
+    // A named initiation: GCC 12 may destroy a lambda temporary of a co_await twice.
+    auto initiation = [this, executor](auto handler) {
+      auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+      auto resume = [executor, shared] { boost::asio::post(executor, std::move(*shared)); };
+      std::unique_lock lock(mutex_);
+      if (!set_) {
+        waiters_.push_back(std::move(resume));
+        return;
+      }
+      lock.unlock();
+      resume();
+    };
+    co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void()>(std::move(initiation),
+                                                                                       boost::asio::use_awaitable);
+  }
+
+ private:
+  std::mutex mutex_;
+  bool set_ = false;
+  std::vector<std::function<void()>> waiters_;
+};
 
 }  // namespace townhall

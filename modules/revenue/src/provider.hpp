@@ -1,0 +1,53 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "townhall/platform/result.hpp"
+
+// The card processor revenue charges through: an external system, called outside any
+// database transaction. Every operation is idempotent by Townhall's payment id, so a
+// call repeated after a crash or a timeout never charges twice.
+namespace townhall::revenue {
+
+struct Charge {
+  std::int64_t payment_id = 0;
+  std::int64_t amount_cents = 0;
+  std::string currency;
+  std::string token;  // the card as the provider tokenised it; never stored by revenue
+};
+
+struct ProviderAnswer {
+  enum class Status { approved, declined };
+  Status status = Status::declined;
+  std::string reference;  // the provider's id of the charge
+  std::string reason;     // why declined
+};
+
+class PaymentProvider {
+ public:
+  virtual ~PaymentProvider() = default;
+  // Charges once per payment id; a repeated call answers the first outcome.
+  // deadline_exceeded when the provider did not answer by `deadline` (the charge may or
+  // may not have happened: settle() says which); unavailable when it cannot be reached.
+  virtual boost::asio::awaitable<Result<ProviderAnswer>> charge(Charge charge,
+                                                                std::chrono::steady_clock::time_point deadline) = 0;
+  // The final outcome of a payment id: approved if it was charged; otherwise the id is
+  // closed (a later charge with it is declined) and the answer is declined.
+  virtual boost::asio::awaitable<Result<ProviderAnswer>> settle(std::int64_t payment_id) = 0;
+  // Gives back an approved charge in full; refunding twice is a no-op.
+  virtual boost::asio::awaitable<Result<ProviderAnswer>> refund(std::int64_t payment_id) = 0;
+};
+
+// The built-in simulated processor (docs/revenue.md): the token chooses the outcome —
+// tok_ok approves, tok_declined declines, tok_timeout never answers (the caller's
+// deadline passes, nothing is charged), any other token is declined as unknown. Its
+// ledger is a file of its own (`ledger`), standing for the processor's records, so the
+// outcome of a charge survives a crash of Townhall like a real processor's would.
+std::unique_ptr<PaymentProvider> make_simulated_provider(const std::filesystem::path& ledger);
+
+}  // namespace townhall::revenue

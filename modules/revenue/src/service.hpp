@@ -1,0 +1,157 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "provider.hpp"
+#include "settings.hpp"
+#include "store.hpp"
+#include "townhall/auth/api.hpp"
+#include "townhall/bus/bus.hpp"
+#include "townhall/platform/coro.hpp"
+#include "townhall/platform/db.hpp"
+#include "townhall/platform/input.hpp"
+#include "townhall/platform/write_path.hpp"
+#include "townhall/platform/writer.hpp"
+
+namespace townhall::revenue {
+
+template <class T>
+struct Listed {
+  std::vector<T> items;
+  std::int64_t total = 0;
+  input::Page page;
+};
+
+struct PaymentRequest {
+  std::int64_t invoice_id = 0;
+  std::int64_t amount_cents = 0;
+  std::optional<std::string> currency;  // when given, must be the invoice's
+  std::string method_type;              // "card"
+  std::string token;
+};
+
+struct NewTaxRecord {
+  std::int64_t citizen_id = 0;
+  std::int64_t tax_year = 0;
+  std::int64_t assessed_value_cents = 0;
+  std::int64_t tax_due_cents = 0;
+};
+
+struct TaxRecordView {
+  store::TaxRecord record;
+  std::optional<std::string> national_id;  // read from auth for this response only
+  bool national_id_included = false;
+};
+
+struct NewLicense {
+  std::string business_name, activity, address;
+};
+
+enum class Decision { approve, reject };
+
+// The revenue module's behaviour, reachable without sockets: invoices opened by other
+// modules' events, idempotent payments through a PaymentProvider (the charge outside any
+// transaction: a pending row first, the outcome after), refunds, tax records and
+// business licenses, and the handlers that keep citizen_refs.
+class RevenueService {
+ public:
+  struct Dependencies {
+    const db::ModuleDb& database;
+    db::Writer& writer;
+    db::ReaderPool& readers;
+    std::function<void()> events_committed;
+    auth::Api& auth;
+    PaymentProvider& provider;
+  };
+
+  RevenueService(Settings settings, Dependencies dependencies);
+  ~RevenueService();
+
+  // Opens the service connection, resolves payments a crash left unresolved, starts the
+  // reconciler and the license expiry job. Throws when the file cannot be used.
+  void start();
+  void stop();
+  bool running() const { return running_; }
+  const Settings& settings() const { return settings_; }
+
+  // Invoices.
+  Result<store::Invoice> get_invoice(const CallContext& context, std::int64_t id);
+  Result<Listed<store::Invoice>> list_invoices(const CallContext& context, store::InvoiceFilter filter,
+                                               input::Page page);
+  Result<std::vector<store::Payment>> payments_of(const CallContext& context, std::int64_t invoice_id);
+
+  // Payments. `replayed` says the key had been used with the same request before.
+  struct PaymentOutcome {
+    store::Payment payment;
+    bool replayed = false;
+  };
+  boost::asio::awaitable<Result<PaymentOutcome>> pay(CallContext context, PaymentRequest request,
+                                                     std::string idempotency_key);
+
+  // Tax records.
+  boost::asio::awaitable<Result<store::TaxRecord>> record_tax(CallContext context, NewTaxRecord input);
+  boost::asio::awaitable<Result<TaxRecordView>> get_tax_record(CallContext context, std::int64_t id,
+                                                               bool include_national_id);
+
+  // Business licenses.
+  boost::asio::awaitable<Result<store::BusinessLicense>> apply_for_license(CallContext context, NewLicense input);
+  Result<store::BusinessLicense> get_license(const CallContext& context, std::int64_t id);
+  Result<Listed<store::BusinessLicense>> list_licenses(const CallContext& context, input::Page page);
+  boost::asio::awaitable<Result<store::BusinessLicense>> decide_license(CallContext context, std::int64_t id,
+                                                                        Decision decision,
+                                                                        std::optional<std::string> reason);
+  boost::asio::awaitable<Result<store::BusinessLicense>> renew_license(CallContext context, std::int64_t id);
+  // Expires active licenses past their expiry (the daily job; staff may run it now).
+  boost::asio::awaitable<Result<std::int64_t>> expire_licenses(CallContext context);
+
+  // Drives every pending payment and refund to its outcome with the provider (at start,
+  // on a timer, and when a handler asked for a refund). Returns how many it resolved.
+  boost::asio::awaitable<std::size_t> reconcile();
+
+  std::vector<bus::Subscription> subscriptions();
+  static bus::Outcome apply_citizen_event(const bus::Event& event, db::Connection& sync);
+  bus::Outcome apply_application_event(const bus::Event& event, db::Connection& service);
+  bus::Outcome apply_booking_event(const bus::Event& event, db::Connection& service);
+  void bootstrap_citizens(db::Connection& sync);
+
+ private:
+  struct Flight;  // a payment some coroutine of this process is resolving
+  std::shared_ptr<Flight> claim(std::int64_t payment_id);
+  void release(std::int64_t payment_id);
+  std::shared_ptr<Flight> in_flight(std::int64_t payment_id);
+
+  Result<Unit> usable() const;
+  // The charge of a payment committed pending, then its outcome committed.
+  boost::asio::awaitable<Result<store::Payment>> charge(const CallContext& context, store::Payment payment,
+                                                        std::string token);
+  // Settles a pending payment no one is charging (a crash, a lost answer) with the provider.
+  boost::asio::awaitable<Result<store::Payment>> settle(store::Payment payment, const std::string& correlation);
+  boost::asio::awaitable<Result<store::Payment>> refund(store::Payment payment, const std::string& correlation);
+  boost::asio::awaitable<Result<store::Payment>> commit_outcome(std::int64_t payment_id, ProviderAnswer answer,
+                                                                std::string correlation);
+  void wake_reconciler();  // on the writer thread
+  boost::asio::awaitable<void> reconcile_loop();
+  boost::asio::awaitable<void> expiry_loop();
+
+  Settings settings_;
+  Dependencies deps_;
+  db::WritePath writes_;
+  std::atomic<bool> running_{false};
+  std::mutex flights_mutex_;
+  std::map<std::int64_t, std::shared_ptr<Flight>> flights_;
+  // Background jobs on the writer's io_context (timers touched on the writer thread only).
+  std::unique_ptr<boost::asio::steady_timer> reconcile_timer_, expiry_timer_;
+  std::shared_ptr<Latch> reconcile_done_, expiry_done_;
+};
+
+nlohmann::json invoice_json(const store::Invoice& invoice);
+nlohmann::json payment_json(const store::Payment& payment, const store::Invoice& invoice);
+nlohmann::json license_json(const store::BusinessLicense& license);
+
+}  // namespace townhall::revenue

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace townhall::revenue {
+
+// The revenue module's registry section (`modules.revenue.settings`).
+struct Settings {
+  std::string currency = "USD";  // of tax records and license fees
+  // The payment provider: "simulated" (the built-in simulator, docs/revenue.md) is the
+  // one this build has; its ledger file lives in the data directory.
+  std::string payment_provider = "simulated";
+  std::string simulator_ledger = "payment-simulator.db";
+  std::chrono::milliseconds provider_timeout{5000};     // per charge
+  std::chrono::milliseconds reconcile_interval{30000};  // retry of unresolved payments and refunds
+  std::int64_t license_fee_cents = 10000;
+  int license_term_days = 365;
+  std::chrono::hours license_expiry_interval{24};  // how often lapsed licenses are expired
+  // For crash tests only: the process kills itself (SIGKILL) after the provider answered
+  // a charge and before the outcome is committed.
+  bool test_kill_after_provider_answer = false;
+};
+
+// Throws config::ConfigError naming the key; unknown keys are errors.
+Settings parse_settings(const nlohmann::json& section);
+
+}  // namespace townhall::revenue

@@ -1,0 +1,131 @@
+// The built-in simulated card processor: a ledger file of its own, on a thread of its
+// own (a real processor is another system; this one must not hold a network thread or
+// revenue's writer while it "works").
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <optional>
+
+#include "provider.hpp"
+#include "townhall/platform/writer.hpp"
+
+namespace townhall::revenue {
+namespace {
+
+namespace asio = boost::asio;
+
+class SimulatedProvider final : public PaymentProvider {
+ public:
+  explicit SimulatedProvider(std::filesystem::path ledger) : path_(std::move(ledger)), thread_("payment-sim") {}
+  ~SimulatedProvider() override { thread_.stop(); }
+
+  asio::awaitable<Result<ProviderAnswer>> charge(Charge charge,
+                                                 std::chrono::steady_clock::time_point deadline) override {
+    if (charge.token == "tok_timeout") {
+      // Never answers: the caller's deadline passes and nothing is charged.
+      asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+      co_await timer.async_wait(asio::use_awaitable);
+      co_return make_error(Errc::deadline_exceeded, "the payment provider did not answer in time");
+    }
+    co_return co_await thread_.run([&]() -> Result<ProviderAnswer> {
+      return guarded([&]() -> Result<ProviderAnswer> {
+        if (auto known = recorded(charge.payment_id)) return *known;
+        std::string outcome = charge.token == "tok_ok" ? "approved" : "declined";
+        std::string reason = charge.token == "tok_ok"         ? ""
+                             : charge.token == "tok_declined" ? "card declined"
+                                                              : "unknown card token";
+        record(charge.payment_id, outcome, charge.amount_cents, charge.currency, reason);
+        return *recorded(charge.payment_id);
+      });
+    });
+  }
+
+  asio::awaitable<Result<ProviderAnswer>> settle(std::int64_t payment_id) override {
+    co_return co_await thread_.run([&]() -> Result<ProviderAnswer> {
+      return guarded([&]() -> Result<ProviderAnswer> {
+        if (auto known = recorded(payment_id)) return *known;
+        record(payment_id, "declined", 0, "", "closed before it was charged");
+        return *recorded(payment_id);
+      });
+    });
+  }
+
+  asio::awaitable<Result<ProviderAnswer>> refund(std::int64_t payment_id) override {
+    co_return co_await thread_.run([&]() -> Result<ProviderAnswer> {
+      return guarded([&]() -> Result<ProviderAnswer> {
+        auto known = recorded(payment_id);
+        if (!known || known->status != ProviderAnswer::Status::approved)
+          return make_error(Errc::unprocessable, "no approved charge " + std::to_string(payment_id) + " to refund");
+        SQLite::Statement refund(*ledger_, "UPDATE charges SET refunded = 1 WHERE payment_id = ?");
+        refund.bind(1, payment_id);
+        refund.exec();
+        return *known;
+      });
+    });
+  }
+
+ private:
+  // Ledger failures are the provider being unreachable, not Townhall's fault.
+  template <class F>
+  Result<ProviderAnswer> guarded(F&& work) {
+    try {
+      open();
+      return work();
+    } catch (const std::exception& error) {
+      spdlog::error("payment simulator: ledger {}: {}", path_.string(), error.what());
+      ledger_.reset();
+      return make_error(Errc::unavailable, "the payment provider is unavailable");
+    }
+  }
+
+  void open() {
+    if (ledger_) return;
+    ledger_ = std::make_unique<SQLite::Database>(path_.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    ledger_->exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
+    ledger_->exec(
+        "CREATE TABLE IF NOT EXISTS charges (payment_id INTEGER PRIMARY KEY, outcome TEXT NOT NULL, "
+        "amount_cents INTEGER NOT NULL, currency TEXT NOT NULL, reason TEXT NOT NULL, "
+        "refunded INTEGER NOT NULL DEFAULT 0, at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))");
+  }
+
+  std::optional<ProviderAnswer> recorded(std::int64_t payment_id) {
+    SQLite::Statement query(*ledger_, "SELECT outcome, reason FROM charges WHERE payment_id = ?");
+    query.bind(1, payment_id);
+    if (!query.executeStep()) return std::nullopt;
+    ProviderAnswer answer;
+    answer.status = query.getColumn(0).getString() == "approved" ? ProviderAnswer::Status::approved
+                                                                 : ProviderAnswer::Status::declined;
+    answer.reference = "sim_" + std::to_string(payment_id);
+    answer.reason = query.getColumn(1).getString();
+    return answer;
+  }
+
+  void record(std::int64_t payment_id, const std::string& outcome, std::int64_t amount, const std::string& currency,
+              const std::string& reason) {
+    SQLite::Statement insert(*ledger_,
+                             "INSERT INTO charges (payment_id, outcome, amount_cents, currency, reason) "
+                             "VALUES (?, ?, ?, ?, ?)");
+    insert.bind(1, payment_id);
+    insert.bind(2, outcome);
+    insert.bind(3, amount);
+    insert.bind(4, currency);
+    insert.bind(5, reason);
+    insert.exec();
+  }
+
+  std::filesystem::path path_;
+  std::unique_ptr<SQLite::Database> ledger_;  // provider thread only
+  db::Writer thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<PaymentProvider> make_simulated_provider(const std::filesystem::path& ledger) {
+  return std::make_unique<SimulatedProvider>(ledger);
+}
+
+}  // namespace townhall::revenue

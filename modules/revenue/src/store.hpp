@@ -1,0 +1,120 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "townhall/platform/db.hpp"
+
+// revenue.db's SQL, one function per statement; no transactions. Reads of citizens'
+// records take a Scope (a citizen their own, staff everything), so no route forgets it.
+namespace townhall::revenue::store {
+
+struct Scope {
+  std::optional<std::int64_t> citizen_id;
+  static Scope everything() { return {}; }
+};
+
+struct Invoice {
+  std::int64_t id = 0;
+  std::int64_t citizen_id = 0;
+  std::string source_module, source_type, source_id;
+  std::string description;
+  std::int64_t amount_cents = 0;
+  std::string currency;
+  std::string status;  // open | paid | voided | refunded
+  std::int64_t event_version = 1;
+  std::string created_at, updated_at;
+  std::optional<std::string> paid_at, closed_at;
+};
+
+// Inserts unless an invoice for the same source exists; false then (a duplicate event).
+bool insert_invoice(db::Connection& connection, Invoice& invoice);  // fills id
+std::optional<Invoice> find_invoice(db::Connection& connection, std::int64_t id, const Scope& scope);
+std::optional<Invoice> find_invoice_by_source(db::Connection& connection, const std::string& source_module,
+                                              const std::string& source_type, const std::string& source_id);
+struct InvoiceFilter {
+  std::optional<std::string> status;
+  std::optional<std::int64_t> citizen_id;
+};
+std::vector<Invoice> list_invoices(db::Connection& connection, const Scope& scope, const InvoiceFilter& filter,
+                                   std::int64_t offset, int limit, std::int64_t& total);
+void update_invoice(db::Connection& connection, const Invoice& invoice);
+
+struct Payment {
+  std::int64_t id = 0;
+  std::int64_t invoice_id = 0;
+  std::int64_t citizen_id = 0;
+  std::string idempotency_key;
+  std::string request_digest;
+  std::int64_t amount_cents = 0;
+  std::string currency;
+  std::string method_type;
+  std::string status;  // pending | completed | failed | refund_pending | refunded
+  std::optional<std::string> failure_reason;
+  std::optional<std::string> provider_reference;
+  std::int64_t event_version = 1;
+  std::string created_at, updated_at;
+  std::optional<std::string> completed_at, refunded_at;
+};
+
+void insert_payment(db::Connection& connection, Payment& payment);  // fills id
+std::optional<Payment> find_payment(db::Connection& connection, std::int64_t id);
+std::optional<Payment> find_payment_by_key(db::Connection& connection, std::int64_t citizen_id,
+                                           const std::string& idempotency_key);
+// The invoice's payment that is being charged or holds money (at most one, by index).
+std::optional<Payment> find_live_payment(db::Connection& connection, std::int64_t invoice_id);
+std::vector<Payment> payments_of_invoice(db::Connection& connection, std::int64_t invoice_id);
+// Payments whose outcome is not final yet (pending, refund_pending), oldest first.
+std::vector<Payment> unresolved_payments(db::Connection& connection);
+void update_payment(db::Connection& connection, const Payment& payment);
+
+struct TaxRecord {
+  std::int64_t id = 0;
+  std::int64_t citizen_id = 0;
+  std::int64_t tax_year = 0;
+  std::int64_t assessed_value_cents = 0;
+  std::int64_t tax_due_cents = 0;
+  std::string currency;
+  std::int64_t recorded_by = 0;
+  std::string created_at;
+};
+// False when the citizen already has a record for that year.
+bool insert_tax_record(db::Connection& connection, TaxRecord& record);
+std::optional<TaxRecord> find_tax_record(db::Connection& connection, std::int64_t id, const Scope& scope);
+
+struct BusinessLicense {
+  std::int64_t id = 0;
+  std::int64_t citizen_id = 0;
+  std::string business_name, activity, address;
+  std::string status;  // applied | active | rejected | expired
+  std::int64_t term = 0;
+  std::optional<std::string> expires_at;
+  std::optional<std::int64_t> renewal_invoice_id;
+  std::optional<std::int64_t> decided_by;
+  std::optional<std::string> decision_reason;
+  std::int64_t event_version = 1;
+  std::string created_at, updated_at;
+};
+void insert_license(db::Connection& connection, BusinessLicense& license);
+std::optional<BusinessLicense> find_license(db::Connection& connection, std::int64_t id, const Scope& scope);
+std::vector<BusinessLicense> list_licenses(db::Connection& connection, const Scope& scope, std::int64_t offset,
+                                           int limit, std::int64_t& total);
+// Active licenses whose expiry is before `now` (RFC 3339 UTC text compares in time order).
+std::vector<BusinessLicense> lapsed_licenses(db::Connection& connection, const std::string& now, int limit);
+void update_license(db::Connection& connection, const BusinessLicense& license);
+
+struct CitizenRef {
+  std::int64_t citizen_id = 0;
+  std::optional<std::string> name, email;
+  bool identity_verified = false;
+  bool is_active = true;
+  std::int64_t event_version = 0;
+  std::string last_synced_at;
+};
+// Inserts or replaces when `ref` is newer; false when the stored row is as new or newer.
+bool upsert_citizen_ref(db::Connection& connection, const CitizenRef& ref);
+std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id);
+
+}  // namespace townhall::revenue::store
