@@ -206,6 +206,14 @@ Result<auth::CreatedStaffUser> create_staff_user(const config::Config& config, c
   return auth::create_staff_user(*database, module->settings, user);
 }
 
+Result<std::int64_t> expire_business_licenses(const config::Config& config) {
+  const auto* module = config.module("revenue");
+  if (!module) return make_error(Errc::unavailable, "the registry has no revenue module");
+  auto database = open_module_db(config, *module, nullptr);
+  migrate(*database);
+  return revenue::expire_lapsed_licenses(*database);
+}
+
 std::vector<bus::DeadLetter> list_dead_letters(const config::Config& config, const std::optional<std::string>& module,
                                                std::vector<std::string>& errors) {
   std::vector<bus::DeadLetter> out;

@@ -25,6 +25,7 @@ Commands:
   dlq        list or replay dead letters (events a module gave up on)
   backup     copy every module file into a directory, online (the server may run)
   admin      administration: create-user (an employee with a role)
+  revenue    revenue jobs: expire-licenses (run the daily license expiry now)
   version    print the version and exit
 
 Options for every command:
@@ -78,6 +79,13 @@ stopped or running. --password - reads the password from the first line of stdin
 (keeps it out of the process list and shell history).
 )";
 
+constexpr const char* kRevenueUsage = R"(usage: townhall revenue expire-licenses [--config FILE] [--data-dir DIR]
+
+Expires every active business license whose expiry has passed (license.expired each),
+as the server's daily job does. With the server stopped; a running server runs the job
+itself and through POST <revenue prefix>/business-licenses/expire (revenue staff).
+)";
+
 constexpr const char* kVersionUsage = R"(usage: townhall version
 
 Prints the version of townhall and of the libraries it was built with.
@@ -93,7 +101,7 @@ struct Parsed {
   std::optional<std::string> module;                // --module
   std::optional<std::int64_t> letter_id;            // replay ID
   bool all = false;                                 // replay --all
-  std::string admin_action;                         // create-user
+  std::string admin_action;                         // create-user, expire-licenses
   std::optional<std::filesystem::path> backup_dir;  // backup --out
   std::map<std::string, std::string> admin_options;
 };
@@ -235,9 +243,9 @@ int run_cli(int argc, char** argv) {
 
   Parsed parsed;
   parsed.command = args[0];
-  static const std::map<std::string, const char*> usages{{"serve", kServeUsage}, {"migrate", kMigrateUsage},
-                                                         {"dlq", kDlqUsage},     {"backup", kBackupUsage},
-                                                         {"admin", kAdminUsage}, {"version", kVersionUsage}};
+  static const std::map<std::string, const char*> usages{
+      {"serve", kServeUsage}, {"migrate", kMigrateUsage}, {"dlq", kDlqUsage},        {"backup", kBackupUsage},
+      {"admin", kAdminUsage}, {"version", kVersionUsage}, {"revenue", kRevenueUsage}};
   auto usage_it = usages.find(parsed.command);
   if (usage_it == usages.end()) return usage_error("unknown command '" + parsed.command + "'", kUsage);
   const char* usage = usage_it->second;
@@ -271,6 +279,8 @@ int run_cli(int argc, char** argv) {
       parsed.demo = true;
     } else if (parsed.command == "dlq" && i == 1 && (arg == "list" || arg == "replay")) {
       parsed.dlq_action = arg;
+    } else if (parsed.command == "revenue" && i == 1 && arg == "expire-licenses") {
+      parsed.admin_action = arg;
     } else if (parsed.command == "admin" && i == 1 && arg == "create-user") {
       parsed.admin_action = arg;
     } else if (parsed.command == "admin" && parsed.admin_action == "create-user" &&
@@ -316,6 +326,9 @@ int run_cli(int argc, char** argv) {
         return usage_error(std::string("create-user needs --") + required, usage);
   }
 
+  if (parsed.command == "revenue" && parsed.admin_action.empty())
+    return usage_error("revenue needs 'expire-licenses'", usage);
+
   if (parsed.command == "version") {
     std::cout << "townhall " << kVersion << " (SQLite " << sqlite3_libversion() << ", Boost " << BOOST_VERSION / 100000
               << "." << BOOST_VERSION / 100 % 1000 << ")\n";
@@ -333,6 +346,18 @@ int run_cli(int argc, char** argv) {
 
   if (parsed.command == "dlq") return run_dlq(config, parsed);
   if (parsed.command == "admin") return with_data_dir_lock(config, [&] { return run_create_user(config, parsed); });
+
+  if (parsed.command == "revenue") {
+    return with_data_dir_lock(config, [&] {
+      auto expired = expire_business_licenses(config);
+      if (!expired) {
+        std::cerr << "townhall: " << expired.error().message << "\n";
+        return 1;
+      }
+      std::cout << *expired << " business license(s) expired\n";
+      return 0;
+    });
+  }
 
   if (parsed.command == "backup") {
     std::vector<std::string> report;

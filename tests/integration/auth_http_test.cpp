@@ -374,14 +374,27 @@ TEST(AuthCli, CreateUserAndDemoSeed) {
       testing::http_request(port, "GET", "/api/v1/auth/citizens", {},
                             {"Authorization: Bearer " + json::parse(boss_login.body)["token"].get<std::string>()});
   EXPECT_EQ(json::parse(citizens.body)["total"], 3);
+  // Revenue shows its part: an open invoice and a tax record (issue 11).
+  auto boss = "Authorization: Bearer " + json::parse(boss_login.body)["token"].get<std::string>();
+  auto invoices =
+      json::parse(testing::http_request(port, "GET", "/api/v1/revenue/invoices?status=open", {}, {boss}).body);
+  EXPECT_EQ(invoices["total"], 1) << invoices.dump();
+  EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/revenue/tax-records/1", {}, {boss}).status, 200);
   server.signal(SIGTERM);
   EXPECT_EQ(server.wait_exit(), 0);
 
   // A second demo start does not seed again, nor print passwords.
   testing::ChildProcess second({TOWNHALL_BINARY, "serve", "--demo", "--port", "0", "--data-dir", data});
   ASSERT_TRUE(second.wait_for_line("demo data already present")) << second.output();
-  ASSERT_NE(testing::wait_for_port(second), 0);  // signal handlers are in place from here
+  auto second_port = testing::wait_for_port(second);
+  ASSERT_NE(second_port, 0);  // signal handlers are in place from here
   EXPECT_EQ(second.output().find("password:"), std::string::npos);
+  auto again_login = testing::http_request(second_port, "POST", "/api/v1/auth/login",
+                                           R"({"email":"boss@example.org","password":"boss password 1"})");
+  auto again_boss = "Authorization: Bearer " + json::parse(again_login.body)["token"].get<std::string>();
+  EXPECT_EQ(json::parse(
+                testing::http_request(second_port, "GET", "/api/v1/revenue/invoices", {}, {again_boss}).body)["total"],
+            1);  // not seeded twice
   second.signal(SIGTERM);
   EXPECT_EQ(second.wait_exit(), 0);
 }

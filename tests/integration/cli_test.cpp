@@ -189,6 +189,37 @@ TEST(Cli, DeadLetterListAndReplay) {
 }
 
 // Issue 10.2: one process writes a data directory. A second server, migrate,
+// The license expiry job, run now from the CLI with the server stopped: lapsed active
+// licenses expire with license.expired; the others stay.
+TEST(Cli, RevenueExpireLicensesRunsTheDailyJobNow) {
+  TempDir dir;
+  auto data = dir.path().string();
+  ASSERT_EQ(run({"migrate", "--data-dir", data}).first, 0);
+  {
+    SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READWRITE);
+    revenue.exec(
+        "INSERT INTO business_licenses (citizen_id, business_name, activity, address, status, term, expires_at, "
+        "created_at, updated_at) VALUES "
+        "(1, 'Lapsed', 'bakery', '1 Main St', 'active', 1, '2020-01-01T00:00:00.000Z', '2019-01-01T00:00:00.000Z', "
+        "'2019-01-01T00:00:00.000Z'), "
+        "(1, 'Current', 'bakery', '2 Main St', 'active', 1, '2999-01-01T00:00:00.000Z', '2019-01-01T00:00:00.000Z', "
+        "'2019-01-01T00:00:00.000Z')");
+  }
+  auto [code, out] = run({"revenue", "expire-licenses", "--data-dir", data});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("1 business license(s) expired"), std::string::npos) << out;
+  SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(revenue.execAndGet("SELECT status FROM business_licenses WHERE business_name = 'Lapsed'").getString(),
+            "expired");
+  EXPECT_EQ(revenue.execAndGet("SELECT status FROM business_licenses WHERE business_name = 'Current'").getString(),
+            "active");
+  EXPECT_EQ(revenue.execAndGet("SELECT count(*) FROM outbox WHERE event_type = 'license.expired'").getInt(), 1);
+  EXPECT_EQ(run({"revenue", "expire-licenses", "--data-dir", data}).second.find("0 business license(s) expired") !=
+                std::string::npos,
+            true);
+  EXPECT_EQ(run({"revenue"}).first, 2);
+}
+
 // create-user and dlq replay beside a running server exit 1 naming its pid (replay
 // points at the admin API); dlq list and backup still work beside it.
 TEST(Cli, OneWriterPerDataDirectory) {

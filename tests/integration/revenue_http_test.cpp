@@ -5,6 +5,7 @@
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -458,6 +459,66 @@ TEST(RevenueBootstrap, CitizenRefsBootstrapFromAuthsApi) {
   EXPECT_NE(server.get("/metrics")
                 .body.find("townhall_bus_bootstraps_total{module=\"revenue\",subscription=\"citizen_refs\"} 1"),
             std::string::npos);
+}
+
+}  // namespace
+}  // namespace townhall
+
+namespace townhall {
+namespace {
+
+// The national id read for a tax record appears in no log line of the real binary (its
+// access log included) and in no file of revenue's.
+TEST(RevenueLogs, TheNationalIdIsNeverLogged) {
+  testing::TempDir dir;
+  const auto data = dir.path().string();
+  const std::string national_id = "NID-5150-ZZ";
+  {
+    testing::ChildProcess setup({TOWNHALL_BINARY, "admin", "create-user", "--data-dir", data, "--email",
+                                 "rosa@example.org", "--password", "staff password 1", "--name", "Rosa", "--role",
+                                 "revenue_clerk", "--department", "FIN"});
+    ASSERT_EQ(setup.wait_exit(), 0) << setup.output();
+  }
+  // Debug logging: the most the server ever says.
+  auto registry = json::parse(app::default_registry());
+  registry["logging"]["level"] = "debug";
+  auto config_file = dir.path() / "registry.json";
+  std::ofstream(config_file) << registry.dump();
+  testing::ChildProcess server(
+      {TOWNHALL_BINARY, "serve", "--config", config_file.string(), "--port", "0", "--data-dir", data}, {}, true);
+  auto port = testing::wait_for_port(server);
+  ASSERT_NE(port, 0) << server.output();
+  auto registered = testing::http_request(port, "POST", "/api/v1/auth/register",
+                                          json{{"email", "maria@example.org"},
+                                               {"password", "a long enough password"},
+                                               {"name", "Maria"},
+                                               {"national_id", national_id}}
+                                              .dump());
+  ASSERT_EQ(registered.status, 201) << registered.body;
+  auto maria = json::parse(registered.body)["id"].get<std::int64_t>();
+  auto rosa = testing::login(port, "rosa@example.org", "staff password 1");
+  testing::HttpResponse created;
+  ASSERT_TRUE(testing::wait_until([&] {  // once revenue's cache knows her
+    created = testing::call(
+        port, "POST", "/api/v1/revenue/tax-records",
+        json{{"citizen_id", maria}, {"tax_year", 2025}, {"assessed_value_cents", 1}, {"tax_due_cents", 1}}.dump(),
+        rosa);
+    return created.status == 201;
+  })) << created.body;
+  auto path = "/api/v1/revenue/tax-records/" + std::to_string(json::parse(created.body)["id"].get<std::int64_t>());
+  auto read = testing::call(port, "GET", path + "?include=national_id", {}, rosa);
+  ASSERT_EQ(read.status, 200) << read.body;
+  EXPECT_EQ(json::parse(read.body)["national_id"], national_id);
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(), 0);
+  EXPECT_NE(server.output().find("tax-records"), std::string::npos) << "the access log was not captured";
+  EXPECT_EQ(server.output().find(national_id), std::string::npos) << server.output();
+  for (const auto* file : {"revenue.db", "revenue.db-wal"}) {
+    std::ifstream in(dir.path() / file, std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    EXPECT_EQ(bytes.str().find(national_id), std::string::npos) << file;
+  }
 }
 
 }  // namespace

@@ -1,14 +1,18 @@
 // Crash soak: a real `townhall serve` under mixed load (citizen PATCHes, applications,
-// decisions, fee payments arriving as revenue events — some duplicated, some malformed
-// — and dead-letter replays through the admin API) is killed with SIGKILL at random
-// moments, again and again. After each restart and catch-up it checks, from the files:
+// decisions, fee payments through revenue's API — retried with the same key, some
+// declined — malformed payment events, and dead-letter replays through the admin API) is
+// killed with SIGKILL at random moments, again and again. After each restart and
+// catch-up it checks, from the files:
 //   - no acknowledged write is lost (a 2xx answer, or a committed event, means committed);
 //   - every approval issued exactly one permit; every paid application left fee_due once;
+//   - every fee application has exactly one invoice; no invoice holds two payments; the
+//     processor's approved charges are exactly revenue's completed payments, each with
+//     one payment.completed; no payment is left pending after a restart;
 //   - permits' citizen cache equals auth's citizens (phone and event_version);
 //   - every malformed payment is exactly one dead letter (never applied, never twice),
 //     and PRAGMA integrity_check is ok on every module file.
-// Revenue does not publish payments yet: the soak appends them to revenue.db's outbox
-// itself, as the revenue module will (the contract of docs/design-notes.md, 16).
+// Malformed payment events cannot come from revenue's code: the soak appends them to
+// revenue.db's outbox itself, standing for a faulty producer.
 // usage: soak --binary PATH --registry PATH [--kills N] [--seed S]
 // Prints the figures and exits 0 when nothing was violated, 1 otherwise.
 #include <SQLiteCpp/Database.h>
@@ -91,8 +95,9 @@ class Soak {
     check("final");
     server->signal(SIGTERM);
     server->wait_exit();
-    std::cout << "soak: " << kills_done_ << " kills, " << acknowledged_ << " acknowledged writes, " << checked_
-              << " effects checked, " << violations_ << " violations\n";
+    std::cout << "soak: " << kills_done_ << " kills, " << acknowledged_ << " acknowledged writes (" << paid_.size()
+              << " fees paid, " << declined_ << " declines), " << checked_ << " effects checked, " << violations_
+              << " violations\n";
     return violations_ == 0 && kills_done_ == options_.kills ? 0 : 1;
   }
 
@@ -189,7 +194,11 @@ class Soak {
             std::lock_guard lock(mutex_);
             auto id = json::parse(answer.body)["id"].get<std::int64_t>();
             submitted_.insert(id);
-            if (with_fee) fee_due_.insert(id);
+            if (with_fee) {
+              fee_due_.insert(id);
+              fee_applications_.insert(id);
+              owner_of_[id] = static_cast<std::size_t>(&c - citizens_.data());
+            }
             ++acknowledged_;
           }
         } else if (op < 8) {
@@ -226,46 +235,79 @@ class Soak {
     b.join();
   }
 
-  // A payment event for a fee_due application, as revenue will publish it: sometimes
-  // twice (a duplicate must change nothing), sometimes malformed (a dead letter, once).
+  // Op 7: mostly a citizen paying a fee_due application's invoice through the API, one
+  // key per application (a retry after a kill reuses it: never a second charge),
+  // sometimes declined first (a key of its own), sometimes sent twice; now and then a
+  // malformed payment event instead (a dead letter, once).
   void pay(std::mt19937& random) {
+    if (random() % 10 == 0) return inject_malformed_payment();
     std::int64_t application = 0;
-    bool malformed = random() % 10 == 0;
+    std::string token;
     {
       std::lock_guard lock(mutex_);
-      if (!malformed) {
-        if (fee_due_.empty()) return;
-        auto it = fee_due_.begin();
-        std::advance(it, static_cast<long>(random() % fee_due_.size()));
-        application = *it;
+      if (fee_due_.empty()) return;
+      auto it = fee_due_.begin();
+      std::advance(it, static_cast<long>(random() % fee_due_.size()));
+      application = *it;
+      token = citizens_[owner_of_[application]].token;
+    }
+    auto list = attempt(port_, "GET", "/api/v1/revenue/invoices?status=open&page_size=100", {}, token);
+    if (list.status != 200) return;
+    std::int64_t invoice = 0;
+    auto open = json::parse(list.body, nullptr, false);
+    if (!open.is_object()) return;
+    for (const auto& item : open["items"])
+      if (item["source"]["module"] == "permits" && item["source"]["id"] == std::to_string(application))
+        invoice = item["id"].get<std::int64_t>();
+    if (invoice == 0) return;  // revenue has not opened it yet
+    bool decline = random() % 5 == 0;
+    auto key = decline ? "soak-decline-" + std::to_string(application) + "-" + std::to_string(random())
+                       : "soak-pay-" + std::to_string(application);
+    auto body = json{{"invoice_id", invoice},
+                     {"amount_cents", 5000},
+                     {"method", {{"type", "card"}, {"token", decline ? "tok_declined" : "tok_ok"}}}}
+                    .dump();
+    int copies = random() % 3 == 0 ? 2 : 1;
+    for (int copy = 0; copy < copies; ++copy) {
+      townhall::testing::HttpResponse answer;
+      try {
+        answer = townhall::testing::http_request(port_, "POST", "/api/v1/revenue/payments", body,
+                                                 {"Authorization: Bearer " + token, "Idempotency-Key: " + key});
+      } catch (const std::exception&) {
+        return;  // killed mid-request
+      }
+      std::lock_guard lock(mutex_);
+      if (answer.status == 201) {
+        auto payment = json::parse(answer.body)["id"].get<std::int64_t>();
+        auto [it, first] = payment_of_.try_emplace(application, payment);
+        if (!first && it->second != payment)
+          violation("load", "application " + std::to_string(application) + " was answered payments " +
+                                std::to_string(it->second) + " and " + std::to_string(payment));
+        paid_.insert(application);
+        fee_due_.erase(application);
+        ++acknowledged_;
+      } else if (answer.status == 402) {
+        ++declined_;
       }
     }
-    int copies = random() % 3 == 0 ? 2 : 1;
+  }
+
+  void inject_malformed_payment() {
     try {
       SQLite::Database revenue((data() / "revenue.db").string(), SQLite::OPEN_READWRITE, 5000);
-      for (int copy = 0; copy < copies; ++copy) {
-        SQLite::Statement insert(
-            revenue,
-            "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, "
-            "occurred_at, correlation_id, causation_id, schema, data) VALUES ('gov.revenue.payment', "
-            "'payment.completed', 'payment', ?, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'soak', "
-            "'', 1, ?)");
-        json snapshot = {{"invoice_id", "inv-" + std::to_string(application)},
-                         {"source_module", "permits"},
-                         {"source_type", "application"},
-                         {"source_id", malformed ? std::string("not-an-id") : std::to_string(application)}};
-        insert.bind(1, "pay-" + std::to_string(application));
-        insert.bind(2, json{{"snapshot", snapshot}}.dump());
-        insert.exec();
-        std::lock_guard lock(mutex_);
-        if (malformed) {
-          ++malformed_;
-        } else {
-          paid_.insert(application);
-          fee_due_.erase(application);
-        }
-        ++acknowledged_;
-      }
+      SQLite::Statement insert(
+          revenue,
+          "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, "
+          "occurred_at, correlation_id, causation_id, schema, data) VALUES ('gov.revenue.payment', "
+          "'payment.completed', 'payment', 'malformed', 1, "
+          "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'soak', '', 1, ?)");
+      json snapshot = {
+          {"invoice_id", 0}, {"source_module", "permits"}, {"source_type", "application"}, {"source_id", "not-an-id"}};
+      insert.bind(1, json{{"snapshot", snapshot}}.dump());
+      insert.exec();
+      std::lock_guard lock(mutex_);
+      ++malformed_;
+      ++acknowledged_;
     } catch (const std::exception&) {
       // a busy file: try another time
     }
@@ -283,20 +325,23 @@ class Soak {
     SQLite::Database auth((data() / "auth.db").string(), SQLite::OPEN_READONLY, 10000);
     SQLite::Database permits((data() / "permits.db").string(), SQLite::OPEN_READONLY, 10000);
     SQLite::Database revenue((data() / "revenue.db").string(), SQLite::OPEN_READONLY, 10000);
-    // Caught up: permits' cursors have reached the heads of the outboxes it reads.
-    auto caught_up = [&](SQLite::Database& source, const std::string& subscription, const std::string& name) {
+    // Caught up: the consumers' cursors have reached the heads of the outboxes they read.
+    auto caught_up = [&](SQLite::Database& consumer, const std::string& consumer_name, SQLite::Database& source,
+                         const std::string& subscription, const std::string& name) {
       bool reached = townhall::testing::wait_until(
           [&] {
             auto head = scalar(source, "SELECT coalesce(max(id), 0) FROM outbox");
-            auto cursor = scalar(permits, "SELECT coalesce(max(position), 0) FROM bus_cursors WHERE subscription = '" +
-                                              subscription + "' AND source = '" + name + "'");
+            auto cursor = scalar(consumer, "SELECT coalesce(max(position), 0) FROM bus_cursors WHERE subscription = '" +
+                                               subscription + "' AND source = '" + name + "'");
             return cursor >= head;
           },
           30s);
-      if (!reached) violation(where, "permits/" + subscription + " did not catch up with " + name + " within 30 s");
+      if (!reached)
+        violation(where, consumer_name + "/" + subscription + " did not catch up with " + name + " within 30 s");
     };
-    caught_up(auth, "citizen_refs", "auth");
-    caught_up(revenue, "payments", "revenue");
+    caught_up(permits, "permits", auth, "citizen_refs", "auth");
+    caught_up(revenue, "revenue", permits, "application_fees", "permits");
+    caught_up(permits, "permits", revenue, "payments", "revenue");
     std::lock_guard lock(mutex_);
     for (const auto& c : citizens_) {
       auto query = SQLite::Statement(auth, "SELECT coalesce(phone, ''), event_version FROM citizens WHERE id = ?");
@@ -346,6 +391,7 @@ class Soak {
       if (status == "fee_due") violation(where, "paid application " + std::to_string(id) + " is still fee_due");
       ++checked_;
     }
+    check_revenue(where, revenue);
     auto dead = scalar(permits, "SELECT count(*) FROM dead_letters");
     if (dead != malformed_)
       violation(where,
@@ -372,6 +418,52 @@ class Soak {
     return violations_ == 0;
   }
 
+  // Money: one invoice per fee application, one charge per paid invoice, every charge a
+  // completed payment with one event, nothing left pending by a kill.
+  void check_revenue(const std::string& where, SQLite::Database& revenue) {
+    for (auto id : fee_applications_) {
+      auto invoices = scalar(revenue,
+                             "SELECT count(*) FROM invoices WHERE source_module = 'permits' AND "
+                             "source_type = 'application' AND source_id = '" +
+                                 std::to_string(id) + "'");
+      if (invoices != 1)
+        violation(where, "fee application " + std::to_string(id) + " has " + std::to_string(invoices) + " invoices");
+      ++checked_;
+    }
+    for (auto id : paid_) {
+      auto status = revenue
+                        .execAndGet("SELECT status FROM invoices WHERE source_type = 'application' AND source_id = '" +
+                                    std::to_string(id) + "'")
+                        .getString();
+      if (status != "paid") violation(where, "the invoice of paid application " + std::to_string(id) + " is " + status);
+    }
+    auto doubled = scalar(revenue,
+                          "SELECT count(*) FROM (SELECT invoice_id FROM payments WHERE status <> 'failed' "
+                          "GROUP BY invoice_id HAVING count(*) > 1)");
+    if (doubled != 0) violation(where, std::to_string(doubled) + " invoices hold more than one payment");
+    auto pending = scalar(revenue, "SELECT count(*) FROM payments WHERE status = 'pending'");
+    if (pending != 0) violation(where, std::to_string(pending) + " payments were left pending after the restart");
+    std::set<std::int64_t> completed, charged;
+    SQLite::Statement payments(revenue, "SELECT id FROM payments WHERE status <> 'failed' AND status <> 'pending'");
+    while (payments.executeStep()) completed.insert(payments.getColumn(0).getInt64());
+    auto ledger_file = data() / "payment-simulator.db";
+    if (std::filesystem::exists(ledger_file)) {
+      SQLite::Database ledger(ledger_file.string(), SQLite::OPEN_READONLY, 10000);
+      SQLite::Statement charges(ledger, "SELECT payment_id FROM charges WHERE outcome = 'approved'");
+      while (charges.executeStep()) charged.insert(charges.getColumn(0).getInt64());
+    }
+    if (completed != charged)
+      violation(where, std::to_string(charged.size()) + " approved charges but " + std::to_string(completed.size()) +
+                           " completed payments");
+    auto events = scalar(revenue,
+                         "SELECT count(*) FROM outbox WHERE event_type = 'payment.completed' AND aggregate_id <> "
+                         "'malformed'");
+    if (events != static_cast<std::int64_t>(completed.size()))
+      violation(where, std::to_string(events) + " payment.completed events for " + std::to_string(completed.size()) +
+                           " completed payments");
+    checked_ += static_cast<std::int64_t>(completed.size());
+  }
+
   Options options_;
   std::mt19937 random_;
   townhall::testing::TempDir dir_;
@@ -381,8 +473,10 @@ class Soak {
   std::mutex mutex_;
   std::vector<Citizen> citizens_;
   int phone_counter_ = 0;
-  std::set<std::int64_t> submitted_, approved_, decided_, fee_due_, paid_;
-  std::int64_t malformed_ = 0;
+  std::set<std::int64_t> submitted_, approved_, decided_, fee_due_, paid_, fee_applications_;
+  std::map<std::int64_t, std::size_t> owner_of_;     // fee application -> citizens_ index
+  std::map<std::int64_t, std::int64_t> payment_of_;  // paid application -> its payment
+  std::int64_t malformed_ = 0, declined_ = 0;
   std::int64_t acknowledged_ = 0, checked_ = 0;
   int violations_ = 0, kills_done_ = 0;
 };

@@ -5,6 +5,7 @@
 #include "service.hpp"
 #include "townhall/platform/basic_module.hpp"
 #include "townhall/platform/config.hpp"
+#include "townhall/platform/write_path.hpp"
 
 namespace townhall::revenue {
 
@@ -25,7 +26,10 @@ class RevenueModule final : public BasicModule, public bus::Consumer {
         service_(std::move(settings), RevenueService::Dependencies{context.db, context.writer, readers(),
                                                                    context.events_committed, auth, *provider_}) {}
 
-  void on_start() override { service_.start(); }
+  void on_start() override {
+    service_.start();
+    if (context().demo) service_.seed_demo();
+  }
   void on_stop() override { service_.stop(); }
   void add_routes(http::Router& router, const std::string& prefix) override {
     BasicModule::add_routes(router, prefix);
@@ -39,6 +43,15 @@ class RevenueModule final : public BasicModule, public bus::Consumer {
 };
 
 }  // namespace
+
+Result<std::int64_t> expire_lapsed_licenses(const db::ModuleDb& database) {
+  auto service = database.open(db::Role::service);
+  return db::run_in_transaction(*service,
+                                [](db::Connection& connection) -> Result<std::int64_t> {
+                                  return expire_lapsed_licenses(connection, "cli:expire-licenses");
+                                },
+                                {});
+}
 
 std::unique_ptr<Module> make_module(ModuleContext& context, auth::Api& auth) {
   return std::make_unique<RevenueModule>(context, auth, parse_settings(context.config.settings));

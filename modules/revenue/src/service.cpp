@@ -200,6 +200,41 @@ void RevenueService::stop() {
   writes_.close();
 }
 
+void RevenueService::seed_demo() {
+  auto citizens = run_blocking(
+      deps_.auth.citizens_since(CallContext::as_service("revenue", "demo-seed", std::chrono::seconds(30)), 0, 100));
+  if (!citizens) throw std::runtime_error("revenue demo seed: auth answered: " + citizens.error().message);
+  const auth::Citizen* maria = nullptr;
+  for (const auto& citizen : citizens->citizens)
+    if (citizen.email == "maria@demo.townhall") maria = &citizen;
+  if (!maria) {
+    spdlog::warn("revenue: no demo citizen maria@demo.townhall in auth; no revenue demo data");
+    return;
+  }
+  auto seeded = writes_.call([&](db::Connection& service) -> Result<bool> {
+    store::TaxRecord record{0, maria->id, 2025, 32'500'000, 406'250, settings_.currency, 0, utc::now()};
+    if (!store::insert_tax_record(service, record)) return false;  // seeded by an earlier start
+    auto now = std::chrono::system_clock::now();
+    store::BusinessLicense license;
+    license.citizen_id = maria->id;
+    license.business_name = "Garcia Bakery";
+    license.activity = "bakery and cafe";
+    license.address = "12 Elm Street";
+    license.status = "active";
+    license.term = 1;
+    license.expires_at = days_after(now, settings_.license_term_days);
+    license.created_at = license.updated_at = utc::format(now);
+    store::insert_license(service, license);
+    append(service, events::kLicenseTopic, events::kLicenseIssued, "business_license", license.id, 1,
+           license_json(license), "demo-seed");
+    open_invoice(service, license_source(license.id, 1), maria->id, settings_.license_fee_cents, settings_.currency,
+                 "Business license fee: Garcia Bakery (license " + std::to_string(license.id) + ")", "demo-seed", {});
+    return true;
+  });
+  if (!seeded) throw std::runtime_error("revenue demo seed failed: " + seeded.error().message);
+  if (*seeded) spdlog::info("revenue: demo data seeded (a tax record, a license and its open invoice)");
+}
+
 Result<Unit> RevenueService::usable() const {
   if (!running_) return make_error(Errc::unavailable, "the revenue module is unavailable");
   return Unit{};
@@ -339,6 +374,7 @@ asio::awaitable<Result<RevenueService::PaymentOutcome>> RevenueService::pay(Call
   auto payment = begun->payment;
   if (payment.status == "pending") {
     if (auto flight = in_flight(payment.id)) {
+      ++retries_waited_;
       co_await flight->resolved.wait();
     } else {
       auto settled = co_await settle(payment, context.correlation_id);
@@ -714,20 +750,24 @@ asio::awaitable<Result<std::int64_t>> RevenueService::expire_licenses(CallContex
     co_return forbidden("needs permission revenue:manage");
   if (auto ok = usable(); !ok) co_return ok.error();
   co_return co_await writes_.run([&](db::Connection& service) -> Result<std::int64_t> {
-    std::int64_t count = 0;
-    auto now = utc::now();
-    for (auto& license : store::lapsed_licenses(service, now, 10000)) {
-      license.status = "expired";
-      license.updated_at = now;
-      license.event_version += 1;
-      store::update_license(service, license);
-      append(service, events::kLicenseTopic, events::kLicenseExpired, "business_license", license.id,
-             license.event_version, license_json(license), context.correlation_id);
-      ++count;
-    }
-    if (count > 0) spdlog::info("revenue: {} business license(s) expired", count);
-    return count;
+    return expire_lapsed_licenses(service, context.correlation_id);
   });
+}
+
+std::int64_t expire_lapsed_licenses(db::Connection& service, const std::string& correlation) {
+  std::int64_t count = 0;
+  auto now = utc::now();
+  for (auto& license : store::lapsed_licenses(service, now, 10000)) {
+    license.status = "expired";
+    license.updated_at = now;
+    license.event_version += 1;
+    store::update_license(service, license);
+    append(service, events::kLicenseTopic, events::kLicenseExpired, "business_license", license.id,
+           license.event_version, license_json(license), correlation);
+    ++count;
+  }
+  if (count > 0) spdlog::info("revenue: {} business license(s) expired", count);
+  return count;
 }
 
 // --- events ----------------------------------------------------------------------------

@@ -78,6 +78,9 @@ class RevenueService {
   void start();
   void stop();
   bool running() const { return running_; }
+  // `serve --demo`: a tax record and an issued business license with its open fee
+  // invoice for the first demo citizen auth knows, once.
+  void seed_demo();
   const Settings& settings() const { return settings_; }
 
   // Invoices.
@@ -114,6 +117,10 @@ class RevenueService {
   // on a timer, and when a handler asked for a refund). Returns how many it resolved.
   boost::asio::awaitable<std::size_t> reconcile();
 
+  // Retries (same key, same request) that found their payment being charged and waited
+  // for its outcome instead of touching it.
+  std::uint64_t retries_waited() const { return retries_waited_; }
+
   std::vector<bus::Subscription> subscriptions();
   static bus::Outcome apply_citizen_event(const bus::Event& event, db::Connection& sync);
   bus::Outcome apply_application_event(const bus::Event& event, db::Connection& service);
@@ -143,12 +150,18 @@ class RevenueService {
   Dependencies deps_;
   db::WritePath writes_;
   std::atomic<bool> running_{false};
+  std::atomic<std::uint64_t> retries_waited_{0};
   std::mutex flights_mutex_;
   std::map<std::int64_t, std::shared_ptr<Flight>> flights_;
   // Background jobs on the writer's io_context (timers touched on the writer thread only).
   std::unique_ptr<boost::asio::steady_timer> reconcile_timer_, expiry_timer_;
   std::shared_ptr<Latch> reconcile_done_, expiry_done_;
 };
+
+// The command that expires active licenses past their expiry (license.expired each), in
+// the caller's transaction: the daily job, the staff route and `townhall revenue
+// expire-licenses` all run it.
+std::int64_t expire_lapsed_licenses(db::Connection& service, const std::string& correlation);
 
 nlohmann::json invoice_json(const store::Invoice& invoice);
 nlohmann::json payment_json(const store::Payment& payment, const store::Invoice& invoice);

@@ -91,6 +91,9 @@ std::vector<bus::DeadLetter> list_dead_letters(const config::Config& config, con
 // employee (and the department when missing). No server needs to run.
 Result<auth::CreatedStaffUser> create_staff_user(const config::Config& config, const auth::StaffUser& user);
 
+// `townhall revenue expire-licenses`: the revenue module's expiry job, run now on its file.
+Result<std::int64_t> expire_business_licenses(const config::Config& config);
+
 // The `townhall` command line. Returns the process exit code.
 int run_cli(int argc, char** argv);
 

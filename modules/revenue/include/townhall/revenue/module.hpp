@@ -5,6 +5,7 @@
 #include "townhall/auth/api.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/module.hpp"
+#include "townhall/platform/result.hpp"
 
 namespace townhall::revenue {
 
@@ -15,5 +16,9 @@ db::TableManifest table_manifest();
 // records). The module is also a bus::Consumer (citizens, permit fees, bookings).
 // Throws config::ConfigError on bad `modules.revenue.settings`.
 std::unique_ptr<Module> make_module(ModuleContext& context, auth::Api& auth);
+
+// Expires lapsed business licenses in `database` now (the daily job, for the CLI when no
+// server runs); how many. The events wait in the outbox for the next start.
+Result<std::int64_t> expire_lapsed_licenses(const db::ModuleDb& database);
 
 }  // namespace townhall::revenue
