@@ -7,7 +7,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps build run test test-stress soak tsan bench bench-bus bench-auth format clean
+.PHONY: deps build run test test-stress soak tsan bench bench-bus bench-auth bench-revenue format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -61,6 +61,11 @@ bench-auth: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build build/bench -j $(JOBS) --target auth_bench
 	./build/bench/bench/auth_bench
+
+bench-revenue: deps
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build build/bench -j $(JOBS) --target revenue_bench
+	./build/bench/bench/revenue_bench
 
 format:
 	find app platform bus modules migrations tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

@@ -256,6 +256,13 @@ void Router::add(Method method, std::string pattern, Handler handler, Access acc
   routes_.push_back(std::move(route));
 }
 
+std::vector<Router::Entry> Router::entries() const {
+  std::vector<Entry> out;
+  out.reserve(routes_.size());
+  for (const auto& route : routes_) out.push_back({route.method, route.pattern, route.access});
+  return out;
+}
+
 Router::Match Router::match(Method method, std::string_view path,
                             std::vector<std::pair<std::string, std::string>>& params) const {
   Match result;

@@ -102,6 +102,14 @@ class Router {
 
   std::size_t size() const { return routes_.size(); }
 
+  // What is registered, in registration order (the API inventory: tests, docs).
+  struct Entry {
+    Method method;
+    std::string pattern;
+    Access access;
+  };
+  std::vector<Entry> entries() const;
+
  private:
   struct Segment {
     std::string text;

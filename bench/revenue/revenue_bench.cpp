@@ -1,0 +1,181 @@
+// Revenue benchmark: fee payments end to end over HTTP — POST /payments → the processor
+// (the simulator) → payment.completed → permits moving the application to under_review —
+// and idempotent retries of the same payments, against the storage work a payment needs
+// at the least (two SQLite commits: the pending row, then the outcome with its outbox
+// row) on the same machine in the same run.
+//
+//   revenue_bench [--quick]   (make bench-revenue, see bench/README.md)
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Transaction.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "server_fixture.hpp"
+#include "support.hpp"
+
+using namespace townhall;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+double percentile(std::vector<double> values, double p) {
+  std::sort(values.begin(), values.end());
+  return values[std::min(values.size() - 1, static_cast<std::size_t>(p * static_cast<double>(values.size())))];
+}
+
+struct Invoice {
+  std::int64_t id = 0;
+  std::string token;
+};
+
+// `clients` threads send one request per invoice each (their share), recording latency.
+template <class F>
+std::vector<double> drive(std::size_t count, int clients, F&& send) {
+  std::vector<double> latency_ms(count);
+  std::atomic<std::size_t> next{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c)
+    threads.emplace_back([&] {
+      for (std::size_t i = next++; i < count; i = next++) {
+        auto start = Clock::now();
+        send(i);
+        latency_ms[i] = seconds_since(start) * 1000;
+      }
+    });
+  for (auto& thread : threads) thread.join();
+  return latency_ms;
+}
+
+// The least storage work of one payment: commit a pending row, then its outcome and an
+// outbox row, in WAL mode with synchronous=NORMAL (as the modules run).
+double raw_sqlite_payments_per_second(const std::filesystem::path& file, int count) {
+  SQLite::Database db(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;");
+  db.exec("CREATE TABLE payments (id INTEGER PRIMARY KEY, invoice_id INTEGER, idempotency_key TEXT, status TEXT)");
+  db.exec("CREATE TABLE outbox (id INTEGER PRIMARY KEY, data TEXT)");
+  SQLite::Statement insert(db, "INSERT INTO payments (invoice_id, idempotency_key, status) VALUES (?, ?, 'pending')");
+  SQLite::Statement update(db, "UPDATE payments SET status = 'completed' WHERE id = ?");
+  SQLite::Statement event(db, "INSERT INTO outbox (data) VALUES (?)");
+  auto start = Clock::now();
+  for (int i = 0; i < count; ++i) {
+    {
+      SQLite::Transaction transaction(db);
+      insert.bind(1, i);
+      insert.bind(2, "key-" + std::to_string(i));
+      insert.exec();
+      insert.reset();
+      transaction.commit();
+    }
+    SQLite::Transaction transaction(db);
+    update.bind(1, db.getLastInsertRowid());
+    update.exec();
+    update.reset();
+    event.bind(1, R"({"snapshot":{"status":"completed"}})");
+    event.exec();
+    event.reset();
+    transaction.commit();
+  }
+  return count / seconds_since(start);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const std::size_t count = quick ? 200 : 2000;
+  const int clients = 4;
+  testing::TempDir dir;
+  auto config = testing::test_config(dir.path());
+  config.server.threads = 2;
+  for (auto& module : config.modules)
+    if (module.name == "auth") module.settings["login_throttle"]["max_failures_per_ip"] = 1000;
+  if (!app::create_staff_user(config, auth::StaffUser{"rita@bench.test", "staff password 1", "Rita", "permits_reviewer",
+                                                      std::string("BLD")}))
+    return std::fprintf(stderr, "setup failed\n"), 1;
+  testing::TestServer server(config);
+  const auto port = server.port();
+
+  // Citizens, their fee applications, and the invoices revenue opens for them.
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 8; ++i) {
+    auto email = "citizen" + std::to_string(i) + "@bench.test";
+    testing::call(port, "POST", "/api/v1/auth/register",
+                  json{{"email", email}, {"password", "a long enough password"}, {"name", email}}.dump());
+    tokens.push_back(testing::login(port, email, "a long enough password"));
+  }
+  if (!testing::wait_until([&] { return server.app().bus().caught_up(); }))
+    return std::fprintf(stderr, "setup: the bus did not catch up\n"), 1;
+  drive(count, clients, [&](std::size_t i) {
+    testing::call(port, "POST", "/api/v1/permits/applications",
+                  R"({"permit_type":"renovation","description":"bench","property_address":"1 Bench St",)"
+                  R"("department_code":"BLD"})",
+                  tokens[i % tokens.size()]);
+  });
+  if (!testing::wait_until([&] { return server.app().bus().caught_up(); }, std::chrono::seconds(60)))
+    return std::fprintf(stderr, "setup: invoices were not opened\n"), 1;
+  std::vector<Invoice> invoices;
+  for (const auto& token : tokens)
+    for (int page = 1;; ++page) {
+      auto list = json::parse(
+          testing::call(port, "GET", "/api/v1/revenue/invoices?page_size=100&page=" + std::to_string(page), {}, token)
+              .body);
+      for (const auto& item : list["items"]) invoices.push_back({item["id"].get<std::int64_t>(), token});
+      if (list["items"].size() < 100) break;
+    }
+  if (invoices.size() != count)
+    return std::fprintf(stderr, "setup: %zu invoices for %zu applications\n", invoices.size(), count), 1;
+
+  auto pay = [&](std::size_t i) {
+    auto body =
+        json{
+            {"invoice_id", invoices[i].id}, {"amount_cents", 5000}, {"method", {{"type", "card"}, {"token", "tok_ok"}}}}
+            .dump();
+    auto answer = testing::http_request(
+        port, "POST", "/api/v1/revenue/payments", body,
+        {"Authorization: Bearer " + invoices[i].token, "Idempotency-Key: bench-" + std::to_string(invoices[i].id)});
+    if (answer.status != 201) std::fprintf(stderr, "payment answered %d: %s\n", answer.status, answer.body.c_str());
+  };
+
+  // End to end: every payment answered and every application moved on by permits.
+  auto start = Clock::now();
+  auto paid_ms = drive(count, clients, pay);
+  double answered_s = seconds_since(start);
+  SQLite::Database permits((dir.path() / "permits.db").string(), SQLite::OPEN_READONLY);
+  bool applied = testing::wait_until(
+      [&] {
+        return permits.execAndGet("SELECT count(*) FROM applications WHERE status = 'under_review'").getInt64() ==
+               static_cast<std::int64_t>(count);
+      },
+      std::chrono::seconds(60));
+  double end_to_end_s = seconds_since(start);
+  if (!applied) return std::fprintf(stderr, "permits did not apply every payment\n"), 1;
+
+  // Idempotent retries: the same key and body again, answered from revenue.db.
+  start = Clock::now();
+  auto retry_ms = drive(count, clients, pay);
+  double retries_s = seconds_since(start);
+
+  double raw = raw_sqlite_payments_per_second(dir.path() / "raw.db", static_cast<int>(count));
+  double payments_per_s = count / end_to_end_s;
+  std::printf("revenue bench: %zu payments, %d clients, one connection per request\n", count, clients);
+  std::printf("  payments end to end (request -> payment.completed applied by permits): %.0f /s\n", payments_per_s);
+  std::printf("    answered: %.0f /s; latency p50 %.2f ms, p99 %.2f ms\n", count / answered_s, percentile(paid_ms, 0.5),
+              percentile(paid_ms, 0.99));
+  std::printf("  idempotent retries: %.0f /s; latency p50 %.2f ms, p99 %.2f ms\n", count / retries_s,
+              percentile(retry_ms, 0.5), percentile(retry_ms, 0.99));
+  std::printf("  raw SQLite, two commits per payment, one thread: %.0f /s\n", raw);
+  std::printf("  ratios: end to end / raw SQLite %.2f; retries / first payments %.2f\n", payments_per_s / raw,
+              (count / retries_s) / (count / answered_s));
+  return 0;
+}

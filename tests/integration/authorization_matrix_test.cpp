@@ -1,0 +1,346 @@
+// Who may call what (issue 14, item 3; issue 11's authorization per route): every route
+// the server registers has a row saying, for each kind of caller — anonymous, the owning
+// citizen, another citizen, a permits reviewer of the resource's department, a revenue
+// clerk, parks staff, the front-desk clerk, the admin — whether it gets in (any answer
+// but 401/403/404) or which refusal it gets. A route added without a row fails the test,
+// so nobody adds an endpoint without deciding who may use it.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "server_fixture.hpp"
+#include "support.hpp"
+
+namespace townhall {
+namespace {
+
+using json = nlohmann::json;
+
+enum Actor { anonymous, owner, other_citizen, reviewer, revenue_clerk, parks_staff, front_desk, admin, kActors };
+constexpr const char* kActorNames[] = {"anonymous",     "owner",       "other citizen", "permits reviewer",
+                                       "revenue clerk", "parks staff", "front desk",    "admin"};
+constexpr int in = 0;  // gets in: any answer but 401, 403, 404
+
+struct Row {
+  std::string method;
+  std::string pattern;  // as registered
+  std::array<int, kActors> expected;
+  // The concrete request for an actor (path, body); by default the shared resources.
+  std::function<std::pair<std::string, std::string>(Actor)> request;
+};
+
+class AuthorizationMatrix : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto config = testing::test_config(dir.path());
+    for (const auto& [email, role, department] :
+         std::vector<std::array<std::string, 3>>{{"admin@example.org", "admin", ""},
+                                                 {"rita@example.org", "permits_reviewer", "BLD"},
+                                                 {"rosa@example.org", "revenue_clerk", "FIN"},
+                                                 {"pat@example.org", "parks_staff", "PRK"},
+                                                 {"clara@example.org", "clerk", "OPS"},
+                                                 {"temp@example.org", "parks_staff", "PRK"}}) {
+      auto created = app::create_staff_user(
+          config, auth::StaffUser{email, "staff password 1", "Staff", role,
+                                  department.empty() ? std::nullopt : std::optional<std::string>(department)});
+      ASSERT_TRUE(created) << created.error().message;
+      if (email == "temp@example.org") temp_employee = created->id;
+    }
+    server = std::make_unique<testing::TestServer>(std::move(config));
+    passwords[admin] = passwords[reviewer] = passwords[revenue_clerk] = passwords[parks_staff] = passwords[front_desk] =
+        "staff password 1";
+    emails[admin] = "admin@example.org";
+    emails[reviewer] = "rita@example.org";
+    emails[revenue_clerk] = "rosa@example.org";
+    emails[parks_staff] = "pat@example.org";
+    emails[front_desk] = "clara@example.org";
+    maria = register_citizen("maria@example.org");
+    other = register_citizen("other@example.org");
+    emails[owner] = "maria@example.org";
+    emails[other_citizen] = "other@example.org";
+    passwords[owner] = passwords[other_citizen] = "a long enough password";
+    for (int a = owner; a < kActors; ++a) tokens[a] = login(static_cast<Actor>(a));
+    ASSERT_EQ(
+        call("PATCH", "/api/v1/auth/citizens/" + std::to_string(maria), R"({"identity_verified":true})", tokens[admin])
+            .status,
+        200);
+    ASSERT_TRUE(testing::wait_until([&] { return server->app().bus().caught_up(); }));
+
+    // Maria's resources: an application of each kind, a permit, an inspection, an
+    // invoice, a tax record, a business license.
+    application = submit("fence");
+    fee_application = submit("renovation");
+    auto approved = submit("fence");
+    ASSERT_EQ(call("POST", "/api/v1/permits/applications/" + std::to_string(approved) + "/decision",
+                   R"({"decision":"approve"})", tokens[admin])
+                  .status,
+              200);
+    permit = json::parse(
+        call("GET", "/api/v1/permits/applications/" + std::to_string(approved), {}, tokens[owner]).body)["permit_id"];
+    auto scheduled =
+        call("POST", "/api/v1/permits/inspections",
+             json{{"application_id", application}, {"scheduled_for", "2027-06-01T09:00:00Z"}}.dump(), tokens[reviewer]);
+    ASSERT_EQ(scheduled.status, 201) << scheduled.body;
+    inspection = json::parse(scheduled.body)["id"];
+    ASSERT_TRUE(testing::wait_until([&] {
+      auto list = json::parse(call("GET", "/api/v1/revenue/invoices", {}, tokens[owner]).body);
+      if (list["total"] != 1) return false;
+      invoice = list["items"][0]["id"];
+      return true;
+    }));
+    auto tax =
+        call("POST", "/api/v1/revenue/tax-records",
+             json{{"citizen_id", maria}, {"tax_year", 2025}, {"assessed_value_cents", 1}, {"tax_due_cents", 1}}.dump(),
+             tokens[revenue_clerk]);
+    ASSERT_EQ(tax.status, 201) << tax.body;
+    tax_record = json::parse(tax.body)["id"];
+    auto applied = call("POST", "/api/v1/revenue/business-licenses",
+                        R"({"business_name":"Bakery","activity":"bread","address":"1 Main St"})", tokens[owner]);
+    ASSERT_EQ(applied.status, 201) << applied.body;
+    license = json::parse(applied.body)["id"];
+  }
+
+  std::int64_t register_citizen(const std::string& email) {
+    auto registered = call("POST", "/api/v1/auth/register",
+                           json{{"email", email}, {"password", "a long enough password"}, {"name", email}}.dump());
+    EXPECT_EQ(registered.status, 201) << registered.body;
+    return json::parse(registered.body)["id"];
+  }
+  std::string login(Actor actor) { return testing::login(server->port(), emails[actor], passwords[actor]); }
+  std::int64_t submit(const std::string& type) {
+    auto submitted = call("POST", "/api/v1/permits/applications",
+                          json{{"permit_type", type},
+                               {"description", "matrix"},
+                               {"property_address", "1 Main St"},
+                               {"department_code", "BLD"}}
+                              .dump(),
+                          tokens[owner]);
+    EXPECT_EQ(submitted.status, 201) << submitted.body;
+    return json::parse(submitted.body)["id"];
+  }
+  testing::HttpResponse call(const std::string& method, const std::string& path, const std::string& body = {},
+                             const std::string& token = {}, std::vector<std::string> headers = {}) {
+    if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
+    return testing::http_request(server->port(), method, path, body, headers);
+  }
+
+  std::vector<Row> rows() {
+    auto fixed = [](std::string path, std::string body = {}) {
+      return [path, body](Actor) { return std::pair{path, body}; };
+    };
+    auto id = [](std::int64_t value) { return std::to_string(value); };
+    const std::string auth = "/api/v1/auth", permits = "/api/v1/permits", revenue = "/api/v1/revenue";
+    const int _401 = 401, _403 = 403, _404 = 404;
+    // Columns: anonymous, owner, other citizen, reviewer, revenue clerk, parks staff,
+    // front desk, admin.
+    return {
+        {"GET", "/healthz", {in, in, in, in, in, in, in, in}, fixed("/healthz")},
+        {"GET", "/readyz", {in, in, in, in, in, in, in, in}, fixed("/readyz")},
+        {"GET", "/metrics", {in, in, in, in, in, in, in, in}, fixed("/metrics")},
+        {"GET", "/admin/bus", {_401, _403, _403, _403, _403, _403, _403, in}, fixed("/admin/bus")},
+        {"GET", "/admin/dead-letters", {_401, _403, _403, _403, _403, _403, _403, in}, fixed("/admin/dead-letters")},
+        // No such letter: the admin reaches the handler (its 404 names the letter).
+        {"POST",
+         "/admin/dead-letters/{module}/{id}/replay",
+         {_401, _403, _403, _403, _403, _403, _403, _404},
+         fixed("/admin/dead-letters/permits/999/replay")},
+        {"GET", auth + "/status", {in, in, in, in, in, in, in, in}, fixed(auth + "/status")},
+        {"GET", permits + "/status", {in, in, in, in, in, in, in, in}, fixed(permits + "/status")},
+        {"GET", revenue + "/status", {in, in, in, in, in, in, in, in}, fixed(revenue + "/status")},
+        {"GET", "/api/v1/parks/status", {in, in, in, in, in, in, in, in}, fixed("/api/v1/parks/status")},
+        {"POST",
+         auth + "/register",
+         {in, in, in, in, in, in, in, in},
+         [&](Actor a) {
+           return std::pair{auth + "/register", json{{"email", "new" + std::to_string(a) + "@example.org"},
+                                                     {"password", "a long enough password"},
+                                                     {"name", "New"}}
+                                                    .dump()};
+         }},
+        {"POST",
+         auth + "/login",
+         {in, in, in, in, in, in, in, in},
+         fixed(auth + "/login", R"({"email":"maria@example.org","password":"a long enough password"})")},
+        {"POST", auth + "/logout", {_401, in, in, in, in, in, in, in}, fixed(auth + "/logout")},
+        {"GET", auth + "/me", {_401, in, in, in, in, in, in, in}, fixed(auth + "/me")},
+        {"GET", auth + "/citizens", {_401, _403, _403, _403, _403, _403, in, in}, fixed(auth + "/citizens")},
+        {"GET",
+         auth + "/citizens/{id}",
+         {_401, in, _404, _403, _403, _403, in, in},
+         fixed(auth + "/citizens/" + id(maria))},
+        {"PATCH",
+         auth + "/citizens/{id}",
+         {_401, in, _404, _403, _403, _403, in, in},
+         fixed(auth + "/citizens/" + id(maria), R"({"phone":"+1-555-0142"})")},
+        {"GET", auth + "/departments", {in, in, in, in, in, in, in, in}, fixed(auth + "/departments")},
+        {"POST",
+         auth + "/departments",
+         {_401, _403, _403, _403, _403, _403, _403, in},
+         fixed(auth + "/departments", R"({"code":"NEW","name":"New Department"})")},
+        {"PATCH",
+         auth + "/departments/{code}",
+         {_401, _403, _403, _403, _403, _403, _403, in},
+         fixed(auth + "/departments/PRK", R"({"name":"Parks"})")},
+        {"POST",
+         auth + "/employees",
+         {_401, _403, _403, _403, _403, _403, _403, in},
+         [&](Actor a) {
+           return std::pair{auth + "/employees", json{{"email", "hire" + std::to_string(a) + "@example.org"},
+                                                      {"password", "staff password 1"},
+                                                      {"name", "Hire"}}
+                                                     .dump()};
+         }},
+        // A citizen is told of no employee (404); staff without auth:admin are refused.
+        {"GET",
+         auth + "/employees/{id}",
+         {_401, _404, _404, _403, _403, _403, _403, in},
+         fixed(auth + "/employees/" + id(temp_employee))},
+        {"POST",
+         auth + "/employees/{id}/roles",
+         {_401, _403, _403, _403, _403, _403, _403, in},
+         fixed(auth + "/employees/" + id(temp_employee) + "/roles", R"({"roles":["parks_staff"]})")},
+        {"POST",
+         permits + "/applications",
+         {_401, in, in, _403, _403, _403, _403, _403},
+         fixed(permits + "/applications",
+               R"({"permit_type":"fence","description":"d","property_address":"a","department_code":"BLD"})")},
+        {"GET", permits + "/applications", {_401, in, in, in, _403, _403, _403, in}, fixed(permits + "/applications")},
+        {"GET",
+         permits + "/applications/{id}",
+         {_401, in, _404, in, _403, _403, _403, in},
+         fixed(permits + "/applications/" + id(application))},
+        {"POST",
+         permits + "/applications/{id}/decision",
+         {_401, _403, _404, in, _403, _403, _403, in},
+         fixed(permits + "/applications/" + id(fee_application) + "/decision",
+               R"({"decision":"reject","reason":"matrix"})")},
+        // Scheduling names the application in the body: one a caller cannot see is 422.
+        {"POST",
+         permits + "/inspections",
+         {_401, _403, 422, in, 422, 422, 422, in},
+         fixed(permits + "/inspections",
+               json{{"application_id", application}, {"scheduled_for", "2027-06-02T09:00:00Z"}}.dump())},
+        {"POST",
+         permits + "/inspections/{id}/result",
+         {_401, _403, _404, in, _403, _403, _403, in},
+         fixed(permits + "/inspections/" + id(inspection) + "/result", R"({"result":"passed"})")},
+        {"GET",
+         permits + "/permits/{id}",
+         {_401, in, _404, in, _403, _403, _403, in},
+         fixed(permits + "/permits/" + id(permit))},
+        {"POST",
+         permits + "/permits/{id}/revoke",
+         {_401, _403, _404, in, _403, _403, _403, in},
+         fixed(permits + "/permits/" + id(permit) + "/revoke", R"({"reason":"matrix"})")},
+        {"GET", revenue + "/invoices", {_401, in, in, _403, in, _403, _403, in}, fixed(revenue + "/invoices")},
+        {"GET",
+         revenue + "/invoices/{id}",
+         {_401, in, _404, _403, in, _403, _403, in},
+         fixed(revenue + "/invoices/" + id(invoice))},
+        {"POST",
+         revenue + "/payments",
+         {_401, in, _404, _403, _403, _403, _403, _403},
+         fixed(
+             revenue + "/payments",
+             json{{"invoice_id", invoice}, {"amount_cents", 5000}, {"method", {{"type", "card"}, {"token", "tok_ok"}}}}
+                 .dump())},
+        {"POST",
+         revenue + "/tax-records",
+         {_401, _403, _403, _403, in, _403, _403, in},
+         fixed(revenue + "/tax-records",
+               json{{"citizen_id", maria}, {"tax_year", 2024}, {"assessed_value_cents", 1}, {"tax_due_cents", 1}}
+                   .dump())},
+        {"GET",
+         revenue + "/tax-records/{id}",
+         {_401, in, _404, _403, in, _403, _403, in},
+         fixed(revenue + "/tax-records/" + id(tax_record))},
+        {"POST",
+         revenue + "/business-licenses",
+         {_401, in, in, _403, _403, _403, _403, _403},
+         fixed(revenue + "/business-licenses", R"({"business_name":"Shop","activity":"shop","address":"2 Main St"})")},
+        {"GET",
+         revenue + "/business-licenses",
+         {_401, in, in, _403, in, _403, _403, in},
+         fixed(revenue + "/business-licenses")},
+        {"GET",
+         revenue + "/business-licenses/{id}",
+         {_401, in, _404, _403, in, _403, _403, in},
+         fixed(revenue + "/business-licenses/" + id(license))},
+        {"POST",
+         revenue + "/business-licenses/{id}/decision",
+         {_401, _403, _404, _403, in, _403, _403, in},
+         fixed(revenue + "/business-licenses/" + id(license) + "/decision", R"({"decision":"approve"})")},
+        {"POST",
+         revenue + "/business-licenses/{id}/renew",
+         {_401, in, _404, _403, in, _403, _403, in},
+         fixed(revenue + "/business-licenses/" + id(license) + "/renew")},
+        {"POST",
+         revenue + "/business-licenses/expire",
+         {_401, _403, _403, _403, in, _403, _403, in},
+         fixed(revenue + "/business-licenses/expire")},
+        // Last: the owner closes the account (the other allowed callers delete a citizen
+        // of their own making).
+        {"DELETE",
+         auth + "/citizens/{id}",
+         {_401, in, _404, _403, _403, _403, _403, in},
+         [&](Actor a) {
+           if (a == front_desk || a == admin)
+             return std::pair{auth + "/citizens/" + id(register_citizen("gone" + std::to_string(a) + "@example.org")),
+                              std::string()};
+           return std::pair{auth + "/citizens/" + id(maria), std::string()};
+         }},
+    };
+  }
+
+  testing::TempDir dir;
+  std::unique_ptr<testing::TestServer> server;
+  std::array<std::string, kActors> tokens, emails, passwords;
+  std::int64_t maria = 0, other = 0, temp_employee = 0;
+  std::int64_t application = 0, fee_application = 0, permit = 0, inspection = 0, invoice = 0, tax_record = 0,
+               license = 0;
+};
+
+TEST_F(AuthorizationMatrix, EveryRouteHasARowAndEveryCallerGetsWhatItSays) {
+  auto table = rows();
+  std::set<std::string> covered;
+  for (const auto& row : table) covered.insert(row.method + " " + row.pattern);
+  for (const auto& entry : server->app().router().entries()) {
+    auto key = std::string(http::to_string(entry.method)) + " " + entry.pattern;
+    EXPECT_TRUE(covered.contains(key)) << key << " has no row in the authorization matrix: decide who may call it";
+    covered.erase(key);
+  }
+  EXPECT_TRUE(covered.empty()) << "rows for routes that do not exist: " << *covered.begin();
+
+  for (const auto& row : table) {
+    // Refusals first, so a caller that gets in does not change what the others see.
+    std::vector<Actor> order;
+    for (int a = 0; a < kActors; ++a)
+      if (row.expected[a] != in) order.push_back(static_cast<Actor>(a));
+    for (int a = 0; a < kActors; ++a)
+      if (row.expected[a] == in) order.push_back(static_cast<Actor>(a));
+    for (auto actor : order) {
+      auto [path, body] = row.request(actor);
+      std::string token = actor == anonymous ? std::string() : tokens[actor];
+      // Logging out must not end the session the other rows use.
+      if (row.pattern == "/api/v1/auth/logout" && actor != anonymous) token = login(actor);
+      std::vector<std::string> headers;
+      if (row.pattern == "/api/v1/revenue/payments")
+        headers.push_back("Idempotency-Key: matrix-" + std::to_string(actor));
+      auto answer = call(row.method, path, body, token, headers);
+      auto expected = row.expected[actor];
+      if (expected == in) {
+        EXPECT_TRUE(answer.status != 401 && answer.status != 403 && answer.status != 404 && answer.status < 500)
+            << row.method << " " << path << " as " << kActorNames[actor] << ": " << answer.status << " " << answer.body;
+      } else {
+        EXPECT_EQ(answer.status, expected)
+            << row.method << " " << path << " as " << kActorNames[actor] << ": " << answer.body;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace townhall
