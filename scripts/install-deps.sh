@@ -10,7 +10,7 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libsodium-dev
-  libhowardhinnant-date-dev libunistring-dev
+  libhowardhinnant-date-dev tzdata libunistring-dev
   curl wrk
 )
 

@@ -70,7 +70,12 @@ constexpr ModuleFactory kFactories[] = {
          throw config::ConfigError("modules.revenue: needs the auth module (list auth first, in depends_on)");
        return revenue::make_module(context, *apis.auth);
      }},
-    {"parks", parks::table_manifest, [](ModuleContext& context, BuiltApis&) { return parks::make_module(context); }},
+    {"parks", parks::table_manifest,
+     [](ModuleContext& context, BuiltApis& apis) {
+       if (!apis.auth)
+         throw config::ConfigError("modules.parks: needs the auth module (list auth first, in depends_on)");
+       return parks::make_module(context, *apis.auth);
+     }},
 };
 constexpr std::string_view kKnownModules[] = {"auth", "permits", "revenue", "parks"};
 

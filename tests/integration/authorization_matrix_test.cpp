@@ -13,6 +13,7 @@
 
 #include "server_fixture.hpp"
 #include "support.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall {
 namespace {
@@ -101,6 +102,43 @@ class AuthorizationMatrix : public ::testing::Test {
                         R"({"business_name":"Bakery","activity":"bread","address":"1 Main St"})", tokens[owner]);
     ASSERT_EQ(applied.status, 201) << applied.body;
     license = json::parse(applied.body)["id"];
+
+    // Parks: a free facility open around the clock, Maria's booking, a program and her
+    // enrollment.
+    json all_day = json::object();
+    for (const char* day : {"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+      all_day[day] = {{"open", "00:00"}, {"close", "24:00"}};
+    auto created = call("POST", "/api/v1/parks/facilities",
+                        json{{"name", "Field"},
+                             {"kind", "field"},
+                             {"capacity", 10},
+                             {"hourly_price_cents", 0},
+                             {"time_zone", "UTC"},
+                             {"opening_hours", all_day}}
+                            .dump(),
+                        tokens[admin]);
+    ASSERT_EQ(created.status, 201) << created.body;
+    facility = json::parse(created.body)["id"];
+    auto booked = call("POST", "/api/v1/parks/bookings", booking_body(10), tokens[owner]);
+    ASSERT_EQ(booked.status, 201) << booked.body;
+    booking = json::parse(booked.body)["id"];
+    auto program_created =
+        call("POST", "/api/v1/parks/programs", R"({"name":"Yoga","schedule":"Saturdays","capacity":5,"price_cents":0})",
+             tokens[admin]);
+    ASSERT_EQ(program_created.status, 201) << program_created.body;
+    program = json::parse(program_created.body)["id"];
+    auto enrolled =
+        call("POST", "/api/v1/parks/programs/" + std::to_string(program) + "/enrollments", {}, tokens[owner]);
+    ASSERT_EQ(enrolled.status, 201) << enrolled.body;
+    enrollment = json::parse(enrolled.body)["id"];
+  }
+
+  // A one-hour booking of the facility three days ahead, starting at `hour` UTC.
+  std::string booking_body(int hour) {
+    auto day = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()) + std::chrono::days(3);
+    auto start = utc::format(day + std::chrono::hours(hour));
+    auto end = utc::format(day + std::chrono::hours(hour + 1));
+    return json{{"facility_id", facility}, {"starts_at", start}, {"ends_at", end}}.dump();
   }
 
   std::int64_t register_citizen(const std::string& email) {
@@ -132,7 +170,8 @@ class AuthorizationMatrix : public ::testing::Test {
       return [path, body](Actor) { return std::pair{path, body}; };
     };
     auto id = [](std::int64_t value) { return std::to_string(value); };
-    const std::string auth = "/api/v1/auth", permits = "/api/v1/permits", revenue = "/api/v1/revenue";
+    const std::string auth = "/api/v1/auth", permits = "/api/v1/permits", revenue = "/api/v1/revenue",
+                      parks = "/api/v1/parks";
     const int _401 = 401, _403 = 403, _404 = 404;
     // Columns: anonymous, owner, other citizen, reviewer, revenue clerk, parks staff,
     // front desk, admin.
@@ -281,6 +320,58 @@ class AuthorizationMatrix : public ::testing::Test {
          revenue + "/business-licenses/expire",
          {_401, _403, _403, _403, in, _403, _403, in},
          fixed(revenue + "/business-licenses/expire")},
+        {"GET", parks + "/facilities", {in, in, in, in, in, in, in, in}, fixed(parks + "/facilities")},
+        {"GET",
+         parks + "/facilities/{id}",
+         {in, in, in, in, in, in, in, in},
+         fixed(parks + "/facilities/" + id(facility))},
+        {"POST",
+         parks + "/facilities",
+         {_401, _403, _403, _403, _403, in, _403, in},
+         fixed(parks + "/facilities", json{{"name", "Court"},
+                                           {"kind", "court"},
+                                           {"capacity", 4},
+                                           {"hourly_price_cents", 0},
+                                           {"time_zone", "UTC"},
+                                           {"opening_hours", {{"mon", {{"open", "08:00"}, {"close", "20:00"}}}}}}
+                                          .dump())},
+        {"PATCH",
+         parks + "/facilities/{id}",
+         {_401, _403, _403, _403, _403, in, _403, in},
+         fixed(parks + "/facilities/" + id(facility), R"({"capacity":12})")},
+        {"POST",
+         parks + "/bookings",
+         {_401, in, in, _403, _403, _403, _403, _403},
+         [&](Actor a) {
+           return std::pair{parks + "/bookings", booking_body(12 + a)};
+         }},
+        {"GET", parks + "/bookings", {_401, in, in, _403, _403, in, _403, in}, fixed(parks + "/bookings")},
+        {"GET",
+         parks + "/bookings/{id}",
+         {_401, in, _404, _403, _403, in, _403, in},
+         fixed(parks + "/bookings/" + id(booking))},
+        {"DELETE",
+         parks + "/bookings/{id}",
+         {_401, in, _404, _403, _403, in, _403, in},
+         fixed(parks + "/bookings/" + id(booking))},
+        {"GET", parks + "/programs", {in, in, in, in, in, in, in, in}, fixed(parks + "/programs")},
+        {"GET", parks + "/programs/{id}", {in, in, in, in, in, in, in, in}, fixed(parks + "/programs/" + id(program))},
+        {"POST",
+         parks + "/programs",
+         {_401, _403, _403, _403, _403, in, _403, in},
+         fixed(parks + "/programs", R"({"name":"Tai chi","schedule":"Sundays","capacity":5,"price_cents":0})")},
+        {"POST",
+         parks + "/programs/{id}/enrollments",
+         {_401, in, in, _403, _403, _403, _403, _403},
+         fixed(parks + "/programs/" + id(program) + "/enrollments")},
+        {"GET",
+         parks + "/enrollments/{id}",
+         {_401, in, _404, _403, _403, in, _403, in},
+         fixed(parks + "/enrollments/" + id(enrollment))},
+        {"DELETE",
+         parks + "/enrollments/{id}",
+         {_401, in, _404, _403, _403, in, _403, in},
+         fixed(parks + "/enrollments/" + id(enrollment))},
         // Last: the owner closes the account (the other allowed callers delete a citizen
         // of their own making).
         {"DELETE",
@@ -300,7 +391,7 @@ class AuthorizationMatrix : public ::testing::Test {
   std::array<std::string, kActors> tokens, emails, passwords;
   std::int64_t maria = 0, other = 0, temp_employee = 0;
   std::int64_t application = 0, fee_application = 0, permit = 0, inspection = 0, invoice = 0, tax_record = 0,
-               license = 0;
+               license = 0, facility = 0, booking = 0, program = 0, enrollment = 0;
 };
 
 TEST_F(AuthorizationMatrix, EveryRouteHasARowAndEveryCallerGetsWhatItSays) {

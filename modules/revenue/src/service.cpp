@@ -183,21 +183,22 @@ void RevenueService::start() {
 }
 
 void RevenueService::stop() {
-  if (!running_.exchange(false)) return;
-  deps_.writer.post([this] {
-    reconcile_timer_->cancel();
-    expiry_timer_->cancel();
-  });
-  for (auto* done : {&reconcile_done_, &expiry_done_})
-    run_blocking([](std::shared_ptr<Latch> latch) -> asio::awaitable<int> {
-      co_await latch->wait();
-      co_return 0;
-    }(*done));
-  deps_.writer.call([this] {
-    reconcile_timer_.reset();
-    expiry_timer_.reset();
-  });
-  writes_.close();
+  if (running_.exchange(false)) {
+    deps_.writer.post([this] {
+      reconcile_timer_->cancel();
+      expiry_timer_->cancel();
+    });
+    for (auto* done : {&reconcile_done_, &expiry_done_})
+      run_blocking([](std::shared_ptr<Latch> latch) -> asio::awaitable<int> {
+        co_await latch->wait();
+        co_return 0;
+      }(*done));
+    deps_.writer.call([this] {
+      reconcile_timer_.reset();
+      expiry_timer_.reset();
+    });
+  }
+  writes_.close();  // also after a start that failed half way
 }
 
 void RevenueService::seed_demo() {

@@ -1,0 +1,20 @@
+#pragma once
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace townhall::parks {
+
+// The parks module's registry section (`modules.parks.settings`).
+struct Settings {
+  std::chrono::seconds hold{900};        // how long a priced booking holds its slot unpaid
+  std::chrono::hours max_booking{8};     // longest booking
+  std::chrono::hours horizon{24 * 365};  // how far ahead one may book
+  std::string currency = "USD";          // of facilities and programs that do not say
+};
+
+// Throws config::ConfigError naming the key; unknown keys are errors.
+Settings parse_settings(const nlohmann::json& section);
+
+}  // namespace townhall::parks

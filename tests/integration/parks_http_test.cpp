@@ -1,0 +1,382 @@
+// The parks module against the real server: facilities in their time zone, bookings
+// (free at once, priced through revenue's invoice and payment: the saga of DESIGN §7),
+// hold expiry and the slot released, cancellation and refund, 20 clients for one slot,
+// program capacity and the waitlist, bad input, and the cross-module invariants read from
+// the files.
+#include <SQLiteCpp/Database.h>
+#include <date/tz.h>
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "server_fixture.hpp"
+#include "support.hpp"
+#include "townhall/platform/time.hpp"
+
+namespace townhall {
+namespace {
+
+using json = nlohmann::json;
+using testing::HttpResponse;
+using Clock = std::chrono::system_clock;
+
+// `hour`:00 local time in New York, `days` days from today there, as UTC RFC 3339.
+std::string new_york(int days, int hour) {
+  auto zone = date::locate_zone("America/New_York");
+  auto today = date::floor<date::days>(zone->to_local(Clock::now()));
+  auto local = today + date::days(days) + std::chrono::hours(hour);
+  return utc::format(zone->to_sys(local));
+}
+
+// The next second Sunday of March (the US switch to daylight saving time) at least a day
+// away, as a local day in New York.
+date::local_days next_spring_forward() {
+  auto zone = date::locate_zone("America/New_York");
+  auto today = date::floor<date::days>(zone->to_local(Clock::now()));
+  auto year = date::year_month_day(today).year();
+  for (;; ++year) {
+    date::local_days sunday{year / date::March / date::Sunday[2]};
+    if (sunday > today + date::days(1)) return sunday;
+  }
+}
+
+std::string at(date::local_days day, int hour) {
+  return utc::format(date::locate_zone("America/New_York")->to_sys(day + std::chrono::hours(hour)));
+}
+
+json week(const std::string& open, const std::string& close) {
+  json out = json::object();
+  for (const char* day : {"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+    out[day] = {{"open", open}, {"close", close}};
+  return out;
+}
+
+class ParksHttp : public ::testing::Test {
+ protected:
+  virtual std::int64_t hold_seconds() { return 60; }
+
+  void SetUp() override {
+    auto config = testing::test_config(dir.path());
+    for (auto& module : config.modules)
+      if (module.name == "parks") module.settings["hold_seconds"] = hold_seconds();
+    for (const auto& [email, role, department] : std::vector<std::array<std::string, 3>>{
+             {"admin@example.org", "admin", ""}, {"pat@example.org", "parks_staff", "PRK"}}) {
+      auto created = app::create_staff_user(
+          config, auth::StaffUser{email, "staff password 1", "Staff", role,
+                                  department.empty() ? std::nullopt : std::optional<std::string>(department)});
+      ASSERT_TRUE(created) << created.error().message;
+    }
+    server = std::make_unique<testing::TestServer>(std::move(config));
+    admin = testing::login(server->port(), "admin@example.org", "staff password 1");
+    pat = testing::login(server->port(), "pat@example.org", "staff password 1");
+    free_field = facility("Field", 0);
+    court = facility("Court", 2500);
+  }
+
+  HttpResponse call(const std::string& method, const std::string& path, const std::string& body = {},
+                    const std::string& token = {}) {
+    return testing::call(server->port(), method, path, body, token);
+  }
+  static json body_of(const HttpResponse& response) { return json::parse(response.body, nullptr, false); }
+
+  std::int64_t facility(const std::string& name, std::int64_t price) {
+    auto created = call("POST", "/api/v1/parks/facilities",
+                        json{{"name", name},
+                             {"kind", "field"},
+                             {"capacity", 20},
+                             {"hourly_price_cents", price},
+                             {"time_zone", "America/New_York"},
+                             {"opening_hours", week("08:00", "20:00")}}
+                            .dump(),
+                        pat);
+    EXPECT_EQ(created.status, 201) << created.body;
+    return body_of(created)["id"];
+  }
+
+  std::pair<std::int64_t, std::string> citizen(const std::string& email) {
+    auto registered = call("POST", "/api/v1/auth/register",
+                           json{{"email", email}, {"password", "a long enough password"}, {"name", email}}.dump());
+    EXPECT_EQ(registered.status, 201) << registered.body;
+    return {body_of(registered)["id"], testing::login(server->port(), email, "a long enough password")};
+  }
+
+  HttpResponse book(const std::string& token, std::int64_t facility_id, const std::string& starts,
+                    const std::string& ends) {
+    return call("POST", "/api/v1/parks/bookings",
+                json{{"facility_id", facility_id}, {"starts_at", starts}, {"ends_at", ends}}.dump(), token);
+  }
+  json booking(std::int64_t id, const std::string& token) {
+    return body_of(call("GET", "/api/v1/parks/bookings/" + std::to_string(id), {}, token));
+  }
+  // The invoice revenue opened for a booking (null until it has).
+  json invoice_of(std::int64_t booking_id, const std::string& token) {
+    auto list = body_of(call("GET", "/api/v1/revenue/invoices", {}, token));
+    for (const auto& item : list["items"])
+      if (item["source"]["module"] == "parks" && item["source"]["id"] == std::to_string(booking_id)) return item;
+    return nullptr;
+  }
+  HttpResponse pay(const std::string& token, std::int64_t invoice, std::int64_t amount, const std::string& card,
+                   const std::string& key) {
+    return testing::http_request(
+        server->port(), "POST", "/api/v1/revenue/payments",
+        json{{"invoice_id", invoice}, {"amount_cents", amount}, {"method", {{"type", "card"}, {"token", card}}}}.dump(),
+        {"Authorization: Bearer " + token, "Idempotency-Key: " + key});
+  }
+  static void expect_problem(const HttpResponse& response, int status, const std::string& detail = {}) {
+    EXPECT_EQ(response.status, status) << response.body;
+    EXPECT_EQ(response.header("content-type"), "application/problem+json");
+    if (!detail.empty()) {
+      EXPECT_NE(response.body.find(detail), std::string::npos) << response.body;
+    }
+  }
+
+  // DESIGN §7's invariants, read from the files once the bus is idle: no two active
+  // bookings of a facility overlap, no priced booking is confirmed without a completed
+  // payment, every cancelled priced booking's invoice is voided or refunded.
+  void check_invariants() {
+    ASSERT_TRUE(testing::wait_until([&] { return server->app().bus().caught_up(); }));
+    SQLite::Database parks((dir.path() / "parks.db").string(), SQLite::OPEN_READONLY);
+    SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
+    EXPECT_EQ(parks
+                  .execAndGet("SELECT count(*) FROM bookings a JOIN bookings b ON a.facility_id = b.facility_id AND "
+                              "a.id < b.id WHERE a.status <> 'cancelled' AND b.status <> 'cancelled' AND "
+                              "a.starts_at < b.ends_at AND b.starts_at < a.ends_at")
+                  .getInt(),
+              0);
+    SQLite::Statement confirmed(parks,
+                                "SELECT id, payment_id FROM bookings WHERE status = 'confirmed' AND amount_cents > 0");
+    while (confirmed.executeStep()) {
+      ASSERT_FALSE(confirmed.getColumn(1).isNull()) << "booking " << confirmed.getColumn(0).getInt64();
+      SQLite::Statement payment(revenue, "SELECT status FROM payments WHERE id = ?");
+      payment.bind(1, confirmed.getColumn(1).getInt64());
+      ASSERT_TRUE(payment.executeStep());
+      EXPECT_EQ(payment.getColumn(0).getString(), "completed");
+    }
+    SQLite::Statement cancelled(parks, "SELECT id FROM bookings WHERE status = 'cancelled' AND amount_cents > 0");
+    while (cancelled.executeStep()) {
+      SQLite::Statement invoice(revenue,
+                                "SELECT status FROM invoices WHERE source_module = 'parks' AND source_type = 'booking' "
+                                "AND source_id = ?");
+      invoice.bind(1, std::to_string(cancelled.getColumn(0).getInt64()));
+      ASSERT_TRUE(invoice.executeStep()) << "cancelled booking " << cancelled.getColumn(0).getInt64();
+      auto status = invoice.getColumn(0).getString();
+      EXPECT_TRUE(status == "voided" || status == "refunded") << status;
+    }
+  }
+
+  testing::TempDir dir;
+  std::unique_ptr<testing::TestServer> server;
+  std::string admin, pat;
+  std::int64_t free_field = 0, court = 0;
+};
+
+TEST_F(ParksHttp, FacilitiesArePublicAndStaffManageThem) {
+  auto list = body_of(call("GET", "/api/v1/parks/facilities"));
+  EXPECT_EQ(list["total"], 2);
+  auto shown = body_of(call("GET", "/api/v1/parks/facilities/" + std::to_string(court)));
+  EXPECT_EQ(shown["hourly_price_cents"], 2500);
+  EXPECT_EQ(shown["opening_hours"]["sat"]["open"], "08:00");
+  auto [maria, token] = citizen("maria@example.org");
+  expect_problem(call("POST", "/api/v1/parks/facilities", R"({"name":"x"})", token), 403);
+  auto patched =
+      call("PATCH", "/api/v1/parks/facilities/" + std::to_string(court), R"({"hourly_price_cents":3000})", pat);
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(body_of(patched)["hourly_price_cents"], 3000);
+  auto bad = [&](json body, const std::string& detail) {
+    expect_problem(call("POST", "/api/v1/parks/facilities", body.dump(), pat), 400, detail);
+  };
+  json good{{"name", "N"},
+            {"kind", "k"},
+            {"capacity", 1},
+            {"hourly_price_cents", 0},
+            {"time_zone", "America/New_York"},
+            {"opening_hours", week("08:00", "20:00")}};
+  auto with = [&](const std::string& key, json value) {
+    auto copy = good;
+    copy[key] = std::move(value);
+    return copy;
+  };
+  bad(with("time_zone", "Mars/Olympus_Mons"), "time_zone");
+  bad(with("time_zone", "EST+5"), "time_zone");
+  bad(with("opening_hours", {{"funday", {{"open", "08:00"}, {"close", "09:00"}}}}), "unknown weekday");
+  bad(with("opening_hours", {{"mon", {{"open", "20:00"}, {"close", "08:00"}}}}), "open before");
+  bad(with("opening_hours", {{"mon", {{"open", "8am"}, {"close", "20:00"}}}}), "HH:MM");
+  bad(with("hourly_price_cents", -1), "hourly_price_cents");
+  bad(with("currency", "ABC"), "ISO 4217");
+  auto missing = good;
+  missing.erase("time_zone");
+  bad(missing, "time_zone");
+}
+
+TEST_F(ParksHttp, AFreeBookingIsConfirmedAtOnceAndItsSlotIsTaken) {
+  auto [maria, token] = citizen("maria@example.org");
+  auto booked = book(token, free_field, new_york(7, 10), new_york(7, 12));
+  ASSERT_EQ(booked.status, 201) << booked.body;
+  EXPECT_EQ(body_of(booked)["status"], "confirmed");
+  EXPECT_EQ(body_of(booked)["amount_cents"], 0);
+  expect_problem(book(token, free_field, new_york(7, 11), new_york(7, 13)), 409, "booked");
+  EXPECT_EQ(book(token, free_field, new_york(7, 12), new_york(7, 13)).status, 201);  // adjacent is fine
+  // Another citizen neither sees nor cancels it; the owner does, and the slot is free again.
+  auto [other, other_token] = citizen("other@example.org");
+  auto path = "/api/v1/parks/bookings/" + std::to_string(body_of(booked)["id"].get<std::int64_t>());
+  expect_problem(call("GET", path, {}, other_token), 404);
+  expect_problem(call("DELETE", path, {}, other_token), 404);
+  ASSERT_EQ(call("DELETE", path, {}, token).status, 200);
+  EXPECT_EQ(book(other_token, free_field, new_york(7, 10), new_york(7, 12)).status, 201);
+  EXPECT_EQ(body_of(call("GET", "/api/v1/parks/bookings", {}, token))["total"], 2);
+  EXPECT_EQ(body_of(call("GET", "/api/v1/parks/bookings?facility_id=" + std::to_string(free_field), {}, pat))["total"],
+            3);
+  check_invariants();
+}
+
+TEST_F(ParksHttp, TwentyClientsForOneSlotGetOneBooking) {
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 20; ++i) tokens.push_back(citizen("c" + std::to_string(i) + "@example.org").second);
+  std::vector<int> statuses(20);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 20; ++i)
+    clients.emplace_back([&, i] { statuses[i] = book(tokens[i], court, new_york(9, 14), new_york(9, 16)).status; });
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 201), 1);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 409), 19);
+  check_invariants();
+}
+
+TEST_F(ParksHttp, APricedBookingIsConfirmedByItsPaymentAfterADecline) {
+  auto [maria, token] = citizen("maria@example.org");
+  auto booked = book(token, court, new_york(8, 9), new_york(8, 11));
+  ASSERT_EQ(booked.status, 201) << booked.body;
+  auto id = body_of(booked)["id"].get<std::int64_t>();
+  EXPECT_EQ(body_of(booked)["status"], "pending_payment");
+  EXPECT_EQ(body_of(booked)["amount_cents"], 5000);
+  EXPECT_FALSE(body_of(booked)["hold_expires_at"].is_null());
+  json invoice;
+  ASSERT_TRUE(testing::wait_until([&] { return !(invoice = invoice_of(id, token)).is_null(); }));
+  EXPECT_EQ(invoice["amount_cents"], 5000);
+  EXPECT_EQ(pay(token, invoice["id"], 5000, "tok_declined", "k1").status, 402);
+  EXPECT_EQ(booking(id, token)["status"], "pending_payment");  // still held
+  ASSERT_EQ(pay(token, invoice["id"], 5000, "tok_ok", "k2").status, 201);
+  EXPECT_TRUE(testing::wait_until([&] { return booking(id, token)["status"] == "confirmed"; }));
+  auto confirmed = booking(id, token);
+  EXPECT_TRUE(confirmed["hold_expires_at"].is_null());
+  EXPECT_EQ(confirmed["invoice_id"], invoice["id"]);
+  // Cancelling a paid booking refunds it.
+  ASSERT_EQ(call("DELETE", "/api/v1/parks/bookings/" + std::to_string(id), {}, token).status, 200);
+  EXPECT_TRUE(testing::wait_until([&] { return invoice_of(id, token)["status"] == "refunded"; }));
+  check_invariants();
+}
+
+class ParksShortHold : public ParksHttp {
+ protected:
+  std::int64_t hold_seconds() override { return 1; }
+};
+
+TEST_F(ParksShortHold, AnUnpaidHoldExpiresReleasesTheSlotAndVoidsTheInvoice) {
+  auto [maria, token] = citizen("maria@example.org");
+  auto booked = book(token, court, new_york(8, 15), new_york(8, 16));
+  ASSERT_EQ(booked.status, 201) << booked.body;
+  auto id = body_of(booked)["id"].get<std::int64_t>();
+  auto deadline = utc::parse(body_of(booked)["hold_expires_at"].get<std::string>());
+  ASSERT_TRUE(deadline);
+  ASSERT_TRUE(testing::wait_until([&] { return booking(id, token)["status"] == "cancelled"; }));
+  auto cancelled = booking(id, token);
+  EXPECT_EQ(cancelled["cancel_reason"], "the payment hold expired");
+  // On time: not before the deadline (the scheduler sleeps until it, not for a sweep).
+  EXPECT_GE(cancelled["updated_at"].get<std::string>(), body_of(booked)["hold_expires_at"].get<std::string>());
+  EXPECT_TRUE(testing::wait_until([&] { return invoice_of(id, token)["status"] == "voided"; }));
+  expect_problem(pay(token, invoice_of(id, token)["id"], 2500, "tok_ok", "late"), 409, "voided");
+  EXPECT_EQ(book(token, court, new_york(8, 15), new_york(8, 16)).status, 201);  // the slot is free
+  check_invariants();
+}
+
+TEST_F(ParksHttp, BookingsHonourTheFacilitysTimeZoneAcrossDaylightSavingTime) {
+  auto [maria, token] = citizen("maria@example.org");
+  auto sunday = next_spring_forward();  // 02:00 EST becomes 03:00 EDT
+  auto saturday = sunday - date::days(1);
+  // 08:00 local is 13:00Z on Saturday (EST) and 12:00Z on Sunday (EDT).
+  EXPECT_EQ(at(saturday, 8).substr(11, 5), "13:00");
+  EXPECT_EQ(at(sunday, 8).substr(11, 5), "12:00");
+  EXPECT_EQ(book(token, free_field, at(saturday, 8), at(saturday, 10)).status, 201);
+  EXPECT_EQ(book(token, free_field, at(sunday, 8), at(sunday, 10)).status, 201);
+  // The same UTC hour a day apart: 12:00Z is 07:00 on Saturday (closed), 08:00 on Sunday.
+  auto utc_noon_saturday = at(saturday, 7);
+  EXPECT_EQ(utc_noon_saturday.substr(11, 5), "12:00");
+  expect_problem(book(token, free_field, utc_noon_saturday, at(saturday, 8)), 422, "07:00-08:00");
+  // The last hour: 19:00-20:00 local fits, 19:00-21:00 does not.
+  EXPECT_EQ(book(token, free_field, at(sunday, 19), at(sunday, 20)).status, 201);
+  expect_problem(book(token, free_field, at(saturday, 19), at(saturday, 21)), 422, "outside opening hours");
+}
+
+TEST_F(ParksHttp, BadBookingInputIsRefusedWithWhatIsWrong) {
+  auto [maria, token] = citizen("maria@example.org");
+  auto start = new_york(10, 10);
+  expect_problem(book(token, free_field, new_york(10, 12), start), 400, "ends_at must be after starts_at");
+  expect_problem(book(token, free_field, start, start), 400, "ends_at must be after starts_at");
+  auto half_past = utc::format(*utc::parse(start) + std::chrono::minutes(30));
+  expect_problem(book(token, free_field, start, half_past), 422, "whole hours");
+  expect_problem(book(token, free_field, half_past, new_york(10, 12)), 422, "whole hours");
+  expect_problem(book(token, free_field, new_york(10, 6), new_york(10, 8)), 422, "outside opening hours");
+  expect_problem(book(token, free_field, new_york(10, 8), new_york(10, 17)), 422, "at most 8 hours");
+  expect_problem(book(token, free_field, new_york(-2, 10), new_york(-2, 11)), 400, "past");
+  expect_problem(book(token, free_field, new_york(400, 10), new_york(400, 11)), 400, "days from now");
+  expect_problem(book(token, 999, start, new_york(10, 11)), 422, "unknown facility_id");
+  expect_problem(book(token, free_field, "tomorrow at ten", new_york(10, 11)), 400, "starts_at");
+  expect_problem(book(token, free_field, start.substr(0, 19), new_york(10, 11)), 400, "starts_at");  // no offset
+  expect_problem(book(token, free_field, "2027-02-30T10:00:00Z", new_york(10, 11)), 400, "starts_at");
+  expect_problem(call("POST", "/api/v1/parks/bookings", R"({"facility_id":1,"starts_at":5})", token), 400);
+  expect_problem(call("POST", "/api/v1/parks/bookings", R"({"facility_id":1,"room":2})", token), 400, "unknown field");
+  expect_problem(book(pat, free_field, start, new_york(10, 11)), 403);  // staff do not book
+  expect_problem(call("GET", "/api/v1/parks/bookings?page_size=10000", {}, token), 400, "page_size");
+  EXPECT_EQ(body_of(call("GET", "/api/v1/parks/bookings", {}, token))["total"], 0);
+}
+
+TEST_F(ParksHttp, ProgramsNeverExceedCapacityAndTheWaitlistMovesUpInOrder) {
+  auto created =
+      call("POST", "/api/v1/parks/programs",
+           json{{"name", "Yoga"}, {"schedule", "Saturdays 9-10"}, {"capacity", 5}, {"price_cents", 0}}.dump(), pat);
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto program = body_of(created)["id"].get<std::int64_t>();
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 20; ++i) tokens.push_back(citizen("y" + std::to_string(i) + "@example.org").second);
+  std::vector<json> answers(20);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 20; ++i)
+    clients.emplace_back([&, i] {
+      answers[i] =
+          body_of(call("POST", "/api/v1/parks/programs/" + std::to_string(program) + "/enrollments", {}, tokens[i]));
+    });
+  for (auto& client : clients) client.join();
+  int enrolled = 0, waitlisted = 0;
+  for (const auto& answer : answers) {
+    if (answer["status"] == "enrolled") ++enrolled;
+    if (answer["status"] == "waitlisted") ++waitlisted;
+  }
+  EXPECT_EQ(enrolled, 5);
+  EXPECT_EQ(waitlisted, 15);
+  auto shown = body_of(call("GET", "/api/v1/parks/programs/" + std::to_string(program)));
+  EXPECT_EQ(shown["enrolled"], 5);
+  EXPECT_EQ(shown["waitlisted"], 15);
+  // The first on the waitlist takes a freed place.
+  int first_enrolled = -1, first_waitlisted = -1;
+  for (int i = 0; i < 20; ++i) {
+    if (answers[i]["status"] == "enrolled" && first_enrolled < 0) first_enrolled = i;
+    if (answers[i]["status"] == "waitlisted" && answers[i]["waitlist_position"] == 1) first_waitlisted = i;
+  }
+  ASSERT_GE(first_enrolled, 0);
+  ASSERT_GE(first_waitlisted, 0);
+  auto enrollment = [&](int i) {
+    return "/api/v1/parks/enrollments/" + std::to_string(answers[i]["id"].get<std::int64_t>());
+  };
+  expect_problem(call("DELETE", enrollment(first_enrolled), {}, tokens[first_waitlisted]), 404);
+  ASSERT_EQ(call("DELETE", enrollment(first_enrolled), {}, tokens[first_enrolled]).status, 200);
+  EXPECT_EQ(body_of(call("GET", enrollment(first_waitlisted), {}, tokens[first_waitlisted]))["status"], "enrolled");
+  expect_problem(
+      call("POST", "/api/v1/parks/programs/" + std::to_string(program) + "/enrollments", {}, tokens[first_waitlisted]),
+      409, "already enrolled");
+}
+
+}  // namespace
+}  // namespace townhall
