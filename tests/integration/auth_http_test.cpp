@@ -380,6 +380,12 @@ TEST(AuthCli, CreateUserAndDemoSeed) {
       json::parse(testing::http_request(port, "GET", "/api/v1/revenue/invoices?status=open", {}, {boss}).body);
   EXPECT_EQ(invoices["total"], 1) << invoices.dump();
   EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/revenue/tax-records/1", {}, {boss}).status, 200);
+  // Parks shows two facilities, one free and one priced, and a program (issue 12).
+  auto facilities = json::parse(testing::http_request(port, "GET", "/api/v1/parks/facilities").body);
+  ASSERT_EQ(facilities["total"], 2) << facilities.dump();
+  EXPECT_EQ(facilities["items"][0]["hourly_price_cents"], 0);
+  EXPECT_GT(facilities["items"][1]["hourly_price_cents"].get<std::int64_t>(), 0);
+  EXPECT_EQ(json::parse(testing::http_request(port, "GET", "/api/v1/parks/programs").body)["total"], 1);
   server.signal(SIGTERM);
   EXPECT_EQ(server.wait_exit(), 0);
 

@@ -1,0 +1,179 @@
+// The parks service without sockets: the invariants parks.db holds whatever code writes
+// it (overlap, payment before confirmation, capacity), the payment step of the saga
+// (once, and never for a booking cancelled meanwhile — revenue refunds that payment), and
+// opening hours in a zone with daylight saving time.
+#include "service.hpp"
+
+#include <SQLiteCpp/Transaction.h>
+#include <date/tz.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "coro.hpp"
+#include "server_fixture.hpp"
+#include "support.hpp"
+#include "townhall/parks/module.hpp"
+#include "townhall/platform/time.hpp"
+
+namespace townhall::parks {
+namespace {
+
+using json = nlohmann::json;
+
+class NoAuth final : public auth::Api {
+ public:
+  boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(CallContext, std::string) override {
+    co_return make_error(Errc::unauthorized, "no");
+  }
+  boost::asio::awaitable<Result<auth::Citizen>> get_citizen(CallContext, std::int64_t) override {
+    co_return make_error(Errc::not_found, "no");
+  }
+  boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(CallContext, std::int64_t,
+                                                                           std::string) override {
+    co_return make_error(Errc::forbidden, "no");
+  }
+  boost::asio::awaitable<Result<std::vector<auth::CitizenVersion>>> citizen_versions(CallContext, std::int64_t,
+                                                                                     int) override {
+    co_return std::vector<auth::CitizenVersion>{};
+  }
+  boost::asio::awaitable<Result<auth::CitizenChanges>> citizens_since(CallContext, std::int64_t seq, int) override {
+    co_return auth::CitizenChanges{{}, seq};
+  }
+  boost::asio::awaitable<Result<std::vector<auth::DepartmentRef>>> departments(CallContext) override {
+    co_return std::vector<auth::DepartmentRef>{};
+  }
+};
+
+CallContext citizen(std::int64_t id) {
+  auto p = std::make_shared<Principal>();
+  p->id = id;
+  p->kind = Principal::Kind::citizen;
+  p->permissions = {"parks:book"};
+  CallContext context;
+  context.principal = std::move(p);
+  return context;
+}
+
+bus::Event paid(std::int64_t booking, std::int64_t payment) {
+  bus::Event event;
+  event.event_id = "revenue:" + std::to_string(payment);
+  event.event_type = "payment.completed";
+  event.event_version = 2;
+  event.data = {{"snapshot",
+                 {{"id", payment},
+                  {"invoice_id", 40 + payment},
+                  {"source_module", "parks"},
+                  {"source_type", "booking"},
+                  {"source_id", std::to_string(booking)}}}};
+  return event;
+}
+
+class ParksServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::migrate_module(database, "parks");
+    service =
+        std::make_unique<ParksService>(Settings{}, ParksService::Dependencies{database, writer, readers, [] {}, auth});
+    service->start();
+    auto connection = database.open(db::Role::service);
+    json week = json::object();
+    for (const char* day : {"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+      week[day] = {{"open", "00:00"}, {"close", "24:00"}};
+    store::Facility court{0, "Court", "court", 4, 1000, "USD", "UTC", week.dump(), true, 1, utc::now(), utc::now()};
+    store::insert_facility(*connection, court);
+    facility = court.id;
+  }
+  void TearDown() override {
+    service->stop();
+    writer.stop();
+  }
+
+  std::chrono::system_clock::time_point hour(int from_now) {
+    return std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now()) + std::chrono::hours(from_now);
+  }
+  bus::Outcome apply(const bus::Event& event) {
+    auto connection = database.open(db::Role::service);
+    SQLite::Transaction transaction(connection->sql());
+    auto outcome = service->apply_payment_event(event, *connection);
+    transaction.commit();
+    return outcome;
+  }
+  std::string status(std::int64_t booking) {
+    return service->get_booking(CallContext::as_service("parks", "test"), booking)->status;
+  }
+
+  testing::TempDir dir;
+  db::ModuleDb database{"parks", dir.path() / "parks.db", table_manifest()};
+  db::Writer writer{"parks"};
+  db::ReaderPool readers{database, 2};
+  NoAuth auth;
+  std::unique_ptr<ParksService> service;
+  std::int64_t facility = 0;
+};
+
+// Code that forgot the checks still cannot break the invariants: the file refuses.
+TEST_F(ParksServiceTest, TheFileRefusesOverlapsUnpaidConfirmationsAndOverbooking) {
+  auto booked = testing::run_awaitable(service->book(citizen(1), facility, hour(5), hour(7)));
+  ASSERT_TRUE(booked) << booked.error().message;
+  auto connection = database.open(db::Role::service);
+  store::Booking overlapping = *booked;
+  overlapping.starts_at = utc::format(hour(6));
+  overlapping.ends_at = utc::format(hour(8));
+  EXPECT_THROW(store::insert_booking(*connection, overlapping), SQLite::Exception);
+  auto confirmed = *booked;
+  confirmed.status = "confirmed";  // priced, no payment
+  EXPECT_THROW(store::update_booking(*connection, confirmed), SQLite::Exception);
+
+  store::Program program{0, std::nullopt, "Yoga", "Saturdays", 1, 0, "USD", true, utc::now(), utc::now(), 0, 0};
+  store::insert_program(*connection, program);
+  store::Enrollment first{0, program.id, 1, "enrolled", utc::now(), utc::now(), 0};
+  store::insert_enrollment(*connection, first);
+  store::Enrollment second{0, program.id, 2, "enrolled", utc::now(), utc::now(), 0};
+  EXPECT_THROW(store::insert_enrollment(*connection, second), SQLite::Exception);
+}
+
+TEST_F(ParksServiceTest, APaymentConfirmsItsBookingOnceAndNeverACancelledOne) {
+  auto pending = testing::run_awaitable(service->book(citizen(1), facility, hour(5), hour(6)));
+  ASSERT_TRUE(pending);
+  EXPECT_EQ(pending->status, "pending_payment");
+  EXPECT_EQ(apply(paid(pending->id, 7)), bus::Outcome::applied);
+  EXPECT_EQ(status(pending->id), "confirmed");
+  EXPECT_EQ(apply(paid(pending->id, 7)), bus::Outcome::stale);  // a duplicate changes nothing
+
+  // The hold ran out (or the citizen cancelled) before the payment arrived: the booking
+  // stays cancelled; revenue, seeing booking.cancelled for a paid invoice, refunds it.
+  auto late = testing::run_awaitable(service->book(citizen(1), facility, hour(8), hour(9)));
+  ASSERT_TRUE(late);
+  ASSERT_TRUE(testing::run_awaitable(service->cancel_booking(citizen(1), late->id)));
+  EXPECT_EQ(apply(paid(late->id, 8)), bus::Outcome::stale);
+  EXPECT_EQ(status(late->id), "cancelled");
+  auto reader = database.open(db::Role::reader);
+  EXPECT_EQ(reader->sql().execAndGet("SELECT count(*) FROM outbox WHERE event_type = 'booking.confirmed'").getInt(), 1);
+  EXPECT_THROW(apply(paid(999, 9)), bus::PermanentError);
+}
+
+TEST(ParksHours, OpeningHoursFollowTheZonesDaylightSavingTime) {
+  auto hours = parse_opening_hours(json{{"sun", {{"open", "08:00"}, {"close", "20:00"}}}}, "opening_hours");
+  ASSERT_TRUE(hours);
+  auto zone = date::locate_zone("America/New_York");
+  // 2030-03-10 is the second Sunday of March: 08:00 EDT is 12:00Z; a week earlier 13:00Z.
+  auto dst = zone->to_sys(date::local_days{date::year{2030} / 3 / 10} + std::chrono::hours(8));
+  auto standard = zone->to_sys(date::local_days{date::year{2030} / 3 / 3} + std::chrono::hours(8));
+  EXPECT_EQ(utc::format(dst), "2030-03-10T12:00:00.000Z");
+  EXPECT_EQ(utc::format(standard), "2030-03-03T13:00:00.000Z");
+  EXPECT_TRUE(check_slot("America/New_York", *hours, dst, dst + std::chrono::hours(2)));
+  EXPECT_TRUE(check_slot("America/New_York", *hours, standard, standard + std::chrono::hours(2)));
+  auto early = check_slot("America/New_York", *hours, standard - std::chrono::hours(1), standard);
+  ASSERT_FALSE(early);
+  EXPECT_NE(early.error().message.find("07:00-08:00"), std::string::npos) << early.error().message;
+  EXPECT_FALSE(check_slot("America/New_York", *hours, dst + std::chrono::days(1),
+                          dst + std::chrono::days(1) + std::chrono::hours(1)));
+  EXPECT_FALSE(parse_opening_hours(json{{"sun", {{"open", "08:15"}, {"close", "20:00"}}}}, "h"));
+  EXPECT_FALSE(parse_opening_hours(json{{"sun", {{"open", "08:00"}, {"close", "24:30"}}}}, "h"));
+  EXPECT_TRUE(known_time_zone("Europe/Berlin"));
+  EXPECT_FALSE(known_time_zone("../../etc/passwd"));
+}
+
+}  // namespace
+}  // namespace townhall::parks

@@ -1,0 +1,144 @@
+// kill -9 of the real server in the middle of the booking saga: a hold that was running
+// still expires at its deadline after the restart (the scheduler reads deadlines from
+// the file), and a payment made just before the kill confirms its booking exactly once.
+#include <SQLiteCpp/Database.h>
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "server_fixture.hpp"
+#include "support.hpp"
+#include "townhall/app/application.hpp"
+#include "townhall/platform/time.hpp"
+
+namespace townhall {
+namespace {
+
+using json = nlohmann::json;
+using testing::ChildProcess;
+
+class ParksCrash : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto document = json::parse(app::default_registry());
+    document["server"]["rate_limit"]["enabled"] = false;
+    document["modules"]["auth"]["settings"]["password_hash"] = {{"passes", 1}, {"memory_kib", 8192}};
+    document["modules"]["parks"]["settings"]["hold_seconds"] = 3;
+    registry = config_dir.path() / "registry.json";
+    std::ofstream(registry) << document.dump(2);
+    ChildProcess setup({TOWNHALL_BINARY, "admin", "create-user", "--config", registry.string(), "--data-dir", data(),
+                        "--email", "pat@example.org", "--password", "staff password 1", "--name", "Pat", "--role",
+                        "parks_staff", "--department", "PRK"});
+    ASSERT_EQ(setup.wait_exit(), 0) << setup.output();
+  }
+
+  std::string data() const { return data_dir.path().string(); }
+  std::unique_ptr<ChildProcess> serve() {
+    auto child = std::make_unique<ChildProcess>(std::vector<std::string>{
+        TOWNHALL_BINARY, "serve", "--config", registry.string(), "--port", "0", "--data-dir", data()});
+    port = testing::wait_for_port(*child);
+    return child;
+  }
+  // A citizen, a priced facility open around the clock, and a one-hour booking of it.
+  void book(std::string& token, std::int64_t& booking, std::string& hold_expires_at) {
+    ASSERT_EQ(testing::call(port, "POST", "/api/v1/auth/register",
+                            R"({"email":"maria@example.org","password":"a long enough password","name":"Maria"})")
+                  .status,
+              201);
+    token = testing::login(port, "maria@example.org", "a long enough password");
+    auto staff = testing::login(port, "pat@example.org", "staff password 1");
+    json all_day = json::object();
+    for (const char* day : {"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+      all_day[day] = {{"open", "00:00"}, {"close", "24:00"}};
+    auto facility = testing::call(port, "POST", "/api/v1/parks/facilities",
+                                  json{{"name", "Court"},
+                                       {"kind", "court"},
+                                       {"capacity", 4},
+                                       {"hourly_price_cents", 2500},
+                                       {"time_zone", "UTC"},
+                                       {"opening_hours", all_day}}
+                                      .dump(),
+                                  staff);
+    ASSERT_EQ(facility.status, 201) << facility.body;
+    auto day = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()) + std::chrono::days(2);
+    auto booked = testing::call(port, "POST", "/api/v1/parks/bookings",
+                                json{{"facility_id", json::parse(facility.body)["id"]},
+                                     {"starts_at", utc::format(day + std::chrono::hours(10))},
+                                     {"ends_at", utc::format(day + std::chrono::hours(11))}}
+                                    .dump(),
+                                token);
+    ASSERT_EQ(booked.status, 201) << booked.body;
+    booking = json::parse(booked.body)["id"];
+    hold_expires_at = json::parse(booked.body)["hold_expires_at"];
+  }
+  json booking_of(std::int64_t id, const std::string& token) {
+    return json::parse(testing::call(port, "GET", "/api/v1/parks/bookings/" + std::to_string(id), {}, token).body);
+  }
+
+  testing::TempDir config_dir, data_dir;
+  std::filesystem::path registry;
+  unsigned short port = 0;
+};
+
+TEST_F(ParksCrash, AHoldRunningAtAKillStillExpiresAtItsDeadline) {
+  std::string token, deadline;
+  std::int64_t booking = 0;
+  {
+    auto server = serve();
+    ASSERT_NE(port, 0) << server->output();
+    book(token, booking, deadline);
+    server->signal(SIGKILL);
+    ASSERT_EQ(server->wait_exit(), 128 + SIGKILL);
+  }
+  auto server = serve();
+  ASSERT_NE(port, 0) << server->output();
+  ASSERT_TRUE(testing::wait_until([&] { return booking_of(booking, token)["status"] == "cancelled"; },
+                                  std::chrono::seconds(10)));
+  auto cancelled_at = utc::parse(booking_of(booking, token)["updated_at"].get<std::string>());
+  auto due = utc::parse(deadline);
+  ASSERT_TRUE(cancelled_at && due);
+  EXPECT_GE(*cancelled_at, *due);
+  // On time: within the restart and a scheduler round of the deadline, not at a sweep.
+  EXPECT_LT(*cancelled_at - *due, std::chrono::seconds(3));
+  server->signal(SIGTERM);
+  EXPECT_EQ(server->wait_exit(), 0);
+}
+
+TEST_F(ParksCrash, APaymentBeforeAKillConfirmsItsBookingOnce) {
+  std::string token, deadline;
+  std::int64_t booking = 0;
+  {
+    auto server = serve();
+    ASSERT_NE(port, 0) << server->output();
+    book(token, booking, deadline);
+    json invoice;
+    ASSERT_TRUE(testing::wait_until([&] {
+      auto list = json::parse(testing::call(port, "GET", "/api/v1/revenue/invoices", {}, token).body);
+      if (list["total"] != 1) return false;
+      invoice = list["items"][0];
+      return true;
+    }));
+    auto paid = testing::http_request(
+        port, "POST", "/api/v1/revenue/payments",
+        json{{"invoice_id", invoice["id"]}, {"amount_cents", 2500}, {"method", {{"type", "card"}, {"token", "tok_ok"}}}}
+            .dump(),
+        {"Authorization: Bearer " + token, "Idempotency-Key: crash"});
+    ASSERT_EQ(paid.status, 201) << paid.body;
+    server->signal(SIGKILL);  // the saga's hop to parks may or may not have happened
+    ASSERT_EQ(server->wait_exit(), 128 + SIGKILL);
+  }
+  auto server = serve();
+  ASSERT_NE(port, 0) << server->output();
+  ASSERT_TRUE(testing::wait_until([&] { return booking_of(booking, token)["status"] == "confirmed"; }));
+  server->signal(SIGTERM);
+  ASSERT_EQ(server->wait_exit(), 0);
+  SQLite::Database parks((data_dir.path() / "parks.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(parks.execAndGet("SELECT count(*) FROM outbox WHERE event_type = 'booking.confirmed'").getInt(), 1);
+  SQLite::Database revenue((data_dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(revenue.execAndGet("SELECT count(*) FROM payments WHERE status = 'completed'").getInt(), 1);
+}
+
+}  // namespace
+}  // namespace townhall
