@@ -7,7 +7,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps build run test test-stress soak tsan bench bench-bus bench-auth bench-revenue format clean
+.PHONY: deps build run test test-stress soak tsan bench bench-bus bench-auth bench-revenue bench-parks format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -66,6 +66,11 @@ bench-revenue: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build build/bench -j $(JOBS) --target revenue_bench
 	./build/bench/bench/revenue_bench
+
+bench-parks: deps
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build build/bench -j $(JOBS) --target parks_bench
+	./build/bench/bench/parks_bench
 
 format:
 	find app platform bus modules migrations tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

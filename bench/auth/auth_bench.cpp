@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "coro.hpp"
 #include "server_fixture.hpp"
 #include "service.hpp"
@@ -22,17 +23,8 @@
 
 using namespace townhall;
 using Clock = std::chrono::steady_clock;
-
-namespace {
-
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-double percentile(std::vector<double> values, double p) {
-  std::sort(values.begin(), values.end());
-  return values[std::min(values.size() - 1, static_cast<std::size_t>(p * static_cast<double>(values.size())))];
-}
-
-}  // namespace
+using bench::percentile;
+using bench::seconds_since;
 
 int main(int argc, char** argv) {
   bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;

@@ -18,21 +18,17 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
 
 using namespace townhall;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
+using bench::percentile;
+using bench::seconds_since;
 
 namespace {
-
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-double percentile(std::vector<double> values, double p) {
-  std::sort(values.begin(), values.end());
-  return values[std::min(values.size() - 1, static_cast<std::size_t>(p * static_cast<double>(values.size())))];
-}
 
 struct Invoice {
   std::int64_t id = 0;

@@ -45,12 +45,15 @@ CREATE INDEX bookings_holds ON bookings (hold_expires_at) WHERE status = 'pendin
 
 -- The booking invariants, held by the file whatever code writes it: no two active
 -- bookings of a facility overlap, and no priced booking is confirmed without a payment.
+-- A booking lasts at most a day (max_booking_hours ≤ 24), so only those starting in the
+-- day before can overlap: the index then reads a day of bookings, not all of them.
 CREATE TRIGGER bookings_no_overlap_insert BEFORE INSERT ON bookings
 WHEN NEW.status <> 'cancelled'
 BEGIN
   SELECT RAISE(ABORT, 'booking overlaps an active booking of the facility')
    WHERE EXISTS (SELECT 1 FROM bookings b
                   WHERE b.facility_id = NEW.facility_id AND b.status <> 'cancelled'
+                    AND b.starts_at > strftime('%Y-%m-%dT%H:%M:%fZ', NEW.starts_at, '-1 day')
                     AND b.starts_at < NEW.ends_at AND NEW.starts_at < b.ends_at);
 END;
 CREATE TRIGGER bookings_no_overlap_update BEFORE UPDATE OF status, starts_at, ends_at ON bookings
@@ -59,6 +62,7 @@ BEGIN
   SELECT RAISE(ABORT, 'booking overlaps an active booking of the facility')
    WHERE EXISTS (SELECT 1 FROM bookings b
                   WHERE b.facility_id = NEW.facility_id AND b.status <> 'cancelled' AND b.id <> NEW.id
+                    AND b.starts_at > strftime('%Y-%m-%dT%H:%M:%fZ', NEW.starts_at, '-1 day')
                     AND b.starts_at < NEW.ends_at AND NEW.starts_at < b.ends_at);
 END;
 CREATE TRIGGER bookings_paid_before_confirmed BEFORE UPDATE OF status ON bookings

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 
+#include "townhall/auth/bootstrap.hpp"
 #include "townhall/auth/events.hpp"
 #include "townhall/parks/events.hpp"
 #include "townhall/platform/json.hpp"
@@ -546,23 +547,15 @@ store::CitizenRef citizen_ref(const auth::Citizen& citizen, bool active) {
 }  // namespace
 
 bus::Outcome ParksService::apply_citizen_event(const bus::Event& event, db::Connection& sync) {
-  auto citizen = auth::events::citizen_from_snapshot(event.data.at("snapshot"), event.event_version);
-  auto ref = citizen_ref(citizen, citizen.is_active && event.event_type != auth::events::kCitizenDeleted);
+  auto citizen = auth::events::citizen_after(event.event_type, event.data.at("snapshot"), event.event_version);
+  auto ref = citizen_ref(citizen, citizen.is_active);
   return store::upsert_citizen_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
 }
 
 void ParksService::bootstrap_citizens(db::Connection& sync) {
-  std::int64_t seq = 0;
-  std::size_t count = 0;
-  for (;;) {
-    auto page = run_blocking(deps_.auth.citizens_since(
-        CallContext::as_service("parks", "bootstrap:citizen_refs", std::chrono::seconds(30)), seq, 1000));
-    if (!page) throw std::runtime_error("citizen_refs bootstrap: auth answered: " + page.error().message);
-    for (const auto& citizen : page->citizens) store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
-    count += page->citizens.size();
-    if (page->citizens.empty() || page->next <= seq) break;
-    seq = page->next;
-  }
+  auto count = auth::for_each_citizen(deps_.auth, "parks", [&](const auth::Citizen& citizen) {
+    store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
+  });
   spdlog::info("parks: citizen_refs bootstrapped from auth ({} citizens)", count);
 }
 

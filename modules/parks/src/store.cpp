@@ -202,9 +202,11 @@ std::optional<Booking> find_booking(db::Connection& connection, std::int64_t id,
 
 std::optional<Booking> find_overlap(db::Connection& connection, std::int64_t facility_id, const std::string& starts_at,
                                     const std::string& ends_at) {
+  // Bookings last at most a day: only those starting in the day before can overlap.
   auto query = connection.cached(std::string(kBookingSelect) +
-                                 "WHERE facility_id = ? AND status <> 'cancelled' AND starts_at < ? AND ? < ends_at "
-                                 "LIMIT 1");
+                                 "WHERE facility_id = ?1 AND status <> 'cancelled' AND "
+                                 "starts_at > strftime('%Y-%m-%dT%H:%M:%fZ', ?3, '-1 day') AND starts_at < ?2 AND "
+                                 "?3 < ends_at LIMIT 1");
   query->bind(1, facility_id);
   query->bind(2, ends_at);
   query->bind(3, starts_at);

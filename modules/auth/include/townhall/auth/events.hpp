@@ -62,6 +62,14 @@ inline Citizen citizen_from_snapshot(const nlohmann::json& snapshot, std::int64_
   return c;
 }
 
+// The citizen a gov.auth.citizen event leaves behind, for a cache: a deleted one is
+// inactive whatever its snapshot says.
+inline Citizen citizen_after(std::string_view event_type, const nlohmann::json& snapshot, std::int64_t version) {
+  auto citizen = citizen_from_snapshot(snapshot, version);
+  if (event_type == kCitizenDeleted) citizen.is_active = false;
+  return citizen;
+}
+
 inline nlohmann::json department_snapshot(const DepartmentRef& d, const std::string& created_at,
                                           const std::string& updated_at) {
   return {{"code", d.code},
