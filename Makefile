@@ -44,7 +44,7 @@ soak: deps
 # time budget, run it after touching concurrency.
 tsan: deps
 	cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DTSAN=ON $(CMAKE_FLAGS)
-	cmake --build build/tsan -j $(JOBS) --target unit_tests auth_tests permits_tests
+	cmake --build build/tsan -j $(JOBS) --target unit_tests auth_tests permits_tests revenue_tests parks_tests
 	cd build/tsan && TSAN_OPTIONS=halt_on_error=1 ctest -L unit -j $(JOBS) --output-on-failure --timeout 600
 
 bench: deps

@@ -432,8 +432,8 @@ TEST_F(RevenueHttp, CancelledBookingsVoidOpenInvoicesAndRefundPaidOnes) {
   expect_problem(pay(token, "booking-1", card(by_booking["1"], 2500, "tok_ok")), 409, "voided");
 }
 
-// An installation whose auth outbox was pruned before revenue existed: revenue's cache
-// bootstraps from auth's Api, so tax records for earlier citizens work.
+// An installation whose auth outbox was pruned before revenue and parks existed: their
+// caches bootstrap from auth's Api (issues 11 and 12).
 TEST(RevenueBootstrap, CitizenRefsBootstrapFromAuthsApi) {
   testing::TempDir dir;
   auto config = testing::test_config(dir.path());
@@ -449,16 +449,22 @@ TEST(RevenueBootstrap, CitizenRefsBootstrapFromAuthsApi) {
   {
     SQLite::Database auth((dir.path() / "auth.db").string(), SQLite::OPEN_READWRITE);
     auth.exec("DELETE FROM outbox WHERE id < (SELECT max(id) FROM outbox)");
-    SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READWRITE);
-    revenue.exec("DELETE FROM citizen_refs; DELETE FROM bus_cursors; DELETE FROM processed_ranges");
+    for (const auto* file : {"revenue.db", "parks.db"}) {
+      SQLite::Database cache((dir.path() / file).string(), SQLite::OPEN_READWRITE);
+      cache.exec("DELETE FROM citizen_refs; DELETE FROM bus_cursors; DELETE FROM processed_ranges");
+    }
   }
   testing::TestServer server(config);
   ASSERT_TRUE(testing::wait_until([&] { return server.app().bus().caught_up(); }));
-  SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
-  EXPECT_EQ(revenue.execAndGet("SELECT count(*) FROM citizen_refs").getInt(), 2);
-  EXPECT_NE(server.get("/metrics")
-                .body.find("townhall_bus_bootstraps_total{module=\"revenue\",subscription=\"citizen_refs\"} 1"),
-            std::string::npos);
+  auto metrics = server.get("/metrics").body;
+  for (const auto* module : {"revenue", "parks"}) {
+    SQLite::Database cache((dir.path() / (std::string(module) + ".db")).string(), SQLite::OPEN_READONLY);
+    EXPECT_EQ(cache.execAndGet("SELECT count(*) FROM citizen_refs").getInt(), 2) << module;
+    EXPECT_NE(metrics.find("townhall_bus_bootstraps_total{module=\"" + std::string(module) +
+                           "\",subscription=\"citizen_refs\"} 1"),
+              std::string::npos)
+        << module;
+  }
 }
 
 }  // namespace
