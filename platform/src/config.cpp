@@ -141,6 +141,17 @@ void parse_server(Section& root, Server& server) {
         limits.integer("max_connections", static_cast<std::int64_t>(http.max_connections), 1, 1'000'000));
     limits.finish();
   }
+  if (const json* proxies = s.find("trusted_proxies")) {
+    if (!proxies->is_array()) s.fail("trusted_proxies", "expected an array of addresses or CIDR blocks");
+    server.http.trusted_proxies.clear();
+    for (const auto& entry : *proxies) {
+      auto network = entry.is_string() ? http::parse_network(entry.get<std::string>()) : std::nullopt;
+      if (!network)
+        s.fail("trusted_proxies", "expected addresses or CIDR blocks such as \"10.0.0.0/8\" or \"::1\", got " +
+                                      entry.dump().substr(0, 64));
+      server.http.trusted_proxies.push_back(*network);
+    }
+  }
   if (const json* rate_node = s.find("rate_limit")) {
     Section rate(*rate_node, "server.rate_limit");
     server.rate_limit.enabled = rate.boolean("enabled", server.rate_limit.enabled);

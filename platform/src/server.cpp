@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <chrono>
 #include <list>
 #include <mutex>
@@ -31,6 +32,11 @@ namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+// How long and how much a refused request's body is drained before closing, and how
+// long a pause in it ends the draining (nginx's lingering_time and lingering_timeout).
+constexpr std::chrono::seconds kLingerTime{5};
+constexpr std::chrono::milliseconds kLingerPause{1000};
+constexpr std::size_t kLingerBytes = 64 * 1024 * 1024;
 
 struct Session {
   explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
@@ -252,7 +258,12 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     for (const auto& field : message)
       request.headers.push_back({std::string(field.name_string()), std::string(field.value())});
     request.body = std::move(message.body());
-    request.client_ip = client_ip;
+    std::string forwarded;
+    if (!options.trusted_proxies.empty())
+      for (const auto& field : message)
+        if (beast::iequals(field.name_string(), "X-Forwarded-For"))
+          forwarded += (forwarded.empty() ? "" : ",") + std::string(field.value());
+    request.client_ip = client_address(client_ip, forwarded, options.trusted_proxies);
     auto offered = request.header("X-Request-Id");
     request.request_id = is_acceptable_request_id(offered) ? std::string(offered) : generate_request_id();
     return request;
@@ -287,6 +298,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     beast::flat_buffer buffer;
     boost::system::error_code ec;
     std::string client_ip;
+    bool unread_body = false;  // an answer was given before the request's body was read
     auto endpoint = stream.socket().remote_endpoint(ec);
     if (!ec) client_ip = endpoint.address().to_string();
 
@@ -322,10 +334,12 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       bool keep_alive = false;
       bool head = false;
       if (framing) {
+        unread_body = true;
         request.request_id = generate_request_id();
         response = protocol_error(framing->status, framing->status == 501 ? "not-implemented" : "malformed-request",
                                   framing->detail);
       } else if (read_ec) {
+        if (read_ec == bhttp::error::body_limit) unread_body = true;
         if (read_ec == bhttp::error::end_of_stream || read_ec == beast::error::timeout ||
             read_ec == asio::error::operation_aborted || read_ec == asio::error::connection_reset ||
             read_ec == asio::error::eof)
@@ -392,18 +406,104 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       session->expires_after(options.write_timeout);
       auto [write_ec, written] = co_await bhttp::async_write(stream, out, kTuple);
       (void)written;
-      log_access(client_ip, method_label, request.path.empty() ? std::string_view("-") : request.path, response.status,
-                 body_size, seconds, request.request_id);
+      log_access(request.client_ip.empty() ? client_ip : request.client_ip, method_label,
+                 request.path.empty() ? std::string_view("-") : request.path, response.status, body_size, seconds,
+                 request.request_id);
       session->busy = false;
       if (write_ec || !keep_alive) break;
     }
 
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (unread_body) {
+      // Lingering close: a client still sending the body we refused would get a reset,
+      // not our answer, if we closed with its bytes unread. Read and drop them until it
+      // stops, bounded in time and bytes.
+      const auto give_up = Clock::now() + kLingerTime;
+      std::size_t dropped = 0;
+      std::array<char, 16384> sink;
+      while (dropped < kLingerBytes && Clock::now() < give_up) {
+        session->expires_after(kLingerPause);  // a client gone quiet is done
+        auto [linger_ec, n] = co_await stream.async_read_some(asio::buffer(sink), kTuple);
+        if (linger_ec) break;
+        dropped += n;
+      }
+    }
     stream.close();
     open_connections.add(-1);
     if (--active == 0 && stopping) report_drained(true);
   }
 };
+
+std::optional<Network> parse_network(std::string_view text) {
+  auto slash = text.find('/');
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(std::string(text.substr(0, slash)), ec);
+  if (ec) return std::nullopt;
+  Network network;
+  network.v4 = address.is_v4();
+  const int bits = network.v4 ? 32 : 128;
+  network.prefix = bits;
+  if (slash != std::string_view::npos) {
+    auto digits = text.substr(slash + 1);
+    int prefix = -1;
+    auto [end, parse_ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+    if (parse_ec != std::errc() || end != digits.data() + digits.size() || digits.empty() || prefix < 0 ||
+        prefix > bits)
+      return std::nullopt;
+    network.prefix = prefix;
+  }
+  if (network.v4) {
+    auto raw = address.to_v4().to_bytes();
+    std::copy(raw.begin(), raw.end(), network.bytes.begin());
+  } else {
+    network.bytes = address.to_v6().to_bytes();
+  }
+  return network;
+}
+
+bool Network::contains(std::string_view text) const {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(std::string(text), ec);
+  if (ec) return false;
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  if (address.is_v4() != v4) return false;
+  std::array<unsigned char, 16> raw{};
+  if (v4) {
+    auto b = address.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), raw.begin());
+  } else {
+    raw = address.to_v6().to_bytes();
+  }
+  int full = prefix / 8, rest = prefix % 8;
+  if (!std::equal(raw.begin(), raw.begin() + full, bytes.begin())) return false;
+  if (rest == 0) return true;
+  unsigned char mask = static_cast<unsigned char>(0xFF << (8 - rest));
+  return (raw[static_cast<std::size_t>(full)] & mask) == (bytes[static_cast<std::size_t>(full)] & mask);
+}
+
+std::string client_address(std::string_view peer, std::string_view forwarded_for, const std::vector<Network>& trusted) {
+  auto is_trusted = [&](std::string_view address) {
+    return std::any_of(trusted.begin(), trusted.end(), [&](const Network& n) { return n.contains(address); });
+  };
+  std::string client(peer);
+  if (trusted.empty() || !is_trusted(peer)) return client;
+  // Walk X-Forwarded-For from the right: each hop was appended by the one after it.
+  std::string_view rest = forwarded_for;
+  while (!rest.empty()) {
+    auto comma = rest.rfind(',');
+    auto entry = comma == std::string_view::npos ? rest : rest.substr(comma + 1);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
+    while (!entry.empty() && (entry.front() == ' ' || entry.front() == '\t')) entry.remove_prefix(1);
+    while (!entry.empty() && (entry.back() == ' ' || entry.back() == '\t')) entry.remove_suffix(1);
+    boost::system::error_code ec;
+    asio::ip::make_address(std::string(entry), ec);
+    if (ec) break;  // not an address: nothing further left is trustworthy
+    client = std::string(entry);
+    if (!is_trusted(entry)) break;
+  }
+  return client;
+}
 
 Server::Server(asio::io_context& io, ServerOptions options, Dispatcher dispatcher, metrics::Registry& metrics)
     : impl_(std::make_shared<Impl>(io, std::move(options), std::move(dispatcher), metrics)) {}

@@ -115,6 +115,53 @@ TEST_F(HttpServerTest, OversizeBodyIs413AndNothingReachesTheHandler) {
   EXPECT_EQ(ok.body, std::to_string(1024 * 1024));
 }
 
+// A client that sends its whole oversized body before reading still reads the 413: the
+// server drains what it refused (bounded) instead of closing on unread bytes, which
+// would reset the connection and lose the answer (issue 13, item 7).
+TEST_F(HttpServerTest, AClientSendingAnOversizedBodyWholeStillReadsThe413) {
+  TestServer server(testing::test_config(dir_.path()), add_echo_route);
+  RawConnection connection(server.port());
+  const std::size_t size = 8 * 1024 * 1024;
+  ASSERT_TRUE(
+      connection.send("POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(size) + "\r\n\r\n"));
+  std::string chunk(256 * 1024, 'b');
+  bool sent_all = true;
+  for (std::size_t sent = 0; sent < size; sent += chunk.size()) sent_all = sent_all && connection.send(chunk);
+  EXPECT_TRUE(sent_all) << "the server reset the connection while the body was being sent";
+  auto response = connection.read_response();
+  ASSERT_TRUE(response) << "no answer: the refusal was lost";
+  EXPECT_EQ(response->status, 413);
+  EXPECT_TRUE(connection.wait_closed());
+}
+
+// Behind a reverse proxy (server.trusted_proxies) the rate limit counts the client the
+// proxy names in X-Forwarded-For; from anyone else the header is ignored, so a client
+// cannot dodge the limit by inventing addresses (issue 13, item 7).
+TEST_F(HttpServerTest, TheRateLimitSeesTheClientBehindATrustedProxyOnly) {
+  auto limited = [&](std::vector<http::Network> trusted) {
+    auto config = testing::test_config(dir_.path());
+    config.server.rate_limit = {.enabled = true, .requests_per_second = 0.001, .burst = 2};
+    config.server.http.trusted_proxies = std::move(trusted);
+    return config;
+  };
+  auto from = [](unsigned short port, const std::string& client) {
+    return testing::http_request(port, "GET", "/healthz", {}, {"X-Forwarded-For: " + client}).status;
+  };
+  {
+    TestServer server(limited({*http::parse_network("127.0.0.1/32")}));
+    EXPECT_EQ(from(server.port(), "203.0.113.7"), 200);
+    EXPECT_EQ(from(server.port(), "203.0.113.7"), 200);
+    EXPECT_EQ(from(server.port(), "203.0.113.7"), 429);
+    EXPECT_EQ(from(server.port(), "203.0.113.8"), 200);  // another client behind the proxy
+  }
+  {
+    TestServer server(limited({}));
+    EXPECT_EQ(from(server.port(), "203.0.113.7"), 200);
+    EXPECT_EQ(from(server.port(), "203.0.113.8"), 200);
+    EXPECT_EQ(from(server.port(), "203.0.113.9"), 429);  // all one client: the peer
+  }
+}
+
 TEST_F(HttpServerTest, OversizeHeadersAre431) {
   TestServer server(testing::test_config(dir_.path()));
   RawConnection connection(server.port());

@@ -7,6 +7,7 @@
 #include "townhall/platform/input.hpp"
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/rate_limiter.hpp"
+#include "townhall/platform/server.hpp"
 #include "townhall/platform/time.hpp"
 
 namespace townhall::http {
@@ -309,3 +310,43 @@ TEST(InputEmail, NormalizesAndRejects) {
 
 }  // namespace
 }  // namespace townhall::input
+
+namespace townhall::http {
+namespace {
+
+TEST(TrustedProxies, NetworksParseAndMatch) {
+  auto private8 = parse_network("10.0.0.0/8");
+  ASSERT_TRUE(private8);
+  EXPECT_TRUE(private8->contains("10.1.2.3"));
+  EXPECT_FALSE(private8->contains("11.0.0.1"));
+  EXPECT_FALSE(private8->contains("::1"));
+  auto host = parse_network("127.0.0.1");
+  ASSERT_TRUE(host);
+  EXPECT_TRUE(host->contains("127.0.0.1"));
+  EXPECT_TRUE(host->contains("::ffff:127.0.0.1"));  // a v4-mapped peer on a dual-stack socket
+  EXPECT_FALSE(host->contains("127.0.0.2"));
+  auto v6 = parse_network("fd00::/8");
+  ASSERT_TRUE(v6);
+  EXPECT_TRUE(v6->contains("fd12:3456::1"));
+  EXPECT_FALSE(v6->contains("fe80::1"));
+  EXPECT_TRUE(parse_network("10.0.0.0/12")->contains("10.15.255.255"));
+  EXPECT_FALSE(parse_network("10.0.0.0/12")->contains("10.16.0.0"));
+  for (const char* bad : {"10.0.0.0/33", "10.0.0.0/", "10.0.0.0/-1", "abc", "", "::1/129", "10.0.0.0/8x"})
+    EXPECT_FALSE(parse_network(bad)) << bad;
+}
+
+TEST(TrustedProxies, OnlyATrustedPeersForwardedForIsBelieved) {
+  std::vector<Network> trusted{*parse_network("127.0.0.1/32"), *parse_network("10.0.0.0/8")};
+  EXPECT_EQ(client_address("127.0.0.1", "203.0.113.7", trusted), "203.0.113.7");
+  EXPECT_EQ(client_address("198.51.100.1", "203.0.113.7", trusted), "198.51.100.1");  // not a proxy of ours
+  EXPECT_EQ(client_address("127.0.0.1", "203.0.113.7", {}), "127.0.0.1");             // none configured
+  // A client's own entries (left of the first untrusted hop) prove nothing.
+  EXPECT_EQ(client_address("127.0.0.1", "6.6.6.6, 203.0.113.7, 10.0.0.2", trusted), "203.0.113.7");
+  EXPECT_EQ(client_address("127.0.0.1", "10.0.0.3,10.0.0.2", trusted), "10.0.0.3");
+  EXPECT_EQ(client_address("127.0.0.1", "garbage", trusted), "127.0.0.1");
+  EXPECT_EQ(client_address("127.0.0.1", "6.6.6.6, garbage, 203.0.113.7", trusted), "203.0.113.7");
+  EXPECT_EQ(client_address("127.0.0.1", "", trusted), "127.0.0.1");
+}
+
+}  // namespace
+}  // namespace townhall::http

@@ -1,10 +1,14 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "townhall/platform/http.hpp"
 
@@ -18,6 +22,22 @@ class Registry;
 
 namespace townhall::http {
 
+// An address block ("10.0.0.0/8", "::1/128"; a bare address is one host).
+struct Network {
+  std::array<unsigned char, 16> bytes{};
+  int prefix = 0;
+  bool v4 = true;
+  bool contains(std::string_view address) const;
+};
+// nullopt when `text` is not an IPv4/IPv6 address with an optional /prefix in range.
+std::optional<Network> parse_network(std::string_view text);
+
+// The client of a request from `peer` that carried `forwarded_for` (X-Forwarded-For, all
+// of its headers joined with ","): `peer` itself unless it is a trusted proxy; then the
+// right-most entry that is not one (entries to its left are the client's own claims and
+// prove nothing). An entry that is not an address ends the walk at the last trusted hop.
+std::string client_address(std::string_view peer, std::string_view forwarded_for, const std::vector<Network>& trusted);
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;  // 0 = ephemeral
@@ -27,6 +47,9 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{30'000};  // keep-alive wait for the next request
   std::chrono::milliseconds write_timeout{10'000};
   std::size_t max_connections = 10'000;
+  // Reverse proxies in front: only from these is X-Forwarded-For believed (the rate
+  // limit, login throttling and the access log see the client behind them).
+  std::vector<Network> trusted_proxies;
 };
 
 // HTTP/1.1 server on Boost.Beast with one coroutine per connection. Owns the protocol:
