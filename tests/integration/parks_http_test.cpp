@@ -292,6 +292,33 @@ TEST_F(ParksShortHold, AnUnpaidHoldExpiresReleasesTheSlotAndVoidsTheInvoice) {
   check_invariants();
 }
 
+// The payment is still at the processor when the hold runs out: parks cancels, revenue
+// voids the invoice; the charge then completes and revenue refunds it; the booking stays
+// cancelled (DESIGN §7; issue 12's late payment).
+TEST_F(ParksShortHold, APaymentCompletingAfterTheHoldExpiredIsRefunded) {
+  auto [maria, token] = citizen("maria@example.org");
+  auto booked = book(token, court, new_york(8, 17), new_york(8, 18));
+  ASSERT_EQ(booked.status, 201) << booked.body;
+  auto id = body_of(booked)["id"].get<std::int64_t>();
+  json invoice;
+  ASSERT_TRUE(testing::wait_until([&] { return !(invoice = invoice_of(id, token)).is_null(); }));
+  // tok_slow: the processor approves after 2 s; the hold is 1 s.
+  auto paid = pay(token, invoice["id"], 2500, "tok_slow", "slow");
+  ASSERT_EQ(paid.status, 201) << paid.body;
+  EXPECT_EQ(booking(id, token)["status"], "cancelled");
+  EXPECT_EQ(booking(id, token)["cancel_reason"], "the payment hold expired");
+  auto payment_path = "/api/v1/revenue/invoices/" + std::to_string(invoice["id"].get<std::int64_t>());
+  ASSERT_TRUE(testing::wait_until([&] {
+    auto shown = body_of(call("GET", payment_path, {}, token));
+    return shown["payments"].size() == 1 && shown["payments"][0]["status"] == "refunded";
+  })) << call("GET", payment_path, {}, token).body;
+  EXPECT_EQ(body_of(call("GET", payment_path, {}, token))["status"], "voided");
+  EXPECT_EQ(booking(id, token)["status"], "cancelled");
+  SQLite::Database ledger((dir.path() / "payment-simulator.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(ledger.execAndGet("SELECT count(*) FROM charges WHERE outcome = 'approved' AND refunded = 1").getInt(), 1);
+  check_invariants();
+}
+
 TEST_F(ParksHttp, BookingsHonourTheFacilitysTimeZoneAcrossDaylightSavingTime) {
   auto [maria, token] = citizen("maria@example.org");
   auto sunday = next_spring_forward();  // 02:00 EST becomes 03:00 EDT

@@ -44,8 +44,10 @@ class PaymentProvider {
 };
 
 // The built-in simulated processor (docs/revenue.md): the token chooses the outcome —
-// tok_ok approves, tok_declined declines, tok_timeout never answers (the caller's
-// deadline passes, nothing is charged), any other token is declined as unknown. Its
+// tok_ok approves, tok_declined declines, tok_slow approves after 2 s (a slow processor:
+// a payment that completes after its booking's hold ran out), tok_timeout never answers
+// (the caller's deadline passes, nothing is charged), any other token is declined as
+// unknown. Its
 // ledger is a file of its own (`ledger`), standing for the processor's records, so the
 // outcome of a charge survives a crash of Townhall like a real processor's would.
 std::unique_ptr<PaymentProvider> make_simulated_provider(const std::filesystem::path& ledger);

@@ -24,6 +24,7 @@ using json = nlohmann::json;
 
 struct RevenueService::Flight {
   Latch resolved;
+  std::atomic<bool> refund_after{false};  // its outcome asked for a refund: wake the reconciler on release
 };
 
 namespace {
@@ -262,6 +263,8 @@ void RevenueService::release(std::int64_t payment_id) {
     flights_.erase(it);
   }
   flight->resolved.set();
+  // The reconciler skips payments in flight; one that ended refund_pending is its job now.
+  if (flight->refund_after) wake_reconciler();
 }
 
 std::shared_ptr<RevenueService::Flight> RevenueService::in_flight(std::int64_t payment_id) {
@@ -473,9 +476,13 @@ asio::awaitable<Result<store::Payment>> RevenueService::commit_outcome(std::int6
         }
       }
     } else {
-      // The invoice was cancelled while the charge ran: the money goes back.
+      // The invoice was cancelled while the charge ran: the money goes back, by the
+      // reconciler once whoever holds this payment lets go of it.
       payment->status = "refund_pending";
-      wake_reconciler();
+      if (auto flight = in_flight(payment->id))
+        flight->refund_after = true;
+      else
+        wake_reconciler();
       spdlog::warn("revenue: payment {} completed for {} invoice {}; refunding it", payment->id, invoice.status,
                    invoice.id);
     }

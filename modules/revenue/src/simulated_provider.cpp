@@ -18,6 +18,9 @@ namespace {
 
 namespace asio = boost::asio;
 
+// How long tok_slow takes to approve.
+constexpr std::chrono::seconds kSlowAnswer{2};
+
 class SimulatedProvider final : public PaymentProvider {
  public:
   explicit SimulatedProvider(std::filesystem::path ledger) : path_(std::move(ledger)), thread_("payment-sim") {}
@@ -25,6 +28,15 @@ class SimulatedProvider final : public PaymentProvider {
 
   asio::awaitable<Result<ProviderAnswer>> charge(Charge charge,
                                                  std::chrono::steady_clock::time_point deadline) override {
+    if (charge.token == "tok_slow") {
+      // Approves, but only after kSlowAnswer (or not at all when the caller gives up first).
+      auto answer_at = std::chrono::steady_clock::now() + kSlowAnswer;
+      asio::steady_timer timer(co_await asio::this_coro::executor, std::min(answer_at, deadline));
+      co_await timer.async_wait(asio::use_awaitable);
+      if (answer_at > deadline)
+        co_return make_error(Errc::deadline_exceeded, "the payment provider did not answer in time");
+      charge.token = "tok_ok";
+    }
     if (charge.token == "tok_timeout") {
       // Never answers: the caller's deadline passes and nothing is charged.
       asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
