@@ -45,7 +45,7 @@ soak: deps
 tsan: deps
 	cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DTSAN=ON $(CMAKE_FLAGS)
 	cmake --build build/tsan -j $(JOBS) --target unit_tests auth_tests permits_tests revenue_tests parks_tests
-	cd build/tsan && TSAN_OPTIONS=halt_on_error=1 ctest -L unit -j $(JOBS) --output-on-failure --timeout 600
+	cd build/tsan && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest -L unit -j $(JOBS) --output-on-failure --timeout 600
 
 bench: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)

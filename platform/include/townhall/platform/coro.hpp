@@ -15,13 +15,27 @@
 
 namespace townhall {
 
-// Runs a coroutine to completion on a private io_context on this thread and returns its
-// value (rethrowing its exception). For the few places that must wait for an Api call
-// outside a coroutine: a bus bootstrap on a writer thread, unit tests. Never on a
-// network thread.
+// Runs a coroutine to completion on this thread and returns its value (rethrowing its
+// exception). For the few places that must wait for an Api call outside a coroutine: a
+// bus bootstrap on a writer thread, a module's start, unit tests. Never on a network
+// thread.
+//
+// The io_context is the thread's own and outlives the call: a coroutine that awaited
+// work on another thread (a module's writer) is resumed by that thread posting here, and
+// destroying the io_context right after run() returned would race with the end of that
+// post (ThreadSanitizer reports it). A nested call gets a fresh one.
 template <class T>
 T run_blocking(boost::asio::awaitable<T> task) {
-  boost::asio::io_context io;
+  thread_local boost::asio::io_context reused;
+  thread_local int depth = 0;
+  std::optional<boost::asio::io_context> nested;
+  boost::asio::io_context& io = depth == 0 ? reused : nested.emplace();
+  ++depth;
+  struct Leave {
+    int& depth;
+    ~Leave() { --depth; }
+  } leave{depth};
+  io.restart();
   std::optional<T> out;
   std::exception_ptr error;
   boost::asio::co_spawn(io, std::move(task), [&](std::exception_ptr e, T value) {
