@@ -7,7 +7,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps build run test test-stress soak tsan bench bench-bus bench-auth bench-revenue bench-parks format clean
+.PHONY: deps build run test test-stress soak tsan bench bench-bus bench-auth bench-revenue bench-parks docs format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -71,6 +71,10 @@ bench-parks: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build build/bench -j $(JOBS) --target parks_bench
 	./build/bench/bench/parks_bench
+
+# Regenerates what docs/ embeds from the registry (make test checks it is current).
+docs: build
+	bash scripts/registry-graph.sh build/release/app/townhall docs/modules.md --write
 
 format:
 	find app platform bus modules migrations tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

@@ -211,6 +211,23 @@ Result<auth::CreatedStaffUser> create_staff_user(const config::Config& config, c
   return auth::create_staff_user(*database, module->settings, user);
 }
 
+std::string registry_graph(const config::Config& config) {
+  std::string out = "flowchart LR\n";
+  for (const auto& module : config.modules)
+    out +=
+        "  " + module.name + "[\"" + module.name + "<br/>" + module.db_file + "<br/>" + module.route_prefix + "\"]\n";
+  for (const auto& module : config.modules)
+    for (const auto& subscription : module.subscriptions) {
+      // gov.<source>.<aggregate>: the events come from <source>'s outbox.
+      auto rest = subscription.topic.substr(subscription.topic.find('.') + 1);
+      auto source = rest.substr(0, rest.find('.'));
+      out += "  " + source + " -- \"" + subscription.topic + "\" --> " + module.name + "\n";
+    }
+  for (const auto& module : config.modules)
+    for (const auto& dependency : module.depends_on) out += "  " + module.name + " -. Api .-> " + dependency + "\n";
+  return out;
+}
+
 Result<std::int64_t> expire_business_licenses(const config::Config& config) {
   const auto* module = config.module("revenue");
   if (!module) return make_error(Errc::unavailable, "the registry has no revenue module");

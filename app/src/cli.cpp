@@ -26,6 +26,7 @@ Commands:
   backup     copy every module file into a directory, online (the server may run)
   admin      administration: create-user (an employee with a role)
   revenue    revenue jobs: expire-licenses (run the daily license expiry now)
+  registry   print the registry: --graph (modules, topics, Api dependencies as Mermaid)
   version    print the version and exit
 
 Options for every command:
@@ -86,6 +87,13 @@ as the server's daily job does. With the server stopped; a running server runs t
 itself and through POST <revenue prefix>/business-licenses/expire (revenue staff).
 )";
 
+constexpr const char* kRegistryUsage = R"(usage: townhall registry --graph [--config FILE]
+
+Prints the registry's modules (file, route prefix), the topics each consumes and from
+which module, and the Api dependencies, as a Mermaid flowchart. docs/modules.md embeds
+it; `make docs` regenerates it and `make test` fails when it is stale.
+)";
+
 constexpr const char* kVersionUsage = R"(usage: townhall version
 
 Prints the version of townhall and of the libraries it was built with.
@@ -101,7 +109,7 @@ struct Parsed {
   std::optional<std::string> module;                // --module
   std::optional<std::int64_t> letter_id;            // replay ID
   bool all = false;                                 // replay --all
-  std::string admin_action;                         // create-user, expire-licenses
+  std::string admin_action;                         // create-user, expire-licenses, --graph
   std::optional<std::filesystem::path> backup_dir;  // backup --out
   std::map<std::string, std::string> admin_options;
 };
@@ -244,8 +252,8 @@ int run_cli(int argc, char** argv) {
   Parsed parsed;
   parsed.command = args[0];
   static const std::map<std::string, const char*> usages{
-      {"serve", kServeUsage}, {"migrate", kMigrateUsage}, {"dlq", kDlqUsage},        {"backup", kBackupUsage},
-      {"admin", kAdminUsage}, {"version", kVersionUsage}, {"revenue", kRevenueUsage}};
+      {"serve", kServeUsage}, {"migrate", kMigrateUsage}, {"dlq", kDlqUsage},         {"backup", kBackupUsage},
+      {"admin", kAdminUsage}, {"version", kVersionUsage}, {"revenue", kRevenueUsage}, {"registry", kRegistryUsage}};
   auto usage_it = usages.find(parsed.command);
   if (usage_it == usages.end()) return usage_error("unknown command '" + parsed.command + "'", kUsage);
   const char* usage = usage_it->second;
@@ -279,6 +287,8 @@ int run_cli(int argc, char** argv) {
       parsed.demo = true;
     } else if (parsed.command == "dlq" && i == 1 && (arg == "list" || arg == "replay")) {
       parsed.dlq_action = arg;
+    } else if (parsed.command == "registry" && arg == "--graph") {
+      parsed.admin_action = arg;
     } else if (parsed.command == "revenue" && i == 1 && arg == "expire-licenses") {
       parsed.admin_action = arg;
     } else if (parsed.command == "admin" && i == 1 && arg == "create-user") {
@@ -326,6 +336,7 @@ int run_cli(int argc, char** argv) {
         return usage_error(std::string("create-user needs --") + required, usage);
   }
 
+  if (parsed.command == "registry" && parsed.admin_action.empty()) return usage_error("registry needs --graph", usage);
   if (parsed.command == "revenue" && parsed.admin_action.empty())
     return usage_error("revenue needs 'expire-licenses'", usage);
 
@@ -346,6 +357,11 @@ int run_cli(int argc, char** argv) {
 
   if (parsed.command == "dlq") return run_dlq(config, parsed);
   if (parsed.command == "admin") return with_data_dir_lock(config, [&] { return run_create_user(config, parsed); });
+
+  if (parsed.command == "registry") {
+    std::cout << registry_graph(config);
+    return 0;
+  }
 
   if (parsed.command == "revenue") {
     return with_data_dir_lock(config, [&] {

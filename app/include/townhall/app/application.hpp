@@ -91,6 +91,10 @@ std::vector<bus::DeadLetter> list_dead_letters(const config::Config& config, con
 // employee (and the department when missing). No server needs to run.
 Result<auth::CreatedStaffUser> create_staff_user(const config::Config& config, const auth::StaffUser& user);
 
+// `townhall registry --graph`: the modules, the topics each consumes from whom, and the
+// Api dependencies, as a Mermaid flowchart (docs/modules.md embeds it).
+std::string registry_graph(const config::Config& config);
+
 // `townhall revenue expire-licenses`: the revenue module's expiry job, run now on its file.
 Result<std::int64_t> expire_business_licenses(const config::Config& config);
 
