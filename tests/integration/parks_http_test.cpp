@@ -269,6 +269,24 @@ TEST_F(ParksHttp, APricedBookingIsConfirmedByItsPaymentAfterADecline) {
   check_invariants();
 }
 
+// One citizen cannot hold a facility's calendar with unpaid bookings: at most
+// max_unpaid_per_citizen (3) at once; paying or cancelling frees a place.
+TEST_F(ParksHttp, UnpaidHoldsPerCitizenAreCapped) {
+  auto [maria, token] = citizen("maria@example.org");
+  std::vector<std::int64_t> held;
+  for (int hour : {9, 10, 11}) {
+    auto booked = book(token, court, new_york(12, hour), new_york(12, hour + 1));
+    ASSERT_EQ(booked.status, 201) << booked.body;
+    held.push_back(body_of(booked)["id"]);
+  }
+  expect_problem(book(token, court, new_york(12, 12), new_york(12, 13)), 409, "unpaid bookings");
+  EXPECT_EQ(book(token, free_field, new_york(12, 12), new_york(12, 13)).status, 201);  // free ones hold nothing
+  auto [other, other_token] = citizen("other@example.org");
+  EXPECT_EQ(book(other_token, court, new_york(12, 12), new_york(12, 13)).status, 201);  // per citizen
+  ASSERT_EQ(call("DELETE", "/api/v1/parks/bookings/" + std::to_string(held[0]), {}, token).status, 200);
+  EXPECT_EQ(book(token, court, new_york(12, 14), new_york(12, 15)).status, 201);
+}
+
 class ParksShortHold : public ParksHttp {
  protected:
   std::int64_t hold_seconds() override { return 1; }

@@ -13,6 +13,7 @@
 
 #include "server_fixture.hpp"
 #include "support.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall {
 namespace {
@@ -388,26 +389,34 @@ TEST_F(RevenueHttp, BusinessLicensesAreIssuedInvoicedRenewedAndExpire) {
 }
 
 // A priced booking cancelled after payment is refunded; one cancelled before payment has
-// its invoice voided (the parks half of the saga arrives with parks; here its events).
+// its invoice voided — through parks' real bookings (no crafted events).
 TEST_F(RevenueHttp, CancelledBookingsVoidOpenInvoicesAndRefundPaidOnes) {
   auto [maria, token] = citizen("maria@example.org");
-  auto emit = [&](const std::string& type, std::int64_t booking, std::int64_t version) {
-    SQLite::Database parks((dir.path() / "parks.db").string(), SQLite::OPEN_READWRITE);
-    SQLite::Statement insert(parks,
-                             "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, "
-                             "occurred_at, correlation_id, causation_id, schema, data) VALUES ('gov.parks.booking', ?, "
-                             "'booking', ?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'test', '', 1, ?)");
-    insert.bind(1, type);
-    insert.bind(2, std::to_string(booking));
-    insert.bind(3, version);
-    insert.bind(
-        4, json{{"snapshot", {{"id", booking}, {"citizen_id", maria}, {"amount_cents", 2500}, {"currency", "USD"}}}}
-               .dump());
-    insert.exec();
-    server->app().bus().notify("parks");
-  };
-  emit("booking.requested", 1, 1);
-  emit("booking.requested", 2, 1);
+  json all_day = json::object();
+  for (const char* day : {"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+    all_day[day] = {{"open", "00:00"}, {"close", "24:00"}};
+  auto facility = call("POST", "/api/v1/parks/facilities",
+                       json{{"name", "Court"},
+                            {"kind", "court"},
+                            {"capacity", 4},
+                            {"hourly_price_cents", 2500},
+                            {"time_zone", "UTC"},
+                            {"opening_hours", all_day}}
+                           .dump(),
+                       pat);
+  ASSERT_EQ(facility.status, 201) << facility.body;
+  auto day = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()) + std::chrono::days(2);
+  std::vector<std::int64_t> bookings;
+  for (int hour : {10, 12}) {
+    auto booked = call("POST", "/api/v1/parks/bookings",
+                       json{{"facility_id", body_of(facility)["id"]},
+                            {"starts_at", utc::format(day + std::chrono::hours(hour))},
+                            {"ends_at", utc::format(day + std::chrono::hours(hour + 1))}}
+                           .dump(),
+                       token);
+    ASSERT_EQ(booked.status, 201) << booked.body;
+    bookings.push_back(body_of(booked)["id"]);
+  }
   json invoices;
   ASSERT_TRUE(testing::wait_until([&] {
     invoices = body_of(call("GET", "/api/v1/revenue/invoices", {}, token));
@@ -415,21 +424,22 @@ TEST_F(RevenueHttp, CancelledBookingsVoidOpenInvoicesAndRefundPaidOnes) {
   }));
   std::map<std::string, std::int64_t> by_booking;
   for (const auto& invoice : invoices["items"]) by_booking[invoice["source"]["id"]] = invoice["id"];
-  ASSERT_EQ(pay(token, "booking-2", card(by_booking["2"], 2500, "tok_ok")).status, 201);
-  emit("booking.cancelled", 1, 2);
-  emit("booking.cancelled", 2, 3);
+  auto unpaid = by_booking[std::to_string(bookings[0])], paid = by_booking[std::to_string(bookings[1])];
+  ASSERT_EQ(pay(token, "booking-2", card(paid, 2500, "tok_ok")).status, 201);
+  for (auto id : bookings)
+    ASSERT_EQ(call("DELETE", "/api/v1/parks/bookings/" + std::to_string(id), {}, token).status, 200);
   auto status_of = [&](std::int64_t id) {
     return body_of(call("GET", "/api/v1/revenue/invoices/" + std::to_string(id), {}, token))["status"];
   };
-  EXPECT_TRUE(testing::wait_until([&] { return status_of(by_booking["1"]) == "voided"; }));
-  EXPECT_TRUE(testing::wait_until([&] { return status_of(by_booking["2"]) == "refunded"; }));
+  EXPECT_TRUE(testing::wait_until([&] { return status_of(unpaid) == "voided"; }));
+  EXPECT_TRUE(testing::wait_until([&] { return status_of(paid) == "refunded"; }));
   wait_for_bus();
   EXPECT_EQ(outbox_events("invoice.voided"), 1);
   EXPECT_EQ(outbox_events("payment.refunded"), 1);
   SQLite::Database ledger((dir.path() / "payment-simulator.db").string(), SQLite::OPEN_READONLY);
   EXPECT_EQ(ledger.execAndGet("SELECT count(*) FROM charges WHERE refunded = 1").getInt(), 1);
   // A voided invoice cannot be paid.
-  expect_problem(pay(token, "booking-1", card(by_booking["1"], 2500, "tok_ok")), 409, "voided");
+  expect_problem(pay(token, "booking-1", card(unpaid, 2500, "tok_ok")), 409, "voided");
 }
 
 // An installation whose auth outbox was pruned before revenue and parks existed: their

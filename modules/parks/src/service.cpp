@@ -312,6 +312,11 @@ asio::awaitable<Result<store::Booking>> ParksService::book(CallContext context, 
       store::insert_booking(service, booking);
       append(service, events::kBookingConfirmed, booking, context.correlation_id);
     } else {
+      // Holding slots costs nothing until the hold ends: a cap keeps one citizen from
+      // holding a facility's calendar (OWASP API6, sensitive business flows).
+      if (store::count_unpaid(service, principal->id) >= settings_.max_unpaid_per_citizen)
+        return make_error(Errc::conflict, "you hold " + std::to_string(settings_.max_unpaid_per_citizen) +
+                                              " unpaid bookings; pay or cancel one before booking another");
       booking.status = "pending_payment";
       booking.hold_expires_at = utc::format(now + settings_.hold);
       store::insert_booking(service, booking);

@@ -29,6 +29,8 @@ Settings parse_settings(const nlohmann::json& section) {
       settings.max_booking = std::chrono::hours(integer(key, value, 1, 24));
     } else if (key == "booking_horizon_days") {
       settings.horizon = std::chrono::hours(24 * integer(key, value, 1, 3660));
+    } else if (key == "max_unpaid_per_citizen") {
+      settings.max_unpaid_per_citizen = static_cast<int>(integer(key, value, 1, 100));
     } else if (key == "currency") {
       if (!value.is_string() || !money::is_iso4217(value.get<std::string>()))
         fail(key, "expected an ISO 4217 code such as \"USD\"");

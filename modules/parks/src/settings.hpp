@@ -12,6 +12,7 @@ struct Settings {
   std::chrono::hours max_booking{8};     // longest booking
   std::chrono::hours horizon{24 * 365};  // how far ahead one may book
   std::string currency = "USD";          // of facilities and programs that do not say
+  int max_unpaid_per_citizen = 3;        // priced bookings one citizen may hold unpaid at once
 };
 
 // Throws config::ConfigError naming the key; unknown keys are errors.

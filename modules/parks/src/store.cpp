@@ -255,6 +255,13 @@ std::optional<std::string> next_hold_expiry(db::Connection& connection) {
   return optional_text(query->getColumn(0));
 }
 
+std::int64_t count_unpaid(db::Connection& connection, std::int64_t citizen_id) {
+  auto query = connection.cached("SELECT count(*) FROM bookings WHERE citizen_id = ? AND status = 'pending_payment'");
+  query->bind(1, citizen_id);
+  query->executeStep();
+  return query->getColumn(0).getInt64();
+}
+
 // --- programs and enrollments ----------------------------------------------------------
 
 void insert_program(db::Connection& connection, Program& p) {

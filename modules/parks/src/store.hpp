@@ -62,6 +62,7 @@ std::vector<Booking> list_bookings(db::Connection& connection, const Scope& scop
 // Pending bookings whose hold ended at or before `now`, and the earliest hold still running.
 std::vector<Booking> expired_holds(db::Connection& connection, const std::string& now, int limit);
 std::optional<std::string> next_hold_expiry(db::Connection& connection);
+std::int64_t count_unpaid(db::Connection& connection, std::int64_t citizen_id);
 
 struct Program {
   std::int64_t id = 0;
