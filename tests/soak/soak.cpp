@@ -1,6 +1,7 @@
 // Crash soak: a real `townhall serve` under mixed load (citizen PATCHes, applications,
 // decisions, fee payments through revenue's API — retried with the same key, some
-// declined — malformed payment events, and dead-letter replays through the admin API) is
+// declined —, bookings of a priced court with 2 s holds and their payments, malformed
+// payment events, and dead-letter replays through the admin API) is
 // killed with SIGKILL at random moments, again and again. After each restart and
 // catch-up it checks, from the files:
 //   - no acknowledged write is lost (a 2xx answer, or a committed event, means committed);
@@ -8,6 +9,9 @@
 //   - every fee application has exactly one invoice; no invoice holds two payments; the
 //     processor's approved charges are exactly revenue's completed payments, each with
 //     one payment.completed; no payment is left pending after a restart;
+//   - every acknowledged booking exists; no two active bookings overlap; a confirmed
+//     priced booking has a completed payment; a cancelled one's invoice is voided or
+//     refunded;
 //   - permits' citizen cache equals auth's citizens (phone and event_version);
 //   - every malformed payment is exactly one dead letter (never applied, never twice),
 //     and PRAGMA integrity_check is ok on every module file.
@@ -30,6 +34,7 @@
 #include <thread>
 
 #include "server_fixture.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace {
 
@@ -96,8 +101,8 @@ class Soak {
     server->signal(SIGTERM);
     server->wait_exit();
     std::cout << "soak: " << kills_done_ << " kills, " << acknowledged_ << " acknowledged writes (" << paid_.size()
-              << " fees paid, " << declined_ << " declines), " << checked_ << " effects checked, " << violations_
-              << " violations\n";
+              << " fees paid, " << declined_ << " declines, " << bookings_.size() << " bookings, " << bookings_paid_
+              << " booking payments), " << checked_ << " effects checked, " << violations_ << " violations\n";
     return violations_ == 0 && kills_done_ == options_.kills ? 0 : 1;
   }
 
@@ -111,6 +116,7 @@ class Soak {
     registry["logging"]["access_log"] = "off";
     registry["logging"]["level"] = "warn";
     registry["bus"]["sweep_interval_ms"] = 200;
+    registry["modules"]["parks"]["settings"]["hold_seconds"] = 2;  // holds expire across kills
     config_ = (dir_.path() / "soak.json").string();
     std::ofstream(config_) << registry.dump(2);
   }
@@ -152,6 +158,20 @@ class Soak {
       c.token = townhall::testing::login(port_, email, "a long enough password");
       citizens_.push_back(std::move(c));
     }
+    // A priced court open around the clock, booked by the load.
+    json all_day = json::object();
+    for (const char* day : {"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+      all_day[day] = {{"open", "00:00"}, {"close", "24:00"}};
+    auto court = call(port_, "POST", "/api/v1/parks/facilities",
+                      json{{"name", "Soak court"},
+                           {"kind", "court"},
+                           {"capacity", 4},
+                           {"hourly_price_cents", 2500},
+                           {"time_zone", "UTC"},
+                           {"opening_hours", all_day}}
+                          .dump(),
+                      admin_);
+    court_ = json::parse(court.body)["id"].get<std::int64_t>();
   }
 
   // Requests from two client threads until the kill; what was answered 2xx is acknowledged.
@@ -162,7 +182,11 @@ class Soak {
     auto worker = [&](unsigned seed, std::size_t parity) {
       std::mt19937 random(seed);
       while (!stop) {
-        int op = static_cast<int>(random() % 10);
+        int op = static_cast<int>(random() % 12);
+        if (op >= 10) {
+          book_or_pay(random);
+          continue;
+        }
         if (op < 4) {
           std::size_t index;
           std::string phone;
@@ -292,6 +316,56 @@ class Soak {
     }
   }
 
+  // Ops 10-11: a citizen books the next free hour of the court (priced: held 2 s), or
+  // pays the invoice of one of their pending bookings (one key per booking). Holds expire
+  // and payments race them across kills; the checks hold the saga's invariants.
+  void book_or_pay(std::mt19937& random) {
+    std::size_t who = random() % citizens_.size();
+    const auto token = citizens_[who].token;
+    if (random() % 2 == 0) {
+      int hour;
+      {
+        std::lock_guard lock(mutex_);
+        hour = next_hour_++;
+      }
+      auto day = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()) + std::chrono::days(2);
+      auto at = [&](int h) { return townhall::utc::format(day + std::chrono::hours(h)); };
+      auto answer =
+          attempt(port_, "POST", "/api/v1/parks/bookings",
+                  json{{"facility_id", court_}, {"starts_at", at(hour)}, {"ends_at", at(hour + 1)}}.dump(), token);
+      if (answer.status == 201) {
+        std::lock_guard lock(mutex_);
+        bookings_.insert(json::parse(answer.body)["id"].get<std::int64_t>());
+        ++acknowledged_;
+      }
+      return;
+    }
+    auto list = attempt(port_, "GET", "/api/v1/revenue/invoices?status=open&page_size=100", {}, token);
+    if (list.status != 200) return;
+    auto open = json::parse(list.body, nullptr, false);
+    if (!open.is_object()) return;
+    for (const auto& item : open["items"]) {
+      if (item["source"]["module"] != "parks") continue;
+      auto body = json{{"invoice_id", item["id"]},
+                       {"amount_cents", item["amount_cents"]},
+                       {"method", {{"type", "card"}, {"token", "tok_ok"}}}}
+                      .dump();
+      try {
+        auto answer = townhall::testing::http_request(
+            port_, "POST", "/api/v1/revenue/payments", body,
+            {"Authorization: Bearer " + token,
+             "Idempotency-Key: soak-booking-" + item["source"]["id"].get<std::string>()});
+        if (answer.status == 201) {
+          std::lock_guard lock(mutex_);
+          ++bookings_paid_;
+          ++acknowledged_;
+        }
+      } catch (const std::exception&) {
+      }
+      return;
+    }
+  }
+
   void inject_malformed_payment() {
     try {
       SQLite::Database revenue((data() / "revenue.db").string(), SQLite::OPEN_READWRITE, 5000);
@@ -342,6 +416,9 @@ class Soak {
     caught_up(permits, "permits", auth, "citizen_refs", "auth");
     caught_up(revenue, "revenue", permits, "application_fees", "permits");
     caught_up(permits, "permits", revenue, "payments", "revenue");
+    SQLite::Database parks((data() / "parks.db").string(), SQLite::OPEN_READONLY, 10000);
+    caught_up(revenue, "revenue", parks, "booking_invoices", "parks");
+    caught_up(parks, "parks", revenue, "booking_payments", "revenue");
     std::lock_guard lock(mutex_);
     for (const auto& c : citizens_) {
       auto query = SQLite::Statement(auth, "SELECT coalesce(phone, ''), event_version FROM citizens WHERE id = ?");
@@ -392,6 +469,7 @@ class Soak {
       ++checked_;
     }
     check_revenue(where, revenue);
+    check_parks(where, parks, revenue);
     auto dead = scalar(permits, "SELECT count(*) FROM dead_letters");
     if (dead != malformed_)
       violation(where,
@@ -464,6 +542,62 @@ class Soak {
     checked_ += static_cast<std::int64_t>(completed.size());
   }
 
+  // The booking saga: every acknowledged booking exists; no two active bookings overlap;
+  // a confirmed priced booking has a completed payment; every cancelled one's invoice is
+  // voided or refunded (once revenue has caught up with the cancellation).
+  void check_parks(const std::string& where, SQLite::Database& parks, SQLite::Database& revenue) {
+    for (auto id : bookings_) {
+      if (scalar(parks, "SELECT count(*) FROM bookings WHERE id = " + std::to_string(id)) != 1)
+        violation(where, "acknowledged booking " + std::to_string(id) + " is missing");
+      ++checked_;
+    }
+    auto overlaps = scalar(parks,
+                           "SELECT count(*) FROM bookings a JOIN bookings b ON a.facility_id = b.facility_id AND "
+                           "a.id < b.id WHERE a.status <> 'cancelled' AND b.status <> 'cancelled' AND "
+                           "a.starts_at < b.ends_at AND b.starts_at < a.ends_at");
+    if (overlaps != 0) violation(where, std::to_string(overlaps) + " pairs of active bookings overlap");
+    SQLite::Statement confirmed(parks,
+                                "SELECT id, payment_id FROM bookings WHERE status = 'confirmed' AND amount_cents > 0");
+    while (confirmed.executeStep()) {
+      auto id = confirmed.getColumn(0).getInt64();
+      if (confirmed.getColumn(1).isNull()) {
+        violation(where, "booking " + std::to_string(id) + " is confirmed without a payment");
+        continue;
+      }
+      SQLite::Statement payment(revenue, "SELECT status FROM payments WHERE id = ?");
+      payment.bind(1, confirmed.getColumn(1).getInt64());
+      if (!payment.executeStep() || payment.getColumn(0).getString() != "completed")
+        violation(where, "booking " + std::to_string(id) + " is confirmed by a payment that is not completed");
+      ++checked_;
+    }
+    // Holds keep expiring while this runs: only a cancellation revenue has been delivered
+    // (its event at or below revenue's cursor) must show in the invoice.
+    auto delivered = scalar(revenue,
+                            "SELECT coalesce(max(position), 0) FROM bus_cursors WHERE subscription = "
+                            "'booking_invoices' AND source = 'parks'");
+    SQLite::Statement cancelled(parks,
+                                "SELECT b.id, (SELECT max(o.id) FROM outbox o WHERE o.aggregate_type = 'booking' AND "
+                                "o.aggregate_id = CAST(b.id AS TEXT) AND o.event_type = 'booking.cancelled') "
+                                "FROM bookings b WHERE b.status = 'cancelled' AND b.amount_cents > 0");
+    while (cancelled.executeStep()) {
+      auto id = std::to_string(cancelled.getColumn(0).getInt64());
+      if (cancelled.getColumn(1).isNull() || cancelled.getColumn(1).getInt64() > delivered) continue;
+      SQLite::Statement invoice(revenue,
+                                "SELECT status FROM invoices WHERE source_module = 'parks' AND source_type = 'booking' "
+                                "AND source_id = ?");
+      invoice.bind(1, id);
+      if (!invoice.executeStep()) {
+        violation(where, "cancelled booking " + id + " has no invoice");
+        continue;
+      }
+      auto status = invoice.getColumn(0).getString();
+      // A refund runs after the handler's commit (the reconciler): paid is fine for a moment.
+      if (status != "voided" && status != "refunded" && status != "paid")
+        violation(where, "cancelled booking " + id + " left its invoice " + status);
+      ++checked_;
+    }
+  }
+
   Options options_;
   std::mt19937 random_;
   townhall::testing::TempDir dir_;
@@ -477,6 +611,9 @@ class Soak {
   std::map<std::int64_t, std::size_t> owner_of_;     // fee application -> citizens_ index
   std::map<std::int64_t, std::int64_t> payment_of_;  // paid application -> its payment
   std::int64_t malformed_ = 0, declined_ = 0;
+  std::int64_t court_ = 0, bookings_paid_ = 0;
+  int next_hour_ = 0;
+  std::set<std::int64_t> bookings_;
   std::int64_t acknowledged_ = 0, checked_ = 0;
   int violations_ = 0, kills_done_ = 0;
 };
