@@ -229,6 +229,10 @@ TEST_F(ParksHttp, AFreeBookingIsConfirmedAtOnceAndItsSlotIsTaken) {
   EXPECT_EQ(body_of(call("GET", "/api/v1/parks/bookings", {}, token))["total"], 2);
   EXPECT_EQ(body_of(call("GET", "/api/v1/parks/bookings?facility_id=" + std::to_string(free_field), {}, pat))["total"],
             3);
+  // By date: from is inclusive, to exclusive; a bad time is a 400 naming the parameter.
+  auto window = "/api/v1/parks/bookings?from=" + new_york(7, 12) + "&to=" + new_york(7, 13);
+  EXPECT_EQ(body_of(call("GET", window, {}, pat))["total"], 1);
+  expect_problem(call("GET", "/api/v1/parks/bookings?from=yesterday", {}, pat), 400, "from");
   check_invariants();
 }
 

@@ -377,7 +377,8 @@ TEST_F(RevenueHttp, BusinessLicensesAreIssuedInvoicedRenewedAndExpire) {
 
   // Lapsed: the expiry job (here run now by staff) expires it with license.expired.
   {
-    SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READWRITE);
+    SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READWRITE,
+                             5000);  // the server runs beside
     revenue.exec("UPDATE business_licenses SET expires_at = '2020-01-01T00:00:00.000Z'");
   }
   auto expired = call("POST", "/api/v1/revenue/business-licenses/expire", {}, rosa);

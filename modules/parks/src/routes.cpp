@@ -20,13 +20,6 @@ constexpr input::TextLimits kName{.max_bytes = 200};
 constexpr input::TextLimits kKind{.max_bytes = 64};
 constexpr input::TextLimits kTime{.max_bytes = 40};
 
-template <class T, class F>
-json listed_json(const Listed<T>& list, F&& to_json) {
-  json items = json::array();
-  for (const auto& item : list.items) items.push_back(to_json(item));
-  return {{"items", items}, {"page", list.page.number}, {"page_size", list.page.size}, {"total", list.total}};
-}
-
 Response created(const Request& request, std::int64_t id, const json& body) {
   auto response = json_body(201, body);
   response.set_header("Location", request.path + "/" + std::to_string(id));

@@ -136,10 +136,7 @@ void ParksService::start() {
 void ParksService::stop() {
   if (running_.exchange(false)) {
     deps_.writer.post([this] { hold_timer_->cancel(); });
-    run_blocking([](std::shared_ptr<Latch> latch) -> asio::awaitable<int> {
-      co_await latch->wait();
-      co_return 0;
-    }(hold_loop_done_));
+    hold_loop_done_->wait_blocking();
     deps_.writer.call([this] { hold_timer_.reset(); });
   }
   writes_.close();

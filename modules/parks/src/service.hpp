@@ -19,12 +19,7 @@
 
 namespace townhall::parks {
 
-template <class T>
-struct Listed {
-  std::vector<T> items;
-  std::int64_t total = 0;
-  input::Page page;
-};
+using input::Listed;
 
 struct FacilityInput {
   std::optional<std::string> name, kind, currency, time_zone;

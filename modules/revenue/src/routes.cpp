@@ -46,13 +46,6 @@ json tax_record_json(const TaxRecordView& view) {
   return out;
 }
 
-template <class T, class F>
-json listed_json(const Listed<T>& list, F&& to_json) {
-  json items = json::array();
-  for (const auto& item : list.items) items.push_back(to_json(item));
-  return {{"items", items}, {"page", list.page.number}, {"page_size", list.page.size}, {"total", list.total}};
-}
-
 struct Routes {
   RevenueService& service;
 

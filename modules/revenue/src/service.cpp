@@ -190,11 +190,8 @@ void RevenueService::stop() {
       reconcile_timer_->cancel();
       expiry_timer_->cancel();
     });
-    for (auto* done : {&reconcile_done_, &expiry_done_})
-      run_blocking([](std::shared_ptr<Latch> latch) -> asio::awaitable<int> {
-        co_await latch->wait();
-        co_return 0;
-      }(*done));
+    reconcile_done_->wait_blocking();
+    expiry_done_->wait_blocking();
     deps_.writer.call([this] {
       reconcile_timer_.reset();
       expiry_timer_.reset();

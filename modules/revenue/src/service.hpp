@@ -21,12 +21,7 @@
 
 namespace townhall::revenue {
 
-template <class T>
-struct Listed {
-  std::vector<T> items;
-  std::int64_t total = 0;
-  input::Page page;
-};
+using input::Listed;
 
 struct PaymentRequest {
   std::int64_t invoice_id = 0;

@@ -141,11 +141,16 @@ class RevenueServiceTest : public ::testing::Test {
   }
 
   // A handler as the bus runs it: on a service connection, in a transaction.
+  // On the module's writer, as the bus runs handlers: the service's own background jobs
+  // write there too, so a connection of the test's would meet a locked file.
   bus::Outcome apply(const bus::Event& event) {
-    auto connection = database.open(db::Role::service);
-    SQLite::Transaction transaction(connection->sql());
-    auto outcome = service->apply_application_event(event, *connection);
-    transaction.commit();
+    bus::Outcome outcome{};
+    writer.call([&] {
+      auto connection = database.open(db::Role::service);
+      SQLite::Transaction transaction(connection->sql());
+      outcome = service->apply_application_event(event, *connection);
+      transaction.commit();
+    });
     return outcome;
   }
   int count(const std::string& sql) {
@@ -226,11 +231,11 @@ TEST_F(RevenueServiceTest, AnUnreachableProviderLeavesThePaymentPendingUntilReco
 }
 
 TEST_F(RevenueServiceTest, TheNationalIdHasNoFallbackWhenAuthCannotAnswer) {
-  {
-    auto sync = database.open(db::Role::sync);
-    sync->sql().exec(
-        "INSERT INTO citizen_refs (citizen_id, name, event_version, last_synced_at) VALUES (1, 'Maria', 1, 'x')");
-  }
+  writer.call([&] {  // on the writer, beside the service's own jobs
+    database.open(db::Role::sync)
+        ->sql()
+        .exec("INSERT INTO citizen_refs (citizen_id, name, event_version, last_synced_at) VALUES (1, 'Maria', 1, 'x')");
+  });
   auto record = run_awaitable(service->record_tax(as(clerk()), NewTaxRecord{1, 2025, 100, 10}));
   ASSERT_TRUE(record) << record.error().message;
   auto read = run_awaitable(service->get_tax_record(as(clerk()), record->id, true));

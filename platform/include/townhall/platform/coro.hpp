@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <condition_variable>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -59,7 +60,14 @@ class Latch {
       set_ = true;
       waiters.swap(waiters_);
     }
+    set_cv_.notify_all();
     for (auto& resume : waiters) resume();
+  }
+
+  // Blocks this thread until set() (start/stop code, never a network thread).
+  void wait_blocking() {
+    std::unique_lock lock(mutex_);
+    set_cv_.wait(lock, [this] { return set_; });
   }
 
   boost::asio::awaitable<void> wait() {
@@ -82,6 +90,7 @@ class Latch {
 
  private:
   std::mutex mutex_;
+  std::condition_variable set_cv_;
   bool set_ = false;
   std::vector<std::function<void()>> waiters_;
 };

@@ -71,6 +71,14 @@ struct Page {
   int size = 20;
   std::int64_t offset() const { return static_cast<std::int64_t>(number - 1) * size; }
 };
+// One page of a list and the total it is a page of.
+template <class T>
+struct Listed {
+  std::vector<T> items;
+  std::int64_t total = 0;
+  Page page;
+};
+
 // ?page=&page_size= with page ≥ 1 (≤ 1,000,000) and 1 ≤ page_size ≤ max_size.
 Result<Page> parse_page(const http::Request& request, int default_size = 20, int max_size = 100);
 

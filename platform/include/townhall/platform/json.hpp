@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "townhall/platform/http.hpp"
+#include "townhall/platform/input.hpp"
 
 namespace townhall {
 
@@ -17,6 +18,14 @@ nlohmann::json nullable(const std::optional<T>& value) {
 // A JSON response body; invalid UTF-8 in stored text is replaced rather than thrown on.
 inline http::Response json_body(int status, const nlohmann::json& value) {
   return http::json_response(status, value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+// A page of a list as responses show it: {items, page, page_size, total}.
+template <class T, class F>
+nlohmann::json listed_json(const input::Listed<T>& list, F&& to_json) {
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& item : list.items) items.push_back(to_json(item));
+  return {{"items", items}, {"page", list.page.number}, {"page_size", list.page.size}, {"total", list.total}};
 }
 
 }  // namespace townhall
