@@ -744,8 +744,12 @@ TEST_F(BusTest, DownConsumerWaitsShowsLagAndCatchesUpWithoutRestart) {
   EXPECT_NE(text.find("townhall_bus_consumer_lag_events{module=\"c1\",subscription=\"item_refs\",source=\"src\"} 30"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("townhall_bus_consumer_lag_events{module=\"c2\",subscription=\"item_refs\",source=\"src\"} 0"),
-            std::string::npos);
+  // The gauge follows the cursor's commit, a moment after the rows are visible.
+  EXPECT_TRUE(testing::wait_until([&] {
+    return metrics_.render().find(
+               "townhall_bus_consumer_lag_events{module=\"c2\",subscription=\"item_refs\",source=\"src\"} 0") !=
+           std::string::npos;
+  })) << metrics_.render();
 
   // The file comes back; the sweep notices and c1 catches up from its cursor.
   std::filesystem::remove(dir_.path() / "c1.db");
