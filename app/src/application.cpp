@@ -362,16 +362,22 @@ struct Application::Impl {
   }
 
   // Down modules are retried on their own writer thread, so a slow or hanging file
-  // never holds a network thread.
+  // never holds a network thread: one that never started is started; a started one
+  // whose file failed later is probed (fresh connection, one write) until it works.
   void schedule_retry() {
     retry_timer->expires_after(config.server.module_retry);
     retry_timer->async_wait([this](const boost::system::error_code& ec) {
       if (ec || shutting_down) return;
-      for (auto& slot : slots)
+      for (auto& slot : slots) {
         if (!*slot->up)
           slot->writer->post([this, s = slot.get()] {
             if (!shutting_down && !*s->up) try_start(*s);
           });
+        else if (slot->database->storage_failure())
+          slot->writer->post([this, s = slot.get()] {
+            if (!shutting_down && s->database->storage_failure()) s->database->probe();
+          });
+      }
       schedule_retry();
     });
   }

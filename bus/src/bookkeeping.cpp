@@ -101,6 +101,9 @@ void Bus::Impl::load_recorded(Consumer& consumer, const SubscriptionState& subsc
 
 void Bus::Impl::consumer_failed(Consumer& consumer, const std::exception& error) {
   spdlog::error("bus: consumer {} failed and is down until its file works again: {}", consumer.module, error.what());
+  // The module reports itself down too, and app/'s retry probes the file.
+  if (const auto* sqlite = dynamic_cast<const SQLite::Exception*>(&error); sqlite && db::is_storage_failure(*sqlite))
+    consumer.database->note_failure(db::ModuleDb::Access::write, error.what());
   close_consumer(consumer);
 }
 

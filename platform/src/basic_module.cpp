@@ -19,7 +19,7 @@ void BasicModule::stop() {
 
 ModuleHealth BasicModule::health() const {
   if (!running_) return {false, "stopped"};
-  if (auto why = readers_.failing()) return {false, "cannot read its file: " + *why};
+  if (auto why = context_.db.storage_failure()) return {false, *why};
   return {true, "serving"};
 }
 

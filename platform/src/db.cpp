@@ -1,5 +1,6 @@
 #include "townhall/platform/db.hpp"
 
+#include <SQLiteCpp/Transaction.h>
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
@@ -14,8 +15,8 @@
 namespace townhall::db {
 namespace {
 
-constexpr std::array<std::string_view, 4> kBookkeepingTables{"bus_cursors", "processed_events", "processed_ranges",
-                                                             "dead_letters"};
+constexpr std::array<std::string_view, 5> kBookkeepingTables{"bus_cursors", "processed_events", "processed_ranges",
+                                                             "dead_letters", "storage_probe"};
 constexpr std::array<std::string_view, 6> kSystemTables{"sqlite_master",   "sqlite_schema", "sqlite_temp_master",
                                                         "sqlite_sequence", "sqlite_stat1",  "sqlite_stat4"};
 
@@ -395,7 +396,7 @@ ModuleDb::~ModuleDb() {
     checkpointer_.reset();
     if (std::filesystem::is_regular_file(file_)) {
       SQLite::Database last(file_.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                            static_cast<int>(options_.busy_timeout.count()));
+                            static_cast<int>(options_.busy_timeout.count()), options_.vfs);
       last.exec("SELECT count(*) FROM sqlite_master");
     }
   } catch (const std::exception& error) {
@@ -412,7 +413,8 @@ std::unique_ptr<Connection> ModuleDb::open(Role role) const {
   else
     flags |= SQLITE_OPEN_READWRITE;
 
-  SQLite::Database database(file_.string(), flags, static_cast<int>(options_.busy_timeout.count()));
+  const auto generation = generation_.load(std::memory_order_acquire);
+  SQLite::Database database(file_.string(), flags, static_cast<int>(options_.busy_timeout.count()), options_.vfs);
   sqlite3* handle = database.getHandle();
   sqlite3_db_config(handle, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
   sqlite3_db_config(handle, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
@@ -437,7 +439,76 @@ std::unique_ptr<Connection> ModuleDb::open(Role role) const {
     guard->violations =
         &metrics_->counter("townhall_boundary_violations_total", "Statements refused by a connection role's authorizer",
                            {"module", "role", "action"});
-  return std::unique_ptr<Connection>(new Connection(std::move(database), std::move(guard)));
+  auto connection = std::unique_ptr<Connection>(new Connection(std::move(database), std::move(guard)));
+  connection->generation_ = generation;
+  return connection;
+}
+
+bool is_storage_failure(const SQLite::Exception& error) {
+  switch (error.getErrorCode() & 0xff) {
+    case SQLITE_IOERR:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOMEM:
+    case SQLITE_PERM:
+    case SQLITE_NOLFS:
+    case SQLITE_AUTH: return true;
+    default: return false;
+  }
+}
+
+void ModuleDb::note_failure(Access access, std::string_view what) const {
+  {
+    std::lock_guard lock(failure_mutex_);
+    auto& slot = access == Access::write ? write_failure_ : read_failure_;
+    if (slot.empty())
+      spdlog::error("module {}: its file failed to {}; down until it works again: {}", module_,
+                    access == Access::write ? "write" : "read", what);
+    slot = what.empty() ? "unknown error" : std::string(what);
+    failing_.store(true);
+  }
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void ModuleDb::clear_failure(Access access) const {
+  std::lock_guard lock(failure_mutex_);
+  bool was_failing = !read_failure_.empty() || !write_failure_.empty();
+  read_failure_.clear();  // a write that committed read the file too
+  if (access == Access::write) write_failure_.clear();
+  failing_.store(!write_failure_.empty());
+  if (was_failing && !failing_.load()) spdlog::info("module {}: its file works again", module_);
+}
+
+std::optional<std::string> ModuleDb::storage_failure() const {
+  if (!failing_.load()) return std::nullopt;
+  std::lock_guard lock(failure_mutex_);
+  if (!write_failure_.empty()) return "cannot write its file: " + write_failure_;
+  if (!read_failure_.empty()) return "cannot read its file: " + read_failure_;
+  return std::nullopt;
+}
+
+bool ModuleDb::probe() const {
+  try {
+    auto connection = open(Role::service);
+    SQLite::Transaction transaction(connection->sql(), SQLite::TransactionBehavior::IMMEDIATE);
+    connection->exec("SELECT count(*) FROM schema_migrations");
+    auto touch = connection->prepare(
+        "INSERT INTO storage_probe (id, probed_at) VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) "
+        "ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at");
+    touch.exec();
+    transaction.commit();
+    note_success(Access::write);
+    return true;
+  } catch (const SQLite::Exception& error) {
+    note_failure(Access::write, error.what());
+    return false;
+  }
 }
 
 void ModuleDb::checkpoint() const {
@@ -445,7 +516,7 @@ void ModuleDb::checkpoint() const {
   try {
     if (!checkpointer_) {
       checkpointer_ = std::make_unique<SQLite::Database>(file_.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                                                         static_cast<int>(options_.busy_timeout.count()));
+                                                         static_cast<int>(options_.busy_timeout.count()), options_.vfs);
       // A connection learns that the file is in WAL mode when it first reads it; until
       // then a checkpoint call is a silent no-op.
       checkpointer_->exec("SELECT count(*) FROM sqlite_master");
@@ -474,6 +545,9 @@ ReaderPool::ReaderPool(const ModuleDb& db, std::size_t size) : db_(db), size_(st
 ReaderPool::Lease ReaderPool::acquire() {
   {
     std::lock_guard lock(mutex_);
+    const auto current = db_.generation();
+    // Connections opened before the file last failed are retired, not reused.
+    std::erase_if(idle_, [current](const auto& connection) { return connection->generation() != current; });
     if (!idle_.empty()) {
       auto connection = std::move(idle_.back());
       idle_.pop_back();
@@ -486,22 +560,15 @@ ReaderPool::Lease ReaderPool::acquire() {
 ReaderPool::Lease::~Lease() {
   if (!connection_) return;
   std::lock_guard lock(pool_->mutex_);
-  if (pool_->idle_.size() < pool_->size_) pool_->idle_.push_back(std::move(connection_));
-}
-
-std::optional<std::string> ReaderPool::failing() const {
-  if (!failing_.load()) return std::nullopt;
-  std::lock_guard lock(failure_mutex_);
-  return failure_;
+  if (pool_->idle_.size() < pool_->size_ && connection_->generation() == pool_->db_.generation())
+    pool_->idle_.push_back(std::move(connection_));
 }
 
 Error ReaderPool::storage_failure(const SQLite::Exception& error) {
-  spdlog::error("module {}: read failed: {}", db_.module(), error.what());
-  {
-    std::lock_guard lock(failure_mutex_);
-    failure_ = error.what();
-  }
-  failing_ = true;
+  if (is_storage_failure(error))
+    db_.note_failure(ModuleDb::Access::read, error.what());
+  else
+    spdlog::error("module {}: read failed: {}", db_.module(), error.what());
   return make_error(Errc::unavailable,
                     "the " + db_.module() + " module cannot read its data right now; try again later", 5);
 }

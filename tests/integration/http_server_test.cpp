@@ -339,7 +339,7 @@ TEST_F(HttpServerTest, ModuleStatusReadsItsOwnFile) {
   ASSERT_EQ(response.status, 200);
   auto body = nlohmann::json::parse(response.body);
   EXPECT_EQ(body["module"], "revenue");
-  EXPECT_EQ(body["schema"]["bus"], 3);  // migrations/bus/0003_outbox_plain_rowid.sql
+  EXPECT_EQ(body["schema"]["bus"], 4);  // migrations/bus/0004_storage_probe.sql
   EXPECT_EQ(body["outbox_head"], 0);
 }
 

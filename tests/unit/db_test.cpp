@@ -4,7 +4,10 @@
 #include <SQLiteCpp/Transaction.h>
 #include <gtest/gtest.h>
 
+#include "fault_vfs.hpp"
+#include "server_fixture.hpp"
 #include "support.hpp"
+#include "townhall/platform/write_path.hpp"
 #include "townhall/platform/writer.hpp"
 
 namespace townhall::db {
@@ -46,6 +49,81 @@ TEST(ModuleDb, ReaderPoolReusesConnections) {
   EXPECT_EQ(&*again, first);  // returned to the pool and handed out again
   auto second = pool.acquire();
   EXPECT_NE(&*second, first);  // a busy connection is not shared
+}
+
+// A storage failure on any connection retires them all: the write path and the reader
+// pool reopen the file before their next use (a file repaired or replaced in place is
+// the one they then use); the module reports itself down until a write or the probe works.
+TEST(ModuleDb, AStorageFailureRetiresEveryConnectionUntilTheFileWorks) {
+  testing::FaultVfs vfs;
+  testing::TempDir dir;
+  Options options;
+  options.vfs = vfs.name();
+  ModuleDb database("heal", dir.path() / "heal.db", TableManifest{.owned = {"t"}, .cache = {}}, options);
+  testing::migrate_module(database, "none");  // the bus tables only
+  database.open(Role::owner)->exec("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+  Writer writer("heal");
+  WritePath write_path(database, writer, {});
+  write_path.open();
+  ReaderPool readers(database, 2);
+  auto insert = [](Connection& connection) -> Result<std::uint64_t> {
+    connection.exec("INSERT INTO t DEFAULT VALUES");
+    return connection.generation();
+  };
+  auto read = [](Connection& connection) -> Result<std::uint64_t> {
+    connection.exec("SELECT count(*) FROM t");
+    return connection.generation();
+  };
+  auto first_write = write_path.call(insert);
+  auto first_read = readers.read(read);
+  ASSERT_TRUE(first_write && first_read);
+  EXPECT_FALSE(database.storage_failure());
+
+  vfs.inject({"heal.db", testing::FaultVfs::Call::write});
+  auto refused = write_path.call(insert);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::unavailable);
+  ASSERT_TRUE(database.storage_failure());
+  EXPECT_NE(database.storage_failure()->find("cannot write its file"), std::string::npos);
+  EXPECT_FALSE(database.probe());  // still failing
+  // Reads work, and on a fresh connection; the module stays down for writes.
+  auto read_during = readers.read(read);
+  ASSERT_TRUE(read_during);
+  EXPECT_GT(*read_during, *first_read);
+  EXPECT_TRUE(database.storage_failure());
+
+  vfs.clear();
+  EXPECT_TRUE(database.probe());
+  EXPECT_FALSE(database.storage_failure());
+  auto healed = write_path.call(insert);
+  ASSERT_TRUE(healed);
+  EXPECT_GT(*healed, *first_write);  // reopened, not the connection that failed
+  EXPECT_EQ(*readers.read([](Connection& c) -> Result<std::int64_t> {
+    auto count = c.prepare("SELECT count(*) FROM t");
+    count.executeStep();
+    return count.getColumn(0).getInt64();
+  }),
+            2);  // the refused insert left nothing
+  write_path.close();
+  writer.stop();
+}
+
+TEST(ModuleDb, AStatementsOwnFailureIsNotAStorageFailure) {
+  testing::TempDir dir;
+  ModuleDb database("own", dir.path() / "own.db", TableManifest{.owned = {"t"}, .cache = {}});
+  testing::migrate_module(database, "none");  // the bus tables only
+  database.open(Role::owner)->exec("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+  Writer writer("own");
+  WritePath write_path(database, writer, {});
+  write_path.open();
+  auto duplicate = [](Connection& connection) -> Result<int> {
+    connection.exec("INSERT INTO t (id) VALUES (1)");
+    return connection.exec("INSERT INTO t (id) VALUES (1)");
+  };
+  EXPECT_FALSE(write_path.call(duplicate));
+  EXPECT_FALSE(database.storage_failure());  // a constraint is the statement's, not the disk's
+  write_path.close();
+  writer.stop();
 }
 
 }  // namespace

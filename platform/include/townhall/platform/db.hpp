@@ -51,7 +51,15 @@ enum class Synchronous { normal, full };
 struct Options {
   Synchronous synchronous = Synchronous::normal;
   std::chrono::milliseconds busy_timeout{5000};
+  // The SQLite VFS the files are opened through; empty for the default. The storage
+  // fault tests open module files through a fault-injecting shim.
+  std::string vfs;
 };
+
+// Whether an SQLite error says the file cannot be used (I/O, full disk, corruption, a
+// missing, locked or read-only file), as opposed to a statement's own failure (a
+// constraint, a misuse).
+bool is_storage_failure(const SQLite::Exception& error);
 
 // A statement refused by the authorizer.
 class BoundaryViolation : public std::runtime_error {
@@ -94,6 +102,8 @@ class Connection {
   SQLite::Database& sql() { return database_; }
   Role role() const;
   const std::string& module() const;
+  // ModuleDb::generation() when this connection was opened.
+  std::uint64_t generation() const { return generation_; }
 
  private:
   friend class ModuleDb;
@@ -103,6 +113,7 @@ class Connection {
 
   SQLite::Database database_;
   std::unique_ptr<Guard> guard_;
+  std::uint64_t generation_ = 0;
   std::map<std::string, std::unique_ptr<SQLite::Statement>, std::less<>> statements_;
 };
 
@@ -130,12 +141,37 @@ class ModuleDb {
   // Tables present in the file that the manifest does not declare (should be none).
   std::vector<std::string> undeclared_tables(Connection& connection) const;
 
+  // The file's health, shared by every connection to it. A read or write that fails on
+  // storage records why (the module reports itself down) and retires every connection
+  // opened so far: each is reopened before its next use, so a file repaired or replaced
+  // in place comes back without a restart. A successful read clears a read failure; a
+  // write failure clears on the next committed write (a request's or probe()'s).
+  enum class Access { read, write };
+  void note_failure(Access access, std::string_view what) const;
+  void note_success(Access access) const {
+    if (failing_.load(std::memory_order_relaxed)) clear_failure(access);
+  }
+  // "cannot write its file: …" while a failure is recorded.
+  std::optional<std::string> storage_failure() const;
+  // Bumped by every recorded failure; a connection from an older generation is reopened.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  // On a fresh connection: reads the schema and commits one small write (the bus's
+  // storage_probe row). Records the outcome; true when the file reads and writes again.
+  bool probe() const;
+
  private:
+  void clear_failure(Access access) const;
+
   std::string module_;
   std::filesystem::path file_;
   TableManifest manifest_;
   Options options_;
   metrics::Registry* metrics_;
+  mutable std::atomic<bool> failing_{false};
+  mutable std::atomic<std::uint64_t> generation_{1};
+  mutable std::mutex failure_mutex_;
+  mutable std::string read_failure_;   // empty when reads work
+  mutable std::string write_failure_;  // empty when writes work
   mutable std::mutex checkpoint_mutex_;
   mutable std::unique_ptr<SQLite::Database> checkpointer_;
   struct CheckpointThread;
@@ -174,7 +210,7 @@ class ReaderPool {
     try {
       auto lease = acquire();
       auto result = read(*lease);
-      if (failing_.load(std::memory_order_relaxed)) failing_.store(false);
+      db_.note_success(ModuleDb::Access::read);
       return result;
     } catch (const BoundaryViolation&) {
       throw;
@@ -183,16 +219,8 @@ class ReaderPool {
     }
   }
 
-  // Why the latest read() failed on storage, while no read has succeeded since: the
-  // module reports itself down (health) until its file can be read again.
-  std::optional<std::string> failing() const;
-
  private:
   Error storage_failure(const SQLite::Exception& error);
-
-  std::atomic<bool> failing_{false};
-  mutable std::mutex failure_mutex_;
-  std::string failure_;
 
   const ModuleDb& db_;
   std::size_t size_;

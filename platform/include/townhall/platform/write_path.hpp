@@ -52,8 +52,10 @@ class WritePath {
   void close();
 
   // Runs `command` on the writer thread in one transaction (run_in_transaction). A
-  // storage failure (I/O, corruption, a locked or missing file) is logged and answered
-  // `unavailable`; a boundary violation (a programming error) propagates.
+  // storage failure (I/O, a full disk, corruption, a locked or missing file) is recorded
+  // on the ModuleDb (the module reports itself down) and answered `unavailable`; the
+  // next command reopens the connection. A boundary violation (a programming error)
+  // propagates.
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F, Connection&>> run(F command) {
     using R = std::invoke_result_t<F, Connection&>;
@@ -71,22 +73,27 @@ class WritePath {
  private:
   template <class F>
   auto run_here(F& command) -> std::invoke_result_t<F, Connection&> {
-    if (!service_) return unavailable();
+    if (!open_) return unavailable();
     try {
-      return run_in_transaction(*service_, command, outbox_grew_);
+      if (!service_ || service_->generation() != database_.generation()) reopen();
+      auto result = run_in_transaction(*service_, command, outbox_grew_);
+      if (result) database_.note_success(ModuleDb::Access::write);
+      return result;
     } catch (const BoundaryViolation&) {
       throw;
     } catch (const SQLite::Exception& error) {
       return storage_failed(error);
     }
   }
+  void reopen();
   Error unavailable() const;
-  Error storage_failed(const std::exception& error) const;
+  Error storage_failed(const SQLite::Exception& error);
 
   const ModuleDb& database_;
   Writer& writer_;
   std::function<void()> outbox_grew_;
   std::unique_ptr<Connection> service_;  // writer thread only
+  bool open_ = false;                    // writer thread only: between open() and close()
 };
 
 }  // namespace townhall::db
