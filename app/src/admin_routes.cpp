@@ -91,4 +91,27 @@ void add_bus_admin_routes(http::Router& router, bus::Bus& bus, WriterOf writer_o
              });
 }
 
+void add_consistency_admin_routes(http::Router& router, RunCheck run, LastCheck last) {
+  router.add(http::Method::post, "/admin/consistency", [run](Request& request) -> asio::awaitable<Response> {
+    if (auto refused = refuse_unless_admin(request)) co_return *refused;
+    auto module = request.query_param("module");
+    auto repair_text = request.query_param("repair").value_or("false");
+    if (repair_text != "true" && repair_text != "false")
+      co_return http::problem(make_error(Errc::invalid_argument, "query parameter 'repair': expected true or false"));
+    auto report = co_await run(module, repair_text == "true");
+    if (!report) {
+      if (report.error().code == Errc::not_found)
+        co_return http::problem(make_error(Errc::invalid_argument, "query parameter 'module': no such module"));
+      co_return http::problem(report.error());
+    }
+    co_return json_body(200, consistency::to_json(*report));
+  });
+  router.add(http::Method::get, "/admin/consistency", [last](Request& request) -> asio::awaitable<Response> {
+    if (auto refused = refuse_unless_admin(request)) co_return *refused;
+    auto report = last();
+    if (!report) co_return http::problem(make_error(Errc::not_found, "no consistency check has run yet"));
+    co_return json_body(200, consistency::to_json(*report));
+  });
+}
+
 }  // namespace townhall::app

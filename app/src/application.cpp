@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -23,12 +25,14 @@
 #include "townhall/migrations.hpp"
 #include "townhall/parks/module.hpp"
 #include "townhall/permits/module.hpp"
+#include "townhall/platform/coro.hpp"
 #include "townhall/platform/data_lock.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/migrator.hpp"
 #include "townhall/platform/module.hpp"
 #include "townhall/platform/server.hpp"
+#include "townhall/platform/time.hpp"
 #include "townhall/platform/writer.hpp"
 #include "townhall/revenue/module.hpp"
 
@@ -289,6 +293,10 @@ struct Application::Impl {
   std::unique_ptr<http::Server> server;
   std::unique_ptr<asio::signal_set> signals;
   std::unique_ptr<asio::steady_timer> retry_timer;
+  std::unique_ptr<asio::steady_timer> consistency_timer;
+  std::atomic<bool> checking{false};
+  std::mutex last_check_mutex;
+  std::optional<consistency::Report> last_check;
   std::vector<std::thread> threads;
   std::atomic<bool> shutting_down{false};
   std::mutex done_mutex;
@@ -382,6 +390,84 @@ struct Application::Impl {
     });
   }
 
+  // Compares every cache (of `module`, or of all) with its source; with `repair`, resyncs
+  // what differs. One run at a time.
+  asio::awaitable<Result<consistency::Report>> run_consistency(std::optional<std::string> module, bool repair) {
+    if (module && !config.module(*module)) co_return make_error(Errc::not_found, "no module '" + *module + "'");
+    if (checking.exchange(true)) co_return make_error(Errc::conflict, "a consistency check is already running");
+    struct Release {
+      std::atomic<bool>& flag;
+      ~Release() { flag = false; }
+    } release{checking};
+    consistency::Report report;
+    report.started_at = utc::now();
+    report.repair = repair;
+    const auto started = std::chrono::steady_clock::now();
+    for (auto& slot : slots) {
+      if (module && slot->config->name != *module) continue;
+      auto* checked = dynamic_cast<consistency::Checked*>(slot->module.get());
+      if (!checked) continue;
+      auto caches = checked->caches();
+      for (const auto& cache : caches) {
+        if (!*slot->up) {
+          consistency::CacheReport down;
+          down.cache = cache.module + "." + cache.table;
+          down.source = cache.source;
+          down.error = "the " + cache.module + " module is down";
+          report.caches.push_back(std::move(down));
+          continue;
+        }
+        auto checked_cache = co_await consistency::check(cache, *slot->database, *slot->writer, repair);
+        report.caches.push_back(std::move(checked_cache));
+      }
+    }
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    record_consistency(report);
+    co_return report;
+  }
+
+  void record_consistency(const consistency::Report& report) {
+    auto& missing = metrics.gauge("townhall_consistency_missing_records",
+                                  "Cache rows missing against their source, at the latest check", {"cache"});
+    auto& stale = metrics.gauge("townhall_consistency_stale_records",
+                                "Cache rows at another version than their source's, at the latest check", {"cache"});
+    auto& extra = metrics.gauge("townhall_consistency_extra_records",
+                                "Cache rows their source does not have, at the latest check", {"cache"});
+    auto& repaired = metrics.counter("townhall_consistency_repaired_records_total",
+                                     "Cache rows resynced by consistency checks", {"cache"});
+    auto& failed = metrics.gauge("townhall_consistency_check_failed",
+                                 "1 when the latest check of the cache could not finish", {"cache"});
+    for (const auto& c : report.caches) {
+      missing.with({c.cache}).set(static_cast<double>(c.missing.size()));
+      stale.with({c.cache}).set(static_cast<double>(c.stale.size()));
+      extra.with({c.cache}).set(static_cast<double>(c.extra.size()));
+      repaired.with({c.cache}).inc(static_cast<std::uint64_t>(std::max<std::int64_t>(0, c.repaired)));
+      failed.with({c.cache}).set(c.error.empty() ? 0 : 1);
+    }
+    metrics
+        .gauge("townhall_consistency_last_run_timestamp_seconds",
+               "When the latest consistency check finished (Unix time)")
+        .with({})
+        .set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    std::lock_guard lock(last_check_mutex);
+    last_check = report;
+  }
+
+  void schedule_consistency() {
+    if (config.consistency.interval.count() == 0) return;
+    consistency_timer->expires_after(config.consistency.interval);
+    consistency_timer->async_wait([this](const boost::system::error_code& ec) {
+      if (ec || shutting_down) return;
+      asio::co_spawn(io, scheduled_check(), asio::detached);
+    });
+  }
+
+  asio::awaitable<void> scheduled_check() {
+    auto report = co_await run_consistency(std::nullopt, config.consistency.repair);
+    if (!report) spdlog::warn("consistency: scheduled check skipped: {}", report.error().message);
+    if (!shutting_down) schedule_consistency();
+  }
+
   void add_ops_routes() {
     router.add(
         http::Method::get, "/healthz",
@@ -461,6 +547,7 @@ struct Application::Impl {
   void finish(bool drained) {
     if (!drained) spdlog::warn("shutdown grace period over with requests still in flight; closing them");
     if (retry_timer) retry_timer->cancel();
+    if (consistency_timer) consistency_timer->cancel();
     close();
     if (signals) {
       boost::system::error_code ignored;
@@ -491,6 +578,7 @@ Application::~Application() {
   impl_->server.reset();
   impl_->signals.reset();
   impl_->retry_timer.reset();
+  impl_->consistency_timer.reset();
 }
 
 void Application::open() {
@@ -507,6 +595,15 @@ std::uint16_t Application::start() {
       if (slot->config->name == module) return slot->writer.get();
     return nullptr;
   });
+  add_consistency_admin_routes(
+      impl.router,
+      [&impl](std::optional<std::string> module, bool repair) {
+        return impl.run_consistency(std::move(module), repair);
+      },
+      [&impl]() -> std::optional<consistency::Report> {
+        std::lock_guard lock(impl.last_check_mutex);
+        return impl.last_check;
+      });
   std::vector<Gateway::ModuleGate> gates;
   for (auto& slot : impl.slots) {
     slot->module->add_routes(impl.router, slot->config->route_prefix);
@@ -530,6 +627,8 @@ std::uint16_t Application::start() {
   impl.server->start();
   impl.retry_timer = std::make_unique<asio::steady_timer>(impl.io);
   impl.schedule_retry();
+  impl.consistency_timer = std::make_unique<asio::steady_timer>(impl.io);
+  impl.schedule_consistency();
 
   if (impl.options.handle_signals) {
     impl.signals = std::make_unique<asio::signal_set>(impl.io, SIGINT, SIGTERM);
@@ -570,6 +669,10 @@ void Application::request_shutdown() {
 }
 
 bus::Bus& Application::bus() { return *impl_->bus; }
+
+Result<consistency::Report> Application::check_consistency(std::optional<std::string> module, bool repair) {
+  return run_blocking(impl_->run_consistency(std::move(module), repair));
+}
 
 http::Router& Application::router() { return impl_->router; }
 metrics::Registry& Application::metrics() { return impl_->metrics; }

@@ -4,6 +4,7 @@
 #include <boost/version.hpp>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
@@ -27,6 +28,7 @@ Commands:
   admin      administration: create-user (an employee with a role)
   revenue    revenue jobs: expire-licenses (run the daily license expiry now)
   registry   print the registry: --graph (modules, topics, Api dependencies as Mermaid)
+  check      compare every cache with its source (--repair resyncs what differs)
   version    print the version and exit
 
 Options for every command:
@@ -94,6 +96,15 @@ which module, and the Api dependencies, as a Mermaid flowchart. docs/modules.md 
 it; `make docs` regenerates it and `make test` fails when it is stale.
 )";
 
+constexpr const char* kCheckUsage = R"(usage: townhall check [--module M] [--repair] [--config FILE] [--data-dir DIR]
+
+Compares every cache (or module M's) with its source through the source's Api: range
+digests of (id, event_version), bisected to the ids that differ. Prints the report as
+JSON; exits 0 when the caches equal their sources (or --repair resynced them), 1 when
+they differ or a check could not finish. With the server stopped; a running server
+runs it on a schedule and through POST /admin/consistency.
+)";
+
 constexpr const char* kVersionUsage = R"(usage: townhall version
 
 Prints the version of townhall and of the libraries it was built with.
@@ -108,7 +119,7 @@ struct Parsed {
   std::string dlq_action;                           // list | replay
   std::optional<std::string> module;                // --module
   std::optional<std::int64_t> letter_id;            // replay ID
-  bool all = false;                                 // replay --all
+  bool all = false;                                 // replay --all, check --repair
   std::string admin_action;                         // create-user, expire-licenses, --graph
   std::optional<std::filesystem::path> backup_dir;  // backup --out
   std::map<std::string, std::string> admin_options;
@@ -252,8 +263,9 @@ int run_cli(int argc, char** argv) {
   Parsed parsed;
   parsed.command = args[0];
   static const std::map<std::string, const char*> usages{
-      {"serve", kServeUsage}, {"migrate", kMigrateUsage}, {"dlq", kDlqUsage},         {"backup", kBackupUsage},
-      {"admin", kAdminUsage}, {"version", kVersionUsage}, {"revenue", kRevenueUsage}, {"registry", kRegistryUsage}};
+      {"serve", kServeUsage},     {"migrate", kMigrateUsage},   {"dlq", kDlqUsage},
+      {"backup", kBackupUsage},   {"admin", kAdminUsage},       {"version", kVersionUsage},
+      {"revenue", kRevenueUsage}, {"registry", kRegistryUsage}, {"check", kCheckUsage}};
   auto usage_it = usages.find(parsed.command);
   if (usage_it == usages.end()) return usage_error("unknown command '" + parsed.command + "'", kUsage);
   const char* usage = usage_it->second;
@@ -303,7 +315,9 @@ int run_cli(int argc, char** argv) {
       auto v = value(arg);
       if (!v || v->empty()) return usage_error("--out needs a directory", usage);
       parsed.backup_dir = *v;
-    } else if (parsed.command == "dlq" && arg == "--module") {
+    } else if (parsed.command == "check" && arg == "--repair") {
+      parsed.all = true;
+    } else if ((parsed.command == "dlq" || parsed.command == "check") && arg == "--module") {
       auto v = value(arg);
       if (!v) return usage_error("--module needs a module name", usage);
       parsed.module = *v;
@@ -373,6 +387,26 @@ int run_cli(int argc, char** argv) {
       std::cout << *expired << " business license(s) expired\n";
       return 0;
     });
+  }
+
+  if (parsed.command == "check") {
+    try {
+      Application application(config, Application::Options{.handle_signals = false, .consume = false});
+      application.open();  // takes the data directory's lock
+      auto report = application.check_consistency(parsed.module, parsed.all);
+      if (!report) {
+        std::cerr << "townhall: " << report.error().message << "\n";
+        return 2;
+      }
+      std::cout << consistency::to_json(*report).dump(2) << "\n";
+      return report->consistent() ? 0 : 1;
+    } catch (const db::DataDirInUse& error) {
+      std::cerr << "townhall: " << error.what() << "; use POST /admin/consistency on the running server\n";
+      return 1;
+    } catch (const std::exception& error) {
+      std::cerr << "townhall: " << error.what() << "\n";
+      return 1;
+    }
   }
 
   if (parsed.command == "backup") {

@@ -180,6 +180,17 @@ void parse_database(Section& root, db::Options& options) {
   s.finish();
 }
 
+void parse_consistency(Section& root, Consistency& consistency) {
+  const json* node = root.find("consistency");
+  if (!node) return;
+  Section s(*node, "consistency");
+  consistency.interval = std::chrono::minutes(
+      s.integer("interval_minutes", std::chrono::duration_cast<std::chrono::minutes>(consistency.interval).count(), 0,
+                7 * 24 * 60));
+  consistency.repair = s.boolean("repair", consistency.repair);
+  s.finish();
+}
+
 void parse_bus(Section& root, Bus& bus) {
   const json* node = root.find("bus");
   if (!node) return;
@@ -355,6 +366,7 @@ Config parse(const nlohmann::json& document, std::span<const std::string_view> k
   }
   parse_database(root, config.database);
   parse_bus(root, config.bus);
+  parse_consistency(root, config.consistency);
   parse_logging(root, config.logging);
   parse_modules(root, config.modules, known_modules);
   root.finish();

@@ -181,6 +181,9 @@ class AuthorizationMatrix : public ::testing::Test {
         {"GET", "/metrics", {in, in, in, in, in, in, in, in}, fixed("/metrics")},
         {"GET", "/admin/bus", {_401, _403, _403, _403, _403, _403, _403, in}, fixed("/admin/bus")},
         {"GET", "/admin/dead-letters", {_401, _403, _403, _403, _403, _403, _403, in}, fixed("/admin/dead-letters")},
+        // The run first: the latest report exists for the GET after it.
+        {"POST", "/admin/consistency", {_401, _403, _403, _403, _403, _403, _403, in}, fixed("/admin/consistency")},
+        {"GET", "/admin/consistency", {_401, _403, _403, _403, _403, _403, _403, in}, fixed("/admin/consistency")},
         // No such letter: the admin reaches the handler (its 404 names the letter).
         {"POST",
          "/admin/dead-letters/{module}/{id}/replay",

@@ -516,6 +516,17 @@ boost::asio::awaitable<Result<std::vector<CitizenVersion>>> AuthService::citizen
   });
 }
 
+boost::asio::awaitable<Result<consistency::Digest>> AuthService::citizen_digest(CallContext context,
+                                                                                std::int64_t from_id,
+                                                                                std::int64_t to_id) {
+  if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
+  if (auto ok = may_read_citizens(context); !ok) co_return ok.error();
+  if (auto ok = usable(); !ok) co_return ok.error();
+  co_return deps_.readers.read([&](db::Connection& reader) -> Result<consistency::Digest> {
+    return store::citizen_digest(reader, from_id, to_id);
+  });
+}
+
 boost::asio::awaitable<Result<CitizenChanges>> AuthService::citizens_since(CallContext context, std::int64_t change_seq,
                                                                            int limit) {
   if (auto ok = not_before_deadline(context); !ok) co_return ok.error();

@@ -119,6 +119,8 @@ class AuthService final : public Api {
   boost::asio::awaitable<Result<Citizen>> get_citizen(CallContext context, std::int64_t citizen_id) override;
   boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(CallContext context, std::int64_t citizen_id,
                                                                            std::string purpose) override;
+  boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext context, std::int64_t from_id,
+                                                                     std::int64_t to_id) override;
   boost::asio::awaitable<Result<std::vector<CitizenVersion>>> citizen_versions(CallContext context,
                                                                                std::int64_t after_id,
                                                                                int limit) override;

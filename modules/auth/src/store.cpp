@@ -217,6 +217,15 @@ std::vector<CitizenVersion> citizen_versions(db::Connection& connection, std::in
   return out;
 }
 
+consistency::Digest citizen_digest(db::Connection& connection, std::int64_t from_id, std::int64_t to_id) {
+  auto query = connection.cached("SELECT id, event_version FROM citizens WHERE id >= ? AND id < ? ORDER BY id");
+  query->bind(1, from_id);
+  query->bind(2, to_id);
+  consistency::Digest digest;
+  while (query->executeStep()) consistency::add(digest, query->getColumn(0).getInt64(), query->getColumn(1).getInt64());
+  return digest;
+}
+
 CitizenChanges citizens_since(db::Connection& connection, std::int64_t change_seq, int limit) {
   auto query = connection.cached(std::string("SELECT ") + kCitizenColumns +
                                  " FROM citizens WHERE change_seq > ? ORDER BY change_seq LIMIT ?");

@@ -44,6 +44,7 @@ struct CitizenFilter {
 std::vector<Citizen> list_citizens(db::Connection& connection, const CitizenFilter& filter, std::int64_t offset,
                                    int limit, std::int64_t& total);
 std::vector<CitizenVersion> citizen_versions(db::Connection& connection, std::int64_t after_id, int limit);
+consistency::Digest citizen_digest(db::Connection& connection, std::int64_t from_id, std::int64_t to_id);
 CitizenChanges citizens_since(db::Connection& connection, std::int64_t change_seq, int limit);
 
 struct Department {

@@ -16,7 +16,7 @@ db::TableManifest table_manifest() {
 
 namespace {
 
-class ParksModule final : public BasicModule, public bus::Consumer {
+class ParksModule final : public BasicModule, public bus::Consumer, public consistency::Checked {
  public:
   ParksModule(ModuleContext& context, auth::Api& auth)
       : BasicModule("parks", context),
@@ -33,6 +33,7 @@ class ParksModule final : public BasicModule, public bus::Consumer {
     parks::add_routes(router, prefix, service_);
   }
   std::vector<bus::Subscription> subscriptions() override { return service_.subscriptions(); }
+  std::vector<consistency::Cache> caches() override { return service_.caches(); }
 
  private:
   ParksService service_;

@@ -554,6 +554,14 @@ bus::Outcome ParksService::apply_citizen_event(const bus::Event& event, db::Conn
   return store::upsert_citizen_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
 }
 
+std::vector<consistency::Cache> ParksService::caches() {
+  auto store = [](db::Connection& sync, const auth::Citizen& citizen) {
+    store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
+  };
+  return {{"parks", "citizen_refs", "citizen_id", "auth",
+           std::make_shared<auth::CitizenCacheSource>(deps_.auth, "parks", store)}};
+}
+
 void ParksService::bootstrap_citizens(db::Connection& sync) {
   auto count = auth::for_each_citizen(deps_.auth, "parks", [&](const auth::Citizen& citizen) {
     store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));

@@ -11,6 +11,7 @@
 #include "store.hpp"
 #include "townhall/auth/api.hpp"
 #include "townhall/bus/bus.hpp"
+#include "townhall/platform/consistency.hpp"
 #include "townhall/platform/coro.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/input.hpp"
@@ -92,6 +93,8 @@ class ParksService {
   static bus::Outcome apply_citizen_event(const bus::Event& event, db::Connection& sync);
   bus::Outcome apply_payment_event(const bus::Event& event, db::Connection& service);
   void bootstrap_citizens(db::Connection& sync);
+  // citizen_refs for the consistency check (platform/consistency.hpp).
+  std::vector<consistency::Cache> caches();
 
  private:
   Result<Unit> usable() const;

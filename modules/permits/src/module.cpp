@@ -16,7 +16,7 @@ db::TableManifest table_manifest() {
 
 namespace {
 
-class PermitsModule final : public BasicModule, public bus::Consumer {
+class PermitsModule final : public BasicModule, public bus::Consumer, public consistency::Checked {
  public:
   PermitsModule(ModuleContext& context, auth::Api& auth)
       : BasicModule("permits", context),
@@ -30,6 +30,7 @@ class PermitsModule final : public BasicModule, public bus::Consumer {
     permits::add_routes(router, prefix, service_);
   }
   std::vector<bus::Subscription> subscriptions() override { return service_.subscriptions(); }
+  std::vector<consistency::Cache> caches() override { return service_.caches(); }
 
  private:
   PermitsService service_;

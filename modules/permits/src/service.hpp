@@ -9,6 +9,7 @@
 #include "store.hpp"
 #include "townhall/auth/api.hpp"
 #include "townhall/bus/bus.hpp"
+#include "townhall/platform/consistency.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/input.hpp"
 #include "townhall/platform/write_path.hpp"
@@ -75,6 +76,8 @@ class PermitsService {
   bus::Outcome apply_payment_event(const bus::Event& event, db::Connection& service);
   // Bootstraps (bus::Bootstrap): the caches filled from auth's Api, version-checked.
   void bootstrap_citizens(db::Connection& sync);
+  // citizen_refs for the consistency check (platform/consistency.hpp).
+  std::vector<consistency::Cache> caches();
   void bootstrap_departments(db::Connection& sync);
 
  private:

@@ -18,7 +18,7 @@ db::TableManifest table_manifest() {
 
 namespace {
 
-class RevenueModule final : public BasicModule, public bus::Consumer {
+class RevenueModule final : public BasicModule, public bus::Consumer, public consistency::Checked {
  public:
   RevenueModule(ModuleContext& context, auth::Api& auth, Settings settings)
       : BasicModule("revenue", context),
@@ -36,6 +36,7 @@ class RevenueModule final : public BasicModule, public bus::Consumer {
     revenue::add_routes(router, prefix, service_);
   }
   std::vector<bus::Subscription> subscriptions() override { return service_.subscriptions(); }
+  std::vector<consistency::Cache> caches() override { return service_.caches(); }
 
  private:
   std::unique_ptr<PaymentProvider> provider_;

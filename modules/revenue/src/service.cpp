@@ -818,6 +818,14 @@ bus::Outcome RevenueService::apply_citizen_event(const bus::Event& event, db::Co
   return store::upsert_citizen_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
 }
 
+std::vector<consistency::Cache> RevenueService::caches() {
+  auto store = [](db::Connection& sync, const auth::Citizen& citizen) {
+    store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
+  };
+  return {{"revenue", "citizen_refs", "citizen_id", "auth",
+           std::make_shared<auth::CitizenCacheSource>(deps_.auth, "revenue", store)}};
+}
+
 void RevenueService::bootstrap_citizens(db::Connection& sync) {
   auto count = auth::for_each_citizen(deps_.auth, "revenue", [&](const auth::Citizen& citizen) {
     store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));

@@ -13,6 +13,7 @@
 #include "store.hpp"
 #include "townhall/auth/api.hpp"
 #include "townhall/bus/bus.hpp"
+#include "townhall/platform/consistency.hpp"
 #include "townhall/platform/coro.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/input.hpp"
@@ -121,6 +122,8 @@ class RevenueService {
   bus::Outcome apply_application_event(const bus::Event& event, db::Connection& service);
   bus::Outcome apply_booking_event(const bus::Event& event, db::Connection& service);
   void bootstrap_citizens(db::Connection& sync);
+  // citizen_refs for the consistency check (platform/consistency.hpp).
+  std::vector<consistency::Cache> caches();
 
  private:
   struct Flight;  // a payment some coroutine of this process is resolving

@@ -45,6 +45,9 @@ class ScriptedAuth final : public auth::Api {
                                                                                      int) override {
     co_return std::vector<auth::CitizenVersion>{};
   }
+  boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext, std::int64_t, std::int64_t) override {
+    co_return consistency::Digest{};
+  }
   boost::asio::awaitable<Result<auth::CitizenChanges>> citizens_since(CallContext, std::int64_t seq, int) override {
     co_return auth::CitizenChanges{{}, seq};
   }

@@ -11,6 +11,7 @@
 #include "townhall/auth/module.hpp"
 #include "townhall/bus/bus.hpp"
 #include "townhall/platform/config.hpp"
+#include "townhall/platform/consistency.hpp"
 #include "townhall/platform/http.hpp"
 
 namespace townhall::metrics {
@@ -65,6 +66,9 @@ class Application {
   http::Router& router();
   metrics::Registry& metrics();
   bus::Bus& bus();  // after open()
+  // The consistency check now, waited for (after open(); the CLI's `townhall check`).
+  // conflict while another check runs; not_found for an unknown module.
+  Result<consistency::Report> check_consistency(std::optional<std::string> module, bool repair);
   std::vector<ModuleState> module_states() const;
   const config::Config& config() const;
 

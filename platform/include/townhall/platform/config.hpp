@@ -49,6 +49,12 @@ struct Bus {
   std::chrono::hours max_hold{24 * 30};  // longest a lagging subscription holds pruning back
 };
 
+// The scheduled consistency check (docs/operations.md): every cache against its source.
+struct Consistency {
+  std::chrono::milliseconds interval{std::chrono::hours(1)};  // 0: never on a schedule (still on demand)
+  bool repair = true;                                         // the scheduled run resyncs what differs
+};
+
 struct Subscription {
   std::string topic;  // topic pattern, e.g. gov.auth.citizen or gov.auth.*
 };
@@ -67,6 +73,7 @@ struct Config {
   std::filesystem::path data_dir = "data";
   db::Options database;
   Bus bus;
+  Consistency consistency;
   logging::Options logging;
   std::vector<Module> modules;  // in dependency order (dependencies first)
 

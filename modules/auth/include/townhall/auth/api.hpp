@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "townhall/platform/consistency.hpp"
 #include "townhall/platform/principal.hpp"
 #include "townhall/platform/result.hpp"
 
@@ -96,6 +97,11 @@ class Api {
   virtual boost::asio::awaitable<Result<std::vector<CitizenVersion>>> citizen_versions(CallContext context,
                                                                                        std::int64_t after_id,
                                                                                        int limit) = 0;
+
+  // The digest of (id, event_version) of citizens with from_id <= id < to_id: what a
+  // cache's consistency check compares its own range with before asking for entries.
+  virtual boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext context, std::int64_t from_id,
+                                                                             std::int64_t to_id) = 0;
 
   // Citizens whose last change is after `change_seq` (0: all), for resync.
   virtual boost::asio::awaitable<Result<CitizenChanges>> citizens_since(CallContext context, std::int64_t change_seq,

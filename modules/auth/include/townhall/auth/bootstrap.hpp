@@ -7,7 +7,9 @@
 #include <string>
 
 #include "townhall/auth/api.hpp"
+#include "townhall/platform/consistency.hpp"
 #include "townhall/platform/coro.hpp"
+#include "townhall/platform/db.hpp"
 
 // The client side of auth::Api that every module's citizen cache shares.
 namespace townhall::auth {
@@ -30,5 +32,63 @@ inline std::size_t for_each_citizen(Api& auth, const std::string& module,
     seq = page->next;
   }
 }
+
+// A module's citizen_refs cache (citizen_id, event_version, …) as the consistency check
+// sees its source: auth's Api. `store` is the cache's own version-checked upsert, the one
+// its event handler and bootstrap use.
+class CitizenCacheSource final : public consistency::Source {
+ public:
+  using StoreCitizen = std::function<void(db::Connection& sync, const Citizen& citizen)>;
+  CitizenCacheSource(Api& auth, std::string module, StoreCitizen store)
+      : auth_(auth), module_(std::move(module)), store_(std::move(store)) {}
+
+  boost::asio::awaitable<Result<consistency::Digest>> digest(std::int64_t from_id, std::int64_t to_id) override {
+    co_return co_await auth_.citizen_digest(context(), from_id, to_id);
+  }
+
+  boost::asio::awaitable<Result<std::vector<consistency::Entry>>> entries(std::int64_t from_id,
+                                                                          std::int64_t to_id) override {
+    std::vector<consistency::Entry> out;
+    std::int64_t after = from_id - 1;
+    for (;;) {
+      auto page = co_await auth_.citizen_versions(context(), after, kPage);
+      if (!page) co_return page.error();
+      for (const auto& version : *page) {
+        if (version.id >= to_id) co_return out;
+        out.push_back({version.id, version.event_version});
+      }
+      if (page->size() < static_cast<std::size_t>(kPage)) co_return out;
+      after = page->back().id;
+    }
+  }
+
+  boost::asio::awaitable<Result<consistency::Store>> fetch(std::int64_t id) override {
+    auto citizen = co_await auth_.get_citizen(context(), id);
+    if (!citizen) co_return citizen.error();
+    consistency::Store store = [store = store_, citizen = std::move(*citizen)](db::Connection& sync, bool force) {
+      if (force) {  // the cache is ahead of auth (restored from an older backup): auth's record wins
+        auto erase = sync.prepare("DELETE FROM citizen_refs WHERE citizen_id = ?");
+        erase.bind(1, citizen.id);
+        erase.exec();
+      }
+      store(sync, citizen);
+    };
+    co_return store;
+  }
+
+  void store_all(db::Connection& sync) override {
+    for_each_citizen(auth_, module_, [&](const Citizen& citizen) { store_(sync, citizen); });
+  }
+
+ private:
+  static constexpr int kPage = 1000;
+  CallContext context() const {
+    return CallContext::as_service(module_, "consistency:citizen_refs", std::chrono::seconds(30));
+  }
+
+  Api& auth_;
+  std::string module_;
+  StoreCitizen store_;
+};
 
 }  // namespace townhall::auth

@@ -1,0 +1,111 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "townhall/platform/result.hpp"
+
+namespace townhall::db {
+class Connection;
+class ModuleDb;
+class Writer;
+}  // namespace townhall::db
+
+// The consistency check (docs/operations.md): every cache compared with its source through
+// the source's Api by range digests of (id, event_version), bisected down to the ids that
+// differ, and only those resynced — or the whole cache when the differences are many.
+namespace townhall::consistency {
+
+// What a range of (id, event_version) pairs hashes to; both sides compute it with add().
+// The hash is a sum of per-pair hashes, so a range's digest minus its left half's is its
+// right half's: bisecting asks the source for one half only.
+struct Digest {
+  std::int64_t count = 0;
+  std::uint64_t hash = 0;
+  std::int64_t max_id = 0;  // the largest id seen (not part of the comparison)
+  bool same(const Digest& other) const { return count == other.count && hash == other.hash; }
+};
+void add(Digest& digest, std::int64_t id, std::int64_t version);
+
+struct Entry {
+  std::int64_t id = 0;
+  std::int64_t version = 0;
+};
+
+// A record fetched from the source, ready to store in the cache on the module's writer
+// (sync role): `force` overwrites a cache row newer than the record (its source went back,
+// e.g. restored from an older backup); otherwise the cache's version check decides.
+using Store = std::function<void(db::Connection& sync, bool force)>;
+
+// The source side of one cache, answered through the source module's Api (what would be
+// remote calls in a database-per-service deployment).
+class Source {
+ public:
+  virtual ~Source() = default;
+  // Ids in [from_id, to_id).
+  virtual boost::asio::awaitable<Result<Digest>> digest(std::int64_t from_id, std::int64_t to_id) = 0;
+  virtual boost::asio::awaitable<Result<std::vector<Entry>>> entries(std::int64_t from_id, std::int64_t to_id) = 0;
+  // The record with `id`; not_found when the source has none (the cache row is extra).
+  virtual boost::asio::awaitable<Result<Store>> fetch(std::int64_t id) = 0;
+  // Every record, stored on `sync` (the cache's bootstrap), for a full resync.
+  virtual void store_all(db::Connection& sync) = 0;
+};
+
+// One cache as its module declares it.
+struct Cache {
+  std::string module;     // "permits"
+  std::string table;      // "citizen_refs"
+  std::string id_column;  // "citizen_id"; the version column is event_version
+  std::string source;     // "auth"
+  std::shared_ptr<Source> from;
+};
+
+// A module with caches; app/ finds it by dynamic_cast, as it finds bus::Consumer.
+class Checked {
+ public:
+  virtual ~Checked() = default;
+  virtual std::vector<Cache> caches() = 0;
+};
+
+struct Limits {
+  std::size_t leaf_rows = 128;  // a range this small is compared entry by entry
+  // More differences than this (and than a tenth of the source) make a full resync.
+  std::size_t full_resync_over = 1000;
+};
+
+struct CacheReport {
+  std::string cache;  // "permits.citizen_refs"
+  std::string source;
+  std::int64_t source_rows = 0;
+  std::int64_t cache_rows = 0;
+  std::vector<std::int64_t> missing, stale, extra;  // ids
+  std::int64_t repaired = 0;
+  bool full_resync = false;
+  // Calls to the source's Api: range digests, entry pages, records fetched.
+  std::int64_t digest_calls = 0, entry_calls = 0, record_reads = 0;
+  std::string error;  // the check could not finish (the source or the file failed)
+  double seconds = 0;
+};
+
+struct Report {
+  std::string started_at;
+  bool repair = false;
+  std::vector<CacheReport> caches;
+  double seconds = 0;
+  bool consistent() const;  // nothing missing, stale or extra left, no error
+};
+nlohmann::json to_json(const Report& report);
+
+// Compares `cache` (in `database`, written on `writer`) with its source; with `repair`,
+// resyncs what differs. Runs on the caller's executor; reads of the module's own file are
+// short, repairs run on the writer.
+boost::asio::awaitable<CacheReport> check(const Cache& cache, const db::ModuleDb& database, db::Writer& writer,
+                                          bool repair, Limits limits = {});
+
+}  // namespace townhall::consistency

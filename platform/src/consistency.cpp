@@ -1,0 +1,307 @@
+#include "townhall/platform/consistency.hpp"
+
+#include <SQLiteCpp/Transaction.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "townhall/platform/db.hpp"
+#include "townhall/platform/time.hpp"
+#include "townhall/platform/writer.hpp"
+
+namespace townhall::consistency {
+
+namespace {
+
+std::uint64_t mix(std::uint64_t x) {  // splitmix64's finalizer
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+bool plain_identifier(const std::string& name) {
+  return !name.empty() &&
+         std::all_of(name.begin(), name.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
+}
+
+constexpr std::size_t kListedIds = 100;  // ids per kind in a JSON report
+
+class Run {
+ public:
+  Run(const Cache& cache, const db::ModuleDb& database, db::Writer& writer, bool repair, Limits limits)
+      : cache_(cache), database_(database), writer_(writer), repair_(repair), limits_(limits) {
+    report_.cache = cache.module + "." + cache.table;
+    report_.source = cache.source;
+  }
+
+  boost::asio::awaitable<CacheReport> go() {
+    auto started = std::chrono::steady_clock::now();
+    try {
+      if (!plain_identifier(cache_.table) || !plain_identifier(cache_.id_column))
+        throw std::invalid_argument("cache names must be plain identifiers");
+      reader_ = database_.open(db::Role::reader);
+      auto source = co_await cache_.from->digest(0, std::numeric_limits<std::int64_t>::max());
+      ++report_.digest_calls;
+      if (!source) {
+        report_.error = cache_.source + " could not answer: " + source.error().message;
+      } else {
+        auto local = local_digest(0, std::numeric_limits<std::int64_t>::max());
+        report_.source_rows = source->count;
+        report_.cache_rows = local.count;
+        const auto end = std::max(source->max_id, local.max_id) + 1;
+        bool finished = co_await walk(0, end, *source);
+        if (report_.error.empty()) {
+          if (!finished || differences() > full_resync_threshold()) {
+            if (repair_) co_await full_resync();
+          } else if (repair_ && differences() > 0) {
+            co_await resync();
+          }
+        }
+      }
+    } catch (const std::exception& error) {
+      report_.error = "the check failed: " + std::string(error.what());
+    }
+    range_.reset();  // finalized before its connection closes
+    reader_.reset();
+    report_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (!report_.error.empty())
+      spdlog::warn("consistency: {} not checked: {}", report_.cache, report_.error);
+    else if (differences() > 0)
+      spdlog::warn("consistency: {} differs from {}: {} missing, {} stale, {} extra; {} repaired{}", report_.cache,
+                   report_.source, report_.missing.size(), report_.stale.size(), report_.extra.size(), report_.repaired,
+                   report_.full_resync ? " (full resync)" : "");
+    co_return report_;
+  }
+
+ private:
+  std::size_t differences() const { return report_.missing.size() + report_.stale.size() + report_.extra.size(); }
+  std::size_t full_resync_threshold() const {
+    return std::max<std::size_t>(limits_.full_resync_over, static_cast<std::size_t>(report_.source_rows / 10));
+  }
+
+  SQLite::Statement& range_query() {
+    if (!range_)
+      range_ = std::make_unique<SQLite::Statement>(
+          reader_->prepare("SELECT " + cache_.id_column + ", event_version FROM " + cache_.table + " WHERE " +
+                           cache_.id_column + " >= ? AND " + cache_.id_column + " < ? ORDER BY " + cache_.id_column));
+    range_->reset();
+    return *range_;
+  }
+
+  Digest local_digest(std::int64_t from, std::int64_t to) {
+    Digest digest;
+    auto& query = range_query();
+    query.bind(1, from);
+    query.bind(2, to);
+    while (query.executeStep()) add(digest, query.getColumn(0).getInt64(), query.getColumn(1).getInt64());
+    query.reset();
+    return digest;
+  }
+
+  std::vector<Entry> local_entries(std::int64_t from, std::int64_t to) {
+    std::vector<Entry> out;
+    auto& query = range_query();
+    query.bind(1, from);
+    query.bind(2, to);
+    while (query.executeStep()) out.push_back({query.getColumn(0).getInt64(), query.getColumn(1).getInt64()});
+    query.reset();
+    return out;
+  }
+
+  // Compares [from, to), whose source digest is `source`; false when it stopped early
+  // (an error, or more differences than a targeted repair is worth).
+  boost::asio::awaitable<bool> walk(std::int64_t from, std::int64_t to, Digest source) {
+    auto local = local_digest(from, to);
+    if (source.same(local)) co_return true;
+    if (static_cast<std::size_t>(source.count + local.count) <= limits_.leaf_rows || to - from <= 1)
+      co_return co_await leaf(from, to);
+    const auto mid = from + (to - from) / 2;
+    auto left = co_await cache_.from->digest(from, mid);
+    ++report_.digest_calls;
+    if (!left) {
+      report_.error = cache_.source + " could not answer: " + left.error().message;
+      co_return false;
+    }
+    Digest right;
+    right.count = source.count - left->count;
+    right.hash = source.hash - left->hash;
+    if (!co_await walk(from, mid, *left)) co_return false;
+    co_return co_await walk(mid, to, right);
+  }
+
+  boost::asio::awaitable<bool> leaf(std::int64_t from, std::int64_t to) {
+    auto source = co_await cache_.from->entries(from, to);
+    ++report_.entry_calls;
+    if (!source) {
+      report_.error = cache_.source + " could not answer: " + source.error().message;
+      co_return false;
+    }
+    auto local = local_entries(from, to);
+    std::size_t i = 0, j = 0;
+    while (i < source->size() || j < local.size()) {
+      if (j == local.size() || (i < source->size() && (*source)[i].id < local[j].id)) {
+        report_.missing.push_back((*source)[i++].id);
+      } else if (i == source->size() || local[j].id < (*source)[i].id) {
+        report_.extra.push_back(local[j++].id);
+      } else {
+        if ((*source)[i].version != local[j].version) {
+          report_.stale.push_back(local[j].id);
+          if (local[j].version > (*source)[i].version) ahead_.insert(local[j].id);
+        }
+        ++i;
+        ++j;
+      }
+    }
+    co_return differences() <= full_resync_threshold();
+  }
+
+  // Fetches each missing or stale record from the source and stores it; removes extras.
+  boost::asio::awaitable<void> resync() {
+    std::vector<std::pair<std::int64_t, Store>> fetched;
+    std::vector<std::int64_t> remove = report_.extra;
+    std::vector<std::int64_t> wanted = report_.missing;
+    wanted.insert(wanted.end(), report_.stale.begin(), report_.stale.end());
+    for (auto id : wanted) {
+      auto record = co_await cache_.from->fetch(id);
+      ++report_.record_reads;
+      if (record)
+        fetched.emplace_back(id, std::move(*record));
+      else if (record.error().code == Errc::not_found)
+        remove.push_back(id);  // gone from the source since the comparison
+      else {
+        report_.error = cache_.source + " could not answer: " + record.error().message;
+        co_return;
+      }
+    }
+    auto stored = co_await writer_.run([&]() -> std::string {
+      try {
+        auto sync = database_.open(db::Role::sync);
+        SQLite::Transaction transaction(sync->sql(), SQLite::TransactionBehavior::IMMEDIATE);
+        for (auto& [id, store] : fetched) store(*sync, ahead_.count(id) > 0);
+        auto erase = sync->prepare("DELETE FROM " + cache_.table + " WHERE " + cache_.id_column + " = ?");
+        for (auto id : remove) {
+          erase.bind(1, id);
+          erase.exec();
+          erase.reset();
+        }
+        transaction.commit();
+        return {};
+      } catch (const std::exception& error) {
+        return error.what();
+      }
+    });
+    if (!stored.empty()) {
+      report_.error = "the repair failed: " + stored;
+      co_return;
+    }
+    report_.repaired = static_cast<std::int64_t>(fetched.size() + remove.size());
+  }
+
+  // Replaces the whole cache with the source's records, in one transaction on the writer
+  // (the bus's handlers for this cache wait behind it).
+  boost::asio::awaitable<void> full_resync() {
+    report_.full_resync = true;
+    auto outcome = co_await writer_.run([&]() -> std::pair<std::string, std::int64_t> {
+      try {
+        auto sync = database_.open(db::Role::sync);
+        SQLite::Transaction transaction(sync->sql(), SQLite::TransactionBehavior::IMMEDIATE);
+        sync->exec("DELETE FROM " + cache_.table);
+        cache_.from->store_all(*sync);
+        auto count = sync->prepare("SELECT count(*) FROM " + cache_.table);
+        count.executeStep();
+        auto rows = count.getColumn(0).getInt64();
+        count.reset();
+        transaction.commit();
+        return {{}, rows};
+      } catch (const std::exception& error) {
+        return {error.what(), 0};
+      }
+    });
+    if (!outcome.first.empty()) {
+      report_.error = "the full resync failed: " + outcome.first;
+      co_return;
+    }
+    report_.repaired = outcome.second;
+  }
+
+  const Cache& cache_;
+  const db::ModuleDb& database_;
+  db::Writer& writer_;
+  bool repair_;
+  Limits limits_;
+  CacheReport report_;
+  std::unique_ptr<db::Connection> reader_;
+  std::unique_ptr<SQLite::Statement> range_;
+  std::set<std::int64_t> ahead_;  // cache rows newer than their source's
+};
+
+nlohmann::json listed(const std::vector<std::int64_t>& ids) {
+  nlohmann::json out = nlohmann::json::array();
+  for (std::size_t i = 0; i < ids.size() && i < kListedIds; ++i) out.push_back(ids[i]);
+  return out;
+}
+
+}  // namespace
+
+void add(Digest& digest, std::int64_t id, std::int64_t version) {
+  ++digest.count;
+  digest.hash += mix(mix(static_cast<std::uint64_t>(id)) ^ static_cast<std::uint64_t>(version));
+  digest.max_id = std::max(digest.max_id, id);
+}
+
+bool Report::consistent() const {
+  return std::all_of(caches.begin(), caches.end(), [&](const CacheReport& c) {
+    if (!c.error.empty()) return false;
+    if (repair) return true;  // whatever differed was resynced
+    return c.missing.empty() && c.stale.empty() && c.extra.empty();
+  });
+}
+
+nlohmann::json to_json(const Report& report) {
+  nlohmann::json caches = nlohmann::json::array();
+  std::int64_t missing = 0, stale = 0, extra = 0, repaired = 0;
+  for (const auto& c : report.caches) {
+    nlohmann::json entry = {
+        {"cache", c.cache},
+        {"source", c.source},
+        {"source_rows", c.source_rows},
+        {"cache_rows", c.cache_rows},
+        {"missing", c.missing.size()},
+        {"stale", c.stale.size()},
+        {"extra", c.extra.size()},
+        {"missing_ids", listed(c.missing)},
+        {"stale_ids", listed(c.stale)},
+        {"extra_ids", listed(c.extra)},
+        {"repaired", c.repaired},
+        {"full_resync", c.full_resync},
+        {"source_calls", {{"digests", c.digest_calls}, {"entry_pages", c.entry_calls}, {"records", c.record_reads}}},
+        {"duration_seconds", c.seconds}};
+    if (!c.error.empty()) entry["error"] = c.error;
+    caches.push_back(std::move(entry));
+    missing += static_cast<std::int64_t>(c.missing.size());
+    stale += static_cast<std::int64_t>(c.stale.size());
+    extra += static_cast<std::int64_t>(c.extra.size());
+    repaired += c.repaired;
+  }
+  return {{"started_at", report.started_at},
+          {"repair", report.repair},
+          {"consistent", report.consistent()},
+          {"missing", missing},
+          {"stale", stale},
+          {"extra", extra},
+          {"repaired", repaired},
+          {"duration_seconds", report.seconds},
+          {"caches", caches}};
+}
+
+boost::asio::awaitable<CacheReport> check(const Cache& cache, const db::ModuleDb& database, db::Writer& writer,
+                                          bool repair, Limits limits) {
+  Run run(cache, database, writer, repair, limits);
+  co_return co_await run.go();
+}
+
+}  // namespace townhall::consistency
