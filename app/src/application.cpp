@@ -12,10 +12,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "admin_routes.hpp"
@@ -295,6 +297,11 @@ struct Application::Impl {
   std::unique_ptr<asio::steady_timer> retry_timer;
   std::unique_ptr<asio::steady_timer> consistency_timer;
   std::atomic<bool> checking{false};
+  // Consumers rewound at start (a restored source) whose caches start() repairs before
+  // serving: a reused id at an equal version would otherwise hide behind the old row.
+  std::mutex rewound_mutex;
+  std::set<std::string> rewound;
+  bool serving = false;
   std::mutex last_check_mutex;
   std::optional<consistency::Report> last_check;
   std::vector<std::thread> threads;
@@ -304,7 +311,7 @@ struct Application::Impl {
   bool started = false;
   bool closed = false;
 
-  bus::Options bus_options() const {
+  bus::Options bus_options() {
     bus::Options out;
     out.consume = options.consume;
     out.lanes = config.bus.lanes;
@@ -316,6 +323,17 @@ struct Application::Impl {
     out.sweep_interval = config.bus.sweep_interval;
     out.retention = config.bus.retention;
     out.max_hold = config.bus.max_hold;
+    // A restored source: once serving, repair the rewound consumer's caches.
+    out.source_rewound = [this](const std::string& consumer, const std::string&) {
+      {
+        std::lock_guard lock(rewound_mutex);
+        if (!serving) {  // start() repairs it before the first request
+          rewound.insert(consumer);
+          return;
+        }
+      }
+      asio::post(io, [this, consumer] { asio::co_spawn(io, check_after_rewind(consumer), asio::detached); });
+    };
     return out;
   }
 
@@ -451,6 +469,37 @@ struct Application::Impl {
         .set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
     std::lock_guard lock(last_check_mutex);
     last_check = report;
+  }
+
+  void repair_after_rewinds() {
+    for (auto& slot : slots) slot->writer->drain();  // the consumers have opened (and rewound)
+    std::set<std::string> modules;
+    {
+      std::lock_guard lock(rewound_mutex);
+      modules.swap(rewound);
+      serving = true;
+    }
+    for (const auto& module : modules) {
+      auto report = run_blocking(run_consistency(module, true));
+      if (report)
+        spdlog::warn("consistency: {}'s caches repaired after a source restore, before serving: {}", module,
+                     report->consistent() ? "consistent" : "NOT consistent, see GET /admin/consistency");
+    }
+  }
+
+  asio::awaitable<void> check_after_rewind(std::string module) {
+    asio::steady_timer wait(io);
+    for (int attempt = 0; attempt < 60 && !shutting_down; ++attempt) {
+      auto report = co_await run_consistency(module, true);
+      if (report) {
+        spdlog::warn("consistency: {}'s caches checked after a source restore: {}", module,
+                     report->consistent() ? "consistent" : "NOT consistent, see GET /admin/consistency");
+        co_return;
+      }
+      if (report.error().code != Errc::conflict) co_return;
+      wait.expires_after(std::chrono::seconds(1));  // another check is running
+      co_await wait.async_wait(asio::use_awaitable);
+    }
   }
 
   void schedule_consistency() {
@@ -623,6 +672,7 @@ std::uint16_t Application::start() {
   impl.server = std::make_unique<http::Server>(
       impl.io, impl.config.server.http,
       [gateway = impl.gateway.get()](http::Request& request) { return gateway->dispatch(request); }, impl.metrics);
+  impl.repair_after_rewinds();
   auto port = impl.server->listen();
   impl.server->start();
   impl.retry_timer = std::make_unique<asio::steady_timer>(impl.io);

@@ -31,6 +31,8 @@ void Bus::Impl::open_consumer(Consumer& consumer) {
         cursor->bind(1, subscription->spec.name);
         cursor->bind(2, feed->source->module);
         std::int64_t position = cursor->executeStep() ? cursor->getColumn(0).getInt64() : 0;
+        cursor->reset();
+        position = rewind_if_source_restored(consumer, *subscription, *feed, position);
         load_recorded(consumer, *subscription, *feed, position);
         feed->persisted = position;
         feed->watermark = position;
@@ -59,6 +61,59 @@ void Bus::Impl::open_consumer(Consumer& consumer) {
   }
   for (auto& subscription : consumer.subscriptions)
     for (auto& feed : subscription->feeds) schedule_pump(feed.get());
+}
+
+std::int64_t Bus::Impl::rewind_if_source_restored(Consumer& consumer, const SubscriptionState& subscription, Feed& feed,
+                                                  std::int64_t cursor) {
+  if (cursor == 0) return cursor;
+  std::int64_t head = 0;
+  try {
+    head = source_head(feed);
+  } catch (const SourceUnavailable&) {
+    return cursor;  // checked again when the consumer next opens
+  }
+  if (head >= cursor) return cursor;
+  const auto& source = feed.source->module;
+  spdlog::error(
+      "bus: SOURCE RESTORED? {}'s outbox ends at event {} but subscription {}.{} had applied up to {}: "
+      "rewinding it to {} so the source's new events are not skipped; a consistency check repairs the cache",
+      source, head, consumer.module, subscription.spec.name, cursor, head);
+  auto& sync = *consumer.sync;
+  SQLite::Transaction transaction(sync.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+  auto move = sync.prepare("UPDATE bus_cursors SET position = ?, updated_at = ? WHERE subscription = ? AND source = ?");
+  move.bind(1, head);
+  move.bind(2, utc::now());
+  move.bind(3, subscription.spec.name);
+  move.bind(4, source);
+  move.exec();
+  auto drop = sync.prepare("DELETE FROM processed_ranges WHERE subscription = ? AND source = ? AND first_id > ?");
+  drop.bind(1, subscription.spec.name);
+  drop.bind(2, source);
+  drop.bind(3, head);
+  drop.exec();
+  auto trim =
+      sync.prepare("UPDATE processed_ranges SET last_id = ?1 WHERE subscription = ?2 AND source = ?3 AND last_id > ?1");
+  trim.bind(1, head);
+  trim.bind(2, subscription.spec.name);
+  trim.bind(3, source);
+  trim.exec();
+  auto forget = sync.prepare(
+      "DELETE FROM processed_events WHERE subscription = ?1 AND event_id > ?2 AND event_id < ?3 "
+      "AND CAST(substr(event_id, length(?2) + 1) AS INTEGER) > ?4");
+  forget.bind(1, subscription.spec.name);
+  forget.bind(2, source + ":");
+  forget.bind(3, source + ";");
+  forget.bind(4, head);
+  forget.exec();
+  transaction.commit();
+  metrics
+      .counter("townhall_bus_source_rewinds_total",
+               "Subscriptions rewound because their source's outbox ended below their cursor (a restore)",
+               {"module", "subscription", "source"})
+      .with({consumer.module, subscription.spec.name, source})
+      .inc();
+  if (options.source_rewound) options.source_rewound(consumer.module, source);
+  return head;
 }
 
 void Bus::Impl::load_recorded(Consumer& consumer, const SubscriptionState& subscription, Feed& feed,

@@ -263,6 +263,12 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   void open_consumer(Consumer& consumer);
 
   void load_recorded(Consumer& consumer, const SubscriptionState& subscription, Feed& feed, std::int64_t cursor);
+  // The source's outbox ends below `cursor` (restored from an older backup): its next
+  // events reuse ids the cursor has passed. Moves the cursor back to the source's head and
+  // forgets what was recorded as done past it, so none of them is skipped. Returns the
+  // position to go on from.
+  std::int64_t rewind_if_source_restored(Consumer& consumer, const SubscriptionState& subscription, Feed& feed,
+                                         std::int64_t cursor);
 
   void consumer_failed(Consumer& consumer, const std::exception& error);
 

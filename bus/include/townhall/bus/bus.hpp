@@ -86,6 +86,10 @@ struct Options {
   // false: consumers open (so dead letters can be replayed) but nothing is applied or
   // pruned; for a tool beside the data, never for a server.
   bool consume = true;
+  // Called (on the consumer's writer thread) when a consumer found a source whose outbox
+  // ends below its cursor — the source was restored from an older backup — and rewound
+  // that subscription to the source's head. app/ runs a repairing consistency check.
+  std::function<void(const std::string& consumer, const std::string& source)> source_rewound;
   // Fault injection for crash tests: called at named points; null in production.
   std::function<void(std::string_view point)> fault_hook;
 };
