@@ -12,6 +12,7 @@ packages=(
   libsodium-dev
   libhowardhinnant-date-dev tzdata libunistring-dev
   curl wrk
+  prometheus
 )
 
 missing=()

@@ -444,17 +444,32 @@ struct Application::Impl {
     co_return report;
   }
 
+  // Registered at start, so alert rules find them before the first check has run.
+  struct ConsistencyMetrics {
+    explicit ConsistencyMetrics(metrics::Registry& metrics)
+        : missing(metrics.gauge("townhall_consistency_missing_records",
+                                "Cache rows missing against their source, at the latest check", {"cache"})),
+          stale(metrics.gauge("townhall_consistency_stale_records",
+                              "Cache rows at another version than their source's, at the latest check", {"cache"})),
+          extra(metrics.gauge("townhall_consistency_extra_records",
+                              "Cache rows their source does not have, at the latest check", {"cache"})),
+          repaired(metrics.counter("townhall_consistency_repaired_records_total",
+                                   "Cache rows resynced by consistency checks", {"cache"})),
+          failed(metrics.gauge("townhall_consistency_check_failed",
+                               "1 when the latest check of the cache could not finish", {"cache"})),
+          last_run(metrics.gauge("townhall_consistency_last_run_timestamp_seconds",
+                                 "When the latest consistency check finished (Unix time)")) {}
+    metrics::GaugeFamily& missing;
+    metrics::GaugeFamily& stale;
+    metrics::GaugeFamily& extra;
+    metrics::CounterFamily& repaired;
+    metrics::GaugeFamily& failed;
+    metrics::GaugeFamily& last_run;
+  };
+  ConsistencyMetrics consistency_metrics{metrics};
+
   void record_consistency(const consistency::Report& report) {
-    auto& missing = metrics.gauge("townhall_consistency_missing_records",
-                                  "Cache rows missing against their source, at the latest check", {"cache"});
-    auto& stale = metrics.gauge("townhall_consistency_stale_records",
-                                "Cache rows at another version than their source's, at the latest check", {"cache"});
-    auto& extra = metrics.gauge("townhall_consistency_extra_records",
-                                "Cache rows their source does not have, at the latest check", {"cache"});
-    auto& repaired = metrics.counter("townhall_consistency_repaired_records_total",
-                                     "Cache rows resynced by consistency checks", {"cache"});
-    auto& failed = metrics.gauge("townhall_consistency_check_failed",
-                                 "1 when the latest check of the cache could not finish", {"cache"});
+    auto& [missing, stale, extra, repaired, failed, last_run] = consistency_metrics;
     for (const auto& c : report.caches) {
       missing.with({c.cache}).set(static_cast<double>(c.missing.size()));
       stale.with({c.cache}).set(static_cast<double>(c.stale.size()));
@@ -462,11 +477,7 @@ struct Application::Impl {
       repaired.with({c.cache}).inc(static_cast<std::uint64_t>(std::max<std::int64_t>(0, c.repaired)));
       failed.with({c.cache}).set(c.error.empty() ? 0 : 1);
     }
-    metrics
-        .gauge("townhall_consistency_last_run_timestamp_seconds",
-               "When the latest consistency check finished (Unix time)")
-        .with({})
-        .set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    last_run.with({}).set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
     std::lock_guard lock(last_check_mutex);
     last_check = report;
   }

@@ -106,12 +106,7 @@ std::int64_t Bus::Impl::rewind_if_source_restored(Consumer& consumer, const Subs
   forget.bind(4, head);
   forget.exec();
   transaction.commit();
-  metrics
-      .counter("townhall_bus_source_rewinds_total",
-               "Subscriptions rewound because their source's outbox ended below their cursor (a restore)",
-               {"module", "subscription", "source"})
-      .with({consumer.module, subscription.spec.name, source})
-      .inc();
+  source_rewinds().with({consumer.module, subscription.spec.name, source}).inc();
   if (options.source_rewound) options.source_rewound(consumer.module, source);
   return head;
 }

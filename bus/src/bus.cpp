@@ -64,6 +64,7 @@ Bus::Bus(Options options, metrics::Registry& metrics) : impl_(std::make_shared<I
   if (impl_->options.lanes < 1) impl_->options.lanes = 1;
   if (impl_->options.batch < 1) impl_->options.batch = 1;
   if (impl_->options.max_attempts < 1) impl_->options.max_attempts = 1;
+  impl_->source_rewinds();  // exposed from the start, so alert rules always find it
 }
 
 Bus::~Bus() { stop(); }

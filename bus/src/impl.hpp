@@ -267,6 +267,11 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   // events reuse ids the cursor has passed. Moves the cursor back to the source's head and
   // forgets what was recorded as done past it, so none of them is skipped. Returns the
   // position to go on from.
+  metrics::CounterFamily& source_rewinds() {
+    return metrics.counter("townhall_bus_source_rewinds_total",
+                           "Subscriptions rewound because their source's outbox ended below their cursor (a restore)",
+                           {"module", "subscription", "source"});
+  }
   std::int64_t rewind_if_source_restored(Consumer& consumer, const SubscriptionState& subscription, Feed& feed,
                                          std::int64_t cursor);
 
