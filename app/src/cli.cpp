@@ -77,8 +77,8 @@ constexpr const char* kAdminUsage =
                                   [--config FILE] [--data-dir DIR]
 
 Creates an employee with one role (admin, clerk, permits_reviewer, revenue_clerk,
-parks_staff), creating the department when it does not exist. Works with the server
-stopped or running. --password - reads the password from the first line of stdin
+parks_staff), creating the department when it does not exist. With the server stopped
+(a running server holds the data directory). --password - reads the password from the first line of stdin
 (keeps it out of the process list and shell history).
 )";
 

@@ -217,6 +217,13 @@ void parse_logging(Section& root, logging::Options& options) {
   options.level = s.string("level", options.level);
   static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (!levels.count(options.level)) s.fail("level", "must be one of trace, debug, info, warn, error, critical, off");
+  std::string format = s.string("format", "text");
+  if (format == "text")
+    options.format = logging::LogFormat::text;
+  else if (format == "json")
+    options.format = logging::LogFormat::json;
+  else
+    s.fail("format", "must be \"text\" or \"json\"");
   std::string access = s.string("access_log", "text");
   try {
     options.access_log = logging::parse_access_log_format(access);

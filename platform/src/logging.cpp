@@ -1,15 +1,40 @@
 #include "townhall/platform/logging.hpp"
 
+#include <spdlog/details/log_msg.h>
+#include <spdlog/formatter.h>
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <chrono>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
+
+#include "townhall/platform/time.hpp"
 
 namespace townhall::logging {
 namespace {
 
 std::atomic<AccessLogFormat> g_access_format{AccessLogFormat::text};
+
+// One JSON object per line, the message escaped (invalid UTF-8 replaced), for journald
+// and log shippers that parse structured lines.
+class JsonFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    nlohmann::json line = {
+        {"time", utc::format(std::chrono::time_point_cast<std::chrono::system_clock::duration>(msg.time))},
+        {"level",
+         std::string(spdlog::level::to_string_view(msg.level).data(), spdlog::level::to_string_view(msg.level).size())},
+        {"logger", std::string(msg.logger_name.data(), msg.logger_name.size())},
+        {"message", std::string(msg.payload.data(), msg.payload.size())}};
+    auto text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    dest.append(text.data(), text.data() + text.size());
+    dest.push_back('\n');
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
+};
 
 }  // namespace
 
@@ -19,7 +44,10 @@ void init(const Options& options) {
     main = spdlog::stderr_logger_mt("townhall");
     spdlog::set_default_logger(main);
   }
-  main->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  if (options.format == LogFormat::json)
+    main->set_formatter(std::make_unique<JsonFormatter>());
+  else
+    main->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
   main->set_level(spdlog::level::from_str(options.level));
 
   auto access = spdlog::get("access");

@@ -4,6 +4,8 @@
 #include <signal.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "support.hpp"
 
@@ -147,6 +149,37 @@ TEST(Cli, ServeAnswersAndStopsCleanlyOnSigterm) {
   // A clean shutdown checkpoints every file: no WAL is left behind.
   for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
     EXPECT_FALSE(entry.path().string().ends_with("-wal")) << entry.path();
+}
+
+// logging.format json: every log line is one JSON object (journald, log shippers), also
+// for a message with quotes, newlines and a non-ASCII name.
+TEST(Cli, JsonLogsAreOneObjectPerLine) {
+  TempDir dir;
+  auto registry = nlohmann::json::parse(std::ifstream(std::string(TOWNHALL_SOURCE_DIR) + "/config/townhall.json"));
+  registry["logging"] = {{"format", "json"}, {"access_log", "json"}};
+  std::ofstream(dir.path() / "registry.json") << registry.dump();
+  std::filesystem::create_directory(dir.path() / "data");
+  std::filesystem::permissions(dir.path() / "data", std::filesystem::perms::owner_all);
+  ChildProcess child({TOWNHALL_BINARY, "serve", "--port", "0", "--config", (dir.path() / "registry.json").string(),
+                      "--data-dir", (dir.path() / "data").string()},
+                     {}, true);
+  auto port = testing::wait_for_port(child);
+  ASSERT_NE(port, 0) << child.output();
+  EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/nowhere/\"\xc3\xa9").status, 404);
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait_exit(), 0);
+  int parsed = 0;
+  std::istringstream lines(child.output());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line.starts_with("townhall listening on")) continue;
+    auto object = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(object.is_object()) << line;
+    if (object.contains("message")) {
+      EXPECT_TRUE(object["time"].is_string() && object["level"].is_string()) << line;
+    }
+    ++parsed;
+  }
+  EXPECT_GT(parsed, 5);
 }
 
 TEST(Cli, EnvironmentSelectsPortAndDataDir) {

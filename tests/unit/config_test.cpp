@@ -153,6 +153,26 @@ TEST(Config, BadSynchronousAndLogging) {
   EXPECT_EQ(error_of(document), "logging.access_log: must be one of off, text, json");
 }
 
+TEST(Config, LogFormatAndConsistencySchedule) {
+  auto document = minimal();
+  document["logging"] = {{"format", "json"}};
+  document["consistency"] = {{"interval_minutes", 0}, {"repair", false}};
+  auto config = parse(document, app::known_modules());
+  EXPECT_EQ(config.logging.format, logging::LogFormat::json);
+  EXPECT_EQ(config.consistency.interval.count(), 0);
+  EXPECT_FALSE(config.consistency.repair);
+  EXPECT_EQ(parse(minimal(), app::known_modules()).consistency.interval, std::chrono::hours(1));
+  document = minimal();
+  document["logging"] = {{"format", "xml"}};
+  EXPECT_EQ(error_of(document), "logging.format: must be \"text\" or \"json\"");
+  document = minimal();
+  document["consistency"] = {{"interval_minutes", -1}};
+  EXPECT_NE(error_of(document).find("consistency.interval_minutes"), std::string::npos) << error_of(document);
+  document = minimal();
+  document["consistency"] = {{"every", 5}};
+  EXPECT_NE(error_of(document).find("consistency.every"), std::string::npos) << error_of(document);
+}
+
 TEST(Config, MissingModules) {
   EXPECT_EQ(error_of(json::object()), "modules: missing: the registry must list the modules to run");
 }

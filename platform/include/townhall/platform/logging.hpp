@@ -12,8 +12,12 @@ namespace townhall::logging {
 
 enum class AccessLogFormat { off, text, json };
 
+enum class LogFormat { text, json };
+
 struct Options {
   std::string level = "info";  // trace, debug, info, warn, error, critical, off
+  // json: one object per line {"time","level","logger","message"} (journald, log shippers)
+  LogFormat format = LogFormat::text;
   AccessLogFormat access_log = AccessLogFormat::text;
 };
 
