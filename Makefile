@@ -7,7 +7,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps build run test test-stress soak tsan bench bench-bus bench-auth bench-revenue bench-parks docs format clean
+.PHONY: deps build run test test-stress soak tsan fuzz bench bench-bus bench-auth bench-revenue bench-parks docs format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -46,6 +46,24 @@ tsan: deps
 	cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DTSAN=ON $(CMAKE_FLAGS)
 	cmake --build build/tsan -j $(JOBS) --target unit_tests auth_tests permits_tests revenue_tests parks_tests
 	cd build/tsan && TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" ctest -L unit -j $(JOBS) --output-on-failure --timeout 600
+
+# libFuzzer (Clang): the HTTP gateway, request bodies, event envelopes through a consumer,
+# the registry. Each target replays its regressions and seeds, then fuzzes for
+# FUZZ_SECONDS; a crash leaves its input in build/fuzz/artifacts/ and fails the run.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = fuzz_http fuzz_json_body fuzz_event fuzz_registry
+fuzz: deps
+	CXX=clang++ cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=Debug -DTOWNHALL_FUZZ=ON -DTOWNHALL_TESTS=OFF $(CMAKE_FLAGS)
+	cmake --build build/fuzz -j $(JOBS) --target $(FUZZ_TARGETS)
+	@set -e; mkdir -p build/fuzz/artifacts; for t in $(FUZZ_TARGETS); do \
+	  work=build/fuzz/corpus/$$t; mkdir -p $$work tests/fuzz/regressions/$$t; \
+	  echo "== $$t: regressions, then $(FUZZ_SECONDS) s"; \
+	  ./build/fuzz/tests/fuzz/$$t -runs=0 tests/fuzz/regressions/$$t tests/fuzz/corpus/$$t; \
+	  if ! ./build/fuzz/tests/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+	      -artifact_prefix=build/fuzz/artifacts/$$t- $$work tests/fuzz/corpus/$$t > build/fuzz/$$t.log 2>&1; then \
+	    tail -60 build/fuzz/$$t.log; echo "$$t FAILED: its input is in build/fuzz/artifacts/"; exit 1; fi; \
+	  grep -E "^(#[0-9]+ *DONE|stat::number_of_executed_units|stat::peak_rss_mb)" build/fuzz/$$t.log; \
+	done
 
 bench: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)

@@ -13,6 +13,7 @@ packages=(
   libhowardhinnant-date-dev tzdata libunistring-dev
   curl wrk
   prometheus
+  clang libclang-rt-14-dev
 )
 
 missing=()
