@@ -7,7 +7,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps build run test test-stress soak tsan fuzz bench bench-bus bench-auth bench-revenue bench-parks docs format clean
+.PHONY: deps build run test test-stress soak soak-load tsan fuzz bench bench-bus bench-auth bench-revenue bench-parks docs format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -69,6 +69,13 @@ bench: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build build/bench -j $(JOBS) --target townhall bare_beast
 	bash bench/http/run.sh build/bench
+
+# Soak under load (issue 14): a release server, wrk's mixed read/write load for DURATION
+# (default 10m), RSS flat within ±10 % after warm-up, no error answers.
+soak-load: deps
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build build/bench -j $(JOBS) --target townhall
+	bash bench/soak/run.sh build/bench
 
 bench-bus: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)

@@ -14,6 +14,7 @@ packages=(
   curl wrk
   prometheus
   clang libclang-rt-14-dev
+  nodejs
 )
 
 missing=()
@@ -23,15 +24,27 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
-
-echo "installing: ${missing[*]}"
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then
   sudo_cmd=(sudo)
 fi
 export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# Debian's nodejs comes without npm (NodeSource's includes it).
+if ! command -v npm >/dev/null; then
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm
+fi
+
+# The OpenAPI validator the tests run (versions pinned in tests/openapi/package-lock.json).
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -d "$root/tests/openapi/node_modules/@apidevtools/swagger-parser" ]; then
+  echo "installing the OpenAPI validator (npm ci in tests/openapi)"
+  if ! (cd "$root/tests/openapi" && npm ci --no-audit --no-fund --loglevel=error); then
+    echo "WARNING: npm ci failed; the openapi_valid test will be skipped" >&2
+  fi
+fi

@@ -22,6 +22,7 @@
 
 #include "admin_routes.hpp"
 #include "gateway.hpp"
+#include "openapi.hpp"
 #include "townhall/auth/module.hpp"
 #include "townhall/bus/bus.hpp"
 #include "townhall/migrations.hpp"
@@ -528,7 +529,29 @@ struct Application::Impl {
     if (!shutting_down) schedule_consistency();
   }
 
+  void document_ops_routes() {
+    router.document(
+        http::Method::get, "/healthz",
+        {"Liveness: the process answers", R"({"type":"object","properties":{"status":{"const":"ok"}}})", "", 200});
+    router.document(
+        http::Method::get, "/readyz",
+        {"Readiness: every module up (503 naming the ones that are not)", "",
+         R"({"type":"object","required":["status","modules"],"properties":{"status":{"enum":["ready","not_ready"]},)"
+         R"("modules":{"type":"object","additionalProperties":{"type":"object","properties":{"state":{"enum":["up","down"]},"detail":{"type":"string"}}}}}})",
+         200});
+    router.document(http::Method::get, "/metrics",
+                    {"Prometheus metrics (text format 0.0.4)", "", "", 200, "text/plain"});
+    router.document(http::Method::get, "/openapi.json",
+                    {"This document (OpenAPI 3.1)", "", R"({"type":"object","required":["openapi","paths"]})", 200});
+  }
+
   void add_ops_routes() {
+    router.add(
+        http::Method::get, "/openapi.json",
+        [this](http::Request&) -> asio::awaitable<http::Response> {
+          co_return http::json_response(200, openapi_document(router, TOWNHALL_VERSION).dump());
+        },
+        http::Access::public_route);
     router.add(
         http::Method::get, "/healthz",
         [](http::Request&) -> asio::awaitable<http::Response> {
@@ -650,6 +673,7 @@ std::uint16_t Application::start() {
   auto& impl = *impl_;
   open();
   impl.add_ops_routes();
+  impl.document_ops_routes();
   add_bus_admin_routes(impl.router, *impl.bus, [&impl](std::string_view module) -> db::Writer* {
     for (auto& slot : impl.slots)
       if (slot->config->name == module) return slot->writer.get();

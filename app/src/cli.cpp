@@ -16,7 +16,7 @@
 namespace townhall::app {
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
+constexpr const char* kVersion = TOWNHALL_VERSION;
 
 constexpr const char* kUsage = R"(usage: townhall <command> [options]
 

@@ -227,7 +227,7 @@ std::string_view reason_phrase(int status) {
 void Router::add(Method method, std::string pattern, Handler handler, Access access) {
   if (pattern.empty() || pattern.front() != '/')
     throw std::invalid_argument("route pattern must start with '/': " + pattern);
-  Route route{method, pattern, {}, std::move(handler), access};
+  Route route{method, pattern, {}, std::move(handler), access, {}};
   auto pattern_segments = split_path(pattern);
   if (pattern_segments.overflow) throw std::invalid_argument("route pattern too deep: " + pattern);
   for (std::size_t index = 0; index < pattern_segments.count; ++index) {
@@ -259,8 +259,17 @@ void Router::add(Method method, std::string pattern, Handler handler, Access acc
 std::vector<Router::Entry> Router::entries() const {
   std::vector<Entry> out;
   out.reserve(routes_.size());
-  for (const auto& route : routes_) out.push_back({route.method, route.pattern, route.access});
+  for (const auto& route : routes_) out.push_back({route.method, route.pattern, route.access, route.doc});
   return out;
+}
+
+void Router::document(Method method, std::string_view pattern, RouteDoc doc) {
+  for (auto& route : routes_)
+    if (route.method == method && route.pattern == pattern) {
+      route.doc = std::move(doc);
+      return;
+    }
+  throw std::invalid_argument("no route " + std::string(pattern) + " to document");
 }
 
 Router::Match Router::match(Method method, std::string_view path,

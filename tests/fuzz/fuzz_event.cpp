@@ -28,7 +28,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   logging::init(logging::Options{.level = "off", .access_log = logging::AccessLogFormat::off});
   char dir_template[] = "/tmp/townhall-fuzz-event-XXXXXX";
   if (!::mkdtemp(dir_template)) std::abort();
-  g_database = new db::ModuleDb("permits", std::filesystem::path(dir_template) / "permits.db", permits::table_manifest());
+  g_database =
+      new db::ModuleDb("permits", std::filesystem::path(dir_template) / "permits.db", permits::table_manifest());
   auto owner = g_database->open(db::Role::owner);
   db::Migrator migrator(*owner);
   auto files = migrations::embedded_migrations();

@@ -179,6 +179,7 @@ class AuthorizationMatrix : public ::testing::Test {
         {"GET", "/healthz", {in, in, in, in, in, in, in, in}, fixed("/healthz")},
         {"GET", "/readyz", {in, in, in, in, in, in, in, in}, fixed("/readyz")},
         {"GET", "/metrics", {in, in, in, in, in, in, in, in}, fixed("/metrics")},
+        {"GET", "/openapi.json", {in, in, in, in, in, in, in, in}, fixed("/openapi.json")},
         {"GET", "/admin/bus", {_401, _403, _403, _403, _403, _403, _403, in}, fixed("/admin/bus")},
         {"GET", "/admin/dead-letters", {_401, _403, _403, _403, _403, _403, _403, in}, fixed("/admin/dead-letters")},
         // The run first: the latest report exists for the GET after it.

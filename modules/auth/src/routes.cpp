@@ -268,6 +268,24 @@ void add_routes(http::Router& router, const std::string& prefix, AuthService& se
   using http::Method;
   router.add(Method::post, prefix + "/register", bind(&Routes::register_citizen), Access::public_route);
   router.add(Method::post, prefix + "/login", bind(&Routes::login), Access::public_route);
+  router.document(
+      Method::post, prefix + "/register",
+      {"Register a citizen",
+       R"({"type":"object","required":["email","password","name"],"additionalProperties":false,)"
+       R"("properties":{"email":{"type":"string","format":"email"},"password":{"type":"string"},)"
+       R"("name":{"type":"string"},"phone":{"type":"string"},"address":{"type":"string"},"city":{"type":"string"},)"
+       R"("postal_code":{"type":"string"},"national_id":{"type":"string"}}})",
+       R"({"type":"object","required":["id","email","name"],"properties":{"id":{"type":"integer"},)"
+       R"("email":{"type":"string"},"name":{"type":"string"}}})",
+       201});
+  router.document(
+      Method::post, prefix + "/login",
+      {"Sign in: a bearer token",
+       R"({"type":"object","required":["email","password"],"additionalProperties":false,)"
+       R"("properties":{"email":{"type":"string"},"password":{"type":"string"}}})",
+       R"({"type":"object","required":["token","token_type","expires_at"],"properties":{"token":{"type":"string"},)"
+       R"("token_type":{"const":"Bearer"},"expires_at":{"type":"string","format":"date-time"},"principal":{"type":"object"}}})",
+       200});
   router.add(Method::post, prefix + "/logout", bind(&Routes::logout));
   router.add(Method::get, prefix + "/me", bind(&Routes::me));
   router.add(Method::get, prefix + "/citizens", bind(&Routes::list_citizens));

@@ -81,6 +81,16 @@ using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
 // the request carries a valid token.
 enum class Access { signed_in, public_route };
 
+// What /openapi.json says about a route beyond its method, path and access: a summary
+// and JSON Schemas (as JSON text) of its request body and success response.
+struct RouteDoc {
+  std::string summary;
+  std::string request_schema;   // empty: any JSON object (or no body)
+  std::string response_schema;  // empty: a JSON object
+  int status = 200;             // the success status
+  std::string content_type = "application/json";
+};
+
 // Method + path router with {name} path parameters.
 class Router {
  public:
@@ -107,8 +117,11 @@ class Router {
     Method method;
     std::string pattern;
     Access access;
+    RouteDoc doc;
   };
   std::vector<Entry> entries() const;
+  // Attaches `doc` to a registered route; throws std::invalid_argument when there is none.
+  void document(Method method, std::string_view pattern, RouteDoc doc);
 
  private:
   struct Segment {
@@ -121,6 +134,7 @@ class Router {
     std::vector<Segment> segments;
     Handler handler;
     Access access;
+    RouteDoc doc;
   };
   std::vector<Route> routes_;
 };
