@@ -15,6 +15,7 @@ packages=(
   prometheus
   clang libclang-rt-14-dev
   nodejs
+  chromium
 )
 
 missing=()
@@ -40,11 +41,17 @@ if ! command -v npm >/dev/null; then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm
 fi
 
-# The OpenAPI validator the tests run (versions pinned in tests/openapi/package-lock.json).
+# The npm packages the tests run, versions pinned in each package-lock.json: the OpenAPI
+# validator (tests/openapi) and playwright-core, which drives Debian's chromium for the
+# dashboard test (tests/dashboard; it never downloads a browser).
 root=$(cd "$(dirname "$0")/.." && pwd)
-if [ ! -d "$root/tests/openapi/node_modules/@apidevtools/swagger-parser" ]; then
-  echo "installing the OpenAPI validator (npm ci in tests/openapi)"
-  if ! (cd "$root/tests/openapi" && npm ci --no-audit --no-fund --loglevel=error); then
-    echo "WARNING: npm ci failed; the openapi_valid test will be skipped" >&2
+npm_install() {  # <dir> <package> <what it is for>
+  if [ ! -d "$root/$1/node_modules/$2" ]; then
+    echo "installing $3 (npm ci in $1)"
+    if ! (cd "$root/$1" && npm ci --no-audit --no-fund --loglevel=error); then
+      echo "WARNING: npm ci failed in $1; the test that needs $2 will be skipped" >&2
+    fi
   fi
-fi
+}
+npm_install tests/openapi @apidevtools/swagger-parser "the OpenAPI validator"
+npm_install tests/dashboard playwright-core "the browser driver"

@@ -1,11 +1,15 @@
 #include "admin_routes.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <nlohmann/json.hpp>
 
+#include "townhall/app/application.hpp"
 #include "townhall/bus/bus.hpp"
 #include "townhall/platform/http.hpp"
 #include "townhall/platform/input.hpp"
 #include "townhall/platform/json.hpp"
+#include "townhall/platform/time.hpp"
 #include "townhall/platform/writer.hpp"
 
 namespace townhall::app {
@@ -34,26 +38,73 @@ json letter_json(const bus::DeadLetter& letter) {
           {"attempts", letter.attempts},
           {"first_failed_at", letter.first_failed_at},
           {"last_failed_at", letter.last_failed_at},
-          {"state", letter.replayed_at.empty() ? "pending" : "replayed"},
-          {"replayed_at", letter.replayed_at.empty() ? json(nullptr) : json(letter.replayed_at)}};
+          {"state", letter.state()},
+          {"replayed_at", letter.replayed_at.empty() ? json(nullptr) : json(letter.replayed_at)},
+          {"discarded_at", letter.discarded_at.empty() ? json(nullptr) : json(letter.discarded_at)}};
+}
+
+json feed_json(const bus::FeedStatus& feed) {
+  return {{"consumer", feed.consumer},      {"subscription", feed.subscription},
+          {"source", feed.source},          {"consumer_up", feed.consumer_up},
+          {"cursor", feed.cursor},          {"source_head", feed.source_head},
+          {"bootstraps", feed.bootstraps},  {"lag_events", feed.lag_events},
+          {"lag_seconds", feed.lag_seconds}};
+}
+
+std::string feed_key(const bus::FeedStatus& feed) {
+  return feed.consumer + "." + feed.subscription + "<-" + feed.source;
+}
+
+// A dead letter's module and id from the path; nullopt when either is not one.
+struct LetterRef {
+  std::string module;
+  std::int64_t id;
+  db::Writer* writer;
+};
+std::optional<LetterRef> letter_ref(const Request& request, const WriterOf& writer_of) {
+  std::string module(*request.param("module"));
+  auto id = input::parse_id(*request.param("id"));
+  db::Writer* writer = writer_of(module);
+  if (!id || !writer) return std::nullopt;
+  return LetterRef{module, *id, writer};
 }
 
 }  // namespace
 
+void LagHistory::record(const bus::BusMeasurement& measured, std::chrono::system_clock::time_point at) {
+  Sample sample{at, {}};
+  for (const auto& feed : measured.feeds) sample.feeds.push_back({feed_key(feed), feed.lag_events, feed.lag_seconds});
+  std::lock_guard lock(mutex_);
+  samples_.push_back(std::move(sample));
+  while (samples_.size() > capacity_) samples_.pop_front();
+}
+
+json LagHistory::to_json() const {
+  std::lock_guard lock(mutex_);
+  json samples = json::array();
+  for (const auto& sample : samples_) {
+    json feeds = json::object();
+    for (const auto& feed : sample.feeds)
+      feeds[feed.key] = {{"lag_events", feed.events}, {"lag_seconds", feed.seconds}};
+    samples.push_back({{"at", utc::format(sample.at)}, {"feeds", feeds}});
+  }
+  return {{"interval_seconds", interval_.count()}, {"capacity", capacity_}, {"samples", samples}};
+}
+
 void add_bus_admin_routes(http::Router& router, bus::Bus& bus, WriterOf writer_of) {
   router.add(http::Method::get, "/admin/bus", [&bus](Request& request) -> asio::awaitable<Response> {
     if (auto refused = refuse_unless_admin(request)) co_return *refused;
+    auto measured = bus.measure();
     json feeds = json::array();
-    for (const auto& feed : bus.status())
-      feeds.push_back({{"consumer", feed.consumer},
-                       {"subscription", feed.subscription},
-                       {"source", feed.source},
-                       {"consumer_up", feed.consumer_up},
-                       {"cursor", feed.cursor},
-                       {"source_head", feed.source_head},
-                       {"bootstraps", feed.bootstraps},
-                       {"lag_events", std::max<std::int64_t>(0, feed.source_head - feed.cursor)}});
-    co_return json_body(200, {{"feeds", feeds}});
+    for (const auto& feed : measured.feeds) feeds.push_back(feed_json(feed));
+    json outboxes = json::array();
+    for (const auto& outbox : measured.outboxes)
+      outboxes.push_back({{"module", outbox.module},
+                          {"readable", outbox.readable},
+                          {"head", outbox.head},
+                          {"pending", outbox.pending},
+                          {"held", outbox.held}});
+    co_return json_body(200, {{"feeds", feeds}, {"outboxes", outboxes}});
   });
 
   router.add(
@@ -63,32 +114,61 @@ void add_bus_admin_routes(http::Router& router, bus::Bus& bus, WriterOf writer_o
         if (module && !writer_of(*module))
           co_return http::problem(make_error(Errc::invalid_argument, "query parameter 'module': no such module"));
         std::string state = request.query_param("state").value_or("all");
-        if (state != "all" && state != "pending" && state != "replayed")
-          co_return http::problem(
-              make_error(Errc::invalid_argument, "query parameter 'state': expected pending, replayed or all"));
+        if (state != "all" && state != "pending" && state != "replayed" && state != "discarded")
+          co_return http::problem(make_error(Errc::invalid_argument,
+                                             "query parameter 'state': expected pending, replayed, discarded or all"));
         json items = json::array();
-        for (const auto& letter : bus.dead_letters(module)) {
-          bool pending = letter.replayed_at.empty();
-          if ((state == "pending" && !pending) || (state == "replayed" && pending)) continue;
-          items.push_back(letter_json(letter));
-        }
+        for (const auto& letter : bus.dead_letters(module))
+          if (state == "all" || letter.state() == state) items.push_back(letter_json(letter));
         co_return json_body(200, {{"items", items}});
       });
 
   router.add(http::Method::post, "/admin/dead-letters/{module}/{id}/replay",
              [&bus, writer_of](Request& request) -> asio::awaitable<Response> {
                if (auto refused = refuse_unless_admin(request)) co_return *refused;
-               std::string module(*request.param("module"));
-               auto id = input::parse_id(*request.param("id"));
-               db::Writer* writer = writer_of(module);
-               if (!id || !writer) co_return http::problem(make_error(Errc::not_found, "no such dead letter"));
+               auto letter = letter_ref(request, writer_of);
+               if (!letter) co_return http::problem(make_error(Errc::not_found, "no such dead letter"));
                // On the module's writer: the replay writes its file, and a network thread
                // must not wait for a batch the writer is applying.
-               auto replay = [&bus, &module, letter = *id] { return bus.replay(module, letter); };
-               auto done = co_await writer->run(replay);
+               auto replay = [&bus, &letter] { return bus.replay(letter->module, letter->id); };
+               auto done = co_await letter->writer->run(replay);
                if (!done) co_return http::problem(done.error());
-               co_return json_body(200, {{"id", *id}, {"module", module}, {"state", "replayed"}});
+               co_return json_body(200, {{"id", letter->id}, {"module", letter->module}, {"state", "replayed"}});
              });
+
+  router.add(http::Method::post, "/admin/dead-letters/{module}/{id}/discard",
+             [&bus, writer_of](Request& request) -> asio::awaitable<Response> {
+               if (auto refused = refuse_unless_admin(request)) co_return *refused;
+               auto letter = letter_ref(request, writer_of);
+               if (!letter) co_return http::problem(make_error(Errc::not_found, "no such dead letter"));
+               spdlog::warn("admin: {} discards dead letter {} of {}", request.principal->email, letter->id,
+                            letter->module);
+               auto discard = [&bus, &letter] { return bus.discard(letter->module, letter->id); };
+               auto done = co_await letter->writer->run(discard);
+               if (!done) co_return http::problem(done.error());
+               co_return json_body(200, {{"id", letter->id}, {"module", letter->module}, {"state", "discarded"}});
+             });
+}
+
+void add_bus_history_route(http::Router& router, const LagHistory& history) {
+  router.add(http::Method::get, "/admin/bus/history", [&history](Request& request) -> asio::awaitable<Response> {
+    if (auto refused = refuse_unless_admin(request)) co_return *refused;
+    co_return json_body(200, history.to_json());
+  });
+}
+
+void add_registry_admin_route(http::Router& router, const config::Config& config) {
+  router.add(http::Method::get, "/admin/registry", [&config](Request& request) -> asio::awaitable<Response> {
+    if (auto refused = refuse_unless_admin(request)) co_return *refused;
+    auto graph = registry_graph_model(config);
+    json modules = json::array();
+    for (const auto& module : graph.modules)
+      modules.push_back({{"name", module.name}, {"db_file", module.db_file}, {"route_prefix", module.route_prefix}});
+    json edges = json::array();
+    for (const auto& edge : graph.edges)
+      edges.push_back({{"from", edge.from}, {"to", edge.to}, {"kind", edge.kind}, {"label", edge.label}});
+    co_return json_body(200, {{"modules", modules}, {"edges", edges}});
+  });
 }
 
 void add_consistency_admin_routes(http::Router& router, RunCheck run, LastCheck last) {

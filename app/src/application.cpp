@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "admin_routes.hpp"
+#include "dashboard.hpp"
 #include "gateway.hpp"
 #include "openapi.hpp"
 #include "townhall/auth/module.hpp"
@@ -218,20 +219,29 @@ Result<auth::CreatedStaffUser> create_staff_user(const config::Config& config, c
   return auth::create_staff_user(*database, module->settings, user);
 }
 
-std::string registry_graph(const config::Config& config) {
-  std::string out = "flowchart LR\n";
-  for (const auto& module : config.modules)
-    out +=
-        "  " + module.name + "[\"" + module.name + "<br/>" + module.db_file + "<br/>" + module.route_prefix + "\"]\n";
+RegistryGraph registry_graph_model(const config::Config& config) {
+  RegistryGraph graph;
+  for (const auto& module : config.modules) graph.modules.push_back({module.name, module.db_file, module.route_prefix});
   for (const auto& module : config.modules)
     for (const auto& subscription : module.subscriptions) {
       // gov.<source>.<aggregate>: the events come from <source>'s outbox.
       auto rest = subscription.topic.substr(subscription.topic.find('.') + 1);
-      auto source = rest.substr(0, rest.find('.'));
-      out += "  " + source + " -- \"" + subscription.topic + "\" --> " + module.name + "\n";
+      graph.edges.push_back({rest.substr(0, rest.find('.')), module.name, "events", subscription.topic});
     }
   for (const auto& module : config.modules)
-    for (const auto& dependency : module.depends_on) out += "  " + module.name + " -. Api .-> " + dependency + "\n";
+    for (const auto& dependency : module.depends_on) graph.edges.push_back({module.name, dependency, "api", "Api"});
+  return graph;
+}
+
+std::string registry_graph(const config::Config& config) {
+  auto graph = registry_graph_model(config);
+  std::string out = "flowchart LR\n";
+  for (const auto& module : graph.modules)
+    out +=
+        "  " + module.name + "[\"" + module.name + "<br/>" + module.db_file + "<br/>" + module.route_prefix + "\"]\n";
+  for (const auto& edge : graph.edges)
+    out += edge.kind == "events" ? "  " + edge.from + " -- \"" + edge.label + "\" --> " + edge.to + "\n"
+                                 : "  " + edge.from + " -. Api .-> " + edge.to + "\n";
   return out;
 }
 
@@ -297,6 +307,8 @@ struct Application::Impl {
   std::unique_ptr<asio::signal_set> signals;
   std::unique_ptr<asio::steady_timer> retry_timer;
   std::unique_ptr<asio::steady_timer> consistency_timer;
+  std::unique_ptr<asio::steady_timer> history_timer;
+  LagHistory lag_history;
   std::atomic<bool> checking{false};
   // Consumers rewound at start (a restored source) whose caches start() repairs before
   // serving: a reused id at an equal version would otherwise hide behind the old row.
@@ -523,6 +535,16 @@ struct Application::Impl {
     });
   }
 
+  // Samples every subscription's lag for the dashboard's chart (LagHistory).
+  void schedule_history_sample() {
+    history_timer->expires_after(lag_history.interval());
+    history_timer->async_wait([this](const boost::system::error_code& ec) {
+      if (ec || shutting_down) return;
+      lag_history.record(bus->measure(), std::chrono::system_clock::now());
+      schedule_history_sample();
+    });
+  }
+
   asio::awaitable<void> scheduled_check() {
     auto report = co_await run_consistency(std::nullopt, config.consistency.repair);
     if (!report) spdlog::warn("consistency: scheduled check skipped: {}", report.error().message);
@@ -631,6 +653,7 @@ struct Application::Impl {
     if (!drained) spdlog::warn("shutdown grace period over with requests still in flight; closing them");
     if (retry_timer) retry_timer->cancel();
     if (consistency_timer) consistency_timer->cancel();
+    if (history_timer) history_timer->cancel();
     close();
     if (signals) {
       boost::system::error_code ignored;
@@ -662,6 +685,7 @@ Application::~Application() {
   impl_->signals.reset();
   impl_->retry_timer.reset();
   impl_->consistency_timer.reset();
+  impl_->history_timer.reset();
 }
 
 void Application::open() {
@@ -688,6 +712,9 @@ std::uint16_t Application::start() {
         std::lock_guard lock(impl.last_check_mutex);
         return impl.last_check;
       });
+  add_bus_history_route(impl.router, impl.lag_history);
+  add_registry_admin_route(impl.router, impl.config);
+  add_dashboard_routes(impl.router);
   std::vector<Gateway::ModuleGate> gates;
   for (auto& slot : impl.slots) {
     slot->module->add_routes(impl.router, slot->config->route_prefix);
@@ -714,6 +741,9 @@ std::uint16_t Application::start() {
   impl.schedule_retry();
   impl.consistency_timer = std::make_unique<asio::steady_timer>(impl.io);
   impl.schedule_consistency();
+  impl.history_timer = std::make_unique<asio::steady_timer>(impl.io);
+  impl.lag_history.record(impl.bus->measure(), std::chrono::system_clock::now());
+  impl.schedule_history_sample();
 
   if (impl.options.handle_signals) {
     impl.signals = std::make_unique<asio::signal_set>(impl.io, SIGINT, SIGTERM);

@@ -55,12 +55,15 @@ Exits 1 when a module could not be migrated (e.g. a tampered or missing migratio
 constexpr const char* kDlqUsage = R"(usage: townhall dlq list [--module M] [--config FILE] [--data-dir DIR]
        townhall dlq replay ID --module M [--config FILE] [--data-dir DIR]
        townhall dlq replay --all [--module M] [--config FILE] [--data-dir DIR]
+       townhall dlq discard ID --module M [--config FILE] [--data-dir DIR]
 
 list     prints every dead letter: id, module, subscription, event id, attempts,
-         last failure, state (pending or replayed) and error
+         last failure, state (pending, replayed or discarded) and error
 replay   applies dead letters again with their subscription's handler (after the
          handler or the data was fixed); a replayed letter is kept, marked replayed.
          Exits 1 when any replay failed.
+discard  marks a pending dead letter discarded: its event is never applied (it was
+         wrong, or its effect was made by hand); the letter is kept, marked.
 )";
 
 constexpr const char* kBackupUsage = R"(usage: townhall backup --out DIR [--config FILE] [--data-dir DIR]
@@ -116,7 +119,7 @@ struct Parsed {
   config::Overrides overrides;
   bool demo = false;
   bool help = false;
-  std::string dlq_action;                           // list | replay
+  std::string dlq_action;                           // list | replay | discard
   std::optional<std::string> module;                // --module
   std::optional<std::int64_t> letter_id;            // replay ID
   bool all = false;                                 // replay --all, check --repair
@@ -142,8 +145,7 @@ int run_dlq(const config::Config& config, const Parsed& parsed) {
     std::cout << "ID\tMODULE\tSUBSCRIPTION\tEVENT\tATTEMPTS\tLAST_FAILED_AT\tSTATE\tERROR\n";
     for (const auto& l : letters)
       std::cout << l.id << "\t" << l.module << "\t" << l.subscription << "\t" << l.event_id << "\t" << l.attempts
-                << "\t" << l.last_failed_at << "\t" << (l.replayed_at.empty() ? "pending" : "replayed") << "\t"
-                << l.error << "\n";
+                << "\t" << l.last_failed_at << "\t" << l.state() << "\t" << l.error << "\n";
     std::cout << letters.size() << " dead letter(s)\n";
     return errors.empty() ? 0 : 1;
   }
@@ -156,10 +158,12 @@ int run_dlq(const config::Config& config, const Parsed& parsed) {
     application.open();
   } catch (const db::DataDirInUse& error) {
     std::cerr << "townhall: " << error.what() << ".\n"
-              << "A running server applies dead letters itself: replay through its admin API as an admin,\n"
+              << "A running server applies dead letters itself: use its dashboard (http://"
+              << config.server.http.address << ":" << config.server.http.port
+              << "/admin/) or its admin API as an admin,\n"
               << "  curl -X POST -H 'Authorization: Bearer <admin token>' \\\n"
               << "    http://" << config.server.http.address << ":" << config.server.http.port
-              << "/admin/dead-letters/<module>/<id>/replay\n"
+              << "/admin/dead-letters/<module>/<id>/" << parsed.dlq_action << "\n"
               << "(list them with `townhall dlq list`), or stop the server and run this command again.\n";
     return 1;
   }
@@ -177,15 +181,17 @@ int run_dlq(const config::Config& config, const Parsed& parsed) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   };
+  const bool discard = parsed.dlq_action == "discard";
   int failed = 0, replayed = 0;
   for (const auto& letter : letters) {
-    if (!letter.replayed_at.empty()) continue;
+    if (letter.state() != "pending") continue;
     if (parsed.letter_id && letter.id != *parsed.letter_id) continue;
     consumer_up(letter.module);
-    auto result = bus.replay(letter.module, letter.id);
+    auto result = discard ? bus.discard(letter.module, letter.id) : bus.replay(letter.module, letter.id);
     if (result) {
       ++replayed;
-      std::cout << "replayed " << letter.module << " #" << letter.id << " (" << letter.event_id << ")\n";
+      std::cout << (discard ? "discarded " : "replayed ") << letter.module << " #" << letter.id << " ("
+                << letter.event_id << ")\n";
     } else {
       ++failed;
       std::cout << "FAILED " << letter.module << " #" << letter.id << " (" << letter.event_id
@@ -196,7 +202,7 @@ int run_dlq(const config::Config& config, const Parsed& parsed) {
     std::cout << "no pending dead letter " << *parsed.letter_id << " in " << *parsed.module << "\n";
     return 1;
   }
-  std::cout << replayed << " replayed, " << failed << " failed\n";
+  std::cout << replayed << (discard ? " discarded, " : " replayed, ") << failed << " failed\n";
   return failed == 0 && errors.empty() ? 0 : 1;
 }
 
@@ -297,7 +303,7 @@ int run_cli(int argc, char** argv) {
       }
     } else if (parsed.command == "serve" && arg == "--demo") {
       parsed.demo = true;
-    } else if (parsed.command == "dlq" && i == 1 && (arg == "list" || arg == "replay")) {
+    } else if (parsed.command == "dlq" && i == 1 && (arg == "list" || arg == "replay" || arg == "discard")) {
       parsed.dlq_action = arg;
     } else if (parsed.command == "registry" && arg == "--graph") {
       parsed.admin_action = arg;
@@ -323,8 +329,9 @@ int run_cli(int argc, char** argv) {
       parsed.module = *v;
     } else if (parsed.command == "dlq" && parsed.dlq_action == "replay" && arg == "--all") {
       parsed.all = true;
-    } else if (parsed.command == "dlq" && parsed.dlq_action == "replay" && !parsed.letter_id && !arg.empty() &&
-               arg.find_first_not_of("0123456789") == std::string::npos && arg.size() < 18) {
+    } else if (parsed.command == "dlq" && (parsed.dlq_action == "replay" || parsed.dlq_action == "discard") &&
+               !parsed.letter_id && !arg.empty() && arg.find_first_not_of("0123456789") == std::string::npos &&
+               arg.size() < 18) {
       parsed.letter_id = std::stoll(arg);
     } else {
       return usage_error("unknown option '" + arg + "' for " + parsed.command, usage);
@@ -335,7 +342,9 @@ int run_cli(int argc, char** argv) {
     return 0;
   }
   if (parsed.command == "dlq") {
-    if (parsed.dlq_action.empty()) return usage_error("dlq needs 'list' or 'replay'", usage);
+    if (parsed.dlq_action.empty()) return usage_error("dlq needs 'list', 'replay' or 'discard'", usage);
+    if (parsed.dlq_action == "discard" && (!parsed.letter_id || !parsed.module))
+      return usage_error("dlq discard needs an ID and --module", usage);
     if (parsed.dlq_action == "replay" && parsed.all == parsed.letter_id.has_value())
       return usage_error("dlq replay needs either an ID or --all", usage);
     if (parsed.letter_id && !parsed.module) return usage_error("dlq replay ID needs --module", usage);

@@ -43,8 +43,8 @@ void Bus::Impl::open_consumer(Consumer& consumer) {
           lane.waiting = false;
         }
       }
-      auto pending =
-          consumer.sync->cached("SELECT count(*) FROM dead_letters WHERE subscription = ? AND replayed_at IS NULL");
+      auto pending = consumer.sync->cached(
+          "SELECT count(*) FROM dead_letters WHERE subscription = ? AND replayed_at IS NULL AND discarded_at IS NULL");
       pending->bind(1, subscription->spec.name);
       pending->executeStep();
       subscription->dead_letters->set(static_cast<double>(pending->getColumn(0).getInt64()));
@@ -225,12 +225,25 @@ void Bus::Impl::prune_consumer(Consumer& consumer) {
   }
 }
 
+namespace {
+// A dead letter's state as SQL, for the checks that it is still pending.
+constexpr std::string_view kLetterState =
+    "CASE WHEN replayed_at IS NOT NULL THEN 'replayed' WHEN discarded_at IS NOT NULL THEN 'discarded' "
+    "ELSE 'pending' END";
+}  // namespace
+
+std::string_view DeadLetter::state() const {
+  if (!replayed_at.empty()) return "replayed";
+  if (!discarded_at.empty()) return "discarded";
+  return "pending";
+}
+
 std::vector<DeadLetter> read_dead_letters(const db::ModuleDb& database) {
   std::vector<DeadLetter> out;
   auto reader = database.open(db::Role::reader);
   auto query = reader->prepare(
       "SELECT id, subscription, event_id, event, error, attempts, first_failed_at, last_failed_at, "
-      "coalesce(replayed_at, '') FROM dead_letters ORDER BY id");
+      "coalesce(replayed_at, ''), coalesce(discarded_at, '') FROM dead_letters ORDER BY id");
   while (query.executeStep()) {
     DeadLetter letter;
     letter.id = query.getColumn(0).getInt64();
@@ -243,6 +256,7 @@ std::vector<DeadLetter> read_dead_letters(const db::ModuleDb& database) {
     letter.first_failed_at = query.getColumn(6).getString();
     letter.last_failed_at = query.getColumn(7).getString();
     letter.replayed_at = query.getColumn(8).getString();
+    letter.discarded_at = query.getColumn(9).getString();
     out.push_back(std::move(letter));
   }
   return out;
@@ -268,15 +282,16 @@ Result<Unit> Bus::replay(const std::string& module, std::int64_t dead_letter_id)
   auto& impl = *impl_;
   return impl.on_writer(*consumer->writer, [&impl, consumer, dead_letter_id]() -> Result<Unit> {
     if (!consumer->up) return make_error(Errc::unavailable, "module '" + consumer->module + "' is down");
-    auto lookup =
-        consumer->sync->cached("SELECT subscription, event, replayed_at IS NOT NULL FROM dead_letters WHERE id = ?");
+    auto lookup = consumer->sync->cached("SELECT subscription, event, " + std::string(kLetterState) +
+                                         " FROM dead_letters WHERE id = ?");
     lookup->bind(1, dead_letter_id);
     if (!lookup->executeStep()) return make_error(Errc::not_found, "no dead letter " + std::to_string(dead_letter_id));
     std::string name = lookup->getColumn(0).getString();
     std::string envelope = lookup->getColumn(1).getString();
-    bool already = lookup->getColumn(2).getInt() != 0;
+    std::string state = lookup->getColumn(2).getString();
     lookup->reset();
-    if (already) return make_error(Errc::conflict, "dead letter " + std::to_string(dead_letter_id) + " was replayed");
+    if (state != "pending")
+      return make_error(Errc::conflict, "dead letter " + std::to_string(dead_letter_id) + " was " + state);
     Impl::SubscriptionState* subscription = nullptr;
     for (auto& s : consumer->subscriptions)
       if (s->spec.name == name) subscription = s.get();
@@ -309,6 +324,35 @@ Result<Unit> Bus::replay(const std::string& module, std::int64_t dead_letter_id)
     }
     subscription->dead_letters->add(-1);
     spdlog::info("bus: replayed dead letter {} ({}) into {}", dead_letter_id, event->event_id, name);
+    return Unit{};
+  });
+}
+
+Result<Unit> Bus::discard(const std::string& module, std::int64_t dead_letter_id) {
+  auto* consumer = impl_->find_consumer(module);
+  if (!consumer) return make_error(Errc::not_found, "no consumer module '" + module + "'");
+  auto& impl = *impl_;
+  return impl.on_writer(*consumer->writer, [consumer, dead_letter_id]() -> Result<Unit> {
+    if (!consumer->up) return make_error(Errc::unavailable, "module '" + consumer->module + "' is down");
+    auto& sync = *consumer->sync;
+    SQLite::Transaction transaction(sync.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+    auto lookup = sync.cached("SELECT subscription, " + std::string(kLetterState) + " FROM dead_letters WHERE id = ?");
+    lookup->bind(1, dead_letter_id);
+    if (!lookup->executeStep()) return make_error(Errc::not_found, "no dead letter " + std::to_string(dead_letter_id));
+    std::string name = lookup->getColumn(0).getString();
+    std::string state = lookup->getColumn(1).getString();
+    lookup->reset();
+    if (state != "pending")
+      return make_error(Errc::conflict, "dead letter " + std::to_string(dead_letter_id) + " was " + state);
+    auto mark = sync.cached("UPDATE dead_letters SET discarded_at = ? WHERE id = ?");
+    mark->bind(1, utc::now());
+    mark->bind(2, dead_letter_id);
+    mark->exec();
+    transaction.commit();
+    for (auto& subscription : consumer->subscriptions)
+      if (subscription->spec.name == name) subscription->dead_letters->add(-1);
+    spdlog::warn("bus: dead letter {} of {}.{} discarded by an operator: its event will not be applied", dead_letter_id,
+                 consumer->module, name);
     return Unit{};
   });
 }

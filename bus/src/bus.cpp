@@ -171,35 +171,16 @@ void Bus::start() {
   impl.metrics.add_collector([weak, &lag_events, &lag_seconds, &pending, &held] {
     auto self = weak.lock();
     if (!self || self->stopping) return;
-    for (auto& source : self->sources) {
-      try {
-        std::int64_t head = source->outbox_head();
-        source->with_status_reader([&](db::Connection& reader) {
-          auto oldest = reader.cached("SELECT occurred_at FROM outbox WHERE id > ? ORDER BY id LIMIT 1");
-          std::int64_t lowest = head;
-          for (auto* feed : source->feeds) {
-            auto cursor = feed->watermark.load();
-            std::vector<std::string> labels{feed->subscription->consumer->module, feed->subscription->spec.name,
-                                            source->module};
-            lag_events.with(labels).set(static_cast<double>(std::max<std::int64_t>(0, head - cursor)));
-            double age = 0;
-            oldest->reset();
-            oldest->bind(1, cursor);
-            if (cursor < head && oldest->executeStep())
-              if (auto at = utc::parse(oldest->getColumn(0).getString()))
-                age = std::max(0.0, std::chrono::duration<double>(SystemClock::now() - *at).count());
-            lag_seconds.with(labels).set(age);
-            lowest = std::min(lowest, cursor);
-          }
-          auto count = reader.cached("SELECT count(*) FROM outbox WHERE id > ?");
-          count->bind(1, lowest);
-          count->executeStep();
-          pending.with({source->module}).set(static_cast<double>(count->getColumn(0).getInt64()));
-          held.with({source->module}).set(static_cast<double>(source->held_events.load()));
-        });
-      } catch (const std::exception& error) {
-        spdlog::debug("bus metrics: source {} unreadable: {}", source->module, error.what());
-      }
+    auto measured = self->measure();
+    for (const auto& feed : measured.feeds) {
+      std::vector<std::string> labels{feed.consumer, feed.subscription, feed.source};
+      lag_events.with(labels).set(static_cast<double>(feed.lag_events));
+      lag_seconds.with(labels).set(feed.lag_seconds);
+    }
+    for (const auto& outbox : measured.outboxes) {
+      if (!outbox.readable) continue;
+      pending.with({outbox.module}).set(static_cast<double>(outbox.pending));
+      held.with({outbox.module}).set(static_cast<double>(outbox.held));
     }
   });
 
@@ -305,13 +286,57 @@ bool Bus::flush(std::chrono::milliseconds timeout) {
   }
 }
 
-std::vector<FeedStatus> Bus::status() {
+std::vector<FeedStatus> Bus::status() { return impl_->status(); }
+
+std::vector<FeedStatus> Bus::Impl::status() {
   std::vector<FeedStatus> out;
-  for (auto& consumer : impl_->consumers)
+  for (auto& consumer : consumers)
     for (auto& subscription : consumer->subscriptions)
       for (auto& feed : subscription->feeds)
         out.push_back({consumer->module, subscription->spec.name, feed->source->module, consumer->up.load(),
-                       feed->watermark.load(), feed->head.load(), feed->bootstraps.load()});
+                       feed->watermark.load(), feed->head.load(), feed->bootstraps.load(),
+                       std::max<std::int64_t>(0, feed->head.load() - feed->watermark.load())});
+  return out;
+}
+
+BusMeasurement Bus::measure() { return impl_->measure(); }
+
+BusMeasurement Bus::Impl::measure() {
+  BusMeasurement out;
+  out.feeds = status();
+  if (stopping) return out;
+  for (auto& source : sources) {
+    OutboxStatus outbox{source->module};
+    try {
+      std::int64_t head = source->outbox_head();
+      source->with_status_reader([&](db::Connection& reader) {
+        auto oldest = reader.cached("SELECT occurred_at FROM outbox WHERE id > ? ORDER BY id LIMIT 1");
+        std::int64_t lowest = head;
+        for (auto& feed : out.feeds) {
+          if (feed.source != source->module) continue;
+          feed.source_head = head;
+          feed.lag_events = std::max<std::int64_t>(0, head - feed.cursor);
+          oldest->reset();
+          oldest->bind(1, feed.cursor);
+          if (feed.cursor < head && oldest->executeStep())
+            if (auto at = utc::parse(oldest->getColumn(0).getString()))
+              feed.lag_seconds = std::max(0.0, std::chrono::duration<double>(SystemClock::now() - *at).count());
+          lowest = std::min(lowest, feed.cursor);
+        }
+        auto count = reader.cached("SELECT count(*) FROM outbox WHERE id > ?");
+        count->bind(1, lowest);
+        count->executeStep();
+        outbox.pending = count->getColumn(0).getInt64();
+        count->reset();
+        outbox.head = head;
+        outbox.held = source->held_events.load();
+        outbox.readable = true;
+      });
+    } catch (const std::exception& error) {
+      spdlog::debug("bus: source {} unreadable: {}", source->module, error.what());
+    }
+    out.outboxes.push_back(std::move(outbox));
+  }
   return out;
 }
 

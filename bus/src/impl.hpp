@@ -303,6 +303,8 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
 
   // A commit grew `module`'s outbox: wake its subscribers now, not at the next sweep.
   void outbox_grew(const std::string& module);
+  std::vector<FeedStatus> status();
+  BusMeasurement measure();  // reads each source's outbox
 
   void insert_dead_letter(db::Connection& connection, SubscriptionState& subscription, const std::string& event_id,
                           const std::string& envelope, const std::string& error, int attempts,

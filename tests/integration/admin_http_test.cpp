@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "server_fixture.hpp"
 #include "townhall/auth/module.hpp"
@@ -67,6 +68,60 @@ TEST_F(AdminBusHttp, OnlyBusAdminsMayUseTheRoutes) {
   EXPECT_EQ(call("POST", "/admin/dead-letters/permits/1/replay", clerk).status, 403);
   auto forbidden = call("GET", "/admin/bus", clerk);
   EXPECT_EQ(forbidden.header("content-type"), "application/problem+json");
+}
+
+TEST_F(AdminBusHttp, TheDashboardsDataRoutesAreForBusAdminsOnly) {
+  for (const char* target : {"/admin/bus/history", "/admin/registry"}) {
+    EXPECT_EQ(call("GET", target, "").status, 401) << target;
+    EXPECT_EQ(call("GET", target, clerk).status, 403) << target;
+  }
+  EXPECT_EQ(call("POST", "/admin/dead-letters/permits/1/discard", clerk).status, 403);
+}
+
+TEST_F(AdminBusHttp, OutboxesAndLagHistoryAreReported) {
+  auto bus = json::parse(call("GET", "/admin/bus", admin).body);
+  std::set<std::string> outboxes;
+  for (const auto& outbox : bus["outboxes"]) {
+    outboxes.insert(outbox["module"].get<std::string>());
+    EXPECT_TRUE(outbox["readable"].get<bool>()) << outbox.dump();
+    EXPECT_GE(outbox["head"].get<std::int64_t>(), outbox["pending"].get<std::int64_t>());
+  }
+  EXPECT_EQ(outboxes, (std::set<std::string>{"auth", "permits", "revenue", "parks"}));
+  for (const auto& feed : bus["feeds"]) EXPECT_TRUE(feed["lag_seconds"].is_number()) << feed.dump();
+
+  // Sampled at start, then every interval: the first sample is there at once.
+  auto history = json::parse(call("GET", "/admin/bus/history", admin).body);
+  EXPECT_EQ(history["interval_seconds"], 15);
+  ASSERT_GE(history["samples"].size(), 1u);
+  const auto& first = history["samples"][0];
+  EXPECT_TRUE(first["at"].is_string());
+  ASSERT_TRUE(first["feeds"].contains("permits.citizen_refs<-auth")) << first.dump();
+  EXPECT_TRUE(first["feeds"]["permits.citizen_refs<-auth"]["lag_events"].is_number());
+}
+
+TEST_F(AdminBusHttp, TheRegistryGraphIsWhatTheCliPrints) {
+  auto graph = json::parse(call("GET", "/admin/registry", admin).body);
+  ASSERT_EQ(graph["modules"].size(), 4u);
+  EXPECT_EQ(graph["modules"][0]["name"], "auth");
+  EXPECT_EQ(graph["modules"][0]["db_file"], "auth.db");
+  // Every edge is a line of `townhall registry --graph`, and every arrow line an edge.
+  auto mermaid = app::registry_graph(server->app().config());
+  std::size_t arrows = 0;
+  for (std::size_t at = mermaid.find("-->"); at != std::string::npos; at = mermaid.find("-->", at + 1)) ++arrows;
+  for (std::size_t at = mermaid.find(".->"); at != std::string::npos; at = mermaid.find(".->", at + 1)) ++arrows;
+  EXPECT_EQ(graph["edges"].size(), arrows);
+  bool citizens_to_permits = false, permits_calls_auth = false;
+  for (const auto& edge : graph["edges"]) {
+    auto line = edge["kind"] == "events"
+                    ? edge["from"].get<std::string>() + " -- \"" + edge["label"].get<std::string>() + "\" --> " +
+                          edge["to"].get<std::string>()
+                    : edge["from"].get<std::string>() + " -. Api .-> " + edge["to"].get<std::string>();
+    EXPECT_NE(mermaid.find(line), std::string::npos) << line;
+    citizens_to_permits |= edge["from"] == "auth" && edge["to"] == "permits" && edge["label"] == "gov.auth.citizen";
+    permits_calls_auth |= edge["from"] == "permits" && edge["to"] == "auth" && edge["kind"] == "api";
+  }
+  EXPECT_TRUE(citizens_to_permits);
+  EXPECT_TRUE(permits_calls_auth);
 }
 
 TEST_F(AdminBusHttp, FeedsShowCursorsAndHeads) {
@@ -142,6 +197,27 @@ TEST_F(AdminBusHttp, ReplayAppliesALetterOnceThenConflicts) {
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all.front()["state"], "replayed");
   EXPECT_EQ(call("POST", path, admin).status, 409);  // never applied twice
+  EXPECT_EQ(call("POST", path.substr(0, path.rfind('/')) + "/discard", admin).status, 409);
+}
+
+TEST_F(AdminBusHttp, ADiscardedLetterIsKeptAndNeverApplied) {
+  publish_poison();
+  ASSERT_TRUE(testing::wait_until([&] { return pending_letters().size() == 1; }, 20s));
+  auto id = std::to_string(pending_letters().front()["id"].get<std::int64_t>());
+  auto discarded = call("POST", "/admin/dead-letters/permits/" + id + "/discard", admin);
+  ASSERT_EQ(discarded.status, 200) << discarded.body;
+  EXPECT_EQ(json::parse(discarded.body)["state"], "discarded");
+  EXPECT_TRUE(pending_letters().empty());
+  auto listed = json::parse(call("GET", "/admin/dead-letters?state=discarded", admin).body)["items"];
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed.front()["id"].get<std::int64_t>(), std::stoll(id));
+  EXPECT_TRUE(listed.front()["discarded_at"].is_string());
+  EXPECT_TRUE(listed.front()["replayed_at"].is_null());
+  EXPECT_EQ(call("POST", "/admin/dead-letters/permits/" + id + "/replay", admin).status, 409);
+  EXPECT_EQ(call("POST", "/admin/dead-letters/permits/" + id + "/discard", admin).status, 409);
+  EXPECT_EQ(call("POST", "/admin/dead-letters/permits/999999/discard", admin).status, 404);
+  EXPECT_EQ(call("POST", "/admin/dead-letters/nosuch/1/discard", admin).status, 404);
+  EXPECT_TRUE(json::parse(call("GET", "/admin/dead-letters?state=replayed", admin).body)["items"].empty());
 }
 
 }  // namespace

@@ -215,6 +215,18 @@ TEST(Cli, DeadLetterListAndReplay) {
       run({"dlq", "replay", "1", "--module", "permits", "--data-dir", dir.path().string()});
   EXPECT_EQ(replay_code, 1) << replay_out;
   EXPECT_NE(replay_out.find("FAILED permits #1"), std::string::npos) << replay_out;
+  // An operator gives up on it: discarded, kept, and never replayed by --all.
+  EXPECT_EQ(run({"dlq", "discard", "1", "--data-dir", dir.path().string()}).first, 2);  // needs --module
+  auto [discard_code, discard_out] =
+      run({"dlq", "discard", "1", "--module", "permits", "--data-dir", dir.path().string()});
+  EXPECT_EQ(discard_code, 0) << discard_out;
+  EXPECT_NE(discard_out.find("discarded permits #1 (auth:7)"), std::string::npos) << discard_out;
+  auto [listed_code, listed] = run({"dlq", "list", "--data-dir", dir.path().string()});
+  EXPECT_NE(listed.find("\tdiscarded\tboom"), std::string::npos) << listed;
+  auto [all_code, all_out] = run({"dlq", "replay", "--all", "--data-dir", dir.path().string()});
+  EXPECT_EQ(all_code, 0) << all_out;
+  EXPECT_NE(all_out.find("0 replayed, 0 failed"), std::string::npos) << all_out;
+  EXPECT_EQ(run({"dlq", "discard", "1", "--module", "permits", "--data-dir", dir.path().string()}).first, 1);
   EXPECT_EQ(run({"dlq", "replay", "--data-dir", dir.path().string()}).first, 2);
   EXPECT_EQ(run({"dlq", "replay", "1", "--data-dir", dir.path().string()}).first, 2);  // ID needs --module
   EXPECT_EQ(run({"dlq"}).first, 2);

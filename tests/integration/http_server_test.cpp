@@ -256,6 +256,33 @@ TEST_F(HttpServerTest, EveryResponseForbidsCachingAndSniffing) {
   EXPECT_EQ(refused->header("x-content-type-options"), "nosniff");
 }
 
+TEST_F(HttpServerTest, TheDashboardsFilesCarryAStrictPolicy) {
+  TestServer server(testing::test_config(dir_.path()));
+  const std::string policy =
+      "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; "
+      "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+  for (auto [target, type] :
+       {std::pair{"/admin/", "text/html; charset=utf-8"}, std::pair{"/admin", "text/html; charset=utf-8"},
+        std::pair{"/admin/dashboard.js", "text/javascript; charset=utf-8"},
+        std::pair{"/admin/dashboard.css", "text/css; charset=utf-8"},
+        std::pair{"/admin/favicon.svg", "image/svg+xml"}}) {
+    auto response = server.get(target);
+    EXPECT_EQ(response.status, 200) << target;  // public: the files hold no data
+    EXPECT_EQ(response.header("content-type"), type) << target;
+    EXPECT_EQ(response.header("content-security-policy"), policy) << target;
+    EXPECT_EQ(response.header("x-content-type-options"), "nosniff") << target;
+    EXPECT_EQ(response.header("referrer-policy"), "no-referrer") << target;
+    EXPECT_EQ(response.header("cache-control"), "no-cache") << target;
+  }
+  // The page runs no inline script or style: everything comes from the files above.
+  auto page = server.get("/admin/").body;
+  EXPECT_EQ(page.find("<script>"), std::string::npos);
+  EXPECT_EQ(page.find("style="), std::string::npos);
+  EXPECT_EQ(page.find("<style"), std::string::npos);
+  EXPECT_NE(page.find(R"(<script type="module" src="/admin/dashboard.js">)"), std::string::npos);
+  EXPECT_EQ(server.get("/admin/nosuch.js").status, 404);
+}
+
 TEST_F(HttpServerTest, KeepAliveReusesTheConnection) {
   TestServer server(testing::test_config(dir_.path()));
   RawConnection connection(server.port());
@@ -339,7 +366,7 @@ TEST_F(HttpServerTest, ModuleStatusReadsItsOwnFile) {
   ASSERT_EQ(response.status, 200);
   auto body = nlohmann::json::parse(response.body);
   EXPECT_EQ(body["module"], "revenue");
-  EXPECT_EQ(body["schema"]["bus"], 4);  // migrations/bus/0004_storage_probe.sql
+  EXPECT_EQ(body["schema"]["bus"], 5);  // migrations/bus/0005_dead_letter_discard.sql
   EXPECT_EQ(body["outbox_head"], 0);
 }
 

@@ -271,6 +271,58 @@ TEST_F(BusTest, PoisonEventRetriesThenDeadLettersAndOthersKeepFlowing) {
   EXPECT_EQ(bus.replay("c1", 999).error().code, Errc::not_found);
   EXPECT_NE(metrics_.render().find("townhall_dead_letters{module=\"c1\",subscription=\"item_refs\"} 0"),
             std::string::npos);
+  EXPECT_EQ(bus.discard("c1", letters[0].id).error().code, Errc::conflict);  // replayed: kept as it is
+}
+
+TEST_F(BusTest, ADiscardedDeadLetterIsKeptAndNeverApplied) {
+  auto c1 = consumer("c1");
+  std::atomic<bool> fixed{false};
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer,
+                   {item_subscription([&](const Event& event, db::Connection& connection) {
+                     if (event.aggregate_id == "poison" && !fixed) throw std::runtime_error("cannot apply poison");
+                     return testing::apply_item(event, connection);
+                   })});
+  bus.start();
+  publish("poison", "p", &bus);
+  publish("other", "o", &bus);
+  ASSERT_TRUE(wait_caught_up(bus));
+  auto letters = bus.dead_letters(std::string("c1"));
+  ASSERT_EQ(letters.size(), 1u);
+  EXPECT_EQ(letters[0].state(), "pending");
+  EXPECT_NE(metrics_.render().find("townhall_dead_letters{module=\"c1\",subscription=\"item_refs\"} 1"),
+            std::string::npos);
+
+  ASSERT_TRUE(bus.discard("c1", letters[0].id));
+  auto after = bus.dead_letters(std::string("c1"));
+  ASSERT_EQ(after.size(), 1u);  // kept for the record
+  EXPECT_EQ(after[0].state(), "discarded");
+  EXPECT_FALSE(after[0].discarded_at.empty());
+  EXPECT_TRUE(after[0].replayed_at.empty());
+  EXPECT_NE(metrics_.render().find("townhall_dead_letters{module=\"c1\",subscription=\"item_refs\"} 0"),
+            std::string::npos);
+  fixed = true;  // even a handler that would now succeed never sees it
+  EXPECT_EQ(bus.replay("c1", letters[0].id).error().code, Errc::conflict);
+  EXPECT_EQ(bus.discard("c1", letters[0].id).error().code, Errc::conflict);
+  EXPECT_EQ(bus.discard("c1", 999).error().code, Errc::not_found);
+  EXPECT_EQ(bus.discard("nosuch", letters[0].id).error().code, Errc::not_found);
+  auto refs = testing::read_refs(*c1->database);
+  EXPECT_EQ(refs.count("poison"), 0u);
+  EXPECT_EQ(refs.count("other"), 1u);
+  // The pending count a restart reads back (the gauge's start value) leaves it out too.
+  bus.stop();
+  metrics::Registry fresh;
+  Bus again(fast_options(), fresh);
+  again.add_source("src", *source_.database, *source_.writer);
+  again.add_consumer("c1", *c1->database, *c1->writer,
+                     {item_subscription([&](const Event& event, db::Connection& connection) {
+                       return testing::apply_item(event, connection);
+                     })});
+  again.start();
+  ASSERT_TRUE(wait_caught_up(again));
+  EXPECT_NE(fresh.render().find("townhall_dead_letters{module=\"c1\",subscription=\"item_refs\"} 0"),
+            std::string::npos);
 }
 
 // Lanes run ahead of a lane that is backing off, so events above the cursor are applied.
@@ -963,6 +1015,20 @@ TEST_F(BusTest, OutboxPendingCountsEventsNotAppliedByEverySubscription) {
     auto started = start_bus({c1.get(), c2.get()}, metrics_);
     ASSERT_TRUE(testing::wait_until([&] { return testing::read_refs(*c1->database).size() == 5; }));
     EXPECT_TRUE(pending(5));  // c2 is down: all five wait for it
+    // What the operator routes show: c2's feed five events and some time behind, c1's none.
+    auto measured = started->measure();
+    ASSERT_EQ(measured.outboxes.size(), 1u);
+    EXPECT_TRUE(measured.outboxes[0].readable);
+    EXPECT_EQ(measured.outboxes[0].head, 5);
+    EXPECT_EQ(measured.outboxes[0].pending, 5);
+    for (const auto& feed : measured.feeds) {
+      EXPECT_EQ(feed.source_head, 5) << feed.consumer;
+      EXPECT_EQ(feed.lag_events, feed.consumer == "c2" ? 5 : 0) << feed.consumer;
+      if (feed.consumer == "c2")
+        EXPECT_GT(feed.lag_seconds, 0.0);
+      else
+        EXPECT_EQ(feed.lag_seconds, 0.0);
+    }
   }
   metrics::Registry metrics;
   auto started = start_bus({c1.get()}, metrics);

@@ -99,6 +99,21 @@ Result<auth::CreatedStaffUser> create_staff_user(const config::Config& config, c
 // Api dependencies, as a Mermaid flowchart (docs/modules.md embeds it).
 std::string registry_graph(const config::Config& config);
 
+// The same graph as data (GET /admin/registry, the dashboard draws it): every module,
+// an "events" edge per subscription (source -> consumer, labelled with the topic) and
+// an "api" edge per Api dependency (module -> the module whose Api it calls).
+struct RegistryGraph {
+  struct Node {
+    std::string name, db_file, route_prefix;
+  };
+  struct Edge {
+    std::string from, to, kind, label;
+  };
+  std::vector<Node> modules;
+  std::vector<Edge> edges;
+};
+RegistryGraph registry_graph_model(const config::Config& config);
+
 // `townhall revenue expire-licenses`: the revenue module's expiry job, run now on its file.
 Result<std::int64_t> expire_business_licenses(const config::Config& config);
 

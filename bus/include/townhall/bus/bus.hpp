@@ -104,7 +104,9 @@ struct DeadLetter {
   int attempts = 0;
   std::string first_failed_at;
   std::string last_failed_at;
-  std::string replayed_at;  // empty while pending
+  std::string replayed_at;         // empty unless replayed
+  std::string discarded_at;        // empty unless an operator discarded it
+  std::string_view state() const;  // "pending", "replayed" or "discarded"
 };
 
 struct FeedStatus {
@@ -115,6 +117,21 @@ struct FeedStatus {
   std::int64_t cursor = 0;       // every event up to here is applied or dead-lettered
   std::int64_t source_head = 0;  // newest event in the source's outbox
   std::int64_t bootstraps = 0;   // times it started over from a snapshot (this run)
+  std::int64_t lag_events = 0;   // source_head - cursor
+  double lag_seconds = 0;        // age of the oldest event not applied (measure() only)
+};
+
+struct OutboxStatus {
+  std::string module;
+  bool readable = false;     // false: the file could not be read (the rest is zero)
+  std::int64_t head = 0;     // newest event id
+  std::int64_t pending = 0;  // events some subscription reading them has not applied
+  std::int64_t held = 0;     // past retention, kept for a subscription behind
+};
+
+struct BusMeasurement {
+  std::vector<FeedStatus> feeds;
+  std::vector<OutboxStatus> outboxes;
 };
 
 // The in-process event bus. Sources are modules whose outbox is read; consumers are
@@ -151,11 +168,17 @@ class Bus {
   std::vector<FeedStatus> status();
   // True once every consumer is up and has applied everything its sources had when called.
   bool caught_up();
+  // status() with each source's outbox read now: fresh heads, lag in seconds, outbox
+  // depth. What the metrics and the operator routes report.
+  BusMeasurement measure();
 
   std::vector<DeadLetter> dead_letters(const std::optional<std::string>& module);
   // Applies a dead letter again with its subscription's handler; on success it is marked
   // replayed. Errc::not_found for an unknown id.
   Result<Unit> replay(const std::string& module, std::int64_t dead_letter_id);
+  // Marks a pending dead letter discarded: kept for the record, never applied.
+  // Errc::not_found for an unknown id, Errc::conflict when it is not pending.
+  Result<Unit> discard(const std::string& module, std::int64_t dead_letter_id);
 
  private:
   struct Impl;
