@@ -9,6 +9,7 @@
 #include "townhall/platform/http.hpp"
 #include "townhall/platform/input.hpp"
 #include "townhall/platform/json.hpp"
+#include "townhall/platform/schema.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/platform/writer.hpp"
 
@@ -192,6 +193,103 @@ void add_consistency_admin_routes(http::Router& router, RunCheck run, LastCheck 
     if (!report) co_return http::problem(make_error(Errc::not_found, "no consistency check has run yet"));
     co_return json_body(200, consistency::to_json(*report));
   });
+}
+
+void document_admin_routes(http::Router& router) {
+  using http::Method;
+  namespace s = schema;
+  const auto feed = s::object({{"consumer", s::string()},
+                               {"subscription", s::string()},
+                               {"source", s::string()},
+                               {"consumer_up", s::boolean()},
+                               {"cursor", s::integer(0)},
+                               {"source_head", s::integer(0)},
+                               {"bootstraps", s::integer(0)},
+                               {"lag_events", s::integer(0)},
+                               {"lag_seconds", s::number()}});
+  const auto outbox = s::object({{"module", s::string()},
+                                 {"readable", s::boolean()},
+                                 {"head", s::integer(0)},
+                                 {"pending", s::integer(0)},
+                                 {"held", s::integer(0)}});
+  const auto letter = s::object({{"id", s::integer(1)},
+                                 {"module", s::string()},
+                                 {"subscription", s::string()},
+                                 {"event_id", s::string()},
+                                 {"event", {{"type", s::Json::array({"object", "string"})}}},
+                                 {"error", s::string()},
+                                 {"attempts", s::integer(0)},
+                                 {"first_failed_at", s::timestamp()},
+                                 {"last_failed_at", s::timestamp()},
+                                 {"state", s::one_of({"pending", "replayed", "discarded"})},
+                                 {"replayed_at", s::timestamp_or_null()},
+                                 {"discarded_at", s::timestamp_or_null()}});
+  const auto ids = s::array(s::integer());
+  const auto cache =
+      s::object({{"cache", s::string()},
+                 {"source", s::string()},
+                 {"source_rows", s::integer(0)},
+                 {"cache_rows", s::integer(0)},
+                 {"missing", s::integer(0)},
+                 {"stale", s::integer(0)},
+                 {"extra", s::integer(0)},
+                 {"missing_ids", ids},
+                 {"stale_ids", ids},
+                 {"extra_ids", ids},
+                 {"repaired", s::integer(0)},
+                 {"full_resync", s::boolean()},
+                 {"source_calls",
+                  s::object({{"digests", s::integer(0)}, {"entry_pages", s::integer(0)}, {"records", s::integer(0)}})},
+                 {"duration_seconds", s::number()},
+                 s::optional("error", s::string())});
+  const auto report = s::object({{"started_at", s::timestamp()},
+                                 {"repair", s::boolean()},
+                                 {"consistent", s::boolean()},
+                                 {"missing", s::integer(0)},
+                                 {"stale", s::integer(0)},
+                                 {"extra", s::integer(0)},
+                                 {"repaired", s::integer(0)},
+                                 {"duration_seconds", s::number()},
+                                 {"caches", s::array(cache)}});
+  const auto lag = s::object({{"lag_events", s::integer(0)}, {"lag_seconds", s::number()}});
+  const auto letter_state = [](const char* state) {
+    return s::text(s::object({{"id", s::integer(1)}, {"module", s::string()}, {"state", s::one_of({state})}}));
+  };
+  router.document(Method::get, "/admin/bus",
+                  {"The bus: every feed's cursor, head and lag; every outbox's depth (bus:admin)", "",
+                   s::text(s::object({{"feeds", s::array(feed)}, {"outboxes", s::array(outbox)}}))});
+  router.document(
+      Method::get, "/admin/bus/history",
+      {"Every feed's lag sampled at a fixed interval, the newest samples (bus:admin)", "",
+       s::text(s::object(
+           {{"interval_seconds", s::integer(1)},
+            {"capacity", s::integer(1)},
+            {"samples", s::array(s::object({{"at", s::timestamp()},
+                                            {"feeds", {{"type", "object"}, {"additionalProperties", lag}}}}))}}))});
+  router.document(Method::get, "/admin/dead-letters",
+                  {"Dead letters (?module= ?state=pending|replayed|discarded|all) (bus:admin)", "",
+                   s::text(s::object({{"items", s::array(letter)}}))});
+  router.document(Method::post, "/admin/dead-letters/{module}/{id}/replay",
+                  {"Apply a pending dead letter again with its handler (bus:admin)", s::text(s::object({})),
+                   letter_state("replayed")});
+  router.document(Method::post, "/admin/dead-letters/{module}/{id}/discard",
+                  {"Never apply a pending dead letter; it is kept, marked discarded (bus:admin)",
+                   s::text(s::object({})), letter_state("discarded")});
+  router.document(Method::post, "/admin/consistency",
+                  {"Run the consistency check now (?module= ?repair=true|false) (bus:admin)", s::text(s::object({})),
+                   s::text(report)});
+  router.document(Method::get, "/admin/consistency",
+                  {"The latest consistency report; 404 before the first run (bus:admin)", "", s::text(report)});
+  router.document(
+      Method::get, "/admin/registry",
+      {"The registry's modules, topics (events edges) and Api dependencies (api edges) (bus:admin)", "",
+       s::text(s::object(
+           {{"modules",
+             s::array(s::object({{"name", s::string()}, {"db_file", s::string()}, {"route_prefix", s::string()}}))},
+            {"edges", s::array(s::object({{"from", s::string()},
+                                          {"to", s::string()},
+                                          {"kind", s::one_of({"events", "api"})},
+                                          {"label", s::string()}}))}}))});
 }
 
 }  // namespace townhall::app

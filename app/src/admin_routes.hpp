@@ -75,6 +75,9 @@ void add_bus_history_route(http::Router& router, const LagHistory& history);
 //   GET  /admin/registry                              the module/topic/Api graph (registry_graph_model)
 void add_registry_admin_route(http::Router& router, const config::Config& config);
 
+// What /openapi.json says of the routes above (after they are added).
+void document_admin_routes(http::Router& router);
+
 using RunCheck =
     std::function<boost::asio::awaitable<Result<consistency::Report>>(std::optional<std::string> module, bool repair)>;
 using LastCheck = std::function<std::optional<consistency::Report>()>;

@@ -554,7 +554,9 @@ struct Application::Impl {
   void document_ops_routes() {
     router.document(
         http::Method::get, "/healthz",
-        {"Liveness: the process answers", R"({"type":"object","properties":{"status":{"const":"ok"}}})", "", 200});
+        {"Liveness: the process answers", "",
+         R"({"type":"object","required":["status"],"additionalProperties":false,"properties":{"status":{"const":"ok"}}})",
+         200});
     router.document(
         http::Method::get, "/readyz",
         {"Readiness: every module up (503 naming the ones that are not)", "",
@@ -715,6 +717,7 @@ std::uint16_t Application::start() {
   add_bus_history_route(impl.router, impl.lag_history);
   add_registry_admin_route(impl.router, impl.config);
   add_dashboard_routes(impl.router);
+  document_admin_routes(impl.router);
   std::vector<Gateway::ModuleGate> gates;
   for (auto& slot : impl.slots) {
     slot->module->add_routes(impl.router, slot->config->route_prefix);

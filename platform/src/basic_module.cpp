@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "townhall/platform/schema.hpp"
+
 namespace townhall {
 
 BasicModule::BasicModule(std::string name, ModuleContext& context)
@@ -27,6 +29,14 @@ void BasicModule::add_routes(http::Router& router, const std::string& prefix) {
   router.add(
       http::Method::get, prefix + "/status", [this](http::Request& request) { return status(request); },
       http::Access::public_route);
+  namespace s = schema;
+  router.document(http::Method::get, prefix + "/status",
+                  {"The module's state, schema versions (per component) and newest outbox event", "",
+                   s::text(s::object({{"module", s::string()},
+                                      {"state", s::one_of({"up", "stopped"})},
+                                      {"schema", {{"type", "object"}, {"additionalProperties", s::integer(1)}}},
+                                      {"outbox_head", s::integer(0)}})),
+                   200});
 }
 
 boost::asio::awaitable<http::Response> BasicModule::status(http::Request&) {

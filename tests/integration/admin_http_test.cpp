@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "json_schema.hpp"
 #include "server_fixture.hpp"
 #include "townhall/auth/module.hpp"
 #include "townhall/bus/event.hpp"
@@ -48,6 +49,18 @@ class AdminBusHttp : public ::testing::Test {
         "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, data) "
         "VALUES ('gov.auth.citizen', 'citizen.updated', 'citizen', '999', 1, '2026-11-22T00:00:00.000Z', "
         "'{\"snapshot\":{\"name\":\"no id\"}}')");
+  }
+
+  // The answer is what /openapi.json documents for the route.
+  void expect_documented(const std::string& method, const std::string& pattern, const HttpResponse& response) {
+    for (const auto& entry : server->app().router().entries())
+      if (http::to_string(entry.method) == method && entry.pattern == pattern) {
+        ASSERT_FALSE(entry.doc.response_schema.empty()) << pattern;
+        auto violation = testing::schema_violation(json::parse(entry.doc.response_schema), json::parse(response.body));
+        EXPECT_FALSE(violation) << pattern << ": " << *violation;
+        return;
+      }
+    ADD_FAILURE() << "no route " << method << " " << pattern;
   }
 
   json pending_letters() {
@@ -188,6 +201,7 @@ TEST_F(AdminBusHttp, ReplayAppliesALetterOnceThenConflicts) {
   auto replayed = call("POST", path, admin);
   ASSERT_EQ(replayed.status, 200) << replayed.body;
   EXPECT_EQ(json::parse(replayed.body)["state"], "replayed");
+  expect_documented("POST", "/admin/dead-letters/{module}/{id}/replay", replayed);
   auto reader = permits.open(db::Role::owner);  // this handle has no manifest: only the owner reads
   auto name = reader->prepare("SELECT name FROM citizen_refs WHERE citizen_id = 999");
   ASSERT_TRUE(name.executeStep());
@@ -207,8 +221,11 @@ TEST_F(AdminBusHttp, ADiscardedLetterIsKeptAndNeverApplied) {
   auto discarded = call("POST", "/admin/dead-letters/permits/" + id + "/discard", admin);
   ASSERT_EQ(discarded.status, 200) << discarded.body;
   EXPECT_EQ(json::parse(discarded.body)["state"], "discarded");
+  expect_documented("POST", "/admin/dead-letters/{module}/{id}/discard", discarded);
   EXPECT_TRUE(pending_letters().empty());
-  auto listed = json::parse(call("GET", "/admin/dead-letters?state=discarded", admin).body)["items"];
+  auto listed_response = call("GET", "/admin/dead-letters?state=discarded", admin);
+  expect_documented("GET", "/admin/dead-letters", listed_response);  // with a letter in it
+  auto listed = json::parse(listed_response.body)["items"];
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed.front()["id"].get<std::int64_t>(), std::stoll(id));
   EXPECT_TRUE(listed.front()["discarded_at"].is_string());

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "json_schema.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
 #include "townhall/platform/time.hpp"
@@ -165,6 +166,7 @@ class AuthorizationMatrix : public ::testing::Test {
     return testing::http_request(server->port(), method, path, body, headers);
   }
 
+  // The rows' request makers outlive this call: they capture its locals by value.
   std::vector<Row> rows() {
     auto fixed = [](std::string path, std::string body = {}) {
       return [path, body](Actor) { return std::pair{path, body}; };
@@ -208,7 +210,7 @@ class AuthorizationMatrix : public ::testing::Test {
         {"POST",
          auth + "/register",
          {in, in, in, in, in, in, in, in},
-         [&](Actor a) {
+         [=, this](Actor a) {
            return std::pair{auth + "/register", json{{"email", "new" + std::to_string(a) + "@example.org"},
                                                      {"password", "a long enough password"},
                                                      {"name", "New"}}
@@ -241,7 +243,7 @@ class AuthorizationMatrix : public ::testing::Test {
         {"POST",
          auth + "/employees",
          {_401, _403, _403, _403, _403, _403, _403, in},
-         [&](Actor a) {
+         [=, this](Actor a) {
            return std::pair{auth + "/employees", json{{"email", "hire" + std::to_string(a) + "@example.org"},
                                                       {"password", "staff password 1"},
                                                       {"name", "Hire"}}
@@ -357,7 +359,7 @@ class AuthorizationMatrix : public ::testing::Test {
         {"POST",
          parks + "/bookings",
          {_401, in, in, _403, _403, _403, _403, _403},
-         [&](Actor a) {
+         [=, this](Actor a) {
            return std::pair{parks + "/bookings", booking_body(12 + a)};
          }},
         {"GET", parks + "/bookings", {_401, in, in, _403, _403, in, _403, in}, fixed(parks + "/bookings")},
@@ -392,7 +394,7 @@ class AuthorizationMatrix : public ::testing::Test {
         {"DELETE",
          auth + "/citizens/{id}",
          {_401, in, _404, _403, _403, _403, _403, in},
-         [&](Actor a) {
+         [=, this](Actor a) {
            if (a == front_desk || a == admin)
              return std::pair{auth + "/citizens/" + id(register_citizen("gone" + std::to_string(a) + "@example.org")),
                               std::string()};
@@ -420,7 +422,15 @@ TEST_F(AuthorizationMatrix, EveryRouteHasARowAndEveryCallerGetsWhatItSays) {
   }
   EXPECT_TRUE(covered.empty()) << "rows for routes that do not exist: " << *covered.begin();
 
+  // Issue 13.5: what /openapi.json says a route answers is what it answers. Every JSON
+  // route documents its success response; each success below is checked against it.
+  std::map<std::string, http::RouteDoc> docs;
+  for (const auto& entry : server->app().router().entries())
+    docs[std::string(http::to_string(entry.method)) + " " + entry.pattern] = entry.doc;
+  std::set<std::string> checked;
+
   for (const auto& row : table) {
+    const auto& doc = docs[row.method + " " + row.pattern];
     // Refusals first, so a caller that gets in does not change what the others see.
     std::vector<Actor> order;
     for (int a = 0; a < kActors; ++a)
@@ -440,11 +450,37 @@ TEST_F(AuthorizationMatrix, EveryRouteHasARowAndEveryCallerGetsWhatItSays) {
       if (expected == in) {
         EXPECT_TRUE(answer.status != 401 && answer.status != 403 && answer.status != 404 && answer.status < 500)
             << row.method << " " << path << " as " << kActorNames[actor] << ": " << answer.status << " " << answer.body;
+        if (answer.status == doc.status && doc.content_type == "application/json") {
+          auto where = row.method + " " + path + " as " + kActorNames[actor];
+          if (!doc.response_schema.empty()) {
+            auto violation = testing::schema_violation(json::parse(doc.response_schema), json::parse(answer.body));
+            EXPECT_FALSE(violation) << where << ": the answer is not what /openapi.json documents: " << *violation
+                                    << "\n"
+                                    << answer.body;
+            checked.insert(row.method + " " + row.pattern);
+          }
+          if (!doc.request_schema.empty() && !body.empty()) {
+            auto violation = testing::schema_violation(json::parse(doc.request_schema), json::parse(body));
+            EXPECT_FALSE(violation) << where
+                                    << ": an accepted request body breaks the documented schema: " << *violation;
+          }
+        }
       } else {
         EXPECT_EQ(answer.status, expected)
             << row.method << " " << path << " as " << kActorNames[actor] << ": " << answer.body;
       }
     }
+  }
+  // Needs a dead letter the matrix does not make: AdminBusHttp checks these answers
+  // against their schemas (ReplayAppliesALetterOnceThenConflicts, ADiscardedLetterIs...).
+  const std::set<std::string> checked_elsewhere = {"POST /admin/dead-letters/{module}/{id}/replay",
+                                                   "POST /admin/dead-letters/{module}/{id}/discard"};
+  for (const auto& [route, doc] : docs) {
+    if (doc.content_type != "application/json" || doc.status == 204 || checked_elsewhere.contains(route)) continue;
+    EXPECT_FALSE(doc.response_schema.empty()) << route << " documents no response schema (Router::document)";
+    EXPECT_TRUE(doc.response_schema.empty() || checked.contains(route))
+        << route << ": no call in the matrix got its documented success (" << doc.status
+        << "), so its schema was never checked against an answer";
   }
 }
 

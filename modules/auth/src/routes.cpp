@@ -4,6 +4,7 @@
 
 #include "townhall/platform/input.hpp"
 #include "townhall/platform/json.hpp"
+#include "townhall/platform/schema.hpp"
 
 namespace townhall::auth {
 namespace {
@@ -244,6 +245,94 @@ struct Routes {
   }
 };
 
+// What /openapi.json says of each route (issue 13, item 5); AuthorizationMatrix checks
+// every success answer against it.
+void document_routes(http::Router& router, const std::string& prefix) {
+  using http::Method;
+  namespace s = schema;
+  const auto citizen = s::object({{"id", s::integer(1)},
+                                  {"email", s::string()},
+                                  {"name", s::string()},
+                                  {"phone", s::string_or_null()},
+                                  {"address", s::string_or_null()},
+                                  {"city", s::string_or_null()},
+                                  {"postal_code", s::string_or_null()},
+                                  {"has_national_id", s::boolean()},
+                                  {"email_verified", s::boolean()},
+                                  {"identity_verified", s::boolean()},
+                                  {"is_active", s::boolean()},
+                                  {"event_version", s::integer(1)},
+                                  {"created_at", s::timestamp()},
+                                  {"updated_at", s::timestamp()}});
+  const auto principal = s::object({{"id", s::integer(1)},
+                                    {"kind", s::one_of({"citizen", "employee"})},
+                                    {"email", s::string()},
+                                    {"name", s::string()},
+                                    {"roles", s::array(s::string())},
+                                    {"permissions", s::array(s::string())},
+                                    {"department", s::string_or_null()}});
+  const auto department = s::object(
+      {{"code", s::string()}, {"name", s::string()}, {"created_at", s::timestamp()}, {"updated_at", s::timestamp()}});
+  const auto employee = s::object({{"id", s::integer(1)},
+                                   {"email", s::string()},
+                                   {"name", s::string()},
+                                   {"department_code", s::string_or_null()},
+                                   {"is_active", s::boolean()},
+                                   {"roles", s::array(s::string())},
+                                   {"created_at", s::timestamp()},
+                                   {"updated_at", s::timestamp()}});
+  auto doc = [&](Method method, const std::string& path, std::string summary, const s::Json& request,
+                 const s::Json& response, int status = 200) {
+    router.document(method, prefix + path,
+                    {std::move(summary), request.is_null() ? std::string() : s::text(request),
+                     response.is_null() ? std::string() : s::text(response), status});
+  };
+  const s::Json none;
+  doc(Method::post, "/register", "Register a citizen",
+      s::object({{"email", s::string()},
+                 {"password", s::string()},
+                 {"name", s::string()},
+                 s::optional("phone", s::string()),
+                 s::optional("address", s::string()),
+                 s::optional("city", s::string()),
+                 s::optional("postal_code", s::string()),
+                 s::optional("national_id", s::string())}),
+      citizen, 201);
+  doc(Method::post, "/login", "Sign in: a bearer token", s::object({{"email", s::string()}, {"password", s::string()}}),
+      s::object({{"token", s::string()},
+                 {"token_type", s::one_of({"Bearer"})},
+                 {"expires_at", s::timestamp()},
+                 {"principal", principal}}));
+  doc(Method::post, "/logout", "End this token's session", s::object({}), none, 204);
+  doc(Method::get, "/me", "Who the token belongs to", none, principal);
+  doc(Method::get, "/citizens", "Citizens (staff with citizens:read; ?email= ?name= ?page= ?page_size=)", none,
+      s::page_of(citizen));
+  doc(Method::get, "/citizens/{id}", "A citizen (the citizen, or staff who may read them)", none, citizen);
+  doc(Method::patch, "/citizens/{id}", "Change a citizen; null clears an optional field",
+      s::object({s::optional("email", s::string()), s::optional("name", s::string()),
+                 s::optional("phone", s::string_or_null()), s::optional("address", s::string_or_null()),
+                 s::optional("city", s::string_or_null()), s::optional("postal_code", s::string_or_null()),
+                 s::optional("national_id", s::string_or_null()), s::optional("email_verified", s::boolean()),
+                 s::optional("identity_verified", s::boolean())}),
+      citizen);
+  doc(Method::del, "/citizens/{id}", "Deactivate a citizen's account", none, none, 204);
+  doc(Method::get, "/departments", "Departments", none, s::object({{"items", s::array(department)}}));
+  doc(Method::post, "/departments", "Create a department (admin)",
+      s::object({{"code", s::string()}, {"name", s::string()}}), department, 201);
+  doc(Method::patch, "/departments/{code}", "Rename a department (admin)", s::object({{"name", s::string()}}),
+      department);
+  doc(Method::post, "/employees", "Create an employee (admin)",
+      s::object({{"email", s::string()},
+                 {"password", s::string()},
+                 {"name", s::string()},
+                 s::optional("department_code", s::string()),
+                 s::optional("roles", s::array(s::string()))}),
+      employee, 201);
+  doc(Method::get, "/employees/{id}", "An employee (admin)", none, employee);
+  doc(Method::post, "/employees/{id}/roles", "Replace an employee's roles (admin)",
+      s::object({{"roles", s::array(s::string())}}), employee);
+}
+
 }  // namespace
 
 // The same fields as the gov.auth.citizen snapshot: what others may know of a citizen.
@@ -268,24 +357,6 @@ void add_routes(http::Router& router, const std::string& prefix, AuthService& se
   using http::Method;
   router.add(Method::post, prefix + "/register", bind(&Routes::register_citizen), Access::public_route);
   router.add(Method::post, prefix + "/login", bind(&Routes::login), Access::public_route);
-  router.document(
-      Method::post, prefix + "/register",
-      {"Register a citizen",
-       R"({"type":"object","required":["email","password","name"],"additionalProperties":false,)"
-       R"("properties":{"email":{"type":"string","format":"email"},"password":{"type":"string"},)"
-       R"("name":{"type":"string"},"phone":{"type":"string"},"address":{"type":"string"},"city":{"type":"string"},)"
-       R"("postal_code":{"type":"string"},"national_id":{"type":"string"}}})",
-       R"({"type":"object","required":["id","email","name"],"properties":{"id":{"type":"integer"},)"
-       R"("email":{"type":"string"},"name":{"type":"string"}}})",
-       201});
-  router.document(
-      Method::post, prefix + "/login",
-      {"Sign in: a bearer token",
-       R"({"type":"object","required":["email","password"],"additionalProperties":false,)"
-       R"("properties":{"email":{"type":"string"},"password":{"type":"string"}}})",
-       R"({"type":"object","required":["token","token_type","expires_at"],"properties":{"token":{"type":"string"},)"
-       R"("token_type":{"const":"Bearer"},"expires_at":{"type":"string","format":"date-time"},"principal":{"type":"object"}}})",
-       200});
   router.add(Method::post, prefix + "/logout", bind(&Routes::logout));
   router.add(Method::get, prefix + "/me", bind(&Routes::me));
   router.add(Method::get, prefix + "/citizens", bind(&Routes::list_citizens));
@@ -298,6 +369,7 @@ void add_routes(http::Router& router, const std::string& prefix, AuthService& se
   router.add(Method::post, prefix + "/employees", bind(&Routes::create_employee));
   router.add(Method::get, prefix + "/employees/{id}", bind(&Routes::get_employee));
   router.add(Method::post, prefix + "/employees/{id}/roles", bind(&Routes::set_roles));
+  document_routes(router, prefix);
 }
 
 }  // namespace townhall::auth

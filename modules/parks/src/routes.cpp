@@ -5,6 +5,7 @@
 
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/money.hpp"
+#include "townhall/platform/schema.hpp"
 #include "townhall/platform/time.hpp"
 
 namespace townhall::parks {
@@ -206,6 +207,104 @@ struct Routes {
   }
 };
 
+// What /openapi.json says of each route (issue 13, item 5); AuthorizationMatrix checks
+// every success answer against it.
+void document_routes(http::Router& router, const std::string& prefix) {
+  using http::Method;
+  namespace s = schema;
+  // Weekday (mon..sun) to {open, close} ("HH:MM", on the hour or half hour); a day left
+  // out is closed.
+  s::Json hours = {{"type", "object"},
+                   {"additionalProperties", s::object({{"open", s::string()}, {"close", s::string()}})}};
+  std::vector<s::Field> facility_fields = {{"name", s::string()},
+                                           {"kind", s::string()},
+                                           {"capacity", s::integer(1)},
+                                           {"hourly_price_cents", s::integer(0)},
+                                           s::optional("currency", s::string()),
+                                           {"time_zone", s::string()},
+                                           {"opening_hours", hours},
+                                           s::optional("is_active", s::boolean())};
+  const auto new_facility = s::object(facility_fields);
+  for (auto& field : facility_fields) field.required = false;
+  const auto facility_patch = s::object(facility_fields);
+  const auto facility = s::object({{"id", s::integer(1)},
+                                   {"name", s::string()},
+                                   {"kind", s::string()},
+                                   {"capacity", s::integer(1)},
+                                   {"hourly_price_cents", s::integer(0)},
+                                   {"currency", s::string()},
+                                   {"time_zone", s::string()},
+                                   {"opening_hours", hours},
+                                   {"is_active", s::boolean()},
+                                   {"created_at", s::timestamp()},
+                                   {"updated_at", s::timestamp()}});
+  const auto booking = s::object({{"id", s::integer(1)},
+                                  {"facility_id", s::integer(1)},
+                                  {"citizen_id", s::integer(1)},
+                                  {"starts_at", s::timestamp()},
+                                  {"ends_at", s::timestamp()},
+                                  {"status", s::one_of({"pending_payment", "confirmed", "cancelled"})},
+                                  {"amount_cents", s::integer(0)},
+                                  {"currency", s::string()},
+                                  {"hold_expires_at", s::timestamp_or_null()},
+                                  {"invoice_id", s::integer_or_null()},
+                                  {"payment_id", s::integer_or_null()},
+                                  {"cancel_reason", s::string_or_null()},
+                                  {"created_at", s::timestamp()},
+                                  {"updated_at", s::timestamp()}});
+  const auto program = s::object({{"id", s::integer(1)},
+                                  {"facility_id", s::integer_or_null()},
+                                  {"name", s::string()},
+                                  {"schedule", s::string()},
+                                  {"capacity", s::integer(1)},
+                                  {"enrolled", s::integer(0)},
+                                  {"waitlisted", s::integer(0)},
+                                  {"price_cents", s::integer(0)},
+                                  {"currency", s::string()},
+                                  {"created_at", s::timestamp()}});
+  const auto enrollment = s::object({{"id", s::integer(1)},
+                                     {"program_id", s::integer(1)},
+                                     {"citizen_id", s::integer(1)},
+                                     {"status", s::one_of({"enrolled", "waitlisted", "cancelled"})},
+                                     s::optional("waitlist_position", s::integer(1)),
+                                     {"created_at", s::timestamp()},
+                                     {"updated_at", s::timestamp()}});
+  auto doc = [&](Method method, const std::string& path, std::string summary, const s::Json& request,
+                 const s::Json& response, int status = 200) {
+    router.document(
+        method, prefix + path,
+        {std::move(summary), request.is_null() ? std::string() : s::text(request), s::text(response), status});
+  };
+  const s::Json none;
+  doc(Method::get, "/facilities", "Facilities (?page= ?page_size=)", none, s::page_of(facility));
+  doc(Method::get, "/facilities/{id}", "A facility", none, facility);
+  doc(Method::post, "/facilities", "Create a facility (parks staff)", new_facility, facility, 201);
+  doc(Method::patch, "/facilities/{id}", "Change a facility (parks staff)", facility_patch, facility);
+  doc(Method::post, "/bookings",
+      "Book a facility (a citizen): pending_payment with a hold and an invoice, or confirmed when free; 409 on overlap",
+      s::object({{"facility_id", s::integer(1)}, {"starts_at", s::timestamp()}, {"ends_at", s::timestamp()}}), booking,
+      201);
+  doc(Method::get, "/bookings", "Bookings: a citizen's own, all for parks staff (?status= ?page= ?page_size=)", none,
+      s::page_of(booking));
+  doc(Method::get, "/bookings/{id}", "A booking", none, booking);
+  doc(Method::del, "/bookings/{id}", "Cancel a booking (its citizen or parks staff): the cancelled booking", none,
+      booking);
+  doc(Method::get, "/programs", "Programs (?page= ?page_size=)", none, s::page_of(program));
+  doc(Method::get, "/programs/{id}", "A program", none, program);
+  doc(Method::post, "/programs", "Create a program (parks staff)",
+      s::object({s::optional("facility_id", s::integer(1)),
+                 {"name", s::string()},
+                 {"schedule", s::string()},
+                 {"capacity", s::integer(1)},
+                 {"price_cents", s::integer(0)},
+                 s::optional("currency", s::string())}),
+      program, 201);
+  doc(Method::post, "/programs/{id}/enrollments", "Enroll (a citizen): enrolled, or waitlisted when full (no body)",
+      s::object({}), enrollment, 201);
+  doc(Method::get, "/enrollments/{id}", "An enrollment", none, enrollment);
+  doc(Method::del, "/enrollments/{id}", "Cancel an enrollment: the cancelled enrollment", none, enrollment);
+}
+
 }  // namespace
 
 void add_routes(http::Router& router, const std::string& prefix, ParksService& service) {
@@ -229,6 +328,7 @@ void add_routes(http::Router& router, const std::string& prefix, ParksService& s
   router.add(Method::post, prefix + "/programs/{id}/enrollments", bind(&Routes::enroll));
   router.add(Method::get, prefix + "/enrollments/{id}", bind(&Routes::get_enrollment));
   router.add(Method::del, prefix + "/enrollments/{id}", bind(&Routes::cancel_enrollment));
+  document_routes(router, prefix);
 }
 
 }  // namespace townhall::parks

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "townhall/platform/json.hpp"
+#include "townhall/platform/schema.hpp"
 
 namespace townhall::permits {
 namespace {
@@ -174,6 +175,75 @@ struct Routes {
   }
 };
 
+// What /openapi.json says of each route (issue 13, item 5); AuthorizationMatrix checks
+// every success answer against it.
+void document_routes(http::Router& router, const std::string& prefix) {
+  using http::Method;
+  namespace s = schema;
+  const auto application =
+      s::object({{"id", s::integer(1)},
+                 {"citizen_id", s::integer(1)},
+                 {"permit_type", s::string()},
+                 {"description", s::string()},
+                 {"property_address", s::string()},
+                 {"department_code", s::string()},
+                 {"status", s::one_of({"fee_due", "under_review", "approved", "rejected"})},
+                 {"fee_cents", s::integer(0)},
+                 {"currency", s::string()},
+                 {"invoice_id", s::integer_or_null()},
+                 {"decision_reason", s::string_or_null()},
+                 {"decided_at", s::timestamp_or_null()},
+                 {"permit_id", s::integer_or_null()},
+                 // The applicant as permits' cache knows them (reviewers see it; null until synced).
+                 {"applicant",
+                  s::or_null(s::object(
+                      {{"name", s::string_or_null()}, {"phone", s::string_or_null()}, {"synced_at", s::timestamp()}}))},
+                 {"submitted_at", s::timestamp()},
+                 {"updated_at", s::timestamp()}});
+  const auto inspection = s::object({{"id", s::integer(1)},
+                                     {"application_id", s::integer(1)},
+                                     {"scheduled_for", s::timestamp()},
+                                     {"status", s::one_of({"scheduled", "passed", "failed"})},
+                                     {"notes", s::string_or_null()},
+                                     {"recorded_at", s::timestamp_or_null()}});
+  const auto permit = s::object({{"id", s::integer(1)},
+                                 {"application_id", s::integer(1)},
+                                 {"citizen_id", s::integer(1)},
+                                 {"permit_type", s::string()},
+                                 {"department_code", s::string()},
+                                 {"status", s::one_of({"active", "revoked"})},
+                                 {"issued_at", s::timestamp()},
+                                 {"revoked_at", s::timestamp_or_null()},
+                                 {"revoke_reason", s::string_or_null()}});
+  auto doc = [&](Method method, const std::string& path, std::string summary, const s::Json& request,
+                 const s::Json& response, int status = 200) {
+    router.document(
+        method, prefix + path,
+        {std::move(summary), request.is_null() ? std::string() : s::text(request), s::text(response), status});
+  };
+  const s::Json none;
+  doc(Method::post, "/applications", "Submit a permit application (a verified citizen)",
+      s::object({{"permit_type", s::string()},
+                 {"description", s::string()},
+                 {"property_address", s::string()},
+                 {"department_code", s::string()}}),
+      application, 201);
+  doc(Method::get, "/applications",
+      "Applications: a citizen's own, a department's for its staff (?status= ?department_code= ?page= ?page_size=)",
+      none, s::page_of(application));
+  doc(Method::get, "/applications/{id}", "An application", none, application);
+  doc(Method::post, "/applications/{id}/decision",
+      "Approve or reject (a reviewer of its department); reject needs a reason",
+      s::object({{"decision", s::one_of({"approve", "reject"})}, s::optional("reason", s::string())}), application);
+  doc(Method::post, "/inspections", "Schedule an inspection of an open application (an inspector)",
+      s::object({{"application_id", s::integer(1)}, {"scheduled_for", s::timestamp()}}), inspection, 201);
+  doc(Method::post, "/inspections/{id}/result", "Record an inspection's result",
+      s::object({{"result", s::one_of({"passed", "failed"})}, s::optional("notes", s::string())}), inspection);
+  doc(Method::get, "/permits/{id}", "A permit", none, permit);
+  doc(Method::post, "/permits/{id}/revoke", "Revoke a permit (a reviewer of its department)",
+      s::object({{"reason", s::string()}}), permit);
+}
+
 }  // namespace
 
 void add_routes(http::Router& router, const std::string& prefix, PermitsService& service) {
@@ -190,6 +260,7 @@ void add_routes(http::Router& router, const std::string& prefix, PermitsService&
   router.add(Method::post, prefix + "/inspections/{id}/result", bind(&Routes::record));
   router.add(Method::get, prefix + "/permits/{id}", bind(&Routes::get_permit));
   router.add(Method::post, prefix + "/permits/{id}/revoke", bind(&Routes::revoke));
+  document_routes(router, prefix);
 }
 
 }  // namespace townhall::permits

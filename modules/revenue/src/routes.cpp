@@ -4,6 +4,7 @@
 
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/money.hpp"
+#include "townhall/platform/schema.hpp"
 
 namespace townhall::revenue {
 namespace {
@@ -219,6 +220,103 @@ struct Routes {
   }
 };
 
+// What /openapi.json says of each route (issue 13, item 5); AuthorizationMatrix checks
+// every success answer against it.
+void document_routes(http::Router& router, const std::string& prefix) {
+  using http::Method;
+  namespace s = schema;
+  std::vector<s::Field> invoice_fields = {
+      {"id", s::integer(1)},
+      {"citizen_id", s::integer(1)},
+      {"source", s::object({{"module", s::string()}, {"type", s::string()}, {"id", s::string()}})},
+      {"description", s::string()},
+      {"amount_cents", s::integer(0)},
+      {"balance_cents", s::integer(0)},
+      {"currency", s::string()},
+      {"status", s::one_of({"open", "paid", "voided", "refunded"})},
+      {"created_at", s::timestamp()},
+      {"updated_at", s::timestamp()},
+      {"paid_at", s::timestamp_or_null()},
+      {"closed_at", s::timestamp_or_null()}};
+  const auto invoice = s::object(invoice_fields);
+  const auto payment =
+      s::object({{"id", s::integer(1)},
+                 {"invoice_id", s::integer(1)},
+                 {"citizen_id", s::integer(1)},
+                 {"amount_cents", s::integer(1)},
+                 {"currency", s::string()},
+                 {"method", s::object({{"type", s::one_of({"card"})}})},
+                 {"status", s::one_of({"pending", "completed", "failed", "refund_pending", "refunded"})},
+                 {"failure_reason", s::string_or_null()},
+                 {"provider_reference", s::string_or_null()},
+                 {"source_module", s::string()},
+                 {"source_type", s::string()},
+                 {"source_id", s::string()},
+                 {"created_at", s::timestamp()},
+                 {"completed_at", s::timestamp_or_null()},
+                 {"refunded_at", s::timestamp_or_null()}});
+  invoice_fields.push_back({"payments", s::array(payment)});
+  const auto invoice_with_payments = s::object(invoice_fields);
+  const auto tax_record = s::object({{"id", s::integer(1)},
+                                     {"citizen_id", s::integer(1)},
+                                     {"tax_year", s::integer(1900)},
+                                     {"assessed_value_cents", s::integer(0)},
+                                     {"tax_due_cents", s::integer(0)},
+                                     {"currency", s::string()},
+                                     {"created_at", s::timestamp()},
+                                     // Only with ?include=national_id (audited in auth).
+                                     s::optional("national_id", s::string_or_null())});
+  const auto license = s::object({{"id", s::integer(1)},
+                                  {"citizen_id", s::integer(1)},
+                                  {"business_name", s::string()},
+                                  {"activity", s::string()},
+                                  {"address", s::string()},
+                                  {"status", s::one_of({"applied", "active", "rejected", "expired"})},
+                                  {"term", s::integer(0)},
+                                  {"expires_at", s::timestamp_or_null()},
+                                  {"renewal_invoice_id", s::integer_or_null()},
+                                  {"decision_reason", s::string_or_null()},
+                                  {"created_at", s::timestamp()},
+                                  {"updated_at", s::timestamp()}});
+  auto doc = [&](Method method, const std::string& path, std::string summary, const s::Json& request,
+                 const s::Json& response, int status = 200) {
+    router.document(
+        method, prefix + path,
+        {std::move(summary), request.is_null() ? std::string() : s::text(request), s::text(response), status});
+  };
+  const s::Json none;
+  doc(Method::get, "/invoices", "Invoices: a citizen's own, all for revenue staff (?status= ?page= ?page_size=)", none,
+      s::page_of(invoice));
+  doc(Method::get, "/invoices/{id}", "An invoice with its payments", none, invoice_with_payments);
+  doc(Method::post, "/payments",
+      "Pay an invoice (its citizen; Idempotency-Key header required): 201 completed, 202 pending, 402 declined "
+      "(problem+json carrying the payment)",
+      s::object({{"invoice_id", s::integer(1)},
+                 {"amount_cents", s::integer(1)},
+                 s::optional("currency", s::string()),
+                 {"method", s::object({{"type", s::one_of({"card"})}, {"token", s::string()}})}}),
+      payment, 201);
+  doc(Method::post, "/tax-records", "Record a property tax assessment (revenue staff)",
+      s::object({{"citizen_id", s::integer(1)},
+                 {"tax_year", s::integer(1900)},
+                 {"assessed_value_cents", s::integer(0)},
+                 {"tax_due_cents", s::integer(0)}}),
+      tax_record, 201);
+  doc(Method::get, "/tax-records/{id}", "A tax record (?include=national_id: revenue staff, audited)", none,
+      tax_record);
+  doc(Method::post, "/business-licenses", "Apply for a business license (a citizen)",
+      s::object({{"business_name", s::string()}, {"activity", s::string()}, {"address", s::string()}}), license, 201);
+  doc(Method::get, "/business-licenses", "Business licenses: a citizen's own, all for revenue staff", none,
+      s::page_of(license));
+  doc(Method::get, "/business-licenses/{id}", "A business license", none, license);
+  doc(Method::post, "/business-licenses/{id}/decision", "Approve or reject (revenue staff); reject needs a reason",
+      s::object({{"decision", s::one_of({"approve", "reject"})}, s::optional("reason", s::string())}), license);
+  doc(Method::post, "/business-licenses/{id}/renew", "Renew an active license: invoices the fee (no body)",
+      s::object({}), license);
+  doc(Method::post, "/business-licenses/expire", "Run the daily expiry now (revenue staff)", s::object({}),
+      s::object({{"expired", s::integer(0)}}));
+}
+
 }  // namespace
 
 void add_routes(http::Router& router, const std::string& prefix, RevenueService& service) {
@@ -238,6 +336,7 @@ void add_routes(http::Router& router, const std::string& prefix, RevenueService&
   router.add(Method::post, prefix + "/business-licenses/{id}/decision", bind(&Routes::decide_license));
   router.add(Method::post, prefix + "/business-licenses/{id}/renew", bind(&Routes::renew_license));
   router.add(Method::post, prefix + "/business-licenses/expire", bind(&Routes::expire_licenses));
+  document_routes(router, prefix);
 }
 
 }  // namespace townhall::revenue

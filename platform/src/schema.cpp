@@ -1,0 +1,45 @@
+#include "townhall/platform/schema.hpp"
+
+namespace townhall::schema {
+
+Json string() { return {{"type", "string"}}; }
+Json string_or_null() { return {{"type", Json::array({"string", "null"})}}; }
+Json integer(std::int64_t minimum) { return {{"type", "integer"}, {"minimum", minimum}}; }
+Json integer() { return {{"type", "integer"}}; }
+Json integer_or_null() { return {{"type", Json::array({"integer", "null"})}}; }
+Json number() { return {{"type", "number"}}; }
+Json boolean() { return {{"type", "boolean"}}; }
+Json timestamp() { return {{"type", "string"}, {"format", "date-time"}}; }
+Json timestamp_or_null() { return {{"type", Json::array({"string", "null"})}, {"format", "date-time"}}; }
+
+Json one_of(std::initializer_list<const char*> values) {
+  Json out = {{"type", "string"}, {"enum", Json::array()}};
+  for (const char* value : values) out["enum"].push_back(value);
+  return out;
+}
+
+Json array(Json items) { return {{"type", "array"}, {"items", std::move(items)}}; }
+Json or_null(Json schema) { return {{"anyOf", Json::array({std::move(schema), {{"type", "null"}}})}}; }
+
+Field optional(std::string name, Json schema) { return {std::move(name), std::move(schema), false}; }
+
+Json object(std::vector<Field> fields) {
+  Json properties = Json::object();
+  Json required = Json::array();
+  for (auto& field : fields) {
+    if (field.required) required.push_back(field.name);
+    properties[field.name] = std::move(field.schema);
+  }
+  Json out = {{"type", "object"}, {"properties", std::move(properties)}, {"additionalProperties", false}};
+  if (!required.empty()) out["required"] = std::move(required);
+  return out;
+}
+
+Json page_of(Json item) {
+  return object(
+      {{"items", array(std::move(item))}, {"page", integer(1)}, {"page_size", integer(1)}, {"total", integer(0)}});
+}
+
+std::string text(const Json& schema) { return schema.dump(); }
+
+}  // namespace townhall::schema
