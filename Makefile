@@ -7,7 +7,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps build run test test-stress soak soak-load tsan fuzz bench bench-bus bench-auth bench-revenue bench-parks docs format clean
+.PHONY: deps build run test test-stress soak soak-faults soak-load tsan fuzz bench bench-bus bench-auth bench-revenue bench-parks docs format clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -39,6 +39,13 @@ soak: deps
 	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build build/asan -j $(JOBS) --target soak townhall
 	./build/asan/tests/soak --binary build/asan/app/townhall --registry config/townhall.json --kills $(KILLS)
+
+# The crash soak with the server's storage failing under the load (make test runs 10 kills).
+soak-faults: deps
+	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build build/asan -j $(JOBS) --target soak townhall_faulty
+	./build/asan/tests/soak --binary build/asan/tests/townhall_faulty --registry config/townhall.json \
+	  --kills $(KILLS) --faults $(or $(FAULT_SEED),7)
 
 # The unit tests under ThreadSanitizer (the bus's threads, writers, caches); not in CI's
 # time budget, run it after touching concurrency.

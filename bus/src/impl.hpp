@@ -17,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -304,6 +305,9 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   // A commit grew `module`'s outbox: wake its subscribers now, not at the next sweep.
   void outbox_grew(const std::string& module);
   std::vector<FeedStatus> status();
+  // Bus::replay and Bus::discard run through this on the consumer's writer: a storage
+  // failure takes the consumer down (as a failed batch does) and is Errc::unavailable.
+  Result<Unit> operator_action(Consumer& consumer, const std::function<Result<Unit>()>& action);
   BusMeasurement measure();  // reads each source's outbox
 
   void insert_dead_letter(db::Connection& connection, SubscriptionState& subscription, const std::string& event_id,

@@ -12,6 +12,8 @@
 #include "fault_vfs.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
+#include "townhall/bus/event.hpp"
+#include "townhall/platform/db.hpp"
 
 namespace townhall {
 namespace {
@@ -165,6 +167,57 @@ TEST_F(StorageFaults, OneFailedWriteIsAnsweredAndTheNextSucceeds) {
   EXPECT_EQ(accepted.status, 201) << accepted.body;
   EXPECT_TRUE(testing::wait_until([&] { return permits_up(); })) << readiness().dump();
   EXPECT_EQ(applications(token), 1u);
+}
+
+// An operator's replay (or discard) meeting a failing file is told to try again (503),
+// not that the letter failed (422) or the server broke (500); the letter stays pending
+// and the replay works once the disk does. (Found by soak_under_storage_faults: a 500.)
+TEST_F(StorageFaults, AReplayMeetingAFailingFileIs503AndWorksAfterTheHeal) {
+  bus::Event event;
+  event.event_id = "auth:4242";
+  event.event_type = "citizen.updated";
+  event.topic = "gov.auth.citizen";
+  event.source = "auth";
+  event.aggregate_type = "citizen";
+  event.aggregate_id = "999";
+  event.event_version = 1;
+  event.occurred_at = "2026-11-22T00:00:00.000Z";
+  event.data = {{"snapshot", {{"id", 999}, {"name", "Replayed Citizen"}}}};
+  std::int64_t letter = 0;
+  {
+    db::ModuleDb permits("permits", dir.path() / "permits.db", {});
+    auto owner = permits.open(db::Role::owner);
+    auto insert = owner->prepare(
+        "INSERT INTO dead_letters (subscription, event_id, event, error, attempts, first_failed_at, last_failed_at) "
+        "VALUES ('citizen_refs', 'auth:4242', ?, 'database is locked', 5, '2026-11-22T00:00:00.000Z', "
+        "'2026-11-22T00:00:01.000Z')");
+    insert.bind(1, bus::to_json(event).dump());
+    insert.exec();
+    letter = owner->sql().getLastInsertRowid();
+  }
+  const auto path = "/admin/dead-letters/permits/" + std::to_string(letter);
+  for (auto call_kind : {FaultVfs::Call::read, FaultVfs::Call::write}) {
+    vfs.inject({"permits.db", call_kind});
+    for (const char* action : {"/replay", "/discard"}) {
+      auto refused = call("POST", path + action, {}, admin);
+      EXPECT_EQ(refused.status, 503) << action << ": " << refused.body;
+      EXPECT_EQ(refused.header("content-type"), "application/problem+json");
+    }
+    vfs.clear();
+    EXPECT_TRUE(testing::wait_until([&] {
+      auto state = call("GET", "/admin/dead-letters?module=permits", {}, admin);
+      return state.status == 200 && json::parse(state.body)["items"].size() == 1 && permits_up();
+    })) << readiness().dump();
+    auto listed = json::parse(call("GET", "/admin/dead-letters?module=permits", {}, admin).body)["items"];
+    EXPECT_EQ(listed[0]["state"], "pending");
+    EXPECT_EQ(listed[0]["attempts"], 5);  // the refused replays were not the letter's failures
+  }
+  HttpResponse replayed;
+  EXPECT_TRUE(testing::wait_until([&] {
+    replayed = call("POST", path + "/replay", {}, admin);
+    return replayed.status != 503;  // the consumer reopens after the heal
+  }));
+  EXPECT_EQ(replayed.status, 200) << replayed.body;
 }
 
 // An event arriving while the consumer's file fails is applied once the file works: the

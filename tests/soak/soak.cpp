@@ -17,7 +17,11 @@
 //     and PRAGMA integrity_check is ok on every module file.
 // Malformed payment events cannot come from revenue's code: the soak appends them to
 // revenue.db's outbox itself, standing for a faulty producer.
-// usage: soak --binary PATH --registry PATH [--kills N] [--seed S]
+// With --faults SEED the binary is tests/soak/faulty_server.cpp's: while the load runs
+// its storage fails under it (any module file; reads, writes, fsyncs, shared memory; once
+// or for a while; I/O errors and a full disk), and every check above must still hold
+// (issue 14, item 5). Answers during a fault are 503: not acknowledged, like a kill's.
+// usage: soak --binary PATH --registry PATH [--kills N] [--seed S] [--faults SEED]
 // Prints the figures and exits 0 when nothing was violated, 1 otherwise.
 #include <SQLiteCpp/Database.h>
 #include <signal.h>
@@ -29,6 +33,7 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -47,13 +52,18 @@ struct Options {
   std::string registry;
   int kills = 30;
   unsigned seed = 20261122;
+  std::optional<unsigned> fault_seed;  // --faults: the server's storage fails under the load
 };
+
+std::atomic<std::int64_t> unavailable_answers{0};  // 503s seen by the load
 
 // A request during the load: no answer (the server was killed mid-request) is status 0.
 townhall::testing::HttpResponse attempt(unsigned short port, const std::string& method, const std::string& target,
                                         const std::string& body, const std::string& token) {
   try {
-    return townhall::testing::call(port, method, target, body, token);
+    auto answer = townhall::testing::call(port, method, target, body, token);
+    if (answer.status == 503) ++unavailable_answers;
+    return answer;
   } catch (const std::exception&) {
     return {};
   }
@@ -82,7 +92,7 @@ class Soak {
       return 1;
     }
     {
-      auto server = start();
+      auto server = start(/*with_faults=*/false);  // the accounts must exist
       if (!server) return 1;
       setup_accounts();
       server->signal(SIGTERM);
@@ -93,6 +103,7 @@ class Soak {
       if (!server) return 1;
       if (!check("after restart " + std::to_string(kill))) break;
       load_then_kill(*server);
+      count_faults(*server);
       ++kills_done_;
     }
     auto server = start();
@@ -100,9 +111,13 @@ class Soak {
     check("final");
     server->signal(SIGTERM);
     server->wait_exit();
+    count_faults(*server);
     std::cout << "soak: " << kills_done_ << " kills, " << acknowledged_ << " acknowledged writes (" << paid_.size()
               << " fees paid, " << declined_ << " declines, " << bookings_.size() << " bookings, " << bookings_paid_
               << " booking payments), " << checked_ << " effects checked, " << violations_ << " violations\n";
+    if (options_.fault_seed)
+      std::cout << "soak: under storage faults: " << faults_ << " faults injected, " << unavailable_answers
+                << " answers 503\n";
     return violations_ == 0 && kills_done_ == options_.kills ? 0 : 1;
   }
 
@@ -130,18 +145,28 @@ class Soak {
     return code.value_or(-1);
   }
 
-  std::unique_ptr<ChildProcess> start() {
+  std::unique_ptr<ChildProcess> start(bool with_faults = true) {
     // The server's log is kept with its output (shown when it fails to start), not echoed.
+    std::map<std::string, std::string> env;
+    if (options_.fault_seed && with_faults)
+      env["TOWNHALL_FAULT_SEED"] = std::to_string(*options_.fault_seed + static_cast<unsigned>(starts_));
+    ++starts_;
     auto child =
         std::make_unique<ChildProcess>(std::vector<std::string>{options_.binary, "serve", "--port", "0", "--config",
                                                                 config_, "--data-dir", data().string()},
-                                       std::map<std::string, std::string>{}, true);
+                                       std::move(env), true);
     port_ = townhall::testing::wait_for_port(*child);
     if (port_ == 0) {
       std::cerr << "soak: the server did not start:\n" << child->output();
       return nullptr;
     }
     return child;
+  }
+
+  // The faults a faulty server reported (one "fault:" line each).
+  void count_faults(const ChildProcess& server) {
+    const auto& output = server.output();
+    for (auto at = output.find("fault: "); at != std::string::npos; at = output.find("fault: ", at + 1)) ++faults_;
   }
 
   void setup_accounts() {
@@ -251,7 +276,9 @@ class Soak {
     };
     std::thread a(worker, static_cast<unsigned>(random_()), 0), b(worker, static_cast<unsigned>(random_()), 1);
     // The kill comes at a random moment of the load (the soak's point: no moment is safe).
-    std::this_thread::sleep_for(std::chrono::milliseconds(30 + random_() % 300));
+    // Under faults the load runs longer, so the failing disk meets it.
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(options_.fault_seed ? 300 + random_() % 1200 : 30 + random_() % 300));
     server.signal(SIGKILL);
     server.wait_exit();
     stop = true;
@@ -480,8 +507,13 @@ class Soak {
     // A replay through the admin API: a malformed payment fails again and stays pending.
     if (dead > 0) {
       auto letter = scalar(permits, "SELECT min(id) FROM dead_letters");
-      auto replayed =
-          call(port_, "POST", "/admin/dead-letters/permits/" + std::to_string(letter) + "/replay", "", admin_);
+      townhall::testing::HttpResponse replayed;
+      auto replay = [&] {
+        replayed = call(port_, "POST", "/admin/dead-letters/permits/" + std::to_string(letter) + "/replay", "", admin_);
+        // Under faults a module may be down for a moment (503): asked again, not a violation.
+        return !(options_.fault_seed && replayed.status == 503);
+      };
+      townhall::testing::wait_until(replay, 20s);
       if (replayed.status != 422)
         violation(where,
                   "replaying a malformed payment answered " + std::to_string(replayed.status) + ": " + replayed.body);
@@ -615,7 +647,8 @@ class Soak {
   int next_hour_ = 0;
   std::set<std::int64_t> bookings_;
   std::int64_t acknowledged_ = 0, checked_ = 0;
-  int violations_ = 0, kills_done_ = 0;
+  int violations_ = 0, kills_done_ = 0, starts_ = 0;
+  std::int64_t faults_ = 0;
 };
 
 }  // namespace
@@ -632,13 +665,15 @@ int main(int argc, char** argv) {
       options.kills = std::stoi(value);
     else if (flag == "--seed")
       options.seed = static_cast<unsigned>(std::stoul(value));
+    else if (flag == "--faults")
+      options.fault_seed = static_cast<unsigned>(std::stoul(value));
     else {
-      std::cerr << "usage: soak --binary PATH --registry PATH [--kills N] [--seed S]\n";
+      std::cerr << "usage: soak --binary PATH --registry PATH [--kills N] [--seed S] [--faults SEED]\n";
       return 2;
     }
   }
   if (options.binary.empty() || options.registry.empty()) {
-    std::cerr << "usage: soak --binary PATH --registry PATH [--kills N] [--seed S]\n";
+    std::cerr << "usage: soak --binary PATH --registry PATH [--kills N] [--seed S] [--faults SEED]\n";
     return 2;
   }
   return Soak(std::move(options)).run();

@@ -171,7 +171,7 @@ std::atomic<int> next_id{0};
 
 }  // namespace
 
-FaultVfs::FaultVfs() : impl_(std::make_unique<Impl>()) {
+FaultVfs::FaultVfs(bool as_default) : impl_(std::make_unique<Impl>()) {
   sqlite3_initialize();
   impl_->real = sqlite3_vfs_find(nullptr);
   if (!impl_->real || impl_->real->iVersion < 2) throw std::runtime_error("no default SQLite VFS to wrap");
@@ -195,7 +195,8 @@ FaultVfs::FaultVfs() : impl_(std::make_unique<Impl>()) {
   vfs.xCurrentTime = x_current_time;
   vfs.xGetLastError = x_get_last_error;
   vfs.xCurrentTimeInt64 = x_current_time_int64;
-  if (sqlite3_vfs_register(&vfs, 0) != SQLITE_OK) throw std::runtime_error("cannot register the fault VFS");
+  if (sqlite3_vfs_register(&vfs, as_default ? 1 : 0) != SQLITE_OK)
+    throw std::runtime_error("cannot register the fault VFS");
 }
 
 FaultVfs::~FaultVfs() { sqlite3_vfs_unregister(&impl_->vfs); }

@@ -26,7 +26,9 @@ class FaultVfs {
     Kind kind = Kind::io_error;
   };
 
-  FaultVfs();
+  // as_default: every database opened without naming a VFS uses this one (a whole
+  // server process under faults: tests/soak/faulty_server.cpp).
+  explicit FaultVfs(bool as_default = false);
   ~FaultVfs();
   FaultVfs(const FaultVfs&) = delete;
   FaultVfs& operator=(const FaultVfs&) = delete;
