@@ -224,7 +224,8 @@ void document_admin_routes(http::Router& router) {
                                  {"state", s::one_of({"pending", "replayed", "discarded"})},
                                  {"replayed_at", s::timestamp_or_null()},
                                  {"discarded_at", s::timestamp_or_null()}});
-  const auto ids = s::array(s::integer());
+  // Ids, or keys for a text-keyed cache (department_refs).
+  const auto ids = s::array({{"type", s::Json::array({"integer", "string"})}});
   const auto cache =
       s::object({{"cache", s::string()},
                  {"source", s::string()},
@@ -250,6 +251,7 @@ void document_admin_routes(http::Router& router) {
                                  {"extra", s::integer(0)},
                                  {"repaired", s::integer(0)},
                                  {"duration_seconds", s::number()},
+                                 {"rewound", s::array(s::string())},
                                  {"caches", s::array(cache)}});
   const auto lag = s::object({{"lag_events", s::integer(0)}, {"lag_seconds", s::number()}});
   const auto letter_state = [](const char* state) {

@@ -436,20 +436,35 @@ struct Application::Impl {
     const auto started = std::chrono::steady_clock::now();
     for (auto& slot : slots) {
       if (module && slot->config->name != *module) continue;
+      // Restore awareness in the check (issue 13.2): a source restored in place since the
+      // consumer opened is found here, the consumer rewound before its caches are compared.
+      if (*slot->up && dynamic_cast<bus::Consumer*>(slot->module.get())) {
+        auto name = slot->config->name;
+        auto rewound = co_await slot->writer->run([this, &name] { return bus->rewind_restored_sources(name); });
+        report.rewound.insert(report.rewound.end(), rewound.begin(), rewound.end());
+      }
       auto* checked = dynamic_cast<consistency::Checked*>(slot->module.get());
       if (!checked) continue;
-      auto caches = checked->caches();
-      for (const auto& cache : caches) {
+      auto down = [&](const std::string& cache_module, const std::string& table, const std::string& source) {
+        consistency::CacheReport entry;
+        entry.cache = cache_module + "." + table;
+        entry.source = source;
+        entry.error = "the " + cache_module + " module is down";
+        report.caches.push_back(std::move(entry));
+      };
+      for (const auto& cache : checked->caches()) {
         if (!*slot->up) {
-          consistency::CacheReport down;
-          down.cache = cache.module + "." + cache.table;
-          down.source = cache.source;
-          down.error = "the " + cache.module + " module is down";
-          report.caches.push_back(std::move(down));
+          down(cache.module, cache.table, cache.source);
           continue;
         }
-        auto checked_cache = co_await consistency::check(cache, *slot->database, *slot->writer, repair);
-        report.caches.push_back(std::move(checked_cache));
+        report.caches.push_back(co_await consistency::check(cache, *slot->database, *slot->writer, repair));
+      }
+      for (const auto& cache : checked->keyed_caches()) {
+        if (!*slot->up) {
+          down(cache.module, cache.table, cache.source);
+          continue;
+        }
+        report.caches.push_back(co_await consistency::check(cache, *slot->database, *slot->writer, repair));
       }
     }
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -484,9 +499,9 @@ struct Application::Impl {
   void record_consistency(const consistency::Report& report) {
     auto& [missing, stale, extra, repaired, failed, last_run] = consistency_metrics;
     for (const auto& c : report.caches) {
-      missing.with({c.cache}).set(static_cast<double>(c.missing.size()));
-      stale.with({c.cache}).set(static_cast<double>(c.stale.size()));
-      extra.with({c.cache}).set(static_cast<double>(c.extra.size()));
+      missing.with({c.cache}).set(static_cast<double>(c.missing_count()));
+      stale.with({c.cache}).set(static_cast<double>(c.stale_count()));
+      extra.with({c.cache}).set(static_cast<double>(c.extra_count()));
       repaired.with({c.cache}).inc(static_cast<std::uint64_t>(std::max<std::int64_t>(0, c.repaired)));
       failed.with({c.cache}).set(c.error.empty() ? 0 : 1);
     }

@@ -381,4 +381,52 @@ Result<Unit> Bus::Impl::operator_action(Consumer& consumer, const std::function<
   }
 }
 
+std::vector<std::string> Bus::rewind_restored_sources(const std::string& module) {
+  auto* consumer = impl_->find_consumer(module);
+  if (!consumer) return {};
+  auto& impl = *impl_;
+  auto found = impl.on_writer(*consumer->writer, [&impl, consumer]() -> std::vector<std::string> {
+    std::vector<std::string> restored;
+    if (!consumer->up) return restored;  // its open checks the sources anyway
+    for (auto& subscription : consumer->subscriptions)
+      for (auto& feed : subscription->feeds) {
+        std::int64_t head = 0;
+        try {
+          head = impl.source_head(*feed);
+        } catch (const std::exception&) {
+          continue;  // the source cannot answer now; the next check or open asks again
+        }
+        if (head >= feed->watermark.load()) continue;
+        restored.push_back(consumer->module + "." + subscription->spec.name + "<-" + feed->source->module);
+        // The rows read before the restore (the shared window, read-ahead batches) are
+        // the old file's: under the ids the source now reuses they would be applied
+        // instead of its new events.
+        auto& source = *feed->source;
+        {
+          std::lock_guard lock(source.window_mutex);
+          source.window.clear();
+          source.window_from = source.window_to = 0;
+          source.window_open = false;
+        }
+        for (auto* reader : source.feeds) {
+          std::lock_guard lock(reader->ahead_mutex);
+          reader->ahead.clear();
+          reader->ahead_after = -1;
+        }
+      }
+    if (!restored.empty()) {
+      std::string feeds;
+      for (const auto& name : restored) feeds += (feeds.empty() ? "" : ", ") + name;
+      spdlog::error("bus: SOURCE RESTORED? found by the consistency check: {}; reopening consumer {} to rewind", feeds,
+                    consumer->module);
+      // Reopened here, on its writer, so the rewind is done when this returns (what the
+      // source writes next is applied); should the open fail, the sweep retries it.
+      impl.close_consumer(*consumer);
+      impl.open_consumer(*consumer);
+    }
+    return restored;
+  });
+  return found;
+}
+
 }  // namespace townhall::bus

@@ -356,8 +356,10 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   // Appends rows read from the file after the window's end (their first row follows the
   // end as it was when they were read); rows another reader appended meanwhile are
   // skipped. Drops the oldest rows beyond capacity. The caller holds window_mutex.
-  void merge_into_window(Source& source, const Rows& fresh) {
-    if (!source.window_open) return;
+  // `fresh` was read after `read_from` (the window's end then); the window may have been
+  // reset since (a restored source), and rows not continuing it are not merged.
+  void merge_into_window(Source& source, const Rows& fresh, std::int64_t read_from) {
+    if (!source.window_open || read_from != source.window_to) return;
     for (const auto& shared : fresh) {
       if (shared->row.id <= source.window_to) continue;
       source.window.push_back(shared);

@@ -39,7 +39,7 @@ void Bus::Impl::prefetch(Source& source) {
   }
   {
     std::lock_guard lock(source.window_mutex);
-    merge_into_window(source, fresh);
+    merge_into_window(source, fresh, from);
     source.extending = false;
   }
   source.extended.notify_all();
@@ -123,7 +123,7 @@ Rows Bus::Impl::read_rows(Feed& feed, std::int64_t after) {
     }
     {
       std::lock_guard lock(source.window_mutex);
-      merge_into_window(source, fresh);
+      merge_into_window(source, fresh, extend_from);
       source.extending = false;
       rows.insert(rows.end(), fresh.begin(), fresh.end());
       // A full batch ending near the window's end: a backlog is being worked through.

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -29,6 +30,15 @@ bool plain_identifier(const std::string& name) {
 }
 
 constexpr std::size_t kListedIds = 100;  // ids per kind in a JSON report
+
+void log_outcome(const CacheReport& report) {
+  if (!report.error.empty())
+    spdlog::warn("consistency: {} not checked: {}", report.cache, report.error);
+  else if (report.missing_count() + report.stale_count() + report.extra_count() > 0)
+    spdlog::warn("consistency: {} differs from {}: {} missing, {} stale, {} extra; {} repaired{}", report.cache,
+                 report.source, report.missing_count(), report.stale_count(), report.extra_count(), report.repaired,
+                 report.full_resync ? " (full resync)" : "");
+}
 
 class Run {
  public:
@@ -68,12 +78,7 @@ class Run {
     range_.reset();  // finalized before its connection closes
     reader_.reset();
     report_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    if (!report_.error.empty())
-      spdlog::warn("consistency: {} not checked: {}", report_.cache, report_.error);
-    else if (differences() > 0)
-      spdlog::warn("consistency: {} differs from {}: {} missing, {} stale, {} extra; {} repaired{}", report_.cache,
-                   report_.source, report_.missing.size(), report_.stale.size(), report_.extra.size(), report_.repaired,
-                   report_.full_resync ? " (full resync)" : "");
+    log_outcome(report_);
     co_return report_;
   }
 
@@ -239,9 +244,10 @@ class Run {
   std::set<std::int64_t> ahead_;  // cache rows newer than their source's
 };
 
-nlohmann::json listed(const std::vector<std::int64_t>& ids) {
+nlohmann::json listed(const std::vector<std::int64_t>& ids, const std::vector<std::string>& keys) {
   nlohmann::json out = nlohmann::json::array();
   for (std::size_t i = 0; i < ids.size() && i < kListedIds; ++i) out.push_back(ids[i]);
+  for (std::size_t i = 0; i < keys.size() && i < kListedIds; ++i) out.push_back(keys[i]);
   return out;
 }
 
@@ -257,7 +263,7 @@ bool Report::consistent() const {
   return std::all_of(caches.begin(), caches.end(), [&](const CacheReport& c) {
     if (!c.error.empty()) return false;
     if (repair) return true;  // whatever differed was resynced
-    return c.missing.empty() && c.stale.empty() && c.extra.empty();
+    return c.missing_count() + c.stale_count() + c.extra_count() == 0;
   });
 }
 
@@ -270,21 +276,21 @@ nlohmann::json to_json(const Report& report) {
         {"source", c.source},
         {"source_rows", c.source_rows},
         {"cache_rows", c.cache_rows},
-        {"missing", c.missing.size()},
-        {"stale", c.stale.size()},
-        {"extra", c.extra.size()},
-        {"missing_ids", listed(c.missing)},
-        {"stale_ids", listed(c.stale)},
-        {"extra_ids", listed(c.extra)},
+        {"missing", c.missing_count()},
+        {"stale", c.stale_count()},
+        {"extra", c.extra_count()},
+        {"missing_ids", listed(c.missing, c.missing_keys)},
+        {"stale_ids", listed(c.stale, c.stale_keys)},
+        {"extra_ids", listed(c.extra, c.extra_keys)},
         {"repaired", c.repaired},
         {"full_resync", c.full_resync},
         {"source_calls", {{"digests", c.digest_calls}, {"entry_pages", c.entry_calls}, {"records", c.record_reads}}},
         {"duration_seconds", c.seconds}};
     if (!c.error.empty()) entry["error"] = c.error;
     caches.push_back(std::move(entry));
-    missing += static_cast<std::int64_t>(c.missing.size());
-    stale += static_cast<std::int64_t>(c.stale.size());
-    extra += static_cast<std::int64_t>(c.extra.size());
+    missing += static_cast<std::int64_t>(c.missing_count());
+    stale += static_cast<std::int64_t>(c.stale_count());
+    extra += static_cast<std::int64_t>(c.extra_count());
     repaired += c.repaired;
   }
   return {{"started_at", report.started_at},
@@ -295,6 +301,7 @@ nlohmann::json to_json(const Report& report) {
           {"extra", extra},
           {"repaired", repaired},
           {"duration_seconds", report.seconds},
+          {"rewound", report.rewound},
           {"caches", caches}};
 }
 
@@ -302,6 +309,76 @@ boost::asio::awaitable<CacheReport> check(const Cache& cache, const db::ModuleDb
                                           bool repair, Limits limits) {
   Run run(cache, database, writer, repair, limits);
   co_return co_await run.go();
+}
+
+boost::asio::awaitable<CacheReport> check(const KeyedCache& cache, const db::ModuleDb& database, db::Writer& writer,
+                                          bool repair) {
+  CacheReport report;
+  report.cache = cache.module + "." + cache.table;
+  report.source = cache.source;
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    if (!plain_identifier(cache.table) || !plain_identifier(cache.key_column))
+      throw std::invalid_argument("cache names must be plain identifiers");
+    auto source = co_await cache.from->records();
+    ++report.entry_calls;
+    if (!source) {
+      report.error = cache.source + " could not answer: " + source.error().message;
+    } else {
+      report.record_reads = static_cast<std::int64_t>(source->size());
+      report.source_rows = static_cast<std::int64_t>(source->size());
+      std::map<std::string, std::int64_t> local;
+      {
+        auto reader = database.open(db::Role::reader);
+        auto rows = reader->prepare("SELECT " + cache.key_column + ", event_version FROM " + cache.table);
+        while (rows.executeStep()) local[rows.getColumn(0).getString()] = rows.getColumn(1).getInt64();
+      }
+      report.cache_rows = static_cast<std::int64_t>(local.size());
+      std::vector<std::pair<const KeyedRecord*, bool>> store;  // the record, force
+      for (const auto& record : *source) {
+        auto found = local.find(record.key);
+        if (found == local.end()) {
+          report.missing_keys.push_back(record.key);
+          store.emplace_back(&record, false);
+          continue;
+        }
+        if (found->second != record.version) {
+          report.stale_keys.push_back(record.key);
+          store.emplace_back(&record, found->second > record.version);
+        }
+        local.erase(found);
+      }
+      for (const auto& [key, version] : local) report.extra_keys.push_back(key);
+      if (repair && !(store.empty() && report.extra_keys.empty())) {
+        auto stored = co_await writer.run([&]() -> std::string {
+          try {
+            auto sync = database.open(db::Role::sync);
+            SQLite::Transaction transaction(sync->sql(), SQLite::TransactionBehavior::IMMEDIATE);
+            for (auto& [record, force] : store) record->store(*sync, force);
+            auto erase = sync->prepare("DELETE FROM " + cache.table + " WHERE " + cache.key_column + " = ?");
+            for (const auto& key : report.extra_keys) {
+              erase.bind(1, key);
+              erase.exec();
+              erase.reset();
+            }
+            transaction.commit();
+            return {};
+          } catch (const std::exception& error) {
+            return error.what();
+          }
+        });
+        if (stored.empty())
+          report.repaired = static_cast<std::int64_t>(store.size() + report.extra_keys.size());
+        else
+          report.error = "the repair failed: " + stored;
+      }
+    }
+  } catch (const std::exception& error) {
+    report.error = "the check failed: " + std::string(error.what());
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  log_outcome(report);
+  co_return report;
 }
 
 }  // namespace townhall::consistency

@@ -128,7 +128,7 @@ TEST_F(Consistency, FindsExactlyTheCorruptedRowsOfOneCacheAndRepairsThemWithThat
   EXPECT_NE(metrics.find("townhall_consistency_last_run_timestamp_seconds "), std::string::npos);
 
   auto repaired = check("?module=permits&repair=true");
-  ASSERT_EQ(repaired["caches"].size(), 1u) << repaired.dump();  // permits.citizen_refs (department_refs: see docs)
+  ASSERT_EQ(repaired["caches"].size(), 2u) << repaired.dump();  // permits' citizen_refs and department_refs
   const auto& fixed = cache(repaired, "permits.citizen_refs");
   EXPECT_FALSE(fixed["full_resync"]);
   EXPECT_EQ(fixed["repaired"], 50);
@@ -138,6 +138,48 @@ TEST_F(Consistency, FindsExactlyTheCorruptedRowsOfOneCacheAndRepairsThemWithThat
   auto last = testing::call(server->port(), "GET", "/admin/consistency", {}, admin);
   EXPECT_EQ(last.status, 200);
   EXPECT_EQ(json::parse(last.body)["consistent"], true);
+}
+
+// permits' department_refs is keyed by code: compared whole with auth's departments (one
+// Api call), differences named by code, repaired code by code.
+TEST_F(Consistency, TheDepartmentCacheIsCheckedByCodeAndRepaired) {
+  for (const char* code : {"BLD", "PRK", "FIN", "OPS"}) {
+    auto created = app::create_staff_user(config, auth::StaffUser{std::string("staff-") + code + "@example.org",
+                                                                  "staff password 1", "Staff", "clerk", code});
+    ASSERT_TRUE(created) << created.error().message;
+  }
+  start();
+  ASSERT_TRUE(testing::wait_until([&] { return server->app().bus().caught_up(); }));
+  auto clean = check("?module=permits");
+  EXPECT_TRUE(clean["consistent"]) << clean.dump();
+  EXPECT_EQ(cache(clean, "permits.department_refs")["source_rows"], 4);
+  EXPECT_EQ(cache(clean, "permits.department_refs")["cache_rows"], 4);
+
+  with_server_stopped([&] {
+    corrupt("permits.db", "DELETE FROM department_refs WHERE code = 'PRK'");
+    corrupt("permits.db", "UPDATE department_refs SET event_version = 0, name = 'Wrong' WHERE code = 'FIN'");
+    corrupt("permits.db", "UPDATE department_refs SET event_version = 99, name = 'Ahead' WHERE code = 'OPS'");
+    corrupt("permits.db",
+            "INSERT INTO department_refs (code, name, event_version, last_synced_at) VALUES ('GHOST', 'Ghost', 1, "
+            "'2026-01-01T00:00:00Z')");
+  });
+  auto found = check("?module=permits");
+  EXPECT_FALSE(found["consistent"]);
+  const auto& departments = cache(found, "permits.department_refs");
+  EXPECT_EQ(departments["missing_ids"], json::array({"PRK"}));
+  EXPECT_EQ(departments["stale_ids"].get<std::set<std::string>>(), (std::set<std::string>{"FIN", "OPS"}));
+  EXPECT_EQ(departments["extra_ids"], json::array({"GHOST"}));
+  EXPECT_NE(
+      server->get("/metrics").body.find("townhall_consistency_stale_records{cache=\"permits.department_refs\"} 2"),
+      std::string::npos);
+
+  auto repaired = check("?module=permits&repair=true");
+  EXPECT_EQ(cache(repaired, "permits.department_refs")["repaired"], 4);
+  auto after = check("?module=permits");
+  EXPECT_TRUE(after["consistent"]) << after.dump();
+  SQLite::Database permits((dir.path() / "permits.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(permits.execAndGet("SELECT name FROM department_refs WHERE code = 'OPS'").getString(), "OPS");  // auth's
+  EXPECT_EQ(permits.execAndGet("SELECT count(*) FROM department_refs").getInt(), 4);
 }
 
 TEST_F(Consistency, TheScheduledRunRepairs) {

@@ -1037,5 +1037,35 @@ TEST_F(BusTest, OutboxPendingCountsEventsNotAppliedByEverySubscription) {
       [&] { return metrics.render().find("townhall_outbox_pending{module=\"src\"} 0") != std::string::npos; }));
 }
 
+// Issue 13.2, in the check: a source restored in place while the bus runs (its outbox
+// now ends below the consumer's cursor; its next events reuse ids the consumer has
+// passed) is found and the consumer rewound to the source's head, as at start: what the
+// source wrote before it was found is the check's repair to make, what it writes after
+// is applied. Without it those would be skipped as already seen, until the ids passed
+// the old cursor.
+TEST_F(BusTest, ASourceRestoredWhileRunningIsFoundAndItsNextEventsAreApplied) {
+  auto c1 = consumer("c1");
+  auto bus = start_bus({c1.get()}, metrics_);
+  for (int i = 0; i < 10; ++i) publish("a" + std::to_string(i), "v", bus.get());
+  ASSERT_TRUE(wait_caught_up(*bus));
+  EXPECT_TRUE(bus->rewind_restored_sources("c1").empty());  // nothing restored: nothing done
+
+  // As `sqlite3 src.db ".restore backup"` of a copy taken after event 4 would leave it,
+  // then a write before the check runs (event 5).
+  source_.database->open(db::Role::owner)->exec("DELETE FROM outbox WHERE id > 4");
+  publish("before-the-check", "v", bus.get());
+
+  auto found = bus->rewind_restored_sources("c1");
+  ASSERT_EQ(found, std::vector<std::string>{"c1.item_refs<-src"});
+  for (int i = 0; i < 3; ++i) publish("after-the-check-" + std::to_string(i), "v", bus.get());  // 6, 7, 8
+  ASSERT_TRUE(testing::wait_until([&] { return testing::read_refs(*c1->database).count("after-the-check-2") == 1; }))
+      << "the restored source's new events were skipped";
+  auto refs = testing::read_refs(*c1->database);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(refs.count("after-the-check-" + std::to_string(i)), 1u);
+  EXPECT_NE(metrics_.render().find("townhall_bus_source_rewinds_total{"), std::string::npos);
+  EXPECT_TRUE(bus->rewind_restored_sources("c1").empty());
+  EXPECT_TRUE(bus->rewind_restored_sources("nosuch").empty());
+}
+
 }  // namespace
 }  // namespace townhall::bus

@@ -31,6 +31,7 @@ class PermitsModule final : public BasicModule, public bus::Consumer, public con
   }
   std::vector<bus::Subscription> subscriptions() override { return service_.subscriptions(); }
   std::vector<consistency::Cache> caches() override { return service_.caches(); }
+  std::vector<consistency::KeyedCache> keyed_caches() override { return service_.keyed_caches(); }
 
  private:
   PermitsService service_;

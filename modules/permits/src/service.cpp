@@ -418,6 +418,41 @@ std::vector<consistency::Cache> PermitsService::caches() {
            std::make_shared<auth::CitizenCacheSource>(deps_.auth, "permits", store)}};
 }
 
+namespace {
+
+// department_refs' source for the consistency check: every department from auth's Api
+// (a few dozen), each with the upsert that stores it.
+class DepartmentCacheSource final : public consistency::KeyedSource {
+ public:
+  explicit DepartmentCacheSource(auth::Api& auth) : auth_(auth) {}
+
+  boost::asio::awaitable<Result<std::vector<consistency::KeyedRecord>>> records() override {
+    auto departments = co_await auth_.departments(
+        CallContext::as_service("permits", "consistency:department_refs", std::chrono::seconds(30)));
+    if (!departments) co_return departments.error();
+    std::vector<consistency::KeyedRecord> out;
+    for (const auto& d : *departments)
+      out.push_back({d.code, d.event_version, [d](db::Connection& sync, bool force) {
+                       if (force) {  // the cache is ahead of auth (restored from an older backup)
+                         auto erase = sync.prepare("DELETE FROM department_refs WHERE code = ?");
+                         erase.bind(1, d.code);
+                         erase.exec();
+                       }
+                       store::upsert_department_ref(sync, {d.code, d.name, d.event_version, utc::now()});
+                     }});
+    co_return out;
+  }
+
+ private:
+  auth::Api& auth_;
+};
+
+}  // namespace
+
+std::vector<consistency::KeyedCache> PermitsService::keyed_caches() {
+  return {{"permits", "department_refs", "code", "auth", std::make_shared<DepartmentCacheSource>(deps_.auth)}};
+}
+
 void PermitsService::bootstrap_citizens(db::Connection& sync) {
   auto count = auth::for_each_citizen(deps_.auth, "permits", [&](const auth::Citizen& citizen) {
     store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));

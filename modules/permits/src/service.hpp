@@ -78,6 +78,7 @@ class PermitsService {
   void bootstrap_citizens(db::Connection& sync);
   // citizen_refs for the consistency check (platform/consistency.hpp).
   std::vector<consistency::Cache> caches();
+  std::vector<consistency::KeyedCache> keyed_caches();
   void bootstrap_departments(db::Connection& sync);
 
  private:

@@ -180,6 +180,14 @@ class Bus {
   // Errc::not_found for an unknown id, Errc::conflict when it is not pending.
   Result<Unit> discard(const std::string& module, std::int64_t dead_letter_id);
 
+  // Restore awareness while running (the consistency check calls it): a feed whose
+  // source's outbox now ends below its cursor (the source's file was restored in place,
+  // e.g. `sqlite3 auth.db ".restore backup"` on the live file) has its consumer closed
+  // and reopened, which rewinds it as at start (SOURCE RESTORED? in the log,
+  // Options::source_rewound); done when this returns. Runs on `module`'s writer. The
+  // feeds found, as "consumer.subscription<-source".
+  std::vector<std::string> rewind_restored_sources(const std::string& module);
+
  private:
   struct Impl;
   std::shared_ptr<Impl> impl_;

@@ -66,11 +66,33 @@ struct Cache {
   std::shared_ptr<Source> from;
 };
 
+// A small cache keyed by text (permits' department_refs: a few dozen rows). Too small
+// for digests to pay: its source answers every (key, version) with the record in one
+// call, the cache is compared whole, and what differs is stored or removed key by key.
+struct KeyedRecord {
+  std::string key;
+  std::int64_t version = 0;
+  Store store;  // stores this record (force: over a newer cache row)
+};
+class KeyedSource {
+ public:
+  virtual ~KeyedSource() = default;
+  virtual boost::asio::awaitable<Result<std::vector<KeyedRecord>>> records() = 0;
+};
+struct KeyedCache {
+  std::string module;      // "permits"
+  std::string table;       // "department_refs"
+  std::string key_column;  // "code"; the version column is event_version
+  std::string source;      // "auth"
+  std::shared_ptr<KeyedSource> from;
+};
+
 // A module with caches; app/ finds it by dynamic_cast, as it finds bus::Consumer.
 class Checked {
  public:
   virtual ~Checked() = default;
   virtual std::vector<Cache> caches() = 0;
+  virtual std::vector<KeyedCache> keyed_caches() { return {}; }
 };
 
 struct Limits {
@@ -84,7 +106,11 @@ struct CacheReport {
   std::string source;
   std::int64_t source_rows = 0;
   std::int64_t cache_rows = 0;
-  std::vector<std::int64_t> missing, stale, extra;  // ids
+  std::vector<std::int64_t> missing, stale, extra;                // ids
+  std::vector<std::string> missing_keys, stale_keys, extra_keys;  // a keyed cache's keys
+  std::size_t missing_count() const { return missing.size() + missing_keys.size(); }
+  std::size_t stale_count() const { return stale.size() + stale_keys.size(); }
+  std::size_t extra_count() const { return extra.size() + extra_keys.size(); }
   std::int64_t repaired = 0;
   bool full_resync = false;
   // Calls to the source's Api: range digests, entry pages, records fetched.
@@ -97,6 +123,8 @@ struct Report {
   std::string started_at;
   bool repair = false;
   std::vector<CacheReport> caches;
+  // Feeds found behind a restored source and rewound ("consumer.subscription<-source").
+  std::vector<std::string> rewound;
   double seconds = 0;
   bool consistent() const;  // nothing missing, stale or extra left, no error
 };
@@ -107,5 +135,8 @@ nlohmann::json to_json(const Report& report);
 // short, repairs run on the writer.
 boost::asio::awaitable<CacheReport> check(const Cache& cache, const db::ModuleDb& database, db::Writer& writer,
                                           bool repair, Limits limits = {});
+// The same for a keyed cache (one records() call; record_reads counts the records read).
+boost::asio::awaitable<CacheReport> check(const KeyedCache& cache, const db::ModuleDb& database, db::Writer& writer,
+                                          bool repair);
 
 }  // namespace townhall::consistency
