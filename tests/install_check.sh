@@ -11,7 +11,7 @@ prefix=$root/usr/local
 cmake --install "$build" --prefix "$prefix" >/dev/null
 for file in bin/townhall etc/townhall/townhall.json share/townhall/systemd/townhall.service \
             share/townhall/systemd/townhall-backup.service share/townhall/systemd/townhall-backup.timer \
-            share/townhall/prometheus/alerts.yml share/doc/townhall/README.md; do
+            share/townhall/prometheus/alerts.yml share/townhall/grafana/townhall-dashboard.json share/doc/townhall/README.md; do
   [ -e "$prefix/$file" ] || { echo "missing after install: $file" >&2; exit 1; }
 done
 "$prefix/bin/townhall" version

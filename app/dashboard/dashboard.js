@@ -328,7 +328,8 @@ function renderReport(report) {
   $("check-summary").textContent =
     `${report.consistent ? "Consistent" : "NOT consistent"} · started ${report.started_at}` +
     ` · missing ${report.missing}, stale ${report.stale}, extra ${report.extra}, repaired ${report.repaired}` +
-    ` · ${report.repair ? "with repair" : "check only"} · ${report.duration_seconds.toFixed(3)} s`;
+    ` · ${report.repair ? "with repair" : "check only"} · ${report.duration_seconds.toFixed(3)} s` +
+    (report.rewound && report.rewound.length ? ` · SOURCE RESTORED, rewound: ${report.rewound.join(", ")}` : "");
   $("check-summary").className = report.consistent ? "up" : "down";
   replaceRows(
     $("check-caches"),
