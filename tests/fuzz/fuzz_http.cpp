@@ -125,7 +125,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (auto& c : headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (auto field = headers.find("\r\ncontent-length:"); field != std::string::npos)
       length = std::strtoull(headers.c_str() + field + 17, nullptr, 10);
-    at = header_end + 4 + length;
+    // The answer to a HEAD has a Content-Length and no body: when the input sent a HEAD
+    // and the next answer starts right after these headers, that was one.
+    const auto next = header_end + 4;
+    if (length > 0 && request.find("HEAD ") != std::string::npos &&
+        (response.compare(next, 9, "HTTP/1.1 ") == 0 || response.compare(next, 9, "HTTP/1.0 ") == 0))
+      length = 0;
+    at = next + length;
   }
   return 0;
 }
