@@ -277,108 +277,101 @@ std::vector<DeadLetter> Bus::dead_letters(const std::optional<std::string>& modu
 }
 
 Result<Unit> Bus::replay(const std::string& module, std::int64_t dead_letter_id) {
-  auto* consumer = impl_->find_consumer(module);
-  if (!consumer) return make_error(Errc::not_found, "no consumer module '" + module + "'");
   auto& impl = *impl_;
-  return impl.on_writer(*consumer->writer, [&impl, consumer, dead_letter_id]() -> Result<Unit> {
-    return impl.operator_action(*consumer, [&]() -> Result<Unit> {
-      if (!consumer->up) return make_error(Errc::unavailable, "module '" + consumer->module + "' is down");
-      auto lookup = consumer->sync->cached("SELECT subscription, event, " + std::string(kLetterState) +
-                                           " FROM dead_letters WHERE id = ?");
-      lookup->bind(1, dead_letter_id);
-      if (!lookup->executeStep())
-        return make_error(Errc::not_found, "no dead letter " + std::to_string(dead_letter_id));
-      std::string name = lookup->getColumn(0).getString();
-      std::string envelope = lookup->getColumn(1).getString();
-      std::string state = lookup->getColumn(2).getString();
-      lookup->reset();
-      if (state != "pending")
-        return make_error(Errc::conflict, "dead letter " + std::to_string(dead_letter_id) + " was " + state);
-      Impl::SubscriptionState* subscription = nullptr;
-      for (auto& s : consumer->subscriptions)
-        if (s->spec.name == name) subscription = s.get();
-      if (!subscription) return make_error(Errc::not_found, "no subscription '" + name + "' in " + consumer->module);
-      auto event = parse_event(envelope);
-      if (!event) return event.error();
-      db::Connection& connection = impl.connection_for(*subscription);
-      try {
-        SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-        auto mark = connection.cached(
-            "INSERT INTO processed_events (subscription, event_id, processed_at) VALUES (?, ?, ?) "
-            "ON CONFLICT DO NOTHING");
-        mark->bind(1, name);
-        mark->bind(2, event->event_id);
-        mark->bind(3, utc::now());
-        const bool may_append = subscription->spec.role == db::Role::service;
-        const std::int64_t own_head = may_append ? Impl::own_outbox_head(connection) : 0;
-        if (mark->exec() > 0) subscription->spec.handler(*event, connection);
-        auto done = connection.cached("UPDATE dead_letters SET replayed_at = ? WHERE id = ?");
-        done->bind(1, utc::now());
-        done->bind(2, dead_letter_id);
-        done->exec();
-        bool appended = may_append && Impl::own_outbox_head(connection) > own_head;
-        transaction.commit();
-        if (appended) impl.outbox_grew(consumer->module);
-      } catch (const std::exception& error) {
-        // The file failing is not the letter's fault: operator_action answers 503.
-        if (const auto* sqlite = dynamic_cast<const SQLite::Exception*>(&error);
-            sqlite && db::is_storage_failure(*sqlite))
-          throw;
-        subscription->failures->inc();
-        return make_error(Errc::unprocessable,
-                          "replay of dead letter " + std::to_string(dead_letter_id) + " failed: " + error.what());
-      }
-      subscription->dead_letters->add(-1);
-      spdlog::info("bus: replayed dead letter {} ({}) into {}", dead_letter_id, event->event_id, name);
-      return Unit{};
-    });
+  return impl.operator_action(module, [&](Impl::Consumer* consumer) -> Result<Unit> {
+    auto lookup = consumer->sync->cached("SELECT subscription, event, " + std::string(kLetterState) +
+                                         " FROM dead_letters WHERE id = ?");
+    lookup->bind(1, dead_letter_id);
+    if (!lookup->executeStep()) return make_error(Errc::not_found, "no dead letter " + std::to_string(dead_letter_id));
+    std::string name = lookup->getColumn(0).getString();
+    std::string envelope = lookup->getColumn(1).getString();
+    std::string state = lookup->getColumn(2).getString();
+    lookup->reset();
+    if (state != "pending")
+      return make_error(Errc::conflict, "dead letter " + std::to_string(dead_letter_id) + " was " + state);
+    Impl::SubscriptionState* subscription = nullptr;
+    for (auto& s : consumer->subscriptions)
+      if (s->spec.name == name) subscription = s.get();
+    if (!subscription) return make_error(Errc::not_found, "no subscription '" + name + "' in " + consumer->module);
+    auto event = parse_event(envelope);
+    if (!event) return event.error();
+    db::Connection& connection = impl.connection_for(*subscription);
+    try {
+      SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+      auto mark = connection.cached(
+          "INSERT INTO processed_events (subscription, event_id, processed_at) VALUES (?, ?, ?) "
+          "ON CONFLICT DO NOTHING");
+      mark->bind(1, name);
+      mark->bind(2, event->event_id);
+      mark->bind(3, utc::now());
+      const bool may_append = subscription->spec.role == db::Role::service;
+      const std::int64_t own_head = may_append ? Impl::own_outbox_head(connection) : 0;
+      if (mark->exec() > 0) subscription->spec.handler(*event, connection);
+      auto done = connection.cached("UPDATE dead_letters SET replayed_at = ? WHERE id = ?");
+      done->bind(1, utc::now());
+      done->bind(2, dead_letter_id);
+      done->exec();
+      bool appended = may_append && Impl::own_outbox_head(connection) > own_head;
+      transaction.commit();
+      if (appended) impl.outbox_grew(consumer->module);
+    } catch (const std::exception& error) {
+      // The file failing is not the letter's fault: operator_action answers 503.
+      if (const auto* sqlite = dynamic_cast<const SQLite::Exception*>(&error);
+          sqlite && db::is_storage_failure(*sqlite))
+        throw;
+      subscription->failures->inc();
+      return make_error(Errc::unprocessable,
+                        "replay of dead letter " + std::to_string(dead_letter_id) + " failed: " + error.what());
+    }
+    subscription->dead_letters->add(-1);
+    spdlog::info("bus: replayed dead letter {} ({}) into {}", dead_letter_id, event->event_id, name);
+    return Unit{};
   });
 }
 
 Result<Unit> Bus::discard(const std::string& module, std::int64_t dead_letter_id) {
-  auto* consumer = impl_->find_consumer(module);
-  if (!consumer) return make_error(Errc::not_found, "no consumer module '" + module + "'");
   auto& impl = *impl_;
-  return impl.on_writer(*consumer->writer, [&impl, consumer, dead_letter_id]() -> Result<Unit> {
-    return impl.operator_action(*consumer, [&]() -> Result<Unit> {
-      if (!consumer->up) return make_error(Errc::unavailable, "module '" + consumer->module + "' is down");
-      auto& sync = *consumer->sync;
-      SQLite::Transaction transaction(sync.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-      auto lookup =
-          sync.cached("SELECT subscription, " + std::string(kLetterState) + " FROM dead_letters WHERE id = ?");
-      lookup->bind(1, dead_letter_id);
-      if (!lookup->executeStep())
-        return make_error(Errc::not_found, "no dead letter " + std::to_string(dead_letter_id));
-      std::string name = lookup->getColumn(0).getString();
-      std::string state = lookup->getColumn(1).getString();
-      lookup->reset();
-      if (state != "pending")
-        return make_error(Errc::conflict, "dead letter " + std::to_string(dead_letter_id) + " was " + state);
-      auto mark = sync.cached("UPDATE dead_letters SET discarded_at = ? WHERE id = ?");
-      mark->bind(1, utc::now());
-      mark->bind(2, dead_letter_id);
-      mark->exec();
-      transaction.commit();
-      for (auto& subscription : consumer->subscriptions)
-        if (subscription->spec.name == name) subscription->dead_letters->add(-1);
-      spdlog::warn("bus: dead letter {} of {}.{} discarded by an operator: its event will not be applied",
-                   dead_letter_id, consumer->module, name);
-      return Unit{};
-    });
+  return impl.operator_action(module, [&](Impl::Consumer* consumer) -> Result<Unit> {
+    auto& sync = *consumer->sync;
+    SQLite::Transaction transaction(sync.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+    auto lookup = sync.cached("SELECT subscription, " + std::string(kLetterState) + " FROM dead_letters WHERE id = ?");
+    lookup->bind(1, dead_letter_id);
+    if (!lookup->executeStep()) return make_error(Errc::not_found, "no dead letter " + std::to_string(dead_letter_id));
+    std::string name = lookup->getColumn(0).getString();
+    std::string state = lookup->getColumn(1).getString();
+    lookup->reset();
+    if (state != "pending")
+      return make_error(Errc::conflict, "dead letter " + std::to_string(dead_letter_id) + " was " + state);
+    auto mark = sync.cached("UPDATE dead_letters SET discarded_at = ? WHERE id = ?");
+    mark->bind(1, utc::now());
+    mark->bind(2, dead_letter_id);
+    mark->exec();
+    transaction.commit();
+    for (auto& subscription : consumer->subscriptions)
+      if (subscription->spec.name == name) subscription->dead_letters->add(-1);
+    spdlog::warn("bus: dead letter {} of {}.{} discarded by an operator: its event will not be applied", dead_letter_id,
+                 consumer->module, name);
+    return Unit{};
   });
 }
 
-Result<Unit> Bus::Impl::operator_action(Consumer& consumer, const std::function<Result<Unit>()>& action) {
-  try {
-    return action();
-  } catch (const SQLite::Exception& error) {
-    if (!db::is_storage_failure(error)) throw;
-    // As when a batch fails: the consumer goes down until its file works again (app/'s
-    // retry probes it), and the operator is told to try again, not that the letter failed.
-    consumer_failed(consumer, error);
-    return make_error(Errc::unavailable,
-                      "module '" + consumer.module + "' cannot use its file right now; try again later");
-  }
+Result<Unit> Bus::Impl::operator_action(const std::string& module,
+                                        const std::function<Result<Unit>(Consumer*)>& action) {
+  auto* consumer = find_consumer(module);
+  if (!consumer) return make_error(Errc::not_found, "no consumer module '" + module + "'");
+  return on_writer(*consumer->writer, [&]() -> Result<Unit> {
+    if (!consumer->up) return make_error(Errc::unavailable, "module '" + consumer->module + "' is down");
+    try {
+      return action(consumer);
+    } catch (const SQLite::Exception& error) {
+      if (!db::is_storage_failure(error)) throw;
+      // As when a batch fails: the consumer goes down until its file works again (app/'s
+      // retry probes it), and the operator is told to try again, not that the letter failed.
+      consumer_failed(*consumer, error);
+      return make_error(Errc::unavailable,
+                        "module '" + consumer->module + "' cannot use its file right now; try again later");
+    }
+  });
 }
 
 std::vector<std::string> Bus::rewind_restored_sources(const std::string& module) {

@@ -305,9 +305,10 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   // A commit grew `module`'s outbox: wake its subscribers now, not at the next sweep.
   void outbox_grew(const std::string& module);
   std::vector<FeedStatus> status();
-  // Bus::replay and Bus::discard run through this on the consumer's writer: a storage
-  // failure takes the consumer down (as a failed batch does) and is Errc::unavailable.
-  Result<Unit> operator_action(Consumer& consumer, const std::function<Result<Unit>()>& action);
+  // Bus::replay and Bus::discard: `action` on the consumer's writer while it is up
+  // (not_found, unavailable otherwise); a storage failure takes the consumer down (as a
+  // failed batch does) and is Errc::unavailable.
+  Result<Unit> operator_action(const std::string& module, const std::function<Result<Unit>(Consumer*)>& action);
   BusMeasurement measure();  // reads each source's outbox
 
   void insert_dead_letter(db::Connection& connection, SubscriptionState& subscription, const std::string& event_id,

@@ -42,4 +42,11 @@ Json page_of(Json item) {
 
 std::string text(const Json& schema) { return schema.dump(); }
 
+void RouteDocs::operator()(http::Method method, const std::string& path, std::string summary, const Json& request,
+                           const Json& response, int status) const {
+  router_.document(method, prefix_ + path,
+                   {std::move(summary), request.is_null() ? std::string() : text(request),
+                    response.is_null() ? std::string() : text(response), status});
+}
+
 }  // namespace townhall::schema

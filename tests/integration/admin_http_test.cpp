@@ -175,26 +175,8 @@ TEST_F(AdminBusHttp, PoisonEventIsListedAndReplayedOnce) {
 TEST_F(AdminBusHttp, ReplayAppliesALetterOnceThenConflicts) {
   // A valid citizen event that failed for a passing reason (as if auth's file had been
   // briefly unreadable), kept in permits' dead letters.
-  bus::Event event;
-  event.event_id = "auth:4242";
-  event.event_type = "citizen.updated";
-  event.topic = "gov.auth.citizen";
-  event.source = "auth";
-  event.aggregate_type = "citizen";
-  event.aggregate_id = "999";
-  event.event_version = 1;
-  event.occurred_at = "2026-11-22T00:00:00.000Z";
-  event.data = {{"snapshot", {{"id", 999}, {"name", "Replayed Citizen"}}}};
+  testing::insert_citizen_dead_letter(dir.path(), 999, "Replayed Citizen", 4242);
   db::ModuleDb permits("permits", dir.path() / "permits.db", {});
-  {
-    auto owner = permits.open(db::Role::owner);
-    auto insert = owner->prepare(
-        "INSERT INTO dead_letters (subscription, event_id, event, error, attempts, first_failed_at, last_failed_at) "
-        "VALUES ('citizen_refs', 'auth:4242', ?, 'database is locked', 5, '2026-11-22T00:00:00.000Z', "
-        "'2026-11-22T00:00:01.000Z')");
-    insert.bind(1, bus::to_json(event).dump());
-    insert.exec();
-  }
   auto letters = pending_letters();
   ASSERT_EQ(letters.size(), 1u);
   auto path = "/admin/dead-letters/permits/" + std::to_string(letters.front()["id"].get<std::int64_t>()) + "/replay";

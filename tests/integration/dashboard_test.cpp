@@ -10,7 +10,6 @@
 
 #include "server_fixture.hpp"
 #include "townhall/auth/module.hpp"
-#include "townhall/bus/event.hpp"
 #include "townhall/platform/db.hpp"
 
 namespace townhall {
@@ -53,28 +52,8 @@ class DashboardBrowser : public ::testing::Test {
     ASSERT_FALSE(admin.empty());
   }
 
-  // A valid citizen event that failed for a passing reason, kept in permits' dead letters.
   std::int64_t dead_letter(std::int64_t citizen_id, const std::string& name) {
-    bus::Event event;
-    event.event_id = "auth:" + std::to_string(4000 + citizen_id);
-    event.event_type = "citizen.updated";
-    event.topic = "gov.auth.citizen";
-    event.source = "auth";
-    event.aggregate_type = "citizen";
-    event.aggregate_id = std::to_string(citizen_id);
-    event.event_version = 1;
-    event.occurred_at = "2026-11-22T00:00:00.000Z";
-    event.data = {{"snapshot", {{"id", citizen_id}, {"name", name}}}};
-    db::ModuleDb permits("permits", dir.path() / "permits.db", {});
-    auto owner = permits.open(db::Role::owner);
-    auto insert = owner->prepare(
-        "INSERT INTO dead_letters (subscription, event_id, event, error, attempts, first_failed_at, last_failed_at) "
-        "VALUES ('citizen_refs', ?, ?, 'database is locked', 5, '2026-11-22T00:00:00.000Z', "
-        "'2026-11-22T00:00:01.000Z')");
-    insert.bind(1, event.event_id);
-    insert.bind(2, bus::to_json(event).dump());
-    insert.exec();
-    return owner->sql().getLastInsertRowid();
+    return testing::insert_citizen_dead_letter(dir.path(), citizen_id, name, 4000 + citizen_id);
   }
 
   std::string citizen_name(std::int64_t id) {

@@ -12,7 +12,6 @@
 #include "fault_vfs.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
-#include "townhall/bus/event.hpp"
 #include "townhall/platform/db.hpp"
 
 namespace townhall {
@@ -173,28 +172,7 @@ TEST_F(StorageFaults, OneFailedWriteIsAnsweredAndTheNextSucceeds) {
 // not that the letter failed (422) or the server broke (500); the letter stays pending
 // and the replay works once the disk does. (Found by soak_under_storage_faults: a 500.)
 TEST_F(StorageFaults, AReplayMeetingAFailingFileIs503AndWorksAfterTheHeal) {
-  bus::Event event;
-  event.event_id = "auth:4242";
-  event.event_type = "citizen.updated";
-  event.topic = "gov.auth.citizen";
-  event.source = "auth";
-  event.aggregate_type = "citizen";
-  event.aggregate_id = "999";
-  event.event_version = 1;
-  event.occurred_at = "2026-11-22T00:00:00.000Z";
-  event.data = {{"snapshot", {{"id", 999}, {"name", "Replayed Citizen"}}}};
-  std::int64_t letter = 0;
-  {
-    db::ModuleDb permits("permits", dir.path() / "permits.db", {});
-    auto owner = permits.open(db::Role::owner);
-    auto insert = owner->prepare(
-        "INSERT INTO dead_letters (subscription, event_id, event, error, attempts, first_failed_at, last_failed_at) "
-        "VALUES ('citizen_refs', 'auth:4242', ?, 'database is locked', 5, '2026-11-22T00:00:00.000Z', "
-        "'2026-11-22T00:00:01.000Z')");
-    insert.bind(1, bus::to_json(event).dump());
-    insert.exec();
-    letter = owner->sql().getLastInsertRowid();
-  }
+  auto letter = testing::insert_citizen_dead_letter(dir.path(), 999, "Replayed Citizen", 4242);
   const auto path = "/admin/dead-letters/permits/" + std::to_string(letter);
   for (auto call_kind : {FaultVfs::Call::read, FaultVfs::Call::write}) {
     vfs.inject({"permits.db", call_kind});

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "townhall/bus/event.hpp"
 #include "townhall/migrations.hpp"
 #include "townhall/platform/logging.hpp"
 #include "townhall/platform/migrator.hpp"
@@ -39,6 +40,30 @@ void migrate_module(const db::ModuleDb& database, std::string_view component) {
   auto own = db::migrations_for(files, component);
   all.insert(all.end(), own.begin(), own.end());
   migrator.apply(all);
+}
+
+std::int64_t insert_citizen_dead_letter(const std::filesystem::path& data_dir, std::int64_t citizen_id,
+                                        const std::string& name, std::int64_t event_number) {
+  bus::Event event;
+  event.event_id = "auth:" + std::to_string(event_number);
+  event.event_type = "citizen.updated";
+  event.topic = "gov.auth.citizen";
+  event.source = "auth";
+  event.aggregate_type = "citizen";
+  event.aggregate_id = std::to_string(citizen_id);
+  event.event_version = 1;
+  event.occurred_at = "2026-11-22T00:00:00.000Z";
+  event.data = {{"snapshot", {{"id", citizen_id}, {"name", name}}}};
+  db::ModuleDb permits("permits", data_dir / "permits.db", {});
+  auto owner = permits.open(db::Role::owner);
+  auto insert = owner->prepare(
+      "INSERT INTO dead_letters (subscription, event_id, event, error, attempts, first_failed_at, last_failed_at) "
+      "VALUES ('citizen_refs', ?, ?, 'database is locked', 5, '2026-11-22T00:00:00.000Z', "
+      "'2026-11-22T00:00:01.000Z')");
+  insert.bind(1, event.event_id);
+  insert.bind(2, bus::to_json(event).dump());
+  insert.exec();
+  return owner->sql().getLastInsertRowid();
 }
 
 HttpResponse call(unsigned short port, const std::string& method, const std::string& target, const std::string& body,

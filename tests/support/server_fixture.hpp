@@ -32,6 +32,13 @@ class TestServer {
 // when a module starts (for service tests and benchmarks without an Application).
 void migrate_module(const db::ModuleDb& database, std::string_view component);
 
+// A valid citizen.updated event from auth (the citizen `citizen_id` named `name`, at
+// version 1, event id auth:<event_number>) kept in permits' dead letters as if it had
+// failed for a passing reason ("database is locked"): what a replay then applies.
+// The letter's id.
+std::int64_t insert_citizen_dead_letter(const std::filesystem::path& data_dir, std::int64_t citizen_id,
+                                        const std::string& name, std::int64_t event_number);
+
 // One request with an optional bearer token.
 HttpResponse call(unsigned short port, const std::string& method, const std::string& target,
                   const std::string& body = {}, const std::string& token = {});

@@ -281,12 +281,7 @@ void document_routes(http::Router& router, const std::string& prefix) {
                                    {"roles", s::array(s::string())},
                                    {"created_at", s::timestamp()},
                                    {"updated_at", s::timestamp()}});
-  auto doc = [&](Method method, const std::string& path, std::string summary, const s::Json& request,
-                 const s::Json& response, int status = 200) {
-    router.document(method, prefix + path,
-                    {std::move(summary), request.is_null() ? std::string() : s::text(request),
-                     response.is_null() ? std::string() : s::text(response), status});
-  };
+  const s::RouteDocs doc(router, prefix);
   const s::Json none;
   doc(Method::post, "/register", "Register a citizen",
       s::object({{"email", s::string()},

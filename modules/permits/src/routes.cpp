@@ -215,12 +215,7 @@ void document_routes(http::Router& router, const std::string& prefix) {
                                  {"issued_at", s::timestamp()},
                                  {"revoked_at", s::timestamp_or_null()},
                                  {"revoke_reason", s::string_or_null()}});
-  auto doc = [&](Method method, const std::string& path, std::string summary, const s::Json& request,
-                 const s::Json& response, int status = 200) {
-    router.document(
-        method, prefix + path,
-        {std::move(summary), request.is_null() ? std::string() : s::text(request), s::text(response), status});
-  };
+  const s::RouteDocs doc(router, prefix);
   const s::Json none;
   doc(Method::post, "/applications", "Submit a permit application (a verified citizen)",
       s::object({{"permit_type", s::string()},

@@ -278,12 +278,7 @@ void document_routes(http::Router& router, const std::string& prefix) {
                                   {"decision_reason", s::string_or_null()},
                                   {"created_at", s::timestamp()},
                                   {"updated_at", s::timestamp()}});
-  auto doc = [&](Method method, const std::string& path, std::string summary, const s::Json& request,
-                 const s::Json& response, int status = 200) {
-    router.document(
-        method, prefix + path,
-        {std::move(summary), request.is_null() ? std::string() : s::text(request), s::text(response), status});
-  };
+  const s::RouteDocs doc(router, prefix);
   const s::Json none;
   doc(Method::get, "/invoices", "Invoices: a citizen's own, all for revenue staff (?status= ?page= ?page_size=)", none,
       s::page_of(invoice));

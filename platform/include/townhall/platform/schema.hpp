@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "townhall/platform/http.hpp"
+
 namespace townhall::schema {
 
 using Json = nlohmann::json;
@@ -39,5 +41,18 @@ Json object(std::vector<Field> fields);
 Json page_of(Json item);
 
 std::string text(const Json& schema);
+
+// Router::document for a module's routes under its prefix: (method, path, summary,
+// request schema, response schema, success status); a null schema documents none.
+class RouteDocs {
+ public:
+  RouteDocs(http::Router& router, std::string prefix) : router_(router), prefix_(std::move(prefix)) {}
+  void operator()(http::Method method, const std::string& path, std::string summary, const Json& request,
+                  const Json& response, int status = 200) const;
+
+ private:
+  http::Router& router_;
+  std::string prefix_;
+};
 
 }  // namespace townhall::schema
