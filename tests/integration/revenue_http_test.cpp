@@ -491,6 +491,8 @@ TEST(RevenueLogs, TheNationalIdIsNeverLogged) {
   const auto data = dir.path().string();
   const std::string national_id = "NID-5150-ZZ";
   {
+    testing::ChildProcess init({TOWNHALL_BINARY, "migrate", "--init", "--data-dir", data});
+    ASSERT_EQ(init.wait_exit(), 0) << init.output();
     testing::ChildProcess setup({TOWNHALL_BINARY, "admin", "create-user", "--data-dir", data, "--email",
                                  "rosa@example.org", "--password", "staff password 1", "--name", "Rosa", "--role",
                                  "revenue_clerk", "--department", "FIN"});

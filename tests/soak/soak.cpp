@@ -83,7 +83,7 @@ class Soak {
 
   int run() {
     write_config();
-    if (cli({"migrate"}) != 0 ||
+    if (cli({"migrate", "--init"}) != 0 ||
         cli({"admin", "create-user", "--email", "admin@soak.test", "--password", "soak admin password", "--name",
              "Admin", "--role", "admin"}) != 0 ||
         cli({"admin", "create-user", "--email", "reviewer@soak.test", "--password", "soak reviewer password", "--name",
@@ -422,6 +422,23 @@ class Soak {
   std::int64_t scalar(SQLite::Database& db, const std::string& sql) { return db.execAndGet(sql).getInt64(); }
 
   bool check(const std::string& where) {
+    // Every module up first: under storage faults one may be down at start (a failed
+    // start is retried every module_retry_ms), and its start is what settles what a kill
+    // left pending (revenue's payments). Checked before that, a pending payment is not a
+    // violation yet; one left pending once every module is up is.
+    std::string last_ready;
+    bool all_up = townhall::testing::wait_until(
+        [&] {
+          auto ready = townhall::testing::http_request(port_, "GET", "/readyz");
+          last_ready = ready.body;
+          auto body = json::parse(ready.body, nullptr, false);
+          if (!body.is_object() || !body.contains("modules")) return false;
+          for (const auto& [name, module] : body["modules"].items())
+            if (module.value("state", "") != "up") return false;
+          return true;
+        },
+        60s);
+    if (!all_up) std::cerr << "soak (" << where << "): not every module up within 60 s: " << last_ready << "\n";
     // Busy timeouts: a server just restarted after kill -9 recovers the WAL under a lock.
     SQLite::Database auth((data() / "auth.db").string(), SQLite::OPEN_READONLY, 10000);
     SQLite::Database permits((data() / "permits.db").string(), SQLite::OPEN_READONLY, 10000);

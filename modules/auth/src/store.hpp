@@ -30,6 +30,12 @@ bool national_id_in_use(db::Connection& connection, const std::string& digest, s
 // Active citizens whose national id has no digest yet (written before digests existed).
 std::vector<std::pair<std::int64_t, std::string>> sealed_ids_without_digest(db::Connection& connection, int limit);
 void set_national_id_digest(db::Connection& connection, std::int64_t id, const std::string& digest);
+// One sealed national id (any citizen's, deleted ones too), to test a key against.
+std::optional<std::string> any_sealed_national_id(db::Connection& connection);
+// The key check value stored beside the sealed rows (migration 0006); nullopt before the
+// first start with a key.
+std::optional<std::string> key_check_value(db::Connection& connection);
+void insert_key_check_value(db::Connection& connection, const std::string& check_value, const std::string& now);
 // Inserts with event_version 1; fills row.citizen.id.
 void insert_citizen(db::Connection& connection, CitizenRow& row);
 // Writes every mutable column of row (including event_version and change_seq).
@@ -43,8 +49,10 @@ struct CitizenFilter {
 };
 std::vector<Citizen> list_citizens(db::Connection& connection, const CitizenFilter& filter, std::int64_t offset,
                                    int limit, std::int64_t& total);
-std::vector<CitizenVersion> citizen_versions(db::Connection& connection, std::int64_t after_id, int limit);
-consistency::Digest citizen_digest(db::Connection& connection, std::int64_t from_id, std::int64_t to_id);
+std::vector<CitizenVersion> citizen_versions(db::Connection& connection, std::int64_t after_id, int limit,
+                                             const CitizenFields& fields);
+consistency::Digest citizen_digest(db::Connection& connection, std::int64_t from_id, std::int64_t to_id,
+                                   const CitizenFields& fields);
 CitizenChanges citizens_since(db::Connection& connection, std::int64_t change_seq, int limit);
 
 struct Department {

@@ -304,6 +304,75 @@ TEST_F(AuthServiceTest, NationalIdsSealedBeforeDigestsGetThemAtStart) {
   (void)maria;
 }
 
+// Issue 21 / 27.2: the key file is checked against the sealed data at start. A key from
+// another installation, or none, leaves auth serving without national ids: 503 naming
+// the fix, never a 500, never a new key beside sealed rows, never a second claim of a
+// national id on file.
+TEST_F(AuthServiceTest, AKeyThatDoesNotOpenTheSealedDataIsFoundAtStart) {
+  auto maria = register_citizen("maria@example.org", "NID-777");
+  EXPECT_TRUE(service->key_problem().empty());
+  EXPECT_EQ(count("SELECT count(*) FROM key_check"), 1);
+  service->stop();
+  auto key = dir.path() / "auth.key";
+  auto original = dir.path() / "auth.key.original";
+  std::filesystem::rename(key, original);
+  SecretBox::create(key);  // another installation's key
+  make_service();
+  const auto& problem = service->key_problem();
+  EXPECT_NE(problem.find("does not match"), std::string::npos) << problem;
+  EXPECT_NE(problem.find("townhall restore"), std::string::npos) << problem;  // names the fix
+  auto clerk = as(employee(5, {"citizens:read", "citizens:sensitive"}));
+  auto read = run_awaitable(service->get_sensitive(clerk, maria.id, "tax record"));
+  ASSERT_FALSE(read);
+  EXPECT_EQ(read.error().code, Errc::unavailable);
+  EXPECT_NE(read.error().message.find("does not match"), std::string::npos) << read.error().message;
+  EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action = 'citizen.national_id.read'"), 0);
+  // Nothing is sealed with the wrong key, and the national id on file cannot be claimed.
+  Registration claim{"li@example.org", "a long enough password", "Li", {}, {}, {}, {}, std::string("NID-777")};
+  EXPECT_EQ(run_awaitable(service->register_citizen(CallContext{}, claim)).error().code, Errc::unavailable);
+  // Everything that needs no key still works.
+  register_citizen("sam@example.org");
+  EXPECT_TRUE(run_awaitable(service->login("maria@example.org", "a long enough password", "127.0.0.1")));
+  EXPECT_NE(metrics.render().find("townhall_auth_key_ok 0"), std::string::npos);
+
+  // The key goes missing: no new key is made beside sealed data.
+  service->stop();
+  std::filesystem::remove(key);
+  make_service();
+  EXPECT_FALSE(std::filesystem::exists(key));
+  EXPECT_NE(service->key_problem().find("is missing"), std::string::npos) << service->key_problem();
+  EXPECT_EQ(run_awaitable(service->get_sensitive(clerk, maria.id, "tax record")).error().code, Errc::unavailable);
+
+  // The right key is put back: everything reads again.
+  service->stop();
+  std::filesystem::rename(original, key);
+  make_service();
+  EXPECT_TRUE(service->key_problem().empty()) << service->key_problem();
+  auto value = run_awaitable(service->get_sensitive(clerk, maria.id, "tax record"));
+  ASSERT_TRUE(value) << value.error().message;
+  EXPECT_EQ(**value, "NID-777");
+  EXPECT_NE(metrics.render().find("townhall_auth_key_ok 1"), std::string::npos);
+}
+
+// A file from before the key check (no key_check row): the key is tested on a sealed id
+// and, when it opens it, its check value is recorded; a fresh file gets its key and row.
+TEST_F(AuthServiceTest, TheKeyCheckValueIsRecordedForOlderFiles) {
+  register_citizen("maria@example.org", "NID-1");
+  service->stop();
+  database.open(db::Role::owner)->exec("DELETE FROM key_check");
+  make_service();
+  EXPECT_TRUE(service->key_problem().empty());
+  EXPECT_EQ(count("SELECT count(*) FROM key_check"), 1);
+
+  service->stop();  // the same older file with a foreign key: found by the sealed id
+  database.open(db::Role::owner)->exec("DELETE FROM key_check");
+  std::filesystem::remove(dir.path() / "auth.key");
+  SecretBox::create(dir.path() / "auth.key");
+  make_service();
+  EXPECT_NE(service->key_problem().find("does not match"), std::string::npos);
+  EXPECT_EQ(count("SELECT count(*) FROM key_check"), 0);  // the wrong key is never recorded
+}
+
 TEST_F(AuthServiceTest, LookalikeEmailsNameTheSameAccount) {
   register_citizen("maria@example.org");
   register_citizen("jos\u00e9@example.org");  // composed é
@@ -487,6 +556,33 @@ TEST_F(AuthServiceTest, ExpiredSessionsDoNotAuthenticate) {
       testing::wait_until([&] { return !service->authenticate_now(session->token); }, std::chrono::milliseconds(5000)));
 }
 
+// The content hash auth computes for a cache's fields is the one a cache row of the same
+// citizen hashes to; an inactive citizen's contact fields are not kept.
+TEST_F(AuthServiceTest, ConsistencyDigestsCoverTheFieldsACacheKeeps) {
+  auto maria = register_citizen("maria@example.org");
+  auto module = CallContext::as_service("permits", "test");
+  const CitizenFields name_only{CitizenField::name};
+  const CitizenFields contact{CitizenField::name, CitizenField::phone, CitizenField::is_active};
+  auto versions = run_awaitable(service->citizen_versions(module, 0, 10, contact));
+  ASSERT_TRUE(versions);
+  ASSERT_EQ(versions->size(), 1u);
+  EXPECT_EQ(
+      (*versions)[0].content,
+      consistency::ContentHash().text("Test Citizen").nullable_text(std::string("+1-555-0100")).integer(1).value());
+  auto before = *run_awaitable(service->citizen_digest(module, 0, 1000, name_only));
+  CitizenPatch patch;
+  patch.phone = std::optional<std::string>("+1-555-0199");
+  ASSERT_TRUE(run_awaitable(service->update_citizen(as(citizen(maria.id)), maria.id, patch)));
+  // A field the cache does not keep changes the version, not the content.
+  auto after = *run_awaitable(service->citizen_versions(module, 0, 10, name_only));
+  EXPECT_EQ(after[0].content, consistency::ContentHash().text("Test Citizen").value());
+  EXPECT_FALSE(before.same(*run_awaitable(service->citizen_digest(module, 0, 1000, name_only))));  // the version moved
+  ASSERT_TRUE(run_awaitable(service->delete_citizen(as(employee(9, {"*"})), maria.id)));
+  auto closed = *run_awaitable(service->citizen_versions(module, 0, 10, contact));
+  EXPECT_EQ(closed[0].content,
+            consistency::ContentHash().text("Test Citizen").null().integer(0).value());  // no contact data kept
+}
+
 TEST_F(AuthServiceTest, ConsistencyReadsPageThroughCitizens) {
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(register_citizen("c" + std::to_string(i) + "@example.org").id);
@@ -494,8 +590,8 @@ TEST_F(AuthServiceTest, ConsistencyReadsPageThroughCitizens) {
   patch.name = "Renamed";
   ASSERT_TRUE(run_awaitable(service->update_citizen(as(citizen(ids[1])), ids[1], patch)));
   auto module = CallContext::as_service("permits", "test");
-  EXPECT_EQ(run_awaitable(service->citizen_versions(CallContext{}, ids[2], 10)).error().code, Errc::forbidden);
-  auto versions = run_awaitable(service->citizen_versions(module, ids[2], 10));
+  EXPECT_EQ(run_awaitable(service->citizen_versions(CallContext{}, ids[2], 10, {})).error().code, Errc::forbidden);
+  auto versions = run_awaitable(service->citizen_versions(module, ids[2], 10, {}));
   ASSERT_TRUE(versions);
   ASSERT_EQ(versions->size(), 2u);
   EXPECT_EQ((*versions)[0].id, ids[3]);

@@ -558,8 +558,10 @@ std::vector<consistency::Cache> ParksService::caches() {
   auto store = [](db::Connection& sync, const auth::Citizen& citizen) {
     store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
   };
-  return {{"parks", "citizen_refs", "citizen_id", "auth",
-           std::make_shared<auth::CitizenCacheSource>(deps_.auth, "parks", store)}};
+  // The columns citizen_refs keeps, compared by content with what auth holds.
+  using auth::CitizenField;
+  return {auth::citizen_cache(deps_.auth, "parks", {CitizenField::name, CitizenField::email, CitizenField::is_active},
+                              store)};
 }
 
 void ParksService::bootstrap_citizens(db::Connection& sync) {

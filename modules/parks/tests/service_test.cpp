@@ -33,11 +33,12 @@ class NoAuth final : public auth::Api {
                                                                            std::string) override {
     co_return make_error(Errc::forbidden, "no");
   }
-  boost::asio::awaitable<Result<std::vector<auth::CitizenVersion>>> citizen_versions(CallContext, std::int64_t,
-                                                                                     int) override {
+  boost::asio::awaitable<Result<std::vector<auth::CitizenVersion>>> citizen_versions(CallContext, std::int64_t, int,
+                                                                                     auth::CitizenFields) override {
     co_return std::vector<auth::CitizenVersion>{};
   }
-  boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext, std::int64_t, std::int64_t) override {
+  boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext, std::int64_t, std::int64_t,
+                                                                     auth::CitizenFields) override {
     co_return consistency::Digest{};
   }
   boost::asio::awaitable<Result<auth::CitizenChanges>> citizens_since(CallContext, std::int64_t seq, int) override {

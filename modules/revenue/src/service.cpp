@@ -631,7 +631,7 @@ asio::awaitable<Result<TaxRecordView>> RevenueService::get_tax_record(CallContex
   if (!national_id) {
     auto code = national_id.error().code;
     if (code == Errc::unavailable || code == Errc::deadline_exceeded)
-      co_return make_error(Errc::unavailable, "the national id cannot be read now: the auth module cannot answer", 5);
+      co_return make_error(Errc::unavailable, "the national id cannot be read now: " + national_id.error().message, 5);
     if (code == Errc::not_found) co_return make_error(Errc::not_found, "the citizen of this tax record is gone");
     co_return national_id.error();
   }
@@ -822,8 +822,11 @@ std::vector<consistency::Cache> RevenueService::caches() {
   auto store = [](db::Connection& sync, const auth::Citizen& citizen) {
     store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
   };
-  return {{"revenue", "citizen_refs", "citizen_id", "auth",
-           std::make_shared<auth::CitizenCacheSource>(deps_.auth, "revenue", store)}};
+  // The columns citizen_refs keeps, compared by content with what auth holds.
+  using auth::CitizenField;
+  return {auth::citizen_cache(
+      deps_.auth, "revenue",
+      {CitizenField::name, CitizenField::email, CitizenField::identity_verified, CitizenField::is_active}, store)};
 }
 
 void RevenueService::bootstrap_citizens(db::Connection& sync) {

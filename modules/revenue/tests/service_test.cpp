@@ -41,11 +41,12 @@ class ScriptedAuth final : public auth::Api {
     sensitive_reads.push_back(id);
     co_return std::optional<std::string>("NID-1");
   }
-  boost::asio::awaitable<Result<std::vector<auth::CitizenVersion>>> citizen_versions(CallContext, std::int64_t,
-                                                                                     int) override {
+  boost::asio::awaitable<Result<std::vector<auth::CitizenVersion>>> citizen_versions(CallContext, std::int64_t, int,
+                                                                                     auth::CitizenFields) override {
     co_return std::vector<auth::CitizenVersion>{};
   }
-  boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext, std::int64_t, std::int64_t) override {
+  boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext, std::int64_t, std::int64_t,
+                                                                     auth::CitizenFields) override {
     co_return consistency::Digest{};
   }
   boost::asio::awaitable<Result<auth::CitizenChanges>> citizens_since(CallContext, std::int64_t seq, int) override {
