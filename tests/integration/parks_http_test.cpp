@@ -367,6 +367,11 @@ TEST_F(ParksHttp, BadBookingInputIsRefusedWithWhatIsWrong) {
   auto half_past = utc::format(*utc::parse(start) + std::chrono::minutes(30));
   expect_problem(book(token, free_field, start, half_past), 422, "whole hours");
   expect_problem(book(token, free_field, half_past, new_york(10, 12)), 422, "whole hours");
+  // Half a second past the last hour (issue 21 §3.2): the fraction is refused, not floored.
+  auto fraction = [](const std::string& time) { return time.substr(0, 19) + ".500Z"; };
+  expect_problem(book(token, free_field, fraction(new_york(10, 19)), fraction(new_york(10, 20))), 422,
+                 "fractions of a second");
+  expect_problem(book(token, free_field, new_york(10, 19), fraction(new_york(10, 20))), 422, "fractions of a second");
   expect_problem(book(token, free_field, new_york(10, 6), new_york(10, 8)), 422, "outside opening hours");
   expect_problem(book(token, free_field, new_york(10, 8), new_york(10, 17)), 422, "at most 8 hours");
   expect_problem(book(token, free_field, new_york(-2, 10), new_york(-2, 11)), 400, "past");

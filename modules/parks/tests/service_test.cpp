@@ -185,5 +185,32 @@ TEST(ParksHours, OpeningHoursFollowTheZonesDaylightSavingTime) {
   EXPECT_FALSE(known_time_zone("../../etc/passwd"));
 }
 
+// Issue 21 §3.2: a start half a second past the hour was floored to its second, passed
+// the whole-hour check and was stored with its fraction; its one paid hour then reached
+// into the next hour and, at the last hour, past closing.
+TEST(ParksHours, AFractionOfASecondPastTheHourIsNoWholeHour) {
+  auto hours = parse_opening_hours(json{{"sun", {{"open", "08:00"}, {"close", "20:00"}}}}, "opening_hours");
+  ASSERT_TRUE(hours);
+  auto last_hour = date::sys_days{date::year{2030} / 3 / 3} + std::chrono::hours(19);  // 19:00-20:00 UTC, a Sunday
+  ASSERT_TRUE(check_slot("UTC", *hours, last_hour, last_hour + std::chrono::hours(1)));
+  for (auto fraction : {std::chrono::system_clock::duration(std::chrono::milliseconds(500)),
+                        std::chrono::system_clock::duration(std::chrono::microseconds(1))}) {
+    auto late = check_slot("UTC", *hours, last_hour + fraction, last_hour + std::chrono::hours(1) + fraction);
+    ASSERT_FALSE(late);
+    EXPECT_EQ(late.error().code, Errc::unprocessable);
+    EXPECT_NE(late.error().message.find("fractions of a second"), std::string::npos) << late.error().message;
+    EXPECT_FALSE(check_slot("UTC", *hours, last_hour, last_hour + std::chrono::hours(1) + fraction));
+  }
+}
+
+TEST_F(ParksServiceTest, ABookingWithAFractionOfASecondIsRefusedAndNothingIsStored) {
+  auto booked = testing::run_awaitable(service->book(citizen(1), facility, hour(5) + std::chrono::milliseconds(500),
+                                                     hour(6) + std::chrono::milliseconds(500)));
+  ASSERT_FALSE(booked);
+  EXPECT_EQ(booked.error().code, Errc::unprocessable);
+  auto reader = database.open(db::Role::reader);
+  EXPECT_EQ(reader->sql().execAndGet("SELECT count(*) FROM bookings").getInt(), 0);
+}
+
 }  // namespace
 }  // namespace townhall::parks
