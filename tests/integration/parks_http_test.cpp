@@ -291,6 +291,26 @@ TEST_F(ParksHttp, UnpaidHoldsPerCitizenAreCapped) {
   EXPECT_EQ(book(token, court, new_york(12, 14), new_york(12, 15)).status, 201);
 }
 
+// Issue 21 §3.3: one fresh account filled a free field's calendar (free bookings are
+// confirmed at once). At most max_active_bookings_per_kind (4) bookings not yet ended per
+// citizen and facility kind; the court is a "field" too, so it counts with the free one.
+TEST_F(ParksHttp, OneAccountCannotHoardAFreeFacility) {
+  auto [maria, token] = citizen("maria@example.org");
+  std::vector<std::int64_t> held;
+  for (int day = 20; day < 24; ++day) {
+    auto booked = book(token, free_field, new_york(day, 8), new_york(day, 16));
+    ASSERT_EQ(booked.status, 201) << booked.body;
+    held.push_back(body_of(booked)["id"]);
+  }
+  expect_problem(book(token, free_field, new_york(24, 8), new_york(24, 16)), 409, "have not ended");
+  expect_problem(book(token, court, new_york(24, 8), new_york(24, 9)), 409, "have not ended");
+  auto [other, other_token] = citizen("other@example.org");
+  EXPECT_EQ(book(other_token, free_field, new_york(24, 8), new_york(24, 16)).status, 201);
+  ASSERT_EQ(call("DELETE", "/api/v1/parks/bookings/" + std::to_string(held[0]), {}, token).status, 200);
+  EXPECT_EQ(book(token, free_field, new_york(25, 8), new_york(25, 16)).status, 201);
+  check_invariants();
+}
+
 class ParksShortHold : public ParksHttp {
  protected:
   std::int64_t hold_seconds() override { return 1; }

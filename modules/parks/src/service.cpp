@@ -296,6 +296,14 @@ asio::awaitable<Result<store::Booking>> ParksService::book(CallContext context, 
     if (auto taken = store::find_overlap(service, facility_id, start_text, end_text))
       return make_error(Errc::conflict, "the facility is booked from " + taken->starts_at + " to " + taken->ends_at);
     auto now = std::chrono::system_clock::now();
+    // Free bookings are confirmed at once, so without a cap one fresh account could block
+    // a free facility for the whole horizon (issue 21 §3.3; OWASP API6). Counted per
+    // facility kind, free and priced alike, in this transaction.
+    if (store::count_active_of_kind(service, principal->id, facility->kind, utc::format(now)) >=
+        settings_.max_active_per_kind)
+      return make_error(Errc::conflict, "you hold " + std::to_string(settings_.max_active_per_kind) + " bookings of " +
+                                            facility->kind +
+                                            " facilities that have not ended; cancel one before booking another");
     store::Booking booking;
     booking.facility_id = facility_id;
     booking.citizen_id = principal->id;

@@ -262,6 +262,18 @@ std::int64_t count_unpaid(db::Connection& connection, std::int64_t citizen_id) {
   return query->getColumn(0).getInt64();
 }
 
+std::int64_t count_active_of_kind(db::Connection& connection, std::int64_t citizen_id, const std::string& kind,
+                                  const std::string& now) {
+  auto query = connection.cached(
+      "SELECT count(*) FROM bookings b JOIN facilities f ON f.id = b.facility_id "
+      "WHERE b.citizen_id = ? AND b.status <> 'cancelled' AND b.ends_at > ? AND f.kind = ?");
+  query->bind(1, citizen_id);
+  query->bind(2, now);
+  query->bind(3, kind);
+  query->executeStep();
+  return query->getColumn(0).getInt64();
+}
+
 // --- programs and enrollments ----------------------------------------------------------
 
 void insert_program(db::Connection& connection, Program& p) {

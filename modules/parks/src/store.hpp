@@ -63,6 +63,10 @@ std::vector<Booking> list_bookings(db::Connection& connection, const Scope& scop
 std::vector<Booking> expired_holds(db::Connection& connection, const std::string& now, int limit);
 std::optional<std::string> next_hold_expiry(db::Connection& connection);
 std::int64_t count_unpaid(db::Connection& connection, std::int64_t citizen_id);
+// The citizen's bookings not cancelled and not yet ended (ends_at after `now`) at
+// facilities of `kind`, free and priced alike.
+std::int64_t count_active_of_kind(db::Connection& connection, std::int64_t citizen_id, const std::string& kind,
+                                  const std::string& now);
 
 struct Program {
   std::int64_t id = 0;

@@ -212,5 +212,53 @@ TEST_F(ParksServiceTest, ABookingWithAFractionOfASecondIsRefusedAndNothingIsStor
   EXPECT_EQ(reader->sql().execAndGet("SELECT count(*) FROM bookings").getInt(), 0);
 }
 
+// Issue 21 §3.3: free bookings are confirmed at once, so one account could block a free
+// field for the whole horizon. At most max_active_per_kind (4) bookings not yet ended per
+// citizen and facility kind, free and priced alike; ended and cancelled ones do not count.
+TEST_F(ParksServiceTest, BookingsNotYetEndedAreCappedPerCitizenAndFacilityKind) {
+  json week = json::object();
+  for (const char* day : {"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+    week[day] = {{"open", "00:00"}, {"close", "24:00"}};
+  store::Facility field{0, "Field", "field", 22, 0, "USD", "UTC", week.dump(), true, 1, utc::now(), utc::now()};
+  store::Facility pitch{0, "Pitch", "field", 22, 500, "USD", "UTC", week.dump(), true, 1, utc::now(), utc::now()};
+  writer.call([&] {
+    auto connection = database.open(db::Role::service);
+    store::insert_facility(*connection, field);
+    store::insert_facility(*connection, pitch);
+    // Four bookings of citizen 1 that ended yesterday count for nothing.
+    for (int h = 0; h < 4; ++h) {
+      store::Booking past;
+      past.facility_id = field.id;
+      past.citizen_id = 1;
+      past.starts_at = utc::format(hour(-30 + h));
+      past.ends_at = utc::format(hour(-29 + h));
+      past.status = "confirmed";
+      past.currency = "USD";
+      past.created_at = past.updated_at = utc::now();
+      store::insert_booking(*connection, past);
+    }
+  });
+  std::vector<std::int64_t> held;
+  for (int h = 5; h < 8; ++h) {
+    auto booked = testing::run_awaitable(service->book(citizen(1), field.id, hour(h), hour(h + 1)));
+    ASSERT_TRUE(booked) << booked.error().message;
+    EXPECT_EQ(booked->status, "confirmed");
+    held.push_back(booked->id);
+  }
+  // A priced one of the same kind is the fourth.
+  ASSERT_TRUE(testing::run_awaitable(service->book(citizen(1), pitch.id, hour(5), hour(6))));
+  auto fifth = testing::run_awaitable(service->book(citizen(1), field.id, hour(9), hour(10)));
+  ASSERT_FALSE(fifth);
+  EXPECT_EQ(fifth.error().code, Errc::conflict);
+  EXPECT_NE(fifth.error().message.find("field facilities"), std::string::npos) << fifth.error().message;
+  EXPECT_FALSE(testing::run_awaitable(service->book(citizen(1), pitch.id, hour(9), hour(10))));
+  // Another kind, and another citizen, are counted apart.
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(1), facility, hour(9), hour(10))));
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(2), field.id, hour(9), hour(10))));
+  // Cancelling one frees a place.
+  ASSERT_TRUE(testing::run_awaitable(service->cancel_booking(citizen(1), held[0])));
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(1), field.id, hour(10), hour(11))));
+}
+
 }  // namespace
 }  // namespace townhall::parks
