@@ -57,11 +57,15 @@ json week(const std::string& open, const std::string& close) {
 class ParksHttp : public ::testing::Test {
  protected:
   virtual std::int64_t hold_seconds() { return 60; }
+  virtual std::int64_t refund_cutoff_hours() { return 24; }
 
   void SetUp() override {
     auto config = testing::test_config(dir.path());
     for (auto& module : config.modules)
-      if (module.name == "parks") module.settings["hold_seconds"] = hold_seconds();
+      if (module.name == "parks") {
+        module.settings["hold_seconds"] = hold_seconds();
+        module.settings["refund_cutoff_hours"] = refund_cutoff_hours();
+      }
     for (const auto& [email, role, department] : std::vector<std::array<std::string, 3>>{
              {"admin@example.org", "admin", ""}, {"pat@example.org", "parks_staff", "PRK"}}) {
       auto created = app::create_staff_user(
@@ -135,7 +139,8 @@ class ParksHttp : public ::testing::Test {
 
   // DESIGN §7's invariants, read from the files once the bus is idle: no two active
   // bookings of a facility overlap, no priced booking is confirmed without a completed
-  // payment, every cancelled priced booking's invoice is voided or refunded.
+  // payment, every cancelled priced booking's invoice is voided or refunded — or paid,
+  // when the booking was cancelled paid with the decision not to refund.
   void check_invariants() {
     ASSERT_TRUE(testing::wait_until([&] { return server->app().bus().caught_up(); }));
     SQLite::Database parks((dir.path() / "parks.db").string(), SQLite::OPEN_READONLY);
@@ -155,15 +160,20 @@ class ParksHttp : public ::testing::Test {
       ASSERT_TRUE(payment.executeStep());
       EXPECT_EQ(payment.getColumn(0).getString(), "completed");
     }
-    SQLite::Statement cancelled(parks, "SELECT id FROM bookings WHERE status = 'cancelled' AND amount_cents > 0");
+    SQLite::Statement cancelled(
+        parks, "SELECT id, coalesce(refund, '') FROM bookings WHERE status = 'cancelled' AND amount_cents > 0");
     while (cancelled.executeStep()) {
+      auto kept = cancelled.getColumn(1).getString() == "none";
       SQLite::Statement invoice(revenue,
                                 "SELECT status FROM invoices WHERE source_module = 'parks' AND source_type = 'booking' "
                                 "AND source_id = ?");
       invoice.bind(1, std::to_string(cancelled.getColumn(0).getInt64()));
       ASSERT_TRUE(invoice.executeStep()) << "cancelled booking " << cancelled.getColumn(0).getInt64();
       auto status = invoice.getColumn(0).getString();
-      EXPECT_TRUE(status == "voided" || status == "refunded") << status;
+      if (kept)
+        EXPECT_EQ(status, "paid");
+      else
+        EXPECT_TRUE(status == "voided" || status == "refunded") << status;
     }
   }
 
@@ -308,6 +318,113 @@ TEST_F(ParksHttp, OneAccountCannotHoardAFreeFacility) {
   EXPECT_EQ(book(other_token, free_field, new_york(24, 8), new_york(24, 16)).status, 201);
   ASSERT_EQ(call("DELETE", "/api/v1/parks/bookings/" + std::to_string(held[0]), {}, token).status, 200);
   EXPECT_EQ(book(token, free_field, new_york(25, 8), new_york(25, 16)).status, 201);
+  check_invariants();
+}
+
+// Issue 21 §3.1: cancelling a paid booking while in progress or after it ended refunded
+// it in full. A citizen cannot cancel a started booking (409); parks staff can, deciding
+// the refund explicitly (the body is required for a paid booking), and revenue does what
+// was decided. Time passes by moving the booking into the past in parks.db.
+TEST_F(ParksHttp, AStartedBookingIsCancelledOnlyByStaffWhoDecideTheRefund) {
+  auto [maria, token] = citizen("maria@example.org");
+  std::vector<std::int64_t> ids;
+  for (int hour : {9, 11}) {
+    auto booked = book(token, court, new_york(8, hour), new_york(8, hour + 1));
+    ASSERT_EQ(booked.status, 201) << booked.body;
+    auto id = body_of(booked)["id"].get<std::int64_t>();
+    json invoice;
+    ASSERT_TRUE(testing::wait_until([&] { return !(invoice = invoice_of(id, token)).is_null(); }));
+    ASSERT_EQ(pay(token, invoice["id"], 2500, "tok_ok", "k" + std::to_string(id)).status, 201);
+    ASSERT_TRUE(testing::wait_until([&] { return booking(id, token)["status"] == "confirmed"; }));
+    ids.push_back(id);
+  }
+  {
+    // One is under way (started an hour ago), the other ended yesterday.
+    SQLite::Database file((dir.path() / "parks.db").string(), SQLite::OPEN_READWRITE);
+    file.setBusyTimeout(5000);
+    SQLite::Statement move(file, "UPDATE bookings SET starts_at = ?, ends_at = ? WHERE id = ?");
+    for (auto [id, from, to] : {std::tuple{ids[0], -1, 1}, std::tuple{ids[1], -26, -25}}) {
+      move.bind(1, utc::format(Clock::now() + std::chrono::hours(from)));
+      move.bind(2, utc::format(Clock::now() + std::chrono::hours(to)));
+      move.bind(3, id);
+      ASSERT_EQ(move.exec(), 1);
+      move.reset();
+    }
+  }
+  auto path = [](std::int64_t id) { return "/api/v1/parks/bookings/" + std::to_string(id); };
+  for (auto id : ids) expect_problem(call("DELETE", path(id), {}, token), 409, "no longer be cancelled");
+  expect_problem(call("DELETE", path(ids[0]), R"({"refund":true,"reason":"mine"})", token), 400, "only parks staff");
+  expect_problem(call("DELETE", path(ids[0]), {}, pat), 400, "refund");
+  expect_problem(call("DELETE", path(ids[0]), R"({"refund":"yes","reason":"x"})", pat), 400, "refund");
+  expect_problem(call("DELETE", path(ids[0]), R"({"refund":false,"reason":"x","why":1})", pat), 400, "unknown field");
+  EXPECT_EQ(booking(ids[0], token)["status"], "confirmed");
+
+  auto kept = call("DELETE", path(ids[0]), R"({"refund":false,"reason":"played the whole hour"})", pat);
+  ASSERT_EQ(kept.status, 200) << kept.body;
+  EXPECT_EQ(body_of(kept)["cancelled_by"], "staff");
+  EXPECT_EQ(body_of(kept)["refund"], "none");
+  EXPECT_EQ(body_of(kept)["cancel_reason"], "played the whole hour");
+  EXPECT_FALSE(body_of(kept)["cancelled_at"].is_null());
+  auto refunded = call("DELETE", path(ids[1]), R"({"refund":true,"reason":"the lights failed"})", pat);
+  ASSERT_EQ(refunded.status, 200) << refunded.body;
+  EXPECT_EQ(body_of(refunded)["refund"], "full");
+  EXPECT_TRUE(testing::wait_until([&] { return invoice_of(ids[1], token)["status"] == "refunded"; }));
+  ASSERT_TRUE(testing::wait_until([&] { return server->app().bus().caught_up(); }));
+  EXPECT_EQ(invoice_of(ids[0], token)["status"], "paid");
+  SQLite::Database ledger((dir.path() / "payment-simulator.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(ledger.execAndGet("SELECT count(*) FROM charges WHERE refunded = 1").getInt(), 1);
+  // The audit on the row: who, when, the decision and why.
+  SQLite::Database parks((dir.path() / "parks.db").string(), SQLite::OPEN_READONLY);
+  SQLite::Statement audit(parks,
+                          "SELECT cancelled_by, cancelled_by_id IS NOT NULL, cancelled_at IS NOT NULL, refund, "
+                          "cancel_reason FROM bookings WHERE id = ?");
+  audit.bind(1, ids[0]);
+  ASSERT_TRUE(audit.executeStep());
+  EXPECT_EQ(audit.getColumn(0).getString(), "staff");
+  EXPECT_EQ(audit.getColumn(1).getInt(), 1);
+  EXPECT_EQ(audit.getColumn(2).getInt(), 1);
+  EXPECT_EQ(audit.getColumn(3).getString(), "none");
+  check_invariants();
+}
+
+// The refund policy end to end: with refund_cutoff_hours = 30 days, a paid booking eight
+// days out is inside the no-refund window. Its citizen may still cancel it (the slot is
+// freed) but revenue keeps the payment; an unpaid one is simply voided.
+class ParksLongRefundCutoff : public ParksHttp {
+ protected:
+  std::int64_t refund_cutoff_hours() override { return 24 * 30; }
+};
+
+TEST_F(ParksLongRefundCutoff, ACitizenCancellingInsideTheCutoffIsNotRefunded) {
+  auto [maria, token] = citizen("maria@example.org");
+  auto booked = book(token, court, new_york(8, 9), new_york(8, 11));
+  ASSERT_EQ(booked.status, 201) << booked.body;
+  auto id = body_of(booked)["id"].get<std::int64_t>();
+  json invoice;
+  ASSERT_TRUE(testing::wait_until([&] { return !(invoice = invoice_of(id, token)).is_null(); }));
+  ASSERT_EQ(pay(token, invoice["id"], 5000, "tok_ok", "k1").status, 201);
+  ASSERT_TRUE(testing::wait_until([&] { return booking(id, token)["status"] == "confirmed"; }));
+  auto cancelled = call("DELETE", "/api/v1/parks/bookings/" + std::to_string(id), {}, token);
+  ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+  EXPECT_EQ(body_of(cancelled)["refund"], "none");
+  EXPECT_EQ(body_of(cancelled)["cancelled_by"], "citizen");
+  auto [other, other_token] = citizen("other@example.org");
+  EXPECT_EQ(book(other_token, court, new_york(8, 9), new_york(8, 11)).status, 201);  // the slot is free
+  ASSERT_TRUE(testing::wait_until([&] { return server->app().bus().caught_up(); }));
+  EXPECT_EQ(invoice_of(id, token)["status"], "paid");
+  auto shown = body_of(call("GET", "/api/v1/revenue/invoices/" + std::to_string(invoice["id"].get<std::int64_t>()),
+                            {}, token));
+  ASSERT_EQ(shown["payments"].size(), 1u);
+  EXPECT_EQ(shown["payments"][0]["status"], "completed");
+  SQLite::Database ledger((dir.path() / "payment-simulator.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(ledger.execAndGet("SELECT count(*) FROM charges WHERE refunded = 1").getInt(), 0);
+
+  auto unpaid = book(token, court, new_york(9, 9), new_york(9, 10));
+  ASSERT_EQ(unpaid.status, 201) << unpaid.body;
+  auto unpaid_id = body_of(unpaid)["id"].get<std::int64_t>();
+  ASSERT_TRUE(testing::wait_until([&] { return !invoice_of(unpaid_id, token).is_null(); }));
+  ASSERT_EQ(call("DELETE", "/api/v1/parks/bookings/" + std::to_string(unpaid_id), {}, token).status, 200);
+  EXPECT_TRUE(testing::wait_until([&] { return invoice_of(unpaid_id, token)["status"] == "voided"; }));
   check_invariants();
 }
 

@@ -33,23 +33,80 @@ Result<store::Scope> read_scope(const Principal* principal) {
   return forbidden("needs permission parks:read");
 }
 
+// The snapshot is the booking as the API shows it, with the contract's fields
+// (townhall/parks/events.hpp) written by the contract's own code.
 void append(db::Connection& service, std::string_view type, const store::Booking& booking,
-            const std::string& correlation, const std::string& causation = {}) {
+            const std::string& correlation, const std::string& causation = {}, bool refund_payment = true) {
+  auto snapshot = booking_json(booking);
+  snapshot.update(events::booking_snapshot({booking.id, booking.facility_id, booking.citizen_id, booking.starts_at,
+                                            booking.ends_at, booking.status, booking.amount_cents, booking.currency,
+                                            refund_payment}));
   bus::append(service, bus::aggregate_event(events::kBookingTopic, type, "booking", booking.id, booking.event_version,
-                                            {{"snapshot", booking_json(booking)}}, correlation, causation));
+                                            {{"snapshot", std::move(snapshot)}}, correlation, causation));
 }
 
-// Cancels `booking` (already read in this transaction) and announces it.
-store::Booking cancel(db::Connection& service, store::Booking booking, const std::string& reason,
-                      const std::string& correlation) {
+// Who cancels, why, and what becomes of a payment (issue 21 §3.1).
+struct CancelRecord {
+  std::string by;  // citizen | staff | system
+  std::optional<std::int64_t> by_id;
+  std::string reason;
+  std::optional<std::string> refund;  // full | none, for a booking paid when cancelled
+  bool refund_payment = true;         // what booking.cancelled tells revenue
+};
+
+CancelRecord by_the_system(std::string reason) { return {"system", std::nullopt, std::move(reason), std::nullopt, true}; }
+
+// Cancels `booking` (already read in this transaction), records who and what was decided,
+// and announces it.
+store::Booking cancel(db::Connection& service, store::Booking booking, const CancelRecord& record,
+                      const std::string& correlation, const std::string& causation = {}) {
+  auto now = utc::now();
   booking.status = "cancelled";
-  booking.cancel_reason = reason;
+  booking.cancel_reason = record.reason;
+  booking.cancelled_by = record.by;
+  booking.cancelled_by_id = record.by_id;
+  booking.cancelled_at = now;
+  booking.refund = record.refund;
   booking.hold_expires_at.reset();
   booking.event_version += 1;
-  booking.updated_at = utc::now();
+  booking.updated_at = now;
   store::update_booking(service, booking);
-  append(service, events::kBookingCancelled, booking, correlation);
+  append(service, events::kBookingCancelled, booking, correlation, causation, record.refund_payment);
   return booking;
+}
+
+// The refund policy (docs/design-notes.md, "Booking cancellation and refunds"). A citizen
+// cancels until the start: a paid booking is refunded in full until `cutoff` before it,
+// not after; a started or past booking is refused, since it was (or is being) used. Staff
+// cancel any booking, a paid one only with an explicit decision and reason. A booking not
+// paid when cancelled refunds whatever payment still completes: it bought nothing.
+Result<CancelRecord> decide_cancellation(const store::Booking& booking, const Principal& principal,
+                                         const Cancellation& request, std::chrono::system_clock::time_point now,
+                                         std::chrono::hours cutoff) {
+  auto starts = utc::parse(booking.starts_at);
+  if (!starts) return make_error(Errc::internal, "booking " + std::to_string(booking.id) + " has a bad start");
+  const bool paid = booking.payment_id.has_value();
+  if (principal.is_citizen()) {
+    if (now >= *starts)
+      return make_error(Errc::conflict, "booking " + std::to_string(booking.id) + " started at " + booking.starts_at +
+                                            ": it can no longer be cancelled");
+    const bool in_time = now + cutoff <= *starts;
+    CancelRecord record{"citizen", principal.id, "cancelled by the citizen", std::nullopt, !paid || in_time};
+    if (paid) record.refund = in_time ? "full" : "none";
+    if (paid && !in_time)
+      record.reason += " less than " + std::to_string(cutoff.count()) + " hours before the start: no refund";
+    return record;
+  }
+  if (paid && (!request.refund || !request.reason))
+    return make_error(Errc::invalid_argument, "booking " + std::to_string(booking.id) +
+                                                  " is paid: staff cancel it with a body {\"refund\": true or "
+                                                  "false, \"reason\": \"...\"}");
+  CancelRecord record{"staff", principal.id, request.reason.value_or("cancelled by staff"), std::nullopt, true};
+  if (paid) {
+    record.refund = *request.refund ? "full" : "none";
+    record.refund_payment = *request.refund;
+  }
+  return record;
 }
 
 std::optional<std::int64_t> integer_of(const json& value) {
@@ -93,6 +150,9 @@ json booking_json(const store::Booking& b) {
           {"invoice_id", nullable(b.invoice_id)},
           {"payment_id", nullable(b.payment_id)},
           {"cancel_reason", nullable(b.cancel_reason)},
+          {"cancelled_by", nullable(b.cancelled_by)},
+          {"cancelled_at", nullable(b.cancelled_at)},
+          {"refund", nullable(b.refund)},
           {"created_at", b.created_at},
           {"updated_at", b.updated_at}};
 }
@@ -360,21 +420,30 @@ Result<Listed<store::Booking>> ParksService::list_bookings(const CallContext& co
   });
 }
 
-asio::awaitable<Result<store::Booking>> ParksService::cancel_booking(CallContext context, std::int64_t id) {
+asio::awaitable<Result<store::Booking>> ParksService::cancel_booking(CallContext context, std::int64_t id,
+                                                                      Cancellation request) {
   auto current = get_booking(context, id);
   if (!current) co_return current.error();
   const auto* principal = context.principal.get();
   if (!principal || !(principal->is_citizen(current->citizen_id) || is_staff(principal)))
     co_return forbidden("only the citizen who booked or parks staff cancel a booking");
+  if (principal->is_citizen() && (request.refund || request.reason))
+    co_return make_error(Errc::invalid_argument,
+                         "field 'refund': only parks staff decide a refund; a citizen's cancellation takes no body");
   auto written = co_await writes_.run([&](db::Connection& service) -> Result<store::Booking> {
     auto booking = store::find_booking(service, id, store::Scope::everything());
     if (!booking) return make_error(Errc::not_found, "no such booking");
     if (booking->status == "cancelled")
       return make_error(Errc::conflict, "booking " + std::to_string(id) + " is already cancelled");
-    return cancel(service, *booking, principal->is_citizen() ? "cancelled by the citizen" : "cancelled by staff",
-                  context.correlation_id);
+    auto record =
+        decide_cancellation(*booking, *principal, request, std::chrono::system_clock::now(), settings_.refund_cutoff);
+    if (!record) return record.error();
+    return cancel(service, *booking, *record, context.correlation_id);
   });
-  if (written) spdlog::info("parks: booking {} cancelled by {} {}", id, to_string(principal->kind), principal->id);
+  // The audit line: who, the decision and why (the booking row records the same).
+  if (written)
+    spdlog::info("parks: booking {} cancelled by {} {}; refund: {}; reason: {}", id, *written->cancelled_by,
+                 principal->id, written->refund.value_or("nothing was paid"), *written->cancel_reason);
   co_return written;
 }
 
@@ -382,7 +451,7 @@ asio::awaitable<Result<std::int64_t>> ParksService::expire_holds() {
   co_return co_await writes_.run([&](db::Connection& service) -> Result<std::int64_t> {
     std::int64_t count = 0;
     for (auto& booking : store::expired_holds(service, utc::now(), 1000)) {
-      cancel(service, booking, "the payment hold expired", "hold-expiry");
+      cancel(service, booking, by_the_system("the payment hold expired"), "hold-expiry");
       spdlog::info("parks: booking {} cancelled: its hold expired unpaid", booking.id);
       ++count;
     }

@@ -41,6 +41,12 @@ struct Booking {
   std::optional<std::string> cancel_reason;
   std::int64_t event_version = 1;
   std::string created_at, updated_at;
+  // The cancellation's audit (migrations/parks/0002): citizen | staff | system, the
+  // actor's id, when, and full | none for a booking that was paid.
+  std::optional<std::string> cancelled_by;
+  std::optional<std::int64_t> cancelled_by_id;
+  std::optional<std::string> cancelled_at;
+  std::optional<std::string> refund;
 };
 // A citizen sees their own bookings; staff all (citizen_id nullopt).
 struct Scope {

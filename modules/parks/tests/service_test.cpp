@@ -58,6 +58,16 @@ CallContext citizen(std::int64_t id) {
   return context;
 }
 
+CallContext staff() {
+  auto p = std::make_shared<Principal>();
+  p->id = 900;
+  p->kind = Principal::Kind::employee;
+  p->permissions = {"parks:read", "parks:manage"};
+  CallContext context;
+  context.principal = std::move(p);
+  return context;
+}
+
 bus::Event paid(std::int64_t booking, std::int64_t payment) {
   bus::Event event;
   event.event_id = "revenue:" + std::to_string(payment);
@@ -108,6 +118,40 @@ class ParksServiceTest : public ::testing::Test {
   }
   std::string status(std::int64_t booking) {
     return service->get_booking(CallContext::as_service("parks", "test"), booking)->status;
+  }
+  store::Booking read(std::int64_t booking) {
+    return *service->get_booking(CallContext::as_service("parks", "test"), booking);
+  }
+  // A priced booking of the court from `from` to `to` hours from now, paid (payment id
+  // 100 + its id) and confirmed — inserted directly when it starts in the past.
+  std::int64_t paid_booking(std::int64_t citizen_id, int from, int to) {
+    store::Booking booking;
+    writer.call([&] {
+      auto connection = database.open(db::Role::service);
+      booking.facility_id = facility;
+      booking.citizen_id = citizen_id;
+      booking.starts_at = utc::format(hour(from));
+      booking.ends_at = utc::format(hour(to));
+      booking.status = "pending_payment";
+      booking.amount_cents = 1000 * (to - from);
+      booking.currency = "USD";
+      booking.hold_expires_at = utc::format(std::chrono::system_clock::now() + std::chrono::hours(1));
+      booking.created_at = booking.updated_at = utc::now();
+      store::insert_booking(*connection, booking);
+    });
+    EXPECT_EQ(apply(paid(booking.id, 100 + booking.id)), bus::Outcome::applied);
+    EXPECT_EQ(status(booking.id), "confirmed");
+    return booking.id;
+  }
+  // The contract fields of the last booking.cancelled of `booking` (null when none).
+  json cancelled_event(std::int64_t booking) {
+    auto reader = database.open(db::Role::reader);
+    SQLite::Statement query(reader->sql(),
+                            "SELECT data FROM outbox WHERE event_type = 'booking.cancelled' AND aggregate_id = ? "
+                            "ORDER BY id DESC LIMIT 1");
+    query.bind(1, std::to_string(booking));
+    if (!query.executeStep()) return nullptr;
+    return json::parse(query.getColumn(0).getString())["snapshot"];
   }
 
   testing::TempDir dir;
@@ -258,6 +302,88 @@ TEST_F(ParksServiceTest, BookingsNotYetEndedAreCappedPerCitizenAndFacilityKind) 
   // Cancelling one frees a place.
   ASSERT_TRUE(testing::run_awaitable(service->cancel_booking(citizen(1), held[0])));
   EXPECT_TRUE(testing::run_awaitable(service->book(citizen(1), field.id, hour(10), hour(11))));
+}
+
+// Issue 21 §3.1: a paid booking was refunded in full when cancelled while in progress or
+// after it ended. A citizen cannot cancel a started or past booking (409); staff can, with
+// an explicit refund decision and reason, recorded on the booking, and the decision is
+// what booking.cancelled tells revenue.
+TEST_F(ParksServiceTest, AStartedOrPastBookingIsCancelledOnlyByStaffWithARecordedRefundDecision) {
+  auto in_progress = paid_booking(1, -1, 1);
+  auto ended = paid_booking(1, -5, -3);
+  for (auto id : {in_progress, ended}) {
+    auto refused = testing::run_awaitable(service->cancel_booking(citizen(1), id));
+    ASSERT_FALSE(refused) << id;
+    EXPECT_EQ(refused.error().code, Errc::conflict);
+    EXPECT_NE(refused.error().message.find("no longer be cancelled"), std::string::npos) << refused.error().message;
+    EXPECT_EQ(status(id), "confirmed");
+    EXPECT_TRUE(cancelled_event(id).is_null());
+  }
+  // A citizen decides no refund, even before the start.
+  auto upcoming = paid_booking(1, 48, 49);
+  auto decided = testing::run_awaitable(service->cancel_booking(citizen(1), upcoming, {true, "please"}));
+  ASSERT_FALSE(decided);
+  EXPECT_EQ(decided.error().code, Errc::invalid_argument);
+  // Staff must decide: without a decision and a reason, nothing happens.
+  auto undecided = testing::run_awaitable(service->cancel_booking(staff(), in_progress));
+  ASSERT_FALSE(undecided);
+  EXPECT_EQ(undecided.error().code, Errc::invalid_argument);
+  EXPECT_FALSE(testing::run_awaitable(service->cancel_booking(staff(), in_progress, {false, std::nullopt})));
+  EXPECT_EQ(status(in_progress), "confirmed");
+
+  auto kept = testing::run_awaitable(service->cancel_booking(staff(), in_progress, {false, "the court flooded"}));
+  ASSERT_TRUE(kept) << kept.error().message;
+  EXPECT_EQ(kept->status, "cancelled");
+  EXPECT_EQ(kept->cancelled_by, "staff");
+  EXPECT_EQ(kept->cancelled_by_id, 900);
+  EXPECT_TRUE(kept->cancelled_at);
+  EXPECT_EQ(kept->refund, "none");
+  EXPECT_EQ(kept->cancel_reason, "the court flooded");
+  EXPECT_EQ(read(in_progress).refund, "none");  // on the row
+  EXPECT_EQ(cancelled_event(in_progress)["refund_payment"], false);
+
+  auto refunded = testing::run_awaitable(service->cancel_booking(staff(), ended, {true, "the lights failed"}));
+  ASSERT_TRUE(refunded) << refunded.error().message;
+  EXPECT_EQ(refunded->refund, "full");
+  EXPECT_EQ(cancelled_event(ended)["refund_payment"], true);
+
+  // The file refuses a paid booking cancelled without a recorded decision.
+  auto another = paid_booking(2, 60, 61);
+  writer.call([&] {
+    auto connection = database.open(db::Role::service);
+    auto row = *store::find_booking(*connection, another, store::Scope::everything());
+    row.status = "cancelled";
+    EXPECT_THROW(store::update_booking(*connection, row), SQLite::Exception);
+  });
+}
+
+// The refund policy for citizens: a paid booking cancelled at least refund_cutoff (24 h)
+// before its start is refunded in full; later, until the start, it is cancelled (the slot
+// freed) without a refund. An unpaid one refunds any payment that still completes.
+TEST_F(ParksServiceTest, ACitizenIsRefundedUntilTheCutoffAndNotAfter) {
+  auto early = paid_booking(1, 30, 31);
+  auto cancelled = testing::run_awaitable(service->cancel_booking(citizen(1), early));
+  ASSERT_TRUE(cancelled) << cancelled.error().message;
+  EXPECT_EQ(cancelled->refund, "full");
+  EXPECT_EQ(cancelled->cancelled_by, "citizen");
+  EXPECT_EQ(cancelled->cancelled_by_id, 1);
+  EXPECT_EQ(cancelled_event(early)["refund_payment"], true);
+
+  auto late = paid_booking(1, 5, 6);
+  cancelled = testing::run_awaitable(service->cancel_booking(citizen(1), late));
+  ASSERT_TRUE(cancelled) << cancelled.error().message;
+  EXPECT_EQ(cancelled->status, "cancelled");
+  EXPECT_EQ(cancelled->refund, "none");
+  EXPECT_NE(cancelled->cancel_reason->find("no refund"), std::string::npos) << *cancelled->cancel_reason;
+  EXPECT_EQ(cancelled_event(late)["refund_payment"], false);
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(2), facility, hour(5), hour(6))));  // the slot is free
+
+  auto unpaid = testing::run_awaitable(service->book(citizen(1), facility, hour(7), hour(8)));
+  ASSERT_TRUE(unpaid);
+  cancelled = testing::run_awaitable(service->cancel_booking(citizen(1), unpaid->id));
+  ASSERT_TRUE(cancelled);
+  EXPECT_FALSE(cancelled->refund);
+  EXPECT_EQ(cancelled_event(unpaid->id)["refund_payment"], true);
 }
 
 }  // namespace

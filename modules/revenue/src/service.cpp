@@ -12,6 +12,7 @@
 
 #include "townhall/auth/bootstrap.hpp"
 #include "townhall/auth/events.hpp"
+#include "townhall/parks/events.hpp"
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/money.hpp"
 #include "townhall/platform/time.hpp"
@@ -851,20 +852,19 @@ bus::Outcome RevenueService::apply_application_event(const bus::Event& event, db
 }
 
 // booking.requested with an amount opens its invoice; booking.cancelled voids an open one
-// and refunds a paid one (DESIGN §7, park booking).
+// and refunds a paid one when parks' refund decision says so (DESIGN §7, park booking;
+// the payload is parks' contract, townhall/parks/events.hpp).
 bus::Outcome RevenueService::apply_booking_event(const bus::Event& event, db::Connection& service) {
-  const auto& snapshot = event.data.at("snapshot");
-  auto id = std::to_string(snapshot.at("id").get<std::int64_t>());
-  if (event.event_type == "booking.requested") {
-    auto amount = snapshot.at("amount_cents").get<std::int64_t>();
-    if (amount <= 0) return bus::Outcome::applied;
-    auto currency = snapshot.at("currency").get<std::string>();
-    check_money(amount, currency, event);
-    auto opened = open_invoice(service, {"parks", "booking", id}, snapshot.at("citizen_id").get<std::int64_t>(), amount,
-                               currency, "Facility booking " + id, event.correlation_id, event.event_id);
+  auto booking = parks::events::booking_from_snapshot(event.data.at("snapshot"));
+  auto id = std::to_string(booking.id);
+  if (event.event_type == parks::events::kBookingRequested) {
+    if (booking.amount_cents <= 0) return bus::Outcome::applied;
+    check_money(booking.amount_cents, booking.currency, event);
+    auto opened = open_invoice(service, {"parks", "booking", id}, booking.citizen_id, booking.amount_cents,
+                               booking.currency, "Facility booking " + id, event.correlation_id, event.event_id);
     return opened ? bus::Outcome::applied : bus::Outcome::stale;
   }
-  if (event.event_type != "booking.cancelled") return bus::Outcome::applied;
+  if (event.event_type != parks::events::kBookingCancelled) return bus::Outcome::applied;
   auto invoice = store::find_invoice_by_source(service, "parks", "booking", id);
   if (!invoice) return bus::Outcome::applied;  // a free booking
   auto now = utc::now();
@@ -879,6 +879,11 @@ bus::Outcome RevenueService::apply_booking_event(const bus::Event& event, db::Co
     return bus::Outcome::applied;
   }
   if (invoice->status != "paid") return bus::Outcome::stale;
+  if (!booking.refund_payment) {
+    spdlog::info("revenue: booking {} cancelled without a refund (parks' decision); invoice {} stays paid", id,
+                 invoice->id);
+    return bus::Outcome::applied;
+  }
   auto payment = store::find_live_payment(service, invoice->id);
   if (!payment || payment->status != "completed") return bus::Outcome::stale;  // a refund is under way
   payment->status = "refund_pending";
