@@ -4,6 +4,7 @@
 // program capacity and the waitlist, bad input, and the cross-module invariants read from
 // the files.
 #include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Transaction.h>
 #include <date/tz.h>
 #include <gtest/gtest.h>
 
@@ -412,8 +413,8 @@ TEST_F(ParksLongRefundCutoff, ACitizenCancellingInsideTheCutoffIsNotRefunded) {
   EXPECT_EQ(book(other_token, court, new_york(8, 9), new_york(8, 11)).status, 201);  // the slot is free
   ASSERT_TRUE(testing::wait_until([&] { return server->app().bus().caught_up(); }));
   EXPECT_EQ(invoice_of(id, token)["status"], "paid");
-  auto shown = body_of(call("GET", "/api/v1/revenue/invoices/" + std::to_string(invoice["id"].get<std::int64_t>()),
-                            {}, token));
+  auto shown =
+      body_of(call("GET", "/api/v1/revenue/invoices/" + std::to_string(invoice["id"].get<std::int64_t>()), {}, token));
   ASSERT_EQ(shown["payments"].size(), 1u);
   EXPECT_EQ(shown["payments"][0]["status"], "completed");
   SQLite::Database ledger((dir.path() / "payment-simulator.db").string(), SQLite::OPEN_READONLY);
@@ -426,6 +427,73 @@ TEST_F(ParksLongRefundCutoff, ACitizenCancellingInsideTheCutoffIsNotRefunded) {
   ASSERT_EQ(call("DELETE", "/api/v1/parks/bookings/" + std::to_string(unpaid_id), {}, token).status, 200);
   EXPECT_TRUE(testing::wait_until([&] { return invoice_of(unpaid_id, token)["status"] == "voided"; }));
   check_invariants();
+}
+
+// Issue 21 §3.4: a price parks accepted became an amount revenue refused; booking.requested
+// was a dead letter and the booking held its slot with nothing to pay. Prices are checked
+// against revenue's ceiling for the longest booking; and a booking revenue still cannot
+// invoice (written here into parks.db with its event, as an older build could have) is
+// answered with invoice.rejected, which releases it — no dead letter, no held slot.
+TEST_F(ParksHttp, APriceRevenueCannotInvoiceIsRefusedAndABookingItRefusesIsReleased) {
+  const std::int64_t ceiling = 1'000'000'000'000 / 8;  // revenue's ceiling over max_booking_hours
+  auto court_path = "/api/v1/parks/facilities/" + std::to_string(court);
+  expect_problem(call("PATCH", court_path, json{{"hourly_price_cents", ceiling + 1}}.dump(), pat), 400,
+                 "what revenue can invoice");
+  expect_problem(call("PATCH", court_path, R"({"hourly_price_cents":1000000000000})", pat), 400, "hourly_price_cents");
+  EXPECT_EQ(call("PATCH", court_path, json{{"hourly_price_cents", ceiling}}.dump(), pat).status, 200);
+  EXPECT_EQ(call("PATCH", court_path, R"({"hourly_price_cents":2500})", pat).status, 200);
+
+  auto [maria, token] = citizen("maria@example.org");
+  std::int64_t id = 0;
+  {
+    SQLite::Database file((dir.path() / "parks.db").string(), SQLite::OPEN_READWRITE);
+    file.setBusyTimeout(5000);
+    SQLite::Transaction transaction(file);
+    SQLite::Statement insert(file,
+                             "INSERT INTO bookings (facility_id, citizen_id, starts_at, ends_at, status, amount_cents, "
+                             "currency, hold_expires_at, created_at, updated_at) VALUES (?, ?, ?, ?, "
+                             "'pending_payment', 2000000000000, 'USD', ?, ?, ?)");
+    insert.bind(1, court);
+    insert.bind(2, maria);
+    insert.bind(3, new_york(8, 9));
+    insert.bind(4, new_york(8, 11));
+    insert.bind(5, utc::format(Clock::now() + std::chrono::minutes(10)));
+    insert.bind(6, utc::now());
+    insert.bind(7, utc::now());
+    insert.exec();
+    id = file.getLastInsertRowid();
+    SQLite::Statement event(
+        file,
+        "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, "
+        "occurred_at, correlation_id, causation_id, schema, data) VALUES ('gov.parks.booking', "
+        "'booking.requested', 'booking', ?, 1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'test', '', 1, "
+        "?)");
+    event.bind(1, std::to_string(id));
+    event.bind(2, json{{"snapshot",
+                        {{"id", id},
+                         {"facility_id", court},
+                         {"citizen_id", maria},
+                         {"starts_at", new_york(8, 9)},
+                         {"ends_at", new_york(8, 11)},
+                         {"status", "pending_payment"},
+                         {"amount_cents", 2'000'000'000'000},
+                         {"currency", "USD"}}}}
+                      .dump());
+    event.exec();
+    transaction.commit();
+  }
+  ASSERT_TRUE(testing::wait_until([&] { return booking(id, token)["status"] == "cancelled"; }))
+      << booking(id, token).dump();
+  auto released = booking(id, token);
+  EXPECT_EQ(released["cancelled_by"], "system");
+  EXPECT_NE(released["cancel_reason"].get<std::string>().find("revenue cannot invoice it"), std::string::npos);
+  ASSERT_TRUE(testing::wait_until([&] { return server->app().bus().caught_up(); }));
+  EXPECT_TRUE(invoice_of(id, token).is_null());
+  for (const char* file : {"revenue.db", "parks.db"}) {
+    SQLite::Database db((dir.path() / file).string(), SQLite::OPEN_READONLY);
+    EXPECT_EQ(db.execAndGet("SELECT count(*) FROM dead_letters").getInt(), 0) << file;
+  }
+  EXPECT_EQ(book(token, court, new_york(8, 9), new_york(8, 11)).status, 201);  // the slot is free
 }
 
 class ParksShortHold : public ParksHttp {

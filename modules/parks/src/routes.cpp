@@ -7,6 +7,7 @@
 #include "townhall/platform/money.hpp"
 #include "townhall/platform/schema.hpp"
 #include "townhall/platform/time.hpp"
+#include "townhall/revenue/invoicing.hpp"
 
 namespace townhall::parks {
 namespace {
@@ -177,7 +178,7 @@ struct Routes {
     program.name = body->required_string("name", kName);
     program.schedule = body->required_string("schedule", kName);
     program.capacity = body->required_int("capacity", 1, 100000);
-    program.price_cents = body->required_int("price_cents", 0, money::kMaxMinorUnits);
+    program.price_cents = body->required_int("price_cents", 0, revenue::kMaxInvoiceCents);
     program.currency = body->optional_string("currency", {.max_bytes = 3});
     if (program.currency && !money::is_iso4217(*program.currency))
       body->fail("currency", "must be an ISO 4217 code such as \"USD\"");

@@ -13,6 +13,8 @@
 #include "townhall/parks/events.hpp"
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/time.hpp"
+#include "townhall/revenue/events.hpp"
+#include "townhall/revenue/invoicing.hpp"
 
 namespace townhall::parks {
 
@@ -38,9 +40,9 @@ Result<store::Scope> read_scope(const Principal* principal) {
 void append(db::Connection& service, std::string_view type, const store::Booking& booking,
             const std::string& correlation, const std::string& causation = {}, bool refund_payment = true) {
   auto snapshot = booking_json(booking);
-  snapshot.update(events::booking_snapshot({booking.id, booking.facility_id, booking.citizen_id, booking.starts_at,
-                                            booking.ends_at, booking.status, booking.amount_cents, booking.currency,
-                                            refund_payment}));
+  snapshot.update(
+      events::booking_snapshot({booking.id, booking.facility_id, booking.citizen_id, booking.starts_at, booking.ends_at,
+                                booking.status, booking.amount_cents, booking.currency, refund_payment}));
   bus::append(service, bus::aggregate_event(events::kBookingTopic, type, "booking", booking.id, booking.event_version,
                                             {{"snapshot", std::move(snapshot)}}, correlation, causation));
 }
@@ -54,7 +56,9 @@ struct CancelRecord {
   bool refund_payment = true;         // what booking.cancelled tells revenue
 };
 
-CancelRecord by_the_system(std::string reason) { return {"system", std::nullopt, std::move(reason), std::nullopt, true}; }
+CancelRecord by_the_system(std::string reason) {
+  return {"system", std::nullopt, std::move(reason), std::nullopt, true};
+}
 
 // Cancels `booking` (already read in this transaction), records who and what was decided,
 // and announces it.
@@ -268,8 +272,10 @@ Result<store::Facility> ParksService::get_facility(const CallContext& context, s
 namespace {
 
 // Applies `input` to `f`; the first problem, or Unit. A new facility needs every field.
+// A price is checked against revenue's ceiling for the longest booking, so every booking
+// it allows is an amount revenue invoices (issue 21 §3.4).
 Result<Unit> apply_facility_input(store::Facility& f, const FacilityInput& input, bool creating,
-                                  const std::string& default_currency) {
+                                  const std::string& default_currency, std::chrono::hours max_booking) {
   auto missing = [](const char* field) {
     return make_error(Errc::invalid_argument, std::string("field '") + field + "': is required");
   };
@@ -282,7 +288,15 @@ Result<Unit> apply_facility_input(store::Facility& f, const FacilityInput& input
   if (input.name) f.name = *input.name;
   if (input.kind) f.kind = *input.kind;
   if (input.capacity) f.capacity = *input.capacity;
-  if (input.hourly_price_cents) f.hourly_price_cents = *input.hourly_price_cents;
+  if (input.hourly_price_cents) {
+    const auto ceiling = revenue::kMaxInvoiceCents / max_booking.count();
+    if (*input.hourly_price_cents > ceiling)
+      return make_error(Errc::invalid_argument, "field 'hourly_price_cents': at most " + std::to_string(ceiling) +
+                                                    ", so that a booking of " + std::to_string(max_booking.count()) +
+                                                    " hours stays within what revenue can invoice (" +
+                                                    std::to_string(revenue::kMaxInvoiceCents) + ")");
+    f.hourly_price_cents = *input.hourly_price_cents;
+  }
   if (input.currency) f.currency = *input.currency;
   if (creating && !input.currency) f.currency = default_currency;
   if (input.time_zone) {
@@ -302,7 +316,8 @@ asio::awaitable<Result<store::Facility>> ParksService::create_facility(CallConte
   if (!is_staff(context.principal.get())) co_return forbidden("needs permission parks:manage");
   if (auto ok = usable(); !ok) co_return ok.error();
   store::Facility facility;
-  if (auto ok = apply_facility_input(facility, input, true, settings_.currency); !ok) co_return ok.error();
+  if (auto ok = apply_facility_input(facility, input, true, settings_.currency, settings_.max_booking); !ok)
+    co_return ok.error();
   facility.created_at = facility.updated_at = utc::now();
   co_return co_await writes_.run([&](db::Connection& service) -> Result<store::Facility> {
     store::insert_facility(service, facility);
@@ -317,7 +332,8 @@ asio::awaitable<Result<store::Facility>> ParksService::update_facility(CallConte
   co_return co_await writes_.run([&](db::Connection& service) -> Result<store::Facility> {
     auto facility = store::find_facility(service, id);
     if (!facility) return make_error(Errc::not_found, "no such facility");
-    if (auto ok = apply_facility_input(*facility, input, false, settings_.currency); !ok) return ok.error();
+    if (auto ok = apply_facility_input(*facility, input, false, settings_.currency, settings_.max_booking); !ok)
+      return ok.error();
     facility->event_version += 1;
     facility->updated_at = utc::now();
     store::update_facility(service, *facility);
@@ -349,6 +365,12 @@ asio::awaitable<Result<store::Booking>> ParksService::book(CallContext context, 
   if (!week) co_return make_error(Errc::internal, "facility " + std::to_string(facility_id) + " has bad hours");
   if (auto ok = check_slot(facility->time_zone, *week, starts_at, ends_at); !ok) co_return ok.error();
   auto hours = std::chrono::duration_cast<std::chrono::hours>(ends_at - starts_at).count();
+  // A facility priced before max_booking_hours grew could still ask for more than revenue
+  // invoices: refused here rather than held with an invoice that never opens.
+  const auto amount = facility->hourly_price_cents * hours;
+  if (amount > 0 && !revenue::invoiceable(amount, facility->currency))
+    co_return make_error(Errc::unprocessable, "this booking would cost " + std::to_string(amount) + " " +
+                                                  facility->currency + ", more than revenue can invoice");
 
   auto written = co_await writes_.run([&](db::Connection& service) -> Result<store::Booking> {
     // Checked here, in the write transaction (the file's trigger holds it too).
@@ -369,7 +391,7 @@ asio::awaitable<Result<store::Booking>> ParksService::book(CallContext context, 
     booking.citizen_id = principal->id;
     booking.starts_at = start_text;
     booking.ends_at = end_text;
-    booking.amount_cents = facility->hourly_price_cents * hours;
+    booking.amount_cents = amount;
     booking.currency = facility->currency;
     booking.created_at = booking.updated_at = utc::format(now);
     if (booking.amount_cents == 0) {
@@ -421,7 +443,7 @@ Result<Listed<store::Booking>> ParksService::list_bookings(const CallContext& co
 }
 
 asio::awaitable<Result<store::Booking>> ParksService::cancel_booking(CallContext context, std::int64_t id,
-                                                                      Cancellation request) {
+                                                                     Cancellation request) {
   auto current = get_booking(context, id);
   if (!current) co_return current.error();
   const auto* principal = context.principal.get();
@@ -607,6 +629,10 @@ std::vector<bus::Subscription> ParksService::subscriptions() {
        {"gov.revenue.payment"},
        db::Role::service,
        [this](const bus::Event& event, db::Connection& service) { return apply_payment_event(event, service); }},
+      {"booking_invoices",
+       {std::string(revenue::events::kInvoiceTopic)},
+       db::Role::service,
+       [this](const bus::Event& event, db::Connection& service) { return apply_invoice_event(event, service); }},
   };
 }
 
@@ -671,6 +697,25 @@ bus::Outcome ParksService::apply_payment_event(const bus::Event& event, db::Conn
   store::update_booking(service, *booking);
   append(service, events::kBookingConfirmed, *booking, event.correlation_id, event.event_id);
   spdlog::info("parks: booking {} paid (payment {}); confirmed", booking->id, *payment);
+  return bus::Outcome::applied;
+}
+
+// Revenue refused to open a booking's invoice (an amount past its ceiling that parks'
+// own checks should have stopped): no payment can come, so the booking is cancelled now
+// and its slot freed rather than held until the hold ends — or forever, as a dead letter
+// once left it (issue 21 §3.4).
+bus::Outcome ParksService::apply_invoice_event(const bus::Event& event, db::Connection& service) {
+  if (event.event_type != revenue::events::kInvoiceRejected) return bus::Outcome::applied;
+  auto rejection = revenue::events::invoice_rejection_from_snapshot(event.data.at("snapshot"));
+  if (rejection.source_module != "parks" || rejection.source_type != "booking") return bus::Outcome::applied;
+  auto id = integer_of(json(rejection.source_id));
+  if (!id) throw bus::PermanentError("invoice.rejected names no booking id: " + rejection.source_id);
+  auto booking = store::find_booking(service, *id, store::Scope::everything());
+  if (!booking) throw bus::PermanentError("invoice.rejected for unknown booking " + rejection.source_id);
+  if (booking->status != "pending_payment") return bus::Outcome::stale;
+  cancel(service, *booking, by_the_system("revenue cannot invoice it: " + rejection.reason), event.correlation_id,
+         event.event_id);
+  spdlog::warn("parks: booking {} released: revenue refused its invoice ({})", booking->id, rejection.reason);
   return bus::Outcome::applied;
 }
 

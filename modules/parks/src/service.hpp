@@ -103,6 +103,8 @@ class ParksService {
   std::vector<bus::Subscription> subscriptions();
   static bus::Outcome apply_citizen_event(const bus::Event& event, db::Connection& sync);
   bus::Outcome apply_payment_event(const bus::Event& event, db::Connection& service);
+  // invoice.rejected of a booking's invoice releases the booking (its slot) at once.
+  bus::Outcome apply_invoice_event(const bus::Event& event, db::Connection& service);
   void bootstrap_citizens(db::Connection& sync);
   // citizen_refs for the consistency check (platform/consistency.hpp).
   std::vector<consistency::Cache> caches();

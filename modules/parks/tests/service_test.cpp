@@ -15,6 +15,8 @@
 #include "support.hpp"
 #include "townhall/parks/module.hpp"
 #include "townhall/platform/time.hpp"
+#include "townhall/revenue/events.hpp"
+#include "townhall/revenue/invoicing.hpp"
 
 namespace townhall::parks {
 namespace {
@@ -384,6 +386,97 @@ TEST_F(ParksServiceTest, ACitizenIsRefundedUntilTheCutoffAndNotAfter) {
   ASSERT_TRUE(cancelled);
   EXPECT_FALSE(cancelled->refund);
   EXPECT_EQ(cancelled_event(unpaid->id)["refund_payment"], true);
+}
+
+CallContext staff_with_correlation() {
+  auto context = staff();
+  context.correlation_id = "test";
+  return context;
+}
+
+FacilityInput priced_at(std::int64_t cents) {
+  FacilityInput input;
+  input.name = "Hall";
+  input.kind = "hall";
+  input.capacity = 10;
+  input.hourly_price_cents = cents;
+  input.time_zone = "UTC";
+  input.opening_hours = *parse_opening_hours(json{{"mon", {{"open", "08:00"}, {"close", "20:00"}}}}, "h");
+  return input;
+}
+
+// Issue 21 §3.4: parks accepted an hourly price up to 10^12 and multiplied it by up to 8
+// hours; revenue refused the amount, booking.requested became a dead letter and the
+// booking held its slot with no invoice to pay. The price is now checked against
+// revenue's ceiling (townhall/revenue/invoicing.hpp) for the longest booking, and a
+// booking's amount when it is made.
+TEST_F(ParksServiceTest, APriceIsCheckedAgainstRevenuesCeilingWhenSetAndWhenBooked) {
+  const auto ceiling = revenue::kMaxInvoiceCents / 8;  // max_booking_hours = 8
+  auto refused = testing::run_awaitable(service->create_facility(staff_with_correlation(), priced_at(ceiling + 1)));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::invalid_argument);
+  EXPECT_NE(refused.error().message.find("hourly_price_cents"), std::string::npos) << refused.error().message;
+  EXPECT_FALSE(
+      testing::run_awaitable(service->create_facility(staff_with_correlation(), priced_at(1'000'000'000'000))));
+  auto hall = testing::run_awaitable(service->create_facility(staff_with_correlation(), priced_at(ceiling)));
+  ASSERT_TRUE(hall) << hall.error().message;
+  FacilityInput raise;
+  raise.hourly_price_cents = ceiling + 1;
+  EXPECT_FALSE(testing::run_awaitable(service->update_facility(staff_with_correlation(), hall->id, raise)));
+
+  // A price stored before the check (or before max_booking_hours grew): the booking that
+  // would cost more than revenue invoices is refused, nothing is held.
+  writer.call([&] {
+    database.open(db::Role::service)
+        ->sql()
+        .exec("UPDATE facilities SET hourly_price_cents = 1000000000000 WHERE id = " + std::to_string(facility));
+  });
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(1), facility, hour(5), hour(6))));  // 10^12: the ceiling
+  auto too_much = testing::run_awaitable(service->book(citizen(1), facility, hour(7), hour(9)));
+  ASSERT_FALSE(too_much);
+  EXPECT_EQ(too_much.error().code, Errc::unprocessable);
+  EXPECT_NE(too_much.error().message.find("more than revenue can invoice"), std::string::npos);
+  auto reader = database.open(db::Role::reader);
+  EXPECT_EQ(reader->sql().execAndGet("SELECT count(*) FROM bookings").getInt(), 1);
+}
+
+bus::Event invoice_rejected(const std::string& module, const std::string& source_id) {
+  bus::Event event;
+  event.event_id = "revenue:" + source_id;
+  event.event_type = std::string(revenue::events::kInvoiceRejected);
+  event.topic = std::string(revenue::events::kInvoiceTopic);
+  event.event_version = 1;
+  event.data = {{"snapshot", revenue::events::invoice_rejection_snapshot(
+                                 {module, "booking", source_id, 1, 2'000'000'000'000, "USD", "too much"})}};
+  return event;
+}
+
+// The defensive half: should revenue still refuse a booking's invoice, its invoice.rejected
+// releases the booking at once (cancelled by the system, its slot freed), once.
+TEST_F(ParksServiceTest, ABookingWhoseInvoiceRevenueRefusesIsReleased) {
+  auto held = testing::run_awaitable(service->book(citizen(1), facility, hour(5), hour(6)));
+  ASSERT_TRUE(held);
+  auto apply_invoice = [&](const bus::Event& event) {
+    bus::Outcome outcome{};
+    writer.call([&] {
+      auto connection = database.open(db::Role::service);
+      SQLite::Transaction transaction(connection->sql());
+      outcome = service->apply_invoice_event(event, *connection);
+      transaction.commit();
+    });
+    return outcome;
+  };
+  EXPECT_EQ(apply_invoice(invoice_rejected("permits", std::to_string(held->id))), bus::Outcome::applied);
+  EXPECT_EQ(status(held->id), "pending_payment");  // another module's invoice
+  EXPECT_EQ(apply_invoice(invoice_rejected("parks", std::to_string(held->id))), bus::Outcome::applied);
+  auto released = read(held->id);
+  EXPECT_EQ(released.status, "cancelled");
+  EXPECT_EQ(released.cancelled_by, "system");
+  EXPECT_NE(released.cancel_reason->find("revenue cannot invoice it"), std::string::npos);
+  EXPECT_EQ(cancelled_event(held->id)["refund_payment"], true);
+  EXPECT_EQ(apply_invoice(invoice_rejected("parks", std::to_string(held->id))), bus::Outcome::stale);
+  EXPECT_THROW(apply_invoice(invoice_rejected("parks", "999")), bus::PermanentError);
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(2), facility, hour(5), hour(6))));  // the slot is free
 }
 
 }  // namespace

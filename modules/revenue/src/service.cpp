@@ -17,6 +17,7 @@
 #include "townhall/platform/money.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/events.hpp"
+#include "townhall/revenue/invoicing.hpp"
 
 namespace townhall::revenue {
 
@@ -104,7 +105,7 @@ std::string days_after(std::chrono::system_clock::time_point from, int days) {
 // Amounts and currencies of other modules' events: a payload this module can never
 // invoice is a permanent error (dead letter), not a retry.
 void check_money(std::int64_t amount_cents, const std::string& currency, const bus::Event& event) {
-  if (amount_cents > money::kMaxMinorUnits || !money::is_iso4217(currency))
+  if (!invoiceable(amount_cents, currency))
     throw bus::PermanentError(std::string(event.event_type) + " asks for " + std::to_string(amount_cents) + " " +
                               currency + ": not an amount revenue can invoice");
 }
@@ -859,7 +860,31 @@ bus::Outcome RevenueService::apply_booking_event(const bus::Event& event, db::Co
   auto id = std::to_string(booking.id);
   if (event.event_type == parks::events::kBookingRequested) {
     if (booking.amount_cents <= 0) return bus::Outcome::applied;
-    check_money(booking.amount_cents, booking.currency, event);
+    if (!invoiceable(booking.amount_cents, booking.currency)) {
+      // Not a dead letter: the booking holds its slot for this invoice, so parks is told
+      // and releases it (issue 21 §3.4). Parks checks the same ceiling before it books.
+      events::InvoiceRejection rejection{
+          "parks",
+          "booking",
+          id,
+          booking.citizen_id,
+          booking.amount_cents,
+          booking.currency,
+          std::to_string(booking.amount_cents) + " " + booking.currency + " is not an amount revenue can invoice"};
+      bus::NewEvent rejected;
+      rejected.topic = events::kInvoiceTopic;
+      rejected.event_type = events::kInvoiceRejected;
+      rejected.aggregate_type = "invoice_request";
+      rejected.aggregate_id = "parks.booking." + id;
+      rejected.event_version = 1;
+      rejected.data = {{"snapshot", events::invoice_rejection_snapshot(rejection)}};
+      rejected.correlation_id = event.correlation_id;
+      rejected.causation_id = event.event_id;
+      bus::append(service, std::move(rejected));
+      spdlog::warn("revenue: booking {} asks for {} {}: no invoice opened (invoice.rejected)", id, booking.amount_cents,
+                   booking.currency);
+      return bus::Outcome::applied;
+    }
     auto opened = open_invoice(service, {"parks", "booking", id}, booking.citizen_id, booking.amount_cents,
                                booking.currency, "Facility booking " + id, event.correlation_id, event.event_id);
     return opened ? bus::Outcome::applied : bus::Outcome::stale;
