@@ -131,7 +131,8 @@ class Soak {
     registry["logging"]["access_log"] = "off";
     registry["logging"]["level"] = "warn";
     registry["bus"]["sweep_interval_ms"] = 200;
-    registry["modules"]["parks"]["settings"]["hold_seconds"] = 2;  // holds expire across kills
+    registry["modules"]["parks"]["settings"]["hold_seconds"] = 2;                     // holds expire across kills
+    registry["modules"]["parks"]["settings"]["max_active_bookings_per_kind"] = 1000;  // book all night
     config_ = (dir_.path() / "soak.json").string();
     std::ofstream(config_) << registry.dump(2);
   }

@@ -12,10 +12,12 @@
 
 #include "townhall/auth/bootstrap.hpp"
 #include "townhall/auth/events.hpp"
+#include "townhall/parks/events.hpp"
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/money.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/events.hpp"
+#include "townhall/revenue/invoicing.hpp"
 
 namespace townhall::revenue {
 
@@ -103,7 +105,7 @@ std::string days_after(std::chrono::system_clock::time_point from, int days) {
 // Amounts and currencies of other modules' events: a payload this module can never
 // invoice is a permanent error (dead letter), not a retry.
 void check_money(std::int64_t amount_cents, const std::string& currency, const bus::Event& event) {
-  if (amount_cents > money::kMaxMinorUnits || !money::is_iso4217(currency))
+  if (!invoiceable(amount_cents, currency))
     throw bus::PermanentError(std::string(event.event_type) + " asks for " + std::to_string(amount_cents) + " " +
                               currency + ": not an amount revenue can invoice");
 }
@@ -854,20 +856,43 @@ bus::Outcome RevenueService::apply_application_event(const bus::Event& event, db
 }
 
 // booking.requested with an amount opens its invoice; booking.cancelled voids an open one
-// and refunds a paid one (DESIGN §7, park booking).
+// and refunds a paid one when parks' refund decision says so (DESIGN §7, park booking;
+// the payload is parks' contract, townhall/parks/events.hpp).
 bus::Outcome RevenueService::apply_booking_event(const bus::Event& event, db::Connection& service) {
-  const auto& snapshot = event.data.at("snapshot");
-  auto id = std::to_string(snapshot.at("id").get<std::int64_t>());
-  if (event.event_type == "booking.requested") {
-    auto amount = snapshot.at("amount_cents").get<std::int64_t>();
-    if (amount <= 0) return bus::Outcome::applied;
-    auto currency = snapshot.at("currency").get<std::string>();
-    check_money(amount, currency, event);
-    auto opened = open_invoice(service, {"parks", "booking", id}, snapshot.at("citizen_id").get<std::int64_t>(), amount,
-                               currency, "Facility booking " + id, event.correlation_id, event.event_id);
+  auto booking = parks::events::booking_from_snapshot(event.data.at("snapshot"));
+  auto id = std::to_string(booking.id);
+  if (event.event_type == parks::events::kBookingRequested) {
+    if (booking.amount_cents <= 0) return bus::Outcome::applied;
+    if (!invoiceable(booking.amount_cents, booking.currency)) {
+      // Not a dead letter: the booking holds its slot for this invoice, so parks is told
+      // and releases it (issue 21 §3.4). Parks checks the same ceiling before it books.
+      events::InvoiceRejection rejection{
+          "parks",
+          "booking",
+          id,
+          booking.citizen_id,
+          booking.amount_cents,
+          booking.currency,
+          std::to_string(booking.amount_cents) + " " + booking.currency + " is not an amount revenue can invoice"};
+      bus::NewEvent rejected;
+      rejected.topic = events::kInvoiceTopic;
+      rejected.event_type = events::kInvoiceRejected;
+      rejected.aggregate_type = "invoice_request";
+      rejected.aggregate_id = "parks.booking." + id;
+      rejected.event_version = 1;
+      rejected.data = {{"snapshot", events::invoice_rejection_snapshot(rejection)}};
+      rejected.correlation_id = event.correlation_id;
+      rejected.causation_id = event.event_id;
+      bus::append(service, std::move(rejected));
+      spdlog::warn("revenue: booking {} asks for {} {}: no invoice opened (invoice.rejected)", id, booking.amount_cents,
+                   booking.currency);
+      return bus::Outcome::applied;
+    }
+    auto opened = open_invoice(service, {"parks", "booking", id}, booking.citizen_id, booking.amount_cents,
+                               booking.currency, "Facility booking " + id, event.correlation_id, event.event_id);
     return opened ? bus::Outcome::applied : bus::Outcome::stale;
   }
-  if (event.event_type != "booking.cancelled") return bus::Outcome::applied;
+  if (event.event_type != parks::events::kBookingCancelled) return bus::Outcome::applied;
   auto invoice = store::find_invoice_by_source(service, "parks", "booking", id);
   if (!invoice) return bus::Outcome::applied;  // a free booking
   auto now = utc::now();
@@ -882,6 +907,11 @@ bus::Outcome RevenueService::apply_booking_event(const bus::Event& event, db::Co
     return bus::Outcome::applied;
   }
   if (invoice->status != "paid") return bus::Outcome::stale;
+  if (!booking.refund_payment) {
+    spdlog::info("revenue: booking {} cancelled without a refund (parks' decision); invoice {} stays paid", id,
+                 invoice->id);
+    return bus::Outcome::applied;
+  }
   auto payment = store::find_live_payment(service, invoice->id);
   if (!payment || payment->status != "completed") return bus::Outcome::stale;  // a refund is under way
   payment->status = "refund_pending";
