@@ -41,6 +41,7 @@ test_packages=(
   sqlite3                               # the sqlite3 shell, to look into module files
   libgtest-dev libgmock-dev libbenchmark-dev
   curl wrk                              # the tests' and benchmarks' HTTP clients
+  python3                               # the Prometheus check's and benchmarks' helpers
   prometheus                            # only for promtool: alert rules and /metrics
   clang libclang-rt-14-dev              # libFuzzer (make fuzz)
   nodejs npm                            # the OpenAPI validator and the browser driver
