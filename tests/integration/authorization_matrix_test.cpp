@@ -231,6 +231,11 @@ class AuthorizationMatrix : public ::testing::Test {
          auth + "/citizens/{id}",
          {_401, in, _404, _403, _403, _403, in, in},
          fixed(auth + "/citizens/" + id(maria), R"({"phone":"+1-555-0142"})")},
+        // Staff settling competing national id claims; to citizens it does not exist.
+        {"GET",
+         auth + "/citizens/{id}/national-id-claims",
+         {_401, _404, _404, _403, _403, _403, in, in},
+         fixed(auth + "/citizens/" + id(maria) + "/national-id-claims")},
         {"GET", auth + "/departments", {in, in, in, in, in, in, in, in}, fixed(auth + "/departments")},
         {"POST",
          auth + "/departments",
