@@ -63,7 +63,8 @@ std::optional<Payment> one_payment(db::CachedStatement& query) {
 
 constexpr const char* kLicenseSelect =
     "SELECT id, citizen_id, business_name, activity, address, status, term, expires_at, renewal_invoice_id, "
-    "decided_by, decision_reason, event_version, created_at, updated_at FROM business_licenses ";
+    "decided_by, decision_reason, event_version, created_at, updated_at, fee_invoice_id, fee_due_at "
+    "FROM business_licenses ";
 
 BusinessLicense read_license(SQLite::Statement& row) {
   BusinessLicense l;
@@ -81,6 +82,8 @@ BusinessLicense read_license(SQLite::Statement& row) {
   l.event_version = row.getColumn(11).getInt64();
   l.created_at = row.getColumn(12).getString();
   l.updated_at = row.getColumn(13).getString();
+  l.fee_invoice_id = optional_int(row.getColumn(14));
+  l.fee_due_at = optional_text(row.getColumn(15));
   return l;
 }
 
@@ -315,9 +318,19 @@ std::vector<BusinessLicense> list_licenses(db::Connection& connection, const Sco
   return out;
 }
 
-std::vector<BusinessLicense> lapsed_licenses(db::Connection& connection, const std::string& now, int limit) {
+std::vector<BusinessLicense> expired_licenses(db::Connection& connection, const std::string& now, int limit) {
   auto query = connection.cached(std::string(kLicenseSelect) +
                                  "WHERE status = 'active' AND expires_at < ? ORDER BY expires_at LIMIT ?");
+  query->bind(1, now);
+  query->bind(2, limit);
+  std::vector<BusinessLicense> out;
+  while (query->executeStep()) out.push_back(read_license(*query));
+  return out;
+}
+
+std::vector<BusinessLicense> unpaid_past_due(db::Connection& connection, const std::string& now, int limit) {
+  auto query = connection.cached(std::string(kLicenseSelect) +
+                                 "WHERE status = 'approved_unpaid' AND fee_due_at < ? ORDER BY fee_due_at LIMIT ?");
   query->bind(1, now);
   query->bind(2, limit);
   std::vector<BusinessLicense> out;
@@ -328,7 +341,7 @@ std::vector<BusinessLicense> lapsed_licenses(db::Connection& connection, const s
 void update_license(db::Connection& connection, const BusinessLicense& l) {
   auto update = connection.cached(
       "UPDATE business_licenses SET status = ?, term = ?, expires_at = ?, renewal_invoice_id = ?, decided_by = ?, "
-      "decision_reason = ?, event_version = ?, updated_at = ? WHERE id = ?");
+      "decision_reason = ?, event_version = ?, updated_at = ?, fee_invoice_id = ?, fee_due_at = ? WHERE id = ?");
   update->bind(1, l.status);
   update->bind(2, l.term);
   bind_optional(*update, 3, l.expires_at);
@@ -337,7 +350,9 @@ void update_license(db::Connection& connection, const BusinessLicense& l) {
   bind_optional(*update, 6, l.decision_reason);
   update->bind(7, l.event_version);
   update->bind(8, l.updated_at);
-  update->bind(9, l.id);
+  bind_optional(*update, 9, l.fee_invoice_id);
+  bind_optional(*update, 10, l.fee_due_at);
+  update->bind(11, l.id);
   update->exec();
 }
 

@@ -88,9 +88,11 @@ struct BusinessLicense {
   std::int64_t id = 0;
   std::int64_t citizen_id = 0;
   std::string business_name, activity, address;
-  std::string status;  // applied | active | rejected | expired
-  std::int64_t term = 0;
+  std::string status;     // applied | approved_unpaid | active | rejected | expired | lapsed
+  std::int64_t term = 0;  // terms paid for
   std::optional<std::string> expires_at;
+  std::optional<std::int64_t> fee_invoice_id;  // the first term's fee, invoiced at approval
+  std::optional<std::string> fee_due_at;       // approved_unpaid lapses after this
   std::optional<std::int64_t> renewal_invoice_id;
   std::optional<std::int64_t> decided_by;
   std::optional<std::string> decision_reason;
@@ -102,7 +104,9 @@ std::optional<BusinessLicense> find_license(db::Connection& connection, std::int
 std::vector<BusinessLicense> list_licenses(db::Connection& connection, const Scope& scope, std::int64_t offset,
                                            int limit, std::int64_t& total);
 // Active licenses whose expiry is before `now` (RFC 3339 UTC text compares in time order).
-std::vector<BusinessLicense> lapsed_licenses(db::Connection& connection, const std::string& now, int limit);
+std::vector<BusinessLicense> expired_licenses(db::Connection& connection, const std::string& now, int limit);
+// Approved licenses whose fee is still unpaid past its due date.
+std::vector<BusinessLicense> unpaid_past_due(db::Connection& connection, const std::string& now, int limit);
 void update_license(db::Connection& connection, const BusinessLicense& license);
 
 struct CitizenRef {

@@ -16,6 +16,9 @@
 #include "coro.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
+#include "townhall/migrations.hpp"
+#include "townhall/platform/migrator.hpp"
+#include "townhall/platform/time.hpp"
 #include "townhall/revenue/module.hpp"
 
 namespace townhall::revenue {
@@ -255,6 +258,92 @@ TEST_F(RevenueServiceTest, TheNationalIdHasNoFallbackWhenAuthCannotAnswer) {
   // Without the national id the record reads as usual while auth is down.
   EXPECT_TRUE(run_awaitable(service->get_tax_record(as(clerk()), record->id, false)));
   EXPECT_EQ(auth.sensitive_reads.size(), 1u);
+}
+
+// Issue 21 §3.6: the fee being charged when its due date passes is left to the charge's
+// outcome (lapsing it would void the invoice under a payment the citizen made in time and
+// refund it); the payment activates the license, with an expiry a term ahead.
+TEST_F(RevenueServiceTest, AFeeBeingChargedWhenItFallsDueActivatesTheLicenseInsteadOfLapsingIt) {
+  auto applied = run_awaitable(service->apply_for_license(as(citizen(1)), NewLicense{"Bakery", "bread", "1 Main St"}));
+  ASSERT_TRUE(applied) << applied.error().message;
+  auto approved = run_awaitable(service->decide_license(as(clerk()), applied->id, Decision::approve, std::nullopt));
+  ASSERT_TRUE(approved) << approved.error().message;
+  EXPECT_EQ(approved->status, "approved_unpaid");
+  ASSERT_TRUE(approved->fee_invoice_id && approved->fee_due_at);
+  EXPECT_FALSE(approved->expires_at);
+  provider.hold = std::make_shared<Latch>();
+  auto paying = std::async(std::launch::async, [&] {
+    return run_awaitable(service->pay(
+        as(citizen(1)), PaymentRequest{*approved->fee_invoice_id, 10000, std::nullopt, "card", "tok"}, "fee"));
+  });
+  ASSERT_TRUE(testing::wait_until([&] { return provider.charging.load(); }));
+  writer.call([&] {
+    database.open(db::Role::service)
+        ->sql()
+        .exec("UPDATE business_licenses SET fee_due_at = '2020-01-01T00:00:00.000Z'");
+  });
+  auto job = [&] { return run_awaitable(service->expire_licenses(CallContext::as_service("revenue", "test"))); };
+  auto during = job();
+  ASSERT_TRUE(during) << during.error().message;
+  EXPECT_EQ(during->lapsed, 0);
+  provider.hold->set();
+  auto paid = paying.get();
+  ASSERT_TRUE(paid) << paid.error().message;
+  EXPECT_EQ(paid->payment.status, "completed");
+  auto license = service->get_license(as(clerk()), applied->id);
+  ASSERT_TRUE(license);
+  EXPECT_EQ(license->status, "active");
+  EXPECT_EQ(license->term, 1);
+  EXPECT_TRUE(license->expires_at);
+  EXPECT_EQ(job()->lapsed, 0);
+  EXPECT_EQ(count("SELECT count(*) FROM outbox WHERE event_type = 'license.activated'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM outbox WHERE event_type = 'license.lapsed'"), 0);
+}
+
+// Migration 0002 on a file the old code wrote: a license made active by its approval
+// whose fee is still open waits for it (approved_unpaid, due in 30 days, its renewal
+// bought meanwhile voided); a paid one stays active and gets an expiry if it had none.
+TEST(RevenueMigration, LicensesActiveWithTheirFeeUnpaidWaitForIt) {
+  testing::TempDir dir;
+  db::ModuleDb database{"revenue", dir.path() / "revenue.db", table_manifest()};
+  auto owner = database.open(db::Role::owner);
+  auto files = migrations::embedded_migrations();
+  auto first = db::migrations_for(files, "bus");
+  for (const auto& migration : db::migrations_for(files, "revenue"))
+    if (migration.version == 1) first.push_back(migration);
+  db::Migrator migrator(*owner);
+  migrator.apply(first);
+  owner->sql().exec(
+      "INSERT INTO invoices (id, citizen_id, source_module, source_type, source_id, description, amount_cents, "
+      "currency, status, created_at, updated_at, paid_at) VALUES "
+      "(1, 1, 'revenue', 'business_license', '1.1', 'fee', 100, 'USD', 'open', 'x', 'x', NULL), "
+      "(2, 1, 'revenue', 'business_license', '1.2', 'renewal', 100, 'USD', 'open', 'x', 'x', NULL), "
+      "(3, 1, 'revenue', 'business_license', '2.1', 'fee', 100, 'USD', 'paid', 'x', 'x', "
+      "'2026-01-01T00:00:00.000Z'), "
+      "(4, 1, 'revenue', 'business_license', '3.1', 'fee', 100, 'USD', 'paid', 'x', 'x', "
+      "'2026-01-01T00:00:00.000Z');"
+      "INSERT INTO business_licenses (id, citizen_id, business_name, activity, address, status, term, expires_at, "
+      "renewal_invoice_id, created_at, updated_at) VALUES "
+      "(1, 1, 'Unpaid', 'a', 'b', 'active', 1, '2027-01-01T00:00:00.000Z', 2, 'x', 'x'), "
+      "(2, 1, 'Paid', 'a', 'b', 'active', 1, '2027-01-01T00:00:00.000Z', NULL, 'x', 'x'), "
+      "(3, 1, 'Demo', 'a', 'b', 'active', 1, NULL, NULL, 'x', 'x'), "
+      "(4, 1, 'Waiting', 'a', 'b', 'applied', 0, NULL, NULL, 'x', 'x')");
+  migrator.apply(db::migrations_for(files, "revenue"));
+  auto text = [&](const std::string& sql) { return owner->sql().execAndGet(sql).getString(); };
+  EXPECT_EQ(text("SELECT status || ' ' || term FROM business_licenses WHERE id = 1"), "approved_unpaid 0");
+  EXPECT_EQ(text("SELECT coalesce(expires_at, 'none') || ' ' || fee_invoice_id || ' ' || "
+                 "coalesce(renewal_invoice_id, 'none') FROM business_licenses WHERE id = 1"),
+            "none 1 none");
+  EXPECT_GT(text("SELECT fee_due_at FROM business_licenses WHERE id = 1"), utc::now());
+  EXPECT_EQ(text("SELECT status FROM invoices WHERE id = 2"), "voided");
+  EXPECT_EQ(text("SELECT status || ' ' || expires_at || ' ' || fee_invoice_id FROM business_licenses WHERE id = 2"),
+            "active 2027-01-01T00:00:00.000Z 3");
+  EXPECT_EQ(text("SELECT status || ' ' || expires_at FROM business_licenses WHERE id = 3"),
+            "active 2027-01-01T00:00:00.000Z");
+  EXPECT_EQ(text("SELECT status || ' ' || coalesce(fee_invoice_id, 'none') FROM business_licenses WHERE id = 4"),
+            "applied none");
+  // The file itself now refuses an active license without an expiry.
+  EXPECT_THROW(owner->sql().exec("UPDATE business_licenses SET expires_at = NULL WHERE id = 2"), std::exception);
 }
 
 }  // namespace
