@@ -2,6 +2,7 @@
 // revenue, idempotent payments (sequential and concurrent), declines and timeouts,
 // refunds of cancelled bookings, tax records with the audited national id, business
 // licenses, object- and function-level authorization, and bad input.
+#include <SQLiteCpp/Backup.h>
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
@@ -30,6 +31,7 @@ class RevenueHttp : public ::testing::Test {
     for (auto& module : config.modules)
       if (module.name == "revenue") module.settings["provider_timeout_ms"] = 300;
     configure(config);
+    saved_config = config;  // to start the server again
     for (const auto& [email, role, department] :
          std::vector<std::array<std::string, 3>>{{"admin@example.org", "admin", ""},
                                                  {"rosa@example.org", "revenue_clerk", "FIN"},
@@ -126,6 +128,7 @@ class RevenueHttp : public ::testing::Test {
   }
 
   testing::TempDir dir;
+  config::Config saved_config;
   std::unique_ptr<testing::TestServer> server;
   std::string admin, rosa, rita, pat;
 };
@@ -343,6 +346,61 @@ TEST_F(RevenueHttp, TaxRecordsReadTheNationalIdThroughAuthsAuditedApiOnly) {
     bytes << in.rdbuf();
     EXPECT_EQ(bytes.str().find(national_id), std::string::npos) << file;
   }
+}
+
+// Issue 27 §1: revenue.db restored alone from an older backup hands out payment ids again,
+// while the processor (its ledger, payment-simulator.db, is its own record and is not
+// restored) has seen them. Asked by id, it answered the old charges' outcomes: a declined
+// card "paid" with nothing charged, a good card refused. Each payment's random processor
+// key gets the processor's true answer.
+TEST_F(RevenueHttp, AfterARestoreNewPaymentsGetTheProcessorsTrueAnswers) {
+  auto [maria, token] = citizen("maria@example.org");
+  std::vector<std::int64_t> invoices;
+  for (int i = 0; i < 4; ++i) invoices.push_back(fee_invoice(token).second["id"].get<std::int64_t>());
+  wait_for_bus();
+  const auto backup = dir.path() / "revenue-backup.db";
+  {  // an online backup, as `townhall backup` takes it
+    SQLite::Database live((dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
+    SQLite::Database copy(backup.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    SQLite::Backup(copy, live).executeStep();
+  }
+  // After the backup: a charge approved, one declined.
+  ASSERT_EQ(pay(token, "after-backup-1", card(invoices[0], 5000, "tok_ok")).status, 201);
+  expect_problem(pay(token, "after-backup-2", card(invoices[1], 5000, "tok_declined")), 402, "card declined");
+
+  // The operator restores revenue.db alone, with the server stopped.
+  server.reset();
+  for (const auto* suffix : {"", "-wal", "-shm"})
+    std::filesystem::remove(dir.path() / (std::string("revenue.db") + suffix));
+  std::filesystem::copy_file(backup, dir.path() / "revenue.db");
+  server = std::make_unique<testing::TestServer>(saved_config);
+
+  auto declined = pay(token, "after-restore-1", card(invoices[2], 5000, "tok_declined"));
+  expect_problem(declined, 402, "card declined");
+  auto paid = pay(token, "after-restore-2", card(invoices[3], 5000, "tok_ok"));
+  ASSERT_EQ(paid.status, 201) << paid.body;
+  EXPECT_EQ(body_of(paid)["status"], "completed");
+  auto status_of = [&](std::int64_t id) {
+    return body_of(call("GET", "/api/v1/revenue/invoices/" + std::to_string(id), {}, token))["status"];
+  };
+  EXPECT_EQ(status_of(invoices[2]), "open");
+  EXPECT_EQ(status_of(invoices[3]), "paid");
+  // What revenue.db says of each payment is what the processor did with its key.
+  EXPECT_EQ(charges("approved"), 2);  // the first lost with the restore, and the last
+  SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
+  SQLite::Database ledger((dir.path() / "payment-simulator.db").string(), SQLite::OPEN_READONLY);
+  SQLite::Statement payments(revenue, "SELECT processor_key, status FROM payments");
+  int seen = 0;
+  while (payments.executeStep()) {
+    SQLite::Statement charge(ledger, "SELECT outcome FROM charges WHERE charge_key = ?");
+    charge.bind(1, payments.getColumn(0).getString());
+    ASSERT_TRUE(charge.executeStep()) << payments.getColumn(0).getString();
+    EXPECT_EQ(charge.getColumn(0).getString(),
+              payments.getColumn(1).getString() == "completed" ? "approved" : "declined");
+    ++seen;
+  }
+  EXPECT_EQ(seen, 2);
+  EXPECT_EQ(ledger.execAndGet("SELECT count(*) FROM charges").getInt(), 4);  // no key was offered twice
 }
 
 // Issue 21 §3.6: approval invoices the fee and the license waits for it (approved_unpaid,

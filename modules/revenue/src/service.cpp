@@ -55,6 +55,16 @@ std::string request_digest(const PaymentRequest& request) {
   return hex;
 }
 
+// An idempotency key for the card processor: 128 random bits, so no restore of revenue.db,
+// reinstall or other installation ever offers it a key it has seen (issue 27 §1).
+std::string processor_key() {
+  unsigned char bytes[16];
+  randombytes_buf(bytes, sizeof bytes);
+  char hex[sizeof bytes * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
+  return hex;
+}
+
 void append(db::Connection& service, std::string_view topic, std::string_view type, std::string_view aggregate,
             std::int64_t id, std::int64_t version, json snapshot, const std::string& correlation,
             const std::string& causation = {}) {
@@ -427,6 +437,7 @@ asio::awaitable<Result<RevenueService::PaymentOutcome>> RevenueService::pay(Call
     payment.citizen_id = principal->id;
     payment.idempotency_key = idempotency_key;
     payment.request_digest = digest;
+    payment.processor_key = processor_key();
     payment.amount_cents = request.amount_cents;
     payment.currency = invoice->currency;
     payment.method_type = request.method_type;
@@ -471,14 +482,14 @@ asio::awaitable<Result<store::Payment>> RevenueService::charge(const CallContext
                                                                std::string token) {
   auto deadline = std::chrono::steady_clock::now() + settings_.provider_timeout;
   // A named argument: GCC 12 may destroy a braced temporary of a co_await twice.
-  Charge request{payment.id, payment.amount_cents, payment.currency, std::move(token)};
+  Charge request{payment.processor_key, payment.amount_cents, payment.currency, std::move(token)};
   auto answer = co_await deps_.provider.charge(std::move(request), deadline);
   if (!answer && answer.error().code == Errc::deadline_exceeded) {
     // Unknown outcome: settling closes the charge at the provider, so it cannot land
     // later, and tells whether it had.
     spdlog::warn("revenue: payment {}: the provider did not answer within {} ms; settling it", payment.id,
                  settings_.provider_timeout.count());
-    answer = co_await deps_.provider.settle(payment.id);
+    answer = co_await deps_.provider.settle(payment.processor_key);
     if (answer && answer->status == ProviderAnswer::Status::declined)
       answer->reason = "the payment provider did not answer in time";
   }
@@ -493,7 +504,7 @@ asio::awaitable<Result<store::Payment>> RevenueService::charge(const CallContext
 asio::awaitable<Result<store::Payment>> RevenueService::settle(store::Payment payment, const std::string& correlation) {
   if (!claim(payment.id)) co_return payment;  // someone else is resolving it
   Released guard{[this, id = payment.id] { release(id); }};
-  auto answer = co_await deps_.provider.settle(payment.id);
+  auto answer = co_await deps_.provider.settle(payment.processor_key);
   if (!answer) co_return answer.error();
   spdlog::info("revenue: pending payment {} settled with the provider: {}", payment.id,
                answer->status == ProviderAnswer::Status::approved ? "charged" : "not charged");
@@ -535,6 +546,7 @@ asio::awaitable<Result<store::Payment>> RevenueService::commit_outcome(std::int6
       // The invoice was cancelled while the charge ran: the money goes back, by the
       // reconciler once whoever holds this payment lets go of it.
       payment->status = "refund_pending";
+      payment->refund_key = processor_key();
       if (auto flight = in_flight(payment->id))
         flight->refund_after = true;
       else
@@ -554,7 +566,9 @@ asio::awaitable<Result<store::Payment>> RevenueService::commit_outcome(std::int6
 asio::awaitable<Result<store::Payment>> RevenueService::refund(store::Payment payment, const std::string& correlation) {
   if (!claim(payment.id)) co_return payment;
   Released guard{[this, id = payment.id] { release(id); }};
-  auto answer = co_await deps_.provider.refund(payment.id);
+  if (!payment.refund_key)
+    co_return make_error(Errc::internal, "payment " + std::to_string(payment.id) + " has no refund key");
+  auto answer = co_await deps_.provider.refund(payment.processor_key, *payment.refund_key);
   if (!answer) co_return answer.error();
   co_return co_await writes_.run([&](db::Connection& service) -> Result<store::Payment> {
     auto current = store::find_payment(service, payment.id);
@@ -960,6 +974,7 @@ bus::Outcome RevenueService::apply_booking_event(const bus::Event& event, db::Co
   auto payment = store::find_live_payment(service, invoice->id);
   if (!payment || payment->status != "completed") return bus::Outcome::stale;  // a refund is under way
   payment->status = "refund_pending";
+  payment->refund_key = processor_key();
   payment->updated_at = now;
   store::update_payment(service, *payment);
   wake_reconciler();

@@ -32,8 +32,8 @@ Invoice read_invoice(SQLite::Statement& row) {
 
 constexpr const char* kPaymentSelect =
     "SELECT id, invoice_id, citizen_id, idempotency_key, request_digest, amount_cents, currency, method_type, status, "
-    "failure_reason, provider_reference, event_version, created_at, updated_at, completed_at, refunded_at "
-    "FROM payments ";
+    "failure_reason, provider_reference, event_version, created_at, updated_at, completed_at, refunded_at, "
+    "processor_key, refund_key FROM payments ";
 
 Payment read_payment(SQLite::Statement& row) {
   Payment p;
@@ -53,6 +53,8 @@ Payment read_payment(SQLite::Statement& row) {
   p.updated_at = row.getColumn(13).getString();
   p.completed_at = optional_text(row.getColumn(14));
   p.refunded_at = optional_text(row.getColumn(15));
+  p.processor_key = row.getColumn(16).getString();
+  p.refund_key = optional_text(row.getColumn(17));
   return p;
 }
 
@@ -170,7 +172,8 @@ void update_invoice(db::Connection& connection, const Invoice& i) {
 void insert_payment(db::Connection& connection, Payment& p) {
   auto insert = connection.cached(
       "INSERT INTO payments (invoice_id, citizen_id, idempotency_key, request_digest, amount_cents, currency, "
-      "method_type, status, event_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "method_type, status, event_version, created_at, updated_at, processor_key) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert->bind(1, p.invoice_id);
   insert->bind(2, p.citizen_id);
   insert->bind(3, p.idempotency_key);
@@ -182,6 +185,7 @@ void insert_payment(db::Connection& connection, Payment& p) {
   insert->bind(9, p.event_version);
   insert->bind(10, p.created_at);
   insert->bind(11, p.updated_at);
+  insert->bind(12, p.processor_key);
   insert->exec();
   p.id = connection.sql().getLastInsertRowid();
 }
@@ -226,7 +230,7 @@ std::vector<Payment> unresolved_payments(db::Connection& connection) {
 void update_payment(db::Connection& connection, const Payment& p) {
   auto update = connection.cached(
       "UPDATE payments SET status = ?, failure_reason = ?, provider_reference = ?, event_version = ?, "
-      "updated_at = ?, completed_at = ?, refunded_at = ? WHERE id = ?");
+      "updated_at = ?, completed_at = ?, refunded_at = ?, refund_key = ? WHERE id = ?");
   update->bind(1, p.status);
   bind_optional(*update, 2, p.failure_reason);
   bind_optional(*update, 3, p.provider_reference);
@@ -234,7 +238,8 @@ void update_payment(db::Connection& connection, const Payment& p) {
   update->bind(5, p.updated_at);
   bind_optional(*update, 6, p.completed_at);
   bind_optional(*update, 7, p.refunded_at);
-  update->bind(8, p.id);
+  bind_optional(*update, 8, p.refund_key);
+  update->bind(9, p.id);
   update->exec();
 }
 

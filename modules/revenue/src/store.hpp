@@ -46,8 +46,12 @@ struct Payment {
   std::int64_t id = 0;
   std::int64_t invoice_id = 0;
   std::int64_t citizen_id = 0;
-  std::string idempotency_key;
+  std::string idempotency_key;  // the citizen's, for their retries
   std::string request_digest;
+  // The processor's idempotency keys: random, never a row id (issue 27 §1). The refund
+  // key is written with refund_pending, before the processor is asked.
+  std::string processor_key;
+  std::optional<std::string> refund_key;
   std::int64_t amount_cents = 0;
   std::string currency;
   std::string method_type;

@@ -60,13 +60,17 @@ class ScriptedAuth final : public auth::Api {
 };
 
 // A card processor that approves, or fails every call while `failure` is set; a charge
-// can be held until released.
+// can be held until released. It records the keys it is called with.
 class ScriptedProvider final : public PaymentProvider {
  public:
   std::atomic<int> charges{0}, settles{0};
   std::atomic<bool> charging{false};
   std::optional<Errc> failure;
+  std::atomic<int> failing_refunds{0};  // the next this many refunds fail (unavailable)
   std::shared_ptr<Latch> hold;
+  struct RefundCall {
+    std::string charge_key, refund_key;
+  };
 
   boost::asio::awaitable<Result<ProviderAnswer>> charge(Charge charge, std::chrono::steady_clock::time_point) override {
     charging = true;
@@ -74,23 +78,41 @@ class ScriptedProvider final : public PaymentProvider {
     if (failure) co_return make_error(*failure, "scripted failure");
     ++charges;
     std::lock_guard lock(mutex_);
-    charged_.insert(charge.payment_id);
+    charged_.insert(charge.key);
     co_return ProviderAnswer{ProviderAnswer::Status::approved, "ref", ""};
   }
-  boost::asio::awaitable<Result<ProviderAnswer>> settle(std::int64_t payment_id) override {
+  boost::asio::awaitable<Result<ProviderAnswer>> settle(std::string charge_key) override {
     ++settles;
     if (failure) co_return make_error(*failure, "scripted failure");
     std::lock_guard lock(mutex_);
-    if (charged_.contains(payment_id)) co_return ProviderAnswer{ProviderAnswer::Status::approved, "ref", ""};
+    if (charged_.contains(charge_key)) co_return ProviderAnswer{ProviderAnswer::Status::approved, "ref", ""};
     co_return ProviderAnswer{ProviderAnswer::Status::declined, "", "closed"};
   }
-  boost::asio::awaitable<Result<ProviderAnswer>> refund(std::int64_t) override {
+  boost::asio::awaitable<Result<ProviderAnswer>> refund(std::string charge_key, std::string refund_key) override {
+    {
+      std::lock_guard lock(mutex_);
+      refund_calls_.push_back({charge_key, refund_key});
+    }
+    if (failing_refunds > 0) {
+      --failing_refunds;
+      co_return make_error(Errc::unavailable, "scripted failure");
+    }
+    if (failure) co_return make_error(*failure, "scripted failure");
     co_return ProviderAnswer{ProviderAnswer::Status::approved, "ref", ""};
+  }
+  std::vector<std::string> charged() {
+    std::lock_guard lock(mutex_);
+    return {charged_.begin(), charged_.end()};
+  }
+  std::vector<RefundCall> refund_calls() {
+    std::lock_guard lock(mutex_);
+    return refund_calls_;
   }
 
  private:
   std::mutex mutex_;
-  std::set<std::int64_t> charged_;
+  std::set<std::string> charged_;
+  std::vector<RefundCall> refund_calls_;
 };
 
 std::shared_ptr<const Principal> citizen(std::int64_t id) {
@@ -131,6 +153,16 @@ bus::Event submitted(std::int64_t application, std::int64_t citizen_id, std::int
   return event;
 }
 
+bus::Event booking(const std::string& type, std::int64_t id, std::int64_t citizen_id, std::int64_t amount) {
+  bus::Event event;
+  event.event_id = "parks:" + type + ":" + std::to_string(id);
+  event.event_type = type;
+  event.topic = "gov.parks.booking";
+  event.event_version = 1;
+  event.data = {{"snapshot", {{"id", id}, {"citizen_id", citizen_id}, {"amount_cents", amount}, {"currency", "USD"}}}};
+  return event;
+}
+
 class RevenueServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -158,6 +190,20 @@ class RevenueServiceTest : public ::testing::Test {
       transaction.commit();
     });
     return outcome;
+  }
+  bus::Outcome apply_booking(const bus::Event& event) {
+    bus::Outcome outcome{};
+    writer.call([&] {
+      auto connection = database.open(db::Role::service);
+      SQLite::Transaction transaction(connection->sql());
+      outcome = service->apply_booking_event(event, *connection);
+      transaction.commit();
+    });
+    return outcome;
+  }
+  std::string text(const std::string& sql) {
+    auto reader = database.open(db::Role::reader);
+    return reader->sql().execAndGet(sql).getString();
   }
   int count(const std::string& sql) {
     auto reader = database.open(db::Role::reader);
@@ -260,6 +306,51 @@ TEST_F(RevenueServiceTest, TheNationalIdHasNoFallbackWhenAuthCannotAnswer) {
   EXPECT_EQ(auth.sensitive_reads.size(), 1u);
 }
 
+// Issue 27 §1: the processor hears each payment by a random key stored with it, never
+// by its row id (a revenue.db restored from a backup hands row ids out again, and the
+// processor's records are not restored); a refund names the charge by that key, with a
+// refund key of its own written with refund_pending, so a retried refund repeats it.
+TEST_F(RevenueServiceTest, TheProcessorHearsRandomKeysAndARetriedRefundRepeatsItsKey) {
+  ASSERT_EQ(apply_booking(booking("booking.requested", 5, 1, 2500)), bus::Outcome::applied);
+  auto invoice = service->list_invoices(as(citizen(1)), {}, {})->items.front().id;
+  auto paid = run_awaitable(
+      service->pay(as(citizen(1)), PaymentRequest{invoice, 2500, std::nullopt, "card", "tok"}, "booking-key"));
+  ASSERT_TRUE(paid) << paid.error().message;
+  ASSERT_EQ(paid->payment.status, "completed");
+  const auto key = paid->payment.processor_key;
+  auto is_random_key = [](const std::string& k) {
+    return k.size() == 32 && k.find_first_not_of("0123456789abcdef") == std::string::npos;
+  };
+  EXPECT_TRUE(is_random_key(key)) << key;
+  EXPECT_EQ(text("SELECT processor_key FROM payments"), key);
+  EXPECT_EQ(provider.charged(), std::vector<std::string>{key});
+
+  provider.failing_refunds = 1;
+  ASSERT_EQ(apply_booking(booking("booking.cancelled", 5, 1, 2500)), bus::Outcome::applied);  // wakes the reconciler
+  ASSERT_TRUE(testing::wait_until([&] { return !provider.refund_calls().empty(); }));
+  ASSERT_TRUE(testing::wait_until([&] {
+    run_awaitable(service->reconcile());
+    return count("SELECT count(*) FROM payments WHERE status = 'refunded'") == 1;
+  }));
+  const auto refund_key = text("SELECT refund_key FROM payments");
+  EXPECT_TRUE(is_random_key(refund_key)) << refund_key;
+  EXPECT_NE(refund_key, key);
+  auto calls = provider.refund_calls();
+  EXPECT_GE(calls.size(), 2u);  // the failed one and its retry
+  for (const auto& call : calls) {
+    EXPECT_EQ(call.charge_key, key);
+    EXPECT_EQ(call.refund_key, refund_key);
+  }
+  // Two payments never share a key.
+  ASSERT_EQ(apply_booking(booking("booking.requested", 6, 1, 2500)), bus::Outcome::applied);
+  auto second = service->list_invoices(as(citizen(1)), {}, {})->items.front().id;
+  auto again = run_awaitable(
+      service->pay(as(citizen(1)), PaymentRequest{second, 2500, std::nullopt, "card", "tok"}, "booking-key-2"));
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->payment.processor_key, key);
+  EXPECT_TRUE(is_random_key(again->payment.processor_key));
+}
+
 // Issue 21 §3.6: the fee being charged when its due date passes is left to the charge's
 // outcome (lapsing it would void the invoice under a payment the citizen made in time and
 // refund it); the payment activates the license, with an expiry a term ahead.
@@ -344,6 +435,58 @@ TEST(RevenueMigration, LicensesActiveWithTheirFeeUnpaidWaitForIt) {
             "applied none");
   // The file itself now refuses an active license without an expiry.
   EXPECT_THROW(owner->sql().exec("UPDATE business_licenses SET expires_at = NULL WHERE id = 2"), std::exception);
+}
+
+// An installation upgraded while a payment was pending: revenue migration 0003 and the
+// simulator's ledger both name the old charge 'payment-<id>', so it is still settled with
+// that charge (issue 27 §1), and the ledger keeps it once.
+TEST(RevenueMigration, APaymentPendingAcrossTheUpgradeIsSettledWithItsOldCharge) {
+  testing::TempDir dir;
+  db::ModuleDb database{"revenue", dir.path() / "revenue.db", table_manifest()};
+  {
+    auto owner = database.open(db::Role::owner);
+    auto files = migrations::embedded_migrations();
+    auto before = db::migrations_for(files, "bus");
+    for (const auto& migration : db::migrations_for(files, "revenue"))
+      if (migration.version < 3) before.push_back(migration);
+    db::Migrator(*owner).apply(before);
+    owner->sql().exec(
+        "INSERT INTO invoices (id, citizen_id, source_module, source_type, source_id, description, amount_cents, "
+        "currency, status, created_at, updated_at) VALUES (1, 1, 'permits', 'application', '7', 'fee', 5000, 'USD', "
+        "'open', 'x', 'x');"
+        "INSERT INTO payments (id, invoice_id, citizen_id, idempotency_key, request_digest, amount_cents, currency, "
+        "method_type, status, created_at, updated_at) VALUES (1, 1, 1, 'k', 'd', 5000, 'USD', 'card', 'pending', "
+        "'x', 'x')");
+  }
+  const auto ledger_file = dir.path() / "payment-simulator.db";
+  {
+    SQLite::Database ledger(ledger_file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    ledger.exec(
+        "CREATE TABLE charges (payment_id INTEGER PRIMARY KEY, outcome TEXT NOT NULL, amount_cents INTEGER NOT NULL, "
+        "currency TEXT NOT NULL, reason TEXT NOT NULL, refunded INTEGER NOT NULL DEFAULT 0, at TEXT NOT NULL "
+        "DEFAULT 'x');"
+        "INSERT INTO charges (payment_id, outcome, amount_cents, currency, reason) "
+        "VALUES (1, 'approved', 5000, 'USD', '')");
+  }
+  testing::migrate_module(database, "revenue");
+  auto provider = make_simulated_provider(ledger_file);
+  db::Writer writer{"revenue"};
+  db::ReaderPool readers{database, 1};
+  ScriptedAuth auth;
+  auto service = std::make_unique<RevenueService>(
+      Settings{}, RevenueService::Dependencies{database, writer, readers, [] {}, auth, *provider});
+  service->start();  // settles what the last run left pending
+  {
+    auto reader = database.open(db::Role::reader);
+    EXPECT_EQ(reader->sql().execAndGet("SELECT status || ' ' || processor_key FROM payments").getString(),
+              "completed payment-1");
+    EXPECT_EQ(reader->sql().execAndGet("SELECT status FROM invoices").getString(), "paid");
+  }
+  service->stop();
+  writer.stop();
+  provider.reset();
+  SQLite::Database ledger(ledger_file.string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(ledger.execAndGet("SELECT count(*) || ' ' || charge_key FROM charges").getString(), "1 payment-1");
 }
 
 }  // namespace
