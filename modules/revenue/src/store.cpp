@@ -282,19 +282,28 @@ std::optional<TaxRecord> find_tax_record(db::Connection& connection, std::int64_
 
 // --- business licenses -----------------------------------------------------------------
 
+// Every column: a license inserted with an expiry or a fee due date keeps it (issue 27
+// §4: the demo's license was inserted active and its expiry dropped, so it never expired).
 void insert_license(db::Connection& connection, BusinessLicense& l) {
   auto insert = connection.cached(
-      "INSERT INTO business_licenses (citizen_id, business_name, activity, address, status, term, event_version, "
-      "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "INSERT INTO business_licenses (citizen_id, business_name, activity, address, status, term, expires_at, "
+      "fee_invoice_id, fee_due_at, renewal_invoice_id, decided_by, decision_reason, event_version, created_at, "
+      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert->bind(1, l.citizen_id);
   insert->bind(2, l.business_name);
   insert->bind(3, l.activity);
   insert->bind(4, l.address);
   insert->bind(5, l.status);
   insert->bind(6, l.term);
-  insert->bind(7, l.event_version);
-  insert->bind(8, l.created_at);
-  insert->bind(9, l.updated_at);
+  bind_optional(*insert, 7, l.expires_at);
+  bind_optional(*insert, 8, l.fee_invoice_id);
+  bind_optional(*insert, 9, l.fee_due_at);
+  bind_optional(*insert, 10, l.renewal_invoice_id);
+  bind_optional(*insert, 11, l.decided_by);
+  bind_optional(*insert, 12, l.decision_reason);
+  insert->bind(13, l.event_version);
+  insert->bind(14, l.created_at);
+  insert->bind(15, l.updated_at);
   insert->exec();
   l.id = connection.sql().getLastInsertRowid();
 }

@@ -31,6 +31,7 @@ class ScriptedAuth final : public auth::Api {
  public:
   std::optional<Errc> failure;
   std::vector<std::int64_t> sensitive_reads;
+  std::vector<auth::Citizen> citizens;  // what citizens_since pages
 
   boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(CallContext, std::string) override {
     co_return make_error(Errc::unauthorized, "no sessions here");
@@ -52,7 +53,7 @@ class ScriptedAuth final : public auth::Api {
     co_return consistency::Digest{};
   }
   boost::asio::awaitable<Result<auth::CitizenChanges>> citizens_since(CallContext, std::int64_t seq, int) override {
-    co_return auth::CitizenChanges{{}, seq};
+    co_return auth::CitizenChanges{seq == 0 ? citizens : std::vector<auth::Citizen>{}, seq};
   }
   boost::asio::awaitable<Result<std::vector<auth::DepartmentRef>>> departments(CallContext) override {
     co_return std::vector<auth::DepartmentRef>{};
@@ -304,6 +305,89 @@ TEST_F(RevenueServiceTest, TheNationalIdHasNoFallbackWhenAuthCannotAnswer) {
   // Without the national id the record reads as usual while auth is down.
   EXPECT_TRUE(run_awaitable(service->get_tax_record(as(clerk()), record->id, false)));
   EXPECT_EQ(auth.sensitive_reads.size(), 1u);
+}
+
+// Issue 27 §4: the demo's business license is what README says — approved, its fee
+// invoice open and due in license_fee_due_days — and once paid it is active for a term
+// and expires (it was inserted active without its expiry, and never expired).
+TEST_F(RevenueServiceTest, TheDemoLicenseWaitsForItsOpenFeeAndExpiresATermAfterPayment) {
+  auth::Citizen maria;
+  maria.id = 1;
+  maria.email = "maria@demo.townhall";
+  maria.name = "Maria Garcia";
+  auth.citizens = {maria};
+  service->seed_demo();
+  service->seed_demo();  // a second start seeds nothing
+  auto licenses = service->list_licenses(as(citizen(1)), {});
+  ASSERT_TRUE(licenses);
+  ASSERT_EQ(licenses->total, 1);
+  auto license = licenses->items.front();
+  EXPECT_EQ(license.status, "approved_unpaid");
+  EXPECT_FALSE(license.expires_at);
+  ASSERT_TRUE(license.fee_due_at && license.fee_invoice_id);
+  auto days_from_now = [](const std::string& at) {
+    return std::chrono::duration<double, std::ratio<86400>>(*utc::parse(at) - std::chrono::system_clock::now()).count();
+  };
+  EXPECT_NEAR(days_from_now(*license.fee_due_at), 30, 0.01);
+  auto invoice = service->get_invoice(as(citizen(1)), *license.fee_invoice_id);
+  ASSERT_TRUE(invoice);
+  EXPECT_EQ(invoice->status, "open");
+  EXPECT_EQ(invoice->amount_cents, 10000);
+  EXPECT_EQ(count("SELECT count(*) FROM invoices"), 1);
+
+  auto paid = run_awaitable(service->pay(
+      as(citizen(1)), PaymentRequest{*license.fee_invoice_id, 10000, std::nullopt, "card", "tok"}, "demo-fee"));
+  ASSERT_TRUE(paid) << paid.error().message;
+  auto active = *service->get_license(as(citizen(1)), license.id);
+  EXPECT_EQ(active.status, "active");
+  ASSERT_TRUE(active.expires_at);
+  EXPECT_NEAR(days_from_now(*active.expires_at), 365, 0.01);
+  writer.call([&] {
+    database.open(db::Role::service)
+        ->sql()
+        .exec("UPDATE business_licenses SET expires_at = '2020-01-01T00:00:00.000Z'");
+  });
+  auto swept = run_awaitable(service->expire_licenses(CallContext::as_service("revenue", "test")));
+  ASSERT_TRUE(swept);
+  EXPECT_EQ(swept->expired, 1);
+  EXPECT_EQ(service->get_license(as(citizen(1)), license.id)->status, "expired");
+}
+
+// insert_license writes every column it is given (it dropped expires_at).
+TEST_F(RevenueServiceTest, AnInsertedLicenseKeepsEveryColumn) {
+  store::BusinessLicense license;
+  license.citizen_id = 1;
+  license.business_name = "Bakery";
+  license.activity = "bread";
+  license.address = "1 Main St";
+  license.status = "active";
+  license.term = 2;
+  license.expires_at = "2030-01-01T00:00:00.000Z";
+  license.fee_invoice_id = 7;
+  license.fee_due_at = "2029-01-01T00:00:00.000Z";
+  license.renewal_invoice_id = 8;
+  license.decided_by = 900;
+  license.decision_reason = "fine";
+  license.event_version = 3;
+  license.created_at = "2029-01-01T00:00:00.000Z";
+  license.updated_at = "2029-02-01T00:00:00.000Z";
+  std::optional<store::BusinessLicense> stored;
+  writer.call([&] {
+    auto connection = database.open(db::Role::service);
+    store::insert_license(*connection, license);
+    stored = store::find_license(*connection, license.id, store::Scope::everything());
+  });
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->status, "active");
+  EXPECT_EQ(stored->term, 2);
+  EXPECT_EQ(stored->expires_at, license.expires_at);
+  EXPECT_EQ(stored->fee_invoice_id, license.fee_invoice_id);
+  EXPECT_EQ(stored->fee_due_at, license.fee_due_at);
+  EXPECT_EQ(stored->renewal_invoice_id, license.renewal_invoice_id);
+  EXPECT_EQ(stored->decided_by, license.decided_by);
+  EXPECT_EQ(stored->decision_reason, license.decision_reason);
+  EXPECT_EQ(stored->event_version, 3);
+  EXPECT_EQ(stored->updated_at, license.updated_at);
 }
 
 // Issue 27 §1: the processor hears each payment by a random key stored with it, never
