@@ -18,4 +18,19 @@ plant include-private "permits/src/bad.cpp" '#include "modules/auth/src/reposito
 plant include-private-short "permits/src/bad.cpp" '#include "auth/src/repository.hpp"'
 plant other-db "permits/src/bad.cpp" 'const char* f = "auth.db";'
 plant opens-db "permits/src/bad.cpp" 'SQLite::Database db("x");'
+plant opens-db-braces "permits/src/bad.cpp" 'SQLite::Database db{"x"};'
+plant makes-db "permits/src/bad.cpp" 'auto db = std::make_unique<SQLite::Database>(path, flags);'
+plant makes-shared-db "permits/src/bad.cpp" 'auto db = std::make_shared< SQLite::Database >("x");'
+plant news-db "permits/src/bad.cpp" 'auto* db = new SQLite::Database("x");'
+plant makes-module-db "permits/src/bad.cpp" 'auto db = std::make_unique<db::ModuleDb>("p", file, manifest);'
+plant sqlite3-open-v2 "permits/src/bad.cpp" 'sqlite3_open_v2("x", &handle, flags, nullptr);'
+plant exempt-without-reason "permits/src/bad.cpp" 'auto db = std::make_unique<SQLite::Database>("x");  // boundary-exempt:'
+plant_exempt() {
+  rm -rf "$tmp/modules"; mkdir -p "$tmp/modules/auth/src" "$tmp/modules/permits/src"
+  printf '%s\n' 'auto db = std::make_unique<SQLite::Database>("x");  // boundary-exempt: an outside system' \
+    > "$tmp/modules/permits/src/ledger.cpp"
+  bash "$check" "$tmp" >/dev/null || { echo "boundary_check.sh refused an exempted line"; exit 1; }
+  echo "exempt-with-reason: pass"
+}
+plant_exempt
 echo "boundary check self-test ok"

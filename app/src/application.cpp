@@ -26,7 +26,9 @@
 #include "townhall/auth/module.hpp"
 #include "townhall/bus/bus.hpp"
 #include "townhall/migrations.hpp"
+#include "townhall/parks/events.hpp"
 #include "townhall/parks/module.hpp"
+#include "townhall/permits/events.hpp"
 #include "townhall/permits/module.hpp"
 #include "townhall/platform/coro.hpp"
 #include "townhall/platform/data_lock.hpp"
@@ -37,6 +39,7 @@
 #include "townhall/platform/server.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/platform/writer.hpp"
+#include "townhall/revenue/events.hpp"
 #include "townhall/revenue/module.hpp"
 
 namespace townhall::app {
@@ -55,29 +58,30 @@ struct BuiltApis {
 struct ModuleFactory {
   std::string_view name;
   db::TableManifest (*manifest)();
+  std::span<const std::string_view> topics;  // what it publishes: its contract's kTopics
   std::unique_ptr<Module> (*make)(ModuleContext&, BuiltApis&);
 };
 
 constexpr ModuleFactory kFactories[] = {
-    {"auth", auth::table_manifest,
+    {"auth", auth::table_manifest, auth::events::kTopics,
      [](ModuleContext& context, BuiltApis& apis) {
        auto instance = auth::make_module(context);
        apis.auth = instance.api;
        return std::move(instance.module);
      }},
-    {"permits", permits::table_manifest,
+    {"permits", permits::table_manifest, permits::events::kTopics,
      [](ModuleContext& context, BuiltApis& apis) {
        if (!apis.auth)
          throw config::ConfigError("modules.permits: needs the auth module (list auth first, in depends_on)");
        return permits::make_module(context, *apis.auth);
      }},
-    {"revenue", revenue::table_manifest,
+    {"revenue", revenue::table_manifest, revenue::events::kTopics,
      [](ModuleContext& context, BuiltApis& apis) {
        if (!apis.auth)
          throw config::ConfigError("modules.revenue: needs the auth module (list auth first, in depends_on)");
        return revenue::make_module(context, *apis.auth);
      }},
-    {"parks", parks::table_manifest,
+    {"parks", parks::table_manifest, parks::events::kTopics,
      [](ModuleContext& context, BuiltApis& apis) {
        if (!apis.auth)
          throw config::ConfigError("modules.parks: needs the auth module (list auth first, in depends_on)");
@@ -126,7 +130,11 @@ std::vector<db::AppliedMigration> migrate(db::ModuleDb& database) {
 
 // The registry says what a module consumes (DESIGN §1: docs are generated from it); a
 // topic the code subscribes to that the registry does not list is a deployment error.
-void check_subscriptions_registered(const config::Module& module, const std::vector<bus::Subscription>& subscriptions) {
+// The registry's subscriptions and the code's agree both ways: each topic the module
+// consumes is listed, and each listed topic is one a module of this registry publishes
+// (its contract's kTopics) and this module consumes. A typo is an error naming the key.
+void check_subscriptions_registered(const config::Config& config, const config::Module& module,
+                                    const std::vector<bus::Subscription>& subscriptions) {
   for (const auto& subscription : subscriptions)
     for (const auto& topic : subscription.topics) {
       bool listed = false;
@@ -136,6 +144,27 @@ void check_subscriptions_registered(const config::Module& module, const std::vec
         throw config::ConfigError("modules." + module.name + ".subscriptions: the module consumes '" + topic +
                                   "' (subscription " + subscription.name + ") but the registry does not list it");
     }
+  for (std::size_t i = 0; i < module.subscriptions.size(); ++i) {
+    const auto& registered = module.subscriptions[i].topic;
+    const auto key = "modules." + module.name + ".subscriptions[" + std::to_string(i) + "].topic";
+    std::string published;  // every topic of the registry's modules, for the message
+    bool known = false;
+    for (const auto& producer : config.modules)
+      for (auto topic : factory_for(producer.name).topics) {
+        known = known || bus::topic_matches(registered, topic) || registered == topic;
+        published += (published.empty() ? "" : ", ") + std::string(topic);
+      }
+    if (!known)
+      throw config::ConfigError(key + ": no module of this registry publishes '" + registered +
+                                "' (published: " + published + ")");
+    bool consumed = false;
+    for (const auto& subscription : subscriptions)
+      for (const auto& topic : subscription.topics)
+        consumed = consumed || bus::topic_matches(registered, topic) || bus::topic_matches(topic, registered) ||
+                   registered == topic;
+    if (!consumed)
+      throw config::ConfigError(key + ": the " + module.name + " module does not consume '" + registered + "'");
+  }
 }
 
 }  // namespace
@@ -285,6 +314,7 @@ struct Application::Impl {
     out.sweep_interval = config.bus.sweep_interval;
     out.retention = config.bus.retention;
     out.max_hold = config.bus.max_hold;
+    out.fault_hook = options.fault_hook;
     // A restored source: once serving, repair the rewound consumer's caches.
     out.source_rewound = [this](const std::string& consumer, const std::string&) {
       {
@@ -310,15 +340,16 @@ struct Application::Impl {
       slot->config = &module_config;
       slot->database = open_module_db(config, module_config, &metrics);
       slot->writer = std::make_unique<db::Writer>(module_config.name);
-      slot->context = std::make_unique<ModuleContext>(
-          ModuleContext{module_config, *slot->database, *slot->writer, metrics,
-                        [bus = bus.get(), name = module_config.name] { bus->notify(name); }, options.demo});
+      slot->context = std::make_unique<ModuleContext>(ModuleContext{
+          module_config, *slot->database, *slot->writer, metrics,
+          [bus = bus.get(), name = module_config.name] { bus->notify(name); }, options.demo,
+          [bus = bus.get(), name = module_config.name] { return bus->outbox_head(name); }, options.fault_hook});
       slot->module = factory_for(module_config.name).make(*slot->context, apis);
       std::vector<bus::Subscription> subscriptions;
       auto* consumer = dynamic_cast<bus::Consumer*>(slot->module.get());
       if (consumer) {
         subscriptions = consumer->subscriptions();
-        check_subscriptions_registered(module_config, subscriptions);  // before the bus holds the slot
+        check_subscriptions_registered(config, module_config, subscriptions);  // before the bus holds the slot
       }
       bus->add_source(module_config.name, *slot->database, *slot->writer);
       if (consumer)
@@ -363,7 +394,7 @@ struct Application::Impl {
           });
         else if (slot->database->storage_failure())
           slot->writer->post([this, s = slot.get()] {
-            if (!shutting_down && s->database->storage_failure()) s->database->probe();
+            if (!shutting_down && s->database->storage_failure()) s->database->probe(bus::touch_storage_probe);
           });
       }
       schedule_retry();

@@ -291,7 +291,7 @@ int run_create_user(const config::Config& config, const Parsed& parsed) {
 
 }  // namespace
 
-int run_cli(int argc, char** argv) {
+int run_cli(int argc, char** argv, std::function<void(std::string_view point)> fault_hook) {
   db::restrict_new_files();  // before anything is created: data, keys and backups are owner-only
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) return usage_error("missing command", kUsage);
@@ -514,7 +514,8 @@ int run_cli(int argc, char** argv) {
 
   // serve
   try {
-    Application application(config, Application::Options{.demo = parsed.demo, .handle_signals = true});
+    Application application(
+        config, Application::Options{.demo = parsed.demo, .handle_signals = true, .fault_hook = std::move(fault_hook)});
     auto port = application.start();
     // Machine-readable line for scripts and tests that start the binary on port 0.
     logging::print("townhall listening on http://" + config.server.http.address + ":" + std::to_string(port));

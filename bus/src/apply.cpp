@@ -51,7 +51,7 @@ bool Bus::Impl::pump_batch(Feed& feed) {
   bool appended = false;
   {
     SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-    const std::int64_t own_head = may_append ? own_outbox_head(connection) : 0;
+    const auto appended_before = connection.events_appended();
     std::string now = utc::now();
     std::string held;  // ids of this batch its lanes did not handle
     for (const auto& shared : rows) {
@@ -121,7 +121,7 @@ bool Bus::Impl::pump_batch(Feed& feed) {
       if (!feed.lanes[l].waiting && !failures[l]) positions[l] = std::max(positions[l], scanned);
     fault("after_apply");
     write_cursor(connection, feed, *std::min_element(positions.begin(), positions.end()));
-    appended = may_append && own_outbox_head(connection) > own_head;
+    appended = may_append && connection.events_appended() > appended_before;
     transaction.commit();
   }
   fault("after_commit");

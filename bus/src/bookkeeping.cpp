@@ -305,13 +305,13 @@ Result<Unit> Bus::replay(const std::string& module, std::int64_t dead_letter_id)
       mark->bind(2, event->event_id);
       mark->bind(3, utc::now());
       const bool may_append = subscription->spec.role == db::Role::service;
-      const std::int64_t own_head = may_append ? Impl::own_outbox_head(connection) : 0;
+      const auto appended_before = connection.events_appended();
       if (mark->exec() > 0) subscription->spec.handler(*event, connection);
       auto done = connection.cached("UPDATE dead_letters SET replayed_at = ? WHERE id = ?");
       done->bind(1, utc::now());
       done->bind(2, dead_letter_id);
       done->exec();
-      bool appended = may_append && Impl::own_outbox_head(connection) > own_head;
+      bool appended = may_append && connection.events_appended() > appended_before;
       transaction.commit();
       if (appended) impl.outbox_grew(consumer->module);
     } catch (const std::exception& error) {

@@ -288,6 +288,12 @@ bool Bus::flush(std::chrono::milliseconds timeout) {
 
 std::vector<FeedStatus> Bus::status() { return impl_->status(); }
 
+std::int64_t Bus::outbox_head(std::string_view module) {
+  for (auto& source : impl_->sources)
+    if (source->module == module) return source->outbox_head();
+  throw std::out_of_range("no bus source '" + std::string(module) + "'");
+}
+
 std::vector<FeedStatus> Bus::Impl::status() {
   std::vector<FeedStatus> out;
   for (auto& consumer : consumers)

@@ -258,6 +258,9 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   std::int64_t applied_up_to(Feed& feed);
 
   void prune_source(Source& source);
+  metrics::CounterFamily& outbox_prunes() {
+    return metrics.counter("townhall_bus_outbox_prunes_total", "Pruning passes over a module's outbox", {"module"});
+  }
 
   // ---- consumer side (consumer writer) ----
 
@@ -292,15 +295,6 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
 
   void record_range(db::Connection& connection, const SubscriptionState& subscription, const std::string& source,
                     std::int64_t first, std::int64_t last, const std::string& held);
-
-  // The newest id of the consumer's own outbox: a saga step appends there.
-  static std::int64_t own_outbox_head(db::Connection& connection) {
-    auto query = connection.cached("SELECT coalesce(max(id), 0) FROM outbox");
-    query->executeStep();
-    auto head = query->getColumn(0).getInt64();
-    query->reset();
-    return head;
-  }
 
   // A commit grew `module`'s outbox: wake its subscribers now, not at the next sweep.
   void outbox_grew(const std::string& module);

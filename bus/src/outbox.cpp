@@ -65,6 +65,27 @@ std::string envelope_of(const std::string& source, const Row& row) {
 
 }  // namespace detail
 
+db::TableManifest with_bus_tables(std::vector<std::string> owned, std::vector<std::string> cache) {
+  using db::TableKind;
+  db::TableManifest manifest;
+  manifest.owned = std::move(owned);
+  manifest.cache = std::move(cache);
+  for (auto [name, kind] :
+       {std::pair{"outbox", TableKind::outbox}, std::pair{"bus_cursors", TableKind::cursors},
+        std::pair{"processed_events", TableKind::bookkeeping}, std::pair{"processed_ranges", TableKind::bookkeeping},
+        std::pair{"dead_letters", TableKind::bookkeeping}, std::pair{"storage_probe", TableKind::bookkeeping}})
+    manifest.infrastructure.emplace_back(name, kind);
+  return manifest;
+}
+
+void touch_storage_probe(db::Connection& service) {
+  service
+      .cached(
+          "INSERT INTO storage_probe (id, probed_at) VALUES (1, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) "
+          "ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at")
+      ->exec();
+}
+
 std::string append(db::Connection& service, const NewEvent& event) {
   const std::string& module = service.module();
   std::string prefix = "gov." + std::string(module) + ".";
@@ -85,6 +106,7 @@ std::string append(db::Connection& service, const NewEvent& event) {
   insert->bind(8, event.causation_id);
   insert->bind(9, event.data.dump());
   insert->exec();
+  service.note_event_appended();  // the commit wakes the bus (db::run_in_transaction)
   return std::string(module) + ":" + std::to_string(service.sql().getLastInsertRowid());
 }
 
@@ -127,6 +149,7 @@ void Bus::Impl::prune_source(Source& source) {
     held->executeStep();
     source.held_events = held->getColumn(0).getInt64();
     held->reset();
+    outbox_prunes().with({source.module}).inc();
   } catch (const std::exception& error) {
     source.relay.reset();
     spdlog::warn("bus: cannot prune the {} outbox: {}", source.module, error.what());

@@ -46,10 +46,9 @@ boost::asio::awaitable<http::Response> BasicModule::status(http::Request&) {
     auto connection = readers_.acquire();
     auto versions = connection->cached("SELECT component, max(version) FROM schema_migrations GROUP BY component");
     while (versions->executeStep()) schema[versions->getColumn(0).getString()] = versions->getColumn(1).getInt();
-    // The newest event id; what subscribers have not applied yet is townhall_outbox_pending.
-    auto outbox = connection->cached("SELECT coalesce(max(id), 0) FROM outbox");
-    if (outbox->executeStep()) outbox_head = outbox->getColumn(0).getInt64();
   }
+  // The newest event id; what subscribers have not applied yet is townhall_outbox_pending.
+  if (context_.outbox_head) outbox_head = context_.outbox_head();
   nlohmann::json body = {
       {"module", name_}, {"state", running_ ? "up" : "stopped"}, {"schema", schema}, {"outbox_head", outbox_head}};
   co_return http::json_response(200, body.dump());

@@ -4,14 +4,6 @@
 
 namespace townhall::db {
 
-std::int64_t outbox_head(Connection& connection) {
-  auto query = connection.cached("SELECT coalesce(max(id), 0) FROM outbox");
-  query->executeStep();
-  auto head = query->getColumn(0).getInt64();
-  query->reset();
-  return head;
-}
-
 WritePath::WritePath(const ModuleDb& database, Writer& writer, std::function<void()> outbox_grew)
     : database_(database), writer_(writer), outbox_grew_(std::move(outbox_grew)) {}
 

@@ -442,3 +442,38 @@ TEST(PermitsRegistry, TopicsTheCodeConsumesMustBeInTheRegistry) {
 
 }  // namespace
 }  // namespace townhall
+
+namespace townhall {
+namespace {
+
+// The other way (issue 22 §1): a registry topic no module publishes (a typo) or one the
+// module does not consume is refused at start, naming the key.
+TEST(PermitsRegistry, ARegistryTopicNoModulePublishesOrTheModuleDoesNotConsumeIsRefused) {
+  auto refused = [](std::vector<config::Subscription> subscriptions) -> std::string {
+    testing::TempDir dir;
+    auto config = testing::test_config(dir.path());
+    for (auto& module : config.modules)
+      if (module.name == "permits") module.subscriptions = std::move(subscriptions);
+    try {
+      app::Application application(std::move(config), {.demo = false, .handle_signals = false});
+      application.open();
+    } catch (const config::ConfigError& error) {
+      return error.what();
+    }
+    return "accepted";
+  };
+  auto typo = refused({{"gov.auth.citizen"}, {"gov.auth.department"}, {"gov.revenue.paymnet"}});
+  EXPECT_NE(typo.find("modules.permits.subscriptions[2].topic"), std::string::npos) << typo;
+  EXPECT_NE(typo.find("no module of this registry publishes 'gov.revenue.paymnet'"), std::string::npos) << typo;
+  auto unconsumed = refused({{"gov.auth.citizen"}, {"gov.auth.department"}, {"gov.revenue.payment"},
+                             {"gov.parks.booking"}});
+  EXPECT_NE(unconsumed.find("modules.permits.subscriptions[3].topic: the permits module does not consume "
+                            "'gov.parks.booking'"),
+            std::string::npos)
+      << unconsumed;
+  // A pattern covering what it consumes is fine.
+  EXPECT_EQ(refused({{"gov.auth.*"}, {"gov.revenue.payment"}}), "accepted");
+}
+
+}  // namespace
+}  // namespace townhall

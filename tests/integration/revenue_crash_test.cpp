@@ -18,12 +18,11 @@ namespace {
 using json = nlohmann::json;
 using testing::ChildProcess;
 
-std::filesystem::path registry(const std::filesystem::path& dir, bool kill_after_provider_answer) {
+std::filesystem::path registry(const std::filesystem::path& dir) {
   auto document = json::parse(app::default_registry());
   document["server"]["rate_limit"]["enabled"] = false;
   document["modules"]["auth"]["settings"]["password_hash"] = {{"passes", 1}, {"memory_kib", 8192}};
-  document["modules"]["revenue"]["settings"]["test_kill_after_provider_answer"] = kill_after_provider_answer;
-  auto file = dir / (kill_after_provider_answer ? "crashing.json" : "normal.json");
+  auto file = dir / "townhall.json";
   std::ofstream(file) << document.dump(2);
   return file;
 }
@@ -44,18 +43,19 @@ TEST(RevenueCrash, KillBetweenTheProvidersAnswerAndTheCommitNeitherLosesNorDoubl
   };
   {
     // The department applications go to (created with its reviewer).
-    ChildProcess init({TOWNHALL_BINARY, "migrate", "--init", "--config", registry(config_dir.path(), false).string(),
-                       "--data-dir", data});
+    ChildProcess init(
+        {TOWNHALL_BINARY, "migrate", "--init", "--config", registry(config_dir.path()).string(), "--data-dir", data});
     ASSERT_EQ(init.wait_exit(), 0) << init.output();
-    ChildProcess setup({TOWNHALL_BINARY, "admin", "create-user", "--config",
-                        registry(config_dir.path(), false).string(), "--data-dir", data, "--email", "rita@example.org",
-                        "--password", "staff password 1", "--name", "Rita", "--role", "permits_reviewer",
-                        "--department", "BLD"});
+    ChildProcess setup({TOWNHALL_BINARY, "admin", "create-user", "--config", registry(config_dir.path()).string(),
+                        "--data-dir", data, "--email", "rita@example.org", "--password", "staff password 1", "--name",
+                        "Rita", "--role", "permits_reviewer", "--department", "BLD"});
     ASSERT_EQ(setup.wait_exit(), 0) << setup.output();
   }
   {
-    ChildProcess server({TOWNHALL_BINARY, "serve", "--config", registry(config_dir.path(), true).string(), "--port",
-                         "0", "--data-dir", data});
+    // The test build of the binary, killed by its crash point (no registry key can do it).
+    ChildProcess server({TOWNHALL_FAULTY_BINARY, "serve", "--config", registry(config_dir.path()).string(), "--port",
+                         "0", "--data-dir", data},
+                        {{"TOWNHALL_CRASH_AT", "revenue.after_provider_answer"}});
     auto port = testing::wait_for_port(server);
     ASSERT_NE(port, 0) << server.output();
     ASSERT_EQ(
@@ -93,8 +93,8 @@ TEST(RevenueCrash, KillBetweenTheProvidersAnswerAndTheCommitNeitherLosesNorDoubl
             1);
   EXPECT_EQ(count(data_dir.path() / "revenue.db", "SELECT count(*) FROM payments WHERE status = 'pending'"), 1);
 
-  ChildProcess server({TOWNHALL_BINARY, "serve", "--config", registry(config_dir.path(), false).string(), "--port", "0",
-                       "--data-dir", data});
+  ChildProcess server(
+      {TOWNHALL_BINARY, "serve", "--config", registry(config_dir.path()).string(), "--port", "0", "--data-dir", data});
   auto port = testing::wait_for_port(server);
   ASSERT_NE(port, 0) << server.output();
   auto bearer = "Authorization: Bearer " + token;

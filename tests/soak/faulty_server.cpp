@@ -5,10 +5,16 @@
 // I/O error or a full disk — for as long as `serve` runs. The crash soak runs it with
 // --faults: the same invariants must hold with the disk failing under the load.
 // Each injected fault is one line on stderr ("fault: ..."): the soak counts them.
+// With TOWNHALL_CRASH_AT=<point> the process kills itself (SIGKILL) the first time it
+// reaches that crash point (Application::Options::fault_hook: "revenue.after_provider_answer",
+// the bus's "after_commit", ...): the crash tests' kill -9 at a chosen step, with no
+// switch for it in the production binary or its registry.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <random>
@@ -81,12 +87,20 @@ class Injector {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::function<void(std::string_view)> crash_hook;
+  if (const char* crash_at = std::getenv("TOWNHALL_CRASH_AT"); crash_at && *crash_at)
+    crash_hook = [point = std::string(crash_at)](std::string_view reached) {
+      if (reached == point) {
+        std::cerr << "crash point " << point << ": SIGKILL" << std::endl;
+        std::raise(SIGKILL);
+      }
+    };
   FaultVfs vfs(/*as_default=*/true);
   const char* seed = std::getenv("TOWNHALL_FAULT_SEED");
   std::unique_ptr<Injector> injector;
   if (seed && argc > 1 && std::string(argv[1]) == "serve")
     injector = std::make_unique<Injector>(vfs, static_cast<unsigned>(std::strtoul(seed, nullptr, 10)));
-  int code = townhall::app::run_cli(argc, argv);
+  int code = townhall::app::run_cli(argc, argv, std::move(crash_hook));
   injector.reset();
   return code;
 }

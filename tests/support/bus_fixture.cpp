@@ -7,7 +7,7 @@ namespace townhall::testing {
 
 TestModule::TestModule(const std::filesystem::path& dir, const std::string& module_name, bool create)
     : name(module_name), file(dir / (module_name + ".db")) {
-  database = std::make_unique<db::ModuleDb>(name, file, db::TableManifest{.owned = {"items"}, .cache = {"item_refs"}});
+  database = std::make_unique<db::ModuleDb>(name, file, bus::with_bus_tables({"items"}, {"item_refs"}));
   writer = std::make_unique<db::Writer>(name);
   if (create) create_schema();
 }

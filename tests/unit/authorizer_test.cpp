@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include "support.hpp"
+#include "townhall/bus/bus.hpp"
 #include "townhall/migrations.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/metrics.hpp"
@@ -47,7 +48,10 @@ const std::vector<Table>& tables() {
        "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, data) "
        "VALUES ('gov.test.record', 'record.created', 'record', '1', 1, '2026-01-01T00:00:00Z', '{}')",
        "UPDATE outbox SET occurred_at = '2026-01-01T00:00:00Z'"},
-      {"bus_cursors", "bookkeeping", "source",
+      {"processed_events", "bookkeeping", "subscription",
+       "INSERT INTO processed_events (subscription, event_id, processed_at) VALUES ('s2', 'auth:1', 'now')",
+       "UPDATE processed_events SET processed_at = 'later'"},
+      {"bus_cursors", "cursors", "source",
        "INSERT INTO bus_cursors (subscription, source, position, updated_at) VALUES ('s2', 'auth', 1, 'now')",
        "UPDATE bus_cursors SET position = 2"},
       {"schema_migrations", "migrations", "name", "INSERT INTO schema_migrations VALUES ('x', 99, 'n', 'c', 'now')",
@@ -77,14 +81,14 @@ bool expected_allowed(Role role, const std::string& kind, Action action) {
   if (role == Role::reader) return action == Action::select;
   if (kind == "migrations") return action == Action::select && role != Role::relay;
   if (role == Role::service) {
-    if (kind == "owned" || kind == "bookkeeping") return true;
+    if (kind == "owned" || kind == "bookkeeping" || kind == "cursors") return true;
     if (kind == "cache") return action == Action::select;
     if (kind == "outbox") return action == Action::select || action == Action::insert;
   }
-  if (role == Role::sync) return kind == "cache" || kind == "bookkeeping";
+  if (role == Role::sync) return kind == "cache" || kind == "bookkeeping" || kind == "cursors";
   if (role == Role::relay) {
     if (kind == "outbox") return action != Action::insert;
-    if (kind == "bookkeeping") return action == Action::select;  // bus_cursors
+    if (kind == "cursors") return action == Action::select;  // where subscriptions are
     return false;
   }
   return false;
@@ -96,7 +100,7 @@ void PrintTo(Role role, std::ostream* out) { *out << to_string(role); }
 
 namespace {
 
-TableManifest test_manifest() { return TableManifest{.owned = {"records"}, .cache = {"refs"}}; }
+TableManifest test_manifest() { return bus::with_bus_tables({"records"}, {"refs"}); }
 
 class AuthorizerTest : public ::testing::TestWithParam<Role> {
  protected:

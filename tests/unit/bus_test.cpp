@@ -426,7 +426,8 @@ TEST_F(BusTest, SagaHopsDoNotWaitForTheSweep) {
   auto hop2 = consumer("hop2");
   auto end = consumer("end");
   auto options = fast_options();
-  options.sweep_interval = 10s;
+  // No sweep runs during the test: a hop that waited for one would miss the deadline.
+  options.sweep_interval = std::chrono::hours(1);
   // A saga step: records the item and emits it on its own topic, in the bus's transaction.
   auto forward = [](const Event& event, db::Connection& service) {
     auto upsert = service.cached(
@@ -459,19 +460,17 @@ TEST_F(BusTest, SagaHopsDoNotWaitForTheSweep) {
                    {Subscription{"item_refs", {"gov.hop2.item"}, db::Role::sync, testing::apply_item}});
   bus.start();
   ASSERT_TRUE(testing::wait_until([&] { return bus.caught_up(); }));
-  auto fastest = std::chrono::steady_clock::duration::max();
   for (int round = 0; round < 3; ++round) {
     auto started = std::chrono::steady_clock::now();
     publish("chain-" + std::to_string(round), "v", &bus);
+    // Each hop's commit woke the next consumer: without that wake-up nothing moves for an hour.
     ASSERT_TRUE(
-        testing::wait_until([&] { return testing::read_refs(*end->database).size() == size_t(round + 1); }, 5s));
-    auto took = std::chrono::steady_clock::now() - started;
-    EXPECT_LT(took, 1s) << "round " << round;  // far below the 10 s sweep, even on a loaded machine
-    fastest = std::min(fastest, took);
+        testing::wait_until([&] { return testing::read_refs(*end->database).size() == size_t(round + 1); }, 60s))
+        << "round " << round;
+    auto took = std::chrono::steady_clock::now() - started;  // reported, never asserted (bench/ measures)
     RecordProperty("three_hops_us_round_" + std::to_string(round),
                    static_cast<int>(std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
   }
-  EXPECT_LT(fastest, 50ms);  // the issue's bound, for the best of three rounds
 }
 
 // Issue 10.5: processed_ranges rows at or below the cursor go; rows above it stay,
@@ -919,6 +918,11 @@ TEST_F(BusTest, SlowConsumerSlowsOnlyItself) {
   EXPECT_EQ(testing::read_refs(*slow->database).size(), 200u);
 }
 
+// Completed pruning passes over the test source's outbox.
+static std::uint64_t prunes(metrics::Registry& metrics) {
+  return metrics.counter("townhall_bus_outbox_prunes_total", "", {"module"}).with({"src"}).value();
+}
+
 TEST_F(BusTest, OutboxIsPrunedOnlyBelowEveryCursorAndPastRetention) {
   auto c1 = consumer("c1");
   auto options = fast_options();
@@ -937,7 +941,8 @@ TEST_F(BusTest, OutboxIsPrunedOnlyBelowEveryCursorAndPastRetention) {
     auto down = consumer("down", false);
     auto started = start_bus({c1.get(), down.get()}, metrics_, options);
     ASSERT_TRUE(testing::wait_until([&] { return testing::read_refs(*c1->database).size() == 10; }));
-    std::this_thread::sleep_for(200ms);  // several prune intervals: nothing may go
+    const auto passes = prunes(metrics_);
+    ASSERT_TRUE(testing::wait_until([&] { return prunes(metrics_) >= passes + 3; }));  // the pruner ran: nothing went
     EXPECT_EQ(outbox_size(), 10);
   }
   metrics::Registry metrics;
@@ -946,7 +951,8 @@ TEST_F(BusTest, OutboxIsPrunedOnlyBelowEveryCursorAndPastRetention) {
   ASSERT_TRUE(wait_caught_up(bus));
   // Everything is consumed and old, but the newest row stays: it keeps ids from being reused.
   EXPECT_TRUE(testing::wait_until([&] { return outbox_size() == 1; }));
-  std::this_thread::sleep_for(100ms);  // several prune intervals
+  const auto passes = prunes(metrics);
+  ASSERT_TRUE(testing::wait_until([&] { return prunes(metrics) >= passes + 3; }));  // the newest row stays
   EXPECT_EQ(outbox_size(), 1);
   EXPECT_EQ(publish("late", "v", &bus), 1);
   ASSERT_TRUE(wait_caught_up(bus));

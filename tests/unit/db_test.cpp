@@ -7,6 +7,7 @@
 #include "fault_vfs.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
+#include "townhall/bus/bus.hpp"
 #include "townhall/platform/write_path.hpp"
 #include "townhall/platform/writer.hpp"
 
@@ -59,13 +60,15 @@ TEST(ModuleDb, AStorageFailureRetiresEveryConnectionUntilTheFileWorks) {
   testing::TempDir dir;
   Options options;
   options.vfs = vfs.name();
-  ModuleDb database("heal", dir.path() / "heal.db", TableManifest{.owned = {"t"}, .cache = {}}, options);
+  ModuleDb database("heal", dir.path() / "heal.db", TableManifest{.owned = {"t", "probe"}, .cache = {}}, options);
   testing::migrate_module(database, "none");  // the bus tables only
-  database.open(Role::owner)->exec("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+  database.open(Role::owner)->exec("CREATE TABLE t (id INTEGER PRIMARY KEY); CREATE TABLE probe (at TEXT)");
   Writer writer("heal");
   WritePath write_path(database, writer, {});
   write_path.open();
   ReaderPool readers(database, 2);
+  // What the probe writes (the server's is bus::touch_storage_probe).
+  auto touch = [](Connection& connection) { connection.exec("INSERT INTO probe VALUES (datetime('now'))"); };
   auto insert = [](Connection& connection) -> Result<std::uint64_t> {
     connection.exec("INSERT INTO t DEFAULT VALUES");
     return connection.generation();
@@ -85,7 +88,7 @@ TEST(ModuleDb, AStorageFailureRetiresEveryConnectionUntilTheFileWorks) {
   EXPECT_EQ(refused.error().code, Errc::unavailable);
   ASSERT_TRUE(database.storage_failure());
   EXPECT_NE(database.storage_failure()->find("cannot write its file"), std::string::npos);
-  EXPECT_FALSE(database.probe());  // still failing
+  EXPECT_FALSE(database.probe(touch));  // still failing
   // Reads work, and on a fresh connection; the module stays down for writes.
   auto read_during = readers.read(read);
   ASSERT_TRUE(read_during);
@@ -93,7 +96,7 @@ TEST(ModuleDb, AStorageFailureRetiresEveryConnectionUntilTheFileWorks) {
   EXPECT_TRUE(database.storage_failure());
 
   vfs.clear();
-  EXPECT_TRUE(database.probe());
+  EXPECT_TRUE(database.probe(touch));
   EXPECT_FALSE(database.storage_failure());
   auto healed = write_path.call(insert);
   ASSERT_TRUE(healed);
@@ -143,6 +146,50 @@ TEST(Writer, CallRunsOnTheWriterWaitsAndRethrows) {
   writer.call([&] { writer.call([&] { nested = writer.on_writer_thread(); }); });
   EXPECT_TRUE(nested);
   writer.stop();
+}
+
+}  // namespace
+}  // namespace townhall::db
+
+namespace townhall::db {
+namespace {
+
+// A commit says on its connection whether it appended events (bus::append counts them),
+// so only a commit that did wakes the bus: not a plain write, not a rolled-back append.
+TEST(WritePath, OnlyACommitThatAppendedEventsWakesTheBus) {
+  testing::TempDir dir;
+  ModuleDb database("src", dir.path() / "src.db", bus::with_bus_tables({"t"}, {}));
+  testing::migrate_module(database, "none");  // the bus tables only
+  database.open(Role::owner)->exec("CREATE TABLE t (id INTEGER PRIMARY KEY)");
+  Writer writer("src");
+  int wakes = 0;
+  WritePath write_path(database, writer, [&] { ++wakes; });
+  write_path.open();
+  auto append = [](Connection& service) {
+    bus::append(service,
+                bus::NewEvent{"gov.src.thing", "thing.made", "thing", "1", 1, nlohmann::json::object(), "test", ""});
+  };
+
+  ASSERT_TRUE(write_path.call([](Connection& service) -> Result<Unit> {
+    service.exec("INSERT INTO t DEFAULT VALUES");
+    return Unit{};
+  }));
+  EXPECT_EQ(wakes, 0);
+  ASSERT_TRUE(write_path.call([&](Connection& service) -> Result<Unit> {
+    append(service);
+    return Unit{};
+  }));
+  EXPECT_EQ(wakes, 1);
+  auto refused = write_path.call([&](Connection& service) -> Result<Unit> {
+    append(service);
+    return make_error(Errc::conflict, "rolled back");
+  });
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(wakes, 1);
+  auto reader = database.open(Role::reader);
+  auto count = reader->prepare("SELECT count(*) FROM outbox");
+  ASSERT_TRUE(count.executeStep());
+  EXPECT_EQ(count.getColumn(0).getInt(), 1);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "routes.hpp"
 #include "service.hpp"
+#include "townhall/bus/bus.hpp"
 #include "townhall/platform/basic_module.hpp"
 #include "townhall/platform/config.hpp"
 #include "townhall/platform/input.hpp"
@@ -15,11 +16,9 @@
 namespace townhall::auth {
 
 db::TableManifest table_manifest() {
-  return db::TableManifest{
-      .owned = {"citizens", "employees", "departments", "roles", "permissions", "role_permissions", "user_roles",
-                "sessions", "audit_log", "key_check"},
-      .cache = {},
-  };
+  return bus::with_bus_tables({"citizens", "employees", "departments", "roles", "permissions", "role_permissions",
+                               "user_roles", "sessions", "audit_log", "key_check"},
+                              {});
 }
 
 namespace {

@@ -2,16 +2,14 @@
 
 #include "routes.hpp"
 #include "service.hpp"
+#include "townhall/bus/bus.hpp"
 #include "townhall/platform/basic_module.hpp"
 #include "townhall/platform/config.hpp"
 
 namespace townhall::parks {
 
 db::TableManifest table_manifest() {
-  return db::TableManifest{
-      .owned = {"facilities", "programs", "enrollments", "bookings"},
-      .cache = {"citizen_refs"},
-  };
+  return bus::with_bus_tables({"facilities", "programs", "enrollments", "bookings"}, {"citizen_refs"});
 }
 
 namespace {

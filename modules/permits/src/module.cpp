@@ -2,16 +2,14 @@
 
 #include "routes.hpp"
 #include "service.hpp"
+#include "townhall/bus/bus.hpp"
 #include "townhall/platform/basic_module.hpp"
 #include "townhall/platform/config.hpp"
 
 namespace townhall::permits {
 
 db::TableManifest table_manifest() {
-  return db::TableManifest{
-      .owned = {"applications", "permits", "inspections"},
-      .cache = {"citizen_refs", "department_refs"},
-  };
+  return bus::with_bus_tables({"applications", "permits", "inspections"}, {"citizen_refs", "department_refs"});
 }
 
 namespace {

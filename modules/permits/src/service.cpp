@@ -7,27 +7,25 @@
 
 #include "townhall/auth/bootstrap.hpp"
 #include "townhall/auth/events.hpp"
+#include "townhall/permits/events.hpp"
 #include "townhall/platform/coro.hpp"
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/time.hpp"
+#include "townhall/revenue/events.hpp"
 
 namespace townhall::permits {
 namespace {
 
 using json = nlohmann::json;
 
-json application_snapshot(const store::Application& a) {
-  return {{"id", a.id},
-          {"citizen_id", a.citizen_id},
-          {"permit_type", a.permit_type},
-          {"department_code", a.department_code},
-          {"property_address", a.property_address},
-          {"status", a.status},
-          {"fee_cents", a.fee_cents},
-          {"currency", a.currency},
-          {"decision_reason", nullable(a.decision_reason)},
-          {"submitted_at", a.submitted_at},
-          {"updated_at", a.updated_at}};
+events::ApplicationSnapshot application_snapshot(const store::Application& a) {
+  return {a.id,        a.citizen_id, a.permit_type,     a.department_code, a.property_address, a.status,
+          a.fee_cents, a.currency,   a.decision_reason, a.submitted_at,    a.updated_at};
+}
+
+events::PermitSnapshot permit_snapshot(const store::Permit& p) {
+  return {p.id,     p.application_id, p.citizen_id, p.permit_type,  p.department_code,
+          p.status, p.issued_at,      p.revoked_at, p.revoke_reason};
 }
 
 void append(db::Connection& service, std::string_view topic, std::string_view type, std::string_view aggregate_type,
@@ -36,25 +34,9 @@ void append(db::Connection& service, std::string_view topic, std::string_view ty
               bus::aggregate_event(topic, type, aggregate_type, id, version, std::move(data), context.correlation_id));
 }
 
-std::optional<std::string> string_field(const json& object, const char* key) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return std::nullopt;
-  return it->get<std::string>();
-}
-
 }  // namespace
 
-json permit_json(const store::Permit& p) {
-  return {{"id", p.id},
-          {"application_id", p.application_id},
-          {"citizen_id", p.citizen_id},
-          {"permit_type", p.permit_type},
-          {"department_code", p.department_code},
-          {"status", p.status},
-          {"issued_at", p.issued_at},
-          {"revoked_at", nullable(p.revoked_at)},
-          {"revoke_reason", nullable(p.revoke_reason)}};
-}
+json permit_json(const store::Permit& p) { return events::permit_json(permit_snapshot(p)); }
 
 Result<store::Scope> scope_for(const Principal* principal) {
   if (!principal) return store::Scope::everything();
@@ -117,8 +99,8 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::submit(const 
     a.status = a.fee_cents > 0 ? "fee_due" : "under_review";
     a.submitted_at = a.updated_at = utc::now();
     store::insert_application(service, a);
-    append(service, "gov.permits.application", "application.submitted", "application", a.id, 1,
-           {{"snapshot", application_snapshot(a)}}, context);
+    append(service, events::kApplicationTopic, events::kApplicationSubmitted, "application", a.id, 1,
+           events::application_data(application_snapshot(a)), context);
     return *store::find_application(service, a.id, store::Scope::everything());
   });
   if (written) {
@@ -236,15 +218,15 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::decide(const 
     a->updated_at = now;
     a->event_version += 1;
     store::update_application(service, *a);
-    append(service, "gov.permits.application",
-           decision == Decision::approve ? "application.approved" : "application.rejected", "application", a->id,
-           a->event_version, {{"snapshot", application_snapshot(*a)}}, context);
+    append(service, events::kApplicationTopic,
+           decision == Decision::approve ? events::kApplicationApproved : events::kApplicationRejected, "application",
+           a->id, a->event_version, events::application_data(application_snapshot(*a)), context);
     if (decision == Decision::approve) {
       store::Permit permit{
           0, a->id, a->citizen_id, a->permit_type, a->department_code, "active", 1, now, principal->id, {}, {}, {}};
       store::insert_permit(service, permit);
-      append(service, "gov.permits.permit", "permit.issued", "permit", permit.id, 1,
-             {{"snapshot", permit_json(permit)}}, context);
+      append(service, events::kPermitTopic, events::kPermitIssued, "permit", permit.id, 1,
+             events::permit_data(permit_snapshot(permit)), context);
     }
     return *store::find_application(service, id, store::Scope::everything());
   });
@@ -343,8 +325,8 @@ boost::asio::awaitable<Result<store::Permit>> PermitsService::revoke_permit(cons
     permit->revoke_reason = reason;
     permit->event_version += 1;
     store::update_permit(service, *permit);
-    append(service, "gov.permits.permit", "permit.revoked", "permit", permit->id, permit->event_version,
-           {{"snapshot", permit_json(*permit)}}, context);
+    append(service, events::kPermitTopic, events::kPermitRevoked, "permit", permit->id, permit->event_version,
+           events::permit_data(permit_snapshot(*permit)), context);
     return *permit;
   });
   if (written) {
@@ -358,7 +340,7 @@ boost::asio::awaitable<Result<store::Permit>> PermitsService::revoke_permit(cons
 std::vector<bus::Subscription> PermitsService::subscriptions() {
   return {
       {"citizen_refs",
-       {"gov.auth.citizen"},
+       {std::string(auth::events::kCitizenTopic)},
        db::Role::sync,
        &PermitsService::apply_citizen_event,
        [this](db::Connection& sync) { bootstrap_citizens(sync); }},
@@ -368,7 +350,7 @@ std::vector<bus::Subscription> PermitsService::subscriptions() {
        &PermitsService::apply_department_event,
        [this](db::Connection& sync) { bootstrap_departments(sync); }},
       {"payments",
-       {"gov.revenue.payment"},
+       {std::string(revenue::events::kPaymentTopic)},
        db::Role::service,
        [this](const bus::Event& event, db::Connection& service) { return apply_payment_event(event, service); }},
   };
@@ -485,22 +467,20 @@ bus::Outcome PermitsService::apply_department_event(const bus::Event& event, db:
 // payment.completed for an invoice this module asked for moves the application from
 // fee_due to under_review. Anything else on the topic is not for permits.
 bus::Outcome PermitsService::apply_payment_event(const bus::Event& event, db::Connection& service) {
-  if (event.event_type != "payment.completed") return bus::Outcome::applied;
-  const auto& snapshot = event.data.at("snapshot");
-  if (string_field(snapshot, "source_module") != "permits" || string_field(snapshot, "source_type") != "application")
-    return bus::Outcome::applied;
-  auto source_id = snapshot.at("source_id").get<std::string>();
+  if (event.event_type != revenue::events::kPaymentCompleted) return bus::Outcome::applied;
+  auto payment = revenue::events::payment_of(event);
+  if (!payment.pays_for("permits", "application")) return bus::Outcome::applied;
   std::int64_t id = 0;
+  const auto& source_id = payment.source_id;
   auto [end, ec] = std::from_chars(source_id.data(), source_id.data() + source_id.size(), id);
   if (ec != std::errc() || end != source_id.data() + source_id.size())
     throw bus::PermanentError("payment.completed names application '" + source_id + "', not an id");
   auto application = store::find_application(service, id, store::Scope::everything());
-  if (!application) throw std::runtime_error("payment.completed for unknown application " + source_id);
+  // Retrying cannot make it exist (a permits.db restored from before it, or a forged event).
+  if (!application) throw bus::PermanentError("payment.completed for unknown application " + source_id);
   if (application->status != "fee_due") return bus::Outcome::stale;  // already moved on (duplicate)
   application->status = "under_review";
-  if (auto invoice = snapshot.find("invoice_id"); invoice != snapshot.end() && !invoice->is_null())
-    application->invoice_id =
-        invoice->is_string() ? invoice->get<std::string>() : std::to_string(invoice->get<std::int64_t>());
+  application->invoice_id = std::to_string(payment.invoice_id);
   application->updated_at = utc::now();
   store::update_application(service, *application);
   spdlog::info("permits: fee of application {} paid; under review", id);

@@ -15,6 +15,7 @@
 #include "townhall/auth/events.hpp"
 #include "townhall/permits/module.hpp"
 #include "townhall/platform/metrics.hpp"
+#include "townhall/revenue/events.hpp"
 
 namespace townhall::permits {
 namespace {
@@ -139,11 +140,28 @@ class PermitsServiceTest : public ::testing::Test {
     return outcome;
   }
 
-  bus::Outcome pay(const json& snapshot) {
+  // payment.completed as revenue writes it (its contract's encoder).
+  static json payment_data(std::int64_t invoice_id, std::string module, std::string type, std::string id) {
+    revenue::events::PaymentSnapshot p;
+    p.id = 7;
+    p.invoice_id = invoice_id;
+    p.citizen_id = 1;
+    p.amount_cents = 2500;
+    p.currency = "EUR";
+    p.method_type = "card";
+    p.status = "completed";
+    p.source_module = std::move(module);
+    p.source_type = std::move(type);
+    p.source_id = std::move(id);
+    p.created_at = p.completed_at.emplace("2026-12-05T10:00:00Z");
+    return revenue::events::event_data(revenue::events::payment_json(p));
+  }
+
+  bus::Outcome pay(const json& data) {
     bus::Event event;
-    event.event_type = "payment.completed";
+    event.event_type = revenue::events::kPaymentCompleted;
     event.event_version = 1;
-    event.data = {{"snapshot", snapshot}};
+    event.data = data;
     auto connection = permits_db.open(db::Role::service);
     SQLite::Transaction transaction(connection->sql());
     auto outcome = service->apply_payment_event(event, *connection);
@@ -252,19 +270,52 @@ TEST_F(PermitsServiceTest, PaymentMovesAFeeDueApplicationToReviewOnce) {
   EXPECT_EQ(submitted->status, "fee_due");
   EXPECT_EQ(submitted->fee_cents, 2500);
   EXPECT_EQ(submitted->currency, "EUR");
-  json payment = {{"invoice_id", "inv-9"},
-                  {"source_module", "permits"},
-                  {"source_type", "application"},
-                  {"source_id", std::to_string(submitted->id)}};
+  auto payment = payment_data(9, "permits", "application", std::to_string(submitted->id));
   EXPECT_EQ(pay(payment), bus::Outcome::applied);
-  EXPECT_EQ(pay(payment), bus::Outcome::stale);  // a duplicate changes nothing
-  EXPECT_EQ(pay({{"source_module", "parks"}, {"source_type", "booking"}, {"source_id", "1"}}), bus::Outcome::applied);
+  EXPECT_EQ(pay(payment), bus::Outcome::stale);                                      // a duplicate changes nothing
+  EXPECT_EQ(pay(payment_data(10, "parks", "booking", "1")), bus::Outcome::applied);  // not for permits
   auto now = service->get_application(as_citizen, submitted->id);
   ASSERT_TRUE(now);
   EXPECT_EQ(now->status, "under_review");
-  EXPECT_EQ(now->invoice_id, "inv-9");
-  EXPECT_THROW(pay({{"source_module", "permits"}, {"source_type", "application"}, {"source_id", "999"}}),
-               std::runtime_error);  // retried, then a dead letter
+  EXPECT_EQ(now->invoice_id, "9");
+  // Retrying cannot make an unknown application exist: a dead letter at once.
+  EXPECT_THROW(pay(payment_data(11, "permits", "application", "999")), bus::PermanentError);
+}
+
+// payment.completed is read with revenue's one decoder (townhall/revenue/events.hpp): a
+// payload missing any field, with a wrong type or of a schema version permits does not
+// know is a dead letter at once naming why, and changes nothing.
+TEST_F(PermitsServiceTest, AMalformedOrUnknownPaymentPayloadIsAPermanentError) {
+  auto citizen = verified_citizen();
+  CallContext as_citizen;
+  as_citizen.principal = citizen;
+  auto submitted = run_awaitable(service->submit(as_citizen, NewApplication{"deck", "A deck", "1 Main", "BLD"}));
+  ASSERT_TRUE(submitted) << submitted.error().message;
+  const auto good = payment_data(9, "permits", "application", std::to_string(submitted->id));
+  auto refused_naming = [&](const json& data, const std::string& needle) {
+    try {
+      pay(data);
+    } catch (const bus::PermanentError& error) {
+      return std::string(error.what()).find(needle) != std::string::npos ? std::string() : std::string(error.what());
+    }
+    return std::string("accepted");
+  };
+  for (const auto& [key, value] : good.at("snapshot").items()) {
+    auto missing = good;
+    missing["snapshot"].erase(key);
+    EXPECT_EQ(refused_naming(missing, "'" + key + "'"), "") << "without " << key;
+  }
+  auto wrong_type = good;
+  wrong_type["snapshot"]["invoice_id"] = "9";
+  EXPECT_EQ(refused_naming(wrong_type, "'invoice_id' must be"), "");
+  auto future = good;
+  future["schema_version"] = 2;
+  EXPECT_EQ(refused_naming(future, "schema_version 2"), "");
+  EXPECT_EQ(refused_naming(json{{"snapshot", 5}}, "'snapshot' must be an object"), "");
+  EXPECT_EQ(service->get_application(as_citizen, submitted->id)->status, "fee_due");  // nothing applied
+  auto legacy = good;  // written before payloads had versions: version 1
+  legacy.erase("schema_version");
+  EXPECT_EQ(pay(legacy), bus::Outcome::applied);
 }
 
 TEST_F(PermitsServiceTest, ScopesFollowTheRowLevelRule) {

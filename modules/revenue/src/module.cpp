@@ -3,6 +3,7 @@
 #include "provider.hpp"
 #include "routes.hpp"
 #include "service.hpp"
+#include "townhall/bus/bus.hpp"
 #include "townhall/platform/basic_module.hpp"
 #include "townhall/platform/config.hpp"
 #include "townhall/platform/write_path.hpp"
@@ -10,10 +11,7 @@
 namespace townhall::revenue {
 
 db::TableManifest table_manifest() {
-  return db::TableManifest{
-      .owned = {"invoices", "payments", "tax_records", "business_licenses"},
-      .cache = {"citizen_refs"},
-  };
+  return bus::with_bus_tables({"invoices", "payments", "tax_records", "business_licenses"}, {"citizen_refs"});
 }
 
 namespace {
@@ -23,8 +21,9 @@ class RevenueModule final : public BasicModule, public bus::Consumer, public con
   RevenueModule(ModuleContext& context, auth::Api& auth, Settings settings)
       : BasicModule("revenue", context),
         provider_(make_simulated_provider(context.db.path().parent_path() / settings.simulator_ledger)),
-        service_(std::move(settings), RevenueService::Dependencies{context.db, context.writer, readers(),
-                                                                   context.events_committed, auth, *provider_}) {}
+        service_(std::move(settings),
+                 RevenueService::Dependencies{context.db, context.writer, readers(), context.events_committed, auth,
+                                              *provider_, context.fault_hook}) {}
 
   void on_start() override {
     service_.start();

@@ -7,12 +7,12 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <csignal>
 #include <future>
 
 #include "townhall/auth/bootstrap.hpp"
 #include "townhall/auth/events.hpp"
 #include "townhall/parks/events.hpp"
+#include "townhall/permits/events.hpp"
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/money.hpp"
 #include "townhall/platform/time.hpp"
@@ -70,8 +70,8 @@ std::string processor_key() {
 void append(db::Connection& service, std::string_view topic, std::string_view type, std::string_view aggregate,
             std::int64_t id, std::int64_t version, json snapshot, const std::string& correlation,
             const std::string& causation = {}) {
-  bus::append(service, bus::aggregate_event(topic, type, aggregate, id, version, {{"snapshot", std::move(snapshot)}},
-                                            correlation, causation));
+  bus::append(service, bus::aggregate_event(topic, type, aggregate, id, version,
+                                            events::event_data(std::move(snapshot)), correlation, causation));
 }
 
 // The source an invoice was opened for.
@@ -211,21 +211,9 @@ json invoice_json(const store::Invoice& i) {
 // Also the snapshot of gov.revenue.payment events: the invoice's source travels with it
 // (docs/design-notes.md, deviation 16), so permits and parks find what was paid for.
 json payment_json(const store::Payment& p, const store::Invoice& invoice) {
-  return {{"id", p.id},
-          {"invoice_id", p.invoice_id},
-          {"citizen_id", p.citizen_id},
-          {"amount_cents", p.amount_cents},
-          {"currency", p.currency},
-          {"method", {{"type", p.method_type}}},
-          {"status", p.status},
-          {"failure_reason", nullable(p.failure_reason)},
-          {"provider_reference", nullable(p.provider_reference)},
-          {"source_module", invoice.source_module},
-          {"source_type", invoice.source_type},
-          {"source_id", invoice.source_id},
-          {"created_at", p.created_at},
-          {"completed_at", nullable(p.completed_at)},
-          {"refunded_at", nullable(p.refunded_at)}};
+  return events::payment_json({p.id, p.invoice_id, p.citizen_id, p.amount_cents, p.currency, p.method_type, p.status,
+                               p.failure_reason, p.provider_reference, invoice.source_module, invoice.source_type,
+                               invoice.source_id, p.created_at, p.completed_at, p.refunded_at});
 }
 
 json license_json(const store::BusinessLicense& l) {
@@ -499,7 +487,7 @@ asio::awaitable<Result<store::Payment>> RevenueService::charge(const CallContext
     spdlog::error("revenue: payment {} left pending: {}", payment.id, answer.error().message);
     co_return payment;  // the reconciler settles it
   }
-  if (settings_.test_kill_after_provider_answer) std::raise(SIGKILL);
+  if (deps_.fault_hook) deps_.fault_hook("revenue.after_provider_answer");  // crash tests kill -9 here
   co_return co_await commit_outcome(payment.id, *answer, context.correlation_id);
 }
 
@@ -880,11 +868,11 @@ std::vector<bus::Subscription> RevenueService::subscriptions() {
        &RevenueService::apply_citizen_event,
        [this](db::Connection& sync) { bootstrap_citizens(sync); }},
       {"application_fees",
-       {"gov.permits.application"},
+       {std::string(permits::events::kApplicationTopic)},
        db::Role::service,
        [this](const bus::Event& event, db::Connection& service) { return apply_application_event(event, service); }},
       {"booking_invoices",
-       {"gov.parks.booking"},
+       {std::string(parks::events::kBookingTopic)},
        db::Role::service,
        [this](const bus::Event& event, db::Connection& service) { return apply_booking_event(event, service); }},
   };
@@ -932,18 +920,14 @@ void RevenueService::bootstrap_citizens(db::Connection& sync) {
 
 // application.submitted with a fee opens the fee invoice (DESIGN §7, permit fee).
 bus::Outcome RevenueService::apply_application_event(const bus::Event& event, db::Connection& service) {
-  if (event.event_type != "application.submitted") return bus::Outcome::applied;
-  const auto& snapshot = event.data.at("snapshot");
-  auto fee = snapshot.at("fee_cents").get<std::int64_t>();
-  if (fee <= 0) return bus::Outcome::applied;
-  auto currency = snapshot.at("currency").get<std::string>();
-  check_money(fee, currency, event);
-  auto id = snapshot.at("id").get<std::int64_t>();
+  if (event.event_type != permits::events::kApplicationSubmitted) return bus::Outcome::applied;
+  auto application = permits::events::application_of(event);
+  if (application.fee_cents <= 0) return bus::Outcome::applied;
+  check_money(application.fee_cents, application.currency, event);
+  auto id = std::to_string(application.id);
   auto opened = open_invoice(
-      service, {"permits", "application", std::to_string(id)}, snapshot.at("citizen_id").get<std::int64_t>(), fee,
-      currency,
-      "Permit fee: " + snapshot.at("permit_type").get<std::string>() + " (application " + std::to_string(id) + ")",
-      event.correlation_id, event.event_id);
+      service, {"permits", "application", id}, application.citizen_id, application.fee_cents, application.currency,
+      "Permit fee: " + application.permit_type + " (application " + id + ")", event.correlation_id, event.event_id);
   return opened ? bus::Outcome::applied : bus::Outcome::stale;
 }
 

@@ -70,6 +70,9 @@ class RevenueService {
     std::function<void()> events_committed;
     auth::Api& auth;
     PaymentProvider& provider;
+    // Crash points (ModuleContext::fault_hook): "revenue.after_provider_answer" between a
+    // charge's answer and the commit of its outcome. Empty outside crash tests.
+    std::function<void(std::string_view point)> fault_hook = {};
   };
 
   RevenueService(Settings settings, Dependencies dependencies);

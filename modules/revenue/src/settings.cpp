@@ -47,9 +47,6 @@ Settings parse_settings(const nlohmann::json& section) {
       settings.license_fee_due_days = static_cast<int>(integer(key, value, 1, 365));
     } else if (key == "license_expiry_interval_hours") {
       settings.license_expiry_interval = std::chrono::hours(integer(key, value, 1, 24 * 7));
-    } else if (key == "test_kill_after_provider_answer") {
-      if (!value.is_boolean()) fail(key, "expected true or false");
-      settings.test_kill_after_provider_answer = value.get<bool>();
     } else {
       fail(key, "unknown setting");
     }

@@ -20,9 +20,6 @@ struct Settings {
   int license_term_days = 365;
   int license_fee_due_days = 30;  // an approved license's fee is due this long after approval, or it lapses
   std::chrono::hours license_expiry_interval{24};  // how often the license job runs (expiry, unpaid fees lapsing)
-  // For crash tests only: the process kills itself (SIGKILL) after the provider answered
-  // a charge and before the outcome is committed.
-  bool test_kill_after_provider_answer = false;
 };
 
 // Throws config::ConfigError naming the key; unknown keys are errors.

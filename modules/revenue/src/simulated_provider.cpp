@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "provider.hpp"
+#include "townhall/platform/data_lock.hpp"
 #include "townhall/platform/writer.hpp"
 
 namespace townhall::revenue {
@@ -101,7 +102,12 @@ class SimulatedProvider final : public PaymentProvider {
 
   void open() {
     if (ledger_) return;
-    ledger_ = std::make_unique<SQLite::Database>(path_.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    // The simulated processor's own ledger (an outside system's state, no module file):
+    // held to the data directory's rules like every file beside the modules' (owner-only).
+    db::restrict_new_files();
+    db::check_private(path_.parent_path(), path_);
+    ledger_ = std::make_unique<SQLite::Database>(  // boundary-exempt: the simulated processor's ledger
+        path_.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     ledger_->exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
     ledger_->exec(
         "CREATE TABLE IF NOT EXISTS charges (charge_key TEXT PRIMARY KEY, outcome TEXT NOT NULL, "

@@ -17,6 +17,7 @@
 #include "server_fixture.hpp"
 #include "support.hpp"
 #include "townhall/migrations.hpp"
+#include "townhall/permits/events.hpp"
 #include "townhall/platform/migrator.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/module.hpp"
@@ -143,15 +144,13 @@ CallContext as(std::shared_ptr<const Principal> principal) {
 bus::Event submitted(std::int64_t application, std::int64_t citizen_id, std::int64_t fee, std::string currency) {
   bus::Event event;
   event.event_id = "permits:" + std::to_string(application);
-  event.event_type = "application.submitted";
-  event.topic = "gov.permits.application";
+  event.event_type = permits::events::kApplicationSubmitted;
+  event.topic = permits::events::kApplicationTopic;
   event.event_version = 1;
-  event.data = {{"snapshot",
-                 {{"id", application},
-                  {"citizen_id", citizen_id},
-                  {"permit_type", "renovation"},
-                  {"fee_cents", fee},
-                  {"currency", currency}}}};
+  // As permits writes it: its contract's encoder.
+  event.data = permits::events::application_data({application, citizen_id, "renovation", "BLD", "1 Main St",
+                                                  fee > 0 ? "fee_due" : "under_review", fee, std::move(currency),
+                                                  std::nullopt, "2026-12-05T10:00:00Z", "2026-12-05T10:00:00Z"});
   return event;
 }
 

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -45,6 +46,9 @@ class Application {
     // false: the bus opens its consumers (for dead-letter replays) but applies nothing
     // and prunes nothing (`townhall dlq replay`).
     bool consume = true;
+    // Crash points of the modules and the bus (ModuleContext::fault_hook,
+    // bus::Options::fault_hook): only the test build of the binary sets it.
+    std::function<void(std::string_view point)> fault_hook = {};
   };
 
   Application(config::Config config, Options options);
@@ -138,7 +142,8 @@ RegistryGraph registry_graph_model(const config::Config& config);
 // `townhall revenue expire-licenses`: the revenue module's expiry job, run now on its file.
 Result<std::int64_t> expire_business_licenses(const config::Config& config);
 
-// The `townhall` command line. Returns the process exit code.
-int run_cli(int argc, char** argv);
+// The `townhall` command line. Returns the process exit code. `fault_hook`: the crash
+// points `serve` runs with (tests/soak/faulty_server.cpp; never in `townhall`).
+int run_cli(int argc, char** argv, std::function<void(std::string_view point)> fault_hook = {});
 
 }  // namespace townhall::app

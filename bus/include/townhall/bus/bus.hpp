@@ -29,6 +29,15 @@ namespace townhall::bus {
 // commit; the bus does so itself for handlers' commits.
 std::string append(db::Connection& service, const NewEvent& event);
 
+// A module file's manifest: its `owned` and `cache` tables and the bus's (migrations/bus):
+// every module file holds an outbox and the bookkeeping of its subscriptions. Each
+// module's table_manifest() is built with it.
+db::TableManifest with_bus_tables(std::vector<std::string> owned, std::vector<std::string> cache);
+
+// One small write for db::ModuleDb::probe (the bus's storage_probe row): proves a file
+// that failed takes a committed write again.
+void touch_storage_probe(db::Connection& service);
+
 // What a handler made of an event.
 enum class Outcome {
   applied,
@@ -166,6 +175,9 @@ class Bus {
   void notify(std::string_view source);
 
   std::vector<FeedStatus> status();
+  // The newest event id in `module`'s outbox (0 when empty); throws SQLite::Exception
+  // when its file cannot be read, std::out_of_range for a module that is no source.
+  std::int64_t outbox_head(std::string_view module);
   // True once every consumer is up and has applied everything its sources had when called.
   bool caught_up();
   // status() with each source's outbox read now: fresh heads, lag in seconds, outbox

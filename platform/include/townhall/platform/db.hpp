@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "townhall/platform/result.hpp"
@@ -31,17 +33,22 @@ std::string_view to_string(Role role);
 enum class TableKind {
   owned,        // the module's own data, single writer: the module
   cache,        // read-only copies of other modules' data, written by sync handlers
-  outbox,       // the bus's outbox
-  bookkeeping,  // bus_cursors, processed_events, dead_letters
+  outbox,       // an event log the service role appends to (the bus's outbox)
+  bookkeeping,  // consumer state the sync and service roles write (the bus's)
+  cursors,      // bookkeeping the relay role also reads (the bus's read positions)
   migrations,   // schema_migrations
   system,       // sqlite_schema, sqlite_sequence, sqlite_stat*
 };
 std::string_view to_string(TableKind kind);
 
-// The tables a module file may hold, by kind. The bus and SQLite tables are implied.
+// The tables a module file may hold, by kind. SQLite's own tables and schema_migrations
+// are implied; the tables of what every module file carries besides its data (the bus's
+// outbox and bookkeeping) are declared by their owner (bus::with_bus_tables), so the
+// platform names none of them.
 struct TableManifest {
   std::vector<std::string> owned;
   std::vector<std::string> cache;
+  std::vector<std::pair<std::string, TableKind>> infrastructure = {};
 
   std::optional<TableKind> classify(std::string_view table) const;
 };
@@ -105,6 +112,12 @@ class Connection {
   // ModuleDb::generation() when this connection was opened.
   std::uint64_t generation() const { return generation_; }
 
+  // Events appended on this connection so far (bus::append counts each). A transaction
+  // compares it before and after to know whether its commit must wake the bus; one whose
+  // appends were rolled back to a savepoint wakes it for nothing, which is harmless.
+  std::uint64_t events_appended() const { return events_appended_; }
+  void note_event_appended() { ++events_appended_; }
+
  private:
   friend class ModuleDb;
   struct Guard;
@@ -114,6 +127,7 @@ class Connection {
   SQLite::Database database_;
   std::unique_ptr<Guard> guard_;
   std::uint64_t generation_ = 0;
+  std::uint64_t events_appended_ = 0;
   std::map<std::string, std::unique_ptr<SQLite::Statement>, std::less<>> statements_;
 };
 
@@ -155,9 +169,10 @@ class ModuleDb {
   std::optional<std::string> storage_failure() const;
   // Bumped by every recorded failure; a connection from an older generation is reopened.
   std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
-  // On a fresh connection: reads the schema and commits one small write (the bus's
-  // storage_probe row). Records the outcome; true when the file reads and writes again.
-  bool probe() const;
+  // On a fresh service connection: reads the schema and commits `write` (one small
+  // write, e.g. bus::touch_storage_probe). Records the outcome; true when the file reads
+  // and writes again.
+  bool probe(const std::function<void(Connection&)>& write) const;
 
  private:
   void clear_failure(Access access) const;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -39,6 +40,12 @@ struct ModuleContext {
   // commit that grew the outbox (and the CLI's or demo seed's run_in_transaction).
   std::function<void()> events_committed;
   bool demo = false;
+  // The newest event id in this module's outbox (the bus reads it); empty: 0.
+  std::function<std::int64_t()> outbox_head = {};
+  // Crash points: called with "<module>.<point>" where a kill -9 tests a guarantee. Set
+  // only by the test build of the binary (townhall_faulty, TOWNHALL_CRASH_AT); empty in
+  // `townhall`, which has no way to set it.
+  std::function<void(std::string_view point)> fault_hook = {};
 };
 
 // A module: constructed with its dependencies (no I/O in the constructor), started once

@@ -22,17 +22,14 @@
 // transaction, so the same command serves all of them.
 namespace townhall::db {
 
-// The newest outbox id on `connection` (0 when empty).
-std::int64_t outbox_head(Connection& connection);
-
 template <class F>
 auto run_in_transaction(Connection& connection, F&& command, const std::function<void()>& outbox_grew)
     -> std::invoke_result_t<F, Connection&> {
   SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-  const auto head = outbox_head(connection);
+  const auto appended = connection.events_appended();
   auto result = command(connection);
   if (!result) return result;  // the transaction's destructor rolls back
-  const bool grew = outbox_head(connection) > head;
+  const bool grew = connection.events_appended() > appended;
   transaction.commit();
   if (grew && outbox_grew) outbox_grew();
   return result;

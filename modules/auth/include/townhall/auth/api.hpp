@@ -1,6 +1,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -31,6 +32,7 @@ inline constexpr std::string_view kDepartmentCreated = "department.created";
 inline constexpr std::string_view kDepartmentUpdated = "department.updated";
 inline constexpr std::string_view kEmployeeAssigned = "employee.assigned";
 inline constexpr std::string_view kRoleChanged = "role.changed";
+inline constexpr std::array kTopics{kCitizenTopic, kDepartmentTopic, kEmployeeTopic};
 }  // namespace events
 
 // A citizen as other modules may see it: contact data and flags, never the national id

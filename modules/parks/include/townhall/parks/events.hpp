@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -17,6 +18,8 @@ inline constexpr std::string_view kBookingTopic = "gov.parks.booking";
 inline constexpr std::string_view kBookingRequested = "booking.requested";
 inline constexpr std::string_view kBookingConfirmed = "booking.confirmed";
 inline constexpr std::string_view kBookingCancelled = "booking.cancelled";
+
+inline constexpr std::array kTopics{kBookingTopic};
 
 struct BookingSnapshot {
   std::int64_t id = 0;
