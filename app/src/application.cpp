@@ -197,6 +197,14 @@ Result<auth::CreatedStaffUser> create_staff_user(const config::Config& config, c
   return auth::create_staff_user(*database, module->settings, user);
 }
 
+Result<auth::IssuedPasswordReset> issue_password_reset(const config::Config& config, const std::string& email) {
+  const auto* module = config.module("auth");
+  if (!module) return make_error(Errc::unavailable, "the registry has no auth module");
+  auto database = open_module_db(config, *module, nullptr);
+  migrate(*database);
+  return auth::issue_password_reset(*database, module->settings, email);
+}
+
 RegistryGraph registry_graph_model(const config::Config& config) {
   RegistryGraph graph;
   for (const auto& module : config.modules) graph.modules.push_back({module.name, module.db_file, module.route_prefix});

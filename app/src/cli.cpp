@@ -26,7 +26,8 @@ Commands:
   dlq        list or replay dead letters (events a module gave up on)
   backup     copy every file the data directory needs into a directory, online
   restore    install a backup into the data directory (the server stopped)
-  admin      administration: create-user (an employee with a role)
+  admin      administration: create-user (an employee with a role),
+             reset-password (a single-use password reset token for an account)
   revenue    revenue jobs: expire-licenses (run the daily license expiry now)
   registry   print the registry: --graph (modules, topics, Api dependencies as Mermaid)
   check      compare every cache with its source (--repair resyncs what differs)
@@ -101,11 +102,19 @@ Exits 1 when the backup does not verify or a file could not be installed.
 constexpr const char* kAdminUsage =
     R"(usage: townhall admin create-user --email E --password P --name N --role ROLE [--department CODE]
                                   [--config FILE] [--data-dir DIR]
+       townhall admin reset-password --email E [--config FILE] [--data-dir DIR]
 
-Creates an employee with one role (admin, clerk, permits_reviewer, revenue_clerk,
-parks_staff), creating the department when it does not exist. With the server stopped
-(a running server holds the data directory). --password - reads the password from the first line of stdin
-(keeps it out of the process list and shell history).
+create-user     creates an employee with one role (admin, clerk, permits_reviewer,
+                revenue_clerk, parks_staff), creating the department when it does not
+                exist. --password - reads the password from the first line of stdin
+                (keeps it out of the process list and shell history).
+reset-password  prints a single-use password reset token for the account (citizen or
+                employee) with email E, valid for modules.auth.settings.
+                password_reset_ttl_seconds (30 min); it replaces the account's unused
+                tokens. Hand it to the account's owner, who sets a new password with
+                POST /api/v1/auth/password-resets/confirm {token, new_password}.
+Both with the server stopped (a running server holds the data directory; there, staff
+issue reset tokens with POST /api/v1/auth/password-resets).
 )";
 
 constexpr const char* kRevenueUsage = R"(usage: townhall revenue expire-licenses [--config FILE] [--data-dir DIR]
@@ -242,13 +251,14 @@ int run_dlq(const config::Config& config, const Parsed& parsed) {
 
 // Runs `command` holding the data directory's lock; another process holding it is an
 // error naming its pid (exit 1).
+// `when_in_use` says what to do instead (by default: stop the server).
 template <class F>
-int with_data_dir_lock(const config::Config& config, F command) {
+int with_data_dir_lock(const config::Config& config, F command, const std::string& when_in_use = "stop it first") {
   std::unique_ptr<db::DataDirLock> lock;
   try {
     lock = std::make_unique<db::DataDirLock>(config.data_dir);
   } catch (const db::DataDirInUse& error) {
-    std::cerr << "townhall: " << error.what() << "; stop it first\n";
+    std::cerr << "townhall: " << error.what() << "; " << when_in_use << "\n";
     return 1;
   } catch (const std::exception& error) {
     std::cerr << "townhall: " << error.what() << "\n";
@@ -287,6 +297,34 @@ int run_create_user(const config::Config& config, const Parsed& parsed) {
     std::cerr << "townhall: cannot create user: " << error.what() << "\n";
     return 1;
   }
+}
+
+int run_reset_password(const config::Config& config, const Parsed& parsed) {
+  const auto& email = parsed.admin_options.at("email");
+  try {
+    auto issued = issue_password_reset(config, email);
+    if (!issued) {
+      std::cerr << "townhall: cannot issue a password reset: " << issued.error().message << "\n";
+      return issued.error().code == Errc::invalid_argument || issued.error().code == Errc::not_found ? 2 : 1;
+    }
+    std::cout << "password reset token for " << issued->account << " <" << email << ">, valid until "
+              << issued->expires_at << " (single use; shown only now):\n"
+              << issued->token << "\n"
+              << "The account's owner sets a new password with POST /api/v1/auth/password-resets/confirm "
+                 "{\"token\": \"...\", \"new_password\": \"...\"}; that ends every session of the account.\n";
+    return 0;
+  } catch (const std::exception& error) {
+    std::cerr << "townhall: cannot issue a password reset: " << error.what() << "\n";
+    return 1;
+  }
+}
+
+// What to do instead of reset-password when a server holds the data directory.
+std::string reset_password_on_the_server(const config::Config& config) {
+  return "a running server issues reset tokens itself: as staff (citizens:write for a citizen, auth:admin for an "
+         "employee),\n  curl -X POST -H 'Authorization: Bearer <token>' -d '{\"email\": \"...\"}' \\\n    http://" +
+         config.server.http.address + ":" + std::to_string(config.server.http.port) +
+         "/api/v1/auth/password-resets\n(or stop the server and run this command again)";
 }
 
 }  // namespace
@@ -345,8 +383,12 @@ int run_cli(int argc, char** argv, std::function<void(std::string_view point)> f
       parsed.admin_action = arg;
     } else if (parsed.command == "revenue" && i == 1 && arg == "expire-licenses") {
       parsed.admin_action = arg;
-    } else if (parsed.command == "admin" && i == 1 && arg == "create-user") {
+    } else if (parsed.command == "admin" && i == 1 && (arg == "create-user" || arg == "reset-password")) {
       parsed.admin_action = arg;
+    } else if (parsed.command == "admin" && parsed.admin_action == "reset-password" && arg == "--email") {
+      auto v = value(arg);
+      if (!v) return usage_error(arg + " needs a value", usage);
+      parsed.admin_options[arg.substr(2)] = *v;
     } else if (parsed.command == "admin" && parsed.admin_action == "create-user" &&
                (arg == "--email" || arg == "--password" || arg == "--name" || arg == "--role" ||
                 arg == "--department")) {
@@ -402,10 +444,13 @@ int run_cli(int argc, char** argv, std::function<void(std::string_view point)> f
   if (parsed.command == "restore" && !parsed.backup_dir) return usage_error("restore needs --from DIR", usage);
 
   if (parsed.command == "admin") {
-    if (parsed.admin_action.empty()) return usage_error("admin needs 'create-user'", usage);
-    for (const char* required : {"email", "password", "name", "role"})
-      if (!parsed.admin_options.contains(required))
-        return usage_error(std::string("create-user needs --") + required, usage);
+    if (parsed.admin_action.empty()) return usage_error("admin needs 'create-user' or 'reset-password'", usage);
+    if (parsed.admin_action == "reset-password" && !parsed.admin_options.contains("email"))
+      return usage_error("reset-password needs --email", usage);
+    if (parsed.admin_action == "create-user")
+      for (const char* required : {"email", "password", "name", "role"})
+        if (!parsed.admin_options.contains(required))
+          return usage_error(std::string("create-user needs --") + required, usage);
   }
 
   if (parsed.command == "registry" && parsed.admin_action.empty()) return usage_error("registry needs --graph", usage);
@@ -443,6 +488,9 @@ int run_cli(int argc, char** argv, std::function<void(std::string_view point)> f
   }
 
   if (parsed.command == "dlq") return run_dlq(config, parsed);
+  if (parsed.command == "admin" && parsed.admin_action == "reset-password")
+    return with_data_dir_lock(
+        config, [&] { return run_reset_password(config, parsed); }, reset_password_on_the_server(config));
   if (parsed.command == "admin") return with_data_dir_lock(config, [&] { return run_create_user(config, parsed); });
 
   if (parsed.command == "registry") {

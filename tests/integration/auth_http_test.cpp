@@ -1,12 +1,15 @@
 // The auth module over HTTP against the real server: registration, login, sessions,
 // object-level authorization, staff administration, bad input; and, with the binary,
 // that national ids stay out of every other file and every log line.
+#include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "server_fixture.hpp"
 #include "support.hpp"
@@ -285,6 +288,216 @@ TEST_F(AuthHttp, StaffAdministrationAndRoleChangesRevokeSessions) {
   EXPECT_EQ(json::parse(call("GET", "/me", {}, rita).body)["roles"], json({"revenue_clerk"}));
 }
 
+// --- passwords (issue 27 §7) ------------------------------------------------------------
+
+std::string password_body(const std::string& current, const std::string& next) {
+  return json{{"current_password", current}, {"new_password", next}}.dump();
+}
+
+std::string confirm_body(const std::string& token, const std::string& password) {
+  return json{{"token", token}, {"new_password", password}}.dump();
+}
+
+// Every byte of the files in `dir` (auth.db with its -wal and -shm, the other modules').
+std::string bytes_of_files(const std::filesystem::path& dir) {
+  std::string all;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    all += bytes.str();
+  }
+  return all;
+}
+
+TEST_F(AuthHttp, ChangingThePasswordKeepsThisSessionAndEndsTheOthers) {
+  start();
+  register_citizen("maria@example.org");
+  auto current = login("maria@example.org", "a long enough password");
+  auto other = login("maria@example.org", "a long enough password");
+  ASSERT_EQ(call("GET", "/me", {}, other).status, 200);
+
+  expect_problem(call("POST", "/password", password_body("a long enough password", "a brand new password")), 401);
+  auto wrong = call("POST", "/password", password_body("not her password", "a brand new password"), current);
+  expect_problem(wrong, 400);
+  EXPECT_NE(wrong.body.find("current_password"), std::string::npos) << wrong.body;
+  expect_problem(call("POST", "/password", password_body("a long enough password", "short"), current), 400);
+  expect_problem(call("POST", "/password", R"({"current_password":"a long enough password"})", current), 400);
+  EXPECT_EQ(call("GET", "/me", {}, other).status, 200);  // nothing changed yet
+
+  auto changed = call("POST", "/password", password_body("a long enough password", "a brand new password"), current);
+  ASSERT_EQ(changed.status, 204) << changed.body;
+  EXPECT_EQ(call("GET", "/me", {}, current).status, 200);
+  expect_problem(call("GET", "/me", {}, other), 401);
+  EXPECT_TRUE(login("maria@example.org", "a long enough password").empty());
+  EXPECT_FALSE(login("maria@example.org", "a brand new password").empty());
+
+  // Staff change theirs the same way.
+  create_employee("rita@example.org", "BLD", {"permits_reviewer"});
+  auto rita = login("rita@example.org", "staff password 1");
+  EXPECT_EQ(call("POST", "/password", password_body("staff password 1", "another staff password"), rita).status, 204);
+  EXPECT_FALSE(login("rita@example.org", "another staff password").empty());
+}
+
+TEST_F(AuthHttp, AWrongCurrentPasswordIsThrottledLikeALogin) {
+  start({{"login_throttle", {{"max_failures_per_account_and_ip", 3}, {"max_failures_per_ip", 100}}}});
+  register_citizen("maria@example.org");
+  auto token = login("maria@example.org", "a long enough password");
+  for (int i = 0; i < 3; ++i)
+    expect_problem(
+        call("POST", "/password", password_body("guess " + std::to_string(i) + " guess", "a brand new one"), token),
+        400);
+  auto refused = call("POST", "/password", password_body("a long enough password", "a brand new one"), token);
+  expect_problem(refused, 429);
+  EXPECT_FALSE(refused.header("retry-after").empty());
+  // The same count as login's: the right password does not sign in from here either.
+  expect_problem(call("POST", "/login", R"({"email":"maria@example.org","password":"a long enough password"})"), 429);
+}
+
+TEST_F(AuthHttp, StaffIssueAResetTokenThatWorksOnceAndEndsEverySession) {
+  start();
+  auto maria = register_citizen("maria@example.org");
+  auto first = login("maria@example.org", "a long enough password");
+  auto second = login("maria@example.org", "a long enough password");
+  create_employee("cleo@example.org", "OPS", {"clerk"});
+  create_employee("rita@example.org", "BLD", {"permits_reviewer"});
+  auto cleo = login("cleo@example.org", "staff password 1");
+  auto rita = login("rita@example.org", "staff password 1");
+  const std::string for_maria = R"({"email":"maria@example.org"})";
+
+  expect_problem(call("POST", "/password-resets", for_maria), 401);
+  expect_problem(call("POST", "/password-resets", for_maria, first), 403);  // not for oneself either
+  expect_problem(call("POST", "/password-resets", for_maria, rita), 403);
+  auto nobody = call("POST", "/password-resets", R"({"email":"nobody@example.org"})", cleo);
+  expect_problem(nobody, 404);
+  // An employee's account needs auth:admin; to a clerk it looks like no account at all.
+  auto employee = call("POST", "/password-resets", R"({"email":"rita@example.org"})", cleo);
+  expect_problem(employee, 404);
+  EXPECT_EQ(json::parse(employee.body)["detail"], json::parse(nobody.body)["detail"]) << employee.body;
+  auto issued = call("POST", "/password-resets", for_maria, cleo);
+  ASSERT_EQ(issued.status, 201) << issued.body;
+  auto token = json::parse(issued.body)["token"].get<std::string>();
+  EXPECT_EQ(token.size(), 43u);
+  EXPECT_EQ(call("GET", "/me", {}, first).status, 200);  // issuing ends nothing
+
+  EXPECT_EQ(call("POST", "/password-resets/confirm", confirm_body(token, "a reset password 1")).status, 204);
+  expect_problem(call("GET", "/me", {}, first), 401);
+  expect_problem(call("GET", "/me", {}, second), 401);
+  EXPECT_TRUE(login("maria@example.org", "a long enough password").empty());
+  EXPECT_FALSE(login("maria@example.org", "a reset password 1").empty());
+  expect_problem(call("POST", "/password-resets/confirm", confirm_body(token, "a reset password 2")), 400);
+  EXPECT_TRUE(login("maria@example.org", "a reset password 2").empty());
+
+  // An employee's, by an admin.
+  auto for_rita = call("POST", "/password-resets", R"({"email":"rita@example.org"})", admin_token);
+  ASSERT_EQ(for_rita.status, 201) << for_rita.body;
+  auto rita_token = json::parse(for_rita.body)["token"].get<std::string>();
+  EXPECT_EQ(call("POST", "/password-resets/confirm", confirm_body(rita_token, "rita's new password")).status, 204);
+  expect_problem(call("GET", "/me", {}, rita), 401);
+  EXPECT_FALSE(login("rita@example.org", "rita's new password").empty());
+
+  // Only hashes at rest, and the audit trail has who issued and who used, without secrets.
+  auto files = bytes_of_files(dir.path());
+  EXPECT_EQ(files.find(token), std::string::npos) << "a reset token in plain text in the data directory";
+  EXPECT_EQ(files.find(rita_token), std::string::npos);
+  SQLite::Database auth((dir.path() / "auth.db").string(), SQLite::OPEN_READONLY);
+  auto count = [&](const std::string& sql) { return auth.execAndGet(sql).getInt64(); };
+  EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action = 'password.reset.issued' AND subject = 'citizen:" +
+                  std::to_string(maria) + "'"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action = 'password.reset.used' AND subject = 'citizen:" +
+                  std::to_string(maria) + "' AND detail LIKE '%\"sessions_ended\":2%'"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action LIKE 'password.%'"), 4);
+  EXPECT_EQ(count("SELECT count(*) FROM password_resets WHERE used_at IS NOT NULL"), 2);
+}
+
+TEST_F(AuthHttp, ConcurrentConfirmationsWithOneTokenSucceedOnce) {
+  start();
+  register_citizen("maria@example.org");
+  auto issued = call("POST", "/password-resets", R"({"email":"maria@example.org"})", admin_token);
+  ASSERT_EQ(issued.status, 201) << issued.body;
+  auto token = json::parse(issued.body)["token"].get<std::string>();
+  std::vector<int> statuses(4);
+  std::vector<std::thread> clients;
+  for (std::size_t i = 0; i < statuses.size(); ++i)
+    clients.emplace_back([&, i] {
+      statuses[i] =
+          call("POST", "/password-resets/confirm", confirm_body(token, "new password " + std::to_string(i))).status;
+    });
+  for (auto& client : clients) client.join();
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 204), 1);
+  EXPECT_EQ(std::count(statuses.begin(), statuses.end(), 400), 3);
+  int working = 0;
+  for (std::size_t i = 0; i < statuses.size(); ++i)
+    working += login("maria@example.org", "new password " + std::to_string(i)).empty() ? 0 : 1;
+  EXPECT_EQ(working, 1);
+}
+
+TEST_F(AuthHttp, PublicResetFailuresAreOneBodyAndThrottledPerAddress) {
+  start({{"login_throttle", {{"max_failures_per_account_and_ip", 4}, {"max_failures_per_ip", 100}}}});
+  register_citizen("maria@example.org");
+  auto issue = [&] {
+    auto issued = call("POST", "/password-resets", R"({"email":"maria@example.org"})", admin_token);
+    EXPECT_EQ(issued.status, 201) << issued.body;
+    return issued.status == 201 ? json::parse(issued.body)["token"].get<std::string>() : std::string();
+  };
+  auto used = issue();
+  ASSERT_EQ(call("POST", "/password-resets/confirm", confirm_body(used, "a reset password 1")).status, 204);
+  auto expired = issue();
+  {
+    SQLite::Database auth((dir.path() / "auth.db").string(), SQLite::OPEN_READWRITE);
+    auth.setBusyTimeout(5000);
+    auth.exec("UPDATE password_resets SET expires_at = '2020-01-01T00:00:00.000Z' WHERE used_at IS NULL");
+  }
+  std::vector<HttpResponse> failures = {
+      call("POST", "/password-resets/confirm", confirm_body("x", "another new password")),
+      call("POST", "/password-resets/confirm",
+           confirm_body("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "another new password")),
+      call("POST", "/password-resets/confirm", confirm_body(used, "another new password")),
+      call("POST", "/password-resets/confirm", confirm_body(expired, "another new password")),
+  };
+  for (const auto& failure : failures) {
+    expect_problem(failure, 400);
+    EXPECT_EQ(failure.body, failures[0].body);
+  }
+  EXPECT_NE(failures[0].body.find("invalid, expired or already used"), std::string::npos) << failures[0].body;
+  // Four failures from this address: it is refused now, whatever the token.
+  auto refused = call("POST", "/password-resets/confirm", confirm_body(issue(), "another new password"));
+  expect_problem(refused, 429);
+  EXPECT_FALSE(refused.header("retry-after").empty());
+  EXPECT_FALSE(login("maria@example.org", "a reset password 1").empty());  // unchanged by all of it
+}
+
+TEST_F(AuthHttp, AResetRequestAnswersAlikeForKnownAndUnknownEmails) {
+  start({{"login_throttle", {{"max_failures_per_account_and_ip", 2}, {"max_failures_per_ip", 100}}}});
+  register_citizen("maria@example.org");
+  auto request = [&](const std::string& email) {
+    return call("POST", "/password-resets/request", json{{"email", email}}.dump());
+  };
+  auto known = request("maria@example.org");
+  auto unknown = request("nobody@example.org");
+  ASSERT_EQ(known.status, 202) << known.body;
+  EXPECT_EQ(unknown.status, 202) << unknown.body;
+  EXPECT_EQ(known.body, unknown.body);
+  EXPECT_EQ(known.header("content-type"), unknown.header("content-type"));
+  expect_problem(request("not an email"), 400);
+  expect_problem(call("POST", "/password-resets/request", "{}"), 400);
+  // Every request counts, known or not: the third for an email from this address is 429.
+  for (const auto* email : {"maria@example.org", "nobody@example.org"}) {
+    EXPECT_EQ(request(email).status, 202);
+    auto refused = request(email);
+    expect_problem(refused, 429);
+    EXPECT_FALSE(refused.header("retry-after").empty());
+  }
+  // The owner's password and sessions are untouched; both requests are in the audit.
+  EXPECT_FALSE(login("maria@example.org", "a long enough password").empty());
+  SQLite::Database auth((dir.path() / "auth.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(auth.execAndGet("SELECT count(*) FROM audit_log WHERE action = 'password.reset.requested'").getInt64(), 4);
+  EXPECT_EQ(auth.execAndGet("SELECT count(*) FROM password_resets").getInt64(), 0);
+}
+
 // With the real binary: national ids appear in no other module's file, not in plain
 // text in auth.db, and in no log line (access log on, debug level).
 TEST(AuthSensitiveData, NationalIdsStayEncryptedAndOutOfLogs) {
@@ -337,6 +550,55 @@ TEST(AuthSensitiveData, NationalIdsStayEncryptedAndOutOfLogs) {
   EXPECT_GE(files, 4);
   EXPECT_NE(child.output().find("citizen 1 registered"), std::string::npos);  // the log was captured
   for (const auto& id : all_ids) EXPECT_EQ(child.output().find(id), std::string::npos) << id << " in the log";
+}
+
+// `townhall admin reset-password` prints a token that sets the password once; beside a
+// running server it names the route instead.
+TEST(AuthCli, ResetPasswordPrintsAWorkingToken) {
+  TempDir dir;
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), TOWNHALL_BINARY);
+    testing::ChildProcess child(std::move(args), {}, true);
+    auto code = child.wait_exit();
+    return std::pair{code.value_or(-1), child.output()};
+  };
+  auto data = dir.path().string();
+  ASSERT_EQ(run({"migrate", "--init", "--data-dir", data}).first, 0);
+  ASSERT_EQ(run({"admin", "create-user", "--email", "boss@example.org", "--password", "boss password 1", "--name",
+                 "Boss", "--role", "admin", "--data-dir", data})
+                .first,
+            0);
+  EXPECT_EQ(run({"admin", "reset-password", "--data-dir", data}).first, 2);
+  EXPECT_EQ(run({"admin", "reset-password", "--email", "nobody@example.org", "--data-dir", data}).first, 2);
+  auto [code, output] = run({"admin", "reset-password", "--email", "Boss@example.org", "--data-dir", data});
+  ASSERT_EQ(code, 0) << output;
+  std::string token;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);)
+    if (line.size() == 43 && line.find(' ') == std::string::npos) token = line;
+  ASSERT_EQ(token.size(), 43u) << output;
+  EXPECT_NE(output.find("employee:1"), std::string::npos) << output;
+
+  testing::ChildProcess server({TOWNHALL_BINARY, "serve", "--port", "0", "--data-dir", data});
+  auto port = testing::wait_for_port(server);
+  ASSERT_NE(port, 0) << server.output();
+  auto beside = run({"admin", "reset-password", "--email", "boss@example.org", "--data-dir", data});
+  EXPECT_EQ(beside.first, 1) << beside.second;
+  EXPECT_NE(beside.second.find("POST"), std::string::npos) << beside.second;
+  EXPECT_NE(beside.second.find("/api/v1/auth/password-resets"), std::string::npos) << beside.second;
+  auto confirmed = testing::http_request(port, "POST", "/api/v1/auth/password-resets/confirm",
+                                         json{{"token", token}, {"new_password", "the boss's new password"}}.dump());
+  EXPECT_EQ(confirmed.status, 204) << confirmed.body;
+  EXPECT_EQ(testing::http_request(port, "POST", "/api/v1/auth/login",
+                                  R"({"email":"boss@example.org","password":"the boss's new password"})")
+                .status,
+            200);
+  EXPECT_EQ(testing::http_request(port, "POST", "/api/v1/auth/password-resets/confirm",
+                                  json{{"token", token}, {"new_password", "yet another password"}}.dump())
+                .status,
+            400);
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(), 0);
 }
 
 // `townhall admin create-user`, then `serve --demo` printing its credentials once.

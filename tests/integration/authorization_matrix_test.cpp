@@ -237,6 +237,31 @@ class AuthorizationMatrix : public ::testing::Test {
          fixed(auth + "/login", R"({"email":"maria@example.org","password":"a long enough password"})")},
         {"POST", auth + "/logout", {_401, in, in, in, in, in, in, in}, fixed(auth + "/logout")},
         {"GET", auth + "/me", {_401, in, in, in, in, in, in, in}, fixed(auth + "/me")},
+        // Each caller sets the password it has again: its own session (the one the other
+        // rows use) stays.
+        {"POST",
+         auth + "/password",
+         {_401, in, in, in, in, in, in, in},
+         [=, this](Actor a) {
+           return std::pair{auth + "/password",
+                            json{{"current_password", passwords[a]}, {"new_password", passwords[a]}}.dump()};
+         }},
+        // Staff who may change the account: citizens:write for a citizen (auth:admin for
+        // an employee); a citizen may not, not even for themselves.
+        {"POST",
+         auth + "/password-resets",
+         {_401, _403, _403, _403, _403, _403, in, in},
+         fixed(auth + "/password-resets", R"({"email":"maria@example.org"})")},
+        // Public: one 202 for every email (then 429 per email and address).
+        {"POST",
+         auth + "/password-resets/request",
+         {in, in, in, in, in, in, in, in},
+         fixed(auth + "/password-resets/request", R"({"email":"maria@example.org"})")},
+        // Public: a token that is not live is one 400 for everyone (then 429 per address).
+        {"POST",
+         auth + "/password-resets/confirm",
+         {in, in, in, in, in, in, in, in},
+         fixed(auth + "/password-resets/confirm", R"({"token":"not-a-live-token","new_password":"a new password 1"})")},
         {"GET", auth + "/citizens", {_401, _403, _403, _403, _403, _403, in, in}, fixed(auth + "/citizens")},
         {"GET",
          auth + "/citizens/{id}",

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "credentials.hpp"
 #include "townhall/auth/events.hpp"
 #include "townhall/bus/bus.hpp"
 #include "townhall/platform/json.hpp"
@@ -295,6 +296,81 @@ Result<Employee> get_employee(db::Connection& connection, std::int64_t id) {
   auto row = store::find_employee(connection, id);
   if (!row) return make_error(Errc::not_found, "no such employee");
   return to_employee(connection, *row);
+}
+
+Result<int> change_password(db::Connection& service, const store::Account& account, const std::string& new_hash,
+                            const std::string& kept_token_hash, const std::string& client_ip,
+                            const WriteContext& context) {
+  auto current = store::find_active_account(service, account.kind, account.id);
+  if (!current) return make_error(Errc::not_found, "no such account");
+  if (current->password_hash != account.password_hash)
+    return make_error(Errc::conflict, "the password was changed meanwhile; sign in again");
+  auto now = utc::now();
+  store::set_password_hash(service, account.kind, account.id, new_hash);
+  int ended = store::revoke_other_sessions_of(service, account.kind, account.id, kept_token_hash, now);
+  store::audit(service,
+               {context.actor, "password.changed", store::subject_of(account.kind, account.id), std::nullopt,
+                context.correlation_id, json{{"other_sessions_ended", ended}, {"client_ip", client_ip}}.dump()},
+               now);
+  fault(context, "password.changed");
+  return ended;
+}
+
+Result<IssuedPasswordReset> issue_password_reset(db::Connection& service, const std::string& email,
+                                                 std::chrono::seconds ttl,
+                                                 const std::function<Result<Unit>(const store::Account&)>& may_reset,
+                                                 const WriteContext& context) {
+  auto account = store::find_active_account_by_email(service, email);
+  if (!account) return make_error(Errc::not_found, std::string(kNoResettableAccount));
+  if (auto allowed = may_reset(*account); !allowed) return allowed.error();
+  auto now = std::chrono::system_clock::now();
+  IssuedPasswordReset issued{new_session_token(), utc::format(now + ttl), *account};
+  store::prune_password_resets(service, utc::format(now));
+  store::delete_unused_password_resets_of(service, account->kind, account->id);
+  store::insert_password_reset(service, token_hash(issued.token),
+                               {account->kind, account->id, context.actor, utc::format(now), issued.expires_at, {}});
+  store::audit(service,
+               {context.actor, "password.reset.issued", store::subject_of(account->kind, account->id), std::nullopt,
+                context.correlation_id, json{{"expires_at", issued.expires_at}}.dump()},
+               utc::format(now));
+  fault(context, "password.reset.issued");
+  return issued;
+}
+
+Result<store::Account> reset_password(db::Connection& service, const std::string& token_hash,
+                                      const std::string& new_hash, const std::string& client_ip,
+                                      const WriteContext& context) {
+  const Error unusable{Errc::not_found, "no usable reset token"};
+  auto reset = store::find_password_reset(service, token_hash);
+  if (!reset) return unusable;
+  auto account = store::find_active_account(service, reset->kind, reset->principal_id);
+  if (!account) return unusable;
+  auto now = utc::now();
+  if (!store::use_password_reset(service, token_hash, now)) return unusable;
+  store::set_password_hash(service, account->kind, account->id, new_hash);
+  int ended = store::revoke_sessions_of(service, account->kind, account->id, now);
+  store::audit(service,
+               {context.actor, "password.reset.used", store::subject_of(account->kind, account->id), std::nullopt,
+                context.correlation_id,
+                json{{"issued_by", reset->issued_by}, {"sessions_ended", ended}, {"client_ip", client_ip}}.dump()},
+               now);
+  fault(context, "password.reset.used");
+  account->password_hash = new_hash;
+  return *account;
+}
+
+Result<std::optional<std::string>> record_password_reset_request(db::Connection& service, const std::string& email,
+                                                                 const std::string& client_ip,
+                                                                 const WriteContext& context) {
+  auto account = store::find_active_account_by_email(service, email);
+  std::optional<std::string> subject;
+  if (account) subject = store::subject_of(account->kind, account->id);
+  store::audit(service,
+               {context.actor, "password.reset.requested", subject.value_or("none"), std::nullopt,
+                context.correlation_id, json{{"client_ip", client_ip}}.dump()},
+               utc::now());
+  fault(context, "password.reset.requested");
+  return subject;
 }
 
 Result<std::optional<std::string>> read_sealed_national_id(db::Connection& service, std::int64_t id,

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -97,6 +98,48 @@ Result<Employee> create_employee(db::Connection& service, const NewEmployee& inp
 Result<Employee> set_employee_roles(db::Connection& service, std::int64_t id, const std::vector<std::string>& roles,
                                     const WriteContext& context);
 Result<Employee> get_employee(db::Connection& connection, std::int64_t id);
+
+// Sets an account's password (issue 27 §7) when its hash is still `expected_hash` (the one
+// the current password was verified against; conflict when it changed meanwhile), ends
+// every session of the account but `kept_token_hash` (the caller's), audits
+// ("password.changed" with the client address; never a password, token or hash). not_found for an account that is gone
+// or inactive. Returns how many sessions were ended.
+Result<int> change_password(db::Connection& service, const store::Account& account, const std::string& new_hash,
+                            const std::string& kept_token_hash, const std::string& client_ip,
+                            const WriteContext& context);
+
+// What issuing a reset token answers for an email no active account the caller may
+// reset uses (unknown, inactive, or an employee's for a caller without auth:admin).
+inline constexpr std::string_view kNoResettableAccount = "no account you may reset uses this email";
+
+// A reset token shown once: to the staff member who asked, or by the CLI.
+struct IssuedPasswordReset {
+  std::string token;
+  std::string expires_at;
+  store::Account account;
+};
+// Issues a reset token for the active account with `email` (normalized): 256 random
+// bits, stored as their SHA-256, valid for `ttl`; the account's unused older tokens are
+// deleted. `may_reset` decides, once the account is known, whether the caller may reset
+// it. not_found for no active account; audits "password.reset.issued".
+Result<IssuedPasswordReset> issue_password_reset(db::Connection& service, const std::string& email,
+                                                 std::chrono::seconds ttl,
+                                                 const std::function<Result<Unit>(const store::Account&)>& may_reset,
+                                                 const WriteContext& context);
+// Uses the reset token whose hash is `token_hash` and sets the password: once (the token is
+// marked used in this transaction; not_found when it is unknown, used, expired, or its
+// account is gone), ending every session of the account, audited ("password.reset.used").
+Result<store::Account> reset_password(db::Connection& service, const std::string& token_hash,
+                                      const std::string& new_hash, const std::string& client_ip,
+                                      const WriteContext& context);
+
+// Records a public reset request for `email` (normalized) in the audit log
+// ("password.reset.requested" with the client address; subject the account, or "none"
+// when no active account uses the email, so both cost one write). Returns the account's
+// subject, nullopt for none. Issues no token: nothing could deliver it yet.
+Result<std::optional<std::string>> record_password_reset_request(db::Connection& service, const std::string& email,
+                                                                 const std::string& client_ip,
+                                                                 const WriteContext& context);
 
 // Reads the sealed national id and writes the audit row in one transaction.
 Result<std::optional<std::string>> read_sealed_national_id(db::Connection& service, std::int64_t id,

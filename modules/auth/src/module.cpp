@@ -17,7 +17,7 @@ namespace townhall::auth {
 
 db::TableManifest table_manifest() {
   return bus::with_bus_tables({"citizens", "employees", "departments", "roles", "permissions", "role_permissions",
-                               "user_roles", "sessions", "audit_log", "key_check"},
+                               "user_roles", "sessions", "audit_log", "key_check", "password_resets"},
                               {});
 }
 
@@ -184,6 +184,26 @@ Result<CreatedStaffUser> create_staff_user(const db::ModuleDb& database, const n
         if (!employee) return employee.error();
         created.id = employee->id;
         return created;
+      },
+      {});
+}
+
+Result<IssuedPasswordReset> issue_password_reset(const db::ModuleDb& database, const nlohmann::json& settings_json,
+                                                 const std::string& email) {
+  auto settings = parse_settings(settings_json);
+  auto normalized = input::normalize_email(email);
+  if (!normalized) return normalized.error();
+  auto connection = database.open(db::Role::service);
+  commands::WriteContext context{"cli", "cli-reset-password", {}};
+  auto anyone = [](const store::Account&) -> Result<Unit> { return Unit{}; };  // the operator of the data dir
+  return db::run_in_transaction(
+      *connection,
+      [&](db::Connection& service) -> Result<IssuedPasswordReset> {
+        auto issued =
+            commands::issue_password_reset(service, *normalized, settings.password_reset_ttl, anyone, context);
+        if (!issued) return issued.error();
+        return IssuedPasswordReset{issued->token, issued->expires_at,
+                                   store::subject_of(issued->account.kind, issued->account.id)};
       },
       {});
 }

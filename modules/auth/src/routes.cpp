@@ -24,6 +24,7 @@ constexpr input::TextLimits kPostalCode{.max_bytes = 20};
 constexpr input::TextLimits kNationalId{.max_bytes = 32};
 constexpr input::TextLimits kDepartmentCode{.max_bytes = 32};
 constexpr input::TextLimits kRole{.max_bytes = 64};
+constexpr input::TextLimits kResetToken{.max_bytes = 1024};  // a real one has 43 characters
 
 json department_json(const store::Department& d) {
   return {{"code", d.code}, {"name", d.name}, {"created_at", d.created_at}, {"updated_at", d.updated_at}};
@@ -104,6 +105,60 @@ struct Routes {
     auto token = bearer(request);
     if (!token) co_return http::problem(make_error(Errc::unauthorized, "no bearer token"));
     auto done = co_await service.logout(*token);
+    if (!done) co_return http::problem(done.error());
+    Response response;
+    response.status = 204;
+    co_return response;
+  }
+
+  asio::awaitable<Response> change_password(Request& request) {
+    auto body = input::Body::parse(request.body, {"current_password", "new_password"});
+    if (!body) co_return http::problem(body.error());
+    auto current = body->required_string("current_password", kPassword);
+    auto next = body->required_string("new_password", kPassword);
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto token = bearer(request);  // the gateway authenticated it: this session stays
+    if (!token) co_return http::problem(make_error(Errc::unauthorized, "no bearer token"));
+    auto done = co_await service.change_password(request.call_context(), std::move(current), std::move(next),
+                                                 request.client_ip, std::move(*token));
+    if (!done) co_return http::problem(done.error());
+    Response response;
+    response.status = 204;
+    co_return response;
+  }
+
+  asio::awaitable<Response> issue_password_reset(Request& request) {
+    auto body = input::Body::parse(request.body, {"email"});
+    if (!body) co_return http::problem(body.error());
+    auto email = body->required_string("email", kEmail);
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto issued = co_await service.issue_password_reset(request.call_context(), std::move(email));
+    if (!issued) co_return http::problem(issued.error());
+    auto response = json_body(201, {{"token", issued->token}, {"expires_at", issued->expires_at}});
+    response.set_header("Cache-Control", "no-store");
+    co_return response;
+  }
+
+  asio::awaitable<Response> request_password_reset(Request& request) {
+    auto body = input::Body::parse(request.body, {"email"});
+    if (!body) co_return http::problem(body.error());
+    auto email = body->required_string("email", kEmail);
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto done = co_await service.request_password_reset(request.call_context(), std::move(email), request.client_ip);
+    if (!done) co_return http::problem(done.error());
+    co_return json_body(202, {{"detail", kResetRequested}});
+  }
+
+  asio::awaitable<Response> confirm_password_reset(Request& request) {
+    auto body = input::Body::parse(request.body, {"token", "new_password"});
+    if (!body) co_return http::problem(body.error());
+    // Any string up to the limit reaches the service, which answers one body for every
+    // token that is not a live one (its length included).
+    auto token = body->required_string("token", kResetToken);
+    auto password = body->required_string("new_password", kPassword);
+    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto done = co_await service.confirm_password_reset(request.call_context(), std::move(token), std::move(password),
+                                                        request.client_ip);
     if (!done) co_return http::problem(done.error());
     Response response;
     response.status = 204;
@@ -313,6 +368,22 @@ void document_routes(http::Router& router, const std::string& prefix) {
                  {"principal", principal}}));
   doc(Method::post, "/logout", "End this token's session", s::object({}), none, 204);
   doc(Method::get, "/me", "Who the token belongs to", none, principal);
+  doc(Method::post, "/password",
+      "Change your password: the current one proves it is you (a wrong one counts as a failed login); "
+      "ends your other sessions, this one stays",
+      s::object({{"current_password", s::string()}, {"new_password", s::string()}}), none, 204);
+  doc(Method::post, "/password-resets",
+      "Issue a single-use password reset token for an account (staff: citizens:write for a citizen, auth:admin "
+      "for an employee); the token is shown only in this answer, and replaces the account's unused ones",
+      s::object({{"email", s::string()}}), s::object({{"token", s::string()}, {"expires_at", s::timestamp()}}), 201);
+  doc(Method::post, "/password-resets/request",
+      "Forgot your password: one 202 answer whether an account uses the email or not (recorded, audited); "
+      "no token is emailed yet, staff issue it; 429 after repeated requests from an address",
+      s::object({{"email", s::string()}}), s::object({{"detail", s::string()}}), 202);
+  doc(Method::post, "/password-resets/confirm",
+      "Set a new password with a reset token (once; ends every session of the account); one 400 body for every "
+      "token that is not live, 429 after repeated failures from an address",
+      s::object({{"token", s::string()}, {"new_password", s::string()}}), none, 204);
   doc(Method::get, "/citizens", "Citizens (staff with citizens:read; ?email= ?name= ?page= ?page_size=)", none,
       s::page_of(citizen));
   doc(Method::get, "/citizens/{id}", "A citizen (the citizen, or staff who may read them)", none, citizen);
@@ -374,6 +445,12 @@ void add_routes(http::Router& router, const std::string& prefix, AuthService& se
   router.add(Method::post, prefix + "/login", bind(&Routes::login), Access::public_route);
   router.add(Method::post, prefix + "/logout", bind(&Routes::logout));
   router.add(Method::get, prefix + "/me", bind(&Routes::me));
+  router.add(Method::post, prefix + "/password", bind(&Routes::change_password));
+  router.add(Method::post, prefix + "/password-resets", bind(&Routes::issue_password_reset));
+  router.add(Method::post, prefix + "/password-resets/request", bind(&Routes::request_password_reset),
+             Access::public_route);
+  router.add(Method::post, prefix + "/password-resets/confirm", bind(&Routes::confirm_password_reset),
+             Access::public_route);
   router.add(Method::get, prefix + "/citizens", bind(&Routes::list_citizens));
   router.add(Method::get, prefix + "/citizens/{id}", bind(&Routes::get_citizen));
   router.add(Method::patch, prefix + "/citizens/{id}", bind(&Routes::patch_citizen));

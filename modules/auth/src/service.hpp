@@ -64,6 +64,15 @@ struct CitizenList {
 // account): one status, one body.
 inline constexpr std::string_view kLoginFailed = "invalid email or password";
 
+// What a failed reset confirmation answers, whatever failed (unknown, malformed, used or
+// expired token, an account that is gone): one status, one body.
+inline constexpr std::string_view kResetFailed = "the reset token is invalid, expired or already used";
+
+// What a public reset request answers, whether an account uses the email or not.
+inline constexpr std::string_view kResetRequested =
+    "if an account uses this email, the request is recorded; reset tokens are not emailed yet: "
+    "ask the front desk (staff: an administrator) for one";
+
 // The auth module's behaviour, reachable without sockets. Implements auth::Api for the
 // other modules and the gateway; the HTTP routes are thin wrappers around it.
 // Reads use the reader pool on the caller's thread (short point reads); writes run on
@@ -101,6 +110,27 @@ class AuthService final : public Api {
   boost::asio::awaitable<Result<Citizen>> register_citizen(const CallContext& context, Registration input);
   boost::asio::awaitable<Result<LoginResult>> login(std::string email, std::string password, std::string client_ip);
   boost::asio::awaitable<Result<Unit>> logout(std::string_view token);
+  // Passwords (issue 27 §7). change_password: the signed-in account's own, proved by the
+  // current one (a wrong one is a failed login of the account from this address, same
+  // throttle); ends every other session of the account, `session_token` (the caller's)
+  // stays. issue_password_reset: staff (citizens:write for a citizen, auth:admin for an
+  // employee) get a single-use token, shown once. confirm_password_reset: anyone holding
+  // a token sets the password with it, ending every session; failures answer kResetFailed
+  // and are counted per client address.
+  boost::asio::awaitable<Result<Unit>> change_password(const CallContext& context, std::string current_password,
+                                                       std::string new_password, std::string client_ip,
+                                                       std::string session_token);
+  boost::asio::awaitable<Result<commands::IssuedPasswordReset>> issue_password_reset(const CallContext& context,
+                                                                                     std::string email);
+  boost::asio::awaitable<Result<Unit>> confirm_password_reset(const CallContext& context, std::string token,
+                                                              std::string new_password, std::string client_ip);
+  // The public "forgot password" request: one answer (kResetRequested) for known and
+  // unknown emails, the same work for both (one lookup, one audit row), at most
+  // max_failures_per_account_and_ip per email and address (max_failures_per_ip per
+  // address) per window, else 429. Issues no token: there is no channel to deliver one
+  // until the notify module exists (then it issues one and emails it here).
+  boost::asio::awaitable<Result<Unit>> request_password_reset(const CallContext& context, std::string email,
+                                                              std::string client_ip);
   boost::asio::awaitable<Result<Citizen>> update_citizen(const CallContext& context, std::int64_t id,
                                                          CitizenPatch patch);
   boost::asio::awaitable<Result<Unit>> delete_citizen(const CallContext& context, std::int64_t id);
@@ -143,6 +173,10 @@ class AuthService final : public Api {
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F>> hash_off_thread(const F& task);
 
+  // `throttle`'s verdict for (account, address): 429 when refused, else after its delay.
+  boost::asio::awaitable<Result<Unit>> pass_throttle(LoginThrottle& throttle, const std::string& account,
+                                                     const std::string& client_ip);
+
   commands::WriteContext write_context(const CallContext& context) const;
   // Reads the principal of a session's account; nullopt when the account is gone.
   std::shared_ptr<const Principal> load_principal(db::Connection& connection, Principal::Kind kind, std::int64_t id);
@@ -163,6 +197,7 @@ class AuthService final : public Api {
   std::atomic<bool> running_{false};
   TokenCache token_cache_;
   LoginThrottle throttle_;
+  LoginThrottle reset_requests_;  // public reset requests, counted apart from failed logins
   std::function<void(std::string_view)> fault_hook_;
   std::atomic<std::uint64_t> logins_{0};
   metrics::Counter* login_success_ = nullptr;

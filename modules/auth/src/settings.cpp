@@ -38,8 +38,10 @@ Settings parse_settings(const json& section) {
   if (!section.is_object()) fail("", "expected an object");
   reject_unknown(section, "",
                  {"session_ttl_seconds", "token_cache_ttl_ms", "key_file", "login_throttle", "password_hash",
-                  "national_id_changes_per_day"});
+                  "national_id_changes_per_day", "password_reset_ttl_seconds"});
   s.session_ttl = std::chrono::seconds(integer(section, "", "session_ttl_seconds", 1, 90LL * 24 * 3600, 12 * 3600));
+  s.password_reset_ttl =
+      std::chrono::seconds(integer(section, "", "password_reset_ttl_seconds", 1, 24 * 3600, 30 * 60));
   s.token_cache_ttl = std::chrono::milliseconds(integer(section, "", "token_cache_ttl_ms", 0, 60'000, 5000));
   s.national_id_changes_per_day = static_cast<int>(integer(section, "", "national_id_changes_per_day", 1, 100, 3));
   if (auto it = section.find("key_file"); it != section.end()) {

@@ -12,8 +12,9 @@ namespace townhall::auth {
 // The auth module's registry section (`modules.auth.settings`); every key optional.
 struct Settings {
   std::chrono::seconds session_ttl{12 * 3600};
-  std::chrono::milliseconds token_cache_ttl{5000};  // 0 turns the cache off
-  std::filesystem::path key_file = "auth.key";      // relative to the data dir
+  std::chrono::seconds password_reset_ttl{30 * 60};  // how long a reset token may be used
+  std::chrono::milliseconds token_cache_ttl{5000};   // 0 turns the cache off
+  std::filesystem::path key_file = "auth.key";       // relative to the data dir
   LoginThrottle::Limits login_throttle;
   PasswordCost password_cost;
   // How often a citizen may set their own national id in 24 h (429 beyond; staff are not

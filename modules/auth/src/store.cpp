@@ -485,8 +485,107 @@ int revoke_sessions_of(db::Connection& connection, Principal::Kind kind, std::in
   return update->exec();
 }
 
+int revoke_other_sessions_of(db::Connection& connection, Principal::Kind kind, std::int64_t id,
+                             const std::string& kept_token_hash, const std::string& now) {
+  auto update = connection.cached(
+      "UPDATE sessions SET revoked_at = ? WHERE principal_kind = ? AND principal_id = ? AND revoked_at IS NULL "
+      "AND token_hash <> ?");
+  update->bind(1, now);
+  update->bind(2, std::string(to_string(kind)));
+  update->bind(3, id);
+  update->bind(4, kept_token_hash);
+  return update->exec();
+}
+
 int prune_sessions(db::Connection& connection, const std::string& before) {
   auto remove = connection.cached("DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1");
+  remove->bind(1, before);
+  return remove->exec();
+}
+
+std::string subject_of(Principal::Kind kind, std::int64_t id) {
+  return std::string(to_string(kind)) + ":" + std::to_string(id);
+}
+
+std::optional<Account> find_active_account(db::Connection& connection, Principal::Kind kind, std::int64_t id) {
+  if (kind == Principal::Kind::employee) {
+    auto employee = find_employee(connection, id);
+    if (!employee || !employee->is_active) return std::nullopt;
+    return Account{kind, id, employee->email, employee->password_hash};
+  }
+  auto citizen = find_citizen(connection, id);
+  if (!citizen || citizen->deleted_at || !citizen->citizen.is_active) return std::nullopt;
+  return Account{kind, id, citizen->citizen.email, citizen->password_hash};
+}
+
+std::optional<Account> find_active_account_by_email(db::Connection& connection, const std::string& email) {
+  if (auto employee = find_employee_by_email(connection, email)) {
+    if (!employee->is_active) return std::nullopt;
+    return Account{Principal::Kind::employee, employee->id, employee->email, employee->password_hash};
+  }
+  auto citizen = find_active_citizen_by_email(connection, email);
+  if (!citizen || !citizen->citizen.is_active) return std::nullopt;
+  return Account{Principal::Kind::citizen, citizen->citizen.id, citizen->citizen.email, citizen->password_hash};
+}
+
+bool set_password_hash(db::Connection& connection, Principal::Kind kind, std::int64_t id, const std::string& hash) {
+  // No event and no event_version: the password is not part of any snapshot.
+  auto update =
+      connection.cached(kind == Principal::Kind::employee ? "UPDATE employees SET password_hash = ? WHERE id = ?"
+                                                          : "UPDATE citizens SET password_hash = ? WHERE id = ?");
+  update->bind(1, hash);
+  update->bind(2, id);
+  return update->exec() > 0;
+}
+
+void insert_password_reset(db::Connection& connection, const std::string& token_hash, const PasswordReset& reset) {
+  auto insert = connection.cached(
+      "INSERT INTO password_resets (token_hash, principal_kind, principal_id, issued_by, created_at, expires_at) "
+      "VALUES (?, ?, ?, ?, ?, ?)");
+  insert->bind(1, token_hash);
+  insert->bind(2, std::string(to_string(reset.kind)));
+  insert->bind(3, reset.principal_id);
+  insert->bind(4, reset.issued_by);
+  insert->bind(5, reset.created_at);
+  insert->bind(6, reset.expires_at);
+  insert->exec();
+}
+
+std::optional<PasswordReset> find_password_reset(db::Connection& connection, const std::string& token_hash) {
+  auto query = connection.cached(
+      "SELECT principal_kind, principal_id, issued_by, created_at, expires_at, used_at FROM password_resets "
+      "WHERE token_hash = ?");
+  query->bind(1, token_hash);
+  if (!query->executeStep()) return std::nullopt;
+  PasswordReset reset;
+  reset.kind = query->getColumn(0).getString() == "employee" ? Principal::Kind::employee : Principal::Kind::citizen;
+  reset.principal_id = query->getColumn(1).getInt64();
+  reset.issued_by = query->getColumn(2).getString();
+  reset.created_at = query->getColumn(3).getString();
+  reset.expires_at = query->getColumn(4).getString();
+  reset.used_at = optional_text(query->getColumn(5));
+  query->reset();
+  return reset;
+}
+
+int delete_unused_password_resets_of(db::Connection& connection, Principal::Kind kind, std::int64_t id) {
+  auto remove = connection.cached(
+      "DELETE FROM password_resets WHERE principal_kind = ? AND principal_id = ? AND used_at IS NULL");
+  remove->bind(1, std::string(to_string(kind)));
+  remove->bind(2, id);
+  return remove->exec();
+}
+
+bool use_password_reset(db::Connection& connection, const std::string& token_hash, const std::string& now) {
+  auto update = connection.cached(
+      "UPDATE password_resets SET used_at = ?1 WHERE token_hash = ?2 AND used_at IS NULL AND expires_at > ?1");
+  update->bind(1, now);
+  update->bind(2, token_hash);
+  return update->exec() > 0;
+}
+
+int prune_password_resets(db::Connection& connection, const std::string& before) {
+  auto remove = connection.cached("DELETE FROM password_resets WHERE expires_at < ?");
   remove->bind(1, before);
   return remove->exec();
 }

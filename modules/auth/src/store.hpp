@@ -114,8 +114,46 @@ void insert_session(db::Connection& connection, const std::string& token_hash, c
 std::optional<Session> find_session(db::Connection& connection, const std::string& token_hash);
 bool revoke_session(db::Connection& connection, const std::string& token_hash, const std::string& now);
 int revoke_sessions_of(db::Connection& connection, Principal::Kind kind, std::int64_t id, const std::string& now);
+// Every live session of the account but the one whose hash is `kept_token_hash`.
+int revoke_other_sessions_of(db::Connection& connection, Principal::Kind kind, std::int64_t id,
+                             const std::string& kept_token_hash, const std::string& now);
 // Deletes sessions that expired or were revoked before `before`.
 int prune_sessions(db::Connection& connection, const std::string& before);
+
+// An account that can sign in, citizen or employee, with what checks its password.
+struct Account {
+  Principal::Kind kind = Principal::Kind::citizen;
+  std::int64_t id = 0;
+  std::string email;
+  std::string password_hash;
+};
+// "citizen:42", "employee:7": the account as audit rows name it.
+std::string subject_of(Principal::Kind kind, std::int64_t id);
+// An active account: an active employee, or a citizen not deleted. By email, an
+// employee first, then a citizen (as login looks them up; emails are unique across both).
+std::optional<Account> find_active_account(db::Connection& connection, Principal::Kind kind, std::int64_t id);
+std::optional<Account> find_active_account_by_email(db::Connection& connection, const std::string& email);
+// Replaces the account's password hash; false when there is no such row.
+bool set_password_hash(db::Connection& connection, Principal::Kind kind, std::int64_t id, const std::string& hash);
+
+// A password reset token, by the SHA-256 of the token (the token is never stored).
+struct PasswordReset {
+  Principal::Kind kind = Principal::Kind::citizen;
+  std::int64_t principal_id = 0;
+  std::string issued_by;
+  std::string created_at;
+  std::string expires_at;
+  std::optional<std::string> used_at;
+};
+void insert_password_reset(db::Connection& connection, const std::string& token_hash, const PasswordReset& reset);
+std::optional<PasswordReset> find_password_reset(db::Connection& connection, const std::string& token_hash);
+// Deletes the account's reset tokens not used yet (a new one replaces them).
+int delete_unused_password_resets_of(db::Connection& connection, Principal::Kind kind, std::int64_t id);
+// Marks the token used when it is unused and unexpired at `now`; false otherwise. The
+// one statement that makes a token single use: of two confirmations, one changes the row.
+bool use_password_reset(db::Connection& connection, const std::string& token_hash, const std::string& now);
+// Deletes reset tokens that expired before `before`.
+int prune_password_resets(db::Connection& connection, const std::string& before);
 
 struct AuditEntry {
   std::string actor;

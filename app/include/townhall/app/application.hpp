@@ -120,6 +120,10 @@ std::vector<bus::DeadLetter> list_dead_letters(const config::Config& config, con
 // employee (and the department when missing). No server needs to run.
 Result<auth::CreatedStaffUser> create_staff_user(const config::Config& config, const auth::StaffUser& user);
 
+// `townhall admin reset-password`: brings auth.db to the current schema, then issues a
+// password reset token for the account with `email`. No server may run.
+Result<auth::IssuedPasswordReset> issue_password_reset(const config::Config& config, const std::string& email);
+
 // `townhall registry --graph`: the modules, the topics each consumes from whom, and the
 // Api dependencies, as a Mermaid flowchart (docs/modules.md embeds it).
 std::string registry_graph(const config::Config& config);

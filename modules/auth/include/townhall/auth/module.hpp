@@ -50,4 +50,16 @@ struct CreatedStaffUser {
 Result<CreatedStaffUser> create_staff_user(const db::ModuleDb& database, const nlohmann::json& settings,
                                            const StaffUser& user);
 
+// `townhall admin reset-password`: a single-use password reset token for the active
+// account (citizen or employee) with `email`, valid for password_reset_ttl_seconds,
+// replacing the account's unused ones; only its hash is stored, the token is shown once.
+// Without a running server (the data directory's lock). not_found for no active account.
+struct IssuedPasswordReset {
+  std::string token;
+  std::string expires_at;
+  std::string account;  // "citizen:42", "employee:7"
+};
+Result<IssuedPasswordReset> issue_password_reset(const db::ModuleDb& database, const nlohmann::json& settings,
+                                                 const std::string& email);
+
 }  // namespace townhall::auth
