@@ -61,7 +61,8 @@ constexpr const char* kProgramSelect =
     "SELECT p.id, p.facility_id, p.name, p.schedule, p.capacity, p.price_cents, p.currency, p.is_active, "
     "p.created_at, p.updated_at, "
     "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'enrolled'), "
-    "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'waitlisted') FROM programs p ";
+    "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'waitlisted'), p.starts_at, "
+    "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'pending_payment') FROM programs p ";
 
 Program read_program(SQLite::Statement& row) {
   Program p;
@@ -77,13 +78,17 @@ Program read_program(SQLite::Statement& row) {
   p.updated_at = row.getColumn(9).getString();
   p.enrolled = row.getColumn(10).getInt64();
   p.waitlisted = row.getColumn(11).getInt64();
+  p.starts_at = optional_text(row.getColumn(12));
+  p.held = row.getColumn(13).getInt64();
   return p;
 }
 
 constexpr const char* kEnrollmentSelect =
     "SELECT e.id, e.program_id, e.citizen_id, e.status, e.created_at, e.updated_at, "
     "CASE WHEN e.status = 'waitlisted' THEN (SELECT count(*) FROM enrollments w WHERE w.program_id = e.program_id "
-    "AND w.status = 'waitlisted' AND w.id <= e.id) ELSE 0 END FROM enrollments e ";
+    "AND w.status = 'waitlisted' AND w.id <= e.id) ELSE 0 END, e.amount_cents, e.currency, e.hold_expires_at, "
+    "e.invoice_id, e.payment_id, e.cancel_reason, e.cancelled_by, e.cancelled_by_id, e.cancelled_at, e.refund, "
+    "e.event_version FROM enrollments e ";
 
 Enrollment read_enrollment(SQLite::Statement& row) {
   Enrollment e;
@@ -94,6 +99,17 @@ Enrollment read_enrollment(SQLite::Statement& row) {
   e.created_at = row.getColumn(4).getString();
   e.updated_at = row.getColumn(5).getString();
   e.waitlist_position = row.getColumn(6).getInt64();
+  e.amount_cents = row.getColumn(7).getInt64();
+  e.currency = row.getColumn(8).getString();
+  e.hold_expires_at = optional_text(row.getColumn(9));
+  e.invoice_id = optional_int(row.getColumn(10));
+  e.payment_id = optional_int(row.getColumn(11));
+  e.cancel_reason = optional_text(row.getColumn(12));
+  e.cancelled_by = optional_text(row.getColumn(13));
+  e.cancelled_by_id = optional_int(row.getColumn(14));
+  e.cancelled_at = optional_text(row.getColumn(15));
+  e.refund = optional_text(row.getColumn(16));
+  e.event_version = row.getColumn(17).getInt64();
   return e;
 }
 
@@ -260,13 +276,17 @@ std::vector<Booking> expired_holds(db::Connection& connection, const std::string
 }
 
 std::optional<std::string> next_hold_expiry(db::Connection& connection) {
-  auto query = connection.cached("SELECT min(hold_expires_at) FROM bookings WHERE status = 'pending_payment'");
+  auto query = connection.cached(
+      "SELECT min(next) FROM (SELECT min(hold_expires_at) AS next FROM bookings WHERE status = 'pending_payment' "
+      "UNION ALL SELECT min(hold_expires_at) FROM enrollments WHERE status = 'pending_payment')");
   query->executeStep();
   return optional_text(query->getColumn(0));
 }
 
 std::int64_t count_unpaid(db::Connection& connection, std::int64_t citizen_id) {
-  auto query = connection.cached("SELECT count(*) FROM bookings WHERE citizen_id = ? AND status = 'pending_payment'");
+  auto query = connection.cached(
+      "SELECT (SELECT count(*) FROM bookings WHERE citizen_id = ?1 AND status = 'pending_payment') + "
+      "(SELECT count(*) FROM enrollments WHERE citizen_id = ?1 AND status = 'pending_payment')");
   query->bind(1, citizen_id);
   query->executeStep();
   return query->getColumn(0).getInt64();
@@ -289,7 +309,7 @@ std::int64_t count_active_of_kind(db::Connection& connection, std::int64_t citiz
 void insert_program(db::Connection& connection, Program& p) {
   auto insert = connection.cached(
       "INSERT INTO programs (facility_id, name, schedule, capacity, price_cents, currency, is_active, created_at, "
-      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "updated_at, starts_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   bind_optional(*insert, 1, p.facility_id);
   insert->bind(2, p.name);
   insert->bind(3, p.schedule);
@@ -299,6 +319,7 @@ void insert_program(db::Connection& connection, Program& p) {
   insert->bind(7, p.is_active ? 1 : 0);
   insert->bind(8, p.created_at);
   insert->bind(9, p.updated_at);
+  bind_optional(*insert, 10, p.starts_at);
   insert->exec();
   p.id = connection.sql().getLastInsertRowid();
 }
@@ -325,21 +346,40 @@ std::vector<Program> list_programs(db::Connection& connection, std::int64_t offs
 
 void insert_enrollment(db::Connection& connection, Enrollment& e) {
   auto insert = connection.cached(
-      "INSERT INTO enrollments (program_id, citizen_id, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)");
+      "INSERT INTO enrollments (program_id, citizen_id, status, created_at, updated_at, amount_cents, currency, "
+      "hold_expires_at, event_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert->bind(1, e.program_id);
   insert->bind(2, e.citizen_id);
   insert->bind(3, e.status);
   insert->bind(4, e.created_at);
   insert->bind(5, e.updated_at);
+  insert->bind(6, e.amount_cents);
+  insert->bind(7, e.currency);
+  bind_optional(*insert, 8, e.hold_expires_at);
+  insert->bind(9, e.event_version);
   insert->exec();
   e.id = connection.sql().getLastInsertRowid();
 }
 
 void update_enrollment(db::Connection& connection, const Enrollment& e) {
-  auto update = connection.cached("UPDATE enrollments SET status = ?, updated_at = ? WHERE id = ?");
+  auto update = connection.cached(
+      "UPDATE enrollments SET status = ?, updated_at = ?, hold_expires_at = ?, invoice_id = ?, payment_id = ?, "
+      "cancel_reason = ?, cancelled_by = ?, cancelled_by_id = ?, cancelled_at = ?, refund = ?, event_version = ?, "
+      "amount_cents = ?, currency = ? WHERE id = ?");
   update->bind(1, e.status);
   update->bind(2, e.updated_at);
-  update->bind(3, e.id);
+  bind_optional(*update, 3, e.hold_expires_at);
+  bind_optional(*update, 4, e.invoice_id);
+  bind_optional(*update, 5, e.payment_id);
+  bind_optional(*update, 6, e.cancel_reason);
+  bind_optional(*update, 7, e.cancelled_by);
+  bind_optional(*update, 8, e.cancelled_by_id);
+  bind_optional(*update, 9, e.cancelled_at);
+  bind_optional(*update, 10, e.refund);
+  update->bind(11, e.event_version);
+  update->bind(12, e.amount_cents);
+  update->bind(13, e.currency);
+  update->bind(14, e.id);
   update->exec();
 }
 
@@ -362,8 +402,9 @@ std::optional<Enrollment> find_active_enrollment(db::Connection& connection, std
   return read_enrollment(*query);
 }
 
-std::int64_t count_enrolled(db::Connection& connection, std::int64_t program_id) {
-  auto query = connection.cached("SELECT count(*) FROM enrollments WHERE program_id = ? AND status = 'enrolled'");
+std::int64_t count_taken(db::Connection& connection, std::int64_t program_id) {
+  auto query = connection.cached(
+      "SELECT count(*) FROM enrollments WHERE program_id = ? AND status IN ('enrolled', 'pending_payment')");
   query->bind(1, program_id);
   query->executeStep();
   return query->getColumn(0).getInt64();
@@ -375,6 +416,17 @@ std::optional<Enrollment> first_waitlisted(db::Connection& connection, std::int6
   query->bind(1, program_id);
   if (!query->executeStep()) return std::nullopt;
   return read_enrollment(*query);
+}
+
+std::vector<Enrollment> expired_enrollment_holds(db::Connection& connection, const std::string& now, int limit) {
+  auto query = connection.cached(std::string(kEnrollmentSelect) +
+                                 "WHERE e.status = 'pending_payment' AND e.hold_expires_at <= ? "
+                                 "ORDER BY e.hold_expires_at LIMIT ?");
+  query->bind(1, now);
+  query->bind(2, limit);
+  std::vector<Enrollment> out;
+  while (query->executeStep()) out.push_back(read_enrollment(*query));
+  return out;
 }
 
 // --- citizen_refs ----------------------------------------------------------------------

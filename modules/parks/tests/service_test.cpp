@@ -71,7 +71,7 @@ CallContext staff() {
   return context;
 }
 
-bus::Event paid(std::int64_t booking, std::int64_t payment) {
+bus::Event paid(std::int64_t booking, std::int64_t payment, const std::string& source_type = "booking") {
   bus::Event event;
   event.event_id = "revenue:" + std::to_string(payment);
   event.event_type = "payment.completed";
@@ -80,7 +80,7 @@ bus::Event paid(std::int64_t booking, std::int64_t payment) {
                  {{"id", payment},
                   {"invoice_id", 40 + payment},
                   {"source_module", "parks"},
-                  {"source_type", "booking"},
+                  {"source_type", source_type},
                   {"source_id", std::to_string(booking)}}}};
   return event;
 }
@@ -147,14 +147,29 @@ class ParksServiceTest : public ::testing::Test {
     return booking.id;
   }
   // The contract fields of the last booking.cancelled of `booking` (null when none).
-  json cancelled_event(std::int64_t booking) {
+  json cancelled_event(std::int64_t booking) { return last_event("booking.cancelled", booking); }
+  // The snapshot of the last event of `type` about aggregate `id` (null when none).
+  json last_event(const std::string& type, std::int64_t id) {
     auto reader = database.open(db::Role::reader);
-    SQLite::Statement query(reader->sql(),
-                            "SELECT data FROM outbox WHERE event_type = 'booking.cancelled' AND aggregate_id = ? "
-                            "ORDER BY id DESC LIMIT 1");
-    query.bind(1, std::to_string(booking));
+    SQLite::Statement query(
+        reader->sql(), "SELECT data FROM outbox WHERE event_type = ? AND aggregate_id = ? ORDER BY id DESC LIMIT 1");
+    query.bind(1, type);
+    query.bind(2, std::to_string(id));
     if (!query.executeStep()) return nullptr;
     return json::parse(query.getColumn(0).getString())["snapshot"];
+  }
+  bus::Outcome apply_invoice(const bus::Event& event) {
+    bus::Outcome outcome{};
+    writer.call([&] {
+      auto connection = database.open(db::Role::service);
+      SQLite::Transaction transaction(connection->sql());
+      outcome = service->apply_invoice_event(event, *connection);
+      transaction.commit();
+    });
+    return outcome;
+  }
+  store::Enrollment enrollment(std::int64_t id) {
+    return *service->get_enrollment(CallContext::as_service("parks", "test"), id);
   }
 
   testing::TempDir dir;
@@ -181,12 +196,39 @@ TEST_F(ParksServiceTest, TheFileRefusesOverlapsUnpaidConfirmationsAndOverbooking
     confirmed.status = "confirmed";  // priced, no payment
     EXPECT_THROW(store::update_booking(*connection, confirmed), SQLite::Exception);
 
-    store::Program program{0, std::nullopt, "Yoga", "Saturdays", 1, 0, "USD", true, utc::now(), utc::now(), 0, 0};
+    store::Program program{0, std::nullopt, "Yoga", "Saturdays", 1, 0, "USD", true, utc::now(), utc::now(), 0, 0, {}};
     store::insert_program(*connection, program);
-    store::Enrollment first{0, program.id, 1, "enrolled", utc::now(), utc::now(), 0};
+    auto place = [&](std::int64_t citizen_id, const std::string& status) {
+      store::Enrollment enrollment;
+      enrollment.program_id = program.id;
+      enrollment.citizen_id = citizen_id;
+      enrollment.status = status;
+      enrollment.currency = "USD";
+      enrollment.created_at = enrollment.updated_at = utc::now();
+      return enrollment;
+    };
+    auto first = place(1, "pending_payment");  // a held place is taken too
     store::insert_enrollment(*connection, first);
-    store::Enrollment second{0, program.id, 2, "enrolled", utc::now(), utc::now(), 0};
+    auto second = place(2, "enrolled");
     EXPECT_THROW(store::insert_enrollment(*connection, second), SQLite::Exception);
+    // A priced enrollment is enrolled only with a payment, and a paid one is cancelled
+    // only with a recorded refund decision.
+    auto priced = place(3, "enrolled");
+    store::Program paid_program = program;
+    paid_program.capacity = 5;
+    paid_program.price_cents = 4000;
+    store::insert_program(*connection, paid_program);
+    priced.program_id = paid_program.id;
+    priced.amount_cents = 4000;
+    EXPECT_THROW(store::insert_enrollment(*connection, priced), SQLite::Exception);
+    priced.status = "pending_payment";
+    store::insert_enrollment(*connection, priced);
+    priced.status = "enrolled";
+    EXPECT_THROW(store::update_enrollment(*connection, priced), SQLite::Exception);
+    priced.payment_id = 5;
+    store::update_enrollment(*connection, priced);
+    priced.status = "cancelled";
+    EXPECT_THROW(store::update_enrollment(*connection, priced), SQLite::Exception);
   });
 }
 
@@ -441,14 +483,15 @@ TEST_F(ParksServiceTest, APriceIsCheckedAgainstRevenuesCeilingWhenSetAndWhenBook
   EXPECT_EQ(reader->sql().execAndGet("SELECT count(*) FROM bookings").getInt(), 1);
 }
 
-bus::Event invoice_rejected(const std::string& module, const std::string& source_id) {
+bus::Event invoice_rejected(const std::string& module, const std::string& source_id,
+                            const std::string& source_type = "booking") {
   bus::Event event;
   event.event_id = "revenue:" + source_id;
   event.event_type = std::string(revenue::events::kInvoiceRejected);
   event.topic = std::string(revenue::events::kInvoiceTopic);
   event.event_version = 1;
   event.data = {{"snapshot", revenue::events::invoice_rejection_snapshot(
-                                 {module, "booking", source_id, 1, 2'000'000'000'000, "USD", "too much"})}};
+                                 {module, source_type, source_id, 1, 2'000'000'000'000, "USD", "too much"})}};
   return event;
 }
 
@@ -457,16 +500,6 @@ bus::Event invoice_rejected(const std::string& module, const std::string& source
 TEST_F(ParksServiceTest, ABookingWhoseInvoiceRevenueRefusesIsReleased) {
   auto held = testing::run_awaitable(service->book(citizen(1), facility, hour(5), hour(6)));
   ASSERT_TRUE(held);
-  auto apply_invoice = [&](const bus::Event& event) {
-    bus::Outcome outcome{};
-    writer.call([&] {
-      auto connection = database.open(db::Role::service);
-      SQLite::Transaction transaction(connection->sql());
-      outcome = service->apply_invoice_event(event, *connection);
-      transaction.commit();
-    });
-    return outcome;
-  };
   EXPECT_EQ(apply_invoice(invoice_rejected("permits", std::to_string(held->id))), bus::Outcome::applied);
   EXPECT_EQ(status(held->id), "pending_payment");  // another module's invoice
   EXPECT_EQ(apply_invoice(invoice_rejected("parks", std::to_string(held->id))), bus::Outcome::applied);
@@ -478,6 +511,138 @@ TEST_F(ParksServiceTest, ABookingWhoseInvoiceRevenueRefusesIsReleased) {
   EXPECT_EQ(apply_invoice(invoice_rejected("parks", std::to_string(held->id))), bus::Outcome::stale);
   EXPECT_THROW(apply_invoice(invoice_rejected("parks", "999")), bus::PermanentError);
   EXPECT_TRUE(testing::run_awaitable(service->book(citizen(2), facility, hour(5), hour(6))));  // the slot is free
+}
+
+// A program priced 4,000 (the demo's yoga class) by parks staff, `capacity` places, first
+// meeting `starts_in` hours from now.
+std::int64_t priced_program(ParksService& service, std::int64_t capacity, int starts_in) {
+  NewProgram input;
+  input.name = "Yoga";
+  input.schedule = "Saturdays 09:00-10:00";
+  input.capacity = capacity;
+  input.price_cents = 4000;
+  input.starts_at =
+      std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now()) + std::chrono::hours(starts_in);
+  auto program = testing::run_awaitable(service.create_program(staff_with_correlation(), input));
+  EXPECT_TRUE(program) << program.error().message;
+  return program ? program->id : 0;
+}
+
+// Issue 28 §3: enrolling in a priced program confirmed the place and opened no invoice.
+// A priced place is held pending_payment with a deadline (enrollment.requested: revenue
+// opens the invoice) and counts against capacity; payment.completed enrolls it; released
+// (declined by its citizen, refused by revenue, expired), it is offered to the first on
+// the waitlist, held with its own deadline.
+TEST_F(ParksServiceTest, APricedPlaceIsHeldUntilPaidAndAReleasedOneGoesToTheWaitlist) {
+  NewProgram undated;
+  undated.name = "Yoga";
+  undated.schedule = "Saturdays";
+  undated.price_cents = 4000;
+  auto refused = testing::run_awaitable(service->create_program(staff_with_correlation(), undated));
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("starts_at"), std::string::npos) << refused.error().message;
+
+  auto program = priced_program(*service, 1, 72);
+  auto held = testing::run_awaitable(service->enroll(citizen(1), program));
+  ASSERT_TRUE(held) << held.error().message;
+  EXPECT_EQ(held->status, "pending_payment");
+  EXPECT_EQ(held->amount_cents, 4000);
+  ASSERT_TRUE(held->hold_expires_at);
+  auto requested = last_event("enrollment.requested", held->id);
+  ASSERT_FALSE(requested.is_null());
+  EXPECT_EQ(requested["amount_cents"], 4000);
+  EXPECT_EQ(requested["citizen_id"], 1);
+  EXPECT_EQ(requested["program_id"], program);
+  // The held place is taken: the next citizen waits.
+  auto waiting = testing::run_awaitable(service->enroll(citizen(2), program));
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(waiting->status, "waitlisted");
+  EXPECT_EQ(service->get_program(program)->held, 1);
+
+  EXPECT_EQ(apply(paid(held->id, 7, "enrollment")), bus::Outcome::applied);
+  auto enrolled = enrollment(held->id);
+  EXPECT_EQ(enrolled.status, "enrolled");
+  EXPECT_EQ(enrolled.payment_id, 7);
+  EXPECT_FALSE(enrolled.hold_expires_at);
+  EXPECT_FALSE(last_event("enrollment.confirmed", held->id).is_null());
+  EXPECT_EQ(apply(paid(held->id, 7, "enrollment")), bus::Outcome::stale);  // a duplicate changes nothing
+
+  // Cancelled 72 hours before the start: refunded, and the place is offered onward.
+  auto cancelled = testing::run_awaitable(service->cancel_enrollment(citizen(1), held->id));
+  ASSERT_TRUE(cancelled) << cancelled.error().message;
+  EXPECT_EQ(cancelled->refund, "full");
+  EXPECT_EQ(last_event("enrollment.cancelled", held->id)["refund_payment"], true);
+  auto offered = enrollment(waiting->id);
+  EXPECT_EQ(offered.status, "pending_payment");
+  ASSERT_TRUE(offered.hold_expires_at);
+  EXPECT_EQ(last_event("enrollment.requested", waiting->id)["amount_cents"], 4000);
+
+  // Revenue refuses the offered place's invoice: released, the next waiting citizen is offered it.
+  auto third = testing::run_awaitable(service->enroll(citizen(3), program));
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->status, "waitlisted");
+  EXPECT_EQ(apply_invoice(invoice_rejected("parks", std::to_string(waiting->id), "enrollment")), bus::Outcome::applied);
+  EXPECT_EQ(enrollment(waiting->id).status, "cancelled");
+  EXPECT_EQ(enrollment(waiting->id).cancelled_by, "system");
+  EXPECT_EQ(enrollment(third->id).status, "pending_payment");
+  EXPECT_EQ(apply_invoice(invoice_rejected("parks", std::to_string(waiting->id), "enrollment")), bus::Outcome::stale);
+
+  // The third lets the hold run out: released by the scheduler, to the fourth.
+  auto fourth = testing::run_awaitable(service->enroll(citizen(4), program));
+  ASSERT_TRUE(fourth);
+  writer.call([&] {
+    database.open(db::Role::service)
+        ->sql()
+        .exec("UPDATE enrollments SET hold_expires_at = '2000-01-01T00:00:00.000Z' WHERE id = " +
+              std::to_string(third->id));
+  });
+  auto expired = testing::run_awaitable(service->expire_holds());
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(*expired, 1);
+  EXPECT_EQ(enrollment(third->id).status, "cancelled");
+  EXPECT_EQ(enrollment(third->id).cancel_reason, "the payment hold expired");
+  EXPECT_EQ(enrollment(fourth->id).status, "pending_payment");
+
+  // The fourth declines (cancels the held place): nobody waits, the place is free.
+  ASSERT_TRUE(testing::run_awaitable(service->cancel_enrollment(citizen(4), fourth->id)));
+  EXPECT_EQ(service->get_program(program)->held, 0);
+  EXPECT_EQ(testing::run_awaitable(service->enroll(citizen(5), program))->status, "pending_payment");
+}
+
+// A paid enrollment follows the booking's refund policy, counted from the program's
+// start: its citizen is refunded until refund_cutoff (24 h) before it, not after, and
+// cannot cancel once it has started; staff decide explicitly.
+TEST_F(ParksServiceTest, APaidEnrollmentFollowsTheBookingsRefundPolicy) {
+  auto soon = priced_program(*service, 5, 5);
+  auto late = testing::run_awaitable(service->enroll(citizen(1), soon));
+  ASSERT_TRUE(late);
+  ASSERT_EQ(apply(paid(late->id, 11, "enrollment")), bus::Outcome::applied);
+  auto kept = testing::run_awaitable(service->cancel_enrollment(citizen(1), late->id));
+  ASSERT_TRUE(kept) << kept.error().message;
+  EXPECT_EQ(kept->refund, "none");
+  EXPECT_NE(kept->cancel_reason->find("no refund"), std::string::npos);
+  EXPECT_EQ(last_event("enrollment.cancelled", late->id)["refund_payment"], false);
+
+  auto other = testing::run_awaitable(service->enroll(citizen(2), soon));
+  ASSERT_TRUE(other);
+  ASSERT_EQ(apply(paid(other->id, 12, "enrollment")), bus::Outcome::applied);
+  writer.call([&] {  // the program began an hour ago
+    database.open(db::Role::service)
+        ->sql()
+        .exec("UPDATE programs SET starts_at = '" + utc::format(hour(-1)) + "' WHERE id = " + std::to_string(soon));
+  });
+  auto started = testing::run_awaitable(service->cancel_enrollment(citizen(2), other->id));
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().code, Errc::conflict);
+  EXPECT_NE(started.error().message.find("no longer be cancelled"), std::string::npos) << started.error().message;
+  auto undecided = testing::run_awaitable(service->cancel_enrollment(staff(), other->id));
+  ASSERT_FALSE(undecided);
+  EXPECT_EQ(undecided.error().code, Errc::invalid_argument);
+  auto refunded = testing::run_awaitable(service->cancel_enrollment(staff(), other->id, {true, "the teacher is ill"}));
+  ASSERT_TRUE(refunded) << refunded.error().message;
+  EXPECT_EQ(refunded->refund, "full");
+  EXPECT_EQ(refunded->cancelled_by, "staff");
+  EXPECT_EQ(last_event("enrollment.cancelled", other->id)["refund_payment"], true);
 }
 
 }  // namespace
