@@ -15,6 +15,7 @@
 
 #include "server_fixture.hpp"
 #include "support.hpp"
+#include "townhall/platform/server.hpp"
 #include "townhall/platform/time.hpp"
 
 namespace townhall {
@@ -59,6 +60,7 @@ class ParksHttp : public ::testing::Test {
  protected:
   virtual std::int64_t hold_seconds() { return 60; }
   virtual std::int64_t refund_cutoff_hours() { return 24; }
+  virtual void configure(config::Config&) {}
 
   void SetUp() override {
     auto config = testing::test_config(dir.path());
@@ -67,6 +69,7 @@ class ParksHttp : public ::testing::Test {
         module.settings["hold_seconds"] = hold_seconds();
         module.settings["refund_cutoff_hours"] = refund_cutoff_hours();
       }
+    configure(config);
     for (const auto& [email, role, department] : std::vector<std::array<std::string, 3>>{
              {"admin@example.org", "admin", ""}, {"pat@example.org", "parks_staff", "PRK"}}) {
       auto created = app::create_staff_user(
@@ -101,11 +104,21 @@ class ParksHttp : public ::testing::Test {
     return body_of(created)["id"];
   }
 
-  std::pair<std::int64_t, std::string> citizen(const std::string& email) {
+  // A registered citizen; `verified`: the city verified their email (a priced hold needs
+  // it) and parks' citizen_refs has learned so.
+  std::pair<std::int64_t, std::string> citizen(const std::string& email, bool verified = true) {
     auto registered = call("POST", "/api/v1/auth/register",
                            json{{"email", email}, {"password", "a long enough password"}, {"name", email}}.dump());
     EXPECT_EQ(registered.status, 201) << registered.body;
-    return {body_of(registered)["id"], testing::login(server->port(), email, "a long enough password")};
+    std::int64_t id = body_of(registered)["id"];
+    if (verified) verify(id);
+    return {id, testing::login(server->port(), email, "a long enough password")};
+  }
+  void verify(std::int64_t citizen_id) {
+    auto verified =
+        call("PATCH", "/api/v1/auth/citizens/" + std::to_string(citizen_id), R"({"email_verified":true})", admin);
+    EXPECT_EQ(verified.status, 200) << verified.body;
+    EXPECT_TRUE(testing::wait_until([&] { return server->app().bus().caught_up(); }));
   }
 
   HttpResponse book(const std::string& token, std::int64_t facility_id, const std::string& starts,
@@ -675,7 +688,7 @@ TEST_F(ParksHttp, ProgramsNeverExceedCapacityAndTheWaitlistMovesUpInOrder) {
   ASSERT_EQ(created.status, 201) << created.body;
   auto program = body_of(created)["id"].get<std::int64_t>();
   std::vector<std::string> tokens;
-  for (int i = 0; i < 20; ++i) tokens.push_back(citizen("y" + std::to_string(i) + "@example.org").second);
+  for (int i = 0; i < 20; ++i) tokens.push_back(citizen("y" + std::to_string(i) + "@example.org", false).second);
   std::vector<json> answers(20);
   std::vector<std::thread> clients;
   for (int i = 0; i < 20; ++i)
@@ -760,6 +773,76 @@ TEST_F(ParksHttp, APricedProgramIsPaidForBeforeItsPlaceIsConfirmed) {
   ASSERT_TRUE(testing::wait_until([&] { return !(li_invoice = invoice_of(li_id, li_token, "enrollment")).is_null(); }));
   ASSERT_EQ(pay(li_token, li_invoice["id"], 4000, "tok_ok", "e3").status, 201);
   EXPECT_TRUE(testing::wait_until([&] { return enrollment(li_id, li_token)["status"] == "enrolled"; }));
+  check_invariants();
+}
+
+// Issue 28 §4: the cap on unpaid holds was per account, and an account needs nothing but
+// an address to register: four throwaway accounts held twelve priced slots for nothing,
+// renewably. A priced hold needs an account whose email (or identity) the city verified;
+// free facilities and programs need nothing.
+TEST_F(ParksHttp, AnUnverifiedAccountHoldsNoPricedPlace) {
+  auto [fresh, token] = citizen("fresh@example.org", false);
+  auto program = priced_program(5);
+  expect_problem(book(token, court, new_york(8, 9), new_york(8, 10)), 403, "verify your account's email");
+  expect_problem(enroll(program, token), 403, "verify your account's email");
+  EXPECT_EQ(book(token, free_field, new_york(8, 9), new_york(8, 10)).status, 201);
+  auto free_program = call("POST", "/api/v1/parks/programs",
+                           R"({"name":"Walk","schedule":"Sundays","capacity":5,"price_cents":0})", pat);
+  ASSERT_EQ(free_program.status, 201) << free_program.body;
+  EXPECT_EQ(enroll(body_of(free_program)["id"], token).status, 201);
+  verify(fresh);
+  EXPECT_EQ(book(token, court, new_york(8, 11), new_york(8, 12)).status, 201);
+  EXPECT_EQ(enroll(program, token).status, 201);
+}
+
+// And at most max_unpaid_per_address (2 here) unpaid holds from one client address,
+// whatever the accounts: the address the trusted proxy names in X-Forwarded-For. parks.db
+// keeps a keyed digest of it, only while the hold is unpaid.
+class ParksAddressCap : public ParksHttp {
+ protected:
+  void configure(config::Config& config) override {
+    for (auto& module : config.modules)
+      if (module.name == "parks") module.settings["max_unpaid_per_address"] = 2;
+    config.server.http.trusted_proxies = {*http::parse_network("127.0.0.1/32")};
+  }
+  HttpResponse book_from(const std::string& address, const std::string& token, int hour) {
+    return testing::http_request(
+        server->port(), "POST", "/api/v1/parks/bookings",
+        json{{"facility_id", court}, {"starts_at", new_york(8, hour)}, {"ends_at", new_york(8, hour + 1)}}.dump(),
+        {"Authorization: Bearer " + token, "X-Forwarded-For: " + address});
+  }
+};
+
+TEST_F(ParksAddressCap, ThrowawayAccountsFromOneAddressHoldTwoPricedSlotsAtMost) {
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 4; ++i) tokens.push_back(citizen("throwaway" + std::to_string(i) + "@example.org").second);
+  const std::string address = "198.51.100.4";
+  auto first = book_from(address, tokens[0], 9);
+  ASSERT_EQ(first.status, 201) << first.body;
+  ASSERT_EQ(book_from(address, tokens[1], 10).status, 201);
+  expect_problem(book_from(address, tokens[2], 11), 409, "network address");
+  auto program = priced_program(5);
+  expect_problem(testing::http_request(server->port(), "POST",
+                                       "/api/v1/parks/programs/" + std::to_string(program) + "/enrollments", {},
+                                       {"Authorization: Bearer " + tokens[3], "X-Forwarded-For: " + address}),
+                 409, "network address");
+  EXPECT_EQ(book_from("198.51.100.5", tokens[2], 11).status, 201);  // another client
+  // Paid, a hold no longer counts: the address has room again.
+  auto id = body_of(first)["id"].get<std::int64_t>();
+  json invoice;
+  ASSERT_TRUE(testing::wait_until([&] { return !(invoice = invoice_of(id, tokens[0])).is_null(); }));
+  ASSERT_EQ(pay(tokens[0], invoice["id"], 2500, "tok_ok", "a1").status, 201);
+  ASSERT_TRUE(testing::wait_until([&] { return booking(id, tokens[0])["status"] == "confirmed"; }));
+  EXPECT_EQ(book_from(address, tokens[3], 12).status, 201);
+  SQLite::Database parks((dir.path() / "parks.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(parks.execAndGet("SELECT count(*) FROM bookings WHERE client_digest LIKE '%198.51%'").getInt(), 0);
+  EXPECT_EQ(parks.execAndGet("SELECT count(*) FROM bookings WHERE status = 'pending_payment' AND client_digest IS NULL")
+                .getInt(),
+            0);
+  EXPECT_EQ(
+      parks.execAndGet("SELECT count(*) FROM bookings WHERE status <> 'pending_payment' AND client_digest IS NOT NULL")
+          .getInt(),
+      0);
   check_invariants();
 }
 

@@ -9,7 +9,7 @@ namespace townhall::parks {
 
 db::TableManifest table_manifest() {
   return db::TableManifest{
-      .owned = {"facilities", "programs", "enrollments", "bookings"},
+      .owned = {"facilities", "programs", "enrollments", "bookings", "client_digest_key"},
       .cache = {"citizen_refs"},
   };
 }

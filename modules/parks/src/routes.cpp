@@ -103,7 +103,7 @@ struct Routes {
     if (!starts_at) co_return http::problem(starts_at.error());
     auto ends_at = input::parse_time("ends_at", ends, rules);
     if (!ends_at) co_return http::problem(ends_at.error());
-    auto booking = co_await service.book(request.call_context(), facility, *starts_at, *ends_at);
+    auto booking = co_await service.book(request.call_context(), facility, *starts_at, *ends_at, request.client_ip);
     if (!booking) co_return http::problem(booking.error());
     co_return created(request, booking->id, booking_json(*booking));
   }
@@ -206,7 +206,7 @@ struct Routes {
     if (!id) co_return http::problem(make_error(Errc::not_found, "no such program"));
     if (!request.body.empty() && request.body != "{}")
       co_return http::problem(make_error(Errc::invalid_argument, "an enrollment takes no body"));
-    auto enrollment = co_await service.enroll(request.call_context(), *id);
+    auto enrollment = co_await service.enroll(request.call_context(), *id, request.client_ip);
     if (!enrollment) co_return http::problem(enrollment.error());
     auto response = json_body(201, enrollment_json(*enrollment));
     response.set_header("Location", "/api/v1/parks/enrollments/" + std::to_string(enrollment->id));

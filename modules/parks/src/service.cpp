@@ -9,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 
+#include "client_digest.hpp"
 #include "townhall/auth/bootstrap.hpp"
 #include "townhall/auth/events.hpp"
 #include "townhall/parks/events.hpp"
@@ -131,6 +132,7 @@ Place cancel(db::Connection& service, Place place, const CancelRecord& record, c
   place.cancelled_at = now;
   place.refund = record.refund;
   place.hold_expires_at.reset();
+  place.client_digest.reset();  // kept only while the hold is unpaid
   place.event_version += 1;
   place.updated_at = now;
   PlaceKind<Place>::save(service, place);
@@ -151,6 +153,7 @@ bus::Outcome confirm_paid(db::Connection& service, std::optional<Place> place, s
   place->payment_id = payment;
   place->invoice_id = invoice;
   place->hold_expires_at.reset();
+  place->client_digest.reset();
   place->event_version += 1;
   place->updated_at = utc::now();
   PlaceKind<Place>::save(service, *place);
@@ -293,6 +296,14 @@ ParksService::~ParksService() { stop(); }
 
 void ParksService::start() {
   writes_.open();
+  auto key = writes_.call([&](db::Connection& service) -> Result<std::string> {
+    if (auto stored = store::client_digest_key(service)) return *stored;
+    auto made = new_client_digest_key();
+    store::insert_client_digest_key(service, made);
+    return made;
+  });
+  if (!key) throw std::runtime_error("parks: cannot read or make the client digest key: " + key.error().message);
+  client_digest_key_ = *key;
   hold_timer_ = std::make_unique<asio::steady_timer>(deps_.writer.context());
   hold_loop_done_ = std::make_shared<Latch>();
   running_ = true;
@@ -455,7 +466,8 @@ asio::awaitable<Result<store::Facility>> ParksService::update_facility(CallConte
 
 asio::awaitable<Result<store::Booking>> ParksService::book(CallContext context, std::int64_t facility_id,
                                                            std::chrono::system_clock::time_point starts_at,
-                                                           std::chrono::system_clock::time_point ends_at) {
+                                                           std::chrono::system_clock::time_point ends_at,
+                                                           std::string client_address) {
   const auto* principal = context.principal.get();
   if (!principal || !principal->is_citizen() || !principal->has("parks:book"))
     co_return forbidden("only citizens book facilities");
@@ -509,13 +521,11 @@ asio::awaitable<Result<store::Booking>> ParksService::book(CallContext context, 
       store::insert_booking(service, booking);
       announce(service, events::kBookingConfirmed, booking, context.correlation_id);
     } else {
-      // Holding slots costs nothing until the hold ends: a cap keeps one citizen from
-      // holding a facility's calendar (OWASP API6, sensitive business flows).
-      if (store::count_unpaid(service, principal->id) >= settings_.max_unpaid_per_citizen)
-        return make_error(Errc::conflict, "you hold " + std::to_string(settings_.max_unpaid_per_citizen) +
-                                              " unpaid bookings or enrollments; pay or cancel one before booking "
-                                              "another");
+      if (auto ok = may_pay_for_places(service, principal->id); !ok) return ok.error();
+      auto client = client_digest(client_digest_key_, client_address);
+      if (auto ok = room_for_a_hold(service, principal->id, client); !ok) return ok.error();
       booking.status = "pending_payment";
+      booking.client_digest = client;
       booking.hold_expires_at = utc::format(now + settings_.hold);
       store::insert_booking(service, booking);
       announce(service, events::kBookingRequested, booking, context.correlation_id);
@@ -551,6 +561,32 @@ Result<Listed<store::Booking>> ParksService::list_bookings(const CallContext& co
     out.items = store::list_bookings(reader, *scope, filter, page.offset(), page.size, out.total);
     return out;
   });
+}
+
+// Holding a priced place costs nothing until its hold ends, and accounts cost nothing to
+// make (issue 28 §4: four throwaway accounts held twelve priced slots, renewably): a hold
+// needs a citizen whose email or identity the city has verified, ...
+Result<Unit> ParksService::may_pay_for_places(db::Connection& service, std::int64_t citizen_id) const {
+  auto citizen = store::find_citizen_ref(service, citizen_id);
+  if (citizen && (citizen->email_verified || citizen->identity_verified)) return Unit{};
+  return forbidden(
+      "priced bookings and programs need a verified email address: ask the city to verify your account's email "
+      "(or your identity) first; free facilities and programs need neither");
+}
+
+// ... and at most max_unpaid_per_citizen unpaid holds per citizen and max_unpaid_per_address
+// per client address (OWASP API6), bookings and enrollments together, counted here in the
+// caller's write transaction.
+Result<Unit> ParksService::room_for_a_hold(db::Connection& service, std::int64_t citizen_id,
+                                           const std::string& client) const {
+  if (store::count_unpaid(service, citizen_id) >= settings_.max_unpaid_per_citizen)
+    return make_error(Errc::conflict, "you hold " + std::to_string(settings_.max_unpaid_per_citizen) +
+                                          " unpaid bookings or enrollments; pay or cancel one first");
+  if (store::count_unpaid_from(service, client) >= settings_.max_unpaid_per_address)
+    return make_error(Errc::conflict, std::to_string(settings_.max_unpaid_per_address) +
+                                          " unpaid bookings or enrollments are held from your network address; "
+                                          "pay or cancel one, or wait until a hold ends");
+  return Unit{};
 }
 
 asio::awaitable<Result<store::Booking>> ParksService::cancel_booking(CallContext context, std::int64_t id,
@@ -731,7 +767,8 @@ Result<store::Program> ParksService::get_program(std::int64_t id) {
   });
 }
 
-asio::awaitable<Result<store::Enrollment>> ParksService::enroll(CallContext context, std::int64_t program_id) {
+asio::awaitable<Result<store::Enrollment>> ParksService::enroll(CallContext context, std::int64_t program_id,
+                                                                std::string client_address) {
   const auto* principal = context.principal.get();
   if (!principal || !principal->is_citizen() || !principal->has("parks:book"))
     co_return forbidden("only citizens enroll in programs");
@@ -743,6 +780,9 @@ asio::awaitable<Result<store::Enrollment>> ParksService::enroll(CallContext cont
       return make_error(Errc::conflict, "already " + existing->status + " in program " + std::to_string(program_id) +
                                             " (enrollment " + std::to_string(existing->id) + ")");
     const bool priced = program->price_cents > 0;
+    // A waitlisted place in a priced program is offered held later: the same rule.
+    if (priced)
+      if (auto ok = may_pay_for_places(service, principal->id); !ok) return ok.error();
     if (priced && !revenue::invoiceable(program->price_cents, program->currency))
       return make_error(Errc::unprocessable, "program " + std::to_string(program_id) +
                                                  " costs more than revenue can "
@@ -764,12 +804,10 @@ asio::awaitable<Result<store::Enrollment>> ParksService::enroll(CallContext cont
       store::insert_enrollment(service, enrollment);
       announce(service, events::kEnrollmentConfirmed, enrollment, context.correlation_id);
     } else {
-      // A held place costs nothing until its hold ends: counted with the citizen's
-      // unpaid bookings (OWASP API6).
-      if (store::count_unpaid(service, principal->id) >= settings_.max_unpaid_per_citizen)
-        return make_error(Errc::conflict, "you hold " + std::to_string(settings_.max_unpaid_per_citizen) +
-                                              " unpaid bookings or enrollments; pay or cancel one before enrolling");
+      auto client = client_digest(client_digest_key_, client_address);
+      if (auto ok = room_for_a_hold(service, principal->id, client); !ok) return ok.error();
       enrollment.status = "pending_payment";
+      enrollment.client_digest = client;
       enrollment.hold_expires_at = utc::format(now + settings_.hold);
       store::insert_enrollment(service, enrollment);
       announce(service, events::kEnrollmentRequested, enrollment, context.correlation_id);
@@ -827,6 +865,8 @@ store::CitizenRef citizen_ref(const auth::Citizen& citizen, bool active) {
   ref.citizen_id = citizen.id;
   ref.name = citizen.name;
   if (active) ref.email = citizen.email;
+  ref.email_verified = citizen.email_verified;
+  ref.identity_verified = citizen.identity_verified;
   ref.is_active = active;
   ref.event_version = citizen.event_version;
   ref.last_synced_at = utc::now();
@@ -847,7 +887,9 @@ std::vector<consistency::Cache> ParksService::caches() {
   };
   // The columns citizen_refs keeps, compared by content with what auth holds.
   using auth::CitizenField;
-  return {auth::citizen_cache(deps_.auth, "parks", {CitizenField::name, CitizenField::email, CitizenField::is_active},
+  return {auth::citizen_cache(deps_.auth, "parks",
+                              {CitizenField::name, CitizenField::email, CitizenField::email_verified,
+                               CitizenField::identity_verified, CitizenField::is_active},
                               store)};
 }
 

@@ -79,10 +79,12 @@ class ParksService {
   boost::asio::awaitable<Result<store::Facility>> update_facility(CallContext context, std::int64_t id,
                                                                   FacilityInput input);
 
-  // Bookings.
+  // Bookings. `client_address` is the request's client (after trusted proxies): a
+  // priced hold is counted against max_unpaid_per_address by its digest.
   boost::asio::awaitable<Result<store::Booking>> book(CallContext context, std::int64_t facility_id,
                                                       std::chrono::system_clock::time_point starts_at,
-                                                      std::chrono::system_clock::time_point ends_at);
+                                                      std::chrono::system_clock::time_point ends_at,
+                                                      std::string client_address = {});
   Result<store::Booking> get_booking(const CallContext& context, std::int64_t id);
   Result<Listed<store::Booking>> list_bookings(const CallContext& context, store::BookingFilter filter,
                                                input::Page page);
@@ -102,7 +104,8 @@ class ParksService {
   // Free: enrolled at once. Priced: the place is held pending_payment until paid
   // (enrollment.requested; revenue opens the invoice). Waitlisted when every place is
   // taken or held; a released place is offered to the first on the waitlist.
-  boost::asio::awaitable<Result<store::Enrollment>> enroll(CallContext context, std::int64_t program_id);
+  boost::asio::awaitable<Result<store::Enrollment>> enroll(CallContext context, std::int64_t program_id,
+                                                           std::string client_address = {});
   Result<store::Enrollment> get_enrollment(const CallContext& context, std::int64_t id);
   // The booking's refund policy, counted from the program's start.
   boost::asio::awaitable<Result<store::Enrollment>> cancel_enrollment(CallContext context, std::int64_t id,
@@ -128,6 +131,11 @@ class ParksService {
   // place, held pending_payment with its own deadline in a priced program.
   void fill_from_waitlist(db::Connection& service, std::int64_t program_id, const std::string& correlation,
                           const std::string& causation = {});
+  // A priced place needs a citizen with a verified email or identity (citizen_refs).
+  Result<Unit> may_pay_for_places(db::Connection& service, std::int64_t citizen_id) const;
+  // Room for one more unpaid hold of the citizen and of the client (its digest), counted
+  // in the caller's write transaction.
+  Result<Unit> room_for_a_hold(db::Connection& service, std::int64_t citizen_id, const std::string& client) const;
   // What follows a released place (the waitlist moves up for an enrollment).
   void released(db::Connection& service, const store::Booking& booking, const std::string& correlation,
                 const std::string& causation);
@@ -137,6 +145,7 @@ class ParksService {
 
   Settings settings_;
   Dependencies deps_;
+  std::string client_digest_key_;  // read (or made) at start
   db::WritePath writes_;
   std::atomic<bool> running_{false};
   std::unique_ptr<boost::asio::steady_timer> hold_timer_;  // on the writer's io_context

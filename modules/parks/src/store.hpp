@@ -47,6 +47,9 @@ struct Booking {
   std::optional<std::int64_t> cancelled_by_id;
   std::optional<std::string> cancelled_at;
   std::optional<std::string> refund;
+  // The keyed digest of the client that made the hold (client_digest.hpp), kept only
+  // while it is unpaid (migrations/parks/0004).
+  std::optional<std::string> client_digest;
 };
 // A citizen sees their own bookings; staff all (citizen_id nullopt).
 struct Scope {
@@ -71,6 +74,11 @@ std::vector<Booking> expired_holds(db::Connection& connection, const std::string
 std::optional<std::string> next_hold_expiry(db::Connection& connection);
 // The citizen's places held unpaid: bookings and enrollments pending_payment.
 std::int64_t count_unpaid(db::Connection& connection, std::int64_t citizen_id);
+// The places held unpaid from the client with this digest.
+std::int64_t count_unpaid_from(db::Connection& connection, const std::string& client_digest);
+// The key of client digests (nullopt before the module first made one), and storing it.
+std::optional<std::string> client_digest_key(db::Connection& connection);
+void insert_client_digest_key(db::Connection& connection, const std::string& key);
 // The citizen's bookings not cancelled and not yet ended (ends_at after `now`) at
 // facilities of `kind`, free and priced alike.
 std::int64_t count_active_of_kind(db::Connection& connection, std::int64_t citizen_id, const std::string& kind,
@@ -112,6 +120,7 @@ struct Enrollment {
   std::optional<std::string> cancelled_at;
   std::optional<std::string> refund;
   std::int64_t event_version = 1;
+  std::optional<std::string> client_digest;  // as a booking's
 };
 void insert_enrollment(db::Connection& connection, Enrollment& enrollment);
 void update_enrollment(db::Connection& connection, const Enrollment& enrollment);
@@ -129,7 +138,9 @@ struct CitizenRef {
   bool is_active = true;
   std::int64_t event_version = 0;
   std::string last_synced_at;
+  bool email_verified = false, identity_verified = false;  // a priced hold needs one
 };
 bool upsert_citizen_ref(db::Connection& connection, const CitizenRef& ref);
+std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id);
 
 }  // namespace townhall::parks::store

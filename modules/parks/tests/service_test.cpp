@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "client_digest.hpp"
 #include "coro.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
@@ -87,11 +88,16 @@ bus::Event paid(std::int64_t booking, std::int64_t payment, const std::string& s
 
 class ParksServiceTest : public ::testing::Test {
  protected:
+  virtual Settings settings() { return {}; }
+
   void SetUp() override {
     testing::migrate_module(database, "parks");
     service =
-        std::make_unique<ParksService>(Settings{}, ParksService::Dependencies{database, writer, readers, [] {}, auth});
+        std::make_unique<ParksService>(settings(), ParksService::Dependencies{database, writer, readers, [] {}, auth});
     service->start();
+    // Citizens 1 to 9 have a verified email (a priced hold needs one), as citizen_refs
+    // learns from auth's events.
+    for (std::int64_t id = 1; id < 10; ++id) set_citizen(id, 1, true, false);
     json week = json::object();
     for (const char* day : {"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
       week[day] = {{"open", "00:00"}, {"close", "24:00"}};
@@ -104,6 +110,20 @@ class ParksServiceTest : public ::testing::Test {
     writer.stop();
   }
 
+  // citizen_refs' row of citizen `id` at `version`, as auth's events write it.
+  void set_citizen(std::int64_t id, std::int64_t version, bool email_verified, bool identity_verified) {
+    writer.call([&] {
+      store::CitizenRef ref;
+      ref.citizen_id = id;
+      ref.name = "Citizen " + std::to_string(id);
+      ref.email = "c" + std::to_string(id) + "@example.org";
+      ref.event_version = version;
+      ref.last_synced_at = utc::now();
+      ref.email_verified = email_verified;
+      ref.identity_verified = identity_verified;
+      store::upsert_citizen_ref(*database.open(db::Role::sync), ref);
+    });
+  }
   std::chrono::system_clock::time_point hour(int from_now) {
     return std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now()) + std::chrono::hours(from_now);
   }
@@ -643,6 +663,87 @@ TEST_F(ParksServiceTest, APaidEnrollmentFollowsTheBookingsRefundPolicy) {
   EXPECT_EQ(refunded->refund, "full");
   EXPECT_EQ(refunded->cancelled_by, "staff");
   EXPECT_EQ(last_event("enrollment.cancelled", other->id)["refund_payment"], true);
+}
+
+// Issue 28 §4: the cap on unpaid holds was per account, and an account needs nothing but
+// an email address: four throwaway accounts held twelve priced slots for nothing,
+// renewably. A priced hold (booking or enrollment) now needs a citizen whose email or
+// identity is verified (citizen_refs keeps both flags), and unpaid holds are capped per
+// client address too (its keyed digest is stored on the hold, erased once it ends).
+TEST_F(ParksServiceTest, APricedHoldNeedsAVerifiedEmailOrIdentity) {
+  auto program = priced_program(*service, 5, 72);
+  set_citizen(20, 1, false, false);
+  auto refused = testing::run_awaitable(service->book(citizen(20), facility, hour(5), hour(6)));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::forbidden);
+  EXPECT_NE(refused.error().message.find("verify your account's email"), std::string::npos) << refused.error().message;
+  auto enrollment_refused = testing::run_awaitable(service->enroll(citizen(20), program));
+  ASSERT_FALSE(enrollment_refused);
+  EXPECT_EQ(enrollment_refused.error().code, Errc::forbidden);
+  // Not in the cache at all: the same.
+  EXPECT_EQ(testing::run_awaitable(service->book(citizen(21), facility, hour(5), hour(6))).error().code,
+            Errc::forbidden);
+  auto reader = database.open(db::Role::reader);
+  EXPECT_EQ(reader->sql().execAndGet("SELECT count(*) FROM bookings").getInt(), 0);
+  EXPECT_EQ(reader->sql().execAndGet("SELECT count(*) FROM enrollments").getInt(), 0);
+
+  set_citizen(20, 2, false, true);  // an identity verified at the counter will do
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(20), facility, hour(5), hour(6))));
+  set_citizen(21, 1, true, false);
+  EXPECT_TRUE(testing::run_awaitable(service->enroll(citizen(21), program)));
+}
+
+class ParksAddressCapTest : public ParksServiceTest {
+ protected:
+  Settings settings() override {
+    Settings out;
+    out.max_unpaid_per_address = 2;
+    return out;
+  }
+};
+
+TEST_F(ParksAddressCapTest, UnpaidHoldsAreCappedPerClientAddress) {
+  auto program = priced_program(*service, 5, 72);
+  const std::string address = "203.0.113.7";
+  auto first = testing::run_awaitable(service->book(citizen(1), facility, hour(5), hour(6), address));
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = testing::run_awaitable(service->enroll(citizen(2), program, address));
+  ASSERT_TRUE(second) << second.error().message;
+  auto third = testing::run_awaitable(service->book(citizen(3), facility, hour(7), hour(8), address));
+  ASSERT_FALSE(third);
+  EXPECT_EQ(third.error().code, Errc::conflict);
+  EXPECT_NE(third.error().message.find("network address"), std::string::npos) << third.error().message;
+  EXPECT_FALSE(testing::run_awaitable(service->enroll(citizen(3), program, address)));
+  // Another address is counted apart; an IPv6 client by its /64.
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(3), facility, hour(7), hour(8), "203.0.113.8")));
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(4), facility, hour(9), hour(10), "2001:db8:1:2::1")));
+  EXPECT_TRUE(testing::run_awaitable(service->enroll(citizen(4), program, "2001:db8:1:2::ffff")));
+  EXPECT_FALSE(testing::run_awaitable(service->book(citizen(5), facility, hour(11), hour(12), "2001:db8:1:2:3::9")));
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(5), facility, hour(11), hour(12), "2001:db8:1:3::9")));
+
+  // The file keeps a digest, never the address, and only while the hold is unpaid: paid
+  // or cancelled, it is erased and the address has room again.
+  ASSERT_TRUE(first->client_digest);
+  EXPECT_EQ(first->client_digest->find("203.0.113"), std::string::npos);
+  EXPECT_EQ(first->client_digest->size(), 32u);
+  EXPECT_EQ(apply(paid(first->id, 30)), bus::Outcome::applied);
+  EXPECT_FALSE(read(first->id).client_digest);
+  ASSERT_TRUE(testing::run_awaitable(service->cancel_enrollment(citizen(2), second->id)));
+  EXPECT_FALSE(enrollment(second->id).client_digest);
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(6), facility, hour(13), hour(14), address)));
+  EXPECT_TRUE(testing::run_awaitable(service->enroll(citizen(7), program, address)));
+  EXPECT_FALSE(testing::run_awaitable(service->enroll(citizen(8), program, address)));
+}
+
+TEST(ParksClientDigest, OneClientOneDigestUnderOneKey) {
+  auto key = new_client_digest_key();
+  EXPECT_EQ(key.size(), kClientDigestKeyBytes);
+  EXPECT_EQ(client_digest(key, "203.0.113.7"), client_digest(key, "203.0.113.7"));
+  EXPECT_EQ(client_digest(key, "203.0.113.7"), client_digest(key, "::ffff:203.0.113.7"));  // IPv4-mapped
+  EXPECT_NE(client_digest(key, "203.0.113.7"), client_digest(key, "203.0.113.8"));
+  EXPECT_EQ(client_digest(key, "2001:db8:1:2::1"), client_digest(key, "2001:db8:1:2:ffff::1"));  // one /64
+  EXPECT_NE(client_digest(key, "2001:db8:1:2::1"), client_digest(key, "2001:db8:1:3::1"));
+  EXPECT_NE(client_digest(key, "203.0.113.7"), client_digest(new_client_digest_key(), "203.0.113.7"));
 }
 
 }  // namespace
