@@ -12,7 +12,8 @@ cmake --install "$build" --prefix "$prefix" >/dev/null
 for file in bin/townhall etc/townhall/townhall.json share/townhall/townhall.json.example \
             lib/systemd/system/townhall.service lib/systemd/system/townhall-backup.service \
             lib/systemd/system/townhall-backup.timer \
-            share/townhall/prometheus/alerts.yml share/townhall/grafana/townhall-dashboard.json share/doc/townhall/README.md; do
+            share/townhall/prometheus/alerts.yml share/townhall/grafana/townhall-dashboard.json \
+            share/townhall/nginx/townhall.conf share/doc/townhall/README.md share/doc/townhall/architecture.md; do
   [ -e "$prefix/$file" ] || { echo "missing after install: $file" >&2; exit 1; }
 done
 "$prefix/bin/townhall" version

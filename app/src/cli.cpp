@@ -110,8 +110,9 @@ parks_staff), creating the department when it does not exist. With the server st
 
 constexpr const char* kRevenueUsage = R"(usage: townhall revenue expire-licenses [--config FILE] [--data-dir DIR]
 
-Expires every active business license whose expiry has passed (license.expired each),
-as the server's daily job does. With the server stopped; a running server runs the job
+Expires every active business license whose term has passed (license.expired each) and
+lapses every approved one whose fee is unpaid past its due date (license.lapsed, its
+invoice voided), as the server's daily job does. With the server stopped; a running server runs the job
 itself and through POST <revenue prefix>/business-licenses/expire (revenue staff).
 )";
 
@@ -456,7 +457,7 @@ int run_cli(int argc, char** argv) {
         std::cerr << "townhall: " << expired.error().message << "\n";
         return 1;
       }
-      std::cout << *expired << " business license(s) expired\n";
+      std::cout << *expired << " business license(s) expired or lapsed\n";
       return 0;
     });
   }

@@ -572,14 +572,16 @@ class Soak {
     if (doubled != 0) violation(where, std::to_string(doubled) + " invoices hold more than one payment");
     auto pending = scalar(revenue, "SELECT count(*) FROM payments WHERE status = 'pending'");
     if (pending != 0) violation(where, std::to_string(pending) + " payments were left pending after the restart");
-    std::set<std::int64_t> completed, charged;
-    SQLite::Statement payments(revenue, "SELECT id FROM payments WHERE status <> 'failed' AND status <> 'pending'");
-    while (payments.executeStep()) completed.insert(payments.getColumn(0).getInt64());
+    // By the processor's key of each payment (never its row id, issue 27 §1).
+    std::set<std::string> completed, charged;
+    SQLite::Statement payments(revenue,
+                               "SELECT processor_key FROM payments WHERE status <> 'failed' AND status <> 'pending'");
+    while (payments.executeStep()) completed.insert(payments.getColumn(0).getString());
     auto ledger_file = data() / "payment-simulator.db";
     if (std::filesystem::exists(ledger_file)) {
       SQLite::Database ledger(ledger_file.string(), SQLite::OPEN_READONLY, 10000);
-      SQLite::Statement charges(ledger, "SELECT payment_id FROM charges WHERE outcome = 'approved'");
-      while (charges.executeStep()) charged.insert(charges.getColumn(0).getInt64());
+      SQLite::Statement charges(ledger, "SELECT charge_key FROM charges WHERE outcome = 'approved'");
+      while (charges.executeStep()) charged.insert(charges.getColumn(0).getString());
     }
     if (completed != charged)
       violation(where, std::to_string(charged.size()) + " approved charges but " + std::to_string(completed.size()) +

@@ -192,8 +192,12 @@ void AuthService::backfill_national_id_digests(db::Connection& service) {
       continue;
     }
     auto digest = secrets_->digest(canonical_national_id(*plain));
-    if (store::national_id_in_use(service, digest, id)) {
-      spdlog::warn("auth: citizen {} holds a national id another active citizen holds too; staff must resolve it", id);
+    auto row = store::find_citizen(service, id);
+    if (row && row->citizen.identity_verified && store::verified_national_id_holder(service, digest, id)) {
+      spdlog::warn(
+          "auth: citizen {} holds, verified, a national id another verified citizen holds; staff must "
+          "settle it",
+          id);
       continue;
     }
     store::set_national_id_digest(service, id, digest);
@@ -409,6 +413,9 @@ boost::asio::awaitable<Result<Citizen>> AuthService::update_citizen(const CallCo
   change.postal_code = std::move(patch.postal_code);
   change.email_verified = patch.email_verified;
   change.identity_verified = patch.identity_verified;
+  // A citizen's own national id changes are bounded (staff's are not): each is audited,
+  // and an unbounded stream of them would be a way to probe.
+  if (self) change.national_id_changes_per_day = settings_.national_id_changes_per_day;
   if (patch.national_id) {
     if (*patch.national_id) {
       auto sealed = seal_national_id(**patch.national_id);
@@ -530,6 +537,19 @@ Result<commands::Employee> AuthService::get_employee(const CallContext& context,
     return make_error(Errc::forbidden, "needs permission auth:admin");
   if (auto ok = usable(); !ok) return ok.error();
   return deps_.readers.read([&](db::Connection& reader) { return commands::get_employee(reader, id); });
+}
+
+Result<std::vector<store::NationalIdClaim>> AuthService::national_id_claims(const CallContext& context,
+                                                                            std::int64_t id) {
+  const auto& principal = context.principal;
+  if (!principal || principal->is_citizen()) return make_error(Errc::not_found, "no such citizen");
+  if (!principal->has("citizens:verify")) return make_error(Errc::forbidden, "needs permission citizens:verify");
+  if (auto ok = usable(); !ok) return ok.error();
+  return deps_.readers.read([&](db::Connection& reader) -> Result<std::vector<store::NationalIdClaim>> {
+    auto row = store::find_citizen(reader, id);
+    if (!row || row->deleted_at) return make_error(Errc::not_found, "no such citizen");
+    return store::national_id_claims(reader, id);
+  });
 }
 
 // --- Api for other modules -------------------------------------------------------------

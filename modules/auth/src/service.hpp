@@ -116,6 +116,9 @@ class AuthService final : public Api {
   boost::asio::awaitable<Result<commands::Employee>> set_employee_roles(const CallContext& context, std::int64_t id,
                                                                         std::vector<std::string> roles);
   Result<commands::Employee> get_employee(const CallContext& context, std::int64_t id);
+  // Every active citizen claiming citizen `id`'s national id (`id` first among equals by
+  // age), for staff with citizens:verify settling competing claims before verifying one.
+  Result<std::vector<store::NationalIdClaim>> national_id_claims(const CallContext& context, std::int64_t id);
 
   // auth::Api
   boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(CallContext context,

@@ -16,6 +16,9 @@ struct Settings {
   std::filesystem::path key_file = "auth.key";      // relative to the data dir
   LoginThrottle::Limits login_throttle;
   PasswordCost password_cost;
+  // How often a citizen may set their own national id in 24 h (429 beyond; staff are not
+  // limited): each change is audited, and without a bound the answer could be probed.
+  int national_id_changes_per_day = 3;
 };
 
 // Throws config::ConfigError naming the key ("modules.auth.settings.session_ttl_seconds:

@@ -103,6 +103,42 @@ bool national_id_in_use(db::Connection& connection, const std::string& digest, s
   return query->getColumn(0).getInt() != 0;
 }
 
+std::optional<std::int64_t> verified_national_id_holder(db::Connection& connection, const std::string& digest,
+                                                        std::int64_t except_citizen) {
+  auto query = connection.cached(
+      "SELECT id FROM citizens WHERE national_id_digest = ? AND deleted_at IS NULL AND identity_verified = 1 AND id <> "
+      "? LIMIT 1");
+  query->bind(1, digest.data(), static_cast<int>(digest.size()));
+  query->bind(2, except_citizen);
+  if (!query->executeStep()) return std::nullopt;
+  auto holder = query->getColumn(0).getInt64();
+  query->reset();
+  return holder;
+}
+
+std::vector<NationalIdClaim> national_id_claims(db::Connection& connection, std::int64_t id) {
+  auto query = connection.cached(
+      "SELECT c.id, c.identity_verified, c.created_at FROM citizens c JOIN citizens me ON me.id = ? "
+      "WHERE me.national_id_digest IS NOT NULL AND c.national_id_digest = me.national_id_digest "
+      "AND c.deleted_at IS NULL ORDER BY c.created_at, c.id LIMIT 100");
+  query->bind(1, id);
+  std::vector<NationalIdClaim> out;
+  while (query->executeStep())
+    out.push_back({query->getColumn(0).getInt64(), query->getColumn(1).getInt() != 0, query->getColumn(2).getString()});
+  return out;
+}
+
+std::int64_t national_id_changes_since(db::Connection& connection, std::int64_t id, const std::string& since) {
+  auto query = connection.cached(
+      "SELECT count(*) FROM audit_log WHERE subject = ? AND action = 'citizen.national_id.set' AND at >= ?");
+  query->bind(1, "citizen:" + std::to_string(id));
+  query->bind(2, since);
+  query->executeStep();
+  auto count = query->getColumn(0).getInt64();
+  query->reset();
+  return count;
+}
+
 std::vector<std::pair<std::int64_t, std::string>> sealed_ids_without_digest(db::Connection& connection, int limit) {
   auto query = connection.cached(
       "SELECT id, national_id_sealed FROM citizens WHERE national_id_sealed IS NOT NULL AND national_id_digest IS "

@@ -27,6 +27,20 @@ std::optional<CitizenRow> find_active_citizen_by_email(db::Connection& connectio
 bool email_in_use(db::Connection& connection, const std::string& email, std::int64_t except_citizen = 0);
 // True when an active citizen other than `except_citizen` has this national id digest.
 bool national_id_in_use(db::Connection& connection, const std::string& digest, std::int64_t except_citizen = 0);
+// The active citizen other than `except_citizen` whose verified identity has this national
+// id digest (at most one: auth migration 0007's unique index).
+std::optional<std::int64_t> verified_national_id_holder(db::Connection& connection, const std::string& digest,
+                                                        std::int64_t except_citizen);
+// Every active citizen claiming the national id citizen `id` holds, `id` included, oldest
+// first (staff settle competing claims).
+struct NationalIdClaim {
+  std::int64_t citizen_id = 0;
+  bool identity_verified = false;
+  std::string created_at;
+};
+std::vector<NationalIdClaim> national_id_claims(db::Connection& connection, std::int64_t id);
+// How many times citizen `id`'s national id was set at or after `since` (audit_log).
+std::int64_t national_id_changes_since(db::Connection& connection, std::int64_t id, const std::string& since);
 // Active citizens whose national id has no digest yet (written before digests existed).
 std::vector<std::pair<std::int64_t, std::string>> sealed_ids_without_digest(db::Connection& connection, int limit);
 void set_national_id_digest(db::Connection& connection, std::int64_t id, const std::string& digest);
