@@ -15,6 +15,7 @@
 
 #include "server_fixture.hpp"
 #include "support.hpp"
+#include "townhall/platform/server.hpp"
 #include "townhall/platform/time.hpp"
 
 namespace townhall {
@@ -59,6 +60,7 @@ class ParksHttp : public ::testing::Test {
  protected:
   virtual std::int64_t hold_seconds() { return 60; }
   virtual std::int64_t refund_cutoff_hours() { return 24; }
+  virtual void configure(config::Config&) {}
 
   void SetUp() override {
     auto config = testing::test_config(dir.path());
@@ -67,6 +69,7 @@ class ParksHttp : public ::testing::Test {
         module.settings["hold_seconds"] = hold_seconds();
         module.settings["refund_cutoff_hours"] = refund_cutoff_hours();
       }
+    configure(config);
     for (const auto& [email, role, department] : std::vector<std::array<std::string, 3>>{
              {"admin@example.org", "admin", ""}, {"pat@example.org", "parks_staff", "PRK"}}) {
       auto created = app::create_staff_user(
@@ -101,11 +104,21 @@ class ParksHttp : public ::testing::Test {
     return body_of(created)["id"];
   }
 
-  std::pair<std::int64_t, std::string> citizen(const std::string& email) {
+  // A registered citizen; `verified`: the city verified their email (a priced hold needs
+  // it) and parks' citizen_refs has learned so.
+  std::pair<std::int64_t, std::string> citizen(const std::string& email, bool verified = true) {
     auto registered = call("POST", "/api/v1/auth/register",
                            json{{"email", email}, {"password", "a long enough password"}, {"name", email}}.dump());
     EXPECT_EQ(registered.status, 201) << registered.body;
-    return {body_of(registered)["id"], testing::login(server->port(), email, "a long enough password")};
+    std::int64_t id = body_of(registered)["id"];
+    if (verified) verify(id);
+    return {id, testing::login(server->port(), email, "a long enough password")};
+  }
+  void verify(std::int64_t citizen_id) {
+    auto verified =
+        call("PATCH", "/api/v1/auth/citizens/" + std::to_string(citizen_id), R"({"email_verified":true})", admin);
+    EXPECT_EQ(verified.status, 200) << verified.body;
+    EXPECT_TRUE(testing::wait_until([&] { return server->app().bus().caught_up(); }));
   }
 
   HttpResponse book(const std::string& token, std::int64_t facility_id, const std::string& starts,
@@ -116,12 +129,34 @@ class ParksHttp : public ::testing::Test {
   json booking(std::int64_t id, const std::string& token) {
     return body_of(call("GET", "/api/v1/parks/bookings/" + std::to_string(id), {}, token));
   }
-  // The invoice revenue opened for a booking (null until it has).
-  json invoice_of(std::int64_t booking_id, const std::string& token) {
+  // The invoice revenue opened for a booking (or an enrollment) (null until it has).
+  json invoice_of(std::int64_t id, const std::string& token, const std::string& type = "booking") {
     auto list = body_of(call("GET", "/api/v1/revenue/invoices", {}, token));
     for (const auto& item : list["items"])
-      if (item["source"]["module"] == "parks" && item["source"]["id"] == std::to_string(booking_id)) return item;
+      if (item["source"]["module"] == "parks" && item["source"]["type"] == type &&
+          item["source"]["id"] == std::to_string(id))
+        return item;
     return nullptr;
+  }
+  json enrollment(std::int64_t id, const std::string& token) {
+    return body_of(call("GET", "/api/v1/parks/enrollments/" + std::to_string(id), {}, token));
+  }
+  HttpResponse enroll(std::int64_t program, const std::string& token) {
+    return call("POST", "/api/v1/parks/programs/" + std::to_string(program) + "/enrollments", {}, token);
+  }
+  // A program priced 4,000 (the demo's yoga class) with `capacity` places, meeting first
+  // `days` days from now.
+  std::int64_t priced_program(std::int64_t capacity, int days = 10) {
+    auto created = call("POST", "/api/v1/parks/programs",
+                        json{{"name", "Morning yoga"},
+                             {"schedule", "Saturdays 09:00-10:00"},
+                             {"capacity", capacity},
+                             {"price_cents", 4000},
+                             {"starts_at", new_york(days, 9)}}
+                            .dump(),
+                        pat);
+    EXPECT_EQ(created.status, 201) << created.body;
+    return body_of(created)["id"];
   }
   HttpResponse pay(const std::string& token, std::int64_t invoice, std::int64_t amount, const std::string& card,
                    const std::string& key) {
@@ -139,9 +174,10 @@ class ParksHttp : public ::testing::Test {
   }
 
   // DESIGN §7's invariants, read from the files once the bus is idle: no two active
-  // bookings of a facility overlap, no priced booking is confirmed without a completed
-  // payment, every cancelled priced booking's invoice is voided or refunded — or paid,
-  // when the booking was cancelled paid with the decision not to refund.
+  // bookings of a facility overlap, no priced booking (or enrollment) is confirmed without
+  // a completed payment, every cancelled priced booking's (or enrollment's) invoice is
+  // voided or refunded — or paid, when it was cancelled paid with the decision not to
+  // refund.
   void check_invariants() {
     ASSERT_TRUE(testing::wait_until([&] { return server->app().bus().caught_up(); }));
     SQLite::Database parks((dir.path() / "parks.db").string(), SQLite::OPEN_READONLY);
@@ -172,6 +208,33 @@ class ParksHttp : public ::testing::Test {
       ASSERT_TRUE(invoice.executeStep()) << "cancelled booking " << cancelled.getColumn(0).getInt64();
       auto status = invoice.getColumn(0).getString();
       if (kept)
+        EXPECT_EQ(status, "paid");
+      else
+        EXPECT_TRUE(status == "voided" || status == "refunded") << status;
+    }
+    SQLite::Statement enrolled(parks,
+                               "SELECT id, payment_id FROM enrollments WHERE status = 'enrolled' AND amount_cents > 0");
+    while (enrolled.executeStep()) {
+      ASSERT_FALSE(enrolled.getColumn(1).isNull()) << "enrollment " << enrolled.getColumn(0).getInt64();
+      SQLite::Statement payment(revenue, "SELECT status FROM payments WHERE id = ?");
+      payment.bind(1, enrolled.getColumn(1).getInt64());
+      ASSERT_TRUE(payment.executeStep());
+      EXPECT_EQ(payment.getColumn(0).getString(), "completed");
+    }
+    // A waitlisted enrollment never asked for money: only those that held a place.
+    SQLite::Statement released(parks,
+                               "SELECT id, coalesce(refund, '') FROM enrollments WHERE status = 'cancelled' AND "
+                               "amount_cents > 0 AND (payment_id IS NOT NULL OR cancelled_by = 'system' OR id IN "
+                               "(SELECT CAST(aggregate_id AS INTEGER) FROM outbox WHERE event_type = "
+                               "'enrollment.requested'))");
+    while (released.executeStep()) {
+      SQLite::Statement invoice(revenue,
+                                "SELECT status FROM invoices WHERE source_module = 'parks' AND source_type = "
+                                "'enrollment' AND source_id = ?");
+      invoice.bind(1, std::to_string(released.getColumn(0).getInt64()));
+      ASSERT_TRUE(invoice.executeStep()) << "cancelled enrollment " << released.getColumn(0).getInt64();
+      auto status = invoice.getColumn(0).getString();
+      if (released.getColumn(1).getString() == "none")
         EXPECT_EQ(status, "paid");
       else
         EXPECT_TRUE(status == "voided" || status == "refunded") << status;
@@ -519,6 +582,32 @@ TEST_F(ParksShortHold, AnUnpaidHoldExpiresReleasesTheSlotAndVoidsTheInvoice) {
   check_invariants();
 }
 
+// A held place in a priced program expires like a booking's hold: released, its invoice
+// voided, and the first on the waitlist offered the place with its own deadline.
+TEST_F(ParksShortHold, AnUnpaidPlaceInAProgramIsReleasedToTheWaitlist) {
+  auto program = priced_program(1);
+  auto [maria, token] = citizen("maria@example.org");
+  auto [li, li_token] = citizen("li@example.org");
+  auto held = enroll(program, token);
+  ASSERT_EQ(held.status, 201) << held.body;
+  auto id = body_of(held)["id"].get<std::int64_t>();
+  auto waiting = enroll(program, li_token);
+  ASSERT_EQ(waiting.status, 201) << waiting.body;
+  auto li_id = body_of(waiting)["id"].get<std::int64_t>();
+  EXPECT_EQ(body_of(waiting)["status"], "waitlisted");
+  ASSERT_TRUE(testing::wait_until([&] { return enrollment(id, token)["status"] == "cancelled"; }));
+  EXPECT_EQ(enrollment(id, token)["cancel_reason"], "the payment hold expired");
+  EXPECT_TRUE(testing::wait_until([&] { return invoice_of(id, token, "enrollment")["status"] == "voided"; }));
+  // Li is offered the place, then lets it expire too: nobody is left waiting.
+  EXPECT_TRUE(testing::wait_until([&] { return !invoice_of(li_id, li_token, "enrollment").is_null(); }));
+  ASSERT_TRUE(testing::wait_until([&] { return enrollment(li_id, li_token)["status"] == "cancelled"; }));
+  EXPECT_TRUE(testing::wait_until([&] { return invoice_of(li_id, li_token, "enrollment")["status"] == "voided"; }));
+  auto shown = body_of(call("GET", "/api/v1/parks/programs/" + std::to_string(program)));
+  EXPECT_EQ(shown["held"], 0);
+  EXPECT_EQ(shown["waitlisted"], 0);
+  check_invariants();
+}
+
 // The payment is still at the processor when the hold runs out: parks cancels, revenue
 // voids the invoice; the charge then completes and revenue refunds it; the booking stays
 // cancelled (DESIGN §7; issue 12's late payment).
@@ -599,7 +688,7 @@ TEST_F(ParksHttp, ProgramsNeverExceedCapacityAndTheWaitlistMovesUpInOrder) {
   ASSERT_EQ(created.status, 201) << created.body;
   auto program = body_of(created)["id"].get<std::int64_t>();
   std::vector<std::string> tokens;
-  for (int i = 0; i < 20; ++i) tokens.push_back(citizen("y" + std::to_string(i) + "@example.org").second);
+  for (int i = 0; i < 20; ++i) tokens.push_back(citizen("y" + std::to_string(i) + "@example.org", false).second);
   std::vector<json> answers(20);
   std::vector<std::thread> clients;
   for (int i = 0; i < 20; ++i)
@@ -635,6 +724,126 @@ TEST_F(ParksHttp, ProgramsNeverExceedCapacityAndTheWaitlistMovesUpInOrder) {
   expect_problem(
       call("POST", "/api/v1/parks/programs/" + std::to_string(program) + "/enrollments", {}, tokens[first_waitlisted]),
       409, "already enrolled");
+}
+
+// Issue 28 §3: a program priced 4,000 (the demo's yoga class) confirmed the place and
+// opened no invoice. A priced place is now held pending_payment with a deadline, revenue
+// opens its invoice, the payment enrolls it; held places count against capacity; a
+// cancelled paid place is refunded by the booking's policy and offered to the first on
+// the waitlist, held for that citizen's own payment.
+TEST_F(ParksHttp, APricedProgramIsPaidForBeforeItsPlaceIsConfirmed) {
+  expect_problem(call("POST", "/api/v1/parks/programs",
+                      R"({"name":"Yoga","schedule":"Saturdays","capacity":5,"price_cents":4000})", pat),
+                 400, "starts_at");
+  auto program = priced_program(1);
+  auto [maria, token] = citizen("maria@example.org");
+  auto [li, li_token] = citizen("li@example.org");
+  auto held = enroll(program, token);
+  ASSERT_EQ(held.status, 201) << held.body;
+  auto id = body_of(held)["id"].get<std::int64_t>();
+  EXPECT_EQ(body_of(held)["status"], "pending_payment");
+  EXPECT_EQ(body_of(held)["amount_cents"], 4000);
+  EXPECT_FALSE(body_of(held)["hold_expires_at"].is_null());
+  auto waiting = enroll(program, li_token);
+  ASSERT_EQ(waiting.status, 201) << waiting.body;
+  EXPECT_EQ(body_of(waiting)["status"], "waitlisted");  // the held place is taken
+  auto li_id = body_of(waiting)["id"].get<std::int64_t>();
+  auto shown = body_of(call("GET", "/api/v1/parks/programs/" + std::to_string(program)));
+  EXPECT_EQ(shown["held"], 1);
+  EXPECT_EQ(shown["enrolled"], 0);
+
+  json invoice;
+  ASSERT_TRUE(testing::wait_until([&] { return !(invoice = invoice_of(id, token, "enrollment")).is_null(); }));
+  EXPECT_EQ(invoice["amount_cents"], 4000);
+  EXPECT_EQ(pay(token, invoice["id"], 4000, "tok_declined", "e1").status, 402);
+  EXPECT_EQ(enrollment(id, token)["status"], "pending_payment");  // still held
+  ASSERT_EQ(pay(token, invoice["id"], 4000, "tok_ok", "e2").status, 201);
+  ASSERT_TRUE(testing::wait_until([&] { return enrollment(id, token)["status"] == "enrolled"; }));
+  EXPECT_EQ(enrollment(id, token)["invoice_id"], invoice["id"]);
+
+  // Ten days before the start: refunded in full; the place is offered to Li, held.
+  auto cancelled = call("DELETE", "/api/v1/parks/enrollments/" + std::to_string(id), {}, token);
+  ASSERT_EQ(cancelled.status, 200) << cancelled.body;
+  EXPECT_EQ(body_of(cancelled)["refund"], "full");
+  EXPECT_TRUE(testing::wait_until([&] { return invoice_of(id, token, "enrollment")["status"] == "refunded"; }));
+  auto offered = enrollment(li_id, li_token);
+  EXPECT_EQ(offered["status"], "pending_payment");
+  EXPECT_FALSE(offered["hold_expires_at"].is_null());
+  json li_invoice;
+  ASSERT_TRUE(testing::wait_until([&] { return !(li_invoice = invoice_of(li_id, li_token, "enrollment")).is_null(); }));
+  ASSERT_EQ(pay(li_token, li_invoice["id"], 4000, "tok_ok", "e3").status, 201);
+  EXPECT_TRUE(testing::wait_until([&] { return enrollment(li_id, li_token)["status"] == "enrolled"; }));
+  check_invariants();
+}
+
+// Issue 28 §4: the cap on unpaid holds was per account, and an account needs nothing but
+// an address to register: four throwaway accounts held twelve priced slots for nothing,
+// renewably. A priced hold needs an account whose email (or identity) the city verified;
+// free facilities and programs need nothing.
+TEST_F(ParksHttp, AnUnverifiedAccountHoldsNoPricedPlace) {
+  auto [fresh, token] = citizen("fresh@example.org", false);
+  auto program = priced_program(5);
+  expect_problem(book(token, court, new_york(8, 9), new_york(8, 10)), 403, "verify your account's email");
+  expect_problem(enroll(program, token), 403, "verify your account's email");
+  EXPECT_EQ(book(token, free_field, new_york(8, 9), new_york(8, 10)).status, 201);
+  auto free_program = call("POST", "/api/v1/parks/programs",
+                           R"({"name":"Walk","schedule":"Sundays","capacity":5,"price_cents":0})", pat);
+  ASSERT_EQ(free_program.status, 201) << free_program.body;
+  EXPECT_EQ(enroll(body_of(free_program)["id"], token).status, 201);
+  verify(fresh);
+  EXPECT_EQ(book(token, court, new_york(8, 11), new_york(8, 12)).status, 201);
+  EXPECT_EQ(enroll(program, token).status, 201);
+}
+
+// And at most max_unpaid_per_address (2 here) unpaid holds from one client address,
+// whatever the accounts: the address the trusted proxy names in X-Forwarded-For. parks.db
+// keeps a keyed digest of it, only while the hold is unpaid.
+class ParksAddressCap : public ParksHttp {
+ protected:
+  void configure(config::Config& config) override {
+    for (auto& module : config.modules)
+      if (module.name == "parks") module.settings["max_unpaid_per_address"] = 2;
+    config.server.http.trusted_proxies = {*http::parse_network("127.0.0.1/32")};
+  }
+  HttpResponse book_from(const std::string& address, const std::string& token, int hour) {
+    return testing::http_request(
+        server->port(), "POST", "/api/v1/parks/bookings",
+        json{{"facility_id", court}, {"starts_at", new_york(8, hour)}, {"ends_at", new_york(8, hour + 1)}}.dump(),
+        {"Authorization: Bearer " + token, "X-Forwarded-For: " + address});
+  }
+};
+
+TEST_F(ParksAddressCap, ThrowawayAccountsFromOneAddressHoldTwoPricedSlotsAtMost) {
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 4; ++i) tokens.push_back(citizen("throwaway" + std::to_string(i) + "@example.org").second);
+  const std::string address = "198.51.100.4";
+  auto first = book_from(address, tokens[0], 9);
+  ASSERT_EQ(first.status, 201) << first.body;
+  ASSERT_EQ(book_from(address, tokens[1], 10).status, 201);
+  expect_problem(book_from(address, tokens[2], 11), 409, "network address");
+  auto program = priced_program(5);
+  expect_problem(testing::http_request(server->port(), "POST",
+                                       "/api/v1/parks/programs/" + std::to_string(program) + "/enrollments", {},
+                                       {"Authorization: Bearer " + tokens[3], "X-Forwarded-For: " + address}),
+                 409, "network address");
+  EXPECT_EQ(book_from("198.51.100.5", tokens[2], 11).status, 201);  // another client
+  // Paid, a hold no longer counts: the address has room again.
+  auto id = body_of(first)["id"].get<std::int64_t>();
+  json invoice;
+  ASSERT_TRUE(testing::wait_until([&] { return !(invoice = invoice_of(id, tokens[0])).is_null(); }));
+  ASSERT_EQ(pay(tokens[0], invoice["id"], 2500, "tok_ok", "a1").status, 201);
+  ASSERT_TRUE(testing::wait_until([&] { return booking(id, tokens[0])["status"] == "confirmed"; }));
+  EXPECT_EQ(book_from(address, tokens[3], 12).status, 201);
+  SQLite::Database parks((dir.path() / "parks.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(parks.execAndGet("SELECT count(*) FROM bookings WHERE client_digest LIKE '%198.51%'").getInt(), 0);
+  EXPECT_EQ(parks.execAndGet("SELECT count(*) FROM bookings WHERE status = 'pending_payment' AND client_digest IS NULL")
+                .getInt(),
+            0);
+  EXPECT_EQ(
+      parks.execAndGet("SELECT count(*) FROM bookings WHERE status <> 'pending_payment' AND client_digest IS NOT NULL")
+          .getInt(),
+      0);
+  check_invariants();
 }
 
 }  // namespace

@@ -525,6 +525,10 @@ TEST_F(RevenueHttp, AnApprovedLicenseUnpaidByItsDueDateLapses) {
 // its invoice voided — through parks' real bookings (no crafted events).
 TEST_F(RevenueHttp, CancelledBookingsVoidOpenInvoicesAndRefundPaidOnes) {
   auto [maria, token] = citizen("maria@example.org");
+  // A priced booking needs a verified email (parks learns it from auth's event).
+  ASSERT_EQ(call("PATCH", "/api/v1/auth/citizens/" + std::to_string(maria), R"({"email_verified":true})", admin).status,
+            200);
+  wait_for_bus();
   json all_day = json::object();
   for (const char* day : {"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
     all_day[day] = {{"open", "00:00"}, {"close", "24:00"}};

@@ -133,6 +133,7 @@ class Soak {
     registry["bus"]["sweep_interval_ms"] = 200;
     registry["modules"]["parks"]["settings"]["hold_seconds"] = 2;                     // holds expire across kills
     registry["modules"]["parks"]["settings"]["max_active_bookings_per_kind"] = 1000;  // book all night
+    registry["modules"]["parks"]["settings"]["max_unpaid_per_address"] = 1000;        // every client is local
     config_ = (dir_.path() / "soak.json").string();
     std::ofstream(config_) << registry.dump(2);
   }

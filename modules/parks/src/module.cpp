@@ -9,7 +9,8 @@
 namespace townhall::parks {
 
 db::TableManifest table_manifest() {
-  return bus::with_bus_tables({"facilities", "programs", "enrollments", "bookings"}, {"citizen_refs"});
+  return bus::with_bus_tables({"facilities", "programs", "enrollments", "bookings", "client_digest_key"},
+                              {"citizen_refs"});
 }
 
 namespace {

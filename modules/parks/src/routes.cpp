@@ -103,7 +103,7 @@ struct Routes {
     if (!starts_at) co_return http::problem(starts_at.error());
     auto ends_at = input::parse_time("ends_at", ends, rules);
     if (!ends_at) co_return http::problem(ends_at.error());
-    auto booking = co_await service.book(request.call_context(), facility, *starts_at, *ends_at);
+    auto booking = co_await service.book(request.call_context(), facility, *starts_at, *ends_at, request.client_ip);
     if (!booking) co_return http::problem(booking.error());
     co_return created(request, booking->id, booking_json(*booking));
   }
@@ -137,18 +137,24 @@ struct Routes {
     co_return json_body(200, booking_json(*booking));
   }
 
+  // A cancellation's optional body: parks staff's refund decision and reason.
+  static Result<Cancellation> cancellation_of(const Request& request) {
+    Cancellation cancellation;
+    if (request.body.empty()) return cancellation;
+    auto body = input::Body::parse(request.body, {"refund", "reason"});
+    if (!body) return body.error();
+    cancellation.refund = body->optional_bool("refund");
+    cancellation.reason = body->optional_string("reason", kReason);
+    if (auto ok = body->status(); !ok) return ok.error();
+    return cancellation;
+  }
+
   asio::awaitable<Response> cancel_booking(Request& request) {
     auto id = input::parse_id(*request.param("id"));
     if (!id) co_return http::problem(make_error(Errc::not_found, "no such booking"));
-    Cancellation cancellation;
-    if (!request.body.empty()) {
-      auto body = input::Body::parse(request.body, {"refund", "reason"});
-      if (!body) co_return http::problem(body.error());
-      cancellation.refund = body->optional_bool("refund");
-      cancellation.reason = body->optional_string("reason", kReason);
-      if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
-    }
-    auto booking = co_await service.cancel_booking(request.call_context(), *id, std::move(cancellation));
+    auto cancellation = cancellation_of(request);
+    if (!cancellation) co_return http::problem(cancellation.error());
+    auto booking = co_await service.cancel_booking(request.call_context(), *id, std::move(*cancellation));
     if (!booking) co_return http::problem(booking.error());
     co_return json_body(200, booking_json(*booking));
   }
@@ -170,8 +176,8 @@ struct Routes {
   }
 
   asio::awaitable<Response> create_program(Request& request) {
-    auto body =
-        input::Body::parse(request.body, {"facility_id", "name", "schedule", "capacity", "price_cents", "currency"});
+    auto body = input::Body::parse(
+        request.body, {"facility_id", "name", "schedule", "capacity", "price_cents", "currency", "starts_at"});
     if (!body) co_return http::problem(body.error());
     NewProgram program;
     program.facility_id = body->optional_int("facility_id", 1, kMaxId);
@@ -182,7 +188,14 @@ struct Routes {
     program.currency = body->optional_string("currency", {.max_bytes = 3});
     if (program.currency && !money::is_iso4217(*program.currency))
       body->fail("currency", "must be an ISO 4217 code such as \"USD\"");
+    auto starts = body->optional_string("starts_at", kTime);
     if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    if (starts) {
+      auto starts_at =
+          input::parse_time("starts_at", *starts, {.not_past = true, .max_ahead = service.settings().horizon});
+      if (!starts_at) co_return http::problem(starts_at.error());
+      program.starts_at = *starts_at;
+    }
     auto created_program = co_await service.create_program(request.call_context(), std::move(program));
     if (!created_program) co_return http::problem(created_program.error());
     co_return created(request, created_program->id, program_json(*created_program));
@@ -193,7 +206,7 @@ struct Routes {
     if (!id) co_return http::problem(make_error(Errc::not_found, "no such program"));
     if (!request.body.empty() && request.body != "{}")
       co_return http::problem(make_error(Errc::invalid_argument, "an enrollment takes no body"));
-    auto enrollment = co_await service.enroll(request.call_context(), *id);
+    auto enrollment = co_await service.enroll(request.call_context(), *id, request.client_ip);
     if (!enrollment) co_return http::problem(enrollment.error());
     auto response = json_body(201, enrollment_json(*enrollment));
     response.set_header("Location", "/api/v1/parks/enrollments/" + std::to_string(enrollment->id));
@@ -211,7 +224,9 @@ struct Routes {
   asio::awaitable<Response> cancel_enrollment(Request& request) {
     auto id = input::parse_id(*request.param("id"));
     if (!id) co_return http::problem(make_error(Errc::not_found, "no such enrollment"));
-    auto enrollment = co_await service.cancel_enrollment(request.call_context(), *id);
+    auto cancellation = cancellation_of(request);
+    if (!cancellation) co_return http::problem(cancellation.error());
+    auto enrollment = co_await service.cancel_enrollment(request.call_context(), *id, std::move(*cancellation));
     if (!enrollment) co_return http::problem(enrollment.error());
     co_return json_body(200, enrollment_json(*enrollment));
   }
@@ -272,14 +287,25 @@ void document_routes(http::Router& router, const std::string& prefix) {
                                   {"capacity", s::integer(1)},
                                   {"enrolled", s::integer(0)},
                                   {"waitlisted", s::integer(0)},
+                                  {"held", s::integer(0)},
                                   {"price_cents", s::integer(0)},
                                   {"currency", s::string()},
+                                  {"starts_at", s::timestamp_or_null()},
                                   {"created_at", s::timestamp()}});
   const auto enrollment = s::object({{"id", s::integer(1)},
                                      {"program_id", s::integer(1)},
                                      {"citizen_id", s::integer(1)},
-                                     {"status", s::one_of({"enrolled", "waitlisted", "cancelled"})},
+                                     {"status", s::one_of({"pending_payment", "enrolled", "waitlisted", "cancelled"})},
                                      s::optional("waitlist_position", s::integer(1)),
+                                     {"amount_cents", s::integer(0)},
+                                     {"currency", s::string()},
+                                     {"hold_expires_at", s::timestamp_or_null()},
+                                     {"invoice_id", s::integer_or_null()},
+                                     {"payment_id", s::integer_or_null()},
+                                     {"cancel_reason", s::string_or_null()},
+                                     {"cancelled_by", s::string_or_null()},
+                                     {"cancelled_at", s::timestamp_or_null()},
+                                     {"refund", s::string_or_null()},
                                      {"created_at", s::timestamp()},
                                      {"updated_at", s::timestamp()}});
   const s::RouteDocs doc(router, prefix);
@@ -302,18 +328,25 @@ void document_routes(http::Router& router, const std::string& prefix) {
       s::object({s::optional("refund", s::boolean()), s::optional("reason", s::string())}), booking);
   doc(Method::get, "/programs", "Programs (?page= ?page_size=)", none, s::page_of(program));
   doc(Method::get, "/programs/{id}", "A program", none, program);
-  doc(Method::post, "/programs", "Create a program (parks staff)",
+  doc(Method::post, "/programs", "Create a program (parks staff; a priced one needs starts_at, its first meeting)",
       s::object({s::optional("facility_id", s::integer(1)),
                  {"name", s::string()},
                  {"schedule", s::string()},
                  {"capacity", s::integer(1)},
                  {"price_cents", s::integer(0)},
-                 s::optional("currency", s::string())}),
+                 s::optional("currency", s::string()),
+                 s::optional("starts_at", s::timestamp())}),
       program, 201);
-  doc(Method::post, "/programs/{id}/enrollments", "Enroll (a citizen): enrolled, or waitlisted when full (no body)",
+  doc(Method::post, "/programs/{id}/enrollments",
+      "Enroll (a citizen; no body): enrolled when free, pending_payment with a hold and an invoice when priced, "
+      "waitlisted when every place is taken or held",
       s::object({}), enrollment, 201);
   doc(Method::get, "/enrollments/{id}", "An enrollment", none, enrollment);
-  doc(Method::del, "/enrollments/{id}", "Cancel an enrollment: the cancelled enrollment", none, enrollment);
+  doc(Method::del, "/enrollments/{id}",
+      "Cancel an enrollment: the booking's refund policy, counted from the program's start (parks staff send "
+      "{\"refund\": true|false, \"reason\": \"...\"} for a paid one); a released place goes to the waitlist; the "
+      "cancelled enrollment",
+      s::object({s::optional("refund", s::boolean()), s::optional("reason", s::string())}), enrollment);
 }
 
 }  // namespace

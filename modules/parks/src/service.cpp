@@ -1,5 +1,6 @@
 #include "service.hpp"
 
+#include <date/tz.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -8,6 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <charconv>
 
+#include "client_digest.hpp"
 #include "townhall/auth/bootstrap.hpp"
 #include "townhall/auth/events.hpp"
 #include "townhall/parks/events.hpp"
@@ -35,10 +37,10 @@ Result<store::Scope> read_scope(const Principal* principal) {
   return forbidden("needs permission parks:read");
 }
 
-// The snapshot is the booking as the API shows it, with the contract's fields
+// The snapshot is the record as the API shows it, with the contract's fields
 // (townhall/parks/events.hpp) written by the contract's own code.
-void append(db::Connection& service, std::string_view type, const store::Booking& booking,
-            const std::string& correlation, const std::string& causation = {}, bool refund_payment = true) {
+void announce(db::Connection& service, std::string_view type, const store::Booking& booking,
+              const std::string& correlation, const std::string& causation = {}, bool refund_payment = true) {
   auto snapshot = booking_json(booking);
   snapshot.update(
       events::booking_snapshot({booking.id, booking.facility_id, booking.citizen_id, booking.starts_at, booking.ends_at,
@@ -47,54 +49,143 @@ void append(db::Connection& service, std::string_view type, const store::Booking
                                             {{"snapshot", std::move(snapshot)}}, correlation, causation));
 }
 
+void announce(db::Connection& service, std::string_view type, const store::Enrollment& enrollment,
+              const std::string& correlation, const std::string& causation = {}, bool refund_payment = true) {
+  auto snapshot = enrollment_json(enrollment);
+  snapshot.update(
+      events::enrollment_snapshot({enrollment.id, enrollment.program_id, enrollment.citizen_id, enrollment.status,
+                                   enrollment.amount_cents, enrollment.currency, refund_payment}));
+  bus::append(service, bus::aggregate_event(events::kEnrollmentTopic, type, "enrollment", enrollment.id,
+                                            enrollment.event_version, {{"snapshot", std::move(snapshot)}}, correlation,
+                                            causation));
+}
+
+// Bookings and enrollments are places held for a payment with the same payment and
+// cancellation fields; what differs between them is named here, so each step of the
+// saga (paid, cancelled, released) and the refund policy are written once for both.
+template <class Place>
+struct PlaceKind;
+
+template <>
+struct PlaceKind<store::Booking> {
+  static constexpr std::string_view noun = events::kBookingSource;
+  static constexpr std::string_view paid_status = "confirmed";
+  static constexpr std::string_view confirmed = events::kBookingConfirmed;
+  static constexpr std::string_view cancelled = events::kBookingCancelled;
+  static std::optional<store::Booking> find(db::Connection& connection, std::int64_t id, const store::Scope& scope) {
+    return store::find_booking(connection, id, scope);
+  }
+  static void save(db::Connection& service, const store::Booking& booking) { store::update_booking(service, booking); }
+  // When its use starts: the refund cutoff counts from it.
+  static std::optional<std::string> starts_at(db::Connection&, const store::Booking& booking) {
+    return booking.starts_at;
+  }
+};
+
+template <>
+struct PlaceKind<store::Enrollment> {
+  static constexpr std::string_view noun = events::kEnrollmentSource;
+  static constexpr std::string_view paid_status = "enrolled";
+  static constexpr std::string_view confirmed = events::kEnrollmentConfirmed;
+  static constexpr std::string_view cancelled = events::kEnrollmentCancelled;
+  static std::optional<store::Enrollment> find(db::Connection& connection, std::int64_t id, const store::Scope& scope) {
+    return store::find_enrollment(connection, id, scope);
+  }
+  static void save(db::Connection& service, const store::Enrollment& enrollment) {
+    store::update_enrollment(service, enrollment);
+  }
+  // The program's first meeting; none for a program created before programs had one.
+  static std::optional<std::string> starts_at(db::Connection& connection, const store::Enrollment& enrollment) {
+    auto program = store::find_program(connection, enrollment.program_id);
+    return program ? program->starts_at : std::nullopt;
+  }
+};
+
+template <class Place>
+std::string label(const Place& place) {
+  return std::string(PlaceKind<Place>::noun) + " " + std::to_string(place.id);
+}
+
 // Who cancels, why, and what becomes of a payment (issue 21 §3.1).
 struct CancelRecord {
   std::string by;  // citizen | staff | system
   std::optional<std::int64_t> by_id;
   std::string reason;
-  std::optional<std::string> refund;  // full | none, for a booking paid when cancelled
-  bool refund_payment = true;         // what booking.cancelled tells revenue
+  std::optional<std::string> refund;  // full | none, for a place paid when cancelled
+  bool refund_payment = true;         // what the cancelled event tells revenue
 };
 
 CancelRecord by_the_system(std::string reason) {
   return {"system", std::nullopt, std::move(reason), std::nullopt, true};
 }
 
-// Cancels `booking` (already read in this transaction), records who and what was decided,
+// Cancels `place` (already read in this transaction), records who and what was decided,
 // and announces it.
-store::Booking cancel(db::Connection& service, store::Booking booking, const CancelRecord& record,
-                      const std::string& correlation, const std::string& causation = {}) {
+template <class Place>
+Place cancel(db::Connection& service, Place place, const CancelRecord& record, const std::string& correlation,
+             const std::string& causation = {}) {
   auto now = utc::now();
-  booking.status = "cancelled";
-  booking.cancel_reason = record.reason;
-  booking.cancelled_by = record.by;
-  booking.cancelled_by_id = record.by_id;
-  booking.cancelled_at = now;
-  booking.refund = record.refund;
-  booking.hold_expires_at.reset();
-  booking.event_version += 1;
-  booking.updated_at = now;
-  store::update_booking(service, booking);
-  append(service, events::kBookingCancelled, booking, correlation, causation, record.refund_payment);
-  return booking;
+  place.status = "cancelled";
+  place.cancel_reason = record.reason;
+  place.cancelled_by = record.by;
+  place.cancelled_by_id = record.by_id;
+  place.cancelled_at = now;
+  place.refund = record.refund;
+  place.hold_expires_at.reset();
+  place.client_digest.reset();  // kept only while the hold is unpaid
+  place.event_version += 1;
+  place.updated_at = now;
+  PlaceKind<Place>::save(service, place);
+  announce(service, PlaceKind<Place>::cancelled, place, correlation, causation, record.refund_payment);
+  return place;
 }
 
-// The refund policy (docs/design-notes.md, "Booking cancellation and refunds"). A citizen
-// cancels until the start: a paid booking is refunded in full until `cutoff` before it,
-// not after; a started or past booking is refused, since it was (or is being) used. Staff
-// cancel any booking, a paid one only with an explicit decision and reason. A booking not
-// paid when cancelled refunds whatever payment still completes: it bought nothing.
-Result<CancelRecord> decide_cancellation(const store::Booking& booking, const Principal& principal,
+// payment.completed of the place's invoice: confirmed while its hold runs; one cancelled
+// meanwhile stays cancelled (revenue refunds the payment when it sees the cancellation of
+// a paid invoice).
+template <class Place>
+bus::Outcome confirm_paid(db::Connection& service, std::optional<Place> place, std::int64_t payment,
+                          std::optional<std::int64_t> invoice, const bus::Event& event, const std::string& source_id) {
+  if (!place)
+    throw bus::PermanentError("payment.completed for unknown " + std::string(PlaceKind<Place>::noun) + " " + source_id);
+  if (place->status != "pending_payment") return bus::Outcome::stale;
+  place->status = PlaceKind<Place>::paid_status;
+  place->payment_id = payment;
+  place->invoice_id = invoice;
+  place->hold_expires_at.reset();
+  place->client_digest.reset();
+  place->event_version += 1;
+  place->updated_at = utc::now();
+  PlaceKind<Place>::save(service, *place);
+  announce(service, PlaceKind<Place>::confirmed, *place, event.correlation_id, event.event_id);
+  spdlog::info("parks: {} paid (payment {}); {}", label(*place), payment, PlaceKind<Place>::paid_status);
+  return bus::Outcome::applied;
+}
+
+// The refund policy (docs/design-notes.md, "Booking cancellation and refunds"), for
+// bookings and enrollments alike. A citizen cancels until the start: a paid place is
+// refunded in full until `cutoff` before it, not after; a started or past one is refused,
+// since it was (or is being) used. Staff cancel any, a paid one only with an explicit
+// decision and reason. One not paid when cancelled refunds whatever payment still
+// completes: it bought nothing. A program created before programs had a start has none:
+// nothing is known to have begun, so its citizens cancel and are refunded as in time.
+template <class Place>
+Result<CancelRecord> decide_cancellation(db::Connection& connection, const Place& place, const Principal& principal,
                                          const Cancellation& request, std::chrono::system_clock::time_point now,
                                          std::chrono::hours cutoff) {
-  auto starts = utc::parse(booking.starts_at);
-  if (!starts) return make_error(Errc::internal, "booking " + std::to_string(booking.id) + " has a bad start");
-  const bool paid = booking.payment_id.has_value();
+  auto starts_text = PlaceKind<Place>::starts_at(connection, place);
+  std::optional<std::chrono::system_clock::time_point> starts;
+  if (starts_text) {
+    auto parsed = utc::parse(*starts_text);
+    if (!parsed) return make_error(Errc::internal, label(place) + " has a bad start");
+    starts = *parsed;
+  }
+  const bool paid = place.payment_id.has_value();
   if (principal.is_citizen()) {
-    if (now >= *starts)
-      return make_error(Errc::conflict, "booking " + std::to_string(booking.id) + " started at " + booking.starts_at +
-                                            ": it can no longer be cancelled");
-    const bool in_time = now + cutoff <= *starts;
+    if (starts && now >= *starts)
+      return make_error(Errc::conflict,
+                        label(place) + " started at " + *starts_text + ": it can no longer be cancelled");
+    const bool in_time = !starts || now + cutoff <= *starts;
     CancelRecord record{"citizen", principal.id, "cancelled by the citizen", std::nullopt, !paid || in_time};
     if (paid) record.refund = in_time ? "full" : "none";
     if (paid && !in_time)
@@ -102,7 +193,7 @@ Result<CancelRecord> decide_cancellation(const store::Booking& booking, const Pr
     return record;
   }
   if (paid && (!request.refund || !request.reason))
-    return make_error(Errc::invalid_argument, "booking " + std::to_string(booking.id) +
+    return make_error(Errc::invalid_argument, label(place) +
                                                   " is paid: staff cancel it with a body {\"refund\": true or "
                                                   "false, \"reason\": \"...\"}");
   CancelRecord record{"staff", principal.id, request.reason.value_or("cancelled by staff"), std::nullopt, true};
@@ -169,14 +260,29 @@ json program_json(const store::Program& p) {
           {"capacity", p.capacity},
           {"enrolled", p.enrolled},
           {"waitlisted", p.waitlisted},
+          {"held", p.held},
           {"price_cents", p.price_cents},
           {"currency", p.currency},
+          {"starts_at", nullable(p.starts_at)},
           {"created_at", p.created_at}};
 }
 
 json enrollment_json(const store::Enrollment& e) {
-  json out = {{"id", e.id},         {"program_id", e.program_id}, {"citizen_id", e.citizen_id},
-              {"status", e.status}, {"created_at", e.created_at}, {"updated_at", e.updated_at}};
+  json out = {{"id", e.id},
+              {"program_id", e.program_id},
+              {"citizen_id", e.citizen_id},
+              {"status", e.status},
+              {"amount_cents", e.amount_cents},
+              {"currency", e.currency},
+              {"hold_expires_at", nullable(e.hold_expires_at)},
+              {"invoice_id", nullable(e.invoice_id)},
+              {"payment_id", nullable(e.payment_id)},
+              {"cancel_reason", nullable(e.cancel_reason)},
+              {"cancelled_by", nullable(e.cancelled_by)},
+              {"cancelled_at", nullable(e.cancelled_at)},
+              {"refund", nullable(e.refund)},
+              {"created_at", e.created_at},
+              {"updated_at", e.updated_at}};
   if (e.status == "waitlisted") out["waitlist_position"] = e.waitlist_position;
   return out;
 }
@@ -190,6 +296,14 @@ ParksService::~ParksService() { stop(); }
 
 void ParksService::start() {
   writes_.open();
+  auto key = writes_.call([&](db::Connection& service) -> Result<std::string> {
+    if (auto stored = store::client_digest_key(service)) return *stored;
+    auto made = new_client_digest_key();
+    store::insert_client_digest_key(service, made);
+    return made;
+  });
+  if (!key) throw std::runtime_error("parks: cannot read or make the client digest key: " + key.error().message);
+  client_digest_key_ = *key;
   hold_timer_ = std::make_unique<asio::steady_timer>(deps_.writer.context());
   hold_loop_done_ = std::make_shared<Latch>();
   running_ = true;
@@ -237,8 +351,15 @@ void ParksService::seed_demo() {
                           now,
                           now};
     store::insert_facility(service, court);
-    store::Program yoga{0,   field.id, "Morning yoga", "Saturdays 09:00-10:00", 12, 4000, settings_.currency, true,
-                        now, now};
+    // The first class: next Saturday, 09:00 in New York.
+    auto zone = date::locate_zone("America/New_York");
+    auto today = date::floor<date::days>(zone->to_local(std::chrono::system_clock::now()));
+    auto saturday = today + (date::Saturday - date::weekday(today));
+    if (saturday == today) saturday += date::days(7);
+    auto first_class = utc::format(zone->to_sys(saturday + std::chrono::hours(9)));
+    store::Program yoga{
+        0, field.id, "Morning yoga", "Saturdays 09:00-10:00", 12, 4000, settings_.currency, true, now, now,
+        0, 0,        first_class};
     store::insert_program(service, yoga);
     return true;
   });
@@ -345,7 +466,8 @@ asio::awaitable<Result<store::Facility>> ParksService::update_facility(CallConte
 
 asio::awaitable<Result<store::Booking>> ParksService::book(CallContext context, std::int64_t facility_id,
                                                            std::chrono::system_clock::time_point starts_at,
-                                                           std::chrono::system_clock::time_point ends_at) {
+                                                           std::chrono::system_clock::time_point ends_at,
+                                                           std::string client_address) {
   const auto* principal = context.principal.get();
   if (!principal || !principal->is_citizen() || !principal->has("parks:book"))
     co_return forbidden("only citizens book facilities");
@@ -397,17 +519,16 @@ asio::awaitable<Result<store::Booking>> ParksService::book(CallContext context, 
     if (booking.amount_cents == 0) {
       booking.status = "confirmed";
       store::insert_booking(service, booking);
-      append(service, events::kBookingConfirmed, booking, context.correlation_id);
+      announce(service, events::kBookingConfirmed, booking, context.correlation_id);
     } else {
-      // Holding slots costs nothing until the hold ends: a cap keeps one citizen from
-      // holding a facility's calendar (OWASP API6, sensitive business flows).
-      if (store::count_unpaid(service, principal->id) >= settings_.max_unpaid_per_citizen)
-        return make_error(Errc::conflict, "you hold " + std::to_string(settings_.max_unpaid_per_citizen) +
-                                              " unpaid bookings; pay or cancel one before booking another");
+      if (auto ok = may_pay_for_places(service, principal->id); !ok) return ok.error();
+      auto client = client_digest(client_digest_key_, client_address);
+      if (auto ok = room_for_a_hold(service, principal->id, client); !ok) return ok.error();
       booking.status = "pending_payment";
+      booking.client_digest = client;
       booking.hold_expires_at = utc::format(now + settings_.hold);
       store::insert_booking(service, booking);
-      append(service, events::kBookingRequested, booking, context.correlation_id);
+      announce(service, events::kBookingRequested, booking, context.correlation_id);
       wake_scheduler();
     }
     return booking;
@@ -442,41 +563,123 @@ Result<Listed<store::Booking>> ParksService::list_bookings(const CallContext& co
   });
 }
 
+// Holding a priced place costs nothing until its hold ends, and accounts cost nothing to
+// make (issue 28 §4: four throwaway accounts held twelve priced slots, renewably): a hold
+// needs a citizen whose email or identity the city has verified, ...
+Result<Unit> ParksService::may_pay_for_places(db::Connection& service, std::int64_t citizen_id) const {
+  auto citizen = store::find_citizen_ref(service, citizen_id);
+  if (citizen && (citizen->email_verified || citizen->identity_verified)) return Unit{};
+  return forbidden(
+      "priced bookings and programs need a verified email address: ask the city to verify your account's email "
+      "(or your identity) first; free facilities and programs need neither");
+}
+
+// ... and at most max_unpaid_per_citizen unpaid holds per citizen and max_unpaid_per_address
+// per client address (OWASP API6), bookings and enrollments together, counted here in the
+// caller's write transaction.
+Result<Unit> ParksService::room_for_a_hold(db::Connection& service, std::int64_t citizen_id,
+                                           const std::string& client) const {
+  if (store::count_unpaid(service, citizen_id) >= settings_.max_unpaid_per_citizen)
+    return make_error(Errc::conflict, "you hold " + std::to_string(settings_.max_unpaid_per_citizen) +
+                                          " unpaid bookings or enrollments; pay or cancel one first");
+  if (store::count_unpaid_from(service, client) >= settings_.max_unpaid_per_address)
+    return make_error(Errc::conflict, std::to_string(settings_.max_unpaid_per_address) +
+                                          " unpaid bookings or enrollments are held from your network address; "
+                                          "pay or cancel one, or wait until a hold ends");
+  return Unit{};
+}
+
 asio::awaitable<Result<store::Booking>> ParksService::cancel_booking(CallContext context, std::int64_t id,
                                                                      Cancellation request) {
-  auto current = get_booking(context, id);
+  co_return co_await cancel_place<store::Booking>(std::move(context), id, std::move(request));
+}
+
+template <class Place>
+asio::awaitable<Result<Place>> ParksService::cancel_place(CallContext context, std::int64_t id, Cancellation request) {
+  using Kind = PlaceKind<Place>;
+  const std::string noun(Kind::noun);
+  auto scope = read_scope(context.principal.get());
+  if (!scope) co_return scope.error();
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto current = deps_.readers.read([&](db::Connection& reader) -> Result<Place> {
+    auto found = Kind::find(reader, id, *scope);
+    if (!found) return make_error(Errc::not_found, "no such " + noun);
+    return *found;
+  });
   if (!current) co_return current.error();
   const auto* principal = context.principal.get();
   if (!principal || !(principal->is_citizen(current->citizen_id) || is_staff(principal)))
-    co_return forbidden("only the citizen who booked or parks staff cancel a booking");
+    co_return forbidden("only its citizen or parks staff cancel a " + noun);
   if (principal->is_citizen() && (request.refund || request.reason))
     co_return make_error(Errc::invalid_argument,
                          "field 'refund': only parks staff decide a refund; a citizen's cancellation takes no body");
-  auto written = co_await writes_.run([&](db::Connection& service) -> Result<store::Booking> {
-    auto booking = store::find_booking(service, id, store::Scope::everything());
-    if (!booking) return make_error(Errc::not_found, "no such booking");
-    if (booking->status == "cancelled")
-      return make_error(Errc::conflict, "booking " + std::to_string(id) + " is already cancelled");
-    auto record =
-        decide_cancellation(*booking, *principal, request, std::chrono::system_clock::now(), settings_.refund_cutoff);
+  auto written = co_await writes_.run([&](db::Connection& service) -> Result<Place> {
+    auto place = Kind::find(service, id, store::Scope::everything());
+    if (!place) return make_error(Errc::not_found, "no such " + noun);
+    if (place->status == "cancelled") return make_error(Errc::conflict, label(*place) + " is already cancelled");
+    auto record = decide_cancellation(service, *place, *principal, request, std::chrono::system_clock::now(),
+                                      settings_.refund_cutoff);
     if (!record) return record.error();
-    return cancel(service, *booking, *record, context.correlation_id);
+    auto cancelled = cancel(service, *place, *record, context.correlation_id);
+    released(service, cancelled, context.correlation_id, {});
+    return cancelled;
   });
-  // The audit line: who, the decision and why (the booking row records the same).
+  // The audit line: who, the decision and why (the row records the same).
   if (written)
-    spdlog::info("parks: booking {} cancelled by {} {}; refund: {}; reason: {}", id, *written->cancelled_by,
+    spdlog::info("parks: {} cancelled by {} {}; refund: {}; reason: {}", label(*written), *written->cancelled_by,
                  principal->id, written->refund.value_or("nothing was paid"), *written->cancel_reason);
   co_return written;
+}
+
+void ParksService::released(db::Connection&, const store::Booking&, const std::string&, const std::string&) {}
+
+void ParksService::released(db::Connection& service, const store::Enrollment& enrollment,
+                            const std::string& correlation, const std::string& causation) {
+  fill_from_waitlist(service, enrollment.program_id, correlation, causation);
+}
+
+void ParksService::fill_from_waitlist(db::Connection& service, std::int64_t program_id, const std::string& correlation,
+                                      const std::string& causation) {
+  auto program = store::find_program(service, program_id);
+  if (!program) return;
+  while (store::count_taken(service, program_id) < program->capacity) {
+    auto next = store::first_waitlisted(service, program_id);
+    if (!next) return;
+    auto now = std::chrono::system_clock::now();
+    next->amount_cents = program->price_cents;  // what the place costs now
+    next->currency = program->currency;
+    next->updated_at = utc::format(now);
+    next->event_version += 1;
+    if (next->amount_cents > 0) {
+      // Offered, not given: held for a payment with its own deadline, like any priced place.
+      next->status = "pending_payment";
+      next->hold_expires_at = utc::format(now + settings_.hold);
+      store::update_enrollment(service, *next);
+      announce(service, events::kEnrollmentRequested, *next, correlation, causation);
+      wake_scheduler();
+      spdlog::info("parks: enrollment {} offered a place in program {} from the waitlist, held until {}", next->id,
+                   program_id, *next->hold_expires_at);
+    } else {
+      next->status = "enrolled";
+      store::update_enrollment(service, *next);
+      announce(service, events::kEnrollmentConfirmed, *next, correlation, causation);
+      spdlog::info("parks: enrollment {} promoted from the waitlist of program {}", next->id, program_id);
+    }
+  }
 }
 
 asio::awaitable<Result<std::int64_t>> ParksService::expire_holds() {
   co_return co_await writes_.run([&](db::Connection& service) -> Result<std::int64_t> {
     std::int64_t count = 0;
-    for (auto& booking : store::expired_holds(service, utc::now(), 1000)) {
-      cancel(service, booking, by_the_system("the payment hold expired"), "hold-expiry");
-      spdlog::info("parks: booking {} cancelled: its hold expired unpaid", booking.id);
+    auto now = utc::now();
+    auto expire = [&](const auto& place) {
+      auto cancelled = cancel(service, place, by_the_system("the payment hold expired"), "hold-expiry");
+      released(service, cancelled, "hold-expiry", {});
+      spdlog::info("parks: {} cancelled: its hold expired unpaid", label(place));
       ++count;
-    }
+    };
+    for (const auto& booking : store::expired_holds(service, now, 1000)) expire(booking);
+    for (const auto& enrollment : store::expired_enrollment_holds(service, now, 1000)) expire(enrollment);
     return count;
   });
 }
@@ -516,6 +719,13 @@ asio::awaitable<void> ParksService::hold_loop() {
 asio::awaitable<Result<store::Program>> ParksService::create_program(CallContext context, NewProgram input) {
   if (!is_staff(context.principal.get())) co_return forbidden("needs permission parks:manage");
   if (auto ok = usable(); !ok) co_return ok.error();
+  if (input.price_cents > 0 && !input.starts_at)
+    co_return make_error(Errc::invalid_argument,
+                         "field 'starts_at': is required for a priced program (the refund cutoff counts from it)");
+  const auto currency = input.currency.value_or(settings_.currency);
+  if (input.price_cents > 0 && !revenue::invoiceable(input.price_cents, currency))
+    co_return make_error(Errc::invalid_argument, "field 'price_cents': " + std::to_string(input.price_cents) + " " +
+                                                     currency + " is more than revenue can invoice");
   co_return co_await writes_.run([&](db::Connection& service) -> Result<store::Program> {
     if (input.facility_id && !store::find_facility(service, *input.facility_id))
       return make_error(Errc::unprocessable, "unknown facility_id " + std::to_string(*input.facility_id));
@@ -526,12 +736,13 @@ asio::awaitable<Result<store::Program>> ParksService::create_program(CallContext
                            input.schedule,
                            input.capacity,
                            input.price_cents,
-                           input.currency.value_or(settings_.currency),
+                           currency,
                            true,
                            now,
                            now,
                            0,
-                           0};
+                           0,
+                           input.starts_at ? std::optional(utc::format(*input.starts_at)) : std::nullopt};
     store::insert_program(service, program);
     return program;
   });
@@ -556,26 +767,58 @@ Result<store::Program> ParksService::get_program(std::int64_t id) {
   });
 }
 
-asio::awaitable<Result<store::Enrollment>> ParksService::enroll(CallContext context, std::int64_t program_id) {
+asio::awaitable<Result<store::Enrollment>> ParksService::enroll(CallContext context, std::int64_t program_id,
+                                                                std::string client_address) {
   const auto* principal = context.principal.get();
   if (!principal || !principal->is_citizen() || !principal->has("parks:book"))
     co_return forbidden("only citizens enroll in programs");
   if (auto ok = usable(); !ok) co_return ok.error();
-  co_return co_await writes_.run([&](db::Connection& service) -> Result<store::Enrollment> {
+  auto written = co_await writes_.run([&](db::Connection& service) -> Result<store::Enrollment> {
     auto program = store::find_program(service, program_id);
     if (!program || !program->is_active) return make_error(Errc::not_found, "no such program");
     if (auto existing = store::find_active_enrollment(service, program_id, principal->id))
       return make_error(Errc::conflict, "already " + existing->status + " in program " + std::to_string(program_id) +
                                             " (enrollment " + std::to_string(existing->id) + ")");
-    // Capacity is counted in this write transaction (the file's trigger holds it too).
+    const bool priced = program->price_cents > 0;
+    // A waitlisted place in a priced program is offered held later: the same rule.
+    if (priced)
+      if (auto ok = may_pay_for_places(service, principal->id); !ok) return ok.error();
+    if (priced && !revenue::invoiceable(program->price_cents, program->currency))
+      return make_error(Errc::unprocessable, "program " + std::to_string(program_id) +
+                                                 " costs more than revenue can "
+                                                 "invoice");
+    auto now = std::chrono::system_clock::now();
     store::Enrollment enrollment;
     enrollment.program_id = program_id;
     enrollment.citizen_id = principal->id;
-    enrollment.status = store::count_enrolled(service, program_id) < program->capacity ? "enrolled" : "waitlisted";
-    enrollment.created_at = enrollment.updated_at = utc::now();
-    store::insert_enrollment(service, enrollment);
+    enrollment.amount_cents = program->price_cents;
+    enrollment.currency = program->currency;
+    enrollment.created_at = enrollment.updated_at = utc::format(now);
+    // Capacity counts the places held for a payment, in this write transaction (the
+    // file's trigger holds it too).
+    if (store::count_taken(service, program_id) >= program->capacity) {
+      enrollment.status = "waitlisted";
+      store::insert_enrollment(service, enrollment);
+    } else if (!priced) {
+      enrollment.status = "enrolled";
+      store::insert_enrollment(service, enrollment);
+      announce(service, events::kEnrollmentConfirmed, enrollment, context.correlation_id);
+    } else {
+      auto client = client_digest(client_digest_key_, client_address);
+      if (auto ok = room_for_a_hold(service, principal->id, client); !ok) return ok.error();
+      enrollment.status = "pending_payment";
+      enrollment.client_digest = client;
+      enrollment.hold_expires_at = utc::format(now + settings_.hold);
+      store::insert_enrollment(service, enrollment);
+      announce(service, events::kEnrollmentRequested, enrollment, context.correlation_id);
+      wake_scheduler();
+    }
     return *store::find_enrollment(service, enrollment.id, store::Scope::everything());
   });
+  if (written)
+    spdlog::info("parks: enrollment {} in program {} by citizen {} ({})", written->id, program_id, principal->id,
+                 written->status);
+  co_return written;
 }
 
 Result<store::Enrollment> ParksService::get_enrollment(const CallContext& context, std::int64_t id) {
@@ -589,31 +832,9 @@ Result<store::Enrollment> ParksService::get_enrollment(const CallContext& contex
   });
 }
 
-asio::awaitable<Result<store::Enrollment>> ParksService::cancel_enrollment(CallContext context, std::int64_t id) {
-  auto current = get_enrollment(context, id);
-  if (!current) co_return current.error();
-  const auto* principal = context.principal.get();
-  if (!principal || !(principal->is_citizen(current->citizen_id) || is_staff(principal)))
-    co_return forbidden("only the enrolled citizen or parks staff cancel an enrollment");
-  co_return co_await writes_.run([&](db::Connection& service) -> Result<store::Enrollment> {
-    auto enrollment = store::find_enrollment(service, id, store::Scope::everything());
-    if (!enrollment) return make_error(Errc::not_found, "no such enrollment");
-    if (enrollment->status == "cancelled")
-      return make_error(Errc::conflict, "enrollment " + std::to_string(id) + " is already cancelled");
-    bool freed_a_place = enrollment->status == "enrolled";
-    enrollment->status = "cancelled";
-    enrollment->updated_at = utc::now();
-    store::update_enrollment(service, *enrollment);
-    // The first on the waitlist takes the freed place, in the same transaction.
-    if (freed_a_place)
-      if (auto next = store::first_waitlisted(service, enrollment->program_id)) {
-        next->status = "enrolled";
-        next->updated_at = enrollment->updated_at;
-        store::update_enrollment(service, *next);
-        spdlog::info("parks: enrollment {} promoted from the waitlist of program {}", next->id, next->program_id);
-      }
-    return *store::find_enrollment(service, id, store::Scope::everything());
-  });
+asio::awaitable<Result<store::Enrollment>> ParksService::cancel_enrollment(CallContext context, std::int64_t id,
+                                                                           Cancellation request) {
+  co_return co_await cancel_place<store::Enrollment>(std::move(context), id, std::move(request));
 }
 
 // --- events ----------------------------------------------------------------------------
@@ -625,8 +846,9 @@ std::vector<bus::Subscription> ParksService::subscriptions() {
        db::Role::sync,
        &ParksService::apply_citizen_event,
        [this](db::Connection& sync) { bootstrap_citizens(sync); }},
+      // Bookings' and enrollments' (the names predate enrollments; a name is a cursor).
       {"booking_payments",
-       {"gov.revenue.payment"},
+       {std::string(revenue::events::kPaymentTopic)},
        db::Role::service,
        [this](const bus::Event& event, db::Connection& service) { return apply_payment_event(event, service); }},
       {"booking_invoices",
@@ -643,6 +865,8 @@ store::CitizenRef citizen_ref(const auth::Citizen& citizen, bool active) {
   ref.citizen_id = citizen.id;
   ref.name = citizen.name;
   if (active) ref.email = citizen.email;
+  ref.email_verified = citizen.email_verified;
+  ref.identity_verified = citizen.identity_verified;
   ref.is_active = active;
   ref.event_version = citizen.event_version;
   ref.last_synced_at = utc::now();
@@ -663,7 +887,9 @@ std::vector<consistency::Cache> ParksService::caches() {
   };
   // The columns citizen_refs keeps, compared by content with what auth holds.
   using auth::CitizenField;
-  return {auth::citizen_cache(deps_.auth, "parks", {CitizenField::name, CitizenField::email, CitizenField::is_active},
+  return {auth::citizen_cache(deps_.auth, "parks",
+                              {CitizenField::name, CitizenField::email, CitizenField::email_verified,
+                               CitizenField::identity_verified, CitizenField::is_active},
                               store)};
 }
 
@@ -674,51 +900,51 @@ void ParksService::bootstrap_citizens(db::Connection& sync) {
   spdlog::info("parks: citizen_refs bootstrapped from auth ({} citizens)", count);
 }
 
-// payment.completed of a booking's invoice confirms it while its hold runs; a booking
-// cancelled meanwhile stays cancelled (revenue refunds the payment when it sees
-// booking.cancelled for a paid invoice).
+// payment.completed of a booking's or an enrollment's invoice confirms it (confirm_paid).
 bus::Outcome ParksService::apply_payment_event(const bus::Event& event, db::Connection& service) {
-  if (event.event_type != "payment.completed") return bus::Outcome::applied;
-  const auto& snapshot = event.data.at("snapshot");
-  auto module = snapshot.find("source_module");
-  auto type = snapshot.find("source_type");
-  if (module == snapshot.end() || type == snapshot.end() || *module != "parks" || *type != "booking")
-    return bus::Outcome::applied;
-  auto id = integer_of(snapshot.at("source_id"));
-  auto payment = integer_of(snapshot.at("id"));
-  if (!id || !payment) throw bus::PermanentError("payment.completed names no booking id or payment id");
-  auto booking = store::find_booking(service, *id, store::Scope::everything());
-  if (!booking) throw bus::PermanentError("payment.completed for unknown booking " + std::to_string(*id));
-  if (booking->status != "pending_payment") return bus::Outcome::stale;
-  booking->status = "confirmed";
-  booking->payment_id = payment;
-  booking->invoice_id = integer_of(snapshot.value("invoice_id", json()));
-  booking->hold_expires_at.reset();
-  booking->event_version += 1;
-  booking->updated_at = utc::now();
-  store::update_booking(service, *booking);
-  append(service, events::kBookingConfirmed, *booking, event.correlation_id, event.event_id);
-  spdlog::info("parks: booking {} paid (payment {}); confirmed", booking->id, *payment);
-  return bus::Outcome::applied;
+  if (event.event_type != revenue::events::kPaymentCompleted) return bus::Outcome::applied;
+  auto paid = revenue::events::payment_of(event);
+  const bool booking = paid.pays_for("parks", events::kBookingSource),
+             enrollment = paid.pays_for("parks", events::kEnrollmentSource);
+  if (!booking && !enrollment) return bus::Outcome::applied;
+  auto id = integer_of(json(paid.source_id));
+  if (!id) throw bus::PermanentError("payment.completed names " + paid.source_type + " '" + paid.source_id + "', not an id");
+  const auto payment = paid.id;
+  const std::optional<std::int64_t> invoice = paid.invoice_id;
+  const auto source_id = std::to_string(*id);
+  if (booking)
+    return confirm_paid(service, store::find_booking(service, *id, store::Scope::everything()), payment, invoice,
+                        event, source_id);
+  return confirm_paid(service, store::find_enrollment(service, *id, store::Scope::everything()), payment, invoice,
+                      event, source_id);
 }
 
-// Revenue refused to open a booking's invoice (an amount past its ceiling that parks'
-// own checks should have stopped): no payment can come, so the booking is cancelled now
-// and its slot freed rather than held until the hold ends — or forever, as a dead letter
+// Revenue refused to open the invoice of a booking or an enrollment (an amount past its
+// ceiling that parks' own checks should have stopped): no payment can come, so the place
+// is released now rather than held until the hold ends — or forever, as a dead letter
 // once left it (issue 21 §3.4).
 bus::Outcome ParksService::apply_invoice_event(const bus::Event& event, db::Connection& service) {
   if (event.event_type != revenue::events::kInvoiceRejected) return bus::Outcome::applied;
   auto rejection = revenue::events::invoice_rejection_from_snapshot(event.data.at("snapshot"));
-  if (rejection.source_module != "parks" || rejection.source_type != "booking") return bus::Outcome::applied;
+  if (rejection.source_module != "parks") return bus::Outcome::applied;
+  const bool booking = rejection.source_type == events::kBookingSource,
+             enrollment = rejection.source_type == events::kEnrollmentSource;
+  if (!booking && !enrollment) return bus::Outcome::applied;
   auto id = integer_of(json(rejection.source_id));
-  if (!id) throw bus::PermanentError("invoice.rejected names no booking id: " + rejection.source_id);
-  auto booking = store::find_booking(service, *id, store::Scope::everything());
-  if (!booking) throw bus::PermanentError("invoice.rejected for unknown booking " + rejection.source_id);
-  if (booking->status != "pending_payment") return bus::Outcome::stale;
-  cancel(service, *booking, by_the_system("revenue cannot invoice it: " + rejection.reason), event.correlation_id,
-         event.event_id);
-  spdlog::warn("parks: booking {} released: revenue refused its invoice ({})", booking->id, rejection.reason);
-  return bus::Outcome::applied;
+  if (!id)
+    throw bus::PermanentError("invoice.rejected names no " + rejection.source_type + " id: " + rejection.source_id);
+  auto release = [&](const auto& place) {
+    if (!place)
+      throw bus::PermanentError("invoice.rejected for unknown " + rejection.source_type + " " + rejection.source_id);
+    if (place->status != "pending_payment") return bus::Outcome::stale;
+    auto cancelled = cancel(service, *place, by_the_system("revenue cannot invoice it: " + rejection.reason),
+                            event.correlation_id, event.event_id);
+    released(service, cancelled, event.correlation_id, event.event_id);
+    spdlog::warn("parks: {} released: revenue refused its invoice ({})", label(*place), rejection.reason);
+    return bus::Outcome::applied;
+  };
+  if (booking) return release(store::find_booking(service, *id, store::Scope::everything()));
+  return release(store::find_enrollment(service, *id, store::Scope::everything()));
 }
 
 }  // namespace townhall::parks

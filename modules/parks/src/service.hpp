@@ -42,13 +42,15 @@ struct NewProgram {
   std::int64_t capacity = 1;
   std::int64_t price_cents = 0;
   std::optional<std::string> currency;
+  // The first meeting: required for a priced program (the refund cutoff counts from it).
+  std::optional<std::chrono::system_clock::time_point> starts_at;
 };
 
 // The parks module's behaviour, reachable without sockets: facilities with opening hours
 // in their time zone, bookings whose priced ones hold the slot until paid (the booking
 // half of the saga in DESIGN §7, with the hold expiry scheduled from the file), programs
-// with capacity and a waitlist, and the handlers that keep citizen_refs and confirm paid
-// bookings.
+// with capacity and a waitlist whose priced places are held until paid the same way, and
+// the handlers that keep citizen_refs and confirm paid bookings and enrollments.
 class ParksService {
  public:
   struct Dependencies {
@@ -77,10 +79,12 @@ class ParksService {
   boost::asio::awaitable<Result<store::Facility>> update_facility(CallContext context, std::int64_t id,
                                                                   FacilityInput input);
 
-  // Bookings.
+  // Bookings. `client_address` is the request's client (after trusted proxies): a
+  // priced hold is counted against max_unpaid_per_address by its digest.
   boost::asio::awaitable<Result<store::Booking>> book(CallContext context, std::int64_t facility_id,
                                                       std::chrono::system_clock::time_point starts_at,
-                                                      std::chrono::system_clock::time_point ends_at);
+                                                      std::chrono::system_clock::time_point ends_at,
+                                                      std::string client_address = {});
   Result<store::Booking> get_booking(const CallContext& context, std::int64_t id);
   Result<Listed<store::Booking>> list_bookings(const CallContext& context, store::BookingFilter filter,
                                                input::Page page);
@@ -89,21 +93,29 @@ class ParksService {
   // with an explicit refund decision and reason, recorded on the booking and logged.
   boost::asio::awaitable<Result<store::Booking>> cancel_booking(CallContext context, std::int64_t id,
                                                                 Cancellation request = {});
-  // Cancels every pending booking whose hold has ended (booking.cancelled each).
+  // Cancels every pending booking and enrollment whose hold has ended (booking.cancelled,
+  // enrollment.cancelled each; a released place goes to the waitlist).
   boost::asio::awaitable<Result<std::int64_t>> expire_holds();
 
   // Programs and enrollments.
   boost::asio::awaitable<Result<store::Program>> create_program(CallContext context, NewProgram input);
   Result<Listed<store::Program>> list_programs(input::Page page);
   Result<store::Program> get_program(std::int64_t id);
-  boost::asio::awaitable<Result<store::Enrollment>> enroll(CallContext context, std::int64_t program_id);
+  // Free: enrolled at once. Priced: the place is held pending_payment until paid
+  // (enrollment.requested; revenue opens the invoice). Waitlisted when every place is
+  // taken or held; a released place is offered to the first on the waitlist.
+  boost::asio::awaitable<Result<store::Enrollment>> enroll(CallContext context, std::int64_t program_id,
+                                                           std::string client_address = {});
   Result<store::Enrollment> get_enrollment(const CallContext& context, std::int64_t id);
-  boost::asio::awaitable<Result<store::Enrollment>> cancel_enrollment(CallContext context, std::int64_t id);
+  // The booking's refund policy, counted from the program's start.
+  boost::asio::awaitable<Result<store::Enrollment>> cancel_enrollment(CallContext context, std::int64_t id,
+                                                                      Cancellation request = {});
 
   std::vector<bus::Subscription> subscriptions();
   static bus::Outcome apply_citizen_event(const bus::Event& event, db::Connection& sync);
+  // payment.completed of a booking's or an enrollment's invoice confirms it.
   bus::Outcome apply_payment_event(const bus::Event& event, db::Connection& service);
-  // invoice.rejected of a booking's invoice releases the booking (its slot) at once.
+  // invoice.rejected of a booking's or an enrollment's invoice releases it at once.
   bus::Outcome apply_invoice_event(const bus::Event& event, db::Connection& service);
   void bootstrap_citizens(db::Connection& sync);
   // citizen_refs for the consistency check (platform/consistency.hpp).
@@ -112,10 +124,28 @@ class ParksService {
  private:
   Result<Unit> usable() const;
   void wake_scheduler();  // after the current writer task
+  // A citizen's or staff's cancellation of a booking or an enrollment (one flow for both).
+  template <class Place>
+  boost::asio::awaitable<Result<Place>> cancel_place(CallContext context, std::int64_t id, Cancellation request);
+  // After a place of `program_id` was released: the first on the waitlist takes each free
+  // place, held pending_payment with its own deadline in a priced program.
+  void fill_from_waitlist(db::Connection& service, std::int64_t program_id, const std::string& correlation,
+                          const std::string& causation = {});
+  // A priced place needs a citizen with a verified email or identity (citizen_refs).
+  Result<Unit> may_pay_for_places(db::Connection& service, std::int64_t citizen_id) const;
+  // Room for one more unpaid hold of the citizen and of the client (its digest), counted
+  // in the caller's write transaction.
+  Result<Unit> room_for_a_hold(db::Connection& service, std::int64_t citizen_id, const std::string& client) const;
+  // What follows a released place (the waitlist moves up for an enrollment).
+  void released(db::Connection& service, const store::Booking& booking, const std::string& correlation,
+                const std::string& causation);
+  void released(db::Connection& service, const store::Enrollment& enrollment, const std::string& correlation,
+                const std::string& causation);
   boost::asio::awaitable<void> hold_loop();
 
   Settings settings_;
   Dependencies deps_;
+  std::string client_digest_key_;  // read (or made) at start
   db::WritePath writes_;
   std::atomic<bool> running_{false};
   std::unique_ptr<boost::asio::steady_timer> hold_timer_;  // on the writer's io_context

@@ -31,6 +31,8 @@ Settings parse_settings(const nlohmann::json& section) {
       settings.horizon = std::chrono::hours(24 * integer(key, value, 1, 3660));
     } else if (key == "max_unpaid_per_citizen") {
       settings.max_unpaid_per_citizen = static_cast<int>(integer(key, value, 1, 100));
+    } else if (key == "max_unpaid_per_address") {
+      settings.max_unpaid_per_address = static_cast<int>(integer(key, value, 1, 100000));
     } else if (key == "refund_cutoff_hours") {
       settings.refund_cutoff = std::chrono::hours(integer(key, value, 0, 24 * 366));
     } else if (key == "max_active_bookings_per_kind") {

@@ -12,8 +12,12 @@ struct Settings {
   std::chrono::hours max_booking{8};     // longest booking
   std::chrono::hours horizon{24 * 365};  // how far ahead one may book
   std::string currency = "USD";          // of facilities and programs that do not say
-  int max_unpaid_per_citizen = 3;        // priced bookings one citizen may hold unpaid at once
-  int max_active_per_kind = 4;           // bookings not yet ended one citizen may hold per facility kind
+  int max_unpaid_per_citizen = 3;        // priced bookings and enrollments one citizen may hold unpaid at once
+  // Priced places held unpaid from one client address (an IPv6 one by its /64) at once:
+  // accounts cost nothing to make, an address does (issue 28 §4). Room for a household or
+  // a library behind one address; a carrier-grade NAT may need more.
+  int max_unpaid_per_address = 10;
+  int max_active_per_kind = 4;  // bookings not yet ended one citizen may hold per facility kind
   // A citizen cancelling a paid booking at least this long before its start is refunded
   // in full; later (until the start) it is cancelled without a refund.
   std::chrono::hours refund_cutoff{24};

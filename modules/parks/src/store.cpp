@@ -31,7 +31,7 @@ Facility read_facility(SQLite::Statement& row) {
 constexpr const char* kBookingSelect =
     "SELECT id, facility_id, citizen_id, starts_at, ends_at, status, amount_cents, currency, hold_expires_at, "
     "invoice_id, payment_id, cancel_reason, event_version, created_at, updated_at, cancelled_by, cancelled_by_id, "
-    "cancelled_at, refund FROM bookings ";
+    "cancelled_at, refund, client_digest FROM bookings ";
 
 Booking read_booking(SQLite::Statement& row) {
   Booking b;
@@ -54,6 +54,7 @@ Booking read_booking(SQLite::Statement& row) {
   b.cancelled_by_id = optional_int(row.getColumn(16));
   b.cancelled_at = optional_text(row.getColumn(17));
   b.refund = optional_text(row.getColumn(18));
+  b.client_digest = optional_text(row.getColumn(19));
   return b;
 }
 
@@ -61,7 +62,8 @@ constexpr const char* kProgramSelect =
     "SELECT p.id, p.facility_id, p.name, p.schedule, p.capacity, p.price_cents, p.currency, p.is_active, "
     "p.created_at, p.updated_at, "
     "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'enrolled'), "
-    "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'waitlisted') FROM programs p ";
+    "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'waitlisted'), p.starts_at, "
+    "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'pending_payment') FROM programs p ";
 
 Program read_program(SQLite::Statement& row) {
   Program p;
@@ -77,13 +79,17 @@ Program read_program(SQLite::Statement& row) {
   p.updated_at = row.getColumn(9).getString();
   p.enrolled = row.getColumn(10).getInt64();
   p.waitlisted = row.getColumn(11).getInt64();
+  p.starts_at = optional_text(row.getColumn(12));
+  p.held = row.getColumn(13).getInt64();
   return p;
 }
 
 constexpr const char* kEnrollmentSelect =
     "SELECT e.id, e.program_id, e.citizen_id, e.status, e.created_at, e.updated_at, "
     "CASE WHEN e.status = 'waitlisted' THEN (SELECT count(*) FROM enrollments w WHERE w.program_id = e.program_id "
-    "AND w.status = 'waitlisted' AND w.id <= e.id) ELSE 0 END FROM enrollments e ";
+    "AND w.status = 'waitlisted' AND w.id <= e.id) ELSE 0 END, e.amount_cents, e.currency, e.hold_expires_at, "
+    "e.invoice_id, e.payment_id, e.cancel_reason, e.cancelled_by, e.cancelled_by_id, e.cancelled_at, e.refund, "
+    "e.event_version, e.client_digest FROM enrollments e ";
 
 Enrollment read_enrollment(SQLite::Statement& row) {
   Enrollment e;
@@ -94,6 +100,18 @@ Enrollment read_enrollment(SQLite::Statement& row) {
   e.created_at = row.getColumn(4).getString();
   e.updated_at = row.getColumn(5).getString();
   e.waitlist_position = row.getColumn(6).getInt64();
+  e.amount_cents = row.getColumn(7).getInt64();
+  e.currency = row.getColumn(8).getString();
+  e.hold_expires_at = optional_text(row.getColumn(9));
+  e.invoice_id = optional_int(row.getColumn(10));
+  e.payment_id = optional_int(row.getColumn(11));
+  e.cancel_reason = optional_text(row.getColumn(12));
+  e.cancelled_by = optional_text(row.getColumn(13));
+  e.cancelled_by_id = optional_int(row.getColumn(14));
+  e.cancelled_at = optional_text(row.getColumn(15));
+  e.refund = optional_text(row.getColumn(16));
+  e.event_version = row.getColumn(17).getInt64();
+  e.client_digest = optional_text(row.getColumn(18));
   return e;
 }
 
@@ -166,7 +184,8 @@ std::vector<Facility> list_facilities(db::Connection& connection, bool active_on
 void insert_booking(db::Connection& connection, Booking& b) {
   auto insert = connection.cached(
       "INSERT INTO bookings (facility_id, citizen_id, starts_at, ends_at, status, amount_cents, currency, "
-      "hold_expires_at, event_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "hold_expires_at, event_version, created_at, updated_at, client_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "?)");
   insert->bind(1, b.facility_id);
   insert->bind(2, b.citizen_id);
   insert->bind(3, b.starts_at);
@@ -178,6 +197,7 @@ void insert_booking(db::Connection& connection, Booking& b) {
   insert->bind(9, b.event_version);
   insert->bind(10, b.created_at);
   insert->bind(11, b.updated_at);
+  bind_optional(*insert, 12, b.client_digest);
   insert->exec();
   b.id = connection.sql().getLastInsertRowid();
 }
@@ -185,8 +205,8 @@ void insert_booking(db::Connection& connection, Booking& b) {
 void update_booking(db::Connection& connection, const Booking& b) {
   auto update = connection.cached(
       "UPDATE bookings SET status = ?, hold_expires_at = ?, invoice_id = ?, payment_id = ?, cancel_reason = ?, "
-      "event_version = ?, updated_at = ?, cancelled_by = ?, cancelled_by_id = ?, cancelled_at = ?, refund = ? "
-      "WHERE id = ?");
+      "event_version = ?, updated_at = ?, cancelled_by = ?, cancelled_by_id = ?, cancelled_at = ?, refund = ?, "
+      "client_digest = ? WHERE id = ?");
   update->bind(1, b.status);
   bind_optional(*update, 2, b.hold_expires_at);
   bind_optional(*update, 3, b.invoice_id);
@@ -198,7 +218,8 @@ void update_booking(db::Connection& connection, const Booking& b) {
   bind_optional(*update, 9, b.cancelled_by_id);
   bind_optional(*update, 10, b.cancelled_at);
   bind_optional(*update, 11, b.refund);
-  update->bind(12, b.id);
+  bind_optional(*update, 12, b.client_digest);
+  update->bind(13, b.id);
   update->exec();
 }
 
@@ -260,16 +281,42 @@ std::vector<Booking> expired_holds(db::Connection& connection, const std::string
 }
 
 std::optional<std::string> next_hold_expiry(db::Connection& connection) {
-  auto query = connection.cached("SELECT min(hold_expires_at) FROM bookings WHERE status = 'pending_payment'");
+  auto query = connection.cached(
+      "SELECT min(next) FROM (SELECT min(hold_expires_at) AS next FROM bookings WHERE status = 'pending_payment' "
+      "UNION ALL SELECT min(hold_expires_at) FROM enrollments WHERE status = 'pending_payment')");
   query->executeStep();
   return optional_text(query->getColumn(0));
 }
 
 std::int64_t count_unpaid(db::Connection& connection, std::int64_t citizen_id) {
-  auto query = connection.cached("SELECT count(*) FROM bookings WHERE citizen_id = ? AND status = 'pending_payment'");
+  auto query = connection.cached(
+      "SELECT (SELECT count(*) FROM bookings WHERE citizen_id = ?1 AND status = 'pending_payment') + "
+      "(SELECT count(*) FROM enrollments WHERE citizen_id = ?1 AND status = 'pending_payment')");
   query->bind(1, citizen_id);
   query->executeStep();
   return query->getColumn(0).getInt64();
+}
+
+std::int64_t count_unpaid_from(db::Connection& connection, const std::string& client_digest) {
+  auto query = connection.cached(
+      "SELECT (SELECT count(*) FROM bookings WHERE client_digest = ?1 AND status = 'pending_payment') + "
+      "(SELECT count(*) FROM enrollments WHERE client_digest = ?1 AND status = 'pending_payment')");
+  query->bind(1, client_digest);
+  query->executeStep();
+  return query->getColumn(0).getInt64();
+}
+
+std::optional<std::string> client_digest_key(db::Connection& connection) {
+  auto query = connection.cached("SELECT key FROM client_digest_key WHERE id = 1");
+  if (!query->executeStep()) return std::nullopt;
+  const auto& column = query->getColumn(0);
+  return std::string(static_cast<const char*>(column.getBlob()), static_cast<std::size_t>(column.getBytes()));
+}
+
+void insert_client_digest_key(db::Connection& connection, const std::string& key) {
+  auto insert = connection.cached("INSERT INTO client_digest_key (id, key) VALUES (1, ?)");
+  insert->bind(1, key.data(), static_cast<int>(key.size()));
+  insert->exec();
 }
 
 std::int64_t count_active_of_kind(db::Connection& connection, std::int64_t citizen_id, const std::string& kind,
@@ -289,7 +336,7 @@ std::int64_t count_active_of_kind(db::Connection& connection, std::int64_t citiz
 void insert_program(db::Connection& connection, Program& p) {
   auto insert = connection.cached(
       "INSERT INTO programs (facility_id, name, schedule, capacity, price_cents, currency, is_active, created_at, "
-      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "updated_at, starts_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   bind_optional(*insert, 1, p.facility_id);
   insert->bind(2, p.name);
   insert->bind(3, p.schedule);
@@ -299,6 +346,7 @@ void insert_program(db::Connection& connection, Program& p) {
   insert->bind(7, p.is_active ? 1 : 0);
   insert->bind(8, p.created_at);
   insert->bind(9, p.updated_at);
+  bind_optional(*insert, 10, p.starts_at);
   insert->exec();
   p.id = connection.sql().getLastInsertRowid();
 }
@@ -325,21 +373,42 @@ std::vector<Program> list_programs(db::Connection& connection, std::int64_t offs
 
 void insert_enrollment(db::Connection& connection, Enrollment& e) {
   auto insert = connection.cached(
-      "INSERT INTO enrollments (program_id, citizen_id, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)");
+      "INSERT INTO enrollments (program_id, citizen_id, status, created_at, updated_at, amount_cents, currency, "
+      "hold_expires_at, event_version, client_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert->bind(1, e.program_id);
   insert->bind(2, e.citizen_id);
   insert->bind(3, e.status);
   insert->bind(4, e.created_at);
   insert->bind(5, e.updated_at);
+  insert->bind(6, e.amount_cents);
+  insert->bind(7, e.currency);
+  bind_optional(*insert, 8, e.hold_expires_at);
+  insert->bind(9, e.event_version);
+  bind_optional(*insert, 10, e.client_digest);
   insert->exec();
   e.id = connection.sql().getLastInsertRowid();
 }
 
 void update_enrollment(db::Connection& connection, const Enrollment& e) {
-  auto update = connection.cached("UPDATE enrollments SET status = ?, updated_at = ? WHERE id = ?");
+  auto update = connection.cached(
+      "UPDATE enrollments SET status = ?, updated_at = ?, hold_expires_at = ?, invoice_id = ?, payment_id = ?, "
+      "cancel_reason = ?, cancelled_by = ?, cancelled_by_id = ?, cancelled_at = ?, refund = ?, event_version = ?, "
+      "amount_cents = ?, currency = ?, client_digest = ? WHERE id = ?");
   update->bind(1, e.status);
   update->bind(2, e.updated_at);
-  update->bind(3, e.id);
+  bind_optional(*update, 3, e.hold_expires_at);
+  bind_optional(*update, 4, e.invoice_id);
+  bind_optional(*update, 5, e.payment_id);
+  bind_optional(*update, 6, e.cancel_reason);
+  bind_optional(*update, 7, e.cancelled_by);
+  bind_optional(*update, 8, e.cancelled_by_id);
+  bind_optional(*update, 9, e.cancelled_at);
+  bind_optional(*update, 10, e.refund);
+  update->bind(11, e.event_version);
+  update->bind(12, e.amount_cents);
+  update->bind(13, e.currency);
+  bind_optional(*update, 14, e.client_digest);
+  update->bind(15, e.id);
   update->exec();
 }
 
@@ -362,8 +431,9 @@ std::optional<Enrollment> find_active_enrollment(db::Connection& connection, std
   return read_enrollment(*query);
 }
 
-std::int64_t count_enrolled(db::Connection& connection, std::int64_t program_id) {
-  auto query = connection.cached("SELECT count(*) FROM enrollments WHERE program_id = ? AND status = 'enrolled'");
+std::int64_t count_taken(db::Connection& connection, std::int64_t program_id) {
+  auto query = connection.cached(
+      "SELECT count(*) FROM enrollments WHERE program_id = ? AND status IN ('enrolled', 'pending_payment')");
   query->bind(1, program_id);
   query->executeStep();
   return query->getColumn(0).getInt64();
@@ -377,21 +447,53 @@ std::optional<Enrollment> first_waitlisted(db::Connection& connection, std::int6
   return read_enrollment(*query);
 }
 
+std::vector<Enrollment> expired_enrollment_holds(db::Connection& connection, const std::string& now, int limit) {
+  auto query = connection.cached(std::string(kEnrollmentSelect) +
+                                 "WHERE e.status = 'pending_payment' AND e.hold_expires_at <= ? "
+                                 "ORDER BY e.hold_expires_at LIMIT ?");
+  query->bind(1, now);
+  query->bind(2, limit);
+  std::vector<Enrollment> out;
+  while (query->executeStep()) out.push_back(read_enrollment(*query));
+  return out;
+}
+
 // --- citizen_refs ----------------------------------------------------------------------
 
 bool upsert_citizen_ref(db::Connection& connection, const CitizenRef& r) {
   auto upsert = connection.cached(
-      "INSERT INTO citizen_refs (citizen_id, name, email, is_active, event_version, last_synced_at) "
-      "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (citizen_id) DO UPDATE SET name = excluded.name, "
-      "email = excluded.email, is_active = excluded.is_active, event_version = excluded.event_version, "
-      "last_synced_at = excluded.last_synced_at WHERE excluded.event_version > citizen_refs.event_version");
+      "INSERT INTO citizen_refs (citizen_id, name, email, is_active, event_version, last_synced_at, email_verified, "
+      "identity_verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (citizen_id) DO UPDATE SET name = "
+      "excluded.name, email = excluded.email, is_active = excluded.is_active, event_version = "
+      "excluded.event_version, last_synced_at = excluded.last_synced_at, email_verified = excluded.email_verified, "
+      "identity_verified = excluded.identity_verified WHERE excluded.event_version > citizen_refs.event_version");
   upsert->bind(1, r.citizen_id);
   bind_optional(*upsert, 2, r.name);
   bind_optional(*upsert, 3, r.email);
   upsert->bind(4, r.is_active ? 1 : 0);
   upsert->bind(5, r.event_version);
   upsert->bind(6, r.last_synced_at);
+  upsert->bind(7, r.email_verified ? 1 : 0);
+  upsert->bind(8, r.identity_verified ? 1 : 0);
   return upsert->exec() > 0;
+}
+
+std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id) {
+  auto query = connection.cached(
+      "SELECT citizen_id, name, email, is_active, event_version, last_synced_at, email_verified, identity_verified "
+      "FROM citizen_refs WHERE citizen_id = ?");
+  query->bind(1, citizen_id);
+  if (!query->executeStep()) return std::nullopt;
+  CitizenRef r;
+  r.citizen_id = query->getColumn(0).getInt64();
+  r.name = optional_text(query->getColumn(1));
+  r.email = optional_text(query->getColumn(2));
+  r.is_active = query->getColumn(3).getInt() != 0;
+  r.event_version = query->getColumn(4).getInt64();
+  r.last_synced_at = query->getColumn(5).getString();
+  r.email_verified = query->getColumn(6).getInt() != 0;
+  r.identity_verified = query->getColumn(7).getInt() != 0;
+  return r;
 }
 
 }  // namespace townhall::parks::store

@@ -47,6 +47,9 @@ struct Booking {
   std::optional<std::int64_t> cancelled_by_id;
   std::optional<std::string> cancelled_at;
   std::optional<std::string> refund;
+  // The keyed digest of the client that made the hold (client_digest.hpp), kept only
+  // while it is unpaid (migrations/parks/0004).
+  std::optional<std::string> client_digest;
 };
 // A citizen sees their own bookings; staff all (citizen_id nullopt).
 struct Scope {
@@ -65,10 +68,17 @@ struct BookingFilter {
 };
 std::vector<Booking> list_bookings(db::Connection& connection, const Scope& scope, const BookingFilter& filter,
                                    std::int64_t offset, int limit, std::int64_t& total);
-// Pending bookings whose hold ended at or before `now`, and the earliest hold still running.
+// Pending bookings whose hold ended at or before `now`, and the earliest hold still
+// running, of a booking or an enrollment.
 std::vector<Booking> expired_holds(db::Connection& connection, const std::string& now, int limit);
 std::optional<std::string> next_hold_expiry(db::Connection& connection);
+// The citizen's places held unpaid: bookings and enrollments pending_payment.
 std::int64_t count_unpaid(db::Connection& connection, std::int64_t citizen_id);
+// The places held unpaid from the client with this digest.
+std::int64_t count_unpaid_from(db::Connection& connection, const std::string& client_digest);
+// The key of client digests (nullopt before the module first made one), and storing it.
+std::optional<std::string> client_digest_key(db::Connection& connection);
+void insert_client_digest_key(db::Connection& connection, const std::string& key);
 // The citizen's bookings not cancelled and not yet ended (ends_at after `now`) at
 // facilities of `kind`, free and priced alike.
 std::int64_t count_active_of_kind(db::Connection& connection, std::int64_t citizen_id, const std::string& kind,
@@ -84,26 +94,43 @@ struct Program {
   bool is_active = true;
   std::string created_at, updated_at;
   std::int64_t enrolled = 0, waitlisted = 0;  // counts, when read
+  std::optional<std::string> starts_at;       // the first meeting; the refund cutoff counts from it
+  std::int64_t held = 0;                      // places held pending_payment, when read
 };
 void insert_program(db::Connection& connection, Program& program);
 std::optional<Program> find_program(db::Connection& connection, std::int64_t id);
 std::vector<Program> list_programs(db::Connection& connection, std::int64_t offset, int limit, std::int64_t& total);
 
+// A place in a program. In a priced one it is held pending_payment (as a booking holds
+// its slot, with the booking's payment and cancellation columns: migrations/parks/0003).
 struct Enrollment {
   std::int64_t id = 0;
   std::int64_t program_id = 0;
   std::int64_t citizen_id = 0;
-  std::string status;  // enrolled | waitlisted | cancelled
+  std::string status;  // pending_payment | enrolled | waitlisted | cancelled
   std::string created_at, updated_at;
   std::int64_t waitlist_position = 0;  // 1-based among the waitlisted, when read
+  std::int64_t amount_cents = 0;
+  std::string currency;
+  std::optional<std::string> hold_expires_at;
+  std::optional<std::int64_t> invoice_id, payment_id;
+  std::optional<std::string> cancel_reason;
+  std::optional<std::string> cancelled_by;
+  std::optional<std::int64_t> cancelled_by_id;
+  std::optional<std::string> cancelled_at;
+  std::optional<std::string> refund;
+  std::int64_t event_version = 1;
+  std::optional<std::string> client_digest;  // as a booking's
 };
 void insert_enrollment(db::Connection& connection, Enrollment& enrollment);
 void update_enrollment(db::Connection& connection, const Enrollment& enrollment);
 std::optional<Enrollment> find_enrollment(db::Connection& connection, std::int64_t id, const Scope& scope);
 std::optional<Enrollment> find_active_enrollment(db::Connection& connection, std::int64_t program_id,
                                                  std::int64_t citizen_id);
-std::int64_t count_enrolled(db::Connection& connection, std::int64_t program_id);
+// Places taken: enrolled and held pending_payment (what capacity bounds).
+std::int64_t count_taken(db::Connection& connection, std::int64_t program_id);
 std::optional<Enrollment> first_waitlisted(db::Connection& connection, std::int64_t program_id);
+std::vector<Enrollment> expired_enrollment_holds(db::Connection& connection, const std::string& now, int limit);
 
 struct CitizenRef {
   std::int64_t citizen_id = 0;
@@ -111,7 +138,9 @@ struct CitizenRef {
   bool is_active = true;
   std::int64_t event_version = 0;
   std::string last_synced_at;
+  bool email_verified = false, identity_verified = false;  // a priced hold needs one
 };
 bool upsert_citizen_ref(db::Connection& connection, const CitizenRef& ref);
+std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id);
 
 }  // namespace townhall::parks::store

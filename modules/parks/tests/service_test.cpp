@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "client_digest.hpp"
 #include "coro.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
@@ -71,27 +72,41 @@ CallContext staff() {
   return context;
 }
 
-bus::Event paid(std::int64_t booking, std::int64_t payment) {
+bus::Event paid(std::int64_t booking, std::int64_t payment, const std::string& source_type = "booking") {
+  revenue::events::PaymentSnapshot snapshot;
+  snapshot.id = payment;
+  snapshot.invoice_id = 40 + payment;
+  snapshot.citizen_id = 1;
+  snapshot.amount_cents = 2500;
+  snapshot.currency = "EUR";
+  snapshot.method_type = "card";
+  snapshot.status = "completed";
+  snapshot.source_module = "parks";
+  snapshot.source_type = source_type;
+  snapshot.source_id = std::to_string(booking);
+  snapshot.created_at = "2026-12-05T10:00:00Z";
+  snapshot.completed_at = "2026-12-05T10:00:01Z";
   bus::Event event;
   event.event_id = "revenue:" + std::to_string(payment);
-  event.event_type = "payment.completed";
+  event.topic = revenue::events::kPaymentTopic;
+  event.event_type = revenue::events::kPaymentCompleted;
   event.event_version = 2;
-  event.data = {{"snapshot",
-                 {{"id", payment},
-                  {"invoice_id", 40 + payment},
-                  {"source_module", "parks"},
-                  {"source_type", "booking"},
-                  {"source_id", std::to_string(booking)}}}};
+  event.data = revenue::events::event_data(revenue::events::payment_json(snapshot));
   return event;
 }
 
 class ParksServiceTest : public ::testing::Test {
  protected:
+  virtual Settings settings() { return {}; }
+
   void SetUp() override {
     testing::migrate_module(database, "parks");
     service =
-        std::make_unique<ParksService>(Settings{}, ParksService::Dependencies{database, writer, readers, [] {}, auth});
+        std::make_unique<ParksService>(settings(), ParksService::Dependencies{database, writer, readers, [] {}, auth});
     service->start();
+    // Citizens 1 to 9 have a verified email (a priced hold needs one), as citizen_refs
+    // learns from auth's events.
+    for (std::int64_t id = 1; id < 10; ++id) set_citizen(id, 1, true, false);
     json week = json::object();
     for (const char* day : {"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
       week[day] = {{"open", "00:00"}, {"close", "24:00"}};
@@ -104,6 +119,20 @@ class ParksServiceTest : public ::testing::Test {
     writer.stop();
   }
 
+  // citizen_refs' row of citizen `id` at `version`, as auth's events write it.
+  void set_citizen(std::int64_t id, std::int64_t version, bool email_verified, bool identity_verified) {
+    writer.call([&] {
+      store::CitizenRef ref;
+      ref.citizen_id = id;
+      ref.name = "Citizen " + std::to_string(id);
+      ref.email = "c" + std::to_string(id) + "@example.org";
+      ref.event_version = version;
+      ref.last_synced_at = utc::now();
+      ref.email_verified = email_verified;
+      ref.identity_verified = identity_verified;
+      store::upsert_citizen_ref(*database.open(db::Role::sync), ref);
+    });
+  }
   std::chrono::system_clock::time_point hour(int from_now) {
     return std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now()) + std::chrono::hours(from_now);
   }
@@ -147,14 +176,29 @@ class ParksServiceTest : public ::testing::Test {
     return booking.id;
   }
   // The contract fields of the last booking.cancelled of `booking` (null when none).
-  json cancelled_event(std::int64_t booking) {
+  json cancelled_event(std::int64_t booking) { return last_event("booking.cancelled", booking); }
+  // The snapshot of the last event of `type` about aggregate `id` (null when none).
+  json last_event(const std::string& type, std::int64_t id) {
     auto reader = database.open(db::Role::reader);
-    SQLite::Statement query(reader->sql(),
-                            "SELECT data FROM outbox WHERE event_type = 'booking.cancelled' AND aggregate_id = ? "
-                            "ORDER BY id DESC LIMIT 1");
-    query.bind(1, std::to_string(booking));
+    SQLite::Statement query(
+        reader->sql(), "SELECT data FROM outbox WHERE event_type = ? AND aggregate_id = ? ORDER BY id DESC LIMIT 1");
+    query.bind(1, type);
+    query.bind(2, std::to_string(id));
     if (!query.executeStep()) return nullptr;
     return json::parse(query.getColumn(0).getString())["snapshot"];
+  }
+  bus::Outcome apply_invoice(const bus::Event& event) {
+    bus::Outcome outcome{};
+    writer.call([&] {
+      auto connection = database.open(db::Role::service);
+      SQLite::Transaction transaction(connection->sql());
+      outcome = service->apply_invoice_event(event, *connection);
+      transaction.commit();
+    });
+    return outcome;
+  }
+  store::Enrollment enrollment(std::int64_t id) {
+    return *service->get_enrollment(CallContext::as_service("parks", "test"), id);
   }
 
   testing::TempDir dir;
@@ -181,12 +225,39 @@ TEST_F(ParksServiceTest, TheFileRefusesOverlapsUnpaidConfirmationsAndOverbooking
     confirmed.status = "confirmed";  // priced, no payment
     EXPECT_THROW(store::update_booking(*connection, confirmed), SQLite::Exception);
 
-    store::Program program{0, std::nullopt, "Yoga", "Saturdays", 1, 0, "USD", true, utc::now(), utc::now(), 0, 0};
+    store::Program program{0, std::nullopt, "Yoga", "Saturdays", 1, 0, "USD", true, utc::now(), utc::now(), 0, 0, {}};
     store::insert_program(*connection, program);
-    store::Enrollment first{0, program.id, 1, "enrolled", utc::now(), utc::now(), 0};
+    auto place = [&](std::int64_t citizen_id, const std::string& status) {
+      store::Enrollment enrollment;
+      enrollment.program_id = program.id;
+      enrollment.citizen_id = citizen_id;
+      enrollment.status = status;
+      enrollment.currency = "USD";
+      enrollment.created_at = enrollment.updated_at = utc::now();
+      return enrollment;
+    };
+    auto first = place(1, "pending_payment");  // a held place is taken too
     store::insert_enrollment(*connection, first);
-    store::Enrollment second{0, program.id, 2, "enrolled", utc::now(), utc::now(), 0};
+    auto second = place(2, "enrolled");
     EXPECT_THROW(store::insert_enrollment(*connection, second), SQLite::Exception);
+    // A priced enrollment is enrolled only with a payment, and a paid one is cancelled
+    // only with a recorded refund decision.
+    auto priced = place(3, "enrolled");
+    store::Program paid_program = program;
+    paid_program.capacity = 5;
+    paid_program.price_cents = 4000;
+    store::insert_program(*connection, paid_program);
+    priced.program_id = paid_program.id;
+    priced.amount_cents = 4000;
+    EXPECT_THROW(store::insert_enrollment(*connection, priced), SQLite::Exception);
+    priced.status = "pending_payment";
+    store::insert_enrollment(*connection, priced);
+    priced.status = "enrolled";
+    EXPECT_THROW(store::update_enrollment(*connection, priced), SQLite::Exception);
+    priced.payment_id = 5;
+    store::update_enrollment(*connection, priced);
+    priced.status = "cancelled";
+    EXPECT_THROW(store::update_enrollment(*connection, priced), SQLite::Exception);
   });
 }
 
@@ -208,6 +279,13 @@ TEST_F(ParksServiceTest, APaymentConfirmsItsBookingOnceAndNeverACancelledOne) {
   auto reader = database.open(db::Role::reader);
   EXPECT_EQ(reader->sql().execAndGet("SELECT count(*) FROM outbox WHERE event_type = 'booking.confirmed'").getInt(), 1);
   EXPECT_THROW(apply(paid(999, 9)), bus::PermanentError);
+  // revenue's contract is decoded strictly, as permits does: no retry makes it whole.
+  auto no_id = paid(late->id, 10);
+  no_id.data["snapshot"].erase("id");
+  EXPECT_THROW(apply(no_id), bus::PermanentError);
+  auto newer = paid(late->id, 11);
+  newer.data[bus::kSchemaVersionField] = revenue::events::kSchemaVersion + 1;
+  EXPECT_THROW(apply(newer), bus::PermanentError);
 }
 
 TEST(ParksHours, OpeningHoursFollowTheZonesDaylightSavingTime) {
@@ -441,14 +519,15 @@ TEST_F(ParksServiceTest, APriceIsCheckedAgainstRevenuesCeilingWhenSetAndWhenBook
   EXPECT_EQ(reader->sql().execAndGet("SELECT count(*) FROM bookings").getInt(), 1);
 }
 
-bus::Event invoice_rejected(const std::string& module, const std::string& source_id) {
+bus::Event invoice_rejected(const std::string& module, const std::string& source_id,
+                            const std::string& source_type = "booking") {
   bus::Event event;
   event.event_id = "revenue:" + source_id;
   event.event_type = std::string(revenue::events::kInvoiceRejected);
   event.topic = std::string(revenue::events::kInvoiceTopic);
   event.event_version = 1;
   event.data = {{"snapshot", revenue::events::invoice_rejection_snapshot(
-                                 {module, "booking", source_id, 1, 2'000'000'000'000, "USD", "too much"})}};
+                                 {module, source_type, source_id, 1, 2'000'000'000'000, "USD", "too much"})}};
   return event;
 }
 
@@ -457,16 +536,6 @@ bus::Event invoice_rejected(const std::string& module, const std::string& source
 TEST_F(ParksServiceTest, ABookingWhoseInvoiceRevenueRefusesIsReleased) {
   auto held = testing::run_awaitable(service->book(citizen(1), facility, hour(5), hour(6)));
   ASSERT_TRUE(held);
-  auto apply_invoice = [&](const bus::Event& event) {
-    bus::Outcome outcome{};
-    writer.call([&] {
-      auto connection = database.open(db::Role::service);
-      SQLite::Transaction transaction(connection->sql());
-      outcome = service->apply_invoice_event(event, *connection);
-      transaction.commit();
-    });
-    return outcome;
-  };
   EXPECT_EQ(apply_invoice(invoice_rejected("permits", std::to_string(held->id))), bus::Outcome::applied);
   EXPECT_EQ(status(held->id), "pending_payment");  // another module's invoice
   EXPECT_EQ(apply_invoice(invoice_rejected("parks", std::to_string(held->id))), bus::Outcome::applied);
@@ -478,6 +547,219 @@ TEST_F(ParksServiceTest, ABookingWhoseInvoiceRevenueRefusesIsReleased) {
   EXPECT_EQ(apply_invoice(invoice_rejected("parks", std::to_string(held->id))), bus::Outcome::stale);
   EXPECT_THROW(apply_invoice(invoice_rejected("parks", "999")), bus::PermanentError);
   EXPECT_TRUE(testing::run_awaitable(service->book(citizen(2), facility, hour(5), hour(6))));  // the slot is free
+}
+
+// A program priced 4,000 (the demo's yoga class) by parks staff, `capacity` places, first
+// meeting `starts_in` hours from now.
+std::int64_t priced_program(ParksService& service, std::int64_t capacity, int starts_in) {
+  NewProgram input;
+  input.name = "Yoga";
+  input.schedule = "Saturdays 09:00-10:00";
+  input.capacity = capacity;
+  input.price_cents = 4000;
+  input.starts_at =
+      std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now()) + std::chrono::hours(starts_in);
+  auto program = testing::run_awaitable(service.create_program(staff_with_correlation(), input));
+  EXPECT_TRUE(program) << program.error().message;
+  return program ? program->id : 0;
+}
+
+// Issue 28 §3: enrolling in a priced program confirmed the place and opened no invoice.
+// A priced place is held pending_payment with a deadline (enrollment.requested: revenue
+// opens the invoice) and counts against capacity; payment.completed enrolls it; released
+// (declined by its citizen, refused by revenue, expired), it is offered to the first on
+// the waitlist, held with its own deadline.
+TEST_F(ParksServiceTest, APricedPlaceIsHeldUntilPaidAndAReleasedOneGoesToTheWaitlist) {
+  NewProgram undated;
+  undated.name = "Yoga";
+  undated.schedule = "Saturdays";
+  undated.price_cents = 4000;
+  auto refused = testing::run_awaitable(service->create_program(staff_with_correlation(), undated));
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("starts_at"), std::string::npos) << refused.error().message;
+
+  auto program = priced_program(*service, 1, 72);
+  auto held = testing::run_awaitable(service->enroll(citizen(1), program));
+  ASSERT_TRUE(held) << held.error().message;
+  EXPECT_EQ(held->status, "pending_payment");
+  EXPECT_EQ(held->amount_cents, 4000);
+  ASSERT_TRUE(held->hold_expires_at);
+  auto requested = last_event("enrollment.requested", held->id);
+  ASSERT_FALSE(requested.is_null());
+  EXPECT_EQ(requested["amount_cents"], 4000);
+  EXPECT_EQ(requested["citizen_id"], 1);
+  EXPECT_EQ(requested["program_id"], program);
+  // The held place is taken: the next citizen waits.
+  auto waiting = testing::run_awaitable(service->enroll(citizen(2), program));
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(waiting->status, "waitlisted");
+  EXPECT_EQ(service->get_program(program)->held, 1);
+
+  EXPECT_EQ(apply(paid(held->id, 7, "enrollment")), bus::Outcome::applied);
+  auto enrolled = enrollment(held->id);
+  EXPECT_EQ(enrolled.status, "enrolled");
+  EXPECT_EQ(enrolled.payment_id, 7);
+  EXPECT_FALSE(enrolled.hold_expires_at);
+  EXPECT_FALSE(last_event("enrollment.confirmed", held->id).is_null());
+  EXPECT_EQ(apply(paid(held->id, 7, "enrollment")), bus::Outcome::stale);  // a duplicate changes nothing
+
+  // Cancelled 72 hours before the start: refunded, and the place is offered onward.
+  auto cancelled = testing::run_awaitable(service->cancel_enrollment(citizen(1), held->id));
+  ASSERT_TRUE(cancelled) << cancelled.error().message;
+  EXPECT_EQ(cancelled->refund, "full");
+  EXPECT_EQ(last_event("enrollment.cancelled", held->id)["refund_payment"], true);
+  auto offered = enrollment(waiting->id);
+  EXPECT_EQ(offered.status, "pending_payment");
+  ASSERT_TRUE(offered.hold_expires_at);
+  EXPECT_EQ(last_event("enrollment.requested", waiting->id)["amount_cents"], 4000);
+
+  // Revenue refuses the offered place's invoice: released, the next waiting citizen is offered it.
+  auto third = testing::run_awaitable(service->enroll(citizen(3), program));
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->status, "waitlisted");
+  EXPECT_EQ(apply_invoice(invoice_rejected("parks", std::to_string(waiting->id), "enrollment")), bus::Outcome::applied);
+  EXPECT_EQ(enrollment(waiting->id).status, "cancelled");
+  EXPECT_EQ(enrollment(waiting->id).cancelled_by, "system");
+  EXPECT_EQ(enrollment(third->id).status, "pending_payment");
+  EXPECT_EQ(apply_invoice(invoice_rejected("parks", std::to_string(waiting->id), "enrollment")), bus::Outcome::stale);
+
+  // The third lets the hold run out: released by the scheduler, to the fourth.
+  auto fourth = testing::run_awaitable(service->enroll(citizen(4), program));
+  ASSERT_TRUE(fourth);
+  writer.call([&] {
+    database.open(db::Role::service)
+        ->sql()
+        .exec("UPDATE enrollments SET hold_expires_at = '2000-01-01T00:00:00.000Z' WHERE id = " +
+              std::to_string(third->id));
+  });
+  auto expired = testing::run_awaitable(service->expire_holds());
+  ASSERT_TRUE(expired);
+  EXPECT_EQ(*expired, 1);
+  EXPECT_EQ(enrollment(third->id).status, "cancelled");
+  EXPECT_EQ(enrollment(third->id).cancel_reason, "the payment hold expired");
+  EXPECT_EQ(enrollment(fourth->id).status, "pending_payment");
+
+  // The fourth declines (cancels the held place): nobody waits, the place is free.
+  ASSERT_TRUE(testing::run_awaitable(service->cancel_enrollment(citizen(4), fourth->id)));
+  EXPECT_EQ(service->get_program(program)->held, 0);
+  EXPECT_EQ(testing::run_awaitable(service->enroll(citizen(5), program))->status, "pending_payment");
+}
+
+// A paid enrollment follows the booking's refund policy, counted from the program's
+// start: its citizen is refunded until refund_cutoff (24 h) before it, not after, and
+// cannot cancel once it has started; staff decide explicitly.
+TEST_F(ParksServiceTest, APaidEnrollmentFollowsTheBookingsRefundPolicy) {
+  auto soon = priced_program(*service, 5, 5);
+  auto late = testing::run_awaitable(service->enroll(citizen(1), soon));
+  ASSERT_TRUE(late);
+  ASSERT_EQ(apply(paid(late->id, 11, "enrollment")), bus::Outcome::applied);
+  auto kept = testing::run_awaitable(service->cancel_enrollment(citizen(1), late->id));
+  ASSERT_TRUE(kept) << kept.error().message;
+  EXPECT_EQ(kept->refund, "none");
+  EXPECT_NE(kept->cancel_reason->find("no refund"), std::string::npos);
+  EXPECT_EQ(last_event("enrollment.cancelled", late->id)["refund_payment"], false);
+
+  auto other = testing::run_awaitable(service->enroll(citizen(2), soon));
+  ASSERT_TRUE(other);
+  ASSERT_EQ(apply(paid(other->id, 12, "enrollment")), bus::Outcome::applied);
+  writer.call([&] {  // the program began an hour ago
+    database.open(db::Role::service)
+        ->sql()
+        .exec("UPDATE programs SET starts_at = '" + utc::format(hour(-1)) + "' WHERE id = " + std::to_string(soon));
+  });
+  auto started = testing::run_awaitable(service->cancel_enrollment(citizen(2), other->id));
+  ASSERT_FALSE(started);
+  EXPECT_EQ(started.error().code, Errc::conflict);
+  EXPECT_NE(started.error().message.find("no longer be cancelled"), std::string::npos) << started.error().message;
+  auto undecided = testing::run_awaitable(service->cancel_enrollment(staff(), other->id));
+  ASSERT_FALSE(undecided);
+  EXPECT_EQ(undecided.error().code, Errc::invalid_argument);
+  auto refunded = testing::run_awaitable(service->cancel_enrollment(staff(), other->id, {true, "the teacher is ill"}));
+  ASSERT_TRUE(refunded) << refunded.error().message;
+  EXPECT_EQ(refunded->refund, "full");
+  EXPECT_EQ(refunded->cancelled_by, "staff");
+  EXPECT_EQ(last_event("enrollment.cancelled", other->id)["refund_payment"], true);
+}
+
+// Issue 28 §4: the cap on unpaid holds was per account, and an account needs nothing but
+// an email address: four throwaway accounts held twelve priced slots for nothing,
+// renewably. A priced hold (booking or enrollment) now needs a citizen whose email or
+// identity is verified (citizen_refs keeps both flags), and unpaid holds are capped per
+// client address too (its keyed digest is stored on the hold, erased once it ends).
+TEST_F(ParksServiceTest, APricedHoldNeedsAVerifiedEmailOrIdentity) {
+  auto program = priced_program(*service, 5, 72);
+  set_citizen(20, 1, false, false);
+  auto refused = testing::run_awaitable(service->book(citizen(20), facility, hour(5), hour(6)));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::forbidden);
+  EXPECT_NE(refused.error().message.find("verify your account's email"), std::string::npos) << refused.error().message;
+  auto enrollment_refused = testing::run_awaitable(service->enroll(citizen(20), program));
+  ASSERT_FALSE(enrollment_refused);
+  EXPECT_EQ(enrollment_refused.error().code, Errc::forbidden);
+  // Not in the cache at all: the same.
+  EXPECT_EQ(testing::run_awaitable(service->book(citizen(21), facility, hour(5), hour(6))).error().code,
+            Errc::forbidden);
+  auto reader = database.open(db::Role::reader);
+  EXPECT_EQ(reader->sql().execAndGet("SELECT count(*) FROM bookings").getInt(), 0);
+  EXPECT_EQ(reader->sql().execAndGet("SELECT count(*) FROM enrollments").getInt(), 0);
+
+  set_citizen(20, 2, false, true);  // an identity verified at the counter will do
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(20), facility, hour(5), hour(6))));
+  set_citizen(21, 1, true, false);
+  EXPECT_TRUE(testing::run_awaitable(service->enroll(citizen(21), program)));
+}
+
+class ParksAddressCapTest : public ParksServiceTest {
+ protected:
+  Settings settings() override {
+    Settings out;
+    out.max_unpaid_per_address = 2;
+    return out;
+  }
+};
+
+TEST_F(ParksAddressCapTest, UnpaidHoldsAreCappedPerClientAddress) {
+  auto program = priced_program(*service, 5, 72);
+  const std::string address = "203.0.113.7";
+  auto first = testing::run_awaitable(service->book(citizen(1), facility, hour(5), hour(6), address));
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = testing::run_awaitable(service->enroll(citizen(2), program, address));
+  ASSERT_TRUE(second) << second.error().message;
+  auto third = testing::run_awaitable(service->book(citizen(3), facility, hour(7), hour(8), address));
+  ASSERT_FALSE(third);
+  EXPECT_EQ(third.error().code, Errc::conflict);
+  EXPECT_NE(third.error().message.find("network address"), std::string::npos) << third.error().message;
+  EXPECT_FALSE(testing::run_awaitable(service->enroll(citizen(3), program, address)));
+  // Another address is counted apart; an IPv6 client by its /64.
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(3), facility, hour(7), hour(8), "203.0.113.8")));
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(4), facility, hour(9), hour(10), "2001:db8:1:2::1")));
+  EXPECT_TRUE(testing::run_awaitable(service->enroll(citizen(4), program, "2001:db8:1:2::ffff")));
+  EXPECT_FALSE(testing::run_awaitable(service->book(citizen(5), facility, hour(11), hour(12), "2001:db8:1:2:3::9")));
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(5), facility, hour(11), hour(12), "2001:db8:1:3::9")));
+
+  // The file keeps a digest, never the address, and only while the hold is unpaid: paid
+  // or cancelled, it is erased and the address has room again.
+  ASSERT_TRUE(first->client_digest);
+  EXPECT_EQ(first->client_digest->find("203.0.113"), std::string::npos);
+  EXPECT_EQ(first->client_digest->size(), 32u);
+  EXPECT_EQ(apply(paid(first->id, 30)), bus::Outcome::applied);
+  EXPECT_FALSE(read(first->id).client_digest);
+  ASSERT_TRUE(testing::run_awaitable(service->cancel_enrollment(citizen(2), second->id)));
+  EXPECT_FALSE(enrollment(second->id).client_digest);
+  EXPECT_TRUE(testing::run_awaitable(service->book(citizen(6), facility, hour(13), hour(14), address)));
+  EXPECT_TRUE(testing::run_awaitable(service->enroll(citizen(7), program, address)));
+  EXPECT_FALSE(testing::run_awaitable(service->enroll(citizen(8), program, address)));
+}
+
+TEST(ParksClientDigest, OneClientOneDigestUnderOneKey) {
+  auto key = new_client_digest_key();
+  EXPECT_EQ(key.size(), kClientDigestKeyBytes);
+  EXPECT_EQ(client_digest(key, "203.0.113.7"), client_digest(key, "203.0.113.7"));
+  EXPECT_EQ(client_digest(key, "203.0.113.7"), client_digest(key, "::ffff:203.0.113.7"));  // IPv4-mapped
+  EXPECT_NE(client_digest(key, "203.0.113.7"), client_digest(key, "203.0.113.8"));
+  EXPECT_EQ(client_digest(key, "2001:db8:1:2::1"), client_digest(key, "2001:db8:1:2:ffff::1"));  // one /64
+  EXPECT_NE(client_digest(key, "2001:db8:1:2::1"), client_digest(key, "2001:db8:1:3::1"));
+  EXPECT_NE(client_digest(key, "203.0.113.7"), client_digest(new_client_digest_key(), "203.0.113.7"));
 }
 
 }  // namespace

@@ -874,7 +874,11 @@ std::vector<bus::Subscription> RevenueService::subscriptions() {
       {"booking_invoices",
        {std::string(parks::events::kBookingTopic)},
        db::Role::service,
-       [this](const bus::Event& event, db::Connection& service) { return apply_booking_event(event, service); }},
+       [this](const bus::Event& event, db::Connection& service) { return apply_parks_event(event, service); }},
+      {"enrollment_invoices",
+       {std::string(parks::events::kEnrollmentTopic)},
+       db::Role::service,
+       [this](const bus::Event& event, db::Connection& service) { return apply_parks_event(event, service); }},
   };
 }
 
@@ -931,46 +935,48 @@ bus::Outcome RevenueService::apply_application_event(const bus::Event& event, db
   return opened ? bus::Outcome::applied : bus::Outcome::stale;
 }
 
-// booking.requested with an amount opens its invoice; booking.cancelled voids an open one
-// and refunds a paid one when parks' refund decision says so (DESIGN §7, park booking;
-// the payload is parks' contract, townhall/parks/events.hpp).
-bus::Outcome RevenueService::apply_booking_event(const bus::Event& event, db::Connection& service) {
-  auto booking = parks::events::booking_from_snapshot(event.data.at("snapshot"));
-  auto id = std::to_string(booking.id);
-  if (event.event_type == parks::events::kBookingRequested) {
-    if (booking.amount_cents <= 0) return bus::Outcome::applied;
-    if (!invoiceable(booking.amount_cents, booking.currency)) {
-      // Not a dead letter: the booking holds its slot for this invoice, so parks is told
-      // and releases it (issue 21 §3.4). Parks checks the same ceiling before it books.
+// booking.requested or enrollment.requested with an amount opens its invoice;
+// booking.cancelled or enrollment.cancelled voids an open one and refunds a paid one when
+// parks' refund decision says so (DESIGN §7, park booking; the payload is parks' contract,
+// townhall/parks/events.hpp, read for both as one PricedPlace).
+bus::Outcome RevenueService::apply_parks_event(const bus::Event& event, db::Connection& service) {
+  auto place = parks::events::priced_place(event.topic, event.event_type, event.data.at("snapshot"));
+  if (place.step == parks::events::PricedPlace::Step::other) return bus::Outcome::applied;
+  auto id = std::to_string(place.id);
+  const auto& type = place.source_type;
+  if (place.step == parks::events::PricedPlace::Step::requested) {
+    if (place.amount_cents <= 0) return bus::Outcome::applied;
+    if (!invoiceable(place.amount_cents, place.currency)) {
+      // Not a dead letter: the place is held for this invoice, so parks is told and
+      // releases it (issue 21 §3.4). Parks checks the same ceiling before it holds one.
       events::InvoiceRejection rejection{
           "parks",
-          "booking",
+          type,
           id,
-          booking.citizen_id,
-          booking.amount_cents,
-          booking.currency,
-          std::to_string(booking.amount_cents) + " " + booking.currency + " is not an amount revenue can invoice"};
+          place.citizen_id,
+          place.amount_cents,
+          place.currency,
+          std::to_string(place.amount_cents) + " " + place.currency + " is not an amount revenue can invoice"};
       bus::NewEvent rejected;
       rejected.topic = events::kInvoiceTopic;
       rejected.event_type = events::kInvoiceRejected;
       rejected.aggregate_type = "invoice_request";
-      rejected.aggregate_id = "parks.booking." + id;
+      rejected.aggregate_id = "parks." + type + "." + id;
       rejected.event_version = 1;
-      rejected.data = {{"snapshot", events::invoice_rejection_snapshot(rejection)}};
+      rejected.data = events::event_data(events::invoice_rejection_snapshot(rejection));
       rejected.correlation_id = event.correlation_id;
       rejected.causation_id = event.event_id;
       bus::append(service, std::move(rejected));
-      spdlog::warn("revenue: booking {} asks for {} {}: no invoice opened (invoice.rejected)", id, booking.amount_cents,
-                   booking.currency);
+      spdlog::warn("revenue: {} {} asks for {} {}: no invoice opened (invoice.rejected)", type, id, place.amount_cents,
+                   place.currency);
       return bus::Outcome::applied;
     }
-    auto opened = open_invoice(service, {"parks", "booking", id}, booking.citizen_id, booking.amount_cents,
-                               booking.currency, "Facility booking " + id, event.correlation_id, event.event_id);
+    auto opened = open_invoice(service, {"parks", type, id}, place.citizen_id, place.amount_cents, place.currency,
+                               place.description, event.correlation_id, event.event_id);
     return opened ? bus::Outcome::applied : bus::Outcome::stale;
   }
-  if (event.event_type != parks::events::kBookingCancelled) return bus::Outcome::applied;
-  auto invoice = store::find_invoice_by_source(service, "parks", "booking", id);
-  if (!invoice) return bus::Outcome::applied;  // a free booking
+  auto invoice = store::find_invoice_by_source(service, "parks", type, id);
+  if (!invoice) return bus::Outcome::applied;  // free
   auto now = utc::now();
   if (invoice->status == "open") {
     invoice->status = "voided";
@@ -983,8 +989,8 @@ bus::Outcome RevenueService::apply_booking_event(const bus::Event& event, db::Co
     return bus::Outcome::applied;
   }
   if (invoice->status != "paid") return bus::Outcome::stale;
-  if (!booking.refund_payment) {
-    spdlog::info("revenue: booking {} cancelled without a refund (parks' decision); invoice {} stays paid", id,
+  if (!place.refund_payment) {
+    spdlog::info("revenue: {} {} cancelled without a refund (parks' decision); invoice {} stays paid", type, id,
                  invoice->id);
     return bus::Outcome::applied;
   }
@@ -995,7 +1001,7 @@ bus::Outcome RevenueService::apply_booking_event(const bus::Event& event, db::Co
   payment->updated_at = now;
   store::update_payment(service, *payment);
   wake_reconciler();
-  spdlog::info("revenue: booking {} cancelled; refunding payment {}", id, payment->id);
+  spdlog::info("revenue: {} {} cancelled; refunding payment {}", type, id, payment->id);
   return bus::Outcome::applied;
 }
 

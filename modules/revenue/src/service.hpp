@@ -130,7 +130,8 @@ class RevenueService {
   std::vector<bus::Subscription> subscriptions();
   static bus::Outcome apply_citizen_event(const bus::Event& event, db::Connection& sync);
   bus::Outcome apply_application_event(const bus::Event& event, db::Connection& service);
-  bus::Outcome apply_booking_event(const bus::Event& event, db::Connection& service);
+  // A booking's or an enrollment's invoice (parks' PricedPlace contract).
+  bus::Outcome apply_parks_event(const bus::Event& event, db::Connection& service);
   void bootstrap_citizens(db::Connection& sync);
   // citizen_refs for the consistency check (platform/consistency.hpp).
   std::vector<consistency::Cache> caches();

@@ -17,9 +17,12 @@
 #include "server_fixture.hpp"
 #include "support.hpp"
 #include "townhall/migrations.hpp"
+#include "townhall/parks/events.hpp"
 #include "townhall/permits/events.hpp"
 #include "townhall/platform/migrator.hpp"
 #include "townhall/platform/time.hpp"
+#include "townhall/revenue/events.hpp"
+#include "townhall/revenue/invoicing.hpp"
 #include "townhall/revenue/module.hpp"
 
 namespace townhall::revenue {
@@ -192,12 +195,22 @@ class RevenueServiceTest : public ::testing::Test {
     });
     return outcome;
   }
-  bus::Outcome apply_booking(const bus::Event& event) {
+  // A parks event (townhall/parks/events.hpp) as the bus runs its handler.
+  bus::Outcome apply_parks(std::string_view topic, std::string_view type, const json& snapshot) {
+    bus::Event event;
+    event.event_id = "parks:" + std::to_string(++parks_events_);
+    event.topic = std::string(topic);
+    event.event_type = std::string(type);
+    event.event_version = 1;
+    event.data = {{"snapshot", snapshot}};
+    return apply_parks(event);
+  }
+  bus::Outcome apply_parks(const bus::Event& event) {
     bus::Outcome outcome{};
     writer.call([&] {
       auto connection = database.open(db::Role::service);
       SQLite::Transaction transaction(connection->sql());
-      outcome = service->apply_booking_event(event, *connection);
+      outcome = service->apply_parks_event(event, *connection);
       transaction.commit();
     });
     return outcome;
@@ -226,6 +239,7 @@ class RevenueServiceTest : public ::testing::Test {
   ScriptedAuth auth;
   ScriptedProvider provider;
   std::unique_ptr<RevenueService> service;
+  int parks_events_ = 0;
 };
 
 TEST_F(RevenueServiceTest, AnEventAppliedAgainOpensNoSecondInvoice) {
@@ -305,6 +319,35 @@ TEST_F(RevenueServiceTest, TheNationalIdHasNoFallbackWhenAuthCannotAnswer) {
   // Without the national id the record reads as usual while auth is down.
   EXPECT_TRUE(run_awaitable(service->get_tax_record(as(clerk()), record->id, false)));
   EXPECT_EQ(auth.sensitive_reads.size(), 1u);
+}
+
+// Issue 28 §3: an enrollment in a priced program is invoiced as a booking is — opened on
+// enrollment.requested, voided on enrollment.cancelled, refused with invoice.rejected
+// naming the enrollment — by the same code reading parks' contract.
+TEST_F(RevenueServiceTest, AnEnrollmentIsInvoicedAndVoidedLikeABooking) {
+  namespace pe = parks::events;
+  auto enrollment = [](std::int64_t id, std::int64_t amount) {
+    return pe::enrollment_snapshot({id, 2, 1, "pending_payment", amount, "USD", true});
+  };
+  EXPECT_EQ(apply_parks(pe::kEnrollmentTopic, pe::kEnrollmentRequested, enrollment(3, 4000)), bus::Outcome::applied);
+  EXPECT_EQ(count("SELECT count(*) FROM invoices WHERE source_module = 'parks' AND source_type = 'enrollment' AND "
+                  "source_id = '3' AND amount_cents = 4000 AND status = 'open'"),
+            1);
+  EXPECT_EQ(apply_parks(pe::kEnrollmentTopic, pe::kEnrollmentConfirmed, enrollment(3, 4000)), bus::Outcome::applied);
+  EXPECT_EQ(apply_parks(pe::kEnrollmentTopic, pe::kEnrollmentCancelled, enrollment(3, 4000)), bus::Outcome::applied);
+  EXPECT_EQ(count("SELECT count(*) FROM invoices WHERE source_type = 'enrollment' AND status = 'voided'"), 1);
+  // A booking with the same id is another invoice.
+  EXPECT_EQ(apply_parks(pe::kBookingTopic, pe::kBookingRequested,
+                        pe::booking_snapshot({3, 1, 1, "", "", "pending_payment", 2500, "USD", true})),
+            bus::Outcome::applied);
+  EXPECT_EQ(count("SELECT count(*) FROM invoices WHERE source_type = 'booking' AND source_id = '3'"), 1);
+  EXPECT_EQ(apply_parks(pe::kEnrollmentTopic, pe::kEnrollmentRequested, enrollment(4, kMaxInvoiceCents + 1)),
+            bus::Outcome::applied);
+  auto reader = database.open(db::Role::reader);
+  auto rejected = reader->sql().execAndGet("SELECT data FROM outbox WHERE event_type = 'invoice.rejected'").getString();
+  auto rejection = events::invoice_rejection_from_snapshot(json::parse(rejected)["snapshot"]);
+  EXPECT_EQ(rejection.source_type, "enrollment");
+  EXPECT_EQ(rejection.source_id, "4");
 }
 
 // Issue 27 §4: the demo's business license is what README says — approved, its fee
@@ -395,7 +438,7 @@ TEST_F(RevenueServiceTest, AnInsertedLicenseKeepsEveryColumn) {
 // processor's records are not restored); a refund names the charge by that key, with a
 // refund key of its own written with refund_pending, so a retried refund repeats it.
 TEST_F(RevenueServiceTest, TheProcessorHearsRandomKeysAndARetriedRefundRepeatsItsKey) {
-  ASSERT_EQ(apply_booking(booking("booking.requested", 5, 1, 2500)), bus::Outcome::applied);
+  ASSERT_EQ(apply_parks(booking("booking.requested", 5, 1, 2500)), bus::Outcome::applied);
   auto invoice = service->list_invoices(as(citizen(1)), {}, {})->items.front().id;
   auto paid = run_awaitable(
       service->pay(as(citizen(1)), PaymentRequest{invoice, 2500, std::nullopt, "card", "tok"}, "booking-key"));
@@ -410,7 +453,7 @@ TEST_F(RevenueServiceTest, TheProcessorHearsRandomKeysAndARetriedRefundRepeatsIt
   EXPECT_EQ(provider.charged(), std::vector<std::string>{key});
 
   provider.failing_refunds = 1;
-  ASSERT_EQ(apply_booking(booking("booking.cancelled", 5, 1, 2500)), bus::Outcome::applied);  // wakes the reconciler
+  ASSERT_EQ(apply_parks(booking("booking.cancelled", 5, 1, 2500)), bus::Outcome::applied);  // wakes the reconciler
   ASSERT_TRUE(testing::wait_until([&] { return !provider.refund_calls().empty(); }));
   ASSERT_TRUE(testing::wait_until([&] {
     run_awaitable(service->reconcile());
@@ -426,7 +469,7 @@ TEST_F(RevenueServiceTest, TheProcessorHearsRandomKeysAndARetriedRefundRepeatsIt
     EXPECT_EQ(call.refund_key, refund_key);
   }
   // Two payments never share a key.
-  ASSERT_EQ(apply_booking(booking("booking.requested", 6, 1, 2500)), bus::Outcome::applied);
+  ASSERT_EQ(apply_parks(booking("booking.requested", 6, 1, 2500)), bus::Outcome::applied);
   auto second = service->list_invoices(as(citizen(1)), {}, {})->items.front().id;
   auto again = run_awaitable(
       service->pay(as(citizen(1)), PaymentRequest{second, 2500, std::nullopt, "card", "tok"}, "booking-key-2"));
