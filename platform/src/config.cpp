@@ -131,6 +131,10 @@ void parse_server(Section& root, Server& server) {
         limits.integer("body_bytes", static_cast<std::int64_t>(http.body_limit), 1, 1LL << 30));
     http.header_limit = static_cast<std::size_t>(
         limits.integer("header_bytes", static_cast<std::int64_t>(http.header_limit), 1024, 1LL << 20));
+    http.chunk_line_limit = static_cast<std::size_t>(
+        limits.integer("chunk_line_bytes", static_cast<std::int64_t>(http.chunk_line_limit), 64, 1LL << 20));
+    http.trailer_limit = static_cast<std::size_t>(
+        limits.integer("trailer_bytes", static_cast<std::int64_t>(http.trailer_limit), 64, 1LL << 20));
     http.read_timeout =
         std::chrono::milliseconds(limits.integer("read_timeout_ms", http.read_timeout.count(), 1, 3'600'000));
     http.idle_timeout =

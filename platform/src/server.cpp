@@ -61,6 +61,72 @@ struct FramingProblem {
   std::string detail;
 };
 
+using RequestParser = bhttp::request_parser<bhttp::string_body>;
+
+struct ReadOutcome {
+  boost::system::error_code ec;
+  std::optional<FramingProblem> problem;  // refused before the parser finished
+};
+
+// The input the parser has not consumed yet.
+std::string_view unparsed(const beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
+}
+
+// Feeds `parser` from `stream` until `finished(parser)`. `check_leftover(unparsed input)`
+// runs after every parse that needs more input and ends the read with the problem it
+// returns. (Beast's async_read bounds only the header, with header_limit, and the body,
+// with body_limit: whatever else its parser waits to see whole, it would keep reading
+// into the buffer until the read timeout.)
+template <class Finished, class CheckLeftover>
+asio::awaitable<ReadOutcome> read_message(beast::tcp_stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
+                                          Finished finished, CheckLeftover check_leftover) {
+  boost::system::error_code ec;
+  for (;;) {
+    if (buffer.size() > 0) {
+      auto used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      if (ec && ec != bhttp::error::need_more) co_return ReadOutcome{ec, {}};
+      if (finished(parser)) co_return ReadOutcome{};
+      if (!ec && used > 0 && buffer.size() > 0) continue;
+      if (auto problem = check_leftover(unparsed(buffer))) co_return ReadOutcome{{}, std::move(problem)};
+    }
+    auto [read_ec, n] = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)), kTuple);
+    buffer.commit(n);
+    if (read_ec == asio::error::eof) {
+      // As Beast's read: the end of a message that declares no length, or a partial one.
+      if (!parser.got_some()) co_return ReadOutcome{bhttp::error::end_of_stream, {}};
+      parser.put_eof(ec);
+      if (!ec && finished(parser)) co_return ReadOutcome{};
+      co_return ReadOutcome{ec ? ec : make_error_code(bhttp::error::partial_message), {}};
+    }
+    if (read_ec) co_return ReadOutcome{read_ec, {}};
+  }
+}
+
+constexpr auto kNoCheck = [](std::string_view) { return std::optional<FramingProblem>(); };
+
+// A chunked body's unparsed input is only ever framing: the parser moves chunk data into
+// the body as it arrives (body_limit counts it) and waits for a chunk-size line, or for
+// the last chunk's line and the trailer section, to be complete. Bound both.
+std::optional<FramingProblem> check_chunk_framing(std::string_view pending, std::size_t chunk_line_limit,
+                                                  std::size_t trailer_limit) {
+  if (pending.size() <= std::min(chunk_line_limit, trailer_limit)) return std::nullopt;
+  if (pending.starts_with("\r\n")) pending.remove_prefix(2);  // the previous chunk's end
+  auto line_end = pending.find("\r\n");
+  if (line_end == std::string_view::npos) {
+    if (pending.size() <= chunk_line_limit) return std::nullopt;
+    return FramingProblem{
+        400, "a chunk-size line (with its extensions) exceeds " + std::to_string(chunk_line_limit) + " bytes"};
+  }
+  if (line_end > chunk_line_limit)
+    return FramingProblem{
+        400, "a chunk-size line (with its extensions) exceeds " + std::to_string(chunk_line_limit) + " bytes"};
+  // A whole line the parser did not consume is the last chunk's: trailer fields follow.
+  if (pending.size() - line_end - 2 <= trailer_limit) return std::nullopt;
+  return FramingProblem{431, "the request's trailer section exceeds " + std::to_string(trailer_limit) + " bytes"};
+}
+
 // RFC 9112 §6: the only transfer coding this server decodes is a single "chunked". Any
 // other list leaves the body's length to interpretation (the root of request smuggling),
 // so it is answered and the connection closed before any body byte is read.
@@ -247,22 +313,20 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     return response;
   }
 
-  Request convert(bhttp::request<bhttp::string_body>& message, const std::string& client_ip) {
+  Request convert(bhttp::request<bhttp::string_body>& message, std::vector<Header> header_fields,
+                  const std::string& client_ip) {
     Request request;
     request.method = parse_method(std::string_view(message.method_string().data(), message.method_string().size()));
     request.target = std::string(message.target());
     auto question = request.target.find('?');
     request.path = request.target.substr(0, question);
     if (question != std::string::npos) request.query = request.target.substr(question + 1);
-    request.headers.reserve(8);
-    for (const auto& field : message)
-      request.headers.push_back({std::string(field.name_string()), std::string(field.value())});
+    request.headers = std::move(header_fields);
     request.body = std::move(message.body());
     std::string forwarded;
     if (!options.trusted_proxies.empty())
-      for (const auto& field : message)
-        if (beast::iequals(field.name_string(), "X-Forwarded-For"))
-          forwarded += (forwarded.empty() ? "" : ",") + std::string(field.value());
+      for (const auto& field : request.headers)
+        if (iequals(field.name, "X-Forwarded-For")) forwarded += (forwarded.empty() ? "" : ",") + field.value;
     request.client_ip = client_address(client_ip, forwarded, options.trusted_proxies);
     auto offered = request.header("X-Request-Id");
     request.request_id = is_acceptable_request_id(offered) ? std::string(offered) : generate_request_id();
@@ -314,16 +378,34 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       session->busy = true;
       auto started = Clock::now();
       session->expires_after(options.read_timeout);
-      bhttp::request_parser<bhttp::string_body> parser;
+      RequestParser parser;
       parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
       parser.body_limit(options.body_limit);
-      auto [header_ec, header_bytes] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
-      auto read_ec = header_ec;
-      std::optional<FramingProblem> framing;
-      if (!read_ec) framing = check_framing(parser);
+      parser.eager(false);  // stop after the header: it is checked before any body byte is read
+      auto header_read = co_await read_message(
+          stream, buffer, parser, [](const RequestParser& p) { return p.is_header_done(); }, kNoCheck);
+      auto read_ec = header_read.ec;
+      std::optional<FramingProblem> framing = std::move(header_read.problem);
+      if (!read_ec && !framing) framing = check_framing(parser);
+      // The header's fields as sent: the parser adds trailer fields to the same message,
+      // and nothing may pass them off as header fields (RFC 9110 §6.5.1).
+      std::vector<Header> header_fields;
+      bool wants_keep_alive = false;
+      if (!read_ec && !framing) {
+        header_fields.reserve(8);
+        for (const auto& field : parser.get())
+          header_fields.push_back({std::string(field.name_string()), std::string(field.value())});
+        wants_keep_alive = parser.get().keep_alive();
+      }
       if (!read_ec && !framing && !parser.is_done()) {
-        auto [body_ec, body_bytes] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
-        read_ec = body_ec;
+        parser.eager(true);
+        auto body = co_await read_message(
+            stream, buffer, parser, [](const RequestParser& p) { return p.is_done(); },
+            [this](std::string_view leftover) {
+              return check_chunk_framing(leftover, options.chunk_line_limit, options.trailer_limit);
+            });
+        read_ec = body.ec;
+        framing = std::move(body.problem);
       }
 
       session->deadline.store(0, std::memory_order_relaxed);  // the handler bounds its own time
@@ -336,8 +418,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       if (framing) {
         unread_body = true;
         request.request_id = generate_request_id();
-        response = protocol_error(framing->status, framing->status == 501 ? "not-implemented" : "malformed-request",
-                                  framing->detail);
+        std::string_view slug = framing->status == 501   ? "not-implemented"
+                                : framing->status == 431 ? "header-too-large"
+                                                         : "malformed-request";
+        response = protocol_error(framing->status, slug, framing->detail);
       } else if (read_ec) {
         if (read_ec == bhttp::error::body_limit) unread_body = true;
         if (read_ec == bhttp::error::end_of_stream || read_ec == beast::error::timeout ||
@@ -359,7 +443,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       } else {
         auto& message = parser.get();
         version = message.version();
-        request = convert(message, client_ip);
+        request = convert(message, std::move(header_fields), client_ip);
         method_label = to_string(request.method);
         head = request.method == Method::head;
         if (request.path.empty() || request.path.front() != '/') {
@@ -374,7 +458,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                         "the server failed to handle this request; see its log for request id " + request.request_id);
           }
         }
-        keep_alive = message.keep_alive() && !response.close && !stopping;
+        keep_alive = wants_keep_alive && !response.close && !stopping;
       }
 
       bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(response.status), version};

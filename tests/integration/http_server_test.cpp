@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "server_fixture.hpp"
@@ -160,6 +161,95 @@ TEST_F(HttpServerTest, TheRateLimitSeesTheClientBehindATrustedProxyOnly) {
     EXPECT_EQ(from(server.port(), "203.0.113.8"), 200);
     EXPECT_EQ(from(server.port(), "203.0.113.9"), 429);  // all one client: the peer
   }
+}
+
+// The resident memory of this process (the server runs in it), in bytes.
+std::size_t resident_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.starts_with("VmRSS:")) return std::stoul(line.substr(6)) * 1024;
+  return 0;
+}
+
+const std::string kChunkedEcho = "POST /test/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+// A chunk-size line (its extensions) and the trailer section are counted by neither the
+// header nor the body limit; Beast's parser waits for each to end while the server reads
+// on. Each has a limit of its own (issue 21 §3.1).
+TEST_F(HttpServerTest, AChunkLineOrATrailerBeyondItsLimitIsRefused) {
+  TestServer server(testing::test_config(dir_.path()), add_echo_route);
+  const std::string long_value(256 * 1024, 'e');
+  struct Case {
+    std::string body;
+    int status;
+  };
+  for (const auto& [body, status] :
+       std::vector<Case>{{"3;ext=" + long_value + "\r\nabc\r\n0\r\n\r\n", 400},
+                         {"3\r\nabc\r\n4;ext=" + long_value + "\r\nabcd\r\n0\r\n\r\n", 400},
+                         {"3\r\nabc\r\n0;ext=" + long_value + "\r\n\r\n", 400},
+                         {"3\r\nabc\r\n0\r\nX-Pad: " + long_value + "\r\n\r\n", 431},
+                         {"3\r\nabc\r\n0\r\n" +
+                              [] {
+                                std::string many;
+                                for (int i = 0; i < 4000; ++i) many += "X-T" + std::to_string(i) + ": v\r\n";
+                                return many;
+                              }() +
+                              "\r\n",
+                          431}}) {
+    RawConnection connection(server.port());
+    connection.send(kChunkedEcho + body);
+    auto response = connection.read_response();
+    ASSERT_TRUE(response) << status;
+    EXPECT_EQ(response->status, status) << body.substr(0, 16);
+    EXPECT_EQ(response->header("content-type"), "application/problem+json");
+    EXPECT_EQ(response->header("connection"), "close");
+    EXPECT_TRUE(connection.wait_closed());
+  }
+  // Within the limits: extensions are ignored, the connection stays open.
+  RawConnection fine(server.port());
+  fine.send(kChunkedEcho + "3;name=value;flag\r\nabc\r\n0;last=1\r\nX-Checksum: 1\r\n\r\n");
+  auto answer = fine.read_response();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(answer->body, "3");
+  fine.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto next = fine.read_response();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->status, 200);
+}
+
+// Beast adds trailer fields to the message's header fields; the server does not pass them
+// on as header fields (RFC 9110 §6.5.1): a proxy that checks headers only must not be
+// bypassed by a trailer.
+TEST_F(HttpServerTest, TrailerFieldsAreNotTakenForHeaderFields) {
+  TestServer server(testing::test_config(dir_.path()), add_echo_route);
+  RawConnection connection(server.port());
+  connection.send(kChunkedEcho + "3\r\nabc\r\n0\r\nX-Request-Id: from-the-trailer\r\n\r\n");
+  auto response = connection.read_response();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_NE(response->header("x-request-id"), "from-the-trailer");
+  EXPECT_EQ(response->header("x-request-id").size(), 32u);
+}
+
+// Several connections each sending an endless chunk-size line: the server's memory stays
+// flat (before the limit, each held all it had read until the read timeout).
+TEST_F(HttpServerTest, EndlessChunkFramingDoesNotGrowTheServersMemory) {
+  TestServer server(testing::test_config(dir_.path()), add_echo_route);
+  const std::size_t per_connection = 32 * 1024 * 1024;
+  const std::string piece(64 * 1024, 'e');
+  std::vector<std::unique_ptr<RawConnection>> connections;
+  auto before = resident_bytes();
+  for (int i = 0; i < 4; ++i) {
+    auto& connection = connections.emplace_back(std::make_unique<RawConnection>(server.port()));
+    bool open = connection->send(kChunkedEcho + "1;ext=");
+    for (std::size_t sent = 0; open && sent < per_connection; sent += piece.size()) open = connection->send(piece);
+  }
+  auto after = resident_bytes();
+  EXPECT_LT(after, before + 24 * 1024 * 1024)
+      << "resident memory grew from " << before / 1024 << " KiB to " << after / 1024 << " KiB";
+  EXPECT_EQ(server.get("/healthz").status, 200);
 }
 
 TEST_F(HttpServerTest, OversizeHeadersAre431) {

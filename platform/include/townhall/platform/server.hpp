@@ -43,6 +43,10 @@ struct ServerOptions {
   std::uint16_t port = 8080;  // 0 = ephemeral
   std::size_t body_limit = 1024 * 1024;
   std::size_t header_limit = 16 * 1024;
+  // A chunked body's framing that neither limit above counts: one chunk-size line (with
+  // its extensions) and the trailer section after the last chunk (400 and 431 beyond).
+  std::size_t chunk_line_limit = 4 * 1024;
+  std::size_t trailer_limit = 4 * 1024;
   std::chrono::milliseconds read_timeout{10'000};  // first byte .. full request
   std::chrono::milliseconds idle_timeout{30'000};  // keep-alive wait for the next request
   std::chrono::milliseconds write_timeout{10'000};
