@@ -73,19 +73,24 @@ std::string_view unparsed(const beast::flat_buffer& buffer) {
   return {static_cast<const char*>(buffer.data().data()), buffer.size()};
 }
 
-// Feeds `parser` from `stream` until `finished(parser)`. `check_leftover(unparsed input)`
-// runs after every parse that needs more input and ends the read with the problem it
-// returns. (Beast's async_read bounds only the header, with header_limit, and the body,
-// with body_limit: whatever else its parser waits to see whole, it would keep reading
-// into the buffer until the read timeout.)
-template <class Finished, class CheckLeftover>
+// Feeds `parser` from `stream` until `finished(parser)`. `check_input(unparsed input,
+// scanned)` runs before every parse (`scanned`: how much of the input it has already
+// searched; kept across parses), `check_leftover(unparsed input)` after a parse that
+// needs more input; either ends the read with the problem it returns. (Beast's async_read
+// bounds only the header, with header_limit, and the body, with body_limit: whatever else
+// its parser waits to see whole, it would keep reading into the buffer until the read
+// timeout.)
+template <class Finished, class CheckInput, class CheckLeftover>
 asio::awaitable<ReadOutcome> read_message(beast::tcp_stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
-                                          Finished finished, CheckLeftover check_leftover) {
+                                          Finished finished, CheckInput check_input, CheckLeftover check_leftover) {
   boost::system::error_code ec;
+  std::size_t scanned = 0;
   for (;;) {
     if (buffer.size() > 0) {
+      if (auto problem = check_input(unparsed(buffer), scanned)) co_return ReadOutcome{{}, std::move(problem)};
       auto used = parser.put(buffer.data(), ec);
       buffer.consume(used);
+      scanned -= std::min(scanned, used);
       if (ec && ec != bhttp::error::need_more) co_return ReadOutcome{ec, {}};
       if (finished(parser)) co_return ReadOutcome{};
       if (!ec && used > 0 && buffer.size() > 0) continue;
@@ -105,6 +110,26 @@ asio::awaitable<ReadOutcome> read_message(beast::tcp_stream& stream, beast::flat
 }
 
 constexpr auto kNoCheck = [](std::string_view) { return std::optional<FramingProblem>(); };
+constexpr auto kNoInputCheck = [](std::string_view, std::size_t&) { return std::optional<FramingProblem>(); };
+
+// RFC 9112 §5.2: a field value continued on the next line (obs-fold: CRLF, then SP or
+// HTAB) is refused. Beast joins the lines; a proxy in front may read them otherwise (the
+// first line alone, or the continuation as a field of its own), which for Content-Length
+// or Transfer-Encoding is request smuggling. Searches the header in `pending` (up to its
+// empty line) from `scanned` on, and advances `scanned` past what it has searched.
+std::optional<FramingProblem> check_obs_fold(std::string_view pending, std::size_t& scanned) {
+  for (; scanned + 2 < pending.size(); ++scanned) {
+    if (pending[scanned] != '\r' || pending[scanned + 1] != '\n') continue;
+    char next = pending[scanned + 2];
+    if (next == ' ' || next == '\t')
+      return FramingProblem{400, "a header field is folded onto a second line (obsolete line folding)"};
+    if (next == '\r') {
+      scanned = pending.size();  // the header's empty line: what follows is the body
+      break;
+    }
+  }
+  return std::nullopt;
+}
 
 // A chunked body's unparsed input is only ever framing: the parser moves chunk data into
 // the body as it arrives (body_limit counts it) and waits for a chunk-size line, or for
@@ -383,7 +408,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       parser.body_limit(options.body_limit);
       parser.eager(false);  // stop after the header: it is checked before any body byte is read
       auto header_read = co_await read_message(
-          stream, buffer, parser, [](const RequestParser& p) { return p.is_header_done(); }, kNoCheck);
+          stream, buffer, parser, [](const RequestParser& p) { return p.is_header_done(); }, check_obs_fold, kNoCheck);
       auto read_ec = header_read.ec;
       std::optional<FramingProblem> framing = std::move(header_read.problem);
       if (!read_ec && !framing) framing = check_framing(parser);
@@ -400,7 +425,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       if (!read_ec && !framing && !parser.is_done()) {
         parser.eager(true);
         auto body = co_await read_message(
-            stream, buffer, parser, [](const RequestParser& p) { return p.is_done(); },
+            stream, buffer, parser, [](const RequestParser& p) { return p.is_done(); }, kNoInputCheck,
             [this](std::string_view leftover) {
               return check_chunk_framing(leftover, options.chunk_line_limit, options.trailer_limit);
             });

@@ -329,6 +329,49 @@ TEST_F(HttpServerTest, UnacceptableTransferEncodingClosesTheConnection) {
   EXPECT_EQ(second->status, 200);
 }
 
+// RFC 9112 §5.2: a field continued on the next line (obs-fold) is refused, in every
+// field: Beast joins the lines, a proxy in front may not, and for the framing fields
+// that is request smuggling (issue 28 §1). The connection closes, so what follows the
+// header is never read as a request.
+TEST_F(HttpServerTest, AFoldedHeaderFieldIsRefusedAndClosesTheConnection) {
+  TestServer server(testing::test_config(dir_.path()), add_echo_route);
+  const std::string smuggled = "GET /test/echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+  for (const auto& [headers, body] : std::vector<std::pair<std::string, std::string>>{
+           {"Transfer-Encoding:\r\n chunked\r\n", "3\r\nabc\r\n0\r\n\r\n"},
+           {"Transfer-Encoding: chunked\r\n\t, identity\r\n", "3\r\nabc\r\n0\r\n\r\n"},
+           {"Transfer-Encoding: gzip,\r\n chunked\r\n", "0\r\n\r\n"},
+           {"Transfer-Encoding:\r\n chunked\r\n", ""},
+           {"Content-Length:\r\n 3\r\n", "abc"},
+           {"Content-Length: 3\r\n \r\n", "abc"},
+           {"Content-Length:\r\n\t0\r\n", ""},
+           {"X-Note: first\r\n  second\r\n", ""}}) {
+    RawConnection connection(server.port());
+    connection.send("POST /test/echo HTTP/1.1\r\nHost: x\r\n" + headers + "\r\n" + body + smuggled);
+    auto response = connection.read_response();
+    ASSERT_TRUE(response) << headers;
+    EXPECT_EQ(response->status, 400) << headers;
+    EXPECT_EQ(response->header("content-type"), "application/problem+json") << headers;
+    EXPECT_EQ(response->header("connection"), "close") << headers;
+    EXPECT_FALSE(connection.read_response(500ms)) << headers;
+    EXPECT_TRUE(connection.wait_closed()) << headers;
+  }
+  // A fold that arrives in pieces is found too.
+  RawConnection pieces(server.port());
+  pieces.send("POST /test/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n");
+  ASSERT_FALSE(pieces.read_response(200ms));
+  pieces.send(" \r\n\r\nabc");
+  auto refused = pieces.read_response();
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 400);
+  // Spaces and tabs inside a value, and CRLF in a body, are no fold.
+  RawConnection fine(server.port());
+  fine.send("POST /test/echo HTTP/1.1\r\nHost: x\r\nX-Note: a \t b\r\nContent-Length: 4\r\n\r\n\r\n \t");
+  auto answer = fine.read_response();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200);
+  EXPECT_EQ(answer->body, "4");
+}
+
 TEST_F(HttpServerTest, EveryResponseForbidsCachingAndSniffing) {
   TestServer server(testing::test_config(dir_.path()), add_echo_route);
   for (const auto& target :
