@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <chrono>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -39,9 +40,16 @@ constexpr std::chrono::milliseconds kLingerPause{1000};
 constexpr std::size_t kLingerBytes = 64 * 1024 * 1024;
 
 struct Session {
-  explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
+  Session(tcp::socket socket, std::string peer_address) : stream(std::move(socket)), peer(std::move(peer_address)) {}
   beast::tcp_stream stream;
-  bool busy = false;  // touched only on the session's strand
+  const std::string peer;  // the address its connection slot is counted under
+  bool busy = false;       // touched only on the session's strand
+  // Read by the acceptor to pick the connection idle longest when it must make room:
+  // whether it waits for a request (a new or kept-alive connection), and when it was
+  // accepted or last had an answer ready (steady-clock nanoseconds).
+  std::atomic<bool> idle{false};
+  std::atomic<std::int64_t> last_active{Clock::now().time_since_epoch().count()};
+  std::atomic<bool> shedding{false};  // the acceptor has asked it to close
   // When the current phase (idle wait, request read, response write) must be over, in
   // steady-clock nanoseconds; 0 = no deadline. Checked by the server's reaper, so a
   // request costs no timer syscalls (timeouts are coarse: a few ms to 250 ms late).
@@ -205,7 +213,15 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         durations(registry.histogram("townhall_http_request_duration_seconds",
                                      "Time from the first byte of a request to its response being ready",
                                      {"method", "route"})),
-        open_connections(registry.gauge("townhall_http_open_connections", "Open HTTP connections").with({})) {}
+        open_connections(registry.gauge("townhall_http_open_connections", "Open HTTP connections").with({})),
+        refused_connections(registry.counter("townhall_http_refused_connections_total",
+                                             "Connections closed at accept: the client address held its share "
+                                             "(per_address) or the server was full with none idle (capacity)",
+                                             {"reason"})),
+        shed_connections(registry
+                             .counter("townhall_http_shed_connections_total",
+                                      "Idle connections closed to make room for a new one at max_connections")
+                             .with({})) {}
 
   asio::io_context& io;
   ServerOptions options;
@@ -214,6 +230,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   metrics::CounterFamily& requests;
   metrics::HistogramFamily& durations;
   metrics::Gauge& open_connections;
+  metrics::CounterFamily& refused_connections;
+  metrics::Counter& shed_connections;
+  // Open connections per client address (the TCP peer), under `mutex`.
+  std::unordered_map<std::string, std::size_t> per_address;
 
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> active{0};
@@ -290,21 +310,74 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         co_await backoff.async_wait(kTuple);
         continue;
       }
-      if (active.load() >= options.max_connections) {
+      auto peer = peer_address(socket);
+      // One address may not hold more than its share (a proxy in front carries many
+      // clients: trusted proxies are exempt). At the global limit, the connection idle
+      // longest makes room; with none idle the new one is refused.
+      bool exempt = is_trusted_proxy(peer);
+      std::string_view refusal;
+      std::shared_ptr<Session> session;
+      {
+        std::lock_guard lock(mutex);
+        auto held = per_address.find(peer);
+        if (!exempt && held != per_address.end() && held->second >= options.max_connections_per_address)
+          refusal = "per_address";
+        else if (active.load() >= options.max_connections && !shed_idle_connection())
+          refusal = "capacity";
+        if (refusal.empty()) {
+          session = std::make_shared<Session>(std::move(socket), peer);
+          ++per_address[peer];
+          std::erase_if(sessions, [](const auto& weak) { return weak.expired(); });
+          sessions.push_back(session);
+        }
+      }
+      if (!refusal.empty()) {
+        refused_connections.with({std::string(refusal)}).inc();
         boost::system::error_code ignored;
         socket.close(ignored);
         continue;
-      }
-      auto session = std::make_shared<Session>(std::move(socket));
-      {
-        std::lock_guard lock(mutex);
-        std::erase_if(sessions, [](const auto& weak) { return weak.expired(); });
-        sessions.push_back(session);
       }
       ++active;
       open_connections.add(1);
       asio::co_spawn(session->stream.get_executor(), serve(session), asio::detached);
     }
+  }
+
+  template <class Socket>
+  static std::string peer_address(const Socket& socket) {
+    boost::system::error_code ec;
+    auto endpoint = socket.remote_endpoint(ec);
+    if (ec) return {};
+    auto address = endpoint.address();
+    if (address.is_v6() && address.to_v6().is_v4_mapped())
+      address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    return address.to_string();
+  }
+
+  bool is_trusted_proxy(const std::string& address) const {
+    return std::any_of(options.trusted_proxies.begin(), options.trusted_proxies.end(),
+                       [&](const Network& network) { return network.contains(address); });
+  }
+
+  // Asks the connection idle longest to close; false when none is idle. Under `mutex`.
+  bool shed_idle_connection() {
+    std::shared_ptr<Session> oldest;
+    std::int64_t oldest_since = std::numeric_limits<std::int64_t>::max();
+    for (auto& weak : sessions) {
+      auto session = weak.lock();
+      if (!session || !session->idle.load() || session->shedding.load()) continue;
+      auto since = session->last_active.load();
+      if (since < oldest_since) oldest = std::move(session), oldest_since = since;
+    }
+    if (!oldest) return false;
+    oldest->shedding = true;
+    shed_connections.inc();
+    // On its strand it is still idle unless a request began meanwhile (then it stays,
+    // and the server is one over its limit until a connection closes).
+    asio::post(oldest->stream.get_executor(), [oldest] {
+      if (oldest->idle.load()) oldest->stream.cancel();
+    });
+    return true;
   }
 
   // Closes connections whose current phase has outlived its deadline.
@@ -396,7 +469,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       if (buffer.size() == 0) {
         // Keep-alive: wait for the first byte of the next request under the idle timeout.
         session->expires_after(options.idle_timeout);
+        session->shedding = false;
+        session->idle = true;
         auto [read_ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+        session->idle = false;
         if (read_ec) break;
         buffer.commit(n);
       }
@@ -512,6 +588,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       record(read_ec || framing ? Method::other : request.method, request.route, response.status, seconds);
 
+      session->last_active = Clock::now().time_since_epoch().count();
       session->expires_after(options.write_timeout);
       auto [write_ec, written] = co_await bhttp::async_write(stream, out, kTuple);
       (void)written;
@@ -538,6 +615,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       }
     }
     stream.close();
+    {
+      std::lock_guard lock(mutex);
+      if (auto held = per_address.find(session->peer); held != per_address.end() && --held->second == 0)
+        per_address.erase(held);
+    }
     open_connections.add(-1);
     if (--active == 0 && stopping) report_drained(true);
   }
@@ -612,6 +694,29 @@ std::string client_address(std::string_view peer, std::string_view forwarded_for
     if (!is_trusted(entry)) break;
   }
   return client;
+}
+
+MetricsAccess metrics_access(const Request& request, std::string_view token) {
+  if (!token.empty()) {
+    auto authorization = request.header("Authorization");
+    constexpr std::string_view kScheme = "Bearer ";
+    if (authorization.size() < kScheme.size() || !iequals(authorization.substr(0, kScheme.size()), kScheme))
+      return MetricsAccess::needs_token;
+    auto presented = authorization.substr(kScheme.size());
+    // Constant time in the token's content: a wrong guess tells nothing of how close it was.
+    unsigned char differ = presented.size() == token.size() ? 0 : 1;
+    for (std::size_t i = 0; i < presented.size() && i < token.size(); ++i)
+      differ |= static_cast<unsigned char>(presented[i] ^ token[i]);
+    return differ == 0 ? MetricsAccess::allowed : MetricsAccess::needs_token;
+  }
+  for (auto forwarded : {"X-Forwarded-For", "Forwarded", "X-Real-IP"})
+    if (!request.header(forwarded).empty()) return MetricsAccess::refused;
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(request.client_ip, ec);
+  if (ec) return MetricsAccess::refused;
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  return address.is_loopback() ? MetricsAccess::allowed : MetricsAccess::refused;
 }
 
 Server::Server(asio::io_context& io, ServerOptions options, Dispatcher dispatcher, metrics::Registry& metrics)

@@ -457,6 +457,85 @@ TEST_F(HttpServerTest, RateLimitAnswers429WithRetryAfter) {
   EXPECT_EQ(limited.header("retry-after"), "2");
 }
 
+// One client address holding idle connections cannot lock everyone else out: it gets
+// max_connections_per_address of them, another client is still served (issue 28 §6).
+TEST_F(HttpServerTest, OneAddressCannotTakeEveryConnection) {
+  auto config = testing::test_config(dir_.path());
+  config.server.http.max_connections = 8;
+  config.server.http.max_connections_per_address = 4;
+  TestServer server(std::move(config));
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 8; ++i) held.push_back(std::make_unique<RawConnection>(server.port(), "127.0.0.1"));
+  // The first four are served, the others closed unanswered.
+  for (int i = 0; i < 8; ++i) {
+    held[i]->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto response = held[i]->read_response();
+    EXPECT_EQ(response.has_value(), i < 4) << i;
+  }
+  RawConnection other(server.port(), "127.0.0.2");
+  ASSERT_TRUE(other.connected());
+  other.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto response = other.read_response();
+  ASSERT_TRUE(response) << "a second client was locked out";
+  EXPECT_EQ(response->status, 200);
+  // Closing one gives the address a slot back.
+  held.front().reset();
+  EXPECT_TRUE(testing::wait_until([&] {
+    RawConnection again(server.port(), "127.0.0.1");
+    again.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    return again.read_response(1s).has_value();
+  }));
+  RawConnection scrape(server.port(), "127.0.0.4");  // 127.0.0.1 still holds its share
+  scrape.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto metrics = scrape.read_response();
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("townhall_http_refused_connections_total{reason=\"per_address\"}"), std::string::npos);
+}
+
+// At max_connections, the connection idle longest makes room for a new client; one in
+// the middle of a request is never closed for it.
+TEST_F(HttpServerTest, AtTheLimitTheConnectionIdleLongestMakesRoom) {
+  auto config = testing::test_config(dir_.path());
+  config.server.http.max_connections = 4;
+  TestServer server(std::move(config));
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(std::make_unique<RawConnection>(server.port(), "127.0.0.1"));
+    idle.back()->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_TRUE(idle.back()->read_response()) << i;
+  }
+  RawConnection partial(server.port(), "127.0.0.1");  // a request under way: not idle
+  partial.send("GET /healthz HTTP/1.1\r\n");
+  ASSERT_FALSE(partial.read_response(200ms));
+  std::vector<std::unique_ptr<RawConnection>> newcomers;  // kept open: the server stays full
+  for (int round = 0; round < 3; ++round) {
+    auto& newcomer = *newcomers.emplace_back(std::make_unique<RawConnection>(server.port(), "127.0.0.2"));
+    newcomer.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto response = newcomer.read_response();
+    ASSERT_TRUE(response) << "round " << round << ": refused although idle connections were open";
+    EXPECT_EQ(response->status, 200);
+    EXPECT_TRUE(idle[round]->wait_closed()) << "round " << round << ": not the one idle longest";
+  }
+  partial.send("Host: x\r\n\r\n");
+  auto finished = partial.read_response();
+  ASSERT_TRUE(finished);
+  EXPECT_EQ(finished->status, 200);
+}
+
+// A trusted proxy carries many clients: it is not held to the per-address share.
+TEST_F(HttpServerTest, TrustedProxiesAreExemptFromThePerAddressShare) {
+  auto config = testing::test_config(dir_.path());
+  config.server.http.max_connections_per_address = 2;
+  config.server.http.trusted_proxies = {*http::parse_network("127.0.0.3")};
+  TestServer server(std::move(config));
+  std::vector<std::unique_ptr<RawConnection>> proxied;
+  for (int i = 0; i < 6; ++i) {
+    proxied.push_back(std::make_unique<RawConnection>(server.port(), "127.0.0.3"));
+    proxied.back()->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_TRUE(proxied.back()->read_response()) << i;
+  }
+}
+
 TEST_F(HttpServerTest, IdleConnectionIsClosed) {
   auto config = testing::test_config(dir_.path());
   config.server.http.idle_timeout = 200ms;
@@ -491,6 +570,87 @@ TEST_F(HttpServerTest, OpsEndpoints) {
   EXPECT_NE(metrics.body.find("townhall_http_requests_total{method=\"GET\",route=\"/readyz\",status=\"200\"} 1"),
             std::string::npos)
       << metrics.body;
+}
+
+// /metrics shows login outcomes, admin traffic and dead letters: not for everyone
+// (issue 28 §5). Without a token it answers a client on this host that came directly,
+// never one through a proxy, so a public listener or a proxy in front does not publish it.
+TEST_F(HttpServerTest, WithoutATokenMetricsAreForClientsOnThisHostOnly) {
+  auto config = testing::test_config(dir_.path());
+  config.server.http.trusted_proxies = {*http::parse_network("127.0.0.1")};
+  TestServer server(std::move(config));
+  EXPECT_EQ(server.get("/metrics").status, 200);
+  for (std::string forwarded : {"X-Forwarded-For: 203.0.113.7", "X-Forwarded-For: 127.0.0.1",
+                                "Forwarded: for=203.0.113.7", "X-Real-IP: 203.0.113.7"}) {
+    auto response = testing::http_request(server.port(), "GET", "/metrics", {}, {forwarded});
+    EXPECT_EQ(response.status, 403) << forwarded;
+    EXPECT_EQ(response.header("content-type"), "application/problem+json") << forwarded;
+    EXPECT_EQ(response.body.find("townhall_"), std::string::npos) << forwarded;
+  }
+}
+
+// With server.metrics_token_file, /metrics needs that bearer token, from anywhere.
+TEST_F(HttpServerTest, WithATokenMetricsNeedIt) {
+  const std::string token(48, 'm');
+  auto write_token = [&](const std::string& text, std::filesystem::perms mode) {
+    std::filesystem::remove(dir_.path() / "metrics.token");
+    std::ofstream(dir_.path() / "metrics.token") << text;
+    std::filesystem::permissions(dir_.path() / "metrics.token", mode);
+  };
+  auto config = testing::test_config(dir_.path());
+  config.server.metrics_token_file = "metrics.token";  // relative: to the data dir
+  config.server.http.trusted_proxies = {*http::parse_network("127.0.0.1")};
+  write_token(token + "\n", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  {
+    TestServer server(config);
+    auto anonymous = server.get("/metrics");
+    EXPECT_EQ(anonymous.status, 401);
+    EXPECT_EQ(anonymous.header("www-authenticate"), R"(Bearer realm="townhall-metrics")");
+    EXPECT_EQ(anonymous.body.find("townhall_"), std::string::npos);
+    auto scrape = [&](const std::vector<std::string>& headers) {
+      return testing::http_request(server.port(), "GET", "/metrics", {}, headers);
+    };
+    EXPECT_EQ(scrape({"Authorization: Bearer " + std::string(47, 'm')}).status, 401);
+    EXPECT_EQ(scrape({"Authorization: Bearer " + token + "m"}).status, 401);
+    EXPECT_EQ(scrape({"Authorization: Basic " + token}).status, 401);
+    auto scraped = scrape({"Authorization: Bearer " + token});
+    EXPECT_EQ(scraped.status, 200);
+    EXPECT_NE(scraped.body.find("townhall_module_up"), std::string::npos);
+    EXPECT_EQ(scrape({"Authorization: Bearer " + token, "X-Forwarded-For: 203.0.113.7"}).status, 200);
+  }
+  // A token others can read, or one too short to resist guessing, stops the start.
+  write_token(token, std::filesystem::perms::owner_read | std::filesystem::perms::others_read);
+  EXPECT_THROW(TestServer{config}, std::runtime_error);
+  write_token("short", std::filesystem::perms::owner_read);
+  EXPECT_THROW(TestServer{config}, std::runtime_error);
+}
+
+// No metric label carries personal data: routes are labelled by pattern, never by path,
+// and nothing else a client sends becomes a label.
+TEST_F(HttpServerTest, NoMetricLabelCarriesPersonalData) {
+  TestServer server(testing::test_config(dir_.path()));
+  const std::string email = "maria.private@example.org";
+  auto registered = testing::http_request(server.port(), "POST", "/api/v1/auth/register",
+                                          nlohmann::json{{"email", email},
+                                                         {"password", "a long enough password"},
+                                                         {"name", "Maria Private"},
+                                                         {"phone", "+1-555-0199"},
+                                                         {"national_id", "NID-7734-PRIVATE"}}
+                                              .dump());
+  ASSERT_EQ(registered.status, 201) << registered.body;
+  auto id = std::to_string(nlohmann::json::parse(registered.body)["id"].get<std::int64_t>());
+  auto token = testing::login(server.port(), email, "a long enough password");
+  ASSERT_FALSE(token.empty());
+  EXPECT_EQ(testing::call(server.port(), "GET", "/api/v1/auth/citizens/" + id, {}, token).status, 200);
+  EXPECT_EQ(testing::login(server.port(), "someone.else@example.org", "wrong password"), "");
+  server.get("/nowhere/" + email);
+  server.get("/api/v1/auth/citizens/" + id + "?email=" + email);
+  auto metrics = server.get("/metrics").body;
+  ASSERT_NE(metrics.find("townhall_auth_logins_total"), std::string::npos);
+  for (const std::string& personal : {email, std::string("someone.else"), token, std::string("Maria Private"),
+                                      std::string("NID-7734"), std::string("555-0199"), "/citizens/" + id})
+    EXPECT_EQ(metrics.find(personal), std::string::npos) << personal;
+  EXPECT_EQ(metrics.find('@'), std::string::npos);
 }
 
 TEST_F(HttpServerTest, ModuleStatusReadsItsOwnFile) {

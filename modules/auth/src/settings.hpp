@@ -16,6 +16,9 @@ struct Settings {
   std::filesystem::path key_file = "auth.key";      // relative to the data dir
   LoginThrottle::Limits login_throttle;
   PasswordCost password_cost;
+  // Argon2 computations (logins, registrations, new staff) queued or running at once;
+  // beyond, the request is refused (503 + Retry-After) instead of waiting behind them.
+  std::size_t max_queued_password_hashes = 16;
 };
 
 // Throws config::ConfigError naming the key ("modules.auth.settings.session_ttl_seconds:
