@@ -1,5 +1,7 @@
-# Quick start:  make run   (install deps if missing, release build, serve demo on :8080)
-#               make test  (ASan+UBSan build, every test through ctest)
+# Quick start:  make run     (install deps if missing, release build, serve demo on :8080)
+#               make test    (ASan+UBSan build, every test through ctest)
+# Production:   make release (only the build packages, release build of the server alone;
+#                             then `sudo cmake --install build/release`, README "Run in production")
 JOBS ?= $(shell nproc)
 BUILD_TYPE ?= Release
 CMAKE_FLAGS ?=
@@ -7,10 +9,20 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps build run test test-stress soak soak-faults soak-load tsan fuzz bench bench-bus bench-auth bench-revenue bench-parks docs format clean
+.PHONY: deps deps-build release build run test test-stress soak soak-faults soak-load tsan fuzz bench bench-bus bench-auth bench-revenue bench-parks docs format clean
 
+# Everything make test, make fuzz and the benchmarks need (Debian and npm packages).
 deps:
 	@bash scripts/install-deps.sh
+
+# Only what building the server needs: no test tools, browser, Node.js or Clang.
+deps-build:
+	@bash scripts/install-deps.sh --build
+
+# The server alone, for installation: Release, no test suite (so no GoogleTest needed).
+release: deps-build
+	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_TESTS=OFF $(CMAKE_FLAGS)
+	cmake --build build/release -j $(JOBS) --target townhall
 
 build: deps
 	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)

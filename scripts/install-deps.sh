@@ -1,25 +1,62 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Townhall builds, tests and benchmarks with.
-# Idempotent: does nothing when everything is already installed.
+# Installs the Debian 12 packages Townhall needs. Idempotent: does nothing when everything
+# is already installed. Uses sudo when not run as root.
+#
+#   scripts/install-deps.sh --build   what building the server needs (make release; a
+#                                     production machine): compiler, CMake, the libraries
+#   scripts/install-deps.sh [--test]  everything make test, make fuzz and the benchmarks
+#                                     need (the default; make run, make test): the build
+#                                     set, test and benchmark tools, Clang for the fuzzers,
+#                                     Node.js, npm and Chromium, and the npm packages the
+#                                     tests run
 set -euo pipefail
 
-packages=(
-  build-essential cmake pkg-config ccache
-  libboost1.81-dev
-  libsqlite3-dev libsqlitecpp-dev sqlite3
+mode=test
+case "${1:-}" in
+  --build) mode=build ;;
+  --test | "") mode=test ;;
+  -h | --help)
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+  *)
+    echo "usage: $0 [--build | --test]" >&2
+    exit 2
+    ;;
+esac
+
+# Building the server (and running it: the shared libraries come with the -dev packages).
+build_packages=(
+  build-essential cmake pkg-config
+  libboost1.81-dev                      # Beast, Asio
+  libsqlite3-dev libsqlitecpp-dev       # SQLite 3.40 and its C++ wrapper
   nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
-  libsodium-dev
-  libhowardhinnant-date-dev tzdata libunistring-dev
-  curl wrk
-  prometheus
-  clang libclang-rt-14-dev
-  nodejs
-  chromium
+  libsodium-dev                         # Argon2id, tokens, the secret box, SHA-256
+  libhowardhinnant-date-dev tzdata      # IANA time zones (parks' opening hours)
+  libunistring-dev                      # NFKC and case folding of emails
 )
+# Only for make test, make fuzz, the benchmarks and the soak.
+test_packages=(
+  ccache                                # faster rebuilds (CMake uses it when present)
+  sqlite3                               # the sqlite3 shell, to look into module files
+  libgtest-dev libgmock-dev libbenchmark-dev
+  curl wrk                              # the tests' and benchmarks' HTTP clients
+  python3                               # the Prometheus check's and benchmarks' helpers
+  prometheus                            # only for promtool: alert rules and /metrics
+  clang libclang-rt-14-dev              # libFuzzer (make fuzz)
+  nodejs npm                            # the OpenAPI validator and the browser driver
+  chromium                              # the dashboard test's browser
+)
+
+packages=("${build_packages[@]}")
+if [ "$mode" = test ]; then
+  packages+=("${test_packages[@]}")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
+  # NodeSource's nodejs brings its own npm and conflicts with Debian's npm package.
+  if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
@@ -35,11 +72,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# Debian's nodejs comes without npm (NodeSource's includes it).
-if ! command -v npm >/dev/null; then
-  "${sudo_cmd[@]}" apt-get update -qq
-  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends npm
-fi
+
+[ "$mode" = test ] || exit 0
 
 # The npm packages the tests run, versions pinned in each package-lock.json: the OpenAPI
 # validator (tests/openapi) and playwright-core, which drives Debian's chromium for the

@@ -174,7 +174,7 @@ function renderModules(ready, bus) {
       "tr",
       { "data-module": name },
       cell(name),
-      cell(state.state, state.state === "up" ? "up" : "down"),
+      cell(state.state, state.state === "up" ? "up" : state.state === "degraded" ? "degraded" : "down"),
       cell(state.detail || ""),
       cell(known ? outbox.head : "–", "num"),
       cell(known ? outbox.pending : "–", "num"),

@@ -1,6 +1,5 @@
 #include "townhall/app/application.hpp"
 
-#include <SQLiteCpp/Backup.h>
 #include <SQLiteCpp/Database.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -179,56 +178,6 @@ bool migrate_all(const config::Config& config, std::vector<std::string>& report)
       auto applied = migrate(*database);
       if (applied.empty()) report.push_back(module.name + ": up to date");
       for (const auto& m : applied) report.push_back(module.name + ": applied " + m.component + "/" + m.name);
-    } catch (const std::exception& error) {
-      ok = false;
-      report.push_back(module.name + ": FAILED: " + error.what());
-    }
-  }
-  return ok;
-}
-
-namespace {
-
-// Copies one module file; returns the report line. Throws on failure.
-std::string backup_module(const config::Config& config, const config::Module& module,
-                          const std::filesystem::path& out_dir) {
-  auto source_path = config.data_dir / module.db_file;
-  auto target = out_dir / module.db_file;
-  if (!std::filesystem::exists(source_path)) throw std::runtime_error("no file " + source_path.string());
-  if (std::filesystem::exists(target)) throw std::runtime_error(target.string() + " exists; not overwritten");
-  std::filesystem::create_directories(target.parent_path());
-  // Written under another name and renamed when complete and checked: a file with the
-  // module's name in the backup is always a whole one.
-  auto partial = target;
-  partial += ".partial";
-  std::filesystem::remove(partial);
-  int pages = 0;
-  {
-    SQLite::Database source(source_path.string(), SQLite::OPEN_READONLY);
-    source.setBusyTimeout(static_cast<int>(config.database.busy_timeout.count()));
-    SQLite::Database copy(partial.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    SQLite::Backup backup(copy, source);
-    backup.executeStep(-1);  // every page in one step: one read transaction, one snapshot
-    pages = backup.getTotalPageCount();
-    std::string check = copy.execAndGet("PRAGMA integrity_check").getString();
-    if (check != "ok") {
-      std::filesystem::remove(partial);
-      throw std::runtime_error("the copy fails integrity_check: " + check);
-    }
-    copy.exec("PRAGMA journal_mode=DELETE");  // one self-contained file, no -wal beside it
-  }
-  std::filesystem::rename(partial, target);
-  return module.name + ": " + source_path.string() + " -> " + target.string() + " (" + std::to_string(pages) +
-         " pages, " + std::to_string(std::filesystem::file_size(target)) + " bytes, integrity ok)";
-}
-
-}  // namespace
-
-bool backup_all(const config::Config& config, const std::filesystem::path& out_dir, std::vector<std::string>& report) {
-  bool ok = true;
-  for (const auto& module : config.modules) {
-    try {
-      report.push_back(backup_module(config, module, out_dir));
     } catch (const std::exception& error) {
       ok = false;
       report.push_back(module.name + ": FAILED: " + error.what());
@@ -600,9 +549,11 @@ struct Application::Impl {
          200});
     router.document(
         http::Method::get, "/readyz",
-        {"Readiness: every module up (503 naming the ones that are not)", "",
-         R"({"type":"object","required":["status","modules"],"properties":{"status":{"enum":["ready","not_ready"]},)"
-         R"("modules":{"type":"object","additionalProperties":{"type":"object","properties":{"state":{"enum":["up","down"]},"detail":{"type":"string"}}}}}})",
+        {"Readiness: 200 while any module serves (status degraded when one is down or degraded), 503 when none "
+         "does or the server is shutting down; each module's state and why",
+         "",
+         R"({"type":"object","required":["status","modules"],"properties":{"status":{"enum":["ready","degraded","not_ready"]},)"
+         R"("modules":{"type":"object","additionalProperties":{"type":"object","properties":{"state":{"enum":["up","degraded","down"]},"detail":{"type":"string"}}}}}})",
          200});
     router.document(http::Method::get, "/metrics",
                     {"Prometheus metrics (text format 0.0.4): for the bearer token in server.metrics_token_file, "
@@ -630,21 +581,30 @@ struct Application::Impl {
     router.add(
         http::Method::get, "/readyz",
         [this](http::Request&) -> asio::awaitable<http::Response> {
+          // Readiness is the process's ability to serve (issue 27.6): a load balancer that
+          // dropped the whole site because one module is down would take the others with
+          // it. 503 only while shutting down or when no module serves; each module's state
+          // (up, degraded, down) and why are in the body, /metrics and the dashboard.
           nlohmann::json modules = nlohmann::json::object();
-          bool ready = !shutting_down.load();
+          int serving_modules = 0;
+          bool all_up = true;
           for (const auto& slot : slots) {
             nlohmann::json entry;
             if (*slot->up) {
               auto health = slot->module->health();
-              entry = {{"state", health.up ? "up" : "down"}, {"detail", health.detail}};
-              ready = ready && health.up;
+              const char* state = !health.up ? "down" : health.degraded ? "degraded" : "up";
+              entry = {{"state", state}, {"detail", health.detail}};
+              serving_modules += health.up ? 1 : 0;
+              all_up = all_up && health.up && !health.degraded;
             } else {
               entry = {{"state", "down"}, {"detail", slot->reason()}};
-              ready = false;
+              all_up = false;
             }
             modules[slot->config->name] = entry;
           }
-          nlohmann::json body = {{"status", ready ? "ready" : "not_ready"}, {"modules", modules}};
+          const bool ready = !shutting_down.load() && serving_modules > 0;
+          const char* status = !ready ? "not_ready" : all_up ? "ready" : "degraded";
+          nlohmann::json body = {{"status", status}, {"modules", modules}};
           co_return http::json_response(ready ? 200 : 503,
                                         body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
         },
@@ -678,9 +638,14 @@ struct Application::Impl {
   void register_metrics() {
     auto& module_up =
         metrics.gauge("townhall_module_up", "1 when the module is serving, 0 when it is down", {"module"});
-    metrics.add_collector([this, &module_up] {
-      for (const auto& slot : slots)
-        module_up.with({slot->config->name}).set(*slot->up && slot->module->health().up ? 1 : 0);
+    auto& module_degraded = metrics.gauge(
+        "townhall_module_degraded", "1 when the module serves but part of it is unavailable (see /readyz)", {"module"});
+    metrics.add_collector([this, &module_up, &module_degraded] {
+      for (const auto& slot : slots) {
+        auto health = *slot->up ? slot->module->health() : ModuleHealth{false, {}};
+        module_up.with({slot->config->name}).set(health.up ? 1 : 0);
+        module_degraded.with({slot->config->name}).set(health.up && health.degraded ? 1 : 0);
+      }
     });
   }
 

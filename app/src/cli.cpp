@@ -24,7 +24,8 @@ Commands:
   serve      run the HTTP server with every module in the registry
   migrate    apply pending database migrations to every module file, then exit
   dlq        list or replay dead letters (events a module gave up on)
-  backup     copy every module file into a directory, online (the server may run)
+  backup     copy every file the data directory needs into a directory, online
+  restore    install a backup into the data directory (the server stopped)
   admin      administration: create-user (an employee with a role)
   revenue    revenue jobs: expire-licenses (run the daily license expiry now)
   registry   print the registry: --graph (modules, topics, Api dependencies as Mermaid)
@@ -46,10 +47,13 @@ Runs the server until SIGTERM or SIGINT, then shuts down gracefully.
   --demo        seed demo data on start (each module seeds what it owns)
 )";
 
-constexpr const char* kMigrateUsage = R"(usage: townhall migrate [--config FILE] [--data-dir DIR]
+constexpr const char* kMigrateUsage = R"(usage: townhall migrate [--init] [--config FILE] [--data-dir DIR]
 
 Applies pending migrations to every module file and reports, per module, what it did.
 Exits 1 when a module could not be migrated (e.g. a tampered or missing migration).
+  --init        create the installation (the data directory and its module files)
+                when DIR holds none; without it a directory with no module file is
+                refused, so a command run from the wrong folder creates nothing
 )";
 
 constexpr const char* kDlqUsage = R"(usage: townhall dlq list [--module M] [--config FILE] [--data-dir DIR]
@@ -66,13 +70,32 @@ discard  marks a pending dead letter discarded: its event is never applied (it w
          wrong, or its effect was made by hand); the letter is kept, marked.
 )";
 
-constexpr const char* kBackupUsage = R"(usage: townhall backup --out DIR [--config FILE] [--data-dir DIR]
+constexpr const char* kBackupUsage =
+    R"(usage: townhall backup --out DIR [--prune-days N] [--config FILE] [--data-dir DIR]
 
-Copies every module file into DIR (created when missing) with SQLite's online backup:
-each copy is one consistent snapshot of its file, taken while a server may be writing,
-checked with PRAGMA integrity_check, and written as a single file (no -wal). Existing
-files in DIR are never overwritten. To restore, stop the server and copy the files back
-into the data directory. Exits 1 when any module was not backed up.
+Copies every file the data directory needs to be whole into DIR (created when missing),
+while a server may be running: each module file with SQLite's online backup (one
+consistent snapshot of the file, checked with PRAGMA integrity_check, a single file
+with no -wal) and auth's key file (without it no national id can be read), then
+DIR/manifest.json (each file's size, SHA-256 and schema; the Townhall version; the
+time), then reads every file back against the manifest. Nothing in DIR is overwritten.
+Restore with `townhall restore --from DIR`. Exits 1 when anything was not backed up.
+  --prune-days N  after a successful backup, remove the backups beside DIR (in its parent
+                  directory, only those made by townhall backup) older than N days
+)";
+
+constexpr const char* kRestoreUsage =
+    R"(usage: townhall restore --from DIR [--module M] [--config FILE] [--data-dir DIR]
+
+Installs the backup in DIR (made by `townhall backup`) into the data directory, with the
+server stopped (refused while one holds the directory). First verifies the manifest and
+every file it installs: size, SHA-256, integrity_check, and a schema this version knows.
+Then each file the backup replaces (with its -wal/-shm) is moved into
+DATA_DIR/replaced-<time>/, and the backup's file is installed owner-only (0600; the
+directory 0700, created when missing, e.g. on a new machine). Prints what it did.
+  --module M    restore module M's files alone (auth: auth.db with its key); the other
+                modules catch up with it when the server starts
+Exits 1 when the backup does not verify or a file could not be installed.
 )";
 
 constexpr const char* kAdminUsage =
@@ -87,8 +110,9 @@ parks_staff), creating the department when it does not exist. With the server st
 
 constexpr const char* kRevenueUsage = R"(usage: townhall revenue expire-licenses [--config FILE] [--data-dir DIR]
 
-Expires every active business license whose expiry has passed (license.expired each),
-as the server's daily job does. With the server stopped; a running server runs the job
+Expires every active business license whose term has passed (license.expired each) and
+lapses every approved one whose fee is unpaid past its due date (license.lapsed, its
+invoice voided), as the server's daily job does. With the server stopped; a running server runs the job
 itself and through POST <revenue prefix>/business-licenses/expire (revenue staff).
 )";
 
@@ -123,10 +147,20 @@ struct Parsed {
   std::optional<std::string> module;                // --module
   std::optional<std::int64_t> letter_id;            // replay ID
   bool all = false;                                 // replay --all, check --repair
+  bool init = false;                                // migrate --init
   std::string admin_action;                         // create-user, expire-licenses, --graph
-  std::optional<std::filesystem::path> backup_dir;  // backup --out
+  std::optional<std::filesystem::path> backup_dir;  // backup --out, restore --from
+  std::optional<int> prune_days;                    // backup --prune-days
   std::map<std::string, std::string> admin_options;
 };
+
+// True when the data directory holds at least one of the registry's module files.
+bool has_installation(const config::Config& config) {
+  std::error_code ignored;
+  for (const auto& module : config.modules)
+    if (std::filesystem::exists(config.data_dir / module.db_file, ignored)) return true;
+  return false;
+}
 
 int usage_error(const std::string& message, const char* usage) {
   std::cerr << "townhall: " << message << "\n\n" << usage;
@@ -269,9 +303,9 @@ int run_cli(int argc, char** argv) {
   Parsed parsed;
   parsed.command = args[0];
   static const std::map<std::string, const char*> usages{
-      {"serve", kServeUsage},     {"migrate", kMigrateUsage},   {"dlq", kDlqUsage},
-      {"backup", kBackupUsage},   {"admin", kAdminUsage},       {"version", kVersionUsage},
-      {"revenue", kRevenueUsage}, {"registry", kRegistryUsage}, {"check", kCheckUsage}};
+      {"serve", kServeUsage},       {"migrate", kMigrateUsage}, {"dlq", kDlqUsage},         {"backup", kBackupUsage},
+      {"restore", kRestoreUsage},   {"admin", kAdminUsage},     {"version", kVersionUsage}, {"revenue", kRevenueUsage},
+      {"registry", kRegistryUsage}, {"check", kCheckUsage}};
   auto usage_it = usages.find(parsed.command);
   if (usage_it == usages.end()) return usage_error("unknown command '" + parsed.command + "'", kUsage);
   const char* usage = usage_it->second;
@@ -301,6 +335,8 @@ int run_cli(int argc, char** argv) {
       } catch (const config::ConfigError& error) {
         return usage_error(error.what(), usage);
       }
+    } else if (parsed.command == "migrate" && arg == "--init") {
+      parsed.init = true;
     } else if (parsed.command == "serve" && arg == "--demo") {
       parsed.demo = true;
     } else if (parsed.command == "dlq" && i == 1 && (arg == "list" || arg == "replay" || arg == "discard")) {
@@ -321,9 +357,21 @@ int run_cli(int argc, char** argv) {
       auto v = value(arg);
       if (!v || v->empty()) return usage_error("--out needs a directory", usage);
       parsed.backup_dir = *v;
+    } else if (parsed.command == "backup" && arg == "--prune-days") {
+      auto v = value(arg);
+      int days = 0;
+      if (!v || v->empty() || v->size() > 5 || v->find_first_not_of("0123456789") != std::string::npos ||
+          (days = std::stoi(*v)) < 1)
+        return usage_error("--prune-days needs a number of days, at least 1", usage);
+      parsed.prune_days = days;
+    } else if (parsed.command == "restore" && arg == "--from") {
+      auto v = value(arg);
+      if (!v || v->empty()) return usage_error("--from needs a backup directory", usage);
+      parsed.backup_dir = *v;
     } else if (parsed.command == "check" && arg == "--repair") {
       parsed.all = true;
-    } else if ((parsed.command == "dlq" || parsed.command == "check") && arg == "--module") {
+    } else if ((parsed.command == "dlq" || parsed.command == "check" || parsed.command == "restore") &&
+               arg == "--module") {
       auto v = value(arg);
       if (!v) return usage_error("--module needs a module name", usage);
       parsed.module = *v;
@@ -351,6 +399,7 @@ int run_cli(int argc, char** argv) {
   }
 
   if (parsed.command == "backup" && !parsed.backup_dir) return usage_error("backup needs --out DIR", usage);
+  if (parsed.command == "restore" && !parsed.backup_dir) return usage_error("restore needs --from DIR", usage);
 
   if (parsed.command == "admin") {
     if (parsed.admin_action.empty()) return usage_error("admin needs 'create-user'", usage);
@@ -378,6 +427,21 @@ int run_cli(int argc, char** argv) {
   }
   logging::init(config.logging);
 
+  // Every command but serve, restore and migrate --init works on an existing
+  // installation: run from the wrong folder, it must not quietly create an empty one
+  // (and then report it consistent) but say where it looked (issue 27.8).
+  const bool creates = parsed.command == "serve" || parsed.command == "restore" || parsed.command == "registry" ||
+                       (parsed.command == "migrate" && parsed.init);
+  if (!creates && !has_installation(config)) {
+    std::string files;
+    for (const auto& module : config.modules) files += (files.empty() ? "" : ", ") + module.db_file;
+    std::cerr << "townhall: no Townhall installation in " << std::filesystem::absolute(config.data_dir).string()
+              << " (none of " << files << " is there).\n"
+              << "Name the data directory with --data-dir DIR (or TOWNHALL_DATA_DIR), or create one with "
+                 "`townhall migrate --init --data-dir DIR` (`townhall serve` creates one too).\n";
+    return 1;
+  }
+
   if (parsed.command == "dlq") return run_dlq(config, parsed);
   if (parsed.command == "admin") return with_data_dir_lock(config, [&] { return run_create_user(config, parsed); });
 
@@ -393,7 +457,7 @@ int run_cli(int argc, char** argv) {
         std::cerr << "townhall: " << expired.error().message << "\n";
         return 1;
       }
-      std::cout << *expired << " business license(s) expired\n";
+      std::cout << *expired << " business license(s) expired or lapsed\n";
       return 0;
     });
   }
@@ -421,8 +485,22 @@ int run_cli(int argc, char** argv) {
   if (parsed.command == "backup") {
     std::vector<std::string> report;
     bool ok = backup_all(config, *parsed.backup_dir, report);
+    if (ok && parsed.prune_days) prune_backups(*parsed.backup_dir, *parsed.prune_days, report);
     for (const auto& line : report) std::cout << line << "\n";
     return ok ? 0 : 1;
+  }
+
+  if (parsed.command == "restore") {
+    std::vector<std::string> report;
+    try {
+      bool ok = restore_backup(config, RestoreRequest{*parsed.backup_dir, parsed.module}, report);
+      for (const auto& line : report) std::cout << line << "\n";
+      return ok ? 0 : 1;
+    } catch (const db::DataDirInUse& error) {
+      for (const auto& line : report) std::cout << line << "\n";
+      std::cerr << "townhall: " << error.what() << "; stop the server first, then restore\n";
+      return 1;
+    }
   }
 
   if (parsed.command == "migrate") {
@@ -439,7 +517,7 @@ int run_cli(int argc, char** argv) {
     Application application(config, Application::Options{.demo = parsed.demo, .handle_signals = true});
     auto port = application.start();
     // Machine-readable line for scripts and tests that start the binary on port 0.
-    std::cout << "townhall listening on http://" << config.server.http.address << ":" << port << std::endl;
+    logging::print("townhall listening on http://" + config.server.http.address + ":" + std::to_string(port));
     application.wait();
     spdlog::info("shutdown complete");
     return 0;

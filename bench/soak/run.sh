@@ -25,6 +25,7 @@ registry.setdefault("logging", {})["access_log"] = "off"
 json.dump(registry, open(sys.argv[2], "w"))
 PY
 townhall=$build/app/townhall
+"$townhall" migrate --init --config "$work/registry.json" --data-dir "$work/data" >/dev/null
 "$townhall" admin create-user --config "$work/registry.json" --data-dir "$work/data" --email admin@soak.test \
   --password "soak password 1" --name Admin --role admin >/dev/null
 "$townhall" admin create-user --config "$work/registry.json" --data-dir "$work/data" --email rita@soak.test \

@@ -346,11 +346,18 @@ std::string read_file(const std::filesystem::path& file) {
   return buffer.str();
 }
 
+// Checked, not created: only the commands that make an installation create the directory
+// (serve, restore, migrate --init; issue 27.8). A missing one must be creatable.
 void check_data_dir(const std::filesystem::path& dir) {
   std::error_code ec;
   if (!std::filesystem::exists(dir, ec)) {
-    std::filesystem::create_directories(dir, ec);
-    if (ec) throw ConfigError("data_dir '" + dir.string() + "': cannot create it: " + ec.message());
+    auto ancestor = std::filesystem::absolute(dir, ec).parent_path();
+    while (!ancestor.empty() && !std::filesystem::exists(ancestor, ec) && ancestor != ancestor.parent_path())
+      ancestor = ancestor.parent_path();
+    if (!std::filesystem::is_directory(ancestor, ec))
+      throw ConfigError("data_dir '" + dir.string() + "': cannot create it: " + ancestor.string() +
+                        " is not a directory");
+    return;
   }
   if (!std::filesystem::is_directory(dir, ec)) throw ConfigError("data_dir '" + dir.string() + "': not a directory");
   if (::access(dir.c_str(), R_OK | W_OK | X_OK) != 0)

@@ -29,6 +29,37 @@ bool plain_identifier(const std::string& name) {
          std::all_of(name.begin(), name.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; });
 }
 
+bool plain_identifiers(const std::vector<std::string>& names) {
+  return std::all_of(names.begin(), names.end(), plain_identifier);
+}
+
+// ", a, b" for a SELECT list.
+std::string column_list(const std::vector<std::string>& columns) {
+  std::string out;
+  for (const auto& column : columns) out += ", " + column;
+  return out;
+}
+
+// The content hash of a row's columns [first, first + count) as SQLite typed them.
+std::uint64_t row_content(SQLite::Statement& row, int first, std::size_t count) {
+  ContentHash hash;
+  for (int i = first; i < first + static_cast<int>(count); ++i) {
+    const auto column = row.getColumn(i);
+    if (column.isNull())
+      hash.null();
+    else if (column.isInteger())
+      hash.integer(column.getInt64());
+    else if (column.isFloat())
+      hash.real(column.getDouble());
+    else if (column.isText())
+      hash.text(std::string_view(column.getText(), static_cast<std::size_t>(column.getBytes())));
+    else
+      hash.blob(
+          std::string_view(static_cast<const char*>(column.getBlob()), static_cast<std::size_t>(column.getBytes())));
+  }
+  return hash.value();
+}
+
 constexpr std::size_t kListedIds = 100;  // ids per kind in a JSON report
 
 void log_outcome(const CacheReport& report) {
@@ -51,7 +82,8 @@ class Run {
   boost::asio::awaitable<CacheReport> go() {
     auto started = std::chrono::steady_clock::now();
     try {
-      if (!plain_identifier(cache_.table) || !plain_identifier(cache_.id_column))
+      if (!plain_identifier(cache_.table) || !plain_identifier(cache_.id_column) ||
+          !plain_identifiers(cache_.content_columns))
         throw std::invalid_argument("cache names must be plain identifiers");
       reader_ = database_.open(db::Role::reader);
       auto source = co_await cache_.from->digest(0, std::numeric_limits<std::int64_t>::max());
@@ -91,8 +123,9 @@ class Run {
   SQLite::Statement& range_query() {
     if (!range_)
       range_ = std::make_unique<SQLite::Statement>(
-          reader_->prepare("SELECT " + cache_.id_column + ", event_version FROM " + cache_.table + " WHERE " +
-                           cache_.id_column + " >= ? AND " + cache_.id_column + " < ? ORDER BY " + cache_.id_column));
+          reader_->prepare("SELECT " + cache_.id_column + ", event_version" + column_list(cache_.content_columns) +
+                           " FROM " + cache_.table + " WHERE " + cache_.id_column + " >= ? AND " + cache_.id_column +
+                           " < ? ORDER BY " + cache_.id_column));
     range_->reset();
     return *range_;
   }
@@ -102,7 +135,9 @@ class Run {
     auto& query = range_query();
     query.bind(1, from);
     query.bind(2, to);
-    while (query.executeStep()) add(digest, query.getColumn(0).getInt64(), query.getColumn(1).getInt64());
+    while (query.executeStep())
+      add(digest, query.getColumn(0).getInt64(), query.getColumn(1).getInt64(),
+          row_content(query, 2, cache_.content_columns.size()));
     query.reset();
     return digest;
   }
@@ -112,7 +147,9 @@ class Run {
     auto& query = range_query();
     query.bind(1, from);
     query.bind(2, to);
-    while (query.executeStep()) out.push_back({query.getColumn(0).getInt64(), query.getColumn(1).getInt64()});
+    while (query.executeStep())
+      out.push_back({query.getColumn(0).getInt64(), query.getColumn(1).getInt64(),
+                     row_content(query, 2, cache_.content_columns.size())});
     query.reset();
     return out;
   }
@@ -153,9 +190,12 @@ class Run {
       } else if (i == source->size() || local[j].id < (*source)[i].id) {
         report_.extra.push_back(local[j++].id);
       } else {
-        if ((*source)[i].version != local[j].version) {
+        const auto& theirs = (*source)[i];
+        if (theirs.version != local[j].version || theirs.content != local[j].content) {
           report_.stale.push_back(local[j].id);
-          if (local[j].version > (*source)[i].version) ahead_.insert(local[j].id);
+          // Stored over the cache row: it is newer than the source's (the source was
+          // restored from an older backup), or as new with other content (damaged).
+          if (local[j].version >= theirs.version) forced_.insert(local[j].id);
         }
         ++i;
         ++j;
@@ -186,7 +226,7 @@ class Run {
       try {
         auto sync = database_.open(db::Role::sync);
         SQLite::Transaction transaction(sync->sql(), SQLite::TransactionBehavior::IMMEDIATE);
-        for (auto& [id, store] : fetched) store(*sync, ahead_.count(id) > 0);
+        for (auto& [id, store] : fetched) store(*sync, forced_.count(id) > 0);
         auto erase = sync->prepare("DELETE FROM " + cache_.table + " WHERE " + cache_.id_column + " = ?");
         for (auto id : remove) {
           erase.bind(1, id);
@@ -241,7 +281,7 @@ class Run {
   CacheReport report_;
   std::unique_ptr<db::Connection> reader_;
   std::unique_ptr<SQLite::Statement> range_;
-  std::set<std::int64_t> ahead_;  // cache rows newer than their source's
+  std::set<std::int64_t> forced_;  // cache rows to overwrite: newer than the source's, or damaged
 };
 
 nlohmann::json listed(const std::vector<std::int64_t>& ids, const std::vector<std::string>& keys) {
@@ -253,11 +293,55 @@ nlohmann::json listed(const std::vector<std::int64_t>& ids, const std::vector<st
 
 }  // namespace
 
-void add(Digest& digest, std::int64_t id, std::int64_t version) {
+void add(Digest& digest, std::int64_t id, std::int64_t version, std::uint64_t content) {
   ++digest.count;
-  digest.hash += mix(mix(static_cast<std::uint64_t>(id)) ^ static_cast<std::uint64_t>(version));
+  digest.hash += mix(mix(mix(static_cast<std::uint64_t>(id)) ^ static_cast<std::uint64_t>(version)) ^ content);
   digest.max_id = std::max(digest.max_id, id);
 }
+
+void ContentHash::bytes(const void* data, std::size_t size) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < size; ++i) {
+    state_ ^= p[i];
+    state_ *= 0x100000001b3ULL;  // FNV-1a's prime
+  }
+}
+
+ContentHash& ContentHash::null() {
+  bytes("N", 1);
+  return *this;
+}
+
+ContentHash& ContentHash::integer(std::int64_t value) {
+  bytes("I", 1);
+  auto bits = static_cast<std::uint64_t>(value);
+  unsigned char little[8];
+  for (int i = 0; i < 8; ++i) little[i] = static_cast<unsigned char>(bits >> (8 * i));
+  bytes(little, sizeof little);
+  return *this;
+}
+
+ContentHash& ContentHash::real(double value) {
+  bytes("R", 1);
+  bytes(&value, sizeof value);
+  return *this;
+}
+
+ContentHash& ContentHash::text(std::string_view value) {
+  bytes("T", 1);
+  integer(static_cast<std::int64_t>(value.size()));
+  bytes(value.data(), value.size());
+  return *this;
+}
+
+ContentHash& ContentHash::blob(std::string_view value) {
+  bytes("B", 1);
+  integer(static_cast<std::int64_t>(value.size()));
+  bytes(value.data(), value.size());
+  return *this;
+}
+
+std::uint64_t ContentHash::value() const { return mix(state_); }
 
 bool Report::consistent() const {
   return std::all_of(caches.begin(), caches.end(), [&](const CacheReport& c) {
@@ -318,7 +402,8 @@ boost::asio::awaitable<CacheReport> check(const KeyedCache& cache, const db::Mod
   report.source = cache.source;
   const auto started = std::chrono::steady_clock::now();
   try {
-    if (!plain_identifier(cache.table) || !plain_identifier(cache.key_column))
+    if (!plain_identifier(cache.table) || !plain_identifier(cache.key_column) ||
+        !plain_identifiers(cache.content_columns))
       throw std::invalid_argument("cache names must be plain identifiers");
     auto source = co_await cache.from->records();
     ++report.entry_calls;
@@ -327,11 +412,14 @@ boost::asio::awaitable<CacheReport> check(const KeyedCache& cache, const db::Mod
     } else {
       report.record_reads = static_cast<std::int64_t>(source->size());
       report.source_rows = static_cast<std::int64_t>(source->size());
-      std::map<std::string, std::int64_t> local;
+      std::map<std::string, std::pair<std::int64_t, std::uint64_t>> local;  // key -> version, content
       {
         auto reader = database.open(db::Role::reader);
-        auto rows = reader->prepare("SELECT " + cache.key_column + ", event_version FROM " + cache.table);
-        while (rows.executeStep()) local[rows.getColumn(0).getString()] = rows.getColumn(1).getInt64();
+        auto rows = reader->prepare("SELECT " + cache.key_column + ", event_version" +
+                                    column_list(cache.content_columns) + " FROM " + cache.table);
+        while (rows.executeStep())
+          local[rows.getColumn(0).getString()] = {rows.getColumn(1).getInt64(),
+                                                  row_content(rows, 2, cache.content_columns.size())};
       }
       report.cache_rows = static_cast<std::int64_t>(local.size());
       std::vector<std::pair<const KeyedRecord*, bool>> store;  // the record, force
@@ -342,13 +430,14 @@ boost::asio::awaitable<CacheReport> check(const KeyedCache& cache, const db::Mod
           store.emplace_back(&record, false);
           continue;
         }
-        if (found->second != record.version) {
+        const auto [version, content] = found->second;
+        if (version != record.version || content != record.content) {
           report.stale_keys.push_back(record.key);
-          store.emplace_back(&record, found->second > record.version);
+          store.emplace_back(&record, version >= record.version);
         }
         local.erase(found);
       }
-      for (const auto& [key, version] : local) report.extra_keys.push_back(key);
+      for (const auto& [key, row] : local) report.extra_keys.push_back(key);
       if (repair && !(store.empty() && report.extra_keys.empty())) {
         auto stored = co_await writer.run([&]() -> std::string {
           try {

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -17,6 +19,8 @@ namespace townhall::logging {
 namespace {
 
 std::atomic<AccessLogFormat> g_access_format{AccessLogFormat::text};
+std::atomic<LogFormat> g_format{LogFormat::text};
+std::mutex g_stdout_mutex;
 
 // One JSON object per line, the message escaped (invalid UTF-8 replaced), for journald
 // and log shippers that parse structured lines.
@@ -44,6 +48,7 @@ void init(const Options& options) {
     main = spdlog::stderr_logger_mt("townhall");
     spdlog::set_default_logger(main);
   }
+  g_format = options.format;
   if (options.format == LogFormat::json)
     main->set_formatter(std::make_unique<JsonFormatter>());
   else
@@ -52,13 +57,31 @@ void init(const Options& options) {
 
   auto access = spdlog::get("access");
   if (!access) access = spdlog::stdout_logger_mt("access");
-  g_access_format = options.access_log;
-  if (options.access_log == AccessLogFormat::json)
+  // With every log line JSON, the access log's default ("text") is JSON too: a json
+  // server writes nothing a parser would choke on (issue 27.10).
+  auto access_format = options.access_log == AccessLogFormat::text && options.format == LogFormat::json
+                           ? AccessLogFormat::json
+                           : options.access_log;
+  g_access_format = access_format;
+  if (access_format == AccessLogFormat::json)
     access->set_pattern("%v");
   else
     access->set_pattern("%Y-%m-%dT%H:%M:%S.%e%z access %v");
   access->set_level(options.access_log == AccessLogFormat::off ? spdlog::level::off : spdlog::level::info);
   access->flush_on(spdlog::level::info);
+}
+
+void print(std::string_view message) {
+  std::lock_guard lock(g_stdout_mutex);
+  if (g_format.load() == LogFormat::json) {
+    nlohmann::json line = {
+        {"time", utc::now()}, {"level", "info"}, {"logger", "townhall"}, {"message", std::string(message)}};
+    std::fputs(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str(), stdout);
+  } else {
+    std::fwrite(message.data(), 1, message.size(), stdout);
+  }
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
 }
 
 std::shared_ptr<spdlog::logger> access_logger() {

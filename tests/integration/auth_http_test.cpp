@@ -349,6 +349,7 @@ TEST(AuthCli, CreateUserAndDemoSeed) {
     return std::pair{code.value_or(-1), child.output()};
   };
   auto data = dir.path().string();
+  ASSERT_EQ(run({"migrate", "--init", "--data-dir", data}).first, 0);
   auto [code, output] = run({"admin", "create-user", "--email", "boss@example.org", "--password", "boss password 1",
                              "--name", "Boss", "--role", "admin", "--department", "ops", "--data-dir", data});
   EXPECT_EQ(code, 0) << output;

@@ -103,6 +103,21 @@ class AuthorizationMatrix : public ::testing::Test {
                         R"({"business_name":"Bakery","activity":"bread","address":"1 Main St"})", tokens[owner]);
     ASSERT_EQ(applied.status, 201) << applied.body;
     license = json::parse(applied.body)["id"];
+    // A second one approved and its fee paid: only an active license can be renewed.
+    auto second = call("POST", "/api/v1/revenue/business-licenses",
+                       R"({"business_name":"Cafe","activity":"coffee","address":"3 Main St"})", tokens[owner]);
+    ASSERT_EQ(second.status, 201) << second.body;
+    active_license = json::parse(second.body)["id"];
+    auto approved_license =
+        call("POST", "/api/v1/revenue/business-licenses/" + std::to_string(active_license) + "/decision",
+             R"({"decision":"approve"})", tokens[revenue_clerk]);
+    ASSERT_EQ(approved_license.status, 200) << approved_license.body;
+    auto fee = json{{"invoice_id", json::parse(approved_license.body)["fee_invoice_id"]},
+                    {"amount_cents", 10000},
+                    {"method", {{"type", "card"}, {"token", "tok_ok"}}}};
+    ASSERT_EQ(
+        call("POST", "/api/v1/revenue/payments", fee.dump(), tokens[owner], {"Idempotency-Key: license-fee"}).status,
+        201);
 
     // Parks: a free facility open around the clock, Maria's booking, a program and her
     // enrollment.
@@ -231,6 +246,11 @@ class AuthorizationMatrix : public ::testing::Test {
          auth + "/citizens/{id}",
          {_401, in, _404, _403, _403, _403, in, in},
          fixed(auth + "/citizens/" + id(maria), R"({"phone":"+1-555-0142"})")},
+        // Staff settling competing national id claims; to citizens it does not exist.
+        {"GET",
+         auth + "/citizens/{id}/national-id-claims",
+         {_401, _404, _404, _403, _403, _403, in, in},
+         fixed(auth + "/citizens/" + id(maria) + "/national-id-claims")},
         {"GET", auth + "/departments", {in, in, in, in, in, in, in, in}, fixed(auth + "/departments")},
         {"POST",
          auth + "/departments",
@@ -332,7 +352,7 @@ class AuthorizationMatrix : public ::testing::Test {
         {"POST",
          revenue + "/business-licenses/{id}/renew",
          {_401, in, _404, _403, in, _403, _403, in},
-         fixed(revenue + "/business-licenses/" + id(license) + "/renew")},
+         fixed(revenue + "/business-licenses/" + id(active_license) + "/renew")},
         {"POST",
          revenue + "/business-licenses/expire",
          {_401, _403, _403, _403, in, _403, _403, in},
@@ -408,7 +428,7 @@ class AuthorizationMatrix : public ::testing::Test {
   std::array<std::string, kActors> tokens, emails, passwords;
   std::int64_t maria = 0, other = 0, temp_employee = 0;
   std::int64_t application = 0, fee_application = 0, permit = 0, inspection = 0, invoice = 0, tax_record = 0,
-               license = 0, facility = 0, booking = 0, program = 0, enrollment = 0;
+               license = 0, active_license = 0, facility = 0, booking = 0, program = 0, enrollment = 0;
 };
 
 TEST_F(AuthorizationMatrix, EveryRouteHasARowAndEveryCallerGetsWhatItSays) {

@@ -76,13 +76,40 @@ TEST(Cli, InvalidConfigurationExits2) {
 
 TEST(Cli, MigrateAppliesOnceThenReportsUpToDate) {
   TempDir dir;
-  auto [code, out] = run({"migrate", "--data-dir", dir.path().string()});
+  auto [code, out] = run({"migrate", "--init", "--data-dir", dir.path().string()});
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("permits: applied bus/0001_bookkeeping.sql"), std::string::npos) << out;
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "auth.db"));
   auto [again, out2] = run({"migrate", "--data-dir", dir.path().string()});
   EXPECT_EQ(again, 0);
   EXPECT_NE(out2.find("permits: up to date"), std::string::npos) << out2;
+}
+
+// Issue 27.8: run from the wrong folder, a command that expects an installation says
+// where it looked and creates nothing (check used to create ./data and call it consistent).
+TEST(Cli, CommandsRefuseADirectoryWithoutAnInstallation) {
+  TempDir dir;
+  auto empty = dir.path() / "nothing-here";
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"check"},
+                                             {"migrate"},
+                                             {"dlq", "list"},
+                                             {"revenue", "expire-licenses"},
+                                             {"backup", "--out", (dir.path() / "copy").string()},
+                                             {"admin", "create-user", "--email", "x@example.org", "--password",
+                                              "a long enough password", "--name", "X", "--role", "admin"}}) {
+    auto with_dir = args;
+    with_dir.insert(with_dir.end(), {"--data-dir", empty.string()});
+    auto [code, out] = run_capturing(with_dir);
+    EXPECT_EQ(code, 1) << args[0] << ": " << out;
+    EXPECT_NE(out.find("no Townhall installation in " + empty.string()), std::string::npos) << out;
+    EXPECT_FALSE(std::filesystem::exists(empty)) << args[0] << " created the directory";
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "copy"));
+  // migrate --init creates one; then the others work on it.
+  auto [init, init_out] = run({"migrate", "--init", "--data-dir", empty.string()});
+  EXPECT_EQ(init, 0) << init_out;
+  EXPECT_EQ(run({"check", "--data-dir", empty.string()}).first, 0);
 }
 
 TEST(Cli, MigrateFailsOnACorruptFile) {
@@ -117,11 +144,20 @@ TEST(Cli, BackupCopiesEveryModuleOnlineAndNeverOverwrites) {
   }
   EXPECT_FALSE(std::filesystem::exists(out / "auth.db-wal"));
 
-  // Never overwrites: the second run into the same directory fails for every module.
+  // With the key that opens auth.db's national ids, and a manifest read back.
+  EXPECT_TRUE(std::filesystem::exists(out / "auth.key"));
+  EXPECT_TRUE(std::filesystem::exists(out / "manifest.json"));
+  EXPECT_NE(report.find("verified"), std::string::npos) << report;
+
+  // Never overwrites: the second run into the same directory is refused.
   auto [again, report2] = run({"backup", "--out", out.string(), "--data-dir", data.string()});
   EXPECT_EQ(again, 1);
-  EXPECT_NE(report2.find("auth: FAILED"), std::string::npos) << report2;
-  EXPECT_NE(report2.find("not overwritten"), std::string::npos) << report2;
+  EXPECT_NE(report2.find("already holds a backup; not overwritten"), std::string::npos) << report2;
+
+  // A restore beside the running server is refused, naming why; nothing is touched.
+  auto [busy, busy_report] = run_capturing({"restore", "--from", out.string(), "--data-dir", data.string()});
+  EXPECT_EQ(busy, 1) << busy_report;
+  EXPECT_NE(busy_report.find("stop the server first"), std::string::npos) << busy_report;
 
   kill(server.pid(), SIGTERM);
   EXPECT_EQ(server.wait_exit(), 0);
@@ -134,6 +170,20 @@ TEST(Cli, BackupCopiesEveryModuleOnlineAndNeverOverwrites) {
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "backup-2" / "auth.db"));
 
   EXPECT_EQ(run({"backup", "--data-dir", data.string()}).first, 2);  // --out is required
+
+  // The first backup restores into a new, empty data directory and serves from it.
+  auto new_machine = dir.path() / "new-machine";
+  auto [restored, restore_report] = run({"restore", "--from", out.string(), "--data-dir", new_machine.string()});
+  EXPECT_EQ(restored, 0) << restore_report;
+  EXPECT_NE(restore_report.find("restore complete: 5 file(s)"), std::string::npos) << restore_report;
+  EXPECT_EQ(run({"restore", "--data-dir", new_machine.string()}).first, 2);  // --from is required
+  ChildProcess again_server({TOWNHALL_BINARY, "serve", "--port", "0", "--data-dir", new_machine.string()});
+  auto port = testing::wait_for_port(again_server);
+  ASSERT_NE(port, 0) << again_server.output();
+  EXPECT_EQ(testing::http_request(port, "POST", "/api/v1/auth/login",
+                                  R"({"email":"maria@example.org","password":"a long enough password"})")
+                .status,
+            200);
 }
 
 TEST(Cli, ServeAnswersAndStopsCleanlyOnSigterm) {
@@ -156,30 +206,39 @@ TEST(Cli, ServeAnswersAndStopsCleanlyOnSigterm) {
 TEST(Cli, JsonLogsAreOneObjectPerLine) {
   TempDir dir;
   auto registry = nlohmann::json::parse(std::ifstream(std::string(TOWNHALL_SOURCE_DIR) + "/config/townhall.json"));
-  registry["logging"] = {{"format", "json"}, {"access_log", "json"}};
+  registry["logging"] = {{"format", "json"}};  // the access log's default follows (issue 27.10)
   std::ofstream(dir.path() / "registry.json") << registry.dump();
   std::filesystem::create_directory(dir.path() / "data");
   std::filesystem::permissions(dir.path() / "data", std::filesystem::perms::owner_all);
-  ChildProcess child({TOWNHALL_BINARY, "serve", "--port", "0", "--config", (dir.path() / "registry.json").string(),
-                      "--data-dir", (dir.path() / "data").string()},
+  ChildProcess child({TOWNHALL_BINARY, "serve", "--demo", "--port", "0", "--config",
+                      (dir.path() / "registry.json").string(), "--data-dir", (dir.path() / "data").string()},
                      {}, true);
   auto port = testing::wait_for_port(child);
   ASSERT_NE(port, 0) << child.output();
   EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/nowhere/\"\xc3\xa9").status, 404);
   child.signal(SIGTERM);
   EXPECT_EQ(child.wait_exit(), 0);
-  int parsed = 0;
+  // Every line, the "listening" line and the demo accounts on stdout too, is JSON.
+  int parsed = 0, listening = 0, demo = 0, access = 0;
   std::istringstream lines(child.output());
   for (std::string line; std::getline(lines, line);) {
-    if (line.empty() || line.starts_with("townhall listening on")) continue;
+    if (line.empty()) continue;
     auto object = nlohmann::json::parse(line, nullptr, false);
     ASSERT_TRUE(object.is_object()) << line;
     if (object.contains("message")) {
       EXPECT_TRUE(object["time"].is_string() && object["level"].is_string()) << line;
+      auto message = object["message"].get<std::string>();
+      listening += message.starts_with("townhall listening on http://") ? 1 : 0;
+      demo += message.find("password: demo-") != std::string::npos ? 1 : 0;
+    } else {
+      access += object.contains("status") ? 1 : 0;
     }
     ++parsed;
   }
   EXPECT_GT(parsed, 5);
+  EXPECT_EQ(listening, 1);
+  EXPECT_GE(demo, 4);
+  EXPECT_GE(access, 1) << child.output();
 }
 
 TEST(Cli, EnvironmentSelectsPortAndDataDir) {
@@ -195,7 +254,7 @@ TEST(Cli, EnvironmentSelectsPortAndDataDir) {
 
 TEST(Cli, DeadLetterListAndReplay) {
   TempDir dir;
-  ASSERT_EQ(run({"migrate", "--data-dir", dir.path().string()}).first, 0);
+  ASSERT_EQ(run({"migrate", "--init", "--data-dir", dir.path().string()}).first, 0);
   {
     SQLite::Database file((dir.path() / "permits.db").string(), SQLite::OPEN_READWRITE);
     file.exec(
@@ -239,7 +298,7 @@ TEST(Cli, DeadLetterListAndReplay) {
 TEST(Cli, RevenueExpireLicensesRunsTheDailyJobNow) {
   TempDir dir;
   auto data = dir.path().string();
-  ASSERT_EQ(run({"migrate", "--data-dir", data}).first, 0);
+  ASSERT_EQ(run({"migrate", "--init", "--data-dir", data}).first, 0);
   {
     SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READWRITE);
     revenue.exec(
@@ -311,14 +370,17 @@ TEST(Cli, OneWriterPerDataDirectory) {
 // beside a server).
 TEST(Cli, DeadLetterReplayNeverConsumes) {
   TempDir dir;
-  ASSERT_EQ(run({"migrate", "--data-dir", dir.path().string()}).first, 0);
+  ASSERT_EQ(run({"migrate", "--init", "--data-dir", dir.path().string()}).first, 0);
   {
     SQLite::Database auth((dir.path() / "auth.db").string(), SQLite::OPEN_READWRITE);
     auth.exec(
         "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, "
         "correlation_id, causation_id, schema, data) VALUES ('gov.auth.citizen', 'citizen.created', 'citizen', '5', "
         "1, '2026-11-21T10:00:00.000Z', 'c', '', 1, '{\"snapshot\":{\"id\":5,\"name\":\"Maria\",\"email\":"
-        "\"maria@example.org\",\"is_active\":true}}')");
+        "\"maria@example.org\",\"phone\":null,\"address\":null,\"city\":null,\"postal_code\":null,"
+        "\"has_national_id\":false,\"email_verified\":false,\"identity_verified\":false,\"is_active\":true,"
+        "\"event_version\":1,\"created_at\":\"2026-11-21T10:00:00.000Z\",\"updated_at\":"
+        "\"2026-11-21T10:00:00.000Z\"}}')");
     SQLite::Database permits((dir.path() / "permits.db").string(), SQLite::OPEN_READWRITE);
     permits.exec(
         "INSERT INTO dead_letters (subscription, event_id, event, error, attempts, first_failed_at, last_failed_at) "

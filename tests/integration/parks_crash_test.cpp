@@ -28,6 +28,8 @@ class ParksCrash : public ::testing::Test {
     document["modules"]["parks"]["settings"]["hold_seconds"] = 3;
     registry = config_dir.path() / "registry.json";
     std::ofstream(registry) << document.dump(2);
+    ChildProcess init({TOWNHALL_BINARY, "migrate", "--init", "--config", registry.string(), "--data-dir", data()});
+    ASSERT_EQ(init.wait_exit(), 0) << init.output();
     ChildProcess setup({TOWNHALL_BINARY, "admin", "create-user", "--config", registry.string(), "--data-dir", data(),
                         "--email", "pat@example.org", "--password", "staff password 1", "--name", "Pat", "--role",
                         "parks_staff", "--department", "PRK"});

@@ -44,6 +44,9 @@ TEST(RevenueCrash, KillBetweenTheProvidersAnswerAndTheCommitNeitherLosesNorDoubl
   };
   {
     // The department applications go to (created with its reviewer).
+    ChildProcess init({TOWNHALL_BINARY, "migrate", "--init", "--config", registry(config_dir.path(), false).string(),
+                       "--data-dir", data});
+    ASSERT_EQ(init.wait_exit(), 0) << init.output();
     ChildProcess setup({TOWNHALL_BINARY, "admin", "create-user", "--config",
                         registry(config_dir.path(), false).string(), "--data-dir", data, "--email", "rita@example.org",
                         "--password", "staff password 1", "--name", "Rita", "--role", "permits_reviewer",

@@ -2,6 +2,7 @@
 // revenue, idempotent payments (sequential and concurrent), declines and timeouts,
 // refunds of cancelled bookings, tax records with the audited national id, business
 // licenses, object- and function-level authorization, and bad input.
+#include <SQLiteCpp/Backup.h>
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
@@ -30,6 +31,7 @@ class RevenueHttp : public ::testing::Test {
     for (auto& module : config.modules)
       if (module.name == "revenue") module.settings["provider_timeout_ms"] = 300;
     configure(config);
+    saved_config = config;  // to start the server again
     for (const auto& [email, role, department] :
          std::vector<std::array<std::string, 3>>{{"admin@example.org", "admin", ""},
                                                  {"rosa@example.org", "revenue_clerk", "FIN"},
@@ -126,6 +128,7 @@ class RevenueHttp : public ::testing::Test {
   }
 
   testing::TempDir dir;
+  config::Config saved_config;
   std::unique_ptr<testing::TestServer> server;
   std::string admin, rosa, rita, pat;
 };
@@ -345,7 +348,65 @@ TEST_F(RevenueHttp, TaxRecordsReadTheNationalIdThroughAuthsAuditedApiOnly) {
   }
 }
 
-TEST_F(RevenueHttp, BusinessLicensesAreIssuedInvoicedRenewedAndExpire) {
+// Issue 27 §1: revenue.db restored alone from an older backup hands out payment ids again,
+// while the processor (its ledger, payment-simulator.db, is its own record and is not
+// restored) has seen them. Asked by id, it answered the old charges' outcomes: a declined
+// card "paid" with nothing charged, a good card refused. Each payment's random processor
+// key gets the processor's true answer.
+TEST_F(RevenueHttp, AfterARestoreNewPaymentsGetTheProcessorsTrueAnswers) {
+  auto [maria, token] = citizen("maria@example.org");
+  std::vector<std::int64_t> invoices;
+  for (int i = 0; i < 4; ++i) invoices.push_back(fee_invoice(token).second["id"].get<std::int64_t>());
+  wait_for_bus();
+  const auto backup = dir.path() / "revenue-backup.db";
+  {  // an online backup, as `townhall backup` takes it
+    SQLite::Database live((dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
+    SQLite::Database copy(backup.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    SQLite::Backup(copy, live).executeStep();
+  }
+  // After the backup: a charge approved, one declined.
+  ASSERT_EQ(pay(token, "after-backup-1", card(invoices[0], 5000, "tok_ok")).status, 201);
+  expect_problem(pay(token, "after-backup-2", card(invoices[1], 5000, "tok_declined")), 402, "card declined");
+
+  // The operator restores revenue.db alone, with the server stopped.
+  server.reset();
+  for (const auto* suffix : {"", "-wal", "-shm"})
+    std::filesystem::remove(dir.path() / (std::string("revenue.db") + suffix));
+  std::filesystem::copy_file(backup, dir.path() / "revenue.db");
+  server = std::make_unique<testing::TestServer>(saved_config);
+
+  auto declined = pay(token, "after-restore-1", card(invoices[2], 5000, "tok_declined"));
+  expect_problem(declined, 402, "card declined");
+  auto paid = pay(token, "after-restore-2", card(invoices[3], 5000, "tok_ok"));
+  ASSERT_EQ(paid.status, 201) << paid.body;
+  EXPECT_EQ(body_of(paid)["status"], "completed");
+  auto status_of = [&](std::int64_t id) {
+    return body_of(call("GET", "/api/v1/revenue/invoices/" + std::to_string(id), {}, token))["status"];
+  };
+  EXPECT_EQ(status_of(invoices[2]), "open");
+  EXPECT_EQ(status_of(invoices[3]), "paid");
+  // What revenue.db says of each payment is what the processor did with its key.
+  EXPECT_EQ(charges("approved"), 2);  // the first lost with the restore, and the last
+  SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
+  SQLite::Database ledger((dir.path() / "payment-simulator.db").string(), SQLite::OPEN_READONLY);
+  SQLite::Statement payments(revenue, "SELECT processor_key, status FROM payments");
+  int seen = 0;
+  while (payments.executeStep()) {
+    SQLite::Statement charge(ledger, "SELECT outcome FROM charges WHERE charge_key = ?");
+    charge.bind(1, payments.getColumn(0).getString());
+    ASSERT_TRUE(charge.executeStep()) << payments.getColumn(0).getString();
+    EXPECT_EQ(charge.getColumn(0).getString(),
+              payments.getColumn(1).getString() == "completed" ? "approved" : "declined");
+    ++seen;
+  }
+  EXPECT_EQ(seen, 2);
+  EXPECT_EQ(ledger.execAndGet("SELECT count(*) FROM charges").getInt(), 4);  // no key was offered twice
+}
+
+// Issue 21 §3.6: approval invoices the fee and the license waits for it (approved_unpaid,
+// no expiry, no renewal); paying the fee activates it, its term starting then; a renewal
+// needs the current term paid, and paying it moves the expiry on; a lapsed term expires.
+TEST_F(RevenueHttp, BusinessLicensesAreActiveOnlyOnceTheirFeeIsPaid) {
   auto [maria, token] = citizen("maria@example.org");
   auto applied =
       call("POST", "/api/v1/revenue/business-licenses",
@@ -356,14 +417,40 @@ TEST_F(RevenueHttp, BusinessLicensesAreIssuedInvoicedRenewedAndExpire) {
   expect_problem(call("POST", path + "/decision", R"({"decision":"approve"})", token), 403);
   auto approved = call("POST", path + "/decision", R"({"decision":"approve"})", rosa);
   ASSERT_EQ(approved.status, 200) << approved.body;
-  EXPECT_EQ(body_of(approved)["status"], "active");
-  EXPECT_EQ(body_of(approved)["term"], 1);
-  auto first_expiry = body_of(approved)["expires_at"].get<std::string>();
+  auto license = body_of(approved);
+  EXPECT_EQ(license["status"], "approved_unpaid");
+  EXPECT_EQ(license["term"], 0);
+  EXPECT_TRUE(license["expires_at"].is_null()) << license.dump();
+  ASSERT_TRUE(license["fee_due_at"].is_string()) << license.dump();
+  auto due = utc::parse(license["fee_due_at"].get<std::string>());
+  ASSERT_TRUE(due);
+  using Days = std::chrono::duration<double, std::ratio<86400>>;
+  EXPECT_NEAR(Days(*due - std::chrono::system_clock::now()).count(), 30, 0.01);
+  auto fee_invoice = license["fee_invoice_id"].get<std::int64_t>();
   expect_problem(call("POST", path + "/decision", R"({"decision":"reject","reason":"late"})", rosa), 409);
   auto invoices = body_of(call("GET", "/api/v1/revenue/invoices", {}, token));
   ASSERT_EQ(invoices["total"], 1);
+  EXPECT_EQ(invoices["items"][0]["id"], fee_invoice);
   EXPECT_EQ(invoices["items"][0]["source"]["type"], "business_license");
   EXPECT_EQ(invoices["items"][0]["amount_cents"], 10000);
+  EXPECT_EQ(invoices["items"][0]["status"], "open");
+  // No second term while the first is unpaid.
+  expect_problem(call("POST", path + "/renew", {}, token), 409, "approved_unpaid");
+  expect_problem(call("POST", path + "/renew", {}, rosa), 409, "approved_unpaid");
+
+  // A declined payment changes nothing; a paid fee activates it, its term from now.
+  expect_problem(pay(token, "fee-declined", card(fee_invoice, 10000, "tok_declined")), 402);
+  EXPECT_EQ(body_of(call("GET", path, {}, token))["status"], "approved_unpaid");
+  auto before_payment = std::chrono::floor<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  ASSERT_EQ(pay(token, "fee-1", card(fee_invoice, 10000, "tok_ok")).status, 201);
+  auto active = body_of(call("GET", path, {}, token));
+  EXPECT_EQ(active["status"], "active");
+  EXPECT_EQ(active["term"], 1);
+  auto first_expiry = active["expires_at"].get<std::string>();
+  auto expiry = utc::parse(first_expiry);
+  ASSERT_TRUE(expiry);
+  EXPECT_GE(*expiry, before_payment + std::chrono::days(365));
+  EXPECT_LE(*expiry, std::chrono::system_clock::now() + std::chrono::days(365));
 
   auto renewed = call("POST", path + "/renew", {}, token);
   ASSERT_EQ(renewed.status, 200) << renewed.body;
@@ -384,9 +471,54 @@ TEST_F(RevenueHttp, BusinessLicensesAreIssuedInvoicedRenewedAndExpire) {
   auto expired = call("POST", "/api/v1/revenue/business-licenses/expire", {}, rosa);
   ASSERT_EQ(expired.status, 200) << expired.body;
   EXPECT_EQ(body_of(expired)["expired"], 1);
+  EXPECT_EQ(body_of(expired)["lapsed"], 0);
   EXPECT_EQ(body_of(call("GET", path, {}, token))["status"], "expired");
-  EXPECT_EQ(outbox_events("license.expired"), 1);
+  wait_for_bus();
+  EXPECT_EQ(outbox_events("license.approved"), 1);
+  EXPECT_EQ(outbox_events("license.activated"), 1);
   EXPECT_EQ(outbox_events("license.renewed"), 1);
+  EXPECT_EQ(outbox_events("license.expired"), 1);
+}
+
+// An approved license whose fee is not paid by fee_due_at lapses: the job voids its fee
+// invoice, which can no longer be paid (not even in the window before the job runs), and
+// it can never be renewed into activity.
+TEST_F(RevenueHttp, AnApprovedLicenseUnpaidByItsDueDateLapses) {
+  auto [maria, token] = citizen("maria@example.org");
+  std::vector<std::string> paths;
+  for (const auto* name : {"Unpaid", "Paid"}) {
+    auto applied = call("POST", "/api/v1/revenue/business-licenses",
+                        json{{"business_name", name}, {"activity", "bakery"}, {"address", "2 Main St"}}.dump(), token);
+    ASSERT_EQ(applied.status, 201) << applied.body;
+    paths.push_back("/api/v1/revenue/business-licenses/" + std::to_string(body_of(applied)["id"].get<std::int64_t>()));
+    ASSERT_EQ(call("POST", paths.back() + "/decision", R"({"decision":"approve"})", rosa).status, 200);
+  }
+  auto unpaid_invoice = body_of(call("GET", paths[0], {}, token))["fee_invoice_id"].get<std::int64_t>();
+  auto paid_invoice = body_of(call("GET", paths[1], {}, token))["fee_invoice_id"].get<std::int64_t>();
+  ASSERT_EQ(pay(token, "paid-fee", card(paid_invoice, 10000, "tok_ok")).status, 201);
+  {
+    SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READWRITE, 5000);
+    revenue.exec("UPDATE business_licenses SET fee_due_at = '2020-01-01T00:00:00.000Z'");
+  }
+  // Past its due date the fee is refused before the processor is asked.
+  expect_problem(pay(token, "late-fee", card(unpaid_invoice, 10000, "tok_ok")), 409, "has lapsed");
+  auto swept = call("POST", "/api/v1/revenue/business-licenses/expire", {}, rosa);
+  ASSERT_EQ(swept.status, 200) << swept.body;
+  EXPECT_EQ(body_of(swept)["lapsed"], 1);
+  EXPECT_EQ(body_of(swept)["expired"], 0);
+  auto lapsed = body_of(call("GET", paths[0], {}, token));
+  EXPECT_EQ(lapsed["status"], "lapsed");
+  EXPECT_TRUE(lapsed["expires_at"].is_null());
+  EXPECT_EQ(body_of(call("GET", paths[1], {}, token))["status"], "active");
+  EXPECT_EQ(body_of(call("GET", "/api/v1/revenue/invoices/" + std::to_string(unpaid_invoice), {}, token))["status"],
+            "voided");
+  expect_problem(pay(token, "late-fee-2", card(unpaid_invoice, 10000, "tok_ok")), 409, "voided");
+  expect_problem(call("POST", paths[0] + "/renew", {}, token), 409, "lapsed");
+  EXPECT_EQ(body_of(call("POST", "/api/v1/revenue/business-licenses/expire", {}, rosa))["lapsed"], 0);
+  EXPECT_EQ(charges("approved"), 1);
+  wait_for_bus();
+  EXPECT_EQ(outbox_events("license.lapsed"), 1);
+  EXPECT_EQ(outbox_events("invoice.voided"), 1);
 }
 
 // A priced booking cancelled after payment is refunded; one cancelled before payment has
@@ -491,6 +623,8 @@ TEST(RevenueLogs, TheNationalIdIsNeverLogged) {
   const auto data = dir.path().string();
   const std::string national_id = "NID-5150-ZZ";
   {
+    testing::ChildProcess init({TOWNHALL_BINARY, "migrate", "--init", "--data-dir", data});
+    ASSERT_EQ(init.wait_exit(), 0) << init.output();
     testing::ChildProcess setup({TOWNHALL_BINARY, "admin", "create-user", "--data-dir", data, "--email",
                                  "rosa@example.org", "--password", "staff password 1", "--name", "Rosa", "--role",
                                  "revenue_clerk", "--department", "FIN"});

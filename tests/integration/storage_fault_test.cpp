@@ -79,9 +79,10 @@ class StorageFaults : public ::testing::Test {
 
   json readiness() { return json::parse(server->get("/readyz").body); }
 
+  std::string state_of(const std::string& module) { return readiness()["modules"][module]["state"]; }
+
   bool permits_up() {
-    auto ready = server->get("/readyz");
-    return ready.status == 200 &&
+    return state_of("permits") == "up" &&
            server->get("/metrics").body.find("townhall_module_up{module=\"permits\"} 1") != std::string::npos;
   }
 
@@ -94,8 +95,10 @@ class StorageFaults : public ::testing::Test {
     EXPECT_EQ(refused.header("content-type"), "application/problem+json");
     EXPECT_GE(vfs.failures(), 1u);
 
-    EXPECT_TRUE(testing::wait_until([&] { return server->get("/readyz").status == 503; }));
+    EXPECT_TRUE(testing::wait_until([&] { return state_of("permits") == "down"; }));
     auto ready = readiness();
+    EXPECT_EQ(server->get("/readyz").status, 200);  // the others serve: the site stays in the balancer
+    EXPECT_EQ(ready["status"], "degraded");
     EXPECT_EQ(ready["modules"]["permits"]["state"], "down") << ready.dump();
     EXPECT_NE(ready["modules"]["permits"]["detail"].get<std::string>().find(why), std::string::npos) << ready.dump();
     EXPECT_EQ(ready["modules"]["auth"]["state"], "up");
@@ -108,7 +111,7 @@ class StorageFaults : public ::testing::Test {
               201);
     // Still down while the fault lasts: the retry's probe fails too.
     EXPECT_TRUE(testing::wait_until([&] { return vfs.failures() >= 2; }));
-    EXPECT_EQ(server->get("/readyz").status, 503);
+    EXPECT_EQ(state_of("permits"), "down");
 
     vfs.clear();  // the disk is repaired
     EXPECT_TRUE(testing::wait_until([&] { return permits_up(); })) << readiness().dump();
@@ -275,11 +278,12 @@ TEST_F(RealDiskFull, WritesAnswer503ReadsServeAndEverythingHealsWhenSpaceIsFreed
   auto refused = register_citizen("during@example.org");
   EXPECT_EQ(refused.status, 503) << refused.body;
   EXPECT_EQ(refused.header("content-type"), "application/problem+json");
-  EXPECT_TRUE(testing::wait_until([&] { return server->get("/readyz").status == 503; }));
+  auto auth_state = [&] { return json::parse(server->get("/readyz").body)["modules"]["auth"]["state"]; };
+  EXPECT_TRUE(testing::wait_until([&] { return auth_state() == "down"; }));
   EXPECT_EQ(server->get("/api/v1/parks/facilities").status, 200);  // reads still serve
 
   std::filesystem::remove(mount_point / "filler");
-  EXPECT_TRUE(testing::wait_until([&] { return server->get("/readyz").status == 200; })) << server->get("/readyz").body;
+  EXPECT_TRUE(testing::wait_until([&] { return auth_state() == "up"; })) << server->get("/readyz").body;
   EXPECT_EQ(register_citizen("after@example.org").status, 201);
   EXPECT_EQ(register_citizen("during@example.org").status, 201);  // the refused one left nothing behind
 }

@@ -83,7 +83,7 @@ class Soak {
 
   int run() {
     write_config();
-    if (cli({"migrate"}) != 0 ||
+    if (cli({"migrate", "--init"}) != 0 ||
         cli({"admin", "create-user", "--email", "admin@soak.test", "--password", "soak admin password", "--name",
              "Admin", "--role", "admin"}) != 0 ||
         cli({"admin", "create-user", "--email", "reviewer@soak.test", "--password", "soak reviewer password", "--name",
@@ -131,7 +131,8 @@ class Soak {
     registry["logging"]["access_log"] = "off";
     registry["logging"]["level"] = "warn";
     registry["bus"]["sweep_interval_ms"] = 200;
-    registry["modules"]["parks"]["settings"]["hold_seconds"] = 2;  // holds expire across kills
+    registry["modules"]["parks"]["settings"]["hold_seconds"] = 2;                     // holds expire across kills
+    registry["modules"]["parks"]["settings"]["max_active_bookings_per_kind"] = 1000;  // book all night
     config_ = (dir_.path() / "soak.json").string();
     std::ofstream(config_) << registry.dump(2);
   }
@@ -422,6 +423,23 @@ class Soak {
   std::int64_t scalar(SQLite::Database& db, const std::string& sql) { return db.execAndGet(sql).getInt64(); }
 
   bool check(const std::string& where) {
+    // Every module up first: under storage faults one may be down at start (a failed
+    // start is retried every module_retry_ms), and its start is what settles what a kill
+    // left pending (revenue's payments). Checked before that, a pending payment is not a
+    // violation yet; one left pending once every module is up is.
+    std::string last_ready;
+    bool all_up = townhall::testing::wait_until(
+        [&] {
+          auto ready = townhall::testing::http_request(port_, "GET", "/readyz");
+          last_ready = ready.body;
+          auto body = json::parse(ready.body, nullptr, false);
+          if (!body.is_object() || !body.contains("modules")) return false;
+          for (const auto& [name, module] : body["modules"].items())
+            if (module.value("state", "") != "up") return false;
+          return true;
+        },
+        60s);
+    if (!all_up) std::cerr << "soak (" << where << "): not every module up within 60 s: " << last_ready << "\n";
     // Busy timeouts: a server just restarted after kill -9 recovers the WAL under a lock.
     SQLite::Database auth((data() / "auth.db").string(), SQLite::OPEN_READONLY, 10000);
     SQLite::Database permits((data() / "permits.db").string(), SQLite::OPEN_READONLY, 10000);
@@ -553,14 +571,16 @@ class Soak {
     if (doubled != 0) violation(where, std::to_string(doubled) + " invoices hold more than one payment");
     auto pending = scalar(revenue, "SELECT count(*) FROM payments WHERE status = 'pending'");
     if (pending != 0) violation(where, std::to_string(pending) + " payments were left pending after the restart");
-    std::set<std::int64_t> completed, charged;
-    SQLite::Statement payments(revenue, "SELECT id FROM payments WHERE status <> 'failed' AND status <> 'pending'");
-    while (payments.executeStep()) completed.insert(payments.getColumn(0).getInt64());
+    // By the processor's key of each payment (never its row id, issue 27 §1).
+    std::set<std::string> completed, charged;
+    SQLite::Statement payments(revenue,
+                               "SELECT processor_key FROM payments WHERE status <> 'failed' AND status <> 'pending'");
+    while (payments.executeStep()) completed.insert(payments.getColumn(0).getString());
     auto ledger_file = data() / "payment-simulator.db";
     if (std::filesystem::exists(ledger_file)) {
       SQLite::Database ledger(ledger_file.string(), SQLite::OPEN_READONLY, 10000);
-      SQLite::Statement charges(ledger, "SELECT payment_id FROM charges WHERE outcome = 'approved'");
-      while (charges.executeStep()) charged.insert(charges.getColumn(0).getInt64());
+      SQLite::Statement charges(ledger, "SELECT charge_key FROM charges WHERE outcome = 'approved'");
+      while (charges.executeStep()) charged.insert(charges.getColumn(0).getString());
     }
     if (completed != charged)
       violation(where, std::to_string(charged.size()) + " approved charges but " + std::to_string(completed.size()) +

@@ -53,7 +53,21 @@ std::int64_t insert_citizen_dead_letter(const std::filesystem::path& data_dir, s
   event.aggregate_id = std::to_string(citizen_id);
   event.event_version = 1;
   event.occurred_at = "2026-11-22T00:00:00.000Z";
-  event.data = {{"snapshot", {{"id", citizen_id}, {"name", name}}}};
+  event.data = {{"snapshot",
+                 {{"id", citizen_id},
+                  {"email", "citizen" + std::to_string(citizen_id) + "@example.org"},
+                  {"name", name},
+                  {"phone", nullptr},
+                  {"address", nullptr},
+                  {"city", nullptr},
+                  {"postal_code", nullptr},
+                  {"has_national_id", false},
+                  {"email_verified", false},
+                  {"identity_verified", false},
+                  {"is_active", true},
+                  {"event_version", 1},
+                  {"created_at", "2026-11-22T00:00:00.000Z"},
+                  {"updated_at", "2026-11-22T00:00:00.000Z"}}}};
   db::ModuleDb permits("permits", data_dir / "permits.db", {});
   auto owner = permits.open(db::Role::owner);
   auto insert = owner->prepare(

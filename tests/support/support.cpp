@@ -254,7 +254,9 @@ std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
 unsigned short wait_for_port(ChildProcess& child) {
   auto line = child.wait_for_line("townhall listening on http://");
   if (!line) return 0;
-  auto colon = line->rfind(':');
+  // "townhall listening on http://ADDR:PORT", alone or as a JSON log line's message.
+  auto at = line->find("townhall listening on http://");
+  auto colon = line->find(':', at + std::string_view("townhall listening on http://").size());
   return static_cast<unsigned short>(std::stoi(line->substr(colon + 1)));
 }
 

@@ -224,7 +224,8 @@ TEST_F(ConfigLoad, EnvThenFlagsOverrideTheFile) {
   config = load(file, "", {}, app::known_modules());
   EXPECT_EQ(config.server.http.port, 9100);
   EXPECT_EQ(config.data_dir, dir_.path() / "from-env");
-  EXPECT_TRUE(std::filesystem::is_directory(dir_.path() / "from-env"));  // created
+  // Not created by loading: only serve, restore and migrate --init make an installation.
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "from-env"));
 
   Overrides flags{.data_dir = dir_.path() / "from-flag", .port = 9200};
   config = load(file, "", flags, app::known_modules());

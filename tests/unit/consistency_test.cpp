@@ -19,6 +19,10 @@
 namespace townhall::consistency {
 namespace {
 
+// Every record's one content field: its name, the same at every version.
+std::string name_of(std::int64_t id) { return "citizen " + std::to_string(id); }
+std::uint64_t content_of(std::int64_t id) { return ContentHash().text(name_of(id)).value(); }
+
 void upsert(db::Connection& sync, std::int64_t id, std::int64_t version, bool force) {
   if (force) {
     auto erase = sync.prepare("DELETE FROM refs WHERE citizen_id = ?");
@@ -26,14 +30,16 @@ void upsert(db::Connection& sync, std::int64_t id, std::int64_t version, bool fo
     erase.exec();
   }
   auto insert = sync.prepare(
-      "INSERT INTO refs (citizen_id, event_version) VALUES (?1, ?2) ON CONFLICT (citizen_id) DO UPDATE SET "
-      "event_version = excluded.event_version WHERE excluded.event_version > refs.event_version");
+      "INSERT INTO refs (citizen_id, event_version, name) VALUES (?1, ?2, ?3) ON CONFLICT (citizen_id) DO UPDATE SET "
+      "event_version = excluded.event_version, name = excluded.name WHERE excluded.event_version > refs.event_version");
   insert.bind(1, id);
   insert.bind(2, version);
+  insert.bind(3, name_of(id));
   insert.exec();
 }
 
-// The source: a map of id -> version, counting what the check asks of it.
+// The source: a map of id -> version (each record named name_of(id)), counting what the
+// check asks of it.
 class MapSource final : public Source {
  public:
   std::map<std::int64_t, std::int64_t> rows;
@@ -44,14 +50,15 @@ class MapSource final : public Source {
     ++digests;
     if (failing) co_return make_error(Errc::unavailable, "the source is down");
     Digest out;
-    for (auto it = rows.lower_bound(from); it != rows.end() && it->first < to; ++it) add(out, it->first, it->second);
+    for (auto it = rows.lower_bound(from); it != rows.end() && it->first < to; ++it)
+      add(out, it->first, it->second, content_of(it->first));
     co_return out;
   }
   boost::asio::awaitable<Result<std::vector<Entry>>> entries(std::int64_t from, std::int64_t to) override {
     ++entry_pages;
     std::vector<Entry> out;
     for (auto it = rows.lower_bound(from); it != rows.end() && it->first < to; ++it)
-      out.push_back({it->first, it->second});
+      out.push_back({it->first, it->second, content_of(it->first)});
     co_return out;
   }
   boost::asio::awaitable<Result<Store>> fetch(std::int64_t id) override {
@@ -71,9 +78,11 @@ class ConsistencyCheck : public ::testing::Test {
   ConsistencyCheck()
       : database("mod", dir.path() / "mod.db", db::TableManifest{.owned = {}, .cache = {"refs"}}), writer("mod") {
     database.open(db::Role::owner)
-        ->exec("CREATE TABLE refs (citizen_id INTEGER PRIMARY KEY, event_version INTEGER NOT NULL)");
+        ->exec(
+            "CREATE TABLE refs (citizen_id INTEGER PRIMARY KEY, event_version INTEGER NOT NULL, name TEXT NOT NULL "
+            "DEFAULT '')");
     source = std::make_shared<MapSource>();
-    cache = Cache{"mod", "refs", "citizen_id", "src", source};
+    cache = Cache{"mod", "refs", "citizen_id", "src", source, {"name"}};
   }
   ~ConsistencyCheck() override { writer.stop(); }
 
@@ -120,7 +129,7 @@ TEST_F(ConsistencyCheck, FindsExactlyTheFiftyCorruptedRowsAndRepairsThemWithThat
   for (std::int64_t i = 0; i < 10; ++i) added.insert(2 * (31 + i * 997) + 1);  // odd: not in the source
   for (auto id : deleted) sql("DELETE FROM refs WHERE citizen_id = " + std::to_string(id));
   for (auto id : lowered) sql("UPDATE refs SET event_version = 0 WHERE citizen_id = " + std::to_string(id));
-  for (auto id : added) sql("INSERT INTO refs VALUES (" + std::to_string(id) + ", 1)");
+  for (auto id : added) sql("INSERT INTO refs (citizen_id, event_version) VALUES (" + std::to_string(id) + ", 1)");
 
   auto found = run(false);
   ASSERT_TRUE(found.error.empty()) << found.error;
@@ -147,6 +156,44 @@ TEST_F(ConsistencyCheck, FindsExactlyTheFiftyCorruptedRowsAndRepairsThemWithThat
   EXPECT_EQ(after.cache_rows, 10'000);
 }
 
+// Issue 21: rows whose content differs at the same version (a handler's bug, a hand edit,
+// a bit flip) are found exactly, and repaired with one read each. Fails when the digests
+// cover (id, version) only.
+TEST_F(ConsistencyCheck, FindsExactlyTheFiftyRowsChangedInContentOnlyAndRepairsThem) {
+  fill();
+  std::set<std::int64_t> changed;
+  for (std::int64_t i = 0; i < 50; ++i) changed.insert(2 * (13 + i * 199));
+  for (auto id : changed)
+    sql("UPDATE refs SET name = 'someone else' WHERE citizen_id = " + std::to_string(id));  // version untouched
+
+  auto found = run(false);
+  ASSERT_TRUE(found.error.empty()) << found.error;
+  EXPECT_EQ(set_of(found.stale), changed);
+  EXPECT_TRUE(found.missing.empty() && found.extra.empty());
+  EXPECT_EQ(source->fetches, 0);
+
+  auto repaired = run(true);
+  ASSERT_TRUE(repaired.error.empty()) << repaired.error;
+  EXPECT_FALSE(repaired.full_resync);
+  EXPECT_EQ(repaired.repaired, 50);
+  EXPECT_EQ(source->fetches, 50);  // one read per changed row, stored over it at the same version
+  auto after = run(false);
+  EXPECT_TRUE(after.missing.empty() && after.stale.empty() && after.extra.empty()) << after.stale.size();
+  auto reader = database.open(db::Role::reader);
+  auto left = reader->prepare("SELECT count(*) FROM refs WHERE name = 'someone else'");
+  left.executeStep();
+  EXPECT_EQ(left.getColumn(0).getInt(), 0);
+}
+
+// Content is hashed with its type and length: values that would concatenate alike differ.
+TEST(ContentHash, TypesAndBoundariesCount) {
+  EXPECT_NE(ContentHash().null().value(), ContentHash().text("").value());
+  EXPECT_NE(ContentHash().integer(1).value(), ContentHash().text("1").value());
+  EXPECT_NE(ContentHash().text("ab").text("c").value(), ContentHash().text("a").text("bc").value());
+  EXPECT_EQ(ContentHash().text("é").integer(0).value(), ContentHash().text("é").integer(0).value());
+  EXPECT_NE(ContentHash().integer(0).value(), ContentHash().integer(1).value());
+}
+
 // A cache row newer than its source's (the source restored from an older backup) is
 // reported stale and, on repair, overwritten with the source's record.
 TEST_F(ConsistencyCheck, ACacheAheadOfItsSourceIsOverwrittenOnRepair) {
@@ -162,7 +209,7 @@ TEST_F(ConsistencyCheck, ACacheAheadOfItsSourceIsOverwrittenOnRepair) {
 TEST_F(ConsistencyCheck, ManyDifferencesMakeAFullResync) {
   fill(5000);
   sql("DELETE FROM refs WHERE citizen_id > 2000");  // 4000 of 5000 missing
-  sql("INSERT INTO refs VALUES (7, 1)");
+  sql("INSERT INTO refs (citizen_id, event_version) VALUES (7, 1)");
   auto report = run(true);
   ASSERT_TRUE(report.error.empty()) << report.error;
   EXPECT_TRUE(report.full_resync);

@@ -79,8 +79,9 @@ json citizen_snapshot(const Citizen& c) { return events::citizen_snapshot(c); }
 Result<Citizen> register_citizen(db::Connection& service, const NewCitizen& input, const WriteContext& context) {
   if (store::email_in_use(service, input.email))
     return make_error(Errc::conflict, "an account with this email already exists");
-  if (input.national_id && store::national_id_in_use(service, input.national_id->digest))
-    return make_error(Errc::conflict, "another account holds this national id");
+  // A national id another citizen claims is accepted and answered the same (issue 28.2):
+  // an unverified claim blocks nobody, and the answer says nothing of who holds what.
+  // Verifying one is where competing claims are settled.
   auto now = utc::now();
   store::CitizenRow row;
   row.citizen.email = input.email;
@@ -101,6 +102,11 @@ Result<Citizen> register_citizen(db::Connection& service, const NewCitizen& inpu
   row.change_seq = store::next_change_seq(service);
   store::insert_citizen(service, row);
   store::set_roles(service, Principal::Kind::citizen, row.citizen.id, {"citizen"});
+  if (input.national_id)
+    store::audit(service,
+                 {context.actor, "citizen.national_id.set", "citizen:" + std::to_string(row.citizen.id), std::nullopt,
+                  context.correlation_id, std::nullopt},
+                 now);
   fault(context, "citizen.created");
   append(service, events::kCitizenTopic, events::kCitizenCreated, "citizen", std::to_string(row.citizen.id), 1,
          {{"snapshot", citizen_snapshot(row.citizen)}}, context);
@@ -137,8 +143,18 @@ Result<Citizen> update_citizen(db::Connection& service, std::int64_t id, const C
     const auto& next = *change.national_id;
     std::optional<std::string> digest = next ? std::optional<std::string>(next->digest) : std::nullopt;
     if (digest != row->national_id_digest || !digest) {
-      if (digest && store::national_id_in_use(service, *digest, id))
-        return make_error(Errc::conflict, "another account holds this national id");
+      if (change.national_id_changes_per_day > 0 &&
+          store::national_id_changes_since(service, id,
+                                           utc::format(std::chrono::system_clock::now() - std::chrono::hours(24))) >=
+              change.national_id_changes_per_day)
+        return make_error(Errc::too_many_requests,
+                          "the national id was changed " + std::to_string(change.national_id_changes_per_day) +
+                              " times in the last 24 hours; try again tomorrow or ask the front desk",
+                          3600);
+      store::audit(service,
+                   {context.actor, "citizen.national_id.set", "citizen:" + std::to_string(id), std::nullopt,
+                    context.correlation_id, std::nullopt},
+                   utc::now());
       bool had = c.has_national_id;
       // Only whether one is on file is visible outside auth; the value never is.
       row->national_id_sealed = next ? std::optional<std::string>(next->sealed) : std::nullopt;
@@ -150,6 +166,15 @@ Result<Citizen> update_citizen(db::Connection& service, std::int64_t id, const C
     }
   }
   if (changes.empty()) return c;
+  // Competing claims are settled here: one verified identity per national id. Only staff
+  // verify, so only staff learn of another holder.
+  if (c.identity_verified && row->national_id_digest) {
+    if (auto holder = store::verified_national_id_holder(service, *row->national_id_digest, id))
+      return make_error(Errc::conflict, "citizen " + std::to_string(*holder) +
+                                            " holds this national id as a verified identity; settle the competing "
+                                            "claims first (GET .../citizens/" +
+                                            std::to_string(id) + "/national-id-claims)");
+  }
   c.event_version += 1;
   c.updated_at = utc::now();
   row->change_seq = store::next_change_seq(service);

@@ -49,6 +49,8 @@ struct CitizenChange {
   std::optional<std::optional<std::string>> phone, address, city, postal_code;
   std::optional<std::optional<SealedNationalId>> national_id;
   std::optional<bool> email_verified, identity_verified;
+  // > 0: at most this many national id changes in 24 h (the citizen's own changes).
+  int national_id_changes_per_day = 0;
 };
 
 struct Employee {

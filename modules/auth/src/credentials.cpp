@@ -94,20 +94,24 @@ std::string token_hash(std::string_view token) {
   return hex;
 }
 
-SecretBox SecretBox::load_or_create(const std::filesystem::path& key_file) {
+SecretBox SecretBox::create(const std::filesystem::path& key_file) {
+  ensure_sodium();
+  std::array<unsigned char, kKeySize> key{};
+  randombytes_buf(key.data(), key.size());
+  // Exclusively, with mode 0600: never over another key, never readable by others.
+  int out = ::open(key_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) throw std::runtime_error("cannot create key file " + key_file.string() + ": " + std::strerror(errno));
+  bool written = ::write(out, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && ::fsync(out) == 0;
+  ::close(out);
+  if (!written) throw std::runtime_error("cannot write key file " + key_file.string());
+  return SecretBox(key);
+}
+
+std::optional<SecretBox> SecretBox::load(const std::filesystem::path& key_file) {
   ensure_sodium();
   std::array<unsigned char, kKeySize> key{};
   int fd = ::open(key_file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 && errno == ENOENT) {
-    // First run: create it exclusively with mode 0600, so it is never readable by others.
-    randombytes_buf(key.data(), key.size());
-    int out = ::open(key_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (out < 0) throw std::runtime_error("cannot create key file " + key_file.string() + ": " + std::strerror(errno));
-    bool written = ::write(out, key.data(), key.size()) == static_cast<ssize_t>(key.size()) && ::fsync(out) == 0;
-    ::close(out);
-    if (!written) throw std::runtime_error("cannot write key file " + key_file.string());
-    return SecretBox(key);
-  }
+  if (fd < 0 && errno == ENOENT) return std::nullopt;
   if (fd < 0) throw std::runtime_error("cannot read key file " + key_file.string() + ": " + std::strerror(errno));
   struct stat info {};
   bool ok = ::fstat(fd, &info) == 0;
@@ -123,6 +127,11 @@ SecretBox SecretBox::load_or_create(const std::filesystem::path& key_file) {
   return SecretBox(key);
 }
 
+SecretBox SecretBox::load_or_create(const std::filesystem::path& key_file) {
+  if (auto loaded = load(key_file)) return *loaded;
+  return create(key_file);
+}
+
 SecretBox::SecretBox(const std::array<unsigned char, kKeySize>& key) : key_(key) {
   static_assert(crypto_kdf_KEYBYTES == kKeySize);
   ensure_sodium();
@@ -134,6 +143,18 @@ std::string SecretBox::digest(std::string_view value) const {
   crypto_generichash(reinterpret_cast<unsigned char*>(out.data()), out.size(),
                      reinterpret_cast<const unsigned char*>(value.data()), value.size(), lookup_key_.data(),
                      lookup_key_.size());
+  return out;
+}
+
+std::string SecretBox::check_value() const {
+  static_assert(crypto_auth_KEYBYTES == kKeySize);
+  std::array<unsigned char, crypto_auth_KEYBYTES> check_key{};
+  crypto_kdf_derive_from_key(check_key.data(), check_key.size(), 2, "THkcheck", key_.data());
+  static constexpr std::string_view kText = "townhall auth.key check value, version 1";
+  std::string out(crypto_auth_BYTES, '\0');
+  crypto_auth(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(kText.data()),
+              kText.size(), check_key.data());
+  sodium_memzero(check_key.data(), check_key.size());
   return out;
 }
 

@@ -42,8 +42,13 @@ class SecretBox {
  public:
   static constexpr std::size_t kKeySize = 32;
 
-  // Reads the key file, or creates it (mode 0600, 32 random bytes) when absent. Refuses
-  // a key file that others can read or that has the wrong size. Throws std::runtime_error.
+  // Reads the key file; nullopt when it does not exist. Refuses a key file that others
+  // can read or that has the wrong size. Throws std::runtime_error.
+  static std::optional<SecretBox> load(const std::filesystem::path& key_file);
+  // Creates the key file (mode 0600, 32 random bytes, exclusively: never over an
+  // existing one). Throws std::runtime_error.
+  static SecretBox create(const std::filesystem::path& key_file);
+  // Reads the key file, or creates it when absent (tests and tools with no sealed data).
   static SecretBox load_or_create(const std::filesystem::path& key_file);
   // Also derives the lookup key (crypto_kdf, a subkey of the same file's key).
   explicit SecretBox(const std::array<unsigned char, kKeySize>& key);
@@ -56,6 +61,10 @@ class SecretBox {
   // equal digests, so uniqueness is checked without the plain value, and without the
   // key a digest cannot be tested against guesses.
   std::string digest(std::string_view value) const;
+  // The key check value: a MAC (crypto_auth under a third subkey) of a fixed text,
+  // stored beside the sealed rows so that a key that is not theirs is found at start,
+  // before anything is sealed with it or read through it. Reveals nothing of the key.
+  std::string check_value() const;
 
  private:
   std::array<unsigned char, kKeySize> key_;

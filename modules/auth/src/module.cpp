@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "routes.hpp"
@@ -10,6 +9,7 @@
 #include "townhall/platform/basic_module.hpp"
 #include "townhall/platform/config.hpp"
 #include "townhall/platform/input.hpp"
+#include "townhall/platform/logging.hpp"
 #include "townhall/platform/write_path.hpp"
 
 namespace townhall::auth {
@@ -17,7 +17,7 @@ namespace townhall::auth {
 db::TableManifest table_manifest() {
   return db::TableManifest{
       .owned = {"citizens", "employees", "departments", "roles", "permissions", "role_permissions", "user_roles",
-                "sessions", "audit_log"},
+                "sessions", "audit_log", "key_check"},
       .cache = {},
   };
 }
@@ -58,7 +58,10 @@ class AuthModuleImpl final : public BasicModule {
 
   ModuleHealth health() const override {
     if (!service_.running()) return {false, "stopped"};
-    return BasicModule::health();
+    auto health = BasicModule::health();
+    if (health.up && !service_.key_problem().empty())
+      return {true, "national ids unavailable: " + service_.key_problem(), true};
+    return health;
   }
 
  private:
@@ -67,9 +70,9 @@ class AuthModuleImpl final : public BasicModule {
   void seed_demo() {
     auto connection = context_.db.open(db::Role::service);
     if (store::find_employee_by_email(*connection, "admin@demo.townhall")) {
-      std::cout << "townhall demo: demo data already present (its passwords were printed when it was created; "
-                   "`townhall admin create-user` adds another admin)"
-                << std::endl;
+      logging::print(
+          "townhall demo: demo data already present (its passwords were printed when it was created; "
+          "`townhall admin create-user` adds another admin)");
       return;
     }
     commands::WriteContext context{"demo", "demo-seed", {}};
@@ -129,10 +132,9 @@ class AuthModuleImpl final : public BasicModule {
         },
         context_.events_committed);
     check(seeded);
-    std::cout << "townhall demo: created demo accounts (passwords are shown only now):\n";
+    logging::print("townhall demo: created demo accounts (passwords are shown only now):");
     for (const auto& account : accounts)
-      std::cout << "  " << account.label << ": " << account.email << "  password: " << account.password << "\n";
-    std::cout << std::flush;
+      logging::print("  " + account.label + ": " + account.email + "  password: " + account.password);
     spdlog::info("auth: demo data seeded ({} accounts)", accounts.size());
   }
 
@@ -150,6 +152,11 @@ Instance make_module(ModuleContext& context) {
   instance.api = &module->api();
   instance.module = std::move(module);
   return instance;
+}
+
+std::filesystem::path key_file(const nlohmann::json& settings, const std::filesystem::path& data_dir) {
+  auto parsed = parse_settings(settings);
+  return parsed.key_file.is_absolute() ? parsed.key_file : data_dir / parsed.key_file;
 }
 
 Result<CreatedStaffUser> create_staff_user(const db::ModuleDb& database, const nlohmann::json& settings_json,

@@ -139,6 +139,19 @@ struct Routes {
     co_return json_body(200, citizen_json(*citizen));
   }
 
+  asio::awaitable<Response> national_id_claims(Request& request) {
+    auto id = input::parse_id(*request.param("id"));
+    if (!id) co_return http::problem(make_error(Errc::not_found, "no such citizen"));
+    auto claims = service.national_id_claims(request.call_context(), *id);
+    if (!claims) co_return http::problem(claims.error());
+    json items = json::array();
+    for (const auto& claim : *claims)
+      items.push_back({{"citizen_id", claim.citizen_id},
+                       {"identity_verified", claim.identity_verified},
+                       {"created_at", claim.created_at}});
+    co_return json_body(200, json{{"citizen_id", *id}, {"claims", items}});
+  }
+
   asio::awaitable<Response> patch_citizen(Request& request) {
     auto id = input::parse_id(*request.param("id"));
     if (!id) co_return http::problem(make_error(Errc::not_found, "no such citizen"));
@@ -311,6 +324,13 @@ void document_routes(http::Router& router, const std::string& prefix) {
                  s::optional("identity_verified", s::boolean())}),
       citizen);
   doc(Method::del, "/citizens/{id}", "Deactivate a citizen's account", none, none, 204);
+  doc(Method::get, "/citizens/{id}/national-id-claims",
+      "Every active citizen claiming this citizen's national id (staff with citizens:verify, before verifying one)",
+      none,
+      s::object({{"citizen_id", s::integer(1)},
+                 {"claims", s::array(s::object({{"citizen_id", s::integer(1)},
+                                                {"identity_verified", s::boolean()},
+                                                {"created_at", s::timestamp()}}))}}));
   doc(Method::get, "/departments", "Departments", none, s::object({{"items", s::array(department)}}));
   doc(Method::post, "/departments", "Create a department (admin)",
       s::object({{"code", s::string()}, {"name", s::string()}}), department, 201);
@@ -358,6 +378,7 @@ void add_routes(http::Router& router, const std::string& prefix, AuthService& se
   router.add(Method::get, prefix + "/citizens/{id}", bind(&Routes::get_citizen));
   router.add(Method::patch, prefix + "/citizens/{id}", bind(&Routes::patch_citizen));
   router.add(Method::del, prefix + "/citizens/{id}", bind(&Routes::delete_citizen));
+  router.add(Method::get, prefix + "/citizens/{id}/national-id-claims", bind(&Routes::national_id_claims));
   router.add(Method::get, prefix + "/departments", bind(&Routes::list_departments), Access::public_route);
   router.add(Method::post, prefix + "/departments", bind(&Routes::create_department));
   router.add(Method::patch, prefix + "/departments/{code}", bind(&Routes::update_department));

@@ -1,5 +1,6 @@
 #include "service.hpp"
 
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -81,20 +82,72 @@ AuthService::AuthService(Settings settings, std::filesystem::path key_file, Depe
                             "Token authentications answered from the cache (hit) or the database (miss)", {"result"});
   cache_hits_ = &cache.with({"hit"});
   cache_misses_ = &cache.with({"miss"});
+  key_ok_ = &deps_.metrics
+                 .gauge("townhall_auth_key_ok",
+                        "1 when auth.key matches the national ids sealed in auth.db (its key check value), 0 when "
+                        "the key is missing or not theirs (national ids cannot be read or written)")
+                 .with({});
 }
 
 AuthService::~AuthService() { hashing_.join(); }
 
 void AuthService::start() {
-  if (!secrets_) secrets_ = SecretBox::load_or_create(key_file_);
   writes_.open();
   auto maintained = writes_.call([this](db::Connection& service) -> Result<Unit> {
+    open_key(service);
     store::prune_sessions(service, utc::now());
-    backfill_national_id_digests(service);
+    if (secrets_) backfill_national_id_digests(service);
     return Unit{};
   });
   if (!maintained) throw std::runtime_error("auth: " + maintained.error().message);
+  key_ok_->set(secrets_ ? 1 : 0);
+  if (!secrets_) spdlog::critical("auth: {}", key_problem_);
   running_ = true;
+}
+
+// The key file against the sealed data (issue 21): its key check value when auth.db has
+// one, else one sealed national id. A key is created only where nothing was ever sealed:
+// a new key beside sealed rows would read none of them and let a second citizen claim
+// every national id on file (their digests would no longer match). A missing or foreign
+// key leaves auth serving without national ids (503 naming the fix), never a 500.
+void AuthService::open_key(db::Connection& service) {
+  secrets_.reset();
+  key_problem_.clear();
+  auto stored = store::key_check_value(service);
+  auto sample = stored ? std::nullopt : store::any_sealed_national_id(service);
+  auto key = SecretBox::load(key_file_);  // throws for a readable-by-others or malformed file
+  const auto restore_hint =
+      "restore the auth.key that was backed up with this auth.db (townhall restore --from "
+      "BACKUP_DIR --module auth installs both; a backup's manifest.json lists it), then restart";
+  if (!key) {
+    if (stored || sample) {
+      key_problem_ =
+          "the key file " + key_file_.string() +
+          " is missing but auth.db holds national ids sealed with a key; no new key was created. Fix: " + restore_hint;
+      return;
+    }
+    key = SecretBox::create(key_file_);
+    spdlog::info("auth: created the key file {} (back it up with auth.db: townhall backup copies both)",
+                 key_file_.string());
+  }
+  const auto check_value = key->check_value();
+  const bool matches = stored ? stored->size() == check_value.size() &&
+                                    sodium_memcmp(stored->data(), check_value.data(), check_value.size()) == 0
+                              : !sample || key->open(*sample).has_value();
+  if (!matches) {
+    key_problem_ = "the key file " + key_file_.string() +
+                   " does not match the national ids sealed in auth.db (its key check value differs: a key from "
+                   "another installation or a newer one). Fix: " +
+                   restore_hint;
+    return;
+  }
+  if (!stored) store::insert_key_check_value(service, check_value, utc::now());
+  secrets_ = std::move(*key);
+}
+
+Result<Unit> AuthService::key_usable() const {
+  if (!secrets_) return make_error(Errc::unavailable, "national ids are unavailable: " + key_problem_);
+  return Unit{};
 }
 
 void AuthService::stop() {
@@ -132,6 +185,7 @@ commands::WriteContext AuthService::write_context(const CallContext& context) co
 
 Result<commands::SealedNationalId> AuthService::seal_national_id(const std::string& national_id) const {
   if (auto ok = check_national_id(national_id); !ok) return ok.error();
+  if (auto ok = key_usable(); !ok) return ok.error();
   return commands::SealedNationalId{secrets_->seal(national_id), secrets_->digest(canonical_national_id(national_id))};
 }
 
@@ -147,8 +201,12 @@ void AuthService::backfill_national_id_digests(db::Connection& service) {
       continue;
     }
     auto digest = secrets_->digest(canonical_national_id(*plain));
-    if (store::national_id_in_use(service, digest, id)) {
-      spdlog::warn("auth: citizen {} holds a national id another active citizen holds too; staff must resolve it", id);
+    auto row = store::find_citizen(service, id);
+    if (row && row->citizen.identity_verified && store::verified_national_id_holder(service, digest, id)) {
+      spdlog::warn(
+          "auth: citizen {} holds, verified, a national id another verified citizen holds; staff must "
+          "settle it",
+          id);
       continue;
     }
     store::set_national_id_digest(service, id, digest);
@@ -372,6 +430,9 @@ boost::asio::awaitable<Result<Citizen>> AuthService::update_citizen(const CallCo
   change.postal_code = std::move(patch.postal_code);
   change.email_verified = patch.email_verified;
   change.identity_verified = patch.identity_verified;
+  // A citizen's own national id changes are bounded (staff's are not): each is audited,
+  // and an unbounded stream of them would be a way to probe.
+  if (self) change.national_id_changes_per_day = settings_.national_id_changes_per_day;
   if (patch.national_id) {
     if (*patch.national_id) {
       auto sealed = seal_national_id(**patch.national_id);
@@ -497,6 +558,19 @@ Result<commands::Employee> AuthService::get_employee(const CallContext& context,
   return deps_.readers.read([&](db::Connection& reader) { return commands::get_employee(reader, id); });
 }
 
+Result<std::vector<store::NationalIdClaim>> AuthService::national_id_claims(const CallContext& context,
+                                                                            std::int64_t id) {
+  const auto& principal = context.principal;
+  if (!principal || principal->is_citizen()) return make_error(Errc::not_found, "no such citizen");
+  if (!principal->has("citizens:verify")) return make_error(Errc::forbidden, "needs permission citizens:verify");
+  if (auto ok = usable(); !ok) return ok.error();
+  return deps_.readers.read([&](db::Connection& reader) -> Result<std::vector<store::NationalIdClaim>> {
+    auto row = store::find_citizen(reader, id);
+    if (!row || row->deleted_at) return make_error(Errc::not_found, "no such citizen");
+    return store::national_id_claims(reader, id);
+  });
+}
+
 // --- Api for other modules -------------------------------------------------------------
 
 boost::asio::awaitable<Result<std::optional<std::string>>> AuthService::get_sensitive(CallContext context,
@@ -511,38 +585,43 @@ boost::asio::awaitable<Result<std::optional<std::string>>> AuthService::get_sens
   if (auto problem = input::check_text(purpose, {.max_bytes = 200}))
     co_return make_error(Errc::invalid_argument, "purpose " + *problem);
   if (auto ok = usable(); !ok) co_return ok.error();
+  if (auto ok = key_usable(); !ok) co_return ok.error();
   auto sealed = co_await writes_.run([&](db::Connection& service) {
     return commands::read_sealed_national_id(service, id, purpose, write_context(context));
   });
   if (!sealed) co_return sealed.error();
   if (!*sealed) co_return std::optional<std::string>();
   auto opened = secrets_->open(**sealed);
-  if (!opened) {
-    spdlog::error("auth: the national id of citizen {} cannot be decrypted (wrong key file?)", id);
-    co_return make_error(Errc::internal, "the national id cannot be decrypted");
+  if (!opened) {  // the key passed its check: this row's sealed value itself is damaged
+    spdlog::error("auth: the sealed national id of citizen {} does not open with the checked key (damaged row)", id);
+    co_return make_error(Errc::unavailable,
+                         "the national id of this citizen cannot be read: its sealed value in auth.db is damaged "
+                         "(restore auth.db from a backup)");
   }
   co_return std::optional<std::string>(std::move(*opened));
 }
 
 boost::asio::awaitable<Result<std::vector<CitizenVersion>>> AuthService::citizen_versions(CallContext context,
                                                                                           std::int64_t after_id,
-                                                                                          int limit) {
+                                                                                          int limit,
+                                                                                          CitizenFields fields) {
   if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
   if (auto ok = may_read_citizens(context); !ok) co_return ok.error();
   if (auto ok = usable(); !ok) co_return ok.error();
   co_return deps_.readers.read([&](db::Connection& reader) -> Result<std::vector<CitizenVersion>> {
-    return store::citizen_versions(reader, after_id, std::clamp(limit, 1, 1000));
+    return store::citizen_versions(reader, after_id, std::clamp(limit, 1, 1000), fields);
   });
 }
 
 boost::asio::awaitable<Result<consistency::Digest>> AuthService::citizen_digest(CallContext context,
                                                                                 std::int64_t from_id,
-                                                                                std::int64_t to_id) {
+                                                                                std::int64_t to_id,
+                                                                                CitizenFields fields) {
   if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
   if (auto ok = may_read_citizens(context); !ok) co_return ok.error();
   if (auto ok = usable(); !ok) co_return ok.error();
   co_return deps_.readers.read([&](db::Connection& reader) -> Result<consistency::Digest> {
-    return store::citizen_digest(reader, from_id, to_id);
+    return store::citizen_digest(reader, from_id, to_id, fields);
   });
 }
 

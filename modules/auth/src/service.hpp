@@ -20,6 +20,7 @@
 namespace townhall::metrics {
 class Registry;
 class Counter;
+class Gauge;
 }  // namespace townhall::metrics
 
 namespace townhall::auth {
@@ -89,6 +90,9 @@ class AuthService final : public Api {
   // authenticate until their entries expire).
   void stop();
   bool running() const { return running_; }
+  // Empty when auth.key matches the sealed data; else why national ids are unavailable
+  // and how to fix it (set by start()).
+  const std::string& key_problem() const { return key_problem_; }
 
   // Fault injection for tests (see commands::WriteContext::fault).
   void set_fault_hook(std::function<void(std::string_view)> hook) { fault_hook_ = std::move(hook); }
@@ -112,6 +116,9 @@ class AuthService final : public Api {
   boost::asio::awaitable<Result<commands::Employee>> set_employee_roles(const CallContext& context, std::int64_t id,
                                                                         std::vector<std::string> roles);
   Result<commands::Employee> get_employee(const CallContext& context, std::int64_t id);
+  // Every active citizen claiming citizen `id`'s national id (`id` first among equals by
+  // age), for staff with citizens:verify settling competing claims before verifying one.
+  Result<std::vector<store::NationalIdClaim>> national_id_claims(const CallContext& context, std::int64_t id);
 
   // auth::Api
   boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(CallContext context,
@@ -120,10 +127,10 @@ class AuthService final : public Api {
   boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(CallContext context, std::int64_t citizen_id,
                                                                            std::string purpose) override;
   boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext context, std::int64_t from_id,
-                                                                     std::int64_t to_id) override;
+                                                                     std::int64_t to_id, CitizenFields fields) override;
   boost::asio::awaitable<Result<std::vector<CitizenVersion>>> citizen_versions(CallContext context,
-                                                                               std::int64_t after_id,
-                                                                               int limit) override;
+                                                                               std::int64_t after_id, int limit,
+                                                                               CitizenFields fields) override;
   boost::asio::awaitable<Result<CitizenChanges>> citizens_since(CallContext context, std::int64_t change_seq,
                                                                 int limit) override;
   boost::asio::awaitable<Result<std::vector<DepartmentRef>>> departments(CallContext context) override;
@@ -145,11 +152,14 @@ class AuthService final : public Api {
   Result<Unit> may_read_citizen(const CallContext& context, std::int64_t id) const;
   Result<commands::SealedNationalId> seal_national_id(const std::string& national_id) const;
   void backfill_national_id_digests(db::Connection& service);
+  void open_key(db::Connection& service);
   Result<Unit> usable() const;
+  Result<Unit> key_usable() const;  // unavailable naming the fix when the key is not usable
 
   Settings settings_;
   std::filesystem::path key_file_;
-  std::optional<SecretBox> secrets_;  // loaded by start()
+  std::optional<SecretBox> secrets_;  // loaded by start(); empty when missing or not the data's
+  std::string key_problem_;
   Dependencies deps_;
   boost::asio::thread_pool hashing_{2};
   std::atomic<std::size_t> hashes_queued_{0};  // admitted to hashing_, not yet done
@@ -165,6 +175,7 @@ class AuthService final : public Api {
   metrics::Counter* login_busy_ = nullptr;
   metrics::Counter* cache_hits_ = nullptr;
   metrics::Counter* cache_misses_ = nullptr;
+  metrics::Gauge* key_ok_ = nullptr;
 };
 
 }  // namespace townhall::auth

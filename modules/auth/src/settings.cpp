@@ -37,9 +37,11 @@ Settings parse_settings(const json& section) {
   Settings s;
   if (!section.is_object()) fail("", "expected an object");
   reject_unknown(section, "",
-                 {"session_ttl_seconds", "token_cache_ttl_ms", "key_file", "login_throttle", "password_hash"});
+                 {"session_ttl_seconds", "token_cache_ttl_ms", "key_file", "login_throttle", "password_hash",
+                  "national_id_changes_per_day"});
   s.session_ttl = std::chrono::seconds(integer(section, "", "session_ttl_seconds", 1, 90LL * 24 * 3600, 12 * 3600));
   s.token_cache_ttl = std::chrono::milliseconds(integer(section, "", "token_cache_ttl_ms", 0, 60'000, 5000));
+  s.national_id_changes_per_day = static_cast<int>(integer(section, "", "national_id_changes_per_day", 1, 100, 3));
   if (auto it = section.find("key_file"); it != section.end()) {
     if (!it->is_string() || it->get<std::string>().empty()) fail("key_file", "expected a non-empty path");
     s.key_file = it->get<std::string>();

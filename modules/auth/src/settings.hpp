@@ -19,6 +19,9 @@ struct Settings {
   // Argon2 computations (logins, registrations, new staff) queued or running at once;
   // beyond, the request is refused (503 + Retry-After) instead of waiting behind them.
   std::size_t max_queued_password_hashes = 16;
+  // How often a citizen may set their own national id in 24 h (429 beyond; staff are not
+  // limited): each change is audited, and without a bound the answer could be probed.
+  int national_id_changes_per_day = 3;
 };
 
 // Throws config::ConfigError naming the key ("modules.auth.settings.session_ttl_seconds:

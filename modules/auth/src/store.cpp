@@ -103,6 +103,42 @@ bool national_id_in_use(db::Connection& connection, const std::string& digest, s
   return query->getColumn(0).getInt() != 0;
 }
 
+std::optional<std::int64_t> verified_national_id_holder(db::Connection& connection, const std::string& digest,
+                                                        std::int64_t except_citizen) {
+  auto query = connection.cached(
+      "SELECT id FROM citizens WHERE national_id_digest = ? AND deleted_at IS NULL AND identity_verified = 1 AND id <> "
+      "? LIMIT 1");
+  query->bind(1, digest.data(), static_cast<int>(digest.size()));
+  query->bind(2, except_citizen);
+  if (!query->executeStep()) return std::nullopt;
+  auto holder = query->getColumn(0).getInt64();
+  query->reset();
+  return holder;
+}
+
+std::vector<NationalIdClaim> national_id_claims(db::Connection& connection, std::int64_t id) {
+  auto query = connection.cached(
+      "SELECT c.id, c.identity_verified, c.created_at FROM citizens c JOIN citizens me ON me.id = ? "
+      "WHERE me.national_id_digest IS NOT NULL AND c.national_id_digest = me.national_id_digest "
+      "AND c.deleted_at IS NULL ORDER BY c.created_at, c.id LIMIT 100");
+  query->bind(1, id);
+  std::vector<NationalIdClaim> out;
+  while (query->executeStep())
+    out.push_back({query->getColumn(0).getInt64(), query->getColumn(1).getInt() != 0, query->getColumn(2).getString()});
+  return out;
+}
+
+std::int64_t national_id_changes_since(db::Connection& connection, std::int64_t id, const std::string& since) {
+  auto query = connection.cached(
+      "SELECT count(*) FROM audit_log WHERE subject = ? AND action = 'citizen.national_id.set' AND at >= ?");
+  query->bind(1, "citizen:" + std::to_string(id));
+  query->bind(2, since);
+  query->executeStep();
+  auto count = query->getColumn(0).getInt64();
+  query->reset();
+  return count;
+}
+
 std::vector<std::pair<std::int64_t, std::string>> sealed_ids_without_digest(db::Connection& connection, int limit) {
   auto query = connection.cached(
       "SELECT id, national_id_sealed FROM citizens WHERE national_id_sealed IS NOT NULL AND national_id_digest IS "
@@ -115,6 +151,32 @@ std::vector<std::pair<std::int64_t, std::string>> sealed_ids_without_digest(db::
                      std::string(static_cast<const char*>(column.getBlob()), column.getBytes()));
   }
   return out;
+}
+
+std::optional<std::string> any_sealed_national_id(db::Connection& connection) {
+  auto query =
+      connection.cached("SELECT national_id_sealed FROM citizens WHERE national_id_sealed IS NOT NULL LIMIT 1");
+  if (!query->executeStep()) return std::nullopt;
+  const auto& column = query->getColumn(0);
+  std::string out(static_cast<const char*>(column.getBlob()), column.getBytes());
+  query->reset();
+  return out;
+}
+
+std::optional<std::string> key_check_value(db::Connection& connection) {
+  auto query = connection.cached("SELECT check_value FROM key_check WHERE id = 1");
+  if (!query->executeStep()) return std::nullopt;
+  const auto& column = query->getColumn(0);
+  std::string out(static_cast<const char*>(column.getBlob()), column.getBytes());
+  query->reset();
+  return out;
+}
+
+void insert_key_check_value(db::Connection& connection, const std::string& check_value, const std::string& now) {
+  auto insert = connection.cached("INSERT INTO key_check (id, check_value, created_at) VALUES (1, ?, ?)");
+  insert->bind(1, check_value.data(), static_cast<int>(check_value.size()));
+  insert->bind(2, now);
+  insert->exec();
 }
 
 void set_national_id_digest(db::Connection& connection, std::int64_t id, const std::string& digest) {
@@ -207,22 +269,31 @@ std::vector<Citizen> list_citizens(db::Connection& connection, const CitizenFilt
   return out;
 }
 
-std::vector<CitizenVersion> citizen_versions(db::Connection& connection, std::int64_t after_id, int limit) {
-  auto query = connection.cached("SELECT id, event_version, is_active FROM citizens WHERE id > ? ORDER BY id LIMIT ?");
+std::vector<CitizenVersion> citizen_versions(db::Connection& connection, std::int64_t after_id, int limit,
+                                             const CitizenFields& fields) {
+  auto query =
+      connection.cached(std::string("SELECT ") + kCitizenColumns + " FROM citizens WHERE id > ? ORDER BY id LIMIT ?");
   query->bind(1, after_id);
   query->bind(2, limit);
   std::vector<CitizenVersion> out;
-  while (query->executeStep())
-    out.push_back({query->getColumn(0).getInt64(), query->getColumn(1).getInt64(), query->getColumn(2).getInt() != 0});
+  while (query->executeStep()) {
+    auto c = read_public(*query);
+    out.push_back({c.id, c.event_version, c.is_active, cached_content(c, fields)});
+  }
   return out;
 }
 
-consistency::Digest citizen_digest(db::Connection& connection, std::int64_t from_id, std::int64_t to_id) {
-  auto query = connection.cached("SELECT id, event_version FROM citizens WHERE id >= ? AND id < ? ORDER BY id");
+consistency::Digest citizen_digest(db::Connection& connection, std::int64_t from_id, std::int64_t to_id,
+                                   const CitizenFields& fields) {
+  auto query = connection.cached(std::string("SELECT ") + kCitizenColumns +
+                                 " FROM citizens WHERE id >= ? AND id < ? ORDER BY id");
   query->bind(1, from_id);
   query->bind(2, to_id);
   consistency::Digest digest;
-  while (query->executeStep()) consistency::add(digest, query->getColumn(0).getInt64(), query->getColumn(1).getInt64());
+  while (query->executeStep()) {
+    auto c = read_public(*query);
+    consistency::add(digest, c.id, c.event_version, cached_content(c, fields));
+  }
   return digest;
 }
 

@@ -27,9 +27,29 @@ std::optional<CitizenRow> find_active_citizen_by_email(db::Connection& connectio
 bool email_in_use(db::Connection& connection, const std::string& email, std::int64_t except_citizen = 0);
 // True when an active citizen other than `except_citizen` has this national id digest.
 bool national_id_in_use(db::Connection& connection, const std::string& digest, std::int64_t except_citizen = 0);
+// The active citizen other than `except_citizen` whose verified identity has this national
+// id digest (at most one: auth migration 0007's unique index).
+std::optional<std::int64_t> verified_national_id_holder(db::Connection& connection, const std::string& digest,
+                                                        std::int64_t except_citizen);
+// Every active citizen claiming the national id citizen `id` holds, `id` included, oldest
+// first (staff settle competing claims).
+struct NationalIdClaim {
+  std::int64_t citizen_id = 0;
+  bool identity_verified = false;
+  std::string created_at;
+};
+std::vector<NationalIdClaim> national_id_claims(db::Connection& connection, std::int64_t id);
+// How many times citizen `id`'s national id was set at or after `since` (audit_log).
+std::int64_t national_id_changes_since(db::Connection& connection, std::int64_t id, const std::string& since);
 // Active citizens whose national id has no digest yet (written before digests existed).
 std::vector<std::pair<std::int64_t, std::string>> sealed_ids_without_digest(db::Connection& connection, int limit);
 void set_national_id_digest(db::Connection& connection, std::int64_t id, const std::string& digest);
+// One sealed national id (any citizen's, deleted ones too), to test a key against.
+std::optional<std::string> any_sealed_national_id(db::Connection& connection);
+// The key check value stored beside the sealed rows (migration 0006); nullopt before the
+// first start with a key.
+std::optional<std::string> key_check_value(db::Connection& connection);
+void insert_key_check_value(db::Connection& connection, const std::string& check_value, const std::string& now);
 // Inserts with event_version 1; fills row.citizen.id.
 void insert_citizen(db::Connection& connection, CitizenRow& row);
 // Writes every mutable column of row (including event_version and change_seq).
@@ -43,8 +63,10 @@ struct CitizenFilter {
 };
 std::vector<Citizen> list_citizens(db::Connection& connection, const CitizenFilter& filter, std::int64_t offset,
                                    int limit, std::int64_t& total);
-std::vector<CitizenVersion> citizen_versions(db::Connection& connection, std::int64_t after_id, int limit);
-consistency::Digest citizen_digest(db::Connection& connection, std::int64_t from_id, std::int64_t to_id);
+std::vector<CitizenVersion> citizen_versions(db::Connection& connection, std::int64_t after_id, int limit,
+                                             const CitizenFields& fields);
+consistency::Digest citizen_digest(db::Connection& connection, std::int64_t from_id, std::int64_t to_id,
+                                   const CitizenFields& fields);
 CitizenChanges citizens_since(db::Connection& connection, std::int64_t change_seq, int limit);
 
 struct Department {

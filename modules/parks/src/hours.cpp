@@ -76,10 +76,17 @@ Result<Unit> check_slot(const std::string& time_zone, const OpeningHours& week,
   } catch (const std::exception&) {
     return make_error(Errc::internal, "the facility's time zone '" + time_zone + "' is unknown to this system");
   }
+  // Exact to the second before anything else: a start floored to its second would pass
+  // the whole-hour check below and be stored with its fraction, so one paid hour would
+  // reach into the next hour (and past closing).
+  const auto start_seconds = date::floor<seconds>(start), end_seconds = date::floor<seconds>(end);
+  if (start_seconds != start || end_seconds != end)
+    return make_error(Errc::unprocessable,
+                      "a booking starts and ends on a whole hour: no fractions of a second in starts_at or ends_at");
   if ((end - start) % hours(1) != system_clock::duration::zero())
     return make_error(Errc::unprocessable, "a booking lasts whole hours");
-  auto local_start = zone->to_local(date::floor<seconds>(start));
-  auto local_last = zone->to_local(date::floor<seconds>(end) - seconds(1));
+  auto local_start = zone->to_local(start_seconds);
+  auto local_last = zone->to_local(end_seconds - seconds(1));
   auto day = date::floor<date::days>(local_start);
   auto start_minutes = static_cast<int>(duration_cast<minutes>(local_start - day).count());
   if ((local_start - day) % hours(1) != seconds::zero())

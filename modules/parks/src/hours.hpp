@@ -30,9 +30,9 @@ nlohmann::json opening_hours_json(const OpeningHours& hours);
 // True when `name` is a time zone of the system's tz database ("America/New_York").
 bool known_time_zone(const std::string& name);
 
-// Whether [start, end) may be booked at a facility: starts on a whole hour of its zone,
-// lasts whole hours, and lies within one day's opening hours there. unprocessable with
-// the reason (in local time) otherwise.
+// Whether [start, end) may be booked at a facility: starts on a whole hour of its zone
+// exactly (no fraction of a second), lasts whole hours, and lies within one day's opening
+// hours there. unprocessable with the reason (in local time) otherwise.
 Result<Unit> check_slot(const std::string& time_zone, const OpeningHours& week,
                         std::chrono::system_clock::time_point start, std::chrono::system_clock::time_point end);
 

@@ -7,6 +7,7 @@
 #include "townhall/platform/money.hpp"
 #include "townhall/platform/schema.hpp"
 #include "townhall/platform/time.hpp"
+#include "townhall/revenue/invoicing.hpp"
 
 namespace townhall::parks {
 namespace {
@@ -20,6 +21,7 @@ constexpr std::int64_t kMaxId = std::numeric_limits<std::int64_t>::max();
 constexpr input::TextLimits kName{.max_bytes = 200};
 constexpr input::TextLimits kKind{.max_bytes = 64};
 constexpr input::TextLimits kTime{.max_bytes = 40};
+constexpr input::TextLimits kReason{.max_bytes = 500};
 
 Response created(const Request& request, std::int64_t id, const json& body) {
   auto response = json_body(201, body);
@@ -138,7 +140,15 @@ struct Routes {
   asio::awaitable<Response> cancel_booking(Request& request) {
     auto id = input::parse_id(*request.param("id"));
     if (!id) co_return http::problem(make_error(Errc::not_found, "no such booking"));
-    auto booking = co_await service.cancel_booking(request.call_context(), *id);
+    Cancellation cancellation;
+    if (!request.body.empty()) {
+      auto body = input::Body::parse(request.body, {"refund", "reason"});
+      if (!body) co_return http::problem(body.error());
+      cancellation.refund = body->optional_bool("refund");
+      cancellation.reason = body->optional_string("reason", kReason);
+      if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    }
+    auto booking = co_await service.cancel_booking(request.call_context(), *id, std::move(cancellation));
     if (!booking) co_return http::problem(booking.error());
     co_return json_body(200, booking_json(*booking));
   }
@@ -168,7 +178,7 @@ struct Routes {
     program.name = body->required_string("name", kName);
     program.schedule = body->required_string("schedule", kName);
     program.capacity = body->required_int("capacity", 1, 100000);
-    program.price_cents = body->required_int("price_cents", 0, money::kMaxMinorUnits);
+    program.price_cents = body->required_int("price_cents", 0, revenue::kMaxInvoiceCents);
     program.currency = body->optional_string("currency", {.max_bytes = 3});
     if (program.currency && !money::is_iso4217(*program.currency))
       body->fail("currency", "must be an ISO 4217 code such as \"USD\"");
@@ -250,6 +260,9 @@ void document_routes(http::Router& router, const std::string& prefix) {
                                   {"invoice_id", s::integer_or_null()},
                                   {"payment_id", s::integer_or_null()},
                                   {"cancel_reason", s::string_or_null()},
+                                  {"cancelled_by", s::string_or_null()},
+                                  {"cancelled_at", s::timestamp_or_null()},
+                                  {"refund", s::string_or_null()},
                                   {"created_at", s::timestamp()},
                                   {"updated_at", s::timestamp()}});
   const auto program = s::object({{"id", s::integer(1)},
@@ -282,8 +295,11 @@ void document_routes(http::Router& router, const std::string& prefix) {
   doc(Method::get, "/bookings", "Bookings: a citizen's own, all for parks staff (?status= ?page= ?page_size=)", none,
       s::page_of(booking));
   doc(Method::get, "/bookings/{id}", "A booking", none, booking);
-  doc(Method::del, "/bookings/{id}", "Cancel a booking (its citizen or parks staff): the cancelled booking", none,
-      booking);
+  doc(Method::del, "/bookings/{id}",
+      "Cancel a booking: its citizen until the start (no body; a paid booking is refunded in full until "
+      "refund_cutoff_hours before the start, not after), or parks staff at any time (a paid booking needs "
+      "{\"refund\": true|false, \"reason\": \"...\"}); the cancelled booking",
+      s::object({s::optional("refund", s::boolean()), s::optional("reason", s::string())}), booking);
   doc(Method::get, "/programs", "Programs (?page= ?page_size=)", none, s::page_of(program));
   doc(Method::get, "/programs/{id}", "A program", none, program);
   doc(Method::post, "/programs", "Create a program (parks staff)",

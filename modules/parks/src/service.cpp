@@ -13,6 +13,8 @@
 #include "townhall/parks/events.hpp"
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/time.hpp"
+#include "townhall/revenue/events.hpp"
+#include "townhall/revenue/invoicing.hpp"
 
 namespace townhall::parks {
 
@@ -33,23 +35,82 @@ Result<store::Scope> read_scope(const Principal* principal) {
   return forbidden("needs permission parks:read");
 }
 
+// The snapshot is the booking as the API shows it, with the contract's fields
+// (townhall/parks/events.hpp) written by the contract's own code.
 void append(db::Connection& service, std::string_view type, const store::Booking& booking,
-            const std::string& correlation, const std::string& causation = {}) {
+            const std::string& correlation, const std::string& causation = {}, bool refund_payment = true) {
+  auto snapshot = booking_json(booking);
+  snapshot.update(
+      events::booking_snapshot({booking.id, booking.facility_id, booking.citizen_id, booking.starts_at, booking.ends_at,
+                                booking.status, booking.amount_cents, booking.currency, refund_payment}));
   bus::append(service, bus::aggregate_event(events::kBookingTopic, type, "booking", booking.id, booking.event_version,
-                                            {{"snapshot", booking_json(booking)}}, correlation, causation));
+                                            {{"snapshot", std::move(snapshot)}}, correlation, causation));
 }
 
-// Cancels `booking` (already read in this transaction) and announces it.
-store::Booking cancel(db::Connection& service, store::Booking booking, const std::string& reason,
-                      const std::string& correlation) {
+// Who cancels, why, and what becomes of a payment (issue 21 §3.1).
+struct CancelRecord {
+  std::string by;  // citizen | staff | system
+  std::optional<std::int64_t> by_id;
+  std::string reason;
+  std::optional<std::string> refund;  // full | none, for a booking paid when cancelled
+  bool refund_payment = true;         // what booking.cancelled tells revenue
+};
+
+CancelRecord by_the_system(std::string reason) {
+  return {"system", std::nullopt, std::move(reason), std::nullopt, true};
+}
+
+// Cancels `booking` (already read in this transaction), records who and what was decided,
+// and announces it.
+store::Booking cancel(db::Connection& service, store::Booking booking, const CancelRecord& record,
+                      const std::string& correlation, const std::string& causation = {}) {
+  auto now = utc::now();
   booking.status = "cancelled";
-  booking.cancel_reason = reason;
+  booking.cancel_reason = record.reason;
+  booking.cancelled_by = record.by;
+  booking.cancelled_by_id = record.by_id;
+  booking.cancelled_at = now;
+  booking.refund = record.refund;
   booking.hold_expires_at.reset();
   booking.event_version += 1;
-  booking.updated_at = utc::now();
+  booking.updated_at = now;
   store::update_booking(service, booking);
-  append(service, events::kBookingCancelled, booking, correlation);
+  append(service, events::kBookingCancelled, booking, correlation, causation, record.refund_payment);
   return booking;
+}
+
+// The refund policy (docs/design-notes.md, "Booking cancellation and refunds"). A citizen
+// cancels until the start: a paid booking is refunded in full until `cutoff` before it,
+// not after; a started or past booking is refused, since it was (or is being) used. Staff
+// cancel any booking, a paid one only with an explicit decision and reason. A booking not
+// paid when cancelled refunds whatever payment still completes: it bought nothing.
+Result<CancelRecord> decide_cancellation(const store::Booking& booking, const Principal& principal,
+                                         const Cancellation& request, std::chrono::system_clock::time_point now,
+                                         std::chrono::hours cutoff) {
+  auto starts = utc::parse(booking.starts_at);
+  if (!starts) return make_error(Errc::internal, "booking " + std::to_string(booking.id) + " has a bad start");
+  const bool paid = booking.payment_id.has_value();
+  if (principal.is_citizen()) {
+    if (now >= *starts)
+      return make_error(Errc::conflict, "booking " + std::to_string(booking.id) + " started at " + booking.starts_at +
+                                            ": it can no longer be cancelled");
+    const bool in_time = now + cutoff <= *starts;
+    CancelRecord record{"citizen", principal.id, "cancelled by the citizen", std::nullopt, !paid || in_time};
+    if (paid) record.refund = in_time ? "full" : "none";
+    if (paid && !in_time)
+      record.reason += " less than " + std::to_string(cutoff.count()) + " hours before the start: no refund";
+    return record;
+  }
+  if (paid && (!request.refund || !request.reason))
+    return make_error(Errc::invalid_argument, "booking " + std::to_string(booking.id) +
+                                                  " is paid: staff cancel it with a body {\"refund\": true or "
+                                                  "false, \"reason\": \"...\"}");
+  CancelRecord record{"staff", principal.id, request.reason.value_or("cancelled by staff"), std::nullopt, true};
+  if (paid) {
+    record.refund = *request.refund ? "full" : "none";
+    record.refund_payment = *request.refund;
+  }
+  return record;
 }
 
 std::optional<std::int64_t> integer_of(const json& value) {
@@ -93,6 +154,9 @@ json booking_json(const store::Booking& b) {
           {"invoice_id", nullable(b.invoice_id)},
           {"payment_id", nullable(b.payment_id)},
           {"cancel_reason", nullable(b.cancel_reason)},
+          {"cancelled_by", nullable(b.cancelled_by)},
+          {"cancelled_at", nullable(b.cancelled_at)},
+          {"refund", nullable(b.refund)},
           {"created_at", b.created_at},
           {"updated_at", b.updated_at}};
 }
@@ -208,8 +272,10 @@ Result<store::Facility> ParksService::get_facility(const CallContext& context, s
 namespace {
 
 // Applies `input` to `f`; the first problem, or Unit. A new facility needs every field.
+// A price is checked against revenue's ceiling for the longest booking, so every booking
+// it allows is an amount revenue invoices (issue 21 §3.4).
 Result<Unit> apply_facility_input(store::Facility& f, const FacilityInput& input, bool creating,
-                                  const std::string& default_currency) {
+                                  const std::string& default_currency, std::chrono::hours max_booking) {
   auto missing = [](const char* field) {
     return make_error(Errc::invalid_argument, std::string("field '") + field + "': is required");
   };
@@ -222,7 +288,15 @@ Result<Unit> apply_facility_input(store::Facility& f, const FacilityInput& input
   if (input.name) f.name = *input.name;
   if (input.kind) f.kind = *input.kind;
   if (input.capacity) f.capacity = *input.capacity;
-  if (input.hourly_price_cents) f.hourly_price_cents = *input.hourly_price_cents;
+  if (input.hourly_price_cents) {
+    const auto ceiling = revenue::kMaxInvoiceCents / max_booking.count();
+    if (*input.hourly_price_cents > ceiling)
+      return make_error(Errc::invalid_argument, "field 'hourly_price_cents': at most " + std::to_string(ceiling) +
+                                                    ", so that a booking of " + std::to_string(max_booking.count()) +
+                                                    " hours stays within what revenue can invoice (" +
+                                                    std::to_string(revenue::kMaxInvoiceCents) + ")");
+    f.hourly_price_cents = *input.hourly_price_cents;
+  }
   if (input.currency) f.currency = *input.currency;
   if (creating && !input.currency) f.currency = default_currency;
   if (input.time_zone) {
@@ -242,7 +316,8 @@ asio::awaitable<Result<store::Facility>> ParksService::create_facility(CallConte
   if (!is_staff(context.principal.get())) co_return forbidden("needs permission parks:manage");
   if (auto ok = usable(); !ok) co_return ok.error();
   store::Facility facility;
-  if (auto ok = apply_facility_input(facility, input, true, settings_.currency); !ok) co_return ok.error();
+  if (auto ok = apply_facility_input(facility, input, true, settings_.currency, settings_.max_booking); !ok)
+    co_return ok.error();
   facility.created_at = facility.updated_at = utc::now();
   co_return co_await writes_.run([&](db::Connection& service) -> Result<store::Facility> {
     store::insert_facility(service, facility);
@@ -257,7 +332,8 @@ asio::awaitable<Result<store::Facility>> ParksService::update_facility(CallConte
   co_return co_await writes_.run([&](db::Connection& service) -> Result<store::Facility> {
     auto facility = store::find_facility(service, id);
     if (!facility) return make_error(Errc::not_found, "no such facility");
-    if (auto ok = apply_facility_input(*facility, input, false, settings_.currency); !ok) return ok.error();
+    if (auto ok = apply_facility_input(*facility, input, false, settings_.currency, settings_.max_booking); !ok)
+      return ok.error();
     facility->event_version += 1;
     facility->updated_at = utc::now();
     store::update_facility(service, *facility);
@@ -289,6 +365,12 @@ asio::awaitable<Result<store::Booking>> ParksService::book(CallContext context, 
   if (!week) co_return make_error(Errc::internal, "facility " + std::to_string(facility_id) + " has bad hours");
   if (auto ok = check_slot(facility->time_zone, *week, starts_at, ends_at); !ok) co_return ok.error();
   auto hours = std::chrono::duration_cast<std::chrono::hours>(ends_at - starts_at).count();
+  // A facility priced before max_booking_hours grew could still ask for more than revenue
+  // invoices: refused here rather than held with an invoice that never opens.
+  const auto amount = facility->hourly_price_cents * hours;
+  if (amount > 0 && !revenue::invoiceable(amount, facility->currency))
+    co_return make_error(Errc::unprocessable, "this booking would cost " + std::to_string(amount) + " " +
+                                                  facility->currency + ", more than revenue can invoice");
 
   auto written = co_await writes_.run([&](db::Connection& service) -> Result<store::Booking> {
     // Checked here, in the write transaction (the file's trigger holds it too).
@@ -296,12 +378,20 @@ asio::awaitable<Result<store::Booking>> ParksService::book(CallContext context, 
     if (auto taken = store::find_overlap(service, facility_id, start_text, end_text))
       return make_error(Errc::conflict, "the facility is booked from " + taken->starts_at + " to " + taken->ends_at);
     auto now = std::chrono::system_clock::now();
+    // Free bookings are confirmed at once, so without a cap one fresh account could block
+    // a free facility for the whole horizon (issue 21 §3.3; OWASP API6). Counted per
+    // facility kind, free and priced alike, in this transaction.
+    if (store::count_active_of_kind(service, principal->id, facility->kind, utc::format(now)) >=
+        settings_.max_active_per_kind)
+      return make_error(Errc::conflict, "you hold " + std::to_string(settings_.max_active_per_kind) + " bookings of " +
+                                            facility->kind +
+                                            " facilities that have not ended; cancel one before booking another");
     store::Booking booking;
     booking.facility_id = facility_id;
     booking.citizen_id = principal->id;
     booking.starts_at = start_text;
     booking.ends_at = end_text;
-    booking.amount_cents = facility->hourly_price_cents * hours;
+    booking.amount_cents = amount;
     booking.currency = facility->currency;
     booking.created_at = booking.updated_at = utc::format(now);
     if (booking.amount_cents == 0) {
@@ -352,21 +442,30 @@ Result<Listed<store::Booking>> ParksService::list_bookings(const CallContext& co
   });
 }
 
-asio::awaitable<Result<store::Booking>> ParksService::cancel_booking(CallContext context, std::int64_t id) {
+asio::awaitable<Result<store::Booking>> ParksService::cancel_booking(CallContext context, std::int64_t id,
+                                                                     Cancellation request) {
   auto current = get_booking(context, id);
   if (!current) co_return current.error();
   const auto* principal = context.principal.get();
   if (!principal || !(principal->is_citizen(current->citizen_id) || is_staff(principal)))
     co_return forbidden("only the citizen who booked or parks staff cancel a booking");
+  if (principal->is_citizen() && (request.refund || request.reason))
+    co_return make_error(Errc::invalid_argument,
+                         "field 'refund': only parks staff decide a refund; a citizen's cancellation takes no body");
   auto written = co_await writes_.run([&](db::Connection& service) -> Result<store::Booking> {
     auto booking = store::find_booking(service, id, store::Scope::everything());
     if (!booking) return make_error(Errc::not_found, "no such booking");
     if (booking->status == "cancelled")
       return make_error(Errc::conflict, "booking " + std::to_string(id) + " is already cancelled");
-    return cancel(service, *booking, principal->is_citizen() ? "cancelled by the citizen" : "cancelled by staff",
-                  context.correlation_id);
+    auto record =
+        decide_cancellation(*booking, *principal, request, std::chrono::system_clock::now(), settings_.refund_cutoff);
+    if (!record) return record.error();
+    return cancel(service, *booking, *record, context.correlation_id);
   });
-  if (written) spdlog::info("parks: booking {} cancelled by {} {}", id, to_string(principal->kind), principal->id);
+  // The audit line: who, the decision and why (the booking row records the same).
+  if (written)
+    spdlog::info("parks: booking {} cancelled by {} {}; refund: {}; reason: {}", id, *written->cancelled_by,
+                 principal->id, written->refund.value_or("nothing was paid"), *written->cancel_reason);
   co_return written;
 }
 
@@ -374,7 +473,7 @@ asio::awaitable<Result<std::int64_t>> ParksService::expire_holds() {
   co_return co_await writes_.run([&](db::Connection& service) -> Result<std::int64_t> {
     std::int64_t count = 0;
     for (auto& booking : store::expired_holds(service, utc::now(), 1000)) {
-      cancel(service, booking, "the payment hold expired", "hold-expiry");
+      cancel(service, booking, by_the_system("the payment hold expired"), "hold-expiry");
       spdlog::info("parks: booking {} cancelled: its hold expired unpaid", booking.id);
       ++count;
     }
@@ -530,6 +629,10 @@ std::vector<bus::Subscription> ParksService::subscriptions() {
        {"gov.revenue.payment"},
        db::Role::service,
        [this](const bus::Event& event, db::Connection& service) { return apply_payment_event(event, service); }},
+      {"booking_invoices",
+       {std::string(revenue::events::kInvoiceTopic)},
+       db::Role::service,
+       [this](const bus::Event& event, db::Connection& service) { return apply_invoice_event(event, service); }},
   };
 }
 
@@ -558,8 +661,10 @@ std::vector<consistency::Cache> ParksService::caches() {
   auto store = [](db::Connection& sync, const auth::Citizen& citizen) {
     store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
   };
-  return {{"parks", "citizen_refs", "citizen_id", "auth",
-           std::make_shared<auth::CitizenCacheSource>(deps_.auth, "parks", store)}};
+  // The columns citizen_refs keeps, compared by content with what auth holds.
+  using auth::CitizenField;
+  return {auth::citizen_cache(deps_.auth, "parks", {CitizenField::name, CitizenField::email, CitizenField::is_active},
+                              store)};
 }
 
 void ParksService::bootstrap_citizens(db::Connection& sync) {
@@ -594,6 +699,25 @@ bus::Outcome ParksService::apply_payment_event(const bus::Event& event, db::Conn
   store::update_booking(service, *booking);
   append(service, events::kBookingConfirmed, *booking, event.correlation_id, event.event_id);
   spdlog::info("parks: booking {} paid (payment {}); confirmed", booking->id, *payment);
+  return bus::Outcome::applied;
+}
+
+// Revenue refused to open a booking's invoice (an amount past its ceiling that parks'
+// own checks should have stopped): no payment can come, so the booking is cancelled now
+// and its slot freed rather than held until the hold ends — or forever, as a dead letter
+// once left it (issue 21 §3.4).
+bus::Outcome ParksService::apply_invoice_event(const bus::Event& event, db::Connection& service) {
+  if (event.event_type != revenue::events::kInvoiceRejected) return bus::Outcome::applied;
+  auto rejection = revenue::events::invoice_rejection_from_snapshot(event.data.at("snapshot"));
+  if (rejection.source_module != "parks" || rejection.source_type != "booking") return bus::Outcome::applied;
+  auto id = integer_of(json(rejection.source_id));
+  if (!id) throw bus::PermanentError("invoice.rejected names no booking id: " + rejection.source_id);
+  auto booking = store::find_booking(service, *id, store::Scope::everything());
+  if (!booking) throw bus::PermanentError("invoice.rejected for unknown booking " + rejection.source_id);
+  if (booking->status != "pending_payment") return bus::Outcome::stale;
+  cancel(service, *booking, by_the_system("revenue cannot invoice it: " + rejection.reason), event.correlation_id,
+         event.event_id);
+  spdlog::warn("parks: booking {} released: revenue refused its invoice ({})", booking->id, rejection.reason);
   return bus::Outcome::applied;
 }
 

@@ -29,6 +29,13 @@ struct FacilityInput {
   std::optional<bool> is_active;
 };
 
+// What a cancellation says besides its booking: parks staff's decision for a paid booking
+// (both required then); a citizen sends neither (the refund policy decides).
+struct Cancellation {
+  std::optional<bool> refund;
+  std::optional<std::string> reason;
+};
+
 struct NewProgram {
   std::optional<std::int64_t> facility_id;
   std::string name, schedule;
@@ -77,7 +84,11 @@ class ParksService {
   Result<store::Booking> get_booking(const CallContext& context, std::int64_t id);
   Result<Listed<store::Booking>> list_bookings(const CallContext& context, store::BookingFilter filter,
                                                input::Page page);
-  boost::asio::awaitable<Result<store::Booking>> cancel_booking(CallContext context, std::int64_t id);
+  // A citizen cancels their booking until it starts: a paid one is refunded in full until
+  // `refund_cutoff` before the start, not after. Parks staff cancel any booking, a paid one
+  // with an explicit refund decision and reason, recorded on the booking and logged.
+  boost::asio::awaitable<Result<store::Booking>> cancel_booking(CallContext context, std::int64_t id,
+                                                                Cancellation request = {});
   // Cancels every pending booking whose hold has ended (booking.cancelled each).
   boost::asio::awaitable<Result<std::int64_t>> expire_holds();
 
@@ -92,6 +103,8 @@ class ParksService {
   std::vector<bus::Subscription> subscriptions();
   static bus::Outcome apply_citizen_event(const bus::Event& event, db::Connection& sync);
   bus::Outcome apply_payment_event(const bus::Event& event, db::Connection& service);
+  // invoice.rejected of a booking's invoice releases the booking (its slot) at once.
+  bus::Outcome apply_invoice_event(const bus::Event& event, db::Connection& service);
   void bootstrap_citizens(db::Connection& sync);
   // citizen_refs for the consistency check (platform/consistency.hpp).
   std::vector<consistency::Cache> caches();

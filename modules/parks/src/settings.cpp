@@ -31,6 +31,10 @@ Settings parse_settings(const nlohmann::json& section) {
       settings.horizon = std::chrono::hours(24 * integer(key, value, 1, 3660));
     } else if (key == "max_unpaid_per_citizen") {
       settings.max_unpaid_per_citizen = static_cast<int>(integer(key, value, 1, 100));
+    } else if (key == "refund_cutoff_hours") {
+      settings.refund_cutoff = std::chrono::hours(integer(key, value, 0, 24 * 366));
+    } else if (key == "max_active_bookings_per_kind") {
+      settings.max_active_per_kind = static_cast<int>(integer(key, value, 1, 1000));
     } else if (key == "currency") {
       if (!value.is_string() || !money::is_iso4217(value.get<std::string>()))
         fail(key, "expected an ISO 4217 code such as \"USD\"");

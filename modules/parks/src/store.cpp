@@ -30,7 +30,8 @@ Facility read_facility(SQLite::Statement& row) {
 
 constexpr const char* kBookingSelect =
     "SELECT id, facility_id, citizen_id, starts_at, ends_at, status, amount_cents, currency, hold_expires_at, "
-    "invoice_id, payment_id, cancel_reason, event_version, created_at, updated_at FROM bookings ";
+    "invoice_id, payment_id, cancel_reason, event_version, created_at, updated_at, cancelled_by, cancelled_by_id, "
+    "cancelled_at, refund FROM bookings ";
 
 Booking read_booking(SQLite::Statement& row) {
   Booking b;
@@ -49,6 +50,10 @@ Booking read_booking(SQLite::Statement& row) {
   b.event_version = row.getColumn(12).getInt64();
   b.created_at = row.getColumn(13).getString();
   b.updated_at = row.getColumn(14).getString();
+  b.cancelled_by = optional_text(row.getColumn(15));
+  b.cancelled_by_id = optional_int(row.getColumn(16));
+  b.cancelled_at = optional_text(row.getColumn(17));
+  b.refund = optional_text(row.getColumn(18));
   return b;
 }
 
@@ -180,7 +185,8 @@ void insert_booking(db::Connection& connection, Booking& b) {
 void update_booking(db::Connection& connection, const Booking& b) {
   auto update = connection.cached(
       "UPDATE bookings SET status = ?, hold_expires_at = ?, invoice_id = ?, payment_id = ?, cancel_reason = ?, "
-      "event_version = ?, updated_at = ? WHERE id = ?");
+      "event_version = ?, updated_at = ?, cancelled_by = ?, cancelled_by_id = ?, cancelled_at = ?, refund = ? "
+      "WHERE id = ?");
   update->bind(1, b.status);
   bind_optional(*update, 2, b.hold_expires_at);
   bind_optional(*update, 3, b.invoice_id);
@@ -188,7 +194,11 @@ void update_booking(db::Connection& connection, const Booking& b) {
   bind_optional(*update, 5, b.cancel_reason);
   update->bind(6, b.event_version);
   update->bind(7, b.updated_at);
-  update->bind(8, b.id);
+  bind_optional(*update, 8, b.cancelled_by);
+  bind_optional(*update, 9, b.cancelled_by_id);
+  bind_optional(*update, 10, b.cancelled_at);
+  bind_optional(*update, 11, b.refund);
+  update->bind(12, b.id);
   update->exec();
 }
 
@@ -258,6 +268,18 @@ std::optional<std::string> next_hold_expiry(db::Connection& connection) {
 std::int64_t count_unpaid(db::Connection& connection, std::int64_t citizen_id) {
   auto query = connection.cached("SELECT count(*) FROM bookings WHERE citizen_id = ? AND status = 'pending_payment'");
   query->bind(1, citizen_id);
+  query->executeStep();
+  return query->getColumn(0).getInt64();
+}
+
+std::int64_t count_active_of_kind(db::Connection& connection, std::int64_t citizen_id, const std::string& kind,
+                                  const std::string& now) {
+  auto query = connection.cached(
+      "SELECT count(*) FROM bookings b JOIN facilities f ON f.id = b.facility_id "
+      "WHERE b.citizen_id = ? AND b.status <> 'cancelled' AND b.ends_at > ? AND f.kind = ?");
+  query->bind(1, citizen_id);
+  query->bind(2, now);
+  query->bind(3, kind);
   query->executeStep();
   return query->getColumn(0).getInt64();
 }

@@ -41,6 +41,12 @@ struct Booking {
   std::optional<std::string> cancel_reason;
   std::int64_t event_version = 1;
   std::string created_at, updated_at;
+  // The cancellation's audit (migrations/parks/0002): citizen | staff | system, the
+  // actor's id, when, and full | none for a booking that was paid.
+  std::optional<std::string> cancelled_by;
+  std::optional<std::int64_t> cancelled_by_id;
+  std::optional<std::string> cancelled_at;
+  std::optional<std::string> refund;
 };
 // A citizen sees their own bookings; staff all (citizen_id nullopt).
 struct Scope {
@@ -63,6 +69,10 @@ std::vector<Booking> list_bookings(db::Connection& connection, const Scope& scop
 std::vector<Booking> expired_holds(db::Connection& connection, const std::string& now, int limit);
 std::optional<std::string> next_hold_expiry(db::Connection& connection);
 std::int64_t count_unpaid(db::Connection& connection, std::int64_t citizen_id);
+// The citizen's bookings not cancelled and not yet ended (ends_at after `now`) at
+// facilities of `kind`, free and priced alike.
+std::int64_t count_active_of_kind(db::Connection& connection, std::int64_t citizen_id, const std::string& kind,
+                                  const std::string& now);
 
 struct Program {
   std::int64_t id = 0;

@@ -414,8 +414,13 @@ std::vector<consistency::Cache> PermitsService::caches() {
   auto store = [](db::Connection& sync, const auth::Citizen& citizen) {
     store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
   };
-  return {{"permits", "citizen_refs", "citizen_id", "auth",
-           std::make_shared<auth::CitizenCacheSource>(deps_.auth, "permits", store)}};
+  // The columns citizen_refs keeps, compared by content with what auth holds.
+  using auth::CitizenField;
+  return {auth::citizen_cache(deps_.auth, "permits",
+                              {CitizenField::name, CitizenField::email, CitizenField::phone, CitizenField::address,
+                               CitizenField::city, CitizenField::postal_code, CitizenField::email_verified,
+                               CitizenField::identity_verified, CitizenField::is_active},
+                              store)};
 }
 
 namespace {
@@ -432,14 +437,16 @@ class DepartmentCacheSource final : public consistency::KeyedSource {
     if (!departments) co_return departments.error();
     std::vector<consistency::KeyedRecord> out;
     for (const auto& d : *departments)
-      out.push_back({d.code, d.event_version, [d](db::Connection& sync, bool force) {
-                       if (force) {  // the cache is ahead of auth (restored from an older backup)
+      out.push_back({d.code, d.event_version,
+                     [d](db::Connection& sync, bool force) {
+                       if (force) {  // the cache is ahead of auth (restored), or damaged
                          auto erase = sync.prepare("DELETE FROM department_refs WHERE code = ?");
                          erase.bind(1, d.code);
                          erase.exec();
                        }
                        store::upsert_department_ref(sync, {d.code, d.name, d.event_version, utc::now()});
-                     }});
+                     },
+                     consistency::ContentHash().text(d.name).value()});
     co_return out;
   }
 
@@ -450,7 +457,8 @@ class DepartmentCacheSource final : public consistency::KeyedSource {
 }  // namespace
 
 std::vector<consistency::KeyedCache> PermitsService::keyed_caches() {
-  return {{"permits", "department_refs", "code", "auth", std::make_shared<DepartmentCacheSource>(deps_.auth)}};
+  return {
+      {"permits", "department_refs", "code", "auth", std::make_shared<DepartmentCacheSource>(deps_.auth), {"name"}}};
 }
 
 void PermitsService::bootstrap_citizens(db::Connection& sync) {

@@ -12,6 +12,7 @@
 #include "coro.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
+#include "townhall/auth/events.hpp"
 #include "townhall/permits/module.hpp"
 #include "townhall/platform/metrics.hpp"
 
@@ -21,7 +22,19 @@ namespace {
 using json = nlohmann::json;
 using testing::run_awaitable;
 
-bus::Event citizen_event(std::string type, std::int64_t id, std::int64_t version, json snapshot) {
+// The snapshot auth writes for a citizen `id` (every field), with `changes` laid over it.
+json full_snapshot(std::int64_t id, const json& changes) {
+  auth::Citizen citizen;
+  citizen.id = id;
+  citizen.email = "citizen" + std::to_string(id) + "@example.org";
+  citizen.name = "Citizen";
+  citizen.created_at = citizen.updated_at = "2026-11-22T00:00:00.000Z";
+  auto snapshot = auth::events::citizen_snapshot(citizen);
+  snapshot.update(changes);
+  return snapshot;
+}
+
+bus::Event raw_citizen_event(std::string type, std::int64_t id, std::int64_t version, json snapshot) {
   bus::Event event;
   event.event_id = "auth:" + std::to_string(version);
   event.event_type = std::move(type);
@@ -30,9 +43,12 @@ bus::Event citizen_event(std::string type, std::int64_t id, std::int64_t version
   event.aggregate_type = "citizen";
   event.aggregate_id = std::to_string(id);
   event.event_version = version;
-  snapshot["id"] = id;
-  event.data = {{"snapshot", snapshot}};
+  event.data = {{"snapshot", std::move(snapshot)}};
   return event;
+}
+
+bus::Event citizen_event(std::string type, std::int64_t id, std::int64_t version, json changes) {
+  return raw_citizen_event(std::move(type), id, version, full_snapshot(id, changes));
 }
 
 // auth as its Api answers: citizens it knows, or a failure for every call while `failure`
@@ -56,11 +72,12 @@ class ScriptedAuth final : public auth::Api {
                                                                            std::string) override {
     co_return make_error(Errc::forbidden, "not here");
   }
-  boost::asio::awaitable<Result<std::vector<auth::CitizenVersion>>> citizen_versions(CallContext, std::int64_t,
-                                                                                     int) override {
+  boost::asio::awaitable<Result<std::vector<auth::CitizenVersion>>> citizen_versions(CallContext, std::int64_t, int,
+                                                                                     auth::CitizenFields) override {
     co_return std::vector<auth::CitizenVersion>{};
   }
-  boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext, std::int64_t, std::int64_t) override {
+  boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext, std::int64_t, std::int64_t,
+                                                                     auth::CitizenFields) override {
     co_return consistency::Digest{};
   }
   boost::asio::awaitable<Result<auth::CitizenChanges>> citizens_since(CallContext, std::int64_t seq, int) override {
@@ -191,6 +208,39 @@ TEST_F(PermitsServiceTest, CitizenCacheKeepsTheNewestVersionWhateverTheOrder) {
   EXPECT_FALSE(ref(7)->phone);
   EXPECT_FALSE(ref(7)->email);
   EXPECT_EQ(ref(7)->name, "Maria G");
+}
+
+// Issue 27.3: a snapshot that lacks a field, or has one of the wrong type, is refused
+// whole (the bus dead-letters it at once with the reason) and changes nothing; it used to
+// blank the missing fields in every cache and reset verification.
+TEST_F(PermitsServiceTest, ASnapshotMissingOrMistypingAnyFieldIsRefusedAndChangesNothing) {
+  auto good = full_snapshot(7, {{"name", "Maria"}, {"phone", "+1-100"}, {"identity_verified", true}});
+  ASSERT_EQ(apply(&PermitsService::apply_citizen_event, raw_citizen_event("citizen.created", 7, 1, good)),
+            bus::Outcome::applied);
+  for (const auto& [field, value] : good.items()) {
+    if (field == "event_version") continue;  // the envelope's version is the one that counts
+    auto missing = good;
+    missing.erase(field);
+    try {
+      apply(&PermitsService::apply_citizen_event, raw_citizen_event("citizen.updated", 7, 2, missing));
+      ADD_FAILURE() << "a snapshot without '" << field << "' was applied";
+    } catch (const bus::PermanentError& error) {
+      EXPECT_NE(std::string(error.what()).find("'" + field + "'"), std::string::npos) << error.what();
+    }
+    auto mistyped = good;
+    mistyped[field] = json::array();
+    EXPECT_THROW(apply(&PermitsService::apply_citizen_event, raw_citizen_event("citizen.updated", 7, 2, mistyped)),
+                 bus::PermanentError)
+        << field;
+  }
+  EXPECT_THROW(apply(&PermitsService::apply_citizen_event, raw_citizen_event("citizen.updated", 7, 2, {{"id", 7}})),
+               bus::PermanentError);
+  auto row = ref(7);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->name, "Maria");
+  EXPECT_EQ(row->phone, "+1-100");
+  EXPECT_TRUE(row->identity_verified);
+  EXPECT_EQ(row->event_version, 1);
 }
 
 TEST_F(PermitsServiceTest, PaymentMovesAFeeDueApplicationToReviewOnce) {

@@ -49,7 +49,8 @@ Result<std::int64_t> expire_lapsed_licenses(const db::ModuleDb& database) {
   auto service = database.open(db::Role::service);
   return db::run_in_transaction(*service,
                                 [](db::Connection& connection) -> Result<std::int64_t> {
-                                  return expire_lapsed_licenses(connection, "cli:expire-licenses");
+                                  auto sweep = close_due_licenses(connection, "cli:expire-licenses");
+                                  return sweep.expired + sweep.lapsed;
                                 },
                                 {});
 }

@@ -10,12 +10,16 @@
 #include "townhall/platform/result.hpp"
 
 // The card processor revenue charges through: an external system, called outside any
-// database transaction. Every operation is idempotent by Townhall's payment id, so a
-// call repeated after a crash or a timeout never charges twice.
+// database transaction. Every operation is idempotent by a key revenue stores with the
+// payment before the call, so a call repeated after a crash or a timeout never charges
+// twice. The keys are random (issue 27 §1), never revenue's row ids: the processor's
+// records outlive a restore of revenue.db, a reinstall, and are shared by installations,
+// so a key it has seen must never be offered for another payment.
 namespace townhall::revenue {
 
 struct Charge {
-  std::int64_t payment_id = 0;
+  std::string key;  // the payment's processor key
+
   std::int64_t amount_cents = 0;
   std::string currency;
   std::string token;  // the card as the provider tokenised it; never stored by revenue
@@ -31,16 +35,17 @@ struct ProviderAnswer {
 class PaymentProvider {
  public:
   virtual ~PaymentProvider() = default;
-  // Charges once per payment id; a repeated call answers the first outcome.
+  // Charges once per key; a repeated call answers the first outcome.
   // deadline_exceeded when the provider did not answer by `deadline` (the charge may or
   // may not have happened: settle() says which); unavailable when it cannot be reached.
   virtual boost::asio::awaitable<Result<ProviderAnswer>> charge(Charge charge,
                                                                 std::chrono::steady_clock::time_point deadline) = 0;
-  // The final outcome of a payment id: approved if it was charged; otherwise the id is
+  // The final outcome of a charge key: approved if it was charged; otherwise the key is
   // closed (a later charge with it is declined) and the answer is declined.
-  virtual boost::asio::awaitable<Result<ProviderAnswer>> settle(std::int64_t payment_id) = 0;
-  // Gives back an approved charge in full; refunding twice is a no-op.
-  virtual boost::asio::awaitable<Result<ProviderAnswer>> refund(std::int64_t payment_id) = 0;
+  virtual boost::asio::awaitable<Result<ProviderAnswer>> settle(std::string charge_key) = 0;
+  // Gives back the approved charge `charge_key` in full, once per `refund_key` (its own
+  // idempotency key); a charge refunded already is not refunded again.
+  virtual boost::asio::awaitable<Result<ProviderAnswer>> refund(std::string charge_key, std::string refund_key) = 0;
 };
 
 // The built-in simulated processor (docs/revenue.md): the token chooses the outcome —

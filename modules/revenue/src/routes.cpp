@@ -214,9 +214,9 @@ struct Routes {
   }
 
   asio::awaitable<Response> expire_licenses(Request& request) {
-    auto expired = co_await service.expire_licenses(request.call_context());
-    if (!expired) co_return http::problem(expired.error());
-    co_return json_body(200, {{"expired", *expired}});
+    auto sweep = co_await service.expire_licenses(request.call_context());
+    if (!sweep) co_return http::problem(sweep.error());
+    co_return json_body(200, {{"expired", sweep->expired}, {"lapsed", sweep->lapsed}});
   }
 };
 
@@ -266,18 +266,21 @@ void document_routes(http::Router& router, const std::string& prefix) {
                                      {"created_at", s::timestamp()},
                                      // Only with ?include=national_id (audited in auth).
                                      s::optional("national_id", s::string_or_null())});
-  const auto license = s::object({{"id", s::integer(1)},
-                                  {"citizen_id", s::integer(1)},
-                                  {"business_name", s::string()},
-                                  {"activity", s::string()},
-                                  {"address", s::string()},
-                                  {"status", s::one_of({"applied", "active", "rejected", "expired"})},
-                                  {"term", s::integer(0)},
-                                  {"expires_at", s::timestamp_or_null()},
-                                  {"renewal_invoice_id", s::integer_or_null()},
-                                  {"decision_reason", s::string_or_null()},
-                                  {"created_at", s::timestamp()},
-                                  {"updated_at", s::timestamp()}});
+  const auto license =
+      s::object({{"id", s::integer(1)},
+                 {"citizen_id", s::integer(1)},
+                 {"business_name", s::string()},
+                 {"activity", s::string()},
+                 {"address", s::string()},
+                 {"status", s::one_of({"applied", "approved_unpaid", "active", "rejected", "expired", "lapsed"})},
+                 {"term", s::integer(0)},
+                 {"expires_at", s::timestamp_or_null()},
+                 {"fee_invoice_id", s::integer_or_null()},
+                 {"fee_due_at", s::timestamp_or_null()},
+                 {"renewal_invoice_id", s::integer_or_null()},
+                 {"decision_reason", s::string_or_null()},
+                 {"created_at", s::timestamp()},
+                 {"updated_at", s::timestamp()}});
   const s::RouteDocs doc(router, prefix);
   const s::Json none;
   doc(Method::get, "/invoices", "Invoices: a citizen's own, all for revenue staff (?status= ?page= ?page_size=)", none,
@@ -304,12 +307,17 @@ void document_routes(http::Router& router, const std::string& prefix) {
   doc(Method::get, "/business-licenses", "Business licenses: a citizen's own, all for revenue staff", none,
       s::page_of(license));
   doc(Method::get, "/business-licenses/{id}", "A business license", none, license);
-  doc(Method::post, "/business-licenses/{id}/decision", "Approve or reject (revenue staff); reject needs a reason",
+  doc(Method::post, "/business-licenses/{id}/decision",
+      "Approve or reject (revenue staff); reject needs a reason. Approval invoices the fee (approved_unpaid until "
+      "fee_due_at); paying it activates the license",
       s::object({{"decision", s::one_of({"approve", "reject"})}, s::optional("reason", s::string())}), license);
-  doc(Method::post, "/business-licenses/{id}/renew", "Renew an active license: invoices the fee (no body)",
+  doc(Method::post, "/business-licenses/{id}/renew",
+      "Renew an active or expired license whose current term is paid: invoices the next term's fee (no body)",
       s::object({}), license);
-  doc(Method::post, "/business-licenses/expire", "Run the daily expiry now (revenue staff)", s::object({}),
-      s::object({{"expired", s::integer(0)}}));
+  doc(Method::post, "/business-licenses/expire",
+      "Run the daily license job now (revenue staff): expire active licenses past their expiry, lapse approved ones "
+      "unpaid past fee_due_at",
+      s::object({}), s::object({{"expired", s::integer(0)}, {"lapsed", s::integer(0)}}));
 }
 
 }  // namespace

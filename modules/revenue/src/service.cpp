@@ -12,10 +12,12 @@
 
 #include "townhall/auth/bootstrap.hpp"
 #include "townhall/auth/events.hpp"
+#include "townhall/parks/events.hpp"
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/money.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/events.hpp"
+#include "townhall/revenue/invoicing.hpp"
 
 namespace townhall::revenue {
 
@@ -52,6 +54,16 @@ std::string request_digest(const PaymentRequest& request) {
                      nullptr, 0);
   char hex[sizeof digest * 2 + 1];
   sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return hex;
+}
+
+// An idempotency key for the card processor: 128 random bits, so no restore of revenue.db,
+// reinstall or other installation ever offers it a key it has seen (issue 27 §1).
+std::string processor_key() {
+  unsigned char bytes[16];
+  randombytes_buf(bytes, sizeof bytes);
+  char hex[sizeof bytes * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
   return hex;
 }
 
@@ -100,12 +112,83 @@ std::string days_after(std::chrono::system_clock::time_point from, int days) {
   return utc::format(from + std::chrono::hours(24) * days);
 }
 
+// The license and term an invoice is the fee of, when it is one.
+struct LicenseTerm {
+  std::int64_t license_id = 0, term = 0;
+};
+std::optional<LicenseTerm> license_term_of(const store::Invoice& invoice) {
+  if (invoice.source_module != "revenue" || invoice.source_type != "business_license") return std::nullopt;
+  auto dot = invoice.source_id.find('.');
+  if (dot == std::string::npos) return std::nullopt;
+  return LicenseTerm{std::stoll(invoice.source_id.substr(0, dot)), std::stoll(invoice.source_id.substr(dot + 1))};
+}
+
 // Amounts and currencies of other modules' events: a payload this module can never
 // invoice is a permanent error (dead letter), not a retry.
 void check_money(std::int64_t amount_cents, const std::string& currency, const bus::Event& event) {
-  if (amount_cents > money::kMaxMinorUnits || !money::is_iso4217(currency))
+  if (!invoiceable(amount_cents, currency))
     throw bus::PermanentError(std::string(event.event_type) + " asks for " + std::to_string(amount_cents) + " " +
                               currency + ": not an amount revenue can invoice");
+}
+
+// Approval: the license waits for its first fee (approved_unpaid), invoiced now and due
+// `license_fee_due_days` from now; it becomes active only when that invoice is paid.
+Result<store::BusinessLicense> approve_license(db::Connection& service, store::BusinessLicense& license,
+                                               std::chrono::system_clock::time_point now, const Settings& settings,
+                                               const std::string& correlation) {
+  auto invoice = open_invoice(
+      service, license_source(license.id, 1), license.citizen_id, settings.license_fee_cents, settings.currency,
+      "Business license fee: " + license.business_name + " (license " + std::to_string(license.id) + ")", correlation,
+      {});
+  if (!invoice) return make_error(Errc::conflict, "the fee of this license was invoiced already");
+  license.status = "approved_unpaid";
+  license.term = 0;
+  license.expires_at.reset();
+  license.fee_invoice_id = invoice->id;
+  license.fee_due_at = days_after(now, settings.license_fee_due_days);
+  license.updated_at = utc::format(now);
+  license.event_version += 1;
+  store::update_license(service, license);
+  append(service, events::kLicenseTopic, events::kLicenseApproved, "business_license", license.id,
+         license.event_version, license_json(license), correlation);
+  return license;
+}
+
+// A license's fee invoice was paid (in the payment's transaction): the first term's fee
+// activates an approved license, its term starting now; a renewal's moves the expiry one
+// term on from the later of now and the old expiry.
+void license_fee_paid(db::Connection& service, const store::Invoice& invoice, const Settings& settings,
+                      const std::string& correlation) {
+  auto paid = license_term_of(invoice);
+  if (!paid) return;
+  auto license = store::find_license(service, paid->license_id, store::Scope::everything());
+  if (!license) return;
+  auto now = std::chrono::system_clock::now();
+  std::string_view event;
+  if (license->status == "approved_unpaid" && license->fee_invoice_id == invoice.id && paid->term == 1) {
+    license->status = "active";
+    license->term = 1;
+    license->expires_at = days_after(now, settings.license_term_days);
+    event = events::kLicenseActivated;
+  } else if (license->renewal_invoice_id == invoice.id && paid->term == license->term + 1) {
+    auto base = now;
+    if (license->expires_at)
+      if (auto expiry = utc::parse(*license->expires_at); expiry && *expiry > base) base = *expiry;
+    license->term = paid->term;
+    license->expires_at = days_after(base, settings.license_term_days);
+    license->status = "active";
+    license->renewal_invoice_id.reset();
+    event = events::kLicenseRenewed;
+  } else {
+    spdlog::warn("revenue: invoice {} paid for business license {} term {}, which does not wait for it ({})",
+                 invoice.id, license->id, paid->term, license->status);
+    return;
+  }
+  license->event_version += 1;
+  license->updated_at = utc::format(now);
+  store::update_license(service, *license);
+  append(service, events::kLicenseTopic, event, "business_license", license->id, license->event_version,
+         license_json(*license), correlation);
 }
 
 }  // namespace
@@ -154,6 +237,8 @@ json license_json(const store::BusinessLicense& l) {
           {"status", l.status},
           {"term", l.term},
           {"expires_at", nullable(l.expires_at)},
+          {"fee_invoice_id", nullable(l.fee_invoice_id)},
+          {"fee_due_at", nullable(l.fee_due_at)},
           {"renewal_invoice_id", nullable(l.renewal_invoice_id)},
           {"decision_reason", nullable(l.decision_reason)},
           {"created_at", l.created_at},
@@ -214,25 +299,24 @@ void RevenueService::seed_demo() {
   auto seeded = writes_.call([&](db::Connection& service) -> Result<bool> {
     store::TaxRecord record{0, maria->id, 2025, 32'500'000, 406'250, settings_.currency, 0, utc::now()};
     if (!store::insert_tax_record(service, record)) return false;  // seeded by an earlier start
+    // Applied and approved as staff would: its fee invoice open, due in fee_due_days.
     auto now = std::chrono::system_clock::now();
     store::BusinessLicense license;
     license.citizen_id = maria->id;
     license.business_name = "Garcia Bakery";
     license.activity = "bakery and cafe";
     license.address = "12 Elm Street";
-    license.status = "active";
-    license.term = 1;
-    license.expires_at = days_after(now, settings_.license_term_days);
+    license.status = "applied";
     license.created_at = license.updated_at = utc::format(now);
     store::insert_license(service, license);
-    append(service, events::kLicenseTopic, events::kLicenseIssued, "business_license", license.id, 1,
+    append(service, events::kLicenseTopic, events::kLicenseApplied, "business_license", license.id, 1,
            license_json(license), "demo-seed");
-    open_invoice(service, license_source(license.id, 1), maria->id, settings_.license_fee_cents, settings_.currency,
-                 "Business license fee: Garcia Bakery (license " + std::to_string(license.id) + ")", "demo-seed", {});
+    if (auto approved = approve_license(service, license, now, settings_, "demo-seed"); !approved)
+      return approved.error();
     return true;
   });
   if (!seeded) throw std::runtime_error("revenue demo seed failed: " + seeded.error().message);
-  if (*seeded) spdlog::info("revenue: demo data seeded (a tax record, a license and its open invoice)");
+  if (*seeded) spdlog::info("revenue: demo data seeded (a tax record, an approved license and its open fee invoice)");
 }
 
 Result<Unit> RevenueService::usable() const {
@@ -334,6 +418,11 @@ asio::awaitable<Result<RevenueService::PaymentOutcome>> RevenueService::pay(Call
     if (invoice->status != "open")
       return make_error(Errc::conflict, "invoice " + std::to_string(invoice->id) + " is " + invoice->status +
                                             "; only open invoices can be paid");
+    if (auto fee = license_term_of(*invoice); fee && fee->term == 1)
+      if (auto license = store::find_license(service, fee->license_id, store::Scope::everything());
+          license && license->status == "approved_unpaid" && license->fee_due_at && *license->fee_due_at < utc::now())
+        return make_error(Errc::conflict, "the fee of business license " + std::to_string(license->id) +
+                                              " was due by " + *license->fee_due_at + "; the license has lapsed");
     if (request.currency && *request.currency != invoice->currency)
       return make_error(Errc::unprocessable, "currency must be the invoice's (" + invoice->currency + ")");
     if (request.amount_cents != invoice->amount_cents)
@@ -350,6 +439,7 @@ asio::awaitable<Result<RevenueService::PaymentOutcome>> RevenueService::pay(Call
     payment.citizen_id = principal->id;
     payment.idempotency_key = idempotency_key;
     payment.request_digest = digest;
+    payment.processor_key = processor_key();
     payment.amount_cents = request.amount_cents;
     payment.currency = invoice->currency;
     payment.method_type = request.method_type;
@@ -394,14 +484,14 @@ asio::awaitable<Result<store::Payment>> RevenueService::charge(const CallContext
                                                                std::string token) {
   auto deadline = std::chrono::steady_clock::now() + settings_.provider_timeout;
   // A named argument: GCC 12 may destroy a braced temporary of a co_await twice.
-  Charge request{payment.id, payment.amount_cents, payment.currency, std::move(token)};
+  Charge request{payment.processor_key, payment.amount_cents, payment.currency, std::move(token)};
   auto answer = co_await deps_.provider.charge(std::move(request), deadline);
   if (!answer && answer.error().code == Errc::deadline_exceeded) {
     // Unknown outcome: settling closes the charge at the provider, so it cannot land
     // later, and tells whether it had.
     spdlog::warn("revenue: payment {}: the provider did not answer within {} ms; settling it", payment.id,
                  settings_.provider_timeout.count());
-    answer = co_await deps_.provider.settle(payment.id);
+    answer = co_await deps_.provider.settle(payment.processor_key);
     if (answer && answer->status == ProviderAnswer::Status::declined)
       answer->reason = "the payment provider did not answer in time";
   }
@@ -416,7 +506,7 @@ asio::awaitable<Result<store::Payment>> RevenueService::charge(const CallContext
 asio::awaitable<Result<store::Payment>> RevenueService::settle(store::Payment payment, const std::string& correlation) {
   if (!claim(payment.id)) co_return payment;  // someone else is resolving it
   Released guard{[this, id = payment.id] { release(id); }};
-  auto answer = co_await deps_.provider.settle(payment.id);
+  auto answer = co_await deps_.provider.settle(payment.processor_key);
   if (!answer) co_return answer.error();
   spdlog::info("revenue: pending payment {} settled with the provider: {}", payment.id,
                answer->status == ProviderAnswer::Status::approved ? "charged" : "not charged");
@@ -451,31 +541,14 @@ asio::awaitable<Result<store::Payment>> RevenueService::commit_outcome(std::int6
       invoice.updated_at = now;
       invoice.event_version += 1;
       store::update_invoice(service, invoice);
-      // A license renewal's invoice moves the license's expiry on.
-      if (invoice.source_module == "revenue" && invoice.source_type == "business_license") {
-        auto dot = invoice.source_id.find('.');
-        auto license_id = std::stoll(invoice.source_id.substr(0, dot));
-        auto term = std::stoll(invoice.source_id.substr(dot + 1));
-        auto license = store::find_license(service, license_id, store::Scope::everything());
-        if (license && license->renewal_invoice_id == invoice.id && term == license->term + 1) {
-          auto base = std::chrono::system_clock::now();
-          if (license->expires_at)
-            if (auto expiry = utc::parse(*license->expires_at); expiry && *expiry > base) base = *expiry;
-          license->term = term;
-          license->expires_at = days_after(base, settings_.license_term_days);
-          license->status = "active";
-          license->renewal_invoice_id.reset();
-          license->event_version += 1;
-          license->updated_at = now;
-          store::update_license(service, *license);
-          append(service, events::kLicenseTopic, events::kLicenseRenewed, "business_license", license->id,
-                 license->event_version, license_json(*license), correlation);
-        }
-      }
+      // A license's fee: the first activates it, a renewal's moves its expiry on, in the
+      // transaction that records the payment.
+      license_fee_paid(service, invoice, settings_, correlation);
     } else {
       // The invoice was cancelled while the charge ran: the money goes back, by the
       // reconciler once whoever holds this payment lets go of it.
       payment->status = "refund_pending";
+      payment->refund_key = processor_key();
       if (auto flight = in_flight(payment->id))
         flight->refund_after = true;
       else
@@ -495,7 +568,9 @@ asio::awaitable<Result<store::Payment>> RevenueService::commit_outcome(std::int6
 asio::awaitable<Result<store::Payment>> RevenueService::refund(store::Payment payment, const std::string& correlation) {
   if (!claim(payment.id)) co_return payment;
   Released guard{[this, id = payment.id] { release(id); }};
-  auto answer = co_await deps_.provider.refund(payment.id);
+  if (!payment.refund_key)
+    co_return make_error(Errc::internal, "payment " + std::to_string(payment.id) + " has no refund key");
+  auto answer = co_await deps_.provider.refund(payment.processor_key, *payment.refund_key);
   if (!answer) co_return answer.error();
   co_return co_await writes_.run([&](db::Connection& service) -> Result<store::Payment> {
     auto current = store::find_payment(service, payment.id);
@@ -631,7 +706,7 @@ asio::awaitable<Result<TaxRecordView>> RevenueService::get_tax_record(CallContex
   if (!national_id) {
     auto code = national_id.error().code;
     if (code == Errc::unavailable || code == Errc::deadline_exceeded)
-      co_return make_error(Errc::unavailable, "the national id cannot be read now: the auth module cannot answer", 5);
+      co_return make_error(Errc::unavailable, "the national id cannot be read now: " + national_id.error().message, 5);
     if (code == Errc::not_found) co_return make_error(Errc::not_found, "the citizen of this tax record is gone");
     co_return national_id.error();
   }
@@ -701,24 +776,14 @@ asio::awaitable<Result<store::BusinessLicense>> RevenueService::decide_license(C
     auto now = std::chrono::system_clock::now();
     license->decided_by = principal->id;
     license->decision_reason = reason;
+    if (decision == Decision::approve)
+      return approve_license(service, *license, now, settings_, context.correlation_id);
+    license->status = "rejected";
     license->updated_at = utc::format(now);
     license->event_version += 1;
-    if (decision == Decision::reject) {
-      license->status = "rejected";
-      store::update_license(service, *license);
-      append(service, events::kLicenseTopic, events::kLicenseRejected, "business_license", id, license->event_version,
-             license_json(*license), context.correlation_id);
-      return *license;
-    }
-    license->status = "active";
-    license->term = 1;
-    license->expires_at = days_after(now, settings_.license_term_days);
     store::update_license(service, *license);
-    append(service, events::kLicenseTopic, events::kLicenseIssued, "business_license", id, license->event_version,
+    append(service, events::kLicenseTopic, events::kLicenseRejected, "business_license", id, license->event_version,
            license_json(*license), context.correlation_id);
-    open_invoice(service, license_source(id, 1), license->citizen_id, settings_.license_fee_cents, settings_.currency,
-                 "Business license fee: " + license->business_name + " (license " + std::to_string(id) + ")",
-                 context.correlation_id, {});
     return *license;
   });
 }
@@ -734,6 +799,12 @@ asio::awaitable<Result<store::BusinessLicense>> RevenueService::renew_license(Ca
     if (license->status != "active" && license->status != "expired")
       return make_error(Errc::conflict, "business license " + std::to_string(id) + " is " + license->status +
                                             "; only active or expired licenses can be renewed");
+    // Renewing buys the next term: the current one must have been paid for.
+    auto current_fee =
+        store::find_invoice_by_source(service, "revenue", "business_license", license_source(id, license->term).id);
+    if (license->term < 1 || !current_fee || current_fee->status != "paid")
+      return make_error(Errc::conflict, "the fee of business license " + std::to_string(id) + "'s term " +
+                                            std::to_string(license->term) + " is not paid; pay it before renewing");
     if (license->renewal_invoice_id)
       if (auto open = store::find_invoice(service, *license->renewal_invoice_id, store::Scope::everything());
           open && open->status == "open")
@@ -751,29 +822,52 @@ asio::awaitable<Result<store::BusinessLicense>> RevenueService::renew_license(Ca
   });
 }
 
-asio::awaitable<Result<std::int64_t>> RevenueService::expire_licenses(CallContext context) {
+asio::awaitable<Result<LicenseSweep>> RevenueService::expire_licenses(CallContext context) {
   if (!context.is_service() && (!context.principal || !context.principal->has("revenue:manage")))
     co_return forbidden("needs permission revenue:manage");
   if (auto ok = usable(); !ok) co_return ok.error();
-  co_return co_await writes_.run([&](db::Connection& service) -> Result<std::int64_t> {
-    return expire_lapsed_licenses(service, context.correlation_id);
+  co_return co_await writes_.run([&](db::Connection& service) -> Result<LicenseSweep> {
+    return close_due_licenses(service, context.correlation_id);
   });
 }
 
-std::int64_t expire_lapsed_licenses(db::Connection& service, const std::string& correlation) {
-  std::int64_t count = 0;
+LicenseSweep close_due_licenses(db::Connection& service, const std::string& correlation) {
+  LicenseSweep sweep;
   auto now = utc::now();
-  for (auto& license : store::lapsed_licenses(service, now, 10000)) {
+  for (auto& license : store::expired_licenses(service, now, 10000)) {
     license.status = "expired";
     license.updated_at = now;
     license.event_version += 1;
     store::update_license(service, license);
     append(service, events::kLicenseTopic, events::kLicenseExpired, "business_license", license.id,
            license.event_version, license_json(license), correlation);
-    ++count;
+    ++sweep.expired;
   }
-  if (count > 0) spdlog::info("revenue: {} business license(s) expired", count);
-  return count;
+  for (auto& license : store::unpaid_past_due(service, now, 10000)) {
+    auto invoice = store::find_invoice(service, *license.fee_invoice_id, store::Scope::everything());
+    // A payment of the fee being charged right now decides: paid, the license is active;
+    // failed, the next run lapses it.
+    if (invoice && store::find_live_payment(service, invoice->id)) continue;
+    if (invoice && invoice->status == "open") {
+      invoice->status = "voided";
+      invoice->closed_at = now;
+      invoice->updated_at = now;
+      invoice->event_version += 1;
+      store::update_invoice(service, *invoice);
+      append(service, events::kInvoiceTopic, events::kInvoiceVoided, "invoice", invoice->id, invoice->event_version,
+             invoice_json(*invoice), correlation);
+    }
+    license.status = "lapsed";
+    license.updated_at = now;
+    license.event_version += 1;
+    store::update_license(service, license);
+    append(service, events::kLicenseTopic, events::kLicenseLapsed, "business_license", license.id,
+           license.event_version, license_json(license), correlation);
+    ++sweep.lapsed;
+  }
+  if (sweep.expired > 0) spdlog::info("revenue: {} business license(s) expired", sweep.expired);
+  if (sweep.lapsed > 0) spdlog::info("revenue: {} approved business license(s) lapsed unpaid", sweep.lapsed);
+  return sweep;
 }
 
 // --- events ----------------------------------------------------------------------------
@@ -822,8 +916,11 @@ std::vector<consistency::Cache> RevenueService::caches() {
   auto store = [](db::Connection& sync, const auth::Citizen& citizen) {
     store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
   };
-  return {{"revenue", "citizen_refs", "citizen_id", "auth",
-           std::make_shared<auth::CitizenCacheSource>(deps_.auth, "revenue", store)}};
+  // The columns citizen_refs keeps, compared by content with what auth holds.
+  using auth::CitizenField;
+  return {auth::citizen_cache(
+      deps_.auth, "revenue",
+      {CitizenField::name, CitizenField::email, CitizenField::identity_verified, CitizenField::is_active}, store)};
 }
 
 void RevenueService::bootstrap_citizens(db::Connection& sync) {
@@ -851,20 +948,43 @@ bus::Outcome RevenueService::apply_application_event(const bus::Event& event, db
 }
 
 // booking.requested with an amount opens its invoice; booking.cancelled voids an open one
-// and refunds a paid one (DESIGN §7, park booking).
+// and refunds a paid one when parks' refund decision says so (DESIGN §7, park booking;
+// the payload is parks' contract, townhall/parks/events.hpp).
 bus::Outcome RevenueService::apply_booking_event(const bus::Event& event, db::Connection& service) {
-  const auto& snapshot = event.data.at("snapshot");
-  auto id = std::to_string(snapshot.at("id").get<std::int64_t>());
-  if (event.event_type == "booking.requested") {
-    auto amount = snapshot.at("amount_cents").get<std::int64_t>();
-    if (amount <= 0) return bus::Outcome::applied;
-    auto currency = snapshot.at("currency").get<std::string>();
-    check_money(amount, currency, event);
-    auto opened = open_invoice(service, {"parks", "booking", id}, snapshot.at("citizen_id").get<std::int64_t>(), amount,
-                               currency, "Facility booking " + id, event.correlation_id, event.event_id);
+  auto booking = parks::events::booking_from_snapshot(event.data.at("snapshot"));
+  auto id = std::to_string(booking.id);
+  if (event.event_type == parks::events::kBookingRequested) {
+    if (booking.amount_cents <= 0) return bus::Outcome::applied;
+    if (!invoiceable(booking.amount_cents, booking.currency)) {
+      // Not a dead letter: the booking holds its slot for this invoice, so parks is told
+      // and releases it (issue 21 §3.4). Parks checks the same ceiling before it books.
+      events::InvoiceRejection rejection{
+          "parks",
+          "booking",
+          id,
+          booking.citizen_id,
+          booking.amount_cents,
+          booking.currency,
+          std::to_string(booking.amount_cents) + " " + booking.currency + " is not an amount revenue can invoice"};
+      bus::NewEvent rejected;
+      rejected.topic = events::kInvoiceTopic;
+      rejected.event_type = events::kInvoiceRejected;
+      rejected.aggregate_type = "invoice_request";
+      rejected.aggregate_id = "parks.booking." + id;
+      rejected.event_version = 1;
+      rejected.data = {{"snapshot", events::invoice_rejection_snapshot(rejection)}};
+      rejected.correlation_id = event.correlation_id;
+      rejected.causation_id = event.event_id;
+      bus::append(service, std::move(rejected));
+      spdlog::warn("revenue: booking {} asks for {} {}: no invoice opened (invoice.rejected)", id, booking.amount_cents,
+                   booking.currency);
+      return bus::Outcome::applied;
+    }
+    auto opened = open_invoice(service, {"parks", "booking", id}, booking.citizen_id, booking.amount_cents,
+                               booking.currency, "Facility booking " + id, event.correlation_id, event.event_id);
     return opened ? bus::Outcome::applied : bus::Outcome::stale;
   }
-  if (event.event_type != "booking.cancelled") return bus::Outcome::applied;
+  if (event.event_type != parks::events::kBookingCancelled) return bus::Outcome::applied;
   auto invoice = store::find_invoice_by_source(service, "parks", "booking", id);
   if (!invoice) return bus::Outcome::applied;  // a free booking
   auto now = utc::now();
@@ -879,9 +999,15 @@ bus::Outcome RevenueService::apply_booking_event(const bus::Event& event, db::Co
     return bus::Outcome::applied;
   }
   if (invoice->status != "paid") return bus::Outcome::stale;
+  if (!booking.refund_payment) {
+    spdlog::info("revenue: booking {} cancelled without a refund (parks' decision); invoice {} stays paid", id,
+                 invoice->id);
+    return bus::Outcome::applied;
+  }
   auto payment = store::find_live_payment(service, invoice->id);
   if (!payment || payment->status != "completed") return bus::Outcome::stale;  // a refund is under way
   payment->status = "refund_pending";
+  payment->refund_key = processor_key();
   payment->updated_at = now;
   store::update_payment(service, *payment);
   wake_reconciler();

@@ -51,6 +51,12 @@ struct NewLicense {
 
 enum class Decision { approve, reject };
 
+// What the license job did.
+struct LicenseSweep {
+  std::int64_t expired = 0;  // active past their expiry
+  std::int64_t lapsed = 0;   // approved, the fee unpaid past its due date
+};
+
 // The revenue module's behaviour, reachable without sockets: invoices opened by other
 // modules' events, idempotent payments through a PaymentProvider (the charge outside any
 // transaction: a pending row first, the outcome after), refunds, tax records and
@@ -74,8 +80,8 @@ class RevenueService {
   void start();
   void stop();
   bool running() const { return running_; }
-  // `serve --demo`: a tax record and an issued business license with its open fee
-  // invoice for the first demo citizen auth knows, once.
+  // `serve --demo`: a tax record and an approved business license with its open fee
+  // invoice (approved_unpaid) for maria@demo.townhall, once.
   void seed_demo();
   const Settings& settings() const { return settings_; }
 
@@ -106,8 +112,9 @@ class RevenueService {
                                                                         Decision decision,
                                                                         std::optional<std::string> reason);
   boost::asio::awaitable<Result<store::BusinessLicense>> renew_license(CallContext context, std::int64_t id);
-  // Expires active licenses past their expiry (the daily job; staff may run it now).
-  boost::asio::awaitable<Result<std::int64_t>> expire_licenses(CallContext context);
+  // Expires active licenses past their expiry and lapses approved ones whose fee is
+  // unpaid past its due date (the daily job; staff may run it now).
+  boost::asio::awaitable<Result<LicenseSweep>> expire_licenses(CallContext context);
 
   // Drives every pending payment and refund to its outcome with the provider (at start,
   // on a timer, and when a handler asked for a refund). Returns how many it resolved.
@@ -156,10 +163,11 @@ class RevenueService {
   std::shared_ptr<Latch> reconcile_done_, expiry_done_;
 };
 
-// The command that expires active licenses past their expiry (license.expired each), in
-// the caller's transaction: the daily job, the staff route and `townhall revenue
-// expire-licenses` all run it.
-std::int64_t expire_lapsed_licenses(db::Connection& service, const std::string& correlation);
+// The command that expires active licenses past their expiry (license.expired each) and
+// lapses approved licenses whose fee is unpaid past its due date (license.lapsed, the fee
+// invoice voided), in the caller's transaction: the daily job, the staff route and
+// `townhall revenue expire-licenses` all run it.
+LicenseSweep close_due_licenses(db::Connection& service, const std::string& correlation);
 
 nlohmann::json invoice_json(const store::Invoice& invoice);
 nlohmann::json payment_json(const store::Payment& payment, const store::Invoice& invoice);

@@ -43,6 +43,8 @@ Settings parse_settings(const nlohmann::json& section) {
       settings.license_fee_cents = integer(key, value, 1, money::kMaxMinorUnits);
     } else if (key == "license_term_days") {
       settings.license_term_days = static_cast<int>(integer(key, value, 1, 3660));
+    } else if (key == "license_fee_due_days") {
+      settings.license_fee_due_days = static_cast<int>(integer(key, value, 1, 365));
     } else if (key == "license_expiry_interval_hours") {
       settings.license_expiry_interval = std::chrono::hours(integer(key, value, 1, 24 * 7));
     } else if (key == "test_kill_after_provider_answer") {

@@ -18,7 +18,8 @@ struct Settings {
   std::chrono::milliseconds reconcile_interval{30000};  // retry of unresolved payments and refunds
   std::int64_t license_fee_cents = 10000;
   int license_term_days = 365;
-  std::chrono::hours license_expiry_interval{24};  // how often lapsed licenses are expired
+  int license_fee_due_days = 30;  // an approved license's fee is due this long after approval, or it lapses
+  std::chrono::hours license_expiry_interval{24};  // how often the license job runs (expiry, unpaid fees lapsing)
   // For crash tests only: the process kills itself (SIGKILL) after the provider answered
   // a charge and before the outcome is committed.
   bool test_kill_after_provider_answer = false;

@@ -3,6 +3,7 @@
 // revenue's writer while it "works").
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/steady_timer.hpp>
@@ -45,35 +46,39 @@ class SimulatedProvider final : public PaymentProvider {
     }
     co_return co_await thread_.run([&]() -> Result<ProviderAnswer> {
       return guarded([&]() -> Result<ProviderAnswer> {
-        if (auto known = recorded(charge.payment_id)) return *known;
+        if (auto known = recorded(charge.key)) return *known;
         std::string outcome = charge.token == "tok_ok" ? "approved" : "declined";
         std::string reason = charge.token == "tok_ok"         ? ""
                              : charge.token == "tok_declined" ? "card declined"
                                                               : "unknown card token";
-        record(charge.payment_id, outcome, charge.amount_cents, charge.currency, reason);
-        return *recorded(charge.payment_id);
+        record(charge.key, outcome, charge.amount_cents, charge.currency, reason);
+        return *recorded(charge.key);
       });
     });
   }
 
-  asio::awaitable<Result<ProviderAnswer>> settle(std::int64_t payment_id) override {
+  asio::awaitable<Result<ProviderAnswer>> settle(std::string charge_key) override {
     co_return co_await thread_.run([&]() -> Result<ProviderAnswer> {
       return guarded([&]() -> Result<ProviderAnswer> {
-        if (auto known = recorded(payment_id)) return *known;
-        record(payment_id, "declined", 0, "", "closed before it was charged");
-        return *recorded(payment_id);
+        if (auto known = recorded(charge_key)) return *known;
+        record(charge_key, "declined", 0, "", "closed before it was charged");
+        return *recorded(charge_key);
       });
     });
   }
 
-  asio::awaitable<Result<ProviderAnswer>> refund(std::int64_t payment_id) override {
+  asio::awaitable<Result<ProviderAnswer>> refund(std::string charge_key, std::string refund_key) override {
     co_return co_await thread_.run([&]() -> Result<ProviderAnswer> {
       return guarded([&]() -> Result<ProviderAnswer> {
-        auto known = recorded(payment_id);
+        auto known = recorded(charge_key);
         if (!known || known->status != ProviderAnswer::Status::approved)
-          return make_error(Errc::unprocessable, "no approved charge " + std::to_string(payment_id) + " to refund");
-        SQLite::Statement refund(*ledger_, "UPDATE charges SET refunded = 1 WHERE payment_id = ?");
-        refund.bind(1, payment_id);
+          return make_error(Errc::unprocessable, "no approved charge " + charge_key + " to refund");
+        // Once per charge: a repeated refund (same key, or another after a lost answer)
+        // gives nothing back twice.
+        SQLite::Statement refund(
+            *ledger_, "UPDATE charges SET refunded = 1, refund_key = ? WHERE charge_key = ? AND refunded = 0");
+        refund.bind(1, refund_key);
+        refund.bind(2, charge_key);
         refund.exec();
         return *known;
       });
@@ -99,29 +104,47 @@ class SimulatedProvider final : public PaymentProvider {
     ledger_ = std::make_unique<SQLite::Database>(path_.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     ledger_->exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
     ledger_->exec(
-        "CREATE TABLE IF NOT EXISTS charges (payment_id INTEGER PRIMARY KEY, outcome TEXT NOT NULL, "
+        "CREATE TABLE IF NOT EXISTS charges (charge_key TEXT PRIMARY KEY, outcome TEXT NOT NULL, "
         "amount_cents INTEGER NOT NULL, currency TEXT NOT NULL, reason TEXT NOT NULL, "
-        "refunded INTEGER NOT NULL DEFAULT 0, at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))");
+        "refunded INTEGER NOT NULL DEFAULT 0, refund_key TEXT, "
+        "at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))");
+    // A ledger written before charges had keys (issue 27 §1) knew them by payment id:
+    // they keep the key revenue's migration 0003 gave those payments.
+    if (ledger_->execAndGet("SELECT count(*) FROM pragma_table_info('charges') WHERE name = 'payment_id'").getInt() >
+        0) {
+      SQLite::Transaction transaction(*ledger_, SQLite::TransactionBehavior::IMMEDIATE);
+      ledger_->exec(
+          "ALTER TABLE charges RENAME TO charges_by_payment_id;"
+          "CREATE TABLE charges (charge_key TEXT PRIMARY KEY, outcome TEXT NOT NULL, "
+          "amount_cents INTEGER NOT NULL, currency TEXT NOT NULL, reason TEXT NOT NULL, "
+          "refunded INTEGER NOT NULL DEFAULT 0, refund_key TEXT, "
+          "at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));"
+          "INSERT INTO charges (charge_key, outcome, amount_cents, currency, reason, refunded, refund_key, at) "
+          "SELECT 'payment-' || payment_id, outcome, amount_cents, currency, reason, refunded, "
+          "CASE WHEN refunded = 1 THEN 'refund-' || payment_id END, at FROM charges_by_payment_id;"
+          "DROP TABLE charges_by_payment_id;");
+      transaction.commit();
+    }
   }
 
-  std::optional<ProviderAnswer> recorded(std::int64_t payment_id) {
-    SQLite::Statement query(*ledger_, "SELECT outcome, reason FROM charges WHERE payment_id = ?");
-    query.bind(1, payment_id);
+  std::optional<ProviderAnswer> recorded(const std::string& charge_key) {
+    SQLite::Statement query(*ledger_, "SELECT outcome, reason FROM charges WHERE charge_key = ?");
+    query.bind(1, charge_key);
     if (!query.executeStep()) return std::nullopt;
     ProviderAnswer answer;
     answer.status = query.getColumn(0).getString() == "approved" ? ProviderAnswer::Status::approved
                                                                  : ProviderAnswer::Status::declined;
-    answer.reference = "sim_" + std::to_string(payment_id);
+    answer.reference = "sim_" + charge_key;
     answer.reason = query.getColumn(1).getString();
     return answer;
   }
 
-  void record(std::int64_t payment_id, const std::string& outcome, std::int64_t amount, const std::string& currency,
-              const std::string& reason) {
+  void record(const std::string& charge_key, const std::string& outcome, std::int64_t amount,
+              const std::string& currency, const std::string& reason) {
     SQLite::Statement insert(*ledger_,
-                             "INSERT INTO charges (payment_id, outcome, amount_cents, currency, reason) "
+                             "INSERT INTO charges (charge_key, outcome, amount_cents, currency, reason) "
                              "VALUES (?, ?, ?, ?, ?)");
-    insert.bind(1, payment_id);
+    insert.bind(1, charge_key);
     insert.bind(2, outcome);
     insert.bind(3, amount);
     insert.bind(4, currency);

@@ -32,8 +32,8 @@ Invoice read_invoice(SQLite::Statement& row) {
 
 constexpr const char* kPaymentSelect =
     "SELECT id, invoice_id, citizen_id, idempotency_key, request_digest, amount_cents, currency, method_type, status, "
-    "failure_reason, provider_reference, event_version, created_at, updated_at, completed_at, refunded_at "
-    "FROM payments ";
+    "failure_reason, provider_reference, event_version, created_at, updated_at, completed_at, refunded_at, "
+    "processor_key, refund_key FROM payments ";
 
 Payment read_payment(SQLite::Statement& row) {
   Payment p;
@@ -53,6 +53,8 @@ Payment read_payment(SQLite::Statement& row) {
   p.updated_at = row.getColumn(13).getString();
   p.completed_at = optional_text(row.getColumn(14));
   p.refunded_at = optional_text(row.getColumn(15));
+  p.processor_key = row.getColumn(16).getString();
+  p.refund_key = optional_text(row.getColumn(17));
   return p;
 }
 
@@ -63,7 +65,8 @@ std::optional<Payment> one_payment(db::CachedStatement& query) {
 
 constexpr const char* kLicenseSelect =
     "SELECT id, citizen_id, business_name, activity, address, status, term, expires_at, renewal_invoice_id, "
-    "decided_by, decision_reason, event_version, created_at, updated_at FROM business_licenses ";
+    "decided_by, decision_reason, event_version, created_at, updated_at, fee_invoice_id, fee_due_at "
+    "FROM business_licenses ";
 
 BusinessLicense read_license(SQLite::Statement& row) {
   BusinessLicense l;
@@ -81,6 +84,8 @@ BusinessLicense read_license(SQLite::Statement& row) {
   l.event_version = row.getColumn(11).getInt64();
   l.created_at = row.getColumn(12).getString();
   l.updated_at = row.getColumn(13).getString();
+  l.fee_invoice_id = optional_int(row.getColumn(14));
+  l.fee_due_at = optional_text(row.getColumn(15));
   return l;
 }
 
@@ -167,7 +172,8 @@ void update_invoice(db::Connection& connection, const Invoice& i) {
 void insert_payment(db::Connection& connection, Payment& p) {
   auto insert = connection.cached(
       "INSERT INTO payments (invoice_id, citizen_id, idempotency_key, request_digest, amount_cents, currency, "
-      "method_type, status, event_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "method_type, status, event_version, created_at, updated_at, processor_key) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert->bind(1, p.invoice_id);
   insert->bind(2, p.citizen_id);
   insert->bind(3, p.idempotency_key);
@@ -179,6 +185,7 @@ void insert_payment(db::Connection& connection, Payment& p) {
   insert->bind(9, p.event_version);
   insert->bind(10, p.created_at);
   insert->bind(11, p.updated_at);
+  insert->bind(12, p.processor_key);
   insert->exec();
   p.id = connection.sql().getLastInsertRowid();
 }
@@ -223,7 +230,7 @@ std::vector<Payment> unresolved_payments(db::Connection& connection) {
 void update_payment(db::Connection& connection, const Payment& p) {
   auto update = connection.cached(
       "UPDATE payments SET status = ?, failure_reason = ?, provider_reference = ?, event_version = ?, "
-      "updated_at = ?, completed_at = ?, refunded_at = ? WHERE id = ?");
+      "updated_at = ?, completed_at = ?, refunded_at = ?, refund_key = ? WHERE id = ?");
   update->bind(1, p.status);
   bind_optional(*update, 2, p.failure_reason);
   bind_optional(*update, 3, p.provider_reference);
@@ -231,7 +238,8 @@ void update_payment(db::Connection& connection, const Payment& p) {
   update->bind(5, p.updated_at);
   bind_optional(*update, 6, p.completed_at);
   bind_optional(*update, 7, p.refunded_at);
-  update->bind(8, p.id);
+  bind_optional(*update, 8, p.refund_key);
+  update->bind(9, p.id);
   update->exec();
 }
 
@@ -274,19 +282,28 @@ std::optional<TaxRecord> find_tax_record(db::Connection& connection, std::int64_
 
 // --- business licenses -----------------------------------------------------------------
 
+// Every column: a license inserted with an expiry or a fee due date keeps it (issue 27
+// §4: the demo's license was inserted active and its expiry dropped, so it never expired).
 void insert_license(db::Connection& connection, BusinessLicense& l) {
   auto insert = connection.cached(
-      "INSERT INTO business_licenses (citizen_id, business_name, activity, address, status, term, event_version, "
-      "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "INSERT INTO business_licenses (citizen_id, business_name, activity, address, status, term, expires_at, "
+      "fee_invoice_id, fee_due_at, renewal_invoice_id, decided_by, decision_reason, event_version, created_at, "
+      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   insert->bind(1, l.citizen_id);
   insert->bind(2, l.business_name);
   insert->bind(3, l.activity);
   insert->bind(4, l.address);
   insert->bind(5, l.status);
   insert->bind(6, l.term);
-  insert->bind(7, l.event_version);
-  insert->bind(8, l.created_at);
-  insert->bind(9, l.updated_at);
+  bind_optional(*insert, 7, l.expires_at);
+  bind_optional(*insert, 8, l.fee_invoice_id);
+  bind_optional(*insert, 9, l.fee_due_at);
+  bind_optional(*insert, 10, l.renewal_invoice_id);
+  bind_optional(*insert, 11, l.decided_by);
+  bind_optional(*insert, 12, l.decision_reason);
+  insert->bind(13, l.event_version);
+  insert->bind(14, l.created_at);
+  insert->bind(15, l.updated_at);
   insert->exec();
   l.id = connection.sql().getLastInsertRowid();
 }
@@ -315,9 +332,19 @@ std::vector<BusinessLicense> list_licenses(db::Connection& connection, const Sco
   return out;
 }
 
-std::vector<BusinessLicense> lapsed_licenses(db::Connection& connection, const std::string& now, int limit) {
+std::vector<BusinessLicense> expired_licenses(db::Connection& connection, const std::string& now, int limit) {
   auto query = connection.cached(std::string(kLicenseSelect) +
                                  "WHERE status = 'active' AND expires_at < ? ORDER BY expires_at LIMIT ?");
+  query->bind(1, now);
+  query->bind(2, limit);
+  std::vector<BusinessLicense> out;
+  while (query->executeStep()) out.push_back(read_license(*query));
+  return out;
+}
+
+std::vector<BusinessLicense> unpaid_past_due(db::Connection& connection, const std::string& now, int limit) {
+  auto query = connection.cached(std::string(kLicenseSelect) +
+                                 "WHERE status = 'approved_unpaid' AND fee_due_at < ? ORDER BY fee_due_at LIMIT ?");
   query->bind(1, now);
   query->bind(2, limit);
   std::vector<BusinessLicense> out;
@@ -328,7 +355,7 @@ std::vector<BusinessLicense> lapsed_licenses(db::Connection& connection, const s
 void update_license(db::Connection& connection, const BusinessLicense& l) {
   auto update = connection.cached(
       "UPDATE business_licenses SET status = ?, term = ?, expires_at = ?, renewal_invoice_id = ?, decided_by = ?, "
-      "decision_reason = ?, event_version = ?, updated_at = ? WHERE id = ?");
+      "decision_reason = ?, event_version = ?, updated_at = ?, fee_invoice_id = ?, fee_due_at = ? WHERE id = ?");
   update->bind(1, l.status);
   update->bind(2, l.term);
   bind_optional(*update, 3, l.expires_at);
@@ -337,7 +364,9 @@ void update_license(db::Connection& connection, const BusinessLicense& l) {
   bind_optional(*update, 6, l.decision_reason);
   update->bind(7, l.event_version);
   update->bind(8, l.updated_at);
-  update->bind(9, l.id);
+  bind_optional(*update, 9, l.fee_invoice_id);
+  bind_optional(*update, 10, l.fee_due_at);
+  update->bind(11, l.id);
   update->exec();
 }
 

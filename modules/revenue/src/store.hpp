@@ -46,8 +46,12 @@ struct Payment {
   std::int64_t id = 0;
   std::int64_t invoice_id = 0;
   std::int64_t citizen_id = 0;
-  std::string idempotency_key;
+  std::string idempotency_key;  // the citizen's, for their retries
   std::string request_digest;
+  // The processor's idempotency keys: random, never a row id (issue 27 §1). The refund
+  // key is written with refund_pending, before the processor is asked.
+  std::string processor_key;
+  std::optional<std::string> refund_key;
   std::int64_t amount_cents = 0;
   std::string currency;
   std::string method_type;
@@ -88,9 +92,11 @@ struct BusinessLicense {
   std::int64_t id = 0;
   std::int64_t citizen_id = 0;
   std::string business_name, activity, address;
-  std::string status;  // applied | active | rejected | expired
-  std::int64_t term = 0;
+  std::string status;     // applied | approved_unpaid | active | rejected | expired | lapsed
+  std::int64_t term = 0;  // terms paid for
   std::optional<std::string> expires_at;
+  std::optional<std::int64_t> fee_invoice_id;  // the first term's fee, invoiced at approval
+  std::optional<std::string> fee_due_at;       // approved_unpaid lapses after this
   std::optional<std::int64_t> renewal_invoice_id;
   std::optional<std::int64_t> decided_by;
   std::optional<std::string> decision_reason;
@@ -102,7 +108,9 @@ std::optional<BusinessLicense> find_license(db::Connection& connection, std::int
 std::vector<BusinessLicense> list_licenses(db::Connection& connection, const Scope& scope, std::int64_t offset,
                                            int limit, std::int64_t& total);
 // Active licenses whose expiry is before `now` (RFC 3339 UTC text compares in time order).
-std::vector<BusinessLicense> lapsed_licenses(db::Connection& connection, const std::string& now, int limit);
+std::vector<BusinessLicense> expired_licenses(db::Connection& connection, const std::string& now, int limit);
+// Approved licenses whose fee is still unpaid past its due date.
+std::vector<BusinessLicense> unpaid_past_due(db::Connection& connection, const std::string& now, int limit);
 void update_license(db::Connection& connection, const BusinessLicense& license);
 
 struct CitizenRef {

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -81,11 +82,31 @@ class Application {
 // on `report`; false when any module failed.
 bool migrate_all(const config::Config& config, std::vector<std::string>& report);
 
-// `townhall backup`: an online copy of every module file into `out_dir` (SQLite's backup
-// API: one consistent snapshot per file, while a server may be writing), each checked
-// with PRAGMA integrity_check. Never overwrites; a line per module on `report`; false
-// when any module was not backed up.
+// `townhall backup`: an online copy of every file the data directory needs to be whole
+// into `out_dir`: each module file through SQLite's backup API (one consistent snapshot
+// per file, while a server may be writing, checked with PRAGMA integrity_check) and
+// auth's key file (0600), then manifest.json (each file's size, SHA-256 and schema, the
+// Townhall version and time), then every file read back against the manifest. Never
+// overwrites; a line per file on `report`; false when anything was not backed up.
 bool backup_all(const config::Config& config, const std::filesystem::path& out_dir, std::vector<std::string>& report);
+
+// `townhall backup --prune-days N`, after a backup succeeded: removes the backups beside
+// `made` (in its parent directory) older than `keep_days` by their manifest's time. Only
+// directories with a townhall manifest are touched, never `made`. The removed ones.
+std::vector<std::filesystem::path> prune_backups(const std::filesystem::path& made, int keep_days,
+                                                 std::vector<std::string>& report);
+
+// `townhall restore`: verifies a backup's manifest and every file it installs (size,
+// SHA-256, integrity_check, a schema this binary knows), takes the data directory's
+// lock (db::DataDirInUse while a server holds it; the directory is created 0700 when
+// missing), moves the files it replaces (with their -wal/-shm) into
+// DATA_DIR/replaced-<time>/ and installs the backup's (0600, flushed, renamed into
+// place). Every module of the registry, or `module` alone (auth with its key).
+struct RestoreRequest {
+  std::filesystem::path from;
+  std::optional<std::string> module;
+};
+bool restore_backup(const config::Config& config, const RestoreRequest& request, std::vector<std::string>& report);
 
 // Dead letters of the configured modules (or of one), read from their files.
 std::vector<bus::DeadLetter> list_dead_letters(const config::Config& config, const std::optional<std::string>& module,

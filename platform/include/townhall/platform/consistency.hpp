@@ -6,7 +6,9 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "townhall/platform/result.hpp"
@@ -18,24 +20,50 @@ class Writer;
 }  // namespace townhall::db
 
 // The consistency check (docs/operations.md): every cache compared with its source through
-// the source's Api by range digests of (id, event_version), bisected down to the ids that
-// differ, and only those resynced — or the whole cache when the differences are many.
+// the source's Api by range digests of (id, event_version, content), bisected down to the
+// ids that differ, and only those resynced — or the whole cache when the differences are
+// many. Content counts (issue 21): a cache row whose fields differ from what its source
+// would make it at the same version (a handler's bug, a hand edit, a bit flip) differs.
 namespace townhall::consistency {
 
-// What a range of (id, event_version) pairs hashes to; both sides compute it with add().
-// The hash is a sum of per-pair hashes, so a range's digest minus its left half's is its
-// right half's: bisecting asks the source for one half only.
+// The hash of a record's content as a cache keeps it, computed the same way on both
+// sides: each value typed and length-prefixed in a fixed field order, so a null differs
+// from "", 1 from "1", and ("ab","c") from ("a","bc"). The cache side hashes its columns
+// as SQLite returns them (NULL, INTEGER, TEXT); a source hashes its fields the same way
+// (a bool as the INTEGER 0 or 1 a cache stores). Not cryptographic: it finds damage and
+// drift, not an adversary who can write the cache file.
+class ContentHash {
+ public:
+  ContentHash& null();
+  ContentHash& integer(std::int64_t value);
+  ContentHash& text(std::string_view value);
+  ContentHash& nullable_text(const std::optional<std::string>& value) {
+    return value ? text(std::string_view(*value)) : null();
+  }
+  ContentHash& real(double value);
+  ContentHash& blob(std::string_view value);
+  std::uint64_t value() const;
+
+ private:
+  void bytes(const void* data, std::size_t size);
+  std::uint64_t state_ = 0xcbf29ce484222325ULL;  // FNV-1a's offset basis
+};
+
+// What a range of (id, event_version, content) triples hashes to; both sides compute it
+// with add(). The hash is a sum of per-row hashes, so a range's digest minus its left
+// half's is its right half's: bisecting asks the source for one half only.
 struct Digest {
   std::int64_t count = 0;
   std::uint64_t hash = 0;
   std::int64_t max_id = 0;  // the largest id seen (not part of the comparison)
   bool same(const Digest& other) const { return count == other.count && hash == other.hash; }
 };
-void add(Digest& digest, std::int64_t id, std::int64_t version);
+void add(Digest& digest, std::int64_t id, std::int64_t version, std::uint64_t content = 0);
 
 struct Entry {
   std::int64_t id = 0;
   std::int64_t version = 0;
+  std::uint64_t content = 0;  // ContentHash of the fields the cache keeps
 };
 
 // A record fetched from the source, ready to store in the cache on the module's writer
@@ -64,6 +92,8 @@ struct Cache {
   std::string id_column;  // "citizen_id"; the version column is event_version
   std::string source;     // "auth"
   std::shared_ptr<Source> from;
+  // The columns whose content is compared, in the order the source hashes its fields.
+  std::vector<std::string> content_columns;
 };
 
 // A small cache keyed by text (permits' department_refs: a few dozen rows). Too small
@@ -72,7 +102,8 @@ struct Cache {
 struct KeyedRecord {
   std::string key;
   std::int64_t version = 0;
-  Store store;  // stores this record (force: over a newer cache row)
+  Store store;                // stores this record (force: over a newer cache row)
+  std::uint64_t content = 0;  // ContentHash of the fields the cache keeps
 };
 class KeyedSource {
  public:
@@ -85,6 +116,7 @@ struct KeyedCache {
   std::string key_column;  // "code"; the version column is event_version
   std::string source;      // "auth"
   std::shared_ptr<KeyedSource> from;
+  std::vector<std::string> content_columns;  // as Cache::content_columns
 };
 
 // A module with caches; app/ finds it by dynamic_cast, as it finds bus::Consumer.

@@ -25,6 +25,11 @@ struct Options {
 // stdout). Safe to call more than once; the last call wins.
 void init(const Options& options);
 
+// A line for the operator on stdout (the "listening" line, the demo accounts): as it is,
+// or with `format` json one JSON object like a log line's (logger "townhall"), so that
+// every line a json-configured server writes parses. Flushed at once.
+void print(std::string_view message);
+
 std::shared_ptr<spdlog::logger> access_logger();
 AccessLogFormat access_log_format();
 

@@ -23,6 +23,10 @@ namespace townhall {
 struct ModuleHealth {
   bool up = true;
   std::string detail;
+  // Up, but part of what it serves is unavailable (detail says what and how to fix it):
+  // e.g. auth without a key that opens its sealed national ids. Shown in /readyz and
+  // townhall_module_degraded; the module keeps serving the rest.
+  bool degraded = false;
 };
 
 // What the composition root hands a module. References outlive the module.

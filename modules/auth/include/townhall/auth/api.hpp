@@ -52,10 +52,66 @@ struct Citizen {
   std::string updated_at;
 };
 
+// The citizen fields a cache may keep (never the national id), each named as the column
+// every citizen_refs table gives it. A cache keeps no contact data of a closed account:
+// for an inactive citizen email, phone, address, city and postal_code are null.
+enum class CitizenField : std::uint8_t {
+  name,
+  email,
+  phone,
+  address,
+  city,
+  postal_code,
+  email_verified,
+  identity_verified,
+  is_active
+};
+using CitizenFields = std::vector<CitizenField>;
+
+inline std::string_view column_name(CitizenField field) {
+  switch (field) {
+    case CitizenField::name: return "name";
+    case CitizenField::email: return "email";
+    case CitizenField::phone: return "phone";
+    case CitizenField::address: return "address";
+    case CitizenField::city: return "city";
+    case CitizenField::postal_code: return "postal_code";
+    case CitizenField::email_verified: return "email_verified";
+    case CitizenField::identity_verified: return "identity_verified";
+    case CitizenField::is_active: return "is_active";
+  }
+  return "";
+}
+
+// The content hash (consistency::ContentHash) of what a cache keeping `fields` holds for
+// `citizen`: what auth's digests cover and what the check computes from the cache's
+// columns, so a cache row that differs in any kept field is found.
+inline std::uint64_t cached_content(const Citizen& citizen, const CitizenFields& fields) {
+  consistency::ContentHash hash;
+  auto contact = [&](const std::optional<std::string>& value) {
+    hash.nullable_text(citizen.is_active ? value : std::nullopt);
+  };
+  for (auto field : fields) {
+    switch (field) {
+      case CitizenField::name: hash.text(citizen.name); break;
+      case CitizenField::email: contact(citizen.email); break;
+      case CitizenField::phone: contact(citizen.phone); break;
+      case CitizenField::address: contact(citizen.address); break;
+      case CitizenField::city: contact(citizen.city); break;
+      case CitizenField::postal_code: contact(citizen.postal_code); break;
+      case CitizenField::email_verified: hash.integer(citizen.email_verified ? 1 : 0); break;
+      case CitizenField::identity_verified: hash.integer(citizen.identity_verified ? 1 : 0); break;
+      case CitizenField::is_active: hash.integer(citizen.is_active ? 1 : 0); break;
+    }
+  }
+  return hash.value();
+}
+
 struct CitizenVersion {
   std::int64_t id = 0;
   std::int64_t event_version = 0;
   bool is_active = true;
+  std::uint64_t content = 0;  // cached_content() of the fields asked for
 };
 
 // Citizens changed after `change_seq`, oldest change first; `next` is where to go on.
@@ -92,16 +148,18 @@ class Api {
                                                                                    std::int64_t citizen_id,
                                                                                    std::string purpose) = 0;
 
-  // (id, event_version) of citizens with id > after_id, ascending, at most `limit`
-  // (≤ 1000): what a consistency check compares a cache with.
+  // (id, event_version, content of `fields`) of citizens with id > after_id, ascending, at
+  // most `limit` (≤ 1000): what a consistency check compares a cache with.
   virtual boost::asio::awaitable<Result<std::vector<CitizenVersion>>> citizen_versions(CallContext context,
-                                                                                       std::int64_t after_id,
-                                                                                       int limit) = 0;
+                                                                                       std::int64_t after_id, int limit,
+                                                                                       CitizenFields fields) = 0;
 
-  // The digest of (id, event_version) of citizens with from_id <= id < to_id: what a
-  // cache's consistency check compares its own range with before asking for entries.
+  // The digest of (id, event_version, content of `fields`) of citizens with from_id <= id
+  // < to_id: what a cache's consistency check compares its own range with before asking
+  // for entries.
   virtual boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext context, std::int64_t from_id,
-                                                                             std::int64_t to_id) = 0;
+                                                                             std::int64_t to_id,
+                                                                             CitizenFields fields) = 0;
 
   // Citizens whose last change is after `change_seq` (0: all), for resync.
   virtual boost::asio::awaitable<Result<CitizenChanges>> citizens_since(CallContext context, std::int64_t change_seq,

@@ -33,17 +33,17 @@ inline std::size_t for_each_citizen(Api& auth, const std::string& module,
   }
 }
 
-// A module's citizen_refs cache (citizen_id, event_version, …) as the consistency check
-// sees its source: auth's Api. `store` is the cache's own version-checked upsert, the one
-// its event handler and bootstrap use.
+// A module's citizen_refs cache (citizen_id, event_version, the kept `fields`) as the
+// consistency check sees its source: auth's Api, which hashes the same fields. `store` is
+// the cache's own version-checked upsert, the one its event handler and bootstrap use.
 class CitizenCacheSource final : public consistency::Source {
  public:
   using StoreCitizen = std::function<void(db::Connection& sync, const Citizen& citizen)>;
-  CitizenCacheSource(Api& auth, std::string module, StoreCitizen store)
-      : auth_(auth), module_(std::move(module)), store_(std::move(store)) {}
+  CitizenCacheSource(Api& auth, std::string module, CitizenFields fields, StoreCitizen store)
+      : auth_(auth), module_(std::move(module)), fields_(std::move(fields)), store_(std::move(store)) {}
 
   boost::asio::awaitable<Result<consistency::Digest>> digest(std::int64_t from_id, std::int64_t to_id) override {
-    co_return co_await auth_.citizen_digest(context(), from_id, to_id);
+    co_return co_await auth_.citizen_digest(context(), from_id, to_id, fields_);
   }
 
   boost::asio::awaitable<Result<std::vector<consistency::Entry>>> entries(std::int64_t from_id,
@@ -51,11 +51,11 @@ class CitizenCacheSource final : public consistency::Source {
     std::vector<consistency::Entry> out;
     std::int64_t after = from_id - 1;
     for (;;) {
-      auto page = co_await auth_.citizen_versions(context(), after, kPage);
+      auto page = co_await auth_.citizen_versions(context(), after, kPage, fields_);
       if (!page) co_return page.error();
       for (const auto& version : *page) {
         if (version.id >= to_id) co_return out;
-        out.push_back({version.id, version.event_version});
+        out.push_back({version.id, version.event_version, version.content});
       }
       if (page->size() < static_cast<std::size_t>(kPage)) co_return out;
       after = page->back().id;
@@ -88,7 +88,21 @@ class CitizenCacheSource final : public consistency::Source {
 
   Api& auth_;
   std::string module_;
+  CitizenFields fields_;
   StoreCitizen store_;
 };
+
+// `module`'s citizen_refs cache, keeping `fields`, as the consistency check compares it.
+inline consistency::Cache citizen_cache(Api& auth, const std::string& module, const CitizenFields& fields,
+                                        CitizenCacheSource::StoreCitizen store) {
+  std::vector<std::string> columns;
+  for (auto field : fields) columns.emplace_back(column_name(field));
+  return {module,
+          "citizen_refs",
+          "citizen_id",
+          "auth",
+          std::make_shared<CitizenCacheSource>(auth, module, fields, std::move(store)),
+          std::move(columns)};
+}
 
 }  // namespace townhall::auth

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "townhall/auth/api.hpp"
+#include "townhall/bus/bus.hpp"
 #include "townhall/platform/json.hpp"
 
 // The payloads of auth's events (DESIGN.md §4), written by auth and read by its
@@ -31,34 +32,54 @@ inline nlohmann::json citizen_snapshot(const Citizen& c) {
           {"updated_at", c.updated_at}};
 }
 
-// The citizen of a snapshot; `version` is the event's. Throws nlohmann::json::exception
-// when a required field is missing or mistyped (the bus dead-letters such an event at
-// once: retrying cannot mend it).
+// The citizen of a snapshot; `version` is the event's. Strict (issue 27.3): every field
+// citizen_snapshot writes must be there with its type (the contact fields may be null),
+// else bus::PermanentError names the field and the bus dead-letters the event at once
+// with that reason: a snapshot that lacks a field would blank it in every cache.
 inline Citizen citizen_from_snapshot(const nlohmann::json& snapshot, std::int64_t version) {
-  auto optional = [&](const char* key) -> std::optional<std::string> {
+  if (!snapshot.is_object()) throw bus::PermanentError("malformed citizen snapshot: not an object");
+  auto field = [&](const char* key) -> const nlohmann::json& {
     auto it = snapshot.find(key);
-    if (it == snapshot.end() || it->is_null()) return std::nullopt;
-    return it->get<std::string>();
+    if (it == snapshot.end())
+      throw bus::PermanentError(std::string("malformed citizen snapshot: no field '") + key + "'");
+    return *it;
   };
-  auto flag = [&](const char* key, bool fallback) {
-    auto it = snapshot.find(key);
-    return it == snapshot.end() ? fallback : it->get<bool>();
+  auto wrong = [](const char* key, const char* type) {
+    return bus::PermanentError(std::string("malformed citizen snapshot: field '") + key + "' must be " + type);
   };
+  auto text = [&](const char* key) {
+    const auto& value = field(key);
+    if (!value.is_string()) throw wrong(key, "a string");
+    return value.get<std::string>();
+  };
+  auto nullable_text = [&](const char* key) -> std::optional<std::string> {
+    const auto& value = field(key);
+    if (value.is_null()) return std::nullopt;
+    if (!value.is_string()) throw wrong(key, "a string or null");
+    return value.get<std::string>();
+  };
+  auto flag = [&](const char* key) {
+    const auto& value = field(key);
+    if (!value.is_boolean()) throw wrong(key, "true or false");
+    return value.get<bool>();
+  };
+  const auto& id = field("id");
+  if (!id.is_number_integer() || id.get<std::int64_t>() <= 0) throw wrong("id", "a positive integer");
   Citizen c;
-  c.id = snapshot.at("id").get<std::int64_t>();
-  c.email = optional("email").value_or("");
-  c.name = optional("name").value_or("");
-  c.phone = optional("phone");
-  c.address = optional("address");
-  c.city = optional("city");
-  c.postal_code = optional("postal_code");
-  c.has_national_id = flag("has_national_id", false);
-  c.email_verified = flag("email_verified", false);
-  c.identity_verified = flag("identity_verified", false);
-  c.is_active = flag("is_active", true);
+  c.id = id.get<std::int64_t>();
+  c.email = text("email");
+  c.name = text("name");
+  c.phone = nullable_text("phone");
+  c.address = nullable_text("address");
+  c.city = nullable_text("city");
+  c.postal_code = nullable_text("postal_code");
+  c.has_national_id = flag("has_national_id");
+  c.email_verified = flag("email_verified");
+  c.identity_verified = flag("identity_verified");
+  c.is_active = flag("is_active");
   c.event_version = version;
-  c.created_at = optional("created_at").value_or("");
-  c.updated_at = optional("updated_at").value_or("");
+  c.created_at = text("created_at");
+  c.updated_at = text("updated_at");
   return c;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
@@ -26,6 +27,11 @@ struct Instance {
 // Reads the module's settings (`modules.auth.settings`) and its key file; throws
 // config::ConfigError naming the key on a bad or unknown setting.
 Instance make_module(ModuleContext& context);
+
+// Where the key that seals auth.db's national ids lives (`modules.auth.settings.key_file`,
+// relative to `data_dir`): auth.db is not whole without it, so backups copy it and
+// restores install it beside the file. Throws config::ConfigError on a bad setting.
+std::filesystem::path key_file(const nlohmann::json& settings, const std::filesystem::path& data_dir);
 
 // `townhall admin create-user`: an employee with one role, creating the department
 // when it does not exist, on a migrated auth.db without a running server (its events

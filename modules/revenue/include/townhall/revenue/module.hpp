@@ -17,8 +17,9 @@ db::TableManifest table_manifest();
 // Throws config::ConfigError on bad `modules.revenue.settings`.
 std::unique_ptr<Module> make_module(ModuleContext& context, auth::Api& auth);
 
-// Expires lapsed business licenses in `database` now (the daily job, for the CLI when no
-// server runs); how many. The events wait in the outbox for the next start.
+// Runs the daily license job in `database` now (for the CLI when no server runs): expires
+// active licenses past their expiry and lapses approved ones whose fee is unpaid past its
+// due date; how many it closed. The events wait in the outbox for the next start.
 Result<std::int64_t> expire_lapsed_licenses(const db::ModuleDb& database);
 
 }  // namespace townhall::revenue
