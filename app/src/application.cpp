@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -111,6 +112,31 @@ std::unique_ptr<db::ModuleDb> open_module_db(const config::Config& config, const
   db::check_private(config.data_dir, config.data_dir / module.db_file);
   return std::make_unique<db::ModuleDb>(module.name, config.data_dir / module.db_file,
                                         factory_for(module.name).manifest(), config.database, metrics);
+}
+
+// The bearer token /metrics requires (server.metrics_token_file), or "" when none is
+// configured. Throws when the file cannot be read, is readable by group or others, or
+// holds a token too short to resist guessing.
+std::string load_metrics_token(const config::Config& config) {
+  if (config.server.metrics_token_file.empty()) return {};
+  auto path = config.server.metrics_token_file.is_absolute() ? config.server.metrics_token_file
+                                                             : config.data_dir / config.server.metrics_token_file;
+  std::error_code ec;
+  auto permissions = std::filesystem::status(path, ec).permissions();
+  if (ec) throw std::runtime_error("cannot read the metrics token file " + path.string() + ": " + ec.message());
+  using std::filesystem::perms;
+  if ((permissions & (perms::group_all | perms::others_all)) != perms::none)
+    throw std::runtime_error("the metrics token file " + path.string() +
+                             " is readable by group or others; chmod 600 it");
+  std::ifstream file(path);
+  std::string token;
+  if (!file || !std::getline(file, token))
+    throw std::runtime_error("cannot read the metrics token file " + path.string());
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ' || token.back() == '\t')) token.pop_back();
+  if (token.size() < 32 || token.find_first_of(" \t") != std::string::npos)
+    throw std::runtime_error("the metrics token in " + path.string() +
+                             " must be one line of at least 32 characters without spaces (e.g. openssl rand -hex 32)");
+  return token;
 }
 
 // Brings a module file to the current schema; throws on any failure.
@@ -569,10 +595,14 @@ struct Application::Impl {
          R"("modules":{"type":"object","additionalProperties":{"type":"object","properties":{"state":{"enum":["up","degraded","down"]},"detail":{"type":"string"}}}}}})",
          200});
     router.document(http::Method::get, "/metrics",
-                    {"Prometheus metrics (text format 0.0.4)", "", "", 200, "text/plain"});
+                    {"Prometheus metrics (text format 0.0.4): for the bearer token in server.metrics_token_file, "
+                     "or without one for clients on this host only",
+                     "", "", 200, "text/plain"});
     router.document(http::Method::get, "/openapi.json",
                     {"This document (OpenAPI 3.1)", "", R"({"type":"object","required":["openapi","paths"]})", 200});
   }
+
+  std::string metrics_token;  // server.metrics_token_file's; empty: local clients only
 
   void add_ops_routes() {
     router.add(
@@ -620,7 +650,22 @@ struct Application::Impl {
         http::Access::public_route);
     router.add(
         http::Method::get, "/metrics",
-        [this](http::Request&) -> asio::awaitable<http::Response> {
+        [this](http::Request& request) -> asio::awaitable<http::Response> {
+          // Not for everyone: the series show login outcomes, admin traffic and dead
+          // letters. (No label carries personal data: routes are patterns, never paths.)
+          switch (http::metrics_access(request, metrics_token)) {
+            case http::MetricsAccess::allowed: break;
+            case http::MetricsAccess::needs_token: {
+              auto refused = http::problem(401, "unauthorized", "Unauthorized",
+                                           "the metrics need the bearer token of server.metrics_token_file");
+              refused.set_header("WWW-Authenticate", R"(Bearer realm="townhall-metrics")");
+              co_return refused;
+            }
+            case http::MetricsAccess::refused:
+              co_return http::problem(403, "forbidden", "Forbidden",
+                                      "the metrics are served to clients on this host only (not through a proxy); "
+                                      "configure server.metrics_token_file to scrape them from elsewhere");
+          }
           http::Response response;
           response.content_type = "text/plain; version=0.0.4; charset=utf-8";
           response.body = metrics.render();
@@ -716,6 +761,7 @@ void Application::open() {
 
 std::uint16_t Application::start() {
   auto& impl = *impl_;
+  impl.metrics_token = load_metrics_token(impl.config);
   open();
   impl.add_ops_routes();
   impl.document_ops_routes();

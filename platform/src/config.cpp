@@ -131,6 +131,10 @@ void parse_server(Section& root, Server& server) {
         limits.integer("body_bytes", static_cast<std::int64_t>(http.body_limit), 1, 1LL << 30));
     http.header_limit = static_cast<std::size_t>(
         limits.integer("header_bytes", static_cast<std::int64_t>(http.header_limit), 1024, 1LL << 20));
+    http.chunk_line_limit = static_cast<std::size_t>(
+        limits.integer("chunk_line_bytes", static_cast<std::int64_t>(http.chunk_line_limit), 64, 1LL << 20));
+    http.trailer_limit = static_cast<std::size_t>(
+        limits.integer("trailer_bytes", static_cast<std::int64_t>(http.trailer_limit), 64, 1LL << 20));
     http.read_timeout =
         std::chrono::milliseconds(limits.integer("read_timeout_ms", http.read_timeout.count(), 1, 3'600'000));
     http.idle_timeout =
@@ -139,6 +143,8 @@ void parse_server(Section& root, Server& server) {
         std::chrono::milliseconds(limits.integer("write_timeout_ms", http.write_timeout.count(), 1, 3'600'000));
     http.max_connections = static_cast<std::size_t>(
         limits.integer("max_connections", static_cast<std::int64_t>(http.max_connections), 1, 1'000'000));
+    http.max_connections_per_address = static_cast<std::size_t>(limits.integer(
+        "max_connections_per_address", static_cast<std::int64_t>(http.max_connections_per_address), 1, 1'000'000));
     limits.finish();
   }
   if (const json* proxies = s.find("trusted_proxies")) {
@@ -151,6 +157,11 @@ void parse_server(Section& root, Server& server) {
                                       entry.dump().substr(0, 64));
       server.http.trusted_proxies.push_back(*network);
     }
+  }
+  if (const json* token_file = s.find("metrics_token_file")) {
+    if (!token_file->is_string() || token_file->get<std::string>().empty())
+      s.fail("metrics_token_file", "expected a non-empty path");
+    server.metrics_token_file = token_file->get<std::string>();
   }
   if (const json* rate_node = s.find("rate_limit")) {
     Section rate(*rate_node, "server.rate_limit");

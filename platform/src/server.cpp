@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <chrono>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -39,9 +40,16 @@ constexpr std::chrono::milliseconds kLingerPause{1000};
 constexpr std::size_t kLingerBytes = 64 * 1024 * 1024;
 
 struct Session {
-  explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
+  Session(tcp::socket socket, std::string peer_address) : stream(std::move(socket)), peer(std::move(peer_address)) {}
   beast::tcp_stream stream;
-  bool busy = false;  // touched only on the session's strand
+  const std::string peer;  // the address its connection slot is counted under
+  bool busy = false;       // touched only on the session's strand
+  // Read by the acceptor to pick the connection idle longest when it must make room:
+  // whether it waits for a request (a new or kept-alive connection), and when it was
+  // accepted or last had an answer ready (steady-clock nanoseconds).
+  std::atomic<bool> idle{false};
+  std::atomic<std::int64_t> last_active{Clock::now().time_since_epoch().count()};
+  std::atomic<bool> shedding{false};  // the acceptor has asked it to close
   // When the current phase (idle wait, request read, response write) must be over, in
   // steady-clock nanoseconds; 0 = no deadline. Checked by the server's reaper, so a
   // request costs no timer syscalls (timeouts are coarse: a few ms to 250 ms late).
@@ -60,6 +68,97 @@ struct FramingProblem {
   int status;
   std::string detail;
 };
+
+using RequestParser = bhttp::request_parser<bhttp::string_body>;
+
+struct ReadOutcome {
+  boost::system::error_code ec;
+  std::optional<FramingProblem> problem;  // refused before the parser finished
+};
+
+// The input the parser has not consumed yet.
+std::string_view unparsed(const beast::flat_buffer& buffer) {
+  return {static_cast<const char*>(buffer.data().data()), buffer.size()};
+}
+
+// Feeds `parser` from `stream` until `finished(parser)`. `check_input(unparsed input,
+// scanned)` runs before every parse (`scanned`: how much of the input it has already
+// searched; kept across parses), `check_leftover(unparsed input)` after a parse that
+// needs more input; either ends the read with the problem it returns. (Beast's async_read
+// bounds only the header, with header_limit, and the body, with body_limit: whatever else
+// its parser waits to see whole, it would keep reading into the buffer until the read
+// timeout.)
+template <class Finished, class CheckInput, class CheckLeftover>
+asio::awaitable<ReadOutcome> read_message(beast::tcp_stream& stream, beast::flat_buffer& buffer, RequestParser& parser,
+                                          Finished finished, CheckInput check_input, CheckLeftover check_leftover) {
+  boost::system::error_code ec;
+  std::size_t scanned = 0;
+  for (;;) {
+    if (buffer.size() > 0) {
+      if (auto problem = check_input(unparsed(buffer), scanned)) co_return ReadOutcome{{}, std::move(problem)};
+      auto used = parser.put(buffer.data(), ec);
+      buffer.consume(used);
+      scanned -= std::min(scanned, used);
+      if (ec && ec != bhttp::error::need_more) co_return ReadOutcome{ec, {}};
+      if (finished(parser)) co_return ReadOutcome{};
+      if (!ec && used > 0 && buffer.size() > 0) continue;
+      if (auto problem = check_leftover(unparsed(buffer))) co_return ReadOutcome{{}, std::move(problem)};
+    }
+    auto [read_ec, n] = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)), kTuple);
+    buffer.commit(n);
+    if (read_ec == asio::error::eof) {
+      // As Beast's read: the end of a message that declares no length, or a partial one.
+      if (!parser.got_some()) co_return ReadOutcome{bhttp::error::end_of_stream, {}};
+      parser.put_eof(ec);
+      if (!ec && finished(parser)) co_return ReadOutcome{};
+      co_return ReadOutcome{ec ? ec : make_error_code(bhttp::error::partial_message), {}};
+    }
+    if (read_ec) co_return ReadOutcome{read_ec, {}};
+  }
+}
+
+constexpr auto kNoCheck = [](std::string_view) { return std::optional<FramingProblem>(); };
+constexpr auto kNoInputCheck = [](std::string_view, std::size_t&) { return std::optional<FramingProblem>(); };
+
+// RFC 9112 §5.2: a field value continued on the next line (obs-fold: CRLF, then SP or
+// HTAB) is refused. Beast joins the lines; a proxy in front may read them otherwise (the
+// first line alone, or the continuation as a field of its own), which for Content-Length
+// or Transfer-Encoding is request smuggling. Searches the header in `pending` (up to its
+// empty line) from `scanned` on, and advances `scanned` past what it has searched.
+std::optional<FramingProblem> check_obs_fold(std::string_view pending, std::size_t& scanned) {
+  for (; scanned + 2 < pending.size(); ++scanned) {
+    if (pending[scanned] != '\r' || pending[scanned + 1] != '\n') continue;
+    char next = pending[scanned + 2];
+    if (next == ' ' || next == '\t')
+      return FramingProblem{400, "a header field is folded onto a second line (obsolete line folding)"};
+    if (next == '\r') {
+      scanned = pending.size();  // the header's empty line: what follows is the body
+      break;
+    }
+  }
+  return std::nullopt;
+}
+
+// A chunked body's unparsed input is only ever framing: the parser moves chunk data into
+// the body as it arrives (body_limit counts it) and waits for a chunk-size line, or for
+// the last chunk's line and the trailer section, to be complete. Bound both.
+std::optional<FramingProblem> check_chunk_framing(std::string_view pending, std::size_t chunk_line_limit,
+                                                  std::size_t trailer_limit) {
+  if (pending.size() <= std::min(chunk_line_limit, trailer_limit)) return std::nullopt;
+  if (pending.starts_with("\r\n")) pending.remove_prefix(2);  // the previous chunk's end
+  auto line_end = pending.find("\r\n");
+  if (line_end == std::string_view::npos) {
+    if (pending.size() <= chunk_line_limit) return std::nullopt;
+    return FramingProblem{
+        400, "a chunk-size line (with its extensions) exceeds " + std::to_string(chunk_line_limit) + " bytes"};
+  }
+  if (line_end > chunk_line_limit)
+    return FramingProblem{
+        400, "a chunk-size line (with its extensions) exceeds " + std::to_string(chunk_line_limit) + " bytes"};
+  // A whole line the parser did not consume is the last chunk's: trailer fields follow.
+  if (pending.size() - line_end - 2 <= trailer_limit) return std::nullopt;
+  return FramingProblem{431, "the request's trailer section exceeds " + std::to_string(trailer_limit) + " bytes"};
+}
 
 // RFC 9112 §6: the only transfer coding this server decodes is a single "chunked". Any
 // other list leaves the body's length to interpretation (the root of request smuggling),
@@ -114,7 +213,15 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         durations(registry.histogram("townhall_http_request_duration_seconds",
                                      "Time from the first byte of a request to its response being ready",
                                      {"method", "route"})),
-        open_connections(registry.gauge("townhall_http_open_connections", "Open HTTP connections").with({})) {}
+        open_connections(registry.gauge("townhall_http_open_connections", "Open HTTP connections").with({})),
+        refused_connections(registry.counter("townhall_http_refused_connections_total",
+                                             "Connections closed at accept: the client address held its share "
+                                             "(per_address) or the server was full with none idle (capacity)",
+                                             {"reason"})),
+        shed_connections(registry
+                             .counter("townhall_http_shed_connections_total",
+                                      "Idle connections closed to make room for a new one at max_connections")
+                             .with({})) {}
 
   asio::io_context& io;
   ServerOptions options;
@@ -123,6 +230,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   metrics::CounterFamily& requests;
   metrics::HistogramFamily& durations;
   metrics::Gauge& open_connections;
+  metrics::CounterFamily& refused_connections;
+  metrics::Counter& shed_connections;
+  // Open connections per client address (the TCP peer), under `mutex`.
+  std::unordered_map<std::string, std::size_t> per_address;
 
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> active{0};
@@ -199,21 +310,74 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
         co_await backoff.async_wait(kTuple);
         continue;
       }
-      if (active.load() >= options.max_connections) {
+      auto peer = peer_address(socket);
+      // One address may not hold more than its share (a proxy in front carries many
+      // clients: trusted proxies are exempt). At the global limit, the connection idle
+      // longest makes room; with none idle the new one is refused.
+      bool exempt = is_trusted_proxy(peer);
+      std::string_view refusal;
+      std::shared_ptr<Session> session;
+      {
+        std::lock_guard lock(mutex);
+        auto held = per_address.find(peer);
+        if (!exempt && held != per_address.end() && held->second >= options.max_connections_per_address)
+          refusal = "per_address";
+        else if (active.load() >= options.max_connections && !shed_idle_connection())
+          refusal = "capacity";
+        if (refusal.empty()) {
+          session = std::make_shared<Session>(std::move(socket), peer);
+          ++per_address[peer];
+          std::erase_if(sessions, [](const auto& weak) { return weak.expired(); });
+          sessions.push_back(session);
+        }
+      }
+      if (!refusal.empty()) {
+        refused_connections.with({std::string(refusal)}).inc();
         boost::system::error_code ignored;
         socket.close(ignored);
         continue;
-      }
-      auto session = std::make_shared<Session>(std::move(socket));
-      {
-        std::lock_guard lock(mutex);
-        std::erase_if(sessions, [](const auto& weak) { return weak.expired(); });
-        sessions.push_back(session);
       }
       ++active;
       open_connections.add(1);
       asio::co_spawn(session->stream.get_executor(), serve(session), asio::detached);
     }
+  }
+
+  template <class Socket>
+  static std::string peer_address(const Socket& socket) {
+    boost::system::error_code ec;
+    auto endpoint = socket.remote_endpoint(ec);
+    if (ec) return {};
+    auto address = endpoint.address();
+    if (address.is_v6() && address.to_v6().is_v4_mapped())
+      address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+    return address.to_string();
+  }
+
+  bool is_trusted_proxy(const std::string& address) const {
+    return std::any_of(options.trusted_proxies.begin(), options.trusted_proxies.end(),
+                       [&](const Network& network) { return network.contains(address); });
+  }
+
+  // Asks the connection idle longest to close; false when none is idle. Under `mutex`.
+  bool shed_idle_connection() {
+    std::shared_ptr<Session> oldest;
+    std::int64_t oldest_since = std::numeric_limits<std::int64_t>::max();
+    for (auto& weak : sessions) {
+      auto session = weak.lock();
+      if (!session || !session->idle.load() || session->shedding.load()) continue;
+      auto since = session->last_active.load();
+      if (since < oldest_since) oldest = std::move(session), oldest_since = since;
+    }
+    if (!oldest) return false;
+    oldest->shedding = true;
+    shed_connections.inc();
+    // On its strand it is still idle unless a request began meanwhile (then it stays,
+    // and the server is one over its limit until a connection closes).
+    asio::post(oldest->stream.get_executor(), [oldest] {
+      if (oldest->idle.load()) oldest->stream.cancel();
+    });
+    return true;
   }
 
   // Closes connections whose current phase has outlived its deadline.
@@ -247,22 +411,20 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
     return response;
   }
 
-  Request convert(bhttp::request<bhttp::string_body>& message, const std::string& client_ip) {
+  Request convert(bhttp::request<bhttp::string_body>& message, std::vector<Header> header_fields,
+                  const std::string& client_ip) {
     Request request;
     request.method = parse_method(std::string_view(message.method_string().data(), message.method_string().size()));
     request.target = std::string(message.target());
     auto question = request.target.find('?');
     request.path = request.target.substr(0, question);
     if (question != std::string::npos) request.query = request.target.substr(question + 1);
-    request.headers.reserve(8);
-    for (const auto& field : message)
-      request.headers.push_back({std::string(field.name_string()), std::string(field.value())});
+    request.headers = std::move(header_fields);
     request.body = std::move(message.body());
     std::string forwarded;
     if (!options.trusted_proxies.empty())
-      for (const auto& field : message)
-        if (beast::iequals(field.name_string(), "X-Forwarded-For"))
-          forwarded += (forwarded.empty() ? "" : ",") + std::string(field.value());
+      for (const auto& field : request.headers)
+        if (iequals(field.name, "X-Forwarded-For")) forwarded += (forwarded.empty() ? "" : ",") + field.value;
     request.client_ip = client_address(client_ip, forwarded, options.trusted_proxies);
     auto offered = request.header("X-Request-Id");
     request.request_id = is_acceptable_request_id(offered) ? std::string(offered) : generate_request_id();
@@ -307,23 +469,44 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       if (buffer.size() == 0) {
         // Keep-alive: wait for the first byte of the next request under the idle timeout.
         session->expires_after(options.idle_timeout);
+        session->shedding = false;
+        session->idle = true;
         auto [read_ec, n] = co_await stream.async_read_some(buffer.prepare(4096), kTuple);
+        session->idle = false;
         if (read_ec) break;
         buffer.commit(n);
       }
       session->busy = true;
       auto started = Clock::now();
       session->expires_after(options.read_timeout);
-      bhttp::request_parser<bhttp::string_body> parser;
+      RequestParser parser;
       parser.header_limit(static_cast<std::uint32_t>(options.header_limit));
       parser.body_limit(options.body_limit);
-      auto [header_ec, header_bytes] = co_await bhttp::async_read_header(stream, buffer, parser, kTuple);
-      auto read_ec = header_ec;
-      std::optional<FramingProblem> framing;
-      if (!read_ec) framing = check_framing(parser);
+      parser.eager(false);  // stop after the header: it is checked before any body byte is read
+      auto header_read = co_await read_message(
+          stream, buffer, parser, [](const RequestParser& p) { return p.is_header_done(); }, check_obs_fold, kNoCheck);
+      auto read_ec = header_read.ec;
+      std::optional<FramingProblem> framing = std::move(header_read.problem);
+      if (!read_ec && !framing) framing = check_framing(parser);
+      // The header's fields as sent: the parser adds trailer fields to the same message,
+      // and nothing may pass them off as header fields (RFC 9110 §6.5.1).
+      std::vector<Header> header_fields;
+      bool wants_keep_alive = false;
+      if (!read_ec && !framing) {
+        header_fields.reserve(8);
+        for (const auto& field : parser.get())
+          header_fields.push_back({std::string(field.name_string()), std::string(field.value())});
+        wants_keep_alive = parser.get().keep_alive();
+      }
       if (!read_ec && !framing && !parser.is_done()) {
-        auto [body_ec, body_bytes] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
-        read_ec = body_ec;
+        parser.eager(true);
+        auto body = co_await read_message(
+            stream, buffer, parser, [](const RequestParser& p) { return p.is_done(); }, kNoInputCheck,
+            [this](std::string_view leftover) {
+              return check_chunk_framing(leftover, options.chunk_line_limit, options.trailer_limit);
+            });
+        read_ec = body.ec;
+        framing = std::move(body.problem);
       }
 
       session->deadline.store(0, std::memory_order_relaxed);  // the handler bounds its own time
@@ -336,8 +519,10 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       if (framing) {
         unread_body = true;
         request.request_id = generate_request_id();
-        response = protocol_error(framing->status, framing->status == 501 ? "not-implemented" : "malformed-request",
-                                  framing->detail);
+        std::string_view slug = framing->status == 501   ? "not-implemented"
+                                : framing->status == 431 ? "header-too-large"
+                                                         : "malformed-request";
+        response = protocol_error(framing->status, slug, framing->detail);
       } else if (read_ec) {
         if (read_ec == bhttp::error::body_limit) unread_body = true;
         if (read_ec == bhttp::error::end_of_stream || read_ec == beast::error::timeout ||
@@ -359,7 +544,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       } else {
         auto& message = parser.get();
         version = message.version();
-        request = convert(message, client_ip);
+        request = convert(message, std::move(header_fields), client_ip);
         method_label = to_string(request.method);
         head = request.method == Method::head;
         if (request.path.empty() || request.path.front() != '/') {
@@ -374,7 +559,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
                         "the server failed to handle this request; see its log for request id " + request.request_id);
           }
         }
-        keep_alive = message.keep_alive() && !response.close && !stopping;
+        keep_alive = wants_keep_alive && !response.close && !stopping;
       }
 
       bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(response.status), version};
@@ -403,6 +588,7 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       double seconds = std::chrono::duration<double>(Clock::now() - started).count();
       record(read_ec || framing ? Method::other : request.method, request.route, response.status, seconds);
 
+      session->last_active = Clock::now().time_since_epoch().count();
       session->expires_after(options.write_timeout);
       auto [write_ec, written] = co_await bhttp::async_write(stream, out, kTuple);
       (void)written;
@@ -429,6 +615,11 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
       }
     }
     stream.close();
+    {
+      std::lock_guard lock(mutex);
+      if (auto held = per_address.find(session->peer); held != per_address.end() && --held->second == 0)
+        per_address.erase(held);
+    }
     open_connections.add(-1);
     if (--active == 0 && stopping) report_drained(true);
   }
@@ -503,6 +694,29 @@ std::string client_address(std::string_view peer, std::string_view forwarded_for
     if (!is_trusted(entry)) break;
   }
   return client;
+}
+
+MetricsAccess metrics_access(const Request& request, std::string_view token) {
+  if (!token.empty()) {
+    auto authorization = request.header("Authorization");
+    constexpr std::string_view kScheme = "Bearer ";
+    if (authorization.size() < kScheme.size() || !iequals(authorization.substr(0, kScheme.size()), kScheme))
+      return MetricsAccess::needs_token;
+    auto presented = authorization.substr(kScheme.size());
+    // Constant time in the token's content: a wrong guess tells nothing of how close it was.
+    unsigned char differ = presented.size() == token.size() ? 0 : 1;
+    for (std::size_t i = 0; i < presented.size() && i < token.size(); ++i)
+      differ |= static_cast<unsigned char>(presented[i] ^ token[i]);
+    return differ == 0 ? MetricsAccess::allowed : MetricsAccess::needs_token;
+  }
+  for (auto forwarded : {"X-Forwarded-For", "Forwarded", "X-Real-IP"})
+    if (!request.header(forwarded).empty()) return MetricsAccess::refused;
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(request.client_ip, ec);
+  if (ec) return MetricsAccess::refused;
+  if (address.is_v6() && address.to_v6().is_v4_mapped())
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  return address.is_loopback() ? MetricsAccess::allowed : MetricsAccess::refused;
 }
 
 Server::Server(asio::io_context& io, ServerOptions options, Dispatcher dispatcher, metrics::Registry& metrics)

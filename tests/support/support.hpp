@@ -40,6 +40,9 @@ struct HttpResponse {
 class RawConnection {
  public:
   explicit RawConnection(unsigned short port);
+  // From `source` (empty: the kernel's choice), e.g. another loopback address such as
+  // "127.0.0.2" (all of 127.0.0.0/8 is local on Linux) to stand for a second client.
+  RawConnection(unsigned short port, const std::string& source);
   ~RawConnection();
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;

@@ -117,6 +117,29 @@ TEST(Config, BadPort) {
   EXPECT_EQ(parse_port("0"), 0);
 }
 
+TEST(Config, ServerLimits) {
+  auto builtin = parse(json::parse(app::default_registry()), app::known_modules());
+  EXPECT_EQ(builtin.server.http.chunk_line_limit, 4096u);
+  EXPECT_EQ(builtin.server.http.trailer_limit, 4096u);
+  EXPECT_EQ(builtin.server.http.max_connections_per_address, 256u);
+  EXPECT_TRUE(builtin.server.metrics_token_file.empty());
+  auto document = minimal();
+  document["server"] = {{"limits", {{"chunk_line_bytes", 256}, {"trailer_bytes", 8192}}}};
+  auto config = parse(document, app::known_modules());
+  EXPECT_EQ(config.server.http.chunk_line_limit, 256u);
+  EXPECT_EQ(config.server.http.trailer_limit, 8192u);
+  document["server"] = {{"limits", {{"chunk_line_bytes", 8}}}};
+  EXPECT_EQ(error_of(document), "server.limits.chunk_line_bytes: must be between 64 and 1048576");
+  document["server"] = {{"limits", {{"max_connections_per_address", 3}}}, {"metrics_token_file", "metrics.token"}};
+  config = parse(document, app::known_modules());
+  EXPECT_EQ(config.server.http.max_connections_per_address, 3u);
+  EXPECT_EQ(config.server.metrics_token_file, "metrics.token");
+  document["server"] = {{"limits", {{"max_connections_per_address", 0}}}};
+  EXPECT_NE(error_of(document).find("server.limits.max_connections_per_address"), std::string::npos);
+  document["server"] = {{"metrics_token_file", ""}};
+  EXPECT_NE(error_of(document).find("server.metrics_token_file"), std::string::npos);
+}
+
 TEST(Config, BusSection) {
   auto document = minimal();
   document["bus"] = {{"window", 64}, {"batch", 32}, {"backoff_initial_ms", 10}, {"backoff_max_ms", 100}};

@@ -348,5 +348,42 @@ TEST(TrustedProxies, OnlyATrustedPeersForwardedForIsBelieved) {
   EXPECT_EQ(client_address("127.0.0.1", "", trusted), "127.0.0.1");
 }
 
+TEST(MetricsAccess, WithoutATokenOnlyDirectLocalClients) {
+  auto from = [](std::string client, std::vector<Header> headers = {}) {
+    Request request;
+    request.client_ip = std::move(client);
+    request.headers = std::move(headers);
+    return metrics_access(request, "");
+  };
+  EXPECT_EQ(from("127.0.0.1"), MetricsAccess::allowed);
+  EXPECT_EQ(from("127.8.9.10"), MetricsAccess::allowed);
+  EXPECT_EQ(from("::1"), MetricsAccess::allowed);
+  EXPECT_EQ(from("::ffff:127.0.0.1"), MetricsAccess::allowed);
+  EXPECT_EQ(from("203.0.113.7"), MetricsAccess::refused);
+  EXPECT_EQ(from("10.0.0.1"), MetricsAccess::refused);
+  EXPECT_EQ(from(""), MetricsAccess::refused);
+  EXPECT_EQ(from("127.0.0.1", {{"x-forwarded-for", "127.0.0.1"}}), MetricsAccess::refused);
+  EXPECT_EQ(from("127.0.0.1", {{"Forwarded", "for=192.0.2.1"}}), MetricsAccess::refused);
+  EXPECT_EQ(from("127.0.0.1", {{"X-Real-IP", "192.0.2.1"}}), MetricsAccess::refused);
+}
+
+TEST(MetricsAccess, WithATokenOnlyItsBearer) {
+  const std::string token = "0123456789abcdef0123456789abcdef";
+  auto with = [&](std::string authorization, std::string client = "127.0.0.1") {
+    Request request;
+    request.client_ip = std::move(client);
+    if (!authorization.empty()) request.headers.push_back({"Authorization", std::move(authorization)});
+    return metrics_access(request, token);
+  };
+  EXPECT_EQ(with("Bearer " + token), MetricsAccess::allowed);
+  EXPECT_EQ(with("bearer " + token, "203.0.113.7"), MetricsAccess::allowed);
+  EXPECT_EQ(with(""), MetricsAccess::needs_token);  // local clients too
+  EXPECT_EQ(with("Bearer " + token.substr(1)), MetricsAccess::needs_token);
+  EXPECT_EQ(with("Bearer " + token + "0"), MetricsAccess::needs_token);
+  EXPECT_EQ(with("Bearer " + std::string(token.size(), 'x')), MetricsAccess::needs_token);
+  EXPECT_EQ(with("Basic " + token), MetricsAccess::needs_token);
+  EXPECT_EQ(with("Bearer"), MetricsAccess::needs_token);
+}
+
 }  // namespace
 }  // namespace townhall::http

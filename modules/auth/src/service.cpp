@@ -77,6 +77,7 @@ AuthService::AuthService(Settings settings, std::filesystem::path key_file, Depe
   login_success_ = &logins.with({"success"});
   login_failure_ = &logins.with({"failure"});
   login_throttled_ = &logins.with({"throttled"});
+  login_busy_ = &logins.with({"busy"});
   auto& cache =
       deps_.metrics.counter("townhall_auth_token_cache_total",
                             "Token authentications answered from the cache (hit) or the database (miss)", {"result"});
@@ -165,8 +166,16 @@ Result<Unit> AuthService::usable() const {
 // temporary with non-trivial captures twice when it appears in a co_await expression;
 // callers pass a named lambda that captures by reference only.)
 template <class F>
-boost::asio::awaitable<std::invoke_result_t<F>> AuthService::hash_off_thread(const F& task) {
+boost::asio::awaitable<Result<std::invoke_result_t<F>>> AuthService::hash_off_thread(const F& task) {
   using R = std::invoke_result_t<F>;
+  if (hashes_queued_.fetch_add(1) >= settings_.max_queued_password_hashes) {
+    --hashes_queued_;
+    co_return make_error(Errc::unavailable, "the server is busy checking passwords; retry after 1 s", 1);
+  }
+  struct Admitted {
+    std::atomic<std::size_t>& queued;
+    ~Admitted() { --queued; }
+  } admitted{hashes_queued_};
   co_return co_await boost::asio::co_spawn(
       hashing_.get_executor(), [&task]() -> boost::asio::awaitable<R> { co_return task(); },
       boost::asio::use_awaitable);
@@ -253,7 +262,9 @@ boost::asio::awaitable<Result<Citizen>> AuthService::register_citizen(const Call
   citizen.postal_code = std::move(input.postal_code);
   citizen.national_id = std::move(national_id);
   auto hash = [&] { return hash_password(input.password, settings_.password_cost); };
-  citizen.password_hash = co_await hash_off_thread(hash);
+  auto hashed = co_await hash_off_thread(hash);
+  if (!hashed) co_return hashed.error();
+  citizen.password_hash = std::move(*hashed);
 
   auto written = co_await writes_.run(
       [&](db::Connection& service) { return commands::register_citizen(service, citizen, write_context(context)); });
@@ -270,10 +281,12 @@ boost::asio::awaitable<Result<LoginResult>> AuthService::login(std::string email
   auto verdict = throttle_.check(account, client_ip);
   if (auto wait = verdict.refused) {
     login_throttled_->inc();
-    co_return make_error(
-        Errc::too_many_requests,
-        "too many failed logins from this address; retry after " + std::to_string(wait->count()) + " s",
-        static_cast<int>(wait->count()));
+    auto why = verdict.reason == LoginThrottle::Reason::failures
+                   ? "too many failed logins from this address"
+                   : "too many logins to this account or from this address";
+    co_return make_error(Errc::too_many_requests,
+                         std::string(why) + "; retry after " + std::to_string(wait->count()) + " s",
+                         static_cast<int>(wait->count()));
   }
   if (verdict.delay.count() > 0) {
     // The account is under attack from elsewhere: slow every attempt down, lock nobody out.
@@ -301,8 +314,12 @@ boost::asio::awaitable<Result<LoginResult>> AuthService::login(std::string email
   auto verify = [&] {
     return hash ? verify_password(*hash, password) : verify_password_of_nobody(password, settings_.password_cost);
   };
-  bool verified = co_await hash_off_thread(verify);
+  auto verified = co_await hash_off_thread(verify);
   if (!verified) {
+    login_busy_->inc();
+    co_return verified.error();
+  }
+  if (!*verified) {
     throttle_.failed(account, client_ip);
     login_failure_->inc();
     co_return make_error(Errc::unauthorized, std::string(kLoginFailed));
@@ -667,7 +684,9 @@ boost::asio::awaitable<Result<commands::Employee>> AuthService::create_employee(
   commands::NewEmployee employee{
       *email, {}, std::move(input.name), std::move(input.department_code), std::move(input.roles)};
   auto hash = [&] { return hash_password(input.password, settings_.password_cost); };
-  employee.password_hash = co_await hash_off_thread(hash);
+  auto hashed = co_await hash_off_thread(hash);
+  if (!hashed) co_return hashed.error();
+  employee.password_hash = std::move(*hashed);
   auto written = co_await writes_.run(
       [&](db::Connection& service) { return commands::create_employee(service, employee, write_context(context)); });
   co_return written;

@@ -170,8 +170,11 @@ class AuthService final : public Api {
   const TokenCache& token_cache() const { return token_cache_; }
 
  private:
+  // Runs `task` (an Argon2 computation) on the hashing pool; unavailable (with a
+  // Retry-After) when max_queued_password_hashes are already queued or running, so no
+  // caller waits behind an unbounded queue.
   template <class F>
-  boost::asio::awaitable<std::invoke_result_t<F>> hash_off_thread(const F& task);
+  boost::asio::awaitable<Result<std::invoke_result_t<F>>> hash_off_thread(const F& task);
 
   // `throttle`'s verdict for (account, address): 429 when refused, else after its delay.
   boost::asio::awaitable<Result<Unit>> pass_throttle(LoginThrottle& throttle, const std::string& account,
@@ -193,7 +196,8 @@ class AuthService final : public Api {
   std::string key_problem_;
   Dependencies deps_;
   boost::asio::thread_pool hashing_{2};
-  db::WritePath writes_;  // the module's one write path
+  std::atomic<std::size_t> hashes_queued_{0};  // admitted to hashing_, not yet done
+  db::WritePath writes_;                       // the module's one write path
   std::atomic<bool> running_{false};
   TokenCache token_cache_;
   LoginThrottle throttle_;
@@ -203,6 +207,7 @@ class AuthService final : public Api {
   metrics::Counter* login_success_ = nullptr;
   metrics::Counter* login_failure_ = nullptr;
   metrics::Counter* login_throttled_ = nullptr;
+  metrics::Counter* login_busy_ = nullptr;
   metrics::Counter* cache_hits_ = nullptr;
   metrics::Counter* cache_misses_ = nullptr;
   metrics::Gauge* key_ok_ = nullptr;

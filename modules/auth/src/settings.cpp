@@ -51,7 +51,8 @@ Settings parse_settings(const json& section) {
   if (auto it = section.find("login_throttle"); it != section.end()) {
     if (!it->is_object()) fail("login_throttle", "expected an object");
     reject_unknown(*it, "login_throttle.",
-                   {"max_failures_per_account_and_ip", "max_failures_per_ip", "window_seconds", "max_delay_ms"});
+                   {"max_failures_per_account_and_ip", "max_failures_per_ip", "window_seconds", "max_delay_ms",
+                    "max_logins_per_account", "max_logins_per_ip", "login_window_seconds"});
     auto& t = s.login_throttle;
     t.max_per_account_and_ip =
         static_cast<int>(integer(*it, "login_throttle.", "max_failures_per_account_and_ip", 1, 1000, 5));
@@ -59,15 +60,21 @@ Settings parse_settings(const json& section) {
     t.window = std::chrono::seconds(integer(*it, "login_throttle.", "window_seconds", 1, 86400, 900));
     t.max_delay = std::chrono::milliseconds(integer(*it, "login_throttle.", "max_delay_ms", 0, 60'000, 3000));
     t.base_delay = std::min(t.base_delay, t.max_delay);
+    t.max_logins_per_account =
+        static_cast<int>(integer(*it, "login_throttle.", "max_logins_per_account", 1, 100000, 10));
+    t.max_logins_per_ip = static_cast<int>(integer(*it, "login_throttle.", "max_logins_per_ip", 1, 1'000'000, 30));
+    t.login_window = std::chrono::seconds(integer(*it, "login_throttle.", "login_window_seconds", 1, 86400, 60));
   }
   if (auto it = section.find("password_hash"); it != section.end()) {
     if (!it->is_object()) fail("password_hash", "expected an object");
-    reject_unknown(*it, "password_hash.", {"passes", "memory_kib"});
+    reject_unknown(*it, "password_hash.", {"passes", "memory_kib", "max_queued"});
     s.password_cost.passes =
         static_cast<unsigned long long>(integer(*it, "password_hash.", "passes", crypto_pwhash_OPSLIMIT_MIN, 10, 3));
     auto min_kib = static_cast<std::int64_t>(crypto_pwhash_MEMLIMIT_MIN / 1024);
     s.password_cost.memory_bytes =
         static_cast<std::size_t>(integer(*it, "password_hash.", "memory_kib", min_kib, 1024 * 1024, 32 * 1024)) * 1024;
+    s.max_queued_password_hashes =
+        static_cast<std::size_t>(integer(*it, "password_hash.", "max_queued", 1, 100'000, 16));
   }
   return s;
 }

@@ -17,6 +17,9 @@ struct Settings {
   std::filesystem::path key_file = "auth.key";       // relative to the data dir
   LoginThrottle::Limits login_throttle;
   PasswordCost password_cost;
+  // Argon2 computations (logins, registrations, new staff) queued or running at once;
+  // beyond, the request is refused (503 + Retry-After) instead of waiting behind them.
+  std::size_t max_queued_password_hashes = 16;
   // How often a citizen may set their own national id in 24 h (429 beyond; staff are not
   // limited): each change is audited, and without a bound the answer could be probed.
   int national_id_changes_per_day = 3;

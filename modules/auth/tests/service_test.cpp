@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "commands.hpp"
@@ -530,6 +531,69 @@ TEST_F(AuthServiceTest, AnAttackerElsewhereCannotLockTheOwnerOut) {
   EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(80));
 }
 
+// Valid logins cost an Argon2 verification each: a few addresses signing one account in
+// at the rate limit must not keep the hashing threads busy (issue 28 §7).
+TEST_F(AuthServiceTest, SuccessfulLoginsAreThrottledPerAccountAndPerAddress) {
+  settings.login_throttle.max_logins_per_account = 3;
+  settings.login_throttle.max_logins_per_ip = 4;
+  make_service();
+  register_citizen("maria@example.org");
+  register_citizen("li@example.org");
+  // Three from three addresses spend the account's share; the fourth is refused before
+  // its password is checked, from any address.
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(
+        run_awaitable(service->login("maria@example.org", "a long enough password", "10.7.0." + std::to_string(i))));
+  auto refused = run_awaitable(service->login("maria@example.org", "a long enough password", "10.7.0.9"));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::too_many_requests);
+  EXPECT_GT(refused.error().retry_after_seconds, 0);
+  EXPECT_EQ(metrics.counter("townhall_auth_logins_total", "", {"outcome"}).with({"throttled"}).value(), 1);
+  // Other accounts are not affected, until one address has signed in max_logins_per_ip
+  // times, whatever the accounts.
+  register_citizen("ana@example.org");
+  register_citizen("jo@example.org");
+  for (auto email : {"li@example.org", "li@example.org", "ana@example.org", "ana@example.org"})
+    EXPECT_TRUE(run_awaitable(service->login(email, "a long enough password", "10.8.0.1"))) << email;
+  auto from_address = run_awaitable(service->login("jo@example.org", "a long enough password", "10.8.0.1"));
+  ASSERT_FALSE(from_address);
+  EXPECT_EQ(from_address.error().code, Errc::too_many_requests);
+  EXPECT_TRUE(run_awaitable(service->login("jo@example.org", "a long enough password", "10.8.0.2")));
+}
+
+// Argon2 work beyond max_queued_password_hashes is refused at once (503 + Retry-After),
+// never queued without bound behind a flood.
+TEST_F(AuthServiceTest, PasswordChecksBeyondTheQueueAreRefusedNotQueued) {
+  register_citizen("maria@example.org");
+  settings.max_queued_password_hashes = 2;
+  make_service();
+  // Six logins start before any check finishes: every start is queued on the context
+  // ahead of the first completion.
+  boost::asio::io_context io;
+  std::vector<std::optional<Result<LoginResult>>> results(6);
+  for (std::size_t i = 0; i < results.size(); ++i)
+    boost::asio::co_spawn(io,
+                          service->login("maria@example.org", "a long enough password", "10.9.0." + std::to_string(i)),
+                          [&results, i](std::exception_ptr, Result<LoginResult> result) { results[i] = result; });
+  io.run();
+  int signed_in = 0, busy = 0;
+  for (auto& result : results) {
+    ASSERT_TRUE(result.has_value());
+    if (*result) {
+      ++signed_in;
+    } else {
+      EXPECT_EQ(result->error().code, Errc::unavailable) << result->error().message;
+      EXPECT_EQ(result->error().retry_after_seconds, 1);
+      ++busy;
+    }
+  }
+  EXPECT_EQ(signed_in, 2);
+  EXPECT_EQ(busy, 4);
+  EXPECT_EQ(metrics.counter("townhall_auth_logins_total", "", {"outcome"}).with({"busy"}).value(), 4);
+  // Once the queue has drained, the next one is served.
+  EXPECT_TRUE(run_awaitable(service->login("maria@example.org", "a long enough password", "10.9.0.9")));
+}
+
 TEST_F(AuthServiceTest, TokensAuthenticateUntilLogoutAndStoreOnlyTheirHash) {
   auto maria = register_citizen("maria@example.org");
   auto session = run_awaitable(service->login("Maria@example.org", "a long enough password", "127.0.0.1"));
@@ -1033,6 +1097,30 @@ TEST(LoginThrottle, LocksAnAccountPerAddressAndSlowsItDownEverywhere) {
   EXPECT_EQ(throttle.check("a", "other", t0).delay, std::chrono::milliseconds(0));
 }
 
+TEST(LoginThrottle, SuccessfulLoginsAreBoundedPerAccountAndPerAddress) {
+  LoginThrottle::Limits limits;
+  limits.max_logins_per_account = 2;
+  limits.max_logins_per_ip = 3;
+  limits.login_window = std::chrono::seconds(60);
+  LoginThrottle throttle(limits);
+  auto t0 = LoginThrottle::Clock::now();
+  throttle.succeeded("a", "ip1", t0);
+  EXPECT_FALSE(throttle.check("a", "ip2", t0).refused);
+  throttle.succeeded("a", "ip2", t0);
+  auto verdict = throttle.check("a", "ip3", t0 + std::chrono::seconds(15));  // any address
+  ASSERT_TRUE(verdict.refused);
+  EXPECT_EQ(verdict.reason, LoginThrottle::Reason::logins);
+  EXPECT_EQ(verdict.refused->count(), 45);
+  EXPECT_FALSE(throttle.check("a", "ip3", t0 + std::chrono::seconds(60)).refused);  // the window ended
+  // Per address, over accounts.
+  throttle.succeeded("b", "ip9", t0);
+  throttle.succeeded("c", "ip9", t0);
+  EXPECT_FALSE(throttle.check("d", "ip9", t0).refused);
+  throttle.succeeded("d", "ip9", t0);
+  EXPECT_TRUE(throttle.check("e", "ip9", t0).refused);
+  EXPECT_FALSE(throttle.check("e", "ip8", t0).refused);
+}
+
 TEST(TokenCache, AnInvalidationWinsOverALookupThatStartedBeforeIt) {
   TokenCache cache(std::chrono::milliseconds(5000));
   auto principal = std::make_shared<Principal>();
@@ -1059,6 +1147,16 @@ TEST(AuthSettings, UnknownOrBadKeysAreNamed) {
   EXPECT_NE(message({{"login_throttle", {{"x", 1}}}}).find("login_throttle.x"), std::string::npos);
   EXPECT_NE(message({{"password_reset_ttl_seconds", 0}}).find("password_reset_ttl_seconds"), std::string::npos);
   EXPECT_EQ(parse_settings({{"password_reset_ttl_seconds", 600}}).password_reset_ttl, std::chrono::seconds(600));
+  EXPECT_NE(message({{"login_throttle", {{"max_logins_per_account", 0}}}}).find("max_logins_per_account"),
+            std::string::npos);
+  EXPECT_NE(message({{"password_hash", {{"max_queued", 0}}}}).find("password_hash.max_queued"), std::string::npos);
+  auto parsed = parse_settings(
+      {{"login_throttle", {{"max_logins_per_account", 4}, {"max_logins_per_ip", 9}, {"login_window_seconds", 30}}},
+       {"password_hash", {{"max_queued", 3}}}});
+  EXPECT_EQ(parsed.login_throttle.max_logins_per_account, 4);
+  EXPECT_EQ(parsed.login_throttle.max_logins_per_ip, 9);
+  EXPECT_EQ(parsed.login_throttle.login_window, std::chrono::seconds(30));
+  EXPECT_EQ(parsed.max_queued_password_hashes, 3u);
 }
 
 }  // namespace

@@ -34,6 +34,9 @@ struct Server {
   std::chrono::milliseconds shutdown_grace{10'000};
   std::chrono::milliseconds module_retry{5'000};  // how often a down module is retried
   RateLimit rate_limit;
+  // A file holding the bearer token /metrics requires (relative: to the data dir); empty:
+  // no token, and /metrics answers clients on this host only (http::metrics_access).
+  std::filesystem::path metrics_token_file;
 };
 
 // Event bus tuning (DESIGN.md §4); bus::Options is built from it.

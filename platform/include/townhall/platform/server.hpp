@@ -38,15 +38,31 @@ std::optional<Network> parse_network(std::string_view text);
 // prove nothing). An entry that is not an address ends the walk at the last trusted hop.
 std::string client_address(std::string_view peer, std::string_view forwarded_for, const std::vector<Network>& trusted);
 
+// Who may read the metrics (issue 28 §5). With `token` set: whoever presents it as the
+// bearer token, nobody else (needs_token). Without: a client on this host (a loopback
+// client address) that came directly, not through a proxy (no X-Forwarded-For, Forwarded
+// or X-Real-IP header); anyone else is refused.
+enum class MetricsAccess { allowed, needs_token, refused };
+MetricsAccess metrics_access(const Request& request, std::string_view token);
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8080;  // 0 = ephemeral
   std::size_t body_limit = 1024 * 1024;
   std::size_t header_limit = 16 * 1024;
+  // A chunked body's framing that neither limit above counts: one chunk-size line (with
+  // its extensions) and the trailer section after the last chunk (400 and 431 beyond).
+  std::size_t chunk_line_limit = 4 * 1024;
+  std::size_t trailer_limit = 4 * 1024;
   std::chrono::milliseconds read_timeout{10'000};  // first byte .. full request
   std::chrono::milliseconds idle_timeout{30'000};  // keep-alive wait for the next request
   std::chrono::milliseconds write_timeout{10'000};
+  // At the limit, the connection idle longest is closed to make room for a new one (a
+  // new one is refused only when none is idle).
   std::size_t max_connections = 10'000;
+  // Connections one client address (the TCP peer) may hold, so that one client cannot
+  // take every connection; trusted proxies are exempt.
+  std::size_t max_connections_per_address = 256;
   // Reverse proxies in front: only from these is X-Forwarded-For believed (the rate
   // limit, login throttling and the access log see the client behind them).
   std::vector<Network> trusted_proxies;
