@@ -161,15 +161,7 @@ std::vector<db::AppliedMigration> migrate(db::ModuleDb& database) {
 // (its contract's kTopics) and this module consumes. A typo is an error naming the key.
 void check_subscriptions_registered(const config::Config& config, const config::Module& module,
                                     const std::vector<bus::Subscription>& subscriptions) {
-  for (const auto& subscription : subscriptions)
-    for (const auto& topic : subscription.topics) {
-      bool listed = false;
-      for (const auto& registered : module.subscriptions)
-        listed = listed || bus::topic_matches(registered.topic, topic) || registered.topic == topic;
-      if (!listed)
-        throw config::ConfigError("modules." + module.name + ".subscriptions: the module consumes '" + topic +
-                                  "' (subscription " + subscription.name + ") but the registry does not list it");
-    }
+  // The registry's entries first: a typo there is the likelier mistake, named by its key.
   for (std::size_t i = 0; i < module.subscriptions.size(); ++i) {
     const auto& registered = module.subscriptions[i].topic;
     const auto key = "modules." + module.name + ".subscriptions[" + std::to_string(i) + "].topic";
@@ -191,6 +183,15 @@ void check_subscriptions_registered(const config::Config& config, const config::
     if (!consumed)
       throw config::ConfigError(key + ": the " + module.name + " module does not consume '" + registered + "'");
   }
+  for (const auto& subscription : subscriptions)
+    for (const auto& topic : subscription.topics) {
+      bool listed = false;
+      for (const auto& registered : module.subscriptions)
+        listed = listed || bus::topic_matches(registered.topic, topic) || registered.topic == topic;
+      if (!listed)
+        throw config::ConfigError("modules." + module.name + ".subscriptions: the module consumes '" + topic +
+                                  "' (subscription " + subscription.name + ") but the registry does not list it");
+    }
 }
 
 }  // namespace

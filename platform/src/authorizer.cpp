@@ -38,7 +38,6 @@ bool is_schema_table(std::string_view table) {
          table == "sqlite_temp_schema";
 }
 
-
 template <std::size_t N>
 bool contains(const std::array<std::string_view, N>& set, std::string_view value) {
   return std::find(set.begin(), set.end(), value) != set.end();

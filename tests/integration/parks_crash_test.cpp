@@ -111,14 +111,17 @@ TEST_F(ParksCrash, AHoldRunningAtAKillStillExpiresAtItsDeadline) {
   }
   auto server = serve();
   ASSERT_NE(port, 0) << server->output();
+  // On time: at start (a deadline passed while down) or when the restarted scheduler wakes
+  // at it. The loop's only other wake-up is its one-minute backstop, which cannot answer
+  // within this deadline: a restart that forgot the hold fails here, on behaviour, not on a
+  // measured delay.
   ASSERT_TRUE(testing::wait_until([&] { return booking_of(booking, token)["status"] == "cancelled"; },
-                                  std::chrono::seconds(10)));
+                                  std::chrono::seconds(30)));
   auto cancelled_at = utc::parse(booking_of(booking, token)["updated_at"].get<std::string>());
   auto due = utc::parse(deadline);
   ASSERT_TRUE(cancelled_at && due);
   EXPECT_GE(*cancelled_at, *due);
-  // On time: within the restart and a scheduler round of the deadline, not at a sweep.
-  EXPECT_LT(*cancelled_at - *due, std::chrono::seconds(3));
+  EXPECT_EQ(booking_of(booking, token)["cancel_reason"], "the payment hold expired");
   server->signal(SIGTERM);
   EXPECT_EQ(server->wait_exit(), 0);
 }

@@ -613,15 +613,26 @@ TEST_F(ParksShortHold, AnUnpaidPlaceInAProgramIsReleasedToTheWaitlist) {
 // cancelled (DESIGN §7; issue 12's late payment).
 TEST_F(ParksShortHold, APaymentCompletingAfterTheHoldExpiredIsRefunded) {
   auto [maria, token] = citizen("maria@example.org");
-  auto booked = book(token, court, new_york(8, 17), new_york(8, 18));
-  ASSERT_EQ(booked.status, 201) << booked.body;
-  auto id = body_of(booked)["id"].get<std::int64_t>();
+  // The scenario needs the 1 s hold to end while the 2 s tok_slow charge is at the
+  // processor. On a loaded machine the invoice can appear after the hold ended (the charge
+  // is refused: nothing to test) or the expiry can come after the charge (the booking is
+  // paid in time): such an attempt is set aside, on a new slot, rather than judged by a
+  // clock. The late payment's refund is asserted on the attempt that raced as meant.
+  std::int64_t id = 0;
   json invoice;
-  ASSERT_TRUE(testing::wait_until([&] { return !(invoice = invoice_of(id, token)).is_null(); }));
-  // tok_slow: the processor approves after 2 s; the hold is 1 s.
-  auto paid = pay(token, invoice["id"], 2500, "tok_slow", "slow");
-  ASSERT_EQ(paid.status, 201) << paid.body;
-  EXPECT_EQ(booking(id, token)["status"], "cancelled");
+  bool raced = false;
+  for (int attempt = 0; attempt < 5 && !raced; ++attempt) {
+    auto booked = book(token, court, new_york(8, 17 - attempt), new_york(8, 18 - attempt));
+    ASSERT_EQ(booked.status, 201) << booked.body;
+    id = body_of(booked)["id"].get<std::int64_t>();
+    ASSERT_TRUE(testing::wait_until([&] { return !(invoice = invoice_of(id, token)).is_null(); }));
+    auto paid = pay(token, invoice["id"], 2500, "tok_slow", "slow-" + std::to_string(attempt));
+    if (paid.status == 409) continue;  // voided before the charge began
+    ASSERT_EQ(paid.status, 201) << paid.body;
+    ASSERT_TRUE(testing::wait_until([&] { return booking(id, token)["status"] != "pending_payment"; }));
+    raced = booking(id, token)["status"] == "cancelled";
+  }
+  ASSERT_TRUE(raced) << "no attempt of five had the hold end during the charge";
   EXPECT_EQ(booking(id, token)["cancel_reason"], "the payment hold expired");
   auto payment_path = "/api/v1/revenue/invoices/" + std::to_string(invoice["id"].get<std::int64_t>());
   ASSERT_TRUE(testing::wait_until([&] {

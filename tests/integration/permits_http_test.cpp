@@ -465,8 +465,8 @@ TEST(PermitsRegistry, ARegistryTopicNoModulePublishesOrTheModuleDoesNotConsumeIs
   auto typo = refused({{"gov.auth.citizen"}, {"gov.auth.department"}, {"gov.revenue.paymnet"}});
   EXPECT_NE(typo.find("modules.permits.subscriptions[2].topic"), std::string::npos) << typo;
   EXPECT_NE(typo.find("no module of this registry publishes 'gov.revenue.paymnet'"), std::string::npos) << typo;
-  auto unconsumed = refused({{"gov.auth.citizen"}, {"gov.auth.department"}, {"gov.revenue.payment"},
-                             {"gov.parks.booking"}});
+  auto unconsumed =
+      refused({{"gov.auth.citizen"}, {"gov.auth.department"}, {"gov.revenue.payment"}, {"gov.parks.booking"}});
   EXPECT_NE(unconsumed.find("modules.permits.subscriptions[3].topic: the permits module does not consume "
                             "'gov.parks.booking'"),
             std::string::npos)

@@ -392,17 +392,19 @@ boost::asio::awaitable<Result<Unit>> AuthService::change_password(const CallCont
   auto verify = [&] {
     return current_password.size() <= 256 && verify_password(account->password_hash, current_password);
   };
-  bool verified = co_await hash_off_thread(verify);
-  if (!verified) {
+  auto verified = co_await hash_off_thread(verify);
+  if (!verified) co_return verified.error();  // the hashing queue is full: 503, not a failed guess
+  if (!*verified) {
     throttle_.failed(account_key, client_ip);
     co_return make_error(Errc::invalid_argument, "field 'current_password': is not this account's password");
   }
   throttle_.succeeded(account_key, client_ip);
   auto hash = [&] { return hash_password(new_password, settings_.password_cost); };
   auto new_hash = co_await hash_off_thread(hash);
+  if (!new_hash) co_return new_hash.error();
   const auto kept = token_hash(session_token);
   auto ended = co_await writes_.run([&](db::Connection& service) {
-    return commands::change_password(service, *account, new_hash, kept, client_ip, write_context(context));
+    return commands::change_password(service, *account, *new_hash, kept, client_ip, write_context(context));
   });
   if (!ended) co_return ended.error();
   // The other sessions were revoked in the same transaction; forget cached principals.
@@ -473,9 +475,10 @@ boost::asio::awaitable<Result<Unit>> AuthService::confirm_password_reset(const C
     co_return make_error(Errc::invalid_argument, "field 'new_password': " + policy.error().message);
   auto hash = [&] { return hash_password(new_password, settings_.password_cost); };
   auto new_hash = co_await hash_off_thread(hash);
+  if (!new_hash) co_return new_hash.error();
   // Used in the write transaction: of two confirmations with one token, one sets the password.
   auto reset = co_await writes_.run([&](db::Connection& service) {
-    return commands::reset_password(service, hashed, new_hash, client_ip, write_context(context));
+    return commands::reset_password(service, hashed, *new_hash, client_ip, write_context(context));
   });
   if (!reset) {
     if (reset.error().code != Errc::not_found) co_return reset.error();

@@ -10,7 +10,7 @@
 #include <charconv>
 
 #include "client_digest.hpp"
-#include "townhall/auth/bootstrap.hpp"
+#include "townhall/auth/citizen_refs.hpp"
 #include "townhall/auth/events.hpp"
 #include "townhall/parks/events.hpp"
 #include "townhall/platform/json.hpp"
@@ -841,11 +841,7 @@ asio::awaitable<Result<store::Enrollment>> ParksService::cancel_enrollment(CallC
 
 std::vector<bus::Subscription> ParksService::subscriptions() {
   return {
-      {"citizen_refs",
-       {std::string(auth::events::kCitizenTopic)},
-       db::Role::sync,
-       &ParksService::apply_citizen_event,
-       [this](db::Connection& sync) { bootstrap_citizens(sync); }},
+      auth::CitizenRefs(deps_.auth, "parks", citizen_table()).subscription(),
       // Bookings' and enrollments' (the names predate enrollments; a name is a cursor).
       {"booking_payments",
        {std::string(revenue::events::kPaymentTopic)},
@@ -858,46 +854,21 @@ std::vector<bus::Subscription> ParksService::subscriptions() {
   };
 }
 
-namespace {
-
-store::CitizenRef citizen_ref(const auth::Citizen& citizen, bool active) {
-  store::CitizenRef ref;
-  ref.citizen_id = citizen.id;
-  ref.name = citizen.name;
-  if (active) ref.email = citizen.email;
-  ref.email_verified = citizen.email_verified;
-  ref.identity_verified = citizen.identity_verified;
-  ref.is_active = active;
-  ref.event_version = citizen.event_version;
-  ref.last_synced_at = utc::now();
-  return ref;
+// The columns citizen_refs keeps (a priced hold needs a verified email or identity), compared by
+// content with what auth holds.
+const auth::CitizenRefTable& ParksService::citizen_table() {
+  using auth::CitizenField;
+  static const auth::CitizenRefTable table({CitizenField::name, CitizenField::email, CitizenField::email_verified,
+                                            CitizenField::identity_verified, CitizenField::is_active});
+  return table;
 }
 
-}  // namespace
-
 bus::Outcome ParksService::apply_citizen_event(const bus::Event& event, db::Connection& sync) {
-  auto citizen = auth::events::citizen_after(event.event_type, event.data.at("snapshot"), event.event_version);
-  auto ref = citizen_ref(citizen, citizen.is_active);
-  return store::upsert_citizen_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
+  return citizen_table().apply(event, sync);
 }
 
 std::vector<consistency::Cache> ParksService::caches() {
-  auto store = [](db::Connection& sync, const auth::Citizen& citizen) {
-    store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
-  };
-  // The columns citizen_refs keeps, compared by content with what auth holds.
-  using auth::CitizenField;
-  return {auth::citizen_cache(deps_.auth, "parks",
-                              {CitizenField::name, CitizenField::email, CitizenField::email_verified,
-                               CitizenField::identity_verified, CitizenField::is_active},
-                              store)};
-}
-
-void ParksService::bootstrap_citizens(db::Connection& sync) {
-  auto count = auth::for_each_citizen(deps_.auth, "parks", [&](const auth::Citizen& citizen) {
-    store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
-  });
-  spdlog::info("parks: citizen_refs bootstrapped from auth ({} citizens)", count);
+  return {auth::CitizenRefs(deps_.auth, "parks", citizen_table()).cache()};
 }
 
 // payment.completed of a booking's or an enrollment's invoice confirms it (confirm_paid).
@@ -908,13 +879,14 @@ bus::Outcome ParksService::apply_payment_event(const bus::Event& event, db::Conn
              enrollment = paid.pays_for("parks", events::kEnrollmentSource);
   if (!booking && !enrollment) return bus::Outcome::applied;
   auto id = integer_of(json(paid.source_id));
-  if (!id) throw bus::PermanentError("payment.completed names " + paid.source_type + " '" + paid.source_id + "', not an id");
+  if (!id)
+    throw bus::PermanentError("payment.completed names " + paid.source_type + " '" + paid.source_id + "', not an id");
   const auto payment = paid.id;
   const std::optional<std::int64_t> invoice = paid.invoice_id;
   const auto source_id = std::to_string(*id);
   if (booking)
-    return confirm_paid(service, store::find_booking(service, *id, store::Scope::everything()), payment, invoice,
-                        event, source_id);
+    return confirm_paid(service, store::find_booking(service, *id, store::Scope::everything()), payment, invoice, event,
+                        source_id);
   return confirm_paid(service, store::find_enrollment(service, *id, store::Scope::everything()), payment, invoice,
                       event, source_id);
 }

@@ -18,6 +18,10 @@
 #include "townhall/platform/write_path.hpp"
 #include "townhall/platform/writer.hpp"
 
+namespace townhall::auth {
+class CitizenRefTable;
+}
+
 namespace townhall::parks {
 
 using input::Listed;
@@ -112,12 +116,13 @@ class ParksService {
                                                                       Cancellation request = {});
 
   std::vector<bus::Subscription> subscriptions();
+  // citizen_refs: the fields this module keeps of auth's citizens (auth/citizen_refs.hpp).
+  static const auth::CitizenRefTable& citizen_table();
   static bus::Outcome apply_citizen_event(const bus::Event& event, db::Connection& sync);
   // payment.completed of a booking's or an enrollment's invoice confirms it.
   bus::Outcome apply_payment_event(const bus::Event& event, db::Connection& service);
   // invoice.rejected of a booking's or an enrollment's invoice releases it at once.
   bus::Outcome apply_invoice_event(const bus::Event& event, db::Connection& service);
-  void bootstrap_citizens(db::Connection& sync);
   // citizen_refs for the consistency check (platform/consistency.hpp).
   std::vector<consistency::Cache> caches();
 

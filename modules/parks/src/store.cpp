@@ -460,24 +460,6 @@ std::vector<Enrollment> expired_enrollment_holds(db::Connection& connection, con
 
 // --- citizen_refs ----------------------------------------------------------------------
 
-bool upsert_citizen_ref(db::Connection& connection, const CitizenRef& r) {
-  auto upsert = connection.cached(
-      "INSERT INTO citizen_refs (citizen_id, name, email, is_active, event_version, last_synced_at, email_verified, "
-      "identity_verified) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (citizen_id) DO UPDATE SET name = "
-      "excluded.name, email = excluded.email, is_active = excluded.is_active, event_version = "
-      "excluded.event_version, last_synced_at = excluded.last_synced_at, email_verified = excluded.email_verified, "
-      "identity_verified = excluded.identity_verified WHERE excluded.event_version > citizen_refs.event_version");
-  upsert->bind(1, r.citizen_id);
-  bind_optional(*upsert, 2, r.name);
-  bind_optional(*upsert, 3, r.email);
-  upsert->bind(4, r.is_active ? 1 : 0);
-  upsert->bind(5, r.event_version);
-  upsert->bind(6, r.last_synced_at);
-  upsert->bind(7, r.email_verified ? 1 : 0);
-  upsert->bind(8, r.identity_verified ? 1 : 0);
-  return upsert->exec() > 0;
-}
-
 std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id) {
   auto query = connection.cached(
       "SELECT citizen_id, name, email, is_active, event_version, last_synced_at, email_verified, identity_verified "

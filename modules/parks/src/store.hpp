@@ -140,7 +140,6 @@ struct CitizenRef {
   std::string last_synced_at;
   bool email_verified = false, identity_verified = false;  // a priced hold needs one
 };
-bool upsert_citizen_ref(db::Connection& connection, const CitizenRef& ref);
 std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id);
 
 }  // namespace townhall::parks::store

@@ -12,8 +12,10 @@
 
 #include "client_digest.hpp"
 #include "coro.hpp"
+#include "fake_auth.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
+#include "townhall/auth/citizen_refs.hpp"
 #include "townhall/parks/module.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/events.hpp"
@@ -23,34 +25,6 @@ namespace townhall::parks {
 namespace {
 
 using json = nlohmann::json;
-
-class NoAuth final : public auth::Api {
- public:
-  boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(CallContext, std::string) override {
-    co_return make_error(Errc::unauthorized, "no");
-  }
-  boost::asio::awaitable<Result<auth::Citizen>> get_citizen(CallContext, std::int64_t) override {
-    co_return make_error(Errc::not_found, "no");
-  }
-  boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(CallContext, std::int64_t,
-                                                                           std::string) override {
-    co_return make_error(Errc::forbidden, "no");
-  }
-  boost::asio::awaitable<Result<std::vector<auth::CitizenVersion>>> citizen_versions(CallContext, std::int64_t, int,
-                                                                                     auth::CitizenFields) override {
-    co_return std::vector<auth::CitizenVersion>{};
-  }
-  boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext, std::int64_t, std::int64_t,
-                                                                     auth::CitizenFields) override {
-    co_return consistency::Digest{};
-  }
-  boost::asio::awaitable<Result<auth::CitizenChanges>> citizens_since(CallContext, std::int64_t seq, int) override {
-    co_return auth::CitizenChanges{{}, seq};
-  }
-  boost::asio::awaitable<Result<std::vector<auth::DepartmentRef>>> departments(CallContext) override {
-    co_return std::vector<auth::DepartmentRef>{};
-  }
-};
 
 CallContext citizen(std::int64_t id) {
   auto p = std::make_shared<Principal>();
@@ -122,15 +96,14 @@ class ParksServiceTest : public ::testing::Test {
   // citizen_refs' row of citizen `id` at `version`, as auth's events write it.
   void set_citizen(std::int64_t id, std::int64_t version, bool email_verified, bool identity_verified) {
     writer.call([&] {
-      store::CitizenRef ref;
-      ref.citizen_id = id;
-      ref.name = "Citizen " + std::to_string(id);
-      ref.email = "c" + std::to_string(id) + "@example.org";
-      ref.event_version = version;
-      ref.last_synced_at = utc::now();
-      ref.email_verified = email_verified;
-      ref.identity_verified = identity_verified;
-      store::upsert_citizen_ref(*database.open(db::Role::sync), ref);
+      auth::Citizen citizen;
+      citizen.id = id;
+      citizen.name = "Citizen " + std::to_string(id);
+      citizen.email = "c" + std::to_string(id) + "@example.org";
+      citizen.event_version = version;
+      citizen.email_verified = email_verified;
+      citizen.identity_verified = identity_verified;
+      ParksService::citizen_table().upsert(*database.open(db::Role::sync), citizen);
     });
   }
   std::chrono::system_clock::time_point hour(int from_now) {
@@ -205,7 +178,7 @@ class ParksServiceTest : public ::testing::Test {
   db::ModuleDb database{"parks", dir.path() / "parks.db", table_manifest()};
   db::Writer writer{"parks"};
   db::ReaderPool readers{database, 2};
-  NoAuth auth;
+  testing::FakeAuth auth;
   std::unique_ptr<ParksService> service;
   std::int64_t facility = 0;
 };

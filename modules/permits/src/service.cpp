@@ -5,7 +5,7 @@
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-#include "townhall/auth/bootstrap.hpp"
+#include "townhall/auth/citizen_refs.hpp"
 #include "townhall/auth/events.hpp"
 #include "townhall/permits/events.hpp"
 #include "townhall/platform/coro.hpp"
@@ -339,11 +339,7 @@ boost::asio::awaitable<Result<store::Permit>> PermitsService::revoke_permit(cons
 
 std::vector<bus::Subscription> PermitsService::subscriptions() {
   return {
-      {"citizen_refs",
-       {std::string(auth::events::kCitizenTopic)},
-       db::Role::sync,
-       &PermitsService::apply_citizen_event,
-       [this](db::Connection& sync) { bootstrap_citizens(sync); }},
+      auth::CitizenRefs(deps_.auth, "permits", citizen_table()).subscription(),
       {"department_refs",
        {"gov.auth.department"},
        db::Role::sync,
@@ -358,27 +354,6 @@ std::vector<bus::Subscription> PermitsService::subscriptions() {
 
 namespace {
 
-// The cache row of a citizen: a deleted (inactive) one keeps a name for old
-// applications and no contact data.
-store::CitizenRef citizen_ref(const auth::Citizen& citizen, bool active) {
-  store::CitizenRef ref;
-  ref.citizen_id = citizen.id;
-  ref.name = citizen.name;
-  ref.email_verified = citizen.email_verified;
-  ref.identity_verified = citizen.identity_verified;
-  ref.is_active = active;
-  if (active) {
-    ref.email = citizen.email;
-    ref.phone = citizen.phone;
-    ref.address = citizen.address;
-    ref.city = citizen.city;
-    ref.postal_code = citizen.postal_code;
-  }
-  ref.event_version = citizen.event_version;
-  ref.last_synced_at = utc::now();
-  return ref;
-}
-
 // A bootstrap's Api call, on the consumer's writer thread (see bus::Bootstrap).
 CallContext bootstrap_call(const char* what) {
   return CallContext::as_service("permits", std::string("bootstrap:") + what, std::chrono::seconds(30));
@@ -386,23 +361,23 @@ CallContext bootstrap_call(const char* what) {
 
 }  // namespace
 
+// The columns citizen_refs keeps, compared by content with what auth holds; a closed
+// account keeps a name for old applications and no contact data.
+const auth::CitizenRefTable& PermitsService::citizen_table() {
+  using auth::CitizenField;
+  static const auth::CitizenRefTable table({CitizenField::name, CitizenField::email, CitizenField::phone,
+                                            CitizenField::address, CitizenField::city, CitizenField::postal_code,
+                                            CitizenField::email_verified, CitizenField::identity_verified,
+                                            CitizenField::is_active});
+  return table;
+}
+
 bus::Outcome PermitsService::apply_citizen_event(const bus::Event& event, db::Connection& sync) {
-  auto citizen = auth::events::citizen_after(event.event_type, event.data.at("snapshot"), event.event_version);
-  auto ref = citizen_ref(citizen, citizen.is_active);
-  return store::upsert_citizen_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
+  return citizen_table().apply(event, sync);
 }
 
 std::vector<consistency::Cache> PermitsService::caches() {
-  auto store = [](db::Connection& sync, const auth::Citizen& citizen) {
-    store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
-  };
-  // The columns citizen_refs keeps, compared by content with what auth holds.
-  using auth::CitizenField;
-  return {auth::citizen_cache(deps_.auth, "permits",
-                              {CitizenField::name, CitizenField::email, CitizenField::phone, CitizenField::address,
-                               CitizenField::city, CitizenField::postal_code, CitizenField::email_verified,
-                               CitizenField::identity_verified, CitizenField::is_active},
-                              store)};
+  return {auth::CitizenRefs(deps_.auth, "permits", citizen_table()).cache()};
 }
 
 namespace {
@@ -441,13 +416,6 @@ class DepartmentCacheSource final : public consistency::KeyedSource {
 std::vector<consistency::KeyedCache> PermitsService::keyed_caches() {
   return {
       {"permits", "department_refs", "code", "auth", std::make_shared<DepartmentCacheSource>(deps_.auth), {"name"}}};
-}
-
-void PermitsService::bootstrap_citizens(db::Connection& sync) {
-  auto count = auth::for_each_citizen(deps_.auth, "permits", [&](const auth::Citizen& citizen) {
-    store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
-  });
-  spdlog::info("permits: citizen_refs bootstrapped from auth ({} citizens)", count);
 }
 
 void PermitsService::bootstrap_departments(db::Connection& sync) {

@@ -15,6 +15,10 @@
 #include "townhall/platform/write_path.hpp"
 #include "townhall/platform/writer.hpp"
 
+namespace townhall::auth {
+class CitizenRefTable;
+}
+
 namespace townhall::permits {
 
 struct NewApplication {
@@ -71,14 +75,15 @@ class PermitsService {
   std::vector<bus::Subscription> subscriptions();
 
   // Event handlers (on the writer thread, inside the bus's transaction).
+  // citizen_refs: the fields this module keeps of auth's citizens (auth/citizen_refs.hpp).
+  static const auth::CitizenRefTable& citizen_table();
   static bus::Outcome apply_citizen_event(const bus::Event& event, db::Connection& sync);
   static bus::Outcome apply_department_event(const bus::Event& event, db::Connection& sync);
   bus::Outcome apply_payment_event(const bus::Event& event, db::Connection& service);
-  // Bootstraps (bus::Bootstrap): the caches filled from auth's Api, version-checked.
-  void bootstrap_citizens(db::Connection& sync);
   // citizen_refs for the consistency check (platform/consistency.hpp).
   std::vector<consistency::Cache> caches();
   std::vector<consistency::KeyedCache> keyed_caches();
+  // department_refs filled from auth's Api, version-checked (bus::Bootstrap).
   void bootstrap_departments(db::Connection& sync);
 
  private:

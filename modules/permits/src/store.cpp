@@ -215,30 +215,6 @@ void update_permit(db::Connection& connection, const Permit& p) {
   update->exec();
 }
 
-bool upsert_citizen_ref(db::Connection& connection, const CitizenRef& r) {
-  auto upsert = connection.cached(
-      "INSERT INTO citizen_refs (citizen_id, name, email, phone, address, city, postal_code, email_verified, "
-      "identity_verified, is_active, event_version, last_synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-      "ON CONFLICT (citizen_id) DO UPDATE SET name = excluded.name, email = excluded.email, phone = excluded.phone, "
-      "address = excluded.address, city = excluded.city, postal_code = excluded.postal_code, "
-      "email_verified = excluded.email_verified, identity_verified = excluded.identity_verified, "
-      "is_active = excluded.is_active, event_version = excluded.event_version, "
-      "last_synced_at = excluded.last_synced_at WHERE excluded.event_version > citizen_refs.event_version");
-  upsert->bind(1, r.citizen_id);
-  bind_optional(*upsert, 2, r.name);
-  bind_optional(*upsert, 3, r.email);
-  bind_optional(*upsert, 4, r.phone);
-  bind_optional(*upsert, 5, r.address);
-  bind_optional(*upsert, 6, r.city);
-  bind_optional(*upsert, 7, r.postal_code);
-  upsert->bind(8, r.email_verified ? 1 : 0);
-  upsert->bind(9, r.identity_verified ? 1 : 0);
-  upsert->bind(10, r.is_active ? 1 : 0);
-  upsert->bind(11, r.event_version);
-  upsert->bind(12, r.last_synced_at);
-  return upsert->exec() > 0;
-}
-
 std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id) {
   auto query = connection.cached(
       "SELECT citizen_id, name, email, phone, address, city, postal_code, email_verified, identity_verified, "

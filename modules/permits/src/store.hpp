@@ -100,8 +100,7 @@ struct CitizenRef {
   std::int64_t event_version = 0;
   std::string last_synced_at;
 };
-// Inserts or replaces when `ref` is newer; false when the stored row is as new or newer.
-bool upsert_citizen_ref(db::Connection& connection, const CitizenRef& ref);
+// The cache row (written by auth::CitizenRefTable, townhall/auth/citizen_refs.hpp).
 std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id);
 
 struct DepartmentRef {

@@ -1,6 +1,6 @@
 // The permits service without sockets: cache handlers (order, duplicates, deletion),
 // the payment saga step, the row-level scope, and approval when auth is down. Auth is
-// reached only through its public contract (auth::Api), played here by ScriptedAuth; the
+// reached only through its public contract (auth::Api), played here by testing::FakeAuth; the
 // real auth module behind it is exercised by tests/integration/permits_http_test.cpp.
 #include "service.hpp"
 
@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "coro.hpp"
+#include "fake_auth.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
 #include "townhall/auth/events.hpp"
@@ -54,45 +55,6 @@ bus::Event citizen_event(std::string type, std::int64_t id, std::int64_t version
 
 // auth as its Api answers: citizens it knows, or a failure for every call while `failure`
 // is set (unavailable when "down").
-class ScriptedAuth final : public auth::Api {
- public:
-  std::map<std::int64_t, auth::Citizen> citizens;
-  std::optional<Errc> failure;
-
-  boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(CallContext, std::string) override {
-    co_return make_error(Errc::unauthorized, "no sessions here");
-  }
-  boost::asio::awaitable<Result<auth::Citizen>> get_citizen(CallContext context, std::int64_t id) override {
-    if (failure) co_return make_error(*failure, "scripted failure");
-    if (context.anonymous()) co_return make_error(Errc::forbidden, "anonymous");
-    auto it = citizens.find(id);
-    if (it == citizens.end()) co_return make_error(Errc::not_found, "no such citizen");
-    co_return it->second;
-  }
-  boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(CallContext, std::int64_t,
-                                                                           std::string) override {
-    co_return make_error(Errc::forbidden, "not here");
-  }
-  boost::asio::awaitable<Result<std::vector<auth::CitizenVersion>>> citizen_versions(CallContext, std::int64_t, int,
-                                                                                     auth::CitizenFields) override {
-    co_return std::vector<auth::CitizenVersion>{};
-  }
-  boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext, std::int64_t, std::int64_t,
-                                                                     auth::CitizenFields) override {
-    co_return consistency::Digest{};
-  }
-  boost::asio::awaitable<Result<auth::CitizenChanges>> citizens_since(CallContext, std::int64_t seq, int) override {
-    if (failure) co_return make_error(*failure, "scripted failure");
-    auth::CitizenChanges changes{{}, seq};
-    if (seq == 0)
-      for (const auto& [id, citizen] : citizens) changes.citizens.push_back(citizen), changes.next = id;
-    co_return changes;
-  }
-  boost::asio::awaitable<Result<std::vector<auth::DepartmentRef>>> departments(CallContext) override {
-    co_return std::vector<auth::DepartmentRef>{{"BLD", "Building", 1}};
-  }
-};
-
 std::shared_ptr<const Principal> staff(std::int64_t id, std::vector<std::string> permissions, std::string department) {
   auto p = std::make_shared<Principal>();
   p->id = id;
@@ -106,6 +68,7 @@ class PermitsServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     testing::migrate_module(permits_db, "permits");
+    auth.department_list = {{"BLD", "Building", 1}};
     Settings settings;
     settings.permit_types["fence"] = PermitType{0, "USD", false};
     settings.permit_types["deck"] = PermitType{2500, "EUR", false};
@@ -203,7 +166,7 @@ class PermitsServiceTest : public ::testing::Test {
   db::ModuleDb permits_db{"permits", dir.path() / "permits.db", table_manifest()};
   db::Writer permits_writer{"permits"};
   db::ReaderPool permits_readers{permits_db, 2};
-  ScriptedAuth auth;
+  testing::FakeAuth auth;
   std::unique_ptr<PermitsService> service;
 };
 

@@ -9,7 +9,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <future>
 
-#include "townhall/auth/bootstrap.hpp"
+#include "townhall/auth/citizen_refs.hpp"
 #include "townhall/auth/events.hpp"
 #include "townhall/parks/events.hpp"
 #include "townhall/permits/events.hpp"
@@ -103,24 +103,14 @@ std::optional<store::Invoice> open_invoice(db::Connection& service, const Source
   return invoice;
 }
 
-// A license's invoices name their term: "<license id>.<term>".
+// A license's invoices are keyed by their term: "<license id>.<term>" (the invoice's
+// idempotency key; a paid invoice finds its license by the license's links, not by this).
 Source license_source(std::int64_t license_id, std::int64_t term) {
   return {"revenue", "business_license", std::to_string(license_id) + "." + std::to_string(term)};
 }
 
 std::string days_after(std::chrono::system_clock::time_point from, int days) {
   return utc::format(from + std::chrono::hours(24) * days);
-}
-
-// The license and term an invoice is the fee of, when it is one.
-struct LicenseTerm {
-  std::int64_t license_id = 0, term = 0;
-};
-std::optional<LicenseTerm> license_term_of(const store::Invoice& invoice) {
-  if (invoice.source_module != "revenue" || invoice.source_type != "business_license") return std::nullopt;
-  auto dot = invoice.source_id.find('.');
-  if (dot == std::string::npos) return std::nullopt;
-  return LicenseTerm{std::stoll(invoice.source_id.substr(0, dot)), std::stoll(invoice.source_id.substr(dot + 1))};
 }
 
 // Amounts and currencies of other modules' events: a payload this module can never
@@ -159,29 +149,27 @@ Result<store::BusinessLicense> approve_license(db::Connection& service, store::B
 // term on from the later of now and the old expiry.
 void license_fee_paid(db::Connection& service, const store::Invoice& invoice, const Settings& settings,
                       const std::string& correlation) {
-  auto paid = license_term_of(invoice);
-  if (!paid) return;
-  auto license = store::find_license(service, paid->license_id, store::Scope::everything());
-  if (!license) return;
+  auto license = store::find_license_of_invoice(service, invoice.id);
+  if (!license) return;  // not a license's fee
   auto now = std::chrono::system_clock::now();
   std::string_view event;
-  if (license->status == "approved_unpaid" && license->fee_invoice_id == invoice.id && paid->term == 1) {
+  if (license->status == "approved_unpaid" && license->fee_invoice_id == invoice.id) {
     license->status = "active";
     license->term = 1;
     license->expires_at = days_after(now, settings.license_term_days);
     event = events::kLicenseActivated;
-  } else if (license->renewal_invoice_id == invoice.id && paid->term == license->term + 1) {
+  } else if (license->renewal_invoice_id == invoice.id && license->status != "approved_unpaid") {
     auto base = now;
     if (license->expires_at)
       if (auto expiry = utc::parse(*license->expires_at); expiry && *expiry > base) base = *expiry;
-    license->term = paid->term;
+    license->term += 1;
     license->expires_at = days_after(base, settings.license_term_days);
     license->status = "active";
     license->renewal_invoice_id.reset();
     event = events::kLicenseRenewed;
   } else {
-    spdlog::warn("revenue: invoice {} paid for business license {} term {}, which does not wait for it ({})",
-                 invoice.id, license->id, paid->term, license->status);
+    spdlog::warn("revenue: invoice {} paid for business license {}, which does not wait for it ({})", invoice.id,
+                 license->id, license->status);
     return;
   }
   license->event_version += 1;
@@ -406,11 +394,11 @@ asio::awaitable<Result<RevenueService::PaymentOutcome>> RevenueService::pay(Call
     if (invoice->status != "open")
       return make_error(Errc::conflict, "invoice " + std::to_string(invoice->id) + " is " + invoice->status +
                                             "; only open invoices can be paid");
-    if (auto fee = license_term_of(*invoice); fee && fee->term == 1)
-      if (auto license = store::find_license(service, fee->license_id, store::Scope::everything());
-          license && license->status == "approved_unpaid" && license->fee_due_at && *license->fee_due_at < utc::now())
-        return make_error(Errc::conflict, "the fee of business license " + std::to_string(license->id) +
-                                              " was due by " + *license->fee_due_at + "; the license has lapsed");
+    if (auto license = store::find_license_of_invoice(service, invoice->id);
+        license && license->fee_invoice_id == invoice->id && license->status == "approved_unpaid" &&
+        license->fee_due_at && *license->fee_due_at < utc::now())
+      return make_error(Errc::conflict, "the fee of business license " + std::to_string(license->id) + " was due by " +
+                                            *license->fee_due_at + "; the license has lapsed");
     if (request.currency && *request.currency != invoice->currency)
       return make_error(Errc::unprocessable, "currency must be the invoice's (" + invoice->currency + ")");
     if (request.amount_cents != invoice->amount_cents)
@@ -862,11 +850,7 @@ LicenseSweep close_due_licenses(db::Connection& service, const std::string& corr
 
 std::vector<bus::Subscription> RevenueService::subscriptions() {
   return {
-      {"citizen_refs",
-       {std::string(auth::events::kCitizenTopic)},
-       db::Role::sync,
-       &RevenueService::apply_citizen_event,
-       [this](db::Connection& sync) { bootstrap_citizens(sync); }},
+      auth::CitizenRefs(deps_.auth, "revenue", citizen_table()).subscription(),
       {"application_fees",
        {std::string(permits::events::kApplicationTopic)},
        db::Role::service,
@@ -882,44 +866,20 @@ std::vector<bus::Subscription> RevenueService::subscriptions() {
   };
 }
 
-namespace {
-
-store::CitizenRef citizen_ref(const auth::Citizen& citizen, bool active) {
-  store::CitizenRef ref;
-  ref.citizen_id = citizen.id;
-  ref.name = citizen.name;
-  if (active) ref.email = citizen.email;
-  ref.identity_verified = citizen.identity_verified;
-  ref.is_active = active;
-  ref.event_version = citizen.event_version;
-  ref.last_synced_at = utc::now();
-  return ref;
+// The columns citizen_refs keeps, compared by content with what auth holds.
+const auth::CitizenRefTable& RevenueService::citizen_table() {
+  using auth::CitizenField;
+  static const auth::CitizenRefTable table(
+      {CitizenField::name, CitizenField::email, CitizenField::identity_verified, CitizenField::is_active});
+  return table;
 }
 
-}  // namespace
-
 bus::Outcome RevenueService::apply_citizen_event(const bus::Event& event, db::Connection& sync) {
-  auto citizen = auth::events::citizen_after(event.event_type, event.data.at("snapshot"), event.event_version);
-  auto ref = citizen_ref(citizen, citizen.is_active);
-  return store::upsert_citizen_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
+  return citizen_table().apply(event, sync);
 }
 
 std::vector<consistency::Cache> RevenueService::caches() {
-  auto store = [](db::Connection& sync, const auth::Citizen& citizen) {
-    store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
-  };
-  // The columns citizen_refs keeps, compared by content with what auth holds.
-  using auth::CitizenField;
-  return {auth::citizen_cache(
-      deps_.auth, "revenue",
-      {CitizenField::name, CitizenField::email, CitizenField::identity_verified, CitizenField::is_active}, store)};
-}
-
-void RevenueService::bootstrap_citizens(db::Connection& sync) {
-  auto count = auth::for_each_citizen(deps_.auth, "revenue", [&](const auth::Citizen& citizen) {
-    store::upsert_citizen_ref(sync, citizen_ref(citizen, citizen.is_active));
-  });
-  spdlog::info("revenue: citizen_refs bootstrapped from auth ({} citizens)", count);
+  return {auth::CitizenRefs(deps_.auth, "revenue", citizen_table()).cache()};
 }
 
 // application.submitted with a fee opens the fee invoice (DESIGN §7, permit fee).

@@ -20,6 +20,10 @@
 #include "townhall/platform/write_path.hpp"
 #include "townhall/platform/writer.hpp"
 
+namespace townhall::auth {
+class CitizenRefTable;
+}
+
 namespace townhall::revenue {
 
 using input::Listed;
@@ -128,11 +132,12 @@ class RevenueService {
   std::uint64_t retries_waited() const { return retries_waited_; }
 
   std::vector<bus::Subscription> subscriptions();
+  // citizen_refs: the fields this module keeps of auth's citizens (auth/citizen_refs.hpp).
+  static const auth::CitizenRefTable& citizen_table();
   static bus::Outcome apply_citizen_event(const bus::Event& event, db::Connection& sync);
   bus::Outcome apply_application_event(const bus::Event& event, db::Connection& service);
   // A booking's or an enrollment's invoice (parks' PricedPlace contract).
   bus::Outcome apply_parks_event(const bus::Event& event, db::Connection& service);
-  void bootstrap_citizens(db::Connection& sync);
   // citizen_refs for the consistency check (platform/consistency.hpp).
   std::vector<consistency::Cache> caches();
 

@@ -316,6 +316,13 @@ std::optional<BusinessLicense> find_license(db::Connection& connection, std::int
   return read_license(*query);
 }
 
+std::optional<BusinessLicense> find_license_of_invoice(db::Connection& connection, std::int64_t invoice_id) {
+  auto query = connection.cached(std::string(kLicenseSelect) + "WHERE fee_invoice_id = ?1 OR renewal_invoice_id = ?1");
+  query->bind(1, invoice_id);
+  if (!query->executeStep()) return std::nullopt;
+  return read_license(*query);
+}
+
 std::vector<BusinessLicense> list_licenses(db::Connection& connection, const Scope& scope, std::int64_t offset,
                                            int limit, std::int64_t& total) {
   auto count = connection.cached("SELECT count(*) FROM business_licenses WHERE ?1 IS NULL OR citizen_id = ?1");
@@ -371,24 +378,6 @@ void update_license(db::Connection& connection, const BusinessLicense& l) {
 }
 
 // --- citizen_refs ----------------------------------------------------------------------
-
-bool upsert_citizen_ref(db::Connection& connection, const CitizenRef& r) {
-  auto upsert = connection.cached(
-      "INSERT INTO citizen_refs (citizen_id, name, email, identity_verified, is_active, event_version, "
-      "last_synced_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-      "ON CONFLICT (citizen_id) DO UPDATE SET name = excluded.name, email = excluded.email, "
-      "identity_verified = excluded.identity_verified, is_active = excluded.is_active, "
-      "event_version = excluded.event_version, last_synced_at = excluded.last_synced_at "
-      "WHERE excluded.event_version > citizen_refs.event_version");
-  upsert->bind(1, r.citizen_id);
-  bind_optional(*upsert, 2, r.name);
-  bind_optional(*upsert, 3, r.email);
-  upsert->bind(4, r.identity_verified ? 1 : 0);
-  upsert->bind(5, r.is_active ? 1 : 0);
-  upsert->bind(6, r.event_version);
-  upsert->bind(7, r.last_synced_at);
-  return upsert->exec() > 0;
-}
 
 std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id) {
   auto query = connection.cached(

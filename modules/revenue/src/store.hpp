@@ -105,6 +105,8 @@ struct BusinessLicense {
 };
 void insert_license(db::Connection& connection, BusinessLicense& license);
 std::optional<BusinessLicense> find_license(db::Connection& connection, std::int64_t id, const Scope& scope);
+// The license whose first-term fee or open renewal is invoice `invoice_id`, if any.
+std::optional<BusinessLicense> find_license_of_invoice(db::Connection& connection, std::int64_t invoice_id);
 std::vector<BusinessLicense> list_licenses(db::Connection& connection, const Scope& scope, std::int64_t offset,
                                            int limit, std::int64_t& total);
 // Active licenses whose expiry is before `now` (RFC 3339 UTC text compares in time order).
@@ -121,8 +123,7 @@ struct CitizenRef {
   std::int64_t event_version = 0;
   std::string last_synced_at;
 };
-// Inserts or replaces when `ref` is newer; false when the stored row is as new or newer.
-bool upsert_citizen_ref(db::Connection& connection, const CitizenRef& ref);
+// The cache row (written by auth::CitizenRefTable, townhall/auth/citizen_refs.hpp).
 std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id);
 
 }  // namespace townhall::revenue::store

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "coro.hpp"
+#include "fake_auth.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
 #include "townhall/migrations.hpp"
@@ -30,40 +31,6 @@ namespace {
 
 using json = nlohmann::json;
 using testing::run_awaitable;
-
-class ScriptedAuth final : public auth::Api {
- public:
-  std::optional<Errc> failure;
-  std::vector<std::int64_t> sensitive_reads;
-  std::vector<auth::Citizen> citizens;  // what citizens_since pages
-
-  boost::asio::awaitable<Result<std::shared_ptr<const Principal>>> authenticate(CallContext, std::string) override {
-    co_return make_error(Errc::unauthorized, "no sessions here");
-  }
-  boost::asio::awaitable<Result<auth::Citizen>> get_citizen(CallContext, std::int64_t) override {
-    co_return make_error(Errc::not_found, "no such citizen");
-  }
-  boost::asio::awaitable<Result<std::optional<std::string>>> get_sensitive(CallContext, std::int64_t id,
-                                                                           std::string) override {
-    if (failure) co_return make_error(*failure, "scripted failure");
-    sensitive_reads.push_back(id);
-    co_return std::optional<std::string>("NID-1");
-  }
-  boost::asio::awaitable<Result<std::vector<auth::CitizenVersion>>> citizen_versions(CallContext, std::int64_t, int,
-                                                                                     auth::CitizenFields) override {
-    co_return std::vector<auth::CitizenVersion>{};
-  }
-  boost::asio::awaitable<Result<consistency::Digest>> citizen_digest(CallContext, std::int64_t, std::int64_t,
-                                                                     auth::CitizenFields) override {
-    co_return consistency::Digest{};
-  }
-  boost::asio::awaitable<Result<auth::CitizenChanges>> citizens_since(CallContext, std::int64_t seq, int) override {
-    co_return auth::CitizenChanges{seq == 0 ? citizens : std::vector<auth::Citizen>{}, seq};
-  }
-  boost::asio::awaitable<Result<std::vector<auth::DepartmentRef>>> departments(CallContext) override {
-    co_return std::vector<auth::DepartmentRef>{};
-  }
-};
 
 // A card processor that approves, or fails every call while `failure` is set; a charge
 // can be held until released. It records the keys it is called with.
@@ -171,6 +138,7 @@ class RevenueServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     testing::migrate_module(database, "revenue");
+    auth.national_id = "NID-1";
     Settings settings;
     settings.provider_timeout = std::chrono::milliseconds(2000);
     service = std::make_unique<RevenueService>(
@@ -236,7 +204,7 @@ class RevenueServiceTest : public ::testing::Test {
   db::ModuleDb database{"revenue", dir.path() / "revenue.db", table_manifest()};
   db::Writer writer{"revenue"};
   db::ReaderPool readers{database, 2};
-  ScriptedAuth auth;
+  testing::FakeAuth auth;
   ScriptedProvider provider;
   std::unique_ptr<RevenueService> service;
   int parks_events_ = 0;
@@ -358,7 +326,7 @@ TEST_F(RevenueServiceTest, TheDemoLicenseWaitsForItsOpenFeeAndExpiresATermAfterP
   maria.id = 1;
   maria.email = "maria@demo.townhall";
   maria.name = "Maria Garcia";
-  auth.citizens = {maria};
+  auth.add(maria);
   service->seed_demo();
   service->seed_demo();  // a second start seeds nothing
   auto licenses = service->list_licenses(as(citizen(1)), {});
@@ -599,7 +567,7 @@ TEST(RevenueMigration, APaymentPendingAcrossTheUpgradeIsSettledWithItsOldCharge)
   auto provider = make_simulated_provider(ledger_file);
   db::Writer writer{"revenue"};
   db::ReaderPool readers{database, 1};
-  ScriptedAuth auth;
+  testing::FakeAuth auth;
   auto service = std::make_unique<RevenueService>(
       Settings{}, RevenueService::Dependencies{database, writer, readers, [] {}, auth, *provider});
   service->start();  // settles what the last run left pending
