@@ -34,6 +34,7 @@ build_packages=(
   libsodium-dev                         # Argon2id, tokens, the secret box, SHA-256
   libhowardhinnant-date-dev tzdata      # IANA time zones (parks' opening hours)
   libunistring-dev                      # NFKC and case folding of emails
+  libcurl4-openssl-dev                  # notify's SMTP client (STARTTLS, AUTH)
 )
 # Only for make test, make fuzz, the benchmarks and the soak.
 test_packages=(
@@ -42,6 +43,7 @@ test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   curl wrk                              # the tests' and benchmarks' HTTP clients
   python3                               # the Prometheus check's and benchmarks' helpers
+  python3-aiosmtpd                      # the SMTP server notify's tests deliver to
   prometheus                            # only for promtool: alert rules and /metrics
   clang libclang-rt-14-dev              # libFuzzer (make fuzz)
   nodejs npm                            # the OpenAPI validator and the browser driver

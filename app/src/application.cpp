@@ -27,6 +27,8 @@
 #include "townhall/auth/module.hpp"
 #include "townhall/bus/bus.hpp"
 #include "townhall/migrations.hpp"
+#include "townhall/notify/events.hpp"
+#include "townhall/notify/module.hpp"
 #include "townhall/parks/events.hpp"
 #include "townhall/parks/module.hpp"
 #include "townhall/permits/events.hpp"
@@ -88,8 +90,14 @@ constexpr ModuleFactory kFactories[] = {
          throw config::ConfigError("modules.parks: needs the auth module (list auth first, in depends_on)");
        return parks::make_module(context, *apis.auth);
      }},
+    {"notify", notify::table_manifest, notify::events::kTopics,
+     [](ModuleContext& context, BuiltApis& apis) {
+       if (!apis.auth)
+         throw config::ConfigError("modules.notify: needs the auth module (list auth first, in depends_on)");
+       return notify::make_module(context, *apis.auth);
+     }},
 };
-constexpr std::string_view kKnownModules[] = {"auth", "permits", "revenue", "parks"};
+constexpr std::string_view kKnownModules[] = {"auth", "permits", "revenue", "parks", "notify"};
 
 const ModuleFactory& factory_for(std::string_view name) {
   for (const auto& factory : kFactories)

@@ -69,7 +69,7 @@ try {
   await page.waitForFunction(() => document.querySelectorAll("#lag-chart polyline").length >= 3);
 
   step = "the module graph";
-  await page.waitForFunction(() => document.querySelectorAll("#graph g.node").length === 4);
+  await page.waitForFunction(() => document.querySelectorAll("#graph g.node").length === 5);
   await page.waitForFunction(() => document.querySelectorAll('#graph path[data-edge="auth->permits:events"]').length === 1);
 
   step = "show a dead letter";

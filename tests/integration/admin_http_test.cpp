@@ -99,7 +99,7 @@ TEST_F(AdminBusHttp, OutboxesAndLagHistoryAreReported) {
     EXPECT_TRUE(outbox["readable"].get<bool>()) << outbox.dump();
     EXPECT_GE(outbox["head"].get<std::int64_t>(), outbox["pending"].get<std::int64_t>());
   }
-  EXPECT_EQ(outboxes, (std::set<std::string>{"auth", "permits", "revenue", "parks"}));
+  EXPECT_EQ(outboxes, (std::set<std::string>{"auth", "permits", "revenue", "parks", "notify"}));
   for (const auto& feed : bus["feeds"]) EXPECT_TRUE(feed["lag_seconds"].is_number()) << feed.dump();
 
   // Sampled at start, then every interval: the first sample is there at once.
@@ -114,7 +114,7 @@ TEST_F(AdminBusHttp, OutboxesAndLagHistoryAreReported) {
 
 TEST_F(AdminBusHttp, TheRegistryGraphIsWhatTheCliPrints) {
   auto graph = json::parse(call("GET", "/admin/registry", admin).body);
-  ASSERT_EQ(graph["modules"].size(), 4u);
+  ASSERT_EQ(graph["modules"].size(), 5u);
   EXPECT_EQ(graph["modules"][0]["name"], "auth");
   EXPECT_EQ(graph["modules"][0]["db_file"], "auth.db");
   // Every edge is a line of `townhall registry --graph`, and every arrow line an edge.

@@ -147,6 +147,13 @@ class AuthorizationMatrix : public ::testing::Test {
         call("POST", "/api/v1/parks/programs/" + std::to_string(program) + "/enrollments", {}, tokens[owner]);
     ASSERT_EQ(enrolled.status, 201) << enrolled.body;
     enrollment = json::parse(enrolled.body)["id"];
+    // notify: the licence fee's invoice and payment reach Maria's inbox.
+    ASSERT_TRUE(testing::wait_until([&] {
+      auto inbox = json::parse(call("GET", "/api/v1/notify/inbox", {}, tokens[owner]).body);
+      if (!inbox.contains("items") || inbox["items"].empty()) return false;
+      notice = inbox["items"][0]["id"];
+      return true;
+    }));
   }
 
   // A one-hour booking of the facility three days ahead, starting at `hour` UTC.
@@ -188,7 +195,7 @@ class AuthorizationMatrix : public ::testing::Test {
     };
     auto id = [](std::int64_t value) { return std::to_string(value); };
     const std::string auth = "/api/v1/auth", permits = "/api/v1/permits", revenue = "/api/v1/revenue",
-                      parks = "/api/v1/parks";
+                      parks = "/api/v1/parks", notify = "/api/v1/notify";
     const int _401 = 401, _403 = 403, _404 = 404;
     // Columns: anonymous, owner, other citizen, reviewer, revenue clerk, parks staff,
     // front desk, admin.
@@ -222,6 +229,7 @@ class AuthorizationMatrix : public ::testing::Test {
         {"GET", permits + "/status", {in, in, in, in, in, in, in, in}, fixed(permits + "/status")},
         {"GET", revenue + "/status", {in, in, in, in, in, in, in, in}, fixed(revenue + "/status")},
         {"GET", "/api/v1/parks/status", {in, in, in, in, in, in, in, in}, fixed("/api/v1/parks/status")},
+        {"GET", "/api/v1/notify/status", {in, in, in, in, in, in, in, in}, fixed("/api/v1/notify/status")},
         {"POST",
          auth + "/register",
          {in, in, in, in, in, in, in, in},
@@ -434,6 +442,17 @@ class AuthorizationMatrix : public ::testing::Test {
          parks + "/enrollments/{id}",
          {_401, in, _404, _403, _403, in, _403, in},
          fixed(parks + "/enrollments/" + id(enrollment))},
+        // notify: a citizen's own inbox and preferences; staff have none.
+        {"GET", notify + "/inbox", {_401, in, in, _403, _403, _403, _403, _403}, fixed(notify + "/inbox")},
+        {"POST",
+         notify + "/inbox/{id}/read",
+         {_401, in, _404, _403, _403, _403, _403, _403},
+         fixed(notify + "/inbox/" + id(notice) + "/read")},
+        {"GET", notify + "/preferences", {_401, in, in, _403, _403, _403, _403, _403}, fixed(notify + "/preferences")},
+        {"PATCH",
+         notify + "/preferences",
+         {_401, in, in, _403, _403, _403, _403, _403},
+         fixed(notify + "/preferences", R"({"email":{"payment_failed":false}})")},
         // Last: the owner closes the account (the other allowed callers delete a citizen
         // of their own making).
         {"DELETE",
@@ -453,7 +472,7 @@ class AuthorizationMatrix : public ::testing::Test {
   std::array<std::string, kActors> tokens, emails, passwords;
   std::int64_t maria = 0, other = 0, temp_employee = 0;
   std::int64_t application = 0, fee_application = 0, permit = 0, inspection = 0, invoice = 0, tax_record = 0,
-               license = 0, active_license = 0, facility = 0, booking = 0, program = 0, enrollment = 0;
+               license = 0, active_license = 0, facility = 0, booking = 0, program = 0, enrollment = 0, notice = 0;
 };
 
 TEST_F(AuthorizationMatrix, EveryRouteHasARowAndEveryCallerGetsWhatItSays) {

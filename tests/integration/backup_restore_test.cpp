@@ -121,7 +121,8 @@ TEST(BackupRestore, ABackupRestoredOnANewMachineReadsEveryNationalIdAndConverges
       EXPECT_TRUE(file["schema"].contains("bus")) << file.dump();
     }
   }
-  EXPECT_EQ(listed, (std::set<std::string>{"auth.db", "auth.key", "permits.db", "revenue.db", "parks.db"}));
+  EXPECT_EQ(listed,
+            (std::set<std::string>{"auth.db", "auth.key", "permits.db", "revenue.db", "parks.db", "notify.db"}));
 
   // A new machine: an empty data directory, the backup restored into it.
   const auto new_machine = dir.path() / "new" / "data";
@@ -130,7 +131,7 @@ TEST(BackupRestore, ABackupRestoredOnANewMachineReadsEveryNationalIdAndConverges
   ASSERT_TRUE(app::restore_backup(restored_config, {backup_dir, std::nullopt}, restore_report))
       << restore_report.back();
   EXPECT_EQ(mode_of(new_machine), 0700);
-  for (const char* file : {"auth.db", "auth.key", "permits.db", "revenue.db", "parks.db"})
+  for (const char* file : {"auth.db", "auth.key", "permits.db", "revenue.db", "parks.db", "notify.db"})
     EXPECT_EQ(mode_of(new_machine / file), 0600) << file;
 
   Site site(restored_config);

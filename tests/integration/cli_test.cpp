@@ -175,7 +175,7 @@ TEST(Cli, BackupCopiesEveryModuleOnlineAndNeverOverwrites) {
   auto new_machine = dir.path() / "new-machine";
   auto [restored, restore_report] = run({"restore", "--from", out.string(), "--data-dir", new_machine.string()});
   EXPECT_EQ(restored, 0) << restore_report;
-  EXPECT_NE(restore_report.find("restore complete: 5 file(s)"), std::string::npos) << restore_report;
+  EXPECT_NE(restore_report.find("restore complete: 6 file(s)"), std::string::npos) << restore_report;
   EXPECT_EQ(run({"restore", "--data-dir", new_machine.string()}).first, 2);  // --from is required
   ChildProcess again_server({TOWNHALL_BINARY, "serve", "--port", "0", "--data-dir", new_machine.string()});
   auto port = testing::wait_for_port(again_server);

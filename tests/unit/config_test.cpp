@@ -33,7 +33,7 @@ std::string error_of(const json& document) {
 
 TEST(Config, BuiltInRegistryIsValidAndOrdered) {
   auto config = parse(json::parse(app::default_registry()), app::known_modules());
-  ASSERT_EQ(config.modules.size(), 4u);
+  ASSERT_EQ(config.modules.size(), 5u);
   EXPECT_EQ(config.modules.front().name, "auth");  // everything depends on auth
   EXPECT_EQ(config.server.http.port, 8080);
   EXPECT_EQ(config.server.http.body_limit, 1024u * 1024u);
@@ -55,7 +55,8 @@ TEST(Config, DependenciesComeFirst) {
 TEST(Config, UnknownModule) {
   auto document = minimal();
   document["modules"]["billing"] = json::object();
-  EXPECT_EQ(error_of(document), "modules: unknown module 'billing' (this build has: auth, permits, revenue, parks)");
+  EXPECT_EQ(error_of(document),
+            "modules: unknown module 'billing' (this build has: auth, permits, revenue, parks, notify)");
 }
 
 TEST(Config, UnknownDependency) {

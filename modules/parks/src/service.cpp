@@ -42,9 +42,9 @@ Result<store::Scope> read_scope(const Principal* principal) {
 void announce(db::Connection& service, std::string_view type, const store::Booking& booking,
               const std::string& correlation, const std::string& causation = {}, bool refund_payment = true) {
   auto snapshot = booking_json(booking);
-  snapshot.update(
-      events::booking_snapshot({booking.id, booking.facility_id, booking.citizen_id, booking.starts_at, booking.ends_at,
-                                booking.status, booking.amount_cents, booking.currency, refund_payment}));
+  snapshot.update(events::booking_snapshot({booking.id, booking.facility_id, booking.citizen_id, booking.starts_at,
+                                            booking.ends_at, booking.status, booking.amount_cents, booking.currency,
+                                            refund_payment, booking.cancel_reason}));
   bus::append(service, bus::aggregate_event(events::kBookingTopic, type, "booking", booking.id, booking.event_version,
                                             {{"snapshot", std::move(snapshot)}}, correlation, causation));
 }
@@ -673,7 +673,7 @@ asio::awaitable<Result<std::int64_t>> ParksService::expire_holds() {
     std::int64_t count = 0;
     auto now = utc::now();
     auto expire = [&](const auto& place) {
-      auto cancelled = cancel(service, place, by_the_system("the payment hold expired"), "hold-expiry");
+      auto cancelled = cancel(service, place, by_the_system(std::string(events::kHoldExpiredReason)), "hold-expiry");
       released(service, cancelled, "hold-expiry", {});
       spdlog::info("parks: {} cancelled: its hold expired unpaid", label(place));
       ++count;

@@ -306,7 +306,7 @@ TEST_F(RevenueServiceTest, AnEnrollmentIsInvoicedAndVoidedLikeABooking) {
   EXPECT_EQ(count("SELECT count(*) FROM invoices WHERE source_type = 'enrollment' AND status = 'voided'"), 1);
   // A booking with the same id is another invoice.
   EXPECT_EQ(apply_parks(pe::kBookingTopic, pe::kBookingRequested,
-                        pe::booking_snapshot({3, 1, 1, "", "", "pending_payment", 2500, "USD", true})),
+                        pe::booking_snapshot({3, 1, 1, "", "", "pending_payment", 2500, "USD", true, std::nullopt})),
             bus::Outcome::applied);
   EXPECT_EQ(count("SELECT count(*) FROM invoices WHERE source_type = 'booking' AND source_id = '3'"), 1);
   EXPECT_EQ(apply_parks(pe::kEnrollmentTopic, pe::kEnrollmentRequested, enrollment(4, kMaxInvoiceCents + 1)),

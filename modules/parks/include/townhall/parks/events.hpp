@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,6 +34,10 @@ inline constexpr std::string_view kEnrollmentSource = "enrollment";
 
 inline constexpr std::array kTopics{kBookingTopic, kEnrollmentTopic};
 
+// The cancel_reason of a place whose payment hold ran out (booking.cancelled and
+// enrollment.cancelled): notify tells the citizen it expired rather than was cancelled.
+inline constexpr std::string_view kHoldExpiredReason = "the payment hold expired";
+
 struct BookingSnapshot {
   std::int64_t id = 0;
   std::int64_t facility_id = 0;
@@ -45,6 +50,7 @@ struct BookingSnapshot {
   // (the refund policy, or parks staff's decision). True for a booking not known to be
   // paid when cancelled: a payment racing the cancellation bought nothing.
   bool refund_payment = true;
+  std::optional<std::string> cancel_reason;  // booking.cancelled: why (kHoldExpiredReason, ...)
 };
 
 // The contract's fields, to merge into an event's snapshot.
@@ -57,7 +63,8 @@ inline nlohmann::json booking_snapshot(const BookingSnapshot& b) {
           {"status", b.status},
           {"amount_cents", b.amount_cents},
           {"currency", b.currency},
-          {"refund_payment", b.refund_payment}};
+          {"refund_payment", b.refund_payment},
+          {"cancel_reason", b.cancel_reason ? nlohmann::json(*b.cancel_reason) : nlohmann::json(nullptr)}};
 }
 
 // Throws nlohmann::json::exception when a required field is missing or mistyped (the bus
@@ -74,6 +81,8 @@ inline BookingSnapshot booking_from_snapshot(const nlohmann::json& snapshot) {
   b.amount_cents = snapshot.at("amount_cents").get<std::int64_t>();
   b.currency = snapshot.at("currency").get<std::string>();
   b.refund_payment = snapshot.value("refund_payment", true);
+  if (auto reason = snapshot.find("cancel_reason"); reason != snapshot.end() && reason->is_string())
+    b.cancel_reason = reason->get<std::string>();
   return b;
 }
 

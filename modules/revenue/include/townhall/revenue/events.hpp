@@ -140,4 +140,56 @@ inline InvoiceRejection invoice_rejection_from_snapshot(const nlohmann::json& sn
           snapshot.at("reason").get<std::string>()};
 }
 
+// An invoice as gov.revenue.invoice's created/voided events carry it (and the API shows
+// it); the fields a consumer reads, decoded strictly.
+struct InvoiceSnapshot {
+  std::int64_t id = 0;
+  std::int64_t citizen_id = 0;
+  std::string source_module, source_type, source_id;
+  std::string description;
+  std::int64_t amount_cents = 0;
+  std::string currency;
+  std::string status;  // open | paid | voided
+};
+
+inline InvoiceSnapshot invoice_of(const bus::Event& event) {
+  auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
+  InvoiceSnapshot i;
+  i.id = s.positive("id");
+  i.citizen_id = s.positive("citizen_id");
+  auto source = s.object("source");
+  i.source_module = source.text("module");
+  i.source_type = source.text("type");
+  i.source_id = source.text("id");
+  i.description = s.text("description");
+  i.amount_cents = s.integer("amount_cents");
+  i.currency = s.text("currency");
+  i.status = s.text("status");
+  return i;
+}
+
+// A business license as gov.revenue.license carries it; the fields a consumer reads.
+struct LicenseSnapshot {
+  std::int64_t id = 0;
+  std::int64_t citizen_id = 0;
+  std::string business_name;
+  std::string status;  // applied | approved_unpaid | active | expired | lapsed | rejected
+  std::int64_t term = 0;
+  std::optional<std::string> expires_at;
+  std::optional<std::string> decision_reason;
+};
+
+inline LicenseSnapshot license_of(const bus::Event& event) {
+  auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
+  LicenseSnapshot l;
+  l.id = s.positive("id");
+  l.citizen_id = s.positive("citizen_id");
+  l.business_name = s.text("business_name");
+  l.status = s.text("status");
+  l.term = s.integer("term");
+  l.expires_at = s.nullable_text("expires_at");
+  l.decision_reason = s.nullable_text("decision_reason");
+  return l;
+}
+
 }  // namespace townhall::revenue::events
