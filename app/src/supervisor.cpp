@@ -1,0 +1,139 @@
+// The modules' lifecycle: each built with its file and writer, brought up in dependency
+// order, a down one retried on its own writer thread, all stopped in reverse.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+
+#include "application_impl.hpp"
+
+namespace townhall::app {
+
+bus::Options Application::Impl::bus_options() {
+  bus::Options out;
+  out.consume = options.consume;
+  out.lanes = config.bus.lanes;
+  out.batch = static_cast<std::size_t>(config.bus.batch);
+  out.window = static_cast<std::size_t>(config.bus.window);
+  out.max_attempts = config.bus.max_attempts;
+  out.backoff_initial = config.bus.backoff_initial;
+  out.backoff_max = config.bus.backoff_max;
+  out.sweep_interval = config.bus.sweep_interval;
+  out.retention = config.bus.retention;
+  out.max_hold = config.bus.max_hold;
+  out.fault_hook = options.fault_hook;
+  // A restored source: once serving, repair the rewound consumer's caches.
+  out.source_rewound = [this](const std::string& consumer, const std::string&) {
+    {
+      std::lock_guard lock(rewound_mutex);
+      if (!serving) {  // start() repairs it before the first request
+        rewound.insert(consumer);
+        return;
+      }
+    }
+    asio::post(io, [this, consumer] { asio::co_spawn(io, check_after_rewind(consumer), asio::detached); });
+  };
+  return out;
+}
+
+// Builds every module (no I/O), then brings each up in dependency order.
+void Application::Impl::open() {
+  if (opened) return;
+  data_lock = std::make_unique<db::DataDirLock>(config.data_dir);  // throws when another process writes it
+  opened = true;
+  bus = std::make_unique<bus::Bus>(bus_options(), metrics);
+  for (const auto& module_config : config.modules) {
+    auto slot = std::make_unique<Slot>();
+    slot->config = &module_config;
+    slot->database = open_module_db(config, module_config, &metrics);
+    slot->writer = std::make_unique<db::Writer>(module_config.name);
+    slot->context = std::make_unique<ModuleContext>(ModuleContext{
+        module_config, *slot->database, *slot->writer, metrics,
+        [bus = bus.get(), name = module_config.name] { bus->notify(name); }, options.demo,
+        [bus = bus.get(), name = module_config.name] { return bus->outbox_head(name); }, options.fault_hook});
+    slot->module = factory_for(module_config.name).make(*slot->context, apis);
+    std::vector<bus::Subscription> subscriptions;
+    auto* consumer = dynamic_cast<bus::Consumer*>(slot->module.get());
+    if (consumer) {
+      subscriptions = consumer->subscriptions();
+      check_subscriptions_registered(config, module_config, subscriptions);  // before the bus holds the slot
+    }
+    bus->add_source(module_config.name, *slot->database, *slot->writer);
+    if (consumer)
+      bus->add_consumer(module_config.name, *slot->database, *slot->writer, std::move(subscriptions),
+                        [up = slot->up] { return up->load(); });
+    try_start(*slot);
+    slots.push_back(std::move(slot));
+  }
+  bus->start();
+}
+
+// Opens and migrates the module's file and starts the module; a failure leaves it down.
+bool Application::Impl::try_start(Slot& slot) {
+  const auto& name = slot.config->name;
+  try {
+    auto applied = migrate(*slot.database);
+    for (const auto& m : applied) spdlog::info("module {}: applied migration {}/{}", name, m.component, m.name);
+    slot.module->start();
+    slot.set_reason({});
+    *slot.up = true;
+    spdlog::info("module {} up ({})", name, slot.database->path().string());
+    return true;
+  } catch (const std::exception& error) {
+    bool changed = slot.reason() != error.what();
+    slot.set_reason(error.what());
+    if (changed) spdlog::error("module {} is down: {}", name, error.what());
+    return false;
+  }
+}
+
+// Down modules are retried on their own writer thread, so a slow or hanging file
+// never holds a network thread: one that never started is started; a started one
+// whose file failed later is probed (fresh connection, one write) until it works.
+void Application::Impl::schedule_retry() {
+  retry_timer->expires_after(config.server.module_retry);
+  retry_timer->async_wait([this](const boost::system::error_code& ec) {
+    if (ec || shutting_down) return;
+    for (auto& slot : slots) {
+      if (!*slot->up)
+        slot->writer->post([this, s = slot.get()] {
+          if (!shutting_down && !*s->up) try_start(*s);
+        });
+      else if (slot->database->storage_failure())
+        slot->writer->post([this, s = slot.get()] {
+          if (!shutting_down && s->database->storage_failure()) s->database->probe(bus::touch_storage_probe);
+        });
+    }
+    schedule_retry();
+  });
+}
+
+// Stops the bus, the modules (reverse order) and their writers; files close last.
+void Application::Impl::close() {
+  if (closed) return;
+  closed = true;
+  if (bus) {
+    // Apply what is committed before the consumers stop, so caches are current after a
+    // restart (it would be applied then anyway: the outbox keeps it).
+    auto flush_limit = std::min<std::chrono::milliseconds>(config.server.shutdown_grace, std::chrono::seconds(5));
+    if (!bus->flush(flush_limit)) spdlog::warn("bus: events still pending at shutdown; applied on the next start");
+    bus->stop();
+  }
+  for (auto it = slots.rbegin(); it != slots.rend(); ++it) {
+    auto& slot = **it;
+    if (*slot.up) {
+      try {
+        slot.writer->drain();
+        slot.module->stop();
+        spdlog::info("module {} stopped", slot.config->name);
+      } catch (const std::exception& error) {
+        spdlog::error("module {} failed to stop cleanly: {}", slot.config->name, error.what());
+      }
+      *slot.up = false;
+    }
+    slot.writer->stop();
+  }
+}
+
+}  // namespace townhall::app
