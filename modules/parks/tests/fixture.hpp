@@ -1,0 +1,218 @@
+#pragma once
+
+// What the parks service tests share: principals, revenue's events, and a fixture with the
+// service on a temp parks.db with one court. Not in an anonymous namespace: tests of one
+// suite in several files must share one fixture class.
+#include <SQLiteCpp/Transaction.h>
+#include <date/tz.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "client_digest.hpp"
+#include "coro.hpp"
+#include "fake_auth.hpp"
+#include "server_fixture.hpp"
+#include "service.hpp"
+#include "support.hpp"
+#include "townhall/auth/citizen_refs.hpp"
+#include "townhall/parks/module.hpp"
+#include "townhall/platform/time.hpp"
+#include "townhall/revenue/events.hpp"
+#include "townhall/revenue/invoicing.hpp"
+
+namespace townhall::parks {
+
+using json = nlohmann::json;
+
+inline CallContext citizen(std::int64_t id) {
+  auto p = std::make_shared<Principal>();
+  p->id = id;
+  p->kind = Principal::Kind::citizen;
+  p->permissions = {"parks:book"};
+  CallContext context;
+  context.principal = std::move(p);
+  return context;
+}
+
+inline CallContext staff() {
+  auto p = std::make_shared<Principal>();
+  p->id = 900;
+  p->kind = Principal::Kind::employee;
+  p->permissions = {"parks:read", "parks:manage"};
+  CallContext context;
+  context.principal = std::move(p);
+  return context;
+}
+
+inline bus::Event paid(std::int64_t booking, std::int64_t payment, const std::string& source_type = "booking") {
+  revenue::events::PaymentSnapshot snapshot;
+  snapshot.id = payment;
+  snapshot.invoice_id = 40 + payment;
+  snapshot.citizen_id = 1;
+  snapshot.amount_cents = 2500;
+  snapshot.currency = "EUR";
+  snapshot.method_type = "card";
+  snapshot.status = "completed";
+  snapshot.source_module = "parks";
+  snapshot.source_type = source_type;
+  snapshot.source_id = std::to_string(booking);
+  snapshot.created_at = "2026-12-05T10:00:00Z";
+  snapshot.completed_at = "2026-12-05T10:00:01Z";
+  bus::Event event;
+  event.event_id = "revenue:" + std::to_string(payment);
+  event.topic = revenue::events::kPaymentTopic;
+  event.event_type = revenue::events::kPaymentCompleted;
+  event.event_version = 2;
+  event.data = revenue::events::event_data(revenue::events::payment_json(snapshot));
+  return event;
+}
+
+class ParksServiceTest : public ::testing::Test {
+ protected:
+  virtual Settings settings() { return {}; }
+
+  void SetUp() override {
+    testing::migrate_module(database, "parks");
+    service =
+        std::make_unique<ParksService>(settings(), ParksService::Dependencies{database, writer, readers, [] {}, auth});
+    service->start();
+    // Citizens 1 to 9 have a verified email (a priced hold needs one), as citizen_refs
+    // learns from auth's events.
+    for (std::int64_t id = 1; id < 10; ++id) set_citizen(id, 1, true, false);
+    json week = json::object();
+    for (const char* day : {"mon", "tue", "wed", "thu", "fri", "sat", "sun"})
+      week[day] = {{"open", "00:00"}, {"close", "24:00"}};
+    store::Facility court{0, "Court", "court", 4, 1000, "USD", "UTC", week.dump(), true, 1, utc::now(), utc::now()};
+    writer.call([&] { store::insert_facility(*database.open(db::Role::service), court); });
+    facility = court.id;
+  }
+  void TearDown() override {
+    service->stop();
+    writer.stop();
+  }
+
+  // citizen_refs' row of citizen `id` at `version`, as auth's events write it.
+  void set_citizen(std::int64_t id, std::int64_t version, bool email_verified, bool identity_verified) {
+    writer.call([&] {
+      auth::Citizen citizen;
+      citizen.id = id;
+      citizen.name = "Citizen " + std::to_string(id);
+      citizen.email = "c" + std::to_string(id) + "@example.org";
+      citizen.event_version = version;
+      citizen.email_verified = email_verified;
+      citizen.identity_verified = identity_verified;
+      ParksService::citizen_table().upsert(*database.open(db::Role::sync), citizen);
+    });
+  }
+  std::chrono::system_clock::time_point hour(int from_now) {
+    return std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now()) + std::chrono::hours(from_now);
+  }
+  // On the module's writer, as the bus runs handlers: the service's own background jobs
+  // write there too, so a connection of the test's would meet a locked file.
+  bus::Outcome apply(const bus::Event& event) {
+    bus::Outcome outcome{};
+    writer.call([&] {
+      auto connection = database.open(db::Role::service);
+      SQLite::Transaction transaction(connection->sql());
+      outcome = service->apply_payment_event(event, *connection);
+      transaction.commit();
+    });
+    return outcome;
+  }
+  std::string status(std::int64_t booking) {
+    return service->get_booking(CallContext::as_service("parks", "test"), booking)->status;
+  }
+  store::Booking read(std::int64_t booking) {
+    return *service->get_booking(CallContext::as_service("parks", "test"), booking);
+  }
+  // A priced booking of the court from `from` to `to` hours from now, paid (payment id
+  // 100 + its id) and confirmed — inserted directly when it starts in the past.
+  std::int64_t paid_booking(std::int64_t citizen_id, int from, int to) {
+    store::Booking booking;
+    writer.call([&] {
+      auto connection = database.open(db::Role::service);
+      booking.facility_id = facility;
+      booking.citizen_id = citizen_id;
+      booking.starts_at = utc::format(hour(from));
+      booking.ends_at = utc::format(hour(to));
+      booking.status = "pending_payment";
+      booking.amount_cents = 1000 * (to - from);
+      booking.currency = "USD";
+      booking.hold_expires_at = utc::format(std::chrono::system_clock::now() + std::chrono::hours(1));
+      booking.created_at = booking.updated_at = utc::now();
+      store::insert_booking(*connection, booking);
+    });
+    EXPECT_EQ(apply(paid(booking.id, 100 + booking.id)), bus::Outcome::applied);
+    EXPECT_EQ(status(booking.id), "confirmed");
+    return booking.id;
+  }
+  // The contract fields of the last booking.cancelled of `booking` (null when none).
+  json cancelled_event(std::int64_t booking) { return last_event("booking.cancelled", booking); }
+  // The snapshot of the last event of `type` about aggregate `id` (null when none).
+  json last_event(const std::string& type, std::int64_t id) {
+    auto reader = database.open(db::Role::reader);
+    SQLite::Statement query(
+        reader->sql(), "SELECT data FROM outbox WHERE event_type = ? AND aggregate_id = ? ORDER BY id DESC LIMIT 1");
+    query.bind(1, type);
+    query.bind(2, std::to_string(id));
+    if (!query.executeStep()) return nullptr;
+    return json::parse(query.getColumn(0).getString())["snapshot"];
+  }
+  bus::Outcome apply_invoice(const bus::Event& event) {
+    bus::Outcome outcome{};
+    writer.call([&] {
+      auto connection = database.open(db::Role::service);
+      SQLite::Transaction transaction(connection->sql());
+      outcome = service->apply_invoice_event(event, *connection);
+      transaction.commit();
+    });
+    return outcome;
+  }
+  store::Enrollment enrollment(std::int64_t id) {
+    return *service->get_enrollment(CallContext::as_service("parks", "test"), id);
+  }
+
+  testing::TempDir dir;
+  db::ModuleDb database{"parks", dir.path() / "parks.db", table_manifest()};
+  db::Writer writer{"parks"};
+  db::ReaderPool readers{database, 2};
+  testing::FakeAuth auth;
+  std::unique_ptr<ParksService> service;
+  std::int64_t facility = 0;
+};
+
+inline CallContext staff_with_correlation() {
+  auto context = staff();
+  context.correlation_id = "test";
+  return context;
+}
+
+inline bus::Event invoice_rejected(const std::string& module, const std::string& source_id,
+                                   const std::string& source_type = "booking") {
+  bus::Event event;
+  event.event_id = "revenue:" + source_id;
+  event.event_type = std::string(revenue::events::kInvoiceRejected);
+  event.topic = std::string(revenue::events::kInvoiceTopic);
+  event.event_version = 1;
+  event.data = {{"snapshot", revenue::events::invoice_rejection_snapshot(
+                                 {module, source_type, source_id, 1, 2'000'000'000'000, "USD", "too much"})}};
+  return event;
+}
+
+// A program priced 4,000 (the demo's yoga class) by parks staff, `capacity` places, first
+// meeting `starts_in` hours from now.
+inline std::int64_t priced_program(ParksService& service, std::int64_t capacity, int starts_in) {
+  NewProgram input;
+  input.name = "Yoga";
+  input.schedule = "Saturdays 09:00-10:00";
+  input.capacity = capacity;
+  input.price_cents = 4000;
+  input.starts_at =
+      std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now()) + std::chrono::hours(starts_in);
+  auto program = testing::run_awaitable(service.create_program(staff_with_correlation(), input));
+  EXPECT_TRUE(program) << program.error().message;
+  return program ? program->id : 0;
+}
+
+}  // namespace townhall::parks

@@ -1,0 +1,60 @@
+#pragma once
+
+// What the files of RevenueService share (service.cpp, invoices.cpp, payments.cpp,
+// tax_records.cpp, licenses.cpp, handlers.cpp); private to the module.
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "service.hpp"
+
+namespace townhall::revenue {
+
+struct RevenueService::Flight {
+  Latch resolved;
+  std::atomic<bool> refund_after{false};  // its outcome asked for a refund: wake the reconciler on release
+};
+
+Error forbidden(std::string message);
+
+// Which records a principal reads: a citizen their own, revenue staff all.
+Result<store::Scope> read_scope(const Principal* principal);
+
+// An event of one of this module's aggregates, its snapshot the record as the API shows it.
+void append(db::Connection& service, std::string_view topic, std::string_view type, std::string_view aggregate,
+            std::int64_t id, std::int64_t version, nlohmann::json snapshot, const std::string& correlation,
+            const std::string& causation = {});
+
+// An idempotency key for the card processor: 128 random bits, so no restore of revenue.db,
+// reinstall or other installation ever offers it a key it has seen (issue 27 §1).
+std::string processor_key();
+
+// The source an invoice was opened for.
+struct Source {
+  std::string module, type, id;
+};
+
+// Opens an invoice for `source` unless it has one (a duplicate or replayed event): the
+// invoice and invoice.created commit together. nullopt when it existed.
+std::optional<store::Invoice> open_invoice(db::Connection& service, const Source& source, std::int64_t citizen_id,
+                                           std::int64_t amount_cents, const std::string& currency,
+                                           std::string description, const std::string& correlation,
+                                           const std::string& causation);
+
+// Approval: the license waits for its first fee (approved_unpaid), invoiced now and due
+// `license_fee_due_days` from now; it becomes active only when that invoice is paid.
+Result<store::BusinessLicense> approve_license(db::Connection& service, store::BusinessLicense& license,
+                                               std::chrono::system_clock::time_point now, const Settings& settings,
+                                               const std::string& correlation);
+
+// A license's fee invoice was paid (in the payment's transaction): the first term's fee
+// activates an approved license, its term starting now; a renewal's moves the expiry one
+// term on from the later of now and the old expiry.
+void license_fee_paid(db::Connection& service, const store::Invoice& invoice, const Settings& settings,
+                      const std::string& correlation);
+
+}  // namespace townhall::revenue

@@ -1,0 +1,50 @@
+// The records as the API shows them (and as their events carry them).
+#include "service.hpp"
+#include "townhall/platform/json.hpp"
+#include "townhall/revenue/events.hpp"
+
+namespace townhall::revenue {
+
+using json = nlohmann::json;
+
+json invoice_json(const store::Invoice& i) {
+  return {{"id", i.id},
+          {"citizen_id", i.citizen_id},
+          {"source", {{"module", i.source_module}, {"type", i.source_type}, {"id", i.source_id}}},
+          {"description", i.description},
+          {"amount_cents", i.amount_cents},
+          {"balance_cents", i.status == "open" ? i.amount_cents : 0},
+          {"currency", i.currency},
+          {"status", i.status},
+          {"created_at", i.created_at},
+          {"updated_at", i.updated_at},
+          {"paid_at", nullable(i.paid_at)},
+          {"closed_at", nullable(i.closed_at)}};
+}
+
+// Also the snapshot of gov.revenue.payment events: the invoice's source travels with it
+// (docs/design-notes.md, deviation 16), so permits and parks find what was paid for.
+json payment_json(const store::Payment& p, const store::Invoice& invoice) {
+  return events::payment_json({p.id, p.invoice_id, p.citizen_id, p.amount_cents, p.currency, p.method_type, p.status,
+                               p.failure_reason, p.provider_reference, invoice.source_module, invoice.source_type,
+                               invoice.source_id, p.created_at, p.completed_at, p.refunded_at});
+}
+
+json license_json(const store::BusinessLicense& l) {
+  return {{"id", l.id},
+          {"citizen_id", l.citizen_id},
+          {"business_name", l.business_name},
+          {"activity", l.activity},
+          {"address", l.address},
+          {"status", l.status},
+          {"term", l.term},
+          {"expires_at", nullable(l.expires_at)},
+          {"fee_invoice_id", nullable(l.fee_invoice_id)},
+          {"fee_due_at", nullable(l.fee_due_at)},
+          {"renewal_invoice_id", nullable(l.renewal_invoice_id)},
+          {"decision_reason", nullable(l.decision_reason)},
+          {"created_at", l.created_at},
+          {"updated_at", l.updated_at}};
+}
+
+}  // namespace townhall::revenue
