@@ -123,6 +123,13 @@ class NotifySmtp : public ::testing::Test {
     token = testing::login(port, email, "a long enough password");
     return id;
   }
+  // notify learns of the verification from auth's event before it may mail the address.
+  bool notify_knows_verified(std::int64_t citizen) {
+    return testing::wait_until([&] {
+      return scalar("SELECT count(*) FROM citizen_refs WHERE email_verified = 1 AND citizen_id = " +
+                    std::to_string(citizen)) == 1;
+    });
+  }
   std::string admin_token() { return testing::login(port, "admin@example.org", "staff password 1"); }
 
   // A business licence the citizen applies for and the administrator approves: revenue
@@ -185,12 +192,7 @@ TEST_F(NotifySmtp, ANoticeIsMailedOnceWithAStableMessageId) {
   ASSERT_TRUE(smtp.ready()) << smtp.output();
   auto server = serve();
   ASSERT_NE(port, 0) << server->output();
-  auto citizen = verified_citizen("maria@example.org");
-  // notify learns of the verification from auth's event before it may mail the address.
-  ASSERT_TRUE(testing::wait_until([&] {
-    return scalar("SELECT count(*) FROM citizen_refs WHERE email_verified = 1 AND citizen_id = " +
-                  std::to_string(citizen)) == 1;
-  }));
+  ASSERT_TRUE(notify_knows_verified(verified_citizen("maria@example.org")));
   license_invoiced("Corner Cafe");
   ASSERT_TRUE(testing::wait_until([&] { return delivered().size() == 1; }, std::chrono::seconds(20)))
       << server->output();
@@ -232,11 +234,7 @@ TEST_F(NotifySmtp, ANoticeIsMailedOnceWithAStableMessageId) {
 TEST_F(NotifySmtp, AnEmailWaitsForAnSmtpServerThatIsDownAndIsSentOnceItIsBack) {
   auto server = serve();
   ASSERT_NE(port, 0) << server->output();
-  auto citizen = verified_citizen("maria@example.org");
-  ASSERT_TRUE(testing::wait_until([&] {
-    return scalar("SELECT count(*) FROM citizen_refs WHERE email_verified = 1 AND citizen_id = " +
-                  std::to_string(citizen)) == 1;
-  }));
+  ASSERT_TRUE(notify_knows_verified(verified_citizen("maria@example.org")));
   license_invoiced("Corner Cafe");
   // Nobody listens on the SMTP port: attempts fail and are retried with a backoff.
   ASSERT_TRUE(testing::wait_until([&] { return scalar("SELECT max(attempts) FROM deliveries") >= 2; },
@@ -265,11 +263,7 @@ TEST_F(NotifySmtp, AKillBetweenTheServersAcceptanceAndTheCommitSendsAtMostOneDup
   {
     auto server = serve(TOWNHALL_FAULTY_BINARY, {{"TOWNHALL_CRASH_AT", "notify.after_smtp_accept"}});
     ASSERT_NE(port, 0) << server->output();
-    auto citizen = verified_citizen("maria@example.org");
-    ASSERT_TRUE(testing::wait_until([&] {
-      return scalar("SELECT count(*) FROM citizen_refs WHERE email_verified = 1 AND citizen_id = " +
-                    std::to_string(citizen)) == 1;
-    }));
+    ASSERT_TRUE(notify_knows_verified(verified_citizen("maria@example.org")));
     license_invoiced("Corner Cafe");
     ASSERT_EQ(server->wait_exit(std::chrono::seconds(30)), 128 + SIGKILL) << server->output();
   }

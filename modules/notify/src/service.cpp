@@ -202,7 +202,7 @@ bus::Outcome NotifyService::apply_event(const bus::Event& event, db::Connection&
       wake_after_commit();  // the reminder may be due now (a term shorter than the notice)
     } else if (type == revenue_events::kLicenseExpired || type == revenue_events::kLicenseLapsed ||
                type == revenue_events::kLicenseRejected) {
-      store::delete_reminder(service, license.id);
+      store::delete_reminder(service, license.id, std::nullopt);
     }
   }
   auto notice = notice_for(event);
@@ -273,10 +273,7 @@ int NotifyService::send_reminders() {
         auto notice =
             license_expiring(reminder.citizen_id, reminder.license_id, reminder.business_name, reminder.expires_at);
         record_notice(service, notice, source, settings_, utc::now());
-        auto erase = service.prepare("DELETE FROM license_reminders WHERE license_id = ? AND term = ?");
-        erase.bind(1, reminder.license_id);
-        erase.bind(2, reminder.term);
-        erase.exec();
+        store::delete_reminder(service, reminder.license_id, reminder.term);
         return Unit{};
       });
       if (!written) {

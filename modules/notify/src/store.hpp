@@ -71,7 +71,8 @@ struct LicenseReminder {
   std::string expires_at, due_at;
 };
 void upsert_reminder(db::Connection& connection, const LicenseReminder& reminder);
-void delete_reminder(db::Connection& connection, std::int64_t license_id);
+// Of any term (nullopt), or only of `term` (a renewal may have replaced it since).
+void delete_reminder(db::Connection& connection, std::int64_t license_id, std::optional<std::int64_t> term);
 std::vector<LicenseReminder> due_reminders(db::Connection& connection, const std::string& now, int limit);
 std::optional<std::string> next_reminder_at(db::Connection& connection);
 
