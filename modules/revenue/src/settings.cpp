@@ -1,56 +1,35 @@
 #include "settings.hpp"
 
-#include "townhall/platform/config.hpp"
 #include "townhall/platform/money.hpp"
+#include "townhall/platform/settings_reader.hpp"
 
 namespace townhall::revenue {
-namespace {
-
-[[noreturn]] void fail(const std::string& key, const std::string& message) {
-  throw config::ConfigError("modules.revenue.settings." + key + ": " + message);
-}
-
-std::int64_t integer(const std::string& key, const nlohmann::json& value, std::int64_t min, std::int64_t max) {
-  if (!value.is_number_integer() || value.get<std::int64_t>() < min || value.get<std::int64_t>() > max)
-    fail(key, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max));
-  return value.get<std::int64_t>();
-}
-
-}  // namespace
 
 Settings parse_settings(const nlohmann::json& section) {
+  config::SettingsReader reader(section, "modules.revenue.settings");
   Settings settings;
-  if (section.is_null()) return settings;
-  if (!section.is_object()) fail("", "expected an object");
-  for (const auto& [key, value] : section.items()) {
-    if (key == "currency") {
-      if (!value.is_string() || !money::is_iso4217(value.get<std::string>()))
-        fail(key, "expected an ISO 4217 code such as \"USD\"");
-      settings.currency = value.get<std::string>();
-    } else if (key == "payment_provider") {
-      if (value != "simulated") fail(key, "the only provider of this build is \"simulated\"");
-      settings.payment_provider = value.get<std::string>();
-    } else if (key == "simulator_ledger") {
-      auto name = value.is_string() ? value.get<std::string>() : std::string();
-      if (name.empty() || name.find('/') != std::string::npos || name.starts_with("."))
-        fail(key, "expected a file name in the data directory");
-      settings.simulator_ledger = name;
-    } else if (key == "provider_timeout_ms") {
-      settings.provider_timeout = std::chrono::milliseconds(integer(key, value, 100, 120000));
-    } else if (key == "reconcile_interval_ms") {
-      settings.reconcile_interval = std::chrono::milliseconds(integer(key, value, 100, 3600000));
-    } else if (key == "license_fee_cents") {
-      settings.license_fee_cents = integer(key, value, 1, money::kMaxMinorUnits);
-    } else if (key == "license_term_days") {
-      settings.license_term_days = static_cast<int>(integer(key, value, 1, 3660));
-    } else if (key == "license_fee_due_days") {
-      settings.license_fee_due_days = static_cast<int>(integer(key, value, 1, 365));
-    } else if (key == "license_expiry_interval_hours") {
-      settings.license_expiry_interval = std::chrono::hours(integer(key, value, 1, 24 * 7));
-    } else {
-      fail(key, "unknown setting");
-    }
-  }
+  settings.currency = reader.text("currency", settings.currency, 16);
+  if (!money::is_iso4217(settings.currency)) reader.fail("currency", "expected an ISO 4217 code such as \"USD\"");
+  settings.payment_provider = reader.text("payment_provider", settings.payment_provider, 64);
+  if (settings.payment_provider != "simulated")
+    reader.fail("payment_provider", "the only provider of this build is \"simulated\"");
+  settings.simulator_ledger = reader.text("simulator_ledger", settings.simulator_ledger, 255);
+  const auto& ledger = settings.simulator_ledger;
+  if (ledger.empty() || ledger.find('/') != std::string::npos || ledger.starts_with("."))
+    reader.fail("simulator_ledger", "expected a file name in the data directory");
+  settings.provider_timeout =
+      std::chrono::milliseconds(reader.integer("provider_timeout_ms", settings.provider_timeout.count(), 100, 120000));
+  settings.reconcile_interval = std::chrono::milliseconds(
+      reader.integer("reconcile_interval_ms", settings.reconcile_interval.count(), 100, 3600000));
+  settings.license_fee_cents =
+      reader.integer("license_fee_cents", settings.license_fee_cents, 1, money::kMaxMinorUnits);
+  settings.license_term_days =
+      static_cast<int>(reader.integer("license_term_days", settings.license_term_days, 1, 3660));
+  settings.license_fee_due_days =
+      static_cast<int>(reader.integer("license_fee_due_days", settings.license_fee_due_days, 1, 365));
+  settings.license_expiry_interval = std::chrono::hours(
+      reader.integer("license_expiry_interval_hours", settings.license_expiry_interval.count(), 1, 24 * 7));
+  reader.finish();
   return settings;
 }
 
