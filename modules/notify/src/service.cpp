@@ -227,6 +227,7 @@ void NotifyService::wake_after_commit() {
 }
 
 int NotifyService::run_due() {
+  stalled_ = false;
   send_reminders();
   return send_emails();
 }
@@ -251,7 +252,11 @@ void NotifyService::sender_loop() {
     } catch (const std::exception& error) {
       spdlog::error("notify: sender round failed: {}", error.what());
     }
-    auto until = next_due();
+    // A round that could not read or record (notify.db failing) waits a retry delay:
+    // what is due is still due, and retrying at once would spin and resend.
+    auto until = stalled_ ? std::chrono::system_clock::now() + std::max<std::chrono::system_clock::duration>(
+                                                                   settings_.retry_initial, std::chrono::seconds(1))
+                          : next_due();
     std::unique_lock lock(wake_->mutex);
     if (wake_->stopping) return;
     wake_->changed.wait_until(lock, until, [&] { return wake_->woken || wake_->stopping; });
@@ -266,6 +271,7 @@ int NotifyService::send_reminders() {
     auto due = deps_.readers.read([&](db::Connection& reader) -> Result<std::vector<store::LicenseReminder>> {
       return store::due_reminders(reader, utc::now(), 32);
     });
+    if (!due) stalled_ = true;
     if (!due || due->empty()) return made;
     for (const auto& reminder : *due) {
       auto written = writes_.call([&](db::Connection& service) -> Result<Unit> {
@@ -278,6 +284,7 @@ int NotifyService::send_reminders() {
       });
       if (!written) {
         spdlog::warn("notify: licence reminder {} not written: {}", reminder.license_id, written.error().message);
+        stalled_ = true;
         return made;
       }
       ++made;
@@ -294,6 +301,7 @@ int NotifyService::send_emails() {
     });
     if (!due) {
       spdlog::warn("notify: reading the email outbox failed: {}", due.error().message);
+      stalled_ = true;
       return sent;
     }
     if (due->empty()) return sent;
@@ -332,6 +340,7 @@ int NotifyService::send_emails() {
       if (!written) {
         spdlog::warn("notify: the outcome of email {} was not recorded: {}", delivery.message_id,
                      written.error().message);
+        stalled_ = true;
         return sent;
       }
     }

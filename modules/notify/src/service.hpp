@@ -113,6 +113,7 @@ class NotifyService {
   db::WritePath writes_;
   std::unique_ptr<SmtpMailer> mailer_;
   std::atomic<bool> running_{false};
+  std::atomic<bool> stalled_{false};  // the last sender round hit a storage failure
 
   // The sender thread sleeps until the next due time or a wake-up (a commit that added
   // an email); shared with handlers posted to the writer, which may outlive a stop.

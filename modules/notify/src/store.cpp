@@ -127,10 +127,6 @@ std::optional<std::string> next_delivery_at(db::Connection& connection) {
   return next ? *next : std::nullopt;
 }
 
-std::optional<Delivery> find_delivery(db::Connection& connection, std::int64_t id) {
-  return db::first_row(connection, std::string(kDeliverySelect) + "WHERE id = ?", read_delivery, id);
-}
-
 bool mark_sent(db::Connection& connection, std::int64_t id, std::int64_t attempts, const std::string& now) {
   return db::execute(connection,
                      "UPDATE deliveries SET status = 'sent', attempts = ?, sent_at = ?, last_error = NULL "
@@ -145,10 +141,6 @@ bool mark_attempt_failed(db::Connection& connection, std::int64_t id, std::int64
                      "status = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'pending' END, "
                      "next_attempt_at = coalesce(?3, next_attempt_at) WHERE id = ?4 AND status = 'pending'",
                      attempts, error, next_attempt_at, id) > 0;
-}
-
-std::int64_t count_deliveries(db::Connection& connection, const std::string& status) {
-  return db::single_int(connection, "SELECT count(*) FROM deliveries WHERE status = ?", status);
 }
 
 void upsert_reminder(db::Connection& connection, const LicenseReminder& r) {

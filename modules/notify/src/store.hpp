@@ -56,12 +56,10 @@ void insert_delivery(db::Connection& connection, const Delivery& delivery);
 std::vector<Delivery> due_deliveries(db::Connection& connection, const std::string& now, int limit);
 // The earliest next_attempt_at of a pending delivery.
 std::optional<std::string> next_delivery_at(db::Connection& connection);
-std::optional<Delivery> find_delivery(db::Connection& connection, std::int64_t id);
 // Only a pending delivery changes (false otherwise: another attempt settled it).
 bool mark_sent(db::Connection& connection, std::int64_t id, std::int64_t attempts, const std::string& now);
 bool mark_attempt_failed(db::Connection& connection, std::int64_t id, std::int64_t attempts, const std::string& error,
                          const std::optional<std::string>& next_attempt_at);
-std::int64_t count_deliveries(db::Connection& connection, const std::string& status);
 
 struct LicenseReminder {
   std::int64_t license_id = 0;
