@@ -254,6 +254,61 @@ TEST_F(NotifySmtp, AnEmailWaitsForAnSmtpServerThatIsDownAndIsSentOnceItIsBack) {
   EXPECT_EQ(server->wait_exit(), 0);
 }
 
+// "Forgot password": the reset code arrives by email (to the account's address, verified
+// or not, staff included), works once, and is in no file in the clear; an unknown
+// address gets no email and the same answer.
+TEST_F(NotifySmtp, AForgottenPasswordIsResetWithTheCodeFromTheEmail) {
+  SmtpServer smtp(smtp_port, maildir());
+  ASSERT_TRUE(smtp.ready()) << smtp.output();
+  auto server = serve();
+  ASSERT_NE(port, 0) << server->output();
+  auto registered = testing::call(
+      port, "POST", "/api/v1/auth/register",
+      json{{"email", "maria@example.org"}, {"password", "a long enough password"}, {"name", "Maria"}}.dump());
+  ASSERT_EQ(registered.status, 201) << registered.body;
+  auto unknown =
+      testing::call(port, "POST", "/api/v1/auth/password-resets/request", R"({"email":"nobody@example.org"})");
+  auto known = testing::call(port, "POST", "/api/v1/auth/password-resets/request", R"({"email":"Maria@example.org"})");
+  EXPECT_EQ(unknown.status, 202);
+  EXPECT_EQ(known.status, 202);
+  EXPECT_EQ(unknown.body, known.body);
+  ASSERT_TRUE(testing::wait_until([&] { return delivered().size() == 1; }, std::chrono::seconds(20)))
+      << server->output();
+  auto message = first_message();
+  EXPECT_NE(message.find("To: <maria@example.org>"), std::string::npos) << message;
+  EXPECT_NE(message.find("Subject: Reset your Townhall password"), std::string::npos) << message;
+  const std::string mark = "Your reset code: ";
+  auto at = message.find(mark);
+  ASSERT_NE(at, std::string::npos) << message;
+  auto code = message.substr(at + mark.size(), 43);
+  EXPECT_EQ(message.find("{token}"), std::string::npos);
+  EXPECT_TRUE(
+      testing::wait_until([&] { return scalar("SELECT count(*) FROM deliveries WHERE status = 'sent'") == 1; }));
+  EXPECT_EQ(scalar("SELECT count(*) FROM deliveries"), 1);  // none for the unknown address
+  for (const auto& entry : std::filesystem::directory_iterator(data_dir.path())) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    EXPECT_EQ(bytes.str().find(code), std::string::npos) << entry.path() << " holds the code in the clear";
+  }
+  auto confirm = [&](const std::string& password) {
+    return testing::call(port, "POST", "/api/v1/auth/password-resets/confirm",
+                         json{{"token", code}, {"new_password", password}}.dump());
+  };
+  EXPECT_EQ(confirm("a brand new password").status, 204);
+  EXPECT_FALSE(testing::login(port, "maria@example.org", "a brand new password").empty());
+  EXPECT_EQ(confirm("another new password").status, 400);  // once
+
+  // Staff forget passwords too: an employee's reset goes the same way.
+  ASSERT_EQ(
+      testing::call(port, "POST", "/api/v1/auth/password-resets/request", R"({"email":"admin@example.org"})").status,
+      202);
+  ASSERT_TRUE(testing::wait_until([&] { return delivered().size() == 2; }, std::chrono::seconds(20)))
+      << server->output();
+  server->signal(SIGTERM);
+  EXPECT_EQ(server->wait_exit(), 0);
+}
+
 // kill -9 after the SMTP server accepted the message and before notify recorded it: the
 // restarted server sends it again, with the same Message-ID (a receiver can tell), and
 // records it; never a third time, never lost.

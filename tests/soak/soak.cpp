@@ -13,6 +13,8 @@
 //     priced booking has a completed payment; a cancelled one's invoice is voided or
 //     refunded;
 //   - permits' citizen cache equals auth's citizens (phone and event_version);
+//   - notify holds exactly one notice per decision and per completed payment (none lost
+//     to a kill, none doubled by a redelivery);
 //   - every malformed payment is exactly one dead letter (never applied, never twice),
 //     and PRAGMA integrity_check is ok on every module file.
 // Malformed payment events cannot come from revenue's code: the soak appends them to
@@ -516,6 +518,10 @@ class Soak {
     }
     check_revenue(where, revenue);
     check_parks(where, parks, revenue);
+    SQLite::Database notify((data() / "notify.db").string(), SQLite::OPEN_READONLY, 10000);
+    caught_up(notify, "notify", permits, "notices", "permits");
+    caught_up(notify, "notify", revenue, "notices", "revenue");
+    check_notify(where, notify, permits, revenue);
     auto dead = scalar(permits, "SELECT count(*) FROM dead_letters");
     if (dead != malformed_)
       violation(where,
@@ -593,6 +599,29 @@ class Soak {
       violation(where, std::to_string(events) + " payment.completed events for " + std::to_string(completed.size()) +
                            " completed payments");
     checked_ += static_cast<std::int64_t>(completed.size());
+  }
+
+  // notify: one notice per (event, citizen, kind), whatever the kills and redeliveries.
+  // The outboxes keep a week of events, longer than a soak runs: each event is there.
+  void check_notify(const std::string& where, SQLite::Database& notify, SQLite::Database& permits,
+                    SQLite::Database& revenue) {
+    auto expect = [&](const std::string& kind, std::int64_t events) {
+      auto notices = scalar(notify, "SELECT count(*) FROM notifications WHERE kind = '" + kind + "'");
+      if (notices != events)
+        violation(where, std::to_string(notices) + " " + kind + " notices for " + std::to_string(events) + " events");
+      checked_ += events;
+    };
+    expect("application_decided",
+           scalar(permits,
+                  "SELECT count(*) FROM outbox WHERE event_type IN ('application.approved', 'application.rejected')"));
+    expect("payment_completed", scalar(revenue,
+                                       "SELECT count(*) FROM outbox WHERE event_type = 'payment.completed' AND "
+                                       "aggregate_id <> 'malformed'"));
+    // A malformed payment is one dead letter here too: notify reads it with revenue's decoder.
+    auto dead = scalar(notify, "SELECT count(*) FROM dead_letters");
+    if (dead != malformed_)
+      violation(where, "notify has " + std::to_string(dead) + " dead letters for " + std::to_string(malformed_) +
+                           " malformed payments");
   }
 
   // The booking saga: every acknowledged booking exists; no two active bookings overlap;

@@ -16,9 +16,10 @@ class FakeAuth final : public auth::Api {
  public:
   std::map<std::int64_t, auth::Citizen> citizens;  // by id: get_citizen, citizens_since
   std::vector<auth::DepartmentRef> department_list;
-  std::optional<std::string> national_id;     // what get_sensitive answers; none: forbidden
-  std::optional<Errc> failure;                // every data call fails with it while set
-  std::vector<std::int64_t> sensitive_reads;  // the citizens whose national id was read
+  std::optional<std::string> national_id;                      // what get_sensitive answers; none: forbidden
+  std::optional<Errc> failure;                                 // every data call fails with it while set
+  std::vector<std::int64_t> sensitive_reads;                   // the citizens whose national id was read
+  std::map<std::string, auth::PasswordResetMail> reset_mails;  // by reference; absent: used or expired
 
   void add(const auth::Citizen& citizen) { citizens[citizen.id] = citizen; }
 
@@ -58,6 +59,14 @@ class FakeAuth final : public auth::Api {
   boost::asio::awaitable<Result<std::vector<auth::DepartmentRef>>> departments(CallContext) override {
     if (failure) co_return make_error(*failure, "scripted failure");
     co_return department_list;
+  }
+  boost::asio::awaitable<Result<auth::PasswordResetMail>> password_reset_mail(CallContext context,
+                                                                              std::string reference) override {
+    if (failure) co_return make_error(*failure, "scripted failure");
+    if (!context.is_service()) co_return make_error(Errc::forbidden, "a module only");
+    auto it = reset_mails.find(reference);
+    if (it == reset_mails.end()) co_return make_error(Errc::not_found, "used, replaced or expired");
+    co_return it->second;
   }
 };
 

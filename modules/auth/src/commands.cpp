@@ -316,6 +316,26 @@ Result<int> change_password(db::Connection& service, const store::Account& accou
   return ended;
 }
 
+namespace {
+
+// A new reset token for `account`, replacing its unused older ones (and dropping expired
+// ones of anyone): only its SHA-256 is the key; `sealed` keeps it for the mailer.
+IssuedPasswordReset store_reset_token(db::Connection& service, const store::Account& account, std::chrono::seconds ttl,
+                                      const SecretBox* sealer, const WriteContext& context) {
+  auto now = std::chrono::system_clock::now();
+  IssuedPasswordReset issued{new_session_token(), utc::format(now + ttl), account};
+  std::optional<std::string> sealed;
+  if (sealer) sealed = sealer->seal(issued.token);
+  store::prune_password_resets(service, utc::format(now));
+  store::delete_unused_password_resets_of(service, account.kind, account.id);
+  store::insert_password_reset(
+      service, token_hash(issued.token),
+      {account.kind, account.id, context.actor, utc::format(now), issued.expires_at, {}, std::move(sealed)});
+  return issued;
+}
+
+}  // namespace
+
 Result<IssuedPasswordReset> issue_password_reset(db::Connection& service, const std::string& email,
                                                  std::chrono::seconds ttl,
                                                  const std::function<Result<Unit>(const store::Account&)>& may_reset,
@@ -323,16 +343,11 @@ Result<IssuedPasswordReset> issue_password_reset(db::Connection& service, const 
   auto account = store::find_active_account_by_email(service, email);
   if (!account) return make_error(Errc::not_found, std::string(kNoResettableAccount));
   if (auto allowed = may_reset(*account); !allowed) return allowed.error();
-  auto now = std::chrono::system_clock::now();
-  IssuedPasswordReset issued{new_session_token(), utc::format(now + ttl), *account};
-  store::prune_password_resets(service, utc::format(now));
-  store::delete_unused_password_resets_of(service, account->kind, account->id);
-  store::insert_password_reset(service, token_hash(issued.token),
-                               {account->kind, account->id, context.actor, utc::format(now), issued.expires_at, {}});
+  auto issued = store_reset_token(service, *account, ttl, nullptr, context);
   store::audit(service,
                {context.actor, "password.reset.issued", store::subject_of(account->kind, account->id), std::nullopt,
                 context.correlation_id, json{{"expires_at", issued.expires_at}}.dump()},
-               utc::format(now));
+               utc::now());
   fault(context, "password.reset.issued");
   return issued;
 }
@@ -359,18 +374,33 @@ Result<store::Account> reset_password(db::Connection& service, const std::string
   return *account;
 }
 
-Result<std::optional<std::string>> record_password_reset_request(db::Connection& service, const std::string& email,
-                                                                 const std::string& client_ip,
-                                                                 const WriteContext& context) {
+Result<ResetRequest> record_password_reset_request(db::Connection& service, const std::string& email,
+                                                   std::chrono::seconds ttl, const SecretBox* secrets,
+                                                   const std::string& client_ip, const WriteContext& context) {
   auto account = store::find_active_account_by_email(service, email);
-  std::optional<std::string> subject;
-  if (account) subject = store::subject_of(account->kind, account->id);
+  ResetRequest request;
+  if (account) request.subject = store::subject_of(account->kind, account->id);
+  if (account && secrets) {
+    auto issued = store_reset_token(service, *account, ttl, secrets, context);
+    std::string name;
+    if (account->kind == Principal::Kind::citizen) {
+      if (auto citizen = store::find_citizen(service, account->id)) name = citizen->citizen.name;
+    } else if (auto employee = store::find_employee(service, account->id)) {
+      name = employee->name;
+    }
+    events::PasswordResetRequested announced{
+        token_hash(issued.token), std::string(to_string(account->kind)), account->id, account->email, name,
+        issued.expires_at};
+    append(service, events::kPasswordResetTopic, events::kPasswordResetRequested, "account", *request.subject, 1,
+           events::password_reset_data(announced), context);
+    request.mailed = true;
+  }
   store::audit(service,
-               {context.actor, "password.reset.requested", subject.value_or("none"), std::nullopt,
-                context.correlation_id, json{{"client_ip", client_ip}}.dump()},
+               {context.actor, "password.reset.requested", request.subject.value_or("none"), std::nullopt,
+                context.correlation_id, json{{"client_ip", client_ip}, {"mailed", request.mailed}}.dump()},
                utc::now());
   fault(context, "password.reset.requested");
-  return subject;
+  return request;
 }
 
 Result<std::optional<std::string>> read_sealed_national_id(db::Connection& service, std::int64_t id,

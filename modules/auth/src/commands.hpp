@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "credentials.hpp"
 #include "store.hpp"
 #include "townhall/auth/api.hpp"
 #include "townhall/platform/db.hpp"
@@ -135,11 +136,18 @@ Result<store::Account> reset_password(db::Connection& service, const std::string
 
 // Records a public reset request for `email` (normalized) in the audit log
 // ("password.reset.requested" with the client address; subject the account, or "none"
-// when no active account uses the email, so both cost one write). Returns the account's
-// subject, nullopt for none. Issues no token: nothing could deliver it yet.
-Result<std::optional<std::string>> record_password_reset_request(db::Connection& service, const std::string& email,
-                                                                 const std::string& client_ip,
-                                                                 const WriteContext& context);
+// when no active account uses the email). For an active account it also issues a token
+// (as issue_password_reset does, replacing unused older ones), keeps it sealed with
+// `secrets` for the mailer and announces it (password_reset.requested, no token in it);
+// with no usable key (`secrets` null) it issues none. Returns the account's subject,
+// nullopt for none.
+struct ResetRequest {
+  std::optional<std::string> subject;
+  bool mailed = false;  // a token was issued and announced for the mailer
+};
+Result<ResetRequest> record_password_reset_request(db::Connection& service, const std::string& email,
+                                                   std::chrono::seconds ttl, const SecretBox* secrets,
+                                                   const std::string& client_ip, const WriteContext& context);
 
 // Reads the sealed national id and writes the audit row in one transaction.
 Result<std::optional<std::string>> read_sealed_national_id(db::Connection& service, std::int64_t id,

@@ -157,15 +157,48 @@ boost::asio::awaitable<Result<Unit>> AuthService::request_password_reset(const C
   // email and address, per address, and a bounded delay per email.
   if (auto ok = co_await pass_throttle(reset_requests_, *email, client_ip); !ok) co_return ok.error();
   reset_requests_.failed(*email, client_ip);
-  // Known or not, one read and one audited write: the answer and its cost are the same.
+  // Known or not, one read and one audited write (and for an account, the token the
+  // notify module mails): the answer is the same.
+  const SecretBox* sealer = key_usable() ? &*secrets_ : nullptr;
   auto recorded = co_await writes_.run([&](db::Connection& service) {
-    return commands::record_password_reset_request(service, *email, client_ip, write_context(context));
+    return commands::record_password_reset_request(service, *email, settings_.password_reset_ttl, sealer, client_ip,
+                                                   write_context(context));
   });
   if (!recorded) co_return recorded.error();
-  if (*recorded)
-    spdlog::info("auth: {} asked for a password reset from {}; no email delivery yet: staff issue the token",
-                 **recorded, client_ip);
+  if (recorded->subject && recorded->mailed)
+    spdlog::info("auth: {} asked for a password reset from {}; its token goes by email (notify)", *recorded->subject,
+                 client_ip);
+  else if (recorded->subject)
+    spdlog::warn(
+        "auth: {} asked for a password reset from {}; no token issued: auth.key does not open the sealed "
+        "data (staff can issue one with `townhall admin reset-password`)",
+        *recorded->subject, client_ip);
   co_return Unit{};
+}
+
+boost::asio::awaitable<Result<PasswordResetMail>> AuthService::password_reset_mail(CallContext context,
+                                                                                   std::string reference) {
+  if (auto ok = not_before_deadline(context); !ok) co_return ok.error();
+  if (!context.is_service()) co_return make_error(Errc::forbidden, "only a module may read a reset token to mail");
+  if (auto ok = usable(); !ok) co_return ok.error();
+  if (auto ok = key_usable(); !ok) co_return ok.error();
+  const Error gone{Errc::not_found, "the reset token was used, replaced or has expired"};
+  auto found =
+      deps_.readers.read([&](db::Connection& reader) -> Result<std::pair<store::PasswordReset, store::Account>> {
+        auto reset = store::find_password_reset(reader, reference);
+        if (!reset || reset->used_at || !reset->sealed_token || reset->expires_at <= utc::now()) return gone;
+        auto account = store::find_active_account(reader, reset->kind, reset->principal_id);
+        if (!account) return gone;
+        return std::pair{*reset, *account};
+      });
+  if (!found) co_return found.error();
+  auto token = secrets_->open(*found->first.sealed_token);
+  if (!token) {
+    spdlog::error("auth: a sealed reset token does not open with the checked key (damaged row)");
+    co_return make_error(Errc::unavailable, "the reset token cannot be read: its sealed value in auth.db is damaged");
+  }
+  // The address the account has now (an email changed since the request goes there).
+  co_return PasswordResetMail{std::move(*token), found->second.email, found->first.expires_at};
 }
 
 }  // namespace townhall::auth

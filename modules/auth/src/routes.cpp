@@ -378,7 +378,7 @@ void document_routes(http::Router& router, const std::string& prefix) {
       s::object({{"email", s::string()}}), s::object({{"token", s::string()}, {"expires_at", s::timestamp()}}), 201);
   doc(Method::post, "/password-resets/request",
       "Forgot your password: one 202 answer whether an account uses the email or not (recorded, audited); "
-      "no token is emailed yet, staff issue it; 429 after repeated requests from an address",
+      "an account's reset code goes to its address by email (notify); 429 after repeated requests from an address",
       s::object({{"email", s::string()}}), s::object({{"detail", s::string()}}), 202);
   doc(Method::post, "/password-resets/confirm",
       "Set a new password with a reset token (once; ends every session of the account); one 400 body for every "

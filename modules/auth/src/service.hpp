@@ -70,8 +70,8 @@ inline constexpr std::string_view kResetFailed = "the reset token is invalid, ex
 
 // What a public reset request answers, whether an account uses the email or not.
 inline constexpr std::string_view kResetRequested =
-    "if an account uses this email, the request is recorded; reset tokens are not emailed yet: "
-    "ask the front desk (staff: an administrator) for one";
+    "if an account uses this email, a reset code is on its way there; it works once, for a short time. "
+    "No email? Ask the front desk (staff: an administrator) for a code";
 
 // The auth module's behaviour, reachable without sockets. Implements auth::Api for the
 // other modules and the gateway; the HTTP routes are thin wrappers around it.
@@ -164,6 +164,8 @@ class AuthService final : public Api {
   boost::asio::awaitable<Result<CitizenChanges>> citizens_since(CallContext context, std::int64_t change_seq,
                                                                 int limit) override;
   boost::asio::awaitable<Result<std::vector<DepartmentRef>>> departments(CallContext context) override;
+  boost::asio::awaitable<Result<PasswordResetMail>> password_reset_mail(CallContext context,
+                                                                        std::string reference) override;
 
   // The synchronous core of authenticate (no coroutine): for the benchmark and tests.
   Result<std::shared_ptr<const Principal>> authenticate_now(std::string_view token);

@@ -74,7 +74,8 @@ Session read_session(SQLite::Statement& row) {
 PasswordReset read_password_reset(SQLite::Statement& row) {
   PasswordReset reset;
   std::string kind;
-  read_columns(row, kind, reset.principal_id, reset.issued_by, reset.created_at, reset.expires_at, reset.used_at);
+  read_columns(row, kind, reset.principal_id, reset.issued_by, reset.created_at, reset.expires_at, reset.used_at,
+               reset.sealed_token);
   reset.kind = principal_kind(kind);
   return reset;
 }
@@ -392,18 +393,18 @@ bool set_password_hash(db::Connection& connection, Principal::Kind kind, std::in
 void insert_password_reset(db::Connection& connection, const std::string& token_hash, const PasswordReset& reset) {
   db::execute(
       connection,
-      "INSERT INTO password_resets (token_hash, principal_kind, principal_id, issued_by, created_at, expires_at) "
-      "VALUES (?, ?, ?, ?, ?, ?)",
+      "INSERT INTO password_resets (token_hash, principal_kind, principal_id, issued_by, created_at, expires_at, "
+      "sealed_token) VALUES (?, ?, ?, ?, ?, ?, ?)",
       token_hash, std::string(to_string(reset.kind)), reset.principal_id, reset.issued_by, reset.created_at,
-      reset.expires_at);
+      reset.expires_at, blob(reset.sealed_token));
 }
 
 std::optional<PasswordReset> find_password_reset(db::Connection& connection, const std::string& token_hash) {
-  return first_row(
-      connection,
-      "SELECT principal_kind, principal_id, issued_by, created_at, expires_at, used_at FROM password_resets "
-      "WHERE token_hash = ?",
-      read_password_reset, token_hash);
+  return first_row(connection,
+                   "SELECT principal_kind, principal_id, issued_by, created_at, expires_at, used_at, sealed_token "
+                   "FROM password_resets "
+                   "WHERE token_hash = ?",
+                   read_password_reset, token_hash);
 }
 
 int delete_unused_password_resets_of(db::Connection& connection, Principal::Kind kind, std::int64_t id) {
@@ -413,10 +414,10 @@ int delete_unused_password_resets_of(db::Connection& connection, Principal::Kind
 }
 
 bool use_password_reset(db::Connection& connection, const std::string& token_hash, const std::string& now) {
-  return db::execute(
-             connection,
-             "UPDATE password_resets SET used_at = ?1 WHERE token_hash = ?2 AND used_at IS NULL AND expires_at > ?1",
-             now, token_hash) > 0;
+  return db::execute(connection,
+                     "UPDATE password_resets SET used_at = ?1, sealed_token = NULL "
+                     "WHERE token_hash = ?2 AND used_at IS NULL AND expires_at > ?1",
+                     now, token_hash) > 0;
 }
 
 int prune_password_resets(db::Connection& connection, const std::string& before) {

@@ -136,7 +136,8 @@ std::optional<Account> find_active_account_by_email(db::Connection& connection, 
 // Replaces the account's password hash; false when there is no such row.
 bool set_password_hash(db::Connection& connection, Principal::Kind kind, std::int64_t id, const std::string& hash);
 
-// A password reset token, by the SHA-256 of the token (the token is never stored).
+// A password reset token, by the SHA-256 of the token. Only a token to be mailed is kept,
+// sealed with auth.key (migration 0009), until it is used or expires.
 struct PasswordReset {
   Principal::Kind kind = Principal::Kind::citizen;
   std::int64_t principal_id = 0;
@@ -144,9 +145,11 @@ struct PasswordReset {
   std::string created_at;
   std::string expires_at;
   std::optional<std::string> used_at;
+  std::optional<std::string> sealed_token;
 };
 void insert_password_reset(db::Connection& connection, const std::string& token_hash, const PasswordReset& reset);
 std::optional<PasswordReset> find_password_reset(db::Connection& connection, const std::string& token_hash);
+// The sealed copy of a used token is no longer needed: dropped when it is used.
 // Deletes the account's reset tokens not used yet (a new one replaces them).
 int delete_unused_password_resets_of(db::Connection& connection, Principal::Kind kind, std::int64_t id);
 // Marks the token used when it is unused and unexpired at `now`; false otherwise. The

@@ -276,8 +276,8 @@ TEST_F(AuthPasswordTest, PublicFailuresLookAlikeAndAreThrottledPerAddress) {
   EXPECT_TRUE(confirm(live, "another new password", "10.8.8.8"));
 }
 
-// The public "forgot password" request: the same answer and the same trace for a known
-// and an unknown email, every request counted per email and address, and no token.
+// The public "forgot password" request: the same answer and the same audit trace for a
+// known and an unknown email, every request counted per email and address.
 TEST_F(AuthPasswordTest, RequestsAnswerAlikeForKnownAndUnknownEmailsAndAreThrottled) {
   auto maria = register_citizen("maria@example.org");
   create_staff("rita@example.org", {"permits_reviewer"}, "BLD");
@@ -288,7 +288,9 @@ TEST_F(AuthPasswordTest, RequestsAnswerAlikeForKnownAndUnknownEmailsAndAreThrott
   EXPECT_TRUE(request("rita@example.org"));
   EXPECT_TRUE(request("nobody@example.org"));
   EXPECT_EQ(request("not an email").error().code, Errc::invalid_argument);  // syntax only
-  EXPECT_EQ(count("SELECT count(*) FROM password_resets"), 0);              // nothing to deliver one with yet
+  // One token per account, kept for the mailer and announced; none for an unknown email.
+  EXPECT_EQ(count("SELECT count(*) FROM password_resets WHERE sealed_token IS NOT NULL"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM outbox WHERE event_type = 'password_reset.requested'"), 2);
   EXPECT_EQ(count("SELECT count(*) FROM audit_log WHERE action = 'password.reset.requested' AND subject = 'citizen:" +
                   std::to_string(maria.id) + "' AND detail LIKE '%10.6.6.6%'"),
             1);
@@ -311,6 +313,49 @@ TEST_F(AuthPasswordTest, RequestsAnswerAlikeForKnownAndUnknownEmailsAndAreThrott
     EXPECT_TRUE(request(email, "10.8.8.8"));
   }
   EXPECT_TRUE(run_awaitable(service->login("maria@example.org", "a long enough password", "10.7.7.7")));
+}
+
+// A requested token goes by email: the event names the reset, never the token; the
+// mailer (a module calling as itself) gets the token from auth when it sends, until it
+// is used or replaced; the token is in no file in the clear.
+TEST_F(AuthPasswordTest, ARequestedTokenIsAnnouncedWithoutItAndHandedOnlyToTheMailer) {
+  auto maria = register_citizen("maria@example.org");
+  const auto account = "citizen:" + std::to_string(maria.id);
+  ASSERT_TRUE(run_awaitable(service->request_password_reset(CallContext{}, "maria@example.org", "10.6.6.6")));
+  auto announced = outbox(account);
+  ASSERT_EQ(announced.size(), 1u);
+  EXPECT_EQ(announced[0]["type"], events::kPasswordResetRequested);
+  const auto data = announced[0]["data"];
+  EXPECT_EQ(data["schema_version"], 1);
+  EXPECT_EQ(data["account_kind"], "citizen");
+  EXPECT_EQ(data["account_id"], maria.id);
+  EXPECT_EQ(data["email"], "maria@example.org");
+  const auto reference = data["reference"].get<std::string>();
+  EXPECT_EQ(count("SELECT count(*) FROM password_resets WHERE token_hash = '" + reference + "'"), 1);
+
+  const auto mailer = CallContext::as_service("notify", "test");
+  auto refused = run_awaitable(service->password_reset_mail(as(citizen(maria.id)), reference));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::forbidden);
+  auto mail = run_awaitable(service->password_reset_mail(mailer, reference));
+  ASSERT_TRUE(mail) << mail.error().message;
+  EXPECT_EQ(mail->email, "maria@example.org");
+  EXPECT_EQ(token_hash(mail->token), reference);
+  EXPECT_EQ(data.dump().find(mail->token), std::string::npos);
+  EXPECT_EQ(file_bytes().find(mail->token), std::string::npos) << "the plain token is in auth.db";
+
+  // A second request replaces the first token; the first is no longer handed out.
+  ASSERT_TRUE(run_awaitable(service->request_password_reset(CallContext{}, "maria@example.org", "10.6.6.6")));
+  EXPECT_EQ(run_awaitable(service->password_reset_mail(mailer, reference)).error().code, Errc::not_found);
+  const auto second = outbox(account).back()["data"]["reference"].get<std::string>();
+  auto newer = run_awaitable(service->password_reset_mail(mailer, second));
+  ASSERT_TRUE(newer);
+  EXPECT_FALSE(confirm(mail->token, "a reset password 1"));
+  ASSERT_TRUE(confirm(newer->token, "a reset password 1"));
+  EXPECT_FALSE(login_token("maria@example.org", "a reset password 1").empty());
+  // Used: no longer handed out, and its sealed copy is gone.
+  EXPECT_EQ(run_awaitable(service->password_reset_mail(mailer, second)).error().code, Errc::not_found);
+  EXPECT_EQ(count("SELECT count(*) FROM password_resets WHERE sealed_token IS NOT NULL"), 0);
 }
 
 TEST_F(AuthPasswordTest, TheCliIssuesATokenThatWorks) {

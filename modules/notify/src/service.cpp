@@ -7,8 +7,10 @@
 
 #include "mailer.hpp"
 #include "townhall/auth/citizen_refs.hpp"
+#include "townhall/auth/events.hpp"
 #include "townhall/parks/events.hpp"
 #include "townhall/permits/events.hpp"
+#include "townhall/platform/coro.hpp"
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/events.hpp"
@@ -29,14 +31,14 @@ std::string timestamp(std::chrono::system_clock::time_point when) { return utc::
 
 }  // namespace
 
-std::string message_id_for(const std::string& source_event, std::int64_t citizen_id, std::string_view kind,
+std::string message_id_for(const std::string& source_event, std::string_view recipient, std::string_view kind,
                            const std::string& from) {
   std::string local;
   for (char c : source_event) local += std::isalnum(static_cast<unsigned char>(c)) || c == '.' ? c : '-';
   auto address = envelope_address(from);
   auto at = address.rfind('@');
   auto domain = at == std::string::npos ? std::string("townhall.invalid") : address.substr(at + 1);
-  return "<notify." + local + "." + std::string(kind) + "." + std::to_string(citizen_id) + "@" + domain + ">";
+  return "<notify." + local + "." + std::string(kind) + "." + std::string(recipient) + "@" + domain + ">";
 }
 
 bool record_notice(db::Connection& service, const Notice& notice, const std::string& source_event,
@@ -49,7 +51,8 @@ bool record_notice(db::Connection& service, const Notice& notice, const std::str
   if (!address) return true;  // no verified address: the inbox only
   store::Delivery delivery;
   delivery.notification_id = *id;
-  delivery.message_id = message_id_for(source_event, notice.citizen_id, notice.kind, settings.smtp.from);
+  delivery.message_id =
+      message_id_for(source_event, std::to_string(notice.citizen_id), notice.kind, settings.smtp.from);
   delivery.to_address = *address;
   delivery.subject = notice.title;
   delivery.body = notice.body +
@@ -181,6 +184,10 @@ std::vector<bus::Subscription> NotifyService::subscriptions() {
       auth::CitizenRefs(deps_.auth, "notify", citizen_table()).subscription(),
       {"notices", std::move(topics), db::Role::service,
        [this](const bus::Event& event, db::Connection& service) { return apply_event(event, service); }},
+      {"password_resets",
+       {std::string(auth::events::kPasswordResetTopic)},
+       db::Role::service,
+       [this](const bus::Event& event, db::Connection& service) { return apply_password_reset(event, service); }},
   };
 }
 
@@ -208,6 +215,36 @@ bus::Outcome NotifyService::apply_event(const bus::Event& event, db::Connection&
   auto notice = notice_for(event);
   if (!notice) return bus::Outcome::applied;
   if (!record_notice(service, *notice, event.event_id, settings_, now)) return bus::Outcome::stale;
+  wake_after_commit();
+  return bus::Outcome::applied;
+}
+
+bus::Outcome NotifyService::apply_password_reset(const bus::Event& event, db::Connection& service) {
+  if (event.event_type != auth::events::kPasswordResetRequested) return bus::Outcome::applied;
+  auto reset = auth::events::password_reset_of(event);
+  if (!settings_.smtp.enabled) {
+    spdlog::info("notify: the password reset of {} {} is not mailed: email is off (modules.notify.settings.smtp)",
+                 reset.account_kind, reset.account_id);
+    return bus::Outcome::applied;
+  }
+  const auto now = utc::now();
+  store::Delivery delivery;
+  delivery.secret_ref = reset.reference;
+  delivery.message_id = message_id_for(event.event_id, reset.account_kind + "-" + std::to_string(reset.account_id),
+                                       "password_reset", settings_.smtp.from);
+  delivery.to_address = reset.email;  // the sender mails the address auth has when it sends
+  delivery.subject = "Reset your Townhall password";
+  delivery.body = "Hello " + reset.name +
+                  ",\n\nSomebody, hopefully you, asked to reset the password of your Townhall account.\n\n"
+                  "Your reset code: " +
+                  std::string(kTokenMark) + "\n\nIt works once, until " + reset.expires_at +
+                  " (UTC). Enter it with a new password on the password reset page (or send both to "
+                  "POST /api/v1/auth/password-resets/confirm as \"token\" and \"new_password\"); every session "
+                  "of the account then ends.\n\nIf you did not ask for this, ignore this email: your password "
+                  "stays as it is.\n\n-- \nTownhall";
+  delivery.next_attempt_at = now;
+  delivery.created_at = now;
+  store::insert_delivery(service, delivery);
   wake_after_commit();
   return bus::Outcome::applied;
 }
@@ -292,6 +329,26 @@ int NotifyService::send_reminders() {
   }
 }
 
+// The email a delivery sends. A password reset's token is asked of auth now, so it is
+// never stored here; a reset auth no longer honours (used, replaced, expired) is not sent.
+struct NotifyService::Composed {
+  std::optional<Email> email;
+  std::optional<SmtpMailer::Failure> failure;  // instead of an email
+};
+
+NotifyService::Composed NotifyService::compose(const store::Delivery& delivery) {
+  Email email{delivery.to_address, delivery.subject, delivery.body, delivery.message_id};
+  if (!delivery.secret_ref) return {std::move(email), std::nullopt};
+  auto mail = run_blocking(deps_.auth.password_reset_mail(
+      CallContext::as_service("notify", "notify-send-" + std::to_string(delivery.id)), *delivery.secret_ref));
+  if (!mail)  // not_found: auth will never honour it; anything else may pass
+    return {std::nullopt, SmtpMailer::Failure{"auth: " + mail.error().message, mail.error().code == Errc::not_found}};
+  email.to = mail->email;
+  if (auto at = email.body.find(kTokenMark); at != std::string::npos)
+    email.body.replace(at, kTokenMark.size(), mail->token);
+  return {std::move(email), std::nullopt};
+}
+
 int NotifyService::send_emails() {
   if (!mailer_) return 0;
   int sent = 0;
@@ -307,7 +364,8 @@ int NotifyService::send_emails() {
     if (due->empty()) return sent;
     for (const auto& delivery : *due) {
       if (!running_) return sent;
-      auto failure = mailer_->send({delivery.to_address, delivery.subject, delivery.body, delivery.message_id});
+      auto composed = compose(delivery);
+      auto failure = composed.email ? mailer_->send(*composed.email) : composed.failure;
       const auto attempts = delivery.attempts + 1;
       Result<bool> written{false};
       if (!failure) {
@@ -331,8 +389,8 @@ int NotifyService::send_emails() {
         });
         (give_up ? failed_ : retried_)->inc();
         if (give_up)
-          spdlog::warn("notify: email {} to citizen notice {} failed for good after {} attempts: {}",
-                       delivery.message_id, delivery.notification_id, attempts, failure->reason);
+          spdlog::warn("notify: email {} failed for good after {} attempts: {}", delivery.message_id, attempts,
+                       failure->reason);
         else
           spdlog::info("notify: email {} not sent (attempt {}), again at {}: {}", delivery.message_id, attempts, *next,
                        failure->reason);

@@ -58,10 +58,14 @@ struct Preferences {
 bool record_notice(db::Connection& service, const Notice& notice, const std::string& source_event,
                    const Settings& settings, const std::string& now);
 
-// The Message-ID of the email of (source_event, citizen, kind): the same on every attempt,
-// so a resend after a crash is recognisably the same message.
-std::string message_id_for(const std::string& source_event, std::int64_t citizen_id, std::string_view kind,
+// The Message-ID of the email of (source_event, recipient, kind): the same on every
+// attempt, so a resend after a crash is recognisably the same message. The recipient is
+// a citizen's id ("7") or an account ("employee-7").
+std::string message_id_for(const std::string& source_event, std::string_view recipient, std::string_view kind,
                            const std::string& from);
+
+// Where the token goes in a stored password reset email (the sender fills it in).
+inline constexpr std::string_view kTokenMark = "{token}";
 
 // The behaviour of notify reachable without sockets: the inbox and preferences of the
 // calling citizen, the event handlers that fill the inbox, and the sender that mails it.
@@ -95,6 +99,9 @@ class NotifyService {
   static const auth::CitizenRefTable& citizen_table();
   // Any consumed event but auth's: a notice, and a licence's expiry reminder kept.
   bus::Outcome apply_event(const bus::Event& event, db::Connection& service);
+  // auth's password_reset.requested: its email in the delivery outbox, without the token
+  // (the sender asks auth for it when it sends). Nothing when email is off.
+  bus::Outcome apply_password_reset(const bus::Event& event, db::Connection& service);
   std::vector<consistency::Cache> caches();
 
   // One round of the sender, on the calling thread: reminders that are due become
@@ -107,6 +114,8 @@ class NotifyService {
   std::chrono::system_clock::time_point next_due();
   int send_reminders();
   int send_emails();
+  struct Composed;
+  Composed compose(const store::Delivery& delivery);
 
   Settings settings_;
   Dependencies deps_;

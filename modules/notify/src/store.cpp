@@ -15,13 +15,13 @@ Notification read_notification(SQLite::Statement& row) {
 }
 
 constexpr const char* kDeliverySelect =
-    "SELECT id, notification_id, message_id, to_address, subject, body, status, attempts, next_attempt_at, "
-    "last_error, created_at, sent_at FROM deliveries ";
+    "SELECT id, notification_id, secret_ref, message_id, to_address, subject, body, status, attempts, "
+    "next_attempt_at, last_error, created_at, sent_at FROM deliveries ";
 
 Delivery read_delivery(SQLite::Statement& row) {
   Delivery d;
-  db::read_columns(row, d.id, d.notification_id, d.message_id, d.to_address, d.subject, d.body, d.status, d.attempts,
-                   d.next_attempt_at, d.last_error, d.created_at, d.sent_at);
+  db::read_columns(row, d.id, d.notification_id, d.secret_ref, d.message_id, d.to_address, d.subject, d.body, d.status,
+                   d.attempts, d.next_attempt_at, d.last_error, d.created_at, d.sent_at);
   return d;
 }
 
@@ -108,9 +108,11 @@ std::optional<std::string> mail_address(db::Connection& connection, std::int64_t
 
 void insert_delivery(db::Connection& connection, const Delivery& d) {
   db::execute(connection,
-              "INSERT INTO deliveries (notification_id, message_id, to_address, subject, body, status, attempts, "
-              "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-              d.notification_id, d.message_id, d.to_address, d.subject, d.body, d.next_attempt_at, d.created_at);
+              "INSERT INTO deliveries (notification_id, secret_ref, message_id, to_address, subject, body, status, "
+              "attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) "
+              "ON CONFLICT (message_id) DO NOTHING",
+              d.notification_id, d.secret_ref, d.message_id, d.to_address, d.subject, d.body, d.next_attempt_at,
+              d.created_at);
 }
 
 std::vector<Delivery> due_deliveries(db::Connection& connection, const std::string& now, int limit) {

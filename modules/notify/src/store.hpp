@@ -41,7 +41,8 @@ std::optional<std::string> mail_address(db::Connection& connection, std::int64_t
 
 struct Delivery {
   std::int64_t id = 0;
-  std::int64_t notification_id = 0;
+  std::optional<std::int64_t> notification_id;  // the notice it mails, or
+  std::optional<std::string> secret_ref;        // the password reset whose token it mails
   std::string message_id, to_address, subject, body;
   std::string status;  // pending | sent | failed
   std::int64_t attempts = 0;

@@ -15,6 +15,7 @@
 #include "server_fixture.hpp"
 #include "support.hpp"
 #include "townhall/auth/citizen_refs.hpp"
+#include "townhall/auth/events.hpp"
 #include "townhall/notify/module.hpp"
 #include "townhall/parks/events.hpp"
 #include "townhall/permits/events.hpp"
@@ -267,13 +268,64 @@ TEST_F(NotifyServiceTest, EmailGoesOnlyToAVerifiedAddressThatWantsIt) {
 }
 
 TEST_F(NotifyServiceTest, TheMessageIdIsTheSameForEveryAttemptOfOneNotice) {
-  auto first = message_id_for("revenue:12", 1, "invoice_opened", "Town Hall <no-reply@town.example>");
-  EXPECT_EQ(first, message_id_for("revenue:12", 1, "invoice_opened", "Town Hall <no-reply@town.example>"));
+  auto first = message_id_for("revenue:12", "1", "invoice_opened", "Town Hall <no-reply@town.example>");
+  EXPECT_EQ(first, message_id_for("revenue:12", "1", "invoice_opened", "Town Hall <no-reply@town.example>"));
   EXPECT_EQ(first, "<notify.revenue-12.invoice_opened.1@town.example>");
-  EXPECT_NE(first, message_id_for("revenue:12", 2, "invoice_opened", "no-reply@town.example"));
-  EXPECT_NE(first, message_id_for("revenue:13", 1, "invoice_opened", "no-reply@town.example"));
+  EXPECT_NE(first, message_id_for("revenue:12", "2", "invoice_opened", "no-reply@town.example"));
+  EXPECT_NE(first, message_id_for("revenue:13", "1", "invoice_opened", "no-reply@town.example"));
   // Nothing from an event id leaves the angle brackets.
-  EXPECT_EQ(message_id_for("a>b\r\n<c", 1, "k", "x@y"), "<notify.a-b---c.k.1@y>");
+  EXPECT_EQ(message_id_for("a>b\r\n<c", "1", "k", "x@y"), "<notify.a-b---c.k.1@y>");
+}
+
+bus::Event reset_requested(const std::string& reference, std::string kind = "employee") {
+  auth::events::PasswordResetRequested r{reference,          std::move(kind), 7,
+                                         "rita@example.org", "Rita",          "2026-12-05T12:30:00.000Z"};
+  return event(auth::events::kPasswordResetTopic, auth::events::kPasswordResetRequested,
+               auth::events::password_reset_data(r));
+}
+
+bus::Outcome apply_reset(NotifyService& service, db::ModuleDb& database, db::Writer& writer, const bus::Event& e) {
+  bus::Outcome outcome{};
+  writer.call([&] {
+    auto connection = database.open(db::Role::service);
+    SQLite::Transaction transaction(connection->sql());
+    outcome = service.apply_password_reset(e, *connection);
+    transaction.commit();
+  });
+  return outcome;
+}
+
+// A password reset email is stored without its token (auth hands it over when it is
+// sent) and in no inbox; one auth no longer honours is given up, not retried.
+TEST_F(NotifyServiceTest, AResetEmailKeepsNoTokenAndIsDroppedWhenAuthNoLongerHonoursIt) {
+  auto requested = reset_requested("ref-1");
+  EXPECT_EQ(apply_reset(*service, database, writer, requested), bus::Outcome::applied);
+  EXPECT_EQ(apply_reset(*service, database, writer, requested), bus::Outcome::applied);  // a replay adds none
+  EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE secret_ref = 'ref-1' AND notification_id IS NULL AND "
+                  "to_address = 'rita@example.org' AND instr(body, '{token}') > 0"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM notifications"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE message_id LIKE '<notify.%.password_reset.employee-7@%>'"), 1);
+  // A payload that lacks a field or names another account kind is dead-lettered.
+  auto lacking = reset_requested("ref-2");
+  lacking.data.erase("email");
+  EXPECT_THROW(apply_reset(*service, database, writer, lacking), bus::PermanentError);
+  EXPECT_THROW(apply_reset(*service, database, writer, reset_requested("ref-3", "robot")), bus::PermanentError);
+
+  // auth answers not_found (used, replaced, expired): failed at once, no SMTP attempt.
+  service->run_due();
+  EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE secret_ref = 'ref-1' AND status = 'failed' AND attempts = 1 "
+                  "AND last_error LIKE 'auth:%'"),
+            1);
+  // A token auth still honours is fetched and the SMTP server tried (nothing listens
+  // here: retried later); the stored body still has no token.
+  auth.reset_mails["ref-4"] = {"the-token-itself", "rita@example.org", "2026-12-05T12:30:00.000Z"};
+  apply_reset(*service, database, writer, reset_requested("ref-4"));
+  service->run_due();
+  EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE secret_ref = 'ref-4' AND status = 'pending' AND attempts = 1 "
+                  "AND last_error NOT LIKE 'auth:%'"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE instr(body, 'the-token-itself') > 0"), 0);
 }
 
 TEST_F(NotifyServiceTest, TheInboxIsTheCitizensOwnPagedByCursor) {

@@ -32,7 +32,10 @@ inline constexpr std::string_view kDepartmentCreated = "department.created";
 inline constexpr std::string_view kDepartmentUpdated = "department.updated";
 inline constexpr std::string_view kEmployeeAssigned = "employee.assigned";
 inline constexpr std::string_view kRoleChanged = "role.changed";
-inline constexpr std::array kTopics{kCitizenTopic, kDepartmentTopic, kEmployeeTopic};
+// An account asked for a password reset: the notify module mails it (events.hpp).
+inline constexpr std::string_view kPasswordResetTopic = "gov.auth.password_reset";
+inline constexpr std::string_view kPasswordResetRequested = "password_reset.requested";
+inline constexpr std::array kTopics{kCitizenTopic, kDepartmentTopic, kEmployeeTopic, kPasswordResetTopic};
 }  // namespace events
 
 // A citizen as other modules may see it: contact data and flags, never the national id
@@ -129,6 +132,14 @@ struct DepartmentRef {
   std::int64_t event_version = 0;
 };
 
+// A password reset token to mail (password_reset_mail): the token itself, shown only in
+// the email, the account's address and the token's expiry.
+struct PasswordResetMail {
+  std::string token;
+  std::string email;
+  std::string expires_at;
+};
+
 class Api {
  public:
   virtual ~Api() = default;
@@ -169,6 +180,13 @@ class Api {
 
   // Every department (a few dozen at most), for a cache's bootstrap.
   virtual boost::asio::awaitable<Result<std::vector<DepartmentRef>>> departments(CallContext context) = 0;
+  // The token of the reset a password_reset.requested event announced (by its
+  // `reference`), for the module that mails it, at the moment it sends: a module calling
+  // as itself only (forbidden otherwise). not_found when the token was used, replaced by
+  // a newer one or expired, or its account closed or changed its email; unavailable when
+  // auth's key does not open its sealed tokens.
+  virtual boost::asio::awaitable<Result<PasswordResetMail>> password_reset_mail(CallContext context,
+                                                                                std::string reference) = 0;
 };
 
 }  // namespace townhall::auth

@@ -6,6 +6,7 @@
 
 #include "townhall/auth/api.hpp"
 #include "townhall/bus/bus.hpp"
+#include "townhall/bus/payload.hpp"
 #include "townhall/platform/json.hpp"
 
 // The payloads of auth's events (DESIGN.md §4), written by auth and read by its
@@ -102,6 +103,38 @@ inline nlohmann::json department_snapshot(const DepartmentRef& d, const std::str
 
 inline DepartmentRef department_from_snapshot(const nlohmann::json& snapshot, std::int64_t version) {
   return {snapshot.at("code").get<std::string>(), snapshot.at("name").get<std::string>(), version};
+}
+
+// password_reset.requested (gov.auth.password_reset): an active account asked for a
+// reset. No token: the mailer asks auth for it by `reference` when it sends
+// (Api::password_reset_mail), so the token stands in no outbox, event or other file.
+inline constexpr int kPasswordResetSchemaVersion = 1;
+struct PasswordResetRequested {
+  std::string reference;     // the reset's lookup key (the SHA-256 of its token, hex)
+  std::string account_kind;  // citizen | employee
+  std::int64_t account_id = 0;
+  std::string email;  // where it goes: the account's sign-in address
+  std::string name;
+  std::string expires_at;
+};
+
+inline nlohmann::json password_reset_data(const PasswordResetRequested& r) {
+  return {{bus::kSchemaVersionField, kPasswordResetSchemaVersion},
+          {"reference", r.reference},
+          {"account_kind", r.account_kind},
+          {"account_id", r.account_id},
+          {"email", r.email},
+          {"name", r.name},
+          {"expires_at", r.expires_at}};
+}
+
+// Strict: every field password_reset_data writes, with its type, else bus::PermanentError.
+inline PasswordResetRequested password_reset_of(const bus::Event& event) {
+  auto r = bus::payload_of(event, {kPasswordResetSchemaVersion});
+  auto kind = r.text("account_kind");
+  if (kind != "citizen" && kind != "employee")
+    throw bus::PermanentError("password reset request: account_kind must be citizen or employee");
+  return {r.text("reference"), kind, r.positive("account_id"), r.text("email"), r.text("name"), r.text("expires_at")};
 }
 
 }  // namespace townhall::auth::events
