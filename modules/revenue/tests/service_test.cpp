@@ -313,7 +313,10 @@ TEST_F(RevenueServiceTest, AnEnrollmentIsInvoicedAndVoidedLikeABooking) {
             bus::Outcome::applied);
   auto reader = database.open(db::Role::reader);
   auto rejected = reader->sql().execAndGet("SELECT data FROM outbox WHERE event_type = 'invoice.rejected'").getString();
-  auto rejection = events::invoice_rejection_from_snapshot(json::parse(rejected)["snapshot"]);
+  bus::Event event;
+  event.event_type = std::string(events::kInvoiceRejected);
+  event.data = json::parse(rejected);
+  auto rejection = events::invoice_rejection_of(event);
   EXPECT_EQ(rejection.source_type, "enrollment");
   EXPECT_EQ(rejection.source_id, "4");
 }
