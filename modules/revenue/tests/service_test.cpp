@@ -130,7 +130,9 @@ bus::Event booking(const std::string& type, std::int64_t id, std::int64_t citize
   event.event_type = type;
   event.topic = "gov.parks.booking";
   event.event_version = 1;
-  event.data = {{"snapshot", {{"id", id}, {"citizen_id", citizen_id}, {"amount_cents", amount}, {"currency", "USD"}}}};
+  event.data = parks::events::event_data(
+      parks::events::booking_snapshot({id, 1, citizen_id, "2026-12-24T10:00:00Z", "2026-12-24T11:00:00Z",
+                                       "pending_payment", amount, "USD", true, std::nullopt}));
   return event;
 }
 
