@@ -4,6 +4,7 @@
 #include <ctime>
 #include <set>
 
+#include "townhall/platform/json_fields.hpp"
 #include "townhall/platform/time.hpp"
 
 namespace townhall::bus {
@@ -37,31 +38,17 @@ bool valid_event_type(std::string_view type) {
 NewEvent aggregate_event(std::string_view topic, std::string_view event_type, std::string_view aggregate_type,
                          std::int64_t aggregate_id, std::int64_t version, json data, std::string correlation_id,
                          std::string causation_id) {
-  NewEvent event;
-  event.topic = topic;
-  event.event_type = event_type;
-  event.aggregate_type = aggregate_type;
-  event.aggregate_id = std::to_string(aggregate_id);
-  event.event_version = version;
-  event.data = std::move(data);
-  event.correlation_id = std::move(correlation_id);
-  event.causation_id = std::move(causation_id);
-  return event;
+  return {
+      std::string(topic), std::string(event_type),   std::string(aggregate_type), std::to_string(aggregate_id), version,
+      std::move(data),    std::move(correlation_id), std::move(causation_id)};
 }
 
 json to_json(const Event& event) {
-  return json{{"event_id", event.event_id},
-              {"event_type", event.event_type},
-              {"topic", event.topic},
-              {"source", event.source},
-              {"aggregate_type", event.aggregate_type},
-              {"aggregate_id", event.aggregate_id},
-              {"event_version", event.event_version},
-              {"occurred_at", event.occurred_at},
-              {"correlation_id", event.correlation_id},
-              {"causation_id", event.causation_id},
-              {"schema", event.schema},
-              {"data", event.data}};
+  return json_fields("event_id", event.event_id, "event_type", event.event_type, "topic", event.topic, "source",
+                     event.source, "aggregate_type", event.aggregate_type, "aggregate_id", event.aggregate_id,
+                     "event_version", event.event_version, "occurred_at", event.occurred_at, "correlation_id",
+                     event.correlation_id, "causation_id", event.causation_id, "schema", event.schema, "data",
+                     event.data);
 }
 
 Result<Event> event_from_json(const json& value) {

@@ -63,5 +63,40 @@ TEST_F(RowTest, RefusesAListThatDoesNotMatchTheSql) {
   EXPECT_THROW(first_row(*owner_, "SELECT id, name, note, flag FROM items", read_item), std::logic_error);
 }
 
+// A row that extends another struct, as a module's row extends its contract's snapshot.
+struct Named {
+  std::int64_t id = 0;
+  std::string name;
+};
+struct Flagged : Named {
+  bool flag = false;
+  std::optional<std::string> note;
+};
+constexpr auto kFlagged = columns<Flagged>("items i", "i.id", &Flagged::id, "i.name", &Flagged::name, "i.flag",
+                                           &Flagged::flag, "i.note", &Flagged::note);
+
+TEST_F(RowTest, ColumnsDescribedOnceGiveTheSelectAndTheReader) {
+  EXPECT_EQ(kFlagged.select(), "SELECT i.id, i.name, i.flag, i.note FROM items i ");
+  auto id = insert_row(*owner_, "items", "name", std::string("a"), "flag", true, "note", std::optional<std::string>());
+  auto row = first_row(*owner_, kFlagged.select() + "WHERE i.id = ?", kFlagged.reader(), id);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->id, id);
+  EXPECT_EQ(row->name, "a");
+  EXPECT_TRUE(row->flag);
+  EXPECT_FALSE(row->note);
+}
+
+TEST_F(RowTest, InsertsNameBesideValue) {
+  // A string literal binds as TEXT, not as the true its pointer converts to.
+  auto id = insert_row(*owner_, "items", "name", "literal", "flag", false);
+  EXPECT_EQ(single_int(*owner_, "SELECT count(*) FROM items WHERE id = ? AND name = 'literal' AND flag = 0", id), 1);
+  owner_->exec("CREATE UNIQUE INDEX items_name ON items (name)");
+  auto added = insert_new_row(*owner_, "items", "name", "name", std::string("b"), "flag", true);
+  ASSERT_TRUE(added);
+  EXPECT_GT(*added, id);
+  EXPECT_FALSE(insert_new_row(*owner_, "items", "name", "name", std::string("b"), "flag", false));
+  EXPECT_EQ(single_int(*owner_, "SELECT flag FROM items WHERE name = 'b'"), 1);
+}
+
 }  // namespace
 }  // namespace townhall::db

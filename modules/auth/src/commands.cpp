@@ -21,7 +21,7 @@ void append(db::Connection& service, std::string_view topic, std::string_view ty
   event.aggregate_type = aggregate_type;
   event.aggregate_id = std::move(aggregate_id);
   event.event_version = version;
-  event.data = std::move(data);
+  event.data = events::versioned(std::move(data));
   event.correlation_id = context.correlation_id;
   bus::append(service, event);
 }

@@ -78,13 +78,7 @@ std::optional<Notice> payment_notice(const bus::Event& event) {
 std::optional<Notice> booking_notice(const bus::Event& event) {
   const auto& type = event.event_type;
   if (type != parks_events::kBookingConfirmed && type != parks_events::kBookingCancelled) return std::nullopt;
-  (void)bus::payload_of(event, {1}).object("snapshot");  // a version this reader knows, a snapshot object
-  parks_events::BookingSnapshot b;
-  try {
-    b = parks_events::booking_from_snapshot(event.data.at("snapshot"));
-  } catch (const nlohmann::json::exception& error) {
-    throw bus::PermanentError(std::string(type) + " snapshot: " + error.what());
-  }
+  auto b = parks_events::booking_of(event);
   const auto slot = when(b.starts_at) + " to " + when(b.ends_at);
   const auto id = "Booking " + std::to_string(b.id);
   if (type == parks_events::kBookingConfirmed)

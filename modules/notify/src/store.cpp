@@ -5,31 +5,23 @@
 namespace townhall::notify::store {
 namespace {
 
-constexpr const char* kNotificationSelect =
-    "SELECT id, citizen_id, kind, title, body, created_at, read_at FROM notifications ";
+// notify.db's rows: what each select reads, column name beside member.
+constexpr auto kNotifications =
+    db::columns<Notification>("notifications", "id", &Notification::id, "citizen_id", &Notification::citizen_id, "kind",
+                              &Notification::kind, "title", &Notification::title, "body", &Notification::body,
+                              "created_at", &Notification::created_at, "read_at", &Notification::read_at);
 
-Notification read_notification(SQLite::Statement& row) {
-  Notification n;
-  db::read_columns(row, n.id, n.citizen_id, n.kind, n.title, n.body, n.created_at, n.read_at);
-  return n;
-}
+constexpr auto kDeliveries = db::columns<Delivery>(
+    "deliveries", "id", &Delivery::id, "notification_id", &Delivery::notification_id, "secret_ref",
+    &Delivery::secret_ref, "message_id",
+    &Delivery::message_id, "to_address", &Delivery::to_address, "subject", &Delivery::subject, "body", &Delivery::body,
+    "status", &Delivery::status, "attempts", &Delivery::attempts, "next_attempt_at", &Delivery::next_attempt_at,
+    "last_error", &Delivery::last_error, "created_at", &Delivery::created_at, "sent_at", &Delivery::sent_at);
 
-constexpr const char* kDeliverySelect =
-    "SELECT id, notification_id, secret_ref, message_id, to_address, subject, body, status, attempts, "
-    "next_attempt_at, last_error, created_at, sent_at FROM deliveries ";
-
-Delivery read_delivery(SQLite::Statement& row) {
-  Delivery d;
-  db::read_columns(row, d.id, d.notification_id, d.secret_ref, d.message_id, d.to_address, d.subject, d.body, d.status,
-                   d.attempts, d.next_attempt_at, d.last_error, d.created_at, d.sent_at);
-  return d;
-}
-
-LicenseReminder read_reminder(SQLite::Statement& row) {
-  LicenseReminder r;
-  db::read_columns(row, r.license_id, r.citizen_id, r.business_name, r.term, r.expires_at, r.due_at);
-  return r;
-}
+constexpr auto kReminders = db::columns<LicenseReminder>(
+    "license_reminders", "license_id", &LicenseReminder::license_id, "citizen_id", &LicenseReminder::citizen_id,
+    "business_name", &LicenseReminder::business_name, "term", &LicenseReminder::term, "expires_at",
+    &LicenseReminder::expires_at, "due_at", &LicenseReminder::due_at);
 
 // The first column of the first row, when it is not NULL.
 std::optional<std::string> optional_first(db::Connection& connection, std::string_view sql, std::int64_t param) {
@@ -54,10 +46,10 @@ std::optional<std::int64_t> insert_notification(db::Connection& connection, cons
 std::vector<Notification> list_inbox(db::Connection& connection, std::int64_t citizen_id, std::int64_t before,
                                      int limit, bool unread_only) {
   return db::all_rows(connection,
-                      std::string(kNotificationSelect) +
+                      kNotifications.select() +
                           "WHERE citizen_id = ?1 AND (?2 = 0 OR id < ?2) AND (?3 = 0 OR read_at IS NULL) "
                           "ORDER BY id DESC LIMIT ?4",
-                      read_notification, citizen_id, before, unread_only, limit);
+                      kNotifications.reader(), citizen_id, before, unread_only, limit);
 }
 
 std::int64_t count_unread(db::Connection& connection, std::int64_t citizen_id) {
@@ -66,8 +58,8 @@ std::int64_t count_unread(db::Connection& connection, std::int64_t citizen_id) {
 }
 
 std::optional<Notification> find_notification(db::Connection& connection, std::int64_t citizen_id, std::int64_t id) {
-  return db::first_row(connection, std::string(kNotificationSelect) + "WHERE id = ? AND citizen_id = ?",
-                       read_notification, id, citizen_id);
+  return db::first_row(connection, kNotifications.select() + "WHERE id = ? AND citizen_id = ?", kNotifications.reader(),
+                       id, citizen_id);
 }
 
 void mark_read(db::Connection& connection, std::int64_t citizen_id, std::int64_t id, const std::string& now) {
@@ -117,10 +109,10 @@ void insert_delivery(db::Connection& connection, const Delivery& d) {
 
 std::vector<Delivery> due_deliveries(db::Connection& connection, const std::string& now, int limit) {
   return db::all_rows(connection,
-                      std::string(kDeliverySelect) +
+                      kDeliveries.select() +
                           "WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id "
                           "LIMIT ?",
-                      read_delivery, now, limit);
+                      kDeliveries.reader(), now, limit);
 }
 
 std::optional<std::string> next_delivery_at(db::Connection& connection) {
@@ -160,10 +152,8 @@ void delete_reminder(db::Connection& connection, std::int64_t license_id, std::o
 }
 
 std::vector<LicenseReminder> due_reminders(db::Connection& connection, const std::string& now, int limit) {
-  return db::all_rows(connection,
-                      "SELECT license_id, citizen_id, business_name, term, expires_at, due_at FROM license_reminders "
-                      "WHERE due_at <= ? ORDER BY due_at LIMIT ?",
-                      read_reminder, now, limit);
+  return db::all_rows(connection, kReminders.select() + "WHERE due_at <= ? ORDER BY due_at LIMIT ?",
+                      kReminders.reader(), now, limit);
 }
 
 std::optional<std::string> next_reminder_at(db::Connection& connection) {

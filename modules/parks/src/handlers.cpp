@@ -107,7 +107,7 @@ bus::Outcome ParksService::apply_payment_event(const bus::Event& event, db::Conn
 // once left it (issue 21 §3.4).
 bus::Outcome ParksService::apply_invoice_event(const bus::Event& event, db::Connection& service) {
   if (event.event_type != revenue::events::kInvoiceRejected) return bus::Outcome::applied;
-  auto rejection = revenue::events::invoice_rejection_from_snapshot(event.data.at("snapshot"));
+  auto rejection = revenue::events::invoice_rejection_of(event);
   if (rejection.source_module != "parks") return bus::Outcome::applied;
   const bool booking = rejection.source_type == events::kBookingSource,
              enrollment = rejection.source_type == events::kEnrollmentSource;

@@ -25,25 +25,39 @@ Result<store::Scope> read_scope(const Principal* principal) {
   return forbidden("needs permission parks:read");
 }
 
+namespace {
+
+// A place's event: its record as the API shows it, the contract's fields laid over it.
+template <class Row>
+void append_place(db::Connection& service, std::string_view topic, std::string_view type, std::string_view aggregate,
+                  const Row& row, json snapshot, const json& contract, const std::string& correlation,
+                  const std::string& causation) {
+  snapshot.update(contract);
+  bus::append(service, bus::aggregate_event(topic, type, aggregate, row.id, row.event_version,
+                                            events::event_data(std::move(snapshot)), correlation, causation));
+}
+
+// The contract's snapshot of a place, with the event's refund decision.
+template <class Snapshot>
+Snapshot with_refund(Snapshot contract, bool refund_payment) {
+  contract.refund_payment = refund_payment;
+  return contract;
+}
+
+}  // namespace
+
 void announce(db::Connection& service, std::string_view type, const store::Booking& booking,
               const std::string& correlation, const std::string& causation, bool refund_payment) {
-  auto snapshot = booking_json(booking);
-  snapshot.update(events::booking_snapshot({booking.id, booking.facility_id, booking.citizen_id, booking.starts_at,
-                                            booking.ends_at, booking.status, booking.amount_cents, booking.currency,
-                                            refund_payment, booking.cancel_reason}));
-  bus::append(service, bus::aggregate_event(events::kBookingTopic, type, "booking", booking.id, booking.event_version,
-                                            {{"snapshot", std::move(snapshot)}}, correlation, causation));
+  append_place(service, events::kBookingTopic, type, "booking", booking, booking_json(booking),
+               events::booking_snapshot(with_refund<events::BookingSnapshot>(booking, refund_payment)), correlation,
+               causation);
 }
 
 void announce(db::Connection& service, std::string_view type, const store::Enrollment& enrollment,
               const std::string& correlation, const std::string& causation, bool refund_payment) {
-  auto snapshot = enrollment_json(enrollment);
-  snapshot.update(
-      events::enrollment_snapshot({enrollment.id, enrollment.program_id, enrollment.citizen_id, enrollment.status,
-                                   enrollment.amount_cents, enrollment.currency, refund_payment}));
-  bus::append(service, bus::aggregate_event(events::kEnrollmentTopic, type, "enrollment", enrollment.id,
-                                            enrollment.event_version, {{"snapshot", std::move(snapshot)}}, correlation,
-                                            causation));
+  append_place(service, events::kEnrollmentTopic, type, "enrollment", enrollment, enrollment_json(enrollment),
+               events::enrollment_snapshot(with_refund<events::EnrollmentSnapshot>(enrollment, refund_payment)),
+               correlation, causation);
 }
 
 ParksService::ParksService(Settings settings, Dependencies dependencies)

@@ -5,69 +5,63 @@
 namespace townhall::parks::store {
 namespace {
 
-using db::all_rows;
-using db::first_row;
-using db::read_columns;
-using db::single_int;
+using db::all_rows, db::first_row, db::single_int;
 
-constexpr const char* kFacilitySelect =
-    "SELECT id, name, kind, capacity, hourly_price_cents, currency, time_zone, opening_hours, is_active, "
-    "event_version, created_at, updated_at FROM facilities ";
+// parks.db's rows as the selects below read them, each column beside its member.
+constexpr auto kFacilities = db::columns<Facility>(
+    "facilities", "id", &Facility::id, "name", &Facility::name, "kind", &Facility::kind, "capacity",
+    &Facility::capacity, "hourly_price_cents", &Facility::hourly_price_cents, "currency", &Facility::currency,
+    "time_zone", &Facility::time_zone, "opening_hours", &Facility::opening_hours, "is_active", &Facility::is_active,
+    "event_version", &Facility::event_version, "created_at", &Facility::created_at, "updated_at",
+    &Facility::updated_at);
 
-Facility read_facility(SQLite::Statement& row) {
-  Facility f;
-  read_columns(row, f.id, f.name, f.kind, f.capacity, f.hourly_price_cents, f.currency, f.time_zone, f.opening_hours,
-               f.is_active, f.event_version, f.created_at, f.updated_at);
-  return f;
-}
+constexpr auto kBookings = db::columns<Booking>(
+    "bookings", "id", &Booking::id, "facility_id", &Booking::facility_id, "citizen_id", &Booking::citizen_id,
+    "starts_at", &Booking::starts_at, "ends_at", &Booking::ends_at, "status", &Booking::status, "amount_cents",
+    &Booking::amount_cents, "currency", &Booking::currency, "hold_expires_at", &Booking::hold_expires_at, "invoice_id",
+    &Booking::invoice_id, "payment_id", &Booking::payment_id, "cancel_reason", &Booking::cancel_reason, "event_version",
+    &Booking::event_version, "created_at", &Booking::created_at, "updated_at", &Booking::updated_at, "cancelled_by",
+    &Booking::cancelled_by, "cancelled_by_id", &Booking::cancelled_by_id, "cancelled_at", &Booking::cancelled_at,
+    "refund", &Booking::refund, "client_digest", &Booking::client_digest);
 
-constexpr const char* kBookingSelect =
-    "SELECT id, facility_id, citizen_id, starts_at, ends_at, status, amount_cents, currency, hold_expires_at, "
-    "invoice_id, payment_id, cancel_reason, event_version, created_at, updated_at, cancelled_by, cancelled_by_id, "
-    "cancelled_at, refund, client_digest FROM bookings ";
+// A program with the counts of its places by state.
+constexpr auto kPrograms = db::columns<Program>(
+    "programs p", "p.id", &Program::id, "p.facility_id", &Program::facility_id, "p.name", &Program::name, "p.schedule",
+    &Program::schedule, "p.capacity", &Program::capacity, "p.price_cents", &Program::price_cents, "p.currency",
+    &Program::currency, "p.is_active", &Program::is_active, "p.created_at", &Program::created_at, "p.updated_at",
+    &Program::updated_at, "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'enrolled')",
+    &Program::enrolled, "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'waitlisted')",
+    &Program::waitlisted, "p.starts_at", &Program::starts_at,
+    "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'pending_payment')", &Program::held);
 
-Booking read_booking(SQLite::Statement& row) {
-  Booking b;
-  read_columns(row, b.id, b.facility_id, b.citizen_id, b.starts_at, b.ends_at, b.status, b.amount_cents, b.currency,
-               b.hold_expires_at, b.invoice_id, b.payment_id, b.cancel_reason, b.event_version, b.created_at,
-               b.updated_at, b.cancelled_by, b.cancelled_by_id, b.cancelled_at, b.refund, b.client_digest);
-  return b;
-}
-
-constexpr const char* kProgramSelect =
-    "SELECT p.id, p.facility_id, p.name, p.schedule, p.capacity, p.price_cents, p.currency, p.is_active, "
-    "p.created_at, p.updated_at, "
-    "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'enrolled'), "
-    "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'waitlisted'), p.starts_at, "
-    "(SELECT count(*) FROM enrollments e WHERE e.program_id = p.id AND e.status = 'pending_payment') FROM programs p ";
-
-Program read_program(SQLite::Statement& row) {
-  Program p;
-  read_columns(row, p.id, p.facility_id, p.name, p.schedule, p.capacity, p.price_cents, p.currency, p.is_active,
-               p.created_at, p.updated_at, p.enrolled, p.waitlisted, p.starts_at, p.held);
-  return p;
-}
-
-constexpr const char* kEnrollmentSelect =
-    "SELECT e.id, e.program_id, e.citizen_id, e.status, e.created_at, e.updated_at, "
+// An enrollment with its place in the waitlist (0 when not waitlisted).
+constexpr auto kEnrollments = db::columns<Enrollment>(
+    "enrollments e", "e.id", &Enrollment::id, "e.program_id", &Enrollment::program_id, "e.citizen_id",
+    &Enrollment::citizen_id, "e.status", &Enrollment::status, "e.created_at", &Enrollment::created_at, "e.updated_at",
+    &Enrollment::updated_at,
     "CASE WHEN e.status = 'waitlisted' THEN (SELECT count(*) FROM enrollments w WHERE w.program_id = e.program_id "
-    "AND w.status = 'waitlisted' AND w.id <= e.id) ELSE 0 END, e.amount_cents, e.currency, e.hold_expires_at, "
-    "e.invoice_id, e.payment_id, e.cancel_reason, e.cancelled_by, e.cancelled_by_id, e.cancelled_at, e.refund, "
-    "e.event_version, e.client_digest FROM enrollments e ";
+    "AND w.status = 'waitlisted' AND w.id <= e.id) ELSE 0 END",
+    &Enrollment::waitlist_position, "e.amount_cents", &Enrollment::amount_cents, "e.currency", &Enrollment::currency,
+    "e.hold_expires_at", &Enrollment::hold_expires_at, "e.invoice_id", &Enrollment::invoice_id, "e.payment_id",
+    &Enrollment::payment_id, "e.cancel_reason", &Enrollment::cancel_reason, "e.cancelled_by", &Enrollment::cancelled_by,
+    "e.cancelled_by_id", &Enrollment::cancelled_by_id, "e.cancelled_at", &Enrollment::cancelled_at, "e.refund",
+    &Enrollment::refund, "e.event_version", &Enrollment::event_version, "e.client_digest", &Enrollment::client_digest);
 
-Enrollment read_enrollment(SQLite::Statement& row) {
-  Enrollment e;
-  read_columns(row, e.id, e.program_id, e.citizen_id, e.status, e.created_at, e.updated_at, e.waitlist_position,
-               e.amount_cents, e.currency, e.hold_expires_at, e.invoice_id, e.payment_id, e.cancel_reason,
-               e.cancelled_by, e.cancelled_by_id, e.cancelled_at, e.refund, e.event_version, e.client_digest);
-  return e;
-}
+constexpr auto kCitizenRefs =
+    db::columns<CitizenRef>("citizen_refs", "citizen_id", &CitizenRef::citizen_id, "name", &CitizenRef::name, "email",
+                            &CitizenRef::email, "is_active", &CitizenRef::is_active, "event_version",
+                            &CitizenRef::event_version, "last_synced_at", &CitizenRef::last_synced_at, "email_verified",
+                            &CitizenRef::email_verified, "identity_verified", &CitizenRef::identity_verified);
 
-CitizenRef read_citizen_ref(SQLite::Statement& row) {
-  CitizenRef r;
-  read_columns(row, r.citizen_id, r.name, r.email, r.is_active, r.event_version, r.last_synced_at, r.email_verified,
-               r.identity_verified);
-  return r;
+// Places (`alias`: the select's table alias and a dot) whose payment hold ended by `now`,
+// the oldest first.
+template <class Columns>
+auto expired(db::Connection& connection, const Columns& columns, const std::string& alias, const std::string& now,
+             int limit) {
+  return all_rows(connection,
+                  columns.select() + "WHERE " + alias + "status = 'pending_payment' AND " + alias +
+                      "hold_expires_at <= ? ORDER BY " + alias + "hold_expires_at LIMIT ?",
+                  columns.reader(), now, limit);
 }
 
 }  // namespace
@@ -75,12 +69,10 @@ CitizenRef read_citizen_ref(SQLite::Statement& row) {
 // --- facilities ------------------------------------------------------------------------
 
 void insert_facility(db::Connection& connection, Facility& f) {
-  f.id = db::insert(
-      connection,
-      "INSERT INTO facilities (name, kind, capacity, hourly_price_cents, currency, time_zone, opening_hours, "
-      "is_active, event_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      f.name, f.kind, f.capacity, f.hourly_price_cents, f.currency, f.time_zone, f.opening_hours, f.is_active,
-      f.event_version, f.created_at, f.updated_at);
+  f.id = db::insert_row(connection, "facilities", "name", f.name, "kind", f.kind, "capacity", f.capacity,
+                        "hourly_price_cents", f.hourly_price_cents, "currency", f.currency, "time_zone", f.time_zone,
+                        "opening_hours", f.opening_hours, "is_active", f.is_active, "event_version", f.event_version,
+                        "created_at", f.created_at, "updated_at", f.updated_at);
 }
 
 void update_facility(db::Connection& connection, const Facility& f) {
@@ -93,27 +85,23 @@ void update_facility(db::Connection& connection, const Facility& f) {
 }
 
 std::optional<Facility> find_facility(db::Connection& connection, std::int64_t id) {
-  return first_row(connection, std::string(kFacilitySelect) + "WHERE id = ?", read_facility, id);
+  return first_row(connection, kFacilities.select() + "WHERE id = ?", kFacilities.reader(), id);
 }
 
 std::vector<Facility> list_facilities(db::Connection& connection, bool active_only, std::int64_t offset, int limit,
                                       std::int64_t& total) {
   total = single_int(connection, "SELECT count(*) FROM facilities WHERE ?1 = 0 OR is_active = 1", active_only);
-  return all_rows(connection,
-                  std::string(kFacilitySelect) + "WHERE ?1 = 0 OR is_active = 1 ORDER BY id LIMIT ?2 OFFSET ?3",
-                  read_facility, active_only, limit, offset);
+  return all_rows(connection, kFacilities.select() + "WHERE ?1 = 0 OR is_active = 1 ORDER BY id LIMIT ?2 OFFSET ?3",
+                  kFacilities.reader(), active_only, limit, offset);
 }
 
 // --- bookings --------------------------------------------------------------------------
 
 void insert_booking(db::Connection& connection, Booking& b) {
-  b.id =
-      db::insert(connection,
-                 "INSERT INTO bookings (facility_id, citizen_id, starts_at, ends_at, status, amount_cents, currency, "
-                 "hold_expires_at, event_version, created_at, updated_at, client_digest) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 b.facility_id, b.citizen_id, b.starts_at, b.ends_at, b.status, b.amount_cents, b.currency,
-                 b.hold_expires_at, b.event_version, b.created_at, b.updated_at, b.client_digest);
+  b.id = db::insert_row(connection, "bookings", "facility_id", b.facility_id, "citizen_id", b.citizen_id, "starts_at",
+                        b.starts_at, "ends_at", b.ends_at, "status", b.status, "amount_cents", b.amount_cents,
+                        "currency", b.currency, "hold_expires_at", b.hold_expires_at, "event_version", b.event_version,
+                        "created_at", b.created_at, "updated_at", b.updated_at, "client_digest", b.client_digest);
 }
 
 void update_booking(db::Connection& connection, const Booking& b) {
@@ -126,19 +114,19 @@ void update_booking(db::Connection& connection, const Booking& b) {
 }
 
 std::optional<Booking> find_booking(db::Connection& connection, std::int64_t id, const Scope& scope) {
-  return first_row(connection, std::string(kBookingSelect) + "WHERE id = ?1 AND (?2 IS NULL OR citizen_id = ?2)",
-                   read_booking, id, scope.citizen_id);
+  return first_row(connection, kBookings.select() + "WHERE id = ?1 AND (?2 IS NULL OR citizen_id = ?2)",
+                   kBookings.reader(), id, scope.citizen_id);
 }
 
 std::optional<Booking> find_overlap(db::Connection& connection, std::int64_t facility_id, const std::string& starts_at,
                                     const std::string& ends_at) {
   // Bookings last at most a day: only those starting in the day before can overlap.
   return first_row(connection,
-                   std::string(kBookingSelect) +
+                   kBookings.select() +
                        "WHERE facility_id = ?1 AND status <> 'cancelled' AND "
                        "starts_at > strftime('%Y-%m-%dT%H:%M:%fZ', ?3, '-1 day') AND starts_at < ?2 AND "
                        "?3 < ends_at LIMIT 1",
-                   read_booking, facility_id, ends_at, starts_at);
+                   kBookings.reader(), facility_id, ends_at, starts_at);
 }
 
 std::vector<Booking> list_bookings(db::Connection& connection, const Scope& scope, const BookingFilter& filter,
@@ -148,16 +136,12 @@ std::vector<Booking> list_bookings(db::Connection& connection, const Scope& scop
       "AND (?4 IS NULL OR starts_at < ?4) ";
   total = single_int(connection, "SELECT count(*) FROM bookings " + where, scope.citizen_id, filter.facility_id,
                      filter.from, filter.to);
-  return all_rows(connection, std::string(kBookingSelect) + where + "ORDER BY starts_at, id LIMIT ?5 OFFSET ?6",
-                  read_booking, scope.citizen_id, filter.facility_id, filter.from, filter.to, limit, offset);
+  return all_rows(connection, kBookings.select() + where + "ORDER BY starts_at, id LIMIT ?5 OFFSET ?6",
+                  kBookings.reader(), scope.citizen_id, filter.facility_id, filter.from, filter.to, limit, offset);
 }
 
 std::vector<Booking> expired_holds(db::Connection& connection, const std::string& now, int limit) {
-  return all_rows(connection,
-                  std::string(kBookingSelect) +
-                      "WHERE status = 'pending_payment' AND hold_expires_at <= ? "
-                      "ORDER BY hold_expires_at LIMIT ?",
-                  read_booking, now, limit);
+  return expired(connection, kBookings, "", now, limit);
 }
 
 std::optional<std::string> next_hold_expiry(db::Connection& connection) {
@@ -201,31 +185,26 @@ std::int64_t count_active_of_kind(db::Connection& connection, std::int64_t citiz
 // --- programs and enrollments ----------------------------------------------------------
 
 void insert_program(db::Connection& connection, Program& p) {
-  p.id = db::insert(
-      connection,
-      "INSERT INTO programs (facility_id, name, schedule, capacity, price_cents, currency, is_active, created_at, "
-      "updated_at, starts_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      p.facility_id, p.name, p.schedule, p.capacity, p.price_cents, p.currency, p.is_active, p.created_at, p.updated_at,
-      p.starts_at);
+  p.id = db::insert_row(connection, "programs", "facility_id", p.facility_id, "name", p.name, "schedule", p.schedule,
+                        "capacity", p.capacity, "price_cents", p.price_cents, "currency", p.currency, "is_active",
+                        p.is_active, "created_at", p.created_at, "updated_at", p.updated_at, "starts_at", p.starts_at);
 }
 
 std::optional<Program> find_program(db::Connection& connection, std::int64_t id) {
-  return first_row(connection, std::string(kProgramSelect) + "WHERE p.id = ?", read_program, id);
+  return first_row(connection, kPrograms.select() + "WHERE p.id = ?", kPrograms.reader(), id);
 }
 
 std::vector<Program> list_programs(db::Connection& connection, std::int64_t offset, int limit, std::int64_t& total) {
   total = single_int(connection, "SELECT count(*) FROM programs WHERE is_active = 1");
-  return all_rows(connection, std::string(kProgramSelect) + "WHERE p.is_active = 1 ORDER BY p.id LIMIT ?1 OFFSET ?2",
-                  read_program, limit, offset);
+  return all_rows(connection, kPrograms.select() + "WHERE p.is_active = 1 ORDER BY p.id LIMIT ?1 OFFSET ?2",
+                  kPrograms.reader(), limit, offset);
 }
 
 void insert_enrollment(db::Connection& connection, Enrollment& e) {
-  e.id = db::insert(
-      connection,
-      "INSERT INTO enrollments (program_id, citizen_id, status, created_at, updated_at, amount_cents, currency, "
-      "hold_expires_at, event_version, client_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      e.program_id, e.citizen_id, e.status, e.created_at, e.updated_at, e.amount_cents, e.currency, e.hold_expires_at,
-      e.event_version, e.client_digest);
+  e.id = db::insert_row(connection, "enrollments", "program_id", e.program_id, "citizen_id", e.citizen_id, "status",
+                        e.status, "created_at", e.created_at, "updated_at", e.updated_at, "amount_cents",
+                        e.amount_cents, "currency", e.currency, "hold_expires_at", e.hold_expires_at, "event_version",
+                        e.event_version, "client_digest", e.client_digest);
 }
 
 void update_enrollment(db::Connection& connection, const Enrollment& e) {
@@ -239,16 +218,15 @@ void update_enrollment(db::Connection& connection, const Enrollment& e) {
 }
 
 std::optional<Enrollment> find_enrollment(db::Connection& connection, std::int64_t id, const Scope& scope) {
-  return first_row(connection, std::string(kEnrollmentSelect) + "WHERE e.id = ?1 AND (?2 IS NULL OR e.citizen_id = ?2)",
-                   read_enrollment, id, scope.citizen_id);
+  return first_row(connection, kEnrollments.select() + "WHERE e.id = ?1 AND (?2 IS NULL OR e.citizen_id = ?2)",
+                   kEnrollments.reader(), id, scope.citizen_id);
 }
 
 std::optional<Enrollment> find_active_enrollment(db::Connection& connection, std::int64_t program_id,
                                                  std::int64_t citizen_id) {
-  return first_row(
-      connection,
-      std::string(kEnrollmentSelect) + "WHERE e.program_id = ? AND e.citizen_id = ? AND e.status <> 'cancelled'",
-      read_enrollment, program_id, citizen_id);
+  return first_row(connection,
+                   kEnrollments.select() + "WHERE e.program_id = ? AND e.citizen_id = ? AND e.status <> 'cancelled'",
+                   kEnrollments.reader(), program_id, citizen_id);
 }
 
 std::int64_t count_taken(db::Connection& connection, std::int64_t program_id) {
@@ -258,28 +236,19 @@ std::int64_t count_taken(db::Connection& connection, std::int64_t program_id) {
 }
 
 std::optional<Enrollment> first_waitlisted(db::Connection& connection, std::int64_t program_id) {
-  return first_row(
-      connection,
-      std::string(kEnrollmentSelect) + "WHERE e.program_id = ? AND e.status = 'waitlisted' ORDER BY e.id LIMIT 1",
-      read_enrollment, program_id);
+  return first_row(connection,
+                   kEnrollments.select() + "WHERE e.program_id = ? AND e.status = 'waitlisted' ORDER BY e.id LIMIT 1",
+                   kEnrollments.reader(), program_id);
 }
 
 std::vector<Enrollment> expired_enrollment_holds(db::Connection& connection, const std::string& now, int limit) {
-  return all_rows(connection,
-                  std::string(kEnrollmentSelect) +
-                      "WHERE e.status = 'pending_payment' AND e.hold_expires_at <= ? "
-                      "ORDER BY e.hold_expires_at LIMIT ?",
-                  read_enrollment, now, limit);
+  return expired(connection, kEnrollments, "e.", now, limit);
 }
 
 // --- citizen_refs ----------------------------------------------------------------------
 
 std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id) {
-  return first_row(
-      connection,
-      "SELECT citizen_id, name, email, is_active, event_version, last_synced_at, email_verified, identity_verified "
-      "FROM citizen_refs WHERE citizen_id = ?",
-      read_citizen_ref, citizen_id);
+  return first_row(connection, kCitizenRefs.select() + "WHERE citizen_id = ?", kCitizenRefs.reader(), citizen_id);
 }
 
 }  // namespace townhall::parks::store

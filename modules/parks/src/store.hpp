@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "townhall/parks/events.hpp"
 #include "townhall/platform/db.hpp"
 
 // parks.db's SQL, one function per statement; no transactions.
@@ -28,17 +29,11 @@ std::optional<Facility> find_facility(db::Connection& connection, std::int64_t i
 std::vector<Facility> list_facilities(db::Connection& connection, bool active_only, std::int64_t offset, int limit,
                                       std::int64_t& total);
 
-struct Booking {
-  std::int64_t id = 0;
-  std::int64_t facility_id = 0;
-  std::int64_t citizen_id = 0;
-  std::string starts_at, ends_at;
-  std::string status;  // pending_payment | confirmed | cancelled
-  std::int64_t amount_cents = 0;
-  std::string currency;
+// A booking row: what its events carry (the contract's snapshot, whose refund_payment is
+// an event's decision, not a column) and its bookkeeping.
+struct Booking : events::BookingSnapshot {
   std::optional<std::string> hold_expires_at;
   std::optional<std::int64_t> invoice_id, payment_id;
-  std::optional<std::string> cancel_reason;
   std::int64_t event_version = 1;
   std::string created_at, updated_at;
   // The cancellation's audit (migrations/parks/0002): citizen | staff | system, the
@@ -103,15 +98,10 @@ std::vector<Program> list_programs(db::Connection& connection, std::int64_t offs
 
 // A place in a program. In a priced one it is held pending_payment (as a booking holds
 // its slot, with the booking's payment and cancellation columns: migrations/parks/0003).
-struct Enrollment {
-  std::int64_t id = 0;
-  std::int64_t program_id = 0;
-  std::int64_t citizen_id = 0;
-  std::string status;  // pending_payment | enrolled | waitlisted | cancelled
+// An enrollment row: its events' snapshot (refund_payment as a booking's) and the rest.
+struct Enrollment : events::EnrollmentSnapshot {
   std::string created_at, updated_at;
   std::int64_t waitlist_position = 0;  // 1-based among the waitlisted, when read
-  std::int64_t amount_cents = 0;
-  std::string currency;
   std::optional<std::string> hold_expires_at;
   std::optional<std::int64_t> invoice_id, payment_id;
   std::optional<std::string> cancel_reason;

@@ -18,16 +18,6 @@ namespace {
 
 using json = nlohmann::json;
 
-events::ApplicationSnapshot application_snapshot(const store::Application& a) {
-  return {a.id,        a.citizen_id, a.permit_type,     a.department_code, a.property_address, a.status,
-          a.fee_cents, a.currency,   a.decision_reason, a.submitted_at,    a.updated_at};
-}
-
-events::PermitSnapshot permit_snapshot(const store::Permit& p) {
-  return {p.id,     p.application_id, p.citizen_id, p.permit_type,  p.department_code,
-          p.status, p.issued_at,      p.revoked_at, p.revoke_reason};
-}
-
 void append(db::Connection& service, std::string_view topic, std::string_view type, std::string_view aggregate_type,
             std::int64_t id, std::int64_t version, json data, const CallContext& context) {
   bus::append(service,
@@ -36,7 +26,7 @@ void append(db::Connection& service, std::string_view topic, std::string_view ty
 
 }  // namespace
 
-json permit_json(const store::Permit& p) { return events::permit_json(permit_snapshot(p)); }
+json permit_json(const store::Permit& p) { return events::permit_json(p); }
 
 Result<store::Scope> scope_for(const Principal* principal) {
   if (!principal) return store::Scope::everything();
@@ -100,7 +90,7 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::submit(const 
     a.submitted_at = a.updated_at = utc::now();
     store::insert_application(service, a);
     append(service, events::kApplicationTopic, events::kApplicationSubmitted, "application", a.id, 1,
-           events::application_data(application_snapshot(a)), context);
+           events::application_data(a), context);
     return *store::find_application(service, a.id, store::Scope::everything());
   });
   if (written) {
@@ -220,13 +210,13 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::decide(const 
     store::update_application(service, *a);
     append(service, events::kApplicationTopic,
            decision == Decision::approve ? events::kApplicationApproved : events::kApplicationRejected, "application",
-           a->id, a->event_version, events::application_data(application_snapshot(*a)), context);
+           a->id, a->event_version, events::application_data(*a), context);
     if (decision == Decision::approve) {
       store::Permit permit{
-          0, a->id, a->citizen_id, a->permit_type, a->department_code, "active", 1, now, principal->id, {}, {}, {}};
+          {0, a->id, a->citizen_id, a->permit_type, a->department_code, "active", now, {}, {}}, 1, principal->id, {}};
       store::insert_permit(service, permit);
-      append(service, events::kPermitTopic, events::kPermitIssued, "permit", permit.id, 1,
-             events::permit_data(permit_snapshot(permit)), context);
+      append(service, events::kPermitTopic, events::kPermitIssued, "permit", permit.id, 1, events::permit_data(permit),
+             context);
     }
     return *store::find_application(service, id, store::Scope::everything());
   });
@@ -326,7 +316,7 @@ boost::asio::awaitable<Result<store::Permit>> PermitsService::revoke_permit(cons
     permit->event_version += 1;
     store::update_permit(service, *permit);
     append(service, events::kPermitTopic, events::kPermitRevoked, "permit", permit->id, permit->event_version,
-           events::permit_data(permit_snapshot(*permit)), context);
+           events::permit_data(*permit), context);
     return *permit;
   });
   if (written) {
@@ -427,7 +417,7 @@ void PermitsService::bootstrap_departments(db::Connection& sync) {
 }
 
 bus::Outcome PermitsService::apply_department_event(const bus::Event& event, db::Connection& sync) {
-  auto department = auth::events::department_from_snapshot(event.data.at("snapshot"), event.event_version);
+  auto department = auth::events::department_of(event);
   store::DepartmentRef ref{department.code, department.name, department.event_version, utc::now()};
   return store::upsert_department_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
 }

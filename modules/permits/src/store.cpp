@@ -34,36 +34,30 @@ Application read_application(SQLite::Statement& row) {
   return a;
 }
 
-constexpr const char* kPermitColumns =
-    "SELECT a.id, a.application_id, a.citizen_id, a.permit_type, a.department_code, a.status, a.event_version, "
-    "a.issued_at, a.issued_by, a.revoked_at, a.revoked_by, a.revoke_reason FROM permits a ";
+// The permits.db rows read below, each column named beside its member.
+constexpr auto kPermits = db::columns<Permit>(
+    "permits a", "a.id", &Permit::id, "a.application_id", &Permit::application_id, "a.citizen_id", &Permit::citizen_id,
+    "a.permit_type", &Permit::permit_type, "a.department_code", &Permit::department_code, "a.status", &Permit::status,
+    "a.event_version", &Permit::event_version, "a.issued_at", &Permit::issued_at, "a.issued_by", &Permit::issued_by,
+    "a.revoked_at", &Permit::revoked_at, "a.revoked_by", &Permit::revoked_by, "a.revoke_reason",
+    &Permit::revoke_reason);
 
-Inspection read_inspection(SQLite::Statement& row) {
-  Inspection i;
-  read_columns(row, i.id, i.application_id, i.scheduled_for, i.status, i.notes, i.scheduled_by, i.recorded_by,
-               i.created_at, i.recorded_at);
-  return i;
-}
+constexpr auto kInspections = db::columns<Inspection>(
+    "inspections", "id", &Inspection::id, "application_id", &Inspection::application_id, "scheduled_for",
+    &Inspection::scheduled_for, "status", &Inspection::status, "notes", &Inspection::notes, "scheduled_by",
+    &Inspection::scheduled_by, "recorded_by", &Inspection::recorded_by, "created_at", &Inspection::created_at,
+    "recorded_at", &Inspection::recorded_at);
 
-Permit read_permit(SQLite::Statement& row) {
-  Permit p;
-  read_columns(row, p.id, p.application_id, p.citizen_id, p.permit_type, p.department_code, p.status, p.event_version,
-               p.issued_at, p.issued_by, p.revoked_at, p.revoked_by, p.revoke_reason);
-  return p;
-}
+constexpr auto kCitizenRefs = db::columns<CitizenRef>(
+    "citizen_refs", "citizen_id", &CitizenRef::citizen_id, "name", &CitizenRef::name, "email", &CitizenRef::email,
+    "phone", &CitizenRef::phone, "address", &CitizenRef::address, "city", &CitizenRef::city, "postal_code",
+    &CitizenRef::postal_code, "email_verified", &CitizenRef::email_verified, "identity_verified",
+    &CitizenRef::identity_verified, "is_active", &CitizenRef::is_active, "event_version", &CitizenRef::event_version,
+    "last_synced_at", &CitizenRef::last_synced_at);
 
-CitizenRef read_citizen_ref(SQLite::Statement& row) {
-  CitizenRef r;
-  read_columns(row, r.citizen_id, r.name, r.email, r.phone, r.address, r.city, r.postal_code, r.email_verified,
-               r.identity_verified, r.is_active, r.event_version, r.last_synced_at);
-  return r;
-}
-
-DepartmentRef read_department_ref(SQLite::Statement& row) {
-  DepartmentRef r;
-  read_columns(row, r.code, r.name, r.event_version, r.last_synced_at);
-  return r;
-}
+constexpr auto kDepartmentRefs = db::columns<DepartmentRef>(
+    "department_refs", "code", &DepartmentRef::code, "name", &DepartmentRef::name, "event_version",
+    &DepartmentRef::event_version, "last_synced_at", &DepartmentRef::last_synced_at);
 
 }  // namespace
 
@@ -85,12 +79,10 @@ std::vector<Application> list_applications(db::Connection& connection, const Sco
 }
 
 void insert_application(db::Connection& connection, Application& a) {
-  a.id = db::insert(
-      connection,
-      "INSERT INTO applications (citizen_id, permit_type, description, property_address, department_code, status, "
-      "fee_cents, currency, event_version, submitted_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      a.citizen_id, a.permit_type, a.description, a.property_address, a.department_code, a.status, a.fee_cents,
-      a.currency, a.event_version, a.submitted_at, a.updated_at);
+  a.id = db::insert_row(connection, "applications", "citizen_id", a.citizen_id, "permit_type", a.permit_type,
+                        "description", a.description, "property_address", a.property_address, "department_code",
+                        a.department_code, "status", a.status, "fee_cents", a.fee_cents, "currency", a.currency,
+                        "event_version", a.event_version, "submitted_at", a.submitted_at, "updated_at", a.updated_at);
 }
 
 void update_application(db::Connection& connection, const Application& a) {
@@ -102,18 +94,12 @@ void update_application(db::Connection& connection, const Application& a) {
 }
 
 std::optional<Inspection> find_inspection(db::Connection& connection, std::int64_t id) {
-  return first_row(
-      connection,
-      "SELECT id, application_id, scheduled_for, status, notes, scheduled_by, recorded_by, created_at, recorded_at "
-      "FROM inspections WHERE id = ?",
-      read_inspection, id);
+  return first_row(connection, kInspections.select() + "WHERE id = ?", kInspections.reader(), id);
 }
 
 void insert_inspection(db::Connection& connection, Inspection& i) {
-  i.id = db::insert(connection,
-                    "INSERT INTO inspections (application_id, scheduled_for, status, scheduled_by, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    i.application_id, i.scheduled_for, i.status, i.scheduled_by, i.created_at);
+  i.id = db::insert_row(connection, "inspections", "application_id", i.application_id, "scheduled_for", i.scheduled_for,
+                        "status", i.status, "scheduled_by", i.scheduled_by, "created_at", i.created_at);
 }
 
 void update_inspection(db::Connection& connection, const Inspection& i) {
@@ -128,17 +114,14 @@ bool has_passed_inspection(db::Connection& connection, std::int64_t application_
 }
 
 std::optional<Permit> find_permit(db::Connection& connection, std::int64_t id, const Scope& scope) {
-  return first_row(connection, std::string(kPermitColumns) + "WHERE " + kScopeClause + " AND a.id = ?3", read_permit,
+  return first_row(connection, kPermits.select() + "WHERE " + kScopeClause + " AND a.id = ?3", kPermits.reader(),
                    scope.citizen_id, scope.department_code, id);
 }
 
 void insert_permit(db::Connection& connection, Permit& p) {
-  p.id = db::insert(
-      connection,
-      "INSERT INTO permits (application_id, citizen_id, permit_type, department_code, status, event_version, "
-      "issued_at, issued_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-      p.application_id, p.citizen_id, p.permit_type, p.department_code, p.status, p.event_version, p.issued_at,
-      p.issued_by);
+  p.id = db::insert_row(connection, "permits", "application_id", p.application_id, "citizen_id", p.citizen_id,
+                        "permit_type", p.permit_type, "department_code", p.department_code, "status", p.status,
+                        "event_version", p.event_version, "issued_at", p.issued_at, "issued_by", p.issued_by);
 }
 
 void update_permit(db::Connection& connection, const Permit& p) {
@@ -149,11 +132,7 @@ void update_permit(db::Connection& connection, const Permit& p) {
 }
 
 std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id) {
-  return first_row(
-      connection,
-      "SELECT citizen_id, name, email, phone, address, city, postal_code, email_verified, identity_verified, "
-      "is_active, event_version, last_synced_at FROM citizen_refs WHERE citizen_id = ?",
-      read_citizen_ref, citizen_id);
+  return first_row(connection, kCitizenRefs.select() + "WHERE citizen_id = ?", kCitizenRefs.reader(), citizen_id);
 }
 
 bool upsert_department_ref(db::Connection& connection, const DepartmentRef& r) {
@@ -166,8 +145,7 @@ bool upsert_department_ref(db::Connection& connection, const DepartmentRef& r) {
 }
 
 std::optional<DepartmentRef> find_department_ref(db::Connection& connection, const std::string& code) {
-  return first_row(connection, "SELECT code, name, event_version, last_synced_at FROM department_refs WHERE code = ?",
-                   read_department_ref, code);
+  return first_row(connection, kDepartmentRefs.select() + "WHERE code = ?", kDepartmentRefs.reader(), code);
 }
 
 }  // namespace townhall::permits::store

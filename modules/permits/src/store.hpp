@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "townhall/permits/events.hpp"
 #include "townhall/platform/db.hpp"
 
 // permits.db's SQL. Every read of applications and permits takes a Scope: the seeds'
@@ -24,22 +25,12 @@ struct Applicant {
   std::string synced_at;
 };
 
-struct Application {
-  std::int64_t id = 0;
-  std::int64_t citizen_id = 0;
-  std::string permit_type;
+// An application row: what its events carry (the contract's snapshot) and what stays here.
+struct Application : events::ApplicationSnapshot {
   std::string description;
-  std::string property_address;
-  std::string department_code;
-  std::string status;
-  std::int64_t fee_cents = 0;
-  std::string currency;
   std::optional<std::string> invoice_id;
-  std::optional<std::string> decision_reason;
   std::optional<std::int64_t> decided_by;
   std::int64_t event_version = 1;
-  std::string submitted_at;
-  std::string updated_at;
   std::optional<std::string> decided_at;
   std::optional<Applicant> applicant;  // from citizen_refs, when synced
   std::optional<std::int64_t> permit_id;
@@ -72,19 +63,11 @@ void insert_inspection(db::Connection& connection, Inspection& inspection);
 void update_inspection(db::Connection& connection, const Inspection& inspection);
 bool has_passed_inspection(db::Connection& connection, std::int64_t application_id);
 
-struct Permit {
-  std::int64_t id = 0;
-  std::int64_t application_id = 0;
-  std::int64_t citizen_id = 0;
-  std::string permit_type;
-  std::string department_code;
-  std::string status;
+// A permit row: its events' snapshot (also what GET /permits/{id} shows) and who acted.
+struct Permit : events::PermitSnapshot {
   std::int64_t event_version = 1;
-  std::string issued_at;
   std::int64_t issued_by = 0;
-  std::optional<std::string> revoked_at;
   std::optional<std::int64_t> revoked_by;
-  std::optional<std::string> revoke_reason;
 };
 std::optional<Permit> find_permit(db::Connection& connection, std::int64_t id, const Scope& scope);
 void insert_permit(db::Connection& connection, Permit& permit);

@@ -78,7 +78,9 @@ class PermitsServiceTest : public ::testing::Test {
       bus::Event event;
       event.event_type = "department.created";
       event.event_version = 1;
-      event.data = {{"snapshot", {{"code", "BLD"}, {"name", "Building"}}}};
+      event.data = auth::events::versioned(
+          {{"snapshot", auth::events::department_snapshot({"BLD", "Building", 1}, "2026-11-22T00:00:00.000Z",
+                                                          "2026-11-22T00:00:00.000Z")}});
       return event;
     }());
   }

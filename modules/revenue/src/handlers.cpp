@@ -76,7 +76,7 @@ bus::Outcome RevenueService::apply_application_event(const bus::Event& event, db
 // parks' refund decision says so (DESIGN §7, park booking; the payload is parks' contract,
 // townhall/parks/events.hpp, read for both as one PricedPlace).
 bus::Outcome RevenueService::apply_parks_event(const bus::Event& event, db::Connection& service) {
-  auto place = parks::events::priced_place(event.topic, event.event_type, event.data.at("snapshot"));
+  auto place = parks::events::priced_place(event);
   if (place.step == parks::events::PricedPlace::Step::other) return bus::Outcome::applied;
   auto id = std::to_string(place.id);
   const auto& type = place.source_type;

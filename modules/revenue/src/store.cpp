@@ -5,87 +5,67 @@
 namespace townhall::revenue::store {
 namespace {
 
-using db::all_rows;
-using db::first_row;
-using db::read_columns;
-using db::single_int;
+using db::all_rows, db::first_row, db::single_int;
 
-constexpr const char* kInvoiceSelect =
-    "SELECT id, citizen_id, source_module, source_type, source_id, description, amount_cents, currency, status, "
-    "event_version, created_at, updated_at, paid_at, closed_at FROM invoices ";
+// revenue.db's rows as the selects below read them (name beside member).
+constexpr auto kInvoices = db::columns<Invoice>(
+    "invoices", "id", &Invoice::id, "citizen_id", &Invoice::citizen_id, "source_module", &Invoice::source_module,
+    "source_type", &Invoice::source_type, "source_id", &Invoice::source_id, "description", &Invoice::description,
+    "amount_cents", &Invoice::amount_cents, "currency", &Invoice::currency, "status", &Invoice::status, "event_version",
+    &Invoice::event_version, "created_at", &Invoice::created_at, "updated_at", &Invoice::updated_at, "paid_at",
+    &Invoice::paid_at, "closed_at", &Invoice::closed_at);
 
-Invoice read_invoice(SQLite::Statement& row) {
-  Invoice i;
-  read_columns(row, i.id, i.citizen_id, i.source_module, i.source_type, i.source_id, i.description, i.amount_cents,
-               i.currency, i.status, i.event_version, i.created_at, i.updated_at, i.paid_at, i.closed_at);
-  return i;
-}
+constexpr auto kPayments = db::columns<Payment>(
+    "payments", "id", &Payment::id, "invoice_id", &Payment::invoice_id, "citizen_id", &Payment::citizen_id,
+    "idempotency_key", &Payment::idempotency_key, "request_digest", &Payment::request_digest, "amount_cents",
+    &Payment::amount_cents, "currency", &Payment::currency, "method_type", &Payment::method_type, "status",
+    &Payment::status, "failure_reason", &Payment::failure_reason, "provider_reference", &Payment::provider_reference,
+    "event_version", &Payment::event_version, "created_at", &Payment::created_at, "updated_at", &Payment::updated_at,
+    "completed_at", &Payment::completed_at, "refunded_at", &Payment::refunded_at, "processor_key",
+    &Payment::processor_key, "refund_key", &Payment::refund_key);
 
-constexpr const char* kPaymentSelect =
-    "SELECT id, invoice_id, citizen_id, idempotency_key, request_digest, amount_cents, currency, method_type, status, "
-    "failure_reason, provider_reference, event_version, created_at, updated_at, completed_at, refunded_at, "
-    "processor_key, refund_key FROM payments ";
+constexpr auto kLicenses = db::columns<BusinessLicense>(
+    "business_licenses", "id", &BusinessLicense::id, "citizen_id", &BusinessLicense::citizen_id, "business_name",
+    &BusinessLicense::business_name, "activity", &BusinessLicense::activity, "address", &BusinessLicense::address,
+    "status", &BusinessLicense::status, "term", &BusinessLicense::term, "expires_at", &BusinessLicense::expires_at,
+    "renewal_invoice_id", &BusinessLicense::renewal_invoice_id, "decided_by", &BusinessLicense::decided_by,
+    "decision_reason", &BusinessLicense::decision_reason, "event_version", &BusinessLicense::event_version,
+    "created_at", &BusinessLicense::created_at, "updated_at", &BusinessLicense::updated_at, "fee_invoice_id",
+    &BusinessLicense::fee_invoice_id, "fee_due_at", &BusinessLicense::fee_due_at);
 
-Payment read_payment(SQLite::Statement& row) {
-  Payment p;
-  read_columns(row, p.id, p.invoice_id, p.citizen_id, p.idempotency_key, p.request_digest, p.amount_cents, p.currency,
-               p.method_type, p.status, p.failure_reason, p.provider_reference, p.event_version, p.created_at,
-               p.updated_at, p.completed_at, p.refunded_at, p.processor_key, p.refund_key);
-  return p;
-}
+constexpr auto kTaxRecords = db::columns<TaxRecord>(
+    "tax_records", "id", &TaxRecord::id, "citizen_id", &TaxRecord::citizen_id, "tax_year", &TaxRecord::tax_year,
+    "assessed_value_cents", &TaxRecord::assessed_value_cents, "tax_due_cents", &TaxRecord::tax_due_cents, "currency",
+    &TaxRecord::currency, "recorded_by", &TaxRecord::recorded_by, "created_at", &TaxRecord::created_at);
 
-constexpr const char* kLicenseSelect =
-    "SELECT id, citizen_id, business_name, activity, address, status, term, expires_at, renewal_invoice_id, "
-    "decided_by, decision_reason, event_version, created_at, updated_at, fee_invoice_id, fee_due_at "
-    "FROM business_licenses ";
-
-BusinessLicense read_license(SQLite::Statement& row) {
-  BusinessLicense l;
-  read_columns(row, l.id, l.citizen_id, l.business_name, l.activity, l.address, l.status, l.term, l.expires_at,
-               l.renewal_invoice_id, l.decided_by, l.decision_reason, l.event_version, l.created_at, l.updated_at,
-               l.fee_invoice_id, l.fee_due_at);
-  return l;
-}
-
-TaxRecord read_tax_record(SQLite::Statement& row) {
-  TaxRecord r;
-  read_columns(row, r.id, r.citizen_id, r.tax_year, r.assessed_value_cents, r.tax_due_cents, r.currency, r.recorded_by,
-               r.created_at);
-  return r;
-}
-
-CitizenRef read_citizen_ref(SQLite::Statement& row) {
-  CitizenRef r;
-  read_columns(row, r.citizen_id, r.name, r.email, r.identity_verified, r.is_active, r.event_version, r.last_synced_at);
-  return r;
-}
+constexpr auto kCitizenRefs = db::columns<CitizenRef>(
+    "citizen_refs", "citizen_id", &CitizenRef::citizen_id, "name", &CitizenRef::name, "email", &CitizenRef::email,
+    "identity_verified", &CitizenRef::identity_verified, "is_active", &CitizenRef::is_active, "event_version",
+    &CitizenRef::event_version, "last_synced_at", &CitizenRef::last_synced_at);
 
 }  // namespace
 
 // --- invoices --------------------------------------------------------------------------
 
 bool insert_invoice(db::Connection& connection, Invoice& i) {
-  if (db::execute(connection,
-                  "INSERT INTO invoices (citizen_id, source_module, source_type, source_id, description, amount_cents, "
-                  "currency, status, event_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                  "ON CONFLICT (source_module, source_type, source_id) DO NOTHING",
-                  i.citizen_id, i.source_module, i.source_type, i.source_id, i.description, i.amount_cents, i.currency,
-                  i.status, i.event_version, i.created_at, i.updated_at) == 0)
-    return false;
-  i.id = connection.sql().getLastInsertRowid();
-  return true;
+  auto id = db::insert_new_row(connection, "invoices", "source_module, source_type, source_id", "citizen_id",
+                               i.citizen_id, "source_module", i.source_module, "source_type", i.source_type,
+                               "source_id", i.source_id, "description", i.description, "amount_cents", i.amount_cents,
+                               "currency", i.currency, "status", i.status, "event_version", i.event_version,
+                               "created_at", i.created_at, "updated_at", i.updated_at);
+  if (id) i.id = *id;
+  return id.has_value();
 }
 
 std::optional<Invoice> find_invoice(db::Connection& connection, std::int64_t id, const Scope& scope) {
-  return first_row(connection, std::string(kInvoiceSelect) + "WHERE id = ?1 AND (?2 IS NULL OR citizen_id = ?2)",
-                   read_invoice, id, scope.citizen_id);
+  return first_row(connection, kInvoices.select() + "WHERE id = ?1 AND (?2 IS NULL OR citizen_id = ?2)",
+                   kInvoices.reader(), id, scope.citizen_id);
 }
 
 std::optional<Invoice> find_invoice_by_source(db::Connection& connection, const std::string& source_module,
                                               const std::string& source_type, const std::string& source_id) {
-  return first_row(connection,
-                   std::string(kInvoiceSelect) + "WHERE source_module = ? AND source_type = ? AND source_id = ?",
-                   read_invoice, source_module, source_type, source_id);
+  return first_row(connection, kInvoices.select() + "WHERE source_module = ? AND source_type = ? AND source_id = ?",
+                   kInvoices.reader(), source_module, source_type, source_id);
 }
 
 std::vector<Invoice> list_invoices(db::Connection& connection, const Scope& scope, const InvoiceFilter& filter,
@@ -94,7 +74,7 @@ std::vector<Invoice> list_invoices(db::Connection& connection, const Scope& scop
       "WHERE (?1 IS NULL OR citizen_id = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR citizen_id = ?3) ";
   total = single_int(connection, "SELECT count(*) FROM invoices " + where, scope.citizen_id, filter.status,
                      filter.citizen_id);
-  return all_rows(connection, std::string(kInvoiceSelect) + where + "ORDER BY id DESC LIMIT ?4 OFFSET ?5", read_invoice,
+  return all_rows(connection, kInvoices.select() + where + "ORDER BY id DESC LIMIT ?4 OFFSET ?5", kInvoices.reader(),
                   scope.citizen_id, filter.status, filter.citizen_id, limit, offset);
 }
 
@@ -108,40 +88,36 @@ void update_invoice(db::Connection& connection, const Invoice& i) {
 // --- payments --------------------------------------------------------------------------
 
 void insert_payment(db::Connection& connection, Payment& p) {
-  p.id = db::insert(
-      connection,
-      "INSERT INTO payments (invoice_id, citizen_id, idempotency_key, request_digest, amount_cents, currency, "
-      "method_type, status, event_version, created_at, updated_at, processor_key) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      p.invoice_id, p.citizen_id, p.idempotency_key, p.request_digest, p.amount_cents, p.currency, p.method_type,
-      p.status, p.event_version, p.created_at, p.updated_at, p.processor_key);
+  p.id =
+      db::insert_row(connection, "payments", "invoice_id", p.invoice_id, "citizen_id", p.citizen_id, "idempotency_key",
+                     p.idempotency_key, "request_digest", p.request_digest, "amount_cents", p.amount_cents, "currency",
+                     p.currency, "method_type", p.method_type, "status", p.status, "event_version", p.event_version,
+                     "created_at", p.created_at, "updated_at", p.updated_at, "processor_key", p.processor_key);
 }
 
 std::optional<Payment> find_payment(db::Connection& connection, std::int64_t id) {
-  return first_row(connection, std::string(kPaymentSelect) + "WHERE id = ?", read_payment, id);
+  return first_row(connection, kPayments.select() + "WHERE id = ?", kPayments.reader(), id);
 }
 
 std::optional<Payment> find_payment_by_key(db::Connection& connection, std::int64_t citizen_id,
                                            const std::string& idempotency_key) {
-  return first_row(connection, std::string(kPaymentSelect) + "WHERE citizen_id = ? AND idempotency_key = ?",
-                   read_payment, citizen_id, idempotency_key);
+  return first_row(connection, kPayments.select() + "WHERE citizen_id = ? AND idempotency_key = ?", kPayments.reader(),
+                   citizen_id, idempotency_key);
 }
 
 std::optional<Payment> find_live_payment(db::Connection& connection, std::int64_t invoice_id) {
-  return first_row(
-      connection,
-      std::string(kPaymentSelect) + "WHERE invoice_id = ? AND status IN ('pending', 'completed', 'refund_pending')",
-      read_payment, invoice_id);
+  return first_row(connection,
+                   kPayments.select() + "WHERE invoice_id = ? AND status IN ('pending', 'completed', 'refund_pending')",
+                   kPayments.reader(), invoice_id);
 }
 
 std::vector<Payment> payments_of_invoice(db::Connection& connection, std::int64_t invoice_id) {
-  return all_rows(connection, std::string(kPaymentSelect) + "WHERE invoice_id = ? ORDER BY id", read_payment,
-                  invoice_id);
+  return all_rows(connection, kPayments.select() + "WHERE invoice_id = ? ORDER BY id", kPayments.reader(), invoice_id);
 }
 
 std::vector<Payment> unresolved_payments(db::Connection& connection) {
-  return all_rows(connection, std::string(kPaymentSelect) + "WHERE status IN ('pending', 'refund_pending') ORDER BY id",
-                  read_payment);
+  return all_rows(connection, kPayments.select() + "WHERE status IN ('pending', 'refund_pending') ORDER BY id",
+                  kPayments.reader());
 }
 
 void update_payment(db::Connection& connection, const Payment& p) {
@@ -155,23 +131,17 @@ void update_payment(db::Connection& connection, const Payment& p) {
 // --- tax records -----------------------------------------------------------------------
 
 bool insert_tax_record(db::Connection& connection, TaxRecord& r) {
-  if (db::execute(
-          connection,
-          "INSERT INTO tax_records (citizen_id, tax_year, assessed_value_cents, tax_due_cents, currency, recorded_by, "
-          "created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (citizen_id, tax_year) DO NOTHING",
-          r.citizen_id, r.tax_year, r.assessed_value_cents, r.tax_due_cents, r.currency, r.recorded_by,
-          r.created_at) == 0)
-    return false;
-  r.id = connection.sql().getLastInsertRowid();
-  return true;
+  auto id =
+      db::insert_new_row(connection, "tax_records", "citizen_id, tax_year", "citizen_id", r.citizen_id, "tax_year",
+                         r.tax_year, "assessed_value_cents", r.assessed_value_cents, "tax_due_cents", r.tax_due_cents,
+                         "currency", r.currency, "recorded_by", r.recorded_by, "created_at", r.created_at);
+  if (id) r.id = *id;
+  return id.has_value();
 }
 
 std::optional<TaxRecord> find_tax_record(db::Connection& connection, std::int64_t id, const Scope& scope) {
-  return first_row(
-      connection,
-      "SELECT id, citizen_id, tax_year, assessed_value_cents, tax_due_cents, currency, recorded_by, created_at "
-      "FROM tax_records WHERE id = ?1 AND (?2 IS NULL OR citizen_id = ?2)",
-      read_tax_record, id, scope.citizen_id);
+  return first_row(connection, kTaxRecords.select() + "WHERE id = ?1 AND (?2 IS NULL OR citizen_id = ?2)",
+                   kTaxRecords.reader(), id, scope.citizen_id);
 }
 
 // --- business licenses -----------------------------------------------------------------
@@ -179,47 +149,44 @@ std::optional<TaxRecord> find_tax_record(db::Connection& connection, std::int64_
 // Every column: a license inserted with an expiry or a fee due date keeps it (issue 27
 // §4: the demo's license was inserted active and its expiry dropped, so it never expired).
 void insert_license(db::Connection& connection, BusinessLicense& l) {
-  l.id = db::insert(
-      connection,
-      "INSERT INTO business_licenses (citizen_id, business_name, activity, address, status, term, expires_at, "
-      "fee_invoice_id, fee_due_at, renewal_invoice_id, decided_by, decision_reason, event_version, created_at, "
-      "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      l.citizen_id, l.business_name, l.activity, l.address, l.status, l.term, l.expires_at, l.fee_invoice_id,
-      l.fee_due_at, l.renewal_invoice_id, l.decided_by, l.decision_reason, l.event_version, l.created_at, l.updated_at);
+  l.id =
+      db::insert_row(connection, "business_licenses", "citizen_id", l.citizen_id, "business_name", l.business_name,
+                     "activity", l.activity, "address", l.address, "status", l.status, "term", l.term, "expires_at",
+                     l.expires_at, "fee_invoice_id", l.fee_invoice_id, "fee_due_at", l.fee_due_at, "renewal_invoice_id",
+                     l.renewal_invoice_id, "decided_by", l.decided_by, "decision_reason", l.decision_reason,
+                     "event_version", l.event_version, "created_at", l.created_at, "updated_at", l.updated_at);
 }
 
 std::optional<BusinessLicense> find_license(db::Connection& connection, std::int64_t id, const Scope& scope) {
-  return first_row(connection, std::string(kLicenseSelect) + "WHERE id = ?1 AND (?2 IS NULL OR citizen_id = ?2)",
-                   read_license, id, scope.citizen_id);
+  return first_row(connection, kLicenses.select() + "WHERE id = ?1 AND (?2 IS NULL OR citizen_id = ?2)",
+                   kLicenses.reader(), id, scope.citizen_id);
 }
 
 std::optional<BusinessLicense> find_license_of_invoice(db::Connection& connection, std::int64_t invoice_id) {
-  return first_row(connection, std::string(kLicenseSelect) + "WHERE fee_invoice_id = ?1 OR renewal_invoice_id = ?1",
-                   read_license, invoice_id);
+  return first_row(connection, kLicenses.select() + "WHERE fee_invoice_id = ?1 OR renewal_invoice_id = ?1",
+                   kLicenses.reader(), invoice_id);
 }
 
 std::vector<BusinessLicense> list_licenses(db::Connection& connection, const Scope& scope, std::int64_t offset,
                                            int limit, std::int64_t& total) {
   total = single_int(connection, "SELECT count(*) FROM business_licenses WHERE ?1 IS NULL OR citizen_id = ?1",
                      scope.citizen_id);
-  return all_rows(
-      connection,
-      std::string(kLicenseSelect) + "WHERE ?1 IS NULL OR citizen_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
-      read_license, scope.citizen_id, limit, offset);
+  return all_rows(connection,
+                  kLicenses.select() + "WHERE ?1 IS NULL OR citizen_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
+                  kLicenses.reader(), scope.citizen_id, limit, offset);
 }
 
 std::vector<BusinessLicense> expired_licenses(db::Connection& connection, const std::string& now, int limit) {
-  return all_rows(
-      connection,
-      std::string(kLicenseSelect) + "WHERE status = 'active' AND expires_at < ? ORDER BY expires_at LIMIT ?",
-      read_license, now, limit);
+  return all_rows(connection,
+                  kLicenses.select() + "WHERE status = 'active' AND expires_at < ? ORDER BY expires_at LIMIT ?",
+                  kLicenses.reader(), now, limit);
 }
 
 std::vector<BusinessLicense> unpaid_past_due(db::Connection& connection, const std::string& now, int limit) {
   return all_rows(
       connection,
-      std::string(kLicenseSelect) + "WHERE status = 'approved_unpaid' AND fee_due_at < ? ORDER BY fee_due_at LIMIT ?",
-      read_license, now, limit);
+      kLicenses.select() + "WHERE status = 'approved_unpaid' AND fee_due_at < ? ORDER BY fee_due_at LIMIT ?",
+      kLicenses.reader(), now, limit);
 }
 
 void update_license(db::Connection& connection, const BusinessLicense& l) {
@@ -234,11 +201,7 @@ void update_license(db::Connection& connection, const BusinessLicense& l) {
 // --- citizen_refs ----------------------------------------------------------------------
 
 std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id) {
-  return first_row(
-      connection,
-      "SELECT citizen_id, name, email, identity_verified, is_active, event_version, last_synced_at FROM citizen_refs "
-      "WHERE citizen_id = ?",
-      read_citizen_ref, citizen_id);
+  return first_row(connection, kCitizenRefs.select() + "WHERE citizen_id = ?", kCitizenRefs.reader(), citizen_id);
 }
 
 }  // namespace townhall::revenue::store

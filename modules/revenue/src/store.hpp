@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "townhall/platform/db.hpp"
+#include "townhall/revenue/events.hpp"
 
 // revenue.db's SQL, one function per statement; no transactions. Reads of citizens'
 // records take a Scope (a citizen their own, staff everything), so no route forgets it.
@@ -16,14 +17,9 @@ struct Scope {
   static Scope everything() { return {}; }
 };
 
-struct Invoice {
-  std::int64_t id = 0;
-  std::int64_t citizen_id = 0;
-  std::string source_module, source_type, source_id;
-  std::string description;
-  std::int64_t amount_cents = 0;
-  std::string currency;
-  std::string status;  // open | paid | voided | refunded
+// An invoice row: what its events carry (the contract's snapshot; status also refunded)
+// and its bookkeeping.
+struct Invoice : events::InvoiceSnapshot {
   std::int64_t event_version = 1;
   std::string created_at, updated_at;
   std::optional<std::string> paid_at, closed_at;

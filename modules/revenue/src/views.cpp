@@ -1,6 +1,6 @@
 // The records as the API shows them (and as their events carry them).
 #include "service.hpp"
-#include "townhall/platform/json.hpp"
+#include "townhall/platform/json_fields.hpp"
 #include "townhall/revenue/events.hpp"
 
 namespace townhall::revenue {
@@ -8,18 +8,11 @@ namespace townhall::revenue {
 using json = nlohmann::json;
 
 json invoice_json(const store::Invoice& i) {
-  return {{"id", i.id},
-          {"citizen_id", i.citizen_id},
-          {"source", {{"module", i.source_module}, {"type", i.source_type}, {"id", i.source_id}}},
-          {"description", i.description},
-          {"amount_cents", i.amount_cents},
-          {"balance_cents", i.status == "open" ? i.amount_cents : 0},
-          {"currency", i.currency},
-          {"status", i.status},
-          {"created_at", i.created_at},
-          {"updated_at", i.updated_at},
-          {"paid_at", nullable(i.paid_at)},
-          {"closed_at", nullable(i.closed_at)}};
+  return json_fields("id", i.id, "citizen_id", i.citizen_id, "source",
+                     json_fields("module", i.source_module, "type", i.source_type, "id", i.source_id), "description",
+                     i.description, "amount_cents", i.amount_cents, "balance_cents",
+                     i.status == "open" ? i.amount_cents : 0, "currency", i.currency, "status", i.status, "created_at",
+                     i.created_at, "updated_at", i.updated_at, "paid_at", i.paid_at, "closed_at", i.closed_at);
 }
 
 // Also the snapshot of gov.revenue.payment events: the invoice's source travels with it
@@ -31,20 +24,11 @@ json payment_json(const store::Payment& p, const store::Invoice& invoice) {
 }
 
 json license_json(const store::BusinessLicense& l) {
-  return {{"id", l.id},
-          {"citizen_id", l.citizen_id},
-          {"business_name", l.business_name},
-          {"activity", l.activity},
-          {"address", l.address},
-          {"status", l.status},
-          {"term", l.term},
-          {"expires_at", nullable(l.expires_at)},
-          {"fee_invoice_id", nullable(l.fee_invoice_id)},
-          {"fee_due_at", nullable(l.fee_due_at)},
-          {"renewal_invoice_id", nullable(l.renewal_invoice_id)},
-          {"decision_reason", nullable(l.decision_reason)},
-          {"created_at", l.created_at},
-          {"updated_at", l.updated_at}};
+  return json_fields("id", l.id, "citizen_id", l.citizen_id, "business_name", l.business_name, "activity", l.activity,
+                     "address", l.address, "status", l.status, "term", l.term, "expires_at", l.expires_at,
+                     "fee_invoice_id", l.fee_invoice_id, "fee_due_at", l.fee_due_at, "renewal_invoice_id",
+                     l.renewal_invoice_id, "decision_reason", l.decision_reason, "created_at", l.created_at,
+                     "updated_at", l.updated_at);
 }
 
 }  // namespace townhall::revenue

@@ -130,7 +130,9 @@ bus::Event booking(const std::string& type, std::int64_t id, std::int64_t citize
   event.event_type = type;
   event.topic = "gov.parks.booking";
   event.event_version = 1;
-  event.data = {{"snapshot", {{"id", id}, {"citizen_id", citizen_id}, {"amount_cents", amount}, {"currency", "USD"}}}};
+  event.data = parks::events::event_data(
+      parks::events::booking_snapshot({id, 1, citizen_id, "2026-12-24T10:00:00Z", "2026-12-24T11:00:00Z",
+                                       "pending_payment", amount, "USD", true, std::nullopt}));
   return event;
 }
 
@@ -313,7 +315,10 @@ TEST_F(RevenueServiceTest, AnEnrollmentIsInvoicedAndVoidedLikeABooking) {
             bus::Outcome::applied);
   auto reader = database.open(db::Role::reader);
   auto rejected = reader->sql().execAndGet("SELECT data FROM outbox WHERE event_type = 'invoice.rejected'").getString();
-  auto rejection = events::invoice_rejection_from_snapshot(json::parse(rejected)["snapshot"]);
+  bus::Event event;
+  event.event_type = std::string(events::kInvoiceRejected);
+  event.data = json::parse(rejected);
+  auto rejection = events::invoice_rejection_of(event);
   EXPECT_EQ(rejection.source_type, "enrollment");
   EXPECT_EQ(rejection.source_id, "4");
 }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "townhall/bus/event.hpp"
 
@@ -18,6 +19,11 @@ namespace townhall::bus {
 // The field every payload carries with the version of its shape. A producer writes
 // its current version; a consumer lists the versions it knows.
 inline constexpr const char* kSchemaVersionField = "schema_version";
+
+// An event's data as the contracts write it: {"schema_version": version, "snapshot": ...}.
+inline nlohmann::json snapshot_data(int version, nlohmann::json snapshot) {
+  return {{kSchemaVersionField, version}, {"snapshot", std::move(snapshot)}};
+}
 
 class PayloadReader {
  public:

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -35,6 +36,8 @@ inline void bind_value(SQLite::Statement& statement, int index, std::int64_t val
 inline void bind_value(SQLite::Statement& statement, int index, const std::string& value) {
   statement.bind(index, value);
 }
+// A string literal binds as TEXT (not as the bool its pointer would convert to).
+inline void bind_value(SQLite::Statement& statement, int index, const char* value) { statement.bind(index, value); }
 inline void bind_value(SQLite::Statement& statement, int index, Blob value) {
   if (value.bytes)
     statement.bind(index, value.bytes->data(), static_cast<int>(value.bytes->size()));
@@ -75,6 +78,115 @@ void read_columns(const SQLite::Statement& row, Fields&... fields) {
                            std::to_string(row.getColumnCount()) + " columns in " + row.getQuery());
   int index = 0;
   (read_value(row.getColumn(index++), fields), ...);
+}
+
+// The columns a select reads, described once with each name beside the member it fills:
+// the SELECT list and the row reader both come from it, so they cannot drift apart.
+//   constexpr auto kItems = columns<Item>("items", "id", &Item::id, "name", &Item::name);
+//   first_row(connection, kItems.select() + "WHERE id = ?", kItems.reader(), id);
+template <class T, class Member>
+struct Column {
+  std::string_view name;
+  Member T::*member;
+};
+
+template <class T, class... Members>
+class Columns {
+ public:
+  constexpr Columns(std::string_view from, std::tuple<Column<T, Members>...> columns)
+      : from_(from), columns_(columns) {}
+
+  // "SELECT <the names> FROM <from> ", for a WHERE clause to follow.
+  std::string select() const {
+    std::string out = "SELECT ";
+    std::apply([&](const auto&... column) { ((out += column.name, out += ", "), ...); }, columns_);
+    out.resize(out.size() - 2);
+    return out.append(" FROM ").append(from_).append(" ");
+  }
+
+  T read(const SQLite::Statement& row) const {
+    T out;
+    std::apply([&](const auto&... column) { read_columns(row, (out.*column.member)...); }, columns_);
+    return out;
+  }
+  auto reader() const {
+    return [this](SQLite::Statement& row) { return read(row); };
+  }
+
+ private:
+  std::string_view from_;
+  std::tuple<Column<T, Members>...> columns_;
+};
+
+namespace row_detail {
+template <class T>
+constexpr std::tuple<> pair_up() {
+  return {};
+}
+// `Owner`: T or a base of T (a row that extends a contract's snapshot).
+template <class T, class Member, class Owner, class... Rest>
+constexpr auto pair_up(std::string_view name, Member Owner::*member, Rest... rest) {
+  static_assert(std::is_base_of_v<Owner, T>, "a member of another type");
+  return std::tuple_cat(std::tuple<Column<T, Member>>{Column<T, Member>{name, member}}, pair_up<T>(rest...));
+}
+template <class T, class... Members>
+constexpr Columns<T, Members...> make_columns(std::string_view from, std::tuple<Column<T, Members>...> columns) {
+  return Columns<T, Members...>(from, columns);
+}
+}  // namespace row_detail
+
+// columns<T>("table", "name", &T::member, ...): T's columns in `table`, in one order.
+// `table` may carry an alias ("bookings b") that the names then use ("b.id").
+template <class T, class... NamesAndMembers>
+constexpr auto columns(std::string_view table, NamesAndMembers... names_and_members) {
+  return row_detail::make_columns(table, row_detail::pair_up<T>(names_and_members...));
+}
+
+namespace row_detail {
+inline void insert_lists(std::string&, std::string&) {}
+template <class Value, class... Rest>
+void insert_lists(std::string& names, std::string& marks, std::string_view name, const Value&, const Rest&... rest) {
+  names.append(names.empty() ? "" : ", ").append(name);
+  marks.append(marks.empty() ? "?" : ", ?");
+  insert_lists(names, marks, rest...);
+}
+inline void bind_values(SQLite::Statement&, int) {}
+template <class Value, class... Rest>
+void bind_values(SQLite::Statement& statement, int index, std::string_view, const Value& value, const Rest&... rest) {
+  bind_value(statement, index, value);
+  bind_values(statement, index + 1, rest...);
+}
+
+// "INSERT INTO <table> (<names>) VALUES (?, ...)<tail>", bound, run: the rows it changed.
+template <class... NamesAndValues>
+int insert_with(Connection& connection, std::string_view table, std::string_view tail,
+                const NamesAndValues&... names_and_values) {
+  static_assert(sizeof...(NamesAndValues) % 2 == 0, "an insert takes name, value pairs");
+  std::string names, marks;
+  insert_lists(names, marks, names_and_values...);
+  auto statement = connection.cached(std::string("INSERT INTO ").append(table) + " (" + names + ") VALUES (" + marks +
+                                     ")" + std::string(tail));
+  bind_values(*statement, 1, names_and_values...);
+  return statement->exec();
+}
+}  // namespace row_detail
+
+// INSERT INTO `table` of the columns listed name beside value — insert_row(connection,
+// "items", "name", item.name, "note", item.note) — so the column list and the bind list
+// are one list. The id of the row it inserted.
+template <class... NamesAndValues>
+std::int64_t insert_row(Connection& connection, std::string_view table, const NamesAndValues&... names_and_values) {
+  row_detail::insert_with(connection, table, "", names_and_values...);
+  return connection.sql().getLastInsertRowid();
+}
+
+// The same, unless a row with the same `unique` columns ("a, b") exists: then nothing.
+template <class... NamesAndValues>
+std::optional<std::int64_t> insert_new_row(Connection& connection, std::string_view table, std::string_view unique,
+                                           const NamesAndValues&... names_and_values) {
+  auto tail = " ON CONFLICT (" + std::string(unique) + ") DO NOTHING";
+  if (row_detail::insert_with(connection, table, tail, names_and_values...) == 0) return std::nullopt;
+  return connection.sql().getLastInsertRowid();
 }
 
 // Each runs `sql` as the connection's cached statement with ?1..?N bound to `params`.

@@ -60,8 +60,7 @@ class CitizenRefTable {
 
   // One of auth's citizen events (decoded strictly by auth's contract) into the cache.
   bus::Outcome apply(const bus::Event& event, db::Connection& sync) const {
-    auto citizen = events::citizen_after(event.event_type, event.data.at("snapshot"), event.event_version);
-    return upsert(sync, citizen) ? bus::Outcome::applied : bus::Outcome::stale;
+    return upsert(sync, events::citizen_of(event)) ? bus::Outcome::applied : bus::Outcome::stale;
   }
 
  private:

@@ -6,9 +6,14 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
-// The events parks publishes (DESIGN.md §4), written by parks and read by revenue with the
-// same code. A booking or enrollment event's `snapshot` is the record as the API shows it;
+#include "townhall/bus/payload.hpp"
+#include "townhall/platform/json_fields.hpp"
+
+// The events parks publishes (DESIGN.md §4), written by parks and read by revenue and
+// notify with the same code. Each event's data is {"schema_version": N, "snapshot":
+// {...}}; a booking or enrollment event's `snapshot` is the record as the API shows it;
 // the fields below are the contract: revenue opens the invoice of a booking.requested or
 // enrollment.requested with an amount, and on booking.cancelled or enrollment.cancelled
 // voids an open invoice and refunds a completed payment only when `refund_payment` says
@@ -33,6 +38,12 @@ inline constexpr std::string_view kBookingSource = "booking";
 inline constexpr std::string_view kEnrollmentSource = "enrollment";
 
 inline constexpr std::array kTopics{kBookingTopic, kEnrollmentTopic};
+// The payload version parks writes; its consumers know it.
+inline constexpr int kSchemaVersion = 1;
+
+inline nlohmann::json event_data(nlohmann::json snapshot) {
+  return bus::snapshot_data(kSchemaVersion, std::move(snapshot));
+}
 
 // The cancel_reason of a place whose payment hold ran out (booking.cancelled and
 // enrollment.cancelled): notify tells the citizen it expired rather than was cancelled.
@@ -55,35 +66,28 @@ struct BookingSnapshot {
 
 // The contract's fields, to merge into an event's snapshot.
 inline nlohmann::json booking_snapshot(const BookingSnapshot& b) {
-  return {{"id", b.id},
-          {"facility_id", b.facility_id},
-          {"citizen_id", b.citizen_id},
-          {"starts_at", b.starts_at},
-          {"ends_at", b.ends_at},
-          {"status", b.status},
-          {"amount_cents", b.amount_cents},
-          {"currency", b.currency},
-          {"refund_payment", b.refund_payment},
-          {"cancel_reason", b.cancel_reason ? nlohmann::json(*b.cancel_reason) : nlohmann::json(nullptr)}};
+  return json_fields("id", b.id, "facility_id", b.facility_id, "citizen_id", b.citizen_id, "starts_at", b.starts_at,
+                     "ends_at", b.ends_at, "status", b.status, "amount_cents", b.amount_cents, "currency", b.currency,
+                     "refund_payment", b.refund_payment, "cancel_reason", b.cancel_reason);
 }
 
-// Throws nlohmann::json::exception when a required field is missing or mistyped (the bus
-// dead-letters such an event at once). An event written before `refund_payment` existed
-// refunds, as every cancellation did then.
-inline BookingSnapshot booking_from_snapshot(const nlohmann::json& snapshot) {
-  BookingSnapshot b;
-  b.id = snapshot.at("id").get<std::int64_t>();
-  b.facility_id = snapshot.value("facility_id", std::int64_t{0});
-  b.citizen_id = snapshot.at("citizen_id").get<std::int64_t>();
-  b.starts_at = snapshot.value("starts_at", std::string());
-  b.ends_at = snapshot.value("ends_at", std::string());
-  b.status = snapshot.value("status", std::string());
-  b.amount_cents = snapshot.at("amount_cents").get<std::int64_t>();
-  b.currency = snapshot.at("currency").get<std::string>();
-  b.refund_payment = snapshot.value("refund_payment", true);
-  if (auto reason = snapshot.find("cancel_reason"); reason != snapshot.end() && reason->is_string())
-    b.cancel_reason = reason->get<std::string>();
-  return b;
+// Strict: every field booking_snapshot writes, with its type, else bus::PermanentError.
+// One allowance, for a payload without a schema_version (written before versions): one
+// written before `refund_payment` existed (f539903) refunds, as every cancellation did then.
+inline BookingSnapshot booking_of(const bus::Event& event) {
+  auto payload = bus::payload_of(event, {kSchemaVersion});
+  auto s = payload.object("snapshot");
+  bool before_refund_payment = !payload.has(bus::kSchemaVersionField) && !s.has("refund_payment");
+  return {s.positive("id"),
+          s.positive("facility_id"),
+          s.positive("citizen_id"),
+          s.text("starts_at"),
+          s.text("ends_at"),
+          s.text("status"),
+          s.integer("amount_cents"),
+          s.text("currency"),
+          before_refund_payment || s.flag("refund_payment"),
+          s.nullable_text("cancel_reason")};
 }
 
 struct EnrollmentSnapshot {
@@ -97,21 +101,15 @@ struct EnrollmentSnapshot {
 };
 
 inline nlohmann::json enrollment_snapshot(const EnrollmentSnapshot& e) {
-  return {{"id", e.id},
-          {"program_id", e.program_id},
-          {"citizen_id", e.citizen_id},
-          {"status", e.status},
-          {"amount_cents", e.amount_cents},
-          {"currency", e.currency},
-          {"refund_payment", e.refund_payment}};
+  return json_fields("id", e.id, "program_id", e.program_id, "citizen_id", e.citizen_id, "status", e.status,
+                     "amount_cents", e.amount_cents, "currency", e.currency, "refund_payment", e.refund_payment);
 }
 
-// Throws nlohmann::json::exception when a field is missing or mistyped.
-inline EnrollmentSnapshot enrollment_from_snapshot(const nlohmann::json& snapshot) {
-  return {snapshot.at("id").get<std::int64_t>(),           snapshot.at("program_id").get<std::int64_t>(),
-          snapshot.at("citizen_id").get<std::int64_t>(),   snapshot.at("status").get<std::string>(),
-          snapshot.at("amount_cents").get<std::int64_t>(), snapshot.at("currency").get<std::string>(),
-          snapshot.at("refund_payment").get<bool>()};
+// Strict, as booking_of (every enrollment event ever written has every field).
+inline EnrollmentSnapshot enrollment_of(const bus::Event& event) {
+  auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
+  return {s.positive("id"),          s.positive("program_id"), s.positive("citizen_id"), s.text("status"),
+          s.integer("amount_cents"), s.text("currency"),       s.flag("refund_payment")};
 }
 
 // What revenue does with an event of either topic: a place parks holds for a payment (a
@@ -130,32 +128,33 @@ struct PricedPlace {
 };
 
 // Step::other for an event revenue has nothing to do with (a confirmation, another
-// topic); throws nlohmann::json::exception when a requested or cancelled event's snapshot
-// breaks its contract.
-inline PricedPlace priced_place(std::string_view topic, std::string_view event_type, const nlohmann::json& snapshot) {
-  PricedPlace place;
-  if (topic == kBookingTopic && (event_type == kBookingRequested || event_type == kBookingCancelled)) {
-    auto b = booking_from_snapshot(snapshot);
-    place = {event_type == kBookingRequested ? PricedPlace::Step::requested : PricedPlace::Step::cancelled,
-             std::string(kBookingSource),
-             b.id,
-             b.citizen_id,
-             b.amount_cents,
-             b.currency,
-             b.refund_payment,
-             "Facility booking " + std::to_string(b.id)};
-  } else if (topic == kEnrollmentTopic && (event_type == kEnrollmentRequested || event_type == kEnrollmentCancelled)) {
-    auto e = enrollment_from_snapshot(snapshot);
-    place = {event_type == kEnrollmentRequested ? PricedPlace::Step::requested : PricedPlace::Step::cancelled,
-             std::string(kEnrollmentSource),
-             e.id,
-             e.citizen_id,
-             e.amount_cents,
-             e.currency,
-             e.refund_payment,
-             "Program enrollment " + std::to_string(e.id) + " (program " + std::to_string(e.program_id) + ")"};
+// topic); throws bus::PermanentError when a requested or cancelled event's payload breaks
+// its contract.
+inline PricedPlace priced_place(const bus::Event& event) {
+  using Step = PricedPlace::Step;
+  const bool booking = event.topic == kBookingTopic, enrollment = event.topic == kEnrollmentTopic;
+  const auto& type = event.event_type;
+  Step step = Step::other;
+  if ((booking && type == kBookingRequested) || (enrollment && type == kEnrollmentRequested)) step = Step::requested;
+  if ((booking && type == kBookingCancelled) || (enrollment && type == kEnrollmentCancelled)) step = Step::cancelled;
+  if (step == Step::other) return {};
+  auto place = [&](const auto& snapshot, std::string_view source, std::string description) {
+    return PricedPlace{step,
+                       std::string(source),
+                       snapshot.id,
+                       snapshot.citizen_id,
+                       snapshot.amount_cents,
+                       snapshot.currency,
+                       snapshot.refund_payment,
+                       std::move(description)};
+  };
+  if (booking) {
+    auto b = booking_of(event);
+    return place(b, kBookingSource, "Facility booking " + std::to_string(b.id));
   }
-  return place;
+  auto e = enrollment_of(event);
+  return place(e, kEnrollmentSource,
+               "Program enrollment " + std::to_string(e.id) + " (program " + std::to_string(e.program_id) + ")");
 }
 
 }  // namespace townhall::parks::events

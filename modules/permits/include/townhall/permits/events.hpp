@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "townhall/bus/payload.hpp"
-#include "townhall/platform/json.hpp"
+#include "townhall/platform/json_fields.hpp"
 
 // The events permits publishes (DESIGN.md §4), written by permits and read by its
 // consumers with the same code (revenue opens the fee invoice of application.submitted).
@@ -57,19 +57,12 @@ struct PermitSnapshot {
 };
 
 inline nlohmann::json application_data(const ApplicationSnapshot& a) {
-  return {{bus::kSchemaVersionField, kSchemaVersion},
-          {"snapshot",
-           {{"id", a.id},
-            {"citizen_id", a.citizen_id},
-            {"permit_type", a.permit_type},
-            {"department_code", a.department_code},
-            {"property_address", a.property_address},
-            {"status", a.status},
-            {"fee_cents", a.fee_cents},
-            {"currency", a.currency},
-            {"decision_reason", nullable(a.decision_reason)},
-            {"submitted_at", a.submitted_at},
-            {"updated_at", a.updated_at}}}};
+  return bus::snapshot_data(
+      kSchemaVersion,
+      json_fields("id", a.id, "citizen_id", a.citizen_id, "permit_type", a.permit_type, "department_code",
+                  a.department_code, "property_address", a.property_address, "status", a.status, "fee_cents",
+                  a.fee_cents, "currency", a.currency, "decision_reason", a.decision_reason, "submitted_at",
+                  a.submitted_at, "updated_at", a.updated_at));
 }
 
 // Strict: every field application_data writes, with its type, else bus::PermanentError.
@@ -83,19 +76,13 @@ inline ApplicationSnapshot application_of(const bus::Event& event) {
 
 // The permit's JSON (also what GET /permits/{id} answers).
 inline nlohmann::json permit_json(const PermitSnapshot& p) {
-  return {{"id", p.id},
-          {"application_id", p.application_id},
-          {"citizen_id", p.citizen_id},
-          {"permit_type", p.permit_type},
-          {"department_code", p.department_code},
-          {"status", p.status},
-          {"issued_at", p.issued_at},
-          {"revoked_at", nullable(p.revoked_at)},
-          {"revoke_reason", nullable(p.revoke_reason)}};
+  return json_fields("id", p.id, "application_id", p.application_id, "citizen_id", p.citizen_id, "permit_type",
+                     p.permit_type, "department_code", p.department_code, "status", p.status, "issued_at", p.issued_at,
+                     "revoked_at", p.revoked_at, "revoke_reason", p.revoke_reason);
 }
 
 inline nlohmann::json permit_data(const PermitSnapshot& p) {
-  return {{bus::kSchemaVersionField, kSchemaVersion}, {"snapshot", permit_json(p)}};
+  return bus::snapshot_data(kSchemaVersion, permit_json(p));
 }
 
 inline PermitSnapshot permit_of(const bus::Event& event) {

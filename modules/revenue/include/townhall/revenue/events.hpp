@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "townhall/bus/payload.hpp"
-#include "townhall/platform/json.hpp"
+#include "townhall/platform/json_fields.hpp"
 
 // The events revenue publishes (DESIGN.md §4). Each event's data is
 // {"schema_version": N, "snapshot": {...}}. Payment snapshots carry the invoice's source
@@ -22,7 +22,7 @@ inline constexpr int kSchemaVersion = 1;
 
 // An event's data around its snapshot.
 inline nlohmann::json event_data(nlohmann::json snapshot) {
-  return {{bus::kSchemaVersionField, kSchemaVersion}, {"snapshot", std::move(snapshot)}};
+  return bus::snapshot_data(kSchemaVersion, std::move(snapshot));
 }
 
 inline constexpr std::string_view kInvoiceTopic = "gov.revenue.invoice";
@@ -75,43 +75,31 @@ struct PaymentSnapshot {
 };
 
 inline nlohmann::json payment_json(const PaymentSnapshot& p) {
-  return {{"id", p.id},
-          {"invoice_id", p.invoice_id},
-          {"citizen_id", p.citizen_id},
-          {"amount_cents", p.amount_cents},
-          {"currency", p.currency},
-          {"method", {{"type", p.method_type}}},
-          {"status", p.status},
-          {"failure_reason", nullable(p.failure_reason)},
-          {"provider_reference", nullable(p.provider_reference)},
-          {"source_module", p.source_module},
-          {"source_type", p.source_type},
-          {"source_id", p.source_id},
-          {"created_at", p.created_at},
-          {"completed_at", nullable(p.completed_at)},
-          {"refunded_at", nullable(p.refunded_at)}};
+  return json_fields("id", p.id, "invoice_id", p.invoice_id, "citizen_id", p.citizen_id, "amount_cents", p.amount_cents,
+                     "currency", p.currency, "method", json_fields("type", p.method_type), "status", p.status,
+                     "failure_reason", p.failure_reason, "provider_reference", p.provider_reference, "source_module",
+                     p.source_module, "source_type", p.source_type, "source_id", p.source_id, "created_at",
+                     p.created_at, "completed_at", p.completed_at, "refunded_at", p.refunded_at);
 }
 
 // Strict: every field payment_json writes, with its type, else bus::PermanentError.
 inline PaymentSnapshot payment_of(const bus::Event& event) {
   auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
-  PaymentSnapshot p;
-  p.id = s.positive("id");
-  p.invoice_id = s.positive("invoice_id");
-  p.citizen_id = s.positive("citizen_id");
-  p.amount_cents = s.integer("amount_cents");
-  p.currency = s.text("currency");
-  p.method_type = s.object("method").text("type");
-  p.status = s.text("status");
-  p.failure_reason = s.nullable_text("failure_reason");
-  p.provider_reference = s.nullable_text("provider_reference");
-  p.source_module = s.text("source_module");
-  p.source_type = s.text("source_type");
-  p.source_id = s.text("source_id");
-  p.created_at = s.text("created_at");
-  p.completed_at = s.nullable_text("completed_at");
-  p.refunded_at = s.nullable_text("refunded_at");
-  return p;
+  return {s.positive("id"),
+          s.positive("invoice_id"),
+          s.positive("citizen_id"),
+          s.integer("amount_cents"),
+          s.text("currency"),
+          s.object("method").text("type"),
+          s.text("status"),
+          s.nullable_text("failure_reason"),
+          s.nullable_text("provider_reference"),
+          s.text("source_module"),
+          s.text("source_type"),
+          s.text("source_id"),
+          s.text("created_at"),
+          s.nullable_text("completed_at"),
+          s.nullable_text("refunded_at")};
 }
 
 struct InvoiceRejection {
@@ -123,21 +111,16 @@ struct InvoiceRejection {
 };
 
 inline nlohmann::json invoice_rejection_snapshot(const InvoiceRejection& r) {
-  return {{"source_module", r.source_module},
-          {"source_type", r.source_type},
-          {"source_id", r.source_id},
-          {"citizen_id", r.citizen_id},
-          {"amount_cents", r.amount_cents},
-          {"currency", r.currency},
-          {"reason", r.reason}};
+  return json_fields("source_module", r.source_module, "source_type", r.source_type, "source_id", r.source_id,
+                     "citizen_id", r.citizen_id, "amount_cents", r.amount_cents, "currency", r.currency, "reason",
+                     r.reason);
 }
 
-// Throws nlohmann::json::exception when a field is missing or mistyped (a dead letter).
-inline InvoiceRejection invoice_rejection_from_snapshot(const nlohmann::json& snapshot) {
-  return {snapshot.at("source_module").get<std::string>(), snapshot.at("source_type").get<std::string>(),
-          snapshot.at("source_id").get<std::string>(),     snapshot.at("citizen_id").get<std::int64_t>(),
-          snapshot.at("amount_cents").get<std::int64_t>(), snapshot.at("currency").get<std::string>(),
-          snapshot.at("reason").get<std::string>()};
+// Strict, as payment_of.
+inline InvoiceRejection invoice_rejection_of(const bus::Event& event) {
+  auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
+  return {s.text("source_module"),   s.text("source_type"), s.text("source_id"), s.positive("citizen_id"),
+          s.integer("amount_cents"), s.text("currency"),    s.text("reason")};
 }
 
 // An invoice as gov.revenue.invoice's created/voided events carry it (and the API shows
@@ -149,23 +132,15 @@ struct InvoiceSnapshot {
   std::string description;
   std::int64_t amount_cents = 0;
   std::string currency;
-  std::string status;  // open | paid | voided
+  std::string status;  // open | paid | voided | refunded
 };
 
 inline InvoiceSnapshot invoice_of(const bus::Event& event) {
   auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
-  InvoiceSnapshot i;
-  i.id = s.positive("id");
-  i.citizen_id = s.positive("citizen_id");
   auto source = s.object("source");
-  i.source_module = source.text("module");
-  i.source_type = source.text("type");
-  i.source_id = source.text("id");
-  i.description = s.text("description");
-  i.amount_cents = s.integer("amount_cents");
-  i.currency = s.text("currency");
-  i.status = s.text("status");
-  return i;
+  return {s.positive("id"),          s.positive("citizen_id"), source.text("module"),
+          source.text("type"),       source.text("id"),        s.text("description"),
+          s.integer("amount_cents"), s.text("currency"),       s.text("status")};
 }
 
 // A business license as gov.revenue.license carries it; the fields a consumer reads.
@@ -181,15 +156,8 @@ struct LicenseSnapshot {
 
 inline LicenseSnapshot license_of(const bus::Event& event) {
   auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
-  LicenseSnapshot l;
-  l.id = s.positive("id");
-  l.citizen_id = s.positive("citizen_id");
-  l.business_name = s.text("business_name");
-  l.status = s.text("status");
-  l.term = s.integer("term");
-  l.expires_at = s.nullable_text("expires_at");
-  l.decision_reason = s.nullable_text("decision_reason");
-  return l;
+  return {s.positive("id"),  s.positive("citizen_id"),      s.text("business_name"),           s.text("status"),
+          s.integer("term"), s.nullable_text("expires_at"), s.nullable_text("decision_reason")};
 }
 
 }  // namespace townhall::revenue::events
