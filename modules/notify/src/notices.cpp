@@ -99,6 +99,17 @@ std::optional<Notice> license_notice(const bus::Event& event) {
                     ") has expired. Renew it to keep trading."};
 }
 
+std::optional<Notice> tax_record_notice(const bus::Event& event) {
+  if (event.event_type != revenue_events::kTaxRecordOpened) return std::nullopt;
+  auto t = revenue_events::tax_record_of(event);
+  const auto year = std::to_string(t.tax_year);
+  return Notice{t.citizen_id, "tax_record_opened",
+                "Your " + year + " tax record: " + money_text(t.tax_due_cents, t.currency) + " due",
+                "Revenue recorded your " + year + " property tax: assessed value " +
+                    money_text(t.assessed_value_cents, t.currency) + ", tax due " +
+                    money_text(t.tax_due_cents, t.currency) + " (tax record " + std::to_string(t.id) + ")."};
+}
+
 }  // namespace
 
 bool is_kind(std::string_view kind) { return std::find(kKinds.begin(), kKinds.end(), kind) != kKinds.end(); }
@@ -118,6 +129,7 @@ std::optional<Notice> notice_for(const bus::Event& event) {
   if (event.topic == revenue_events::kInvoiceTopic) return invoice_notice(event);
   if (event.topic == revenue_events::kPaymentTopic) return payment_notice(event);
   if (event.topic == revenue_events::kLicenseTopic) return license_notice(event);
+  if (event.topic == revenue_events::kTaxRecordTopic) return tax_record_notice(event);
   if (event.topic == parks_events::kBookingTopic) return booking_notice(event);
   return std::nullopt;
 }

@@ -92,7 +92,7 @@ struct Routes {
     auto email =
         body->required_object("email", {"application_decided", "permit_issued", "invoice_opened", "payment_completed",
                                         "payment_failed", "payment_refunded", "booking_confirmed", "booking_cancelled",
-                                        "booking_expired", "license_expiring", "license_expired"});
+                                        "booking_expired", "license_expiring", "license_expired", "tax_record_opened"});
     std::map<std::string, bool> changes;
     for (auto kind : kKinds)
       if (auto on = email.optional_bool(kind)) changes[std::string(kind)] = *on;

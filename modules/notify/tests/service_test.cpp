@@ -216,21 +216,26 @@ TEST_F(NotifyServiceTest, EachEventTheCitizenNeedsBecomesOneNotice) {
   EXPECT_EQ(apply(booking(parks::events::kBookingCancelled, 1, std::string(parks::events::kHoldExpiredReason))),
             bus::Outcome::applied);
   EXPECT_EQ(apply(license(revenue::events::kLicenseExpired, 1, 1, utc::now())), bus::Outcome::applied);
+  EXPECT_EQ(apply(event(revenue::events::kTaxRecordTopic, revenue::events::kTaxRecordOpened,
+                        revenue::events::event_data(
+                            revenue::events::tax_record_snapshot({12, 1, 2026, 25000000, 312500, "USD", utc::now()})))),
+            bus::Outcome::applied);
   // Steps nobody needs to hear of make none.
   EXPECT_EQ(apply(booking(parks::events::kBookingRequested, 1)), bus::Outcome::applied);
   EXPECT_EQ(apply(payment("payment.pending", 1, 4)), bus::Outcome::applied);
   EXPECT_EQ(kinds_of(1),
             (std::vector<std::string>{"application_decided", "application_decided", "permit_issued", "invoice_opened",
                                       "payment_completed", "payment_failed", "payment_refunded", "booking_confirmed",
-                                      "booking_cancelled", "booking_expired", "license_expired"}));
+                                      "booking_cancelled", "booking_expired", "license_expired", "tax_record_opened"}));
   auto page = service->inbox(as_citizen(1), {0, 100, false});
   ASSERT_TRUE(page);
-  const auto& failed = page->items[5];
+  const auto& failed = page->items[6];
   EXPECT_EQ(failed.title, "Payment failed: 25.50 USD");
   EXPECT_NE(failed.body.find("card declined"), std::string::npos);
   const auto& rejected = page->items[page->items.size() - 2];
   EXPECT_NE(rejected.title.find("rejected"), std::string::npos);
   EXPECT_NE(rejected.body.find("too tall"), std::string::npos);
+  EXPECT_EQ(page->items.front().title, "Your 2026 tax record: 3125.00 USD due");
   EXPECT_TRUE(kinds_of(2).empty());
 }
 

@@ -29,6 +29,10 @@ asio::awaitable<Result<store::TaxRecord>> RevenueService::record_tax(CallContext
     if (!store::insert_tax_record(service, record))
       return make_error(Errc::conflict, "citizen " + std::to_string(input.citizen_id) + " has a tax record for " +
                                             std::to_string(input.tax_year) + " already");
+    append(service, events::kTaxRecordTopic, events::kTaxRecordOpened, "tax_record", record.id, 1,
+           events::tax_record_snapshot({record.id, record.citizen_id, record.tax_year, record.assessed_value_cents,
+                                        record.tax_due_cents, record.currency, record.created_at}),
+           context.correlation_id);
     return record;
   });
 }

@@ -275,6 +275,10 @@ TEST_F(RevenueServiceTest, TheNationalIdHasNoFallbackWhenAuthCannotAnswer) {
   });
   auto record = run_awaitable(service->record_tax(as(clerk()), NewTaxRecord{1, 2025, 100, 10}));
   ASSERT_TRUE(record) << record.error().message;
+  // Announced (notify tells the citizen), without the national id.
+  EXPECT_EQ(count("SELECT count(*) FROM outbox WHERE event_type = 'tax_record.opened' AND aggregate_id = '" +
+                  std::to_string(record->id) + "' AND instr(data, 'NID') = 0 AND instr(data, 'national') = 0"),
+            1);
   auto read = run_awaitable(service->get_tax_record(as(clerk()), record->id, true));
   ASSERT_TRUE(read);
   EXPECT_EQ(read->national_id, "NID-1");

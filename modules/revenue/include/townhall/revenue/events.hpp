@@ -51,7 +51,12 @@ inline constexpr std::string_view kLicenseRejected = "license.rejected";
 inline constexpr std::string_view kLicenseRenewed = "license.renewed";
 inline constexpr std::string_view kLicenseExpired = "license.expired";
 
-inline constexpr std::array kTopics{kInvoiceTopic, kPaymentTopic, kLicenseTopic};
+// A tax record: one year's assessed value of a citizen's property and the tax due, as
+// revenue staff record it (POST /tax-records).
+inline constexpr std::string_view kTaxRecordTopic = "gov.revenue.tax_record";
+inline constexpr std::string_view kTaxRecordOpened = "tax_record.opened";
+
+inline constexpr std::array kTopics{kInvoiceTopic, kPaymentTopic, kLicenseTopic, kTaxRecordTopic};
 
 // A payment as gov.revenue.payment carries it (and GET /payments shows it).
 struct PaymentSnapshot {
@@ -158,6 +163,32 @@ inline LicenseSnapshot license_of(const bus::Event& event) {
   auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
   return {s.positive("id"),  s.positive("citizen_id"),      s.text("business_name"),           s.text("status"),
           s.integer("term"), s.nullable_text("expires_at"), s.nullable_text("decision_reason")};
+}
+
+// A tax record as tax_record.opened carries it: what GET /tax-records/{id} shows, never
+// the national id.
+struct TaxRecordSnapshot {
+  std::int64_t id = 0;
+  std::int64_t citizen_id = 0;
+  std::int64_t tax_year = 0;
+  std::int64_t assessed_value_cents = 0;
+  std::int64_t tax_due_cents = 0;
+  std::string currency;
+  std::string created_at;
+};
+
+inline nlohmann::json tax_record_snapshot(const TaxRecordSnapshot& t) {
+  return json_fields("id", t.id, "citizen_id", t.citizen_id, "tax_year", t.tax_year, "assessed_value_cents",
+                     t.assessed_value_cents, "tax_due_cents", t.tax_due_cents, "currency", t.currency, "created_at",
+                     t.created_at);
+}
+
+// Strict, as payment_of.
+inline TaxRecordSnapshot tax_record_of(const bus::Event& event) {
+  auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
+  return {
+      s.positive("id"),           s.positive("citizen_id"), s.integer("tax_year"), s.integer("assessed_value_cents"),
+      s.integer("tax_due_cents"), s.text("currency"),       s.text("created_at")};
 }
 
 }  // namespace townhall::revenue::events
