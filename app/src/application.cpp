@@ -89,10 +89,10 @@ std::uint16_t Application::start() {
   add_registry_admin_route(impl.router, impl.config);
   add_dashboard_routes(impl.router);
   document_admin_routes(impl.router);
-  std::vector<Gateway::ModuleGate> gates;
+  std::vector<Gateway::GatedModule> gates;
   for (auto& slot : impl.slots) {
     slot->module->add_routes(impl.router, slot->config->route_prefix);
-    gates.push_back({slot->config->name, slot->config->route_prefix, slot->up});
+    gates.push_back({slot->config->name, slot->config->route_prefix, slot->gate});
   }
   std::unique_ptr<http::RateLimiter> limiter;
   const auto& rate = impl.config.server.rate_limit;
@@ -170,7 +170,7 @@ const config::Config& Application::config() const { return impl_->config; }
 std::vector<ModuleState> Application::module_states() const {
   std::vector<ModuleState> out;
   for (const auto& slot : impl_->slots)
-    out.push_back({slot->config->name, slot->config->route_prefix, slot->up->load(), slot->reason()});
+    out.push_back({slot->config->name, slot->config->route_prefix, slot->gate->is_open(), slot->gate->reason()});
   return out;
 }
 

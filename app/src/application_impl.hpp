@@ -26,6 +26,7 @@
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/migrator.hpp"
 #include "townhall/platform/module.hpp"
+#include "townhall/platform/module_gate.hpp"
 #include "townhall/platform/server.hpp"
 #include "townhall/platform/writer.hpp"
 
@@ -50,26 +51,15 @@ void check_subscriptions_registered(const config::Config& config, const config::
 std::string load_metrics_token(const config::Config& config);
 
 struct Application::Impl {
-  // One module: its file, its writer thread and the module itself exist from the start;
-  // whether it is up depends on the file.
+  // One module: its file, its writer thread, its gate and the module itself exist from
+  // the start; whether it is up is its gate's (opened by the module once started).
   struct Slot {
     const config::Module* config = nullptr;
+    std::shared_ptr<ModuleGate> gate;  // shared with the gateway; outlives the module
     std::unique_ptr<db::ModuleDb> database;
     std::unique_ptr<db::Writer> writer;
     std::unique_ptr<ModuleContext> context;
     std::unique_ptr<Module> module;
-    std::shared_ptr<std::atomic<bool>> up = std::make_shared<std::atomic<bool>>(false);
-    mutable std::mutex reason_mutex;
-    std::string down_reason = "not started";
-
-    std::string reason() const {
-      std::lock_guard lock(reason_mutex);
-      return down_reason;
-    }
-    void set_reason(std::string text) {
-      std::lock_guard lock(reason_mutex);
-      down_reason = std::move(text);
-    }
   };
 
   Impl(config::Config cfg, Options opts) : config(std::move(cfg)), options(opts) {}

@@ -30,7 +30,7 @@ asio::awaitable<Result<consistency::Report>> Application::Impl::run_consistency(
     if (module && slot->config->name != *module) continue;
     // Restore awareness in the check (issue 13.2): a source restored in place since the
     // consumer opened is found here, the consumer rewound before its caches are compared.
-    if (*slot->up && dynamic_cast<bus::Consumer*>(slot->module.get())) {
+    if (slot->gate->is_open() && dynamic_cast<bus::Consumer*>(slot->module.get())) {
       auto name = slot->config->name;
       auto rewound = co_await slot->writer->run([this, &name] { return bus->rewind_restored_sources(name); });
       report.rewound.insert(report.rewound.end(), rewound.begin(), rewound.end());
@@ -45,14 +45,14 @@ asio::awaitable<Result<consistency::Report>> Application::Impl::run_consistency(
       report.caches.push_back(std::move(entry));
     };
     for (const auto& cache : checked->caches()) {
-      if (!*slot->up) {
+      if (!slot->gate->is_open()) {
         down(cache.module, cache.table, cache.source);
         continue;
       }
       report.caches.push_back(co_await consistency::check(cache, *slot->database, *slot->writer, repair));
     }
     for (const auto& cache : checked->keyed_caches()) {
-      if (!*slot->up) {
+      if (!slot->gate->is_open()) {
         down(cache.module, cache.table, cache.source);
         continue;
       }

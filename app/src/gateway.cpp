@@ -76,7 +76,7 @@ boost::asio::awaitable<http::Response> Gateway::dispatch(http::Request& request)
     }
   }
   for (const auto& module : gates_) {
-    if (!module.up->load(std::memory_order_relaxed) && under_prefix(request.path, module.route_prefix)) {
+    if (!module.gate->is_open() && under_prefix(request.path, module.route_prefix)) {
       request.route = module.route_prefix;
       auto response = http::problem(503, "module-unavailable", "Service Unavailable",
                                     "the " + module.name + " module is unavailable; see /readyz");

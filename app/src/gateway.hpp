@@ -1,6 +1,5 @@
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -8,6 +7,7 @@
 #include <vector>
 
 #include "townhall/platform/http.hpp"
+#include "townhall/platform/module_gate.hpp"
 #include "townhall/platform/rate_limiter.hpp"
 
 namespace townhall::app {
@@ -22,14 +22,14 @@ class Gateway {
   using Authenticator = std::function<boost::asio::awaitable<Result<std::shared_ptr<const Principal>>>(
       std::string_view token, const std::string& request_id)>;
 
-  // A module's prefix and whether the module is up (flipped by the composition root).
-  struct ModuleGate {
+  // A module's prefix and its gate (module_gate.hpp): closed, the prefix answers 503.
+  struct GatedModule {
     std::string name;
     std::string route_prefix;
-    std::shared_ptr<const std::atomic<bool>> up;
+    std::shared_ptr<const ModuleGate> gate;
   };
 
-  Gateway(const http::Router& router, std::unique_ptr<http::RateLimiter> limiter, std::vector<ModuleGate> gates,
+  Gateway(const http::Router& router, std::unique_ptr<http::RateLimiter> limiter, std::vector<GatedModule> gates,
           Authenticator authenticator)
       : router_(router),
         limiter_(std::move(limiter)),
@@ -43,7 +43,7 @@ class Gateway {
 
   const http::Router& router_;
   std::unique_ptr<http::RateLimiter> limiter_;  // null: no rate limit
-  std::vector<ModuleGate> gates_;
+  std::vector<GatedModule> gates_;
   Authenticator authenticator_;  // null: no auth module configured; signed-in routes answer 503
 };
 

@@ -81,14 +81,14 @@ void Application::Impl::add_ops_routes() {
         bool all_up = true;
         for (const auto& slot : slots) {
           nlohmann::json entry;
-          if (*slot->up) {
+          if (slot->gate->is_open()) {
             auto health = slot->module->health();
             const char* state = !health.up ? "down" : health.degraded ? "degraded" : "up";
             entry = {{"state", state}, {"detail", health.detail}};
             serving_modules += health.up ? 1 : 0;
             all_up = all_up && health.up && !health.degraded;
           } else {
-            entry = {{"state", "down"}, {"detail", slot->reason()}};
+            entry = {{"state", "down"}, {"detail", slot->gate->reason()}};
             all_up = false;
           }
           modules[slot->config->name] = entry;
@@ -132,7 +132,7 @@ void Application::Impl::register_metrics() {
       "townhall_module_degraded", "1 when the module serves but part of it is unavailable (see /readyz)", {"module"});
   metrics.add_collector([this, &module_up, &module_degraded] {
     for (const auto& slot : slots) {
-      auto health = *slot->up ? slot->module->health() : ModuleHealth{false, {}};
+      auto health = slot->gate->is_open() ? slot->module->health() : ModuleHealth{false, {}};
       module_up.with({slot->config->name}).set(health.up ? 1 : 0);
       module_degraded.with({slot->config->name}).set(health.up && health.degraded ? 1 : 0);
     }

@@ -46,10 +46,11 @@ void Application::Impl::open() {
   for (const auto& module_config : config.modules) {
     auto slot = std::make_unique<Slot>();
     slot->config = &module_config;
+    slot->gate = std::make_shared<ModuleGate>(module_config.name);
     slot->database = open_module_db(config, module_config, &metrics);
     slot->writer = std::make_unique<db::Writer>(module_config.name);
     slot->context = std::make_unique<ModuleContext>(ModuleContext{
-        module_config, *slot->database, *slot->writer, metrics,
+        module_config, *slot->database, *slot->writer, *slot->gate, metrics,
         [bus = bus.get(), name = module_config.name] { bus->notify(name); }, options.demo,
         [bus = bus.get(), name = module_config.name] { return bus->outbox_head(name); }, options.fault_hook});
     slot->module = factory_for(module_config.name).make(*slot->context, apis);
@@ -62,7 +63,7 @@ void Application::Impl::open() {
     bus->add_source(module_config.name, *slot->database, *slot->writer);
     if (consumer)
       bus->add_consumer(module_config.name, *slot->database, *slot->writer, std::move(subscriptions),
-                        [up = slot->up] { return up->load(); });
+                        [gate = slot->gate] { return gate->is_open(); });
     try_start(*slot);
     slots.push_back(std::move(slot));
   }
@@ -75,14 +76,12 @@ bool Application::Impl::try_start(Slot& slot) {
   try {
     auto applied = migrate(*slot.database);
     for (const auto& m : applied) spdlog::info("module {}: applied migration {}/{}", name, m.component, m.name);
-    slot.module->start();
-    slot.set_reason({});
-    *slot.up = true;
+    slot.module->start();  // opens the gate
     spdlog::info("module {} up ({})", name, slot.database->path().string());
     return true;
   } catch (const std::exception& error) {
-    bool changed = slot.reason() != error.what();
-    slot.set_reason(error.what());
+    bool changed = slot.gate->reason() != error.what();
+    slot.gate->close(error.what());
     if (changed) spdlog::error("module {} is down: {}", name, error.what());
     return false;
   }
@@ -96,9 +95,9 @@ void Application::Impl::schedule_retry() {
   retry_timer->async_wait([this](const boost::system::error_code& ec) {
     if (ec || shutting_down) return;
     for (auto& slot : slots) {
-      if (!*slot->up)
+      if (!slot->gate->is_open())
         slot->writer->post([this, s = slot.get()] {
-          if (!shutting_down && !*s->up) try_start(*s);
+          if (!shutting_down && !s->gate->is_open()) try_start(*s);
         });
       else if (slot->database->storage_failure())
         slot->writer->post([this, s = slot.get()] {
@@ -122,15 +121,15 @@ void Application::Impl::close() {
   }
   for (auto it = slots.rbegin(); it != slots.rend(); ++it) {
     auto& slot = **it;
-    if (*slot.up) {
+    if (slot.gate->is_open()) {
       try {
         slot.writer->drain();
-        slot.module->stop();
+        slot.module->stop();  // closes the gate
         spdlog::info("module {} stopped", slot.config->name);
       } catch (const std::exception& error) {
         spdlog::error("module {} failed to stop cleanly: {}", slot.config->name, error.what());
       }
-      *slot.up = false;
+      slot.gate->close();
     }
     slot.writer->stop();
   }

@@ -123,9 +123,8 @@ void flood(auth::AuthService& service, FloodOutcome& outcome, int attackers, std
 
 // One flood measurement with its own service (and so its own throttle), reported.
 void measure_flood(const char* label, auth::Settings settings, const std::filesystem::path& key,
-                   const auth::AuthService::Dependencies& dependencies, int attackers,
-                   std::chrono::milliseconds duration) {
-  auth::AuthService service(std::move(settings), key, dependencies);
+                   const ServiceDependencies& dependencies, int attackers, std::chrono::milliseconds duration) {
+  auth::AuthService service(std::move(settings), dependencies, key);
   service.start();
   FloodOutcome outcome;
   auto started = Clock::now();
@@ -140,13 +139,13 @@ void measure_flood(const char* label, auth::Settings settings, const std::filesy
       outcome.attacker_throttled, outcome.attacker_busy, seconds_since(started));
 }
 
-int flood_benchmark(bool quick, const std::filesystem::path& key, const auth::AuthService::Dependencies& dependencies,
+int flood_benchmark(bool quick, const std::filesystem::path& key, const ServiceDependencies& dependencies,
                     const auth::Settings& defaults) {
   const int attackers = 4;
   const auto duration = std::chrono::milliseconds(quick ? 2000 : 6000);
   {
     // The accounts: the attacked one and one per victim login (each signs in once).
-    auth::AuthService setup(defaults, key, dependencies);
+    auth::AuthService setup(defaults, dependencies, key);
     setup.start();
     int victims = static_cast<int>(duration / kVictimInterval) + 1;
     for (int n = -1; n < victims; ++n) {
@@ -188,7 +187,8 @@ int main(int argc, char** argv) {
   db::Writer writer("auth");
   db::ReaderPool readers(database, 2);
   const auth::Settings defaults;  // the production defaults: Argon2id 3 passes over 32 MiB
-  auth::AuthService::Dependencies dependencies{database, writer, readers, metrics, [] {}};
+  ModuleGate gate("auth");        // shared by the benchmark's services, one running at a time
+  ServiceDependencies dependencies{database, writer, readers, [] {}, gate, metrics};
   if (flood_only) {
     int status = flood_benchmark(quick, dir.path() / "auth.key", dependencies, defaults);
     writer.stop();
@@ -197,7 +197,7 @@ int main(int argc, char** argv) {
   auto settings = defaults;  // one account signs in 20 times in a row here: not a flood
   settings.login_throttle.max_logins_per_account = 1000;
   settings.login_throttle.max_logins_per_ip = 1000;
-  auth::AuthService service(settings, dir.path() / "auth.key", dependencies);
+  auth::AuthService service(settings, dependencies, dir.path() / "auth.key");
   service.start();
 
   auto registered = testing::run_awaitable(service.register_citizen(
@@ -227,8 +227,7 @@ int main(int argc, char** argv) {
 
   // Uncached: the same with the cache off (session + account + roles + permissions).
   settings.token_cache_ttl = std::chrono::milliseconds(0);
-  auth::AuthService uncached_service(settings, dir.path() / "auth.key",
-                                     auth::AuthService::Dependencies{database, writer, readers, metrics, [] {}});
+  auth::AuthService uncached_service(settings, dependencies, dir.path() / "auth.key");
   uncached_service.start();
   const int uncached_rounds = rounds / 20;
   start = Clock::now();

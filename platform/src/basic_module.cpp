@@ -9,18 +9,25 @@ namespace townhall {
 BasicModule::BasicModule(std::string name, ModuleContext& context)
     : name_(std::move(name)), context_(context), readers_(context.db, 4) {}
 
+ServiceDependencies BasicModule::service_dependencies() {
+  return {context_.db,   context_.writer,  readers_,           context_.events_committed,
+          context_.gate, context_.metrics, context_.fault_hook};
+}
+
 void BasicModule::start() {
+  // A start that throws leaves the gate to app/, which closes it with the reason (a
+  // service's jobs end at their next round) and retries the start.
   on_start();
-  running_ = true;
+  context_.gate.open();
 }
 
 void BasicModule::stop() {
-  running_ = false;
-  on_stop();
+  on_stop();  // the service closes the gate first, then stops its jobs
+  context_.gate.close();
 }
 
 ModuleHealth BasicModule::health() const {
-  if (!running_) return {false, "stopped"};
+  if (!context_.gate.is_open()) return {false, context_.gate.reason()};
   if (auto why = context_.db.storage_failure()) return {false, *why};
   return {true, "serving"};
 }
@@ -49,8 +56,10 @@ boost::asio::awaitable<http::Response> BasicModule::status(http::Request&) {
   }
   // The newest event id; what subscribers have not applied yet is townhall_outbox_pending.
   if (context_.outbox_head) outbox_head = context_.outbox_head();
-  nlohmann::json body = {
-      {"module", name_}, {"state", running_ ? "up" : "stopped"}, {"schema", schema}, {"outbox_head", outbox_head}};
+  nlohmann::json body = {{"module", name_},
+                         {"state", context_.gate.is_open() ? "up" : "stopped"},
+                         {"schema", schema},
+                         {"outbox_head", outbox_head}};
   co_return http::json_response(200, body.dump());
 }
 

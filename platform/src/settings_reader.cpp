@@ -15,34 +15,40 @@ void SettingsReader::fail(std::string_view key, const std::string& message) cons
   throw ConfigError(path_ + (key.empty() ? "" : ".") + std::string(key) + ": " + message);
 }
 
-const nlohmann::json* SettingsReader::find(std::string_view key) {
+const nlohmann::json* SettingsReader::value(std::string_view key) {
   read_.emplace(key);
   auto it = section_.find(std::string(key));
   return it == section_.end() ? nullptr : &*it;
 }
 
+std::vector<std::string> SettingsReader::keys() const {
+  std::vector<std::string> out;
+  for (const auto& item : section_.items()) out.push_back(item.key());
+  return out;
+}
+
 bool SettingsReader::has(std::string_view key) const { return section_.contains(std::string(key)); }
 
 std::int64_t SettingsReader::integer(std::string_view key, std::int64_t fallback, std::int64_t min, std::int64_t max) {
-  const auto* value = find(key);
-  if (!value) return fallback;
-  if (!value->is_number_integer() || value->get<std::int64_t>() < min || value->get<std::int64_t>() > max)
+  const auto* found = value(key);
+  if (!found) return fallback;
+  if (!found->is_number_integer() || found->get<std::int64_t>() < min || found->get<std::int64_t>() > max)
     fail(key, "expected an integer from " + std::to_string(min) + " to " + std::to_string(max));
-  return value->get<std::int64_t>();
+  return found->get<std::int64_t>();
 }
 
 bool SettingsReader::boolean(std::string_view key, bool fallback) {
-  const auto* value = find(key);
-  if (!value) return fallback;
-  if (!value->is_boolean()) fail(key, "expected true or false");
-  return value->get<bool>();
+  const auto* found = value(key);
+  if (!found) return fallback;
+  if (!found->is_boolean()) fail(key, "expected true or false");
+  return found->get<bool>();
 }
 
 std::string SettingsReader::text(std::string_view key, std::string fallback, std::size_t max_bytes, bool allow_empty) {
-  const auto* value = find(key);
-  if (!value) return fallback;
-  if (!value->is_string()) fail(key, "expected a string");
-  const auto& text = value->get_ref<const std::string&>();
+  const auto* found = value(key);
+  if (!found) return fallback;
+  if (!found->is_string()) fail(key, "expected a string");
+  const auto& text = found->get_ref<const std::string&>();
   if (text.size() > max_bytes) fail(key, "longer than " + std::to_string(max_bytes) + " bytes");
   if (!allow_empty && text.empty()) fail(key, "must not be empty");
   if (std::any_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
@@ -60,8 +66,9 @@ std::string SettingsReader::choice(std::string_view key, std::string fallback,
 }
 
 SettingsReader SettingsReader::section(std::string_view key) {
-  const auto* value = find(key);
-  return SettingsReader(value ? *value : nlohmann::json(), path_ + "." + std::string(key));
+  const auto* found = value(key);
+  if (found && !found->is_object()) fail(key, "expected an object");  // null too: only a missing one is empty
+  return SettingsReader(found ? *found : nlohmann::json(), path_ + "." + std::string(key));
 }
 
 void SettingsReader::finish() const {

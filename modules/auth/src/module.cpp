@@ -30,36 +30,24 @@ std::filesystem::path key_file_for(const db::ModuleDb& database, const Settings&
 
 std::string demo_password() { return "demo-" + new_session_token().substr(0, 12); }
 
-class AuthModuleImpl final : public BasicModule {
+class AuthModuleImpl final : public ServiceModule<AuthService> {
  public:
-  AuthModuleImpl(ModuleContext& context, Settings settings)
-      : BasicModule("auth", context),
-        settings_(settings),
-        context_(context),
-        service_(settings_, key_file_for(context.db, settings_),
-                 AuthService::Dependencies{context.db, context.writer, readers(), context.metrics,
-                                           context.events_committed}) {}
+  AuthModuleImpl(ModuleContext& context, const Settings& settings)
+      : ServiceModule("auth", context, &auth::add_routes, settings, key_file_for(context.db, settings)) {}
 
-  Api& api() { return service_; }
+  Api& api() { return service(); }
 
   void on_start() override {
     // The key is read at start, not construction: a module whose key file is missing
     // or unreadable is down (and retried) like one whose database is.
-    service_.start();
-    if (context_.demo) seed_demo();
-  }
-  void on_stop() override { service_.stop(); }
-
-  void add_routes(http::Router& router, const std::string& prefix) override {
-    BasicModule::add_routes(router, prefix);
-    auth::add_routes(router, prefix, service_);
+    service().start();
+    if (context().demo) seed_demo();
   }
 
   ModuleHealth health() const override {
-    if (!service_.running()) return {false, "stopped"};
     auto health = BasicModule::health();
-    if (health.up && !service_.key_problem().empty())
-      return {true, "national ids unavailable: " + service_.key_problem(), true};
+    if (health.up && !service().key_problem().empty())
+      return {true, "national ids unavailable: " + service().key_problem(), true};
     return health;
   }
 
@@ -67,7 +55,9 @@ class AuthModuleImpl final : public BasicModule {
   // `serve --demo`: departments, an admin, a reviewer and three citizens, created once
   // (the passwords are printed that one time; only their hashes are kept).
   void seed_demo() {
-    auto connection = context_.db.open(db::Role::service);
+    auto& module = context();
+    const auto password_cost = service().settings().password_cost;
+    auto connection = module.db.open(db::Role::service);
     if (store::find_employee_by_email(*connection, "admin@demo.townhall")) {
       logging::print(
           "townhall demo: demo data already present (its passwords were printed when it was created; "
@@ -94,7 +84,7 @@ class AuthModuleImpl final : public BasicModule {
                            std::optional<std::string> department, std::string role) {
             auto password = demo_password();
             check(commands::create_employee(
-                service, {email, hash_password(password, settings_.password_cost), name, department, {std::move(role)}},
+                service, {email, hash_password(password, password_cost), name, department, {std::move(role)}},
                 context));
             accounts.push_back({std::move(label), std::move(email), std::move(name), std::move(password)});
           };
@@ -110,10 +100,9 @@ class AuthModuleImpl final : public BasicModule {
           };
           for (const auto& [email, name, phone, address] : citizens) {
             auto password = demo_password();
-            commands::NewCitizen citizen{email,   hash_password(password, settings_.password_cost),
-                                         name,    phone,
-                                         address, "Springfield",
-                                         "12345", std::nullopt};
+            commands::NewCitizen citizen{
+                email,       hash_password(password, password_cost), name, phone, address, "Springfield", "12345",
+                std::nullopt};
             auto registered = commands::register_citizen(service, citizen, context);
             check(registered);
             // All but the last are verified, so the demo shows both an approval and the
@@ -129,24 +118,20 @@ class AuthModuleImpl final : public BasicModule {
           }
           return Unit{};
         },
-        context_.events_committed);
+        module.events_committed);
     check(seeded);
     logging::print("townhall demo: created demo accounts (passwords are shown only now):");
     for (const auto& account : accounts)
       logging::print("  " + account.label + ": " + account.email + "  password: " + account.password);
     spdlog::info("auth: demo data seeded ({} accounts)", accounts.size());
   }
-
-  Settings settings_;
-  ModuleContext& context_;
-  AuthService service_;
 };
 
 }  // namespace
 
 Instance make_module(ModuleContext& context) {
   auto settings = parse_settings(context.config.settings);
-  auto module = std::make_unique<AuthModuleImpl>(context, std::move(settings));
+  auto module = std::make_unique<AuthModuleImpl>(context, settings);
   Instance instance;
   instance.api = &module->api();
   instance.module = std::move(module);

@@ -24,11 +24,10 @@ Result<Unit> not_before_deadline(const CallContext& context) {
   return Unit{};
 }
 
-AuthService::AuthService(Settings settings, std::filesystem::path key_file, Dependencies dependencies)
-    : settings_(std::move(settings)),
+AuthService::AuthService(Settings settings, ServiceDependencies dependencies, std::filesystem::path key_file)
+    : ModuleService(std::move(dependencies)),
+      settings_(std::move(settings)),
       key_file_(std::move(key_file)),
-      deps_(std::move(dependencies)),
-      writes_(deps_.database, deps_.writer, deps_.events_committed),
       token_cache_(settings_.token_cache_ttl),
       throttle_(settings_.login_throttle),
       reset_requests_(settings_.login_throttle) {
@@ -63,16 +62,11 @@ void AuthService::start() {
   if (!maintained) throw std::runtime_error("auth: " + maintained.error().message);
   key_ok_->set(secrets_ ? 1 : 0);
   if (!secrets_) spdlog::critical("auth: {}", key_problem_);
-  running_ = true;
+  deps_.gate.open();
 }
 void AuthService::stop() {
-  running_ = false;
+  deps_.gate.close();
   writes_.close();
-}
-
-Result<Unit> AuthService::usable() const {
-  if (!running_) return make_error(Errc::unavailable, "the auth module is unavailable");
-  return Unit{};
 }
 
 commands::WriteContext AuthService::write_context(const CallContext& context) const {

@@ -14,8 +14,7 @@
 #include "townhall/auth/api.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/input.hpp"
-#include "townhall/platform/write_path.hpp"
-#include "townhall/platform/writer.hpp"
+#include "townhall/platform/service_kit.hpp"
 
 namespace townhall::metrics {
 class Registry;
@@ -78,27 +77,19 @@ inline constexpr std::string_view kResetRequested =
 // Reads use the reader pool on the caller's thread (short point reads); writes run on
 // the module's writer thread; password hashing runs on its own small pool so neither
 // network threads nor the writer wait for Argon2.
-class AuthService final : public Api {
+class AuthService final : public Api, private ModuleService {
  public:
-  struct Dependencies {
-    const db::ModuleDb& database;
-    db::Writer& writer;
-    db::ReaderPool& readers;
-    metrics::Registry& metrics;
-    std::function<void()> events_committed;
-  };
-
   // No I/O: the key file is read by start().
-  AuthService(Settings settings, std::filesystem::path key_file, Dependencies dependencies);
+  AuthService(Settings settings, ServiceDependencies dependencies, std::filesystem::path key_file);
   ~AuthService() override;
 
-  // Loads (or creates) the key file, opens the service connection (on the writer) and
-  // prunes old sessions. Throws when the key file or the database cannot be used.
+  // Loads (or creates) the key file, opens the service connection (on the writer),
+  // prunes old sessions and opens the gate. Throws when the key file or the database
+  // cannot be used.
   void start();
-  // Closes the service connection; calls then answer unavailable (cached tokens still
-  // authenticate until their entries expire).
+  // Closes the gate and the service connection; calls then answer unavailable (cached
+  // tokens still authenticate until their entries expire).
   void stop();
-  bool running() const { return running_; }
   // Empty when auth.key matches the sealed data; else why national ids are unavailable
   // and how to fix it (set by start()).
   const std::string& key_problem() const { return key_problem_; }
@@ -189,18 +180,14 @@ class AuthService final : public Api {
   Result<commands::SealedNationalId> seal_national_id(const std::string& national_id) const;
   void backfill_national_id_digests(db::Connection& service);
   void open_key(db::Connection& service);
-  Result<Unit> usable() const;
   Result<Unit> key_usable() const;  // unavailable naming the fix when the key is not usable
 
   Settings settings_;
   std::filesystem::path key_file_;
   std::optional<SecretBox> secrets_;  // loaded by start(); empty when missing or not the data's
   std::string key_problem_;
-  Dependencies deps_;
   boost::asio::thread_pool hashing_{2};
   std::atomic<std::size_t> hashes_queued_{0};  // admitted to hashing_, not yet done
-  db::WritePath writes_;                       // the module's one write path
-  std::atomic<bool> running_{false};
   TokenCache token_cache_;
   LoginThrottle throttle_;
   LoginThrottle reset_requests_;  // public reset requests, counted apart from failed logins

@@ -65,8 +65,8 @@ class AuthServiceTest : public ::testing::Test {
 
   void make_service() {
     service = std::make_unique<AuthService>(
-        settings, dir.path() / "auth.key",
-        AuthService::Dependencies{database, writer, readers, metrics, [this] { ++commits; }});
+        settings, ServiceDependencies{database, writer, readers, [this] { ++commits; }, gate, metrics},
+        dir.path() / "auth.key");
     service->start();
   }
 
@@ -123,6 +123,7 @@ class AuthServiceTest : public ::testing::Test {
   db::ReaderPool readers{database, 2};
   Settings settings;
   int commits = 0;
+  ModuleGate gate{"auth"};
   std::unique_ptr<AuthService> service;
 };
 

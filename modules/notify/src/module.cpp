@@ -5,8 +5,7 @@
 
 #include "routes.hpp"
 #include "service.hpp"
-#include "townhall/bus/bus.hpp"
-#include "townhall/platform/basic_module.hpp"
+#include "townhall/bus/consumer_module.hpp"
 #include "townhall/platform/config.hpp"
 
 namespace townhall::notify {
@@ -32,25 +31,12 @@ std::string read_password(const SmtpSettings& smtp, const db::ModuleDb& database
   return password;
 }
 
-class NotifyModule final : public BasicModule, public bus::Consumer, public consistency::Checked {
+class NotifyModule final : public bus::ConsumerModule<NotifyService> {
  public:
   NotifyModule(ModuleContext& context, auth::Api& auth)
-      : BasicModule("notify", context),
-        service_(parse_settings(context.config.settings),
-                 NotifyService::Dependencies{context.db, context.writer, readers(), context.events_committed, auth,
-                                             context.metrics, context.fault_hook}) {}
+      : ConsumerModule("notify", context, &notify::add_routes, parse_settings(context.config.settings), auth) {}
 
-  void on_start() override { service_.start(read_password(service_.settings().smtp, context().db)); }
-  void on_stop() override { service_.stop(); }
-  void add_routes(http::Router& router, const std::string& prefix) override {
-    BasicModule::add_routes(router, prefix);
-    notify::add_routes(router, prefix, service_);
-  }
-  std::vector<bus::Subscription> subscriptions() override { return service_.subscriptions(); }
-  std::vector<consistency::Cache> caches() override { return service_.caches(); }
-
- private:
-  NotifyService service_;
+  void on_start() override { service().start(read_password(service().settings().smtp, context().db)); }
 };
 
 }  // namespace

@@ -64,10 +64,8 @@ bool record_notice(db::Connection& service, const Notice& notice, const std::str
   return true;
 }
 
-NotifyService::NotifyService(Settings settings, Dependencies dependencies)
-    : settings_(std::move(settings)),
-      deps_(std::move(dependencies)),
-      writes_(deps_.database, deps_.writer, deps_.events_committed) {
+NotifyService::NotifyService(Settings settings, ServiceDependencies dependencies, auth::Api& auth)
+    : ModuleService(std::move(dependencies)), settings_(std::move(settings)), auth_(auth) {
   auto& emails = deps_.metrics.counter("townhall_notify_emails_total",
                                        "Emails notify handed to its SMTP server (sent), tried again later (retried) "
                                        "or gave up on after max_attempts or a permanent refusal (failed)",
@@ -86,7 +84,7 @@ void NotifyService::start(std::string smtp_password) {
     std::lock_guard lock(wake_->mutex);
     wake_->stopping = false;
   }
-  running_ = true;
+  deps_.gate.open();
   sender_ = std::thread([this] { sender_loop(); });
   spdlog::info("notify: started (email {})",
                settings_.smtp.enabled ? "via " + settings_.smtp.host + ":" + std::to_string(settings_.smtp.port)
@@ -94,7 +92,7 @@ void NotifyService::start(std::string smtp_password) {
 }
 
 void NotifyService::stop() {
-  if (!running_.exchange(false)) return;
+  if (!deps_.gate.close()) return;
   {
     std::lock_guard lock(wake_->mutex);
     wake_->stopping = true;
@@ -181,7 +179,7 @@ std::vector<bus::Subscription> NotifyService::subscriptions() {
   for (auto topic : revenue_events::kTopics) topics.emplace_back(topic);
   topics.emplace_back(parks::events::kBookingTopic);
   return {
-      auth::CitizenRefs(deps_.auth, "notify", citizen_table()).subscription(),
+      auth::CitizenRefs(auth_, "notify", citizen_table()).subscription(),
       {"notices", std::move(topics), db::Role::service,
        [this](const bus::Event& event, db::Connection& service) { return apply_event(event, service); }},
       {"password_resets",
@@ -192,7 +190,7 @@ std::vector<bus::Subscription> NotifyService::subscriptions() {
 }
 
 std::vector<consistency::Cache> NotifyService::caches() {
-  return {auth::CitizenRefs(deps_.auth, "notify", citizen_table()).cache()};
+  return {auth::CitizenRefs(auth_, "notify", citizen_table()).cache()};
 }
 
 bus::Outcome NotifyService::apply_event(const bus::Event& event, db::Connection& service) {
@@ -339,7 +337,7 @@ struct NotifyService::Composed {
 NotifyService::Composed NotifyService::compose(const store::Delivery& delivery) {
   Email email{delivery.to_address, delivery.subject, delivery.body, delivery.message_id};
   if (!delivery.secret_ref) return {std::move(email), std::nullopt};
-  auto mail = run_blocking(deps_.auth.password_reset_mail(
+  auto mail = run_blocking(auth_.password_reset_mail(
       CallContext::as_service("notify", "notify-send-" + std::to_string(delivery.id)), *delivery.secret_ref));
   if (!mail)  // not_found: auth will never honour it; anything else may pass
     return {std::nullopt, SmtpMailer::Failure{"auth: " + mail.error().message, mail.error().code == Errc::not_found}};
@@ -363,7 +361,7 @@ int NotifyService::send_emails() {
     }
     if (due->empty()) return sent;
     for (const auto& delivery : *due) {
-      if (!running_) return sent;
+      if (!deps_.gate.is_open()) return sent;
       auto composed = compose(delivery);
       auto failure = composed.email ? mailer_->send(*composed.email) : composed.failure;
       const auto attempts = delivery.attempts + 1;

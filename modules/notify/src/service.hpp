@@ -20,8 +20,7 @@
 #include "townhall/bus/bus.hpp"
 #include "townhall/platform/consistency.hpp"
 #include "townhall/platform/db.hpp"
-#include "townhall/platform/write_path.hpp"
-#include "townhall/platform/writer.hpp"
+#include "townhall/platform/service_kit.hpp"
 
 namespace townhall::auth {
 class CitizenRefTable;
@@ -69,19 +68,9 @@ inline constexpr std::string_view kTokenMark = "{token}";
 
 // The behaviour of notify reachable without sockets: the inbox and preferences of the
 // calling citizen, the event handlers that fill the inbox, and the sender that mails it.
-class NotifyService {
+class NotifyService : private ModuleService {
  public:
-  struct Dependencies {
-    const db::ModuleDb& database;
-    db::Writer& writer;
-    db::ReaderPool& readers;
-    std::function<void()> events_committed;
-    auth::Api& auth;
-    metrics::Registry& metrics;
-    std::function<void(std::string_view point)> fault_hook = {};
-  };
-
-  NotifyService(Settings settings, Dependencies dependencies);
+  NotifyService(Settings settings, ServiceDependencies dependencies, auth::Api& auth);
   ~NotifyService();
 
   // Opens the service connection and starts the sender (`smtp_password`: the password
@@ -118,10 +107,8 @@ class NotifyService {
   Composed compose(const store::Delivery& delivery);
 
   Settings settings_;
-  Dependencies deps_;
-  db::WritePath writes_;
+  auth::Api& auth_;
   std::unique_ptr<SmtpMailer> mailer_;
-  std::atomic<bool> running_{false};
   std::atomic<bool> stalled_{false};  // the last sender round hit a storage failure
 
   // The sender thread sleeps until the next due time or a wake-up (a commit that added

@@ -143,7 +143,7 @@ class NotifyServiceTest : public ::testing::Test {
   void SetUp() override {
     testing::migrate_module(database, "notify");
     service = std::make_unique<NotifyService>(
-        settings(), NotifyService::Dependencies{database, writer, readers, [] {}, auth, metrics});
+        settings(), ServiceDependencies{database, writer, readers, [] {}, gate, metrics}, auth);
     service->start();
     set_citizen(1, "maria@example.org", true);
     set_citizen(2, "li@example.org", false);  // email not verified
@@ -197,6 +197,7 @@ class NotifyServiceTest : public ::testing::Test {
   db::ReaderPool readers{database, 2};
   testing::FakeAuth auth;
   metrics::Registry metrics;
+  ModuleGate gate{"notify"};
   std::unique_ptr<NotifyService> service;
 };
 

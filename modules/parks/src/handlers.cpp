@@ -51,7 +51,7 @@ std::optional<std::int64_t> integer_of(const json& value) {
 
 std::vector<bus::Subscription> ParksService::subscriptions() {
   return {
-      auth::CitizenRefs(deps_.auth, "parks", citizen_table()).subscription(),
+      auth::CitizenRefs(auth_, "parks", citizen_table()).subscription(),
       // Bookings' and enrollments' (the names predate enrollments; a name is a cursor).
       {"booking_payments",
        {std::string(revenue::events::kPaymentTopic)},
@@ -78,7 +78,7 @@ bus::Outcome ParksService::apply_citizen_event(const bus::Event& event, db::Conn
 }
 
 std::vector<consistency::Cache> ParksService::caches() {
-  return {auth::CitizenRefs(deps_.auth, "parks", citizen_table()).cache()};
+  return {auth::CitizenRefs(auth_, "parks", citizen_table()).cache()};
 }
 
 // payment.completed of a booking's or an enrollment's invoice confirms it (confirm_paid).

@@ -63,10 +63,10 @@ void ParksService::wake_scheduler() {
 // running — recomputed from the file each round, so a restart keeps every deadline.
 asio::awaitable<void> ParksService::hold_loop() {
   auto done = hold_loop_done_;
-  while (running_) {
+  while (deps_.gate.is_open()) {
     auto expired = co_await expire_holds();
     if (!expired) spdlog::warn("parks: expiring holds failed: {}", expired.error().message);
-    if (!running_) break;
+    if (!deps_.gate.is_open()) break;
     auto next = deps_.readers.read(
         [&](db::Connection& reader) -> Result<std::optional<std::string>> { return store::next_hold_expiry(reader); });
     auto wait = std::chrono::steady_clock::duration(std::chrono::minutes(1));  // a backstop

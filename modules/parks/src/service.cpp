@@ -60,10 +60,8 @@ void announce(db::Connection& service, std::string_view type, const store::Enrol
                correlation, causation);
 }
 
-ParksService::ParksService(Settings settings, Dependencies dependencies)
-    : settings_(std::move(settings)),
-      deps_(std::move(dependencies)),
-      writes_(deps_.database, deps_.writer, deps_.events_committed) {}
+ParksService::ParksService(Settings settings, ServiceDependencies dependencies, auth::Api& auth)
+    : ModuleService(std::move(dependencies)), settings_(std::move(settings)), auth_(auth) {}
 
 ParksService::~ParksService() { stop(); }
 
@@ -79,23 +77,18 @@ void ParksService::start() {
   client_digest_key_ = *key;
   hold_timer_ = std::make_unique<asio::steady_timer>(deps_.writer.context());
   hold_loop_done_ = std::make_shared<Latch>();
-  running_ = true;
+  deps_.gate.open();
   // The scheduler's first round expires what ended while the process was down.
   asio::co_spawn(deps_.writer.context(), hold_loop(), asio::detached);
 }
 
 void ParksService::stop() {
-  if (running_.exchange(false)) {
+  if (deps_.gate.close()) {
     deps_.writer.post([this] { hold_timer_->cancel(); });
     hold_loop_done_->wait_blocking();
     deps_.writer.call([this] { hold_timer_.reset(); });
   }
   writes_.close();
-}
-
-Result<Unit> ParksService::usable() const {
-  if (!running_) return make_error(Errc::unavailable, "the parks module is unavailable");
-  return Unit{};
 }
 
 void ParksService::seed_demo() {

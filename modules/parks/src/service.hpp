@@ -1,6 +1,5 @@
 #pragma once
 
-#include <atomic>
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
@@ -15,8 +14,7 @@
 #include "townhall/platform/coro.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/input.hpp"
-#include "townhall/platform/write_path.hpp"
-#include "townhall/platform/writer.hpp"
+#include "townhall/platform/service_kit.hpp"
 
 namespace townhall::auth {
 class CitizenRefTable;
@@ -55,21 +53,13 @@ struct NewProgram {
 // half of the saga in DESIGN §7, with the hold expiry scheduled from the file), programs
 // with capacity and a waitlist whose priced places are held until paid the same way, and
 // the handlers that keep citizen_refs and confirm paid bookings and enrollments.
-class ParksService {
+class ParksService : private ModuleService {
  public:
-  struct Dependencies {
-    const db::ModuleDb& database;
-    db::Writer& writer;
-    db::ReaderPool& readers;
-    std::function<void()> events_committed;
-    auth::Api& auth;
-  };
-
-  ParksService(Settings settings, Dependencies dependencies);
+  ParksService(Settings settings, ServiceDependencies dependencies, auth::Api& auth);
   ~ParksService();
 
-  // Opens the service connection, expires holds that ended while the process was down,
-  // and starts the hold scheduler. Throws when the file cannot be used.
+  // Opens the service connection and the gate, expires holds that ended while the
+  // process was down, and starts the hold scheduler. Throws when the file cannot be used.
   void start();
   void stop();
   const Settings& settings() const { return settings_; }
@@ -127,7 +117,6 @@ class ParksService {
   std::vector<consistency::Cache> caches();
 
  private:
-  Result<Unit> usable() const;
   void wake_scheduler();  // after the current writer task
   // A citizen's or staff's cancellation of a booking or an enrollment (one flow for both).
   template <class Place>
@@ -149,10 +138,8 @@ class ParksService {
   boost::asio::awaitable<void> hold_loop();
 
   Settings settings_;
-  Dependencies deps_;
-  std::string client_digest_key_;  // read (or made) at start
-  db::WritePath writes_;
-  std::atomic<bool> running_{false};
+  auth::Api& auth_;
+  std::string client_digest_key_;                          // read (or made) at start
   std::unique_ptr<boost::asio::steady_timer> hold_timer_;  // on the writer's io_context
   std::shared_ptr<Latch> hold_loop_done_;
 };

@@ -17,6 +17,7 @@
 #include "support.hpp"
 #include "townhall/auth/citizen_refs.hpp"
 #include "townhall/parks/module.hpp"
+#include "townhall/platform/metrics.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/events.hpp"
 #include "townhall/revenue/invoicing.hpp"
@@ -74,8 +75,8 @@ class ParksServiceTest : public ::testing::Test {
 
   void SetUp() override {
     testing::migrate_module(database, "parks");
-    service =
-        std::make_unique<ParksService>(settings(), ParksService::Dependencies{database, writer, readers, [] {}, auth});
+    service = std::make_unique<ParksService>(
+        settings(), ServiceDependencies{database, writer, readers, [] {}, gate, metrics}, auth);
     service->start();
     // Citizens 1 to 9 have a verified email (a priced hold needs one), as citizen_refs
     // learns from auth's events.
@@ -178,6 +179,8 @@ class ParksServiceTest : public ::testing::Test {
   db::Writer writer{"parks"};
   db::ReaderPool readers{database, 2};
   testing::FakeAuth auth;
+  metrics::Registry metrics;
+  ModuleGate gate{"parks"};
   std::unique_ptr<ParksService> service;
   std::int64_t facility = 0;
 };

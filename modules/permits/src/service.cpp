@@ -39,24 +39,17 @@ Result<store::Scope> scope_for(const Principal* principal) {
   return store::Scope{std::nullopt, principal->department};
 }
 
-PermitsService::PermitsService(Settings settings, Dependencies dependencies)
-    : settings_(std::move(settings)),
-      deps_(std::move(dependencies)),
-      writes_(deps_.database, deps_.writer, deps_.events_committed) {}
+PermitsService::PermitsService(Settings settings, ServiceDependencies dependencies, auth::Api& auth)
+    : ModuleService(std::move(dependencies)), settings_(std::move(settings)), auth_(auth) {}
 
 void PermitsService::start() {
   writes_.open();
-  running_ = true;
+  deps_.gate.open();
 }
 
 void PermitsService::stop() {
-  running_ = false;
+  deps_.gate.close();
   writes_.close();
-}
-
-Result<Unit> PermitsService::usable() const {
-  if (!running_) return make_error(Errc::unavailable, "the permits module is unavailable");
-  return Unit{};
 }
 
 boost::asio::awaitable<Result<store::Application>> PermitsService::submit(const CallContext& context,
@@ -126,7 +119,7 @@ Result<ApplicationList> PermitsService::list_applications(const CallContext& con
 boost::asio::awaitable<Result<Unit>> PermitsService::check_identity(const CallContext& context,
                                                                     std::int64_t citizen_id) {
   // The module asks as itself, in the request's correlation.
-  auto fresh = co_await deps_.auth.get_citizen(
+  auto fresh = co_await auth_.get_citizen(
       CallContext::as_service("permits", context.correlation_id, std::chrono::seconds(2)), citizen_id);
   bool active = false, verified = false;
   if (fresh) {
@@ -329,7 +322,7 @@ boost::asio::awaitable<Result<store::Permit>> PermitsService::revoke_permit(cons
 
 std::vector<bus::Subscription> PermitsService::subscriptions() {
   return {
-      auth::CitizenRefs(deps_.auth, "permits", citizen_table()).subscription(),
+      auth::CitizenRefs(auth_, "permits", citizen_table()).subscription(),
       {"department_refs",
        {"gov.auth.department"},
        db::Role::sync,
@@ -367,7 +360,7 @@ bus::Outcome PermitsService::apply_citizen_event(const bus::Event& event, db::Co
 }
 
 std::vector<consistency::Cache> PermitsService::caches() {
-  return {auth::CitizenRefs(deps_.auth, "permits", citizen_table()).cache()};
+  return {auth::CitizenRefs(auth_, "permits", citizen_table()).cache()};
 }
 
 namespace {
@@ -404,12 +397,11 @@ class DepartmentCacheSource final : public consistency::KeyedSource {
 }  // namespace
 
 std::vector<consistency::KeyedCache> PermitsService::keyed_caches() {
-  return {
-      {"permits", "department_refs", "code", "auth", std::make_shared<DepartmentCacheSource>(deps_.auth), {"name"}}};
+  return {{"permits", "department_refs", "code", "auth", std::make_shared<DepartmentCacheSource>(auth_), {"name"}}};
 }
 
 void PermitsService::bootstrap_departments(db::Connection& sync) {
-  auto departments = run_blocking(deps_.auth.departments(bootstrap_call("department_refs")));
+  auto departments = run_blocking(auth_.departments(bootstrap_call("department_refs")));
   if (!departments)
     throw std::runtime_error("department_refs bootstrap: auth answered: " + departments.error().message);
   for (const auto& d : *departments) store::upsert_department_ref(sync, {d.code, d.name, d.event_version, utc::now()});

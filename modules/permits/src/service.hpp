@@ -1,6 +1,5 @@
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,8 +11,7 @@
 #include "townhall/platform/consistency.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/input.hpp"
-#include "townhall/platform/write_path.hpp"
-#include "townhall/platform/writer.hpp"
+#include "townhall/platform/service_kit.hpp"
 
 namespace townhall::auth {
 class CitizenRefTable;
@@ -39,21 +37,13 @@ enum class Decision { approve, reject };
 // The permits module's behaviour, reachable without sockets: applications, decisions,
 // inspections and permits, with the row-level rule applied through store::Scope, and
 // the event handlers that keep citizen_refs and department_refs and follow payments.
-class PermitsService {
+class PermitsService : private ModuleService {
  public:
-  struct Dependencies {
-    const db::ModuleDb& database;
-    db::Writer& writer;
-    db::ReaderPool& readers;
-    std::function<void()> events_committed;
-    auth::Api& auth;
-  };
+  PermitsService(Settings settings, ServiceDependencies dependencies, auth::Api& auth);
 
-  PermitsService(Settings settings, Dependencies dependencies);
-
-  void start();  // opens the service connection on the writer; throws when it cannot
+  // Opens the service connection on the writer and the gate; throws when it cannot.
+  void start();
   void stop();
-  bool running() const { return running_; }
   const Settings& settings() const { return settings_; }
 
   boost::asio::awaitable<Result<store::Application>> submit(const CallContext& context, NewApplication input);
@@ -87,15 +77,12 @@ class PermitsService {
   void bootstrap_departments(db::Connection& sync);
 
  private:
-  Result<Unit> usable() const;
   // The applicant's identity, fresh from auth, or from a recent cache row when auth
   // cannot answer; unavailable when neither.
   boost::asio::awaitable<Result<Unit>> check_identity(const CallContext& context, std::int64_t citizen_id);
 
   Settings settings_;
-  Dependencies deps_;
-  db::WritePath writes_;  // the module's one write path
-  std::atomic<bool> running_{false};
+  auth::Api& auth_;
 };
 
 // The permit as events and responses show it.

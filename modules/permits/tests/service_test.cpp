@@ -88,7 +88,7 @@ class PermitsServiceTest : public ::testing::Test {
   void make_service(Settings settings) {
     if (service) service->stop();
     service = std::make_unique<PermitsService>(
-        settings, PermitsService::Dependencies{permits_db, permits_writer, permits_readers, [] {}, auth});
+        settings, ServiceDependencies{permits_db, permits_writer, permits_readers, [] {}, gate, metrics}, auth);
     service->start();
   }
 
@@ -169,6 +169,8 @@ class PermitsServiceTest : public ::testing::Test {
   db::Writer permits_writer{"permits"};
   db::ReaderPool permits_readers{permits_db, 2};
   testing::FakeAuth auth;
+  metrics::Registry metrics;
+  ModuleGate gate{"permits"};
   std::unique_ptr<PermitsService> service;
 };
 

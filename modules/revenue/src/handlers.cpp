@@ -26,7 +26,7 @@ void check_money(std::int64_t amount_cents, const std::string& currency, const b
 
 std::vector<bus::Subscription> RevenueService::subscriptions() {
   return {
-      auth::CitizenRefs(deps_.auth, "revenue", citizen_table()).subscription(),
+      auth::CitizenRefs(auth_, "revenue", citizen_table()).subscription(),
       {"application_fees",
        {std::string(permits::events::kApplicationTopic)},
        db::Role::service,
@@ -55,7 +55,7 @@ bus::Outcome RevenueService::apply_citizen_event(const bus::Event& event, db::Co
 }
 
 std::vector<consistency::Cache> RevenueService::caches() {
-  return {auth::CitizenRefs(deps_.auth, "revenue", citizen_table()).cache()};
+  return {auth::CitizenRefs(auth_, "revenue", citizen_table()).cache()};
 }
 
 // application.submitted with a fee opens the fee invoice (DESIGN §7, permit fee).

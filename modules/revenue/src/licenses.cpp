@@ -235,10 +235,10 @@ LicenseSweep close_due_licenses(db::Connection& service, const std::string& corr
 
 asio::awaitable<void> RevenueService::expiry_loop() {
   auto done = expiry_done_;
-  while (running_) {
+  while (deps_.gate.is_open()) {
     auto expired = co_await expire_licenses(CallContext::as_service("revenue", "license-expiry"));
     if (!expired) spdlog::warn("revenue: license expiry job: {}", expired.error().message);
-    if (!running_) break;
+    if (!deps_.gate.is_open()) break;
     expiry_timer_->expires_after(settings_.license_expiry_interval);
     co_await expiry_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
   }

@@ -3,8 +3,7 @@
 #include "provider.hpp"
 #include "routes.hpp"
 #include "service.hpp"
-#include "townhall/bus/bus.hpp"
-#include "townhall/platform/basic_module.hpp"
+#include "townhall/bus/consumer_module.hpp"
 #include "townhall/platform/config.hpp"
 #include "townhall/platform/write_path.hpp"
 
@@ -16,30 +15,16 @@ db::TableManifest table_manifest() {
 
 namespace {
 
-class RevenueModule final : public BasicModule, public bus::Consumer, public consistency::Checked {
+// The payment provider lives as long as the module and is made before its service.
+struct OwnedProvider {
+  std::unique_ptr<PaymentProvider> provider;
+};
+
+class RevenueModule final : private OwnedProvider, public bus::ConsumerModule<RevenueService> {
  public:
   RevenueModule(ModuleContext& context, auth::Api& auth, Settings settings)
-      : BasicModule("revenue", context),
-        provider_(make_simulated_provider(context.db.path().parent_path() / settings.simulator_ledger)),
-        service_(std::move(settings),
-                 RevenueService::Dependencies{context.db, context.writer, readers(), context.events_committed, auth,
-                                              *provider_, context.fault_hook}) {}
-
-  void on_start() override {
-    service_.start();
-    if (context().demo) service_.seed_demo();
-  }
-  void on_stop() override { service_.stop(); }
-  void add_routes(http::Router& router, const std::string& prefix) override {
-    BasicModule::add_routes(router, prefix);
-    revenue::add_routes(router, prefix, service_);
-  }
-  std::vector<bus::Subscription> subscriptions() override { return service_.subscriptions(); }
-  std::vector<consistency::Cache> caches() override { return service_.caches(); }
-
- private:
-  std::unique_ptr<PaymentProvider> provider_;
-  RevenueService service_;
+      : OwnedProvider{make_simulated_provider(context.db.path().parent_path() / settings.simulator_ledger)},
+        ConsumerModule("revenue", context, &revenue::add_routes, std::move(settings), auth, *provider) {}
 };
 
 }  // namespace

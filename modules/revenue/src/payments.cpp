@@ -168,13 +168,13 @@ asio::awaitable<Result<store::Payment>> RevenueService::charge(const CallContext
   auto deadline = std::chrono::steady_clock::now() + settings_.provider_timeout;
   // A named argument: GCC 12 may destroy a braced temporary of a co_await twice.
   Charge request{payment.processor_key, payment.amount_cents, payment.currency, std::move(token)};
-  auto answer = co_await deps_.provider.charge(std::move(request), deadline);
+  auto answer = co_await provider_.charge(std::move(request), deadline);
   if (!answer && answer.error().code == Errc::deadline_exceeded) {
     // Unknown outcome: settling closes the charge at the provider, so it cannot land
     // later, and tells whether it had.
     spdlog::warn("revenue: payment {}: the provider did not answer within {} ms; settling it", payment.id,
                  settings_.provider_timeout.count());
-    answer = co_await deps_.provider.settle(payment.processor_key);
+    answer = co_await provider_.settle(payment.processor_key);
     if (answer && answer->status == ProviderAnswer::Status::declined)
       answer->reason = "the payment provider did not answer in time";
   }
@@ -189,7 +189,7 @@ asio::awaitable<Result<store::Payment>> RevenueService::charge(const CallContext
 asio::awaitable<Result<store::Payment>> RevenueService::settle(store::Payment payment, const std::string& correlation) {
   if (!claim(payment.id)) co_return payment;  // someone else is resolving it
   Released guard{[this, id = payment.id] { release(id); }};
-  auto answer = co_await deps_.provider.settle(payment.processor_key);
+  auto answer = co_await provider_.settle(payment.processor_key);
   if (!answer) co_return answer.error();
   spdlog::info("revenue: pending payment {} settled with the provider: {}", payment.id,
                answer->status == ProviderAnswer::Status::approved ? "charged" : "not charged");
@@ -253,7 +253,7 @@ asio::awaitable<Result<store::Payment>> RevenueService::refund(store::Payment pa
   Released guard{[this, id = payment.id] { release(id); }};
   if (!payment.refund_key)
     co_return make_error(Errc::internal, "payment " + std::to_string(payment.id) + " has no refund key");
-  auto answer = co_await deps_.provider.refund(payment.processor_key, *payment.refund_key);
+  auto answer = co_await provider_.refund(payment.processor_key, *payment.refund_key);
   if (!answer) co_return answer.error();
   co_return co_await writes_.run([&](db::Connection& service) -> Result<store::Payment> {
     auto current = store::find_payment(service, payment.id);
@@ -313,13 +313,13 @@ void RevenueService::wake_reconciler() {
 
 asio::awaitable<void> RevenueService::reconcile_loop() {
   auto done = reconcile_done_;
-  while (running_) {
+  while (deps_.gate.is_open()) {
     try {
       co_await reconcile();
     } catch (const std::exception& error) {
       spdlog::error("revenue: reconciling payments failed: {}", error.what());
     }
-    if (!running_) break;
+    if (!deps_.gate.is_open()) break;
     reconcile_timer_->expires_after(settings_.reconcile_interval);
     co_await reconcile_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
   }

@@ -30,10 +30,9 @@ void append(db::Connection& service, std::string_view topic, std::string_view ty
                                             events::event_data(std::move(snapshot)), correlation, causation));
 }
 
-RevenueService::RevenueService(Settings settings, Dependencies dependencies)
-    : settings_(std::move(settings)),
-      deps_(std::move(dependencies)),
-      writes_(deps_.database, deps_.writer, deps_.events_committed) {
+RevenueService::RevenueService(Settings settings, ServiceDependencies dependencies, auth::Api& auth,
+                               PaymentProvider& provider)
+    : ModuleService(std::move(dependencies)), settings_(std::move(settings)), auth_(auth), provider_(provider) {
   if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialise");
 }
 
@@ -49,13 +48,13 @@ void RevenueService::start() {
   expiry_timer_ = std::make_unique<asio::steady_timer>(io);
   reconcile_done_ = std::make_shared<Latch>();
   expiry_done_ = std::make_shared<Latch>();
-  running_ = true;
+  deps_.gate.open();
   asio::co_spawn(io, reconcile_loop(), asio::detached);
   asio::co_spawn(io, expiry_loop(), asio::detached);
 }
 
 void RevenueService::stop() {
-  if (running_.exchange(false)) {
+  if (deps_.gate.close()) {
     deps_.writer.post([this] {
       reconcile_timer_->cancel();
       expiry_timer_->cancel();
@@ -72,7 +71,7 @@ void RevenueService::stop() {
 
 void RevenueService::seed_demo() {
   auto citizens = run_blocking(
-      deps_.auth.citizens_since(CallContext::as_service("revenue", "demo-seed", std::chrono::seconds(30)), 0, 100));
+      auth_.citizens_since(CallContext::as_service("revenue", "demo-seed", std::chrono::seconds(30)), 0, 100));
   if (!citizens) throw std::runtime_error("revenue demo seed: auth answered: " + citizens.error().message);
   const auth::Citizen* maria = nullptr;
   for (const auto& citizen : citizens->citizens)
@@ -102,11 +101,6 @@ void RevenueService::seed_demo() {
   });
   if (!seeded) throw std::runtime_error("revenue demo seed failed: " + seeded.error().message);
   if (*seeded) spdlog::info("revenue: demo data seeded (a tax record, an approved license and its open fee invoice)");
-}
-
-Result<Unit> RevenueService::usable() const {
-  if (!running_) return make_error(Errc::unavailable, "the revenue module is unavailable");
-  return Unit{};
 }
 
 }  // namespace townhall::revenue

@@ -17,8 +17,7 @@
 #include "townhall/platform/coro.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/input.hpp"
-#include "townhall/platform/write_path.hpp"
-#include "townhall/platform/writer.hpp"
+#include "townhall/platform/service_kit.hpp"
 
 namespace townhall::auth {
 class CitizenRefTable;
@@ -65,28 +64,18 @@ struct LicenseSweep {
 // modules' events, idempotent payments through a PaymentProvider (the charge outside any
 // transaction: a pending row first, the outcome after), refunds, tax records and
 // business licenses, and the handlers that keep citizen_refs.
-class RevenueService {
+// Crash points (ServiceDependencies::fault_hook): "revenue.after_provider_answer" between
+// a charge's answer and the commit of its outcome.
+class RevenueService : private ModuleService {
  public:
-  struct Dependencies {
-    const db::ModuleDb& database;
-    db::Writer& writer;
-    db::ReaderPool& readers;
-    std::function<void()> events_committed;
-    auth::Api& auth;
-    PaymentProvider& provider;
-    // Crash points (ModuleContext::fault_hook): "revenue.after_provider_answer" between a
-    // charge's answer and the commit of its outcome. Empty outside crash tests.
-    std::function<void(std::string_view point)> fault_hook = {};
-  };
-
-  RevenueService(Settings settings, Dependencies dependencies);
+  RevenueService(Settings settings, ServiceDependencies dependencies, auth::Api& auth, PaymentProvider& provider);
   ~RevenueService();
 
-  // Opens the service connection, resolves payments a crash left unresolved, starts the
-  // reconciler and the license expiry job. Throws when the file cannot be used.
+  // Opens the service connection, resolves payments a crash left unresolved, opens the
+  // gate and starts the reconciler and the license expiry job. Throws when the file
+  // cannot be used.
   void start();
   void stop();
-  bool running() const { return running_; }
   // `serve --demo`: a tax record and an approved business license with its open fee
   // invoice (approved_unpaid) for maria@demo.townhall, once.
   void seed_demo();
@@ -147,7 +136,6 @@ class RevenueService {
   void release(std::int64_t payment_id);
   std::shared_ptr<Flight> in_flight(std::int64_t payment_id);
 
-  Result<Unit> usable() const;
   // The charge of a payment committed pending, then its outcome committed.
   boost::asio::awaitable<Result<store::Payment>> charge(const CallContext& context, store::Payment payment,
                                                         std::string token);
@@ -161,9 +149,8 @@ class RevenueService {
   boost::asio::awaitable<void> expiry_loop();
 
   Settings settings_;
-  Dependencies deps_;
-  db::WritePath writes_;
-  std::atomic<bool> running_{false};
+  auth::Api& auth_;
+  PaymentProvider& provider_;
   std::atomic<std::uint64_t> retries_waited_{0};
   std::mutex flights_mutex_;
   std::map<std::int64_t, std::shared_ptr<Flight>> flights_;

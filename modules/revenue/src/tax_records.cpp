@@ -54,7 +54,7 @@ asio::awaitable<Result<TaxRecordView>> RevenueService::get_tax_record(CallContex
     co_return forbidden("only revenue staff may include the national id");
   // Read from its owner for this response only (audited there); never kept here, and no
   // stale copy to fall back on when auth cannot answer.
-  auto national_id = co_await deps_.auth.get_sensitive(context, record->citizen_id, "tax-record");
+  auto national_id = co_await auth_.get_sensitive(context, record->citizen_id, "tax-record");
   if (!national_id) {
     auto code = national_id.error().code;
     if (code == Errc::unavailable || code == Errc::deadline_exceeded)

@@ -20,6 +20,7 @@
 #include "townhall/migrations.hpp"
 #include "townhall/parks/events.hpp"
 #include "townhall/permits/events.hpp"
+#include "townhall/platform/metrics.hpp"
 #include "townhall/platform/migrator.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/events.hpp"
@@ -144,7 +145,7 @@ class RevenueServiceTest : public ::testing::Test {
     Settings settings;
     settings.provider_timeout = std::chrono::milliseconds(2000);
     service = std::make_unique<RevenueService>(
-        settings, RevenueService::Dependencies{database, writer, readers, [] {}, auth, provider});
+        settings, ServiceDependencies{database, writer, readers, [] {}, gate, metrics}, auth, provider);
     service->start();
   }
   void TearDown() override {
@@ -208,6 +209,8 @@ class RevenueServiceTest : public ::testing::Test {
   db::ReaderPool readers{database, 2};
   testing::FakeAuth auth;
   ScriptedProvider provider;
+  metrics::Registry metrics;
+  ModuleGate gate{"revenue"};
   std::unique_ptr<RevenueService> service;
   int parks_events_ = 0;
 };
@@ -577,8 +580,10 @@ TEST(RevenueMigration, APaymentPendingAcrossTheUpgradeIsSettledWithItsOldCharge)
   db::Writer writer{"revenue"};
   db::ReaderPool readers{database, 1};
   testing::FakeAuth auth;
+  metrics::Registry metrics;
+  ModuleGate gate{"revenue"};
   auto service = std::make_unique<RevenueService>(
-      Settings{}, RevenueService::Dependencies{database, writer, readers, [] {}, auth, *provider});
+      Settings{}, ServiceDependencies{database, writer, readers, [] {}, gate, metrics}, auth, *provider);
   service->start();  // settles what the last run left pending
   {
     auto reader = database.open(db::Role::reader);

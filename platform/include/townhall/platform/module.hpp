@@ -21,6 +21,8 @@ class Registry;
 
 namespace townhall {
 
+class ModuleGate;
+
 struct ModuleHealth {
   bool up = true;
   std::string detail;
@@ -35,6 +37,8 @@ struct ModuleContext {
   const config::Module& config;
   db::ModuleDb& db;
   db::Writer& writer;  // the one thread that writes db
+  // Whether the module serves (module_gate.hpp): the one owner of its up/down.
+  ModuleGate& gate;
   metrics::Registry& metrics;
   // Wakes the bus for this module's outbox; the module's db::WritePath calls it after a
   // commit that grew the outbox (and the CLI's or demo seed's run_in_transaction).
@@ -50,7 +54,8 @@ struct ModuleContext {
 
 // A module: constructed with its dependencies (no I/O in the constructor), started once
 // its file is open and migrated, stopped by app/ in reverse dependency order. A module
-// that cannot start is down; app/ retries it and its routes answer 503 meanwhile.
+// that cannot start is down (its gate closed); app/ retries it and its routes answer 503
+// meanwhile.
 class Module {
  public:
   virtual ~Module() = default;

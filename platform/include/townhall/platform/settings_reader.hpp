@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 // A registry section read strictly: each typed read names its key, a missing key takes
 // the default, a bad value or a key nobody read (finish()) throws config::ConfigError
@@ -23,8 +24,14 @@ class SettingsReader {
   std::string text(std::string_view key, std::string fallback, std::size_t max_bytes = 1024, bool allow_empty = true);
   // One of `choices`.
   std::string choice(std::string_view key, std::string fallback, std::initializer_list<std::string_view> choices);
-  // A nested object section (missing: empty), read with its own reader.
+  // A nested object section (missing: empty; anything but an object, null included, is
+  // refused), read with its own reader.
   SettingsReader section(std::string_view key);
+  // The raw value of `key` (null when missing), marked read, for a check of the caller's
+  // own that fail()s with its own message.
+  const nlohmann::json* value(std::string_view key);
+  // The section's keys, for a section whose keys are names (e.g. permit types).
+  std::vector<std::string> keys() const;
 
   bool has(std::string_view key) const;
   const std::string& path() const { return path_; }
@@ -33,8 +40,6 @@ class SettingsReader {
   void finish() const;
 
  private:
-  const nlohmann::json* find(std::string_view key);
-
   nlohmann::json section_;
   std::string path_;
   std::set<std::string, std::less<>> read_;
