@@ -185,6 +185,15 @@ Result<Body> Body::parse(std::string_view text, std::initializer_list<std::strin
   return Body(std::move(impl));
 }
 
+Body Body::read(std::string_view text, std::initializer_list<std::string_view> allowed_fields) {
+  auto parsed = parse(text, allowed_fields);
+  if (parsed) return std::move(parsed).value();
+  auto impl = std::make_unique<Impl>();
+  impl->document = json::object();
+  impl->first_error = parsed.error().message;
+  return Body(std::move(impl));
+}
+
 bool Body::has(std::string_view field) const { return impl_->document.contains(field); }
 
 void Body::fail(std::string_view field, std::string_view message) {
@@ -355,6 +364,52 @@ Result<Page> parse_page(const http::Request& request, int default_size, int max_
   if (auto error = read("page", 1, 1'000'000, page.number)) return *error;
   if (auto error = read("page_size", 1, max_size, page.size)) return *error;
   return page;
+}
+
+Result<std::int64_t> path_id(const http::Request& request, std::string_view no_such) {
+  auto id = parse_id(*request.param("id"));
+  if (!id) return make_error(Errc::not_found, std::string(no_such));
+  return id;
+}
+
+Result<std::optional<std::string>> query_choice(const http::Request& request, std::string_view name,
+                                                std::initializer_list<std::string_view> allowed) {
+  auto value = request.query_param(name);
+  if (!value) return std::optional<std::string>();
+  for (auto choice : allowed)
+    if (*value == choice) return value;
+  // "a, b, c or d"
+  std::string expected;
+  for (std::size_t i = 0; i < allowed.size(); ++i) {
+    if (i > 0) expected += i + 1 == allowed.size() ? " or " : ", ";
+    expected += allowed.begin()[i];
+  }
+  return make_error(Errc::invalid_argument, "query parameter '" + std::string(name) + "' must be " + expected);
+}
+
+Result<std::optional<std::int64_t>> query_id(const http::Request& request, std::string_view name) {
+  auto text = request.query_param(name);
+  if (!text) return std::optional<std::int64_t>();
+  auto id = parse_id(*text);
+  if (!id) return make_error(Errc::invalid_argument, "query parameter '" + std::string(name) + "' must be an id");
+  return std::optional<std::int64_t>(*id);
+}
+
+Result<Unit> no_body(const http::Request& request, std::string_view what) {
+  if (!request.body.empty() && request.body != "{}")
+    return make_error(Errc::invalid_argument, std::string(what) + " takes no body");
+  return Unit{};
+}
+
+Result<DecisionInput> parse_decision(std::string_view body_text, TextLimits reason_limits) {
+  auto body = Body::read(body_text, {"decision", "reason"});
+  auto decision = body.required_string("decision", {.max_bytes = 16});
+  auto reason = body.optional_string("reason", reason_limits);
+  if (body.status() && decision != "approve" && decision != "reject")
+    body.fail("decision", "must be \"approve\" or \"reject\"");
+  if (body.status() && decision == "reject" && !reason) body.fail("reason", "is required to reject");
+  if (auto ok = body.status(); !ok) return ok.error();
+  return DecisionInput{decision == "approve", std::move(reason)};
 }
 
 Result<std::string> normalize_email(std::string_view text) {

@@ -308,6 +308,61 @@ TEST(InputEmail, NormalizesAndRejects) {
     EXPECT_FALSE(normalize_email(bad)) << bad;
 }
 
+TEST(InputBody, ReadKeepsAnUnacceptableBodyAsItsFirstProblem) {
+  auto malformed = Body::read("{", {"a"});
+  EXPECT_EQ(malformed.required_string("a", {}), "");
+  EXPECT_EQ(malformed.status().error().message, Body::parse("{", {"a"}).error().message);
+  auto unknown = Body::read(R"({"b":1})", {"a"});
+  EXPECT_EQ(unknown.status().error().message, "unknown field 'b'");
+  auto ok = Body::read(R"({"a":"x"})", {"a"});
+  EXPECT_EQ(ok.required_string("a", {}), "x");
+  EXPECT_TRUE(ok.status());
+}
+
+TEST(InputRoute, PathIdQueryParametersAndEmptyBodies) {
+  http::Request request;
+  request.path_params = {{"id", "12"}};
+  EXPECT_EQ(*path_id(request, "no such permit"), 12);
+  request.path_params = {{"id", "0x1"}};
+  EXPECT_EQ(path_id(request, "no such permit").error().code, Errc::not_found);
+  EXPECT_EQ(path_id(request, "no such permit").error().message, "no such permit");
+
+  request.query = "status=paid&citizen_id=7";
+  EXPECT_EQ(*query_choice(request, "status", {"open", "paid"}), "paid");
+  EXPECT_EQ(*query_choice(request, "state", {"open", "paid"}), std::nullopt);
+  EXPECT_EQ(*query_id(request, "citizen_id"), 7);
+  EXPECT_EQ(*query_id(request, "facility_id"), std::nullopt);
+  request.query = "status=gone&citizen_id=x";
+  EXPECT_EQ(query_choice(request, "status", {"open", "paid", "voided", "refunded"}).error().message,
+            "query parameter 'status' must be open, paid, voided or refunded");
+  EXPECT_EQ(query_choice(request, "status", {"true", "false"}).error().message,
+            "query parameter 'status' must be true or false");
+  EXPECT_EQ(query_id(request, "citizen_id").error().message, "query parameter 'citizen_id' must be an id");
+
+  EXPECT_TRUE(no_body(request, "a renewal"));
+  request.body = "{}";
+  EXPECT_TRUE(no_body(request, "a renewal"));
+  request.body = R"({"a":1})";
+  EXPECT_EQ(no_body(request, "a renewal").error().message, "a renewal takes no body");
+}
+
+TEST(InputRoute, DecisionsNeedAReasonToReject) {
+  constexpr TextLimits kReason{.max_bytes = 100};
+  auto approve = parse_decision(R"({"decision":"approve"})", kReason);
+  ASSERT_TRUE(approve);
+  EXPECT_TRUE(approve->approve);
+  EXPECT_EQ(approve->reason, std::nullopt);
+  auto reject = parse_decision(R"({"decision":"reject","reason":"incomplete"})", kReason);
+  ASSERT_TRUE(reject);
+  EXPECT_FALSE(reject->approve);
+  EXPECT_EQ(reject->reason, "incomplete");
+  EXPECT_EQ(parse_decision(R"({"decision":"reject"})", kReason).error().message,
+            "field 'reason': is required to reject");
+  EXPECT_EQ(parse_decision(R"({"decision":"maybe"})", kReason).error().message,
+            "field 'decision': must be \"approve\" or \"reject\"");
+  EXPECT_EQ(parse_decision("[]", kReason).error().message, "the body must be a JSON object");
+}
+
 }  // namespace
 }  // namespace townhall::input
 

@@ -4,15 +4,14 @@
 
 #include "townhall/platform/input.hpp"
 #include "townhall/platform/json.hpp"
+#include "townhall/platform/routes.hpp"
 #include "townhall/platform/schema.hpp"
 
 namespace townhall::auth {
 namespace {
 
-namespace asio = boost::asio;
 using json = nlohmann::json;
 using http::Request;
-using http::Response;
 
 constexpr input::TextLimits kEmail{.max_bytes = 254};
 constexpr input::TextLimits kPassword{.max_bytes = 1024};  // the policy then says ≤ 256
@@ -63,34 +62,32 @@ std::optional<std::string> bearer(const Request& request) {
 struct Routes {
   AuthService& service;
 
-  asio::awaitable<Response> register_citizen(Request& request) {
-    auto body = input::Body::parse(
+  routes::Reply register_citizen(Request& request) {
+    auto body = input::Body::read(
         request.body, {"email", "password", "name", "phone", "address", "city", "postal_code", "national_id"});
-    if (!body) co_return http::problem(body.error());
     Registration registration;
-    registration.email = body->required_string("email", kEmail);
-    registration.password = body->required_string("password", kPassword);
-    registration.name = body->required_string("name", kName);
-    registration.phone = body->optional_string("phone", kPhone);
-    registration.address = body->optional_string("address", kAddress);
-    registration.city = body->optional_string("city", kCity);
-    registration.postal_code = body->optional_string("postal_code", kPostalCode);
-    registration.national_id = body->optional_string("national_id", kNationalId);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    registration.email = body.required_string("email", kEmail);
+    registration.password = body.required_string("password", kPassword);
+    registration.name = body.required_string("name", kName);
+    registration.phone = body.optional_string("phone", kPhone);
+    registration.address = body.optional_string("address", kAddress);
+    registration.city = body.optional_string("city", kCity);
+    registration.postal_code = body.optional_string("postal_code", kPostalCode);
+    registration.national_id = body.optional_string("national_id", kNationalId);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto citizen = co_await service.register_citizen(request.call_context(), std::move(registration));
     if (!citizen) co_return http::problem(citizen.error());
-    auto response = json_body(201, citizen_json(*citizen));
-    response.set_header("Location", std::string(request.path.substr(0, request.path.rfind('/'))) + "/citizens/" +
-                                        std::to_string(citizen->id));
-    co_return response;
+    // <prefix>/register creates <prefix>/citizens/<id>.
+    co_return routes::created_at(
+        request.path.substr(0, request.path.rfind('/')) + "/citizens/" + std::to_string(citizen->id),
+        citizen_json(*citizen));
   }
 
-  asio::awaitable<Response> login(Request& request) {
-    auto body = input::Body::parse(request.body, {"email", "password"});
-    if (!body) co_return http::problem(body.error());
-    auto email = body->required_string("email", kEmail);
-    auto password = body->required_string("password", kPassword);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+  routes::Reply login(Request& request) {
+    auto body = input::Body::read(request.body, {"email", "password"});
+    auto email = body.required_string("email", kEmail);
+    auto password = body.required_string("password", kPassword);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto session = co_await service.login(std::move(email), std::move(password), request.client_ip);
     if (!session) co_return http::problem(session.error());
     auto response = json_body(200, {{"token", session->token},
@@ -101,37 +98,28 @@ struct Routes {
     co_return response;
   }
 
-  asio::awaitable<Response> logout(Request& request) {
+  routes::Reply logout(Request& request) {
     auto token = bearer(request);
     if (!token) co_return http::problem(make_error(Errc::unauthorized, "no bearer token"));
-    auto done = co_await service.logout(*token);
-    if (!done) co_return http::problem(done.error());
-    Response response;
-    response.status = 204;
-    co_return response;
+    co_return routes::no_content(co_await service.logout(*token));
   }
 
-  asio::awaitable<Response> change_password(Request& request) {
-    auto body = input::Body::parse(request.body, {"current_password", "new_password"});
-    if (!body) co_return http::problem(body.error());
-    auto current = body->required_string("current_password", kPassword);
-    auto next = body->required_string("new_password", kPassword);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+  routes::Reply change_password(Request& request) {
+    auto body = input::Body::read(request.body, {"current_password", "new_password"});
+    auto current = body.required_string("current_password", kPassword);
+    auto next = body.required_string("new_password", kPassword);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto token = bearer(request);  // the gateway authenticated it: this session stays
     if (!token) co_return http::problem(make_error(Errc::unauthorized, "no bearer token"));
     auto done = co_await service.change_password(request.call_context(), std::move(current), std::move(next),
                                                  request.client_ip, std::move(*token));
-    if (!done) co_return http::problem(done.error());
-    Response response;
-    response.status = 204;
-    co_return response;
+    co_return routes::no_content(done);
   }
 
-  asio::awaitable<Response> issue_password_reset(Request& request) {
-    auto body = input::Body::parse(request.body, {"email"});
-    if (!body) co_return http::problem(body.error());
-    auto email = body->required_string("email", kEmail);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+  routes::Reply issue_password_reset(Request& request) {
+    auto body = input::Body::read(request.body, {"email"});
+    auto email = body.required_string("email", kEmail);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto issued = co_await service.issue_password_reset(request.call_context(), std::move(email));
     if (!issued) co_return http::problem(issued.error());
     auto response = json_body(201, {{"token", issued->token}, {"expires_at", issued->expires_at}});
@@ -139,37 +127,30 @@ struct Routes {
     co_return response;
   }
 
-  asio::awaitable<Response> request_password_reset(Request& request) {
-    auto body = input::Body::parse(request.body, {"email"});
-    if (!body) co_return http::problem(body.error());
-    auto email = body->required_string("email", kEmail);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+  routes::Reply request_password_reset(Request& request) {
+    auto body = input::Body::read(request.body, {"email"});
+    auto email = body.required_string("email", kEmail);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto done = co_await service.request_password_reset(request.call_context(), std::move(email), request.client_ip);
     if (!done) co_return http::problem(done.error());
     co_return json_body(202, {{"detail", kResetRequested}});
   }
 
-  asio::awaitable<Response> confirm_password_reset(Request& request) {
-    auto body = input::Body::parse(request.body, {"token", "new_password"});
-    if (!body) co_return http::problem(body.error());
+  routes::Reply confirm_password_reset(Request& request) {
+    auto body = input::Body::read(request.body, {"token", "new_password"});
     // Any string up to the limit reaches the service, which answers one body for every
     // token that is not a live one (its length included).
-    auto token = body->required_string("token", kResetToken);
-    auto password = body->required_string("new_password", kPassword);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto token = body.required_string("token", kResetToken);
+    auto password = body.required_string("new_password", kPassword);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto done = co_await service.confirm_password_reset(request.call_context(), std::move(token), std::move(password),
                                                         request.client_ip);
-    if (!done) co_return http::problem(done.error());
-    Response response;
-    response.status = 204;
-    co_return response;
+    co_return routes::no_content(done);
   }
 
-  asio::awaitable<Response> me(Request& request) { co_return json_body(200, principal_json(*request.principal)); }
+  routes::Reply me(Request& request) { co_return json_body(200, principal_json(*request.principal)); }
 
-  asio::awaitable<Response> list_citizens(Request& request) {
-    auto page = input::parse_page(request);
-    if (!page) co_return http::problem(page.error());
+  routes::Reply list_citizens(Request& request, input::Page page) {
     auto email = request.query_param("email");
     auto name = request.query_param("name");
     if (name) {
@@ -178,68 +159,48 @@ struct Routes {
     }
     if (email && email->size() > kEmail.max_bytes)
       co_return http::problem(make_error(Errc::invalid_argument, "query parameter 'email': too long"));
-    auto list = service.list_citizens(request.call_context(), std::move(email), std::move(name), *page);
-    if (!list) co_return http::problem(list.error());
-    json items = json::array();
-    for (const auto& citizen : list->items) items.push_back(citizen_json(citizen));
-    co_return json_body(
-        200, {{"items", items}, {"page", list->page.number}, {"page_size", list->page.size}, {"total", list->total}});
+    auto list = service.list_citizens(request.call_context(), std::move(email), std::move(name), page);
+    co_return routes::answer_page(list, citizen_json);
   }
 
-  asio::awaitable<Response> get_citizen(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such citizen"));
-    auto citizen = co_await service.get_citizen(request.call_context(), *id);
-    if (!citizen) co_return http::problem(citizen.error());
-    co_return json_body(200, citizen_json(*citizen));
+  routes::Reply get_citizen(Request& request, std::int64_t id) {
+    co_return routes::answer(co_await service.get_citizen(request.call_context(), id), citizen_json);
   }
 
-  asio::awaitable<Response> national_id_claims(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such citizen"));
-    auto claims = service.national_id_claims(request.call_context(), *id);
+  routes::Reply national_id_claims(Request& request, std::int64_t id) {
+    auto claims = service.national_id_claims(request.call_context(), id);
     if (!claims) co_return http::problem(claims.error());
     json items = json::array();
     for (const auto& claim : *claims)
       items.push_back({{"citizen_id", claim.citizen_id},
                        {"identity_verified", claim.identity_verified},
                        {"created_at", claim.created_at}});
-    co_return json_body(200, json{{"citizen_id", *id}, {"claims", items}});
+    co_return json_body(200, json{{"citizen_id", id}, {"claims", items}});
   }
 
-  asio::awaitable<Response> patch_citizen(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such citizen"));
-    auto body = input::Body::parse(request.body, {"email", "name", "phone", "address", "city", "postal_code",
-                                                  "national_id", "email_verified", "identity_verified"});
-    if (!body) co_return http::problem(body.error());
+  routes::Reply patch_citizen(Request& request, std::int64_t id) {
+    auto body = input::Body::read(request.body, {"email", "name", "phone", "address", "city", "postal_code",
+                                                 "national_id", "email_verified", "identity_verified"});
     CitizenPatch patch;
-    patch.email = body->optional_string("email", kEmail);
-    patch.name = body->optional_string("name", kName);
-    patch.phone = body->nullable_string("phone", kPhone);
-    patch.address = body->nullable_string("address", kAddress);
-    patch.city = body->nullable_string("city", kCity);
-    patch.postal_code = body->nullable_string("postal_code", kPostalCode);
-    patch.national_id = body->nullable_string("national_id", kNationalId);
-    patch.email_verified = body->optional_bool("email_verified");
-    patch.identity_verified = body->optional_bool("identity_verified");
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
-    auto citizen = co_await service.update_citizen(request.call_context(), *id, std::move(patch));
-    if (!citizen) co_return http::problem(citizen.error());
-    co_return json_body(200, citizen_json(*citizen));
+    patch.email = body.optional_string("email", kEmail);
+    patch.name = body.optional_string("name", kName);
+    patch.phone = body.nullable_string("phone", kPhone);
+    patch.address = body.nullable_string("address", kAddress);
+    patch.city = body.nullable_string("city", kCity);
+    patch.postal_code = body.nullable_string("postal_code", kPostalCode);
+    patch.national_id = body.nullable_string("national_id", kNationalId);
+    patch.email_verified = body.optional_bool("email_verified");
+    patch.identity_verified = body.optional_bool("identity_verified");
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
+    co_return routes::answer(co_await service.update_citizen(request.call_context(), id, std::move(patch)),
+                             citizen_json);
   }
 
-  asio::awaitable<Response> delete_citizen(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such citizen"));
-    auto done = co_await service.delete_citizen(request.call_context(), *id);
-    if (!done) co_return http::problem(done.error());
-    Response response;
-    response.status = 204;
-    co_return response;
+  routes::Reply delete_citizen(Request& request, std::int64_t id) {
+    co_return routes::no_content(co_await service.delete_citizen(request.call_context(), id));
   }
 
-  asio::awaitable<Response> list_departments(Request&) {
+  routes::Reply list_departments(Request&) {
     auto departments = service.list_departments();
     if (!departments) co_return http::problem(departments.error());
     json items = json::array();
@@ -247,75 +208,75 @@ struct Routes {
     co_return json_body(200, {{"items", items}});
   }
 
-  asio::awaitable<Response> create_department(Request& request) {
-    auto body = input::Body::parse(request.body, {"code", "name"});
-    if (!body) co_return http::problem(body.error());
-    auto code = body->required_string("code", kDepartmentCode);
-    auto name = body->required_string("name", kName);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+  routes::Reply create_department(Request& request) {
+    auto body = input::Body::read(request.body, {"code", "name"});
+    auto code = body.required_string("code", kDepartmentCode);
+    auto name = body.required_string("name", kName);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto normalized = department_code(std::move(code));
     if (!normalized) co_return http::problem(normalized.error());
     auto department = co_await service.create_department(request.call_context(), *normalized, std::move(name));
-    if (!department) co_return http::problem(department.error());
-    co_return json_body(201, department_json(*department));
+    co_return routes::answer(department, department_json, 201);
   }
 
-  asio::awaitable<Response> update_department(Request& request) {
+  routes::Reply update_department(Request& request) {
     auto code = department_code(std::string(*request.param("code")));
     if (!code) co_return http::problem(make_error(Errc::not_found, "no such department"));
-    auto body = input::Body::parse(request.body, {"name"});
-    if (!body) co_return http::problem(body.error());
-    auto name = body->required_string("name", kName);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    auto body = input::Body::read(request.body, {"name"});
+    auto name = body.required_string("name", kName);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto department = co_await service.update_department(request.call_context(), *code, std::move(name));
-    if (!department) co_return http::problem(department.error());
-    co_return json_body(200, department_json(*department));
+    co_return routes::answer(department, department_json);
   }
 
-  asio::awaitable<Response> create_employee(Request& request) {
-    auto body = input::Body::parse(request.body, {"email", "password", "name", "department_code", "roles"});
-    if (!body) co_return http::problem(body.error());
+  routes::Reply create_employee(Request& request) {
+    auto body = input::Body::read(request.body, {"email", "password", "name", "department_code", "roles"});
     NewStaff staff;
-    staff.email = body->required_string("email", kEmail);
-    staff.password = body->required_string("password", kPassword);
-    staff.name = body->required_string("name", kName);
-    auto code = body->optional_string("department_code", kDepartmentCode);
-    if (body->has("roles")) staff.roles = body->required_string_array("roles", 20, kRole);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    staff.email = body.required_string("email", kEmail);
+    staff.password = body.required_string("password", kPassword);
+    staff.name = body.required_string("name", kName);
+    auto code = body.optional_string("department_code", kDepartmentCode);
+    if (body.has("roles")) staff.roles = body.required_string_array("roles", 20, kRole);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     if (code) {
       auto normalized = department_code(std::move(*code));
       if (!normalized) co_return http::problem(make_error(Errc::unprocessable, "unknown department"));
       staff.department_code = *normalized;
     }
-    auto employee = co_await service.create_employee(request.call_context(), std::move(staff));
-    if (!employee) co_return http::problem(employee.error());
-    co_return json_body(201, employee_json(*employee));
+    co_return routes::answer(co_await service.create_employee(request.call_context(), std::move(staff)), employee_json,
+                             201);
   }
 
-  asio::awaitable<Response> get_employee(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such employee"));
-    auto employee = service.get_employee(request.call_context(), *id);
-    if (!employee) co_return http::problem(employee.error());
-    co_return json_body(200, employee_json(*employee));
+  routes::Reply get_employee(Request& request, std::int64_t id) {
+    co_return routes::answer(service.get_employee(request.call_context(), id), employee_json);
   }
 
-  asio::awaitable<Response> set_roles(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such employee"));
-    auto body = input::Body::parse(request.body, {"roles"});
-    if (!body) co_return http::problem(body.error());
-    auto roles = body->required_string_array("roles", 20, kRole);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
-    auto employee = co_await service.set_employee_roles(request.call_context(), *id, std::move(roles));
-    if (!employee) co_return http::problem(employee.error());
-    co_return json_body(200, employee_json(*employee));
+  routes::Reply set_roles(Request& request, std::int64_t id) {
+    auto body = input::Body::read(request.body, {"roles"});
+    auto roles = body.required_string_array("roles", 20, kRole);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
+    auto employee = co_await service.set_employee_roles(request.call_context(), id, std::move(roles));
+    co_return routes::answer(employee, employee_json);
   }
 };
 
-// What /openapi.json says of each route (issue 13, item 5); AuthorizationMatrix checks
-// every success answer against it.
-void document_routes(http::Router& router, const std::string& prefix) {
+}  // namespace
+
+// The same fields as the gov.auth.citizen snapshot: what others may know of a citizen.
+json citizen_json(const Citizen& c) { return commands::citizen_snapshot(c); }
+
+json principal_json(const Principal& p) {
+  return {{"id", p.id},
+          {"kind", std::string(to_string(p.kind))},
+          {"email", p.email},
+          {"name", p.name},
+          {"roles", p.roles},
+          {"permissions", p.permissions},
+          {"department", p.department.empty() ? json(nullptr) : json(p.department)}};
+}
+
+void add_routes(http::Router& router, const std::string& prefix, AuthService& service) {
+  auto bind = routes::member_binder(std::make_shared<Routes>(Routes{service}));
   using http::Method;
   namespace s = schema;
   const auto citizen = s::object({{"id", s::integer(1)},
@@ -349,120 +310,84 @@ void document_routes(http::Router& router, const std::string& prefix) {
                                    {"roles", s::array(s::string())},
                                    {"created_at", s::timestamp()},
                                    {"updated_at", s::timestamp()}});
-  const s::RouteDocs doc(router, prefix);
+  const routes::RouteTable table(router, prefix);
   const s::Json none;
-  doc(Method::post, "/register", "Register a citizen",
-      s::object({{"email", s::string()},
-                 {"password", s::string()},
-                 {"name", s::string()},
-                 s::optional("phone", s::string()),
-                 s::optional("address", s::string()),
-                 s::optional("city", s::string()),
-                 s::optional("postal_code", s::string()),
-                 s::optional("national_id", s::string())}),
-      citizen, 201);
-  doc(Method::post, "/login", "Sign in: a bearer token", s::object({{"email", s::string()}, {"password", s::string()}}),
-      s::object({{"token", s::string()},
-                 {"token_type", s::one_of({"Bearer"})},
-                 {"expires_at", s::timestamp()},
-                 {"principal", principal}}));
-  doc(Method::post, "/logout", "End this token's session", s::object({}), none, 204);
-  doc(Method::get, "/me", "Who the token belongs to", none, principal);
-  doc(Method::post, "/password",
-      "Change your password: the current one proves it is you (a wrong one counts as a failed login); "
-      "ends your other sessions, this one stays",
-      s::object({{"current_password", s::string()}, {"new_password", s::string()}}), none, 204);
-  doc(Method::post, "/password-resets",
-      "Issue a single-use password reset token for an account (staff: citizens:write for a citizen, auth:admin "
-      "for an employee); the token is shown only in this answer, and replaces the account's unused ones",
-      s::object({{"email", s::string()}}), s::object({{"token", s::string()}, {"expires_at", s::timestamp()}}), 201);
-  doc(Method::post, "/password-resets/request",
+  table.add_public(Method::post, "/register", bind(&Routes::register_citizen), "Register a citizen",
+                   s::object({{"email", s::string()},
+                              {"password", s::string()},
+                              {"name", s::string()},
+                              s::optional("phone", s::string()),
+                              s::optional("address", s::string()),
+                              s::optional("city", s::string()),
+                              s::optional("postal_code", s::string()),
+                              s::optional("national_id", s::string())}),
+                   citizen, 201);
+  table.add_public(Method::post, "/login", bind(&Routes::login), "Sign in: a bearer token",
+                   s::object({{"email", s::string()}, {"password", s::string()}}),
+                   s::object({{"token", s::string()},
+                              {"token_type", s::one_of({"Bearer"})},
+                              {"expires_at", s::timestamp()},
+                              {"principal", principal}}));
+  table.add(Method::post, "/logout", bind(&Routes::logout), "End this token's session", s::object({}), none, 204);
+  table.add(Method::get, "/me", bind(&Routes::me), "Who the token belongs to", none, principal);
+  table.add(Method::post, "/password", bind(&Routes::change_password),
+            "Change your password: the current one proves it is you (a wrong one counts as a failed login); "
+            "ends your other sessions, this one stays",
+            s::object({{"current_password", s::string()}, {"new_password", s::string()}}), none, 204);
+  table.add(Method::post, "/password-resets", bind(&Routes::issue_password_reset),
+            "Issue a single-use password reset token for an account (staff: citizens:write for a citizen, auth:admin "
+            "for an employee); the token is shown only in this answer, and replaces the account's unused ones",
+            s::object({{"email", s::string()}}), s::object({{"token", s::string()}, {"expires_at", s::timestamp()}}),
+            201);
+  table.add_public(
+      Method::post, "/password-resets/request", bind(&Routes::request_password_reset),
       "Forgot your password: one 202 answer whether an account uses the email or not (recorded, audited); "
       "an account's reset code goes to its address by email (notify); 429 after repeated requests from an address",
       s::object({{"email", s::string()}}), s::object({{"detail", s::string()}}), 202);
-  doc(Method::post, "/password-resets/confirm",
+  table.add_public(
+      Method::post, "/password-resets/confirm", bind(&Routes::confirm_password_reset),
       "Set a new password with a reset token (once; ends every session of the account); one 400 body for every "
       "token that is not live, 429 after repeated failures from an address",
       s::object({{"token", s::string()}, {"new_password", s::string()}}), none, 204);
-  doc(Method::get, "/citizens", "Citizens (staff with citizens:read; ?email= ?name= ?page= ?page_size=)", none,
-      s::page_of(citizen));
-  doc(Method::get, "/citizens/{id}", "A citizen (the citizen, or staff who may read them)", none, citizen);
-  doc(Method::patch, "/citizens/{id}", "Change a citizen; null clears an optional field",
-      s::object({s::optional("email", s::string()), s::optional("name", s::string()),
-                 s::optional("phone", s::string_or_null()), s::optional("address", s::string_or_null()),
-                 s::optional("city", s::string_or_null()), s::optional("postal_code", s::string_or_null()),
-                 s::optional("national_id", s::string_or_null()), s::optional("email_verified", s::boolean()),
-                 s::optional("identity_verified", s::boolean())}),
-      citizen);
-  doc(Method::del, "/citizens/{id}", "Deactivate a citizen's account", none, none, 204);
-  doc(Method::get, "/citizens/{id}/national-id-claims",
+  table.add(Method::get, "/citizens", bind(&Routes::list_citizens),
+            "Citizens (staff with citizens:read; ?email= ?name= ?page= ?page_size=)", none, s::page_of(citizen));
+  table.add(Method::get, "/citizens/{id}", bind(&Routes::get_citizen, "no such citizen"),
+            "A citizen (the citizen, or staff who may read them)", none, citizen);
+  table.add(Method::patch, "/citizens/{id}", bind(&Routes::patch_citizen, "no such citizen"),
+            "Change a citizen; null clears an optional field",
+            s::object({s::optional("email", s::string()), s::optional("name", s::string()),
+                       s::optional("phone", s::string_or_null()), s::optional("address", s::string_or_null()),
+                       s::optional("city", s::string_or_null()), s::optional("postal_code", s::string_or_null()),
+                       s::optional("national_id", s::string_or_null()), s::optional("email_verified", s::boolean()),
+                       s::optional("identity_verified", s::boolean())}),
+            citizen);
+  table.add(Method::del, "/citizens/{id}", bind(&Routes::delete_citizen, "no such citizen"),
+            "Deactivate a citizen's account", none, none, 204);
+  table.add(
+      Method::get, "/citizens/{id}/national-id-claims", bind(&Routes::national_id_claims, "no such citizen"),
       "Every active citizen claiming this citizen's national id (staff with citizens:verify, before verifying one)",
       none,
       s::object({{"citizen_id", s::integer(1)},
                  {"claims", s::array(s::object({{"citizen_id", s::integer(1)},
                                                 {"identity_verified", s::boolean()},
                                                 {"created_at", s::timestamp()}}))}}));
-  doc(Method::get, "/departments", "Departments", none, s::object({{"items", s::array(department)}}));
-  doc(Method::post, "/departments", "Create a department (admin)",
-      s::object({{"code", s::string()}, {"name", s::string()}}), department, 201);
-  doc(Method::patch, "/departments/{code}", "Rename a department (admin)", s::object({{"name", s::string()}}),
-      department);
-  doc(Method::post, "/employees", "Create an employee (admin)",
-      s::object({{"email", s::string()},
-                 {"password", s::string()},
-                 {"name", s::string()},
-                 s::optional("department_code", s::string()),
-                 s::optional("roles", s::array(s::string()))}),
-      employee, 201);
-  doc(Method::get, "/employees/{id}", "An employee (admin)", none, employee);
-  doc(Method::post, "/employees/{id}/roles", "Replace an employee's roles (admin)",
-      s::object({{"roles", s::array(s::string())}}), employee);
-}
-
-}  // namespace
-
-// The same fields as the gov.auth.citizen snapshot: what others may know of a citizen.
-json citizen_json(const Citizen& c) { return commands::citizen_snapshot(c); }
-
-json principal_json(const Principal& p) {
-  return {{"id", p.id},
-          {"kind", std::string(to_string(p.kind))},
-          {"email", p.email},
-          {"name", p.name},
-          {"roles", p.roles},
-          {"permissions", p.permissions},
-          {"department", p.department.empty() ? json(nullptr) : json(p.department)}};
-}
-
-void add_routes(http::Router& router, const std::string& prefix, AuthService& service) {
-  auto routes = std::make_shared<Routes>(Routes{service});
-  auto bind = [routes](asio::awaitable<Response> (Routes::*method)(Request&)) {
-    return [routes, method](Request& request) { return ((*routes).*method)(request); };
-  };
-  using http::Access;
-  using http::Method;
-  router.add(Method::post, prefix + "/register", bind(&Routes::register_citizen), Access::public_route);
-  router.add(Method::post, prefix + "/login", bind(&Routes::login), Access::public_route);
-  router.add(Method::post, prefix + "/logout", bind(&Routes::logout));
-  router.add(Method::get, prefix + "/me", bind(&Routes::me));
-  router.add(Method::post, prefix + "/password", bind(&Routes::change_password));
-  router.add(Method::post, prefix + "/password-resets", bind(&Routes::issue_password_reset));
-  router.add(Method::post, prefix + "/password-resets/request", bind(&Routes::request_password_reset),
-             Access::public_route);
-  router.add(Method::post, prefix + "/password-resets/confirm", bind(&Routes::confirm_password_reset),
-             Access::public_route);
-  router.add(Method::get, prefix + "/citizens", bind(&Routes::list_citizens));
-  router.add(Method::get, prefix + "/citizens/{id}", bind(&Routes::get_citizen));
-  router.add(Method::patch, prefix + "/citizens/{id}", bind(&Routes::patch_citizen));
-  router.add(Method::del, prefix + "/citizens/{id}", bind(&Routes::delete_citizen));
-  router.add(Method::get, prefix + "/citizens/{id}/national-id-claims", bind(&Routes::national_id_claims));
-  router.add(Method::get, prefix + "/departments", bind(&Routes::list_departments), Access::public_route);
-  router.add(Method::post, prefix + "/departments", bind(&Routes::create_department));
-  router.add(Method::patch, prefix + "/departments/{code}", bind(&Routes::update_department));
-  router.add(Method::post, prefix + "/employees", bind(&Routes::create_employee));
-  router.add(Method::get, prefix + "/employees/{id}", bind(&Routes::get_employee));
-  router.add(Method::post, prefix + "/employees/{id}/roles", bind(&Routes::set_roles));
-  document_routes(router, prefix);
+  table.add_public(Method::get, "/departments", bind(&Routes::list_departments), "Departments", none,
+                   s::object({{"items", s::array(department)}}));
+  table.add(Method::post, "/departments", bind(&Routes::create_department), "Create a department (admin)",
+            s::object({{"code", s::string()}, {"name", s::string()}}), department, 201);
+  table.add(Method::patch, "/departments/{code}", bind(&Routes::update_department), "Rename a department (admin)",
+            s::object({{"name", s::string()}}), department);
+  table.add(Method::post, "/employees", bind(&Routes::create_employee), "Create an employee (admin)",
+            s::object({{"email", s::string()},
+                       {"password", s::string()},
+                       {"name", s::string()},
+                       s::optional("department_code", s::string()),
+                       s::optional("roles", s::array(s::string()))}),
+            employee, 201);
+  table.add(Method::get, "/employees/{id}", bind(&Routes::get_employee, "no such employee"), "An employee (admin)",
+            none, employee);
+  table.add(Method::post, "/employees/{id}/roles", bind(&Routes::set_roles, "no such employee"),
+            "Replace an employee's roles (admin)", s::object({{"roles", s::array(s::string())}}), employee);
 }
 
 }  // namespace townhall::auth

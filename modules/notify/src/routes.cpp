@@ -5,15 +5,14 @@
 
 #include "townhall/platform/input.hpp"
 #include "townhall/platform/json.hpp"
+#include "townhall/platform/routes.hpp"
 #include "townhall/platform/schema.hpp"
 
 namespace townhall::notify {
 namespace {
 
-namespace asio = boost::asio;
 using json = nlohmann::json;
 using http::Request;
-using http::Response;
 
 json notification_json(const store::Notification& n) {
   return {{"id", n.id},
@@ -50,17 +49,16 @@ Result<InboxQuery> inbox_query(const Request& request) {
       return bad_query("limit", "an integer from 1 to 100");
     query.limit = value;
   }
-  if (auto unread = request.query_param("unread")) {
-    if (*unread != "true" && *unread != "false") return bad_query("unread", "true or false");
-    query.unread_only = *unread == "true";
-  }
+  auto unread = input::query_choice(request, "unread", {"true", "false"});
+  if (!unread) return unread.error();
+  query.unread_only = *unread == "true";
   return query;
 }
 
 struct Routes {
   NotifyService& service;
 
-  asio::awaitable<Response> inbox(Request& request) {
+  routes::Reply inbox(Request& request) {
     auto query = inbox_query(request);
     if (!query) co_return http::problem(query.error());
     auto page = service.inbox(request.call_context(), *query);
@@ -72,39 +70,34 @@ struct Routes {
                               {"unread", page->unread}});
   }
 
-  asio::awaitable<Response> read(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such notification"));
-    auto read = co_await service.mark_read(request.call_context(), *id);
-    if (!read) co_return http::problem(read.error());
-    co_return json_body(200, notification_json(*read));
+  routes::Reply read(Request& request, std::int64_t id) {
+    co_return routes::answer(co_await service.mark_read(request.call_context(), id), notification_json);
   }
 
-  asio::awaitable<Response> get_preferences(Request& request) {
-    auto preferences = service.preferences(request.call_context());
-    if (!preferences) co_return http::problem(preferences.error());
-    co_return json_body(200, preferences_json(*preferences));
+  routes::Reply get_preferences(Request& request) {
+    co_return routes::answer(service.preferences(request.call_context()), preferences_json);
   }
 
-  asio::awaitable<Response> set_preferences(Request& request) {
-    auto body = input::Body::parse(request.body, {"email"});
-    if (!body) co_return http::problem(body.error());
+  routes::Reply set_preferences(Request& request) {
+    auto body = input::Body::read(request.body, {"email"});
     auto email =
-        body->required_object("email", {"application_decided", "permit_issued", "invoice_opened", "payment_completed",
-                                        "payment_failed", "payment_refunded", "booking_confirmed", "booking_cancelled",
-                                        "booking_expired", "license_expiring", "license_expired", "tax_record_opened"});
+        body.required_object("email", {"application_decided", "permit_issued", "invoice_opened", "payment_completed",
+                                       "payment_failed", "payment_refunded", "booking_confirmed", "booking_cancelled",
+                                       "booking_expired", "license_expiring", "license_expired", "tax_record_opened"});
     std::map<std::string, bool> changes;
     for (auto kind : kKinds)
       if (auto on = email.optional_bool(kind)) changes[std::string(kind)] = *on;
     if (auto ok = email.status(); !ok) co_return http::problem(ok.error());
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto preferences = co_await service.set_preferences(request.call_context(), std::move(changes));
-    if (!preferences) co_return http::problem(preferences.error());
-    co_return json_body(200, preferences_json(*preferences));
+    co_return routes::answer(preferences, preferences_json);
   }
 };
 
-void document_routes(http::Router& router, const std::string& prefix) {
+}  // namespace
+
+void add_routes(http::Router& router, const std::string& prefix, NotifyService& service) {
+  auto bind = routes::member_binder(std::make_shared<Routes>(Routes{service}));
   namespace s = schema;
   using http::Method;
   const auto notification = s::object({{"id", s::integer(1)},
@@ -119,32 +112,20 @@ void document_routes(http::Router& router, const std::string& prefix) {
     optional_kinds.push_back(s::optional(std::string(kind), s::boolean()));
   }
   const auto preferences = s::object({{"email", s::object(kinds)}, {"email_delivery", s::boolean()}});
-  const s::RouteDocs doc(router, prefix);
+  const routes::RouteTable table(router, prefix);
   const s::Json none;
-  doc(Method::get, "/inbox",
+  table.add(
+      Method::get, "/inbox", bind(&Routes::inbox),
       "The signed-in citizen's notifications, newest first (?cursor= from next_cursor, ?limit= 1-100, ?unread=true)",
       none,
       s::object({{"items", s::array(notification)}, {"next_cursor", s::integer_or_null()}, {"unread", s::integer(0)}}));
-  doc(Method::post, "/inbox/{id}/read", "Mark one of the citizen's notifications read (no body)", s::object({}),
-      notification);
-  doc(Method::get, "/preferences", "Email on or off per notification kind (on unless turned off)", none, preferences);
-  doc(Method::patch, "/preferences", "Turn email on or off for some kinds; the preferences after the change",
-      s::object({{"email", s::object(optional_kinds)}}), preferences);
-}
-
-}  // namespace
-
-void add_routes(http::Router& router, const std::string& prefix, NotifyService& service) {
-  auto routes = std::make_shared<Routes>(Routes{service});
-  auto bind = [routes](asio::awaitable<Response> (Routes::*method)(Request&)) {
-    return [routes, method](Request& request) { return ((*routes).*method)(request); };
-  };
-  using http::Method;
-  router.add(Method::get, prefix + "/inbox", bind(&Routes::inbox));
-  router.add(Method::post, prefix + "/inbox/{id}/read", bind(&Routes::read));
-  router.add(Method::get, prefix + "/preferences", bind(&Routes::get_preferences));
-  router.add(Method::patch, prefix + "/preferences", bind(&Routes::set_preferences));
-  document_routes(router, prefix);
+  table.add(Method::post, "/inbox/{id}/read", bind(&Routes::read, "no such notification"),
+            "Mark one of the citizen's notifications read (no body)", s::object({}), notification);
+  table.add(Method::get, "/preferences", bind(&Routes::get_preferences),
+            "Email on or off per notification kind (on unless turned off)", none, preferences);
+  table.add(Method::patch, "/preferences", bind(&Routes::set_preferences),
+            "Turn email on or off for some kinds; the preferences after the change",
+            s::object({{"email", s::object(optional_kinds)}}), preferences);
 }
 
 }  // namespace townhall::notify

@@ -4,15 +4,14 @@
 #include <nlohmann/json.hpp>
 
 #include "townhall/platform/json.hpp"
+#include "townhall/platform/routes.hpp"
 #include "townhall/platform/schema.hpp"
 
 namespace townhall::permits {
 namespace {
 
-namespace asio = boost::asio;
 using json = nlohmann::json;
 using http::Request;
-using http::Response;
 
 constexpr input::TextLimits kPermitType{.max_bytes = 64};
 constexpr input::TextLimits kDescription{.max_bytes = 2000, .min_chars = 1, .multiline = true};
@@ -59,125 +58,84 @@ json inspection_json(const store::Inspection& i) {
 struct Routes {
   PermitsService& service;
 
-  asio::awaitable<Response> submit(Request& request) {
-    auto body = input::Body::parse(request.body, {"permit_type", "description", "property_address", "department_code"});
-    if (!body) co_return http::problem(body.error());
+  routes::Reply submit(Request& request) {
+    auto body = input::Body::read(request.body, {"permit_type", "description", "property_address", "department_code"});
     NewApplication application;
-    application.permit_type = body->required_string("permit_type", kPermitType);
-    application.description = body->required_string("description", kDescription);
-    application.property_address = body->required_string("property_address", kAddress);
-    application.department_code = upper(body->required_string("department_code", kDepartment));
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    application.permit_type = body.required_string("permit_type", kPermitType);
+    application.description = body.required_string("description", kDescription);
+    application.property_address = body.required_string("property_address", kAddress);
+    application.department_code = upper(body.required_string("department_code", kDepartment));
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto context = request.call_context();
-    auto created = co_await service.submit(context, std::move(application));
-    if (!created) co_return http::problem(created.error());
-    auto response = json_body(201, application_json(*created));
-    response.set_header("Location", request.path + "/" + std::to_string(created->id));
-    co_return response;
+    co_return routes::created(request, co_await service.submit(context, std::move(application)), application_json);
   }
 
-  asio::awaitable<Response> list(Request& request) {
-    auto page = input::parse_page(request);
-    if (!page) co_return http::problem(page.error());
+  routes::Reply list(Request& request, input::Page page) {
     store::ApplicationFilter filter;
-    if (auto status = request.query_param("status")) {
-      if (*status != "fee_due" && *status != "under_review" && *status != "approved" && *status != "rejected")
-        co_return http::problem(make_error(
-            Errc::invalid_argument, "query parameter 'status' must be fee_due, under_review, approved or rejected"));
-      filter.status = *status;
-    }
+    auto status = input::query_choice(request, "status", {"fee_due", "under_review", "approved", "rejected"});
+    if (!status) co_return http::problem(status.error());
+    filter.status = *status;
     if (auto code = request.query_param("department_code")) {
       if (auto problem = input::check_text(*code, kDepartment))
         co_return http::problem(make_error(Errc::invalid_argument, "query parameter 'department_code' " + *problem));
       filter.department_code = upper(*code);
     }
-    auto list = service.list_applications(request.call_context(), std::move(filter), *page);
-    if (!list) co_return http::problem(list.error());
-    json items = json::array();
-    for (const auto& a : list->items) items.push_back(application_json(a));
-    co_return json_body(
-        200, {{"items", items}, {"page", list->page.number}, {"page_size", list->page.size}, {"total", list->total}});
+    co_return routes::answer_page(service.list_applications(request.call_context(), std::move(filter), page),
+                                  application_json);
   }
 
-  asio::awaitable<Response> get(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such application"));
-    auto application = service.get_application(request.call_context(), *id);
-    if (!application) co_return http::problem(application.error());
-    co_return json_body(200, application_json(*application));
+  routes::Reply get(Request& request, std::int64_t id) {
+    co_return routes::answer(service.get_application(request.call_context(), id), application_json);
   }
 
-  asio::awaitable<Response> decide(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such application"));
-    auto body = input::Body::parse(request.body, {"decision", "reason"});
-    if (!body) co_return http::problem(body.error());
-    auto decision = body->required_string("decision", {.max_bytes = 16});
-    auto reason = body->optional_string("reason", kReason);
-    if (body->status() && decision != "approve" && decision != "reject")
-      body->fail("decision", "must be \"approve\" or \"reject\"");
-    if (body->status() && decision == "reject" && !reason) body->fail("reason", "is required to reject");
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+  routes::Reply decide(Request& request, std::int64_t id) {
+    auto decision = input::parse_decision(request.body, kReason);
+    if (!decision) co_return http::problem(decision.error());
     auto context = request.call_context();
-    auto decided = co_await service.decide(context, *id, decision == "approve" ? Decision::approve : Decision::reject,
-                                           std::move(reason));
-    if (!decided) co_return http::problem(decided.error());
-    co_return json_body(200, application_json(*decided));
+    auto decided = co_await service.decide(context, id, decision->approve ? Decision::approve : Decision::reject,
+                                           std::move(decision->reason));
+    co_return routes::answer(decided, application_json);
   }
 
-  asio::awaitable<Response> schedule(Request& request) {
-    auto body = input::Body::parse(request.body, {"application_id", "scheduled_for"});
-    if (!body) co_return http::problem(body.error());
-    auto application_id = body->required_int("application_id", 1, std::numeric_limits<std::int64_t>::max());
-    auto when = body->required_string("scheduled_for", kTime);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+  routes::Reply schedule(Request& request) {
+    auto body = input::Body::read(request.body, {"application_id", "scheduled_for"});
+    auto application_id = body.required_int("application_id", 1, std::numeric_limits<std::int64_t>::max());
+    auto when = body.required_string("scheduled_for", kTime);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto context = request.call_context();
     auto inspection = co_await service.schedule_inspection(context, application_id, std::move(when));
-    if (!inspection) co_return http::problem(inspection.error());
-    co_return json_body(201, inspection_json(*inspection));
+    co_return routes::answer(inspection, inspection_json, 201);
   }
 
-  asio::awaitable<Response> record(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such inspection"));
-    auto body = input::Body::parse(request.body, {"result", "notes"});
-    if (!body) co_return http::problem(body.error());
-    auto result = body->required_string("result", {.max_bytes = 16});
-    auto notes = body->optional_string("notes", {.max_bytes = 2000, .min_chars = 0, .multiline = true});
-    if (body->status() && result != "passed" && result != "failed")
-      body->fail("result", "must be \"passed\" or \"failed\"");
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+  routes::Reply record(Request& request, std::int64_t id) {
+    auto body = input::Body::read(request.body, {"result", "notes"});
+    auto result = body.required_string("result", {.max_bytes = 16});
+    auto notes = body.optional_string("notes", {.max_bytes = 2000, .min_chars = 0, .multiline = true});
+    if (body.status() && result != "passed" && result != "failed")
+      body.fail("result", "must be \"passed\" or \"failed\"");
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto context = request.call_context();
-    auto inspection = co_await service.record_inspection(context, *id, result == "passed", std::move(notes));
-    if (!inspection) co_return http::problem(inspection.error());
-    co_return json_body(200, inspection_json(*inspection));
+    auto inspection = co_await service.record_inspection(context, id, result == "passed", std::move(notes));
+    co_return routes::answer(inspection, inspection_json);
   }
 
-  asio::awaitable<Response> get_permit(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such permit"));
-    auto permit = service.get_permit(request.call_context(), *id);
-    if (!permit) co_return http::problem(permit.error());
-    co_return json_body(200, permit_json(*permit));
+  routes::Reply get_permit(Request& request, std::int64_t id) {
+    co_return routes::answer(service.get_permit(request.call_context(), id), permit_json);
   }
 
-  asio::awaitable<Response> revoke(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such permit"));
-    auto body = input::Body::parse(request.body, {"reason"});
-    if (!body) co_return http::problem(body.error());
-    auto reason = body->required_string("reason", kReason);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+  routes::Reply revoke(Request& request, std::int64_t id) {
+    auto body = input::Body::read(request.body, {"reason"});
+    auto reason = body.required_string("reason", kReason);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto context = request.call_context();
-    auto permit = co_await service.revoke_permit(context, *id, std::move(reason));
-    if (!permit) co_return http::problem(permit.error());
-    co_return json_body(200, permit_json(*permit));
+    co_return routes::answer(co_await service.revoke_permit(context, id, std::move(reason)), permit_json);
   }
 };
 
-// What /openapi.json says of each route (issue 13, item 5); AuthorizationMatrix checks
-// every success answer against it.
-void document_routes(http::Router& router, const std::string& prefix) {
+}  // namespace
+
+void add_routes(http::Router& router, const std::string& prefix, PermitsService& service) {
+  auto bind = routes::member_binder(std::make_shared<Routes>(Routes{service}));
   using http::Method;
   namespace s = schema;
   const auto application =
@@ -215,47 +173,33 @@ void document_routes(http::Router& router, const std::string& prefix) {
                                  {"issued_at", s::timestamp()},
                                  {"revoked_at", s::timestamp_or_null()},
                                  {"revoke_reason", s::string_or_null()}});
-  const s::RouteDocs doc(router, prefix);
+  const routes::RouteTable table(router, prefix);
   const s::Json none;
-  doc(Method::post, "/applications", "Submit a permit application (a verified citizen)",
-      s::object({{"permit_type", s::string()},
-                 {"description", s::string()},
-                 {"property_address", s::string()},
-                 {"department_code", s::string()}}),
-      application, 201);
-  doc(Method::get, "/applications",
+  table.add(Method::post, "/applications", bind(&Routes::submit), "Submit a permit application (a verified citizen)",
+            s::object({{"permit_type", s::string()},
+                       {"description", s::string()},
+                       {"property_address", s::string()},
+                       {"department_code", s::string()}}),
+            application, 201);
+  table.add(
+      Method::get, "/applications", bind(&Routes::list),
       "Applications: a citizen's own, a department's for its staff (?status= ?department_code= ?page= ?page_size=)",
       none, s::page_of(application));
-  doc(Method::get, "/applications/{id}", "An application", none, application);
-  doc(Method::post, "/applications/{id}/decision",
-      "Approve or reject (a reviewer of its department); reject needs a reason",
-      s::object({{"decision", s::one_of({"approve", "reject"})}, s::optional("reason", s::string())}), application);
-  doc(Method::post, "/inspections", "Schedule an inspection of an open application (an inspector)",
-      s::object({{"application_id", s::integer(1)}, {"scheduled_for", s::timestamp()}}), inspection, 201);
-  doc(Method::post, "/inspections/{id}/result", "Record an inspection's result",
-      s::object({{"result", s::one_of({"passed", "failed"})}, s::optional("notes", s::string())}), inspection);
-  doc(Method::get, "/permits/{id}", "A permit", none, permit);
-  doc(Method::post, "/permits/{id}/revoke", "Revoke a permit (a reviewer of its department)",
-      s::object({{"reason", s::string()}}), permit);
-}
-
-}  // namespace
-
-void add_routes(http::Router& router, const std::string& prefix, PermitsService& service) {
-  auto routes = std::make_shared<Routes>(Routes{service});
-  auto bind = [routes](asio::awaitable<Response> (Routes::*method)(Request&)) {
-    return [routes, method](Request& request) { return ((*routes).*method)(request); };
-  };
-  using http::Method;
-  router.add(Method::post, prefix + "/applications", bind(&Routes::submit));
-  router.add(Method::get, prefix + "/applications", bind(&Routes::list));
-  router.add(Method::get, prefix + "/applications/{id}", bind(&Routes::get));
-  router.add(Method::post, prefix + "/applications/{id}/decision", bind(&Routes::decide));
-  router.add(Method::post, prefix + "/inspections", bind(&Routes::schedule));
-  router.add(Method::post, prefix + "/inspections/{id}/result", bind(&Routes::record));
-  router.add(Method::get, prefix + "/permits/{id}", bind(&Routes::get_permit));
-  router.add(Method::post, prefix + "/permits/{id}/revoke", bind(&Routes::revoke));
-  document_routes(router, prefix);
+  table.add(Method::get, "/applications/{id}", bind(&Routes::get, "no such application"), "An application", none,
+            application);
+  table.add(Method::post, "/applications/{id}/decision", bind(&Routes::decide, "no such application"),
+            "Approve or reject (a reviewer of its department); reject needs a reason",
+            s::object({{"decision", s::one_of({"approve", "reject"})}, s::optional("reason", s::string())}),
+            application);
+  table.add(Method::post, "/inspections", bind(&Routes::schedule),
+            "Schedule an inspection of an open application (an inspector)",
+            s::object({{"application_id", s::integer(1)}, {"scheduled_for", s::timestamp()}}), inspection, 201);
+  table.add(Method::post, "/inspections/{id}/result", bind(&Routes::record, "no such inspection"),
+            "Record an inspection's result",
+            s::object({{"result", s::one_of({"passed", "failed"})}, s::optional("notes", s::string())}), inspection);
+  table.add(Method::get, "/permits/{id}", bind(&Routes::get_permit, "no such permit"), "A permit", none, permit);
+  table.add(Method::post, "/permits/{id}/revoke", bind(&Routes::revoke, "no such permit"),
+            "Revoke a permit (a reviewer of its department)", s::object({{"reason", s::string()}}), permit);
 }
 
 }  // namespace townhall::permits

@@ -4,12 +4,12 @@
 
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/money.hpp"
+#include "townhall/platform/routes.hpp"
 #include "townhall/platform/schema.hpp"
 
 namespace townhall::revenue {
 namespace {
 
-namespace asio = boost::asio;
 using json = nlohmann::json;
 using http::Request;
 using http::Response;
@@ -50,34 +50,22 @@ json tax_record_json(const TaxRecordView& view) {
 struct Routes {
   RevenueService& service;
 
-  asio::awaitable<Response> list_invoices(Request& request) {
-    auto page = input::parse_page(request);
-    if (!page) co_return http::problem(page.error());
+  routes::Reply list_invoices(Request& request, input::Page page) {
     store::InvoiceFilter filter;
-    if (auto status = request.query_param("status")) {
-      if (*status != "open" && *status != "paid" && *status != "voided" && *status != "refunded")
-        co_return http::problem(
-            make_error(Errc::invalid_argument, "query parameter 'status' must be open, paid, voided or refunded"));
-      filter.status = *status;
-    }
-    if (auto citizen = request.query_param("citizen_id")) {
-      auto id = input::parse_id(*citizen);
-      if (!id)
-        co_return http::problem(make_error(Errc::invalid_argument, "query parameter 'citizen_id' must be an id"));
-      filter.citizen_id = *id;
-    }
-    auto list = service.list_invoices(request.call_context(), filter, *page);
-    if (!list) co_return http::problem(list.error());
-    co_return json_body(200, listed_json(*list, invoice_json));
+    auto status = input::query_choice(request, "status", {"open", "paid", "voided", "refunded"});
+    if (!status) co_return http::problem(status.error());
+    filter.status = *status;
+    auto citizen = input::query_id(request, "citizen_id");
+    if (!citizen) co_return http::problem(citizen.error());
+    filter.citizen_id = *citizen;
+    co_return routes::answer_page(service.list_invoices(request.call_context(), filter, page), invoice_json);
   }
 
-  asio::awaitable<Response> get_invoice(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such invoice"));
+  routes::Reply get_invoice(Request& request, std::int64_t id) {
     auto context = request.call_context();
-    auto invoice = service.get_invoice(context, *id);
+    auto invoice = service.get_invoice(context, id);
     if (!invoice) co_return http::problem(invoice.error());
-    auto payments = service.payments_of(context, *id);
+    auto payments = service.payments_of(context, id);
     if (!payments) co_return http::problem(payments.error());
     auto body = invoice_json(*invoice);
     body["payments"] = json::array();
@@ -85,22 +73,19 @@ struct Routes {
     co_return json_body(200, body);
   }
 
-  asio::awaitable<Response> pay(Request& request) {
+  routes::Reply pay(Request& request) {
     auto key = idempotency_key(request);
     if (!key) co_return http::problem(key.error());
-    auto body = input::Body::parse(request.body, {"invoice_id", "amount_cents", "currency", "method"});
-    if (!body) co_return http::problem(body.error());
+    auto body = input::Body::read(request.body, {"invoice_id", "amount_cents", "currency", "method"});
     PaymentRequest payment;
-    payment.invoice_id = body->required_int("invoice_id", 1, kMaxId);
-    payment.amount_cents = body->required_int("amount_cents", 1, money::kMaxMinorUnits);
-    payment.currency = body->optional_string("currency", {.max_bytes = 3});
-    if (payment.currency && !money::is_iso4217(*payment.currency))
-      body->fail("currency", "must be an ISO 4217 code such as \"USD\"");
-    auto method = body->required_object("method", {"type", "token"});
+    payment.invoice_id = body.required_int("invoice_id", 1, kMaxId);
+    payment.amount_cents = body.required_int("amount_cents", 1, money::kMaxMinorUnits);
+    payment.currency = routes::optional_currency(body);
+    auto method = body.required_object("method", {"type", "token"});
     payment.method_type = method.required_string("type", {.max_bytes = 16});
     payment.token = method.required_string("token", {.max_bytes = 128});
-    if (body->status() && payment.method_type != "card") method.fail("type", "must be \"card\"");
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    if (body.status() && payment.method_type != "card") method.fail("type", "must be \"card\"");
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto context = request.call_context();
     auto outcome = co_await service.pay(context, std::move(payment), std::move(*key));
     if (!outcome) co_return http::problem(outcome.error());
@@ -125,104 +110,75 @@ struct Routes {
     co_return response;
   }
 
-  asio::awaitable<Response> record_tax(Request& request) {
-    auto body = input::Body::parse(request.body, {"citizen_id", "tax_year", "assessed_value_cents", "tax_due_cents"});
-    if (!body) co_return http::problem(body.error());
+  routes::Reply record_tax(Request& request) {
+    auto body = input::Body::read(request.body, {"citizen_id", "tax_year", "assessed_value_cents", "tax_due_cents"});
     NewTaxRecord record;
-    record.citizen_id = body->required_int("citizen_id", 1, kMaxId);
-    record.tax_year = body->required_int("tax_year", 1900, 2200);
-    record.assessed_value_cents = body->required_int("assessed_value_cents", 0, money::kMaxMinorUnits);
-    record.tax_due_cents = body->required_int("tax_due_cents", 0, money::kMaxMinorUnits);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    record.citizen_id = body.required_int("citizen_id", 1, kMaxId);
+    record.tax_year = body.required_int("tax_year", 1900, 2200);
+    record.assessed_value_cents = body.required_int("assessed_value_cents", 0, money::kMaxMinorUnits);
+    record.tax_due_cents = body.required_int("tax_due_cents", 0, money::kMaxMinorUnits);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto created = co_await service.record_tax(request.call_context(), record);
-    if (!created) co_return http::problem(created.error());
-    auto response = json_body(201, tax_record_json({*created, std::nullopt, false}));
-    response.set_header("Location", request.path + "/" + std::to_string(created->id));
-    co_return response;
+    co_return routes::created(request, created, [](const store::TaxRecord& r) {
+      return tax_record_json({r, std::nullopt, false});
+    });
   }
 
-  asio::awaitable<Response> get_tax_record(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such tax record"));
+  routes::Reply get_tax_record(Request& request, std::int64_t id) {
     bool include_national_id = false;
     if (auto include = request.query_param("include")) {
       if (*include != "national_id")
         co_return http::problem(make_error(Errc::invalid_argument, "query parameter 'include' may be national_id"));
       include_national_id = true;
     }
-    auto view = co_await service.get_tax_record(request.call_context(), *id, include_national_id);
-    if (!view) co_return http::problem(view.error());
-    co_return json_body(200, tax_record_json(*view));
+    auto view = co_await service.get_tax_record(request.call_context(), id, include_national_id);
+    co_return routes::answer(view, tax_record_json);
   }
 
-  asio::awaitable<Response> apply_for_license(Request& request) {
-    auto body = input::Body::parse(request.body, {"business_name", "activity", "address"});
-    if (!body) co_return http::problem(body.error());
+  routes::Reply apply_for_license(Request& request) {
+    auto body = input::Body::read(request.body, {"business_name", "activity", "address"});
     NewLicense license;
-    license.business_name = body->required_string("business_name", kName);
-    license.activity = body->required_string("activity", kActivity);
-    license.address = body->required_string("address", kName);
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
+    license.business_name = body.required_string("business_name", kName);
+    license.activity = body.required_string("activity", kActivity);
+    license.address = body.required_string("address", kName);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
     auto created = co_await service.apply_for_license(request.call_context(), std::move(license));
-    if (!created) co_return http::problem(created.error());
-    auto response = json_body(201, license_json(*created));
-    response.set_header("Location", request.path + "/" + std::to_string(created->id));
-    co_return response;
+    co_return routes::created(request, created, license_json);
   }
 
-  asio::awaitable<Response> list_licenses(Request& request) {
-    auto page = input::parse_page(request);
-    if (!page) co_return http::problem(page.error());
-    auto list = service.list_licenses(request.call_context(), *page);
-    if (!list) co_return http::problem(list.error());
-    co_return json_body(200, listed_json(*list, license_json));
+  routes::Reply list_licenses(Request& request, input::Page page) {
+    co_return routes::answer_page(service.list_licenses(request.call_context(), page), license_json);
   }
 
-  asio::awaitable<Response> get_license(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such business license"));
-    auto license = service.get_license(request.call_context(), *id);
-    if (!license) co_return http::problem(license.error());
-    co_return json_body(200, license_json(*license));
+  routes::Reply get_license(Request& request, std::int64_t id) {
+    co_return routes::answer(service.get_license(request.call_context(), id), license_json);
   }
 
-  asio::awaitable<Response> decide_license(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such business license"));
-    auto body = input::Body::parse(request.body, {"decision", "reason"});
-    if (!body) co_return http::problem(body.error());
-    auto decision = body->required_string("decision", {.max_bytes = 16});
-    auto reason = body->optional_string("reason", kReason);
-    if (body->status() && decision != "approve" && decision != "reject")
-      body->fail("decision", "must be \"approve\" or \"reject\"");
-    if (body->status() && decision == "reject" && !reason) body->fail("reason", "is required to reject");
-    if (auto ok = body->status(); !ok) co_return http::problem(ok.error());
-    auto decided = co_await service.decide_license(
-        request.call_context(), *id, decision == "approve" ? Decision::approve : Decision::reject, std::move(reason));
-    if (!decided) co_return http::problem(decided.error());
-    co_return json_body(200, license_json(*decided));
+  routes::Reply decide_license(Request& request, std::int64_t id) {
+    auto decision = input::parse_decision(request.body, kReason);
+    if (!decision) co_return http::problem(decision.error());
+    auto decided = co_await service.decide_license(request.call_context(), id,
+                                                   decision->approve ? Decision::approve : Decision::reject,
+                                                   std::move(decision->reason));
+    co_return routes::answer(decided, license_json);
   }
 
-  asio::awaitable<Response> renew_license(Request& request) {
-    auto id = input::parse_id(*request.param("id"));
-    if (!id) co_return http::problem(make_error(Errc::not_found, "no such business license"));
-    if (!request.body.empty() && request.body != "{}")
-      co_return http::problem(make_error(Errc::invalid_argument, "a renewal takes no body"));
-    auto renewed = co_await service.renew_license(request.call_context(), *id);
-    if (!renewed) co_return http::problem(renewed.error());
-    co_return json_body(200, license_json(*renewed));
+  routes::Reply renew_license(Request& request, std::int64_t id) {
+    if (auto empty = input::no_body(request, "a renewal"); !empty) co_return http::problem(empty.error());
+    co_return routes::answer(co_await service.renew_license(request.call_context(), id), license_json);
   }
 
-  asio::awaitable<Response> expire_licenses(Request& request) {
+  routes::Reply expire_licenses(Request& request) {
     auto sweep = co_await service.expire_licenses(request.call_context());
     if (!sweep) co_return http::problem(sweep.error());
     co_return json_body(200, {{"expired", sweep->expired}, {"lapsed", sweep->lapsed}});
   }
 };
 
-// What /openapi.json says of each route (issue 13, item 5); AuthorizationMatrix checks
-// every success answer against it.
-void document_routes(http::Router& router, const std::string& prefix) {
+}  // namespace
+
+void add_routes(http::Router& router, const std::string& prefix, RevenueService& service) {
+  auto bind = routes::member_binder(std::make_shared<Routes>(Routes{service}));
   using http::Method;
   namespace s = schema;
   std::vector<s::Field> invoice_fields = {
@@ -281,65 +237,49 @@ void document_routes(http::Router& router, const std::string& prefix) {
                  {"decision_reason", s::string_or_null()},
                  {"created_at", s::timestamp()},
                  {"updated_at", s::timestamp()}});
-  const s::RouteDocs doc(router, prefix);
+  const routes::RouteTable table(router, prefix);
   const s::Json none;
-  doc(Method::get, "/invoices", "Invoices: a citizen's own, all for revenue staff (?status= ?page= ?page_size=)", none,
-      s::page_of(invoice));
-  doc(Method::get, "/invoices/{id}", "An invoice with its payments", none, invoice_with_payments);
-  doc(Method::post, "/payments",
-      "Pay an invoice (its citizen; Idempotency-Key header required): 201 completed, 202 pending, 402 declined "
-      "(problem+json carrying the payment)",
-      s::object({{"invoice_id", s::integer(1)},
-                 {"amount_cents", s::integer(1)},
-                 s::optional("currency", s::string()),
-                 {"method", s::object({{"type", s::one_of({"card"})}, {"token", s::string()}})}}),
-      payment, 201);
-  doc(Method::post, "/tax-records", "Record a property tax assessment (revenue staff)",
-      s::object({{"citizen_id", s::integer(1)},
-                 {"tax_year", s::integer(1900)},
-                 {"assessed_value_cents", s::integer(0)},
-                 {"tax_due_cents", s::integer(0)}}),
-      tax_record, 201);
-  doc(Method::get, "/tax-records/{id}", "A tax record (?include=national_id: revenue staff, audited)", none,
-      tax_record);
-  doc(Method::post, "/business-licenses", "Apply for a business license (a citizen)",
+  table.add(Method::get, "/invoices", bind(&Routes::list_invoices),
+            "Invoices: a citizen's own, all for revenue staff (?status= ?page= ?page_size=)", none,
+            s::page_of(invoice));
+  table.add(Method::get, "/invoices/{id}", bind(&Routes::get_invoice, "no such invoice"),
+            "An invoice with its payments", none, invoice_with_payments);
+  table.add(Method::post, "/payments", bind(&Routes::pay),
+            "Pay an invoice (its citizen; Idempotency-Key header required): 201 completed, 202 pending, 402 declined "
+            "(problem+json carrying the payment)",
+            s::object({{"invoice_id", s::integer(1)},
+                       {"amount_cents", s::integer(1)},
+                       s::optional("currency", s::string()),
+                       {"method", s::object({{"type", s::one_of({"card"})}, {"token", s::string()}})}}),
+            payment, 201);
+  table.add(Method::post, "/tax-records", bind(&Routes::record_tax), "Record a property tax assessment (revenue staff)",
+            s::object({{"citizen_id", s::integer(1)},
+                       {"tax_year", s::integer(1900)},
+                       {"assessed_value_cents", s::integer(0)},
+                       {"tax_due_cents", s::integer(0)}}),
+            tax_record, 201);
+  table.add(Method::get, "/tax-records/{id}", bind(&Routes::get_tax_record, "no such tax record"),
+            "A tax record (?include=national_id: revenue staff, audited)", none, tax_record);
+  table.add(
+      Method::post, "/business-licenses", bind(&Routes::apply_for_license), "Apply for a business license (a citizen)",
       s::object({{"business_name", s::string()}, {"activity", s::string()}, {"address", s::string()}}), license, 201);
-  doc(Method::get, "/business-licenses", "Business licenses: a citizen's own, all for revenue staff", none,
-      s::page_of(license));
-  doc(Method::get, "/business-licenses/{id}", "A business license", none, license);
-  doc(Method::post, "/business-licenses/{id}/decision",
+  table.add(Method::get, "/business-licenses", bind(&Routes::list_licenses),
+            "Business licenses: a citizen's own, all for revenue staff", none, s::page_of(license));
+  table.add(Method::get, "/business-licenses/{id}", bind(&Routes::get_license, "no such business license"),
+            "A business license", none, license);
+  table.add(
+      Method::post, "/business-licenses/{id}/decision", bind(&Routes::decide_license, "no such business license"),
       "Approve or reject (revenue staff); reject needs a reason. Approval invoices the fee (approved_unpaid until "
       "fee_due_at); paying it activates the license",
       s::object({{"decision", s::one_of({"approve", "reject"})}, s::optional("reason", s::string())}), license);
-  doc(Method::post, "/business-licenses/{id}/renew",
-      "Renew an active or expired license whose current term is paid: invoices the next term's fee (no body)",
-      s::object({}), license);
-  doc(Method::post, "/business-licenses/expire",
+  table.add(Method::post, "/business-licenses/{id}/renew", bind(&Routes::renew_license, "no such business license"),
+            "Renew an active or expired license whose current term is paid: invoices the next term's fee (no body)",
+            s::object({}), license);
+  table.add(
+      Method::post, "/business-licenses/expire", bind(&Routes::expire_licenses),
       "Run the daily license job now (revenue staff): expire active licenses past their expiry, lapse approved ones "
       "unpaid past fee_due_at",
       s::object({}), s::object({{"expired", s::integer(0)}, {"lapsed", s::integer(0)}}));
-}
-
-}  // namespace
-
-void add_routes(http::Router& router, const std::string& prefix, RevenueService& service) {
-  auto routes = std::make_shared<Routes>(Routes{service});
-  auto bind = [routes](asio::awaitable<Response> (Routes::*method)(Request&)) {
-    return [routes, method](Request& request) { return ((*routes).*method)(request); };
-  };
-  using http::Method;
-  router.add(Method::get, prefix + "/invoices", bind(&Routes::list_invoices));
-  router.add(Method::get, prefix + "/invoices/{id}", bind(&Routes::get_invoice));
-  router.add(Method::post, prefix + "/payments", bind(&Routes::pay));
-  router.add(Method::post, prefix + "/tax-records", bind(&Routes::record_tax));
-  router.add(Method::get, prefix + "/tax-records/{id}", bind(&Routes::get_tax_record));
-  router.add(Method::post, prefix + "/business-licenses", bind(&Routes::apply_for_license));
-  router.add(Method::get, prefix + "/business-licenses", bind(&Routes::list_licenses));
-  router.add(Method::get, prefix + "/business-licenses/{id}", bind(&Routes::get_license));
-  router.add(Method::post, prefix + "/business-licenses/{id}/decision", bind(&Routes::decide_license));
-  router.add(Method::post, prefix + "/business-licenses/{id}/renew", bind(&Routes::renew_license));
-  router.add(Method::post, prefix + "/business-licenses/expire", bind(&Routes::expire_licenses));
-  document_routes(router, prefix);
 }
 
 }  // namespace townhall::revenue

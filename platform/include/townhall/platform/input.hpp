@@ -31,6 +31,9 @@ struct TextLimits {
 class Body {
  public:
   static Result<Body> parse(std::string_view text, std::initializer_list<std::string_view> allowed_fields);
+  // parse, keeping a body that is not acceptable (malformed, an unknown field) as the
+  // first problem: its fields then read as absent and status() answers that problem.
+  static Body read(std::string_view text, std::initializer_list<std::string_view> allowed_fields);
   ~Body();
   Body(Body&&) noexcept;
   Body& operator=(Body&&) noexcept;
@@ -81,6 +84,30 @@ struct Listed {
 
 // ?page=&page_size= with page ≥ 1 (≤ 1,000,000) and 1 ≤ page_size ≤ max_size.
 Result<Page> parse_page(const http::Request& request, int default_size = 20, int max_size = 100);
+
+// The route's {id} path parameter; not_found with `no_such` ("no such permit") when it
+// cannot name one.
+Result<std::int64_t> path_id(const http::Request& request, std::string_view no_such);
+
+// An optional query parameter that must be one of `allowed`: nullopt when absent,
+// invalid_argument "query parameter 'status' must be open, paid or voided" otherwise.
+Result<std::optional<std::string>> query_choice(const http::Request& request, std::string_view name,
+                                                std::initializer_list<std::string_view> allowed);
+// An optional query parameter naming an id: nullopt when absent, invalid_argument
+// "query parameter 'citizen_id' must be an id" when it is not one.
+Result<std::optional<std::int64_t>> query_id(const http::Request& request, std::string_view name);
+
+// A route that takes no body: empty or "{}"; invalid_argument "<what> takes no body"
+// ("a renewal") otherwise.
+Result<Unit> no_body(const http::Request& request, std::string_view what);
+
+// A reviewer's decision body, {"decision": "approve"|"reject", "reason"}: a reason
+// within `reason_limits`, required to reject.
+struct DecisionInput {
+  bool approve = false;
+  std::optional<std::string> reason;
+};
+Result<DecisionInput> parse_decision(std::string_view body_text, TextLimits reason_limits);
 
 // The form an email address is stored, compared and logged in with: case-folded and
 // NFKC-normalised (so lookalikes such as a fullwidth 'ｍ' or the Kelvin sign name the
