@@ -17,6 +17,18 @@ namespace townhall::consistency {
 
 namespace {
 
+// Deletes the cache rows whose `column` is one of `keys` (ids or text keys) that the
+// source no longer has; in the caller's transaction.
+template <class Keys>
+void erase_rows(db::Connection& sync, const std::string& table, const std::string& column, const Keys& keys) {
+  auto erase = sync.prepare("DELETE FROM " + table + " WHERE " + column + " = ?");
+  for (const auto& key : keys) {
+    erase.bind(1, key);
+    erase.exec();
+    erase.reset();
+  }
+}
+
 std::uint64_t mix(std::uint64_t x) {  // splitmix64's finalizer
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -227,12 +239,7 @@ class Run {
         auto sync = database_.open(db::Role::sync);
         SQLite::Transaction transaction(sync->sql(), SQLite::TransactionBehavior::IMMEDIATE);
         for (auto& [id, store] : fetched) store(*sync, forced_.count(id) > 0);
-        auto erase = sync->prepare("DELETE FROM " + cache_.table + " WHERE " + cache_.id_column + " = ?");
-        for (auto id : remove) {
-          erase.bind(1, id);
-          erase.exec();
-          erase.reset();
-        }
+        erase_rows(*sync, cache_.table, cache_.id_column, remove);
         transaction.commit();
         return {};
       } catch (const std::exception& error) {
@@ -444,12 +451,7 @@ boost::asio::awaitable<CacheReport> check(const KeyedCache& cache, const db::Mod
             auto sync = database.open(db::Role::sync);
             SQLite::Transaction transaction(sync->sql(), SQLite::TransactionBehavior::IMMEDIATE);
             for (auto& [record, force] : store) record->store(*sync, force);
-            auto erase = sync->prepare("DELETE FROM " + cache.table + " WHERE " + cache.key_column + " = ?");
-            for (const auto& key : report.extra_keys) {
-              erase.bind(1, key);
-              erase.exec();
-              erase.reset();
-            }
+            erase_rows(*sync, cache.table, cache.key_column, report.extra_keys);
             transaction.commit();
             return {};
           } catch (const std::exception& error) {

@@ -147,7 +147,7 @@ TEST(Restore, ASourceRestoredInPlaceWhileRunningIsFoundByTheCheck) {
   auto rewound = report["rewound"].get<std::set<std::string>>();
   EXPECT_EQ(rewound, (std::set<std::string>{"permits.citizen_refs<-auth", "permits.department_refs<-auth",
                                             "revenue.citizen_refs<-auth", "parks.citizen_refs<-auth",
-                                            "notify.citizen_refs<-auth"}))
+                                            "notify.citizen_refs<-auth", "notify.password_resets<-auth"}))
       << check.body;
   EXPECT_EQ(cache_email(dir.path() / "permits.db", bob), "");  // repaired: auth no longer has Bob
 

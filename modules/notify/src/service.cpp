@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <cctype>
 
 #include "mailer.hpp"
 #include "townhall/auth/citizen_refs.hpp"
@@ -28,6 +29,16 @@ Result<std::int64_t> citizen_of(const CallContext& context) {
 }
 
 std::string timestamp(std::chrono::system_clock::time_point when) { return utc::format(when); }
+
+// What names one event for good: its id and when it occurred. The id alone is not enough:
+// a source restored from an older backup numbers its new events again from where the
+// backup ends, and "auth:57" then names another event (bookkeeping.cpp rewinds for it).
+std::string event_key(const bus::Event& event) {
+  std::string when;
+  for (char c : event.occurred_at)
+    if (std::isdigit(static_cast<unsigned char>(c))) when += c;
+  return event.event_id + "." + when;
+}
 
 }  // namespace
 
@@ -212,7 +223,7 @@ bus::Outcome NotifyService::apply_event(const bus::Event& event, db::Connection&
   }
   auto notice = notice_for(event);
   if (!notice) return bus::Outcome::applied;
-  if (!record_notice(service, *notice, event.event_id, settings_, now)) return bus::Outcome::stale;
+  if (!record_notice(service, *notice, event_key(event), settings_, now)) return bus::Outcome::stale;
   wake_after_commit();
   return bus::Outcome::applied;
 }
@@ -228,7 +239,7 @@ bus::Outcome NotifyService::apply_password_reset(const bus::Event& event, db::Co
   const auto now = utc::now();
   store::Delivery delivery;
   delivery.secret_ref = reset.reference;
-  delivery.message_id = message_id_for(event.event_id, reset.account_kind + "-" + std::to_string(reset.account_id),
+  delivery.message_id = message_id_for(event_key(event), reset.account_kind + "-" + std::to_string(reset.account_id),
                                        "password_reset", settings_.smtp.from);
   delivery.to_address = reset.email;  // the sender mails the address auth has when it sends
   delivery.subject = "Reset your Townhall password";

@@ -13,10 +13,10 @@ constexpr auto kNotifications =
 
 constexpr auto kDeliveries = db::columns<Delivery>(
     "deliveries", "id", &Delivery::id, "notification_id", &Delivery::notification_id, "secret_ref",
-    &Delivery::secret_ref, "message_id",
-    &Delivery::message_id, "to_address", &Delivery::to_address, "subject", &Delivery::subject, "body", &Delivery::body,
-    "status", &Delivery::status, "attempts", &Delivery::attempts, "next_attempt_at", &Delivery::next_attempt_at,
-    "last_error", &Delivery::last_error, "created_at", &Delivery::created_at, "sent_at", &Delivery::sent_at);
+    &Delivery::secret_ref, "message_id", &Delivery::message_id, "to_address", &Delivery::to_address, "subject",
+    &Delivery::subject, "body", &Delivery::body, "status", &Delivery::status, "attempts", &Delivery::attempts,
+    "next_attempt_at", &Delivery::next_attempt_at, "last_error", &Delivery::last_error, "created_at",
+    &Delivery::created_at, "sent_at", &Delivery::sent_at);
 
 constexpr auto kReminders = db::columns<LicenseReminder>(
     "license_reminders", "license_id", &LicenseReminder::license_id, "citizen_id", &LicenseReminder::citizen_id,

@@ -55,6 +55,7 @@ bus::Event event(std::string_view topic, std::string_view type, json data) {
   e.topic = topic;
   e.event_type = type;
   e.event_version = 1;
+  e.occurred_at = utc::now();
   e.data = std::move(data);
   return e;
 }
@@ -246,6 +247,21 @@ TEST_F(NotifyServiceTest, ARedeliveredEventAddsNoNoticeAndNoEmail) {
   EXPECT_EQ(apply(approved), bus::Outcome::stale);
   EXPECT_EQ(count("SELECT count(*) FROM notifications"), 1);
   EXPECT_EQ(count("SELECT count(*) FROM deliveries"), 1);
+}
+
+// A source restored from an older backup numbers its new events again: the same id with
+// another time is another event, and gets its notice.
+TEST_F(NotifyServiceTest, AnEventIdReusedAfterASourceRestoreIsAnotherEvent) {
+  auto approved = application_decided(1, true);
+  approved.occurred_at = "2026-12-01T10:00:00.000Z";
+  EXPECT_EQ(apply(approved), bus::Outcome::applied);
+  auto reused = application_decided(1, false);
+  reused.event_id = approved.event_id;
+  reused.occurred_at = "2026-12-02T09:00:00.000Z";
+  EXPECT_EQ(apply(reused), bus::Outcome::applied);
+  EXPECT_EQ(apply(reused), bus::Outcome::stale);
+  EXPECT_EQ(count("SELECT count(*) FROM notifications"), 2);
+  EXPECT_EQ(count("SELECT count(DISTINCT message_id) FROM deliveries"), 2);
 }
 
 TEST_F(NotifyServiceTest, EmailGoesOnlyToAVerifiedAddressThatWantsIt) {

@@ -106,7 +106,9 @@ TEST_F(ParksServiceTest, APaidEnrollmentFollowsTheBookingsRefundPolicy) {
   writer.call([&] {  // the program began an hour ago
     database.open(db::Role::service)
         ->sql()
-        .exec("UPDATE programs SET starts_at = '" + utc::format(hour(-1)) + "' WHERE id = " + std::to_string(soon));
+        .exec("UPDATE programs SET starts_at = '" +
+              utc::format(std::chrono::system_clock::now() - std::chrono::hours(1)) +
+              "' WHERE id = " + std::to_string(soon));
   });
   auto started = testing::run_awaitable(service->cancel_enrollment(citizen(2), other->id));
   ASSERT_FALSE(started);

@@ -106,9 +106,23 @@ class ParksServiceTest : public ::testing::Test {
       ParksService::citizen_table().upsert(*database.open(db::Role::sync), citizen);
     });
   }
-  std::chrono::system_clock::time_point hour(int from_now) {
-    return std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now()) + std::chrono::hours(from_now);
+  // Slot times in whole hours, whatever the time of day the suite runs at. hour(n) for
+  // n >= 0 counts from a base fixed when the test starts, chosen so that hour(0)..hour(14)
+  // fall on one UTC day (a booking may not cross midnight) and hour(8) is within a day of
+  // now (the refund cutoff): the next hour, or the next midnight when fewer than 15 hours
+  // of the day are left. A negative n is that many hours before this hour (the past).
+  std::chrono::system_clock::time_point hour(int n) const {
+    if (n < 0) return std::chrono::floor<std::chrono::hours>(started_at_) + std::chrono::hours(n);
+    return slot_base_ + std::chrono::hours(n);
   }
+  static std::chrono::system_clock::time_point slot_base(std::chrono::system_clock::time_point now) {
+    using namespace std::chrono;
+    auto next_hour = floor<hours>(now) + hours(1);
+    auto day = floor<days>(next_hour);
+    return next_hour - day > hours(9) ? day + days(1) : next_hour;
+  }
+  const std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
+  const std::chrono::system_clock::time_point slot_base_ = slot_base(started_at_);
   // On the module's writer, as the bus runs handlers: the service's own background jobs
   // write there too, so a connection of the test's would meet a locked file.
   bus::Outcome apply(const bus::Event& event) {

@@ -115,13 +115,7 @@ bus::Outcome RevenueService::apply_parks_event(const bus::Event& event, db::Conn
   if (!invoice) return bus::Outcome::applied;  // free
   auto now = utc::now();
   if (invoice->status == "open") {
-    invoice->status = "voided";
-    invoice->closed_at = now;
-    invoice->updated_at = now;
-    invoice->event_version += 1;
-    store::update_invoice(service, *invoice);
-    append(service, events::kInvoiceTopic, events::kInvoiceVoided, "invoice", invoice->id, invoice->event_version,
-           invoice_json(*invoice), event.correlation_id, event.event_id);
+    void_invoice(service, *invoice, now, event.correlation_id, event.event_id);
     return bus::Outcome::applied;
   }
   if (invoice->status != "paid") return bus::Outcome::stale;

@@ -28,6 +28,17 @@ std::optional<store::Invoice> open_invoice(db::Connection& service, const Source
   return invoice;
 }
 
+void void_invoice(db::Connection& service, store::Invoice& invoice, const std::string& now,
+                  const std::string& correlation, const std::string& causation) {
+  invoice.status = "voided";
+  invoice.closed_at = now;
+  invoice.updated_at = now;
+  invoice.event_version += 1;
+  store::update_invoice(service, invoice);
+  append(service, events::kInvoiceTopic, events::kInvoiceVoided, "invoice", invoice.id, invoice.event_version,
+         invoice_json(invoice), correlation, causation);
+}
+
 Result<store::Invoice> RevenueService::get_invoice(const CallContext& context, std::int64_t id) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();

@@ -15,6 +15,16 @@ namespace asio = boost::asio;
 
 namespace {
 
+// A change of `license` recorded and announced: its time, one more event version, `event`.
+void save_license(db::Connection& service, store::BusinessLicense& license, std::string_view event,
+                  const std::string& now, const std::string& correlation) {
+  license.updated_at = now;
+  license.event_version += 1;
+  store::update_license(service, license);
+  append(service, events::kLicenseTopic, event, "business_license", license.id, license.event_version,
+         license_json(license), correlation);
+}
+
 // A license's invoices are keyed by their term: "<license id>.<term>" (the invoice's
 // idempotency key; a paid invoice finds its license by the license's links, not by this).
 Source license_source(std::int64_t license_id, std::int64_t term) {
@@ -40,11 +50,7 @@ Result<store::BusinessLicense> approve_license(db::Connection& service, store::B
   license.expires_at.reset();
   license.fee_invoice_id = invoice->id;
   license.fee_due_at = days_after(now, settings.license_fee_due_days);
-  license.updated_at = utc::format(now);
-  license.event_version += 1;
-  store::update_license(service, license);
-  append(service, events::kLicenseTopic, events::kLicenseApproved, "business_license", license.id,
-         license.event_version, license_json(license), correlation);
+  save_license(service, license, events::kLicenseApproved, utc::format(now), correlation);
   return license;
 }
 
@@ -73,11 +79,7 @@ void license_fee_paid(db::Connection& service, const store::Invoice& invoice, co
                  license->id, license->status);
     return;
   }
-  license->event_version += 1;
-  license->updated_at = utc::format(now);
-  store::update_license(service, *license);
-  append(service, events::kLicenseTopic, event, "business_license", license->id, license->event_version,
-         license_json(*license), correlation);
+  save_license(service, *license, event, utc::format(now), correlation);
 }
 
 asio::awaitable<Result<store::BusinessLicense>> RevenueService::apply_for_license(CallContext context,
@@ -142,11 +144,7 @@ asio::awaitable<Result<store::BusinessLicense>> RevenueService::decide_license(C
     if (decision == Decision::approve)
       return approve_license(service, *license, now, settings_, context.correlation_id);
     license->status = "rejected";
-    license->updated_at = utc::format(now);
-    license->event_version += 1;
-    store::update_license(service, *license);
-    append(service, events::kLicenseTopic, events::kLicenseRejected, "business_license", id, license->event_version,
-           license_json(*license), context.correlation_id);
+    save_license(service, *license, events::kLicenseRejected, utc::format(now), context.correlation_id);
     return *license;
   });
 }
@@ -199,11 +197,7 @@ LicenseSweep close_due_licenses(db::Connection& service, const std::string& corr
   auto now = utc::now();
   for (auto& license : store::expired_licenses(service, now, 10000)) {
     license.status = "expired";
-    license.updated_at = now;
-    license.event_version += 1;
-    store::update_license(service, license);
-    append(service, events::kLicenseTopic, events::kLicenseExpired, "business_license", license.id,
-           license.event_version, license_json(license), correlation);
+    save_license(service, license, events::kLicenseExpired, now, correlation);
     ++sweep.expired;
   }
   for (auto& license : store::unpaid_past_due(service, now, 10000)) {
@@ -211,21 +205,9 @@ LicenseSweep close_due_licenses(db::Connection& service, const std::string& corr
     // A payment of the fee being charged right now decides: paid, the license is active;
     // failed, the next run lapses it.
     if (invoice && store::find_live_payment(service, invoice->id)) continue;
-    if (invoice && invoice->status == "open") {
-      invoice->status = "voided";
-      invoice->closed_at = now;
-      invoice->updated_at = now;
-      invoice->event_version += 1;
-      store::update_invoice(service, *invoice);
-      append(service, events::kInvoiceTopic, events::kInvoiceVoided, "invoice", invoice->id, invoice->event_version,
-             invoice_json(*invoice), correlation);
-    }
+    if (invoice && invoice->status == "open") void_invoice(service, *invoice, now, correlation);
     license.status = "lapsed";
-    license.updated_at = now;
-    license.event_version += 1;
-    store::update_license(service, license);
-    append(service, events::kLicenseTopic, events::kLicenseLapsed, "business_license", license.id,
-           license.event_version, license_json(license), correlation);
+    save_license(service, license, events::kLicenseLapsed, now, correlation);
     ++sweep.lapsed;
   }
   if (sweep.expired > 0) spdlog::info("revenue: {} business license(s) expired", sweep.expired);

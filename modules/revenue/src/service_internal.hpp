@@ -29,6 +29,10 @@ void append(db::Connection& service, std::string_view topic, std::string_view ty
             std::int64_t id, std::int64_t version, nlohmann::json snapshot, const std::string& correlation,
             const std::string& causation = {});
 
+// An open invoice voided and announced (invoice.voided): nothing is owed on it any more.
+void void_invoice(db::Connection& service, store::Invoice& invoice, const std::string& now,
+                  const std::string& correlation, const std::string& causation = {});
+
 // An idempotency key for the card processor: 128 random bits, so no restore of revenue.db,
 // reinstall or other installation ever offers it a key it has seen (issue 27 §1).
 std::string processor_key();
