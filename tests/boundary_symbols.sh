@@ -12,7 +12,10 @@ status=0
 for m in "$@"; do
   lib="$dir/libtownhall_$m.a"
   [ -f "$lib" ] || { echo "no $lib"; status=1; continue; }
-  undefined=$(nm -C --undefined-only "$lib" 2>/dev/null | sed -n 's/^ *U //p' | sort -u)
+  # Undefined in one of its objects and defined in none: a reference that leaves the
+  # library (a module's own constructor taking an auth::Api& is not one).
+  defined=$(nm -C --defined-only "$lib" 2>/dev/null | sed -n 's/^[0-9a-f]* [A-Za-z] //p' | sort -u)
+  undefined=$(comm -23 <(nm -C --undefined-only "$lib" 2>/dev/null | sed -n 's/^ *U //p' | sort -u) <(printf '%s\n' "$defined"))
   for other in "$@"; do
     [ "$m" = "$other" ] && continue
     hits=$(printf '%s\n' "$undefined" | grep -E "(^|[^[:alnum:]_:])townhall::$other::" | grep -vE "^(typeinfo|vtable) for townhall::$other::Api$")

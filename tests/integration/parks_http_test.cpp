@@ -540,7 +540,9 @@ TEST_F(ParksHttp, APriceRevenueCannotInvoiceIsRefusedAndABookingItRefusesIsRelea
                          {"ends_at", new_york(8, 11)},
                          {"status", "pending_payment"},
                          {"amount_cents", 2'000'000'000'000},
-                         {"currency", "USD"}}}}
+                         {"currency", "USD"},
+                         {"refund_payment", true},
+                         {"cancel_reason", nullptr}}}}
                       .dump());
     event.exec();
     transaction.commit();
