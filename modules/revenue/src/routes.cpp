@@ -35,14 +35,7 @@ Result<std::string> idempotency_key(const Request& request) {
 }
 
 json tax_record_json(const TaxRecordView& view) {
-  const auto& r = view.record;
-  json out = {{"id", r.id},
-              {"citizen_id", r.citizen_id},
-              {"tax_year", r.tax_year},
-              {"assessed_value_cents", r.assessed_value_cents},
-              {"tax_due_cents", r.tax_due_cents},
-              {"currency", r.currency},
-              {"created_at", r.created_at}};
+  auto out = events::tax_record_snapshot(view.record);
   if (view.national_id_included) out["national_id"] = nullable(view.national_id);
   return out;
 }

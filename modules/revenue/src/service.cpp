@@ -81,8 +81,8 @@ void RevenueService::seed_demo() {
     return;
   }
   auto seeded = writes_.call([&](db::Connection& service) -> Result<bool> {
-    store::TaxRecord record{0, maria->id, 2025, 32'500'000, 406'250, settings_.currency, 0, utc::now()};
-    if (!store::insert_tax_record(service, record)) return false;  // seeded by an earlier start
+    store::TaxRecord record{{0, maria->id, 2025, 32'500'000, 406'250, settings_.currency, utc::now()}, 0};
+    if (!open_tax_record(service, record, "demo")) return false;  // seeded by an earlier start
     // Applied and approved as staff would: its fee invoice open, due in fee_due_days.
     auto now = std::chrono::system_clock::now();
     store::BusinessLicense license;

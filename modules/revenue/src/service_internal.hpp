@@ -29,6 +29,10 @@ void append(db::Connection& service, std::string_view topic, std::string_view ty
             std::int64_t id, std::int64_t version, nlohmann::json snapshot, const std::string& correlation,
             const std::string& causation = {});
 
+// The citizen's tax record for its year, inserted and announced (tax_record.opened);
+// false when the citizen has one for that year already. The route's and the demo's way.
+bool open_tax_record(db::Connection& service, store::TaxRecord& record, const std::string& correlation);
+
 // An open invoice voided and announced (invoice.voided): nothing is owed on it any more.
 void void_invoice(db::Connection& service, store::Invoice& invoice, const std::string& now,
                   const std::string& correlation, const std::string& causation = {});

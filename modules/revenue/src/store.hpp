@@ -70,15 +70,9 @@ std::vector<Payment> payments_of_invoice(db::Connection& connection, std::int64_
 std::vector<Payment> unresolved_payments(db::Connection& connection);
 void update_payment(db::Connection& connection, const Payment& payment);
 
-struct TaxRecord {
-  std::int64_t id = 0;
-  std::int64_t citizen_id = 0;
-  std::int64_t tax_year = 0;
-  std::int64_t assessed_value_cents = 0;
-  std::int64_t tax_due_cents = 0;
-  std::string currency;
+// The record as tax_record.opened carries it, and who recorded it (not announced).
+struct TaxRecord : events::TaxRecordSnapshot {
   std::int64_t recorded_by = 0;
-  std::string created_at;
 };
 // False when the citizen already has a record for that year.
 bool insert_tax_record(db::Connection& connection, TaxRecord& record);

@@ -5,6 +5,13 @@ namespace townhall::revenue {
 
 namespace asio = boost::asio;
 
+bool open_tax_record(db::Connection& service, store::TaxRecord& record, const std::string& correlation) {
+  if (!store::insert_tax_record(service, record)) return false;
+  append(service, events::kTaxRecordTopic, events::kTaxRecordOpened, "tax_record", record.id, 1,
+         events::tax_record_snapshot(record), correlation);
+  return true;
+}
+
 asio::awaitable<Result<store::TaxRecord>> RevenueService::record_tax(CallContext context, NewTaxRecord input) {
   const auto* principal = context.principal.get();
   if (!principal || !principal->has("revenue:manage")) co_return forbidden("needs permission revenue:manage");
@@ -26,13 +33,9 @@ asio::awaitable<Result<store::TaxRecord>> RevenueService::record_tax(CallContext
     record.currency = settings_.currency;
     record.recorded_by = principal->id;
     record.created_at = utc::now();
-    if (!store::insert_tax_record(service, record))
+    if (!open_tax_record(service, record, context.correlation_id))
       return make_error(Errc::conflict, "citizen " + std::to_string(input.citizen_id) + " has a tax record for " +
                                             std::to_string(input.tax_year) + " already");
-    append(service, events::kTaxRecordTopic, events::kTaxRecordOpened, "tax_record", record.id, 1,
-           events::tax_record_snapshot({record.id, record.citizen_id, record.tax_year, record.assessed_value_cents,
-                                        record.tax_due_cents, record.currency, record.created_at}),
-           context.correlation_id);
     return record;
   });
 }
