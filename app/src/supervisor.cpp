@@ -64,9 +64,12 @@ void Application::Impl::open() {
     if (consumer)
       bus->add_consumer(module_config.name, *slot->database, *slot->writer, std::move(subscriptions),
                         [gate = slot->gate] { return gate->is_open(); });
-    try_start(*slot);
     slots.push_back(std::move(slot));
   }
+  // Started only once the bus holds every source and consumer: a started module's
+  // writer may notify the bus at once (parks expires holds), and the bus's tables
+  // must not change under it.
+  for (auto& slot : slots) try_start(*slot);
   bus->start();
 }
 

@@ -188,6 +188,7 @@ void Bus::start() {
   for (auto& consumer : impl.consumers) consumer->last_prune = Clock::now();
   for (auto& source : impl.sources) source->last_prune = Clock::now();
   impl.relay_thread = std::make_unique<db::Writer>("bus-relay");  // before anything can pump
+  impl.wired = true;  // consumers' opens below read any backlog a notify before this missed
   for (auto& consumer : impl.consumers) impl.schedule_open(consumer.get());
   impl.sweeper = std::thread([self = impl_] { self->sweep_loop(); });
 }
@@ -248,8 +249,9 @@ void Bus::stop() {
 }
 
 void Bus::notify(std::string_view source_module) {
+  if (!impl_->wired) return;  // before that, the consumers' opens read what was written
   auto* source = impl_->find_source(source_module);
-  if (!source || !impl_->started) return;
+  if (!source) return;
   for (auto* feed : source->feeds) impl_->schedule_pump(feed);
 }
 

@@ -222,6 +222,9 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   std::vector<std::unique_ptr<Source>> sources;
   std::vector<std::unique_ptr<Consumer>> consumers;
   std::atomic<bool> started{false};
+  // Set once start() has wired every feed: from then on notify() reads the sources' feeds,
+  // which nothing changes any more (modules' writers notify from other threads).
+  std::atomic<bool> wired{false};
   std::atomic<bool> stopping{false};
   std::mutex sweep_mutex;
   std::condition_variable sweep_wake;

@@ -524,6 +524,37 @@ TEST_F(BusTest, AModuleThatIsDownDoesNotConsume) {
   EXPECT_EQ(testing::read_refs(*c1->database).count("late"), 1u);
 }
 
+// A module started before the bus notifies it from its own writer thread (parks expires
+// holds at start) while the application is still adding sources and the bus is wiring
+// feeds: such a notify must touch neither (ASan saw the sources' vector reallocate
+// under it). What it announced is read when the consumers open.
+TEST_F(BusTest, NotifyWhileTheBusIsBeingBuiltIsHarmlessAndLosesNothing) {
+  auto c1 = consumer("c1");
+  std::vector<std::unique_ptr<TestModule>> others;
+  for (int i = 0; i < 40; ++i) others.push_back(consumer("o" + std::to_string(i)));
+  Bus bus(fast_options(), metrics_);
+  std::atomic<bool> done{false};
+  std::atomic<int> notifies{0};
+  std::thread notifier([&] {
+    while (!done) {
+      bus.notify("src");
+      bus.notify("o39");
+      notifies.fetch_add(1);
+    }
+  });
+  testing::wait_until([&] { return notifies.load() > 0; });
+  publish("early", "v");  // committed before the bus runs: announced only by the notifier
+  bus.add_source("src", *source_.database, *source_.writer);
+  for (auto& other : others) bus.add_source(other->name, *other->database, *other->writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
+  bus.start();
+  ASSERT_TRUE(wait_caught_up(bus));
+  done = true;
+  notifier.join();
+  EXPECT_EQ(testing::read_refs(*c1->database).count("early"), 1u);
+  bus.stop();
+}
+
 // Issue 10.7: a shutdown right after start waits for a consumer that is still opening.
 TEST_F(BusTest, FlushWaitsForAConsumerThatIsStillOpening) {
   auto c1 = consumer("c1");
