@@ -32,13 +32,13 @@ TestServer::TestServer(config::Config config, std::function<void(app::Applicatio
 
 TestServer::~TestServer() { app_.reset(); }
 
-void migrate_module(const db::ModuleDb& database, std::string_view component) {
+void migrate_module(const db::ModuleDb& database, std::string_view component, int below_version) {
   auto owner = database.open(db::Role::owner);
   db::Migrator migrator(*owner);
   auto files = migrations::embedded_migrations();
   auto all = db::migrations_for(files, "bus");
-  auto own = db::migrations_for(files, component);
-  all.insert(all.end(), own.begin(), own.end());
+  for (const auto& migration : db::migrations_for(files, component))
+    if (migration.version < below_version) all.push_back(migration);
   migrator.apply(all);
 }
 

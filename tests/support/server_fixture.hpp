@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <limits>
 #include <memory>
 
 #include "support.hpp"
@@ -29,8 +30,10 @@ class TestServer {
 };
 
 // Applies the bus's and `component`'s embedded migrations to `database`, as app/ does
-// when a module starts (for service tests and benchmarks without an Application).
-void migrate_module(const db::ModuleDb& database, std::string_view component);
+// when a module starts (for service tests and benchmarks without an Application); with
+// `below_version`, only the component's older ones (a file an earlier release wrote).
+void migrate_module(const db::ModuleDb& database, std::string_view component,
+                    int below_version = std::numeric_limits<int>::max());
 
 // A valid citizen.updated event from auth (the citizen `citizen_id` named `name`, at
 // version 1, event id auth:<event_number>) kept in permits' dead letters as if it had

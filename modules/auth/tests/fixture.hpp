@@ -14,6 +14,7 @@
 
 #include "commands.hpp"
 #include "coro.hpp"
+#include "module_harness.hpp"
 #include "server_fixture.hpp"
 #include "service.hpp"
 #include "support.hpp"
@@ -28,12 +29,7 @@ using json = nlohmann::json;
 
 inline std::shared_ptr<const Principal> employee(std::int64_t id, std::vector<std::string> permissions,
                                                  std::string department = "") {
-  auto p = std::make_shared<Principal>();
-  p->id = id;
-  p->kind = Principal::Kind::employee;
-  p->permissions = std::move(permissions);
-  p->department = std::move(department);
-  return p;
+  return testing::employee_principal(id, std::move(permissions), std::move(department));
 }
 
 inline std::shared_ptr<const Principal> citizen(std::int64_t id) {
@@ -51,8 +47,9 @@ inline CallContext as(std::shared_ptr<const Principal> principal) {
   return context;
 }
 
-class AuthServiceTest : public ::testing::Test {
+class AuthServiceTest : public ::testing::Test, protected testing::ModuleHarness {
  protected:
+  AuthServiceTest() : ModuleHarness("auth", table_manifest()) {}
   void SetUp() override {
     testing::migrate_module(database, "auth");
     settings.password_cost = {1, 8192 * 1024};
@@ -64,9 +61,7 @@ class AuthServiceTest : public ::testing::Test {
   }
 
   void make_service() {
-    service = std::make_unique<AuthService>(
-        settings, ServiceDependencies{database, writer, readers, [this] { ++commits; }, gate, metrics},
-        dir.path() / "auth.key");
+    service = std::make_unique<AuthService>(settings, dependencies([this] { ++commits; }), dir.path() / "auth.key");
     service->start();
   }
 
@@ -81,13 +76,6 @@ class AuthServiceTest : public ::testing::Test {
     auto result = run_awaitable(service->register_citizen(CallContext{}, std::move(r)));
     EXPECT_TRUE(result) << (result ? "" : result.error().message);
     return result ? *result : Citizen{};
-  }
-
-  std::int64_t count(const std::string& sql) {
-    auto reader = database.open(db::Role::reader);
-    auto query = reader->prepare(sql);
-    query.executeStep();
-    return query.getColumn(0).getInt64();
   }
 
   std::vector<json> outbox(const std::string& aggregate_id) {
@@ -116,14 +104,8 @@ class AuthServiceTest : public ::testing::Test {
     return result ? result->id : 0;
   }
 
-  testing::TempDir dir;
-  metrics::Registry metrics;
-  db::ModuleDb database{"auth", dir.path() / "auth.db", table_manifest()};
-  db::Writer writer{"auth"};
-  db::ReaderPool readers{database, 2};
   Settings settings;
   int commits = 0;
-  ModuleGate gate{"auth"};
   std::unique_ptr<AuthService> service;
 };
 

@@ -4,7 +4,6 @@
 // Sending over SMTP is tested against a real server in tests/integration/notify_smtp_test.cpp.
 #include "service.hpp"
 
-#include <SQLiteCpp/Transaction.h>
 #include <gtest/gtest.h>
 
 #include <limits>
@@ -12,6 +11,7 @@
 
 #include "coro.hpp"
 #include "fake_auth.hpp"
+#include "module_harness.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
 #include "townhall/auth/citizen_refs.hpp"
@@ -28,24 +28,8 @@ namespace {
 
 using json = nlohmann::json;
 
-CallContext as_citizen(std::int64_t id) {
-  auto p = std::make_shared<Principal>();
-  p->id = id;
-  p->kind = Principal::Kind::citizen;
-  CallContext context;
-  context.principal = std::move(p);
-  return context;
-}
-
-CallContext as_staff() {
-  auto p = std::make_shared<Principal>();
-  p->id = 900;
-  p->kind = Principal::Kind::employee;
-  p->permissions = {"*"};
-  CallContext context;
-  context.principal = std::move(p);
-  return context;
-}
+CallContext as_citizen(std::int64_t id) { return testing::as(testing::citizen_principal(id)); }
+CallContext as_staff() { return testing::as(testing::employee_principal(900, {"*"})); }
 
 int next_event = 1;
 
@@ -128,8 +112,9 @@ bus::Event license(std::string_view type, std::int64_t citizen, std::int64_t ter
                                             {"updated_at", utc::now()}}));
 }
 
-class NotifyServiceTest : public ::testing::Test {
+class NotifyServiceTest : public ::testing::Test, protected testing::ModuleHarness {
  protected:
+  NotifyServiceTest() : ModuleHarness("notify", table_manifest()) {}
   virtual Settings settings() {
     Settings s;
     s.smtp.enabled = true;
@@ -143,8 +128,7 @@ class NotifyServiceTest : public ::testing::Test {
 
   void SetUp() override {
     testing::migrate_module(database, "notify");
-    service = std::make_unique<NotifyService>(
-        settings(), ServiceDependencies{database, writer, readers, [] {}, gate, metrics}, auth);
+    service = std::make_unique<NotifyService>(settings(), dependencies(), auth);
     service->start();
     set_citizen(1, "maria@example.org", true);
     set_citizen(2, "li@example.org", false);  // email not verified
@@ -163,25 +147,7 @@ class NotifyServiceTest : public ::testing::Test {
   }
 
   bus::Outcome apply(const bus::Event& e) {
-    bus::Outcome outcome{};
-    std::exception_ptr failure;
-    writer.call([&] {
-      try {
-        auto connection = database.open(db::Role::service);
-        SQLite::Transaction transaction(connection->sql());
-        outcome = service->apply_event(e, *connection);
-        transaction.commit();
-      } catch (...) {
-        failure = std::current_exception();
-      }
-    });
-    if (failure) std::rethrow_exception(failure);
-    return outcome;
-  }
-
-  std::int64_t count(const std::string& sql) {
-    auto reader = database.open(db::Role::reader);
-    return reader->sql().execAndGet(sql).getInt64();
+    return handle(std::bind_front(&NotifyService::apply_event, service.get()), e);
   }
 
   std::vector<std::string> kinds_of(std::int64_t citizen) {
@@ -192,13 +158,6 @@ class NotifyServiceTest : public ::testing::Test {
     return out;
   }
 
-  testing::TempDir dir;
-  db::ModuleDb database{"notify", dir.path() / "notify.db", table_manifest()};
-  db::Writer writer{"notify"};
-  db::ReaderPool readers{database, 2};
-  testing::FakeAuth auth;
-  metrics::Registry metrics;
-  ModuleGate gate{"notify"};
   std::unique_ptr<NotifyService> service;
 };
 
@@ -306,23 +265,14 @@ bus::Event reset_requested(const std::string& reference, std::string kind = "emp
                auth::events::password_reset_data(r));
 }
 
-bus::Outcome apply_reset(NotifyService& service, db::ModuleDb& database, db::Writer& writer, const bus::Event& e) {
-  bus::Outcome outcome{};
-  writer.call([&] {
-    auto connection = database.open(db::Role::service);
-    SQLite::Transaction transaction(connection->sql());
-    outcome = service.apply_password_reset(e, *connection);
-    transaction.commit();
-  });
-  return outcome;
-}
-
 // A password reset email is stored without its token (auth hands it over when it is
 // sent) and in no inbox; one auth no longer honours is given up, not retried.
 TEST_F(NotifyServiceTest, AResetEmailKeepsNoTokenAndIsDroppedWhenAuthNoLongerHonoursIt) {
   auto requested = reset_requested("ref-1");
-  EXPECT_EQ(apply_reset(*service, database, writer, requested), bus::Outcome::applied);
-  EXPECT_EQ(apply_reset(*service, database, writer, requested), bus::Outcome::applied);  // a replay adds none
+  EXPECT_EQ(handle(std::bind_front(&NotifyService::apply_password_reset, service.get()), requested),
+            bus::Outcome::applied);
+  EXPECT_EQ(handle(std::bind_front(&NotifyService::apply_password_reset, service.get()), requested),
+            bus::Outcome::applied);  // a replay adds none
   EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE secret_ref = 'ref-1' AND notification_id IS NULL AND "
                   "to_address = 'rita@example.org' AND instr(body, '{token}') > 0"),
             1);
@@ -331,8 +281,11 @@ TEST_F(NotifyServiceTest, AResetEmailKeepsNoTokenAndIsDroppedWhenAuthNoLongerHon
   // A payload that lacks a field or names another account kind is dead-lettered.
   auto lacking = reset_requested("ref-2");
   lacking.data.erase("email");
-  EXPECT_THROW(apply_reset(*service, database, writer, lacking), bus::PermanentError);
-  EXPECT_THROW(apply_reset(*service, database, writer, reset_requested("ref-3", "robot")), bus::PermanentError);
+  EXPECT_THROW(handle(std::bind_front(&NotifyService::apply_password_reset, service.get()), lacking),
+               bus::PermanentError);
+  EXPECT_THROW(
+      handle(std::bind_front(&NotifyService::apply_password_reset, service.get()), reset_requested("ref-3", "robot")),
+      bus::PermanentError);
 
   // auth answers not_found (used, replaced, expired): failed at once, no SMTP attempt.
   service->run_due();
@@ -342,7 +295,7 @@ TEST_F(NotifyServiceTest, AResetEmailKeepsNoTokenAndIsDroppedWhenAuthNoLongerHon
   // A token auth still honours is fetched and the SMTP server tried (nothing listens
   // here: retried later); the stored body still has no token.
   auth.reset_mails["ref-4"] = {"the-token-itself", "rita@example.org", "2026-12-05T12:30:00.000Z"};
-  apply_reset(*service, database, writer, reset_requested("ref-4"));
+  handle(std::bind_front(&NotifyService::apply_password_reset, service.get()), reset_requested("ref-4"));
   service->run_due();
   EXPECT_EQ(count("SELECT count(*) FROM deliveries WHERE secret_ref = 'ref-4' AND status = 'pending' AND attempts = 1 "
                   "AND last_error NOT LIKE 'auth:%'"),

@@ -89,24 +89,15 @@ asio::awaitable<Result<store::Booking>> ParksService::book(CallContext context, 
 Result<store::Booking> ParksService::get_booking(const CallContext& context, std::int64_t id) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();
-  if (auto ok = usable(); !ok) return ok.error();
-  return deps_.readers.read([&](db::Connection& reader) -> Result<store::Booking> {
-    auto booking = store::find_booking(reader, id, *scope);
-    if (!booking) return make_error(Errc::not_found, "no such booking");
-    return *booking;
-  });
+  return read_one("booking", [&](db::Connection& reader) { return store::find_booking(reader, id, *scope); });
 }
 
 Result<Listed<store::Booking>> ParksService::list_bookings(const CallContext& context, store::BookingFilter filter,
                                                            input::Page page) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();
-  if (auto ok = usable(); !ok) return ok.error();
-  return deps_.readers.read([&](db::Connection& reader) -> Result<Listed<store::Booking>> {
-    Listed<store::Booking> out;
-    out.page = page;
-    out.items = store::list_bookings(reader, *scope, filter, page.offset(), page.size, out.total);
-    return out;
+  return read_page(page, [&](db::Connection& reader, std::int64_t offset, int size, std::int64_t& total) {
+    return store::list_bookings(reader, *scope, filter, offset, size, total);
   });
 }
 

@@ -7,13 +7,9 @@ namespace townhall::parks {
 namespace asio = boost::asio;
 
 Result<Listed<store::Facility>> ParksService::list_facilities(const CallContext& context, input::Page page) {
-  if (auto ok = usable(); !ok) return ok.error();
   bool active_only = !is_staff(context.principal.get());
-  return deps_.readers.read([&](db::Connection& reader) -> Result<Listed<store::Facility>> {
-    Listed<store::Facility> out;
-    out.page = page;
-    out.items = store::list_facilities(reader, active_only, page.offset(), page.size, out.total);
-    return out;
+  return read_page(page, [&](db::Connection& reader, std::int64_t offset, int size, std::int64_t& total) {
+    return store::list_facilities(reader, active_only, offset, size, total);
   });
 }
 

@@ -43,12 +43,8 @@ asio::awaitable<Result<store::Program>> ParksService::create_program(CallContext
 }
 
 Result<Listed<store::Program>> ParksService::list_programs(input::Page page) {
-  if (auto ok = usable(); !ok) return ok.error();
-  return deps_.readers.read([&](db::Connection& reader) -> Result<Listed<store::Program>> {
-    Listed<store::Program> out;
-    out.page = page;
-    out.items = store::list_programs(reader, page.offset(), page.size, out.total);
-    return out;
+  return read_page(page, [&](db::Connection& reader, std::int64_t offset, int size, std::int64_t& total) {
+    return store::list_programs(reader, offset, size, total);
   });
 }
 
@@ -118,12 +114,7 @@ asio::awaitable<Result<store::Enrollment>> ParksService::enroll(CallContext cont
 Result<store::Enrollment> ParksService::get_enrollment(const CallContext& context, std::int64_t id) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();
-  if (auto ok = usable(); !ok) return ok.error();
-  return deps_.readers.read([&](db::Connection& reader) -> Result<store::Enrollment> {
-    auto enrollment = store::find_enrollment(reader, id, *scope);
-    if (!enrollment) return make_error(Errc::not_found, "no such enrollment");
-    return *enrollment;
-  });
+  return read_one("enrollment", [&](db::Connection& reader) { return store::find_enrollment(reader, id, *scope); });
 }
 
 }  // namespace townhall::parks

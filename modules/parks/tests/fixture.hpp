@@ -3,7 +3,7 @@
 // What the parks service tests share: principals, revenue's events, and a fixture with the
 // service on a temp parks.db with one court. Not in an anonymous namespace: tests of one
 // suite in several files must share one fixture class.
-#include <SQLiteCpp/Transaction.h>
+#include <SQLiteCpp/Statement.h>
 #include <date/tz.h>
 #include <gtest/gtest.h>
 
@@ -12,6 +12,7 @@
 #include "client_digest.hpp"
 #include "coro.hpp"
 #include "fake_auth.hpp"
+#include "module_harness.hpp"
 #include "server_fixture.hpp"
 #include "service.hpp"
 #include "support.hpp"
@@ -26,25 +27,8 @@ namespace townhall::parks {
 
 using json = nlohmann::json;
 
-inline CallContext citizen(std::int64_t id) {
-  auto p = std::make_shared<Principal>();
-  p->id = id;
-  p->kind = Principal::Kind::citizen;
-  p->permissions = {"parks:book"};
-  CallContext context;
-  context.principal = std::move(p);
-  return context;
-}
-
-inline CallContext staff() {
-  auto p = std::make_shared<Principal>();
-  p->id = 900;
-  p->kind = Principal::Kind::employee;
-  p->permissions = {"parks:read", "parks:manage"};
-  CallContext context;
-  context.principal = std::move(p);
-  return context;
-}
+inline CallContext citizen(std::int64_t id) { return testing::as(testing::citizen_principal(id, {"parks:book"})); }
+inline CallContext staff() { return testing::as(testing::employee_principal(900, {"parks:read", "parks:manage"})); }
 
 inline bus::Event paid(std::int64_t booking, std::int64_t payment, const std::string& source_type = "booking") {
   revenue::events::PaymentSnapshot snapshot;
@@ -69,14 +53,14 @@ inline bus::Event paid(std::int64_t booking, std::int64_t payment, const std::st
   return event;
 }
 
-class ParksServiceTest : public ::testing::Test {
+class ParksServiceTest : public ::testing::Test, protected testing::ModuleHarness {
  protected:
+  ParksServiceTest() : ModuleHarness("parks", table_manifest()) {}
   virtual Settings settings() { return {}; }
 
   void SetUp() override {
     testing::migrate_module(database, "parks");
-    service = std::make_unique<ParksService>(
-        settings(), ServiceDependencies{database, writer, readers, [] {}, gate, metrics}, auth);
+    service = std::make_unique<ParksService>(settings(), dependencies(), auth);
     service->start();
     // Citizens 1 to 9 have a verified email (a priced hold needs one), as citizen_refs
     // learns from auth's events.
@@ -123,17 +107,9 @@ class ParksServiceTest : public ::testing::Test {
   }
   const std::chrono::system_clock::time_point started_at_ = std::chrono::system_clock::now();
   const std::chrono::system_clock::time_point slot_base_ = slot_base(started_at_);
-  // On the module's writer, as the bus runs handlers: the service's own background jobs
-  // write there too, so a connection of the test's would meet a locked file.
+  // A payment event as the bus runs parks' handler (ModuleHarness::handle).
   bus::Outcome apply(const bus::Event& event) {
-    bus::Outcome outcome{};
-    writer.call([&] {
-      auto connection = database.open(db::Role::service);
-      SQLite::Transaction transaction(connection->sql());
-      outcome = service->apply_payment_event(event, *connection);
-      transaction.commit();
-    });
-    return outcome;
+    return handle(std::bind_front(&ParksService::apply_payment_event, service.get()), event);
   }
   std::string status(std::int64_t booking) {
     return service->get_booking(CallContext::as_service("parks", "test"), booking)->status;
@@ -175,26 +151,12 @@ class ParksServiceTest : public ::testing::Test {
     return json::parse(query.getColumn(0).getString())["snapshot"];
   }
   bus::Outcome apply_invoice(const bus::Event& event) {
-    bus::Outcome outcome{};
-    writer.call([&] {
-      auto connection = database.open(db::Role::service);
-      SQLite::Transaction transaction(connection->sql());
-      outcome = service->apply_invoice_event(event, *connection);
-      transaction.commit();
-    });
-    return outcome;
+    return handle(std::bind_front(&ParksService::apply_invoice_event, service.get()), event);
   }
   store::Enrollment enrollment(std::int64_t id) {
     return *service->get_enrollment(CallContext::as_service("parks", "test"), id);
   }
 
-  testing::TempDir dir;
-  db::ModuleDb database{"parks", dir.path() / "parks.db", table_manifest()};
-  db::Writer writer{"parks"};
-  db::ReaderPool readers{database, 2};
-  testing::FakeAuth auth;
-  metrics::Registry metrics;
-  ModuleGate gate{"parks"};
   std::unique_ptr<ParksService> service;
   std::int64_t facility = 0;
 };

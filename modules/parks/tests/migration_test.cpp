@@ -1,11 +1,10 @@
 // Parks migrations on a file the older code wrote.
 #include <gtest/gtest.h>
 
+#include "server_fixture.hpp"
 #include "support.hpp"
-#include "townhall/migrations.hpp"
 #include "townhall/parks/module.hpp"
 #include "townhall/platform/db.hpp"
-#include "townhall/platform/migrator.hpp"
 
 namespace townhall::parks {
 namespace {
@@ -18,16 +17,8 @@ namespace {
 TEST(ParksMigration, CitizenRefsAreReadAgainFromAuthToLearnWhoIsVerified) {
   testing::TempDir dir;
   db::ModuleDb database{"parks", dir.path() / "parks.db", table_manifest()};
+  testing::migrate_module(database, "parks", 4);
   auto owner = database.open(db::Role::owner);
-  auto files = migrations::embedded_migrations();
-  auto before = db::migrations_for(files, "bus");
-  auto all = before;
-  for (const auto& migration : db::migrations_for(files, "parks")) {
-    if (migration.version < 4) before.push_back(migration);
-    all.push_back(migration);
-  }
-  db::Migrator migrator(*owner);
-  migrator.apply(before);
   owner->sql().exec(
       "INSERT INTO citizen_refs (citizen_id, name, email, is_active, event_version, last_synced_at) VALUES "
       "(1, 'Maria', 'maria@example.org', 1, 3, 'x');"
@@ -37,7 +28,7 @@ TEST(ParksMigration, CitizenRefsAreReadAgainFromAuthToLearnWhoIsVerified) {
       "('citizen_refs', 'auth', 1, 40, 'x'), ('booking_payments', 'revenue', 1, 7, 'x');"
       "INSERT INTO processed_events (subscription, event_id, processed_at) VALUES "
       "('citizen_refs', 'auth:12', 'x'), ('booking_payments', 'revenue:3', 'x')");
-  migrator.apply(all);
+  testing::migrate_module(database, "parks");
 
   auto count = [&](const std::string& sql) { return owner->sql().execAndGet(sql).getInt(); };
   EXPECT_EQ(count("SELECT count(*) FROM citizen_refs"), 0);

@@ -95,12 +95,7 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::submit(const 
 Result<store::Application> PermitsService::get_application(const CallContext& context, std::int64_t id) {
   auto scope = scope_for(context.principal.get());
   if (!scope) return scope.error();
-  if (auto ok = usable(); !ok) return ok.error();
-  return deps_.readers.read([&](db::Connection& reader) -> Result<store::Application> {
-    auto application = store::find_application(reader, id, *scope);
-    if (!application) return make_error(Errc::not_found, "no such application");
-    return *application;
-  });
+  return read_one("application", [&](db::Connection& reader) { return store::find_application(reader, id, *scope); });
 }
 
 Result<ApplicationList> PermitsService::list_applications(const CallContext& context, store::ApplicationFilter filter,
@@ -282,12 +277,7 @@ boost::asio::awaitable<Result<store::Inspection>> PermitsService::record_inspect
 Result<store::Permit> PermitsService::get_permit(const CallContext& context, std::int64_t id) {
   auto scope = scope_for(context.principal.get());
   if (!scope) return scope.error();
-  if (auto ok = usable(); !ok) return ok.error();
-  return deps_.readers.read([&](db::Connection& reader) -> Result<store::Permit> {
-    auto permit = store::find_permit(reader, id, *scope);
-    if (!permit) return make_error(Errc::not_found, "no such permit");
-    return *permit;
-  });
+  return read_one("permit", [&](db::Connection& reader) { return store::find_permit(reader, id, *scope); });
 }
 
 boost::asio::awaitable<Result<store::Permit>> PermitsService::revoke_permit(const CallContext& context, std::int64_t id,

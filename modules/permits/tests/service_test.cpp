@@ -4,13 +4,13 @@
 // real auth module behind it is exercised by tests/integration/permits_http_test.cpp.
 #include "service.hpp"
 
-#include <SQLiteCpp/Transaction.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "coro.hpp"
 #include "fake_auth.hpp"
+#include "module_harness.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
 #include "townhall/auth/events.hpp"
@@ -53,21 +53,15 @@ bus::Event citizen_event(std::string type, std::int64_t id, std::int64_t version
   return raw_citizen_event(std::move(type), id, version, full_snapshot(id, changes));
 }
 
-// auth as its Api answers: citizens it knows, or a failure for every call while `failure`
-// is set (unavailable when "down").
 std::shared_ptr<const Principal> staff(std::int64_t id, std::vector<std::string> permissions, std::string department) {
-  auto p = std::make_shared<Principal>();
-  p->id = id;
-  p->kind = Principal::Kind::employee;
-  p->permissions = std::move(permissions);
-  p->department = std::move(department);
-  return p;
+  return testing::employee_principal(id, std::move(permissions), std::move(department));
 }
 
-class PermitsServiceTest : public ::testing::Test {
+class PermitsServiceTest : public ::testing::Test, protected testing::ModuleHarness {
  protected:
+  PermitsServiceTest() : ModuleHarness("permits", table_manifest()) {}
   void SetUp() override {
-    testing::migrate_module(permits_db, "permits");
+    testing::migrate_module(database, "permits");
     auth.department_list = {{"BLD", "Building", 1}};
     Settings settings;
     settings.permit_types["fence"] = PermitType{0, "USD", false};
@@ -87,22 +81,18 @@ class PermitsServiceTest : public ::testing::Test {
 
   void make_service(Settings settings) {
     if (service) service->stop();
-    service = std::make_unique<PermitsService>(
-        settings, ServiceDependencies{permits_db, permits_writer, permits_readers, [] {}, gate, metrics}, auth);
+    service = std::make_unique<PermitsService>(settings, dependencies(), auth);
     service->start();
   }
 
   void TearDown() override {
     service->stop();
-    permits_writer.stop();
+    writer.stop();
   }
 
+  // A cache handler as the bus runs it (on a sync connection).
   bus::Outcome apply(bus::Outcome (*handler)(const bus::Event&, db::Connection&), const bus::Event& event) {
-    auto sync = permits_db.open(db::Role::sync);
-    SQLite::Transaction transaction(sync->sql());
-    auto outcome = handler(event, *sync);
-    transaction.commit();
-    return outcome;
+    return handle(handler, event, db::Role::sync);
   }
 
   // payment.completed as revenue writes it (its contract's encoder).
@@ -127,22 +117,12 @@ class PermitsServiceTest : public ::testing::Test {
     event.event_type = revenue::events::kPaymentCompleted;
     event.event_version = 1;
     event.data = data;
-    auto connection = permits_db.open(db::Role::service);
-    SQLite::Transaction transaction(connection->sql());
-    auto outcome = service->apply_payment_event(event, *connection);
-    transaction.commit();
-    return outcome;
+    return handle(std::bind_front(&PermitsService::apply_payment_event, service.get()), event);
   }
 
   std::optional<store::CitizenRef> ref(std::int64_t id) {
-    auto reader = permits_db.open(db::Role::reader);
+    auto reader = database.open(db::Role::reader);
     return store::find_citizen_ref(*reader, id);
-  }
-
-  static CallContext as(std::shared_ptr<const Principal> principal) {
-    CallContext context;
-    context.principal = std::move(principal);
-    return context;
   }
 
   // A citizen auth knows as verified, its cache row in permits, and its principal.
@@ -157,20 +137,9 @@ class PermitsServiceTest : public ::testing::Test {
     apply(&PermitsService::apply_citizen_event,
           citizen_event("citizen.updated", maria.id, maria.event_version,
                         {{"name", "Maria"}, {"identity_verified", true}, {"is_active", true}}));
-    auto p = std::make_shared<Principal>();
-    p->id = maria.id;
-    p->kind = Principal::Kind::citizen;
-    p->permissions = {"permits:apply"};
-    return p;
+    return testing::citizen_principal(maria.id, {"permits:apply"});
   }
 
-  testing::TempDir dir;
-  db::ModuleDb permits_db{"permits", dir.path() / "permits.db", table_manifest()};
-  db::Writer permits_writer{"permits"};
-  db::ReaderPool permits_readers{permits_db, 2};
-  testing::FakeAuth auth;
-  metrics::Registry metrics;
-  ModuleGate gate{"permits"};
   std::unique_ptr<PermitsService> service;
 };
 
@@ -286,8 +255,7 @@ TEST_F(PermitsServiceTest, AMalformedOrUnknownPaymentPayloadIsAPermanentError) {
 }
 
 TEST_F(PermitsServiceTest, ScopesFollowTheRowLevelRule) {
-  auto citizen = std::make_shared<Principal>();
-  citizen->id = 3;
+  auto citizen = testing::citizen_principal(3);
   EXPECT_EQ(scope_for(citizen.get())->citizen_id, 3);
   EXPECT_EQ(scope_for(staff(1, {"permits:review"}, "BLD").get())->department_code, "BLD");
   EXPECT_FALSE(scope_for(staff(1, {"*"}, "BLD").get())->department_code);
@@ -296,8 +264,8 @@ TEST_F(PermitsServiceTest, ScopesFollowTheRowLevelRule) {
 }
 
 TEST_F(PermitsServiceTest, ApprovalFallsBackToAFreshCacheRowWhenAuthIsDown) {
-  auto as_citizen = as(verified_citizen());
-  auto reviewer = as(staff(2, {"permits:review"}, "BLD"));
+  auto as_citizen = testing::as(verified_citizen());
+  auto reviewer = testing::as(staff(2, {"permits:review"}, "BLD"));
   auto first = run_awaitable(service->submit(as_citizen, NewApplication{"fence", "f", "1 Main", "BLD"}));
   auto second = run_awaitable(service->submit(as_citizen, NewApplication{"fence", "g", "1 Main", "BLD"}));
   ASSERT_TRUE(first && second);
@@ -323,8 +291,8 @@ TEST_F(PermitsServiceTest, ApprovalFallsBackToAFreshCacheRowWhenAuthIsDown) {
 // DESIGN §5: the cache stands in for auth only when auth cannot answer (unavailable,
 // deadline_exceeded), never when it answers something else.
 TEST_F(PermitsServiceTest, ApprovalFallsBackToTheCacheOnlyWhenAuthCannotAnswer) {
-  auto as_citizen = as(verified_citizen());
-  auto reviewer = as(staff(2, {"permits:review"}, "BLD"));
+  auto as_citizen = testing::as(verified_citizen());
+  auto reviewer = testing::as(staff(2, {"permits:review"}, "BLD"));
   for (auto [failure, falls_back] : std::vector<std::pair<Errc, bool>>{{Errc::deadline_exceeded, true},
                                                                        {Errc::unavailable, true},
                                                                        {Errc::forbidden, false},

@@ -42,24 +42,15 @@ void void_invoice(db::Connection& service, store::Invoice& invoice, const std::s
 Result<store::Invoice> RevenueService::get_invoice(const CallContext& context, std::int64_t id) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();
-  if (auto ok = usable(); !ok) return ok.error();
-  return deps_.readers.read([&](db::Connection& reader) -> Result<store::Invoice> {
-    auto invoice = store::find_invoice(reader, id, *scope);
-    if (!invoice) return make_error(Errc::not_found, "no such invoice");
-    return *invoice;
-  });
+  return read_one("invoice", [&](db::Connection& reader) { return store::find_invoice(reader, id, *scope); });
 }
 
 Result<Listed<store::Invoice>> RevenueService::list_invoices(const CallContext& context, store::InvoiceFilter filter,
                                                              input::Page page) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();
-  if (auto ok = usable(); !ok) return ok.error();
-  return deps_.readers.read([&](db::Connection& reader) -> Result<Listed<store::Invoice>> {
-    Listed<store::Invoice> out;
-    out.page = page;
-    out.items = store::list_invoices(reader, *scope, filter, page.offset(), page.size, out.total);
-    return out;
+  return read_page(page, [&](db::Connection& reader, std::int64_t offset, int size, std::int64_t& total) {
+    return store::list_invoices(reader, *scope, filter, offset, size, total);
   });
 }
 

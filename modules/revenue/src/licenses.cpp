@@ -106,23 +106,14 @@ asio::awaitable<Result<store::BusinessLicense>> RevenueService::apply_for_licens
 Result<store::BusinessLicense> RevenueService::get_license(const CallContext& context, std::int64_t id) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();
-  if (auto ok = usable(); !ok) return ok.error();
-  return deps_.readers.read([&](db::Connection& reader) -> Result<store::BusinessLicense> {
-    auto license = store::find_license(reader, id, *scope);
-    if (!license) return make_error(Errc::not_found, "no such business license");
-    return *license;
-  });
+  return read_one("business license", [&](db::Connection& reader) { return store::find_license(reader, id, *scope); });
 }
 
 Result<Listed<store::BusinessLicense>> RevenueService::list_licenses(const CallContext& context, input::Page page) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();
-  if (auto ok = usable(); !ok) return ok.error();
-  return deps_.readers.read([&](db::Connection& reader) -> Result<Listed<store::BusinessLicense>> {
-    Listed<store::BusinessLicense> out;
-    out.page = page;
-    out.items = store::list_licenses(reader, *scope, page.offset(), page.size, out.total);
-    return out;
+  return read_page(page, [&](db::Connection& reader, std::int64_t offset, int size, std::int64_t& total) {
+    return store::list_licenses(reader, *scope, offset, size, total);
   });
 }
 

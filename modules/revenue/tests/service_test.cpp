@@ -6,7 +6,6 @@
 // real ones are exercised by tests/integration/revenue_http_test.cpp.
 #include "service.hpp"
 
-#include <SQLiteCpp/Transaction.h>
 #include <gtest/gtest.h>
 
 #include <future>
@@ -15,13 +14,12 @@
 
 #include "coro.hpp"
 #include "fake_auth.hpp"
+#include "module_harness.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
-#include "townhall/migrations.hpp"
 #include "townhall/parks/events.hpp"
 #include "townhall/permits/events.hpp"
 #include "townhall/platform/metrics.hpp"
-#include "townhall/platform/migrator.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/events.hpp"
 #include "townhall/revenue/invoicing.hpp"
@@ -90,24 +88,14 @@ class ScriptedProvider final : public PaymentProvider {
 };
 
 std::shared_ptr<const Principal> citizen(std::int64_t id) {
-  auto p = std::make_shared<Principal>();
-  p->id = id;
-  p->kind = Principal::Kind::citizen;
-  p->permissions = {"revenue:pay", "revenue:apply"};
-  return p;
+  return testing::citizen_principal(id, {"revenue:pay", "revenue:apply"});
 }
-
 std::shared_ptr<const Principal> clerk() {
-  auto p = std::make_shared<Principal>();
-  p->id = 900;
-  p->kind = Principal::Kind::employee;
-  p->permissions = {"revenue:*", "citizens:sensitive"};
-  return p;
+  return testing::employee_principal(900, {"revenue:*", "citizens:sensitive"});
 }
 
 CallContext as(std::shared_ptr<const Principal> principal) {
-  CallContext context;
-  context.principal = std::move(principal);
+  auto context = testing::as(std::move(principal));
   context.correlation_id = "test";
   return context;
 }
@@ -137,15 +125,15 @@ bus::Event booking(const std::string& type, std::int64_t id, std::int64_t citize
   return event;
 }
 
-class RevenueServiceTest : public ::testing::Test {
+class RevenueServiceTest : public ::testing::Test, protected testing::ModuleHarness {
  protected:
+  RevenueServiceTest() : ModuleHarness("revenue", table_manifest()) {}
   void SetUp() override {
     testing::migrate_module(database, "revenue");
     auth.national_id = "NID-1";
     Settings settings;
     settings.provider_timeout = std::chrono::milliseconds(2000);
-    service = std::make_unique<RevenueService>(
-        settings, ServiceDependencies{database, writer, readers, [] {}, gate, metrics}, auth, provider);
+    service = std::make_unique<RevenueService>(settings, dependencies(), auth, provider);
     service->start();
   }
   void TearDown() override {
@@ -153,18 +141,9 @@ class RevenueServiceTest : public ::testing::Test {
     writer.stop();
   }
 
-  // A handler as the bus runs it: on a service connection, in a transaction.
-  // On the module's writer, as the bus runs handlers: the service's own background jobs
-  // write there too, so a connection of the test's would meet a locked file.
+  // permits' application events as the bus runs revenue's handler (ModuleHarness::handle).
   bus::Outcome apply(const bus::Event& event) {
-    bus::Outcome outcome{};
-    writer.call([&] {
-      auto connection = database.open(db::Role::service);
-      SQLite::Transaction transaction(connection->sql());
-      outcome = service->apply_application_event(event, *connection);
-      transaction.commit();
-    });
-    return outcome;
+    return handle(std::bind_front(&RevenueService::apply_application_event, service.get()), event);
   }
   // A parks event (townhall/parks/events.hpp) as the bus runs its handler.
   bus::Outcome apply_parks(std::string_view topic, std::string_view type, const json& snapshot) {
@@ -177,22 +156,11 @@ class RevenueServiceTest : public ::testing::Test {
     return apply_parks(event);
   }
   bus::Outcome apply_parks(const bus::Event& event) {
-    bus::Outcome outcome{};
-    writer.call([&] {
-      auto connection = database.open(db::Role::service);
-      SQLite::Transaction transaction(connection->sql());
-      outcome = service->apply_parks_event(event, *connection);
-      transaction.commit();
-    });
-    return outcome;
+    return handle(std::bind_front(&RevenueService::apply_parks_event, service.get()), event);
   }
   std::string text(const std::string& sql) {
     auto reader = database.open(db::Role::reader);
     return reader->sql().execAndGet(sql).getString();
-  }
-  int count(const std::string& sql) {
-    auto reader = database.open(db::Role::reader);
-    return reader->sql().execAndGet(sql).getInt();
   }
   std::int64_t open_invoice(std::int64_t application = 7) {
     EXPECT_EQ(apply(submitted(application, 1, 5000, "USD")), bus::Outcome::applied);
@@ -203,14 +171,7 @@ class RevenueServiceTest : public ::testing::Test {
     return run_awaitable(service->pay(as(citizen(1)), PaymentRequest{invoice, 5000, std::nullopt, "card", "tok"}, key));
   }
 
-  testing::TempDir dir;
-  db::ModuleDb database{"revenue", dir.path() / "revenue.db", table_manifest()};
-  db::Writer writer{"revenue"};
-  db::ReaderPool readers{database, 2};
-  testing::FakeAuth auth;
   ScriptedProvider provider;
-  metrics::Registry metrics;
-  ModuleGate gate{"revenue"};
   std::unique_ptr<RevenueService> service;
   int parks_events_ = 0;
 };
@@ -504,13 +465,8 @@ TEST_F(RevenueServiceTest, AFeeBeingChargedWhenItFallsDueActivatesTheLicenseInst
 TEST(RevenueMigration, LicensesActiveWithTheirFeeUnpaidWaitForIt) {
   testing::TempDir dir;
   db::ModuleDb database{"revenue", dir.path() / "revenue.db", table_manifest()};
+  testing::migrate_module(database, "revenue", 2);
   auto owner = database.open(db::Role::owner);
-  auto files = migrations::embedded_migrations();
-  auto first = db::migrations_for(files, "bus");
-  for (const auto& migration : db::migrations_for(files, "revenue"))
-    if (migration.version == 1) first.push_back(migration);
-  db::Migrator migrator(*owner);
-  migrator.apply(first);
   owner->sql().exec(
       "INSERT INTO invoices (id, citizen_id, source_module, source_type, source_id, description, amount_cents, "
       "currency, status, created_at, updated_at, paid_at) VALUES "
@@ -526,7 +482,7 @@ TEST(RevenueMigration, LicensesActiveWithTheirFeeUnpaidWaitForIt) {
       "(2, 1, 'Paid', 'a', 'b', 'active', 1, '2027-01-01T00:00:00.000Z', NULL, 'x', 'x'), "
       "(3, 1, 'Demo', 'a', 'b', 'active', 1, NULL, NULL, 'x', 'x'), "
       "(4, 1, 'Waiting', 'a', 'b', 'applied', 0, NULL, NULL, 'x', 'x')");
-  migrator.apply(db::migrations_for(files, "revenue"));
+  testing::migrate_module(database, "revenue");
   auto text = [&](const std::string& sql) { return owner->sql().execAndGet(sql).getString(); };
   EXPECT_EQ(text("SELECT status || ' ' || term FROM business_licenses WHERE id = 1"), "approved_unpaid 0");
   EXPECT_EQ(text("SELECT coalesce(expires_at, 'none') || ' ' || fee_invoice_id || ' ' || "
@@ -548,15 +504,11 @@ TEST(RevenueMigration, LicensesActiveWithTheirFeeUnpaidWaitForIt) {
 // simulator's ledger both name the old charge 'payment-<id>', so it is still settled with
 // that charge (issue 27 §1), and the ledger keeps it once.
 TEST(RevenueMigration, APaymentPendingAcrossTheUpgradeIsSettledWithItsOldCharge) {
-  testing::TempDir dir;
-  db::ModuleDb database{"revenue", dir.path() / "revenue.db", table_manifest()};
+  testing::ModuleHarness h("revenue", table_manifest(), 1);
+  auto& database = h.database;
   {
+    testing::migrate_module(database, "revenue", 3);
     auto owner = database.open(db::Role::owner);
-    auto files = migrations::embedded_migrations();
-    auto before = db::migrations_for(files, "bus");
-    for (const auto& migration : db::migrations_for(files, "revenue"))
-      if (migration.version < 3) before.push_back(migration);
-    db::Migrator(*owner).apply(before);
     owner->sql().exec(
         "INSERT INTO invoices (id, citizen_id, source_module, source_type, source_id, description, amount_cents, "
         "currency, status, created_at, updated_at) VALUES (1, 1, 'permits', 'application', '7', 'fee', 5000, 'USD', "
@@ -565,7 +517,7 @@ TEST(RevenueMigration, APaymentPendingAcrossTheUpgradeIsSettledWithItsOldCharge)
         "method_type, status, created_at, updated_at) VALUES (1, 1, 1, 'k', 'd', 5000, 'USD', 'card', 'pending', "
         "'x', 'x')");
   }
-  const auto ledger_file = dir.path() / "payment-simulator.db";
+  const auto ledger_file = h.dir.path() / "payment-simulator.db";
   {
     SQLite::Database ledger(ledger_file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     ledger.exec(
@@ -577,22 +529,12 @@ TEST(RevenueMigration, APaymentPendingAcrossTheUpgradeIsSettledWithItsOldCharge)
   }
   testing::migrate_module(database, "revenue");
   auto provider = make_simulated_provider(ledger_file);
-  db::Writer writer{"revenue"};
-  db::ReaderPool readers{database, 1};
-  testing::FakeAuth auth;
-  metrics::Registry metrics;
-  ModuleGate gate{"revenue"};
-  auto service = std::make_unique<RevenueService>(
-      Settings{}, ServiceDependencies{database, writer, readers, [] {}, gate, metrics}, auth, *provider);
+  auto service = std::make_unique<RevenueService>(Settings{}, h.dependencies(), h.auth, *provider);
   service->start();  // settles what the last run left pending
-  {
-    auto reader = database.open(db::Role::reader);
-    EXPECT_EQ(reader->sql().execAndGet("SELECT status || ' ' || processor_key FROM payments").getString(),
-              "completed payment-1");
-    EXPECT_EQ(reader->sql().execAndGet("SELECT status FROM invoices").getString(), "paid");
-  }
+  EXPECT_EQ(h.count("SELECT status = 'completed' AND processor_key = 'payment-1' FROM payments"), 1);
+  EXPECT_EQ(h.count("SELECT status = 'paid' FROM invoices"), 1);
   service->stop();
-  writer.stop();
+  h.writer.stop();
   provider.reset();
   SQLite::Database ledger(ledger_file.string(), SQLite::OPEN_READONLY);
   EXPECT_EQ(ledger.execAndGet("SELECT count(*) || ' ' || charge_key FROM charges").getString(), "1 payment-1");

@@ -1,9 +1,12 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "townhall/platform/db.hpp"
+#include "townhall/platform/input.hpp"
 #include "townhall/platform/module_gate.hpp"
 #include "townhall/platform/write_path.hpp"
 #include "townhall/platform/writer.hpp"
@@ -36,6 +39,35 @@ class ModuleService {
       : deps_(std::move(dependencies)), writes_(deps_.database, deps_.writer, deps_.events_committed) {}
 
   Result<Unit> usable() const { return deps_.gate.check(); }
+
+  // The usual read of one entity: the gate, then `find` (Connection& -> std::optional<T>,
+  // the caller's scope applied) on a WAL reader; nothing found is not_found naming `what`.
+  template <class Find>
+  auto read_one(std::string_view what, Find&& find) const
+      -> Result<typename std::invoke_result_t<Find&, db::Connection&>::value_type> {
+    using T = typename std::invoke_result_t<Find&, db::Connection&>::value_type;
+    if (auto ok = usable(); !ok) return ok.error();
+    return deps_.readers.read([&](db::Connection& reader) -> Result<T> {
+      auto found = find(reader);
+      if (!found) return make_error(Errc::not_found, "no such " + std::string(what));
+      return std::move(*found);
+    });
+  }
+
+  // The usual read of a list's page: the gate, then `list` (Connection&, offset, size,
+  // std::int64_t& total -> std::vector<T>) on a WAL reader.
+  template <class List>
+  auto read_page(input::Page page, List&& list) const -> Result<input::Listed<
+      typename std::invoke_result_t<List&, db::Connection&, std::int64_t, int, std::int64_t&>::value_type>> {
+    using T = typename std::invoke_result_t<List&, db::Connection&, std::int64_t, int, std::int64_t&>::value_type;
+    if (auto ok = usable(); !ok) return ok.error();
+    return deps_.readers.read([&](db::Connection& reader) -> Result<input::Listed<T>> {
+      input::Listed<T> out;
+      out.page = page;
+      out.items = list(reader, page.offset(), page.size, out.total);
+      return out;
+    });
+  }
 
   ServiceDependencies deps_;
   db::WritePath writes_;  // the module's one write path
