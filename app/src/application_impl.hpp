@@ -27,6 +27,7 @@
 #include "townhall/platform/migrator.hpp"
 #include "townhall/platform/module.hpp"
 #include "townhall/platform/module_gate.hpp"
+#include "townhall/platform/page_cursor.hpp"
 #include "townhall/platform/server.hpp"
 #include "townhall/platform/writer.hpp"
 
@@ -68,6 +69,7 @@ struct Application::Impl {
   Options options;
   metrics::Registry metrics;
   std::unique_ptr<db::DataDirLock> data_lock;  // released last, after the files close
+  std::unique_ptr<PageCursors> cursors;        // every module's list cursors (data_dir/cursor.key)
   std::unique_ptr<bus::Bus> bus;
   std::vector<std::unique_ptr<Slot>> slots;
   BuiltApis apis;

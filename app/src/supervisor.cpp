@@ -42,6 +42,7 @@ void Application::Impl::open() {
   if (opened) return;
   data_lock = std::make_unique<db::DataDirLock>(config.data_dir);  // throws when another process writes it
   opened = true;
+  cursors = std::make_unique<PageCursors>(load_or_create_cursor_key(config.data_dir / "cursor.key"));
   bus = std::make_unique<bus::Bus>(bus_options(), metrics);
   for (const auto& module_config : config.modules) {
     auto slot = std::make_unique<Slot>();
@@ -50,7 +51,7 @@ void Application::Impl::open() {
     slot->database = open_module_db(config, module_config, &metrics);
     slot->writer = std::make_unique<db::Writer>(module_config.name);
     slot->context = std::make_unique<ModuleContext>(ModuleContext{
-        module_config, *slot->database, *slot->writer, *slot->gate, metrics,
+        module_config, *slot->database, *slot->writer, *slot->gate, metrics, *cursors,
         [bus = bus.get(), name = module_config.name] { bus->notify(name); }, options.demo,
         [bus = bus.get(), name = module_config.name] { return bus->outbox_head(name); }, options.fault_hook});
     slot->module = factory_for(module_config.name).make(*slot->context, apis);

@@ -122,12 +122,11 @@ int main(int argc, char** argv) {
     return std::fprintf(stderr, "setup: invoices were not opened\n"), 1;
   std::vector<Invoice> invoices;
   for (const auto& token : tokens)
-    for (int page = 1;; ++page) {
-      auto list = json::parse(
-          testing::call(port, "GET", "/api/v1/revenue/invoices?page_size=100&page=" + std::to_string(page), {}, token)
-              .body);
+    for (std::string path = "/api/v1/revenue/invoices?page_size=100";;) {
+      auto list = json::parse(testing::call(port, "GET", path, {}, token).body);
       for (const auto& item : list["items"]) invoices.push_back({item["id"].get<std::int64_t>(), token});
-      if (list["items"].size() < 100) break;
+      if (!list["next_cursor"].is_string()) break;
+      path = "/api/v1/revenue/invoices?page_size=100&cursor=" + list["next_cursor"].get<std::string>();
     }
   if (invoices.size() != count)
     return std::fprintf(stderr, "setup: %zu invoices for %zu applications\n", invoices.size(), count), 1;

@@ -176,6 +176,8 @@ std::unique_ptr<Connection> ModuleDb::open(Role role) const {
     database.exec(options_.synchronous == Synchronous::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   }
   database.exec("PRAGMA foreign_keys=ON");
+  if (options_.statement_observer)
+    sqlite3_trace_v2(handle, SQLITE_TRACE_STMT, &ModuleDb::trace_statement, const_cast<ModuleDb*>(this));
   // Fails here, not at first use, when the file is not a database.
   database.exec("SELECT count(*) FROM sqlite_master");
 
@@ -190,6 +192,13 @@ std::unique_ptr<Connection> ModuleDb::open(Role role) const {
   auto connection = std::unique_ptr<Connection>(new Connection(std::move(database), std::move(guard)));
   connection->generation_ = generation;
   return connection;
+}
+
+int ModuleDb::trace_statement(unsigned, void* self, void* statement, void*) {
+  const auto* db = static_cast<const ModuleDb*>(self);
+  if (const char* sql = sqlite3_sql(static_cast<sqlite3_stmt*>(statement)))
+    db->options_.statement_observer(db->module_, sql);
+  return 0;
 }
 
 bool is_storage_failure(const SQLite::Exception& error) {

@@ -350,19 +350,27 @@ Result<std::int64_t> parse_id(std::string_view text) {
 Result<Page> parse_page(const http::Request& request, int default_size, int max_size) {
   Page page;
   page.size = default_size;
-  auto read = [&](std::string_view name, int min, int max, int& out) -> std::optional<Error> {
-    auto text = request.query_param(name);
-    if (!text) return std::nullopt;
+  if (request.query_param("page"))
+    return make_error(Errc::invalid_argument,
+                      "query parameter 'page' is not supported: lists page by cursor (pass the next_cursor of the "
+                      "previous page as ?cursor=)");
+  if (auto text = request.query_param("page_size")) {
     int value = 0;
     auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (ec != std::errc() || end != text->data() + text->size() || value < min || value > max)
-      return make_error(Errc::invalid_argument, "query parameter '" + std::string(name) + "' must be an integer from " +
-                                                    std::to_string(min) + " to " + std::to_string(max));
-    out = value;
-    return std::nullopt;
-  };
-  if (auto error = read("page", 1, 1'000'000, page.number)) return *error;
-  if (auto error = read("page_size", 1, max_size, page.size)) return *error;
+    if (ec != std::errc() || end != text->data() + text->size() || value < 1 || value > max_size)
+      return make_error(Errc::invalid_argument,
+                        "query parameter 'page_size' must be an integer from 1 to " + std::to_string(max_size));
+    page.size = value;
+  }
+  if (auto cursor = request.query_param("cursor")) {
+    if (cursor->empty() || cursor->size() > 512)
+      return make_error(Errc::invalid_argument, "query parameter 'cursor' must be a next_cursor of this list");
+    page.cursor = *cursor;
+  }
+  if (auto include = request.query_param("include")) {
+    if (*include != "total") return make_error(Errc::invalid_argument, "query parameter 'include' must be 'total'");
+    page.with_total = true;
+  }
   return page;
 }
 

@@ -36,8 +36,10 @@ Json object(std::vector<Field> fields) {
 }
 
 Json page_of(Json item) {
-  return object(
-      {{"items", array(std::move(item))}, {"page", integer(1)}, {"page_size", integer(1)}, {"total", integer(0)}});
+  return object({{"items", array(std::move(item))},
+                 {"next_cursor", string_or_null()},
+                 {"page_size", integer(1)},
+                 optional("total", integer(0))});
 }
 
 std::string text(const Json& schema) { return schema.dump(); }

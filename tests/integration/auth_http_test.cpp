@@ -230,7 +230,7 @@ TEST_F(AuthHttp, ObjectLevelAuthorization) {
   EXPECT_EQ(json::parse(patched.body)["phone"], "+1-555-0199");
   EXPECT_EQ(json::parse(patched.body)["identity_verified"], true);
   auto listed = json::parse(call("GET", "/citizens?email=MARIA@example.org", {}, cleo).body);
-  ASSERT_EQ(listed["total"], 1);
+  ASSERT_EQ(listed["items"].size(), 1u);
   EXPECT_EQ(listed["items"][0]["phone"], "+1-555-0199");
   expect_problem(call("GET", "/citizens?page_size=10000", {}, cleo), 400);
 
@@ -638,19 +638,19 @@ TEST(AuthCli, CreateUserAndDemoSeed) {
   auto citizens =
       testing::http_request(port, "GET", "/api/v1/auth/citizens", {},
                             {"Authorization: Bearer " + json::parse(boss_login.body)["token"].get<std::string>()});
-  EXPECT_EQ(json::parse(citizens.body)["total"], 3);
+  EXPECT_EQ(json::parse(citizens.body)["items"].size(), 3u);
   // Revenue shows its part: an open invoice and a tax record (issue 11).
   auto boss = "Authorization: Bearer " + json::parse(boss_login.body)["token"].get<std::string>();
   auto invoices =
       json::parse(testing::http_request(port, "GET", "/api/v1/revenue/invoices?status=open", {}, {boss}).body);
-  EXPECT_EQ(invoices["total"], 1) << invoices.dump();
+  EXPECT_EQ(invoices["items"].size(), 1u) << invoices.dump();
   EXPECT_EQ(testing::http_request(port, "GET", "/api/v1/revenue/tax-records/1", {}, {boss}).status, 200);
   // Parks shows two facilities, one free and one priced, and a program (issue 12).
   auto facilities = json::parse(testing::http_request(port, "GET", "/api/v1/parks/facilities").body);
-  ASSERT_EQ(facilities["total"], 2) << facilities.dump();
+  ASSERT_EQ(facilities["items"].size(), 2u) << facilities.dump();
   EXPECT_EQ(facilities["items"][0]["hourly_price_cents"], 0);
   EXPECT_GT(facilities["items"][1]["hourly_price_cents"].get<std::int64_t>(), 0);
-  EXPECT_EQ(json::parse(testing::http_request(port, "GET", "/api/v1/parks/programs").body)["total"], 1);
+  EXPECT_EQ(json::parse(testing::http_request(port, "GET", "/api/v1/parks/programs").body)["items"].size(), 1u);
   server.signal(SIGTERM);
   EXPECT_EQ(server.wait_exit(), 0);
 
@@ -663,9 +663,10 @@ TEST(AuthCli, CreateUserAndDemoSeed) {
   auto again_login = testing::http_request(second_port, "POST", "/api/v1/auth/login",
                                            R"({"email":"boss@example.org","password":"boss password 1"})");
   auto again_boss = "Authorization: Bearer " + json::parse(again_login.body)["token"].get<std::string>();
-  EXPECT_EQ(json::parse(
-                testing::http_request(second_port, "GET", "/api/v1/revenue/invoices", {}, {again_boss}).body)["total"],
-            1);  // not seeded twice
+  EXPECT_EQ(
+      json::parse(testing::http_request(second_port, "GET", "/api/v1/revenue/invoices", {}, {again_boss}).body)["items"]
+          .size(),
+      1u);  // not seeded twice
   second.signal(SIGTERM);
   EXPECT_EQ(second.wait_exit(), 0);
 }

@@ -89,7 +89,7 @@ class AuthorizationMatrix : public ::testing::Test {
     inspection = json::parse(scheduled.body)["id"];
     ASSERT_TRUE(testing::wait_until([&] {
       auto list = json::parse(call("GET", "/api/v1/revenue/invoices", {}, tokens[owner]).body);
-      if (list["total"] != 1) return false;
+      if (list["items"].size() != 1) return false;
       invoice = list["items"][0]["id"];
       return true;
     }));

@@ -3,8 +3,10 @@
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "server_fixture.hpp"
 #include "support.hpp"
@@ -259,20 +261,81 @@ TEST_F(PermitsHttp, StaffSeeOnlyTheirDepartmentAndCitizensOnlyTheirOwn) {
 
   // pete reviews PRK: BLD's application does not exist for him.
   auto petes = body_of(call("GET", "/api/v1/permits/applications", {}, pete));
-  ASSERT_EQ(petes["total"], 1);
+  ASSERT_EQ(petes["items"].size(), 1u);
   EXPECT_EQ(petes["items"][0]["id"], prk);
-  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications?department_code=BLD", {}, pete))["total"], 0);
+  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications?department_code=BLD", {}, pete))["items"].size(), 0u);
   expect_problem(call("GET", bld_path, {}, pete), 404);
   expect_problem(call("POST", bld_path + "/decision", R"({"decision":"approve"})", pete), 404);
   // rita reviews BLD; the admin sees everything; parks staff have no permits permission.
-  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications", {}, rita))["total"], 1);
-  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications", {}, admin))["total"], 2);
+  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications", {}, rita))["items"].size(), 1u);
+  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications", {}, admin))["items"].size(), 2u);
   expect_problem(call("GET", "/api/v1/permits/applications", {}, pat), 403);
   // Citizens: their own only.
   expect_problem(call("GET", bld_path, {}, li_token), 404);
-  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications", {}, li_token))["total"], 1);
+  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications", {}, li_token))["items"].size(), 1u);
   EXPECT_EQ(call("GET", bld_path, {}, maria_token).status, 200);
-  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications?status=approved", {}, admin))["total"], 0);
+  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/applications?status=approved", {}, admin))["items"].size(), 0u);
+}
+
+// Issue 24 §1: lists page by cursor. A walk while rows are added still returns every row
+// that existed before it exactly once; a cursor is good only for its list and its caller,
+// unaltered; the total is counted only when asked for.
+TEST_F(PermitsHttp, ListsPageByACursorGoodOnlyForItsListAndCaller) {
+  auto [maria, maria_token] = verified_citizen("maria@example.org");
+  auto [li, li_token] = verified_citizen("li@example.org");
+  wait_for_caches();
+  std::set<std::int64_t> before;
+  for (int i = 0; i < 23; ++i) {
+    auto submitted = submit(maria_token, "fence");
+    ASSERT_EQ(submitted.status, 201) << submitted.body;
+    before.insert(body_of(submitted)["id"].get<std::int64_t>());
+  }
+  ASSERT_EQ(submit(li_token, "fence").status, 201);  // another citizen's: never in maria's pages
+
+  std::vector<std::int64_t> walked;
+  std::string path = "/api/v1/permits/applications?page_size=5";
+  std::string first_cursor;
+  for (int page = 0; page < 20; ++page) {
+    auto answer = call("GET", path, {}, maria_token);
+    ASSERT_EQ(answer.status, 200) << answer.body;
+    auto body = body_of(answer);
+    EXPECT_FALSE(body.contains("total"));
+    EXPECT_LE(body["items"].size(), 5u);
+    for (const auto& item : body["items"]) walked.push_back(item["id"].get<std::int64_t>());
+    if (page == 0) {
+      for (int i = 0; i < 3; ++i) ASSERT_EQ(submit(maria_token, "fence").status, 201);  // added mid-walk
+    }
+    if (body["next_cursor"].is_null()) break;
+    if (first_cursor.empty()) first_cursor = body["next_cursor"].get<std::string>();
+    path = "/api/v1/permits/applications?page_size=5&cursor=" + body["next_cursor"].get<std::string>();
+  }
+  std::set<std::int64_t> seen(walked.begin(), walked.end());
+  EXPECT_EQ(seen.size(), walked.size()) << "a row was returned twice";
+  for (auto id : before) EXPECT_EQ(seen.count(id), 1u) << "application " << id << " was skipped";
+  EXPECT_TRUE(std::is_sorted(walked.rbegin(), walked.rend())) << "newest first";
+
+  auto counted = body_of(call("GET", "/api/v1/permits/applications?include=total&page_size=1", {}, maria_token));
+  EXPECT_EQ(counted["total"], 26);
+  EXPECT_EQ(counted["items"].size(), 1u);
+
+  // maria's cursor: li, an admin (another view), another list and an altered copy are refused.
+  ASSERT_FALSE(first_cursor.empty());
+  const std::string with_cursor = "/api/v1/permits/applications?cursor=" + first_cursor;
+  EXPECT_EQ(call("GET", with_cursor, {}, maria_token).status, 200);
+  expect_problem(call("GET", with_cursor, {}, li_token), 400, "cursor");
+  expect_problem(call("GET", with_cursor, {}, admin), 400, "cursor");
+  expect_problem(call("GET", "/api/v1/revenue/invoices?cursor=" + first_cursor, {}, maria_token), 400, "cursor");
+  auto altered = first_cursor;
+  altered[altered.size() / 2] = altered[altered.size() / 2] == 'A' ? 'B' : 'A';
+  expect_problem(call("GET", "/api/v1/permits/applications?cursor=" + altered, {}, maria_token), 400, "cursor");
+  expect_problem(call("GET", "/api/v1/permits/applications?cursor=%00%01", {}, maria_token), 400, "cursor");
+  // Bounds and what page numbers became.
+  expect_problem(call("GET", "/api/v1/permits/applications?page=2", {}, maria_token), 400, "next_cursor");
+  expect_problem(call("GET", "/api/v1/permits/applications?page_size=0", {}, maria_token), 400, "page_size");
+  expect_problem(call("GET", "/api/v1/permits/applications?page_size=101", {}, maria_token), 400, "page_size");
+  expect_problem(call("GET", "/api/v1/permits/applications?include=everything", {}, maria_token), 400, "include");
+  expect_problem(call("GET", "/api/v1/permits/applications?cursor=" + std::string(600, 'A'), {}, maria_token), 400,
+                 "cursor");
 }
 
 TEST_F(PermitsHttp, BadInputGetsAClearProblem) {
@@ -320,7 +383,7 @@ TEST_F(PermitsHttp, BadInputGetsAClearProblem) {
                   token);
   ASSERT_EQ(odd.status, 201) << odd.body;
   EXPECT_EQ(body_of(odd)["description"], "'); DELETE FROM applications;--");
-  EXPECT_EQ(body_of(call("GET", apps, {}, token))["total"], 2);
+  EXPECT_EQ(body_of(call("GET", apps, {}, token))["items"].size(), 2u);
 }
 
 // auth's file breaks while the server runs: approval falls back to a fresh citizen_refs

@@ -78,7 +78,7 @@ TEST(RevenueCrash, KillBetweenTheProvidersAnswerAndTheCommitNeitherLosesNorDoubl
     application_id = json::parse(submitted.body)["id"];
     ASSERT_TRUE(testing::wait_until([&] {
       auto list = json::parse(testing::http_request(port, "GET", "/api/v1/revenue/invoices", {}, {bearer}).body);
-      if (list["total"] != 1) return false;
+      if (list["items"].size() != 1) return false;
       invoice_id = list["items"][0]["id"];
       return true;
     }));

@@ -253,11 +253,13 @@ TEST_F(RevenueHttp, EveryRouteChecksWhoAsks) {
   // Object level: another citizen neither sees nor pays it.
   expect_problem(call("GET", path, {}, other_token), 404);
   expect_problem(pay(other_token, "steal", card(invoice_id, 5000, "tok_ok")), 404, "no such invoice");
-  EXPECT_EQ(body_of(call("GET", "/api/v1/revenue/invoices", {}, other_token))["total"], 0);
+  EXPECT_EQ(body_of(call("GET", "/api/v1/revenue/invoices", {}, other_token))["items"].size(), 0u);
   // Function level: revenue staff and the admin read everything; other staff nothing.
   EXPECT_EQ(call("GET", path, {}, rosa).status, 200);
   EXPECT_EQ(call("GET", path, {}, admin).status, 200);
-  EXPECT_EQ(body_of(call("GET", "/api/v1/revenue/invoices?citizen_id=" + std::to_string(maria), {}, rosa))["total"], 1);
+  EXPECT_EQ(
+      body_of(call("GET", "/api/v1/revenue/invoices?citizen_id=" + std::to_string(maria), {}, rosa))["items"].size(),
+      1u);
   expect_problem(call("GET", path, {}, rita), 403);
   expect_problem(call("GET", "/api/v1/revenue/invoices", {}, pat), 403);
   expect_problem(call("GET", path), 401);
@@ -429,7 +431,7 @@ TEST_F(RevenueHttp, BusinessLicensesAreActiveOnlyOnceTheirFeeIsPaid) {
   auto fee_invoice = license["fee_invoice_id"].get<std::int64_t>();
   expect_problem(call("POST", path + "/decision", R"({"decision":"reject","reason":"late"})", rosa), 409);
   auto invoices = body_of(call("GET", "/api/v1/revenue/invoices", {}, token));
-  ASSERT_EQ(invoices["total"], 1);
+  ASSERT_EQ(invoices["items"].size(), 1u);
   EXPECT_EQ(invoices["items"][0]["id"], fee_invoice);
   EXPECT_EQ(invoices["items"][0]["source"]["type"], "business_license");
   EXPECT_EQ(invoices["items"][0]["amount_cents"], 10000);
@@ -557,7 +559,7 @@ TEST_F(RevenueHttp, CancelledBookingsVoidOpenInvoicesAndRefundPaidOnes) {
   json invoices;
   ASSERT_TRUE(testing::wait_until([&] {
     invoices = body_of(call("GET", "/api/v1/revenue/invoices", {}, token));
-    return invoices["total"] == 2;
+    return invoices["items"].size() == 2;
   }));
   std::map<std::string, std::int64_t> by_booking;
   for (const auto& invoice : invoices["items"]) by_booking[invoice["source"]["id"]] = invoice["id"];

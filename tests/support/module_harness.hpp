@@ -57,7 +57,7 @@ struct ModuleHarness {
         gate(module) {}
 
   ServiceDependencies dependencies(std::function<void()> events_committed = [] {}) {
-    return ServiceDependencies{database, writer, readers, std::move(events_committed), gate, metrics};
+    return ServiceDependencies{database, writer, readers, std::move(events_committed), gate, metrics, cursors};
   }
 
   // `handler(event, connection)` as the bus runs a subscription's handler: on the module's
@@ -88,6 +88,7 @@ struct ModuleHarness {
   FakeAuth auth;
   metrics::Registry metrics;
   ModuleGate gate;
+  PageCursors cursors = PageCursors::random();
 };
 
 }  // namespace townhall::testing

@@ -26,7 +26,10 @@ TEST(JsonSchema, AcceptsWhatItDescribes) {
       kThing, json::parse(R"({"id":1,"name":"a","note":null,"state":"open","tags":["x"],"owner":{"id":2}})")));
   EXPECT_FALSE(schema_violation(
       kThing, json::parse(R"({"id":1,"name":"a","note":"n","state":"closed","tags":[],"owner":null,"extra":true})")));
-  EXPECT_FALSE(schema_violation(s::page_of(kThing), json::parse(R"({"items":[],"page":1,"page_size":20,"total":0})")));
+  EXPECT_FALSE(schema_violation(s::page_of(kThing), json::parse(R"({"items":[],"next_cursor":null,"page_size":20})")));
+  EXPECT_FALSE(schema_violation(s::page_of(kThing),
+                                json::parse(R"({"items":[],"next_cursor":"AbC_-1","page_size":20,"total":0})")));
+  EXPECT_TRUE(schema_violation(s::page_of(kThing), json::parse(R"({"items":[],"page":1,"page_size":20,"total":0})")));
 }
 
 TEST(JsonSchema, CatchesEveryKindOfDifference) {

@@ -124,21 +124,22 @@ Result<CitizenList> AuthService::list_citizens(const CallContext& context, std::
   const auto& principal = context.principal;
   if (!principal || !principal->has("citizens:read"))
     return make_error(Errc::forbidden, "needs permission citizens:read");
-  if (auto ok = usable(); !ok) return ok.error();
   store::CitizenFilter filter;
   if (email) {
     auto normalized = input::normalize_email(*email);
-    if (!normalized) return CitizenList{{}, 0, page};  // no citizen has an invalid email
-    filter.email = *normalized;
+    if (!normalized)
+      filter.none = true;  // no citizen has an invalid email
+    else
+      filter.email = *normalized;
   }
   filter.name = std::move(name);
   filter.include_deleted = true;
-  return deps_.readers.read([&](db::Connection& reader) -> Result<CitizenList> {
-    CitizenList out;
-    out.page = page;
-    out.items = store::list_citizens(reader, filter, page.offset(), page.size, out.total);
-    return out;
-  });
+  return read_page(page,
+                   PagedQuery<Citizen>{"auth.citizens", "staff",
+                                       [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
+                                         return store::list_citizens(reader, filter, after, limit);
+                                       },
+                                       [&](db::Connection& reader) { return store::count_citizens(reader, filter); }});
 }
 
 }  // namespace townhall::auth

@@ -350,7 +350,8 @@ void add_routes(http::Router& router, const std::string& prefix, AuthService& se
       "token that is not live, 429 after repeated failures from an address",
       s::object({{"token", s::string()}, {"new_password", s::string()}}), none, 204);
   table.add(Method::get, "/citizens", bind(&Routes::list_citizens),
-            "Citizens (staff with citizens:read; ?email= ?name= ?page= ?page_size=)", none, s::page_of(citizen));
+            "Citizens (staff with citizens:read; ?email= ?name= ?cursor= ?page_size= ?include=total)", none,
+            s::page_of(citizen));
   table.add(Method::get, "/citizens/{id}", bind(&Routes::get_citizen, "no such citizen"),
             "A citizen (the citizen, or staff who may read them)", none, citizen);
   table.add(Method::patch, "/citizens/{id}", bind(&Routes::patch_citizen, "no such citizen"),

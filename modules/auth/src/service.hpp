@@ -53,11 +53,7 @@ struct LoginResult {
   std::shared_ptr<const Principal> principal;
 };
 
-struct CitizenList {
-  std::vector<Citizen> items;
-  std::int64_t total = 0;
-  input::Page page;
-};
+using CitizenList = input::Listed<Citizen>;
 
 // What a failed login answers, whatever failed (unknown email, wrong password, inactive
 // account): one status, one body.

@@ -183,16 +183,29 @@ void update_citizen(db::Connection& connection, const CitizenRow& row) {
               row.change_seq, c.updated_at, row.deleted_at, blob(row.national_id_digest), c.id);
 }
 
-std::vector<Citizen> list_citizens(db::Connection& connection, const CitizenFilter& filter, std::int64_t offset,
-                                   int limit, std::int64_t& total) {
-  // Fixed SQL with optional filters (NULL parameters switch a filter off): no string
-  // building from input.
-  const std::string where =
-      " FROM citizens WHERE (?1 IS NULL OR email = ?1) AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0) "
-      "AND (?3 = 1 OR deleted_at IS NULL)";
-  total = single_int(connection, "SELECT count(*)" + where, filter.email, filter.name, filter.include_deleted);
-  return all_rows(connection, std::string("SELECT ") + kCitizenColumns + where + " ORDER BY id LIMIT ?4 OFFSET ?5",
-                  read_public, filter.email, filter.name, filter.include_deleted, limit, offset);
+namespace {
+
+db::Filter citizen_filter(const CitizenFilter& filter) {
+  db::Filter where;
+  if (filter.none) where.add("0");
+  where.add_if(filter.email, "email = ?");
+  where.add_if(filter.name, "instr(lower(name), lower(?)) > 0");
+  if (!filter.include_deleted) where.add("deleted_at IS NULL");
+  return where;
+}
+
+}  // namespace
+
+std::vector<Citizen> list_citizens(db::Connection& connection, const CitizenFilter& filter,
+                                   const std::optional<PageAfter>& after, int limit) {
+  auto where = citizen_filter(filter);
+  if (after) where.add("id > ?", {after->id});
+  return db::filtered_rows(connection, std::string("SELECT ") + kCitizenColumns + " FROM citizens", where,
+                           "ORDER BY id", limit, read_public);
+}
+
+std::int64_t count_citizens(db::Connection& connection, const CitizenFilter& filter) {
+  return db::filtered_count(connection, "FROM citizens", citizen_filter(filter));
 }
 
 std::vector<CitizenVersion> citizen_versions(db::Connection& connection, std::int64_t after_id, int limit,

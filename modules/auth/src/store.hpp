@@ -7,6 +7,7 @@
 
 #include "townhall/auth/api.hpp"
 #include "townhall/platform/db.hpp"
+#include "townhall/platform/page_cursor.hpp"
 
 // auth.db's SQL, one function per statement or small group. Callers own transactions;
 // writes run on the module's writer thread with a service-role connection.
@@ -60,9 +61,13 @@ struct CitizenFilter {
   std::optional<std::string> email;  // exact (normalized)
   std::optional<std::string> name;   // case-insensitive substring
   bool include_deleted = false;
+  bool none = false;  // a filter no citizen can match (an email that cannot be one)
 };
-std::vector<Citizen> list_citizens(db::Connection& connection, const CitizenFilter& filter, std::int64_t offset,
-                                   int limit, std::int64_t& total);
+// In id order: up to `limit` citizens past `after` (keyset pagination). A name filter is
+// a substring search no index serves: it reads citizens in id order until the page fills.
+std::vector<Citizen> list_citizens(db::Connection& connection, const CitizenFilter& filter,
+                                   const std::optional<PageAfter>& after, int limit);
+std::int64_t count_citizens(db::Connection& connection, const CitizenFilter& filter);
 std::vector<CitizenVersion> citizen_versions(db::Connection& connection, std::int64_t after_id, int limit,
                                              const CitizenFields& fields);
 consistency::Digest citizen_digest(db::Connection& connection, std::int64_t from_id, std::int64_t to_id,

@@ -200,7 +200,7 @@ TEST_F(AuthServiceTest, ObjectLevelAuthorization) {
   // The list filters by email and by name.
   auto list = service->list_citizens(reviewer, std::string("LI@example.org"), {}, {});
   ASSERT_TRUE(list);
-  ASSERT_EQ(list->total, 1);
+  ASSERT_EQ(list->items.size(), 1u);
   EXPECT_EQ(list->items[0].id, li.id);
 }
 

@@ -96,9 +96,13 @@ Result<Listed<store::Booking>> ParksService::list_bookings(const CallContext& co
                                                            input::Page page) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();
-  return read_page(page, [&](db::Connection& reader, std::int64_t offset, int size, std::int64_t& total) {
-    return store::list_bookings(reader, *scope, filter, offset, size, total);
-  });
+  return read_page(page, PagedQuery<store::Booking>{
+                             "parks.bookings", citizen_view(scope->citizen_id),
+                             [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
+                               return store::list_bookings(reader, *scope, filter, after, limit);
+                             },
+                             [&](db::Connection& reader) { return store::count_bookings(reader, *scope, filter); },
+                             [](const store::Booking& booking) { return booking.starts_at; }});
 }
 
 }  // namespace townhall::parks

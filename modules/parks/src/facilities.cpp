@@ -8,9 +8,12 @@ namespace asio = boost::asio;
 
 Result<Listed<store::Facility>> ParksService::list_facilities(const CallContext& context, input::Page page) {
   bool active_only = !is_staff(context.principal.get());
-  return read_page(page, [&](db::Connection& reader, std::int64_t offset, int size, std::int64_t& total) {
-    return store::list_facilities(reader, active_only, offset, size, total);
-  });
+  return read_page(page, PagedQuery<store::Facility>{
+                             "parks.facilities", active_only ? "public" : "staff",
+                             [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
+                               return store::list_facilities(reader, active_only, after, limit);
+                             },
+                             [&](db::Connection& reader) { return store::count_facilities(reader, active_only); }});
 }
 
 Result<store::Facility> ParksService::get_facility(const CallContext& context, std::int64_t id) {

@@ -43,9 +43,12 @@ asio::awaitable<Result<store::Program>> ParksService::create_program(CallContext
 }
 
 Result<Listed<store::Program>> ParksService::list_programs(input::Page page) {
-  return read_page(page, [&](db::Connection& reader, std::int64_t offset, int size, std::int64_t& total) {
-    return store::list_programs(reader, offset, size, total);
-  });
+  return read_page(
+      page, PagedQuery<store::Program>{"parks.programs", "all",
+                                       [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
+                                         return store::list_programs(reader, after, limit);
+                                       },
+                                       [](db::Connection& reader) { return store::count_programs(reader); }});
 }
 
 Result<store::Program> ParksService::get_program(std::int64_t id) {

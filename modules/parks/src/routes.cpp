@@ -244,8 +244,8 @@ void add_routes(http::Router& router, const std::string& prefix, ParksService& s
                     s::optional("waitlist_position", s::integer(1))});
   const routes::RouteTable table(router, prefix);
   const s::Json none;
-  table.add_public(Method::get, "/facilities", bind(&Routes::list_facilities), "Facilities (?page= ?page_size=)", none,
-                   s::page_of(facility));
+  table.add_public(Method::get, "/facilities", bind(&Routes::list_facilities),
+                   "Facilities (?cursor= ?page_size= ?include=total)", none, s::page_of(facility));
   table.add_public(Method::get, "/facilities/{id}", bind(&Routes::get_facility, "no such facility"), "A facility", none,
                    facility);
   table.add(Method::post, "/facilities", bind(&Routes::create_facility), "Create a facility (parks staff)",
@@ -258,15 +258,16 @@ void add_routes(http::Router& router, const std::string& prefix, ParksService& s
       s::object({{"facility_id", s::integer(1)}, {"starts_at", s::timestamp()}, {"ends_at", s::timestamp()}}), booking,
       201);
   table.add(Method::get, "/bookings", bind(&Routes::list_bookings),
-            "Bookings: a citizen's own, all for parks staff (?status= ?page= ?page_size=)", none, s::page_of(booking));
+            "Bookings: a citizen's own, all for parks staff (?status= ?cursor= ?page_size= ?include=total)", none,
+            s::page_of(booking));
   table.add(Method::get, "/bookings/{id}", bind(&Routes::get_booking, "no such booking"), "A booking", none, booking);
   table.add(Method::del, "/bookings/{id}", bind(&Routes::cancel_booking, "no such booking"),
             "Cancel a booking: its citizen until the start (no body; a paid booking is refunded in full until "
             "refund_cutoff_hours before the start, not after), or parks staff at any time (a paid booking needs "
             "{\"refund\": true|false, \"reason\": \"...\"}); the cancelled booking",
             s::object({s::optional("refund", s::boolean()), s::optional("reason", s::string())}), booking);
-  table.add_public(Method::get, "/programs", bind(&Routes::list_programs), "Programs (?page= ?page_size=)", none,
-                   s::page_of(program));
+  table.add_public(Method::get, "/programs", bind(&Routes::list_programs),
+                   "Programs (?cursor= ?page_size= ?include=total)", none, s::page_of(program));
   table.add_public(Method::get, "/programs/{id}", bind(&Routes::get_program, "no such program"), "A program", none,
                    program);
   table.add(Method::post, "/programs", bind(&Routes::create_program),

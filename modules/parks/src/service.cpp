@@ -93,9 +93,7 @@ void ParksService::stop() {
 
 void ParksService::seed_demo() {
   auto seeded = writes_.call([&](db::Connection& service) -> Result<bool> {
-    std::int64_t total = 0;
-    store::list_facilities(service, false, 0, 1, total);
-    if (total > 0) return false;
+    if (!store::list_facilities(service, false, std::nullopt, 1).empty()) return false;
     auto now = utc::now();
     json week = json::object();
     for (const char* day : {"mon", "tue", "wed", "thu", "fri", "sat", "sun"})

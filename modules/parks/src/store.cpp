@@ -88,11 +88,18 @@ std::optional<Facility> find_facility(db::Connection& connection, std::int64_t i
   return first_row(connection, kFacilities.select() + "WHERE id = ?", kFacilities.reader(), id);
 }
 
-std::vector<Facility> list_facilities(db::Connection& connection, bool active_only, std::int64_t offset, int limit,
-                                      std::int64_t& total) {
-  total = single_int(connection, "SELECT count(*) FROM facilities WHERE ?1 = 0 OR is_active = 1", active_only);
-  return all_rows(connection, kFacilities.select() + "WHERE ?1 = 0 OR is_active = 1 ORDER BY id LIMIT ?2 OFFSET ?3",
-                  kFacilities.reader(), active_only, limit, offset);
+std::vector<Facility> list_facilities(db::Connection& connection, bool active_only,
+                                      const std::optional<PageAfter>& after, int limit) {
+  db::Filter where;
+  if (active_only) where.add("is_active = 1");
+  if (after) where.add("id > ?", {after->id});
+  return db::filtered_rows(connection, kFacilities.select(), where, "ORDER BY id", limit, kFacilities.reader());
+}
+
+std::int64_t count_facilities(db::Connection& connection, bool active_only) {
+  db::Filter where;
+  if (active_only) where.add("is_active = 1");
+  return db::filtered_count(connection, "FROM facilities", where);
 }
 
 // --- bookings --------------------------------------------------------------------------
@@ -129,15 +136,28 @@ std::optional<Booking> find_overlap(db::Connection& connection, std::int64_t fac
                    kBookings.reader(), facility_id, ends_at, starts_at);
 }
 
+namespace {
+
+db::Filter booking_filter(const Scope& scope, const BookingFilter& filter) {
+  db::Filter where;
+  where.add_if(scope.citizen_id, "citizen_id = ?");
+  where.add_if(filter.facility_id, "facility_id = ?");
+  where.add_if(filter.from, "starts_at >= ?");
+  where.add_if(filter.to, "starts_at < ?");
+  return where;
+}
+
+}  // namespace
+
 std::vector<Booking> list_bookings(db::Connection& connection, const Scope& scope, const BookingFilter& filter,
-                                   std::int64_t offset, int limit, std::int64_t& total) {
-  const std::string where =
-      "WHERE (?1 IS NULL OR citizen_id = ?1) AND (?2 IS NULL OR facility_id = ?2) AND (?3 IS NULL OR starts_at >= ?3) "
-      "AND (?4 IS NULL OR starts_at < ?4) ";
-  total = single_int(connection, "SELECT count(*) FROM bookings " + where, scope.citizen_id, filter.facility_id,
-                     filter.from, filter.to);
-  return all_rows(connection, kBookings.select() + where + "ORDER BY starts_at, id LIMIT ?5 OFFSET ?6",
-                  kBookings.reader(), scope.citizen_id, filter.facility_id, filter.from, filter.to, limit, offset);
+                                   const std::optional<PageAfter>& after, int limit) {
+  auto where = booking_filter(scope, filter);
+  if (after) where.add("(starts_at, id) > (?, ?)", {after->key, after->id});
+  return db::filtered_rows(connection, kBookings.select(), where, "ORDER BY starts_at, id", limit, kBookings.reader());
+}
+
+std::int64_t count_bookings(db::Connection& connection, const Scope& scope, const BookingFilter& filter) {
+  return db::filtered_count(connection, "FROM bookings", booking_filter(scope, filter));
 }
 
 std::vector<Booking> expired_holds(db::Connection& connection, const std::string& now, int limit) {
@@ -194,10 +214,15 @@ std::optional<Program> find_program(db::Connection& connection, std::int64_t id)
   return first_row(connection, kPrograms.select() + "WHERE p.id = ?", kPrograms.reader(), id);
 }
 
-std::vector<Program> list_programs(db::Connection& connection, std::int64_t offset, int limit, std::int64_t& total) {
-  total = single_int(connection, "SELECT count(*) FROM programs WHERE is_active = 1");
-  return all_rows(connection, kPrograms.select() + "WHERE p.is_active = 1 ORDER BY p.id LIMIT ?1 OFFSET ?2",
-                  kPrograms.reader(), limit, offset);
+std::vector<Program> list_programs(db::Connection& connection, const std::optional<PageAfter>& after, int limit) {
+  db::Filter where;
+  where.add("p.is_active = 1");
+  if (after) where.add("p.id > ?", {after->id});
+  return db::filtered_rows(connection, kPrograms.select(), where, "ORDER BY p.id", limit, kPrograms.reader());
+}
+
+std::int64_t count_programs(db::Connection& connection) {
+  return db::filtered_count(connection, "FROM programs", db::Filter().add("is_active = 1"));
 }
 
 void insert_enrollment(db::Connection& connection, Enrollment& e) {

@@ -7,6 +7,7 @@
 
 #include "townhall/parks/events.hpp"
 #include "townhall/platform/db.hpp"
+#include "townhall/platform/page_cursor.hpp"
 
 // parks.db's SQL, one function per statement; no transactions.
 namespace townhall::parks::store {
@@ -26,8 +27,10 @@ struct Facility {
 void insert_facility(db::Connection& connection, Facility& facility);  // fills id
 void update_facility(db::Connection& connection, const Facility& facility);
 std::optional<Facility> find_facility(db::Connection& connection, std::int64_t id);
-std::vector<Facility> list_facilities(db::Connection& connection, bool active_only, std::int64_t offset, int limit,
-                                      std::int64_t& total);
+// In id order: up to `limit` facilities past `after` (keyset pagination).
+std::vector<Facility> list_facilities(db::Connection& connection, bool active_only,
+                                      const std::optional<PageAfter>& after, int limit);
+std::int64_t count_facilities(db::Connection& connection, bool active_only);
 
 // A booking row: what its events carry (the contract's snapshot, whose refund_payment is
 // an event's decision, not a column) and its bookkeeping.
@@ -61,8 +64,10 @@ struct BookingFilter {
   std::optional<std::int64_t> facility_id;
   std::optional<std::string> from, to;  // starts_at within [from, to)
 };
+// In (starts_at, id) order: up to `limit` bookings past `after` (its key is a starts_at).
 std::vector<Booking> list_bookings(db::Connection& connection, const Scope& scope, const BookingFilter& filter,
-                                   std::int64_t offset, int limit, std::int64_t& total);
+                                   const std::optional<PageAfter>& after, int limit);
+std::int64_t count_bookings(db::Connection& connection, const Scope& scope, const BookingFilter& filter);
 // Pending bookings whose hold ended at or before `now`, and the earliest hold still
 // running, of a booking or an enrollment.
 std::vector<Booking> expired_holds(db::Connection& connection, const std::string& now, int limit);
@@ -94,7 +99,9 @@ struct Program {
 };
 void insert_program(db::Connection& connection, Program& program);
 std::optional<Program> find_program(db::Connection& connection, std::int64_t id);
-std::vector<Program> list_programs(db::Connection& connection, std::int64_t offset, int limit, std::int64_t& total);
+// Active programs in id order: up to `limit` past `after`.
+std::vector<Program> list_programs(db::Connection& connection, const std::optional<PageAfter>& after, int limit);
+std::int64_t count_programs(db::Connection& connection);
 
 // A place in a program. In a priced one it is held pending_payment (as a booking holds
 // its slot, with the booking's payment and cancellation columns: migrations/parks/0003).

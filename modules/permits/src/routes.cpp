@@ -181,10 +181,10 @@ void add_routes(http::Router& router, const std::string& prefix, PermitsService&
                        {"property_address", s::string()},
                        {"department_code", s::string()}}),
             application, 201);
-  table.add(
-      Method::get, "/applications", bind(&Routes::list),
-      "Applications: a citizen's own, a department's for its staff (?status= ?department_code= ?page= ?page_size=)",
-      none, s::page_of(application));
+  table.add(Method::get, "/applications", bind(&Routes::list),
+            "Applications: a citizen's own, a department's for its staff (?status= ?department_code= ?cursor= "
+            "?page_size= ?include=total)",
+            none, s::page_of(application));
   table.add(Method::get, "/applications/{id}", bind(&Routes::get, "no such application"), "An application", none,
             application);
   table.add(Method::post, "/applications/{id}/decision", bind(&Routes::decide, "no such application"),

@@ -24,6 +24,13 @@ void append(db::Connection& service, std::string_view topic, std::string_view ty
               bus::aggregate_event(topic, type, aggregate_type, id, version, std::move(data), context.correlation_id));
 }
 
+// Whose view of a list a scope is: what its cursors are sealed for.
+std::string owner_of(const store::Scope& scope) {
+  if (scope.citizen_id) return "citizen " + std::to_string(*scope.citizen_id);
+  if (scope.department_code) return "department " + *scope.department_code;
+  return "all";
+}
+
 }  // namespace
 
 json permit_json(const store::Permit& p) { return events::permit_json(p); }
@@ -102,13 +109,13 @@ Result<ApplicationList> PermitsService::list_applications(const CallContext& con
                                                           input::Page page) {
   auto scope = scope_for(context.principal.get());
   if (!scope) return scope.error();
-  if (auto ok = usable(); !ok) return ok.error();
-  return deps_.readers.read([&](db::Connection& reader) -> Result<ApplicationList> {
-    ApplicationList out;
-    out.page = page;
-    out.items = store::list_applications(reader, *scope, filter, page.offset(), page.size, out.total);
-    return out;
-  });
+  return read_page(page,
+                   PagedQuery<store::Application>{
+                       "permits.applications", owner_of(*scope),
+                       [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
+                         return store::list_applications(reader, *scope, filter, after, limit);
+                       },
+                       [&](db::Connection& reader) { return store::count_applications(reader, *scope, filter); }});
 }
 
 boost::asio::awaitable<Result<Unit>> PermitsService::check_identity(const CallContext& context,

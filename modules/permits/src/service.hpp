@@ -26,11 +26,7 @@ struct NewApplication {
   std::string department_code;
 };
 
-struct ApplicationList {
-  std::vector<store::Application> items;
-  std::int64_t total = 0;
-  input::Page page;
-};
+using ApplicationList = input::Listed<store::Application>;
 
 enum class Decision { approve, reject };
 

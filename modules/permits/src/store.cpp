@@ -66,16 +66,29 @@ std::optional<Application> find_application(db::Connection& connection, std::int
                    read_application, scope.citizen_id, scope.department_code, id);
 }
 
+namespace {
+
+db::Filter application_filter(const Scope& scope, const ApplicationFilter& filter) {
+  db::Filter where;
+  where.add_if(scope.citizen_id, "a.citizen_id = ?");
+  where.add_if(scope.department_code, "a.department_code = ?");
+  where.add_if(filter.status, "a.status = ?");
+  where.add_if(filter.department_code, "a.department_code = ?");
+  return where;
+}
+
+}  // namespace
+
 std::vector<Application> list_applications(db::Connection& connection, const Scope& scope,
-                                           const ApplicationFilter& filter, std::int64_t offset, int limit,
-                                           std::int64_t& total) {
-  const std::string where = std::string("WHERE ") + kScopeClause +
-                            " AND (?3 IS NULL OR a.status = ?3) AND (?4 IS NULL OR a.department_code = ?4)";
-  total = single_int(connection, "SELECT count(*) FROM applications a " + where, scope.citizen_id,
-                     scope.department_code, filter.status, filter.department_code);
-  return all_rows(connection, std::string(kApplicationSelect) + where + " ORDER BY a.id DESC LIMIT ?5 OFFSET ?6",
-                  read_application, scope.citizen_id, scope.department_code, filter.status, filter.department_code,
-                  limit, offset);
+                                           const ApplicationFilter& filter, const std::optional<PageAfter>& after,
+                                           int limit) {
+  auto where = application_filter(scope, filter);
+  if (after) where.add("a.id < ?", {after->id});  // newest first
+  return db::filtered_rows(connection, kApplicationSelect, where, "ORDER BY a.id DESC", limit, read_application);
+}
+
+std::int64_t count_applications(db::Connection& connection, const Scope& scope, const ApplicationFilter& filter) {
+  return db::filtered_count(connection, "FROM applications a", application_filter(scope, filter));
 }
 
 void insert_application(db::Connection& connection, Application& a) {

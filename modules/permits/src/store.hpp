@@ -7,6 +7,7 @@
 
 #include "townhall/permits/events.hpp"
 #include "townhall/platform/db.hpp"
+#include "townhall/platform/page_cursor.hpp"
 
 // permits.db's SQL. Every read of applications and permits takes a Scope: the seeds'
 // row-level rule lives here, so no route can forget it.
@@ -41,9 +42,11 @@ struct ApplicationFilter {
   std::optional<std::string> status;
   std::optional<std::string> department_code;
 };
+// Newest first: up to `limit` applications past `after` (keyset pagination).
 std::vector<Application> list_applications(db::Connection& connection, const Scope& scope,
-                                           const ApplicationFilter& filter, std::int64_t offset, int limit,
-                                           std::int64_t& total);
+                                           const ApplicationFilter& filter, const std::optional<PageAfter>& after,
+                                           int limit);
+std::int64_t count_applications(db::Connection& connection, const Scope& scope, const ApplicationFilter& filter);
 void insert_application(db::Connection& connection, Application& application);  // fills id
 void update_application(db::Connection& connection, const Application& application);
 

@@ -49,9 +49,12 @@ Result<Listed<store::Invoice>> RevenueService::list_invoices(const CallContext& 
                                                              input::Page page) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();
-  return read_page(page, [&](db::Connection& reader, std::int64_t offset, int size, std::int64_t& total) {
-    return store::list_invoices(reader, *scope, filter, offset, size, total);
-  });
+  return read_page(page, PagedQuery<store::Invoice>{
+                             "revenue.invoices", citizen_view(scope->citizen_id),
+                             [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
+                               return store::list_invoices(reader, *scope, filter, after, limit);
+                             },
+                             [&](db::Connection& reader) { return store::count_invoices(reader, *scope, filter); }});
 }
 
 Result<std::vector<store::Payment>> RevenueService::payments_of(const CallContext& context, std::int64_t invoice_id) {

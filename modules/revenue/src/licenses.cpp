@@ -112,9 +112,12 @@ Result<store::BusinessLicense> RevenueService::get_license(const CallContext& co
 Result<Listed<store::BusinessLicense>> RevenueService::list_licenses(const CallContext& context, input::Page page) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();
-  return read_page(page, [&](db::Connection& reader, std::int64_t offset, int size, std::int64_t& total) {
-    return store::list_licenses(reader, *scope, offset, size, total);
-  });
+  return read_page(page, PagedQuery<store::BusinessLicense>{
+                             "revenue.licenses", citizen_view(scope->citizen_id),
+                             [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
+                               return store::list_licenses(reader, *scope, after, limit);
+                             },
+                             [&](db::Connection& reader) { return store::count_licenses(reader, *scope); }});
 }
 
 asio::awaitable<Result<store::BusinessLicense>> RevenueService::decide_license(CallContext context, std::int64_t id,

@@ -233,7 +233,7 @@ void add_routes(http::Router& router, const std::string& prefix, RevenueService&
   const routes::RouteTable table(router, prefix);
   const s::Json none;
   table.add(Method::get, "/invoices", bind(&Routes::list_invoices),
-            "Invoices: a citizen's own, all for revenue staff (?status= ?page= ?page_size=)", none,
+            "Invoices: a citizen's own, all for revenue staff (?status= ?cursor= ?page_size= ?include=total)", none,
             s::page_of(invoice));
   table.add(Method::get, "/invoices/{id}", bind(&Routes::get_invoice, "no such invoice"),
             "An invoice with its payments", none, invoice_with_payments);

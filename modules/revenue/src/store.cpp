@@ -68,14 +68,27 @@ std::optional<Invoice> find_invoice_by_source(db::Connection& connection, const 
                    kInvoices.reader(), source_module, source_type, source_id);
 }
 
+namespace {
+
+db::Filter invoice_filter(const Scope& scope, const InvoiceFilter& filter) {
+  db::Filter where;
+  where.add_if(scope.citizen_id, "citizen_id = ?");
+  where.add_if(filter.status, "status = ?");
+  where.add_if(filter.citizen_id, "citizen_id = ?");
+  return where;
+}
+
+}  // namespace
+
 std::vector<Invoice> list_invoices(db::Connection& connection, const Scope& scope, const InvoiceFilter& filter,
-                                   std::int64_t offset, int limit, std::int64_t& total) {
-  const std::string where =
-      "WHERE (?1 IS NULL OR citizen_id = ?1) AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR citizen_id = ?3) ";
-  total = single_int(connection, "SELECT count(*) FROM invoices " + where, scope.citizen_id, filter.status,
-                     filter.citizen_id);
-  return all_rows(connection, kInvoices.select() + where + "ORDER BY id DESC LIMIT ?4 OFFSET ?5", kInvoices.reader(),
-                  scope.citizen_id, filter.status, filter.citizen_id, limit, offset);
+                                   const std::optional<PageAfter>& after, int limit) {
+  auto where = invoice_filter(scope, filter);
+  if (after) where.add("id < ?", {after->id});  // newest first
+  return db::filtered_rows(connection, kInvoices.select(), where, "ORDER BY id DESC", limit, kInvoices.reader());
+}
+
+std::int64_t count_invoices(db::Connection& connection, const Scope& scope, const InvoiceFilter& filter) {
+  return db::filtered_count(connection, "FROM invoices", invoice_filter(scope, filter));
 }
 
 void update_invoice(db::Connection& connection, const Invoice& i) {
@@ -167,13 +180,17 @@ std::optional<BusinessLicense> find_license_of_invoice(db::Connection& connectio
                    kLicenses.reader(), invoice_id);
 }
 
-std::vector<BusinessLicense> list_licenses(db::Connection& connection, const Scope& scope, std::int64_t offset,
-                                           int limit, std::int64_t& total) {
-  total = single_int(connection, "SELECT count(*) FROM business_licenses WHERE ?1 IS NULL OR citizen_id = ?1",
-                     scope.citizen_id);
-  return all_rows(connection,
-                  kLicenses.select() + "WHERE ?1 IS NULL OR citizen_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
-                  kLicenses.reader(), scope.citizen_id, limit, offset);
+std::vector<BusinessLicense> list_licenses(db::Connection& connection, const Scope& scope,
+                                           const std::optional<PageAfter>& after, int limit) {
+  db::Filter where;
+  where.add_if(scope.citizen_id, "citizen_id = ?");
+  if (after) where.add("id < ?", {after->id});  // newest first
+  return db::filtered_rows(connection, kLicenses.select(), where, "ORDER BY id DESC", limit, kLicenses.reader());
+}
+
+std::int64_t count_licenses(db::Connection& connection, const Scope& scope) {
+  return db::filtered_count(connection, "FROM business_licenses",
+                            db::Filter().add_if(scope.citizen_id, "citizen_id = ?"));
 }
 
 std::vector<BusinessLicense> expired_licenses(db::Connection& connection, const std::string& now, int limit) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "townhall/platform/db.hpp"
+#include "townhall/platform/page_cursor.hpp"
 #include "townhall/revenue/events.hpp"
 
 // revenue.db's SQL, one function per statement; no transactions. Reads of citizens'
@@ -34,8 +35,10 @@ struct InvoiceFilter {
   std::optional<std::string> status;
   std::optional<std::int64_t> citizen_id;
 };
+// Newest first: up to `limit` invoices past `after` (keyset pagination).
 std::vector<Invoice> list_invoices(db::Connection& connection, const Scope& scope, const InvoiceFilter& filter,
-                                   std::int64_t offset, int limit, std::int64_t& total);
+                                   const std::optional<PageAfter>& after, int limit);
+std::int64_t count_invoices(db::Connection& connection, const Scope& scope, const InvoiceFilter& filter);
 void update_invoice(db::Connection& connection, const Invoice& invoice);
 
 struct Payment {
@@ -97,8 +100,10 @@ void insert_license(db::Connection& connection, BusinessLicense& license);
 std::optional<BusinessLicense> find_license(db::Connection& connection, std::int64_t id, const Scope& scope);
 // The license whose first-term fee or open renewal is invoice `invoice_id`, if any.
 std::optional<BusinessLicense> find_license_of_invoice(db::Connection& connection, std::int64_t invoice_id);
-std::vector<BusinessLicense> list_licenses(db::Connection& connection, const Scope& scope, std::int64_t offset,
-                                           int limit, std::int64_t& total);
+// Newest first: up to `limit` licenses past `after`.
+std::vector<BusinessLicense> list_licenses(db::Connection& connection, const Scope& scope,
+                                           const std::optional<PageAfter>& after, int limit);
+std::int64_t count_licenses(db::Connection& connection, const Scope& scope);
 // Active licenses whose expiry is before `now` (RFC 3339 UTC text compares in time order).
 std::vector<BusinessLicense> expired_licenses(db::Connection& connection, const std::string& now, int limit);
 // Approved licenses whose fee is still unpaid past its due date.

@@ -304,7 +304,7 @@ TEST_F(RevenueServiceTest, TheDemoLicenseWaitsForItsOpenFeeAndExpiresATermAfterP
   service->seed_demo();  // a second start seeds nothing
   auto licenses = service->list_licenses(as(citizen(1)), {});
   ASSERT_TRUE(licenses);
-  ASSERT_EQ(licenses->total, 1);
+  ASSERT_EQ(licenses->items.size(), 1u);
   auto license = licenses->items.front();
   EXPECT_EQ(license.status, "approved_unpaid");
   EXPECT_FALSE(license.expires_at);

@@ -61,6 +61,9 @@ struct Options {
   // The SQLite VFS the files are opened through; empty for the default. The storage
   // fault tests open module files through a fault-injecting shim.
   std::string vfs;
+  // Called with the module's name and the text of every statement its connections start
+  // (tests: the query plan check). Empty in the server.
+  std::function<void(std::string_view module, std::string_view sql)> statement_observer = {};
 };
 
 // Whether an SQLite error says the file cannot be used (I/O, full disk, corruption, a
@@ -176,6 +179,7 @@ class ModuleDb {
 
  private:
   void clear_failure(Access access) const;
+  static int trace_statement(unsigned type, void* self, void* statement, void* text);
 
   std::string module_;
   std::filesystem::path file_;

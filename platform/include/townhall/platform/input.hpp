@@ -69,20 +69,24 @@ std::optional<std::string> check_text(std::string_view text, TextLimits limits);
 // names nothing).
 Result<std::int64_t> parse_id(std::string_view text);
 
+// A list's page as the client asks for it (keyset pagination, page_cursor.hpp).
 struct Page {
-  int number = 1;  // 1-based
   int size = 20;
-  std::int64_t offset() const { return static_cast<std::int64_t>(number - 1) * size; }
+  std::string cursor;       // the previous page's next_cursor as sent; empty: the first page
+  bool with_total = false;  // ?include=total: count the whole list too (costs a scan of it)
 };
-// One page of a list and the total it is a page of.
+// One page of a list: its rows, where the next page starts (none on the last page), and
+// the size of the whole list when it was asked for.
 template <class T>
 struct Listed {
   std::vector<T> items;
-  std::int64_t total = 0;
-  Page page;
+  std::optional<std::string> next_cursor;
+  std::optional<std::int64_t> total;
+  int page_size = 0;
 };
 
-// ?page=&page_size= with page ≥ 1 (≤ 1,000,000) and 1 ≤ page_size ≤ max_size.
+// ?page_size= (1 ≤ page_size ≤ max_size), ?cursor= (at most 512 characters) and
+// ?include=total; ?page= (page numbers, before cursors) is refused saying what replaced it.
 Result<Page> parse_page(const http::Request& request, int default_size = 20, int max_size = 100);
 
 // The route's {id} path parameter; not_found with `no_such` ("no such permit") when it

@@ -20,13 +20,16 @@ inline http::Response json_body(int status, const nlohmann::json& value) {
   return http::json_response(status, value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-// A page of a list as responses show it: {items, page, page_size, total}. `list` is an
-// input::Listed or the like (items, total, page).
+// A page of a list as responses show it: {items, next_cursor, page_size, total when asked
+// for}. `list` is an input::Listed.
 template <class List, class F>
 nlohmann::json listed_json(const List& list, F&& to_json) {
   nlohmann::json items = nlohmann::json::array();
   for (const auto& item : list.items) items.push_back(to_json(item));
-  return {{"items", items}, {"page", list.page.number}, {"page_size", list.page.size}, {"total", list.total}};
+  nlohmann::json out = {
+      {"items", std::move(items)}, {"next_cursor", nullable(list.next_cursor)}, {"page_size", list.page_size}};
+  if (list.total) out["total"] = *list.total;
+  return out;
 }
 
 }  // namespace townhall

@@ -22,6 +22,7 @@ class Registry;
 namespace townhall {
 
 class ModuleGate;
+class PageCursors;
 
 struct ModuleHealth {
   bool up = true;
@@ -40,6 +41,7 @@ struct ModuleContext {
   // Whether the module serves (module_gate.hpp): the one owner of its up/down.
   ModuleGate& gate;
   metrics::Registry& metrics;
+  const PageCursors& cursors;  // the installation's list cursors (page_cursor.hpp)
   // Wakes the bus for this module's outbox; the module's db::WritePath calls it after a
   // commit that grew the outbox (and the CLI's or demo seed's run_in_transaction).
   std::function<void()> events_committed;

@@ -25,7 +25,8 @@ using Reply = boost::asio::awaitable<http::Response>;
 // take, after the request, what every route of its kind reads first:
 //  - the {id} path parameter: bind(&Routes::get_permit, "no such permit") answers 404
 //    with that detail, without calling the handler, when the segment cannot be an id;
-//  - the page of a list (?page= ?page_size=, input::parse_page): 400 when malformed.
+//  - the page of a list (?cursor= ?page_size= ?include=total, input::parse_page): 400
+//    when malformed.
 template <class Handlers>
 class MemberBinder {
  public:

@@ -16,6 +16,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "townhall/platform/db.hpp"
@@ -232,6 +233,59 @@ template <class... Params>
 std::int64_t single_int(Connection& connection, std::string_view sql, const Params&... params) {
   auto query = connection.cached(sql);
   bind_params(*query, params...);
+  query->executeStep();
+  return query->getColumn(0).getInt64();
+}
+
+// A WHERE clause of fixed fragments, one for each filter a request uses, with the values
+// of its '?'s in order. Each combination is a statement of its own, so the planner picks
+// the index that serves it ("?1 IS NULL OR col = ?1" keeps it from using any). Fragments
+// are the store's literals, never built from input.
+class Filter {
+ public:
+  using Value = std::variant<std::int64_t, std::string>;
+
+  Filter& add(std::string_view fragment, std::initializer_list<Value> values = {}) {
+    sql_ += sql_.empty() ? " WHERE " : " AND ";
+    sql_ += fragment;
+    values_.insert(values_.end(), values);
+    return *this;
+  }
+  template <class T>
+  Filter& add_if(const std::optional<T>& value, std::string_view fragment) {
+    return value ? add(fragment, {Value(*value)}) : *this;
+  }
+  // " WHERE a AND b" (empty without filters), then `tail` (ORDER BY ... LIMIT ?).
+  std::string sql(std::string_view head, std::string_view tail = {}) const {
+    return std::string(head) + sql_ + " " + std::string(tail);
+  }
+  // Binds the filters' values from ?1; the next free index.
+  int bind(SQLite::Statement& statement) const {
+    int index = 1;
+    for (const auto& value : values_) std::visit([&](const auto& v) { bind_value(statement, index++, v); }, value);
+    return index;
+  }
+
+ private:
+  std::string sql_;
+  std::vector<Value> values_;
+};
+
+// The rows of `head` (SELECT ... FROM ...) under `filter`, in `order`, at most `limit`.
+template <class Read>
+auto filtered_rows(Connection& connection, std::string_view head, const Filter& filter, std::string_view order,
+                   int limit, Read&& read) -> std::vector<std::invoke_result_t<Read&, SQLite::Statement&>> {
+  auto query = connection.cached(filter.sql(head, std::string(order) + " LIMIT ?"));
+  query->bind(filter.bind(*query), limit);
+  std::vector<std::invoke_result_t<Read&, SQLite::Statement&>> out;
+  while (query->executeStep()) out.push_back(read(*query));
+  return out;
+}
+
+// How many rows of `from` (FROM ..., with its alias) `filter` keeps.
+inline std::int64_t filtered_count(Connection& connection, std::string_view from, const Filter& filter) {
+  auto query = connection.cached(filter.sql(std::string("SELECT count(*) ") + std::string(from)));
+  filter.bind(*query);
   query->executeStep();
   return query->getColumn(0).getInt64();
 }

@@ -37,7 +37,7 @@ struct Field {
 };
 Field optional(std::string name, Json schema);
 Json object(std::vector<Field> fields);
-// {items: [item], page, page_size, total}: a list route's page.
+// {items: [item], next_cursor, page_size, total (with ?include=total)}: a list route's page.
 Json page_of(Json item);
 
 std::string text(const Json& schema);

@@ -1,13 +1,16 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/input.hpp"
 #include "townhall/platform/module_gate.hpp"
+#include "townhall/platform/page_cursor.hpp"
 #include "townhall/platform/write_path.hpp"
 #include "townhall/platform/writer.hpp"
 
@@ -27,8 +30,22 @@ struct ServiceDependencies {
   std::function<void()> events_committed;  // wakes the bus after a commit that grew the outbox
   ModuleGate& gate;                        // the module's up/down (module_gate.hpp)
   metrics::Registry& metrics;
+  const PageCursors& cursors;  // seals and opens its lists' cursors (page_cursor.hpp)
   // Crash points (ModuleContext::fault_hook); empty outside crash tests.
   std::function<void(std::string_view point)> fault_hook = {};
+};
+
+// A list read page by page in a fixed (sort key, id) order (keyset pagination).
+template <class T>
+struct PagedQuery {
+  std::string_view list;  // its name, which its cursors carry: "permits.applications"
+  std::string owner;      // whose view it is (the caller's scope): a cursor is good for it only
+  // Up to `limit` rows past `after` (none: from the first), in the list's order.
+  std::function<std::vector<T>(db::Connection&, const std::optional<PageAfter>& after, int limit)> rows;
+  // The whole list's size, for ?include=total.
+  std::function<std::int64_t(db::Connection&)> count;
+  // A row's sort key; empty when the list is ordered by id alone.
+  std::function<std::string(const T&)> key_of = {};
 };
 
 // The part every service shares: its dependencies, its one write path, and usable() (the
@@ -54,17 +71,29 @@ class ModuleService {
     });
   }
 
-  // The usual read of a list's page: the gate, then `list` (Connection&, offset, size,
-  // std::int64_t& total -> std::vector<T>) on a WAL reader.
-  template <class List>
-  auto read_page(input::Page page, List&& list) const -> Result<input::Listed<
-      typename std::invoke_result_t<List&, db::Connection&, std::int64_t, int, std::int64_t&>::value_type>> {
-    using T = typename std::invoke_result_t<List&, db::Connection&, std::int64_t, int, std::int64_t&>::value_type;
+  // A page of `query`'s list: the gate, the cursor opened (sealed for another list or
+  // owner, or altered: invalid_argument), page.size + 1 rows read on a WAL reader to learn
+  // whether a next page exists, and its cursor sealed from the page's last row.
+  template <class T>
+  Result<input::Listed<T>> read_page(const input::Page& page, const PagedQuery<T>& query) const {
     if (auto ok = usable(); !ok) return ok.error();
+    std::optional<PageAfter> after;
+    if (!page.cursor.empty()) {
+      auto opened = deps_.cursors.open(page.cursor, query.list, query.owner);
+      if (!opened) return opened.error();
+      after = std::move(*opened);
+    }
     return deps_.readers.read([&](db::Connection& reader) -> Result<input::Listed<T>> {
       input::Listed<T> out;
-      out.page = page;
-      out.items = list(reader, page.offset(), page.size, out.total);
+      out.page_size = page.size;
+      out.items = query.rows(reader, after, page.size + 1);
+      if (out.items.size() > static_cast<std::size_t>(page.size)) {
+        out.items.erase(out.items.begin() + page.size, out.items.end());
+        const T& last = out.items.back();
+        out.next_cursor =
+            deps_.cursors.seal(query.list, query.owner, {query.key_of ? query.key_of(last) : std::string(), last.id});
+      }
+      if (page.with_total) out.total = query.count(reader);
       return out;
     });
   }

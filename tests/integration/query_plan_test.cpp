@@ -1,0 +1,151 @@
+// Issue 24 §1: no list or lookup query reads a whole table. The server runs with demo data
+// and a statement observer on every module connection; the test calls every list route
+// with each of its filters, as a citizen and as staff, and a lookup of each kind. Then
+// every SELECT, UPDATE and DELETE the modules and the bus ran is planned again
+// (EXPLAIN QUERY PLAN) on its module's file: a full scan of a table that grows with the
+// municipality, or a sort of every matching row before a LIMIT, fails the test.
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+
+#include "server_fixture.hpp"
+#include "support.hpp"
+
+namespace townhall {
+namespace {
+
+using json = nlohmann::json;
+
+// Tables that stay small whatever the data (configuration and bookkeeping rows), or are
+// read whole on purpose by a job that pages through them by id.
+const std::set<std::string> kSmallTables = {
+    "sqlite_master",    "sqlite_schema", "schema_migrations", "departments", "department_refs",
+    "role_permissions", "roles",         "facilities",        "programs",    "bus_cursors",
+    "storage_probe",    "key_check",     "preferences",       "bus_epoch"};
+
+// The table a plan's "SCAN x" reads: x, or the table x is an alias of in `sql`.
+std::string scanned_table(const std::string& detail, const std::string& sql) {
+  auto name = detail.substr(5, detail.find(' ', 5) == std::string::npos ? std::string::npos : detail.find(' ', 5) - 5);
+  std::smatch match;
+  std::regex alias("(?:FROM|JOIN) (\\w+) " + name + "\\b");
+  if (std::regex_search(sql, match, alias)) return match[1];
+  return name;
+}
+
+// A plain SCAN (no index) of a growing table in a statement that filters: it reads the
+// table to find its rows. (A SCAN without a filter reads in rowid order and stops at its
+// LIMIT: the first page of an unfiltered list.)
+bool reads_whole_table(const std::string& detail, const std::string& sql) {
+  if (!detail.starts_with("SCAN ") || detail.starts_with("SCAN CONSTANT ROW")) return false;
+  if (detail.find(" USING ") != std::string::npos) return false;  // an index (covering or not) in order
+  if (sql.find(" WHERE ") == std::string::npos) return false;
+  return !kSmallTables.contains(scanned_table(detail, sql));
+}
+
+TEST(QueryPlans, NoListOrLookupReadsAWholeTable) {
+  testing::TempDir dir;
+  auto config = testing::test_config(dir.path());
+  std::mutex mutex;
+  std::map<std::string, std::set<std::string>> statements;  // by module
+  config.database.statement_observer = [&](std::string_view module, std::string_view sql) {
+    std::lock_guard lock(mutex);
+    statements[std::string(module)].insert(std::string(sql));
+  };
+  ASSERT_TRUE(app::create_staff_user(
+      config, auth::StaffUser{"admin@example.org", "staff password 1", "Admin", "admin", std::nullopt}));
+  auto application =
+      std::make_unique<app::Application>(config, app::Application::Options{.demo = true, .handle_signals = false});
+  auto port = application->start();
+  auto call = [&](const std::string& method, const std::string& path, const std::string& token,
+                  const std::string& body = {}) { return testing::call(port, method, path, body, token); };
+  auto admin = testing::login(port, "admin@example.org", "staff password 1");
+  ASSERT_FALSE(admin.empty());
+  auto registered =
+      call("POST", "/api/v1/auth/register", {},
+           json{{"email", "maria@example.org"}, {"password", "a long enough password"}, {"name", "Maria"}}.dump());
+  ASSERT_EQ(registered.status, 201) << registered.body;
+  auto maria_id = std::to_string(json::parse(registered.body)["id"].get<std::int64_t>());
+  ASSERT_EQ(call("PATCH", "/api/v1/auth/citizens/" + maria_id, admin, R"({"identity_verified":true})").status, 200);
+  ASSERT_TRUE(testing::wait_until([&] { return application->bus().caught_up(); }));
+  auto maria = testing::login(port, "maria@example.org", "a long enough password");
+  ASSERT_FALSE(maria.empty());
+  auto submitted = call("POST", "/api/v1/permits/applications", maria,
+                        R"({"permit_type":"fence","description":"A fence","property_address":"1 Main St",)"
+                        R"("department_code":"BLD"})");
+  ASSERT_EQ(submitted.status, 201) << submitted.body;
+  ASSERT_TRUE(testing::wait_until([&] { return application->bus().caught_up(); }));
+
+  // Every list with each filter, first page and the next, as a citizen and as staff.
+  const std::vector<std::string> lists = {
+      "/api/v1/permits/applications",
+      "/api/v1/permits/applications?status=under_review",
+      "/api/v1/permits/applications?department_code=BLD",
+      "/api/v1/permits/applications?department_code=BLD&status=approved",
+      "/api/v1/revenue/invoices",
+      "/api/v1/revenue/invoices?status=open",
+      "/api/v1/revenue/invoices?citizen_id=" + maria_id,
+      "/api/v1/revenue/licenses",
+      "/api/v1/parks/facilities",
+      "/api/v1/parks/programs",
+      "/api/v1/parks/bookings",
+      "/api/v1/parks/bookings?facility_id=1",
+      "/api/v1/parks/bookings?from=2026-01-01T00:00:00Z&to=2030-01-01T00:00:00Z",
+      "/api/v1/auth/citizens",
+      "/api/v1/auth/citizens?email=maria@example.org",
+      "/api/v1/notify/inbox",
+  };
+  for (const auto& token : {maria, admin})
+    for (const auto& list : lists) {
+      auto first = call("GET", list + (list.find('?') == std::string::npos ? "?" : "&") + "page_size=1", token);
+      if (first.status != 200) continue;  // not this caller's list
+      auto body = json::parse(first.body);
+      if (!body.contains("next_cursor") || !body["next_cursor"].is_string()) continue;
+      auto next = call("GET",
+                       list + (list.find('?') == std::string::npos ? "?" : "&") +
+                           "page_size=1&cursor=" + body["next_cursor"].get<std::string>(),
+                       token);
+      EXPECT_EQ(next.status, 200) << list << ": " << next.body;
+    }
+  for (const auto& lookup : {"/api/v1/permits/applications/1", "/api/v1/revenue/invoices/1", "/api/v1/parks/bookings/1",
+                             "/api/v1/parks/facilities/1", "/api/v1/auth/citizens/1", "/api/v1/auth/me"})
+    call("GET", lookup, admin);
+  application.reset();
+
+  std::vector<std::string> whole_reads;
+  std::size_t planned = 0;
+  for (const auto& [module, texts] : statements) {
+    SQLite::Database file((dir.path() / (module + ".db")).string(), SQLite::OPEN_READONLY);
+    for (const auto& sql : texts) {
+      if (!(sql.starts_with("SELECT") || sql.starts_with("UPDATE") || sql.starts_with("DELETE"))) continue;
+      if (sql.find(" WHERE ") == std::string::npos && sql.find(" LIMIT ") == std::string::npos)
+        continue;                        // whole on purpose
+      if (sql.ends_with(";")) continue;  // a migration script's statement: run once, on upgrade
+      std::unique_ptr<SQLite::Statement> plan_of;
+      try {
+        plan_of = std::make_unique<SQLite::Statement>(file, "EXPLAIN QUERY PLAN " + sql);
+      } catch (const SQLite::Exception&) {
+        continue;  // a migration's statement on a temporary table of its own
+      }
+      auto& plan = *plan_of;
+      ++planned;
+      while (plan.executeStep()) {
+        std::string detail = plan.getColumn(3).getString();
+        bool sorts_before_limit =
+            detail.find("TEMP B-TREE FOR ORDER BY") != std::string::npos && sql.find(" LIMIT ") != std::string::npos;
+        if (reads_whole_table(detail, sql) || sorts_before_limit)
+          whole_reads.push_back(module + ": " + detail + "  <-  " + sql);
+      }
+    }
+  }
+  EXPECT_GT(planned, 40u) << "the observer saw too few statements to mean anything";
+  for (const auto& read : whole_reads) ADD_FAILURE() << read;
+}
+
+}  // namespace
+}  // namespace townhall
