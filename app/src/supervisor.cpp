@@ -53,7 +53,8 @@ void Application::Impl::open() {
     slot->context = std::make_unique<ModuleContext>(ModuleContext{
         module_config, *slot->database, *slot->writer, *slot->gate, metrics, *cursors,
         [bus = bus.get(), name = module_config.name] { bus->notify(name); }, options.demo,
-        [bus = bus.get(), name = module_config.name] { return bus->outbox_head(name); }, options.fault_hook});
+        [bus = bus.get(), name = module_config.name] { return bus->outbox_head(name); }, options.fault_hook,
+        [bus = bus.get(), name = module_config.name] { return bus->consumer_caught_up(name); }});
     slot->module = factory_for(module_config.name).make(*slot->context, apis);
     std::vector<bus::Subscription> subscriptions;
     auto* consumer = dynamic_cast<bus::Consumer*>(slot->module.get());

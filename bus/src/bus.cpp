@@ -348,6 +348,27 @@ BusMeasurement Bus::Impl::measure() {
   return out;
 }
 
+bool Bus::consumer_caught_up(std::string_view module) {
+  if (!impl_->wired) return false;
+  auto* consumer = impl_->find_consumer(module);
+  if (!consumer) return true;
+  for (auto& subscription : consumer->subscriptions)
+    for (auto& feed : subscription->feeds) {
+      if (!consumer->up) return false;
+      std::int64_t head = 0;
+      try {
+        head = feed->source->outbox_head();
+      } catch (const std::exception&) {
+        return false;
+      }
+      if (feed->watermark.load() < head) {
+        impl_->schedule_pump(feed.get());
+        return false;
+      }
+    }
+  return true;
+}
+
 bool Bus::caught_up() {
   for (auto& source : impl_->sources) {
     std::int64_t head = 0;

@@ -10,8 +10,15 @@ BasicModule::BasicModule(std::string name, ModuleContext& context)
     : name_(std::move(name)), context_(context), readers_(context.db, 4) {}
 
 ServiceDependencies BasicModule::service_dependencies() {
-  return {context_.db,   context_.writer,  readers_,         context_.events_committed,
-          context_.gate, context_.metrics, context_.cursors, context_.fault_hook};
+  return {context_.db,
+          context_.writer,
+          readers_,
+          context_.events_committed,
+          context_.gate,
+          context_.metrics,
+          context_.cursors,
+          context_.fault_hook,
+          context_.inputs_caught_up};
 }
 
 void BasicModule::start() {

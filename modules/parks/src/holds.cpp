@@ -63,6 +63,17 @@ void ParksService::wake_scheduler() {
 // running — recomputed from the file each round, so a restart keeps every deadline.
 asio::awaitable<void> ParksService::hold_loop() {
   auto done = hold_loop_done_;
+  // After a start, what revenue committed first (a payment made in time, before a crash
+  // or a long stop) reaches parks before any hold expires: that booking is confirmed,
+  // not cancelled and refunded. Bounded, so a source that stays unreadable does not keep
+  // every hold running.
+  if (deps_.inputs_caught_up) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (deps_.gate.is_open() && !deps_.inputs_caught_up() && std::chrono::steady_clock::now() < give_up) {
+      hold_timer_->expires_after(std::chrono::milliseconds(50));
+      co_await hold_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
   while (deps_.gate.is_open()) {
     auto expired = co_await expire_holds();
     if (!expired) spdlog::warn("parks: expiring holds failed: {}", expired.error().message);

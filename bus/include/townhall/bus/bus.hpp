@@ -178,6 +178,10 @@ class Bus {
   // The newest event id in `module`'s outbox (0 when empty); throws SQLite::Exception
   // when its file cannot be read, std::out_of_range for a module that is no source.
   std::int64_t outbox_head(std::string_view module);
+  // Whether `module`'s consumer is up and has applied everything its sources have
+  // committed by now (true for a module that consumes nothing); false before start().
+  // Any thread; a feed found behind is pumped.
+  bool consumer_caught_up(std::string_view module);
   // True once every consumer is up and has applied everything its sources had when called.
   bool caught_up();
   // status() with each source's outbox read now: fresh heads, lag in seconds, outbox

@@ -52,6 +52,10 @@ struct ModuleContext {
   // only by the test build of the binary (townhall_faulty, TOWNHALL_CRASH_AT); empty in
   // `townhall`, which has no way to set it.
   std::function<void(std::string_view point)> fault_hook = {};
+  // Whether the module has applied every event its sources had committed by now (the
+  // bus's answer); empty: nothing to wait for. A job that must not run on a stale view
+  // after a start waits for it (parks' hold expiry).
+  std::function<bool()> inputs_caught_up = {};
 };
 
 // A module: constructed with its dependencies (no I/O in the constructor), started once

@@ -33,6 +33,7 @@ struct ServiceDependencies {
   const PageCursors& cursors;  // seals and opens its lists' cursors (page_cursor.hpp)
   // Crash points (ModuleContext::fault_hook); empty outside crash tests.
   std::function<void(std::string_view point)> fault_hook = {};
+  std::function<bool()> inputs_caught_up = {};  // ModuleContext::inputs_caught_up
 };
 
 // A list read page by page in a fixed (sort key, id) order (keyset pagination).
