@@ -90,6 +90,36 @@ class ParksCrash : public ::testing::Test {
     booking = json::parse(booked.body)["id"];
     hold_expires_at = json::parse(booked.body)["hold_expires_at"];
   }
+  // A priced booking, its invoice paid, then kill -9 as soon as revenue answers: parks
+  // may or may not have taken the payment (the saga's hop) before the kill.
+  void book_pay_and_kill(std::string& token, std::int64_t& booking, std::string& hold_expires_at) {
+    auto server = serve();
+    ASSERT_NE(port, 0) << server->output();
+    book(token, booking, hold_expires_at);
+    json invoice;
+    ASSERT_TRUE(testing::wait_until([&] {
+      auto list = json::parse(testing::call(port, "GET", "/api/v1/revenue/invoices", {}, token).body);
+      if (list["items"].size() != 1) return false;
+      invoice = list["items"][0];
+      return true;
+    }));
+    auto paid = testing::http_request(
+        port, "POST", "/api/v1/revenue/payments",
+        json{{"invoice_id", invoice["id"]}, {"amount_cents", 2500}, {"method", {{"type", "card"}, {"token", "tok_ok"}}}}
+            .dump(),
+        {"Authorization: Bearer " + token, "Idempotency-Key: crash"});
+    ASSERT_EQ(paid.status, 201) << paid.body;
+    server->signal(SIGKILL);
+    ASSERT_EQ(server->wait_exit(), 128 + SIGKILL);
+  }
+  // Once the server has stopped: one booking.confirmed, one completed payment.
+  void expect_confirmed_once() {
+    SQLite::Database parks((data_dir.path() / "parks.db").string(), SQLite::OPEN_READONLY);
+    EXPECT_EQ(parks.execAndGet("SELECT count(*) FROM outbox WHERE event_type = 'booking.confirmed'").getInt(), 1);
+    SQLite::Database revenue((data_dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
+    EXPECT_EQ(revenue.execAndGet("SELECT count(*) FROM payments WHERE status = 'completed'").getInt(), 1);
+  }
+
   json booking_of(std::int64_t id, const std::string& token) {
     return json::parse(testing::call(port, "GET", "/api/v1/parks/bookings/" + std::to_string(id), {}, token).body);
   }
@@ -129,36 +159,14 @@ TEST_F(ParksCrash, AHoldRunningAtAKillStillExpiresAtItsDeadline) {
 TEST_F(ParksCrash, APaymentBeforeAKillConfirmsItsBookingOnce) {
   std::string token, deadline;
   std::int64_t booking = 0;
-  {
-    auto server = serve();
-    ASSERT_NE(port, 0) << server->output();
-    book(token, booking, deadline);
-    json invoice;
-    ASSERT_TRUE(testing::wait_until([&] {
-      auto list = json::parse(testing::call(port, "GET", "/api/v1/revenue/invoices", {}, token).body);
-      if (list["items"].size() != 1) return false;
-      invoice = list["items"][0];
-      return true;
-    }));
-    auto paid = testing::http_request(
-        port, "POST", "/api/v1/revenue/payments",
-        json{{"invoice_id", invoice["id"]}, {"amount_cents", 2500}, {"method", {{"type", "card"}, {"token", "tok_ok"}}}}
-            .dump(),
-        {"Authorization: Bearer " + token, "Idempotency-Key: crash"});
-    ASSERT_EQ(paid.status, 201) << paid.body;
-    server->signal(SIGKILL);  // the saga's hop to parks may or may not have happened
-    ASSERT_EQ(server->wait_exit(), 128 + SIGKILL);
-  }
+  book_pay_and_kill(token, booking, deadline);
   auto server = serve();
   ASSERT_NE(port, 0) << server->output();
   ASSERT_TRUE(testing::wait_until([&] { return booking_of(booking, token)["status"] == "confirmed"; },
                                   std::chrono::seconds(10)));  // a restart, as above
   server->signal(SIGTERM);
   ASSERT_EQ(server->wait_exit(), 0);
-  SQLite::Database parks((data_dir.path() / "parks.db").string(), SQLite::OPEN_READONLY);
-  EXPECT_EQ(parks.execAndGet("SELECT count(*) FROM outbox WHERE event_type = 'booking.confirmed'").getInt(), 1);
-  SQLite::Database revenue((data_dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
-  EXPECT_EQ(revenue.execAndGet("SELECT count(*) FROM payments WHERE status = 'completed'").getInt(), 1);
+  expect_confirmed_once();
 }
 
 // The same, but the hold ends while the server is down (a crash, then a restart later than
@@ -168,28 +176,7 @@ TEST_F(ParksCrash, APaymentBeforeAKillConfirmsItsBookingOnce) {
 TEST_F(ParksCrash, APaymentBeforeAKillConfirmsItsBookingWhenTheHoldEndsWhileDown) {
   std::string token, deadline;
   std::int64_t booking = 0;
-  {
-    auto server = serve();
-    ASSERT_NE(port, 0) << server->output();
-    book(token, booking, deadline);
-    json invoice;
-    ASSERT_TRUE(testing::wait_until([&] {
-      auto list = json::parse(testing::call(port, "GET", "/api/v1/revenue/invoices", {}, token).body);
-      if (list["items"].size() != 1) return false;
-      invoice = list["items"][0];
-      return true;
-    }));
-    // Killed as soon as revenue answers: parks may not have taken the payment yet (when
-    // it has, the restart has nothing to wait for and the test checks the same outcome).
-    auto paid = testing::http_request(
-        port, "POST", "/api/v1/revenue/payments",
-        json{{"invoice_id", invoice["id"]}, {"amount_cents", 2500}, {"method", {{"type", "card"}, {"token", "tok_ok"}}}}
-            .dump(),
-        {"Authorization: Bearer " + token, "Idempotency-Key: crash-late"});
-    ASSERT_EQ(paid.status, 201) << paid.body;
-    server->signal(SIGKILL);
-    ASSERT_EQ(server->wait_exit(), 128 + SIGKILL);
-  }
+  book_pay_and_kill(token, booking, deadline);
   auto due = utc::parse(deadline);
   ASSERT_TRUE(due);
   // Down past the hold's end (a condition on the clock, not a guess at a duration).
@@ -202,10 +189,9 @@ TEST_F(ParksCrash, APaymentBeforeAKillConfirmsItsBookingWhenTheHoldEndsWhileDown
       << booking_of(booking, token).dump();
   server->signal(SIGTERM);
   ASSERT_EQ(server->wait_exit(), 0);
+  expect_confirmed_once();
   SQLite::Database parks((data_dir.path() / "parks.db").string(), SQLite::OPEN_READONLY);
   EXPECT_EQ(parks.execAndGet("SELECT count(*) FROM outbox WHERE event_type = 'booking.cancelled'").getInt(), 0);
-  SQLite::Database revenue((data_dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
-  EXPECT_EQ(revenue.execAndGet("SELECT count(*) FROM payments WHERE status = 'completed'").getInt(), 1);
 }
 
 }  // namespace
