@@ -1,7 +1,9 @@
 // The modules compiled into this binary: adding one is an entry here (its name, table
-// manifest, published topics and how to build it) and a line in kKnownModules.
+// manifest, published topics and how to build it).
 #include "module_table.hpp"
 
+#include <array>
+#include <iterator>
 #include <stdexcept>
 
 #include "townhall/app/application.hpp"
@@ -18,6 +20,20 @@
 namespace townhall::app {
 namespace {
 
+// The auth Api a module is built with; auth must come first in the registry.
+auth::Api& needs_auth(const BuiltApis& apis, std::string_view module) {
+  if (!apis.auth)
+    throw config::ConfigError("modules." + std::string(module) +
+                              ": needs the auth module (list auth first, in depends_on)");
+  return *apis.auth;
+}
+
+// A module whose only dependency is auth's Api.
+template <std::unique_ptr<Module> (*make)(ModuleContext&, auth::Api&)>
+std::unique_ptr<Module> with_auth(ModuleContext& context, BuiltApis& apis) {
+  return make(context, needs_auth(apis, context.config.name));
+}
+
 constexpr ModuleFactory kFactories[] = {
     {"auth", auth::table_manifest, auth::events::kTopics,
      [](ModuleContext& context, BuiltApis& apis) {
@@ -25,32 +41,17 @@ constexpr ModuleFactory kFactories[] = {
        apis.auth = instance.api;
        return std::move(instance.module);
      }},
-    {"permits", permits::table_manifest, permits::events::kTopics,
-     [](ModuleContext& context, BuiltApis& apis) {
-       if (!apis.auth)
-         throw config::ConfigError("modules.permits: needs the auth module (list auth first, in depends_on)");
-       return permits::make_module(context, *apis.auth);
-     }},
-    {"revenue", revenue::table_manifest, revenue::events::kTopics,
-     [](ModuleContext& context, BuiltApis& apis) {
-       if (!apis.auth)
-         throw config::ConfigError("modules.revenue: needs the auth module (list auth first, in depends_on)");
-       return revenue::make_module(context, *apis.auth);
-     }},
-    {"parks", parks::table_manifest, parks::events::kTopics,
-     [](ModuleContext& context, BuiltApis& apis) {
-       if (!apis.auth)
-         throw config::ConfigError("modules.parks: needs the auth module (list auth first, in depends_on)");
-       return parks::make_module(context, *apis.auth);
-     }},
-    {"notify", notify::table_manifest, notify::events::kTopics,
-     [](ModuleContext& context, BuiltApis& apis) {
-       if (!apis.auth)
-         throw config::ConfigError("modules.notify: needs the auth module (list auth first, in depends_on)");
-       return notify::make_module(context, *apis.auth);
-     }},
+    {"permits", permits::table_manifest, permits::events::kTopics, with_auth<permits::make_module>},
+    {"revenue", revenue::table_manifest, revenue::events::kTopics, with_auth<revenue::make_module>},
+    {"parks", parks::table_manifest, parks::events::kTopics, with_auth<parks::make_module>},
+    {"notify", notify::table_manifest, notify::events::kTopics, with_auth<notify::make_module>},
 };
-constexpr std::string_view kKnownModules[] = {"auth", "permits", "revenue", "parks", "notify"};
+
+constexpr auto kKnownModules = [] {
+  std::array<std::string_view, std::size(kFactories)> names{};
+  for (std::size_t i = 0; i < names.size(); ++i) names[i] = kFactories[i].name;
+  return names;
+}();
 
 }  // namespace
 
