@@ -4,6 +4,7 @@
 // clerk, parks staff, the front-desk clerk, the admin — whether it gets in (any answer
 // but 401/403/404) or which refusal it gets. A route added without a row fails the test,
 // so nobody adds an endpoint without deciding who may use it.
+#include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -138,6 +139,19 @@ class AuthorizationMatrix : public ::testing::Test {
     auto booked = call("POST", "/api/v1/parks/bookings", booking_body(10), tokens[owner]);
     ASSERT_EQ(booked.status, 201) << booked.body;
     booking = json::parse(booked.body)["id"];
+    // One that has started, which parks staff may mark a no-show.
+    auto started = call("POST", "/api/v1/parks/bookings", booking_body(11), tokens[owner]);
+    ASSERT_EQ(started.status, 201) << started.body;
+    started_booking = json::parse(started.body)["id"];
+    {
+      SQLite::Database parks_file((dir.path() / "parks.db").string(), SQLite::OPEN_READWRITE);
+      parks_file.setBusyTimeout(5000);
+      SQLite::Statement move(parks_file, "UPDATE bookings SET starts_at = ?, ends_at = ? WHERE id = ?");
+      move.bind(1, utc::format(std::chrono::system_clock::now() - std::chrono::hours(2)));
+      move.bind(2, utc::format(std::chrono::system_clock::now() - std::chrono::hours(1)));
+      move.bind(3, started_booking);
+      ASSERT_EQ(move.exec(), 1);
+    }
     auto program_created =
         call("POST", "/api/v1/parks/programs", R"({"name":"Yoga","schedule":"Saturdays","capacity":5,"price_cents":0})",
              tokens[admin]);
@@ -344,6 +358,25 @@ class AuthorizationMatrix : public ::testing::Test {
          permits + "/permits/{id}/revoke",
          {_401, _403, _404, in, _403, _403, _403, in},
          fixed(permits + "/permits/" + id(permit) + "/revoke", R"({"reason":"matrix"})")},
+        // Permit types are public to read; only administrators (permits:types) change them.
+        {"GET", permits + "/permit-types", {in, in, in, in, in, in, in, in}, fixed(permits + "/permit-types")},
+        {"GET",
+         permits + "/permit-types/{code}",
+         {in, in, in, in, in, in, in, in},
+         fixed(permits + "/permit-types/fence")},
+        {"POST",
+         permits + "/permit-types",
+         {_401, _403, _403, _403, _403, _403, _403, in},
+         fixed(permits + "/permit-types", R"({"permit_type":"matrix","fee_cents":100})")},
+        {"PATCH",
+         permits + "/permit-types/{code}",
+         {_401, _403, _403, _403, _403, _403, _403, in},
+         fixed(permits + "/permit-types/fence", R"({"fee_cents":0})")},
+        // A department's staff see their department's report; citizens none.
+        {"GET",
+         permits + "/reports/applications",
+         {_401, _403, _403, in, _403, _403, _403, in},
+         fixed(permits + "/reports/applications")},
         {"GET", revenue + "/invoices", {_401, in, in, _403, in, _403, _403, in}, fixed(revenue + "/invoices")},
         {"GET",
          revenue + "/invoices/{id}",
@@ -424,6 +457,15 @@ class AuthorizationMatrix : public ::testing::Test {
          parks + "/bookings/{id}",
          {_401, in, _404, _403, _403, in, _403, in},
          fixed(parks + "/bookings/" + id(booking))},
+        // Staff only; the first one in marks it, the second gets 409 (it got in).
+        {"POST",
+         parks + "/bookings/{id}/no-show",
+         {_401, _403, _403, _403, _403, in, _403, in},
+         fixed(parks + "/bookings/" + id(started_booking) + "/no-show")},
+        {"GET",
+         parks + "/reports/utilisation",
+         {_401, _403, _403, _403, _403, in, _403, in},
+         fixed(parks + "/reports/utilisation")},
         {"GET", parks + "/programs", {in, in, in, in, in, in, in, in}, fixed(parks + "/programs")},
         {"GET", parks + "/programs/{id}", {in, in, in, in, in, in, in, in}, fixed(parks + "/programs/" + id(program))},
         {"POST",
@@ -472,7 +514,8 @@ class AuthorizationMatrix : public ::testing::Test {
   std::array<std::string, kActors> tokens, emails, passwords;
   std::int64_t maria = 0, other = 0, temp_employee = 0;
   std::int64_t application = 0, fee_application = 0, permit = 0, inspection = 0, invoice = 0, tax_record = 0,
-               license = 0, active_license = 0, facility = 0, booking = 0, program = 0, enrollment = 0, notice = 0;
+               license = 0, active_license = 0, facility = 0, booking = 0, started_booking = 0, program = 0,
+               enrollment = 0, notice = 0;
 };
 
 TEST_F(AuthorizationMatrix, EveryRouteHasARowAndEveryCallerGetsWhatItSays) {

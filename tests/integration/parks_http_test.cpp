@@ -452,6 +452,76 @@ TEST_F(ParksHttp, AStartedBookingIsCancelledOnlyByStaffWhoDecideTheRefund) {
   check_invariants();
 }
 
+// Issue 26.3 on the numbers: a week of a facility open 12 h a day (84 h), three hours of
+// confirmed bookings, one of them a no-show, and one cancelled by its citizen.
+TEST_F(ParksHttp, TheUtilisationReportCountsAWeekOfBookingsNoShowsAndCancellations) {
+  auto [maria, token] = citizen("maria@example.org");
+  std::vector<std::int64_t> ids;
+  for (auto [hour, hours] : {std::pair{9, 2}, std::pair{13, 1}, std::pair{15, 1}}) {
+    auto booked = book(token, free_field, new_york(20, hour), new_york(20, hour + hours));
+    ASSERT_EQ(booked.status, 201) << booked.body;
+    ids.push_back(body_of(booked)["id"].get<std::int64_t>());
+  }
+  auto path = [](std::int64_t id) { return "/api/v1/parks/bookings/" + std::to_string(id); };
+  expect_problem(call("POST", path(ids[0]) + "/no-show", {}, pat), 409, "has not started");
+  ASSERT_EQ(call("DELETE", path(ids[2]), {}, token).status, 200);
+  {
+    // Into the week of Monday 2 March 2026 (New York is UTC-5 until 8 March).
+    SQLite::Database file((dir.path() / "parks.db").string(), SQLite::OPEN_READWRITE);
+    file.setBusyTimeout(5000);
+    SQLite::Statement move(file, "UPDATE bookings SET starts_at = ?, ends_at = ? WHERE id = ?");
+    for (auto [id, from, to] : {std::tuple{ids[0], "2026-03-02T14:00:00.000Z", "2026-03-02T16:00:00.000Z"},
+                                std::tuple{ids[1], "2026-03-03T15:00:00.000Z", "2026-03-03T16:00:00.000Z"},
+                                std::tuple{ids[2], "2026-03-08T15:00:00.000Z", "2026-03-08T16:00:00.000Z"}}) {
+      move.bind(1, from);
+      move.bind(2, to);
+      move.bind(3, id);
+      ASSERT_EQ(move.exec(), 1);
+      move.reset();
+    }
+  }
+  expect_problem(call("POST", path(ids[0]) + "/no-show", {}, token), 403);
+  auto marked = call("POST", path(ids[0]) + "/no-show", {}, pat);
+  ASSERT_EQ(marked.status, 200) << marked.body;
+  EXPECT_TRUE(body_of(marked)["no_show_at"].is_string());
+  expect_problem(call("POST", path(ids[0]) + "/no-show", {}, pat), 409, "already");
+  expect_problem(call("POST", path(ids[2]) + "/no-show", {}, pat), 409, "cancelled");
+
+  const std::string report =
+      "/api/v1/parks/reports/utilisation?from=2026-03-02&to=2026-03-08&facility_id=" + std::to_string(free_field);
+  auto answered = call("GET", report, {}, pat);
+  ASSERT_EQ(answered.status, 200) << answered.body;
+  auto rows = body_of(answered)["rows"];
+  ASSERT_EQ(rows.size(), 1u) << answered.body;
+  EXPECT_EQ(rows[0]["week"], "2026-03-02");
+  EXPECT_EQ(rows[0]["open_hours"], 84.0);
+  EXPECT_EQ(rows[0]["booked_hours"], 3.0);
+  EXPECT_NEAR(rows[0]["utilisation"].get<double>(), 3.0 / 84.0, 1e-9);
+  EXPECT_EQ(rows[0]["bookings"], 2);
+  EXPECT_EQ(rows[0]["no_shows"], 1);
+  EXPECT_EQ(rows[0]["cancelled_by_citizen"], 1);
+  EXPECT_EQ(rows[0]["expired"], 0);
+  // Two days only: the Tuesday's hour, 24 open hours.
+  auto tuesday = body_of(
+      call("GET",
+           "/api/v1/parks/reports/utilisation?from=2026-03-03&to=2026-03-04&facility_id=" + std::to_string(free_field),
+           {}, pat));
+  EXPECT_EQ(tuesday["totals"]["open_hours"], 24.0);
+  EXPECT_EQ(tuesday["totals"]["booked_hours"], 1.0);
+  EXPECT_EQ(tuesday["totals"]["no_shows"], 0);
+
+  auto csv =
+      testing::http_request(server->port(), "GET", report, {}, {"Authorization: Bearer " + pat, "Accept: text/csv"});
+  ASSERT_EQ(csv.status, 200);
+  EXPECT_EQ(csv.body.substr(0, csv.body.find("\r\n")),
+            "facility_id,facility,week,open_hours,booked_hours,utilisation,bookings,no_shows,cancelled_by_citizen,"
+            "cancelled_by_staff,expired");
+  EXPECT_NE(csv.body.find(",Field,2026-03-02,84.0,3.0,"), std::string::npos) << csv.body;
+  expect_problem(call("GET", report, {}, token), 403);
+  expect_problem(call("GET", "/api/v1/parks/reports/utilisation?facility_id=999999", {}, pat), 404);
+  expect_problem(call("GET", "/api/v1/parks/reports/utilisation?to=2026-02-30", {}, pat), 400, "to");
+}
+
 // The refund policy end to end: with refund_cutoff_hours = 30 days, a paid booking eight
 // days out is inside the no-refund window. Its citizen may still cancel it (the slot is
 // freed) but revenue keeps the payment; an unpaid one is simply voided.

@@ -338,6 +338,74 @@ TEST_F(PermitsHttp, ListsPageByACursorGoodOnlyForItsListAndCaller) {
                  "cursor");
 }
 
+// Issue 26.5 and 26.3 over HTTP: administrators change permit types (each change a
+// version an application keeps), and a department's report as JSON and CSV.
+TEST_F(PermitsHttp, PermitTypesAreDataAdministratorsVersionAndReportsCountThem) {
+  auto [maria, token] = verified_citizen("maria@example.org");
+  wait_for_caches();
+  auto listed = call("GET", "/api/v1/permits/permit-types");
+  ASSERT_EQ(listed.status, 200) << listed.body;
+  EXPECT_GE(body_of(listed)["items"].size(), 4u) << "seeded from the registry";
+
+  auto created = call("POST", "/api/v1/permits/permit-types",
+                      R"({"permit_type":"pool","fee_cents":1000,"currency":"USD","inspection_required":true})", admin);
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(created.header("location"), "/api/v1/permits/permit-types/pool");
+  auto first = submit(token, "pool");
+  ASSERT_EQ(first.status, 201) << first.body;
+  EXPECT_EQ(body_of(first)["fee_cents"], 1000);
+  auto changed = call("PATCH", "/api/v1/permits/permit-types/pool", R"({"fee_cents":2500})", admin);
+  ASSERT_EQ(changed.status, 200) << changed.body;
+  EXPECT_EQ(body_of(changed)["version"], 2);
+  auto second = submit(token, "pool");
+  EXPECT_EQ(body_of(second)["fee_cents"], 2500);
+  auto again = call("GET", "/api/v1/permits/applications/" + std::to_string(body_of(first)["id"].get<std::int64_t>()),
+                    {}, token);
+  EXPECT_EQ(body_of(again)["fee_cents"], 1000) << "the first application keeps its fee";
+  auto seen = body_of(call("GET", "/api/v1/permits/permit-types/pool"));
+  EXPECT_EQ(seen["fee_cents"], 2500);
+  EXPECT_FALSE(seen.contains("history"));
+  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/permit-types/pool", {}, admin))["history"].size(), 2u);
+
+  expect_problem(call("POST", "/api/v1/permits/permit-types", R"({"permit_type":"pool","fee_cents":1})", admin), 409);
+  expect_problem(call("POST", "/api/v1/permits/permit-types", R"({"permit_type":"Pool!","fee_cents":1})", admin), 400,
+                 "permit_type");
+  expect_problem(call("POST", "/api/v1/permits/permit-types", R"({"permit_type":"spa","fee_cents":-1})", admin), 400,
+                 "fee_cents");
+  expect_problem(call("POST", "/api/v1/permits/permit-types", R"({"permit_type":"spa","fee_cents":1e30})", admin), 400,
+                 "fee_cents");
+  expect_problem(call("PATCH", "/api/v1/permits/permit-types/pool", R"({"fee_cents":"ten"})", admin), 400);
+  expect_problem(call("PATCH", "/api/v1/permits/permit-types/pool", R"({"currency":"dollars"})", admin), 400);
+  expect_problem(call("PATCH", "/api/v1/permits/permit-types/nope", R"({"fee_cents":1})", admin), 404);
+  expect_problem(call("PATCH", "/api/v1/permits/permit-types/pool", R"({"active":false})", rita), 403);
+  ASSERT_EQ(call("PATCH", "/api/v1/permits/permit-types/pool", R"({"active":false})", admin).status, 200);
+  expect_problem(submit(token, "pool"), 422, "unknown permit_type 'pool'");
+  expect_problem(call("GET", "/api/v1/permits/permit-types/pool"), 404);
+
+  ASSERT_EQ(submit(token, "fence", "PRK").status, 201);
+  auto report = call("GET", "/api/v1/permits/reports/applications", {}, rita);
+  ASSERT_EQ(report.status, 200) << report.body;
+  auto rows = body_of(report)["rows"];
+  ASSERT_EQ(rows.size(), 1u) << "rita sees BLD only: " << report.body;
+  EXPECT_EQ(rows[0]["department_code"], "BLD");
+  EXPECT_EQ(rows[0]["status"], "fee_due");
+  EXPECT_EQ(rows[0]["applications"], 2);
+  EXPECT_EQ(body_of(call("GET", "/api/v1/permits/reports/applications", {}, admin))["totals"]["applications"], 3);
+  auto csv = testing::http_request(server->port(), "GET", "/api/v1/permits/reports/applications", {},
+                                   {"Authorization: Bearer " + admin, "Accept: text/csv"});
+  ASSERT_EQ(csv.status, 200) << csv.body;
+  EXPECT_EQ(csv.header("content-type"), "text/csv; charset=utf-8");
+  EXPECT_EQ(csv.body,
+            "department_code,status,applications,median_hours_to_decision\r\n"
+            "BLD,fee_due,2,\r\n"
+            "PRK,under_review,1,\r\n");
+  expect_problem(call("GET", "/api/v1/permits/reports/applications?department_code=PRK", {}, rita), 403);
+  expect_problem(call("GET", "/api/v1/permits/reports/applications?from=2026-13-01", {}, admin), 400, "from");
+  expect_problem(call("GET", "/api/v1/permits/reports/applications?from=1926-01-01&to=2026-01-01", {}, admin), 400,
+                 "at most");
+  expect_problem(call("GET", "/api/v1/permits/reports/applications", {}, token), 403);
+}
+
 TEST_F(PermitsHttp, BadInputGetsAClearProblem) {
   auto [maria, token] = verified_citizen("maria@example.org");
   wait_for_caches();

@@ -27,7 +27,7 @@ using json = nlohmann::json;
 const std::set<std::string> kSmallTables = {
     "sqlite_master",    "sqlite_schema", "schema_migrations", "departments", "department_refs",
     "role_permissions", "roles",         "facilities",        "programs",    "bus_cursors",
-    "storage_probe",    "key_check",     "preferences",       "bus_epoch"};
+    "storage_probe",    "key_check",     "preferences",       "bus_epoch",   "permit_type_versions"};
 
 // The table a plan's "SCAN x" reads: x, or the table x is an alias of in `sql`.
 std::string scanned_table(const std::string& detail, const std::string& sql) {
@@ -99,6 +99,8 @@ TEST(QueryPlans, NoListOrLookupReadsAWholeTable) {
       "/api/v1/auth/citizens",
       "/api/v1/auth/citizens?email=maria@example.org",
       "/api/v1/notify/inbox",
+      "/api/v1/permits/permit-types",
+      "/api/v1/permits/permit-types?all=true",
   };
   for (const auto& token : {maria, admin})
     for (const auto& list : lists) {
@@ -113,7 +115,10 @@ TEST(QueryPlans, NoListOrLookupReadsAWholeTable) {
       EXPECT_EQ(next.status, 200) << list << ": " << next.body;
     }
   for (const auto& lookup : {"/api/v1/permits/applications/1", "/api/v1/revenue/invoices/1", "/api/v1/parks/bookings/1",
-                             "/api/v1/parks/facilities/1", "/api/v1/auth/citizens/1", "/api/v1/auth/me"})
+                             "/api/v1/parks/facilities/1", "/api/v1/auth/citizens/1", "/api/v1/auth/me",
+                             "/api/v1/permits/permit-types/fence", "/api/v1/permits/reports/applications",
+                             "/api/v1/permits/reports/applications?department_code=BLD",
+                             "/api/v1/parks/reports/utilisation", "/api/v1/parks/reports/utilisation?facility_id=1"})
     call("GET", lookup, admin);
   application.reset();
 

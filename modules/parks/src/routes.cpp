@@ -5,6 +5,7 @@
 
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/money.hpp"
+#include "townhall/platform/report.hpp"
 #include "townhall/platform/routes.hpp"
 #include "townhall/platform/schema.hpp"
 #include "townhall/platform/time.hpp"
@@ -111,6 +112,46 @@ struct Routes {
     cancellation.reason = body.optional_string("reason", kReason);
     if (auto ok = body.status(); !ok) return ok.error();
     return cancellation;
+  }
+
+  routes::Reply mark_no_show(Request& request, std::int64_t id) {
+    co_return routes::answer(co_await service.mark_no_show(request.call_context(), id), booking_json);
+  }
+
+  routes::Reply utilisation_report(Request& request) {
+    auto range = report::parse_range(request);
+    if (!range) co_return http::problem(range.error());
+    auto facility = input::query_id(request, "facility_id");
+    if (!facility) co_return http::problem(facility.error());
+    auto found = service.utilisation_report(request.call_context(), range->from, range->to, *facility);
+    if (!found) co_return http::problem(found.error());
+    report::Table table{"parks-utilisation",
+                        {"facility_id", "facility", "week", "open_hours", "booked_hours", "utilisation", "bookings",
+                         "no_shows", "cancelled_by_citizen", "cancelled_by_staff", "expired"},
+                        {},
+                        json::object()};
+    double open = 0, booked = 0;
+    std::int64_t bookings = 0, no_shows = 0, cancelled = 0, expired = 0;
+    for (const auto& row : *found) {
+      json utilisation = nullptr;  // a week the facility is closed has none
+      if (row.open_hours > 0) utilisation = row.booked_hours / row.open_hours;
+      table.rows.push_back({row.facility_id, row.facility, row.week, row.open_hours, row.booked_hours, utilisation,
+                            row.bookings, row.no_shows, row.cancelled_by_citizen, row.cancelled_by_staff, row.expired});
+      open += row.open_hours;
+      booked += row.booked_hours;
+      bookings += row.bookings;
+      no_shows += row.no_shows;
+      cancelled += row.cancelled_by_citizen + row.cancelled_by_staff;
+      expired += row.expired;
+    }
+    table.totals = {{"open_hours", open},
+                    {"booked_hours", booked},
+                    {"utilisation", open > 0 ? json(booked / open) : json(nullptr)},
+                    {"bookings", bookings},
+                    {"no_shows", no_shows},
+                    {"cancelled", cancelled},
+                    {"expired", expired}};
+    co_return report::answer(request, *range, table);
   }
 
   routes::Reply cancel_booking(Request& request, std::int64_t id) {
@@ -223,7 +264,8 @@ void add_routes(http::Router& router, const std::string& prefix, ParksService& s
                                      {"citizen_id", s::integer(1)},
                                      {"starts_at", s::timestamp()},
                                      {"ends_at", s::timestamp()},
-                                     {"status", s::one_of({"pending_payment", "confirmed", "cancelled"})}});
+                                     {"status", s::one_of({"pending_payment", "confirmed", "cancelled"})},
+                                     {"no_show_at", s::timestamp_or_null()}});
   const auto program = s::object({{"id", s::integer(1)},
                                   {"facility_id", s::integer_or_null()},
                                   {"name", s::string()},
@@ -266,6 +308,30 @@ void add_routes(http::Router& router, const std::string& prefix, ParksService& s
             "refund_cutoff_hours before the start, not after), or parks staff at any time (a paid booking needs "
             "{\"refund\": true|false, \"reason\": \"...\"}); the cancelled booking",
             s::object({s::optional("refund", s::boolean()), s::optional("reason", s::string())}), booking);
+  table.add(Method::post, "/bookings/{id}/no-show", bind(&Routes::mark_no_show, "no such booking"),
+            "Mark a confirmed booking whose start has passed as a no-show (parks staff; once)", none, booking);
+  table.add(Method::get, "/reports/utilisation", bind(&Routes::utilisation_report),
+            "Utilisation per facility and week (Monday, in its zone) from ?from= to ?to= (days in each facility's "
+            "zone), with no-shows and cancellations; ?facility_id=; parks staff; JSON or CSV (Accept: text/csv)",
+            none,
+            report::report_of(s::object({{"facility_id", s::integer(1)},
+                                         {"facility", s::string()},
+                                         {"week", s::string()},
+                                         {"open_hours", s::number()},
+                                         {"booked_hours", s::number()},
+                                         {"utilisation", s::or_null(s::number())},
+                                         {"bookings", s::integer(0)},
+                                         {"no_shows", s::integer(0)},
+                                         {"cancelled_by_citizen", s::integer(0)},
+                                         {"cancelled_by_staff", s::integer(0)},
+                                         {"expired", s::integer(0)}}),
+                              s::object({{"open_hours", s::number()},
+                                         {"booked_hours", s::number()},
+                                         {"utilisation", s::or_null(s::number())},
+                                         {"bookings", s::integer(0)},
+                                         {"no_shows", s::integer(0)},
+                                         {"cancelled", s::integer(0)},
+                                         {"expired", s::integer(0)}})));
   table.add_public(Method::get, "/programs", bind(&Routes::list_programs),
                    "Programs (?cursor= ?page_size= ?include=total)", none, s::page_of(program));
   table.add_public(Method::get, "/programs/{id}", bind(&Routes::get_program, "no such program"), "A program", none,

@@ -53,6 +53,17 @@ struct NewProgram {
 // half of the saga in DESIGN §7, with the hold expiry scheduled from the file), programs
 // with capacity and a waitlist whose priced places are held until paid the same way, and
 // the handlers that keep citizen_refs and confirm paid bookings and enrollments.
+// One row of the utilisation report: a facility's week (Monday to Sunday in its zone).
+struct UtilisationRow {
+  std::int64_t facility_id = 0;
+  std::string facility;
+  std::string week;         // its Monday, "2026-03-02", in the facility's zone
+  double open_hours = 0;    // opening hours of the week's days inside the range
+  double booked_hours = 0;  // confirmed bookings starting those days
+  std::int64_t bookings = 0, no_shows = 0;
+  std::int64_t cancelled_by_citizen = 0, cancelled_by_staff = 0, expired = 0;  // expired: holds never paid
+};
+
 class ParksService : private ModuleService {
  public:
   ParksService(Settings settings, ServiceDependencies dependencies, auth::Api& auth);
@@ -87,6 +98,14 @@ class ParksService : private ModuleService {
   // with an explicit refund decision and reason, recorded on the booking and logged.
   boost::asio::awaitable<Result<store::Booking>> cancel_booking(CallContext context, std::int64_t id,
                                                                 Cancellation request = {});
+  // Parks staff mark a confirmed booking whose start has passed as a no-show (once).
+  boost::asio::awaitable<Result<store::Booking>> mark_no_show(CallContext context, std::int64_t id);
+  // Utilisation per facility and week, no-shows and cancellations, for the local days
+  // `from`..`to` ("YYYY-MM-DD", both included) in each facility's zone (parks staff).
+  Result<std::vector<UtilisationRow>> utilisation_report(const CallContext& context, const std::string& from,
+                                                         const std::string& to,
+                                                         std::optional<std::int64_t> facility_id);
+
   // Cancels every pending booking and enrollment whose hold has ended (booking.cancelled,
   // enrollment.cancelled each; a released place goes to the waitlist).
   boost::asio::awaitable<Result<std::int64_t>> expire_holds();

@@ -22,7 +22,7 @@ constexpr auto kBookings = db::columns<Booking>(
     &Booking::invoice_id, "payment_id", &Booking::payment_id, "cancel_reason", &Booking::cancel_reason, "event_version",
     &Booking::event_version, "created_at", &Booking::created_at, "updated_at", &Booking::updated_at, "cancelled_by",
     &Booking::cancelled_by, "cancelled_by_id", &Booking::cancelled_by_id, "cancelled_at", &Booking::cancelled_at,
-    "refund", &Booking::refund, "client_digest", &Booking::client_digest);
+    "refund", &Booking::refund, "client_digest", &Booking::client_digest, "no_show_at", &Booking::no_show_at);
 
 // A program with the counts of its places by state.
 constexpr auto kPrograms = db::columns<Program>(
@@ -274,6 +274,26 @@ std::vector<Enrollment> expired_enrollment_holds(db::Connection& connection, con
 
 std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id) {
   return first_row(connection, kCitizenRefs.select() + "WHERE citizen_id = ?", kCitizenRefs.reader(), citizen_id);
+}
+
+void each_booking_starting(db::Connection& connection, const std::string& start, const std::string& end,
+                           std::optional<std::int64_t> facility_id, const std::function<void(const BookingUse&)>& use) {
+  auto query = connection.prepare(
+      "SELECT facility_id, starts_at, ends_at, status, cancelled_by, no_show_at IS NOT NULL FROM bookings "
+      "WHERE starts_at >= ?1 AND starts_at < ?2 AND (?3 IS NULL OR facility_id = ?3)");
+  db::bind_params(query, start, end, facility_id);
+  BookingUse row;
+  while (query.executeStep()) {
+    db::read_columns(query, row.facility_id, row.starts_at, row.ends_at, row.status, row.cancelled_by, row.no_show);
+    use(row);
+  }
+}
+
+bool mark_no_show(db::Connection& connection, std::int64_t id, std::int64_t by, const std::string& at) {
+  return db::execute(connection,
+                     "UPDATE bookings SET no_show_at = ?, no_show_by = ? WHERE id = ? AND status = 'confirmed' AND "
+                     "no_show_at IS NULL",
+                     at, by, id) > 0;
 }
 
 }  // namespace townhall::parks::store

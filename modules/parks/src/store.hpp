@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +49,7 @@ struct Booking : events::BookingSnapshot {
   // The keyed digest of the client that made the hold (client_digest.hpp), kept only
   // while it is unpaid (migrations/parks/0004).
   std::optional<std::string> client_digest;
+  std::optional<std::string> no_show_at;  // marked by parks staff after the start (migrations/parks/0006)
 };
 // A citizen sees their own bookings; staff all (citizen_id nullopt).
 struct Scope {
@@ -57,6 +59,18 @@ struct Scope {
 void insert_booking(db::Connection& connection, Booking& booking);  // fills id
 void update_booking(db::Connection& connection, const Booking& booking);
 std::optional<Booking> find_booking(db::Connection& connection, std::int64_t id, const Scope& scope);
+
+// Reports (issue 26.3): the bookings starting in [start, end), of one facility or all.
+struct BookingUse {
+  std::int64_t facility_id = 0;
+  std::string starts_at, ends_at, status;
+  std::optional<std::string> cancelled_by;  // citizen | staff | system
+  bool no_show = false;
+};
+void each_booking_starting(db::Connection& connection, const std::string& start, const std::string& end,
+                           std::optional<std::int64_t> facility_id, const std::function<void(const BookingUse&)>& use);
+// Marks a confirmed booking a no-show; false when it is not confirmed or already marked.
+bool mark_no_show(db::Connection& connection, std::int64_t id, std::int64_t by, const std::string& at);
 // An active booking of the facility overlapping [starts_at, ends_at), if any.
 std::optional<Booking> find_overlap(db::Connection& connection, std::int64_t facility_id, const std::string& starts_at,
                                     const std::string& ends_at);

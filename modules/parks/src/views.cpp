@@ -19,7 +19,8 @@ json booking_json(const store::Booking& b) {
                      "ends_at", b.ends_at, "status", b.status, "amount_cents", b.amount_cents, "currency", b.currency,
                      "hold_expires_at", b.hold_expires_at, "invoice_id", b.invoice_id, "payment_id", b.payment_id,
                      "cancel_reason", b.cancel_reason, "cancelled_by", b.cancelled_by, "cancelled_at", b.cancelled_at,
-                     "refund", b.refund, "created_at", b.created_at, "updated_at", b.updated_at);
+                     "refund", b.refund, "no_show_at", b.no_show_at, "created_at", b.created_at, "updated_at",
+                     b.updated_at);
 }
 
 json program_json(const store::Program& p) {

@@ -8,7 +8,8 @@
 namespace townhall::permits {
 
 db::TableManifest table_manifest() {
-  return bus::with_bus_tables({"applications", "permits", "inspections"}, {"citizen_refs", "department_refs"});
+  return bus::with_bus_tables({"applications", "permits", "inspections", "permit_type_versions"},
+                              {"citizen_refs", "department_refs"});
 }
 
 std::unique_ptr<Module> make_module(ModuleContext& context, auth::Api& auth) {

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "townhall/platform/json.hpp"
+#include "townhall/platform/report.hpp"
 #include "townhall/platform/routes.hpp"
 #include "townhall/platform/schema.hpp"
 
@@ -53,6 +54,40 @@ json application_json(const store::Application& a) {
 json inspection_json(const store::Inspection& i) {
   return {{"id", i.id},         {"application_id", i.application_id}, {"scheduled_for", i.scheduled_for},
           {"status", i.status}, {"notes", nullable(i.notes)},         {"recorded_at", nullable(i.recorded_at)}};
+}
+
+json permit_type_json(const store::PermitTypeVersion& t) {
+  return {{"permit_type", t.permit_type},
+          {"version", t.version},
+          {"fee_cents", t.fee_cents},
+          {"currency", t.currency},
+          {"inspection_required", t.inspection_required},
+          {"active", t.active},
+          {"changed_at", t.changed_at}};
+}
+
+json permit_type_detail_json(const PermitTypeDetail& detail) {
+  auto out = permit_type_json(detail.current);
+  if (detail.history) {
+    auto versions = json::array();
+    for (const auto& v : *detail.history) {
+      auto row = permit_type_json(v);
+      row["changed_by"] = nullable(v.changed_by);
+      versions.push_back(std::move(row));
+    }
+    out["history"] = std::move(versions);
+  }
+  return out;
+}
+
+// An amount in minor units a fee can be: up to ten billion in major units.
+constexpr std::int64_t kMaxFeeCents = 100'000'000'00;
+
+bool valid_type_code(const std::string& code) {
+  if (code.empty() || code.size() > 64) return false;
+  for (char c : code)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+  return true;
 }
 
 struct Routes {
@@ -121,6 +156,70 @@ struct Routes {
 
   routes::Reply get_permit(Request& request, std::int64_t id) {
     co_return routes::answer(service.get_permit(request.call_context(), id), permit_json);
+  }
+
+  routes::Reply list_types(Request& request, input::Page page) {
+    auto all = input::query_choice(request, "all", {"true", "false"});
+    if (!all) co_return http::problem(all.error());
+    co_return routes::answer_page(service.list_permit_types(request.call_context(), *all == "true", page),
+                                  permit_type_json);
+  }
+
+  routes::Reply get_type(Request& request) {
+    co_return routes::answer(service.get_permit_type(request.call_context(), std::string(*request.param("code"))),
+                             permit_type_detail_json);
+  }
+
+  routes::Reply create_type(Request& request) {
+    auto body = input::Body::read(request.body, {"permit_type", "fee_cents", "currency", "inspection_required"});
+    NewPermitType type;
+    type.permit_type = body.required_string("permit_type", kPermitType);
+    type.fee_cents = body.required_int("fee_cents", 0, kMaxFeeCents);
+    type.currency = routes::optional_currency(body).value_or("USD");
+    type.inspection_required = body.optional_bool("inspection_required").value_or(false);
+    if (body.status() && !valid_type_code(type.permit_type))
+      body.fail("permit_type", "must be 1-64 of a-z, 0-9, '_' and '-'");
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
+    auto context = request.call_context();
+    auto created = co_await service.create_permit_type(context, std::move(type));
+    if (!created) co_return http::problem(created.error());
+    co_return routes::created_at(request.path + "/" + created->permit_type, permit_type_json(*created));
+  }
+
+  routes::Reply change_type(Request& request) {
+    auto body = input::Body::read(request.body, {"fee_cents", "currency", "inspection_required", "active"});
+    PermitTypeChange change;
+    change.fee_cents = body.optional_int("fee_cents", 0, kMaxFeeCents);
+    change.currency = routes::optional_currency(body);
+    change.inspection_required = body.optional_bool("inspection_required");
+    change.active = body.optional_bool("active");
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
+    auto context = request.call_context();
+    co_return routes::answer(
+        co_await service.change_permit_type(context, std::string(*request.param("code")), std::move(change)),
+        permit_type_json);
+  }
+
+  routes::Reply applications_report(Request& request) {
+    auto range = report::parse_range(request);
+    if (!range) co_return http::problem(range.error());
+    std::optional<std::string> department;
+    if (auto code = request.query_param("department_code")) {
+      if (auto problem = input::check_text(*code, kDepartment))
+        co_return http::problem(make_error(Errc::invalid_argument, "query parameter 'department_code' " + *problem));
+      department = upper(*code);
+    }
+    auto found = service.applications_report(request.call_context(), range->start, range->end, department);
+    if (!found) co_return http::problem(found.error());
+    report::Table table{"permits-applications",
+                        {"department_code", "status", "applications", "median_hours_to_decision"},
+                        {},
+                        {{"applications", found->applications},
+                         {"decided", found->decided},
+                         {"median_hours_to_decision", nullable(found->median_hours_to_decision)}}};
+    for (const auto& row : found->rows)
+      table.rows.push_back({row.department_code, row.status, row.applications, nullable(row.median_hours_to_decision)});
+    co_return report::answer(request, *range, table);
   }
 
   routes::Reply revoke(Request& request, std::int64_t id) {
@@ -198,6 +297,47 @@ void add_routes(http::Router& router, const std::string& prefix, PermitsService&
             "Record an inspection's result",
             s::object({{"result", s::one_of({"passed", "failed"})}, s::optional("notes", s::string())}), inspection);
   table.add(Method::get, "/permits/{id}", bind(&Routes::get_permit, "no such permit"), "A permit", none, permit);
+  const auto permit_type = s::object({{"permit_type", s::string()},
+                                      {"version", s::integer(1)},
+                                      {"fee_cents", s::integer(0)},
+                                      {"currency", s::string()},
+                                      {"inspection_required", s::boolean()},
+                                      {"active", s::boolean()},
+                                      {"changed_at", s::timestamp()}});
+  auto permit_type_version = permit_type;
+  permit_type_version["properties"]["changed_by"] = s::integer_or_null();
+  permit_type_version["required"].push_back("changed_by");
+  auto permit_type_detail = permit_type;
+  permit_type_detail["properties"]["history"] = s::array(permit_type_version);
+  table.add_public(Method::get, "/permit-types", bind(&Routes::list_types),
+                   "Permit types with their current fees (?all=true adds inactive ones: permits:types; ?cursor= "
+                   "?page_size= ?include=total)",
+                   none, s::page_of(permit_type));
+  table.add_public(Method::get, "/permit-types/{code}", bind(&Routes::get_type),
+                   "A permit type (with its versions for permits:types)", none, permit_type_detail);
+  table.add(Method::post, "/permit-types", bind(&Routes::create_type), "Create a permit type (permits:types)",
+            s::object({{"permit_type", s::string()},
+                       {"fee_cents", s::integer(0)},
+                       s::optional("currency", s::string()),
+                       s::optional("inspection_required", s::boolean())}),
+            permit_type, 201);
+  table.add(Method::patch, "/permit-types/{code}", bind(&Routes::change_type),
+            "Change a permit type's fee, currency, inspection rule or activity: a new version; applications keep "
+            "the version they were submitted with (permits:types)",
+            s::object({s::optional("fee_cents", s::integer(0)), s::optional("currency", s::string()),
+                       s::optional("inspection_required", s::boolean()), s::optional("active", s::boolean())}),
+            permit_type);
+  table.add(Method::get, "/reports/applications", bind(&Routes::applications_report),
+            "Applications submitted from ?from= to ?to= (days, UTC) by department and status, with the median hours "
+            "to decision; ?department_code=; a department's staff see theirs; JSON or CSV (Accept: text/csv)",
+            none,
+            report::report_of(s::object({{"department_code", s::string()},
+                                         {"status", s::string()},
+                                         {"applications", s::integer(0)},
+                                         {"median_hours_to_decision", s::or_null(s::number())}}),
+                              s::object({{"applications", s::integer(0)},
+                                         {"decided", s::integer(0)},
+                                         {"median_hours_to_decision", s::or_null(s::number())}})));
   table.add(Method::post, "/permits/{id}/revoke", bind(&Routes::revoke, "no such permit"),
             "Revoke a permit (a reviewer of its department)", s::object({{"reason", s::string()}}), permit);
 }

@@ -51,6 +51,7 @@ PermitsService::PermitsService(Settings settings, ServiceDependencies dependenci
 
 void PermitsService::start() {
   writes_.open();
+  seed_permit_types();
   deps_.gate.open();
 }
 
@@ -65,18 +66,20 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::submit(const 
   if (!principal || !principal->is_citizen() || !principal->has("permits:apply"))
     co_return make_error(Errc::forbidden, "only citizens submit permit applications");
   if (auto ok = usable(); !ok) co_return ok.error();
-  auto type = settings_.permit_types.find(input.permit_type);
-  if (type == settings_.permit_types.end()) {
-    std::string known;
-    for (const auto& [name, _] : settings_.permit_types) known += (known.empty() ? "" : ", ") + name;
-    co_return make_error(Errc::unprocessable, "unknown permit_type '" + input.permit_type + "'; known types: " + known);
-  }
-  auto department = deps_.readers.read([&](db::Connection& reader) -> Result<bool> {
-    return store::find_department_ref(reader, input.department_code).has_value();
+  auto checked = deps_.readers.read([&](db::Connection& reader) -> Result<store::PermitTypeVersion> {
+    auto type = store::find_permit_type(reader, input.permit_type);
+    if (!type || !type->active) {
+      std::string known;
+      for (const auto& t : store::list_permit_types(reader, false, std::nullopt, 50))
+        known += (known.empty() ? "" : ", ") + t.permit_type;
+      return make_error(Errc::unprocessable, "unknown permit_type '" + input.permit_type + "'; known types: " + known);
+    }
+    if (!store::find_department_ref(reader, input.department_code))
+      return make_error(Errc::unprocessable, "unknown department_code '" + input.department_code + "'");
+    return *type;
   });
-  if (!department) co_return department.error();
-  if (!*department)
-    co_return make_error(Errc::unprocessable, "unknown department_code '" + input.department_code + "'");
+  if (!checked) co_return checked.error();
+  const auto& type = *checked;
   auto written = co_await writes_.run([&](db::Connection& service) -> Result<store::Application> {
     store::Application a;
     a.citizen_id = principal->id;
@@ -84,8 +87,9 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::submit(const 
     a.description = input.description;
     a.property_address = input.property_address;
     a.department_code = input.department_code;
-    a.fee_cents = type->second.fee_cents;
-    a.currency = type->second.currency;
+    a.fee_cents = type.fee_cents;  // the application keeps the fee it was submitted with
+    a.currency = type.currency;
+    a.permit_type_version = type.version;
     a.status = a.fee_cents > 0 ? "fee_due" : "under_review";
     a.submitted_at = a.updated_at = utc::now();
     store::insert_application(service, a);
@@ -181,9 +185,12 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::decide(const 
     return Unit{};
   };
   if (auto ok = check_state(*current); !ok) co_return ok.error();
-  bool inspection_required = false;
-  if (auto type = settings_.permit_types.find(current->permit_type); type != settings_.permit_types.end())
-    inspection_required = type->second.inspection_required;
+  // Whether it needs an inspection is what its type said when it was submitted.
+  auto type = deps_.readers.read([&](db::Connection& reader) -> Result<std::optional<store::PermitTypeVersion>> {
+    return store::find_permit_type(reader, current->permit_type, current->permit_type_version.value_or(1));
+  });
+  if (!type) co_return type.error();
+  const bool inspection_required = *type && (*type)->inspection_required;
   if (decision == Decision::approve) {
     if (auto identity = co_await check_identity(context, current->citizen_id); !identity) co_return identity.error();
   }

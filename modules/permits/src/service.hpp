@@ -28,6 +28,41 @@ struct NewApplication {
 
 using ApplicationList = input::Listed<store::Application>;
 
+// Permit types as data (issue 26.5).
+struct NewPermitType {
+  std::string permit_type;
+  std::int64_t fee_cents = 0;
+  std::string currency;
+  bool inspection_required = false;
+};
+struct PermitTypeChange {  // absent: unchanged
+  std::optional<std::int64_t> fee_cents;
+  std::optional<std::string> currency;
+  std::optional<bool> inspection_required;
+  std::optional<bool> active;
+};
+using PermitTypeList = input::Listed<store::PermitTypeVersion>;
+struct PermitTypeDetail {
+  store::PermitTypeVersion current;
+  std::optional<std::vector<store::PermitTypeVersion>> history;  // for those who manage types
+};
+// Who manages permit types and their fees (administrators hold it through "*").
+inline constexpr const char* kManageTypes = "permits:types";
+
+// One row of the applications report: a department's applications in one status.
+struct ApplicationsReportRow {
+  std::string department_code;
+  std::string status;
+  std::int64_t applications = 0;
+  std::optional<double> median_hours_to_decision;  // decided statuses only
+};
+struct ApplicationsReport {
+  std::vector<ApplicationsReportRow> rows;  // by department, then status
+  std::int64_t applications = 0;
+  std::int64_t decided = 0;
+  std::optional<double> median_hours_to_decision;
+};
+
 enum class Decision { approve, reject };
 
 // The permits module's behaviour, reachable without sockets: applications, decisions,
@@ -57,6 +92,22 @@ class PermitsService : private ModuleService {
   boost::asio::awaitable<Result<store::Permit>> revoke_permit(const CallContext& context, std::int64_t id,
                                                               std::string reason);
 
+  // Permit types: the current ones (active only unless `all`, which needs kManageTypes),
+  // one with its versions, and an administrator's new type or change (a new version).
+  Result<PermitTypeList> list_permit_types(const CallContext& context, bool all, input::Page page);
+  Result<PermitTypeDetail> get_permit_type(const CallContext& context, const std::string& permit_type);
+  boost::asio::awaitable<Result<store::PermitTypeVersion>> create_permit_type(const CallContext& context,
+                                                                              NewPermitType input);
+  boost::asio::awaitable<Result<store::PermitTypeVersion>> change_permit_type(const CallContext& context,
+                                                                              const std::string& permit_type,
+                                                                              PermitTypeChange change);
+
+  // Applications submitted in [start, end) by department and status, with the median
+  // time to decision: staff of a department see theirs (`department_code` must be it or
+  // absent), administrators any; citizens are refused.
+  Result<ApplicationsReport> applications_report(const CallContext& context, const std::string& start,
+                                                 const std::string& end, std::optional<std::string> department_code);
+
   // The subscriptions app/ registers with the bus.
   std::vector<bus::Subscription> subscriptions();
 
@@ -76,6 +127,9 @@ class PermitsService : private ModuleService {
   // The applicant's identity, fresh from auth, or from a recent cache row when auth
   // cannot answer; unavailable when neither.
   boost::asio::awaitable<Result<Unit>> check_identity(const CallContext& context, std::int64_t citizen_id);
+
+  // First start: version 1 of each type in the registry, when permits has none yet.
+  void seed_permit_types();
 
   Settings settings_;
   auth::Api& auth_;

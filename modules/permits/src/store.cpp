@@ -16,7 +16,7 @@ constexpr const char* kScopeClause = "(?1 IS NULL OR a.citizen_id = ?1) AND (?2 
 constexpr const char* kApplicationSelect =
     "SELECT a.id, a.citizen_id, a.permit_type, a.description, a.property_address, a.department_code, a.status, "
     "a.fee_cents, a.currency, a.invoice_id, a.decision_reason, a.decided_by, a.event_version, a.submitted_at, "
-    "a.updated_at, a.decided_at, c.name, c.phone, c.last_synced_at, p.id "
+    "a.updated_at, a.decided_at, c.name, c.phone, c.last_synced_at, p.id, a.permit_type_version "
     "FROM applications a LEFT JOIN citizen_refs c ON c.citizen_id = a.citizen_id "
     "LEFT JOIN permits p ON p.application_id = a.id ";
 
@@ -26,7 +26,8 @@ Application read_application(SQLite::Statement& row) {
   std::optional<std::string> synced_at;  // NULL when the citizen has no cached copy
   read_columns(row, a.id, a.citizen_id, a.permit_type, a.description, a.property_address, a.department_code, a.status,
                a.fee_cents, a.currency, a.invoice_id, a.decision_reason, a.decided_by, a.event_version, a.submitted_at,
-               a.updated_at, a.decided_at, applicant.name, applicant.phone, synced_at, a.permit_id);
+               a.updated_at, a.decided_at, applicant.name, applicant.phone, synced_at, a.permit_id,
+               a.permit_type_version);
   if (synced_at) {
     applicant.synced_at = std::move(*synced_at);
     a.applicant = std::move(applicant);
@@ -54,6 +55,17 @@ constexpr auto kCitizenRefs = db::columns<CitizenRef>(
     &CitizenRef::postal_code, "email_verified", &CitizenRef::email_verified, "identity_verified",
     &CitizenRef::identity_verified, "is_active", &CitizenRef::is_active, "event_version", &CitizenRef::event_version,
     "last_synced_at", &CitizenRef::last_synced_at);
+
+constexpr auto kPermitTypes = db::columns<PermitTypeVersion>(
+    "permit_type_versions v", "v.permit_type", &PermitTypeVersion::permit_type, "v.version",
+    &PermitTypeVersion::version, "v.fee_cents", &PermitTypeVersion::fee_cents, "v.currency",
+    &PermitTypeVersion::currency, "v.inspection_required", &PermitTypeVersion::inspection_required, "v.active",
+    &PermitTypeVersion::active, "v.changed_by", &PermitTypeVersion::changed_by, "v.changed_at",
+    &PermitTypeVersion::changed_at);
+
+// The current version of each type: no higher version of it exists.
+constexpr const char* kCurrentVersion =
+    "v.version = (SELECT max(h.version) FROM permit_type_versions h WHERE h.permit_type = v.permit_type)";
 
 constexpr auto kDepartmentRefs = db::columns<DepartmentRef>(
     "department_refs", "code", &DepartmentRef::code, "name", &DepartmentRef::name, "event_version",
@@ -95,7 +107,8 @@ void insert_application(db::Connection& connection, Application& a) {
   a.id = db::insert_row(connection, "applications", "citizen_id", a.citizen_id, "permit_type", a.permit_type,
                         "description", a.description, "property_address", a.property_address, "department_code",
                         a.department_code, "status", a.status, "fee_cents", a.fee_cents, "currency", a.currency,
-                        "event_version", a.event_version, "submitted_at", a.submitted_at, "updated_at", a.updated_at);
+                        "event_version", a.event_version, "submitted_at", a.submitted_at, "updated_at", a.updated_at,
+                        "permit_type_version", a.permit_type_version);
 }
 
 void update_application(db::Connection& connection, const Application& a) {
@@ -142,6 +155,57 @@ void update_permit(db::Connection& connection, const Permit& p) {
               "UPDATE permits SET status = ?, event_version = ?, revoked_at = ?, revoked_by = ?, revoke_reason = ? "
               "WHERE id = ?",
               p.status, p.event_version, p.revoked_at, p.revoked_by, p.revoke_reason, p.id);
+}
+
+std::optional<PermitTypeVersion> find_permit_type(db::Connection& connection, const std::string& permit_type,
+                                                  std::optional<std::int64_t> version) {
+  if (version)
+    return first_row(connection, kPermitTypes.select() + "WHERE v.permit_type = ? AND v.version = ?",
+                     kPermitTypes.reader(), permit_type, *version);
+  return first_row(connection, kPermitTypes.select() + "WHERE v.permit_type = ? ORDER BY v.version DESC LIMIT 1",
+                   kPermitTypes.reader(), permit_type);
+}
+
+std::vector<PermitTypeVersion> list_permit_types(db::Connection& connection, bool all,
+                                                 const std::optional<PageAfter>& after, int limit) {
+  db::Filter where;
+  where.add(kCurrentVersion, {});
+  if (!all) where.add("v.active = 1", {});
+  if (after) where.add("v.permit_type > ?", {after->key});
+  return db::filtered_rows(connection, kPermitTypes.select(), where, "ORDER BY v.permit_type", limit,
+                           kPermitTypes.reader());
+}
+
+std::int64_t count_permit_types(db::Connection& connection, bool all) {
+  db::Filter where;
+  where.add(kCurrentVersion, {});
+  if (!all) where.add("v.active = 1", {});
+  return db::filtered_count(connection, "FROM permit_type_versions v", where);
+}
+
+std::vector<PermitTypeVersion> permit_type_history(db::Connection& connection, const std::string& permit_type) {
+  return all_rows(connection, kPermitTypes.select() + "WHERE v.permit_type = ? ORDER BY v.version DESC",
+                  kPermitTypes.reader(), permit_type);
+}
+
+void insert_permit_type_version(db::Connection& connection, const PermitTypeVersion& v) {
+  db::insert_row(connection, "permit_type_versions", "permit_type", v.permit_type, "version", v.version, "fee_cents",
+                 v.fee_cents, "currency", v.currency, "inspection_required", v.inspection_required, "active", v.active,
+                 "changed_by", v.changed_by, "changed_at", v.changed_at);
+}
+
+void each_submitted(db::Connection& connection, const std::string& start, const std::string& end,
+                    const std::optional<std::string>& department_code,
+                    const std::function<void(const std::string&, const std::string&, std::optional<double>)>& row) {
+  auto query = connection.prepare(
+      "SELECT department_code, status, (julianday(decided_at) - julianday(submitted_at)) * 24.0 FROM applications "
+      "WHERE submitted_at >= ?1 AND submitted_at < ?2 AND (?3 IS NULL OR department_code = ?3)");
+  db::bind_params(query, start, end, department_code);
+  while (query.executeStep()) {
+    std::optional<double> hours;
+    if (!query.getColumn(2).isNull()) hours = query.getColumn(2).getDouble();
+    row(query.getColumn(0).getString(), query.getColumn(1).getString(), hours);
+  }
 }
 
 std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,7 @@ struct Application : events::ApplicationSnapshot {
   std::optional<std::string> decided_at;
   std::optional<Applicant> applicant;  // from citizen_refs, when synced
   std::optional<std::int64_t> permit_id;
+  std::optional<std::int64_t> permit_type_version;  // NULL: submitted before types had versions (the first)
 };
 
 std::optional<Application> find_application(db::Connection& connection, std::int64_t id, const Scope& scope);
@@ -75,6 +77,35 @@ struct Permit : events::PermitSnapshot {
 std::optional<Permit> find_permit(db::Connection& connection, std::int64_t id, const Scope& scope);
 void insert_permit(db::Connection& connection, Permit& permit);
 void update_permit(db::Connection& connection, const Permit& permit);
+
+// A permit type as of one version (issue 26.5): the highest version is the current one.
+struct PermitTypeVersion {
+  std::string permit_type;
+  std::int64_t version = 1;
+  std::int64_t fee_cents = 0;
+  std::string currency;
+  bool inspection_required = false;
+  bool active = true;
+  std::optional<std::int64_t> changed_by;  // NULL: seeded from the registry
+  std::string changed_at;
+};
+// The current version, or the given one.
+std::optional<PermitTypeVersion> find_permit_type(db::Connection& connection, const std::string& permit_type,
+                                                  std::optional<std::int64_t> version = std::nullopt);
+// Current versions in code order past `after` (its key), active ones only unless `all`.
+std::vector<PermitTypeVersion> list_permit_types(db::Connection& connection, bool all,
+                                                 const std::optional<PageAfter>& after, int limit);
+std::int64_t count_permit_types(db::Connection& connection, bool all);
+// Every version of one type, newest first.
+std::vector<PermitTypeVersion> permit_type_history(db::Connection& connection, const std::string& permit_type);
+void insert_permit_type_version(db::Connection& connection, const PermitTypeVersion& version);
+
+// Reports (issue 26.3): applications submitted in [start, end) as (department, status,
+// hours from submission to decision or NULL), streamed to `row`.
+void each_submitted(db::Connection& connection, const std::string& start, const std::string& end,
+                    const std::optional<std::string>& department_code,
+                    const std::function<void(const std::string& department, const std::string& status,
+                                             std::optional<double> hours_to_decision)>& row);
 
 // Caches (sync role).
 struct CitizenRef {

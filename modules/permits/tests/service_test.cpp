@@ -16,6 +16,7 @@
 #include "townhall/auth/events.hpp"
 #include "townhall/permits/module.hpp"
 #include "townhall/platform/metrics.hpp"
+#include "townhall/platform/row.hpp"
 #include "townhall/revenue/events.hpp"
 
 namespace townhall::permits {
@@ -317,6 +318,152 @@ TEST(PermitsSettings, UnknownOrBadKeysAreNamed) {
   EXPECT_NE(message({{"permit_types", {{"fence", {{"currency", "usd"}}}}}}).find("currency"), std::string::npos);
   EXPECT_NE(message({{"permit_types", {{"Fence!", json::object()}}}}).find("Fence!"), std::string::npos);
   EXPECT_NE(message({{"fees", 1}}).find("modules.permits.settings.fees: unknown"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace townhall::permits
+
+namespace townhall::permits {
+namespace {
+
+class PermitTypesTest : public PermitsServiceTest {
+ protected:
+  CallContext admin() { return testing::as(testing::employee_principal(90, {"*"}, "")); }
+  CallContext reviewer(std::string department = "BLD") {
+    return testing::as(staff(91, {"permits:review"}, std::move(department)));
+  }
+};
+
+// Issue 26.5: the registry's types become permits' data on the first start; a later
+// change of the registry does not overwrite what administrators changed.
+TEST_F(PermitTypesTest, TheFirstStartSeedsTheRegistrysTypesOnce) {
+  auto listed = service->list_permit_types(CallContext{}, false, input::Page{});
+  ASSERT_TRUE(listed) << listed.error().message;
+  ASSERT_EQ(listed->items.size(), 2u);
+  EXPECT_EQ(listed->items[0].permit_type, "deck");
+  EXPECT_EQ(listed->items[0].fee_cents, 2500);
+  EXPECT_EQ(listed->items[0].currency, "EUR");
+  EXPECT_EQ(listed->items[0].version, 1);
+
+  Settings changed = service->settings();
+  changed.permit_types["deck"].fee_cents = 1;
+  changed.permit_types["pool"] = PermitType{100, "USD", true};
+  make_service(changed);
+  listed = service->list_permit_types(CallContext{}, false, input::Page{});
+  ASSERT_EQ(listed->items.size(), 2u) << "seeded once, on the first start only";
+  EXPECT_EQ(listed->items[0].fee_cents, 2500);
+}
+
+TEST_F(PermitTypesTest, AnApplicationKeepsTheFeeAndRuleOfTheVersionItWasSubmittedWith) {
+  auto as_citizen = testing::as(verified_citizen());
+  auto before = run_awaitable(service->submit(as_citizen, NewApplication{"deck", "A deck", "1 Main", "BLD"}));
+  ASSERT_TRUE(before) << before.error().message;
+  EXPECT_EQ(before->fee_cents, 2500);
+
+  auto changed =
+      run_awaitable(service->change_permit_type(admin(), "deck", PermitTypeChange{4000, "USD", true, std::nullopt}));
+  ASSERT_TRUE(changed) << changed.error().message;
+  EXPECT_EQ(changed->version, 2);
+  auto after = run_awaitable(service->submit(as_citizen, NewApplication{"deck", "A deck", "2 Main", "BLD"}));
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->fee_cents, 4000);
+  EXPECT_EQ(after->currency, "USD");
+  EXPECT_EQ(service->get_application(as_citizen, before->id)->fee_cents, 2500) << "the old application keeps its fee";
+
+  // Both paid; the old one needs no inspection (version 1), the new one does (version 2).
+  EXPECT_EQ(pay(payment_data(11, "permits", "application", std::to_string(before->id))), bus::Outcome::applied);
+  EXPECT_EQ(pay(payment_data(12, "permits", "application", std::to_string(after->id))), bus::Outcome::applied);
+  auto approve = [&](std::int64_t id) {
+    return run_awaitable(service->decide(reviewer(), id, Decision::approve, std::nullopt));
+  };
+  EXPECT_TRUE(approve(before->id)) << "version 1 needed no inspection";
+  auto refused = approve(after->id);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::conflict);
+  EXPECT_NE(refused.error().message.find("inspection"), std::string::npos);
+
+  auto detail = service->get_permit_type(admin(), "deck");
+  ASSERT_TRUE(detail && detail->history);
+  ASSERT_EQ(detail->history->size(), 2u);
+  EXPECT_EQ((*detail->history)[0].changed_by, 90);
+  EXPECT_FALSE((*detail->history)[1].changed_by) << "version 1 came from the registry";
+  EXPECT_FALSE(service->get_permit_type(CallContext{}, "deck")->history) << "versions are for administrators";
+}
+
+TEST_F(PermitTypesTest, AnInactiveTypeTakesNoApplicationsAndOnlyAdministratorsManageTypes) {
+  auto as_citizen = testing::as(verified_citizen());
+  ASSERT_TRUE(run_awaitable(service->change_permit_type(
+      admin(), "fence", PermitTypeChange{std::nullopt, std::nullopt, std::nullopt, false})));
+  auto refused = run_awaitable(service->submit(as_citizen, NewApplication{"fence", "f", "1 Main", "BLD"}));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::unprocessable);
+  EXPECT_NE(refused.error().message.find("known types: deck"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(service->get_permit_type(CallContext{}, "fence").error().code, Errc::not_found);
+  EXPECT_EQ(service->list_permit_types(CallContext{}, false, input::Page{})->items.size(), 1u);
+  EXPECT_EQ(service->list_permit_types(admin(), true, input::Page{})->items.size(), 2u);
+  EXPECT_EQ(service->list_permit_types(reviewer(), true, input::Page{}).error().code, Errc::forbidden);
+
+  EXPECT_EQ(
+      run_awaitable(service->create_permit_type(reviewer(), NewPermitType{"pool", 100, "USD", false})).error().code,
+      Errc::forbidden);
+  EXPECT_EQ(run_awaitable(service->create_permit_type(admin(), NewPermitType{"deck", 100, "USD", false})).error().code,
+            Errc::conflict);
+  auto pool = run_awaitable(service->create_permit_type(admin(), NewPermitType{"pool", 100, "USD", true}));
+  ASSERT_TRUE(pool);
+  EXPECT_TRUE(run_awaitable(service->submit(as_citizen, NewApplication{"pool", "p", "1 Main", "BLD"})));
+  auto same = run_awaitable(
+      service->change_permit_type(admin(), "pool", PermitTypeChange{100, std::nullopt, std::nullopt, std::nullopt}));
+  EXPECT_EQ(same->version, 1) << "a change that changes nothing adds no version";
+  EXPECT_EQ(run_awaitable(service->change_permit_type(admin(), "nope", PermitTypeChange{})).error().code,
+            Errc::not_found);
+}
+
+// Issue 26.3, on the numbers: medians of known decision times, a department's staff see
+// only theirs.
+TEST_F(PermitTypesTest, TheApplicationsReportCountsByDepartmentAndStatusWithMedianDecisionHours) {
+  auto insert = [&](std::string department, std::string status, std::string submitted,
+                    std::optional<std::string> decided) {
+    auto service_db = database.open(db::Role::service);
+    store::Application a;
+    a.citizen_id = 1;
+    a.permit_type = "fence";
+    a.department_code = std::move(department);
+    a.status = std::move(status);
+    a.submitted_at = a.updated_at = std::move(submitted);
+    store::insert_application(*service_db, a);
+    if (decided) db::execute(*service_db, "UPDATE applications SET decided_at = ? WHERE id = ?", *decided, a.id);
+  };
+  insert("BLD", "approved", "2026-03-01T10:00:00.000Z", "2026-03-01T12:00:00.000Z");  // 2 h
+  insert("BLD", "approved", "2026-03-02T10:00:00.000Z", "2026-03-02T16:00:00.000Z");  // 6 h
+  insert("BLD", "approved", "2026-03-03T10:00:00.000Z", "2026-03-04T10:00:00.000Z");  // 24 h
+  insert("BLD", "rejected", "2026-03-05T10:00:00.000Z", "2026-03-05T11:00:00.000Z");  // 1 h
+  insert("BLD", "under_review", "2026-03-06T10:00:00.000Z", std::nullopt);
+  insert("PRK", "approved", "2026-03-07T10:00:00.000Z", "2026-03-07T14:00:00.000Z");  // 4 h
+  insert("BLD", "approved", "2026-04-01T00:00:00.000Z", "2026-04-01T01:00:00.000Z");  // after the range
+
+  auto all =
+      service->applications_report(admin(), "2026-03-01T00:00:00.000Z", "2026-04-01T00:00:00.000Z", std::nullopt);
+  ASSERT_TRUE(all) << all.error().message;
+  ASSERT_EQ(all->rows.size(), 4u);
+  EXPECT_EQ(all->rows[0].department_code, "BLD");
+  EXPECT_EQ(all->rows[0].status, "approved");
+  EXPECT_EQ(all->rows[0].applications, 3);
+  EXPECT_NEAR(*all->rows[0].median_hours_to_decision, 6.0, 1e-6);
+  EXPECT_NEAR(*all->rows[1].median_hours_to_decision, 1.0, 1e-6);  // BLD rejected
+  EXPECT_FALSE(all->rows[2].median_hours_to_decision);             // BLD under_review
+  EXPECT_EQ(all->rows[3].department_code, "PRK");
+  EXPECT_EQ(all->applications, 6);
+  EXPECT_EQ(all->decided, 5);
+  EXPECT_NEAR(*all->median_hours_to_decision, 4.0, 1e-6) << "1, 2, 4, 6, 24";
+
+  auto mine =
+      service->applications_report(reviewer(), "2026-03-01T00:00:00.000Z", "2026-04-01T00:00:00.000Z", std::nullopt);
+  ASSERT_TRUE(mine);
+  EXPECT_EQ(mine->applications, 5) << "a BLD reviewer sees BLD only";
+  EXPECT_NEAR(*mine->median_hours_to_decision, 4.0, 1e-6) << "1, 2, 6, 24";
+  EXPECT_EQ(service->applications_report(reviewer(), "a", "b", "PRK").error().code, Errc::forbidden);
+  EXPECT_EQ(service->applications_report(testing::as(verified_citizen()), "a", "b", std::nullopt).error().code,
+            Errc::forbidden);
 }
 
 }  // namespace

@@ -45,7 +45,8 @@ struct PagedQuery {
   std::function<std::vector<T>(db::Connection&, const std::optional<PageAfter>& after, int limit)> rows;
   // The whole list's size, for ?include=total.
   std::function<std::int64_t(db::Connection&)> count;
-  // A row's sort key; empty when the list is ordered by id alone.
+  // A row's sort key; empty when the list is ordered by id alone (a row without an id
+  // must be ordered by a unique key).
   std::function<std::string(const T&)> key_of = {};
 };
 
@@ -91,8 +92,10 @@ class ModuleService {
       if (out.items.size() > static_cast<std::size_t>(page.size)) {
         out.items.erase(out.items.begin() + page.size, out.items.end());
         const T& last = out.items.back();
+        std::int64_t last_id = 0;  // a list keyed by a unique text (a code) has no id
+        if constexpr (requires { last.id; }) last_id = last.id;
         out.next_cursor =
-            deps_.cursors.seal(query.list, query.owner, {query.key_of ? query.key_of(last) : std::string(), last.id});
+            deps_.cursors.seal(query.list, query.owner, {query.key_of ? query.key_of(last) : std::string(), last_id});
       }
       if (page.with_total) out.total = query.count(reader);
       return out;
