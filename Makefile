@@ -39,11 +39,15 @@ test: deps
 
 # The suite on an overloaded machine: 8 tests at once on 2 cores, each repeated until it
 # fails (at most 5 runs). Catches tests that pass only on an idle machine.
+# The suite under load: STRESS_JOBS tests at once (twice the cores by default), each run
+# STRESS_RUNS times unless it fails first. Finds what depends on timing, not behaviour.
+STRESS_JOBS ?= 4
+STRESS_RUNS ?= 2
 test-stress: deps
 	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build build/asan -j $(JOBS)
 	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		ctest --output-on-failure -j 8 --repeat until-fail:5 --timeout 600
+		ctest --output-on-failure -j $(STRESS_JOBS) --repeat until-fail:$(STRESS_RUNS) --timeout 900
 
 # The crash soak, long: kill -9 of the server under load KILLS times (make test runs 30).
 KILLS ?= 1000

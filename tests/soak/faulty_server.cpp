@@ -5,6 +5,9 @@
 // I/O error or a full disk — for as long as `serve` runs. The crash soak runs it with
 // --faults: the same invariants must hold with the disk failing under the load.
 // Each injected fault is one line on stderr ("fault: ..."): the soak counts them.
+// SIGUSR1 repairs the disk and holds the faults back, SIGUSR2 lets them go again: the
+// soak checks its invariants on a repaired disk (a module the faults kept down must come
+// up by itself then), and loads the server while the disk fails.
 // With TOWNHALL_CRASH_AT=<point> the process kills itself (SIGKILL) the first time it
 // reaches that crash point (Application::Options::fault_hook: "revenue.after_provider_answer",
 // the bus's "after_commit", ...): the crash tests' kill -9 at a chosen step, with no
@@ -27,6 +30,9 @@
 namespace {
 
 using townhall::testing::FaultVfs;
+
+// Set from the signal handlers below (a signal handler can only reach a static).
+std::atomic<bool> faults_held{false};
 using namespace std::chrono_literals;
 
 class Injector {
@@ -56,6 +62,12 @@ class Injector {
     // Let the server open its files first (a module down at start is StorageFaults' case).
     if (!pause(300ms)) return;
     for (int count = 1;; ++count) {
+      if (faults_held.load()) {
+        vfs_.clear();
+        if (!pause(20ms)) return;
+        --count;
+        continue;
+      }
       auto pick = [this](std::size_t n) { return static_cast<std::size_t>(random_() % n); };
       FaultVfs::Fault fault;
       fault.file = files[pick(4)];
@@ -95,6 +107,8 @@ int main(int argc, char** argv) {
         std::raise(SIGKILL);
       }
     };
+  std::signal(SIGUSR1, [](int) { faults_held.store(true); });
+  std::signal(SIGUSR2, [](int) { faults_held.store(false); });
   FaultVfs vfs(/*as_default=*/true);
   const char* seed = std::getenv("TOWNHALL_FAULT_SEED");
   std::unique_ptr<Injector> injector;

@@ -103,13 +103,16 @@ class Soak {
     for (int kill = 0; kill < options_.kills; ++kill) {
       auto server = start();
       if (!server) return 1;
+      hold_faults(*server, true);
       if (!check("after restart " + std::to_string(kill))) break;
+      hold_faults(*server, false);
       load_then_kill(*server);
       count_faults(*server);
       ++kills_done_;
     }
     auto server = start();
     if (!server) return 1;
+    hold_faults(*server, true);
     check("final");
     server->signal(SIGTERM);
     server->wait_exit();
@@ -165,6 +168,12 @@ class Soak {
       return nullptr;
     }
     return child;
+  }
+
+  // Under --faults: the invariants are checked on a repaired disk (SIGUSR1 holds the
+  // faulty server's faults back, SIGUSR2 lets them go; tests/soak/faulty_server.cpp).
+  void hold_faults(ChildProcess& server, bool held) {
+    if (options_.fault_seed) server.signal(held ? SIGUSR1 : SIGUSR2);
   }
 
   // The faults a faulty server reported (one "fault:" line each).
