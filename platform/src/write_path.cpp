@@ -2,10 +2,23 @@
 
 #include <spdlog/spdlog.h>
 
+#include "townhall/platform/metrics.hpp"
+
 namespace townhall::db {
 
-WritePath::WritePath(const ModuleDb& database, Writer& writer, std::function<void()> outbox_grew)
-    : database_(database), writer_(writer), outbox_grew_(std::move(outbox_grew)) {}
+WritePath::WritePath(const ModuleDb& database, Writer& writer, std::function<void()> outbox_grew,
+                     metrics::Registry* metrics)
+    : database_(database), writer_(writer), outbox_grew_(std::move(outbox_grew)) {
+  if (metrics) {
+    commits_ =
+        &metrics->counter("townhall_write_commits_total", "Transactions committed by a module's write path", {"module"})
+             .with({database_.module()});
+    group_sizes_ = &metrics
+                        ->histogram("townhall_write_group_commands", "Commands one commit of a write path held",
+                                    {"module"}, {1, 2, 4, 8, 16, 32, 64})
+                        .with({database_.module()});
+  }
+}
 
 WritePath::~WritePath() = default;
 
@@ -21,6 +34,67 @@ void WritePath::close() {
     open_ = false;
     service_.reset();
   });
+}
+
+void WritePath::enqueue(std::unique_ptr<PendingCommand> command) {
+  std::lock_guard lock(queue_mutex_);
+  queue_.push_back(std::move(command));
+  if (group_posted_) return;
+  group_posted_ = true;
+  writer_.post([this] { run_group(); });
+}
+
+void WritePath::run_group() {
+  std::vector<std::unique_ptr<PendingCommand>> group;
+  {
+    std::lock_guard lock(queue_mutex_);
+    auto take = std::min(queue_.size(), kMaxGroup);
+    group.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.begin() + take));
+    queue_.erase(queue_.begin(), queue_.begin() + take);
+    // What arrives from now on (or did not fit) runs in the next group, after this one.
+    group_posted_ = !queue_.empty();
+    if (group_posted_) writer_.post([this] { run_group(); });
+  }
+  auto answer_all = [&] {
+    for (auto& command : group) command->answer();
+  };
+  if (!open_) {
+    for (auto& command : group) command->fail(unavailable());
+    return answer_all();
+  }
+  try {
+    if (!service_ || service_->generation() != database_.generation()) reopen();
+    auto& sql = service_->sql();
+    SQLite::Transaction transaction(sql, SQLite::TransactionBehavior::IMMEDIATE);
+    const auto appended = service_->events_appended();
+    for (auto& command : group) {
+      // Each command in a savepoint: one that fails is undone alone.
+      sql.exec("SAVEPOINT command");
+      bool kept = false;
+      try {
+        kept = command->execute(*service_);
+      } catch (const SQLite::Exception& error) {
+        if (is_storage_failure(error)) throw;  // the whole group: the transaction is lost
+        command->fail(storage_failed(error));
+      } catch (...) {
+        command->fail(std::current_exception());  // its own exception, rethrown to its caller
+      }
+      if (!kept) sql.exec("ROLLBACK TO command");
+      sql.exec("RELEASE command");
+    }
+    const bool grew = service_->events_appended() > appended;
+    transaction.commit();
+    database_.note_success(ModuleDb::Access::write);
+    if (commits_) commits_->inc();
+    if (group_sizes_) group_sizes_->observe(static_cast<double>(group.size()));
+    if (grew && outbox_grew_) outbox_grew_();
+  } catch (const SQLite::Exception& error) {
+    // Nothing of the group was kept (the transaction's destructor rolled back): every
+    // command that had succeeded is answered unavailable; its own errors stay.
+    auto failure = storage_failed(error);
+    for (auto& command : group) command->fail(failure);
+  }
+  answer_all();
 }
 
 void WritePath::reopen() {

@@ -2,11 +2,21 @@
 
 #include <SQLiteCpp/Transaction.h>
 
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/result.hpp"
@@ -20,6 +30,12 @@
 // the module's writer thread); the CLI and the demo seed use run_in_transaction on a
 // connection of their own; the bus runs event handlers (saga steps) in its own
 // transaction, so the same command serves all of them.
+namespace townhall::metrics {
+class Counter;
+class Histogram;
+class Registry;
+}  // namespace townhall::metrics
+
 namespace townhall::db {
 
 template <class F>
@@ -35,10 +51,27 @@ auto run_in_transaction(Connection& connection, F&& command, const std::function
   return result;
 }
 
+// A command waiting on the write path for the next group commit (WritePath::run).
+class PendingCommand {
+ public:
+  virtual ~PendingCommand() = default;
+  // Runs the command on `service` inside the group's transaction; true when it returned
+  // a value (kept), false when it returned an Error. Throws what the command throws.
+  virtual bool execute(Connection& service) = 0;
+  // Its answer instead of what it returned: its own exception, or an Error (a storage
+  // failure of the group, the path closed).
+  virtual void fail(std::exception_ptr error) = 0;
+  virtual void fail(Error error) = 0;
+  // Hands the answer to the waiting caller, on the caller's executor.
+  virtual void answer() = 0;
+};
+
 class WritePath {
  public:
-  // `outbox_grew` wakes the bus (Bus::notify for this module).
-  WritePath(const ModuleDb& database, Writer& writer, std::function<void()> outbox_grew);
+  // `outbox_grew` wakes the bus (Bus::notify for this module). With `metrics`, the path
+  // counts its commits and the commands each one held.
+  WritePath(const ModuleDb& database, Writer& writer, std::function<void()> outbox_grew,
+            metrics::Registry* metrics = nullptr);
   ~WritePath();
   WritePath(const WritePath&) = delete;
   WritePath& operator=(const WritePath&) = delete;
@@ -48,18 +81,30 @@ class WritePath {
   // Closes it; commands then answer unavailable.
   void close();
 
-  // Runs `command` on the writer thread in one transaction (run_in_transaction). A
-  // storage failure (I/O, a full disk, corruption, a locked or missing file) is recorded
-  // on the ModuleDb (the module reports itself down) and answered `unavailable`; the
-  // next command reopens the connection. A boundary violation (a programming error)
-  // propagates.
+  // The most commands one transaction holds (group commit).
+  static constexpr std::size_t kMaxGroup = 64;
+
+  // Runs `command` on the writer thread with group commit (issue 24 §2): commands that
+  // queue while the writer is busy run together in one IMMEDIATE transaction, each in a
+  // savepoint, so one that returns an Error or throws is rolled back alone and answered
+  // alone, and every other is answered only after the commit that holds it. The bus is
+  // woken once per commit that grew the outbox. A storage failure (I/O, a full disk,
+  // corruption, a locked or missing file) is recorded on the ModuleDb (the module
+  // reports itself down) and answers every command of the group `unavailable` (none of
+  // them is kept); the next group reopens the connection. A boundary violation (a
+  // programming error) is rethrown to its caller.
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F, Connection&>> run(F command) {
     using R = std::invoke_result_t<F, Connection&>;
-    co_return co_await writer_.run([this, command = std::move(command)]() mutable -> R { return run_here(command); });
+    co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(std::exception_ptr, R)>(
+        [this, command = std::move(command)](auto handler) mutable {
+          enqueue(std::make_unique<Command<R, F, decltype(handler)>>(std::move(command), std::move(handler)));
+        },
+        boost::asio::use_awaitable);
   }
 
-  // The same, waited for from any thread (start-time maintenance, not request paths).
+  // The same alone in its own transaction, waited for from any thread (start-time
+  // maintenance, not request paths).
   template <class F>
   auto call(F command) -> std::invoke_result_t<F, Connection&> {
     std::invoke_result_t<F, Connection&> out;
@@ -68,6 +113,48 @@ class WritePath {
   }
 
  private:
+  template <class R, class F, class Handler>
+  class Command final : public PendingCommand {
+   public:
+    Command(F command, Handler handler)
+        : command_(std::move(command)),
+          handler_(std::move(handler)),
+          caller_(boost::asio::prefer(boost::asio::get_associated_executor(handler_),
+                                      boost::asio::execution::outstanding_work.tracked)) {}
+    bool execute(Connection& service) override {
+      result_ = command_(service);
+      return static_cast<bool>(*result_);
+    }
+    void fail(std::exception_ptr error) override {
+      result_.reset();
+      error_ = std::move(error);
+    }
+    void fail(Error error) override {
+      if (!result_ || *result_) result_.emplace(std::move(error));  // a command's own Error stays
+    }
+    void answer() override {
+      boost::asio::post(
+          caller_, [handler = std::move(handler_), error = std::move(error_), result = std::move(result_)]() mutable {
+            std::move(handler)(error, result ? std::move(*result) : R{});
+          });
+    }
+
+   private:
+    F command_;
+    Handler handler_;
+    // The caller's executor, kept busy while its command waits (its io_context does not
+    // run out of work and return while a coroutine waits for the writer).
+    decltype(boost::asio::prefer(std::declval<boost::asio::associated_executor_t<Handler>>(),
+                                 boost::asio::execution::outstanding_work.tracked)) caller_;
+    std::optional<R> result_;
+    std::exception_ptr error_;
+  };
+
+  // Queues a command and makes sure a group will run it (on the writer thread).
+  void enqueue(std::unique_ptr<PendingCommand> command);
+  // On the writer thread: takes up to kMaxGroup queued commands and runs them as one group.
+  void run_group();
+
   template <class F>
   auto run_here(F& command) -> std::invoke_result_t<F, Connection&> {
     if (!open_) return unavailable();
@@ -91,6 +178,13 @@ class WritePath {
   std::function<void()> outbox_grew_;
   std::unique_ptr<Connection> service_;  // writer thread only
   bool open_ = false;                    // writer thread only: between open() and close()
+
+  std::mutex queue_mutex_;
+  std::vector<std::unique_ptr<PendingCommand>> queue_;  // guarded by queue_mutex_
+  bool group_posted_ = false;                           // guarded: a run_group is on the writer's queue
+
+  metrics::Counter* commits_ = nullptr;
+  metrics::Histogram* group_sizes_ = nullptr;
 };
 
 }  // namespace townhall::db
