@@ -53,7 +53,8 @@ class StaffAuditHttp : public ::testing::Test {
   }
   static std::vector<std::string> emails_in(const HttpResponse& response) {
     std::vector<std::string> out;
-    for (const auto& item : json::parse(response.body)["items"]) out.push_back(item["email"]);
+    auto body = json::parse(response.body);
+    for (const auto& item : body["items"]) out.push_back(item["email"]);
     return out;
   }
   void wait_for_bus() {
