@@ -101,6 +101,18 @@ TEST(QueryPlans, NoListOrLookupReadsAWholeTable) {
       "/api/v1/notify/inbox",
       "/api/v1/permits/permit-types",
       "/api/v1/permits/permit-types?all=true",
+      "/api/v1/auth/employees",
+      "/api/v1/auth/employees?q=adm",
+      "/api/v1/auth/employees?department=BLD",
+      "/api/v1/auth/employees?role=admin",
+      "/api/v1/auth/employees?active=true",
+      "/api/v1/auth/employees?department=BLD&active=true&role=permits_reviewer",
+      "/api/v1/auth/audit",
+      "/api/v1/auth/audit?actor_id=1",
+      "/api/v1/auth/audit?citizen_id=" + maria_id,
+      "/api/v1/auth/audit?action=citizen.verification.set",
+      "/api/v1/auth/audit?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z",
+      "/api/v1/auth/audit?actor_id=1&action=citizen.verification.set&from=2020-01-01T00:00:00Z",
   };
   for (const auto& token : {maria, admin})
     for (const auto& list : lists) {

@@ -90,7 +90,7 @@ boost::asio::awaitable<Result<std::vector<DepartmentRef>>> AuthService::departme
   auto listed = list_departments();
   if (!listed) co_return listed.error();
   std::vector<DepartmentRef> out;
-  for (const auto& d : *listed) out.push_back({d.code, d.name, d.event_version});
+  for (const auto& d : *listed) out.push_back({d.code, d.name, d.event_version, d.is_active});
   co_return out;
 }
 

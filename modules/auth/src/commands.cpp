@@ -31,16 +31,11 @@ void fault(const WriteContext& context, std::string_view point) {
 }
 
 json department_snapshot(const store::Department& d) {
-  return events::department_snapshot({d.code, d.name, d.event_version}, d.created_at, d.updated_at);
+  return events::department_snapshot({d.code, d.name, d.event_version, d.is_active}, d.created_at, d.updated_at);
 }
 
-json employee_snapshot(const Employee& employee) {
-  return {{"id", employee.id},
-          {"email", employee.email},
-          {"name", employee.name},
-          {"department_code", nullable(employee.department_code)},
-          {"is_active", employee.is_active},
-          {"roles", employee.roles}};
+events::EmployeeSnapshot employee_snapshot(const Employee& e) {
+  return {e.id, e.email, e.name, e.department_code, e.is_active, e.roles};
 }
 
 Employee to_employee(db::Connection& connection, const store::EmployeeRow& row) {
@@ -227,6 +222,28 @@ Result<store::Department> create_department(db::Connection& service, const std::
   return department;
 }
 
+Result<store::Department> set_department_active(db::Connection& service, const std::string& code, bool active,
+                                                const WriteContext& context) {
+  auto department = store::find_department(service, code);
+  if (!department) return make_error(Errc::not_found, "no such department");
+  if (department->is_active == active) return *department;
+  department->is_active = active;
+  department->event_version += 1;
+  department->updated_at = utc::now();
+  store::update_department(service, *department);
+  const auto type = active ? events::kDepartmentReactivated : events::kDepartmentDeactivated;
+  store::audit(
+      service,
+      {context.actor, std::string(type), "department:" + code, std::nullopt, context.correlation_id, std::nullopt},
+      department->updated_at);
+  fault(context, type);
+  append(service, events::kDepartmentTopic, type, "department", code, department->event_version,
+         {{"snapshot", department_snapshot(*department)},
+          {"changes", {{"is_active", {{"old", !active}, {"new", active}}}}}},
+         context);
+  return *department;
+}
+
 Result<store::Department> update_department(db::Connection& service, const std::string& code, const std::string& name,
                                             const WriteContext& context) {
   auto department = store::find_department(service, code);
@@ -260,7 +277,7 @@ Result<Employee> create_employee(db::Connection& service, const NewEmployee& inp
                now);
   fault(context, "employee.assigned");
   append(service, events::kEmployeeTopic, events::kEmployeeAssigned, "employee", std::to_string(row.id), 1,
-         {{"snapshot", employee_snapshot(employee)}}, context);
+         events::employee_data(employee_snapshot(employee)), context);
   return employee;
 }
 
@@ -287,9 +304,41 @@ Result<Employee> set_employee_roles(db::Connection& service, std::int64_t id, co
   auto employee = to_employee(service, *row);
   fault(context, "role.changed");
   append(service, events::kEmployeeTopic, events::kRoleChanged, "employee", std::to_string(id), row->event_version,
-         {{"snapshot", employee_snapshot(employee)}, {"changes", {{"roles", {{"old", old_roles}, {"new", sorted}}}}}},
+         events::employee_data(employee_snapshot(employee), {{"roles", {{"old", old_roles}, {"new", sorted}}}}),
          context);
   return employee;
+}
+
+Result<Employee> set_employee_active(db::Connection& service, std::int64_t id, bool active,
+                                     const WriteContext& context) {
+  auto row = store::find_employee(service, id);
+  if (!row) return make_error(Errc::not_found, "no such employee");
+  if (row->is_active == active) return to_employee(service, *row);
+  auto now = utc::now();
+  row->is_active = active;
+  row->event_version += 1;
+  row->updated_at = now;
+  store::update_employee(service, *row);
+  int ended = active ? 0 : store::revoke_sessions_of(service, Principal::Kind::employee, id, now);
+  const auto type = active ? events::kEmployeeReactivated : events::kEmployeeDeactivated;
+  store::audit(service,
+               {context.actor, std::string(type), "employee:" + std::to_string(id), std::nullopt,
+                context.correlation_id, active ? std::nullopt : std::optional(json{{"sessions_ended", ended}}.dump())},
+               now);
+  auto employee = to_employee(service, *row);
+  fault(context, type);
+  append(service, events::kEmployeeTopic, type, "employee", std::to_string(id), row->event_version,
+         events::employee_data(employee_snapshot(employee), {{"is_active", {{"old", !active}, {"new", active}}}}),
+         context);
+  return employee;
+}
+
+Result<int> prune_audit(db::Connection& service, const std::string& before, int batch,
+                        const std::function<Result<Unit>(const std::vector<store::AuditRow>&)>& exported) {
+  auto rows = store::audit_before(service, before, batch);
+  if (rows.empty()) return 0;
+  if (auto kept = exported(rows); !kept) return kept.error();
+  return store::delete_audit_through(service, before, {rows.back().at, rows.back().id});
 }
 
 Result<Employee> get_employee(db::Connection& connection, std::int64_t id) {

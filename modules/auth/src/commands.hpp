@@ -98,7 +98,23 @@ Result<Employee> create_employee(db::Connection& service, const NewEmployee& inp
 // Replaces the roles, revokes the employee's sessions, emits role.changed, audits.
 Result<Employee> set_employee_roles(db::Connection& service, std::int64_t id, const std::vector<std::string>& roles,
                                     const WriteContext& context);
+// Deactivates (ending every session of the employee) or reactivates an employee: audited
+// ("employee.deactivated" / "employee.reactivated"), announced on gov.auth.employee. No
+// change (already so): the employee as is, no event.
+Result<Employee> set_employee_active(db::Connection& service, std::int64_t id, bool active,
+                                     const WriteContext& context);
 Result<Employee> get_employee(db::Connection& connection, std::int64_t id);
+
+// Deactivates or reactivates a department: audited, announced on gov.auth.department
+// (department.deactivated / .reactivated, the snapshot with is_active). No change: as is.
+Result<store::Department> set_department_active(db::Connection& service, const std::string& code, bool active,
+                                                const WriteContext& context);
+
+// Audit retention: the oldest `batch` rows written before `before` are handed to
+// `exported` (which writes them durably, or fails and so keeps them), then deleted in this
+// transaction. Returns how many were deleted (0: none left).
+Result<int> prune_audit(db::Connection& service, const std::string& before, int batch,
+                        const std::function<Result<Unit>(const std::vector<store::AuditRow>&)>& exported);
 
 // Sets an account's password (issue 27 §7) when its hash is still `expected_hash` (the one
 // the current password was verified against; conflict when it changed meanwhile), ends

@@ -6,6 +6,7 @@
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/routes.hpp"
 #include "townhall/platform/schema.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall::auth {
 namespace {
@@ -23,10 +24,58 @@ constexpr input::TextLimits kPostalCode{.max_bytes = 20};
 constexpr input::TextLimits kNationalId{.max_bytes = 32};
 constexpr input::TextLimits kDepartmentCode{.max_bytes = 32};
 constexpr input::TextLimits kRole{.max_bytes = 64};
+constexpr input::TextLimits kAction{.max_bytes = 64};
 constexpr input::TextLimits kResetToken{.max_bytes = 1024};  // a real one has 43 characters
 
 json department_json(const store::Department& d) {
-  return {{"code", d.code}, {"name", d.name}, {"created_at", d.created_at}, {"updated_at", d.updated_at}};
+  return {{"code", d.code},
+          {"name", d.name},
+          {"is_active", d.is_active},
+          {"created_at", d.created_at},
+          {"updated_at", d.updated_at}};
+}
+
+json audit_json(const store::AuditRow& row) {
+  // The actor as an account: "employee:7" -> kind and id (null for "module:revenue", "cli").
+  json actor_kind = nullptr, actor_id = nullptr;
+  if (auto colon = row.actor.find(':');
+      colon != std::string::npos && (row.actor.starts_with("employee:") || row.actor.starts_with("citizen:"))) {
+    actor_kind = row.actor.substr(0, colon);
+    if (auto id = input::parse_id(std::string_view(row.actor).substr(colon + 1))) actor_id = *id;
+  }
+  return {{"id", row.id},
+          {"at", row.at},
+          {"actor", row.actor},
+          {"actor_kind", actor_kind},
+          {"actor_id", actor_id},
+          {"actor_email", nullable(row.actor_email)},
+          {"action", row.action},
+          {"subject", row.subject},
+          {"purpose", nullable(row.purpose)},
+          {"correlation_id", nullable(row.correlation_id)},
+          {"detail", nullable(row.detail)}};
+}
+
+// An optional text query parameter within `limits`; invalid_argument naming it.
+Result<std::optional<std::string>> query_text(const Request& request, const char* name, input::TextLimits limits) {
+  auto value = request.query_param(name);
+  if (!value) return std::optional<std::string>();
+  if (value->empty()) return make_error(Errc::invalid_argument, std::string("query parameter '") + name + "' is empty");
+  if (auto problem = input::check_text(*value, limits))
+    return make_error(Errc::invalid_argument, std::string("query parameter '") + name + "' " + *problem);
+  return std::optional<std::string>(std::move(*value));
+}
+
+// An optional RFC 3339 time query parameter; invalid_argument naming it.
+Result<std::optional<std::chrono::system_clock::time_point>> query_time(const Request& request, const char* name) {
+  auto value = request.query_param(name);
+  if (!value) return std::optional<std::chrono::system_clock::time_point>();
+  auto parsed = utc::parse_rfc3339(*value);
+  if (!parsed)
+    return make_error(Errc::invalid_argument,
+                      std::string("query parameter '") + name +
+                          "' must be an RFC 3339 date-time (2026-12-01T09:30:00Z): " + parsed.error().message);
+  return std::optional<std::chrono::system_clock::time_point>(*parsed);
 }
 
 json employee_json(const commands::Employee& e) {
@@ -247,6 +296,74 @@ struct Routes {
                              201);
   }
 
+  routes::Reply list_employees(Request& request, input::Page page) {
+    EmployeeQuery query;
+    auto q = query_text(request, "q", kName);
+    if (!q) co_return http::problem(q.error());
+    query.q = std::move(*q);
+    auto department = query_text(request, "department", kDepartmentCode);
+    if (!department) co_return http::problem(department.error());
+    if (*department) {
+      auto code = department_code(std::move(**department));
+      if (!code)
+        co_return http::problem(
+            make_error(Errc::invalid_argument, "query parameter 'department': only letters, digits, '-' and '_'"));
+      query.department_code = std::move(*code);
+    }
+    auto role = query_text(request, "role", kRole);
+    if (!role) co_return http::problem(role.error());
+    query.role = std::move(*role);
+    auto active = input::query_choice(request, "active", {"true", "false"});
+    if (!active) co_return http::problem(active.error());
+    if (*active) query.active = **active == "true";
+    co_return routes::answer_page(service.list_employees(request.call_context(), std::move(query), page),
+                                  employee_json);
+  }
+
+  routes::Reply deactivate_employee(Request& request, std::int64_t id) {
+    if (auto ok = input::no_body(request, "a deactivation"); !ok) co_return http::problem(ok.error());
+    co_return routes::answer(co_await service.set_employee_active(request.call_context(), id, false), employee_json);
+  }
+
+  routes::Reply reactivate_employee(Request& request, std::int64_t id) {
+    if (auto ok = input::no_body(request, "a reactivation"); !ok) co_return http::problem(ok.error());
+    co_return routes::answer(co_await service.set_employee_active(request.call_context(), id, true), employee_json);
+  }
+
+  routes::Reply set_department_active(Request& request, bool active) {
+    auto code = department_code(std::string(*request.param("code")));
+    if (!code) co_return http::problem(make_error(Errc::not_found, "no such department"));
+    if (auto ok = input::no_body(request, active ? "a reactivation" : "a deactivation"); !ok)
+      co_return http::problem(ok.error());
+    co_return routes::answer(co_await service.set_department_active(request.call_context(), *code, active),
+                             department_json);
+  }
+  routes::Reply deactivate_department(Request& request) { return set_department_active(request, false); }
+  routes::Reply reactivate_department(Request& request) { return set_department_active(request, true); }
+
+  routes::Reply list_audit(Request& request, input::Page page) {
+    AuditQuery query;
+    auto actor_id = input::query_id(request, "actor_id");
+    if (!actor_id) co_return http::problem(actor_id.error());
+    query.actor_id = *actor_id;
+    auto actor_kind = input::query_choice(request, "actor_kind", {"employee", "citizen"});
+    if (!actor_kind) co_return http::problem(actor_kind.error());
+    if (*actor_kind && **actor_kind == "citizen") query.actor_kind = Principal::Kind::citizen;
+    auto citizen_id = input::query_id(request, "citizen_id");
+    if (!citizen_id) co_return http::problem(citizen_id.error());
+    query.citizen_id = *citizen_id;
+    auto action = query_text(request, "action", kAction);
+    if (!action) co_return http::problem(action.error());
+    query.action = std::move(*action);
+    auto from = query_time(request, "from");
+    if (!from) co_return http::problem(from.error());
+    auto to = query_time(request, "to");
+    if (!to) co_return http::problem(to.error());
+    query.from = *from;
+    query.to = *to;
+    co_return routes::answer_page(service.list_audit(request.call_context(), query, page), audit_json);
+  }
+
   routes::Reply get_employee(Request& request, std::int64_t id) {
     co_return routes::answer(service.get_employee(request.call_context(), id), employee_json);
   }
@@ -300,8 +417,22 @@ void add_routes(http::Router& router, const std::string& prefix, AuthService& se
                                     {"roles", s::array(s::string())},
                                     {"permissions", s::array(s::string())},
                                     {"department", s::string_or_null()}});
-  const auto department = s::object(
-      {{"code", s::string()}, {"name", s::string()}, {"created_at", s::timestamp()}, {"updated_at", s::timestamp()}});
+  const auto department = s::object({{"code", s::string()},
+                                     {"name", s::string()},
+                                     {"is_active", s::boolean()},
+                                     {"created_at", s::timestamp()},
+                                     {"updated_at", s::timestamp()}});
+  const auto audit_row = s::object({{"id", s::integer(1)},
+                                    {"at", s::timestamp()},
+                                    {"actor", s::string()},
+                                    {"actor_kind", s::or_null(s::one_of({"employee", "citizen"}))},
+                                    {"actor_id", s::or_null(s::integer(1))},
+                                    {"actor_email", s::string_or_null()},
+                                    {"action", s::string()},
+                                    {"subject", s::string()},
+                                    {"purpose", s::string_or_null()},
+                                    {"correlation_id", s::string_or_null()},
+                                    {"detail", s::string_or_null()}});
   const auto employee = s::object({{"id", s::integer(1)},
                                    {"email", s::string()},
                                    {"name", s::string()},
@@ -385,10 +516,32 @@ void add_routes(http::Router& router, const std::string& prefix, AuthService& se
                        s::optional("department_code", s::string()),
                        s::optional("roles", s::array(s::string()))}),
             employee, 201);
+  table.add(Method::post, "/departments/{code}/deactivate", bind(&Routes::deactivate_department),
+            "Deactivate a department (admin): it takes no new permit applications; existing ones stay visible and "
+            "reviewable",
+            none, department);
+  table.add(Method::post, "/departments/{code}/reactivate", bind(&Routes::reactivate_department),
+            "Reactivate a department (admin)", none, department);
+  table.add(Method::get, "/employees", bind(&Routes::list_employees),
+            "Employees (admin; ?q= an email or name prefix, ?department= ?role= ?active=true|false ?cursor= "
+            "?page_size= ?include=total)",
+            none, s::page_of(employee));
   table.add(Method::get, "/employees/{id}", bind(&Routes::get_employee, "no such employee"), "An employee (admin)",
             none, employee);
   table.add(Method::post, "/employees/{id}/roles", bind(&Routes::set_roles, "no such employee"),
-            "Replace an employee's roles (admin)", s::object({{"roles", s::array(s::string())}}), employee);
+            "Replace an employee's roles (admin); ends their sessions, audited, announced (role.changed)",
+            s::object({{"roles", s::array(s::string())}}), employee);
+  table.add(Method::put, "/employees/{id}/roles", bind(&Routes::set_roles, "no such employee"),
+            "Replace an employee's roles (admin; as POST): an unknown role is a 422 naming it",
+            s::object({{"roles", s::array(s::string())}}), employee);
+  table.add(Method::post, "/employees/{id}/deactivate", bind(&Routes::deactivate_employee, "no such employee"),
+            "Off-board an employee (admin): every session of theirs ends at once; not yourself (409)", none, employee);
+  table.add(Method::post, "/employees/{id}/reactivate", bind(&Routes::reactivate_employee, "no such employee"),
+            "Take an employee back (admin); they sign in again", none, employee);
+  table.add(Method::get, "/audit", bind(&Routes::list_audit),
+            "The audit log, newest first (admin, or auditor with audit:read; ?actor_id= [?actor_kind=citizen] "
+            "?citizen_id= ?action= ?from= ?to= (RFC 3339, from inclusive, to exclusive) ?cursor= ?page_size=)",
+            none, s::page_of(audit_row));
 }
 
 }  // namespace townhall::auth

@@ -1,5 +1,7 @@
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/detached.hpp>
+
 #include "service_internal.hpp"
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/time.hpp"
@@ -30,7 +32,10 @@ AuthService::AuthService(Settings settings, ServiceDependencies dependencies, st
       key_file_(std::move(key_file)),
       token_cache_(settings_.token_cache_ttl),
       throttle_(settings_.login_throttle),
-      reset_requests_(settings_.login_throttle) {
+      reset_requests_(settings_.login_throttle),
+      audit_export_dir_(settings_.audit_export_dir.is_absolute()
+                            ? settings_.audit_export_dir
+                            : deps_.database.path().parent_path() / settings_.audit_export_dir) {
   auto& logins = deps_.metrics.counter("townhall_auth_logins_total", "Login attempts by outcome", {"outcome"});
   login_success_ = &logins.with({"success"});
   login_failure_ = &logins.with({"failure"});
@@ -48,7 +53,10 @@ AuthService::AuthService(Settings settings, ServiceDependencies dependencies, st
                  .with({});
 }
 
-AuthService::~AuthService() { hashing_.join(); }
+AuthService::~AuthService() {
+  if (retention_timer_) stop();  // its retention loop must not outlive it
+  hashing_.join();
+}
 
 void AuthService::start() {
   writes_.open();
@@ -62,10 +70,18 @@ void AuthService::start() {
   if (!maintained) throw std::runtime_error("auth: " + maintained.error().message);
   key_ok_->set(secrets_ ? 1 : 0);
   if (!secrets_) spdlog::critical("auth: {}", key_problem_);
+  retention_timer_ = std::make_unique<boost::asio::steady_timer>(deps_.writer.context());
+  retention_done_ = std::make_shared<Latch>();
   deps_.gate.open();
+  boost::asio::co_spawn(deps_.writer.context(), retention_loop(), boost::asio::detached);
 }
 void AuthService::stop() {
   deps_.gate.close();
+  if (retention_timer_) {  // started: the loop ends at its next look at the gate
+    deps_.writer.post([this] { retention_timer_->cancel(); });
+    retention_done_->wait_blocking();
+    deps_.writer.call([this] { retention_timer_.reset(); });
+  }
   writes_.close();
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <memory>
@@ -12,6 +13,7 @@
 #include "throttle.hpp"
 #include "token_cache.hpp"
 #include "townhall/auth/api.hpp"
+#include "townhall/platform/coro.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/input.hpp"
 #include "townhall/platform/service_kit.hpp"
@@ -54,6 +56,25 @@ struct LoginResult {
 };
 
 using CitizenList = input::Listed<Citizen>;
+using EmployeeList = input::Listed<commands::Employee>;
+using AuditList = input::Listed<store::AuditRow>;
+
+// GET /employees' query, already type-checked.
+struct EmployeeQuery {
+  std::optional<std::string> q;  // an email or name prefix
+  std::optional<std::string> department_code;
+  std::optional<std::string> role;
+  std::optional<bool> active;
+};
+
+// GET /audit's query, already type-checked; from/to are RFC 3339 times.
+struct AuditQuery {
+  std::optional<std::int64_t> actor_id;  // an employee's id (actor_kind citizen: a citizen's)
+  Principal::Kind actor_kind = Principal::Kind::employee;
+  std::optional<std::int64_t> citizen_id;  // rows about this citizen
+  std::optional<std::string> action;
+  std::optional<std::chrono::system_clock::time_point> from, to;
+};
 
 // What a failed login answers, whatever failed (unknown email, wrong password, inactive
 // account): one status, one body.
@@ -133,6 +154,20 @@ class AuthService final : public Api, private ModuleService {
   boost::asio::awaitable<Result<commands::Employee>> set_employee_roles(const CallContext& context, std::int64_t id,
                                                                         std::vector<std::string> roles);
   Result<commands::Employee> get_employee(const CallContext& context, std::int64_t id);
+  // Staff lifecycle (issue 26 §2, auth:admin). Employees in id order, filtered.
+  Result<EmployeeList> list_employees(const CallContext& context, EmployeeQuery query, input::Page page);
+  // Deactivation ends every session of the employee at once, cached tokens included; an
+  // admin cannot deactivate themself (conflict).
+  boost::asio::awaitable<Result<commands::Employee>> set_employee_active(const CallContext& context, std::int64_t id,
+                                                                         bool active);
+  boost::asio::awaitable<Result<store::Department>> set_department_active(const CallContext& context, std::string code,
+                                                                          bool active);
+  // The audit log (issue 26 §4: auth:admin or audit:read), newest first.
+  Result<AuditList> list_audit(const CallContext& context, const AuditQuery& query, input::Page page);
+  // Audit retention now: rows older than audit_retention_days before `now` are appended
+  // to <audit export dir>/audit-YYYY-MM-DD.jsonl (fsync'd), then deleted. How many.
+  boost::asio::awaitable<Result<std::int64_t>> prune_audit(std::chrono::system_clock::time_point now);
+  const std::filesystem::path& audit_export_dir() const { return audit_export_dir_; }
   // Every active citizen claiming citizen `id`'s national id (`id` first among equals by
   // age), for staff with citizens:verify settling competing claims before verifying one.
   Result<std::vector<store::NationalIdClaim>> national_id_claims(const CallContext& context, std::int64_t id);
@@ -176,7 +211,8 @@ class AuthService final : public Api, private ModuleService {
   Result<commands::SealedNationalId> seal_national_id(const std::string& national_id) const;
   void backfill_national_id_digests(db::Connection& service);
   void open_key(db::Connection& service);
-  Result<Unit> key_usable() const;  // unavailable naming the fix when the key is not usable
+  Result<Unit> key_usable() const;                // unavailable naming the fix when the key is not usable
+  boost::asio::awaitable<void> retention_loop();  // prune_audit once a day while the gate is open
 
   Settings settings_;
   std::filesystem::path key_file_;
@@ -188,6 +224,9 @@ class AuthService final : public Api, private ModuleService {
   LoginThrottle throttle_;
   LoginThrottle reset_requests_;  // public reset requests, counted apart from failed logins
   std::function<void(std::string_view)> fault_hook_;
+  std::filesystem::path audit_export_dir_;
+  std::unique_ptr<boost::asio::steady_timer> retention_timer_;
+  std::shared_ptr<Latch> retention_done_;
   std::atomic<std::uint64_t> logins_{0};
   metrics::Counter* login_success_ = nullptr;
   metrics::Counter* login_failure_ = nullptr;

@@ -15,6 +15,12 @@ Settings parse_settings(const nlohmann::json& section) {
   s.password_reset_ttl = std::chrono::seconds(reader.integer("password_reset_ttl_seconds", 30 * 60, 1, 24 * 3600));
   s.token_cache_ttl = std::chrono::milliseconds(reader.integer("token_cache_ttl_ms", 5000, 0, 60'000));
   s.national_id_changes_per_day = static_cast<int>(reader.integer("national_id_changes_per_day", 3, 1, 100));
+  s.audit_retention_days = static_cast<int>(reader.integer("audit_retention_days", 400, 30, 3650));
+  if (const auto* dir = reader.value("audit_export_dir")) {
+    if (!dir->is_string() || dir->get<std::string>().empty())
+      reader.fail("audit_export_dir", "expected a non-empty path");
+    s.audit_export_dir = dir->get<std::string>();
+  }
   if (const auto* key_file = reader.value("key_file")) {
     if (!key_file->is_string() || key_file->get<std::string>().empty())
       reader.fail("key_file", "expected a non-empty path");

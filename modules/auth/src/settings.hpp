@@ -23,6 +23,10 @@ struct Settings {
   // How often a citizen may set their own national id in 24 h (429 beyond; staff are not
   // limited): each change is audited, and without a bound the answer could be probed.
   int national_id_changes_per_day = 3;
+  // Audit retention (issue 26 §4): rows older than this are exported to a dated JSON-lines
+  // file in audit_export_dir (relative to the data dir), then deleted, once a day.
+  int audit_retention_days = 400;
+  std::filesystem::path audit_export_dir = "audit-exports";
 };
 
 // Throws config::ConfigError naming the key ("modules.auth.settings.session_ttl_seconds:

@@ -77,6 +77,56 @@ Result<commands::Employee> AuthService::get_employee(const CallContext& context,
   return deps_.readers.read([&](db::Connection& reader) { return commands::get_employee(reader, id); });
 }
 
+Result<EmployeeList> AuthService::list_employees(const CallContext& context, EmployeeQuery query, input::Page page) {
+  if (!context.principal || !context.principal->has("auth:admin"))
+    return make_error(Errc::forbidden, "needs permission auth:admin");
+  store::EmployeeFilter filter{std::move(query.q), std::move(query.department_code), std::move(query.role),
+                               query.active};
+  return read_page(page, PagedQuery<commands::Employee>{
+                             "auth.employees", "staff",
+                             [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
+                               std::vector<commands::Employee> out;
+                               for (auto& row : store::list_employees(reader, filter, after, limit))
+                                 out.push_back({row.id, row.email, row.name, row.department_code, row.is_active,
+                                                store::roles_of(reader, Principal::Kind::employee, row.id),
+                                                row.event_version, row.created_at, row.updated_at});
+                               return out;
+                             },
+                             [&](db::Connection& reader) { return store::count_employees(reader, filter); }});
+}
+
+boost::asio::awaitable<Result<commands::Employee>> AuthService::set_employee_active(const CallContext& context,
+                                                                                    std::int64_t id, bool active) {
+  if (!context.principal || !context.principal->has("auth:admin"))
+    co_return make_error(Errc::forbidden, "needs permission auth:admin");
+  if (!active && context.principal->is_employee() && context.principal->id == id)
+    co_return make_error(Errc::conflict, "you cannot deactivate your own account; another administrator must do it");
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto written = co_await writes_.run([&](db::Connection& service) {
+    return commands::set_employee_active(service, id, active, write_context(context));
+  });
+  if (!written) co_return written;
+  // The sessions were revoked in the same transaction; a token the cache holds is
+  // refused from now on too (an authentication that read the old row before the commit
+  // cannot cache it after this: the cache's generation moved).
+  if (!active) token_cache_.erase_principal(Principal::Kind::employee, id);
+  spdlog::info("auth: employee {} {} by {}", id, active ? "reactivated" : "deactivated", actor_of(context));
+  co_return written;
+}
+
+boost::asio::awaitable<Result<store::Department>> AuthService::set_department_active(const CallContext& context,
+                                                                                     std::string code, bool active) {
+  if (!context.principal || !context.principal->has("auth:admin"))
+    co_return make_error(Errc::forbidden, "needs permission auth:admin");
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto written = co_await writes_.run([&](db::Connection& service) {
+    return commands::set_department_active(service, code, active, write_context(context));
+  });
+  if (written)
+    spdlog::info("auth: department {} {} by {}", code, active ? "reactivated" : "deactivated", actor_of(context));
+  co_return written;
+}
+
 Result<std::vector<store::NationalIdClaim>> AuthService::national_id_claims(const CallContext& context,
                                                                             std::int64_t id) {
   const auto& principal = context.principal;

@@ -1,6 +1,7 @@
 #include "store.hpp"
 
 #include <algorithm>
+#include <map>
 
 #include "townhall/platform/row.hpp"
 
@@ -42,9 +43,12 @@ constexpr const char* kEmployeeColumns =
 
 Department read_department(SQLite::Statement& row) {
   Department d;
-  read_columns(row, d.code, d.name, d.event_version, d.created_at, d.updated_at);
+  read_columns(row, d.code, d.name, d.event_version, d.created_at, d.updated_at, d.is_active);
   return d;
 }
+
+constexpr const char* kDepartmentSelect =
+    "SELECT code, name, event_version, created_at, updated_at, is_active FROM departments ";
 
 // "employee" or "citizen", as sessions and password resets store it.
 Principal::Kind principal_kind(const std::string& kind) {
@@ -249,25 +253,25 @@ CitizenChanges citizens_since(db::Connection& connection, std::int64_t change_se
 }
 
 std::optional<Department> find_department(db::Connection& connection, const std::string& code) {
-  return first_row(connection,
-                   "SELECT code, name, event_version, created_at, updated_at FROM departments WHERE code = ?",
-                   read_department, code);
+  return first_row(connection, std::string(kDepartmentSelect) + "WHERE code = ?", read_department, code);
 }
 
 void insert_department(db::Connection& connection, const Department& department) {
   db::execute(connection,
-              "INSERT INTO departments (code, name, event_version, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-              department.code, department.name, department.event_version, department.created_at, department.updated_at);
+              "INSERT INTO departments (code, name, event_version, created_at, updated_at, is_active) "
+              "VALUES (?, ?, ?, ?, ?, ?)",
+              department.code, department.name, department.event_version, department.created_at, department.updated_at,
+              department.is_active);
 }
 
 void update_department(db::Connection& connection, const Department& department) {
-  db::execute(connection, "UPDATE departments SET name = ?, event_version = ?, updated_at = ? WHERE code = ?",
-              department.name, department.event_version, department.updated_at, department.code);
+  db::execute(connection,
+              "UPDATE departments SET name = ?, event_version = ?, updated_at = ?, is_active = ? WHERE code = ?",
+              department.name, department.event_version, department.updated_at, department.is_active, department.code);
 }
 
 std::vector<Department> list_departments(db::Connection& connection) {
-  return all_rows(connection, "SELECT code, name, event_version, created_at, updated_at FROM departments ORDER BY code",
-                  read_department);
+  return all_rows(connection, std::string(kDepartmentSelect) + "ORDER BY code", read_department);
 }
 
 std::optional<EmployeeRow> find_employee(db::Connection& connection, std::int64_t id) {
@@ -295,6 +299,45 @@ void update_employee(db::Connection& connection, const EmployeeRow& row) {
               "event_version = ?, updated_at = ? WHERE id = ?",
               row.email, row.password_hash, row.name, row.department_code, row.is_active, row.event_version,
               row.updated_at, row.id);
+}
+
+namespace {
+
+// The upper bound of the strings that start with `prefix` (byte order, as NOCASE compares
+// past ASCII): the prefix followed by the highest code point.
+std::string prefix_end(const std::string& prefix) { return prefix + "\xF4\x8F\xBF\xBF"; }
+
+db::Filter employee_filter(const EmployeeFilter& filter) {
+  db::Filter where;
+  if (filter.search) {
+    // Two index ranges (the email's unique index, employees_name), read by id.
+    std::string email = *filter.search;
+    for (auto& c : email)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // emails are stored case-folded
+    where.add(
+        "id IN (SELECT id FROM employees WHERE email >= ? AND email < ? UNION ALL "
+        "SELECT id FROM employees WHERE name >= ? COLLATE NOCASE AND name < ? COLLATE NOCASE)",
+        {email, prefix_end(email), *filter.search, prefix_end(*filter.search)});
+  }
+  where.add_if(filter.department_code, "department_code = ?");
+  where.add_if(filter.role,
+               "id IN (SELECT principal_id FROM user_roles WHERE role = ? AND principal_kind = 'employee')");
+  if (filter.active) where.add("is_active = ?", {std::int64_t{*filter.active ? 1 : 0}});
+  return where;
+}
+
+}  // namespace
+
+std::vector<EmployeeRow> list_employees(db::Connection& connection, const EmployeeFilter& filter,
+                                        const std::optional<PageAfter>& after, int limit) {
+  auto where = employee_filter(filter);
+  if (after) where.add("id > ?", {after->id});
+  return db::filtered_rows(connection, std::string("SELECT ") + kEmployeeColumns + " FROM employees", where,
+                           "ORDER BY id", limit, read_employee);
+}
+
+std::int64_t count_employees(db::Connection& connection, const EmployeeFilter& filter) {
+  return db::filtered_count(connection, "FROM employees", employee_filter(filter));
 }
 
 bool role_exists(db::Connection& connection, const std::string& role) {
@@ -442,6 +485,79 @@ void audit(db::Connection& connection, const AuditEntry& entry, const std::strin
               "INSERT INTO audit_log (at, actor, action, subject, purpose, correlation_id, detail) "
               "VALUES (?, ?, ?, ?, ?, ?, ?)",
               at, entry.actor, entry.action, entry.subject, entry.purpose, entry.correlation_id, entry.detail);
+}
+
+namespace {
+
+constexpr const char* kAuditSelect =
+    "SELECT id, at, actor, action, subject, purpose, correlation_id, detail FROM audit_log";
+
+AuditRow read_audit(SQLite::Statement& row) {
+  AuditRow a;
+  read_columns(row, a.id, a.at, a.actor, a.action, a.subject, a.purpose, a.correlation_id, a.detail);
+  return a;
+}
+
+db::Filter audit_filter(const AuditFilter& filter) {
+  db::Filter where;
+  where.add_if(filter.actor, "actor = ?");
+  where.add_if(filter.subject, "subject = ?");
+  where.add_if(filter.action, "action = ?");
+  where.add_if(filter.from, "at >= ?");
+  where.add_if(filter.to, "at < ?");
+  return where;
+}
+
+// The email of an account actor ("employee:7", "citizen:42"): a point read each.
+std::optional<std::string> actor_email(db::Connection& connection, const std::string& actor) {
+  auto colon = actor.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  auto kind = actor.substr(0, colon);
+  std::int64_t id = 0;
+  try {
+    id = std::stoll(actor.substr(colon + 1));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (kind == "employee") return first_row(connection, "SELECT email FROM employees WHERE id = ?", db::text_column, id);
+  if (kind == "citizen") return first_row(connection, "SELECT email FROM citizens WHERE id = ?", db::text_column, id);
+  return std::nullopt;
+}
+
+void name_actors(db::Connection& connection, std::vector<AuditRow>& rows) {
+  std::map<std::string, std::optional<std::string>> emails;
+  for (auto& row : rows) {
+    auto [it, fresh] = emails.try_emplace(row.actor);
+    if (fresh) it->second = actor_email(connection, row.actor);
+    row.actor_email = it->second;
+  }
+}
+
+}  // namespace
+
+std::vector<AuditRow> list_audit(db::Connection& connection, const AuditFilter& filter,
+                                 const std::optional<PageAfter>& after, int limit) {
+  auto where = audit_filter(filter);
+  if (after) where.add("(at, id) < (?, ?)", {after->key, after->id});
+  auto rows = db::filtered_rows(connection, kAuditSelect, where, "ORDER BY at DESC, id DESC", limit, read_audit);
+  name_actors(connection, rows);
+  return rows;
+}
+
+std::int64_t count_audit(db::Connection& connection, const AuditFilter& filter) {
+  return db::filtered_count(connection, "FROM audit_log", audit_filter(filter));
+}
+
+std::vector<AuditRow> audit_before(db::Connection& connection, const std::string& before, int limit) {
+  auto rows = all_rows(connection, std::string(kAuditSelect) + " WHERE at < ? ORDER BY at, id LIMIT ?", read_audit,
+                       before, limit);
+  name_actors(connection, rows);
+  return rows;
+}
+
+int delete_audit_through(db::Connection& connection, const std::string& before, const PageAfter& last) {
+  return db::execute(connection, "DELETE FROM audit_log WHERE at < ? AND (at, id) <= (?, ?)", before, last.key,
+                     last.id);
 }
 
 std::int64_t count_audit(db::Connection& connection, const std::string& action, const std::string& subject) {

@@ -80,6 +80,7 @@ struct Department {
   std::int64_t event_version = 1;
   std::string created_at;
   std::string updated_at;
+  bool is_active = true;  // migration 0011: an inactive one takes no new permit applications
 };
 std::optional<Department> find_department(db::Connection& connection, const std::string& code);
 void insert_department(db::Connection& connection, const Department& department);
@@ -101,6 +102,19 @@ std::optional<EmployeeRow> find_employee(db::Connection& connection, std::int64_
 std::optional<EmployeeRow> find_employee_by_email(db::Connection& connection, const std::string& email);
 void insert_employee(db::Connection& connection, EmployeeRow& row);  // fills row.id
 void update_employee(db::Connection& connection, const EmployeeRow& row);
+
+// GET /employees' filters, each served by an index (migration 0011).
+struct EmployeeFilter {
+  // ?q=: employees whose email or name starts with it (case-insensitive).
+  std::optional<std::string> search;
+  std::optional<std::string> department_code;
+  std::optional<std::string> role;
+  std::optional<bool> active;
+};
+// In id order: up to `limit` employees past `after` (keyset pagination).
+std::vector<EmployeeRow> list_employees(db::Connection& connection, const EmployeeFilter& filter,
+                                        const std::optional<PageAfter>& after, int limit);
+std::int64_t count_employees(db::Connection& connection, const EmployeeFilter& filter);
 
 bool role_exists(db::Connection& connection, const std::string& role);
 std::vector<std::string> roles_of(db::Connection& connection, Principal::Kind kind, std::int64_t id);
@@ -172,6 +186,37 @@ struct AuditEntry {
   std::optional<std::string> detail;
 };
 void audit(db::Connection& connection, const AuditEntry& entry, const std::string& at);
+
+// An audit_log row as GET /audit shows it and the retention job exports it, with the
+// actor's email when the actor is an account ("employee:7", "citizen:42") that exists.
+struct AuditRow {
+  std::int64_t id = 0;
+  std::string at;
+  std::string actor;
+  std::string action;
+  std::string subject;
+  std::optional<std::string> purpose;
+  std::optional<std::string> correlation_id;
+  std::optional<std::string> detail;
+  std::optional<std::string> actor_email;
+};
+// GET /audit's filters (each through an index: migration 0011 and audit_log_subject).
+struct AuditFilter {
+  std::optional<std::string> actor;    // "employee:7"
+  std::optional<std::string> subject;  // "citizen:42"
+  std::optional<std::string> action;
+  std::optional<std::string> from;  // at >= from (stored form)
+  std::optional<std::string> to;    // at < to
+};
+// Newest first, (at, id) descending: up to `limit` rows past `after` (key: at).
+std::vector<AuditRow> list_audit(db::Connection& connection, const AuditFilter& filter,
+                                 const std::optional<PageAfter>& after, int limit);
+std::int64_t count_audit(db::Connection& connection, const AuditFilter& filter);
+// The oldest rows written before `before`, oldest first, at most `limit` (retention).
+std::vector<AuditRow> audit_before(db::Connection& connection, const std::string& before, int limit);
+// Deletes the rows written before `before` up to `last` in (at, id) order: those
+// audit_before read, `last` its last row.
+int delete_audit_through(db::Connection& connection, const std::string& before, const PageAfter& last);
 std::int64_t count_audit(db::Connection& connection, const std::string& action, const std::string& subject);
 
 }  // namespace townhall::auth::store

@@ -70,11 +70,47 @@ TEST(AuthEvents, ADepartmentPayloadIsReadWholeOrRefused) {
       events::kDepartmentTopic, events::kDepartmentUpdated,
       events::versioned({{"snapshot", events::department_snapshot({"BLD", "Building", 2}, "t0", "t1")}}));
   good.event_version = 2;
-  EXPECT_EQ(strictness_gaps(good, events::department_of, kUnread), std::vector<std::string>{});
+  // is_active may be absent (a snapshot from before issue 26: active); present, it is strict.
+  EXPECT_EQ(strictness_gaps(good, events::department_of, {"event_version", "is_active"}), std::vector<std::string>{});
   auto read = events::department_of(good);
   EXPECT_EQ(read.code, "BLD");
   EXPECT_EQ(read.name, "Building");
   EXPECT_EQ(read.event_version, 2);
+  EXPECT_TRUE(read.is_active);
+  auto mistyped = good;
+  mistyped.data["snapshot"]["is_active"] = "no";
+  EXPECT_THROW(events::department_of(mistyped), bus::PermanentError);
+  auto older = good;
+  older.data["snapshot"].erase("is_active");
+  EXPECT_TRUE(events::department_of(older).is_active);
+  auto inactive = contract_event(
+      events::kDepartmentTopic, events::kDepartmentUpdated,
+      events::versioned({{"snapshot", events::department_snapshot({"BLD", "Building", 3, false}, "t0", "t1")}}));
+  EXPECT_FALSE(events::department_of(inactive).is_active);
+}
+
+TEST(AuthEvents, AnEmployeePayloadIsReadWholeOrRefused) {
+  events::EmployeeSnapshot rosa{7, "rosa@example.org", "Rosa", "REV", true, {"auditor", "revenue_clerk"}};
+  auto good = contract_event(
+      events::kEmployeeTopic, events::kRoleChanged,
+      events::employee_data(rosa, {{"roles", {{"old", json::array({"revenue_clerk"})}, {"new", rosa.roles}}}}));
+  // roles is an array (the generic check's wrong type): checked below.
+  EXPECT_EQ(strictness_gaps(good, events::employee_of, {"roles"}), std::vector<std::string>{});
+  auto read = events::employee_of(good);
+  EXPECT_EQ(read.id, 7);
+  EXPECT_EQ(read.department_code, "REV");
+  EXPECT_EQ(read.roles, rosa.roles);
+  EXPECT_EQ(events::roles_change_of(good).old_roles, std::vector<std::string>{"revenue_clerk"});
+  auto bad_roles = good;
+  bad_roles.data["snapshot"]["roles"] = json::array({1});
+  EXPECT_THROW(events::employee_of(bad_roles), bus::PermanentError);
+  bad_roles.data["snapshot"].erase("roles");
+  EXPECT_THROW(events::employee_of(bad_roles), bus::PermanentError);
+  auto no_change = good;
+  no_change.data.erase("changes");
+  EXPECT_THROW(events::roles_change_of(no_change), bus::PermanentError);
+  auto deactivated = contract_event(events::kEmployeeTopic, events::kEmployeeDeactivated, events::employee_data(rosa));
+  EXPECT_FALSE(events::employee_of(deactivated).is_active);
 }
 
 }  // namespace

@@ -61,6 +61,7 @@ class AuthServiceTest : public ::testing::Test, protected testing::ModuleHarness
   }
 
   void make_service() {
+    if (service) service->stop();  // before the next one opens the shared gate
     service = std::make_unique<AuthService>(settings, dependencies([this] { ++commits; }), dir.path() / "auth.key");
     service->start();
   }

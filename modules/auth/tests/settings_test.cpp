@@ -25,5 +25,16 @@ TEST(AuthSettings, UnknownOrBadKeysAreNamed) {
   EXPECT_EQ(parsed.max_queued_password_hashes, 3u);
 }
 
+TEST(AuthSettings, AuditRetentionIsBoundedAndItsExportDirNamed) {
+  auto message = [](const json& section) { return testing::thrown_message([&] { parse_settings(section); }); };
+  EXPECT_EQ(parse_settings(json::object()).audit_retention_days, 400);
+  EXPECT_EQ(parse_settings(json::object()).audit_export_dir, "audit-exports");
+  EXPECT_EQ(parse_settings({{"audit_retention_days", 30}}).audit_retention_days, 30);
+  EXPECT_NE(message({{"audit_retention_days", 29}}).find("audit_retention_days"), std::string::npos);
+  EXPECT_NE(message({{"audit_retention_days", 3651}}).find("audit_retention_days"), std::string::npos);
+  EXPECT_NE(message({{"audit_export_dir", ""}}).find("audit_export_dir"), std::string::npos);
+  EXPECT_EQ(parse_settings({{"audit_export_dir", "/var/audit"}}).audit_export_dir, "/var/audit");
+}
+
 }  // namespace
 }  // namespace townhall::auth

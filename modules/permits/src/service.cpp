@@ -74,8 +74,11 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::submit(const 
         known += (known.empty() ? "" : ", ") + t.permit_type;
       return make_error(Errc::unprocessable, "unknown permit_type '" + input.permit_type + "'; known types: " + known);
     }
-    if (!store::find_department_ref(reader, input.department_code))
-      return make_error(Errc::unprocessable, "unknown department_code '" + input.department_code + "'");
+    auto department = store::find_department_ref(reader, input.department_code);
+    if (!department) return make_error(Errc::unprocessable, "unknown department_code '" + input.department_code + "'");
+    if (!department->is_active)
+      return make_error(Errc::unprocessable,
+                        "department '" + input.department_code + "' is inactive and takes no new applications");
     return *type;
   });
   if (!checked) co_return checked.error();
@@ -388,9 +391,9 @@ class DepartmentCacheSource final : public consistency::KeyedSource {
                          erase.bind(1, d.code);
                          erase.exec();
                        }
-                       store::upsert_department_ref(sync, {d.code, d.name, d.event_version, utc::now()});
+                       store::upsert_department_ref(sync, {d.code, d.name, d.event_version, utc::now(), d.is_active});
                      },
-                     consistency::ContentHash().text(d.name).value()});
+                     consistency::ContentHash().text(d.name).integer(d.is_active ? 1 : 0).value()});
     co_return out;
   }
 
@@ -401,20 +404,27 @@ class DepartmentCacheSource final : public consistency::KeyedSource {
 }  // namespace
 
 std::vector<consistency::KeyedCache> PermitsService::keyed_caches() {
-  return {{"permits", "department_refs", "code", "auth", std::make_shared<DepartmentCacheSource>(auth_), {"name"}}};
+  return {{"permits",
+           "department_refs",
+           "code",
+           "auth",
+           std::make_shared<DepartmentCacheSource>(auth_),
+           {"name", "is_active"}}};
 }
 
 void PermitsService::bootstrap_departments(db::Connection& sync) {
   auto departments = run_blocking(auth_.departments(bootstrap_call("department_refs")));
   if (!departments)
     throw std::runtime_error("department_refs bootstrap: auth answered: " + departments.error().message);
-  for (const auto& d : *departments) store::upsert_department_ref(sync, {d.code, d.name, d.event_version, utc::now()});
+  for (const auto& d : *departments)
+    store::upsert_department_ref(sync, {d.code, d.name, d.event_version, utc::now(), d.is_active});
   spdlog::info("permits: department_refs bootstrapped from auth ({} departments)", departments->size());
 }
 
 bus::Outcome PermitsService::apply_department_event(const bus::Event& event, db::Connection& sync) {
   auto department = auth::events::department_of(event);
-  store::DepartmentRef ref{department.code, department.name, department.event_version, utc::now()};
+  store::DepartmentRef ref{department.code, department.name, department.event_version, utc::now(),
+                           department.is_active};
   return store::upsert_department_ref(sync, ref) ? bus::Outcome::applied : bus::Outcome::stale;
 }
 

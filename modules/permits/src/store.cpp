@@ -67,9 +67,10 @@ constexpr auto kPermitTypes = db::columns<PermitTypeVersion>(
 constexpr const char* kCurrentVersion =
     "v.version = (SELECT max(h.version) FROM permit_type_versions h WHERE h.permit_type = v.permit_type)";
 
-constexpr auto kDepartmentRefs = db::columns<DepartmentRef>(
-    "department_refs", "code", &DepartmentRef::code, "name", &DepartmentRef::name, "event_version",
-    &DepartmentRef::event_version, "last_synced_at", &DepartmentRef::last_synced_at);
+constexpr auto kDepartmentRefs =
+    db::columns<DepartmentRef>("department_refs", "code", &DepartmentRef::code, "name", &DepartmentRef::name,
+                               "event_version", &DepartmentRef::event_version, "last_synced_at",
+                               &DepartmentRef::last_synced_at, "is_active", &DepartmentRef::is_active);
 
 }  // namespace
 
@@ -213,12 +214,13 @@ std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int6
 }
 
 bool upsert_department_ref(db::Connection& connection, const DepartmentRef& r) {
-  return db::execute(
-             connection,
-             "INSERT INTO department_refs (code, name, event_version, last_synced_at) VALUES (?, ?, ?, ?) "
-             "ON CONFLICT (code) DO UPDATE SET name = excluded.name, event_version = excluded.event_version, "
-             "last_synced_at = excluded.last_synced_at WHERE excluded.event_version > department_refs.event_version",
-             r.code, r.name, r.event_version, r.last_synced_at) > 0;
+  return db::execute(connection,
+                     "INSERT INTO department_refs (code, name, event_version, last_synced_at, is_active) VALUES (?, ?, "
+                     "?, ?, ?) "
+                     "ON CONFLICT (code) DO UPDATE SET name = excluded.name, event_version = excluded.event_version, "
+                     "last_synced_at = excluded.last_synced_at, is_active = excluded.is_active "
+                     "WHERE excluded.event_version > department_refs.event_version",
+                     r.code, r.name, r.event_version, r.last_synced_at, r.is_active) > 0;
 }
 
 std::optional<DepartmentRef> find_department_ref(db::Connection& connection, const std::string& code) {

@@ -125,6 +125,7 @@ struct DepartmentRef {
   std::string name;
   std::int64_t event_version = 0;
   std::string last_synced_at;
+  bool is_active = true;  // false: no new applications (migration 0003)
 };
 bool upsert_department_ref(db::Connection& connection, const DepartmentRef& ref);
 std::optional<DepartmentRef> find_department_ref(db::Connection& connection, const std::string& code);

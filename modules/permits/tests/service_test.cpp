@@ -264,6 +264,38 @@ TEST_F(PermitsServiceTest, ScopesFollowTheRowLevelRule) {
   EXPECT_EQ(scope_for(staff(1, {"permits:review"}, "").get()).error().code, Errc::forbidden);
 }
 
+// Issue 26 §2: a department auth deactivated takes no new applications; its existing
+// ones stay visible and reviewable, and it takes them again once reactivated.
+TEST_F(PermitsServiceTest, AnInactiveDepartmentTakesNoNewApplications) {
+  auto as_citizen = testing::as(verified_citizen());
+  auto reviewer = testing::as(staff(2, {"permits:review"}, "BLD"));
+  auto before = run_awaitable(service->submit(as_citizen, NewApplication{"fence", "f", "1 Main", "BLD"}));
+  ASSERT_TRUE(before);
+  auto department_event = [](std::string_view type, std::int64_t version, bool active) {
+    bus::Event event;
+    event.event_type = std::string(type);
+    event.event_version = version;
+    event.data = auth::events::versioned(
+        {{"snapshot", auth::events::department_snapshot({"BLD", "Building", version, active},
+                                                        "2026-11-22T00:00:00.000Z", "2026-11-22T00:00:00.000Z")}});
+    return event;
+  };
+  EXPECT_EQ(
+      apply(&PermitsService::apply_department_event, department_event(auth::events::kDepartmentDeactivated, 2, false)),
+      bus::Outcome::applied);
+  auto refused = run_awaitable(service->submit(as_citizen, NewApplication{"fence", "g", "1 Main", "BLD"}));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::unprocessable);
+  EXPECT_NE(refused.error().message.find("'BLD' is inactive"), std::string::npos);
+  EXPECT_TRUE(service->get_application(as_citizen, before->id));
+  EXPECT_TRUE(run_awaitable(service->decide(reviewer, before->id, Decision::approve, std::nullopt)));
+
+  EXPECT_EQ(
+      apply(&PermitsService::apply_department_event, department_event(auth::events::kDepartmentReactivated, 3, true)),
+      bus::Outcome::applied);
+  EXPECT_TRUE(run_awaitable(service->submit(as_citizen, NewApplication{"fence", "h", "1 Main", "BLD"})));
+}
+
 TEST_F(PermitsServiceTest, ApprovalFallsBackToAFreshCacheRowWhenAuthIsDown) {
   auto as_citizen = testing::as(verified_citizen());
   auto reviewer = testing::as(staff(2, {"permits:review"}, "BLD"));

@@ -30,8 +30,16 @@ inline constexpr std::string_view kCitizenUpdated = "citizen.updated";
 inline constexpr std::string_view kCitizenDeleted = "citizen.deleted";
 inline constexpr std::string_view kDepartmentCreated = "department.created";
 inline constexpr std::string_view kDepartmentUpdated = "department.updated";
+// A deactivated department takes no new permit applications; its existing ones stay.
+inline constexpr std::string_view kDepartmentDeactivated = "department.deactivated";
+inline constexpr std::string_view kDepartmentReactivated = "department.reactivated";
 inline constexpr std::string_view kEmployeeAssigned = "employee.assigned";
+// An employee's roles were replaced (their sessions ended); the payload has the old and
+// new roles (events::employee_of, events::roles_change_of).
 inline constexpr std::string_view kRoleChanged = "role.changed";
+// An employee was off-boarded (every session ended at once) or taken back.
+inline constexpr std::string_view kEmployeeDeactivated = "employee.deactivated";
+inline constexpr std::string_view kEmployeeReactivated = "employee.reactivated";
 // An account asked for a password reset: the notify module mails it (events.hpp).
 inline constexpr std::string_view kPasswordResetTopic = "gov.auth.password_reset";
 inline constexpr std::string_view kPasswordResetRequested = "password_reset.requested";
@@ -130,6 +138,7 @@ struct DepartmentRef {
   std::string code;
   std::string name;
   std::int64_t event_version = 0;
+  bool is_active = true;  // false: it takes no new permit applications
 };
 
 // A password reset token to mail (password_reset_mail): the token itself, shown only in

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "townhall/auth/api.hpp"
 #include "townhall/bus/bus.hpp"
@@ -60,16 +61,85 @@ inline Citizen citizen_of(const bus::Event& event) {
 
 inline nlohmann::json department_snapshot(const DepartmentRef& d, const std::string& created_at,
                                           const std::string& updated_at) {
-  return json_fields("code", d.code, "name", d.name, "event_version", d.event_version, "created_at", created_at,
-                     "updated_at", updated_at);
+  return json_fields("code", d.code, "name", d.name, "event_version", d.event_version, "is_active", d.is_active,
+                     "created_at", created_at, "updated_at", updated_at);
 }
 
 // The department of a gov.auth.department event, strictly (as citizen_of); its version is
-// the event's.
+// the event's. is_active came with issue 26: a snapshot written before has none and its
+// department is active; one that has it must be a boolean. A deactivation event leaves
+// the department inactive whatever its snapshot says.
 inline DepartmentRef department_of(const bus::Event& event) {
   auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
   (void)s.text("created_at"), (void)s.text("updated_at");  // written by every auth: checked, not kept
-  return {s.text("code"), s.text("name"), event.event_version};
+  DepartmentRef d{s.text("code"), s.text("name"), event.event_version, !s.has("is_active") || s.flag("is_active")};
+  if (event.event_type == kDepartmentDeactivated) d.is_active = false;
+  return d;
+}
+
+// gov.auth.employee (employee.assigned, role.changed, employee.deactivated,
+// employee.reactivated): the employee after the change. Never the password hash.
+struct EmployeeSnapshot {
+  std::int64_t id = 0;
+  std::string email;
+  std::string name;
+  std::optional<std::string> department_code;
+  bool is_active = true;
+  std::vector<std::string> roles;  // sorted
+};
+
+inline nlohmann::json employee_snapshot(const EmployeeSnapshot& e) {
+  return json_fields("id", e.id, "email", e.email, "name", e.name, "department_code", e.department_code, "is_active",
+                     e.is_active, "roles", e.roles);
+}
+
+namespace detail {
+// A JSON array of strings at `key` of `object`, else bus::PermanentError naming it.
+inline std::vector<std::string> strings_at(const nlohmann::json& object, const char* key, const std::string& what) {
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_array())
+    throw bus::PermanentError(what + ": '" + key + "' must be an array of strings");
+  std::vector<std::string> out;
+  for (const auto& item : *it) {
+    if (!item.is_string()) throw bus::PermanentError(what + ": '" + key + "' must be an array of strings");
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+}  // namespace detail
+
+// The employee a gov.auth.employee event leaves behind, strictly (as citizen_of). A
+// deactivation leaves the employee inactive whatever its snapshot says.
+inline EmployeeSnapshot employee_of(const bus::Event& event) {
+  auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
+  EmployeeSnapshot e{
+      s.positive("id"), s.text("email"), s.text("name"), s.nullable_text("department_code"), s.flag("is_active"), {}};
+  e.roles = detail::strings_at(event.data.at("snapshot"), "roles", "employee snapshot");
+  if (event.event_type == kEmployeeDeactivated) e.is_active = false;
+  return e;
+}
+
+// The data of a gov.auth.employee event: the snapshot, and for role.changed the roles
+// before and after ({"changes": {"roles": {"old": [...], "new": [...]}}}).
+inline nlohmann::json employee_data(const EmployeeSnapshot& employee, nlohmann::json changes = nullptr) {
+  nlohmann::json data{{"snapshot", employee_snapshot(employee)}};
+  if (!changes.is_null()) data["changes"] = std::move(changes);
+  return versioned(std::move(data));
+}
+
+struct RolesChange {
+  std::vector<std::string> old_roles;
+  std::vector<std::string> new_roles;
+};
+// The roles a role.changed event replaced and set, strictly.
+inline RolesChange roles_change_of(const bus::Event& event) {
+  (void)bus::payload_of(event, {kSchemaVersion});
+  const auto& data = event.data;
+  if (!data.contains("changes") || !data["changes"].is_object() || !data["changes"].contains("roles") ||
+      !data["changes"]["roles"].is_object())
+    throw bus::PermanentError("role change: 'changes.roles' must be an object");
+  const auto& roles = data["changes"]["roles"];
+  return {detail::strings_at(roles, "old", "role change"), detail::strings_at(roles, "new", "role change")};
 }
 
 // password_reset.requested (gov.auth.password_reset): an active account asked for a
