@@ -273,7 +273,8 @@ TEST_F(TaxBillsHttp, AnInstalmentPastItsDueDateIsOverdueNotifiedAndStillPayable)
   EXPECT_EQ(body_of(call("GET", "/api/v1/revenue/invoices?status=open", {}, token))["items"].size(), 1u);
   json notice;
   ASSERT_TRUE(testing::wait_until([&] {
-    for (const auto& item : body_of(call("GET", "/api/v1/notify/inbox", {}, token))["items"])
+    auto inbox = body_of(call("GET", "/api/v1/notify/inbox", {}, token));
+    for (const auto& item : inbox["items"])
       if (item["kind"] == "invoice_overdue") notice = item;
     return !notice.is_null();
   }));
@@ -310,7 +311,8 @@ TEST_F(TaxBillsHttp, TheRevenueReportAddsUpASeededScenario) {
                             {"due_date", day_from_today(20)}});
   ASSERT_EQ(unpaid.status, 201) << unpaid.body;
   std::vector<std::int64_t> payments;
-  for (const auto& invoice : body_of(billed)["invoices"]) {
+  auto billed_invoices = body_of(billed)["invoices"];
+  for (const auto& invoice : billed_invoices) {
     auto paid = pay(token, invoice);
     ASSERT_EQ(paid.status, 201) << paid.body;
     payments.push_back(body_of(paid)["id"]);
