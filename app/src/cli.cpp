@@ -28,7 +28,8 @@ Commands:
   restore    install a backup into the data directory (the server stopped)
   admin      administration: create-user (an employee with a role),
              reset-password (a single-use password reset token for an account)
-  revenue    revenue jobs: expire-licenses (run the daily license expiry now)
+  revenue    revenue jobs: expire-licenses (run the daily license expiry now),
+             mark-overdue (mark open invoices past their due date overdue now)
   registry   print the registry: --graph (modules, topics, Api dependencies as Mermaid)
   check      compare every cache with its source (--repair resyncs what differs)
   version    print the version and exit
@@ -118,11 +119,17 @@ issue reset tokens with POST /api/v1/auth/password-resets).
 )";
 
 constexpr const char* kRevenueUsage = R"(usage: townhall revenue expire-licenses [--config FILE] [--data-dir DIR]
+       townhall revenue mark-overdue [--config FILE] [--data-dir DIR]
 
-Expires every active business license whose term has passed (license.expired each) and
-lapses every approved one whose fee is unpaid past its due date (license.lapsed, its
-invoice voided), as the server's daily job does. With the server stopped; a running server runs the job
-itself and through POST <revenue prefix>/business-licenses/expire (revenue staff).
+expire-licenses: expires every active business license whose term has passed
+(license.expired each) and lapses every approved one whose fee is unpaid past its due
+date (license.lapsed, its invoice voided), as the server's daily job does. A running
+server runs the job itself and through POST <revenue prefix>/business-licenses/expire
+(revenue staff).
+mark-overdue: marks every open invoice whose due date (a tax bill's instalment) has
+passed overdue (invoice.overdue each, which notify turns into a notice at the next
+start), as the server's daily job does; the invoice stays payable.
+Both with the server stopped.
 )";
 
 constexpr const char* kRegistryUsage = R"(usage: townhall registry --graph [--config FILE]
@@ -157,7 +164,7 @@ struct Parsed {
   std::optional<std::int64_t> letter_id;            // replay ID
   bool all = false;                                 // replay --all, check --repair
   bool init = false;                                // migrate --init
-  std::string admin_action;                         // create-user, expire-licenses, --graph
+  std::string admin_action;                         // create-user, expire-licenses, mark-overdue, --graph
   std::optional<std::filesystem::path> backup_dir;  // backup --out, restore --from
   std::optional<int> prune_days;                    // backup --prune-days
   std::map<std::string, std::string> admin_options;
@@ -381,7 +388,7 @@ int run_cli(int argc, char** argv, std::function<void(std::string_view point)> f
       parsed.dlq_action = arg;
     } else if (parsed.command == "registry" && arg == "--graph") {
       parsed.admin_action = arg;
-    } else if (parsed.command == "revenue" && i == 1 && arg == "expire-licenses") {
+    } else if (parsed.command == "revenue" && i == 1 && (arg == "expire-licenses" || arg == "mark-overdue")) {
       parsed.admin_action = arg;
     } else if (parsed.command == "admin" && i == 1 && (arg == "create-user" || arg == "reset-password")) {
       parsed.admin_action = arg;
@@ -455,7 +462,7 @@ int run_cli(int argc, char** argv, std::function<void(std::string_view point)> f
 
   if (parsed.command == "registry" && parsed.admin_action.empty()) return usage_error("registry needs --graph", usage);
   if (parsed.command == "revenue" && parsed.admin_action.empty())
-    return usage_error("revenue needs 'expire-licenses'", usage);
+    return usage_error("revenue needs 'expire-licenses' or 'mark-overdue'", usage);
 
   if (parsed.command == "version") {
     std::cout << "townhall " << kVersion << " (SQLite " << sqlite3_libversion() << ", Boost " << BOOST_VERSION / 100000
@@ -500,6 +507,15 @@ int run_cli(int argc, char** argv, std::function<void(std::string_view point)> f
 
   if (parsed.command == "revenue") {
     return with_data_dir_lock(config, [&] {
+      if (parsed.admin_action == "mark-overdue") {
+        auto marked = mark_overdue_invoices(config);
+        if (!marked) {
+          std::cerr << "townhall: " << marked.error().message << "\n";
+          return 1;
+        }
+        std::cout << *marked << " invoice(s) marked overdue\n";
+        return 0;
+      }
       auto expired = expire_business_licenses(config);
       if (!expired) {
         std::cerr << "townhall: " << expired.error().message << "\n";

@@ -45,6 +45,14 @@ Result<std::int64_t> expire_business_licenses(const config::Config& config) {
   return revenue::expire_lapsed_licenses(*database);
 }
 
+Result<std::int64_t> mark_overdue_invoices(const config::Config& config) {
+  const auto* module = config.module("revenue");
+  if (!module) return make_error(Errc::unavailable, "the registry has no revenue module");
+  auto database = open_module_db(config, *module, nullptr);
+  migrate(*database);
+  return revenue::mark_invoices_overdue(*database);
+}
+
 std::vector<bus::DeadLetter> list_dead_letters(const config::Config& config, const std::optional<std::string>& module,
                                                std::vector<std::string>& errors) {
   std::vector<bus::DeadLetter> out;

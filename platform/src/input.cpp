@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -335,6 +336,30 @@ std::vector<std::string> Body::required_string_array(std::string_view field, std
       return {};
     }
     out.push_back(text);
+  }
+  return out;
+}
+
+std::optional<std::vector<std::int64_t>> Body::optional_id_array(std::string_view field, std::size_t max_items) {
+  auto it = impl_->document.find(field);
+  if (it == impl_->document.end()) return std::nullopt;
+  if (!it->is_array()) {
+    fail(field, "must be an array of ids");
+    return std::nullopt;
+  }
+  if (it->size() > max_items) {
+    fail(field, "must have at most " + std::to_string(max_items) + " items");
+    return std::nullopt;
+  }
+  std::vector<std::int64_t> out;
+  for (const auto& item : *it) {
+    // Positive JSON integers parse as unsigned; an id fits a signed 64-bit integer.
+    if (!item.is_number_unsigned() || item.get<std::uint64_t>() == 0 ||
+        item.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      fail(field, "must be an array of ids (positive integers)");
+      return std::nullopt;
+    }
+    out.push_back(static_cast<std::int64_t>(item.get<std::uint64_t>()));
   }
   return out;
 }

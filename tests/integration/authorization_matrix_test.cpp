@@ -116,9 +116,10 @@ class AuthorizationMatrix : public ::testing::Test {
     auto fee = json{{"invoice_id", json::parse(approved_license.body)["fee_invoice_id"]},
                     {"amount_cents", 10000},
                     {"method", {{"type", "card"}, {"token", "tok_ok"}}}};
-    ASSERT_EQ(
-        call("POST", "/api/v1/revenue/payments", fee.dump(), tokens[owner], {"Idempotency-Key: license-fee"}).status,
-        201);
+    auto fee_paid =
+        call("POST", "/api/v1/revenue/payments", fee.dump(), tokens[owner], {"Idempotency-Key: license-fee"});
+    ASSERT_EQ(fee_paid.status, 201) << fee_paid.body;
+    payment = json::parse(fee_paid.body)["id"];  // completed: it has a receipt
 
     // Parks: a free facility open around the clock, Maria's booking, a program and her
     // enrollment.
@@ -425,6 +426,23 @@ class AuthorizationMatrix : public ::testing::Test {
          {_401, in, _404, _403, in, _403, _403, in},
          fixed(revenue + "/tax-records/" + id(tax_record))},
         {"POST",
+         revenue + "/tax-bills",
+         {_401, _403, _403, _403, in, _403, _403, in},
+         fixed(revenue + "/tax-bills",
+               json{{"tax_year", 2025},
+                    {"citizen_ids", json::array({maria})},
+                    {"due_date",
+                     utc::format(std::chrono::system_clock::now() + std::chrono::hours(24 * 30)).substr(0, 10)}}
+                   .dump())},
+        {"GET",
+         revenue + "/payments/{id}/receipt",
+         {_401, in, _404, _403, in, _403, _403, in},
+         fixed(revenue + "/payments/" + id(payment) + "/receipt")},
+        {"GET",
+         revenue + "/reports/revenue",
+         {_401, _403, _403, _403, in, _403, _403, in},
+         fixed(revenue + "/reports/revenue?from=2026-01-01&to=2026-12-31")},
+        {"POST",
          revenue + "/business-licenses",
          {_401, in, in, _403, _403, _403, _403, _403},
          fixed(revenue + "/business-licenses", R"({"business_name":"Shop","activity":"shop","address":"2 Main St"})")},
@@ -539,8 +557,8 @@ class AuthorizationMatrix : public ::testing::Test {
   std::array<std::string, kActors> tokens, emails, passwords;
   std::int64_t maria = 0, other = 0, temp_employee = 0;
   std::int64_t application = 0, fee_application = 0, permit = 0, inspection = 0, invoice = 0, tax_record = 0,
-               license = 0, active_license = 0, facility = 0, booking = 0, started_booking = 0, program = 0,
-               enrollment = 0, notice = 0;
+               license = 0, active_license = 0, payment = 0, facility = 0, booking = 0, started_booking = 0,
+               program = 0, enrollment = 0, notice = 0;
 };
 
 TEST_F(AuthorizationMatrix, EveryRouteHasARowAndEveryCallerGetsWhatItSays) {

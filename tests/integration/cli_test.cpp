@@ -1,13 +1,16 @@
 // The townhall binary itself, as a child process.
 #include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <array>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "support.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall {
 namespace {
@@ -95,6 +98,7 @@ TEST(Cli, CommandsRefuseADirectoryWithoutAnInstallation) {
                                              {"migrate"},
                                              {"dlq", "list"},
                                              {"revenue", "expire-licenses"},
+                                             {"revenue", "mark-overdue"},
                                              {"backup", "--out", (dir.path() / "copy").string()},
                                              {"admin", "create-user", "--email", "x@example.org", "--password",
                                               "a long enough password", "--name", "X", "--role", "admin"}}) {
@@ -322,6 +326,46 @@ TEST(Cli, RevenueExpireLicensesRunsTheDailyJobNow) {
                 std::string::npos,
             true);
   EXPECT_EQ(run({"revenue"}).first, 2);
+}
+
+// Issue 26 §1: the overdue invoice job from the CLI with the server stopped. An open
+// invoice due before today is marked (status stays open in the file, invoice.overdue
+// announced once); one due today, a paid one and one without a due date are not.
+TEST(Cli, RevenueMarkOverdueMarksOpenInvoicesPastTheirDueDate) {
+  TempDir dir;
+  auto data = dir.path().string();
+  ASSERT_EQ(run({"migrate", "--init", "--data-dir", data}).first, 0);
+  auto today = utc::now().substr(0, 10);
+  {
+    SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READWRITE);
+    SQLite::Statement insert(revenue,
+                             "INSERT INTO invoices (citizen_id, source_module, source_type, source_id, description, "
+                             "amount_cents, currency, status, created_at, updated_at, due_date) VALUES "
+                             "(1, 'revenue', 'tax_record', ?, 'tax', 100, 'USD', ?, '2020-01-01T00:00:00.000Z', "
+                             "'2020-01-01T00:00:00.000Z', ?)");
+    for (const auto& [id, status, due] : std::vector<std::array<std::string, 3>>{
+             {"1.1", "open", "2020-02-01"}, {"1.2", "open", today}, {"1.3", "paid", "2020-02-01"}}) {
+      insert.bind(1, id);
+      insert.bind(2, status);
+      insert.bind(3, due);
+      insert.exec();
+      insert.reset();
+    }
+    revenue.exec(
+        "INSERT INTO invoices (citizen_id, source_module, source_type, source_id, description, amount_cents, "
+        "currency, status, created_at, updated_at) VALUES (1, 'permits', 'application', '9', 'fee', 100, 'USD', "
+        "'open', '2020-01-01T00:00:00.000Z', '2020-01-01T00:00:00.000Z')");
+  }
+  auto [code, out] = run({"revenue", "mark-overdue", "--data-dir", data});
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("1 invoice(s) marked overdue"), std::string::npos) << out;
+  SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(revenue.execAndGet("SELECT source_id FROM invoices WHERE overdue_at IS NOT NULL").getString(), "1.1");
+  EXPECT_EQ(revenue.execAndGet("SELECT count(*) FROM invoices WHERE overdue_at IS NOT NULL").getInt(), 1);
+  EXPECT_EQ(revenue.execAndGet("SELECT status FROM invoices WHERE source_id = '1.1'").getString(), "open");
+  EXPECT_EQ(revenue.execAndGet("SELECT count(*) FROM outbox WHERE event_type = 'invoice.overdue'").getInt(), 1);
+  auto again = run({"revenue", "mark-overdue", "--data-dir", data});
+  EXPECT_NE(again.second.find("0 invoice(s) marked overdue"), std::string::npos) << again.second;
 }
 
 // create-user and dlq replay beside a running server exit 1 naming its pid (replay

@@ -16,6 +16,7 @@
 
 #include "server_fixture.hpp"
 #include "support.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall {
 namespace {
@@ -89,6 +90,8 @@ TEST(QueryPlans, NoListOrLookupReadsAWholeTable) {
       "/api/v1/permits/applications?department_code=BLD&status=approved",
       "/api/v1/revenue/invoices",
       "/api/v1/revenue/invoices?status=open",
+      "/api/v1/revenue/invoices?status=overdue",
+      "/api/v1/revenue/invoices?status=paid",
       "/api/v1/revenue/invoices?citizen_id=" + maria_id,
       "/api/v1/revenue/licenses",
       "/api/v1/parks/facilities",
@@ -126,11 +129,21 @@ TEST(QueryPlans, NoListOrLookupReadsAWholeTable) {
                        token);
       EXPECT_EQ(next.status, 200) << list << ": " << next.body;
     }
-  for (const auto& lookup : {"/api/v1/permits/applications/1", "/api/v1/revenue/invoices/1", "/api/v1/parks/bookings/1",
-                             "/api/v1/parks/facilities/1", "/api/v1/auth/citizens/1", "/api/v1/auth/me",
-                             "/api/v1/permits/permit-types/fence", "/api/v1/permits/reports/applications",
-                             "/api/v1/permits/reports/applications?department_code=BLD",
-                             "/api/v1/parks/reports/utilisation", "/api/v1/parks/reports/utilisation?facility_id=1"})
+  // Revenue's tax bills (the demo's tax record billed by the yearly run, twice), a receipt
+  // and the revenue report (issue 26).
+  auto due = utc::format(std::chrono::system_clock::now() + std::chrono::hours(24 * 30)).substr(0, 10);
+  for (int run = 0; run < 2; ++run)
+    EXPECT_EQ(call("POST", "/api/v1/revenue/tax-bills", admin,
+                   json{{"tax_year", 2025}, {"tax_record_ids", json::array({1})}, {"due_date", due}}.dump())
+                  .status,
+              200);
+  for (const auto& lookup :
+       {"/api/v1/permits/applications/1", "/api/v1/revenue/invoices/1", "/api/v1/parks/bookings/1",
+        "/api/v1/parks/facilities/1", "/api/v1/auth/citizens/1", "/api/v1/auth/me", "/api/v1/revenue/tax-records/1",
+        "/api/v1/revenue/payments/1/receipt", "/api/v1/revenue/reports/revenue?from=2026-01-01&to=2026-12-31",
+        "/api/v1/permits/permit-types/fence", "/api/v1/permits/reports/applications",
+        "/api/v1/permits/reports/applications?department_code=BLD", "/api/v1/parks/reports/utilisation",
+        "/api/v1/parks/reports/utilisation?facility_id=1"})
     call("GET", lookup, admin);
   application.reset();
 

@@ -1,7 +1,8 @@
 // Crash soak: a real `townhall serve` under mixed load (citizen PATCHes, applications,
 // decisions, fee payments through revenue's API — retried with the same key, some
-// declined —, bookings of a priced court with 2 s holds and their payments, malformed
-// payment events, and dead-letter replays through the admin API) is
+// declined —, bookings of a priced court with 2 s holds and their payments, tax records
+// billed in instalments and those instalments paid, malformed payment events, and
+// dead-letter replays through the admin API) is
 // killed with SIGKILL at random moments, again and again. After each restart and
 // catch-up it checks, from the files:
 //   - no acknowledged write is lost (a 2xx answer, or a committed event, means committed);
@@ -9,6 +10,9 @@
 //   - every fee application has exactly one invoice; no invoice holds two payments; the
 //     processor's approved charges are exactly revenue's completed payments, each with
 //     one payment.completed; no payment is left pending after a restart;
+//   - every acknowledged tax record exists with exactly its instalments (amounts summing
+//     to its tax due), and no record has more or fewer; every acknowledged tax payment is
+//     its instalment's one completed payment, the instalment paid;
 //   - every acknowledged booking exists; no two active bookings overlap; a confirmed
 //     priced booking has a completed payment; a cancelled one's invoice is voided or
 //     refunded;
@@ -119,7 +123,8 @@ class Soak {
     count_faults(*server);
     std::cout << "soak: " << kills_done_ << " kills, " << acknowledged_ << " acknowledged writes (" << paid_.size()
               << " fees paid, " << declined_ << " declines, " << bookings_.size() << " bookings, " << bookings_paid_
-              << " booking payments), " << checked_ << " effects checked, " << violations_ << " violations\n";
+              << " booking payments, " << tax_records_.size() << " tax bills, " << tax_payment_of_.size()
+              << " instalments paid), " << checked_ << " effects checked, " << violations_ << " violations\n";
     if (options_.fault_seed)
       std::cout << "soak: under storage faults: " << faults_ << " faults injected, " << unavailable_answers
                 << " answers 503\n";
@@ -220,7 +225,11 @@ class Soak {
     auto worker = [&](unsigned seed, std::size_t parity) {
       std::mt19937 random(seed);
       while (!stop) {
-        int op = static_cast<int>(random() % 12);
+        int op = static_cast<int>(random() % 13);
+        if (op == 12) {
+          bill_or_pay_tax(random);
+          continue;
+        }
         if (op >= 10) {
           book_or_pay(random);
           continue;
@@ -406,6 +415,66 @@ class Soak {
     }
   }
 
+  // Op 12: revenue staff record a citizen's tax for a year not used yet, billed in three
+  // monthly instalments; or a citizen pays one of their open instalments (one key per
+  // instalment: a retry after a kill reuses it).
+  void bill_or_pay_tax(std::mt19937& random) {
+    std::size_t who = random() % citizens_.size();
+    if (random() % 2 == 0) {
+      std::int64_t year, tax_due = 10000 + static_cast<std::int64_t>(random() % 90000);
+      {
+        std::lock_guard lock(mutex_);
+        auto [next, added] = next_tax_year_.try_emplace(who, 1990);  // one record per citizen and year
+        year = next->second++;
+      }
+      auto due = townhall::utc::format(std::chrono::system_clock::now() + std::chrono::hours(24 * 60)).substr(0, 10);
+      auto answer = attempt(port_, "POST", "/api/v1/revenue/tax-records",
+                            json{{"citizen_id", citizens_[who].id},
+                                 {"tax_year", year},
+                                 {"assessed_value_cents", tax_due * 100},
+                                 {"tax_due_cents", tax_due},
+                                 {"due_date", due},
+                                 {"instalments", 3}}
+                                .dump(),
+                            admin_);
+      if (answer.status == 201) {
+        std::lock_guard lock(mutex_);
+        tax_records_[json::parse(answer.body)["id"].get<std::int64_t>()] = tax_due;
+        ++acknowledged_;
+      }
+      return;
+    }
+    const auto token = citizens_[who].token;
+    auto list = attempt(port_, "GET", "/api/v1/revenue/invoices?status=open&page_size=100", {}, token);
+    if (list.status != 200) return;
+    auto open = json::parse(list.body, nullptr, false);
+    if (!open.is_object()) return;
+    for (const auto& item : open["items"]) {
+      if (item["source"]["type"] != "tax_record") continue;
+      auto invoice = item["id"].get<std::int64_t>();
+      auto body = json{{"invoice_id", invoice},
+                       {"amount_cents", item["amount_cents"]},
+                       {"method", {{"type", "card"}, {"token", "tok_ok"}}}}
+                      .dump();
+      try {
+        auto answer = townhall::testing::http_request(
+            port_, "POST", "/api/v1/revenue/payments", body,
+            {"Authorization: Bearer " + token, "Idempotency-Key: soak-tax-" + std::to_string(invoice)});
+        if (answer.status == 201) {
+          std::lock_guard lock(mutex_);
+          auto payment = json::parse(answer.body)["id"].get<std::int64_t>();
+          auto [it, first] = tax_payment_of_.try_emplace(invoice, payment);
+          if (!first && it->second != payment)
+            violation("load", "tax instalment " + std::to_string(invoice) + " was answered payments " +
+                                  std::to_string(it->second) + " and " + std::to_string(payment));
+          ++acknowledged_;
+        }
+      } catch (const std::exception&) {
+      }
+      return;
+    }
+  }
+
   void inject_malformed_payment() {
     try {
       SQLite::Database revenue((data() / "revenue.db").string(), SQLite::OPEN_READWRITE, 5000);
@@ -526,6 +595,7 @@ class Soak {
       ++checked_;
     }
     check_revenue(where, revenue);
+    check_taxes(where, revenue);
     check_parks(where, parks, revenue);
     SQLite::Database notify((data() / "notify.db").string(), SQLite::OPEN_READONLY, 10000);
     caught_up(notify, "notify", permits, "notices", "permits");
@@ -608,6 +678,49 @@ class Soak {
       violation(where, std::to_string(events) + " payment.completed events for " + std::to_string(completed.size()) +
                            " completed payments");
     checked_ += static_cast<std::int64_t>(completed.size());
+  }
+
+  // Tax bills: every acknowledged record is there, billed exactly (three instalments summing
+  // to its tax due), and no record, acknowledged or not, is billed otherwise (a record and
+  // its bill commit together); every acknowledged instalment payment is its invoice's one
+  // completed payment.
+  void check_taxes(const std::string& where, SQLite::Database& revenue) {
+    for (const auto& [id, tax_due] : tax_records_) {
+      SQLite::Statement record(
+          revenue,
+          "SELECT t.tax_due_cents, (SELECT count(*) FROM invoices i WHERE i.tax_record_id = t.id), "
+          "(SELECT coalesce(sum(amount_cents), 0) FROM invoices i WHERE i.tax_record_id = t.id) "
+          "FROM tax_records t WHERE t.id = ?");
+      record.bind(1, id);
+      if (!record.executeStep()) {
+        violation(where, "acknowledged tax record " + std::to_string(id) + " is missing");
+        continue;
+      }
+      if (record.getColumn(0).getInt64() != tax_due || record.getColumn(1).getInt64() != 3 ||
+          record.getColumn(2).getInt64() != tax_due)
+        violation(where, "tax record " + std::to_string(id) + " (tax due " + std::to_string(tax_due) + ") has " +
+                             std::to_string(record.getColumn(1).getInt64()) + " instalments summing to " +
+                             std::to_string(record.getColumn(2).getInt64()));
+      ++checked_;
+    }
+    auto misbilled =
+        scalar(revenue,
+               "SELECT count(*) FROM tax_records t WHERE t.tax_due_cents > 0 AND "
+               "((SELECT count(*) FROM invoices i WHERE i.tax_record_id = t.id) <> 3 OR "
+               "(SELECT sum(amount_cents) FROM invoices i WHERE i.tax_record_id = t.id) <> t.tax_due_cents)");
+    if (misbilled != 0) violation(where, std::to_string(misbilled) + " tax records are not billed exactly once");
+    for (const auto& [invoice, payment] : tax_payment_of_) {
+      auto status = revenue.execAndGet("SELECT status FROM invoices WHERE id = " + std::to_string(invoice)).getString();
+      if (status != "paid") violation(where, "paid tax instalment " + std::to_string(invoice) + " is " + status);
+      auto completed = scalar(revenue, "SELECT count(*) FROM payments WHERE status = 'completed' AND invoice_id = " +
+                                           std::to_string(invoice));
+      auto acknowledged = scalar(revenue, "SELECT count(*) FROM payments WHERE status = 'completed' AND id = " +
+                                              std::to_string(payment) + " AND invoice_id = " + std::to_string(invoice));
+      if (completed != 1 || acknowledged != 1)
+        violation(where, "tax instalment " + std::to_string(invoice) + " has " + std::to_string(completed) +
+                             " completed payments (the acknowledged one: " + std::to_string(acknowledged) + ")");
+      ++checked_;
+    }
   }
 
   // notify: one notice per (event, citizen, kind), whatever the kills and redeliveries.
@@ -699,8 +812,11 @@ class Soak {
   std::vector<Citizen> citizens_;
   int phone_counter_ = 0;
   std::set<std::int64_t> submitted_, approved_, decided_, fee_due_, paid_, fee_applications_;
-  std::map<std::int64_t, std::size_t> owner_of_;     // fee application -> citizens_ index
-  std::map<std::int64_t, std::int64_t> payment_of_;  // paid application -> its payment
+  std::map<std::int64_t, std::size_t> owner_of_;         // fee application -> citizens_ index
+  std::map<std::int64_t, std::int64_t> payment_of_;      // paid application -> its payment
+  std::map<std::int64_t, std::int64_t> tax_records_;     // acknowledged tax record -> its tax due
+  std::map<std::int64_t, std::int64_t> tax_payment_of_;  // paid tax instalment (invoice) -> its payment
+  std::map<std::size_t, std::int64_t> next_tax_year_;    // citizens_ index -> the next year to record
   std::int64_t malformed_ = 0, declined_ = 0;
   std::int64_t court_ = 0, bookings_paid_ = 0;
   int next_hour_ = 0;

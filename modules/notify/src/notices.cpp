@@ -48,6 +48,13 @@ std::optional<Notice> permit_notice(const bus::Event& event) {
 }
 
 std::optional<Notice> invoice_notice(const bus::Event& event) {
+  if (event.event_type == revenue_events::kInvoiceOverdue) {
+    auto [i, due_date] = revenue_events::overdue_invoice_of(event);
+    return Notice{i.citizen_id, "invoice_overdue", "Invoice overdue: " + money_text(i.amount_cents, i.currency),
+                  i.description + ". Invoice " + std::to_string(i.id) + " for " +
+                      money_text(i.amount_cents, i.currency) + " was due by " + due_date +
+                      " and is not paid yet. You can still pay it."};
+  }
   if (event.event_type != revenue_events::kInvoiceCreated) return std::nullopt;
   auto i = revenue_events::invoice_of(event);
   return Notice{i.citizen_id, "invoice_opened", "New invoice: " + money_text(i.amount_cents, i.currency),

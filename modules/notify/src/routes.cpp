@@ -80,10 +80,10 @@ struct Routes {
 
   routes::Reply set_preferences(Request& request) {
     auto body = input::Body::read(request.body, {"email"});
-    auto email =
-        body.required_object("email", {"application_decided", "permit_issued", "invoice_opened", "payment_completed",
-                                       "payment_failed", "payment_refunded", "booking_confirmed", "booking_cancelled",
-                                       "booking_expired", "license_expiring", "license_expired", "tax_record_opened"});
+    auto email = body.required_object(
+        "email", {"application_decided", "permit_issued", "invoice_opened", "invoice_overdue", "payment_completed",
+                  "payment_failed", "payment_refunded", "booking_confirmed", "booking_cancelled", "booking_expired",
+                  "license_expiring", "license_expired", "tax_record_opened"});
     std::map<std::string, bool> changes;
     for (auto kind : kKinds)
       if (auto on = email.optional_bool(kind)) changes[std::string(kind)] = *on;

@@ -88,6 +88,24 @@ bus::Event invoice_created(std::int64_t citizen) {
                                             {"closed_at", nullptr}}));
 }
 
+// A tax bill's instalment as revenue's overdue job announces it.
+bus::Event invoice_overdue(std::int64_t citizen) {
+  return event(revenue::events::kInvoiceTopic, revenue::events::kInvoiceOverdue,
+               revenue::events::event_data({{"id", 41},
+                                            {"citizen_id", citizen},
+                                            {"source", {{"module", "revenue"}, {"type", "tax_record"}, {"id", "12.2"}}},
+                                            {"description", "Property tax 2026, instalment 2 of 4 (tax record 12)"},
+                                            {"amount_cents", 78125},
+                                            {"balance_cents", 78125},
+                                            {"currency", "USD"},
+                                            {"status", "overdue"},
+                                            {"due_date", "2026-11-30"},
+                                            {"created_at", utc::now()},
+                                            {"updated_at", utc::now()},
+                                            {"paid_at", nullptr},
+                                            {"closed_at", nullptr}}));
+}
+
 bus::Event booking(std::string_view type, std::int64_t citizen, std::optional<std::string> reason = std::nullopt) {
   parks::events::BookingSnapshot b{
       3, 1, citizen, "2026-12-24T10:00:00Z", "2026-12-24T11:00:00Z", "confirmed", 2500, "USD", true, reason};
@@ -198,6 +216,26 @@ TEST_F(NotifyServiceTest, EachEventTheCitizenNeedsBecomesOneNotice) {
   EXPECT_NE(rejected.body.find("too tall"), std::string::npos);
   EXPECT_EQ(page->items.front().title, "Your 2026 tax record: 3125.00 USD due");
   EXPECT_TRUE(kinds_of(2).empty());
+}
+
+// Issue 26 §1: an overdue tax instalment reaches its citizen once, with the day it was due
+// by; the kind has its email preference like every other.
+TEST_F(NotifyServiceTest, AnOverdueInvoiceBecomesOneNoticeNamingItsDueDate) {
+  auto overdue = invoice_overdue(1);
+  EXPECT_EQ(apply(overdue), bus::Outcome::applied);
+  EXPECT_EQ(apply(overdue), bus::Outcome::stale);  // redelivered: nothing more
+  EXPECT_EQ(kinds_of(1), (std::vector<std::string>{"invoice_overdue"}));
+  auto page = service->inbox(as_citizen(1), {0, 100, false});
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->items.front().title, "Invoice overdue: 781.25 USD");
+  EXPECT_NE(page->items.front().body.find("was due by 2026-11-30"), std::string::npos) << page->items.front().body;
+  EXPECT_NE(page->items.front().body.find("instalment 2 of 4"), std::string::npos);
+  EXPECT_TRUE(is_kind("invoice_overdue"));
+  ASSERT_TRUE(testing::run_awaitable(service->set_preferences(as_citizen(1), {{"invoice_overdue", false}})));
+  // Without a due date the payload is not revenue's contract: a dead letter, not a guess.
+  auto broken = invoice_overdue(1);
+  broken.data["snapshot"].erase("due_date");
+  EXPECT_THROW(apply(broken), bus::PermanentError);
 }
 
 TEST_F(NotifyServiceTest, ARedeliveredEventAddsNoNoticeAndNoEmail) {

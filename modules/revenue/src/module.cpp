@@ -39,6 +39,15 @@ Result<std::int64_t> expire_lapsed_licenses(const db::ModuleDb& database) {
                                 {});
 }
 
+Result<std::int64_t> mark_invoices_overdue(const db::ModuleDb& database) {
+  auto service = database.open(db::Role::service);
+  return db::run_in_transaction(*service,
+                                [](db::Connection& connection) -> Result<std::int64_t> {
+                                  return mark_overdue_invoices(connection, utc_today(), "cli:mark-overdue");
+                                },
+                                {});
+}
+
 std::unique_ptr<Module> make_module(ModuleContext& context, auth::Api& auth) {
   return std::make_unique<RevenueModule>(context, auth, parse_settings(context.config.settings));
 }

@@ -4,6 +4,7 @@
 
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/money.hpp"
+#include "townhall/platform/report.hpp"
 #include "townhall/platform/routes.hpp"
 #include "townhall/platform/schema.hpp"
 
@@ -34,10 +35,120 @@ Result<std::string> idempotency_key(const Request& request) {
   return std::string(key);
 }
 
+json billed_tax_record_json(const BilledTaxRecord& record) {
+  auto out = events::tax_record_snapshot(record);
+  out["invoices"] = json::array();
+  for (const auto& invoice : record.invoices) out["invoices"].push_back(invoice_json(invoice));
+  return out;
+}
+
 json tax_record_json(const TaxRecordView& view) {
-  auto out = events::tax_record_snapshot(view.record);
+  auto out = billed_tax_record_json(view.record);
   if (view.national_id_included) out["national_id"] = nullable(view.national_id);
   return out;
+}
+
+// A bill's terms from a body: due_date ("YYYY-MM-DD", checked by the service) and
+// instalments (1-12, default 1).
+std::optional<BillTerms> bill_terms(input::Body& body, bool required) {
+  auto due_date = required ? std::optional(body.required_string("due_date", {.max_bytes = 32}))
+                           : body.optional_string("due_date", {.max_bytes = 32});
+  auto instalments = body.optional_int("instalments", 1, kMaxInstalments);
+  if (!due_date) {
+    if (instalments) body.fail("instalments", "needs a due_date");
+    return std::nullopt;
+  }
+  return BillTerms{*due_date, instalments.value_or(1)};
+}
+
+bool wants_html(const Request& request) { return request.header("Accept").find("text/html") != std::string_view::npos; }
+
+// Text for an HTML page: every character markup gives a meaning to, escaped.
+std::string html_escaped(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// 2500, "USD" -> "25.00 USD".
+std::string money_text(std::int64_t cents, const std::string& currency) {
+  auto fraction = std::to_string(cents % 100);
+  if (fraction.size() < 2) fraction.insert(0, "0");
+  return std::to_string(cents / 100) + "." + fraction + " " + currency;
+}
+
+// The printable receipt: plain HTML, no script, no style, no external resource, so the
+// server's policy (default-src 'none') holds; every value escaped.
+http::Response receipt_page(const Receipt& receipt) {
+  const auto& p = receipt.payment;
+  const auto& i = receipt.invoice;
+  std::vector<std::pair<std::string, std::string>> lines = {
+      {"Receipt number", "R-" + std::to_string(p.id)},
+      {"Paid on", p.completed_at.value_or("")},
+      {"Payer", receipt.payer_name.value_or("citizen " + std::to_string(p.citizen_id))},
+      {"For", i.description},
+      {"Invoice", std::to_string(i.id)},
+      {"Amount", money_text(p.amount_cents, p.currency)},
+      {"Method", p.method_type},
+      {"Provider reference", p.provider_reference.value_or("")},
+      {"Status", p.status},
+  };
+  if (p.refunded_at) lines.push_back({"Refunded on", *p.refunded_at});
+  std::string rows;
+  for (const auto& [name, value] : lines)
+    rows += "<tr><th scope=\"row\">" + html_escaped(name) + "</th><td>" + html_escaped(value) + "</td></tr>\n";
+  http::Response response;
+  response.content_type = "text/html; charset=utf-8";
+  response.body = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Receipt R-" +
+                  std::to_string(p.id) + "</title>\n</head>\n<body>\n<main>\n<h1>Payment receipt</h1>\n" +
+                  "<p>Town hall revenue office</p>\n<table>\n<tbody>\n" + rows + "</tbody>\n</table>\n" +
+                  "</main>\n</body>\n</html>\n";
+  response.set_header("Content-Security-Policy",
+                      "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+  return response;
+}
+
+report::Table revenue_table(const RevenueReport& report) {
+  report::Table table;
+  table.name = "revenue-by-month";
+  table.columns = {"month", "source", "currency", "payments", "paid_cents", "refunds", "refunded_cents", "net_cents"};
+  std::map<std::string, json> totals;  // by currency
+  auto total_of = [&](const std::string& currency) -> json& {
+    auto [it, added] = totals.try_emplace(currency, json::object());
+    if (added)
+      it->second = {{"currency", currency}, {"paid_cents", 0},        {"refunded_cents", 0},
+                    {"net_cents", 0},       {"outstanding_cents", 0}, {"outstanding_invoices", 0},
+                    {"overdue_cents", 0},   {"overdue_invoices", 0}};
+    return it->second;
+  };
+  for (const auto& row : report.months) {
+    auto net = row.paid_cents - row.refunded_cents;
+    table.rows.push_back(
+        {row.month, row.source, row.currency, row.payments, row.paid_cents, row.refunds, row.refunded_cents, net});
+    auto& total = total_of(row.currency);
+    total["paid_cents"] = total["paid_cents"].get<std::int64_t>() + row.paid_cents;
+    total["refunded_cents"] = total["refunded_cents"].get<std::int64_t>() + row.refunded_cents;
+    total["net_cents"] = total["net_cents"].get<std::int64_t>() + net;
+  }
+  for (const auto& owed : report.outstanding) {
+    auto& total = total_of(owed.currency);
+    total["outstanding_cents"] = owed.amount_cents;
+    total["outstanding_invoices"] = owed.invoices;
+    total["overdue_cents"] = owed.overdue_cents;
+    total["overdue_invoices"] = owed.overdue_invoices;
+  }
+  table.totals = {{"currencies", json::array()}};
+  for (auto& [currency, total] : totals) table.totals["currencies"].push_back(std::move(total));
+  return table;
 }
 
 struct Routes {
@@ -45,7 +156,7 @@ struct Routes {
 
   routes::Reply list_invoices(Request& request, input::Page page) {
     store::InvoiceFilter filter;
-    auto status = input::query_choice(request, "status", {"open", "paid", "voided", "refunded"});
+    auto status = input::query_choice(request, "status", {"open", "overdue", "paid", "voided", "refunded"});
     if (!status) co_return http::problem(status.error());
     filter.status = *status;
     auto citizen = input::query_id(request, "citizen_id");
@@ -104,17 +215,54 @@ struct Routes {
   }
 
   routes::Reply record_tax(Request& request) {
-    auto body = input::Body::read(request.body, {"citizen_id", "tax_year", "assessed_value_cents", "tax_due_cents"});
+    auto body = input::Body::read(
+        request.body, {"citizen_id", "tax_year", "assessed_value_cents", "tax_due_cents", "due_date", "instalments"});
     NewTaxRecord record;
     record.citizen_id = body.required_int("citizen_id", 1, kMaxId);
     record.tax_year = body.required_int("tax_year", 1900, 2200);
     record.assessed_value_cents = body.required_int("assessed_value_cents", 0, money::kMaxMinorUnits);
     record.tax_due_cents = body.required_int("tax_due_cents", 0, money::kMaxMinorUnits);
+    record.bill = bill_terms(body, false);
     if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
-    auto created = co_await service.record_tax(request.call_context(), record);
-    co_return routes::created(request, created, [](const store::TaxRecord& r) {
-      return tax_record_json({r, std::nullopt, false});
+    auto created = co_await service.record_tax(request.call_context(), std::move(record));
+    co_return routes::created(request, created, billed_tax_record_json);
+  }
+
+  routes::Reply bill_taxes(Request& request) {
+    auto body =
+        input::Body::read(request.body, {"tax_year", "tax_record_ids", "citizen_ids", "due_date", "instalments"});
+    TaxBillRun run;
+    run.tax_year = body.required_int("tax_year", 1900, 2200);
+    run.tax_record_ids = body.optional_id_array("tax_record_ids", kMaxTaxBillRun).value_or(std::vector<std::int64_t>{});
+    run.citizen_ids = body.optional_id_array("citizen_ids", kMaxTaxBillRun).value_or(std::vector<std::int64_t>{});
+    if (auto terms = bill_terms(body, true)) run.terms = std::move(*terms);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
+    auto tax_year = run.tax_year;
+    auto outcome = co_await service.bill_taxes(request.call_context(), std::move(run));
+    co_return routes::answer(outcome, [&](const TaxBillRunOutcome& o) {
+      json billed = json::array();
+      for (const auto& record : o.billed) billed.push_back(billed_tax_record_json(record));
+      return json{{"tax_year", tax_year},
+                  {"billed", billed},
+                  {"already_billed", o.already_billed},
+                  {"nothing_due", o.nothing_due},
+                  {"not_found", o.not_found}};
     });
+  }
+
+  routes::Reply receipt(Request& request, std::int64_t payment_id) {
+    auto found = service.receipt(request.call_context(), payment_id);
+    if (!found) co_return http::problem(found.error());
+    if (wants_html(request)) co_return receipt_page(*found);
+    co_return json_body(200, receipt_json(*found));
+  }
+
+  routes::Reply revenue_report(Request& request) {
+    auto range = report::parse_range(request);
+    if (!range) co_return http::problem(range.error());
+    auto found = service.revenue_report(request.call_context(), range->start, range->end);
+    if (!found) co_return http::problem(found.error());
+    co_return report::answer(request, *range, revenue_table(*found));
   }
 
   routes::Reply get_tax_record(Request& request, std::int64_t id) {
@@ -182,7 +330,8 @@ void add_routes(http::Router& router, const std::string& prefix, RevenueService&
       {"amount_cents", s::integer(0)},
       {"balance_cents", s::integer(0)},
       {"currency", s::string()},
-      {"status", s::one_of({"open", "paid", "voided", "refunded"})},
+      {"status", s::one_of({"open", "overdue", "paid", "voided", "refunded"})},
+      {"due_date", s::string_or_null()},
       {"created_at", s::timestamp()},
       {"updated_at", s::timestamp()},
       {"paid_at", s::timestamp_or_null()},
@@ -213,8 +362,40 @@ void add_routes(http::Router& router, const std::string& prefix, RevenueService&
                                      {"tax_due_cents", s::integer(0)},
                                      {"currency", s::string()},
                                      {"created_at", s::timestamp()},
+                                     {"invoices", s::array(invoice)},
                                      // Only with ?include=national_id (audited in auth).
                                      s::optional("national_id", s::string_or_null())});
+  const auto receipt =
+      s::object({{"receipt_number", s::string()},
+                 {"payment_id", s::integer(1)},
+                 {"invoice_id", s::integer(1)},
+                 {"citizen_id", s::integer(1)},
+                 {"payer_name", s::string_or_null()},
+                 {"description", s::string()},
+                 {"source", s::object({{"module", s::string()}, {"type", s::string()}, {"id", s::string()}})},
+                 {"amount_cents", s::integer(1)},
+                 {"currency", s::string()},
+                 {"method", s::object({{"type", s::one_of({"card"})}})},
+                 {"provider_reference", s::string_or_null()},
+                 {"status", s::one_of({"completed", "refund_pending", "refunded"})},
+                 {"paid_at", s::timestamp()},
+                 {"refunded_at", s::timestamp_or_null()}});
+  const auto revenue_row = s::object({{"month", s::string()},
+                                      {"source", s::string()},
+                                      {"currency", s::string()},
+                                      {"payments", s::integer(0)},
+                                      {"paid_cents", s::integer(0)},
+                                      {"refunds", s::integer(0)},
+                                      {"refunded_cents", s::integer(0)},
+                                      {"net_cents", s::integer()}});
+  const auto revenue_totals = s::object({{"currencies", s::array(s::object({{"currency", s::string()},
+                                                                            {"paid_cents", s::integer(0)},
+                                                                            {"refunded_cents", s::integer(0)},
+                                                                            {"net_cents", s::integer()},
+                                                                            {"outstanding_cents", s::integer(0)},
+                                                                            {"outstanding_invoices", s::integer(0)},
+                                                                            {"overdue_cents", s::integer(0)},
+                                                                            {"overdue_invoices", s::integer(0)}}))}});
   const auto license =
       s::object({{"id", s::integer(1)},
                  {"citizen_id", s::integer(1)},
@@ -245,12 +426,38 @@ void add_routes(http::Router& router, const std::string& prefix, RevenueService&
                        s::optional("currency", s::string()),
                        {"method", s::object({{"type", s::one_of({"card"})}, {"token", s::string()}})}}),
             payment, 201);
-  table.add(Method::post, "/tax-records", bind(&Routes::record_tax), "Record a property tax assessment (revenue staff)",
+  table.add(Method::get, "/payments/{id}/receipt", bind(&Routes::receipt, "no such payment"),
+            "The receipt of a completed payment (its payer, revenue staff): JSON, or a printable page with Accept: "
+            "text/html; 409 while the payment has not completed",
+            none, receipt);
+  table.add(Method::post, "/tax-records", bind(&Routes::record_tax),
+            "Record a property tax assessment (revenue staff); with due_date (YYYY-MM-DD, not past) its tax due is "
+            "billed at once as 1-12 monthly instalments (invoices summing to it exactly)",
             s::object({{"citizen_id", s::integer(1)},
                        {"tax_year", s::integer(1900)},
                        {"assessed_value_cents", s::integer(0)},
-                       {"tax_due_cents", s::integer(0)}}),
+                       {"tax_due_cents", s::integer(0)},
+                       s::optional("due_date", s::string()),
+                       s::optional("instalments", s::integer(1))}),
             tax_record, 201);
+  table.add(Method::post, "/tax-bills", bind(&Routes::bill_taxes),
+            "The yearly tax bill run (revenue staff): bills the year's records of the citizens or records named (at "
+            "most 500), each once; a record billed before is listed in already_billed",
+            s::object({{"tax_year", s::integer(1900)},
+                       s::optional("tax_record_ids", s::array(s::integer(1))),
+                       s::optional("citizen_ids", s::array(s::integer(1))),
+                       {"due_date", s::string()},
+                       s::optional("instalments", s::integer(1))}),
+            s::object({{"tax_year", s::integer(1900)},
+                       {"billed", s::array(tax_record)},
+                       {"already_billed", s::array(s::integer(1))},
+                       {"nothing_due", s::array(s::integer(1))},
+                       {"not_found", s::array(s::integer(1))}}));
+  table.add(Method::get, "/reports/revenue", bind(&Routes::revenue_report),
+            "Revenue by month and source (revenue staff): completed payments minus refunds in ?from=&to= "
+            "(YYYY-MM-DD, at most 3660 days), and the outstanding balance of open and overdue invoices now; CSV with "
+            "Accept: text/csv",
+            none, report::report_of(revenue_row, revenue_totals));
   table.add(Method::get, "/tax-records/{id}", bind(&Routes::get_tax_record, "no such tax record"),
             "A tax record (?include=national_id: revenue staff, audited)", none, tax_record);
   table.add(

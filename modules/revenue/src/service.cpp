@@ -46,11 +46,14 @@ void RevenueService::start() {
   auto& io = deps_.writer.context();
   reconcile_timer_ = std::make_unique<asio::steady_timer>(io);
   expiry_timer_ = std::make_unique<asio::steady_timer>(io);
+  overdue_timer_ = std::make_unique<asio::steady_timer>(io);
   reconcile_done_ = std::make_shared<Latch>();
   expiry_done_ = std::make_shared<Latch>();
+  overdue_done_ = std::make_shared<Latch>();
   deps_.gate.open();
   asio::co_spawn(io, reconcile_loop(), asio::detached);
   asio::co_spawn(io, expiry_loop(), asio::detached);
+  asio::co_spawn(io, overdue_loop(), asio::detached);
 }
 
 void RevenueService::stop() {
@@ -58,12 +61,15 @@ void RevenueService::stop() {
     deps_.writer.post([this] {
       reconcile_timer_->cancel();
       expiry_timer_->cancel();
+      overdue_timer_->cancel();
     });
     reconcile_done_->wait_blocking();
     expiry_done_->wait_blocking();
+    overdue_done_->wait_blocking();
     deps_.writer.call([this] {
       reconcile_timer_.reset();
       expiry_timer_.reset();
+      overdue_timer_.reset();
     });
   }
   writes_.close();  // also after a start that failed half way

@@ -35,17 +35,69 @@ struct PaymentRequest {
   std::string token;
 };
 
+// How a tax record's tax due is billed: `instalments` invoices (1-12) whose amounts sum to
+// it exactly, the first due by `due_date` ("YYYY-MM-DD", UTC, today or later), each next
+// one a calendar month later (the same day, or the month's last when it is shorter).
+struct BillTerms {
+  std::string due_date;
+  std::int64_t instalments = 1;
+};
+inline constexpr std::int64_t kMaxInstalments = 12;
+// The most records one yearly run bills (POST /tax-bills), in one transaction.
+inline constexpr std::size_t kMaxTaxBillRun = 500;
+
 struct NewTaxRecord {
   std::int64_t citizen_id = 0;
   std::int64_t tax_year = 0;
   std::int64_t assessed_value_cents = 0;
   std::int64_t tax_due_cents = 0;
+  std::optional<BillTerms> bill;  // with a due date the record is billed at once
+};
+
+// A tax record and its bill: one invoice per instalment (none until billed).
+struct BilledTaxRecord : store::TaxRecord {
+  std::vector<store::Invoice> invoices;
 };
 
 struct TaxRecordView {
-  store::TaxRecord record;
+  BilledTaxRecord record;
   std::optional<std::string> national_id;  // read from auth for this response only
   bool national_id_included = false;
+};
+
+// The yearly run: the year's records of the citizens (or the records) named, billed.
+struct TaxBillRun {
+  std::int64_t tax_year = 0;
+  std::vector<std::int64_t> tax_record_ids;
+  std::vector<std::int64_t> citizen_ids;
+  BillTerms terms;
+};
+struct TaxBillRunOutcome {
+  std::vector<BilledTaxRecord> billed;       // billed by this run
+  std::vector<std::int64_t> already_billed;  // tax record ids billed before (a run repeated)
+  std::vector<std::int64_t> nothing_due;     // tax record ids whose tax due is 0
+  std::vector<std::int64_t> not_found;       // ids given that name no record of the year
+};
+
+// A receipt: a payment that completed (refunded later or not) and what it paid for.
+struct Receipt {
+  store::Payment payment;
+  store::Invoice invoice;
+  std::optional<std::string> payer_name;  // from citizen_refs
+};
+
+// GET /reports/revenue: money received by month and source, net of refunds, and what
+// open invoices still ask for (now).
+struct RevenueByMonth {
+  std::string month;   // "YYYY-MM"
+  std::string source;  // permit_fee, license_fee, property_tax, booking, enrollment, <module>.<type>
+  std::string currency;
+  std::int64_t payments = 0, paid_cents = 0;
+  std::int64_t refunds = 0, refunded_cents = 0;
+};
+struct RevenueReport {
+  std::vector<RevenueByMonth> months;  // by month, source, currency
+  std::vector<store::Outstanding> outstanding;
 };
 
 struct NewLicense {
@@ -72,8 +124,8 @@ class RevenueService : private ModuleService {
   ~RevenueService();
 
   // Opens the service connection, resolves payments a crash left unresolved, opens the
-  // gate and starts the reconciler and the license expiry job. Throws when the file
-  // cannot be used.
+  // gate and starts the reconciler, the license expiry job and the overdue invoice job.
+  // Throws when the file cannot be used.
   void start();
   void stop();
   // `serve --demo`: a tax record and an approved business license with its open fee
@@ -96,9 +148,23 @@ class RevenueService : private ModuleService {
                                                      std::string idempotency_key);
 
   // Tax records.
-  boost::asio::awaitable<Result<store::TaxRecord>> record_tax(CallContext context, NewTaxRecord input);
+  // A record, billed at once when `input.bill` is given (revenue:manage).
+  boost::asio::awaitable<Result<BilledTaxRecord>> record_tax(CallContext context, NewTaxRecord input);
   boost::asio::awaitable<Result<TaxRecordView>> get_tax_record(CallContext context, std::int64_t id,
                                                                bool include_national_id);
+  // The yearly run (revenue:manage): bills every named record of the year not billed yet,
+  // in one transaction; a record billed before is reported, never billed twice.
+  boost::asio::awaitable<Result<TaxBillRunOutcome>> bill_taxes(CallContext context, TaxBillRun run);
+
+  // Marks open invoices whose due date has passed overdue (the daily job; the service
+  // itself or revenue:manage). How many it marked.
+  boost::asio::awaitable<Result<std::int64_t>> mark_overdue(CallContext context);
+
+  // The receipt of a completed payment: its payer's or revenue staff's (another
+  // citizen's payment is not_found); a payment that never completed is a conflict.
+  Result<Receipt> receipt(const CallContext& context, std::int64_t payment_id);
+  // Revenue staff (revenue:read): payments and refunds in [start, end) (RFC 3339 UTC).
+  Result<RevenueReport> revenue_report(const CallContext& context, const std::string& start, const std::string& end);
 
   // Business licenses.
   boost::asio::awaitable<Result<store::BusinessLicense>> apply_for_license(CallContext context, NewLicense input);
@@ -147,6 +213,7 @@ class RevenueService : private ModuleService {
   void wake_reconciler();  // on the writer thread
   boost::asio::awaitable<void> reconcile_loop();
   boost::asio::awaitable<void> expiry_loop();
+  boost::asio::awaitable<void> overdue_loop();
 
   Settings settings_;
   auth::Api& auth_;
@@ -155,8 +222,8 @@ class RevenueService : private ModuleService {
   std::mutex flights_mutex_;
   std::map<std::int64_t, std::shared_ptr<Flight>> flights_;
   // Background jobs on the writer's io_context (timers touched on the writer thread only).
-  std::unique_ptr<boost::asio::steady_timer> reconcile_timer_, expiry_timer_;
-  std::shared_ptr<Latch> reconcile_done_, expiry_done_;
+  std::unique_ptr<boost::asio::steady_timer> reconcile_timer_, expiry_timer_, overdue_timer_;
+  std::shared_ptr<Latch> reconcile_done_, expiry_done_, overdue_done_;
 };
 
 // The command that expires active licenses past their expiry (license.expired each) and
@@ -165,7 +232,18 @@ class RevenueService : private ModuleService {
 // `townhall revenue expire-licenses` all run it.
 LicenseSweep close_due_licenses(db::Connection& service, const std::string& correlation);
 
+// The command that marks every open invoice due before `today` ("YYYY-MM-DD", UTC)
+// overdue (invoice.overdue each), in the caller's transaction: the daily job and
+// `townhall revenue mark-overdue` run it. How many it marked.
+std::int64_t mark_overdue_invoices(db::Connection& service, const std::string& today, const std::string& correlation);
+
+// Today's date in UTC, "YYYY-MM-DD": what due dates are compared with.
+std::string utc_today();
+
+// The status the API shows: an open invoice the overdue job marked is "overdue".
+std::string shown_status(const store::Invoice& invoice);
 nlohmann::json invoice_json(const store::Invoice& invoice);
+nlohmann::json receipt_json(const Receipt& receipt);
 nlohmann::json payment_json(const store::Payment& payment, const store::Invoice& invoice);
 nlohmann::json license_json(const store::BusinessLicense& license);
 

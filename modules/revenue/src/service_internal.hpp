@@ -46,12 +46,19 @@ struct Source {
   std::string module, type, id;
 };
 
+// What ties an invoice to revenue's own records: the day it is due by and the tax
+// record it bills (tax bills); none for other modules' invoices.
+struct InvoiceLink {
+  std::optional<std::string> due_date;
+  std::optional<std::int64_t> tax_record_id;
+};
+
 // Opens an invoice for `source` unless it has one (a duplicate or replayed event): the
 // invoice and invoice.created commit together. nullopt when it existed.
 std::optional<store::Invoice> open_invoice(db::Connection& service, const Source& source, std::int64_t citizen_id,
                                            std::int64_t amount_cents, const std::string& currency,
                                            std::string description, const std::string& correlation,
-                                           const std::string& causation);
+                                           const std::string& causation, const InvoiceLink& link = {});
 
 // Approval: the license waits for its first fee (approved_unpaid), invoiced now and due
 // `license_fee_due_days` from now; it becomes active only when that invoice is paid.

@@ -29,6 +29,8 @@ Settings parse_settings(const nlohmann::json& section) {
       static_cast<int>(reader.integer("license_fee_due_days", settings.license_fee_due_days, 1, 365));
   settings.license_expiry_interval = std::chrono::hours(
       reader.integer("license_expiry_interval_hours", settings.license_expiry_interval.count(), 1, 24 * 7));
+  settings.overdue_interval =
+      std::chrono::hours(reader.integer("overdue_interval_hours", settings.overdue_interval.count(), 1, 24 * 7));
   reader.finish();
   return settings;
 }

@@ -20,6 +20,7 @@ struct Settings {
   int license_term_days = 365;
   int license_fee_due_days = 30;  // an approved license's fee is due this long after approval, or it lapses
   std::chrono::hours license_expiry_interval{24};  // how often the license job runs (expiry, unpaid fees lapsing)
+  std::chrono::hours overdue_interval{24};         // how often open invoices past their due date are marked overdue
 };
 
 // Throws config::ConfigError naming the key; unknown keys are errors.

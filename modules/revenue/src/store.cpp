@@ -13,7 +13,8 @@ constexpr auto kInvoices = db::columns<Invoice>(
     "source_type", &Invoice::source_type, "source_id", &Invoice::source_id, "description", &Invoice::description,
     "amount_cents", &Invoice::amount_cents, "currency", &Invoice::currency, "status", &Invoice::status, "event_version",
     &Invoice::event_version, "created_at", &Invoice::created_at, "updated_at", &Invoice::updated_at, "paid_at",
-    &Invoice::paid_at, "closed_at", &Invoice::closed_at);
+    &Invoice::paid_at, "closed_at", &Invoice::closed_at, "due_date", &Invoice::due_date, "overdue_at",
+    &Invoice::overdue_at, "tax_record_id", &Invoice::tax_record_id);
 
 constexpr auto kPayments = db::columns<Payment>(
     "payments", "id", &Payment::id, "invoice_id", &Payment::invoice_id, "citizen_id", &Payment::citizen_id,
@@ -48,11 +49,11 @@ constexpr auto kCitizenRefs = db::columns<CitizenRef>(
 // --- invoices --------------------------------------------------------------------------
 
 bool insert_invoice(db::Connection& connection, Invoice& i) {
-  auto id = db::insert_new_row(connection, "invoices", "source_module, source_type, source_id", "citizen_id",
-                               i.citizen_id, "source_module", i.source_module, "source_type", i.source_type,
-                               "source_id", i.source_id, "description", i.description, "amount_cents", i.amount_cents,
-                               "currency", i.currency, "status", i.status, "event_version", i.event_version,
-                               "created_at", i.created_at, "updated_at", i.updated_at);
+  auto id = db::insert_new_row(
+      connection, "invoices", "source_module, source_type, source_id", "citizen_id", i.citizen_id, "source_module",
+      i.source_module, "source_type", i.source_type, "source_id", i.source_id, "description", i.description,
+      "amount_cents", i.amount_cents, "currency", i.currency, "status", i.status, "event_version", i.event_version,
+      "created_at", i.created_at, "updated_at", i.updated_at, "due_date", i.due_date, "tax_record_id", i.tax_record_id);
   if (id) i.id = *id;
   return id.has_value();
 }
@@ -73,7 +74,13 @@ namespace {
 db::Filter invoice_filter(const Scope& scope, const InvoiceFilter& filter) {
   db::Filter where;
   where.add_if(scope.citizen_id, "citizen_id = ?");
-  where.add_if(filter.status, "status = ?");
+  // Overdue is an open invoice the overdue job marked (migration 0006).
+  if (filter.status == "open")
+    where.add("status = 'open' AND overdue_at IS NULL");
+  else if (filter.status == "overdue")
+    where.add("status = 'open' AND overdue_at IS NOT NULL");
+  else
+    where.add_if(filter.status, "status = ?");
   where.add_if(filter.citizen_id, "citizen_id = ?");
   return where;
 }
@@ -92,10 +99,23 @@ std::int64_t count_invoices(db::Connection& connection, const Scope& scope, cons
 }
 
 void update_invoice(db::Connection& connection, const Invoice& i) {
-  db::execute(
-      connection,
-      "UPDATE invoices SET status = ?, event_version = ?, updated_at = ?, paid_at = ?, closed_at = ? WHERE id = ?",
-      i.status, i.event_version, i.updated_at, i.paid_at, i.closed_at, i.id);
+  db::execute(connection,
+              "UPDATE invoices SET status = ?, event_version = ?, updated_at = ?, paid_at = ?, closed_at = ?, "
+              "overdue_at = ? WHERE id = ?",
+              i.status, i.event_version, i.updated_at, i.paid_at, i.closed_at, i.overdue_at, i.id);
+}
+
+std::vector<Invoice> invoices_of_tax_record(db::Connection& connection, std::int64_t tax_record_id) {
+  return all_rows(connection, kInvoices.select() + "WHERE tax_record_id = ? ORDER BY id", kInvoices.reader(),
+                  tax_record_id);
+}
+
+std::vector<Invoice> invoices_past_due(db::Connection& connection, const std::string& today, int limit) {
+  return all_rows(connection,
+                  kInvoices.select() +
+                      "WHERE status = 'open' AND overdue_at IS NULL AND due_date IS NOT NULL AND due_date < ? "
+                      "ORDER BY due_date LIMIT ?",
+                  kInvoices.reader(), today, limit);
 }
 
 // --- payments --------------------------------------------------------------------------
@@ -110,6 +130,11 @@ void insert_payment(db::Connection& connection, Payment& p) {
 
 std::optional<Payment> find_payment(db::Connection& connection, std::int64_t id) {
   return first_row(connection, kPayments.select() + "WHERE id = ?", kPayments.reader(), id);
+}
+
+std::optional<Payment> find_payment(db::Connection& connection, std::int64_t id, const Scope& scope) {
+  return first_row(connection, kPayments.select() + "WHERE id = ?1 AND (?2 IS NULL OR citizen_id = ?2)",
+                   kPayments.reader(), id, scope.citizen_id);
 }
 
 std::optional<Payment> find_payment_by_key(db::Connection& connection, std::int64_t citizen_id,
@@ -155,6 +180,55 @@ bool insert_tax_record(db::Connection& connection, TaxRecord& r) {
 std::optional<TaxRecord> find_tax_record(db::Connection& connection, std::int64_t id, const Scope& scope) {
   return first_row(connection, kTaxRecords.select() + "WHERE id = ?1 AND (?2 IS NULL OR citizen_id = ?2)",
                    kTaxRecords.reader(), id, scope.citizen_id);
+}
+
+std::optional<TaxRecord> find_tax_record_of(db::Connection& connection, std::int64_t citizen_id,
+                                            std::int64_t tax_year) {
+  return first_row(connection, kTaxRecords.select() + "WHERE citizen_id = ? AND tax_year = ?", kTaxRecords.reader(),
+                   citizen_id, tax_year);
+}
+
+// --- the revenue report ----------------------------------------------------------------
+
+namespace {
+
+MoneyByMonth money_by_month(SQLite::Statement& row) {
+  MoneyByMonth out;
+  db::read_columns(row, out.month, out.source_module, out.source_type, out.currency, out.count, out.amount_cents);
+  return out;
+}
+
+// `at` is payments.completed_at or payments.refunded_at: each has its index (0006), which
+// serves the range; the invoice is one row by its key.
+std::string money_in_range(std::string_view at) {
+  std::string column = "p." + std::string(at);
+  return "SELECT substr(" + column + ", 1, 7), i.source_module, i.source_type, p.currency, count(*), " +
+         "sum(p.amount_cents) FROM payments p JOIN invoices i ON i.id = p.invoice_id WHERE " + column +
+         " IS NOT NULL AND " + column + " >= ? AND " + column + " < ? GROUP BY 1, 2, 3, 4";
+}
+
+}  // namespace
+
+std::vector<MoneyByMonth> payments_completed(db::Connection& connection, const std::string& start,
+                                             const std::string& end) {
+  return all_rows(connection, money_in_range("completed_at"), money_by_month, start, end);
+}
+
+std::vector<MoneyByMonth> refunds_made(db::Connection& connection, const std::string& start, const std::string& end) {
+  return all_rows(connection, money_in_range("refunded_at"), money_by_month, start, end);
+}
+
+std::vector<Outstanding> outstanding(db::Connection& connection) {
+  return all_rows(
+      connection,
+      "SELECT currency, count(*), sum(amount_cents), count(overdue_at), "
+      "coalesce(sum(CASE WHEN overdue_at IS NOT NULL THEN amount_cents END), 0) FROM invoices WHERE status = 'open' "
+      "GROUP BY currency ORDER BY currency",
+      [](SQLite::Statement& row) {
+        Outstanding out;
+        db::read_columns(row, out.currency, out.invoices, out.amount_cents, out.overdue_invoices, out.overdue_cents);
+        return out;
+      });
 }
 
 // --- business licenses -----------------------------------------------------------------

@@ -24,6 +24,9 @@ struct Invoice : events::InvoiceSnapshot {
   std::int64_t event_version = 1;
   std::string created_at, updated_at;
   std::optional<std::string> paid_at, closed_at;
+  std::optional<std::string> due_date;        // "YYYY-MM-DD" (UTC), payable through that day; tax bills
+  std::optional<std::string> overdue_at;      // marked by the overdue job; status stays open
+  std::optional<std::int64_t> tax_record_id;  // the tax record this bills
 };
 
 // Inserts unless an invoice for the same source exists; false then (a duplicate event).
@@ -32,7 +35,7 @@ std::optional<Invoice> find_invoice(db::Connection& connection, std::int64_t id,
 std::optional<Invoice> find_invoice_by_source(db::Connection& connection, const std::string& source_module,
                                               const std::string& source_type, const std::string& source_id);
 struct InvoiceFilter {
-  std::optional<std::string> status;
+  std::optional<std::string> status;  // as the API shows it: open (not overdue), overdue, paid, ...
   std::optional<std::int64_t> citizen_id;
 };
 // Newest first: up to `limit` invoices past `after` (keyset pagination).
@@ -40,6 +43,10 @@ std::vector<Invoice> list_invoices(db::Connection& connection, const Scope& scop
                                    const std::optional<PageAfter>& after, int limit);
 std::int64_t count_invoices(db::Connection& connection, const Scope& scope, const InvoiceFilter& filter);
 void update_invoice(db::Connection& connection, const Invoice& invoice);
+// A tax record's invoices (its instalments), in order.
+std::vector<Invoice> invoices_of_tax_record(db::Connection& connection, std::int64_t tax_record_id);
+// Open invoices not yet marked overdue whose due date is before `today` ("YYYY-MM-DD").
+std::vector<Invoice> invoices_past_due(db::Connection& connection, const std::string& today, int limit);
 
 struct Payment {
   std::int64_t id = 0;
@@ -64,6 +71,8 @@ struct Payment {
 
 void insert_payment(db::Connection& connection, Payment& payment);  // fills id
 std::optional<Payment> find_payment(db::Connection& connection, std::int64_t id);
+// A payment the scope may read: a citizen's own (the payer), any for staff.
+std::optional<Payment> find_payment(db::Connection& connection, std::int64_t id, const Scope& scope);
 std::optional<Payment> find_payment_by_key(db::Connection& connection, std::int64_t citizen_id,
                                            const std::string& idempotency_key);
 // The invoice's payment that is being charged or holds money (at most one, by index).
@@ -80,6 +89,28 @@ struct TaxRecord : events::TaxRecordSnapshot {
 // False when the citizen already has a record for that year.
 bool insert_tax_record(db::Connection& connection, TaxRecord& record);
 std::optional<TaxRecord> find_tax_record(db::Connection& connection, std::int64_t id, const Scope& scope);
+std::optional<TaxRecord> find_tax_record_of(db::Connection& connection, std::int64_t citizen_id, std::int64_t tax_year);
+
+// The revenue report (GET /reports/revenue): money by month ("YYYY-MM"), the invoice's
+// source and currency, within [start, end) of RFC 3339 UTC text.
+struct MoneyByMonth {
+  std::string month;
+  std::string source_module, source_type, currency;
+  std::int64_t count = 0;
+  std::int64_t amount_cents = 0;
+};
+// Payments by the month they completed (refunded ones too: they were received).
+std::vector<MoneyByMonth> payments_completed(db::Connection& connection, const std::string& start,
+                                             const std::string& end);
+// Refunds by the month they were made.
+std::vector<MoneyByMonth> refunds_made(db::Connection& connection, const std::string& start, const std::string& end);
+// What open invoices (overdue ones included) still ask for, by currency, now.
+struct Outstanding {
+  std::string currency;
+  std::int64_t invoices = 0, amount_cents = 0;
+  std::int64_t overdue_invoices = 0, overdue_cents = 0;
+};
+std::vector<Outstanding> outstanding(db::Connection& connection);
 
 struct BusinessLicense {
   std::int64_t id = 0;

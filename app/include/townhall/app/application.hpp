@@ -145,6 +145,8 @@ RegistryGraph registry_graph_model(const config::Config& config);
 
 // `townhall revenue expire-licenses`: the revenue module's expiry job, run now on its file.
 Result<std::int64_t> expire_business_licenses(const config::Config& config);
+// `townhall revenue mark-overdue`: the revenue module's overdue invoice job, run now on its file.
+Result<std::int64_t> mark_overdue_invoices(const config::Config& config);
 
 // The `townhall` command line. Returns the process exit code. `fault_hook`: the crash
 // points `serve` runs with (tests/soak/faulty_server.cpp; never in `townhall`).

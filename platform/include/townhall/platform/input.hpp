@@ -47,6 +47,8 @@ class Body {
   std::int64_t required_int(std::string_view field, std::int64_t min, std::int64_t max);
   std::optional<std::int64_t> optional_int(std::string_view field, std::int64_t min, std::int64_t max);
   std::vector<std::string> required_string_array(std::string_view field, std::size_t max_items, TextLimits limits);
+  // An array of at most `max_items` ids (positive 64-bit integers); nullopt when absent.
+  std::optional<std::vector<std::int64_t>> optional_id_array(std::string_view field, std::size_t max_items);
   // A nested object with only `allowed_fields`; its fields' problems ("method.token ...")
   // are this body's. Must not outlive this body.
   Body required_object(std::string_view field, std::initializer_list<std::string_view> allowed_fields);

@@ -32,6 +32,10 @@ inline constexpr std::string_view kInvoiceVoided = "invoice.voided";
 // module that asked releases what it holds for it instead of waiting for a payment that
 // cannot come (issue 21 §3.4). Its `snapshot` is an InvoiceRejection.
 inline constexpr std::string_view kInvoiceRejected = "invoice.rejected";
+// An open invoice with a due date (a tax bill's instalment) was not paid by the end of
+// that day (UTC); the daily overdue job announces it once. It stays payable. Its
+// `snapshot` is the invoice (status "overdue", due_date set): overdue_invoice_of.
+inline constexpr std::string_view kInvoiceOverdue = "invoice.overdue";
 
 inline constexpr std::string_view kPaymentTopic = "gov.revenue.payment";
 inline constexpr std::string_view kPaymentCompleted = "payment.completed";
@@ -137,7 +141,7 @@ struct InvoiceSnapshot {
   std::string description;
   std::int64_t amount_cents = 0;
   std::string currency;
-  std::string status;  // open | paid | voided | refunded
+  std::string status;  // open | overdue | paid | voided | refunded
 };
 
 inline InvoiceSnapshot invoice_of(const bus::Event& event) {
@@ -146,6 +150,19 @@ inline InvoiceSnapshot invoice_of(const bus::Event& event) {
   return {s.positive("id"),          s.positive("citizen_id"), source.text("module"),
           source.text("type"),       source.text("id"),        s.text("description"),
           s.integer("amount_cents"), s.text("currency"),       s.text("status")};
+}
+
+// invoice.overdue's invoice: the snapshot and the day it was due by ("YYYY-MM-DD").
+struct OverdueInvoice {
+  InvoiceSnapshot invoice;
+  std::string due_date;
+};
+
+// Strict, as payment_of.
+inline OverdueInvoice overdue_invoice_of(const bus::Event& event) {
+  auto invoice = invoice_of(event);
+  auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
+  return {std::move(invoice), s.text("due_date")};
 }
 
 // A business license as gov.revenue.license carries it; the fields a consumer reads.

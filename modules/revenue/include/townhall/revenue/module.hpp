@@ -22,4 +22,9 @@ std::unique_ptr<Module> make_module(ModuleContext& context, auth::Api& auth);
 // due date; how many it closed. The events wait in the outbox for the next start.
 Result<std::int64_t> expire_lapsed_licenses(const db::ModuleDb& database);
 
+// Runs the daily overdue job in `database` now (for the CLI when no server runs): marks
+// open invoices whose due date has passed overdue; how many it marked. The events
+// (invoice.overdue) wait in the outbox for the next start.
+Result<std::int64_t> mark_invoices_overdue(const db::ModuleDb& database);
+
 }  // namespace townhall::revenue
