@@ -141,6 +141,14 @@ class PermitsServiceTest : public ::testing::Test, protected testing::ModuleHarn
     return testing::citizen_principal(maria.id, {"permits:apply"});
   }
 
+  // A verified citizen's context and their "deck" application (fee 2500 EUR: fee_due).
+  std::pair<CallContext, std::optional<store::Application>> submitted_deck() {
+    auto as_citizen = testing::as(verified_citizen());
+    auto submitted = run_awaitable(service->submit(as_citizen, NewApplication{"deck", "A deck", "1 Main", "BLD"}));
+    EXPECT_TRUE(submitted) << submitted.error().message;
+    return {as_citizen, submitted ? std::optional(*submitted) : std::nullopt};
+  }
+
   std::unique_ptr<PermitsService> service;
 };
 
@@ -199,11 +207,8 @@ TEST_F(PermitsServiceTest, ASnapshotMissingOrMistypingAnyFieldIsRefusedAndChange
 }
 
 TEST_F(PermitsServiceTest, PaymentMovesAFeeDueApplicationToReviewOnce) {
-  auto citizen = verified_citizen();
-  CallContext as_citizen;
-  as_citizen.principal = citizen;
-  auto submitted = run_awaitable(service->submit(as_citizen, NewApplication{"deck", "A deck", "1 Main", "BLD"}));
-  ASSERT_TRUE(submitted) << submitted.error().message;
+  auto [as_citizen, submitted] = submitted_deck();
+  ASSERT_TRUE(submitted);
   EXPECT_EQ(submitted->status, "fee_due");
   EXPECT_EQ(submitted->fee_cents, 2500);
   EXPECT_EQ(submitted->currency, "EUR");
@@ -223,11 +228,8 @@ TEST_F(PermitsServiceTest, PaymentMovesAFeeDueApplicationToReviewOnce) {
 // payload missing any field, with a wrong type or of a schema version permits does not
 // know is a dead letter at once naming why, and changes nothing.
 TEST_F(PermitsServiceTest, AMalformedOrUnknownPaymentPayloadIsAPermanentError) {
-  auto citizen = verified_citizen();
-  CallContext as_citizen;
-  as_citizen.principal = citizen;
-  auto submitted = run_awaitable(service->submit(as_citizen, NewApplication{"deck", "A deck", "1 Main", "BLD"}));
-  ASSERT_TRUE(submitted) << submitted.error().message;
+  auto [as_citizen, submitted] = submitted_deck();
+  ASSERT_TRUE(submitted);
   const auto good = payment_data(9, "permits", "application", std::to_string(submitted->id));
   auto refused_naming = [&](const json& data, const std::string& needle) {
     try {
