@@ -59,6 +59,14 @@ std::string csv_of(const Table& table) {
 
 }  // namespace
 
+Result<std::optional<std::string>> query_day(const http::Request& request, std::string_view name) {
+  auto text = request.query_param(name);
+  if (!text) return std::optional<std::string>{};
+  auto day = parse_day(name, *text);
+  if (!day) return day.error();
+  return std::optional<std::string>{day_text(*day)};
+}
+
 Result<Range> parse_range(const http::Request& request) {
   auto today = date::floor<date::days>(std::chrono::system_clock::now());
   sys_days to = today;

@@ -7,8 +7,13 @@
 namespace townhall::db {
 
 WritePath::WritePath(const ModuleDb& database, Writer& writer, std::function<void()> outbox_grew,
-                     metrics::Registry* metrics)
-    : database_(database), writer_(writer), outbox_grew_(std::move(outbox_grew)) {
+                     metrics::Registry* metrics, std::function<void(std::string_view point)> fault_hook)
+    : database_(database),
+      writer_(writer),
+      outbox_grew_(std::move(outbox_grew)),
+      fault_hook_(std::move(fault_hook)),
+      before_commit_point_(database_.module() + ".group.before_commit"),
+      after_commit_point_(database_.module() + ".group.after_commit") {
   if (metrics) {
     commits_ =
         &metrics->counter("townhall_write_commits_total", "Transactions committed by a module's write path", {"module"})
@@ -83,7 +88,10 @@ void WritePath::run_group() {
       sql.exec("RELEASE command");
     }
     const bool grew = service_->events_appended() > appended;
+    const bool crash_points = fault_hook_ && group.size() > 1;
+    if (crash_points) fault_hook_(before_commit_point_);
     transaction.commit();
+    if (crash_points) fault_hook_(after_commit_point_);
     database_.note_success(ModuleDb::Access::write);
     if (commits_) commits_->inc();
     if (group_sizes_) group_sizes_->observe(static_cast<double>(group.size()));

@@ -737,6 +737,88 @@ TEST_F(ParksHttp, BookingsHonourTheFacilitysTimeZoneAcrossDaylightSavingTime) {
   expect_problem(book(token, free_field, at(saturday, 19), at(saturday, 21)), 422, "outside opening hours");
 }
 
+TEST_F(ParksHttp, AvailabilityShowsEveryOpeningHourFreeTakenOrPastInTheFacilitysZone) {
+  auto [maria, token] = citizen("maria@example.org");
+  auto booked = book(token, free_field, new_york(2, 10), new_york(2, 12));
+  ASSERT_EQ(booked.status, 201) << booked.body;
+  auto zone = date::locate_zone("America/New_York");
+  auto today = date::floor<date::days>(zone->to_local(Clock::now()));
+  const auto path = "/api/v1/parks/facilities/" + std::to_string(free_field) + "/availability";
+
+  // Anyone may ask (no token); 08:00-20:00 is twelve one-hour slots a day.
+  auto answer = call("GET", path + "?from=" + date::format("%F", today + date::days(1)) + "&days=3");
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  auto days = body_of(answer);
+  EXPECT_EQ(days["time_zone"], "America/New_York");
+  ASSERT_EQ(days["days"].size(), 3u);
+  EXPECT_EQ(days["days"][1]["date"], date::format("%F", today + date::days(2)));
+  for (std::size_t d = 0; d < 3; ++d) {
+    const auto& slots = days["days"][d]["slots"];
+    ASSERT_EQ(slots.size(), 12u);
+    EXPECT_EQ(slots[0]["local_start"], "08:00");
+    EXPECT_EQ(slots[11]["local_start"], "19:00");
+    for (std::size_t h = 0; h < 12; ++h) {
+      bool booked_hour = d == 1 && (h == 2 || h == 3);  // 10:00 and 11:00 the day after tomorrow
+      EXPECT_EQ(slots[h]["state"], booked_hour ? "taken" : "free") << d << " " << h;
+    }
+  }
+  // A slot's start and end are what a booking sends.
+  EXPECT_EQ(days["days"][1]["slots"][2]["start"], new_york(2, 10));
+  EXPECT_EQ(days["days"][1]["slots"][3]["end"], new_york(2, 12));
+
+  // Cancelled, the hours are free again.
+  ASSERT_EQ(
+      call("DELETE", "/api/v1/parks/bookings/" + std::to_string(body_of(booked)["id"].get<std::int64_t>()), {}, token)
+          .status,
+      200);
+  days = body_of(call("GET", path + "?from=" + date::format("%F", today + date::days(2)) + "&days=1"));
+  for (const auto& slot : days["days"][0]["slots"]) EXPECT_EQ(slot["state"], "free");
+
+  // By default today in the zone, seven days; an hour that has begun is past.
+  auto before = Clock::now();
+  days = body_of(call("GET", path));
+  auto after = Clock::now();
+  ASSERT_EQ(days["days"].size(), 7u);
+  EXPECT_EQ(days["from"], date::format("%F", today));
+  for (const auto& slot : days["days"][0]["slots"]) {
+    auto start = utc::parse(slot["start"].get<std::string>());
+    ASSERT_TRUE(start);
+    if (*start < before) {
+      EXPECT_EQ(slot["state"], "past");
+    } else if (*start > after) {
+      EXPECT_EQ(slot["state"], "free");
+    }
+  }
+
+  // A day the clocks skip an hour has 23 slots round the clock and no 02:00.
+  auto created = call("POST", "/api/v1/parks/facilities",
+                      json{{"name", "Rink"},
+                           {"kind", "rink"},
+                           {"capacity", 1},
+                           {"hourly_price_cents", 0},
+                           {"time_zone", "America/New_York"},
+                           {"opening_hours", week("00:00", "24:00")}}
+                          .dump(),
+                      pat);
+  ASSERT_EQ(created.status, 201) << created.body;
+  auto rink = "/api/v1/parks/facilities/" + std::to_string(body_of(created)["id"].get<std::int64_t>());
+  days = body_of(call("GET", rink + "/availability?from=" + date::format("%F", next_spring_forward()) + "&days=1"));
+  const auto& slots = days["days"][0]["slots"];
+  ASSERT_EQ(slots.size(), 23u);
+  for (const auto& slot : slots) EXPECT_NE(slot["local_start"], "02:00");
+  EXPECT_EQ(slots[2]["local_start"], "03:00");
+  EXPECT_EQ(slots[2]["start"], at(next_spring_forward(), 3));
+
+  // Bad input names the parameter; a closed or unknown facility is not found.
+  for (const char* query : {"?days=0", "?days=15", "?days=x", "?days=7d"})
+    expect_problem(call("GET", path + query), 400, "days");
+  for (const char* query : {"?from=2026-02-30", "?from=tomorrow", "?from=2026-1-01"})
+    expect_problem(call("GET", path + query), 400, "from");
+  expect_problem(call("GET", "/api/v1/parks/facilities/999999/availability"), 404);
+  ASSERT_EQ(call("PATCH", rink, R"({"is_active":false})", pat).status, 200);
+  expect_problem(call("GET", rink + "/availability"), 404);
+}
+
 TEST_F(ParksHttp, BadBookingInputIsRefusedWithWhatIsWrong) {
   auto [maria, token] = citizen("maria@example.org");
   auto start = new_york(10, 10);

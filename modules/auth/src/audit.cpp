@@ -10,6 +10,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "routes.hpp"
 #include "service_internal.hpp"
 #include "townhall/platform/json.hpp"
 #include "townhall/platform/time.hpp"
@@ -19,18 +20,6 @@ namespace {
 
 // Rows per transaction of the retention job: each batch is exported, then deleted.
 constexpr int kPruneBatch = 5000;
-
-nlohmann::json audit_line(const store::AuditRow& row) {
-  return {{"id", row.id},
-          {"at", row.at},
-          {"actor", row.actor},
-          {"actor_email", nullable(row.actor_email)},
-          {"action", row.action},
-          {"subject", row.subject},
-          {"purpose", nullable(row.purpose)},
-          {"correlation_id", nullable(row.correlation_id)},
-          {"detail", nullable(row.detail)}};
-}
 
 Result<Unit> sync_fd(int fd, const std::filesystem::path& path) {
   if (::fsync(fd) != 0)
@@ -49,7 +38,7 @@ Result<Unit> append_lines(const std::filesystem::path& file, const std::vector<s
   int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return make_error(Errc::unavailable, "cannot open " + file.string() + ": " + std::strerror(errno));
   std::string text;
-  for (const auto& row : rows) text += audit_line(row).dump() + "\n";
+  for (const auto& row : rows) text += audit_json(row).dump() + "\n";
   std::size_t written = 0;
   while (written < text.size()) {
     auto n = ::write(fd, text.data() + written, text.size() - written);

@@ -35,27 +35,6 @@ json department_json(const store::Department& d) {
           {"updated_at", d.updated_at}};
 }
 
-json audit_json(const store::AuditRow& row) {
-  // The actor as an account: "employee:7" -> kind and id (null for "module:revenue", "cli").
-  json actor_kind = nullptr, actor_id = nullptr;
-  if (auto colon = row.actor.find(':');
-      colon != std::string::npos && (row.actor.starts_with("employee:") || row.actor.starts_with("citizen:"))) {
-    actor_kind = row.actor.substr(0, colon);
-    if (auto id = input::parse_id(std::string_view(row.actor).substr(colon + 1))) actor_id = *id;
-  }
-  return {{"id", row.id},
-          {"at", row.at},
-          {"actor", row.actor},
-          {"actor_kind", actor_kind},
-          {"actor_id", actor_id},
-          {"actor_email", nullable(row.actor_email)},
-          {"action", row.action},
-          {"subject", row.subject},
-          {"purpose", nullable(row.purpose)},
-          {"correlation_id", nullable(row.correlation_id)},
-          {"detail", nullable(row.detail)}};
-}
-
 // An optional text query parameter within `limits`; invalid_argument naming it.
 Result<std::optional<std::string>> query_text(const Request& request, const char* name, input::TextLimits limits) {
   auto value = request.query_param(name);
@@ -542,6 +521,27 @@ void add_routes(http::Router& router, const std::string& prefix, AuthService& se
             "The audit log, newest first (admin, or auditor with audit:read; ?actor_id= [?actor_kind=citizen] "
             "?citizen_id= ?action= ?from= ?to= (RFC 3339, from inclusive, to exclusive) ?cursor= ?page_size=)",
             none, s::page_of(audit_row));
+}
+
+json audit_json(const store::AuditRow& row) {
+  // The actor as an account: "employee:7" -> kind and id (null for "module:revenue", "cli").
+  json actor_kind = nullptr, actor_id = nullptr;
+  if (auto colon = row.actor.find(':');
+      colon != std::string::npos && (row.actor.starts_with("employee:") || row.actor.starts_with("citizen:"))) {
+    actor_kind = row.actor.substr(0, colon);
+    if (auto id = input::parse_id(std::string_view(row.actor).substr(colon + 1))) actor_id = *id;
+  }
+  return {{"id", row.id},
+          {"at", row.at},
+          {"actor", row.actor},
+          {"actor_kind", actor_kind},
+          {"actor_id", actor_id},
+          {"actor_email", nullable(row.actor_email)},
+          {"action", row.action},
+          {"subject", row.subject},
+          {"purpose", nullable(row.purpose)},
+          {"correlation_id", nullable(row.correlation_id)},
+          {"detail", nullable(row.detail)}};
 }
 
 }  // namespace townhall::auth

@@ -12,5 +12,7 @@ void add_routes(http::Router& router, const std::string& prefix, AuthService& se
 
 nlohmann::json citizen_json(const Citizen& citizen);
 nlohmann::json principal_json(const Principal& principal);
+// An audit row as GET /audit shows it and the retention job exports it.
+nlohmann::json audit_json(const store::AuditRow& row);
 
 }  // namespace townhall::auth

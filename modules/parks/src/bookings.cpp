@@ -1,7 +1,7 @@
 #include <spdlog/spdlog.h>
 
 #include "client_digest.hpp"
-#include "service_internal.hpp"
+#include "places.hpp"
 #include "townhall/parks/events.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/invoicing.hpp"
@@ -87,9 +87,7 @@ asio::awaitable<Result<store::Booking>> ParksService::book(CallContext context, 
 }
 
 Result<store::Booking> ParksService::get_booking(const CallContext& context, std::int64_t id) {
-  auto scope = read_scope(context.principal.get());
-  if (!scope) return scope.error();
-  return read_one("booking", [&](db::Connection& reader) { return store::find_booking(reader, id, *scope); });
+  return get_place<store::Booking>(context, id);
 }
 
 Result<Listed<store::Booking>> ParksService::list_bookings(const CallContext& context, store::BookingFilter filter,

@@ -59,6 +59,14 @@ std::string label(const Place& place) {
   return std::string(PlaceKind<Place>::noun) + " " + std::to_string(place.id);
 }
 
+template <class Place>
+Result<Place> ParksService::get_place(const CallContext& context, std::int64_t id) {
+  auto scope = read_scope(context.principal.get());
+  if (!scope) return scope.error();
+  return read_one(PlaceKind<Place>::noun,
+                  [&](db::Connection& reader) { return PlaceKind<Place>::find(reader, id, *scope); });
+}
+
 // Who cancels, why, and what becomes of a payment (issue 21 §3.1).
 struct CancelRecord {
   std::string by;  // citizen | staff | system

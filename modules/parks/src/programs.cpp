@@ -1,7 +1,7 @@
 #include <spdlog/spdlog.h>
 
 #include "client_digest.hpp"
-#include "service_internal.hpp"
+#include "places.hpp"
 #include "townhall/parks/events.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/invoicing.hpp"
@@ -115,9 +115,7 @@ asio::awaitable<Result<store::Enrollment>> ParksService::enroll(CallContext cont
 }
 
 Result<store::Enrollment> ParksService::get_enrollment(const CallContext& context, std::int64_t id) {
-  auto scope = read_scope(context.principal.get());
-  if (!scope) return scope.error();
-  return read_one("enrollment", [&](db::Connection& reader) { return store::find_enrollment(reader, id, *scope); });
+  return get_place<store::Enrollment>(context, id);
 }
 
 }  // namespace townhall::parks

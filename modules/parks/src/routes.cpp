@@ -1,5 +1,6 @@
 #include "routes.hpp"
 
+#include <charconv>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -54,6 +55,19 @@ struct Routes {
 
   routes::Reply get_facility(Request& request, std::int64_t id) {
     co_return routes::answer(service.get_facility(request.call_context(), id), facility_json);
+  }
+
+  routes::Reply facility_availability(Request& request, std::int64_t id) {
+    auto from = report::query_day(request, "from");
+    if (!from) co_return http::problem(from.error());
+    int days = 7;
+    if (auto text = request.query_param("days")) {
+      auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), days);
+      if (error != std::errc{} || end != text->data() + text->size() || days < 1 || days > kMaxAvailabilityDays)
+        co_return http::problem(make_error(
+            Errc::invalid_argument, "query parameter 'days' must be 1 to " + std::to_string(kMaxAvailabilityDays)));
+    }
+    co_return routes::answer(service.availability(request.call_context(), id, *from, days), availability_json);
   }
 
   routes::Reply create_facility(Request& request) {
@@ -290,6 +304,20 @@ void add_routes(http::Router& router, const std::string& prefix, ParksService& s
                    "Facilities (?cursor= ?page_size= ?include=total)", none, s::page_of(facility));
   table.add_public(Method::get, "/facilities/{id}", bind(&Routes::get_facility, "no such facility"), "A facility", none,
                    facility);
+  table.add_public(
+      Method::get, "/facilities/{id}/availability", bind(&Routes::facility_availability, "no such facility"),
+      "A facility's bookable hours for ?days= (1-14, default 7) local days from ?from=YYYY-MM-DD (default today in "
+      "its zone): one slot per whole opening hour, free, taken or past",
+      none,
+      s::object({{"facility_id", s::integer(1)},
+                 {"time_zone", s::string()},
+                 {"from", s::string()},
+                 {"days", s::array(s::object(
+                              {{"date", s::string()},
+                               {"slots", s::array(s::object({{"start", s::timestamp()},
+                                                             {"end", s::timestamp()},
+                                                             {"local_start", s::string()},
+                                                             {"state", s::one_of({"free", "taken", "past"})}}))}}))}}));
   table.add(Method::post, "/facilities", bind(&Routes::create_facility), "Create a facility (parks staff)",
             new_facility, facility, 201);
   table.add(Method::patch, "/facilities/{id}", bind(&Routes::update_facility, "no such facility"),

@@ -64,6 +64,24 @@ struct UtilisationRow {
   std::int64_t cancelled_by_citizen = 0, cancelled_by_staff = 0, expired = 0;  // expired: holds never paid
 };
 
+// A facility's bookable hours for a few local days (what a booking page shows): one slot
+// per whole opening hour in its zone, free, taken by a held or confirmed booking, or past.
+struct AvailabilitySlot {
+  std::string start, end;   // UTC, as a booking's starts_at and ends_at
+  std::string local_start;  // "09:00" in the facility's zone
+  std::string state;        // free | taken | past
+};
+struct AvailabilityDay {
+  std::string date;  // "2026-12-07", local
+  std::vector<AvailabilitySlot> slots;
+};
+struct Availability {
+  std::int64_t facility_id = 0;
+  std::string time_zone, from;
+  std::vector<AvailabilityDay> days;
+};
+inline constexpr int kMaxAvailabilityDays = 14;
+
 class ParksService : private ModuleService {
  public:
   ParksService(Settings settings, ServiceDependencies dependencies, auth::Api& auth);
@@ -83,6 +101,11 @@ class ParksService : private ModuleService {
   boost::asio::awaitable<Result<store::Facility>> create_facility(CallContext context, FacilityInput input);
   boost::asio::awaitable<Result<store::Facility>> update_facility(CallContext context, std::int64_t id,
                                                                   FacilityInput input);
+
+  // `days` local days from `from` ("YYYY-MM-DD"; today in the facility's zone when
+  // absent), 1 to kMaxAvailabilityDays. Anyone may ask: a taken slot names nobody.
+  Result<Availability> availability(const CallContext& context, std::int64_t facility_id,
+                                    std::optional<std::string> from, int days);
 
   // Bookings. `client_address` is the request's client (after trusted proxies): a
   // priced hold is counted against max_unpaid_per_address by its digest.
@@ -137,6 +160,9 @@ class ParksService : private ModuleService {
 
  private:
   void wake_scheduler();  // after the current writer task
+  // A booking or an enrollment in the caller's scope: a citizen's own, any for staff.
+  template <class Place>
+  Result<Place> get_place(const CallContext& context, std::int64_t id);
   // A citizen's or staff's cancellation of a booking or an enrollment (one flow for both).
   template <class Place>
   boost::asio::awaitable<Result<Place>> cancel_place(CallContext context, std::int64_t id, Cancellation request);
@@ -164,6 +190,7 @@ class ParksService : private ModuleService {
 };
 
 nlohmann::json facility_json(const store::Facility& facility);
+nlohmann::json availability_json(const Availability& availability);
 nlohmann::json booking_json(const store::Booking& booking);
 nlohmann::json program_json(const store::Program& program);
 nlohmann::json enrollment_json(const store::Enrollment& enrollment);

@@ -289,6 +289,21 @@ void each_booking_starting(db::Connection& connection, const std::string& start,
   }
 }
 
+void each_active_booking(db::Connection& connection, std::int64_t facility_id, const std::string& start,
+                         const std::string& end,
+                         const std::function<void(const std::string& starts_at, const std::string& ends_at)>& use) {
+  auto query = connection.prepare(
+      "SELECT starts_at, ends_at FROM bookings WHERE facility_id = ?1 AND status <> 'cancelled' AND "
+      "starts_at > strftime('%Y-%m-%dT%H:%M:%fZ', ?2, '-1 day') AND starts_at < ?3 AND ?2 < ends_at "
+      "ORDER BY starts_at");
+  db::bind_params(query, facility_id, start, end);
+  std::string starts_at, ends_at;
+  while (query.executeStep()) {
+    db::read_columns(query, starts_at, ends_at);
+    use(starts_at, ends_at);
+  }
+}
+
 bool mark_no_show(db::Connection& connection, std::int64_t id, std::int64_t by, const std::string& at) {
   return db::execute(connection,
                      "UPDATE bookings SET no_show_at = ?, no_show_by = ? WHERE id = ? AND status = 'confirmed' AND "

@@ -69,6 +69,11 @@ struct BookingUse {
 };
 void each_booking_starting(db::Connection& connection, const std::string& start, const std::string& end,
                            std::optional<std::int64_t> facility_id, const std::function<void(const BookingUse&)>& use);
+// The start and end of every held or confirmed booking of a facility that overlaps
+// [start, end) (bookings last at most a day), in start order.
+void each_active_booking(db::Connection& connection, std::int64_t facility_id, const std::string& start,
+                         const std::string& end,
+                         const std::function<void(const std::string& starts_at, const std::string& ends_at)>& use);
 // Marks a confirmed booking a no-show; false when it is not confirmed or already marked.
 bool mark_no_show(db::Connection& connection, std::int64_t id, std::int64_t by, const std::string& at);
 // An active booking of the facility overlapping [starts_at, ends_at), if any.

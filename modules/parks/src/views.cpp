@@ -14,6 +14,18 @@ json facility_json(const store::Facility& f) {
                      f.created_at, "updated_at", f.updated_at);
 }
 
+json availability_json(const Availability& a) {
+  json days = json::array();
+  for (const auto& day : a.days) {
+    json slots = json::array();
+    for (const auto& slot : day.slots)
+      slots.push_back(
+          json_fields("start", slot.start, "end", slot.end, "local_start", slot.local_start, "state", slot.state));
+    days.push_back(json_fields("date", day.date, "slots", std::move(slots)));
+  }
+  return json_fields("facility_id", a.facility_id, "time_zone", a.time_zone, "from", a.from, "days", std::move(days));
+}
+
 json booking_json(const store::Booking& b) {
   return json_fields("id", b.id, "facility_id", b.facility_id, "citizen_id", b.citizen_id, "starts_at", b.starts_at,
                      "ends_at", b.ends_at, "status", b.status, "amount_cents", b.amount_cents, "currency", b.currency,

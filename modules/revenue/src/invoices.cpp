@@ -35,13 +35,17 @@ std::optional<store::Invoice> open_invoice(db::Connection& service, const Source
   return invoice;
 }
 
+void save_invoice(db::Connection& service, store::Invoice& invoice, const std::string& now) {
+  invoice.updated_at = now;
+  invoice.event_version += 1;
+  store::update_invoice(service, invoice);
+}
+
 void void_invoice(db::Connection& service, store::Invoice& invoice, const std::string& now,
                   const std::string& correlation, const std::string& causation) {
   invoice.status = "voided";
   invoice.closed_at = now;
-  invoice.updated_at = now;
-  invoice.event_version += 1;
-  store::update_invoice(service, invoice);
+  save_invoice(service, invoice, now);
   append(service, events::kInvoiceTopic, events::kInvoiceVoided, "invoice", invoice.id, invoice.event_version,
          invoice_json(invoice), correlation, causation);
 }
@@ -54,9 +58,7 @@ std::int64_t mark_overdue_invoices(db::Connection& service, const std::string& t
     // overdue at the next run.
     if (store::find_live_payment(service, invoice.id)) continue;
     invoice.overdue_at = now;
-    invoice.updated_at = now;
-    invoice.event_version += 1;
-    store::update_invoice(service, invoice);
+    save_invoice(service, invoice, now);
     append(service, events::kInvoiceTopic, events::kInvoiceOverdue, "invoice", invoice.id, invoice.event_version,
            invoice_json(invoice), correlation);
     ++marked;

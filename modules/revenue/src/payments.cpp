@@ -221,9 +221,7 @@ asio::awaitable<Result<store::Payment>> RevenueService::commit_outcome(std::int6
     if (invoice.status == "open") {
       invoice.status = "paid";
       invoice.paid_at = now;
-      invoice.updated_at = now;
-      invoice.event_version += 1;
-      store::update_invoice(service, invoice);
+      save_invoice(service, invoice, now);
       // A license's fee: the first activates it, a renewal's moves its expiry on, in the
       // transaction that records the payment.
       license_fee_paid(service, invoice, settings_, correlation);
@@ -269,9 +267,7 @@ asio::awaitable<Result<store::Payment>> RevenueService::refund(store::Payment pa
     if (invoice.status == "paid") {
       invoice.status = "refunded";
       invoice.closed_at = now;
-      invoice.updated_at = now;
-      invoice.event_version += 1;
-      store::update_invoice(service, invoice);
+      save_invoice(service, invoice, now);
     }
     append(service, events::kPaymentTopic, events::kPaymentRefunded, "payment", current->id, current->event_version,
            payment_json(*current, invoice), correlation);

@@ -33,6 +33,10 @@ void append(db::Connection& service, std::string_view topic, std::string_view ty
 // false when the citizen has one for that year already. The route's and the demo's way.
 bool open_tax_record(db::Connection& service, store::TaxRecord& record, const std::string& correlation);
 
+// A change of `invoice` written: its time and one more event version (the caller
+// announces it with that version).
+void save_invoice(db::Connection& service, store::Invoice& invoice, const std::string& now);
+
 // An open invoice voided and announced (invoice.voided): nothing is owed on it any more.
 void void_invoice(db::Connection& service, store::Invoice& invoice, const std::string& now,
                   const std::string& correlation, const std::string& causation = {});

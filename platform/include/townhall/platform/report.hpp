@@ -34,6 +34,10 @@ struct Range {
 // to, or longer than kMaxDays.
 Result<Range> parse_range(const http::Request& request);
 
+// An optional ?name=YYYY-MM-DD (a real calendar day): nullopt when absent,
+// invalid_argument naming the parameter when malformed.
+Result<std::optional<std::string>> query_day(const http::Request& request, std::string_view name);
+
 // A report: named columns and one row of cells per group, plus totals for JSON callers.
 struct Table {
   std::string name;  // "revenue-by-month": the CSV's file name stem

@@ -55,7 +55,8 @@ struct PagedQuery {
 class ModuleService {
  protected:
   explicit ModuleService(ServiceDependencies dependencies)
-      : deps_(std::move(dependencies)), writes_(deps_.database, deps_.writer, deps_.events_committed, &deps_.metrics) {}
+      : deps_(std::move(dependencies)),
+        writes_(deps_.database, deps_.writer, deps_.events_committed, &deps_.metrics, deps_.fault_hook) {}
 
   Result<Unit> usable() const { return deps_.gate.check(); }
 

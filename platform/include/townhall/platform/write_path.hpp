@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -69,9 +70,11 @@ class PendingCommand {
 class WritePath {
  public:
   // `outbox_grew` wakes the bus (Bus::notify for this module). With `metrics`, the path
-  // counts its commits and the commands each one held.
+  // counts its commits and the commands each one held. `fault_hook` (crash tests only)
+  // is called at "<module>.group.before_commit" and "<module>.group.after_commit" around
+  // the commit of a group holding two or more commands (none of them answered yet).
   WritePath(const ModuleDb& database, Writer& writer, std::function<void()> outbox_grew,
-            metrics::Registry* metrics = nullptr);
+            metrics::Registry* metrics = nullptr, std::function<void(std::string_view point)> fault_hook = {});
   ~WritePath();
   WritePath(const WritePath&) = delete;
   WritePath& operator=(const WritePath&) = delete;
@@ -183,6 +186,8 @@ class WritePath {
   std::vector<std::unique_ptr<PendingCommand>> queue_;  // guarded by queue_mutex_
   bool group_posted_ = false;                           // guarded: a run_group is on the writer's queue
 
+  std::function<void(std::string_view point)> fault_hook_;
+  std::string before_commit_point_, after_commit_point_;
   metrics::Counter* commits_ = nullptr;
   metrics::Histogram* group_sizes_ = nullptr;
 };
