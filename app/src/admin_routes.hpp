@@ -82,7 +82,7 @@ using RunCheck =
     std::function<boost::asio::awaitable<Result<consistency::Report>>(std::optional<std::string> module, bool repair)>;
 using LastCheck = std::function<std::optional<consistency::Report>()>;
 
-// The consistency check (docs/operations.md), same permission:
+// The consistency check (README "Consistency check"), same permission:
 //   POST /admin/consistency[?module=M&repair=true]   run it now; the report
 //   GET  /admin/consistency                           the latest report (404 before the first)
 void add_consistency_admin_routes(http::Router& router, RunCheck run, LastCheck last);

@@ -228,8 +228,14 @@ std::optional<std::string> ChildProcess::wait_for_line(const std::string& needle
         return output_.substr(start, end - start);
       }
     }
-    if (Clock::now() >= deadline) return std::nullopt;
+    if (Clock::now() >= deadline || exit_code_) return std::nullopt;
     read_available(std::chrono::milliseconds(std::min(50, remaining_ms(deadline) + 1)));
+    // A child that has exited prints nothing more: one last look at what it wrote.
+    int status = 0;
+    if (!exit_code_ && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      read_available(std::chrono::milliseconds(0));
+    }
   }
 }
 
@@ -252,7 +258,9 @@ std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
 }
 
 unsigned short wait_for_port(ChildProcess& child) {
-  auto line = child.wait_for_line("townhall listening on http://");
+  // A deadline, not a timing: an ASan server on an overloaded machine (make test-stress)
+  // can take tens of seconds to start, and a healthy one is on its way all that time.
+  auto line = child.wait_for_line("townhall listening on http://", std::chrono::seconds(90));
   if (!line) return 0;
   // "townhall listening on http://ADDR:PORT", alone or as a JSON log line's message.
   auto at = line->find("townhall listening on http://");

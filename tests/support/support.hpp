@@ -95,7 +95,8 @@ class ChildProcess {
 // whose errors must name the key.
 std::string thrown_message(const std::function<void()>& action);
 
-// Reads the port from the "townhall listening on" line of a child `townhall serve` (0 when absent).
+// Reads the port from the "townhall listening on" line of a child `townhall serve` (0 when
+// absent after 90 s, or when the child exits first).
 unsigned short wait_for_port(ChildProcess& child);
 
 }  // namespace townhall::testing

@@ -82,6 +82,7 @@ boost::asio::awaitable<Result<store::PermitTypeVersion>> PermitsService::change_
     const CallContext& context, const std::string& permit_type, PermitTypeChange change) {
   if (auto ok = may_manage(context); !ok) co_return ok.error();
   if (auto ok = usable(); !ok) co_return ok.error();
+  bool versioned = false;
   auto written = co_await writes_.run([&](db::Connection& service) -> Result<store::PermitTypeVersion> {
     auto current = store::find_permit_type(service, permit_type);
     if (!current) return make_error(Errc::not_found, "no such permit type");
@@ -97,9 +98,10 @@ boost::asio::awaitable<Result<store::PermitTypeVersion>> PermitsService::change_
     next.changed_by = context.principal->id;
     next.changed_at = utc::now();
     store::insert_permit_type_version(service, next);
+    versioned = true;
     return next;
   });
-  if (written)
+  if (written && versioned)
     spdlog::info("permits: permit type {} is at version {} (employee {}): fee {} {}, inspection {}, {}", permit_type,
                  written->version, context.principal->id, written->fee_cents, written->currency,
                  written->inspection_required ? "required" : "not required", written->active ? "active" : "inactive");

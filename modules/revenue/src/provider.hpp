@@ -48,7 +48,7 @@ class PaymentProvider {
   virtual boost::asio::awaitable<Result<ProviderAnswer>> refund(std::string charge_key, std::string refund_key) = 0;
 };
 
-// The built-in simulated processor (docs/revenue.md): the token chooses the outcome —
+// The built-in simulated processor (README "Payments"): the token chooses the outcome —
 // tok_ok approves, tok_declined declines, tok_slow approves after 2 s (a slow processor:
 // a payment that completes after its booking's hold ran out), tok_timeout never answers
 // (the caller's deadline passes, nothing is charged), any other token is declined as

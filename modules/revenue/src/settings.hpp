@@ -10,7 +10,7 @@ namespace townhall::revenue {
 // The revenue module's registry section (`modules.revenue.settings`).
 struct Settings {
   std::string currency = "USD";  // of tax records and license fees
-  // The payment provider: "simulated" (the built-in simulator, docs/revenue.md) is the
+  // The payment provider: "simulated" (the built-in simulator, README "Payments") is the
   // one this build has; its ledger file lives in the data directory.
   std::string payment_provider = "simulated";
   std::string simulator_ledger = "payment-simulator.db";

@@ -52,7 +52,7 @@ struct Bus {
   std::chrono::hours max_hold{24 * 30};  // longest a lagging subscription holds pruning back
 };
 
-// The scheduled consistency check (docs/operations.md): every cache against its source.
+// The scheduled consistency check (README "Consistency check"): every cache against its source.
 struct Consistency {
   std::chrono::milliseconds interval{std::chrono::hours(1)};  // 0: never on a schedule (still on demand)
   bool repair = true;                                         // the scheduled run resyncs what differs

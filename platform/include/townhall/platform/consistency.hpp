@@ -19,7 +19,7 @@ class ModuleDb;
 class Writer;
 }  // namespace townhall::db
 
-// The consistency check (docs/operations.md): every cache compared with its source through
+// The consistency check (README "Consistency check"): every cache compared with its source through
 // the source's Api by range digests of (id, event_version, content), bisected down to the
 // ids that differ, and only those resynced — or the whole cache when the differences are
 // many. Content counts (issue 21): a cache row whose fields differ from what its source
