@@ -9,7 +9,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps deps-build release build run test test-stress soak soak-faults soak-load tsan fuzz bench bench-bus bench-auth bench-revenue bench-parks docs format clean
+.PHONY: deps deps-build release build run test test-stress soak soak-faults soak-load tsan fuzz bench bench-bus bench-auth bench-revenue bench-parks bench-scale docs format clean
 
 # Everything make test, make fuzz and the benchmarks need (Debian and npm packages).
 deps:
@@ -119,6 +119,12 @@ bench-parks: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build build/bench -j $(JOBS) --target parks_bench
 	./build/bench/bench/parks_bench
+
+# SCALE_ARGS, e.g. "--scale 0.05 --reuse" (bench/README.md, data scale).
+bench-scale: deps
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build build/bench -j $(JOBS) --target scale_bench
+	./build/bench/bench/scale_bench $(SCALE_ARGS)
 
 # Regenerates what docs/ embeds from the registry (make test checks it is current).
 docs: build
