@@ -7,6 +7,7 @@ import { chooseLanguage, currentLanguage, languages, setLanguage, setMunicipalZo
 import { accountRoutes } from "./pages-account.js";
 import { inboxRoutes, unreadCount } from "./pages-inbox.js";
 import { moneyRoutes } from "./pages-money.js";
+import { parksRoutes } from "./pages-parks.js";
 import { permitRoutes } from "./pages-permits.js";
 import { may, staffRoutes } from "./pages-staff.js";
 
@@ -22,6 +23,7 @@ const routes = [
   ...accountRoutes,
   ...permitRoutes,
   ...moneyRoutes,
+  ...parksRoutes,
   ...inboxRoutes,
   ...staffRoutes,
 ];
@@ -106,6 +108,7 @@ function home({ frame: makeFrame }) {
     "ul",
     { class: "cards" },
     h("li", {}, h("a", { href: "#/permits" }, h("strong", {}, t("nav.permits"))), h("p", {}, t("home.permits"))),
+    h("li", {}, h("a", { href: "#/parks" }, h("strong", {}, t("nav.parks"))), h("p", {}, t("home.parks"))),
     who?.principal.kind === "citizen"
       ? [
           h("li", {}, h("a", { href: "#/money" }, h("strong", {}, t("nav.money"))), h("p", {}, t("home.money"))),
@@ -120,7 +123,7 @@ function home({ frame: makeFrame }) {
 
 function renderHeader() {
   const who = session();
-  const links = [["#/", "nav.home"], ["#/permits", "nav.permits"]];
+  const links = [["#/", "nav.home"], ["#/permits", "nav.permits"], ["#/parks", "nav.parks"]];
   const citizen = who?.principal.kind === "citizen";
   if (citizen) links.push(["#/money", "nav.money"], ["#/inbox", "nav.inbox"], ["#/profile", "nav.profile"], ["#/sessions", "nav.sessions"]);
   if (who?.principal.kind === "employee") links.push(["#/staff", "nav.staff"]);

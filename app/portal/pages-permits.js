@@ -151,6 +151,25 @@ export function payForm(ctx, invoice, paid) {
   return form;
 }
 
+// The open invoice of a place or an application (its `source`): revenue opens it from
+// the source's event a moment after, so it is looked for a few times, said in `section`.
+export async function openInvoiceFor(ctx, section, module, type, id) {
+  const waiting = h("p", { role: "status" }, t("pay.preparing"));
+  for (let tries = 0; tries < 20 && ctx.current(); ++tries) {
+    const open = await listAll("/api/v1/revenue/invoices?status=open");
+    const invoice = open.find((candidate) => candidate.source.module === module && candidate.source.type === type && candidate.source.id === String(id));
+    if (invoice) {
+      waiting.remove();
+      return invoice;
+    }
+    if (tries === 0) section.append(waiting);
+    await wait(500);
+  }
+  waiting.remove();
+  if (ctx.current()) section.append(h("p", { class: "error", role: "alert" }, t("pay.no_invoice")));
+  return null;
+}
+
 async function application(ctx) {
   const id = ctx.match[1];
   ctx.frame(t("application.title", { id }));
@@ -177,21 +196,8 @@ async function application(ctx) {
     if (current.status !== "fee_due") return;
     const section = h("section", { "aria-labelledby": "pay-heading" }, h("h2", { id: "pay-heading" }, t("pay.title")));
     body.append(section);
-    // Revenue opens the fee's invoice from the application's event, a moment later.
-    let invoice = null;
-    for (let tries = 0; tries < 20 && ctx.current(); ++tries) {
-      const open = await listAll("/api/v1/revenue/invoices?status=open");
-      invoice = open.find((candidate) => candidate.source.module === "permits" && candidate.source.type === "application" && candidate.source.id === String(current.id));
-      if (invoice) break;
-      if (tries === 0) section.append(h("p", { role: "status", id: "preparing" }, t("pay.preparing")));
-      await wait(500);
-    }
-    section.querySelector("#preparing")?.remove();
-    if (!invoice) {
-      section.append(h("p", { class: "error", role: "alert" }, t("pay.no_invoice")));
-      return;
-    }
-    if (!ctx.current()) return;
+    const invoice = await openInvoiceFor(ctx, section, "permits", "application", current.id);
+    if (!invoice || !ctx.current()) return;
     section.append(
       payForm(ctx, invoice, async (payment) => {
         section.replaceChildren(

@@ -3,7 +3,7 @@
 // works the department's queue, a revenue clerk decides business licences.
 import { api, listAll } from "./api.js";
 import { errorSlot, field, h } from "./dom.js";
-import { dateTime, t } from "./i18n.js";
+import { date, dateTime, money, t } from "./i18n.js";
 import { onSubmit } from "./pages-account.js";
 import { typeName } from "./pages-permits.js";
 
@@ -17,6 +17,9 @@ const TOOLS = [
   ["citizens:verify", "#/staff/citizens", "staff.desk"],
   ["permits:review", "#/staff/applications", "staff.queue"],
   ["revenue:manage", "#/staff/licences", "staff.licences"],
+  ["revenue:read", "#/staff/invoices", "staff.invoices"],
+  ["revenue:manage", "#/staff/tax-records", "staff.tax"],
+  ["parks:manage", "#/staff/bookings", "staff.bookings"],
 ];
 
 function staffHome(ctx) {
@@ -221,6 +224,114 @@ async function decideLicence(ctx) {
   ctx.main.append(form);
 }
 
+async function invoices(ctx) {
+  ctx.frame(t("staff.invoices.title"));
+  const status = ctx.query.get("status") || "open";
+  const picker = h(
+    "select",
+    { id: "invoice-status", name: "status" },
+    ["open", "overdue", "paid", "voided", "refunded"].map((value) => h("option", { value, selected: value === status }, t(`invoice.status_${value}`))),
+  );
+  picker.addEventListener("change", () => ctx.navigate(`#/staff/invoices?status=${picker.value}`));
+  ctx.main.append(h("div", { class: "field" }, h("label", { for: "invoice-status" }, t("application.status")), picker));
+  const page = await api("GET", `/api/v1/revenue/invoices?status=${status}&page_size=50`);
+  if (!ctx.current()) return;
+  ctx.main.append(
+    page.items.length
+      ? h(
+          "table",
+          { id: "all-invoices" },
+          h("caption", {}, t("staff.invoices.caption")),
+          h("thead", {}, h("tr", {}, [t("invoice.description"), t("staff.citizen"), t("receipt.amount"), t("invoice.due_date")].map((heading) => h("th", { scope: "col" }, heading)))),
+          h(
+            "tbody",
+            {},
+            page.items.map((invoice) =>
+              h("tr", {}, h("th", { scope: "row" }, invoice.description), h("td", {}, h("a", { href: `#/staff/citizens/${invoice.citizen_id}` }, String(invoice.citizen_id))), h("td", { class: "num" }, money(invoice.amount_cents, invoice.currency)), h("td", {}, invoice.due_date ? date(invoice.due_date) : "—")),
+            ),
+          ),
+        )
+      : h("p", {}, t("staff.invoices.none")),
+  );
+}
+
+async function taxRecords(ctx) {
+  ctx.frame(t("staff.tax.title"));
+  const slot = errorSlot("tax-error");
+  const done = h("p", { role: "status", id: "tax-done" });
+  const number = (id, label, hint, step = "1") => field({ id, label, type: "number", required: true, hint, attributes: { min: "0", step } });
+  const form = h(
+    "form",
+    { id: "tax-form", novalidate: true },
+    number("citizen_id", t("staff.citizen")),
+    number("tax_year", t("tax.year")),
+    number("assessed_value", t("tax.assessed"), t("staff.tax.whole_units"), "0.01"),
+    number("tax_due", t("tax.due"), t("staff.tax.whole_units"), "0.01"),
+    field({ id: "due_date", label: t("invoice.due_date"), type: "date", hint: t("staff.tax.due_hint") }),
+    field({ id: "instalments", label: t("staff.tax.instalments"), type: "number", value: "1", attributes: { min: "1", max: "12" } }),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, t("staff.tax.submit")), slot),
+    done,
+  );
+  onSubmit(form, slot, async (values) => {
+    done.textContent = "";
+    const body = {
+      citizen_id: Number(values.citizen_id),
+      tax_year: Number(values.tax_year),
+      assessed_value_cents: Math.round(Number(values.assessed_value) * 100),
+      tax_due_cents: Math.round(Number(values.tax_due) * 100),
+    };
+    if (values.due_date) {
+      body.due_date = values.due_date;
+      body.instalments = Number(values.instalments || 1);
+    }
+    const record = await api("POST", "/api/v1/revenue/tax-records", body);
+    done.textContent = t("staff.tax.recorded", { id: record.id, count: record.invoices.length });
+    form.reset();
+  });
+  ctx.main.append(form);
+}
+
+async function parkBookings(ctx) {
+  ctx.frame(t("staff.bookings.title"));
+  const facilities = await listAll("/api/v1/parks/facilities");
+  if (!ctx.current()) return;
+  const chosen = ctx.query.get("facility") || String(facilities[0]?.id || "");
+  const picker = h("select", { id: "facility" }, facilities.map((facility) => h("option", { value: facility.id, selected: String(facility.id) === chosen }, facility.name)));
+  picker.addEventListener("change", () => ctx.navigate(`#/staff/bookings?facility=${picker.value}`));
+  ctx.main.append(h("div", { class: "field" }, h("label", { for: "facility" }, t("parks.facility")), picker));
+  if (!chosen) return;
+  const zone = facilities.find((facility) => String(facility.id) === chosen)?.time_zone;
+  const list = await listAll(`/api/v1/parks/bookings?facility_id=${chosen}`);
+  if (!ctx.current()) return;
+  const active = list.filter((booking) => booking.status !== "cancelled");
+  if (!active.length) {
+    ctx.main.append(h("p", {}, t("staff.bookings.none")));
+    return;
+  }
+  ctx.main.append(
+    h(
+      "ul",
+      { class: "list", id: "facility-bookings" },
+      active.map((booking) => {
+        const slot = errorSlot(`booking-${booking.id}-error`);
+        const cancel = h("button", { type: "button", class: "secondary" }, t("staff.bookings.cancel_refund"));
+        cancel.addEventListener("click", async () => {
+          cancel.disabled = true;
+          try {
+            const body = booking.payment_id ? { refund: true, reason: t("staff.bookings.reason") } : undefined;
+            await api("DELETE", `/api/v1/parks/bookings/${booking.id}`, body);
+            ctx.navigate(`#/staff/bookings?facility=${chosen}`);
+          } catch (error) {
+            slot.textContent = error.message;
+            cancel.disabled = false;
+          }
+        });
+        return h("li", { "data-booking": booking.id }, `${dateTime(booking.starts_at, zone)} — ${t(`parks.booking_${booking.status}`)} — ${t("staff.citizen")} ${booking.citizen_id}`, h("div", { class: "actions" }, cancel, slot));
+      }),
+    ),
+  );
+}
+
 // Under /staff/ still: a citizen gets the forbidden page, the signed-out sign-in.
 function unknownStaffPage(ctx) {
   ctx.frame(t("notfound.title"));
@@ -235,5 +346,8 @@ export const staffRoutes = [
   { path: /^\/staff\/applications\/(\d+)$/, access: "staff", permission: "permits:review", view: reviewApplication },
   { path: /^\/staff\/licences$/, access: "staff", permission: "revenue:manage", view: licences },
   { path: /^\/staff\/licences\/(\d+)$/, access: "staff", permission: "revenue:manage", view: decideLicence },
+  { path: /^\/staff\/invoices$/, access: "staff", permission: "revenue:read", view: invoices },
+  { path: /^\/staff\/tax-records$/, access: "staff", permission: "revenue:manage", view: taxRecords },
+  { path: /^\/staff\/bookings$/, access: "staff", permission: "parks:manage", view: parkBookings },
   { path: /^\/staff\/.*$/, access: "staff", view: unknownStaffPage },
 ];

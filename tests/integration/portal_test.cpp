@@ -1,6 +1,6 @@
 // The service portal (app/portal/): served at / with the dashboard's strict policy, off
 // with the registry's portal.enabled; and in a real browser (Debian's Chromium driven by
-// playwright-core, tests/portal/drive.mjs) a citizen's permit, money and inbox journeys
+// playwright-core, tests/portal/drive.mjs) a citizen's permit, money, parks and inbox journeys
 // with the front desk, the reviewer and the revenue clerk on their staff pages, every page
 // checked by axe-core in English and French. The browser's clicks are then checked on
 // the server, so a page that only looked right would fail here.
@@ -157,6 +157,20 @@ TEST_F(PortalBrowser, CitizenJourneysEveryPageInTwoLanguages) {
   EXPECT_EQ(get("/api/v1/revenue/invoices/" + licence["fee_invoice_id"].dump())["status"], "paid");
   EXPECT_EQ(get("/api/v1/revenue/invoices/" + licence["renewal_invoice_id"].dump())["status"], "open");
 
+  // The revenue clerk's page recorded the tax and billed it in two instalments.
+  std::size_t tax_invoices = 0;
+  auto invoices = get("/api/v1/revenue/invoices?page_size=100&citizen_id=" + journey["citizen_id"].dump());
+  for (const auto& invoice : invoices["items"]) tax_invoices += invoice["source"]["type"] == "tax_record";
+  EXPECT_EQ(tax_invoices, 2u);
+
+  auto booking = get("/api/v1/parks/bookings/" + journey["booking_id"].dump());
+  EXPECT_EQ(booking["status"], "cancelled");
+  EXPECT_EQ(booking["refund"], "full");  // paid, cancelled days ahead
+  EXPECT_EQ(booking["amount_cents"], 2500);
+  auto enrollment = get("/api/v1/parks/enrollments/" + journey["enrollment_id"].dump());
+  EXPECT_EQ(enrollment["status"], "cancelled");
+  EXPECT_TRUE(enrollment["refund"].is_null());  // never paid
+
   // The inbox and the email choices are the citizen's own (staff get 403): as the citizen.
   auto citizen_token = testing::login(server->port(), "portal.person@example.org", "a long enough password");
   ASSERT_FALSE(citizen_token.empty());
@@ -173,8 +187,8 @@ TEST_F(PortalBrowser, CitizenJourneysEveryPageInTwoLanguages) {
   std::size_t screenshots = 0;
   for (const auto& entry : std::filesystem::directory_iterator(artifacts))
     screenshots += entry.path().extension() == ".png" && entry.file_size() > 5000;
-  // (19 citizen + 7 staff pages) × 2 languages × 2 widths, and the French browser's home.
-  EXPECT_EQ(screenshots, 26u * 2 * 2 + 2);
+  // (24 citizen + 10 staff pages) × 2 languages × 2 widths, and the French browser's home.
+  EXPECT_EQ(screenshots, 34u * 2 * 2 + 2);
 }
 
 }  // namespace
