@@ -79,7 +79,8 @@ fi
 
 # The npm packages the tests run, versions pinned in each package-lock.json: the OpenAPI
 # validator (tests/openapi) and playwright-core, which drives Debian's chromium for the
-# dashboard test (tests/dashboard; it never downloads a browser).
+# dashboard test (tests/dashboard; it never downloads a browser), and the portal test's
+# own copy of it with axe-core, the accessibility checker (tests/portal).
 root=$(cd "$(dirname "$0")/.." && pwd)
 npm_install() {  # <dir> <package> <what it is for>
   if [ ! -d "$root/$1/node_modules/$2" ]; then
@@ -91,3 +92,4 @@ npm_install() {  # <dir> <package> <what it is for>
 }
 npm_install tests/openapi @apidevtools/swagger-parser "the OpenAPI validator"
 npm_install tests/dashboard playwright-core "the browser driver"
+npm_install tests/portal axe-core "the portal's browser driver and accessibility checker"

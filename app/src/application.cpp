@@ -8,6 +8,7 @@
 #include "admin_routes.hpp"
 #include "application_impl.hpp"
 #include "dashboard.hpp"
+#include "portal.hpp"
 #include "townhall/platform/coro.hpp"
 
 namespace townhall::app {
@@ -88,6 +89,7 @@ std::uint16_t Application::start() {
   add_bus_history_route(impl.router, impl.lag_history);
   add_registry_admin_route(impl.router, impl.config);
   add_dashboard_routes(impl.router);
+  add_portal_routes(impl.router, impl.config, impl.options.demo);
   document_admin_routes(impl.router);
   std::vector<Gateway::GatedModule> gates;
   for (auto& slot : impl.slots) {

@@ -1,8 +1,9 @@
 #pragma once
 
-namespace townhall::http {
-class Router;
-}
+#include <string_view>
+
+#include "townhall/platform/embedded.hpp"
+#include "townhall/platform/http.hpp"
 
 namespace townhall::app {
 
@@ -14,5 +15,10 @@ namespace townhall::app {
 // Served with a strict Content-Security-Policy (scripts, styles and fetches from this
 // origin only; no inline script or style; never framed).
 void add_dashboard_routes(http::Router& router);
+
+// A compiled-in page file as the dashboard and the portal serve it: its content type, the
+// strict policy above, and revalidated on every load (the binary is the version).
+std::string_view embedded_content_type(std::string_view path);
+http::Response embedded_file_response(const EmbeddedFile& file);
 
 }  // namespace townhall::app

@@ -244,6 +244,22 @@ void parse_logging(Section& root, logging::Options& options) {
   s.finish();
 }
 
+void parse_portal(Section& root, Portal& portal) {
+  const json* node = root.find("portal");
+  if (!node) return;
+  Section s(*node, "portal");
+  portal.enabled = s.boolean("enabled", portal.enabled);
+  portal.time_zone = s.string("time_zone", portal.time_zone);
+  // An IANA name such as "Europe/Paris" (the browser's Intl checks that it exists).
+  bool plausible = !portal.time_zone.empty() && portal.time_zone.size() <= 64 &&
+                   std::all_of(portal.time_zone.begin(), portal.time_zone.end(), [](char c) {
+                     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '/' ||
+                            c == '_' || c == '-' || c == '+';
+                   });
+  if (!plausible) s.fail("time_zone", "expected an IANA time zone name such as \"America/New_York\"");
+  s.finish();
+}
+
 std::vector<Module> order_by_dependencies(std::vector<Module> modules) {
   std::map<std::string, const Module*> by_name;
   for (const auto& m : modules) by_name[m.name] = &m;
@@ -393,6 +409,7 @@ Config parse(const nlohmann::json& document, std::span<const std::string_view> k
   parse_bus(root, config.bus);
   parse_consistency(root, config.consistency);
   parse_logging(root, config.logging);
+  parse_portal(root, config.portal);
   parse_modules(root, config.modules, known_modules);
   root.finish();
   return config;

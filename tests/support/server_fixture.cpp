@@ -23,9 +23,9 @@ config::Config test_config(const std::filesystem::path& data_dir) {
   return config;
 }
 
-TestServer::TestServer(config::Config config, std::function<void(app::Application&)> before_start) {
+TestServer::TestServer(config::Config config, std::function<void(app::Application&)> before_start, bool demo) {
   app_ = std::make_unique<app::Application>(std::move(config),
-                                            app::Application::Options{.demo = false, .handle_signals = true});
+                                            app::Application::Options{.demo = demo, .handle_signals = true});
   if (before_start) before_start(*app_);
   port_ = app_->start();
 }

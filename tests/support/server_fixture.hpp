@@ -14,10 +14,12 @@ namespace townhall::testing {
 // rate limiting and access logs off unless a test turns them on.
 config::Config test_config(const std::filesystem::path& data_dir);
 
-// The real Application (every module, gateway and server) running in this process.
+// The real Application (every module, gateway and server) running in this process; with
+// `demo`, as `serve --demo` (each module seeds its demo data on start).
 class TestServer {
  public:
-  explicit TestServer(config::Config config, std::function<void(app::Application&)> before_start = {});
+  explicit TestServer(config::Config config, std::function<void(app::Application&)> before_start = {},
+                      bool demo = false);
   ~TestServer();
 
   unsigned short port() const { return port_; }

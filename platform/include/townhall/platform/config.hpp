@@ -71,6 +71,12 @@ struct Module {
   nlohmann::json settings = nlohmann::json::object();  // the module's own section
 };
 
+// The service portal at / (app/portal/); a municipality with its own site turns it off.
+struct Portal {
+  bool enabled = true;
+  std::string time_zone = "UTC";  // IANA zone the portal shows municipal dates in
+};
+
 struct Config {
   Server server;
   std::filesystem::path data_dir = "data";
@@ -78,6 +84,7 @@ struct Config {
   Bus bus;
   Consistency consistency;
   logging::Options logging;
+  Portal portal;
   std::vector<Module> modules;  // in dependency order (dependencies first)
 
   const Module* module(std::string_view name) const;
