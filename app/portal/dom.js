@@ -33,6 +33,15 @@ export function field({ id, label, type = "text", value = "", required = false, 
   return h("div", { class: "field" }, h("label", { for: id }, label), control, hint ? h("p", { class: "hint", id: hintId }, hint) : null);
 }
 
+// A definition list of [term, value, ddAttributes?] rows; null rows are left out.
+export function details(rows, attributes = {}) {
+  return h(
+    "dl",
+    { class: "details", ...attributes },
+    rows.filter(Boolean).map(([term, value, valueAttributes = {}]) => [h("dt", {}, term), h("dd", valueAttributes, value)]),
+  );
+}
+
 // Where a form's or an action's error is said: next to it, read out when it changes.
 export function errorSlot(id) {
   return h("p", { class: "error", id, role: "alert", "aria-live": "assertive" });

@@ -2,7 +2,7 @@
 // tax records (found through their instalments' invoices) and business licences (apply,
 // pay the fee, renew, see the expiry).
 import { api, listAll } from "./api.js";
-import { errorSlot, field, h } from "./dom.js";
+import { details, errorSlot, field, h } from "./dom.js";
 import { date, dateTime, money, t } from "./i18n.js";
 import { onSubmit } from "./pages-account.js";
 import { payForm } from "./pages-permits.js";
@@ -98,17 +98,13 @@ function licenceSection(ctx, licences) {
         "article",
         { class: "card", "data-licence": licence.id },
         h("h3", {}, licence.business_name),
-        h(
-          "dl",
-          { class: "details" },
-          h("dt", {}, t("application.status")),
-          h("dd", { class: `status ${licence.status}` }, t(`licence.status_${licence.status}`)),
-          h("dt", {}, t("licence.activity")),
-          h("dd", {}, licence.activity),
-          licence.expires_at ? [h("dt", {}, t("licence.expires")), h("dd", {}, date(licence.expires_at))] : null,
-          licence.status === "approved_unpaid" && licence.fee_due_at ? [h("dt", {}, t("licence.fee_due")), h("dd", {}, date(licence.fee_due_at))] : null,
-          licence.decision_reason ? [h("dt", {}, t("application.reason")), h("dd", {}, licence.decision_reason)] : null,
-        ),
+        details([
+          [t("application.status"), t(`licence.status_${licence.status}`), { class: `status ${licence.status}` }],
+          [t("licence.activity"), licence.activity],
+          licence.expires_at ? [t("licence.expires"), date(licence.expires_at)] : null,
+          licence.status === "approved_unpaid" && licence.fee_due_at ? [t("licence.fee_due"), date(licence.fee_due_at)] : null,
+          licence.decision_reason ? [t("application.reason"), licence.decision_reason] : null,
+        ]),
         actions,
       ),
     );
@@ -141,16 +137,14 @@ async function invoicePage(ctx) {
   const invoice = await api("GET", `/api/v1/revenue/invoices/${id}`);
   if (!ctx.current()) return;
   ctx.main.append(
-    h(
-      "dl",
-      { class: "details", id: "invoice" },
-      h("dt", {}, t("invoice.description")),
-      h("dd", {}, invoice.description),
-      h("dt", {}, t("receipt.amount")),
-      h("dd", {}, money(invoice.amount_cents, invoice.currency)),
-      h("dt", {}, t("application.status")),
-      h("dd", { class: `status ${invoice.status}`, id: "invoice-status" }, t(`invoice.status_${invoice.status}`)),
-      invoice.due_date ? [h("dt", {}, t("invoice.due_date")), h("dd", {}, date(invoice.due_date))] : null,
+    details(
+      [
+        [t("invoice.description"), invoice.description],
+        [t("receipt.amount"), money(invoice.amount_cents, invoice.currency)],
+        [t("application.status"), t(`invoice.status_${invoice.status}`), { class: `status ${invoice.status}`, id: "invoice-status" }],
+        invoice.due_date ? [t("invoice.due_date"), date(invoice.due_date)] : null,
+      ],
+      { id: "invoice" },
     ),
   );
   const payments = invoice.payments.filter((payment) => payment.status !== "pending");

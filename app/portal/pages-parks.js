@@ -2,7 +2,7 @@
 // time zone (GET .../availability), booking one, paying within the hold (a countdown),
 // cancelling (the refund shown); programs with enrolment and the waitlist position.
 import { api, listAll } from "./api.js";
-import { errorSlot, h } from "./dom.js";
+import { details, errorSlot, h } from "./dom.js";
 import { date, dateTime, money, t } from "./i18n.js";
 import { openInvoiceFor, payForm } from "./pages-permits.js";
 
@@ -223,16 +223,12 @@ async function booking(ctx) {
   const zone = facility.time_zone;
   const status = h("strong", { id: "booking-status" }, t(`parks.booking_${place.status}`));
   ctx.main.append(
-    h(
-      "dl",
-      { class: "details" },
-      [
-        [t("parks.facility"), facility.name],
-        [t("parks.when"), `${dateTime(place.starts_at, zone)} – ${dateTime(place.ends_at, zone)}`],
-        [t("application.status"), status],
-        [t("receipt.amount"), price(place.amount_cents, place.currency, false)],
-      ].flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]),
-    ),
+    details([
+      [t("parks.facility"), facility.name],
+      [t("parks.when"), `${dateTime(place.starts_at, zone)} – ${dateTime(place.ends_at, zone)}`],
+      [t("application.status"), status],
+      [t("receipt.amount"), price(place.amount_cents, place.currency, false)],
+    ]),
     h("p", { class: "hint" }, t("parks.zone_note", { zone })),
   );
   if (place.status === "cancelled") {
@@ -258,19 +254,13 @@ async function enrollment(ctx) {
   if (!ctx.current()) return;
   const status = h("strong", { id: "enrollment-status" }, t(`parks.enrollment_${place.status}`));
   ctx.main.append(
-    h(
-      "dl",
-      { class: "details" },
-      [
-        [t("parks.program"), program.name],
-        [t("parks.schedule"), program.schedule],
-        [t("application.status"), status],
-        place.status === "waitlisted" ? [t("parks.position"), h("span", { id: "position" }, String(place.waitlist_position))] : null,
-        [t("receipt.amount"), price(place.amount_cents, place.currency, false)],
-      ]
-        .filter(Boolean)
-        .flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]),
-    ),
+    details([
+      [t("parks.program"), program.name],
+      [t("parks.schedule"), program.schedule],
+      [t("application.status"), status],
+      place.status === "waitlisted" ? [t("parks.position"), h("span", { id: "position" }, String(place.waitlist_position))] : null,
+      [t("receipt.amount"), price(place.amount_cents, place.currency, false)],
+    ]),
   );
   if (place.status === "cancelled") {
     ctx.main.append(h("p", { id: "refund" }, refundText(place)));

@@ -2,7 +2,7 @@
 // with paying its fee (the card simulator's tokens explained in demo mode), the receipt,
 // and the issued permit as a printable page.
 import { api, ApiError, listAll, session } from "./api.js";
-import { errorSlot, field, h } from "./dom.js";
+import { details, errorSlot, field, h } from "./dom.js";
 import { dateTime, money, t } from "./i18n.js";
 import { onSubmit } from "./pages-account.js";
 
@@ -13,10 +13,6 @@ const statusName = (status) => t(`status.${status}`);
 function idempotencyKey() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return `portal-${Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
-}
-
-function details(rows) {
-  return h("dl", { class: "details" }, rows.filter(Boolean).map(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]));
 }
 
 async function permits(ctx) {

@@ -2,7 +2,7 @@
 // again on every call): the front desk finds and verifies citizens, a permits reviewer
 // works the department's queue, a revenue clerk decides business licences.
 import { api, listAll } from "./api.js";
-import { errorSlot, field, h } from "./dom.js";
+import { details, errorSlot, field, h } from "./dom.js";
 import { date, dateTime, money, t } from "./i18n.js";
 import { onSubmit } from "./pages-account.js";
 import { typeName } from "./pages-permits.js";
@@ -163,19 +163,15 @@ async function reviewApplication(ctx) {
   const status = h("strong", { id: "application-status" }, statusName(application.status));
   const applicant = application.applicant || {};
   ctx.main.append(
-    h(
-      "dl",
-      { class: "details" },
-      [
-        [t("permits.type"), typeName(application.permit_type)],
-        [t("application.status"), status],
-        [t("apply.property_address"), application.property_address],
-        [t("apply.description"), application.description],
-        [t("staff.queue.applicant"), `${applicant.name || "—"}${applicant.phone ? ` (${applicant.phone})` : ""}`],
-        [t("staff.queue.synced"), dateTime(applicant.synced_at)],
-        [t("application.submitted"), dateTime(application.submitted_at)],
-      ].flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]),
-    ),
+    details([
+      [t("permits.type"), typeName(application.permit_type)],
+      [t("application.status"), status],
+      [t("apply.property_address"), application.property_address],
+      [t("apply.description"), application.description],
+      [t("staff.queue.applicant"), `${applicant.name || "—"}${applicant.phone ? ` (${applicant.phone})` : ""}`],
+      [t("staff.queue.synced"), dateTime(applicant.synced_at)],
+      [t("application.submitted"), dateTime(application.submitted_at)],
+    ]),
   );
   if (application.status !== "under_review") return;
   const form = decisionForm(id, (decided) => {
@@ -205,16 +201,12 @@ async function decideLicence(ctx) {
   if (!ctx.current()) return;
   const status = h("strong", { id: "licence-status" }, t(`licence.status_${licence.status}`));
   ctx.main.append(
-    h(
-      "dl",
-      { class: "details" },
-      [
-        [t("licence.activity"), licence.activity],
-        [t("field.address"), licence.address],
-        [t("application.status"), status],
-        [t("application.submitted"), dateTime(licence.created_at)],
-      ].flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)]),
-    ),
+    details([
+      [t("licence.activity"), licence.activity],
+      [t("field.address"), licence.address],
+      [t("application.status"), status],
+      [t("application.submitted"), dateTime(licence.created_at)],
+    ]),
   );
   if (licence.status !== "applied") return;
   const form = decisionForm(id, (decided) => {

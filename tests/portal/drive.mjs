@@ -104,40 +104,13 @@ async function audit(page, name, language) {
   if (problems.length) throw new Error(problems.join("\n"));
 }
 
-// GET /api/v1/parks/facilities/{id}/availability is being added on main; until it is
-// here, the browser is answered its documented shape: one slot per opening hour, 08:00 to
-// 20:00 in the facility's zone, "past" before now, `taken` starts taken.
+// The UTC offset of `zone` on `day` in minutes (to compute a slot's start as the server does).
 function offsetMinutes(day, zone) {
   const name = new Intl.DateTimeFormat("en-US", { timeZone: zone, timeZoneName: "longOffset" })
     .formatToParts(new Date(`${day}T12:00:00Z`))
     .find((part) => part.type === "timeZoneName").value;
   const match = /GMT([+-])(\d\d):(\d\d)/.exec(name);
   return match ? (match[1] === "-" ? -1 : 1) * (Number(match[2]) * 60 + Number(match[3])) : 0;
-}
-function availability(facilityId, zone, from, days, taken) {
-  const out = { facility_id: facilityId, time_zone: zone, from, days: [] };
-  for (let index = 0; index < days; ++index) {
-    const day = new Date(Date.parse(`${from}T12:00:00Z`) + index * 86400000).toISOString().slice(0, 10);
-    const [year, month, date] = day.split("-").map(Number);
-    const slots = [];
-    for (let hour = 8; hour < 20; ++hour) {
-      const start = Date.UTC(year, month - 1, date, hour) - offsetMinutes(day, zone) * 60000;
-      const iso = (ms) => new Date(ms).toISOString().replace(".000Z", "Z");
-      const state = start < Date.now() ? "past" : taken.includes(iso(start)) ? "taken" : "free";
-      slots.push({ start: iso(start), end: iso(start + 3600000), local_start: `${String(hour).padStart(2, "0")}:00`, state });
-    }
-    out.days.push({ date: day, slots });
-  }
-  return out;
-}
-async function serveAvailability(page, zone, taken) {
-  await page.route("**/api/v1/parks/facilities/*/availability*", (route) => {
-    const address = new URL(route.request().url());
-    const id = Number(address.pathname.split("/").at(-2));
-    const today = new Intl.DateTimeFormat("en-CA", { timeZone: zone }).format(new Date());
-    const body = availability(id, zone, address.searchParams.get("from") || today, Number(address.searchParams.get("days") || 7), taken);
-    route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(body) });
-  });
 }
 
 // Signs in through the portal's form (signing out whoever was signed in).
@@ -385,15 +358,13 @@ try {
   const dayInZone = (offset) => new Intl.DateTimeFormat("en-CA", { timeZone: zone }).format(new Date(Date.now() + offset * 86400000));
   const slotStart = (day, hour) => {
     const [year, month, date] = day.split("-").map(Number);
-    return new Date(Date.UTC(year, month - 1, date, hour) - offsetMinutes(day, zone) * 60000).toISOString().replace(".000Z", "Z");
+    return new Date(Date.UTC(year, month - 1, date, hour) - offsetMinutes(day, zone) * 60000).toISOString();
   };
   const bookedStart = slotStart(dayInZone(3), 10);  // more than refund_cutoff_hours ahead
-  await serveAvailability(page, zone, [slotStart(dayInZone(3), 9)]);
   await go(page, "#/parks");
   const court = await page.locator("#facilities li", { hasText: "tennis court" }).getAttribute("data-facility");
   await page.click(`#facilities li[data-facility="${court}"] a`);
   await page.locator(`#week button.slot.free[data-start="${bookedStart}"]`).waitFor();
-  await page.locator(`#week span.slot.taken[data-start="${slotStart(dayInZone(3), 9)}"]`).waitFor();
   const weekHash = await page.evaluate(() => location.hash);
 
   step = "parks: book the priced court, pay within the hold";
@@ -410,6 +381,10 @@ try {
     if (tries > 40) throw new Error("the paid booking was never confirmed");
     await page.waitForTimeout(250);
   }
+  // The server's week now shows the hour taken.
+  await go(page, weekHash);
+  await page.locator(`#week span.slot.taken[data-start="${bookedStart}"]`).waitFor();
+  await go(page, bookingHash);
 
   step = "parks: cancel, the refund shown";
   await page.click("#cancel");
