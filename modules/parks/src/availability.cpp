@@ -83,7 +83,9 @@ Result<Availability> ParksService::availability(const CallContext& context, std:
   std::size_t index = 0;
   for (auto& day : out.days)
     for (auto& slot : day.slots) {
-      const auto [start, end] = slots[index++];
+      // Named copies, not a structured binding: the lambda below captures them.
+      const auto start = slots[index].first, end = slots[index].second;
+      ++index;
       if (start < now)
         slot.state = "past";
       else if (std::any_of(taken.begin(), taken.end(),
