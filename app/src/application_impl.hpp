@@ -61,6 +61,7 @@ struct Application::Impl {
     std::unique_ptr<db::Writer> writer;
     std::unique_ptr<ModuleContext> context;
     std::unique_ptr<Module> module;
+    std::atomic<bool> start_queued{false};  // a retried start waits on the starter thread
   };
 
   Impl(config::Config cfg, Options opts) : config(std::move(cfg)), options(opts) {}
@@ -79,6 +80,9 @@ struct Application::Impl {
   std::unique_ptr<http::Server> server;
   std::unique_ptr<asio::signal_set> signals;
   std::unique_ptr<asio::steady_timer> retry_timer;
+  // Retried starts run here, never on the module's writer: a start may write through its
+  // write path (revenue settles what a crash left pending), which needs the writer free.
+  std::unique_ptr<db::Writer> starter;
   std::unique_ptr<asio::steady_timer> consistency_timer;
   std::unique_ptr<asio::steady_timer> history_timer;
   LagHistory lag_history;

@@ -44,6 +44,7 @@ void Application::Impl::open() {
   opened = true;
   cursors = std::make_unique<PageCursors>(load_or_create_cursor_key(config.data_dir / "cursor.key"));
   bus = std::make_unique<bus::Bus>(bus_options(), metrics);
+  starter = std::make_unique<db::Writer>("starter");
   for (const auto& module_config : config.modules) {
     auto slot = std::make_unique<Slot>();
     slot->config = &module_config;
@@ -78,11 +79,22 @@ void Application::Impl::open() {
 // Opens and migrates the module's file and starts the module; a failure leaves it down.
 bool Application::Impl::try_start(Slot& slot) {
   const auto& name = slot.config->name;
+  auto& database = *slot.database;
   try {
-    auto applied = migrate(*slot.database);
+    // A file known to fail (the last start met it, or the bus did) is probed first: a
+    // start on it would only fail again.
+    if (database.storage_failure() && !database.probe(bus::touch_storage_probe))
+      throw std::runtime_error(database.storage_failure().value_or("its file fails"));
+    auto applied = migrate(database);
     for (const auto& m : applied) spdlog::info("module {}: applied migration {}/{}", name, m.component, m.name);
     slot.module->start();  // opens the gate
-    spdlog::info("module {} up ({})", name, slot.database->path().string());
+    // A start that met a failing file (revenue could not commit the payment it settled)
+    // is undone, and done again once the file works: up means started on a working file.
+    if (auto failure = database.storage_failure()) {
+      slot.module->stop();
+      throw std::runtime_error(*failure);
+    }
+    spdlog::info("module {} up ({})", name, database.path().string());
     return true;
   } catch (const std::exception& error) {
     bool changed = slot.gate->reason() != error.what();
@@ -92,19 +104,22 @@ bool Application::Impl::try_start(Slot& slot) {
   }
 }
 
-// Down modules are retried on their own writer thread, so a slow or hanging file
-// never holds a network thread: one that never started is started; a started one
-// whose file failed later is probed (fresh connection, one write) until it works.
+// Down modules are retried off the network threads, so a slow or hanging file never
+// holds one: one that never started is started again on the starter thread (as open()
+// started it: beside its writer, which the start may need); a started one whose file
+// failed later is probed on its writer (fresh connection, one write) until it works.
 void Application::Impl::schedule_retry() {
   retry_timer->expires_after(config.server.module_retry);
   retry_timer->async_wait([this](const boost::system::error_code& ec) {
     if (ec || shutting_down) return;
     for (auto& slot : slots) {
-      if (!slot->gate->is_open())
-        slot->writer->post([this, s = slot.get()] {
+      if (!slot->gate->is_open()) {
+        if (slot->start_queued.exchange(true)) continue;  // one queued start per module
+        starter->post([this, s = slot.get()] {
           if (!shutting_down && !s->gate->is_open()) try_start(*s);
+          s->start_queued = false;
         });
-      else if (slot->database->storage_failure())
+      } else if (slot->database->storage_failure())
         slot->writer->post([this, s = slot.get()] {
           if (!shutting_down && s->database->storage_failure()) s->database->probe(bus::touch_storage_probe);
         });
@@ -117,6 +132,7 @@ void Application::Impl::schedule_retry() {
 void Application::Impl::close() {
   if (closed) return;
   closed = true;
+  if (starter) starter->stop();  // a start under way ends before the modules stop
   if (bus) {
     // Apply what is committed before the consumers stop, so caches are current after a
     // restart (it would be applied then anyway: the outbox keeps it).

@@ -37,7 +37,8 @@ using namespace std::chrono_literals;
 
 class Injector {
  public:
-  Injector(FaultVfs& vfs, unsigned seed) : vfs_(vfs), random_(seed), thread_([this] { loop(); }) {}
+  Injector(FaultVfs& vfs, unsigned seed, std::chrono::milliseconds first_delay)
+      : vfs_(vfs), random_(seed), first_delay_(first_delay), thread_([this] { loop(); }) {}
   ~Injector() {
     {
       std::lock_guard lock(mutex_);
@@ -59,8 +60,9 @@ class Injector {
     static const FaultVfs::Call calls[] = {FaultVfs::Call::write, FaultVfs::Call::write, FaultVfs::Call::sync,
                                            FaultVfs::Call::read, FaultVfs::Call::shm};
     static const char* const call_names[] = {"write", "write", "sync", "read", "shm"};
-    // Let the server open its files first (a module down at start is StorageFaults' case).
-    if (!pause(300ms)) return;
+    // By default the server opens its files first (a module down at start is
+    // StorageFaultsAtStart's case); TOWNHALL_FAULT_DELAY_MS moves the first fault.
+    if (!pause(first_delay_)) return;
     for (int count = 1;; ++count) {
       if (faults_held.load()) {
         vfs_.clear();
@@ -90,6 +92,7 @@ class Injector {
 
   FaultVfs& vfs_;
   std::mt19937 random_;
+  std::chrono::milliseconds first_delay_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
@@ -112,8 +115,11 @@ int main(int argc, char** argv) {
   FaultVfs vfs(/*as_default=*/true);
   const char* seed = std::getenv("TOWNHALL_FAULT_SEED");
   std::unique_ptr<Injector> injector;
-  if (seed && argc > 1 && std::string(argv[1]) == "serve")
-    injector = std::make_unique<Injector>(vfs, static_cast<unsigned>(std::strtoul(seed, nullptr, 10)));
+  if (seed && argc > 1 && std::string(argv[1]) == "serve") {
+    const char* delay = std::getenv("TOWNHALL_FAULT_DELAY_MS");
+    injector = std::make_unique<Injector>(vfs, static_cast<unsigned>(std::strtoul(seed, nullptr, 10)),
+                                          std::chrono::milliseconds(delay ? std::strtol(delay, nullptr, 10) : 300));
+  }
   int code = townhall::app::run_cli(argc, argv, std::move(crash_hook));
   injector.reset();
   return code;

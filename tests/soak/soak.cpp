@@ -107,20 +107,30 @@ class Soak {
     for (int kill = 0; kill < options_.kills; ++kill) {
       auto server = start();
       if (!server) return 1;
+      const auto violations_before = violations_;
       hold_faults(*server, true);
-      if (!check("after restart " + std::to_string(kill))) break;
-      hold_faults(*server, false);
-      load_then_kill(*server);
+      bool held = check("after restart " + std::to_string(kill));
+      if (held) {
+        hold_faults(*server, false);
+        load_then_kill(*server);
+      } else {
+        server->signal(SIGKILL);
+        server->wait_exit();
+      }
       count_faults(*server);
+      if (violations_ > violations_before) show_log(*server);
+      if (!held) break;
       ++kills_done_;
     }
     auto server = start();
     if (!server) return 1;
+    const auto violations_before = violations_;
     hold_faults(*server, true);
     check("final");
     server->signal(SIGTERM);
     server->wait_exit();
     count_faults(*server);
+    if (violations_ > violations_before) show_log(*server);
     std::cout << "soak: " << kills_done_ << " kills, " << acknowledged_ << " acknowledged writes (" << paid_.size()
               << " fees paid, " << declined_ << " declines, " << bookings_.size() << " bookings, " << bookings_paid_
               << " booking payments, " << tax_records_.size() << " tax bills, " << tax_payment_of_.size()
@@ -179,6 +189,14 @@ class Soak {
   // faulty server's faults back, SIGUSR2 lets them go; tests/soak/faulty_server.cpp).
   void hold_faults(ChildProcess& server, bool held) {
     if (options_.fault_seed) server.signal(held ? SIGUSR1 : SIGUSR2);
+  }
+
+  // The log of the server a violation was found in (its end: what led up to it).
+  static void show_log(const ChildProcess& server) {
+    constexpr std::size_t kShown = 12000;
+    const auto& output = server.output();
+    std::cerr << "soak: the server's log" << (output.size() > kShown ? " (its end)" : "") << ":\n"
+              << (output.size() > kShown ? output.substr(output.size() - kShown) : output) << "\n";
   }
 
   // The faults a faulty server reported (one "fault:" line each).

@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -48,6 +50,11 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  // TOWNHALL_KEEP_TEST_DIRS=1 keeps every test's data dir to look into after a failure.
+  if (const char* keep = std::getenv("TOWNHALL_KEEP_TEST_DIRS"); keep && *keep && std::string_view(keep) != "0") {
+    std::cerr << "kept test dir " << path_.string() << "\n";
+    return;
+  }
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }

@@ -3,30 +3,13 @@
 #include <date/tz.h>
 
 #include <algorithm>
-#include <cstdio>
 
 #include "service_internal.hpp"
 #include "townhall/platform/time.hpp"
 
 namespace townhall::parks {
-namespace {
-
 using date::local_days;
 using std::chrono::system_clock;
-
-date::year_month_day day_of(const std::string& text) {
-  return date::year_month_day{date::year{std::stoi(text.substr(0, 4))},
-                              date::month{static_cast<unsigned>(std::stoi(text.substr(5, 2)))},
-                              date::day{static_cast<unsigned>(std::stoi(text.substr(8, 2)))}};
-}
-
-std::string clock(int minutes) {
-  char text[16];
-  std::snprintf(text, sizeof text, "%02d:%02d", minutes / 60, minutes % 60);
-  return text;
-}
-
-}  // namespace
 
 Result<Availability> ParksService::availability(const CallContext& context, std::int64_t facility_id,
                                                 std::optional<std::string> from, int days) {
@@ -44,7 +27,7 @@ Result<Availability> ParksService::availability(const CallContext& context, std:
     return make_error(Errc::internal, "the facility's time zone '" + facility->time_zone + "' is unknown here");
   }
   const auto now = system_clock::now();
-  const local_days first = from ? local_days{day_of(*from)} : date::floor<date::days>(zone->to_local(now));
+  const local_days first = from ? local_days{calendar_day(*from)} : date::floor<date::days>(zone->to_local(now));
 
   Availability out{facility->id, facility->time_zone, date::format("%F", first), {}};
   std::vector<std::pair<system_clock::time_point, system_clock::time_point>> slots;
@@ -62,7 +45,8 @@ Result<Availability> ParksService::availability(const CallContext& context, std:
       if (zone->get_info(local).result == date::local_info::nonexistent) continue;
       const auto start = zone->to_sys(local, date::choose::earliest);
       slots.emplace_back(start, start + std::chrono::hours(1));
-      entry.slots.push_back({utc::format(start), utc::format(start + std::chrono::hours(1)), clock(minute), "free"});
+      entry.slots.push_back(
+          {utc::format(start), utc::format(start + std::chrono::hours(1)), clock_text(minute), "free"});
     }
   }
   if (slots.empty()) return out;

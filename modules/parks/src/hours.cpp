@@ -18,13 +18,19 @@ std::optional<int> parse_clock(const std::string& text) {
   return h * 60 + m;
 }
 
-std::string clock(int minutes) {
+}  // namespace
+
+std::string clock_text(int minutes) {
   char text[32];
   std::snprintf(text, sizeof text, "%02d:%02d", minutes / 60, minutes % 60);
   return text;
 }
 
-}  // namespace
+date::year_month_day calendar_day(const std::string& text) {
+  return date::year_month_day{date::year{std::stoi(text.substr(0, 4))},
+                              date::month{static_cast<unsigned>(std::stoi(text.substr(5, 2)))},
+                              date::day{static_cast<unsigned>(std::stoi(text.substr(8, 2)))}};
+}
 
 Result<OpeningHours> parse_opening_hours(const nlohmann::json& value, const std::string& field) {
   auto fail = [&](const std::string& key, const std::string& message) {
@@ -53,7 +59,7 @@ nlohmann::json opening_hours_json(const OpeningHours& hours) {
   nlohmann::json out = nlohmann::json::object();
   for (int i = 0; i < 7; ++i)
     if (const auto& day = hours.days[static_cast<std::size_t>(i)])
-      out[kDays[i]] = {{"open", clock(day->open_minutes)}, {"close", clock(day->close_minutes)}};
+      out[kDays[i]] = {{"open", clock_text(day->open_minutes)}, {"close", clock_text(day->close_minutes)}};
   return out;
 }
 
@@ -101,9 +107,9 @@ Result<Unit> check_slot(const std::string& time_zone, const OpeningHours& week,
   if (!open) return make_error(Errc::unprocessable, "the facility is closed on " + local_date);
   if (start_minutes < open->open_minutes || end_minutes > open->close_minutes)
     return make_error(Errc::unprocessable, "outside opening hours: on " + local_date + " the facility is open " +
-                                               clock(open->open_minutes) + "-" + clock(open->close_minutes) + " " +
-                                               time_zone + " time, the booking is " + clock(start_minutes) + "-" +
-                                               clock(end_minutes));
+                                               clock_text(open->open_minutes) + "-" + clock_text(open->close_minutes) +
+                                               " " + time_zone + " time, the booking is " + clock_text(start_minutes) +
+                                               "-" + clock_text(end_minutes));
   return Unit{};
 }
 

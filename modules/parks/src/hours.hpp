@@ -1,5 +1,7 @@
 #pragma once
 
+#include <date/date.h>
+
 #include <array>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -26,6 +28,12 @@ struct OpeningHours {
 // closed. invalid_argument naming the key otherwise.
 Result<OpeningHours> parse_opening_hours(const nlohmann::json& value, const std::string& field);
 nlohmann::json opening_hours_json(const OpeningHours& hours);
+
+// "HH:MM" for minutes from local midnight.
+std::string clock_text(int minutes);
+
+// "YYYY-MM-DD", already checked to be a calendar day (http query_day), as that day.
+date::year_month_day calendar_day(const std::string& text);
 
 // True when `name` is a time zone of the system's tz database ("America/New_York").
 bool known_time_zone(const std::string& name);

@@ -14,14 +14,7 @@ namespace {
 namespace asio = boost::asio;
 using date::local_days;
 
-// "YYYY-MM-DD" as a day (the report kit has checked the form).
-date::year_month_day day_of(const std::string& text) {
-  return date::year_month_day{date::year{std::stoi(text.substr(0, 4))},
-                              date::month{static_cast<unsigned>(std::stoi(text.substr(5, 2)))},
-                              date::day{static_cast<unsigned>(std::stoi(text.substr(8, 2)))}};
-}
-
-local_days monday_of(local_days day) { return day - (date::weekday{day} - date::Monday); }
+local_days moncalendar_day(local_days day) { return day - (date::weekday{day} - date::Monday); }
 
 }  // namespace
 
@@ -53,10 +46,10 @@ Result<std::vector<UtilisationRow>> ParksService::utilisation_report(const CallC
                                                                      std::optional<std::int64_t> facility_id) {
   if (!is_staff(context.principal.get())) return forbidden("needs permission parks:manage");
   if (auto ok = usable(); !ok) return ok.error();
-  const local_days first{day_of(from)}, last{day_of(to)};
+  const local_days first{calendar_day(from)}, last{calendar_day(to)};
   // Stored times are UTC: a day either side covers every zone's local days.
-  const auto start = utc::format(date::sys_days{day_of(from)} - date::days(1));
-  const auto end = utc::format(date::sys_days{day_of(to)} + date::days(2));
+  const auto start = utc::format(date::sys_days{calendar_day(from)} - date::days(1));
+  const auto end = utc::format(date::sys_days{calendar_day(to)} + date::days(2));
   return deps_.readers.read([&](db::Connection& reader) -> Result<std::vector<UtilisationRow>> {
     std::vector<store::Facility> facilities;
     if (facility_id) {
@@ -79,10 +72,10 @@ Result<std::vector<UtilisationRow>> ParksService::utilisation_report(const CallC
       // Every week of the range has a row, booked or not; its open hours are the wall
       // clock's (a day saving time change inside opening hours is an hour off).
       for (auto day = first; day <= last; day += date::days(1)) {
-        auto& row = entry.weeks[monday_of(day)];
+        auto& row = entry.weeks[moncalendar_day(day)];
         row.facility_id = f.id;
         row.facility = f.name;
-        row.week = date::format("%F", monday_of(day));
+        row.week = date::format("%F", moncalendar_day(day));
         if (const auto& open = hours->days[date::weekday{day}.c_encoding()])
           row.open_hours += (open->close_minutes - open->open_minutes) / 60.0;
       }
@@ -94,7 +87,7 @@ Result<std::vector<UtilisationRow>> ParksService::utilisation_report(const CallC
       if (facility == by_id.end() || !starts || !ends) return;
       auto local = date::floor<date::days>(facility->second.zone->to_local(*starts));
       if (local < first || local > last) return;  // outside the range in the facility's zone
-      auto& row = facility->second.weeks[monday_of(local)];
+      auto& row = facility->second.weeks[moncalendar_day(local)];
       if (use.status == "confirmed") {
         ++row.bookings;
         row.booked_hours += std::chrono::duration<double, std::ratio<3600>>(*ends - *starts).count();
