@@ -80,6 +80,7 @@ class Listener {
     auto found = routes_.find(request.path);
     if (found == routes_.end())
       co_return http::problem(404, "not-found", "Not Found", "no internal auth method at this path");
+    request.route = found->first;  // the request metrics' route label (the listener outlives it)
     if (request.method != http::Method::post) {
       auto response = http::problem(405, "method-not-allowed", "Method Not Allowed", "internal calls are POST");
       response.set_header("Allow", "POST");
