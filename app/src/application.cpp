@@ -9,6 +9,7 @@
 #include "application_impl.hpp"
 #include "dashboard.hpp"
 #include "portal.hpp"
+#include "townhall/auth/http_api.hpp"
 #include "townhall/platform/coro.hpp"
 
 namespace townhall::app {
@@ -21,6 +22,39 @@ void Application::Impl::schedule_history_sample() {
     lag_history.record(bus->measure(), std::chrono::system_clock::now());
     schedule_history_sample();
   });
+}
+
+// auth's Api for other processes, on a listener of its own (README "Internal API"). Only
+// auth serves one in this build; a module's internal key_file is the key it signs with,
+// so the verifier holds them all.
+void Application::Impl::start_internal_listener() {
+  for (const auto& module : config.modules)
+    if (module.internal && module.internal->port && module.name != "auth")
+      throw config::ConfigError("modules." + module.name +
+                                ".internal.port: only auth serves its Api over HTTP in this build");
+  const auto* auth = config.module("auth");
+  if (!auth || !auth->internal || !auth->internal->port || !apis.auth) return;
+  std::map<std::string, signing::Key, std::less<>> keys;
+  for (const auto& module : config.modules) {
+    if (!module.internal || module.internal->key_file.empty()) continue;
+    auto file = module.internal->key_file.is_absolute() ? module.internal->key_file
+                                                        : config.data_dir / module.internal->key_file;
+    try {
+      keys.emplace(module.name, signing::load_key(file));
+    } catch (const std::runtime_error& error) {
+      throw config::ConfigError("modules." + module.name + ".internal.key_file: " + error.what());
+    }
+  }
+  internal_verifier = std::make_unique<signing::Verifier>(std::move(keys), auth->internal->replay_window);
+  auto options = config.server.http;
+  options.address = auth->internal->address;
+  options.port = *auth->internal->port;
+  options.trusted_proxies.clear();  // callers are modules, never behind a proxy
+  internal_server =
+      std::make_unique<http::Server>(io, options, auth::internal_handler(*apis.auth, *internal_verifier), metrics);
+  internal_port = internal_server->listen();
+  internal_server->start();
+  spdlog::info("auth's internal Api listening on http://{}:{}", options.address, *internal_port);
 }
 
 void Application::Impl::finish(bool drained) {
@@ -39,6 +73,8 @@ void Application::Impl::finish(bool drained) {
 void Application::Impl::shutdown() {
   if (shutting_down.exchange(true)) return;
   spdlog::info("shutting down: no new connections, draining in-flight requests");
+  // The internal listener drains alongside; the public one's end finishes the shutdown.
+  if (internal_server) internal_server->shutdown(config.server.shutdown_grace, [](bool) {});
   server->shutdown(config.server.shutdown_grace,
                    [this](bool drained) { asio::post(io, [this, drained] { finish(drained); }); });
 }
@@ -55,6 +91,7 @@ Application::~Application() {
   // Then members go in reverse declaration order: the server and io_context (with any
   // suspended request) first, then the modules, the bus, and the metrics they report to.
   impl_->server.reset();
+  impl_->internal_server.reset();
   impl_->signals.reset();
   impl_->retry_timer.reset();
   impl_->consistency_timer.reset();
@@ -112,6 +149,7 @@ std::uint16_t Application::start() {
       [gateway = impl.gateway.get()](http::Request& request) { return gateway->dispatch(request); }, impl.metrics);
   impl.repair_after_rewinds();
   auto port = impl.server->listen();
+  impl.start_internal_listener();
   impl.server->start();
   impl.retry_timer = std::make_unique<asio::steady_timer>(impl.io);
   impl.schedule_retry();
@@ -164,6 +202,8 @@ bus::Bus& Application::bus() { return *impl_->bus; }
 Result<consistency::Report> Application::check_consistency(std::optional<std::string> module, bool repair) {
   return run_blocking(impl_->run_consistency(std::move(module), repair));
 }
+
+std::optional<std::uint16_t> Application::internal_port() const { return impl_->internal_port; }
 
 http::Router& Application::router() { return impl_->router; }
 metrics::Registry& Application::metrics() { return impl_->metrics; }

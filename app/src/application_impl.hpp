@@ -29,6 +29,7 @@
 #include "townhall/platform/module_gate.hpp"
 #include "townhall/platform/page_cursor.hpp"
 #include "townhall/platform/server.hpp"
+#include "townhall/platform/service_signing.hpp"
 #include "townhall/platform/writer.hpp"
 
 namespace townhall::app {
@@ -78,6 +79,11 @@ struct Application::Impl {
   std::unique_ptr<Gateway> gateway;
   asio::io_context io;
   std::unique_ptr<http::Server> server;
+  // auth's internal listener (README "Internal API"): off unless the registry gives auth an
+  // internal port; the verifier holds every calling module's key.
+  std::unique_ptr<signing::Verifier> internal_verifier;
+  std::unique_ptr<http::Server> internal_server;
+  std::optional<std::uint16_t> internal_port;
   std::unique_ptr<asio::signal_set> signals;
   std::unique_ptr<asio::steady_timer> retry_timer;
   // Retried starts run here, never on the module's writer: a start may write through its
@@ -136,6 +142,7 @@ struct Application::Impl {
 
   // Serving and shutting down (application.cpp).
   void schedule_history_sample();
+  void start_internal_listener();
   void finish(bool drained);
   void shutdown();
 };

@@ -319,6 +319,17 @@ void parse_modules(Section& root, std::vector<Module>& out, std::span<const std:
         m.subscriptions.push_back(std::move(subscription));
       }
     }
+    if (const json* internal = s.find("internal")) {
+      Section i(*internal, s.child_path("internal"));
+      Internal endpoint;
+      endpoint.address = i.string("address", endpoint.address);
+      if (endpoint.address.empty()) i.fail("address", "must not be empty");
+      if (i.value().contains("port")) endpoint.port = static_cast<std::uint16_t>(i.integer("port", 0, 0, 65535));
+      endpoint.key_file = i.string("key_file", "");
+      endpoint.replay_window = std::chrono::seconds(i.integer("replay_window_seconds", 30, 1, 600));
+      i.finish();
+      m.internal = std::move(endpoint);
+    }
     if (const json* settings = s.find("settings")) {
       if (!settings->is_object()) s.fail("settings", "expected an object");
       m.settings = *settings;
@@ -328,7 +339,22 @@ void parse_modules(Section& root, std::vector<Module>& out, std::span<const std:
   }
 
   std::map<std::string, std::string> db_owner;
+  std::map<std::string, std::string> key_owner;
+  std::map<std::pair<std::string, std::uint16_t>, std::string> endpoint_owner;
   for (const auto& m : out) {
+    if (m.internal && !m.internal->key_file.empty()) {
+      // One key per calling module: a shared key would let one module sign as the other.
+      auto [it, fresh] = key_owner.emplace(m.internal->key_file.lexically_normal().string(), m.name);
+      if (!fresh)
+        throw ConfigError("modules." + m.name + ".internal.key_file: '" + m.internal->key_file.string() +
+                          "' is already the key of module '" + it->second + "'; each module signs with its own key");
+    }
+    if (m.internal && m.internal->port && *m.internal->port != 0) {
+      auto [it, fresh] = endpoint_owner.emplace(std::pair{m.internal->address, *m.internal->port}, m.name);
+      if (!fresh)
+        throw ConfigError("modules." + m.name + ".internal.port: " + std::to_string(*m.internal->port) +
+                          " is already the internal endpoint of module '" + it->second + "'");
+    }
     auto [it, inserted] = db_owner.emplace(m.db_file, m.name);
     if (!inserted)
       throw ConfigError("modules." + m.name + ".db: '" + m.db_file + "' is already the file of module '" + it->second +
@@ -411,6 +437,10 @@ Config parse(const nlohmann::json& document, std::span<const std::string_view> k
   parse_logging(root, config.logging);
   parse_portal(root, config.portal);
   parse_modules(root, config.modules, known_modules);
+  for (const auto& m : config.modules)
+    if (m.internal && m.internal->port && *m.internal->port != 0 && *m.internal->port == config.server.http.port)
+      throw ConfigError("modules." + m.name + ".internal.port: " + std::to_string(*m.internal->port) +
+                        " is the public server's port (server.port); an internal listener needs its own");
   root.finish();
   return config;
 }

@@ -102,6 +102,16 @@ CallContext Request::call_context() const {
   CallContext context;
   context.principal = principal;
   context.correlation_id = request_id;
+  if (principal) {
+    constexpr std::string_view scheme = "bearer ";
+    auto authorization = header("Authorization");
+    if (authorization.size() > scheme.size() && iequals(authorization.substr(0, scheme.size()), scheme)) {
+      auto token = authorization.substr(scheme.size());
+      while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+      while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+      context.bearer_token = std::string(token);
+    }
+  }
   return context;
 }
 

@@ -43,6 +43,49 @@ TEST(Config, BuiltInRegistryIsValidAndOrdered) {
   EXPECT_EQ(config.module("permits")->subscriptions.front().topic, "gov.auth.citizen");
 }
 
+// Each module's internal endpoint (README "Internal API"): off unless given; a key per
+// calling module, never shared; no two listeners on one endpoint, none on the public port.
+TEST(Config, InternalEndpoints) {
+  auto config = parse(minimal(), app::known_modules());
+  EXPECT_FALSE(config.module("auth")->internal);
+
+  auto document = minimal();
+  document["modules"]["auth"]["internal"] = {{"port", 9101}, {"key_file", "keys/auth.key"}};
+  document["modules"]["permits"]["internal"] = {{"key_file", "keys/permits.key"}, {"replay_window_seconds", 10}};
+  config = parse(document, app::known_modules());
+  const auto& auth = *config.module("auth")->internal;
+  EXPECT_EQ(auth.address, "127.0.0.1");
+  EXPECT_EQ(auth.port, std::optional<std::uint16_t>(9101));
+  EXPECT_EQ(auth.key_file, "keys/auth.key");
+  EXPECT_EQ(auth.replay_window, std::chrono::seconds(30));
+  const auto& permits = *config.module("permits")->internal;
+  EXPECT_FALSE(permits.port);
+  EXPECT_EQ(permits.replay_window, std::chrono::seconds(10));
+
+  auto shared = document;
+  shared["modules"]["permits"]["internal"]["key_file"] = "keys/./auth.key";
+  EXPECT_EQ(error_of(shared),
+            "modules.permits.internal.key_file: 'keys/./auth.key' is already the key of module 'auth'; each module "
+            "signs with its own key");
+  auto twice = document;
+  twice["modules"]["permits"]["internal"]["port"] = 9101;
+  EXPECT_EQ(error_of(twice), "modules.permits.internal.port: 9101 is already the internal endpoint of module 'auth'");
+  auto public_port = document;
+  public_port["modules"]["auth"]["internal"]["port"] = 8080;
+  EXPECT_EQ(error_of(public_port),
+            "modules.auth.internal.port: 8080 is the public server's port (server.port); an internal listener needs "
+            "its own");
+  auto typo = document;
+  typo["modules"]["auth"]["internal"]["prot"] = 1;
+  EXPECT_EQ(error_of(typo), "modules.auth.internal.prot: unknown key");
+  auto bad_port = document;
+  bad_port["modules"]["auth"]["internal"]["port"] = 70000;
+  EXPECT_EQ(error_of(bad_port), "modules.auth.internal.port: must be between 0 and 65535");
+  auto bad_window = document;
+  bad_window["modules"]["auth"]["internal"]["replay_window_seconds"] = 0;
+  EXPECT_EQ(error_of(bad_window), "modules.auth.internal.replay_window_seconds: must be between 1 and 600");
+}
+
 TEST(Config, DependenciesComeFirst) {
   auto document = minimal();
   document["modules"]["revenue"] = {{"depends_on", {"permits"}}};

@@ -74,6 +74,21 @@ TEST(Request, HeadersAndQueryParameters) {
   EXPECT_EQ(request.query_param("missing"), std::nullopt);
 }
 
+// A signed-in user's Api calls carry the user's own token (an Api over HTTP sends it to
+// be authenticated again; README "Internal API"); an anonymous request's carry none.
+TEST(Request, CallContextCarriesTheSignedInUsersBearerToken) {
+  Request request;
+  request.request_id = "req-1";
+  request.headers.push_back({"authorization", "bearer  tok-123 "});
+  EXPECT_TRUE(request.call_context().bearer_token.empty());  // no principal: not signed in
+  request.principal = std::make_shared<Principal>();
+  auto context = request.call_context();
+  EXPECT_EQ(context.bearer_token, "tok-123");
+  EXPECT_EQ(context.correlation_id, "req-1");
+  request.headers = {{"Authorization", "Basic dXNlcjpwYXNz"}};
+  EXPECT_TRUE(request.call_context().bearer_token.empty());
+}
+
 TEST(Problem, BodyIsProblemJsonAndEscapesInput) {
   auto response = problem(make_error(Errc::not_found, "no application \"7\" here"));
   EXPECT_EQ(response.status, 404);

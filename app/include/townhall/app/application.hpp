@@ -62,6 +62,9 @@ class Application {
   void open();
   // open(), then binds the listener and starts the network threads. Returns the port.
   std::uint16_t start();
+  // The port auth's internal listener bound (README "Internal API"), after start();
+  // nullopt when the registry gives auth no internal port.
+  std::optional<std::uint16_t> internal_port() const;
   // Blocks until the shutdown has completed.
   void wait();
   // Starts a graceful shutdown, as SIGTERM does. Safe from any thread.

@@ -62,6 +62,15 @@ struct Subscription {
   std::string topic;  // topic pattern, e.g. gov.auth.citizen or gov.auth.*
 };
 
+// A module's internal endpoint (DESIGN.md §9, README "Internal API"): where its Api
+// listens for other processes, and the key it signs its own service calls with.
+struct Internal {
+  std::string address = "127.0.0.1";
+  std::optional<std::uint16_t> port;       // set: the module's Api listens here (0: any free port)
+  std::filesystem::path key_file;          // relative: to data_dir; empty: it signs no calls
+  std::chrono::seconds replay_window{30};  // a signed call's timestamp may be this far off
+};
+
 struct Module {
   std::string name;
   std::string db_file;
@@ -69,6 +78,7 @@ struct Module {
   std::vector<std::string> depends_on;
   std::vector<Subscription> subscriptions;
   nlohmann::json settings = nlohmann::json::object();  // the module's own section
+  std::optional<Internal> internal;                    // absent: reached in-process only
 };
 
 // The service portal at / (app/portal/); a municipality with its own site turns it off.

@@ -52,6 +52,10 @@ struct CallContext {
   std::shared_ptr<const Principal> principal;
   std::string service;  // the calling module when it calls as itself ("permits")
   std::string correlation_id;
+  // The bearer token `principal` was authenticated from, when the call is made for a
+  // signed-in user: an Api over HTTP sends it so the other side authenticates the user
+  // itself (a principal never travels). Never logged.
+  std::string bearer_token;
   Clock::time_point deadline = Clock::now() + std::chrono::seconds(10);
 
   // A module calling another as itself (a saga step, a bootstrap, a consistency check).
