@@ -73,10 +73,21 @@ void Application::Impl::finish(bool drained) {
 void Application::Impl::shutdown() {
   if (shutting_down.exchange(true)) return;
   spdlog::info("shutting down: no new connections, draining in-flight requests");
-  // The internal listener drains alongside; the public one's end finishes the shutdown.
-  if (internal_server) internal_server->shutdown(config.server.shutdown_grace, [](bool) {});
-  server->shutdown(config.server.shutdown_grace,
-                   [this](bool drained) { asio::post(io, [this, drained] { finish(drained); }); });
+  // The internal listener drains alongside the public one; the modules close once both
+  // have (an internal call in flight still reaches a running auth).
+  struct Draining {
+    std::atomic<int> listeners;
+    std::atomic<bool> all_drained{true};
+  };
+  auto draining = std::make_shared<Draining>();
+  draining->listeners = internal_server ? 2 : 1;
+  auto drained = [this, draining](bool complete) {
+    if (!complete) draining->all_drained = false;
+    if (--draining->listeners == 0)
+      asio::post(io, [this, draining] { finish(draining->all_drained.load()); });
+  };
+  if (internal_server) internal_server->shutdown(config.server.shutdown_grace, drained);
+  server->shutdown(config.server.shutdown_grace, drained);
 }
 
 Application::Application(config::Config config, Options options)
