@@ -1,6 +1,6 @@
 // Citizens' accounts: sign in (and back to where the user was), register, the profile
 // (a changed name or national id needs the city's verification again) and sessions.
-import { api, saveSession } from "./api.js";
+import { api, listAll, saveSession } from "./api.js";
 import { errorSlot, field, h, showError } from "./dom.js";
 import { dateTime, t } from "./i18n.js";
 
@@ -140,8 +140,29 @@ async function profile(ctx) {
 async function sessions(ctx) {
   ctx.frame(t("sessions.title"));
   const current = ctx.session;
+  const live = await listAll("/api/v1/auth/sessions");
+  if (!ctx.current()) return;
   ctx.main.append(
     h("p", {}, t("sessions.this_one", { email: current.principal.email, expires: dateTime(current.expires_at) })),
+    h(
+      "table",
+      { id: "sessions" },
+      h("caption", {}, t("sessions.caption")),
+      h("thead", {}, h("tr", {}, [t("sessions.started"), t("sessions.expires"), t("sessions.address")].map((heading) => h("th", { scope: "col" }, heading)))),
+      h(
+        "tbody",
+        {},
+        live.map((entry) =>
+          h(
+            "tr",
+            { "data-session": entry.id, class: entry.current ? "current" : null },
+            h("th", { scope: "row" }, dateTime(entry.created_at), entry.current ? [" ", h("strong", {}, t("sessions.current"))] : null),
+            h("td", {}, dateTime(entry.expires_at)),
+            h("td", {}, entry.client_ip || "—"),
+          ),
+        ),
+      ),
+    ),
     h("p", {}, t("sessions.others")),
   );
   const slot = errorSlot("password-error");

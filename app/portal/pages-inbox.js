@@ -8,7 +8,7 @@ import { onSubmit } from "./pages-account.js";
 const KINDS = [
   "application_decided", "permit_issued", "invoice_opened", "invoice_overdue", "payment_completed", "payment_failed",
   "payment_refunded", "booking_confirmed", "booking_cancelled", "booking_expired", "license_expiring", "license_expired",
-  "tax_record_opened",
+  "tax_record_opened", "enrollment_promoted",
 ];
 const kindName = (kind) => (KINDS.includes(kind) ? t(`kind.${kind}`) : kind);
 

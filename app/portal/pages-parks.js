@@ -21,9 +21,13 @@ function price(cents, currency, perHour) {
 
 async function parks(ctx) {
   ctx.frame(t("parks.title"));
-  const [facilities, programs] = await Promise.all([listAll("/api/v1/parks/facilities"), listAll("/api/v1/parks/programs")]);
-  if (!ctx.current()) return;
   const citizen = ctx.session?.principal.kind === "citizen";
+  const [facilities, programs, mine] = await Promise.all([
+    listAll("/api/v1/parks/facilities"),
+    listAll("/api/v1/parks/programs"),
+    citizen ? listAll("/api/v1/parks/enrollments") : [],
+  ]);
+  if (!ctx.current()) return;
   ctx.main.append(
     h(
       "section",
@@ -48,7 +52,33 @@ async function parks(ctx) {
       h("h2", { id: "programs-heading" }, t("parks.programs")),
       h("ul", { class: "cards", id: "programs" }, programs.map((program) => programCard(ctx, program, citizen))),
     ),
+    ...(citizen ? [myEnrollments(mine, programs)] : []),
     citizen ? h("p", {}, h("a", { href: "#/parks/bookings" }, t("parks.my_bookings"))) : h("p", {}, h("a", { href: "#/sign-in?next=%2Fparks" }, t("parks.sign_in_to_book"))),
+  );
+}
+
+// The citizen's own enrolments (cancelled ones left out), each with its state.
+function myEnrollments(mine, programs) {
+  const names = Object.fromEntries(programs.map((program) => [program.id, program.name]));
+  const active = mine.filter((enrollment) => enrollment.status !== "cancelled");
+  return h(
+    "section",
+    { "aria-labelledby": "my-enrollments-heading" },
+    h("h2", { id: "my-enrollments-heading" }, t("parks.my_enrollments")),
+    active.length
+      ? h(
+          "ul",
+          { class: "list", id: "my-enrollments" },
+          active.map((enrollment) =>
+            h(
+              "li",
+              { "data-enrollment": enrollment.id },
+              h("a", { href: `#/parks/enrollments/${enrollment.id}` }, names[enrollment.program_id] || t("parks.enrollment_title", { id: enrollment.id })),
+              ` — ${enrollment.status === "waitlisted" ? t("parks.waitlist_position", { position: enrollment.waitlist_position }) : t(`parks.enrollment_${enrollment.status}`)}`,
+            ),
+          ),
+        )
+      : h("p", {}, t("parks.no_enrollments")),
   );
 }
 

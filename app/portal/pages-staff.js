@@ -1,9 +1,11 @@
 // Staff pages, each shown only to a role whose permissions allow it (the server decides
 // again on every call): the front desk finds and verifies citizens, a permits reviewer
-// works the department's queue, a revenue clerk decides business licences.
+// works the department's queue and its inspections, a revenue clerk decides business
+// licences and refunds payments, parks staff keep facilities' opening hours, bookings and
+// programs' enrolments.
 import { api, listAll } from "./api.js";
 import { details, errorSlot, field, h } from "./dom.js";
-import { date, dateTime, money, t } from "./i18n.js";
+import { currentLanguage, date, dateTime, money, t } from "./i18n.js";
 import { onSubmit } from "./pages-account.js";
 import { typeName } from "./pages-permits.js";
 
@@ -20,6 +22,8 @@ const TOOLS = [
   ["revenue:read", "#/staff/invoices", "staff.invoices"],
   ["revenue:manage", "#/staff/tax-records", "staff.tax"],
   ["parks:manage", "#/staff/bookings", "staff.bookings"],
+  ["parks:manage", "#/staff/facilities", "staff.facilities"],
+  ["parks:manage", "#/staff/programs", "staff.programs"],
 ];
 
 function staffHome(ctx) {
@@ -173,12 +177,83 @@ async function reviewApplication(ctx) {
       [t("application.submitted"), dateTime(application.submitted_at)],
     ]),
   );
+  if (may(ctx.session.principal, "permits:inspect")) {
+    const section = await inspectionsSection(ctx, application);
+    if (!ctx.current()) return;
+    ctx.main.append(section);
+  }
   if (application.status !== "under_review") return;
   const form = decisionForm(id, (decided) => {
     status.textContent = statusName(decided.status);
     form.replaceWith(h("p", { role: "status", id: "decided" }, t("staff.decided", { status: statusName(decided.status) })));
   }, (which) => `/api/v1/permits/applications/${which}/decision`);
   ctx.main.append(form);
+}
+
+// An application's inspections: each scheduled one's result recorded (passed or failed,
+// with notes), and a new one scheduled while the application is open.
+async function inspectionsSection(ctx, application) {
+  const inspections = await listAll(`/api/v1/permits/applications/${application.id}/inspections`);
+  const section = h("section", { "aria-labelledby": "inspections-heading", id: "inspections" }, h("h2", { id: "inspections-heading" }, t("staff.inspections.title")));
+  const list = h("ul", { class: "list", id: "inspection-list" });
+  const show = (inspection) => {
+    const entry = h(
+      "li",
+      { "data-inspection": inspection.id },
+      `${dateTime(inspection.scheduled_for)} — `,
+      h("strong", { class: "inspection-status" }, t(`staff.inspections.status_${inspection.status}`)),
+      inspection.notes ? ` — ${inspection.notes}` : "",
+    );
+    if (inspection.status === "scheduled") entry.append(resultForm(inspection, (recorded) => entry.replaceWith(show(recorded))));
+    return entry;
+  };
+  list.append(...inspections.map(show));
+  if (!inspections.length) section.append(h("p", { id: "no-inspections" }, t("staff.inspections.none")));
+  section.append(list);
+  if (application.status === "fee_due" || application.status === "under_review") {
+    const slot = errorSlot("schedule-error");
+    const form = h(
+      "form",
+      { id: "schedule-form", novalidate: true },
+      field({ id: "scheduled_for", label: t("staff.inspections.when"), type: "datetime-local", required: true, hint: t("staff.inspections.when_hint") }),
+      h("div", { class: "actions" }, h("button", { type: "submit" }, t("staff.inspections.schedule")), slot),
+    );
+    onSubmit(form, slot, async (values) => {
+      const when = new Date(values.scheduled_for);
+      if (Number.isNaN(when.getTime())) throw new Error(t("staff.inspections.when_hint"));
+      const scheduled = await api("POST", "/api/v1/permits/inspections", { application_id: application.id, scheduled_for: when.toISOString().replace(/\.\d{3}Z$/, "Z") });
+      section.querySelector("#no-inspections")?.remove();
+      list.append(show(scheduled));
+      form.reset();
+    });
+    section.append(form);
+  }
+  return section;
+}
+
+function resultForm(inspection, recorded) {
+  const id = inspection.id;
+  const slot = errorSlot(`inspection-${id}-error`);
+  const form = h(
+    "form",
+    { class: "inline-form", id: `result-form-${id}`, novalidate: true },
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, t("staff.inspections.result")),
+      h("div", { class: "check" }, h("input", { type: "radio", name: "result", id: `result-${id}-passed`, value: "passed", checked: true }), h("label", { for: `result-${id}-passed` }, t("staff.inspections.status_passed"))),
+      h("div", { class: "check" }, h("input", { type: "radio", name: "result", id: `result-${id}-failed`, value: "failed" }), h("label", { for: `result-${id}-failed` }, t("staff.inspections.status_failed"))),
+    ),
+    field({ id: `notes-${id}`, label: t("staff.inspections.notes"), type: "textarea" }),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, t("staff.inspections.record")), slot),
+  );
+  onSubmit(form, slot, async (values) => {
+    const body = { result: values.result };
+    const notes = values[`notes-${id}`].trim();
+    if (notes) body.notes = notes;
+    recorded(await api("POST", `/api/v1/permits/inspections/${id}/result`, body));
+  });
+  return form;
 }
 
 async function licences(ctx) {
@@ -239,12 +314,71 @@ async function invoices(ctx) {
             "tbody",
             {},
             page.items.map((invoice) =>
-              h("tr", {}, h("th", { scope: "row" }, invoice.description), h("td", {}, h("a", { href: `#/staff/citizens/${invoice.citizen_id}` }, String(invoice.citizen_id))), h("td", { class: "num" }, money(invoice.amount_cents, invoice.currency)), h("td", {}, invoice.due_date ? date(invoice.due_date) : "—")),
+              h("tr", { "data-invoice": invoice.id }, h("th", { scope: "row" }, h("a", { href: `#/staff/invoices/${invoice.id}` }, invoice.description)), h("td", {}, String(invoice.citizen_id)), h("td", { class: "num" }, money(invoice.amount_cents, invoice.currency)), h("td", {}, invoice.due_date ? date(invoice.due_date) : "—")),
             ),
           ),
         )
       : h("p", {}, t("staff.invoices.none")),
   );
+}
+
+// One invoice with its payments; a completed one a revenue clerk may refund, saying why
+// (a parks place's payment is refunded by cancelling the place: the server says so).
+async function staffInvoice(ctx) {
+  const id = ctx.match[1];
+  ctx.frame(t("invoice.title", { id }));
+  const invoice = await api("GET", `/api/v1/revenue/invoices/${id}`);
+  if (!ctx.current()) return;
+  const status = h("span", { id: "invoice-status" }, t(`invoice.status_${invoice.status}`));
+  ctx.main.append(
+    details([
+      [t("invoice.description"), invoice.description],
+      [t("staff.citizen"), String(invoice.citizen_id)],
+      [t("receipt.amount"), money(invoice.amount_cents, invoice.currency)],
+      [t("application.status"), status],
+      invoice.due_date ? [t("invoice.due_date"), date(invoice.due_date)] : null,
+    ]),
+  );
+  const refundable = may(ctx.session.principal, "revenue:manage");
+  const payments = invoice.payments.filter((payment) => payment.status !== "pending");
+  ctx.main.append(
+    h(
+      "section",
+      { "aria-labelledby": "payments-heading" },
+      h("h2", { id: "payments-heading" }, t("invoice.payments")),
+      payments.length
+        ? h(
+            "ul",
+            { class: "list", id: "payments" },
+            payments.map((payment) => {
+              const state = h("span", { class: "payment-status" }, t(`payment.status_${payment.status}`));
+              const entry = h("li", { "data-payment": payment.id }, `${dateTime(payment.completed_at || payment.created_at)} — ${money(payment.amount_cents, payment.currency)} — `, state);
+              if (refundable && payment.status === "completed") entry.append(refundForm(payment, (refunded) => {
+                state.textContent = t(`payment.status_${refunded.status}`);
+                status.textContent = t(refunded.status === "refunded" ? "invoice.status_refunded" : `invoice.status_${invoice.status}`);
+              }));
+              return entry;
+            }),
+          )
+        : h("p", {}, t("staff.refund.no_payments")),
+    ),
+  );
+}
+
+function refundForm(payment, refunded) {
+  const slot = errorSlot(`refund-${payment.id}-error`);
+  const form = h(
+    "form",
+    { class: "inline-form", id: `refund-form-${payment.id}`, novalidate: true },
+    field({ id: `refund-reason-${payment.id}`, label: t("staff.refund.reason"), required: true, hint: t("staff.refund.hint") }),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "secondary" }, t("staff.refund.submit", { amount: money(payment.amount_cents, payment.currency) })), slot),
+  );
+  onSubmit(form, slot, async (values) => {
+    const done = await api("POST", `/api/v1/revenue/payments/${payment.id}/refund`, { reason: values[`refund-reason-${payment.id}`].trim() });
+    form.replaceWith(h("p", { role: "status", id: `refunded-${payment.id}` }, t(done.status === "refunded" ? "staff.refund.done" : "staff.refund.pending")));
+    refunded(done);
+  });
+  return form;
 }
 
 async function taxRecords(ctx) {
@@ -324,6 +458,159 @@ async function parkBookings(ctx) {
   );
 }
 
+const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+// The weekday's name in the page's language (2024-01-01 was a Monday).
+const weekdayName = (index) => new Intl.DateTimeFormat(currentLanguage(), { weekday: "long", timeZone: "UTC" }).format(new Date(Date.UTC(2024, 0, 1 + index)));
+
+async function facilities(ctx) {
+  ctx.frame(t("staff.facilities.title"));
+  const all = await listAll("/api/v1/parks/facilities");
+  if (!ctx.current()) return;
+  ctx.main.append(
+    h(
+      "table",
+      { id: "staff-facilities" },
+      h("caption", {}, t("staff.facilities.caption")),
+      h("thead", {}, h("tr", {}, [t("parks.facility"), t("staff.facilities.kind"), t("staff.facilities.price"), t("staff.facilities.zone"), t("staff.facilities.active")].map((heading) => h("th", { scope: "col" }, heading)))),
+      h(
+        "tbody",
+        {},
+        all.map((facility) =>
+          h(
+            "tr",
+            { "data-facility": facility.id },
+            h("th", { scope: "row" }, h("a", { href: `#/staff/facilities/${facility.id}` }, facility.name)),
+            h("td", {}, facility.kind),
+            h("td", { class: "num" }, facility.hourly_price_cents ? money(facility.hourly_price_cents, facility.currency) : t("permits.free")),
+            h("td", {}, facility.time_zone),
+            h("td", {}, yesNo(facility.is_active)),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+// A facility's opening hours, one line per weekday in its own zone; a day left empty is closed.
+async function facilityHours(ctx) {
+  const id = ctx.match[1];
+  const facility = await api("GET", `/api/v1/parks/facilities/${id}`);
+  if (!ctx.current()) return;
+  ctx.frame(facility.name);
+  const slot = errorSlot("hours-error");
+  const saved = h("p", { role: "status", id: "hours-saved" });
+  const days = WEEKDAYS.map((day, index) => {
+    const hours = facility.opening_hours[day] || {};
+    return h(
+      "fieldset",
+      { class: "day-hours", "data-day": day },
+      h("legend", {}, weekdayName(index)),
+      h(
+        "div",
+        { class: "pair" },
+        field({ id: `${day}-open`, label: t("staff.facilities.opens"), value: hours.open || "", attributes: { inputmode: "numeric", autocomplete: "off", size: "5" } }),
+        field({ id: `${day}-close`, label: t("staff.facilities.closes"), value: hours.close || "", attributes: { inputmode: "numeric", autocomplete: "off", size: "5" } }),
+      ),
+    );
+  });
+  const form = h(
+    "form",
+    { id: "hours-form", novalidate: true },
+    h("p", { class: "hint" }, t("staff.facilities.hours_hint", { zone: facility.time_zone })),
+    days,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, t("staff.facilities.save")), slot),
+    saved,
+  );
+  onSubmit(form, slot, async (values) => {
+    saved.textContent = "";
+    const opening_hours = {};
+    for (const day of WEEKDAYS) {
+      const open = values[`${day}-open`].trim(), close = values[`${day}-close`].trim();
+      if (open || close) opening_hours[day] = { open, close };
+    }
+    await api("PATCH", `/api/v1/parks/facilities/${id}`, { opening_hours });
+    saved.textContent = t("staff.facilities.saved");
+  });
+  ctx.main.append(
+    details([
+      [t("staff.facilities.kind"), facility.kind],
+      [t("staff.facilities.price"), facility.hourly_price_cents ? money(facility.hourly_price_cents, facility.currency) : t("permits.free")],
+      [t("staff.facilities.zone"), facility.time_zone],
+    ]),
+    h("h2", {}, t("staff.facilities.hours")),
+    form,
+  );
+}
+
+async function programs(ctx) {
+  ctx.frame(t("staff.programs.title"));
+  const all = await listAll("/api/v1/parks/programs");
+  if (!ctx.current()) return;
+  ctx.main.append(
+    all.length
+      ? h(
+          "table",
+          { id: "staff-programs" },
+          h("caption", {}, t("staff.programs.caption")),
+          h("thead", {}, h("tr", {}, [t("parks.program"), t("parks.schedule"), t("staff.programs.capacity"), t("parks.enrollment_enrolled"), t("staff.programs.held"), t("parks.enrollment_waitlisted")].map((heading) => h("th", { scope: "col" }, heading)))),
+          h(
+            "tbody",
+            {},
+            all.map((program) =>
+              h(
+                "tr",
+                { "data-program": program.id },
+                h("th", { scope: "row" }, h("a", { href: `#/staff/programs/${program.id}` }, program.name)),
+                h("td", {}, program.schedule),
+                h("td", { class: "num" }, String(program.capacity)),
+                h("td", { class: "num" }, String(program.enrolled)),
+                h("td", { class: "num" }, String(program.held)),
+                h("td", { class: "num" }, String(program.waitlisted)),
+              ),
+            ),
+          ),
+        )
+      : h("p", {}, t("staff.programs.none")),
+  );
+}
+
+async function programEnrollments(ctx) {
+  const id = ctx.match[1];
+  const [program, enrollments] = await Promise.all([api("GET", `/api/v1/parks/programs/${id}`), listAll(`/api/v1/parks/enrollments?program_id=${id}`)]);
+  if (!ctx.current()) return;
+  ctx.frame(program.name);
+  ctx.main.append(
+    details([
+      [t("parks.schedule"), program.schedule],
+      [t("staff.programs.capacity"), String(program.capacity)],
+      [t("receipt.amount"), program.price_cents ? money(program.price_cents, program.currency) : t("permits.free")],
+    ]),
+    h("h2", {}, t("staff.programs.enrollments")),
+    enrollments.length
+      ? h(
+          "table",
+          { id: "program-enrollments" },
+          h("caption", {}, t("staff.programs.enrollments_caption")),
+          h("thead", {}, h("tr", {}, [t("staff.programs.enrollment"), t("staff.citizen"), t("application.status"), t("application.submitted")].map((heading) => h("th", { scope: "col" }, heading)))),
+          h(
+            "tbody",
+            {},
+            enrollments.map((enrollment) =>
+              h(
+                "tr",
+                { "data-enrollment": enrollment.id },
+                h("th", { scope: "row" }, String(enrollment.id)),
+                h("td", {}, String(enrollment.citizen_id)),
+                h("td", {}, enrollment.status === "waitlisted" ? t("staff.programs.waitlisted_at", { position: enrollment.waitlist_position }) : t(`parks.enrollment_${enrollment.status}`)),
+                h("td", {}, dateTime(enrollment.created_at)),
+              ),
+            ),
+          ),
+        )
+      : h("p", {}, t("staff.programs.no_enrollments")),
+  );
+}
+
 // Under /staff/ still: a citizen gets the forbidden page, the signed-out sign-in.
 function unknownStaffPage(ctx) {
   ctx.frame(t("notfound.title"));
@@ -339,7 +626,12 @@ export const staffRoutes = [
   { path: /^\/staff\/licences$/, access: "staff", permission: "revenue:manage", view: licences },
   { path: /^\/staff\/licences\/(\d+)$/, access: "staff", permission: "revenue:manage", view: decideLicence },
   { path: /^\/staff\/invoices$/, access: "staff", permission: "revenue:read", view: invoices },
+  { path: /^\/staff\/invoices\/(\d+)$/, access: "staff", permission: "revenue:read", view: staffInvoice },
   { path: /^\/staff\/tax-records$/, access: "staff", permission: "revenue:manage", view: taxRecords },
   { path: /^\/staff\/bookings$/, access: "staff", permission: "parks:manage", view: parkBookings },
+  { path: /^\/staff\/facilities$/, access: "staff", permission: "parks:manage", view: facilities },
+  { path: /^\/staff\/facilities\/(\d+)$/, access: "staff", permission: "parks:manage", view: facilityHours },
+  { path: /^\/staff\/programs$/, access: "staff", permission: "parks:manage", view: programs },
+  { path: /^\/staff\/programs\/(\d+)$/, access: "staff", permission: "parks:manage", view: programEnrollments },
   { path: /^\/staff\/.*$/, access: "staff", view: unknownStaffPage },
 ];

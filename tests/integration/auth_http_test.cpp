@@ -627,11 +627,18 @@ TEST(AuthCli, CreateUserAndDemoSeed) {
   auto line = server.wait_for_line("admin@demo.townhall");
   ASSERT_TRUE(line) << server.output();
   auto password = line->substr(line->rfind(' ') + 1);
+  auto desk_line = server.wait_for_line("desk@demo.townhall");  // the front desk (the portal's README table)
+  ASSERT_TRUE(desk_line) << server.output();
   auto port = testing::wait_for_port(server);
   ASSERT_NE(port, 0);
   auto demo_login = testing::http_request(port, "POST", "/api/v1/auth/login",
                                           json{{"email", "admin@demo.townhall"}, {"password", password}}.dump());
   EXPECT_EQ(demo_login.status, 200) << demo_login.body;
+  auto desk_login = testing::http_request(
+      port, "POST", "/api/v1/auth/login",
+      json{{"email", "desk@demo.townhall"}, {"password", desk_line->substr(desk_line->rfind(' ') + 1)}}.dump());
+  ASSERT_EQ(desk_login.status, 200) << desk_login.body;
+  EXPECT_EQ(json::parse(desk_login.body)["principal"]["roles"], json({"clerk"}));
   auto boss_login = testing::http_request(port, "POST", "/api/v1/auth/login",
                                           R"({"email":"boss@example.org","password":"boss password 1"})");
   EXPECT_EQ(boss_login.status, 200) << boss_login.body;

@@ -120,6 +120,24 @@ class AuthorizationMatrix : public ::testing::Test {
         call("POST", "/api/v1/revenue/payments", fee.dump(), tokens[owner], {"Idempotency-Key: license-fee"});
     ASSERT_EQ(fee_paid.status, 201) << fee_paid.body;
     payment = json::parse(fee_paid.body)["id"];  // completed: it has a receipt
+    // A tax instalment paid: what the revenue clerk's refund row refunds.
+    auto billed = call(
+        "POST", "/api/v1/revenue/tax-records",
+        json{{"citizen_id", maria},
+             {"tax_year", 2023},
+             {"assessed_value_cents", 100},
+             {"tax_due_cents", 500},
+             {"due_date", utc::format(std::chrono::system_clock::now() + std::chrono::hours(24 * 30)).substr(0, 10)}}
+            .dump(),
+        tokens[revenue_clerk]);
+    ASSERT_EQ(billed.status, 201) << billed.body;
+    auto instalment = json{{"invoice_id", json::parse(billed.body)["invoices"][0]["id"]},
+                           {"amount_cents", 500},
+                           {"method", {{"type", "card"}, {"token", "tok_ok"}}}};
+    auto instalment_paid =
+        call("POST", "/api/v1/revenue/payments", instalment.dump(), tokens[owner], {"Idempotency-Key: instalment"});
+    ASSERT_EQ(instalment_paid.status, 201) << instalment_paid.body;
+    refundable_payment = json::parse(instalment_paid.body)["id"];
 
     // Parks: a free facility open around the clock, Maria's booking, a program and her
     // enrollment.
@@ -263,6 +281,8 @@ class AuthorizationMatrix : public ::testing::Test {
          fixed(auth + "/login", R"({"email":"maria@example.org","password":"a long enough password"})")},
         {"POST", auth + "/logout", {_401, in, in, in, in, in, in, in}, fixed(auth + "/logout")},
         {"GET", auth + "/me", {_401, in, in, in, in, in, in, in}, fixed(auth + "/me")},
+        // Every account lists its own sessions (there is no one else's to ask for).
+        {"GET", auth + "/sessions", {_401, in, in, in, in, in, in, in}, fixed(auth + "/sessions")},
         // Each caller sets the password it has again: its own session (the one the other
         // rows use) stays.
         {"POST",
@@ -369,6 +389,11 @@ class AuthorizationMatrix : public ::testing::Test {
          {_401, _403, _404, in, _403, _403, _403, in},
          fixed(permits + "/applications/" + id(fee_application) + "/decision",
                R"({"decision":"reject","reason":"matrix"})")},
+        // Whoever may read the application reads its inspections.
+        {"GET",
+         permits + "/applications/{id}/inspections",
+         {_401, in, _404, in, _403, _403, _403, in},
+         fixed(permits + "/applications/" + id(application) + "/inspections")},
         // Scheduling names the application in the body: one a caller cannot see is 422.
         {"POST",
          permits + "/inspections",
@@ -437,6 +462,11 @@ class AuthorizationMatrix : public ::testing::Test {
                     {"due_date",
                      utc::format(std::chrono::system_clock::now() + std::chrono::hours(24 * 30)).substr(0, 10)}}
                    .dump())},
+        // A revenue clerk's decision; the first refunds it, the others get 409 (they got in).
+        {"POST",
+         revenue + "/payments/{id}/refund",
+         {_401, _403, _403, _403, in, _403, _403, in},
+         fixed(revenue + "/payments/" + id(refundable_payment) + "/refund", R"({"reason":"matrix"})")},
         {"GET",
          revenue + "/payments/{id}/receipt",
          {_401, in, _404, _403, in, _403, _403, in},
@@ -526,6 +556,11 @@ class AuthorizationMatrix : public ::testing::Test {
          parks + "/programs/{id}/enrollments",
          {_401, in, in, _403, _403, _403, _403, _403},
          fixed(parks + "/programs/" + id(program) + "/enrollments")},
+        // A citizen's own (another citizen's list is empty); all for parks staff.
+        {"GET",
+         parks + "/enrollments",
+         {_401, in, in, _403, _403, in, _403, in},
+         fixed(parks + "/enrollments?program_id=" + id(program))},
         {"GET",
          parks + "/enrollments/{id}",
          {_401, in, _404, _403, _403, in, _403, in},
@@ -564,8 +599,8 @@ class AuthorizationMatrix : public ::testing::Test {
   std::array<std::string, kActors> tokens, emails, passwords;
   std::int64_t maria = 0, other = 0, temp_employee = 0;
   std::int64_t application = 0, fee_application = 0, permit = 0, inspection = 0, invoice = 0, tax_record = 0,
-               license = 0, active_license = 0, payment = 0, facility = 0, booking = 0, started_booking = 0,
-               program = 0, enrollment = 0, notice = 0;
+               license = 0, active_license = 0, payment = 0, refundable_payment = 0, facility = 0, booking = 0,
+               started_booking = 0, program = 0, enrollment = 0, notice = 0;
 };
 
 TEST_F(AuthorizationMatrix, EveryRouteHasARowAndEveryCallerGetsWhatItSays) {

@@ -892,6 +892,48 @@ TEST_F(ParksHttp, ProgramsNeverExceedCapacityAndTheWaitlistMovesUpInOrder) {
       409, "already enrolled");
 }
 
+// Issue 25: the portal lists a citizen's own enrollments and, for parks staff, a
+// program's; by cursor, in id order.
+TEST_F(ParksHttp, EnrollmentsAreListedOwnForACitizenAndByProgramForStaff) {
+  std::vector<std::int64_t> programs;
+  for (const char* name : {"Chess", "Pottery"}) {
+    auto created =
+        call("POST", "/api/v1/parks/programs",
+             json{{"name", name}, {"schedule", "Tuesdays"}, {"capacity", 1}, {"price_cents", 0}}.dump(), pat);
+    ASSERT_EQ(created.status, 201) << created.body;
+    programs.push_back(body_of(created)["id"].get<std::int64_t>());
+  }
+  auto ana = citizen("ana@example.org", false).second, ben = citizen("ben@example.org", false).second;
+  auto enrol = [&](std::int64_t program, const std::string& token) {
+    auto answer = call("POST", "/api/v1/parks/programs/" + std::to_string(program) + "/enrollments", {}, token);
+    EXPECT_EQ(answer.status, 201) << answer.body;
+    return body_of(answer);
+  };
+  auto ana_chess = enrol(programs[0], ana), ana_pottery = enrol(programs[1], ana), ben_chess = enrol(programs[0], ben);
+  EXPECT_EQ(ben_chess["status"], "waitlisted");
+
+  auto mine = body_of(call("GET", "/api/v1/parks/enrollments", {}, ana));
+  ASSERT_EQ(mine["items"].size(), 2u) << mine.dump();
+  EXPECT_EQ(mine["items"][0]["id"], ana_chess["id"]);
+  EXPECT_EQ(mine["items"][1]["id"], ana_pottery["id"]);
+  auto bens = body_of(call("GET", "/api/v1/parks/enrollments?program_id=" + std::to_string(programs[1]), {}, ben));
+  EXPECT_TRUE(bens["items"].empty());  // another citizen's places are not shown
+
+  auto chess = "/api/v1/parks/enrollments?program_id=" + std::to_string(programs[0]);
+  auto first = body_of(call("GET", chess + "&page_size=1", {}, pat));
+  ASSERT_EQ(first["items"].size(), 1u);
+  EXPECT_EQ(first["items"][0]["id"], ana_chess["id"]);
+  ASSERT_TRUE(first["next_cursor"].is_string());
+  auto second = body_of(call("GET", chess + "&page_size=1&cursor=" + first["next_cursor"].get<std::string>(), {}, pat));
+  ASSERT_EQ(second["items"].size(), 1u);
+  EXPECT_EQ(second["items"][0]["id"], ben_chess["id"]);
+  EXPECT_EQ(second["items"][0]["waitlist_position"], 1);
+  EXPECT_TRUE(second["next_cursor"].is_null());
+  expect_problem(call("GET", "/api/v1/parks/enrollments?program_id=zero", {}, pat), 400, "program_id");
+  // A cursor is the list's and its reader's: a citizen cannot page staff's list with it.
+  EXPECT_NE(call("GET", chess + "&cursor=" + first["next_cursor"].get<std::string>(), {}, ana).status, 200);
+}
+
 // Issue 28 §3: a program priced 4,000 (the demo's yoga class) confirmed the place and
 // opened no invoice. A priced place is now held pending_payment with a deadline, revenue
 // opens its invoice, the payment enrolls it; held places count against capacity; a

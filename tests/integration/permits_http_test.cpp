@@ -213,6 +213,18 @@ TEST_F(PermitsHttp, InspectionRequiredBeforeApproval) {
       R"({"result":"passed"})", rita);
   ASSERT_EQ(passed.status, 200);
   EXPECT_EQ(call("POST", decision, R"({"decision":"approve"})", rita).status, 200);
+
+  // The application's inspections, oldest first, to its citizen and its department (issue 25).
+  auto inspections = "/api/v1/permits/applications/" + std::to_string(id) + "/inspections";
+  auto first = body_of(call("GET", inspections + "?page_size=1", {}, token));
+  ASSERT_EQ(first["items"].size(), 1u) << first.dump();
+  EXPECT_EQ(first["items"][0]["status"], "failed");
+  EXPECT_EQ(first["items"][0]["notes"], "sign too big");
+  auto rest = body_of(call("GET", inspections + "?cursor=" + first["next_cursor"].get<std::string>(), {}, token));
+  ASSERT_EQ(rest["items"].size(), 1u) << rest.dump();
+  EXPECT_EQ(rest["items"][0]["status"], "passed");
+  EXPECT_EQ(body_of(call("GET", inspections, {}, rita))["items"].size(), 2u);
+  expect_problem(call("GET", inspections, {}, pete), 404);  // another department's
 }
 
 TEST_F(PermitsHttp, FeeDueApplicationsWaitForPayment) {

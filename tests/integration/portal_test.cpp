@@ -1,6 +1,7 @@
 // The service portal (app/portal/): served at / with the dashboard's strict policy, off
 // with the registry's portal.enabled; and in a real browser (Debian's Chromium driven by
-// playwright-core, tests/portal/drive.mjs) a citizen's permit, money, parks and inbox journeys
+// playwright-core, tests/portal/drive.mjs) a citizen's permit, money, parks (a waitlist
+// promotion included) and inbox journeys
 // with the front desk, the reviewer and the revenue clerk on their staff pages, every page
 // checked by axe-core in English and French. The browser's clicks are then checked on
 // the server, so a page that only looked right would fail here.
@@ -92,6 +93,8 @@ class PortalBrowser : public ::testing::Test {
     ASSERT_TRUE(app::create_staff_user(
         config, auth::StaffUser{"cash@example.org", kStaffPassword, "Cash", "revenue_clerk", std::nullopt}));
     ASSERT_TRUE(app::create_staff_user(
+        config, auth::StaffUser{"parks@example.org", kStaffPassword, "Parks", "parks_staff", "GRN"}));
+    ASSERT_TRUE(app::create_staff_user(
         config, auth::StaffUser{"root@example.org", kStaffPassword, "Root", "admin", std::nullopt}));
     server = std::make_unique<TestServer>(std::move(config), nullptr, /*demo=*/true);
     admin = testing::login(server->port(), "root@example.org", kStaffPassword);
@@ -118,8 +121,8 @@ TEST_F(PortalBrowser, CitizenJourneysEveryPageInTwoLanguages) {
   std::filesystem::remove_all(artifacts);
   std::string command = "cd '" + kDriver.string() + "' && CHROMIUM='" + chromium_path() +
                         "' node drive.mjs 'http://127.0.0.1:" + std::to_string(server->port()) +
-                        "/' desk@example.org review@example.org cash@example.org root@example.org '" + kStaffPassword +
-                        "' DEV portal.person@example.org '" + artifacts.string() + "' 2>&1";
+                        "/' desk@example.org review@example.org cash@example.org parks@example.org root@example.org '" +
+                        kStaffPassword + "' DEV portal.person@example.org '" + artifacts.string() + "' 2>&1";
   int status = std::system(command.c_str());
   ASSERT_EQ(status, 0) << "the browser run failed (its output is above): " << command;
 
@@ -157,11 +160,29 @@ TEST_F(PortalBrowser, CitizenJourneysEveryPageInTwoLanguages) {
   EXPECT_EQ(get("/api/v1/revenue/invoices/" + licence["fee_invoice_id"].dump())["status"], "paid");
   EXPECT_EQ(get("/api/v1/revenue/invoices/" + licence["renewal_invoice_id"].dump())["status"], "open");
 
-  // The revenue clerk's page recorded the tax and billed it in two instalments.
+  // The revenue clerk's page recorded the tax and billed it in two instalments; the first,
+  // paid, the clerk refunded.
   std::size_t tax_invoices = 0;
   auto invoices = get("/api/v1/revenue/invoices?page_size=100&citizen_id=" + journey["citizen_id"].dump());
   for (const auto& invoice : invoices["items"]) tax_invoices += invoice["source"]["type"] == "tax_record";
   EXPECT_EQ(tax_invoices, 2u);
+  auto refunded = get("/api/v1/revenue/invoices/" + journey["refunded_invoice_id"].dump());
+  EXPECT_EQ(refunded["source"]["type"], "tax_record");
+  EXPECT_EQ(refunded["status"], "refunded");
+  ASSERT_EQ(refunded["payments"].size(), 1u);
+  EXPECT_EQ(refunded["payments"][0]["status"], "refunded");
+
+  // The reviewer's inspection, recorded passed before the approval.
+  auto inspections = get("/api/v1/permits/applications/" + journey["application_id"].dump() + "/inspections");
+  ASSERT_EQ(inspections["items"].size(), 1u);
+  EXPECT_EQ(inspections["items"][0]["status"], "passed");
+  EXPECT_EQ(inspections["items"][0]["notes"], "Window fitted as drawn");
+
+  // Parks staff's opening hours: Monday from 09:00, closed on Sundays.
+  auto field = get("/api/v1/parks/facilities/" + journey["field_id"].dump());
+  EXPECT_EQ(field["opening_hours"]["mon"], (json{{"open", "09:00"}, {"close", "20:00"}}));
+  EXPECT_FALSE(field["opening_hours"].contains("sun"));
+  EXPECT_TRUE(field["opening_hours"].contains("sat"));
 
   auto booking = get("/api/v1/parks/bookings/" + journey["booking_id"].dump());
   EXPECT_EQ(booking["status"], "cancelled");
@@ -180,15 +201,33 @@ TEST_F(PortalBrowser, CitizenJourneysEveryPageInTwoLanguages) {
   EXPECT_TRUE(preferences["email"]["payment_completed"].get<bool>());
   auto inbox =
       json::parse(testing::call(server->port(), "GET", "/api/v1/notify/inbox?limit=100", {}, citizen_token).body);
-  std::size_t read = 0;
-  for (const auto& item : inbox["items"]) read += !item["read_at"].is_null();
+  std::size_t read = 0, promotions = 0;
+  for (const auto& item : inbox["items"]) {
+    read += !item["read_at"].is_null();
+    promotions += item["kind"] == "enrollment_promoted" &&
+                  item["title"].get<std::string>().find("Pottery evening") != std::string::npos;
+  }
   EXPECT_EQ(read, 1u);
+  EXPECT_EQ(promotions, 1u);  // the waitlisted place given, told once
+
+  // Waitlisted in the full program, then given the place another citizen freed.
+  auto promoted = get("/api/v1/parks/enrollments/" + journey["promoted_enrollment_id"].dump());
+  EXPECT_EQ(promoted["status"], "enrolled");
+  EXPECT_EQ(promoted["program_id"], journey["program_id"]);
+  auto program = get("/api/v1/parks/programs/" + journey["program_id"].dump());
+  EXPECT_EQ(program["enrolled"], 1);
+  EXPECT_EQ(program["waitlisted"], 0);
+
+  // The citizen's own sessions, listed without a token.
+  auto sessions = json::parse(testing::call(server->port(), "GET", "/api/v1/auth/sessions", {}, citizen_token).body);
+  ASSERT_FALSE(sessions["items"].empty());
+  for (const auto& session : sessions["items"]) EXPECT_EQ(session.dump().find(citizen_token), std::string::npos);
 
   std::size_t screenshots = 0;
   for (const auto& entry : std::filesystem::directory_iterator(artifacts))
     screenshots += entry.path().extension() == ".png" && entry.file_size() > 5000;
-  // (24 citizen + 10 staff pages) × 2 languages × 2 widths, and the French browser's home.
-  EXPECT_EQ(screenshots, 34u * 2 * 2 + 2);
+  // (25 citizen + 16 staff pages) × 2 languages × 2 widths, and the French browser's home.
+  EXPECT_EQ(screenshots, 41u * 2 * 2 + 2);
 }
 
 }  // namespace

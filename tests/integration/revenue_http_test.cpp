@@ -166,6 +166,46 @@ TEST_F(RevenueHttp, PermitFeeIsInvoicedPaidAndMovesTheApplicationToReview) {
   EXPECT_EQ(outbox_events("payment.completed"), 1);
 }
 
+// Issue 25: a revenue clerk refunds a completed payment, saying why; once, and only a
+// completed one; the citizen is told (payment.refunded) and the invoice shows it.
+TEST_F(RevenueHttp, ARevenueClerkRefundsACompletedPaymentOnce) {
+  auto [maria, token] = citizen("maria@example.org");
+  auto [application, invoice] = fee_invoice(token);
+  ASSERT_FALSE(invoice.is_null());
+  auto invoice_id = invoice["id"].get<std::int64_t>();
+  auto declined = body_of(pay(token, "refund-0", card(invoice_id, 5000, "tok_declined")))["payment"];
+  auto paid = pay(token, "refund-1", card(invoice_id, 5000, "tok_ok"));
+  ASSERT_EQ(paid.status, 201) << paid.body;
+  auto payment = "/api/v1/revenue/payments/" + body_of(paid)["id"].dump() + "/refund";
+
+  expect_problem(call("POST", payment, R"({"reason":"duplicate fee"})", token), 403);  // the payer is not a clerk
+  expect_problem(call("POST", payment, R"({"reason":"duplicate fee"})", pat), 403);
+  expect_problem(call("POST", payment, "{}", rosa), 400, "reason");
+  expect_problem(call("POST", payment, json{{"reason", std::string(2000, 'x')}}.dump(), rosa), 400, "reason");
+  expect_problem(call("POST", "/api/v1/revenue/payments/999999/refund", R"({"reason":"x"})", rosa), 404);
+  expect_problem(
+      call("POST", "/api/v1/revenue/payments/" + declined["id"].dump() + "/refund", R"({"reason":"x"})", rosa), 409,
+      "only a completed payment");
+
+  auto refunded = call("POST", payment, R"({"reason":"duplicate fee"})", rosa);
+  ASSERT_EQ(refunded.status, 200) << refunded.body;
+  EXPECT_EQ(body_of(refunded)["status"], "refunded");
+  EXPECT_FALSE(body_of(refunded)["refunded_at"].is_null());
+  expect_problem(call("POST", payment, R"({"reason":"duplicate fee"})", rosa), 409, "is refunded");
+  auto shown = body_of(call("GET", "/api/v1/revenue/invoices/" + std::to_string(invoice_id), {}, token));
+  EXPECT_EQ(shown["status"], "refunded");
+  EXPECT_EQ(charges("approved"), 1);
+  wait_for_bus();
+  EXPECT_EQ(outbox_events("payment.refunded"), 1);
+  // Who asked and why are kept on the payment.
+  SQLite::Database revenue((dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
+  SQLite::Statement kept(revenue,
+                         "SELECT refund_reason, refunded_by IS NOT NULL FROM payments WHERE status = 'refunded'");
+  ASSERT_TRUE(kept.executeStep());
+  EXPECT_EQ(kept.getColumn(0).getString(), "duplicate fee");
+  EXPECT_EQ(kept.getColumn(1).getInt(), 1);
+}
+
 TEST_F(RevenueHttp, TheSameKeyAnswersTheSamePaymentAndNeverChargesTwice) {
   auto [maria, token] = citizen("maria@example.org");
   auto [application, invoice] = fee_invoice(token);
@@ -564,7 +604,12 @@ TEST_F(RevenueHttp, CancelledBookingsVoidOpenInvoicesAndRefundPaidOnes) {
   std::map<std::string, std::int64_t> by_booking;
   for (const auto& invoice : invoices["items"]) by_booking[invoice["source"]["id"]] = invoice["id"];
   auto unpaid = by_booking[std::to_string(bookings[0])], paid = by_booking[std::to_string(bookings[1])];
-  ASSERT_EQ(pay(token, "booking-2", card(paid, 2500, "tok_ok")).status, 201);
+  auto booking_payment = pay(token, "booking-2", card(paid, 2500, "tok_ok"));
+  ASSERT_EQ(booking_payment.status, 201);
+  // A place's payment is refunded by cancelling the place in parks, not by the clerk.
+  expect_problem(call("POST", "/api/v1/revenue/payments/" + body_of(booking_payment)["id"].dump() + "/refund",
+                      R"({"reason":"x"})", rosa),
+                 409, "cancel it in parks");
   for (auto id : bookings)
     ASSERT_EQ(call("DELETE", "/api/v1/parks/bookings/" + std::to_string(id), {}, token).status, 200);
   auto status_of = [&](std::int64_t id) {

@@ -1,31 +1,35 @@
 // Drives the service portal in a real browser (Debian's Chromium through playwright-core;
 // no browser download) against a live server, as a citizen and the staff would (a second
 // browser context): register → the front desk verifies → apply for a priced permit →
-// pay (declined, then paid) → the reviewer approves → the permit page. Each staff role
-// sees only its tools; a citizen typing a staff URL gets the forbidden page. Then every page in
+// pay (declined, then paid) → the reviewer inspects and approves → the permit page. Each
+// staff role (front desk, permits reviewer, revenue clerk, parks staff, admin) sees only
+// its tools and opens only its pages; a citizen typing any staff URL gets the forbidden
+// page and the page asks the server for nothing. Then every page in
 // English and French: axe-core (no serious or critical violation), a screenshot at 390
 // and 1280 px, no horizontal scrolling at 390 px; on every page no console error and no
 // Content-Security-Policy violation. The calling test (tests/integration/portal_test.cpp)
 // then checks the server's state.
 //
 // Then money (the invoices, a business licence applied for, approved by the revenue
-// clerk, paid and renewed), parks (the court's week, a booking paid within its hold and
-// cancelled with its refund shown, a program's place held and cancelled) and the inbox
-// (unread count, marking read, email choices).
+// clerk, paid and renewed; a tax instalment paid and refunded by the clerk), parks (the court's week, a booking paid within its hold and
+// cancelled with its refund shown, a program's place held and cancelled, a full program's
+// waitlist joined and a place given when another citizen cancels) and the inbox (the
+// promotion's notice, unread count, marking read, email choices); parks staff see the
+// program's enrolments and change a facility's opening hours.
 //
 // usage: node drive.mjs <portal url> <clerk email> <reviewer email> <revenue clerk email>
-//                       <admin email> <staff password> <reviewer's department> <citizen email>
-//                       <artifacts dir>
+//                       <parks staff email> <admin email> <staff password>
+//                       <reviewer's department> <citizen email> <artifacts dir>
 // The server runs with --demo (the pay form explains the simulator's tokens).
 // Exit 0 when every step passed; 1 with the failed step.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 
-const [url, clerkEmail, reviewerEmail, revenueEmail, adminEmail, staffPassword, department, citizenEmail, artifacts] =
+const [url, clerkEmail, reviewerEmail, revenueEmail, parksEmail, adminEmail, staffPassword, department, citizenEmail, artifacts] =
   process.argv.slice(2);
 if (!artifacts) {
-  console.error("usage: node drive.mjs URL CLERK REVIEWER REVENUE_CLERK ADMIN STAFF_PASSWORD DEPARTMENT CITIZEN ARTIFACTS_DIR");
+  console.error("usage: node drive.mjs URL CLERK REVIEWER REVENUE_CLERK PARKS_STAFF ADMIN STAFF_PASSWORD DEPARTMENT CITIZEN ARTIFACTS_DIR");
   process.exit(2);
 }
 const origin = new URL(url).origin;
@@ -126,15 +130,92 @@ async function signIn(page, email, password) {
   await page.waitForFunction(() => document.getElementById("main").dataset.rendered === "/");
 }
 
-// A staff member's tools: exactly `expected` (hrefs) are offered, and `refused` is forbidden.
-async function onlyTools(page, expected, refused) {
+// Each staff tool and whose it is (admin: every one). What a role must be offered, and the
+// only staff pages it may open, follow from this table (written here, not read from the
+// portal's code, so a tool shown to the wrong role fails).
+const STAFF_TOOLS = {
+  "#/staff/citizens": "front desk",
+  "#/staff/applications": "permits reviewer",
+  "#/staff/licences": "revenue clerk",
+  "#/staff/invoices": "revenue clerk",
+  "#/staff/tax-records": "revenue clerk",
+  "#/staff/bookings": "parks staff",
+  "#/staff/facilities": "parks staff",
+  "#/staff/programs": "parks staff",
+};
+const STAFF_URLS = [
+  ...Object.keys(STAFF_TOOLS),
+  ...["citizens", "applications", "licences", "invoices", "facilities", "programs"].map((tool) => `#/staff/${tool}/1`),
+];
+const toolOf = (hash) => Object.keys(STAFF_TOOLS).find((tool) => hash === tool || hash.startsWith(`${tool}/`));
+const CITIZEN_LINKS = ["#/money", "#/inbox", "#/profile", "#/sessions"];
+
+async function navigation(page) {
+  return page.locator("#nav a").evaluateAll((links) => links.map((link) => link.getAttribute("href")));
+}
+
+// The API paths a page asks for while `action` runs.
+async function apiCalls(page, action) {
+  const seen = [];
+  const listener = (request) => {
+    const path = new URL(request.url()).pathname;
+    if (path.startsWith("/api/")) seen.push(path);
+  };
+  page.on("request", listener);
+  try {
+    await action();
+  } finally {
+    page.off("request", listener);
+  }
+  return seen;
+}
+
+// A staff member (signed in on `page`) as `role`: the navigation has the staff tools and
+// no citizen's pages, the tools offered are exactly the role's, each staff page of
+// another role is the forbidden page (asking the server for nothing), and each of its own opens.
+async function checkAccess(page, role) {
+  step = `access: ${role}`;
+  const nav = await navigation(page);
+  if (!nav.includes("#/staff") || nav.some((href) => CITIZEN_LINKS.includes(href))) throw new Error(`${role}'s navigation: ${nav.join(", ")}`);
+  const expected = Object.keys(STAFF_TOOLS).filter((tool) => role === "admin" || STAFF_TOOLS[tool] === role);
   await go(page, "#/staff");
   const offered = await page.locator("#tools a").evaluateAll((links) => links.map((link) => link.getAttribute("href")));
-  if (JSON.stringify(offered) !== JSON.stringify(expected)) throw new Error(`tools offered: ${offered.join(", ")}`);
-  for (const hash of refused) {
-    await go(page, hash);
-    if ((await heading(page)) !== en["forbidden.title"]) throw new Error(`${hash} was not refused`);
+  if (JSON.stringify([...offered].sort()) !== JSON.stringify([...expected].sort())) throw new Error(`${role} is offered: ${offered.join(", ")}`);
+  for (const hash of STAFF_URLS) {
+    const allowed = expected.includes(toolOf(hash));
+    const calls = await apiCalls(page, () => go(page, hash));
+    const refused = (await heading(page)) === en["forbidden.title"];
+    if (refused === allowed) throw new Error(`${role}: ${hash} was ${refused ? "refused" : "shown"}`);
+    if (refused && calls.length) throw new Error(`${role}: the refused ${hash} asked the server for ${calls.join(", ")}`);
   }
+}
+
+// A citizen typing each staff URL gets the forbidden page and no data: the page asks the
+// server for nothing but the header's unread count.
+async function citizenRefusedEverywhere(page) {
+  const nav = await navigation(page);
+  if (nav.includes("#/staff")) throw new Error("a citizen is offered the staff tools");
+  for (const hash of ["#/staff", ...STAFF_URLS]) {
+    const calls = await apiCalls(page, () => go(page, hash));
+    if ((await heading(page)) !== en["forbidden.title"]) throw new Error(`a citizen saw ${hash}`);
+    const asked = calls.filter((path) => path !== "/api/v1/notify/inbox");
+    if (asked.length) throw new Error(`a citizen at ${hash} made the page ask for ${asked.join(", ")}`);
+  }
+}
+
+// The JSON API from the test itself (what another citizen or staff does meanwhile).
+async function call(method, path, body, token) {
+  const headers = { Accept: "application/json" };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(new URL(path, origin), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+async function token(email, password) {
+  return (await call("POST", "/api/v1/auth/login", { email, password })).token;
 }
 
 async function waitForText(page, selector, text) {
@@ -177,9 +258,8 @@ try {
   await page.waitForFunction(() => document.getElementById("main").dataset.rendered === "/profile?registered=1");
   await waitForText(page, "#verification", en["profile.identity_unverified"]);
 
-  step = "a citizen typing a staff URL is refused";
-  await go(page, "#/staff/verify");
-  if ((await heading(page)) !== en["forbidden.title"]) throw new Error("a citizen saw a staff page");
+  step = "a citizen typing a staff URL is refused, and given no data";
+  await citizenRefusedEverywhere(page);
 
   step = "the front desk (only its tools) finds and verifies the citizen";
   const staffContext = await browser.newContext({ locale: "en-US", viewport: { width: 1280, height: 900 } });
@@ -187,7 +267,8 @@ try {
   await staffPage.goto(url);
   await staffPage.waitForFunction(() => document.body.dataset.ready === "true");
   await signIn(staffPage, clerkEmail, staffPassword);
-  await onlyTools(staffPage, ["#/staff/citizens"], ["#/staff/applications", "#/staff/licences", "#/staff/invoices"]);
+  await checkAccess(staffPage, "front desk");
+  step = "the front desk finds and verifies the citizen";
   await go(staffPage, "#/staff/citizens");
   await staffPage.fill("#q", citizenEmail);
   await staffPage.click("#find-form button[type=submit]");
@@ -246,12 +327,26 @@ try {
   await go(page, receiptHref);
   await waitForText(page, "#receipt", "$50.00");
 
-  step = "the reviewer (only the queue) approves";
+  step = "the reviewer (only the queue) schedules an inspection, records it passed, approves";
   await signIn(staffPage, reviewerEmail, staffPassword);
-  await onlyTools(staffPage, ["#/staff/applications"], ["#/staff/citizens", "#/staff/licences", "#/staff/bookings"]);
+  await checkAccess(staffPage, "permits reviewer");
+  step = "the reviewer: an inspection scheduled and recorded";
   await go(staffPage, "#/staff/applications");
   await staffPage.click(`#queue li[data-application="${applicationId}"] a`);
   await staffPage.locator("#decision-form").waitFor();
+  await waitForText(staffPage, "#inspections", en["staff.inspections.none"]);
+  await staffPage.fill("#scheduled_for", "2020-01-01T10:00");
+  await staffPage.click("#schedule-form button[type=submit]");
+  await waitForText(staffPage, "#schedule-error", "scheduled_for");  // the server's detail: not in the past
+  const inspectionDay = new Date(Date.now() + 5 * 86400000).toISOString().slice(0, 10);
+  await staffPage.fill("#scheduled_for", `${inspectionDay}T10:00`);
+  await staffPage.click("#schedule-form button[type=submit]");
+  await waitForText(staffPage, "#inspection-list li .inspection-status", en["staff.inspections.status_scheduled"]);
+  await staffPage.locator("#inspection-list li form textarea").fill("Window fitted as drawn");
+  await staffPage.locator("#inspection-list li form button[type=submit]").click();
+  await waitForText(staffPage, "#inspection-list li .inspection-status", en["staff.inspections.status_passed"]);
+  await waitForText(staffPage, "#inspection-list li", "Window fitted as drawn");
+  step = "the reviewer approves";
   await staffPage.fill("#reason", "fine");
   await staffPage.click("#decision-form button[type=submit]");
   await waitForText(staffPage, "#decided", en["status.approved"]);
@@ -296,7 +391,8 @@ try {
   step = "money: the revenue clerk (only licences) approves the licence";
   const licenceId = Number(await page.locator("#licences [data-licence]").first().getAttribute("data-licence"));
   await signIn(staffPage, revenueEmail, staffPassword);
-  await onlyTools(staffPage, ["#/staff/licences", "#/staff/invoices", "#/staff/tax-records"], ["#/staff/citizens", "#/staff/applications", "#/staff/bookings"]);
+  await checkAccess(staffPage, "revenue clerk");
+  step = "money: the revenue clerk approves the licence";
   await go(staffPage, "#/staff/licences");
   await staffPage.click(`#licences-queue a[href="#/staff/licences/${licenceId}"]`);
   await staffPage.locator("#decision-form").waitFor();
@@ -338,6 +434,28 @@ try {
   await waitForText(page, "#tax-records", "$4,062.50");
   await page.click(`[data-licence="${licenceId}"] [data-renew]`);
   await page.locator("#pay-form").waitFor();  // the next term's invoice
+
+  step = "money: the citizen pays the first tax instalment";
+  await go(page, "#/money");
+  const instalmentHash = await page.locator("#invoices tbody tr", { hasText: "Property tax" }).first().locator("a").getAttribute("href");
+  await go(page, instalmentHash);
+  await page.fill("#card_token", "tok_ok");
+  await page.click("#pay-form button[type=submit]");
+  await page.locator("#paid").waitFor();
+  const instalmentId = Number(instalmentHash.split("/").pop());
+
+  step = "money: the revenue clerk refunds it, saying why";
+  await go(staffPage, `#/staff/invoices/${instalmentId}`);
+  const refundForm = staffPage.locator("#payments li form");
+  await refundForm.locator("button[type=submit]").click();
+  await waitForText(staffPage, "#payments li .error", "reason");  // the server's detail, beside the action
+  await refundForm.locator("input").fill("Paid twice at the counter");
+  await refundForm.locator("button[type=submit]").click();
+  await waitForText(staffPage, "#payments li", en["staff.refund.done"]);
+  await waitForText(staffPage, "#invoice-status", en["invoice.status_refunded"]);
+  lastPage = page;
+  await go(page, instalmentHash);
+  await waitForText(page, "#invoice-status", en["invoice.status_refunded"]);
 
   step = "the inbox: the unread count, marking one read";
   await page.waitForFunction(() => /\(\d+/.test(document.querySelector('#nav a[href="#/inbox"]')?.textContent || ""));
@@ -400,6 +518,63 @@ try {
   await page.click("#cancel");
   await waitForText(page, "#refund", en["parks.cancelled_unpaid"]);
 
+  step = "parks: a full program (another citizen holds its one place)";
+  const adminToken = await token(adminEmail, staffPassword);
+  const pottery = await call("POST", "/api/v1/parks/programs", { name: "Pottery evening", schedule: "Thursdays 18:00-20:00", capacity: 1, price_cents: 0 }, adminToken);
+  await call("POST", "/api/v1/auth/register", { name: "Filler Person", email: "filler@example.org", password: PASSWORD });
+  const fillerToken = await token("filler@example.org", PASSWORD);
+  const fillerPlace = await call("POST", `/api/v1/parks/programs/${pottery.id}/enrollments`, undefined, fillerToken);
+  if (fillerPlace.status !== "enrolled") throw new Error(`the filler's place is ${fillerPlace.status}`);
+
+  step = "parks: enrol in the full program, waitlisted";
+  await go(page, "#/parks");
+  await waitForText(page, `#programs li[data-program="${pottery.id}"]`, en["parks.full"].replace("{count}", "0"));
+  await page.locator(`#programs li[data-program="${pottery.id}"] button`).click();
+  await waitForText(page, "#enrollment-status", en["parks.enrollment_waitlisted"]);
+  await waitForText(page, "#position", "1");
+  const waitlistedHash = await page.evaluate(() => location.hash);
+
+  step = "parks: a place frees, the waitlisted citizen is promoted";
+  await call("DELETE", `/api/v1/parks/enrollments/${fillerPlace.id}`, undefined, fillerToken);
+  await go(page, waitlistedHash);
+  await waitForText(page, "#enrollment-status", en["parks.enrollment_enrolled"]);
+
+  step = "the inbox shows the promotion";
+  for (let tries = 0; ; ++tries) {
+    await go(page, "#/inbox");
+    if (await page.locator("#notices li", { hasText: "Pottery evening" }).count()) break;
+    if (tries > 40) throw new Error("no notice of the promotion reached the inbox");
+    await page.waitForTimeout(250);
+  }
+  await waitForText(page, "#notices li", en["kind.enrollment_promoted"]);
+
+  step = "parks: the citizen's own enrolments";
+  await go(page, "#/parks");
+  await waitForText(page, `#my-enrollments li[data-enrollment="${waitlistedHash.split("/").pop()}"]`, "Pottery evening");
+
+  step = "parks staff (only parks tools)";
+  await signIn(staffPage, parksEmail, staffPassword);
+  await checkAccess(staffPage, "parks staff");
+  step = "parks staff: the full program's enrolments";
+  await go(staffPage, "#/staff/programs");
+  await staffPage.click(`#staff-programs tr[data-program="${pottery.id}"] a`);
+  await waitForText(staffPage, `#program-enrollments tr[data-enrollment="${waitlistedHash.split("/").pop()}"]`, en["parks.enrollment_enrolled"]);
+  await waitForText(staffPage, `#program-enrollments tr[data-enrollment="${fillerPlace.id}"]`, en["parks.enrollment_cancelled"]);
+  step = "parks staff: a facility's opening hours";
+  await go(staffPage, "#/staff/facilities");
+  const fieldId = await staffPage.locator("#staff-facilities tbody tr", { hasText: "soccer field" }).getAttribute("data-facility");
+  await staffPage.click(`#staff-facilities tr[data-facility="${fieldId}"] a`);
+  await staffPage.locator("#hours-form").waitFor();
+  await staffPage.fill("#mon-open", "09:15");
+  await staffPage.click("#hours-form button[type=submit]");
+  await waitForText(staffPage, "#hours-error", "half hour");  // the server's detail
+  await staffPage.fill("#mon-open", "09:00");
+  await staffPage.fill("#sun-open", "");
+  await staffPage.fill("#sun-close", "");
+  await staffPage.click("#hours-form button[type=submit]");
+  await waitForText(staffPage, "#hours-saved", en["staff.facilities.saved"]);
+  lastPage = page;
+
   step = "a 503 names the service that is down";
   expectedStatus = /status of (4\d\d|503)/;
   await page.route("**/api/v1/permits/**", (route) =>
@@ -453,6 +628,7 @@ try {
     ["parks-bookings", "#/parks/bookings"],
     ["parks-booking", bookingHash],
     ["parks-enrollment", enrollmentHash],
+    ["parks-enrollment-promoted", waitlistedHash],
     ["profile", "#/profile"],
     ["sessions", "#/sessions"],
     ["forbidden", "#/staff"],
@@ -472,6 +648,7 @@ try {
 
   step = "every staff page in both languages (as an administrator, who has every tool)";
   await signIn(staffPage, adminEmail, staffPassword);
+  await checkAccess(staffPage, "admin");
   const staffPages = [
     ["staff-home", "#/staff"],
     ["staff-find-citizen", `#/staff/citizens?q=${encodeURIComponent(citizenEmail)}`],
@@ -483,6 +660,12 @@ try {
     ["staff-invoices", "#/staff/invoices"],
     ["staff-tax-record", "#/staff/tax-records"],
     ["staff-bookings", "#/staff/bookings"],
+    ["staff-invoice-refunded", `#/staff/invoices/${instalmentId}`],
+    ["staff-invoice-refundable", `#/staff/invoices/${paidInvoiceHash.split("/").pop()}`],
+    ["staff-facilities", "#/staff/facilities"],
+    ["staff-facility-hours", `#/staff/facilities/${fieldId}`],
+    ["staff-programs", "#/staff/programs"],
+    ["staff-program", `#/staff/programs/${pottery.id}`],
   ];
   for (const language of ["fr", "en"]) {
     await staffPage.selectOption("#language", language);
@@ -524,6 +707,10 @@ try {
     licence_id: licenceId,
     booking_id: Number(bookingHash.split("/").pop()),
     enrollment_id: Number(enrollmentHash.split("/").pop()),
+    promoted_enrollment_id: Number(waitlistedHash.split("/").pop()),
+    program_id: pottery.id,
+    refunded_invoice_id: instalmentId,
+    field_id: Number(fieldId),
   };
   writeFileSync(`${artifacts}/journey.json`, JSON.stringify(ids));
   process.stdout.write("portal: every step passed\n");

@@ -52,7 +52,8 @@ class AuthModuleImpl final : public ServiceModule<AuthService> {
   }
 
  private:
-  // `serve --demo`: departments, an admin, a reviewer and three citizens, created once
+  // `serve --demo`: departments, an admin, a front desk clerk, a reviewer, a revenue clerk,
+  // parks staff and three citizens, created once
   // (the passwords are printed that one time; only their hashes are kept).
   void seed_demo() {
     auto& module = context();
@@ -89,6 +90,7 @@ class AuthModuleImpl final : public ServiceModule<AuthService> {
             accounts.push_back({std::move(label), std::move(email), std::move(name), std::move(password)});
           };
           staff("admin", "admin@demo.townhall", "Demo Administrator", std::nullopt, "admin");
+          staff("front desk clerk", "desk@demo.townhall", "Dana Desk", std::nullopt, "clerk");
           staff("permits reviewer (BLD)", "reviewer@demo.townhall", "Rita Reviewer", "BLD", "permits_reviewer");
           staff("revenue clerk (REV)", "revenue@demo.townhall", "Ray Revenue", "REV", "revenue_clerk");
           staff("parks staff (PRK)", "parks@demo.townhall", "Pat Parks", "PRK", "parks_staff");

@@ -176,6 +176,19 @@ struct Routes {
     co_return routes::no_content(done);
   }
 
+  routes::Reply list_sessions(Request& request, input::Page page) {
+    auto token = bearer(request);  // the gateway authenticated it
+    if (!token) co_return http::problem(make_error(Errc::unauthorized, "no bearer token"));
+    co_return routes::answer_page(service.list_sessions(request.call_context(), *token, page),
+                                  [](const store::SessionListing& session) {
+                                    return json{{"id", session.public_id},
+                                                {"created_at", session.created_at},
+                                                {"expires_at", session.expires_at},
+                                                {"client_ip", nullable(session.client_ip)},
+                                                {"current", session.current}};
+                                  });
+  }
+
   routes::Reply me(Request& request) { co_return json_body(200, principal_json(*request.principal)); }
 
   routes::Reply list_citizens(Request& request, input::Page page) {
@@ -440,6 +453,15 @@ void add_routes(http::Router& router, const std::string& prefix, AuthService& se
                               {"principal", principal}}));
   table.add(Method::post, "/logout", bind(&Routes::logout), "End this token's session", s::object({}), none, 204);
   table.add(Method::get, "/me", bind(&Routes::me), "Who the token belongs to", none, principal);
+  table.add(Method::get, "/sessions", bind(&Routes::list_sessions),
+            "The caller's own live sessions, oldest first, this one marked current (no token: `id` names a session "
+            "and opens nothing; ?cursor= ?page_size= ?include=total)",
+            none,
+            s::page_of(s::object({{"id", s::string()},
+                                  {"created_at", s::timestamp()},
+                                  {"expires_at", s::timestamp()},
+                                  {"client_ip", s::string_or_null()},
+                                  {"current", s::boolean()}})));
   table.add(Method::post, "/password", bind(&Routes::change_password),
             "Change your password: the current one proves it is you (a wrong one counts as a failed login); "
             "ends your other sessions, this one stays",

@@ -118,6 +118,10 @@ class AuthService final : public Api, private ModuleService {
   boost::asio::awaitable<Result<Citizen>> register_citizen(const CallContext& context, Registration input);
   boost::asio::awaitable<Result<LoginResult>> login(std::string email, std::string password, std::string client_ip);
   boost::asio::awaitable<Result<Unit>> logout(std::string_view token);
+  // The caller's own live sessions (citizen or employee), `session_token` (the caller's)
+  // marked current; never a token nor its hash.
+  Result<input::Listed<store::SessionListing>> list_sessions(const CallContext& context, std::string_view session_token,
+                                                             input::Page page);
   // Passwords (issue 27 §7). change_password: the signed-in account's own, proved by the
   // current one (a wrong one is a failed login of the account from this address, same
   // throttle); ends every other session of the account, `session_token` (the caller's)

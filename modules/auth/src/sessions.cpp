@@ -113,6 +113,28 @@ boost::asio::awaitable<Result<Unit>> AuthService::logout(std::string_view token)
   co_return revoked;
 }
 
+Result<input::Listed<store::SessionListing>> AuthService::list_sessions(const CallContext& context,
+                                                                        std::string_view session_token,
+                                                                        input::Page page) {
+  const auto* principal = context.principal.get();
+  if (!principal) return make_error(Errc::forbidden, "only a signed-in account lists its sessions");
+  const auto kind = principal->kind;
+  const auto id = principal->id;
+  const auto now = utc::now();
+  auto listed = read_page(
+      page, PagedQuery<store::SessionListing>{
+                "auth.sessions", std::string(to_string(kind)) + " " + std::to_string(id),
+                [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
+                  return store::list_live_sessions(reader, kind, id, now, after, limit);
+                },
+                [&](db::Connection& reader) { return store::count_live_sessions(reader, kind, id, now); },
+                [](const store::SessionListing& session) { return session.created_at + " " + session.public_id; }});
+  if (!listed) return listed;
+  const auto current = token_hash(session_token).substr(0, 16);
+  for (auto& session : listed->items) session.current = session.public_id == current;
+  return listed;
+}
+
 Result<std::shared_ptr<const Principal>> AuthService::authenticate_now(std::string_view token) {
   if (!looks_like_token(token)) return kInvalidToken;
   auto hashed = token_hash(token);

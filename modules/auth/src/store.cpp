@@ -409,6 +409,35 @@ int revoke_other_sessions_of(db::Connection& connection, Principal::Kind kind, s
       now, std::string(to_string(kind)), id, kept_token_hash);
 }
 
+namespace {
+
+db::Filter live_sessions_of(Principal::Kind kind, std::int64_t id, const std::string& now) {
+  db::Filter where;
+  where.add("principal_kind = ? AND principal_id = ? AND revoked_at IS NULL AND expires_at > ?",
+            {std::string(to_string(kind)), id, now});
+  return where;
+}
+
+}  // namespace
+
+std::vector<SessionListing> list_live_sessions(db::Connection& connection, Principal::Kind kind, std::int64_t id,
+                                               const std::string& now, const std::optional<PageAfter>& after,
+                                               int limit) {
+  auto where = live_sessions_of(kind, id, now);
+  if (after) where.add("created_at || ' ' || substr(token_hash, 1, 16) > ?", {after->key});
+  return db::filtered_rows(connection,
+                           "SELECT substr(token_hash, 1, 16), created_at, expires_at, client_ip FROM sessions", where,
+                           "ORDER BY created_at, token_hash", limit, [](SQLite::Statement& row) {
+                             return SessionListing{row.getColumn(0).getString(), row.getColumn(1).getString(),
+                                                   row.getColumn(2).getString(), db::optional_text(row.getColumn(3))};
+                           });
+}
+
+std::int64_t count_live_sessions(db::Connection& connection, Principal::Kind kind, std::int64_t id,
+                                 const std::string& now) {
+  return db::filtered_count(connection, "FROM sessions", live_sessions_of(kind, id, now));
+}
+
 int prune_sessions(db::Connection& connection, const std::string& before) {
   return db::execute(connection, "DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1", before);
 }

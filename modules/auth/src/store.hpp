@@ -136,6 +136,20 @@ int revoke_sessions_of(db::Connection& connection, Principal::Kind kind, std::in
 // Every live session of the account but the one whose hash is `kept_token_hash`.
 int revoke_other_sessions_of(db::Connection& connection, Principal::Kind kind, std::int64_t id,
                              const std::string& kept_token_hash, const std::string& now);
+// A live session as its own account sees it: never its token nor the token's hash.
+// `public_id` is the hash's first 16 hex digits: it names the session and opens nothing.
+struct SessionListing {
+  std::string public_id, created_at, expires_at;
+  std::optional<std::string> client_ip;
+  bool current = false;  // the caller's own (set by the service)
+};
+// The account's sessions neither revoked nor expired at `now`, in (created_at, id) order:
+// up to `limit` past `after` (its key "<created_at> <public_id>").
+std::vector<SessionListing> list_live_sessions(db::Connection& connection, Principal::Kind kind, std::int64_t id,
+                                               const std::string& now, const std::optional<PageAfter>& after,
+                                               int limit);
+std::int64_t count_live_sessions(db::Connection& connection, Principal::Kind kind, std::int64_t id,
+                                 const std::string& now);
 // Deletes sessions that expired or were revoked before `before`.
 int prune_sessions(db::Connection& connection, const std::string& before);
 

@@ -135,6 +135,54 @@ TEST_F(AuthServiceTest, TokensAuthenticateUntilLogoutAndStoreOnlyTheirHash) {
   EXPECT_EQ(service->authenticate_now(std::string(43, 'A')).error().code, Errc::unauthorized);
 }
 
+// Issue 25: the portal's sessions page lists the account's own live sessions, paged, the
+// caller's marked; no token and no token hash is shown, and another account's never.
+TEST_F(AuthServiceTest, AnAccountListsItsOwnLiveSessionsWithoutTokens) {
+  register_citizen("maria@example.org");
+  register_citizen("li@example.org");
+  std::vector<LoginResult> marias;
+  for (const char* address : {"10.0.0.1", "10.0.0.2", "10.0.0.3"}) {
+    auto login = run_awaitable(service->login("maria@example.org", "a long enough password", address));
+    ASSERT_TRUE(login) << login.error().message;
+    marias.push_back(std::move(*login));
+  }
+  ASSERT_TRUE(run_awaitable(service->login("li@example.org", "a long enough password", "10.0.0.9")));
+  ASSERT_TRUE(run_awaitable(service->logout(marias[0].token)));  // revoked: not listed
+
+  auto maria = as(marias[1].principal);
+  auto first = service->list_sessions(maria, marias[2].token, {1, "", true});
+  ASSERT_TRUE(first) << first.error().message;
+  ASSERT_EQ(first->items.size(), 1u);
+  EXPECT_EQ(first->total, 2);
+  ASSERT_TRUE(first->next_cursor);
+  auto second = service->list_sessions(maria, marias[2].token, {1, *first->next_cursor, false});
+  ASSERT_TRUE(second) << second.error().message;
+  ASSERT_EQ(second->items.size(), 1u);
+  EXPECT_FALSE(second->next_cursor);
+  const auto& older = first->items[0];
+  const auto& newer = second->items[0];
+  EXPECT_EQ(older.client_ip, "10.0.0.2");
+  EXPECT_EQ(newer.client_ip, "10.0.0.3");
+  EXPECT_FALSE(older.current);
+  EXPECT_TRUE(newer.current);  // the caller's own session
+  for (const auto& session : {older, newer}) {
+    EXPECT_EQ(session.public_id.size(), 16u);
+    for (const auto& login : marias) {
+      EXPECT_EQ(session.public_id.find(login.token.substr(0, 8)), std::string::npos);
+      EXPECT_NE(token_hash(login.token), session.public_id);  // a prefix of the hash, never the hash
+    }
+  }
+  // Another account's cursor is refused.
+  auto li = run_awaitable(service->login("li@example.org", "a long enough password", "10.0.0.9"));
+  ASSERT_TRUE(li);
+  auto stolen = service->list_sessions(as(li->principal), li->token, {1, *first->next_cursor, false});
+  ASSERT_FALSE(stolen);
+  EXPECT_EQ(stolen.error().code, Errc::invalid_argument);
+  auto lis = service->list_sessions(as(li->principal), li->token, {50, "", false});
+  ASSERT_TRUE(lis);
+  EXPECT_EQ(lis->items.size(), 2u);  // Li's two, none of Maria's
+}
+
 TEST_F(AuthServiceTest, RoleChangesRevokeSessionsAndEmitRoleChanged) {
   auto id = create_staff("rita@example.org", {"permits_reviewer"}, "BLD");
   auto session = run_awaitable(service->login("rita@example.org", "staff password 123", "127.0.0.1"));

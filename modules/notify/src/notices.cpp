@@ -98,6 +98,21 @@ std::optional<Notice> booking_notice(const bus::Event& event) {
                     (b.refund_payment && b.amount_cents > 0 ? ". Any payment is refunded." : ".")};
 }
 
+// A waitlisted place given to its citizen: enrolled (free), or held for a payment by a
+// deadline (priced; the invoice comes with its own notice).
+std::optional<Notice> enrollment_notice(const bus::Event& event) {
+  if (event.event_type != parks_events::kEnrollmentPromoted) return std::nullopt;
+  auto p = parks_events::promotion_of(event);
+  const auto& e = p.enrollment;
+  const auto what = "Enrollment " + std::to_string(e.id) + ": a place in " + p.program_name + " came free";
+  if (p.hold_expires_at)
+    return Notice{e.citizen_id, "enrollment_promoted", "A place in " + p.program_name + " is yours",
+                  what + " and is held for you until " + when(*p.hold_expires_at) + ". Pay its " +
+                      money_text(e.amount_cents, e.currency) + " invoice by then to keep it."};
+  return Notice{e.citizen_id, "enrollment_promoted", "A place in " + p.program_name + " is yours",
+                what + ": you are enrolled."};
+}
+
 std::optional<Notice> license_notice(const bus::Event& event) {
   if (event.event_type != revenue_events::kLicenseExpired) return std::nullopt;
   auto l = revenue_events::license_of(event);
@@ -138,6 +153,7 @@ std::optional<Notice> notice_for(const bus::Event& event) {
   if (event.topic == revenue_events::kLicenseTopic) return license_notice(event);
   if (event.topic == revenue_events::kTaxRecordTopic) return tax_record_notice(event);
   if (event.topic == parks_events::kBookingTopic) return booking_notice(event);
+  if (event.topic == parks_events::kEnrollmentTopic) return enrollment_notice(event);
   return std::nullopt;
 }
 

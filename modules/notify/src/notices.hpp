@@ -13,10 +13,10 @@
 namespace townhall::notify {
 
 // The kinds a citizen can turn email off for (PATCH /preferences).
-inline constexpr std::array<std::string_view, 13> kKinds{
-    "application_decided", "permit_issued",    "invoice_opened",    "invoice_overdue",   "payment_completed",
-    "payment_failed",      "payment_refunded", "booking_confirmed", "booking_cancelled", "booking_expired",
-    "license_expiring",    "license_expired",  "tax_record_opened"};
+inline constexpr std::array<std::string_view, 14> kKinds{
+    "application_decided", "permit_issued",    "invoice_opened",    "invoice_overdue",    "payment_completed",
+    "payment_failed",      "payment_refunded", "booking_confirmed", "booking_cancelled",  "booking_expired",
+    "license_expiring",    "license_expired",  "tax_record_opened", "enrollment_promoted"};
 
 bool is_kind(std::string_view kind);
 

@@ -188,7 +188,7 @@ std::vector<bus::Subscription> NotifyService::subscriptions() {
   std::vector<std::string> topics;
   for (auto topic : permits::events::kTopics) topics.emplace_back(topic);
   for (auto topic : revenue_events::kTopics) topics.emplace_back(topic);
-  topics.emplace_back(parks::events::kBookingTopic);
+  for (auto topic : parks::events::kTopics) topics.emplace_back(topic);
   return {
       auth::CitizenRefs(auth_, "notify", citizen_table()).subscription(),
       {"notices", std::move(topics), db::Role::service,

@@ -112,6 +112,14 @@ bus::Event booking(std::string_view type, std::int64_t citizen, std::optional<st
   return event(parks::events::kBookingTopic, type, {{"snapshot", parks::events::booking_snapshot(b)}});
 }
 
+// enrollment.promoted of enrollment 8 in "Morning yoga": held until `hold` when priced.
+bus::Event promotion(std::int64_t citizen, std::optional<std::string> hold) {
+  parks::events::EnrollmentSnapshot e{8,     2,   citizen, hold ? "pending_payment" : "enrolled", hold ? 4000 : 0,
+                                      "USD", true};
+  return event(parks::events::kEnrollmentTopic, parks::events::kEnrollmentPromoted,
+               parks::events::event_data(parks::events::promotion_snapshot({e, "Morning yoga", hold})));
+}
+
 bus::Event license(std::string_view type, std::int64_t citizen, std::int64_t term, std::string expires_at) {
   return event(revenue::events::kLicenseTopic, type,
                revenue::events::event_data({{"id", 5},
@@ -199,23 +207,45 @@ TEST_F(NotifyServiceTest, EachEventTheCitizenNeedsBecomesOneNotice) {
                         revenue::events::event_data(
                             revenue::events::tax_record_snapshot({12, 1, 2026, 25000000, 312500, "USD", utc::now()})))),
             bus::Outcome::applied);
+  EXPECT_EQ(apply(promotion(1, "2026-12-24T10:15:00.000Z")), bus::Outcome::applied);
   // Steps nobody needs to hear of make none.
   EXPECT_EQ(apply(booking(parks::events::kBookingRequested, 1)), bus::Outcome::applied);
   EXPECT_EQ(apply(payment("payment.pending", 1, 4)), bus::Outcome::applied);
   EXPECT_EQ(kinds_of(1),
             (std::vector<std::string>{"application_decided", "application_decided", "permit_issued", "invoice_opened",
                                       "payment_completed", "payment_failed", "payment_refunded", "booking_confirmed",
-                                      "booking_cancelled", "booking_expired", "license_expired", "tax_record_opened"}));
+                                      "booking_cancelled", "booking_expired", "license_expired", "tax_record_opened",
+                                      "enrollment_promoted"}));
   auto page = service->inbox(as_citizen(1), {0, 100, false});
   ASSERT_TRUE(page);
-  const auto& failed = page->items[6];
+  EXPECT_EQ(page->items.front().title, "A place in Morning yoga is yours");
+  EXPECT_NE(page->items.front().body.find("held for you until 2026-12-24 10:15 UTC"), std::string::npos)
+      << page->items.front().body;
+  EXPECT_NE(page->items.front().body.find("40.00 USD"), std::string::npos);
+  const auto& failed = page->items[7];
   EXPECT_EQ(failed.title, "Payment failed: 25.50 USD");
   EXPECT_NE(failed.body.find("card declined"), std::string::npos);
   const auto& rejected = page->items[page->items.size() - 2];
   EXPECT_NE(rejected.title.find("rejected"), std::string::npos);
   EXPECT_NE(rejected.body.find("too tall"), std::string::npos);
-  EXPECT_EQ(page->items.front().title, "Your 2026 tax record: 3125.00 USD due");
+  EXPECT_EQ(page->items[1].title, "Your 2026 tax record: 3125.00 USD due");
   EXPECT_TRUE(kinds_of(2).empty());
+}
+
+// Issue 25: a waitlisted citizen given a place in a free program is told they are enrolled.
+TEST_F(NotifyServiceTest, APromotionFromTheWaitlistTellsItsCitizen) {
+  EXPECT_EQ(apply(promotion(3, std::nullopt)), bus::Outcome::applied);
+  auto page = service->inbox(as_citizen(3), {0, 100, false});
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->items.size(), 1u);
+  EXPECT_EQ(page->items[0].kind, "enrollment_promoted");
+  EXPECT_EQ(page->items[0].body, "Enrollment 8: a place in Morning yoga came free: you are enrolled.");
+  // The place's own events are revenue's business, not the citizen's inbox.
+  EXPECT_EQ(apply(event(
+                parks::events::kEnrollmentTopic, parks::events::kEnrollmentConfirmed,
+                parks::events::event_data(parks::events::enrollment_snapshot({8, 2, 3, "enrolled", 0, "USD", true})))),
+            bus::Outcome::applied);
+  EXPECT_EQ(kinds_of(3), std::vector<std::string>{"enrollment_promoted"});
 }
 
 // Issue 26 §1: an overdue tax instalment reaches its citizen once, with the day it was due

@@ -126,6 +126,7 @@ void ParksService::fill_from_waitlist(db::Connection& service, std::int64_t prog
       next->hold_expires_at = utc::format(now + settings_.hold);
       store::update_enrollment(service, *next);
       announce(service, events::kEnrollmentRequested, *next, correlation, causation);
+      announce_promotion(service, *next, program->name, correlation, causation);
       wake_scheduler();
       spdlog::info("parks: enrollment {} offered a place in program {} from the waitlist, held until {}", next->id,
                    program_id, *next->hold_expires_at);
@@ -133,6 +134,7 @@ void ParksService::fill_from_waitlist(db::Connection& service, std::int64_t prog
       next->status = "enrolled";
       store::update_enrollment(service, *next);
       announce(service, events::kEnrollmentConfirmed, *next, correlation, causation);
+      announce_promotion(service, *next, program->name, correlation, causation);
       spdlog::info("parks: enrollment {} promoted from the waitlist of program {}", next->id, program_id);
     }
   }

@@ -118,4 +118,16 @@ Result<store::Enrollment> ParksService::get_enrollment(const CallContext& contex
   return get_place<store::Enrollment>(context, id);
 }
 
+Result<Listed<store::Enrollment>> ParksService::list_enrollments(const CallContext& context,
+                                                                 store::EnrollmentFilter filter, input::Page page) {
+  auto scope = read_scope(context.principal.get());
+  if (!scope) return scope.error();
+  return read_page(page, PagedQuery<store::Enrollment>{
+                             "parks.enrollments", citizen_view(scope->citizen_id),
+                             [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
+                               return store::list_enrollments(reader, *scope, filter, after, limit);
+                             },
+                             [&](db::Connection& reader) { return store::count_enrollments(reader, *scope, filter); }});
+}
+
 }  // namespace townhall::parks

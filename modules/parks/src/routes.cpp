@@ -213,6 +213,15 @@ struct Routes {
                                  enrollment_json(*enrollment));
   }
 
+  routes::Reply list_enrollments(Request& request, input::Page page) {
+    store::EnrollmentFilter filter;
+    auto program = input::query_id(request, "program_id");
+    if (!program) co_return http::problem(program.error());
+    filter.program_id = *program;
+    co_return routes::answer_page(service.list_enrollments(request.call_context(), std::move(filter), page),
+                                  enrollment_json);
+  }
+
   routes::Reply get_enrollment(Request& request, std::int64_t id) {
     co_return routes::answer(service.get_enrollment(request.call_context(), id), enrollment_json);
   }
@@ -378,6 +387,9 @@ void add_routes(http::Router& router, const std::string& prefix, ParksService& s
             "Enroll (a citizen; no body): enrolled when free, pending_payment with a hold and an invoice when priced, "
             "waitlisted when every place is taken or held",
             s::object({}), enrollment, 201);
+  table.add(Method::get, "/enrollments", bind(&Routes::list_enrollments),
+            "Enrollments: a citizen's own, all for parks staff (?program_id= ?cursor= ?page_size= ?include=total)",
+            none, s::page_of(enrollment));
   table.add(Method::get, "/enrollments/{id}", bind(&Routes::get_enrollment, "no such enrollment"), "An enrollment",
             none, enrollment);
   table.add(Method::del, "/enrollments/{id}", bind(&Routes::cancel_enrollment, "no such enrollment"),

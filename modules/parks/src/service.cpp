@@ -60,6 +60,14 @@ void announce(db::Connection& service, std::string_view type, const store::Enrol
                correlation, causation);
 }
 
+void announce_promotion(db::Connection& service, const store::Enrollment& enrollment, const std::string& program_name,
+                        const std::string& correlation, const std::string& causation) {
+  append_place(service, events::kEnrollmentTopic, events::kEnrollmentPromoted, "enrollment", enrollment,
+               enrollment_json(enrollment),
+               events::promotion_snapshot({enrollment, program_name, enrollment.hold_expires_at}), correlation,
+               causation);
+}
+
 ParksService::ParksService(Settings settings, ServiceDependencies dependencies, auth::Api& auth)
     : ModuleService(std::move(dependencies)), settings_(std::move(settings)), auth_(auth) {}
 

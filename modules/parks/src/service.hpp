@@ -143,6 +143,10 @@ class ParksService : private ModuleService {
   boost::asio::awaitable<Result<store::Enrollment>> enroll(CallContext context, std::int64_t program_id,
                                                            std::string client_address = {});
   Result<store::Enrollment> get_enrollment(const CallContext& context, std::int64_t id);
+  // A citizen's own enrollments; all for parks staff (parks:read), of one program with
+  // `filter.program_id`. In id order.
+  Result<Listed<store::Enrollment>> list_enrollments(const CallContext& context, store::EnrollmentFilter filter,
+                                                     input::Page page);
   // The booking's refund policy, counted from the program's start.
   boost::asio::awaitable<Result<store::Enrollment>> cancel_enrollment(CallContext context, std::int64_t id,
                                                                       Cancellation request = {});

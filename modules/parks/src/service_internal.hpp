@@ -22,5 +22,8 @@ void announce(db::Connection& service, std::string_view type, const store::Booki
               const std::string& correlation, const std::string& causation = {}, bool refund_payment = true);
 void announce(db::Connection& service, std::string_view type, const store::Enrollment& enrollment,
               const std::string& correlation, const std::string& causation = {}, bool refund_payment = true);
+// enrollment.promoted, after the promoted place's own event (its citizen is told).
+void announce_promotion(db::Connection& service, const store::Enrollment& enrollment, const std::string& program_name,
+                        const std::string& correlation, const std::string& causation);
 
 }  // namespace townhall::parks

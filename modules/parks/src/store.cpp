@@ -254,6 +254,28 @@ std::optional<Enrollment> find_active_enrollment(db::Connection& connection, std
                    kEnrollments.reader(), program_id, citizen_id);
 }
 
+namespace {
+
+db::Filter enrollment_filter(const Scope& scope, const EnrollmentFilter& filter) {
+  db::Filter where;
+  where.add_if(scope.citizen_id, "e.citizen_id = ?");
+  where.add_if(filter.program_id, "e.program_id = ?");
+  return where;
+}
+
+}  // namespace
+
+std::vector<Enrollment> list_enrollments(db::Connection& connection, const Scope& scope, const EnrollmentFilter& filter,
+                                         const std::optional<PageAfter>& after, int limit) {
+  auto where = enrollment_filter(scope, filter);
+  if (after) where.add("e.id > ?", {after->id});
+  return db::filtered_rows(connection, kEnrollments.select(), where, "ORDER BY e.id", limit, kEnrollments.reader());
+}
+
+std::int64_t count_enrollments(db::Connection& connection, const Scope& scope, const EnrollmentFilter& filter) {
+  return db::filtered_count(connection, "FROM enrollments e", enrollment_filter(scope, filter));
+}
+
 std::int64_t count_taken(db::Connection& connection, std::int64_t program_id) {
   return single_int(
       connection, "SELECT count(*) FROM enrollments WHERE program_id = ? AND status IN ('enrolled', 'pending_payment')",

@@ -143,6 +143,13 @@ void update_enrollment(db::Connection& connection, const Enrollment& enrollment)
 std::optional<Enrollment> find_enrollment(db::Connection& connection, std::int64_t id, const Scope& scope);
 std::optional<Enrollment> find_active_enrollment(db::Connection& connection, std::int64_t program_id,
                                                  std::int64_t citizen_id);
+struct EnrollmentFilter {
+  std::optional<std::int64_t> program_id;
+};
+// In id order: up to `limit` enrollments in `scope` past `after`.
+std::vector<Enrollment> list_enrollments(db::Connection& connection, const Scope& scope, const EnrollmentFilter& filter,
+                                         const std::optional<PageAfter>& after, int limit);
+std::int64_t count_enrollments(db::Connection& connection, const Scope& scope, const EnrollmentFilter& filter);
 // Places taken: enrolled and held pending_payment (what capacity bounds).
 std::int64_t count_taken(db::Connection& connection, std::int64_t program_id);
 std::optional<Enrollment> first_waitlisted(db::Connection& connection, std::int64_t program_id);

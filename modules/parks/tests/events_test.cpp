@@ -50,5 +50,19 @@ TEST(ParksEvents, AnEnrollmentPayloadIsReadWholeOrRefused) {
   EXPECT_EQ(place.description, "Program enrollment 4 (program 2)");
 }
 
+TEST(ParksEvents, APromotionPayloadIsReadWholeOrRefused) {
+  auto good = contract_event(
+      events::kEnrollmentTopic, events::kEnrollmentPromoted,
+      events::event_data(events::promotion_snapshot(
+          {{4, 2, 7, "pending_payment", 4000, "USD", true}, "Morning yoga", "2026-12-24T10:15:00.000Z"})));
+  EXPECT_EQ(strictness_gaps(good, events::promotion_of), std::vector<std::string>{});
+  auto read = events::promotion_of(good);
+  EXPECT_EQ(read.enrollment.citizen_id, 7);
+  EXPECT_EQ(read.program_name, "Morning yoga");
+  EXPECT_EQ(read.hold_expires_at, "2026-12-24T10:15:00.000Z");
+  // Revenue has nothing to do with it (the place's own enrollment.requested opens the invoice).
+  EXPECT_EQ(events::priced_place(good).step, events::PricedPlace::Step::other);
+}
+
 }  // namespace
 }  // namespace townhall::parks

@@ -53,6 +53,14 @@ TEST_F(ParksServiceTest, APricedPlaceIsHeldUntilPaidAndAReleasedOneGoesToTheWait
   EXPECT_EQ(offered.status, "pending_payment");
   ASSERT_TRUE(offered.hold_expires_at);
   EXPECT_EQ(last_event("enrollment.requested", waiting->id)["amount_cents"], 4000);
+  // Its citizen is told (notify reads enrollment.promoted): the program and the deadline.
+  auto promoted = last_event("enrollment.promoted", waiting->id);
+  ASSERT_FALSE(promoted.is_null());
+  EXPECT_EQ(promoted["status"], "pending_payment");
+  EXPECT_EQ(promoted["citizen_id"], 2);
+  EXPECT_EQ(promoted["program_name"], "Yoga");
+  EXPECT_EQ(promoted["hold_expires_at"], *offered.hold_expires_at);
+  EXPECT_TRUE(last_event("enrollment.promoted", held->id).is_null());  // enrolled directly: no promotion
 
   // Revenue refuses the offered place's invoice: released, the next waiting citizen is offered it.
   auto third = testing::run_awaitable(service->enroll(citizen(3), program));
@@ -84,6 +92,36 @@ TEST_F(ParksServiceTest, APricedPlaceIsHeldUntilPaidAndAReleasedOneGoesToTheWait
   ASSERT_TRUE(testing::run_awaitable(service->cancel_enrollment(citizen(4), fourth->id)));
   EXPECT_EQ(service->get_program(program)->held, 0);
   EXPECT_EQ(testing::run_awaitable(service->enroll(citizen(5), program))->status, "pending_payment");
+}
+
+// Issue 25: a waitlisted citizen was never told a place came free. A promotion from the
+// waitlist of a free program enrolls at once (enrollment.confirmed, which revenue reads)
+// and says so in enrollment.promoted (which notify turns into an inbox notice).
+TEST_F(ParksServiceTest, APromotionFromTheWaitlistIsAnnounced) {
+  NewProgram free;
+  free.name = "Chess club";
+  free.schedule = "Tuesdays";
+  free.capacity = 1;
+  auto program = testing::run_awaitable(service->create_program(staff_with_correlation(), free));
+  ASSERT_TRUE(program) << program.error().message;
+  auto first = testing::run_awaitable(service->enroll(citizen(1), program->id));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->status, "enrolled");
+  auto waiting = testing::run_awaitable(service->enroll(citizen(2), program->id));
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(waiting->status, "waitlisted");
+  EXPECT_EQ(waiting->waitlist_position, 1);
+  EXPECT_TRUE(last_event("enrollment.promoted", waiting->id).is_null());
+
+  ASSERT_TRUE(testing::run_awaitable(service->cancel_enrollment(citizen(1), first->id)));
+  EXPECT_EQ(enrollment(waiting->id).status, "enrolled");
+  EXPECT_FALSE(last_event("enrollment.confirmed", waiting->id).is_null());
+  auto promoted = last_event("enrollment.promoted", waiting->id);
+  ASSERT_FALSE(promoted.is_null());
+  EXPECT_EQ(promoted["status"], "enrolled");
+  EXPECT_EQ(promoted["program_name"], "Chess club");
+  EXPECT_TRUE(promoted["hold_expires_at"].is_null());
+  EXPECT_TRUE(last_event("enrollment.promoted", first->id).is_null());
 }
 
 // Issue 28 §4: the cap on unpaid holds was per account, and an account needs nothing but

@@ -142,6 +142,13 @@ struct Routes {
     co_return routes::answer(inspection, inspection_json, 201);
   }
 
+  routes::Reply list_inspections(Request& request, std::int64_t application_id) {
+    auto page = input::parse_page(request);
+    if (!page) co_return http::problem(page.error());
+    co_return routes::answer_page(service.list_inspections(request.call_context(), application_id, *page),
+                                  inspection_json);
+  }
+
   routes::Reply record(Request& request, std::int64_t id) {
     auto body = input::Body::read(request.body, {"result", "notes"});
     auto result = body.required_string("result", {.max_bytes = 16});
@@ -290,6 +297,10 @@ void add_routes(http::Router& router, const std::string& prefix, PermitsService&
             "Approve or reject (a reviewer of its department); reject needs a reason",
             s::object({{"decision", s::one_of({"approve", "reject"})}, s::optional("reason", s::string())}),
             application);
+  table.add(Method::get, "/applications/{id}/inspections", bind(&Routes::list_inspections, "no such application"),
+            "An application's inspections, oldest first (whoever may read the application; ?cursor= ?page_size= "
+            "?include=total)",
+            none, s::page_of(inspection));
   table.add(Method::post, "/inspections", bind(&Routes::schedule),
             "Schedule an inspection of an open application (an inspector)",
             s::object({{"application_id", s::integer(1)}, {"scheduled_for", s::timestamp()}}), inspection, 201);

@@ -231,6 +231,19 @@ boost::asio::awaitable<Result<store::Application>> PermitsService::decide(const 
   co_return written;
 }
 
+Result<input::Listed<store::Inspection>> PermitsService::list_inspections(const CallContext& context,
+                                                                          std::int64_t application_id,
+                                                                          input::Page page) {
+  auto application = get_application(context, application_id);
+  if (!application) return application.error();
+  return read_page(page, PagedQuery<store::Inspection>{
+                             "permits.inspections", "application " + std::to_string(application_id),
+                             [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
+                               return store::list_inspections(reader, application_id, after, limit);
+                             },
+                             [&](db::Connection& reader) { return store::count_inspections(reader, application_id); }});
+}
+
 boost::asio::awaitable<Result<store::Inspection>> PermitsService::schedule_inspection(const CallContext& context,
                                                                                       std::int64_t application_id,
                                                                                       std::string scheduled_for) {

@@ -83,6 +83,10 @@ class PermitsService : private ModuleService {
                                             input::Page page);
   boost::asio::awaitable<Result<store::Application>> decide(const CallContext& context, std::int64_t id,
                                                             Decision decision, std::optional<std::string> reason);
+  // An application's inspections, to whoever may read the application (its citizen, its
+  // department's staff); not_found otherwise.
+  Result<input::Listed<store::Inspection>> list_inspections(const CallContext& context, std::int64_t application_id,
+                                                            input::Page page);
   boost::asio::awaitable<Result<store::Inspection>> schedule_inspection(const CallContext& context,
                                                                         std::int64_t application_id,
                                                                         std::string scheduled_for);

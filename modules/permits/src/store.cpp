@@ -124,6 +124,20 @@ std::optional<Inspection> find_inspection(db::Connection& connection, std::int64
   return first_row(connection, kInspections.select() + "WHERE id = ?", kInspections.reader(), id);
 }
 
+std::vector<Inspection> list_inspections(db::Connection& connection, std::int64_t application_id,
+                                         const std::optional<PageAfter>& after, int limit) {
+  db::Filter where;
+  where.add("application_id = ?", {application_id});
+  if (after) where.add("id > ?", {after->id});
+  return db::filtered_rows(connection, kInspections.select(), where, "ORDER BY id", limit, kInspections.reader());
+}
+
+std::int64_t count_inspections(db::Connection& connection, std::int64_t application_id) {
+  db::Filter where;
+  where.add("application_id = ?", {application_id});
+  return db::filtered_count(connection, "FROM inspections", where);
+}
+
 void insert_inspection(db::Connection& connection, Inspection& i) {
   i.id = db::insert_row(connection, "inspections", "application_id", i.application_id, "scheduled_for", i.scheduled_for,
                         "status", i.status, "scheduled_by", i.scheduled_by, "created_at", i.created_at);

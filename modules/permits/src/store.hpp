@@ -67,6 +67,10 @@ std::optional<Inspection> find_inspection(db::Connection& connection, std::int64
 void insert_inspection(db::Connection& connection, Inspection& inspection);
 void update_inspection(db::Connection& connection, const Inspection& inspection);
 bool has_passed_inspection(db::Connection& connection, std::int64_t application_id);
+// An application's inspections in id order: up to `limit` past `after`.
+std::vector<Inspection> list_inspections(db::Connection& connection, std::int64_t application_id,
+                                         const std::optional<PageAfter>& after, int limit);
+std::int64_t count_inspections(db::Connection& connection, std::int64_t application_id);
 
 // A permit row: its events' snapshot (also what GET /permits/{id} shows) and who acted.
 struct Permit : events::PermitSnapshot {

@@ -276,6 +276,42 @@ asio::awaitable<Result<store::Payment>> RevenueService::refund(store::Payment pa
   });
 }
 
+asio::awaitable<Result<store::Payment>> RevenueService::refund_payment(CallContext context, std::int64_t payment_id,
+                                                                       std::string reason) {
+  const auto* principal = context.principal.get();
+  if (!principal || !principal->has("revenue:manage"))
+    co_return make_error(Errc::forbidden, "needs permission revenue:manage");
+  if (auto ok = usable(); !ok) co_return ok.error();
+  auto asked = co_await writes_.run([&](db::Connection& service) -> Result<store::Payment> {
+    auto payment = store::find_payment(service, payment_id);
+    if (!payment) return make_error(Errc::not_found, "no such payment");
+    const auto label = "payment " + std::to_string(payment_id);
+    if (payment->status != "completed")
+      return make_error(Errc::conflict, label + " is " + payment->status + ": only a completed payment is refunded");
+    auto invoice = store::find_invoice(service, payment->invoice_id, store::Scope::everything());
+    if (!invoice) return make_error(Errc::internal, label + " has no invoice");
+    if (invoice->source_module == "parks")
+      return make_error(Errc::conflict, label + " pays parks " + invoice->source_type + " " + invoice->source_id +
+                                            ": cancel it in parks, where its refund is decided");
+    payment->status = "refund_pending";
+    payment->refund_key = processor_key();
+    payment->refund_reason = reason;
+    payment->refunded_by = principal->id;
+    payment->updated_at = utc::now();
+    store::update_payment(service, *payment);
+    return *payment;
+  });
+  if (!asked) co_return asked.error();
+  spdlog::info("revenue: payment {} of invoice {} to be refunded by employee {}: {}", asked->id, asked->invoice_id,
+               principal->id, reason);
+  // Asked now; a provider that cannot answer leaves it refund_pending for the reconciler.
+  auto refunded = co_await refund(*asked, context.correlation_id);
+  if (refunded) co_return refunded;
+  spdlog::warn("revenue: refunding payment {} now failed ({}); the reconciler retries", asked->id,
+               refunded.error().message);
+  co_return asked;
+}
+
 asio::awaitable<std::size_t> RevenueService::reconcile() {
   auto unresolved = deps_.readers.read([&](db::Connection& reader) -> Result<std::vector<store::Payment>> {
     return store::unresolved_payments(reader);

@@ -250,6 +250,19 @@ struct Routes {
     });
   }
 
+  routes::Reply refund_payment(Request& request, std::int64_t payment_id) {
+    auto body = input::Body::read(request.body, {"reason"});
+    auto reason = body.required_string("reason", kReason);
+    if (auto ok = body.status(); !ok) co_return http::problem(ok.error());
+    auto context = request.call_context();
+    auto refunded = co_await service.refund_payment(context, payment_id, std::move(reason));
+    if (!refunded) co_return http::problem(refunded.error());
+    auto invoice = service.get_invoice(context, refunded->invoice_id);
+    if (!invoice) co_return http::problem(invoice.error());
+    // 202 while the provider has not confirmed the refund yet (the reconciler finishes it).
+    co_return json_body(refunded->status == "refunded" ? 200 : 202, payment_json(*refunded, *invoice));
+  }
+
   routes::Reply receipt(Request& request, std::int64_t payment_id) {
     auto found = service.receipt(request.call_context(), payment_id);
     if (!found) co_return http::problem(found.error());
@@ -426,6 +439,11 @@ void add_routes(http::Router& router, const std::string& prefix, RevenueService&
                        s::optional("currency", s::string()),
                        {"method", s::object({{"type", s::one_of({"card"})}, {"token", s::string()}})}}),
             payment, 201);
+  table.add(Method::post, "/payments/{id}/refund", bind(&Routes::refund_payment, "no such payment"),
+            "Refund a completed payment in full (a revenue clerk, revenue:manage; the reason is kept): 200 refunded, "
+            "202 while the provider confirms it; 409 for a payment not completed, or one of a parks place (cancel "
+            "the place in parks)",
+            s::object({{"reason", s::string()}}), payment);
   table.add(Method::get, "/payments/{id}/receipt", bind(&Routes::receipt, "no such payment"),
             "The receipt of a completed payment (its payer, revenue staff): JSON, or a printable page with Accept: "
             "text/html; 409 while the payment has not completed",

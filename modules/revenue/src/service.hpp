@@ -160,6 +160,13 @@ class RevenueService : private ModuleService {
   // itself or revenue:manage). How many it marked.
   boost::asio::awaitable<Result<std::int64_t>> mark_overdue(CallContext context);
 
+  // A revenue clerk (revenue:manage) refunds a completed payment in full, saying why:
+  // refund_pending at once (who and why kept on it), then the provider is asked (the
+  // reconciler retries when it cannot answer now). A parks place's payment is refunded by
+  // cancelling the place in parks (its staff decide the refund there): a conflict here.
+  boost::asio::awaitable<Result<store::Payment>> refund_payment(CallContext context, std::int64_t payment_id,
+                                                                std::string reason);
+
   // The receipt of a completed payment: its payer's or revenue staff's (another
   // citizen's payment is not_found); a payment that never completed is a conflict.
   Result<Receipt> receipt(const CallContext& context, std::int64_t payment_id);

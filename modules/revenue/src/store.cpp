@@ -23,7 +23,8 @@ constexpr auto kPayments = db::columns<Payment>(
     &Payment::status, "failure_reason", &Payment::failure_reason, "provider_reference", &Payment::provider_reference,
     "event_version", &Payment::event_version, "created_at", &Payment::created_at, "updated_at", &Payment::updated_at,
     "completed_at", &Payment::completed_at, "refunded_at", &Payment::refunded_at, "processor_key",
-    &Payment::processor_key, "refund_key", &Payment::refund_key);
+    &Payment::processor_key, "refund_key", &Payment::refund_key, "refund_reason", &Payment::refund_reason,
+    "refunded_by", &Payment::refunded_by);
 
 constexpr auto kLicenses = db::columns<BusinessLicense>(
     "business_licenses", "id", &BusinessLicense::id, "citizen_id", &BusinessLicense::citizen_id, "business_name",
@@ -161,9 +162,10 @@ std::vector<Payment> unresolved_payments(db::Connection& connection) {
 void update_payment(db::Connection& connection, const Payment& p) {
   db::execute(connection,
               "UPDATE payments SET status = ?, failure_reason = ?, provider_reference = ?, event_version = ?, "
-              "updated_at = ?, completed_at = ?, refunded_at = ?, refund_key = ? WHERE id = ?",
+              "updated_at = ?, completed_at = ?, refunded_at = ?, refund_key = ?, refund_reason = ?, refunded_by = ? "
+              "WHERE id = ?",
               p.status, p.failure_reason, p.provider_reference, p.event_version, p.updated_at, p.completed_at,
-              p.refunded_at, p.refund_key, p.id);
+              p.refunded_at, p.refund_key, p.refund_reason, p.refunded_by, p.id);
 }
 
 // --- tax records -----------------------------------------------------------------------

@@ -67,6 +67,9 @@ struct Payment {
   std::int64_t event_version = 1;
   std::string created_at, updated_at;
   std::optional<std::string> completed_at, refunded_at;
+  // A refund a revenue clerk asked for: why, and the employee (migrations/revenue/0008).
+  std::optional<std::string> refund_reason;
+  std::optional<std::int64_t> refunded_by;
 };
 
 void insert_payment(db::Connection& connection, Payment& payment);  // fills id

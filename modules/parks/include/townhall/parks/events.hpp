@@ -31,6 +31,11 @@ inline constexpr std::string_view kEnrollmentTopic = "gov.parks.enrollment";
 inline constexpr std::string_view kEnrollmentRequested = "enrollment.requested";
 inline constexpr std::string_view kEnrollmentConfirmed = "enrollment.confirmed";
 inline constexpr std::string_view kEnrollmentCancelled = "enrollment.cancelled";
+// A waitlisted enrollment was given a place that freed up: notify tells its citizen.
+// Written in the same transaction after the place's own event (enrollment.confirmed in a
+// free program, enrollment.requested with its hold in a priced one), which revenue reads;
+// revenue ignores this one.
+inline constexpr std::string_view kEnrollmentPromoted = "enrollment.promoted";
 
 // The `source_type` of the invoice revenue opens for each (source_module "parks"); its
 // payment and invoice events name it back.
@@ -110,6 +115,26 @@ inline EnrollmentSnapshot enrollment_of(const bus::Event& event) {
   auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
   return {s.positive("id"),          s.positive("program_id"), s.positive("citizen_id"), s.text("status"),
           s.integer("amount_cents"), s.text("currency"),       s.flag("refund_payment")};
+}
+
+// enrollment.promoted's snapshot: the enrollment's contract, what the citizen is told the
+// place is in, and (priced) until when it is held for the payment.
+struct PromotionSnapshot {
+  EnrollmentSnapshot enrollment;  // status: enrolled | pending_payment
+  std::string program_name;
+  std::optional<std::string> hold_expires_at;  // pending_payment: pay by then
+};
+
+inline nlohmann::json promotion_snapshot(const PromotionSnapshot& p) {
+  auto snapshot = enrollment_snapshot(p.enrollment);
+  snapshot.update(json_fields("program_name", p.program_name, "hold_expires_at", p.hold_expires_at));
+  return snapshot;
+}
+
+// Strict, as enrollment_of.
+inline PromotionSnapshot promotion_of(const bus::Event& event) {
+  auto s = bus::payload_of(event, {kSchemaVersion}).object("snapshot");
+  return {enrollment_of(event), s.text("program_name"), s.nullable_text("hold_expires_at")};
 }
 
 // What revenue does with an event of either topic: a place parks holds for a payment (a
