@@ -379,4 +379,11 @@ export default {
   "staff.programs.enrollment": "Enrolment no.",
   "staff.programs.waitlisted_at": "On the waitlist ({position})",
   "staff.programs.no_enrollments": "Nobody has enrolled yet.",
+  "staff.programs.new": "New program",
+  "staff.programs.schedule_hint": "As residents will read it, e.g. Thursdays 18:00-20:00.",
+  "staff.programs.price": "Price",
+  "staff.programs.price_hint": "In whole units; 0 for a free program.",
+  "staff.programs.starts_at": "First meeting",
+  "staff.programs.starts_hint": "Needed for a priced program: refunds count from it.",
+  "staff.programs.create": "Create the program",
 };

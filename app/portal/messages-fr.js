@@ -379,4 +379,11 @@ export default {
   "staff.programs.enrollment": "Inscription n°",
   "staff.programs.waitlisted_at": "En liste d'attente ({position})",
   "staff.programs.no_enrollments": "Personne ne s'est encore inscrit.",
+  "staff.programs.new": "Nouvelle activité",
+  "staff.programs.schedule_hint": "Tel que les habitants le liront, p. ex. le jeudi 18:00-20:00.",
+  "staff.programs.price": "Prix",
+  "staff.programs.price_hint": "En unités entières ; 0 pour une activité gratuite.",
+  "staff.programs.starts_at": "Première séance",
+  "staff.programs.starts_hint": "Nécessaire pour une activité payante : les remboursements se comptent à partir d'elle.",
+  "staff.programs.create": "Créer l'activité",
 };

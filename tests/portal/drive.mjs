@@ -560,6 +560,21 @@ try {
   await staffPage.click(`#staff-programs tr[data-program="${pottery.id}"] a`);
   await waitForText(staffPage, `#program-enrollments tr[data-enrollment="${waitlistedHash.split("/").pop()}"]`, en["parks.enrollment_enrolled"]);
   await waitForText(staffPage, `#program-enrollments tr[data-enrollment="${fillerPlace.id}"]`, en["parks.enrollment_cancelled"]);
+  step = "parks staff: a new program (a priced one needs its first meeting)";
+  await go(staffPage, "#/staff/programs");
+  await staffPage.fill("#program-name", "Chess club");
+  await staffPage.fill("#program-schedule", "Saturdays 10:00-12:00");
+  await staffPage.fill("#program-capacity", "2");
+  await staffPage.fill("#program-price", "15");
+  await staffPage.click("#program-form button[type=submit]");
+  await waitForText(staffPage, "#program-error", "starts_at");  // the server's detail
+  await staffPage.fill("#program-price", "0");
+  await staffPage.click("#program-form button[type=submit]");
+  await waitForText(staffPage, "h1", "Chess club");
+  const chess = (await call("GET", "/api/v1/parks/programs?page_size=100")).items.find((program) => program.name === "Chess club");
+  if (!chess || chess.capacity !== 2 || chess.price_cents !== 0 || chess.schedule !== "Saturdays 10:00-12:00")
+    throw new Error(`the program the page created is ${JSON.stringify(chess)}`);
+
   step = "parks staff: a facility's opening hours";
   await go(staffPage, "#/staff/facilities");
   const fieldId = await staffPage.locator("#staff-facilities tbody tr", { hasText: "soccer field" }).getAttribute("data-facility");
