@@ -83,8 +83,7 @@ void Application::Impl::shutdown() {
   draining->listeners = internal_server ? 2 : 1;
   auto drained = [this, draining](bool complete) {
     if (!complete) draining->all_drained = false;
-    if (--draining->listeners == 0)
-      asio::post(io, [this, draining] { finish(draining->all_drained.load()); });
+    if (--draining->listeners == 0) asio::post(io, [this, draining] { finish(draining->all_drained.load()); });
   };
   if (internal_server) internal_server->shutdown(config.server.shutdown_grace, drained);
   server->shutdown(config.server.shutdown_grace, drained);
