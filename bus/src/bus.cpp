@@ -74,7 +74,7 @@ void Bus::add_source(const std::string& module, const db::ModuleDb& database, db
   if (impl_->find_source(module)) throw std::logic_error("bus: source " + module + " added twice");
   auto source = std::make_unique<Impl::Source>();
   source->module = module;
-  source->database = &database;
+  source->log = detail::make_local_log(database);
   source->writer = &writer;
   impl_->sources.push_back(std::move(source));
 }
@@ -236,13 +236,11 @@ void Bus::stop() {
       }
   for (auto& source : impl.sources)
     impl.on_writer(*source->writer, [s = source.get()] {
-      s->relay.reset();
+      s->log->close();
       std::lock_guard lock(s->window_mutex);  // no pump runs any more (consumers stopped first)
       s->prefetch_reader.reset();
       s->window.clear();
       s->window_open = false;
-      std::lock_guard status_lock(s->status_mutex);
-      s->status_reader.reset();
       return 0;
     });
   for (auto* writer : writers) writer->drain();
@@ -316,30 +314,25 @@ BusMeasurement Bus::Impl::measure() {
   for (auto& source : sources) {
     OutboxStatus outbox{source->module};
     try {
-      std::int64_t head = source->outbox_head();
-      source->with_status_reader([&](db::Connection& reader) {
-        auto oldest = reader.cached("SELECT occurred_at FROM outbox WHERE id > ? ORDER BY id LIMIT 1");
-        std::int64_t lowest = head;
-        for (auto& feed : out.feeds) {
-          if (feed.source != source->module) continue;
-          feed.source_head = head;
-          feed.lag_events = std::max<std::int64_t>(0, head - feed.cursor);
-          oldest->reset();
-          oldest->bind(1, feed.cursor);
-          if (feed.cursor < head && oldest->executeStep())
-            if (auto at = utc::parse(oldest->getColumn(0).getString()))
-              feed.lag_seconds = std::max(0.0, std::chrono::duration<double>(SystemClock::now() - *at).count());
-          lowest = std::min(lowest, feed.cursor);
+      std::vector<std::int64_t> cursors;
+      std::vector<FeedStatus*> feeds;
+      for (auto& feed : out.feeds)
+        if (feed.source == source->module) {
+          cursors.push_back(feed.cursor);
+          feeds.push_back(&feed);
         }
-        auto count = reader.cached("SELECT count(*) FROM outbox WHERE id > ?");
-        count->bind(1, lowest);
-        count->executeStep();
-        outbox.pending = count->getColumn(0).getInt64();
-        count->reset();
-        outbox.head = head;
-        outbox.held = source->held_events.load();
-        outbox.readable = true;
-      });
+      auto backlog = source->log->backlog(cursors);
+      for (std::size_t i = 0; i < feeds.size(); ++i) {
+        auto& feed = *feeds[i];
+        feed.source_head = backlog.head;
+        feed.lag_events = std::max<std::int64_t>(0, backlog.head - feed.cursor);
+        if (auto at = backlog.first_unapplied_at[i])
+          feed.lag_seconds = std::max(0.0, std::chrono::duration<double>(SystemClock::now() - *at).count());
+      }
+      outbox.pending = backlog.pending;
+      outbox.head = backlog.head;
+      outbox.held = source->held_events.load();
+      outbox.readable = true;
     } catch (const std::exception& error) {
       spdlog::debug("bus: source {} unreadable: {}", source->module, error.what());
     }

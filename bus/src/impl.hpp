@@ -25,50 +25,12 @@
 #include <thread>
 #include <vector>
 
+#include "source_log.hpp"
 #include "townhall/bus/bus.hpp"
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/writer.hpp"
 
 namespace townhall::bus {
-namespace detail {
-
-using Clock = std::chrono::steady_clock;
-using SystemClock = std::chrono::system_clock;
-
-struct Row {
-  std::int64_t id = 0;
-  std::string topic, event_type, aggregate_type, aggregate_id, occurred_at, correlation_id, causation_id, data;
-  std::int64_t version = 0;
-  int schema = 1;
-};
-
-std::uint64_t fnv1a(std::string_view text);
-// The event of an outbox row as stored; `data` stays a string when it is not JSON.
-Event fields_of(const std::string& source, const Row& row);
-// The event of an outbox row; an Error when the row cannot be a valid event.
-Result<Event> to_event(const std::string& source, const Row& row);
-// The envelope as kept in dead_letters, also for rows that are not valid events.
-std::string envelope_of(const std::string& source, const Row& row);
-
-// An outbox row as the feeds of one source share it: read from the file once, its event
-// parsed once on first use, whatever number of subscriptions apply it. Immutable once
-// parsed, so consumer threads read it concurrently.
-struct SharedRow {
-  Row row;
-  std::uint64_t lane_hash = 0;  // of the aggregate id
-
-  const Result<Event>& event(const std::string& source) const {
-    std::call_once(parsed_once_, [&] { parsed_ = to_event(source, row); });
-    return parsed_;
-  }
-
- private:
-  mutable std::once_flag parsed_once_;
-  mutable Result<Event> parsed_;
-};
-using Rows = std::vector<std::shared_ptr<const SharedRow>>;
-
-}  // namespace detail
 
 using detail::Clock;
 using detail::envelope_of;
@@ -76,6 +38,7 @@ using detail::fnv1a;
 using detail::Row;
 using detail::Rows;
 using detail::SharedRow;
+using detail::SourceUnavailable;
 using detail::SystemClock;
 
 struct Bus::Impl : std::enable_shared_from_this<Impl> {
@@ -96,7 +59,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   struct Feed {
     SubscriptionState* subscription = nullptr;
     Source* source = nullptr;
-    std::unique_ptr<db::Connection> reader;  // relay role on the source file; consumer writer only
+    std::unique_ptr<detail::LogReader> reader;  // consumer writer only
     std::vector<Lane> lanes;
     std::int64_t persisted = 0;              // cursor row value; consumer writer only
     std::atomic<std::int64_t> watermark{0};  // min over lanes
@@ -109,7 +72,7 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     Rows ahead;
     std::int64_t ahead_after = -1;
     std::atomic<bool> ahead_scheduled{false};
-    std::unique_ptr<db::Connection> ahead_reader;  // relay thread only
+    std::unique_ptr<detail::LogReader> ahead_reader;  // relay thread only
     // Events above the cursor recorded as done before this run (processed_ranges and
     // replays in processed_events), loaded when the consumer opens. Within a run the
     // lane positions say what is done; these matter only after a restart or a lost cursor.
@@ -163,56 +126,32 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
 
   struct Source {
     std::string module;
-    const db::ModuleDb* database = nullptr;
-    db::Writer* writer = nullptr;
+    std::unique_ptr<detail::SourceLog> log;
+    db::Writer* writer = nullptr;  // the source's writer: pruning runs on it
     std::vector<Feed*> feeds;
-    std::unique_ptr<db::Connection> relay;  // source writer only
     Clock::time_point last_prune{};
     // Events past retention kept because some subscription has not applied them.
     std::atomic<std::int64_t> held_events{0};
 
-    // The newest rows of the outbox, shared by its feeds: with N subscriptions reading
+    // The newest rows of the log, shared by its feeds: with N subscriptions reading
     // live, an event is read and parsed once instead of N times. It holds every row with
-    // window_from < id <= window_to. A feed behind the window reads the file itself (up
+    // window_from < id <= window_to. A feed behind the window reads the log itself (up
     // to window_from, where it joins); a feed at its end reads the next rows into it.
     std::mutex window_mutex;
     std::deque<std::shared_ptr<const SharedRow>> window;
     std::int64_t window_from = 0, window_to = 0;
     bool window_open = false;
-    // One reader at a time extends the window from the file, without holding the lock
+    // One reader at a time extends the window from the log, without holding the lock
     // during the read; feeds that need the same rows wait for them (`extended`) instead
     // of reading and parsing them again. Feeds inside the window are never held up.
     bool extending = false;
     std::condition_variable extended;
     std::atomic<bool> prefetch_scheduled{false};
-    std::unique_ptr<db::Connection> prefetch_reader;  // the relay thread only
+    std::unique_ptr<detail::LogReader> prefetch_reader;  // the relay thread only
 
-    // For status and metrics, from any thread: one connection, not one per call.
-    std::mutex status_mutex;
-    std::unique_ptr<db::Connection> status_reader;  // under status_mutex
-
-    // Runs f on the status connection; a failure drops the connection and rethrows.
-    template <class F>
-    auto with_status_reader(F&& f) {
-      std::lock_guard lock(status_mutex);
-      try {
-        if (!status_reader) status_reader = database->open(db::Role::relay);
-        return f(*status_reader);
-      } catch (...) {
-        status_reader.reset();
-        throw;
-      }
-    }
-
-    // The newest outbox id (0 when empty), on the status connection. Throws when the file
+    // The newest id in the log (0 when empty), from any thread. Throws when the log
     // cannot be read.
-    std::int64_t outbox_head() {
-      return with_status_reader([](db::Connection& reader) {
-        auto query = reader.cached("SELECT coalesce(max(id), 0) FROM outbox");
-        query->executeStep();
-        return query->getColumn(0).getInt64();
-      });
-    }
+    std::int64_t outbox_head() { return log->head(); }
   };
 
   Impl(Options opts, metrics::Registry& registry) : options(std::move(opts)), metrics(registry) {}
@@ -324,17 +263,11 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     bool permanent = false;  // retrying cannot help: dead-letter now
   };
 
-  // The source's file cannot be read: the consumer is fine, the feed waits for the sweep.
-  struct SourceUnavailable : std::runtime_error {
-    using std::runtime_error::runtime_error;
-  };
-
-  // Up to `limit` rows with after < id <= up_to from the source's outbox on `reader`.
-  // One writer per file assigns outbox ids under SQLite's write lock, so ids become
-  // visible in order: a read that returns fewer rows than asked for has seen everything
-  // up to its last row.
-  void read_outbox(std::unique_ptr<db::Connection>& reader, const Source& source, std::int64_t after,
-                   std::int64_t up_to, std::size_t limit, Rows& out);
+  // `reader`, opened on `source`'s log first if it is not open yet.
+  static detail::LogReader& reader_on(std::unique_ptr<detail::LogReader>& reader, const Source& source) {
+    if (!reader) reader = source.log->open_reader();
+    return *reader;
+  }
 
   void schedule_prefetch(Source* source);
 
@@ -385,10 +318,9 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   // transaction. Returns true when more may be waiting.
   bool pump_batch(Feed& feed);
 
-  // The lowest (newest = false) or highest outbox id in the feed's source, on its reader.
-  std::int64_t source_outbox_bound(Feed& feed, bool newest);
-  std::int64_t source_oldest(Feed& feed) { return source_outbox_bound(feed, false); }
-  std::int64_t source_head(Feed& feed) { return source_outbox_bound(feed, true); }
+  // The oldest and the newest id in the feed's source, on its reader.
+  std::int64_t source_oldest(Feed& feed) { return reader_on(feed.reader, *feed.source).oldest(); }
+  std::int64_t source_head(Feed& feed) { return reader_on(feed.reader, *feed.source).newest(); }
 
   // The source no longer holds events this feed never applied (after `from`). With a
   // bootstrap: the snapshot, then the cursor at the source's head as read before it.

@@ -13,14 +13,6 @@
 #include "townhall/platform/time.hpp"
 
 namespace townhall::bus {
-namespace {
-
-constexpr const char* kSelectOutbox =
-    "SELECT id, topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, correlation_id, "
-    "causation_id, schema, data FROM outbox WHERE id > ? AND id <= ? ORDER BY id LIMIT ?";
-
-}  // namespace
-
 namespace detail {
 
 std::uint64_t fnv1a(std::string_view text) {
@@ -126,32 +118,15 @@ std::int64_t Bus::Impl::applied_up_to(Feed& feed) {
 
 void Bus::Impl::prune_source(Source& source) {
   if (stopping || source.feeds.empty()) return;
-  std::int64_t below = INT64_MAX;
-  for (auto* feed : source.feeds) below = std::min(below, applied_up_to(*feed));
+  detail::PruneBounds bounds;
+  bounds.applied = INT64_MAX;
+  for (auto* feed : source.feeds) bounds.applied = std::min(bounds.applied, applied_up_to(*feed));
+  bounds.retention_cutoff = utc::format(SystemClock::now() - options.retention);
+  bounds.hold_cutoff = utc::format(SystemClock::now() - std::max(options.max_hold, options.retention));
   try {
-    if (!source.relay) source.relay = source.database->open(db::Role::relay);
-    auto cutoff = utc::format(SystemClock::now() - options.retention);
-    auto hold_cutoff = utc::format(SystemClock::now() - std::max(options.max_hold, options.retention));
-    // Past retention and applied by every subscription; or past the hold bound (a
-    // subscription that still needs it bootstraps). The newest row stays: a new row's
-    // id is max(id) + 1, and ids must never be reused (bus/0003_outbox_plain_rowid.sql).
-    auto prune = source.relay->cached(
-        "DELETE FROM outbox WHERE ((id <= ?1 AND occurred_at < ?2) OR occurred_at < ?3) "
-        "AND id < (SELECT max(id) FROM outbox)");
-    prune->bind(1, below);
-    prune->bind(2, cutoff);
-    prune->bind(3, hold_cutoff);
-    int removed = prune->exec();
-    if (removed > 0) spdlog::info("bus: pruned {} events from the {} outbox", removed, source.module);
-    auto held = source.relay->cached("SELECT count(*) FROM outbox WHERE id > ? AND occurred_at < ?");
-    held->bind(1, below);
-    held->bind(2, cutoff);
-    held->executeStep();
-    source.held_events = held->getColumn(0).getInt64();
-    held->reset();
+    source.held_events = source.log->prune(bounds);
     outbox_prunes().with({source.module}).inc();
   } catch (const std::exception& error) {
-    source.relay.reset();
     spdlog::warn("bus: cannot prune the {} outbox: {}", source.module, error.what());
   }
 }
@@ -159,52 +134,6 @@ void Bus::Impl::prune_source(Source& source) {
 void Bus::Impl::outbox_grew(const std::string& module) {
   if (auto* source = find_source(module))
     for (auto* feed : source->feeds) schedule_pump(feed);
-}
-
-void Bus::Impl::read_outbox(std::unique_ptr<db::Connection>& reader, const Source& source, std::int64_t after,
-                            std::int64_t up_to, std::size_t limit, Rows& out) {
-  try {
-    if (!reader) reader = source.database->open(db::Role::relay);
-    auto select = reader->cached(kSelectOutbox);
-    select->bind(1, after);
-    select->bind(2, up_to);
-    select->bind(3, static_cast<std::int64_t>(limit));
-    while (select->executeStep()) {
-      auto shared = std::make_shared<SharedRow>();
-      Row& row = shared->row;
-      row.id = select->getColumn(0).getInt64();
-      row.topic = select->getColumn(1).getString();
-      row.event_type = select->getColumn(2).getString();
-      row.aggregate_type = select->getColumn(3).getString();
-      row.aggregate_id = select->getColumn(4).getString();
-      row.version = select->getColumn(5).getInt64();
-      row.occurred_at = select->getColumn(6).getString();
-      row.correlation_id = select->getColumn(7).getString();
-      row.causation_id = select->getColumn(8).getString();
-      row.schema = select->getColumn(9).getInt();
-      row.data = select->getColumn(10).getString();
-      shared->lane_hash = fnv1a(row.aggregate_id);
-      out.push_back(std::move(shared));
-    }
-  } catch (const std::exception& error) {
-    reader.reset();
-    throw SourceUnavailable(error.what());
-  }
-}
-
-std::int64_t Bus::Impl::source_outbox_bound(Feed& feed, bool newest) {
-  try {
-    if (!feed.reader) feed.reader = feed.source->database->open(db::Role::relay);
-    auto query = feed.reader->cached(newest ? "SELECT coalesce(max(id), 0) FROM outbox"
-                                            : "SELECT coalesce(min(id), 0) FROM outbox");
-    query->executeStep();
-    auto id = query->getColumn(0).getInt64();
-    query->reset();
-    return id;
-  } catch (const std::exception& error) {
-    feed.reader.reset();
-    throw SourceUnavailable(error.what());
-  }
 }
 
 }  // namespace townhall::bus

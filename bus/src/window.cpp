@@ -33,7 +33,7 @@ void Bus::Impl::prefetch(Source& source) {
   }
   Rows fresh;
   try {
-    read_outbox(source.prefetch_reader, source, from, INT64_MAX, options.batch, fresh);
+    reader_on(source.prefetch_reader, source).read(from, INT64_MAX, options.batch, fresh);
   } catch (const SourceUnavailable&) {
     fresh.clear();  // the subscriptions find out on their next read
   }
@@ -62,7 +62,7 @@ void Bus::Impl::read_ahead(Feed& feed, std::int64_t after, std::int64_t up_to) {
   if (stopping) return;
   Rows rows;
   try {
-    read_outbox(feed.ahead_reader, *feed.source, after, up_to, options.batch, rows);
+    reader_on(feed.ahead_reader, *feed.source).read(after, up_to, options.batch, rows);
   } catch (const SourceUnavailable&) {
     return;  // the feed finds out on its own read
   }
@@ -107,12 +107,12 @@ Rows Bus::Impl::read_rows(Feed& feed, std::int64_t after) {
     }
   }
   if (extend_from >= 0) {
-    // At the window's end: read on from the file without the lock (a slow source file
+    // At the window's end: read on from the log without the lock (a slow source log
     // holds up only the feeds that need these rows) and share them with the others.
     Rows fresh;
     bool backlog = false;
     try {
-      read_outbox(feed.reader, source, extend_from, INT64_MAX, options.batch - rows.size(), fresh);
+      reader_on(feed.reader, source).read(extend_from, INT64_MAX, options.batch - rows.size(), fresh);
     } catch (...) {
       {
         std::lock_guard lock(source.window_mutex);
@@ -132,7 +132,7 @@ Rows Bus::Impl::read_rows(Feed& feed, std::int64_t after) {
     source.extended.notify_all();
     if (backlog) schedule_prefetch(&source);
   }
-  // Behind the window (catch-up): read the file up to where the window starts, so the
+  // Behind the window (catch-up): read the log up to where the window starts, so the
   // feed joins it with no gap and no overlap; the relay reads the next batch ahead.
   if (behind_up_to >= 0) {
     rows.clear();
@@ -142,7 +142,7 @@ Rows Bus::Impl::read_rows(Feed& feed, std::int64_t after) {
       feed.ahead.clear();
       feed.ahead_after = -1;
     }
-    if (rows.empty()) read_outbox(feed.reader, source, after, behind_up_to, options.batch, rows);
+    if (rows.empty()) reader_on(feed.reader, source).read(after, behind_up_to, options.batch, rows);
     if (rows.size() == options.batch && rows.back()->row.id < behind_up_to)
       schedule_read_ahead(&feed, rows.back()->row.id, behind_up_to);
   }
