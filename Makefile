@@ -9,7 +9,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps deps-build release build run test test-stress soak soak-faults soak-load tsan fuzz bench bench-bus bench-auth bench-revenue bench-parks bench-scale docs format clean
+.PHONY: deps deps-build release build run test test-stress soak soak-faults soak-load tsan fuzz bench bench-bus bench-patch bench-auth bench-revenue bench-parks bench-scale docs format clean
 
 # Everything make test, make fuzz and the benchmarks need (Debian and npm packages).
 deps:
@@ -104,6 +104,12 @@ bench-bus: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build build/bench -j $(JOBS) --target bus_bench
 	./build/bench/bench/bus_bench
+
+# Citizen PATCH rate with every cache subscribed (issue 24 §3); PROFILE=1 records perf.
+bench-patch: deps
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build build/bench -j $(JOBS) --target townhall
+	bash bench/patch/run.sh build/bench
 
 bench-auth: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)

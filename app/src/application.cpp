@@ -11,6 +11,7 @@
 #include "portal.hpp"
 #include "townhall/auth/http_api.hpp"
 #include "townhall/platform/coro.hpp"
+#include "townhall/platform/thread_name.hpp"
 
 namespace townhall::app {
 
@@ -179,7 +180,8 @@ std::uint16_t Application::start() {
   }
   int thread_count = std::max(1, impl.config.server.threads);
   for (int i = 0; i < thread_count; ++i) {
-    impl.threads.emplace_back([&impl] {
+    impl.threads.emplace_back([&impl, i] {
+      name_this_thread("http-" + std::to_string(i));
       for (;;) {
         try {
           impl.io.run();

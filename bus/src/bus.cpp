@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "impl.hpp"
+#include "townhall/platform/thread_name.hpp"
 #include "townhall/platform/time.hpp"
 
 namespace townhall::bus {
@@ -190,7 +191,10 @@ void Bus::start() {
   impl.relay_thread = std::make_unique<db::Writer>("bus-relay");  // before anything can pump
   impl.wired = true;  // consumers' opens below read any backlog a notify before this missed
   for (auto& consumer : impl.consumers) impl.schedule_open(consumer.get());
-  impl.sweeper = std::thread([self = impl_] { self->sweep_loop(); });
+  impl.sweeper = std::thread([self = impl_] {
+    name_this_thread("bus-sweeper");
+    self->sweep_loop();
+  });
 }
 
 void Bus::stop() {

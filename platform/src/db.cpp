@@ -12,6 +12,7 @@
 
 #include "authorizer.hpp"
 #include "townhall/platform/metrics.hpp"
+#include "townhall/platform/thread_name.hpp"
 
 namespace townhall::db {
 
@@ -119,6 +120,7 @@ ModuleDb::ModuleDb(std::string module, std::filesystem::path file, TableManifest
   for (auto& name : manifest_.cache) name = ascii_lower(name);
   checkpoint_thread_ = std::make_shared<CheckpointThread>();
   checkpoint_thread_->thread = std::thread([this, state = checkpoint_thread_.get()] {
+    name_this_thread("ckpt:" + module_);
     std::unique_lock lock(state->mutex);
     for (;;) {
       state->wake.wait(lock, [state] { return state->requested || state->stopping; });

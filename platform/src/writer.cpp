@@ -4,10 +4,13 @@
 
 #include <future>
 
+#include "townhall/platform/thread_name.hpp"
+
 namespace townhall::db {
 
 Writer::Writer(std::string name) : name_(std::move(name)), work_(io_.get_executor()) {
   thread_ = std::thread([this] {
+    name_this_thread("w:" + name_);
     for (;;) {
       try {
         io_.run();

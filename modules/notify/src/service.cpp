@@ -13,6 +13,7 @@
 #include "townhall/permits/events.hpp"
 #include "townhall/platform/coro.hpp"
 #include "townhall/platform/metrics.hpp"
+#include "townhall/platform/thread_name.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/events.hpp"
 
@@ -96,7 +97,10 @@ void NotifyService::start(std::string smtp_password) {
     wake_->stopping = false;
   }
   deps_.gate.open();
-  sender_ = std::thread([this] { sender_loop(); });
+  sender_ = std::thread([this] {
+    name_this_thread("notify-smtp");
+    sender_loop();
+  });
   spdlog::info("notify: started (email {})",
                settings_.smtp.enabled ? "via " + settings_.smtp.host + ":" + std::to_string(settings_.smtp.port)
                                       : std::string("off: inbox only"));

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Citizen PATCH throughput (issue 24 §3): a release server with every module (so
+# citizen.updated goes to permits', revenue's and parks' citizen caches and to notify),
+# one verified citizen changing their own phone number under wrk -t1 -c32. Prints req/s,
+# p50/p99 and each cache's lag (its sync latency from /metrics) at the end.
+# Usage: bench/patch/run.sh [build dir, default build/bench]   (or: make bench-patch)
+# Env: DURATION (wrk syntax, default 10s), CONNECTIONS (default 32), PORT (default 18086),
+#      PROFILE=1 records the server with `perf record -g` during the run (perf.data in
+#      the build dir; `perf report -i build/bench/patch.perf.data`); PRELOAD=LIB starts
+#      the server with LD_PRELOAD=LIB (an allocator A/B, e.g. Debian's libmimalloc2.0).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-build/bench}
+case "$build" in /*) ;; *) build="$root/$build" ;; esac
+duration=${DURATION:-10s}
+connections=${CONNECTIONS:-32}
+port=${PORT:-18086}
+work=$(mktemp -d)
+server=
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+mkdir -m 700 "$work/data"
+python3 - "$root/config/townhall.json" "$work/registry.json" <<'PY'
+import json, sys
+registry = json.load(open(sys.argv[1]))
+registry["server"]["rate_limit"]["enabled"] = False
+registry.setdefault("logging", {})["access_log"] = "off"
+json.dump(registry, open(sys.argv[2], "w"))
+PY
+townhall=$build/app/townhall
+"$townhall" migrate --init --config "$work/registry.json" --data-dir "$work/data" >/dev/null
+"$townhall" admin create-user --config "$work/registry.json" --data-dir "$work/data" --email admin@patch.test \
+  --password "patch password 1" --name Admin --role admin >/dev/null
+${PRELOAD:+env LD_PRELOAD=$PRELOAD} "$townhall" serve --config "$work/registry.json" --data-dir "$work/data" --port "$port" >"$work/out" 2>"$work/log" &
+server=$!
+base=http://127.0.0.1:$port
+for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+admin=$(curl -sf "$base/api/v1/auth/login" -d '{"email":"admin@patch.test","password":"patch password 1"}' | json '["token"]')
+id=$(curl -sf "$base/api/v1/auth/register" -d '{"email":"load@patch.test","password":"patch password 1","name":"Load"}' | json '["id"]')
+curl -sf -X PATCH "$base/api/v1/auth/citizens/$id" -H "Authorization: Bearer $admin" -d '{"identity_verified":true}' >/dev/null
+token=$(curl -sf "$base/api/v1/auth/login" -d '{"email":"load@patch.test","password":"patch password 1"}' | json '["token"]')
+
+echo "patch: wrk -t1 -c$connections -d$duration, release build, $(nproc) cores"
+perf_pid=
+if [ "${PROFILE:-0}" = 1 ]; then
+  perf record -e cpu-clock -g -p "$server" -o "$build/patch.perf.data" >"$work/perf.out" 2>&1 &
+  perf_pid=$!
+fi
+TOKEN=$token ID=$id wrk -t1 -c"$connections" -d"$duration" --latency -s "$root/bench/patch/patch.lua" "$base" | tee "$work/wrk"
+if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; echo "profile: $build/patch.perf.data"; fi
+kill -0 "$server" || { echo "the server died" >&2; cat "$work/log" >&2; exit 1; }
+# Every cache's lag: the sync latency histogram of each citizen subscription.
+curl -sf "$base/metrics" | python3 -c '
+import re, sys
+buckets = {}
+for line in sys.stdin:
+    m = re.match(r"townhall_sync_latency_seconds_bucket\{(.*)le=\"([^\"]+)\"\} (\S+)", line)
+    if not m: continue
+    labels, le, count = m.group(1), m.group(2), float(m.group(3))
+    if "citizen" not in labels: continue
+    buckets.setdefault(labels, []).append((float("inf") if le == "+Inf" else float(le), count))
+for labels, series in sorted(buckets.items()):
+    series.sort()
+    total = series[-1][1]
+    if total == 0: continue
+    def q(p):
+        for le, c in series:
+            if c >= p * total: return le
+    name = re.search(r"module=\"([^\"]+)\".*subscription=\"([^\"]+)\"", labels)
+    print(f"lag {name.group(1)}.{name.group(2)}: {int(total)} events, p50 <= {q(0.5)*1000:g} ms, p99 <= {q(0.99)*1000:g} ms")
+'
+grep -q "non-200 answers 0" "$work/wrk" || { echo "patch: some answers were not 200" >&2; exit 1; }
