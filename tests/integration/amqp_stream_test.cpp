@@ -116,6 +116,19 @@ TEST_F(AmqpStream, DeclareIsIdempotentAndAnInequivalentRedeclareIsAnErrorNamingT
   EXPECT_NE(refused.error().message.find("PRECONDITION_FAILED"), std::string::npos) << refused.error().message;
   EXPECT_NE(refused.error().message.find("x-max-length-bytes"), std::string::npos) << refused.error().message;
 
+  // Arguments compare as written: the same 72 h spelled "259200s" is refused too, so the
+  // transport always declares from the same settings (a change needs a policy instead).
+  other = options;
+  other.max_age = "259200s";
+  refused = connection_->declare_stream(name, other);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("inequivalent arg 'x-max-age'"), std::string::npos) << refused.error().message;
+  other.max_age = "72 hours";
+  refused = connection_->declare_stream(name + ".malformed", other);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::conflict);
+  EXPECT_NE(refused.error().message.find("invalid arg 'x-max-age'"), std::string::npos) << refused.error().message;
+
   // A refusal closes only the declaring channel: the connection goes on.
   EXPECT_TRUE(connection_->is_open());
   auto another = connection_->declare_stream(name + ".b", options);
