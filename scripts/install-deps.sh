@@ -73,11 +73,12 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
-  # rabbitmq-server's postinst starts the system broker (invoke-rc.d, port 5672) and fails
-  # the whole install when that start fails, as it can in a container without systemd. The
-  # tests start their own brokers (own dirs, own ports, own epmd), so the system one is
-  # kept from starting during the install: a policy-rc.d denying rabbitmq-server while apt
-  # runs, unless the machine already has a policy of its own (containers often do).
+  # rabbitmq-server's postinst starts the system broker (invoke-rc.d: port 5672 and an
+  # epmd on 4369) wherever an init runs, and fails the whole install when that start fails.
+  # The tests start their own brokers (own dirs, own ports, own epmd) and need none, so it
+  # is kept from starting: a policy-rc.d denying rabbitmq-server while apt runs, unless the
+  # machine has a policy of its own (containers often do; without an init nothing starts).
+  # Under systemd the unit stays enabled, for the operator who wants that broker.
   policy=/usr/sbin/policy-rc.d
   if [[ " ${missing[*]} " == *" rabbitmq-server "* ]] && [ ! -e "$policy" ]; then
     trap '"${sudo_cmd[@]}" rm -f "$policy"' EXIT
