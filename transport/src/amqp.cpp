@@ -476,8 +476,17 @@ Result<Subscription> Connection::consume(std::string_view stream, const StreamOf
   auto& state = *state_;
   if (!is_open()) return lost_error(state);
   std::string what = "consuming stream '" + std::string(stream) + "' from " + offset.describe();
-  amqp_channel_t channel = state.next_channel++;
-  if (state.next_channel == 0) state.next_channel = kFirstSubscriptionChannel;  // wrapped
+  // The next channel number not in use, within the broker's channel_max (2047 by default).
+  int channel_max = amqp_get_channel_max(state.connection);
+  if (channel_max <= 0 || channel_max > 65535) channel_max = 65535;
+  amqp_channel_t channel = 0;
+  for (int tries = 0; tries < channel_max && channel == 0; ++tries) {
+    if (state.next_channel < kFirstSubscriptionChannel || state.next_channel > channel_max)
+      state.next_channel = kFirstSubscriptionChannel;
+    amqp_channel_t candidate = state.next_channel++;
+    if (!state.subscriptions.contains(candidate)) channel = candidate;
+  }
+  if (channel == 0) return make_error(Errc::too_many_requests, what + ": every channel is in use");
   if (auto opened = open_channel(state, channel); !opened) return opened.error();
   // A stream refuses a consumer without a prefetch: it bounds the unacked deliveries.
   amqp_basic_qos(state.connection, channel, 0, prefetch, 0);

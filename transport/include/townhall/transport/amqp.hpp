@@ -87,9 +87,11 @@ struct OutgoingMessage {
 struct Delivery {
   std::uint16_t channel = 0;  // the subscription's channel (acks go there)
   std::uint64_t delivery_tag = 0;
-  std::string stream;                         // the subscription's stream
-  std::optional<std::int64_t> stream_offset;  // the broker's x-stream-offset header
-  std::optional<std::int64_t> outbox_id;      // the publisher's outbox-id header
+  std::string stream;  // the subscription's stream
+  // The broker's x-stream-offset header. Increasing, but not one per message (a segment
+  // roll takes an offset too): gaps are found by outbox id, never by offset.
+  std::optional<std::int64_t> stream_offset;
+  std::optional<std::int64_t> outbox_id;  // the publisher's outbox-id header
   std::string message_id;
   std::string type;
   std::string body;
@@ -135,8 +137,9 @@ class Connection {
                                  Clock::time_point deadline);
 
   // Starts a consumer on a stream from `offset`, on a channel of its own with basic.qos
-  // prefetch (a stream refuses consumers without one) and manual acks. At most `prefetch`
-  // deliveries are unacked at a time.
+  // prefetch (a stream refuses consumers without one) and manual acks. The broker counts
+  // the prefetch in chunks (messages the stream stored together): it sends a whole chunk
+  // while any credit is left, so up to prefetch + one chunk may be unacked.
   Result<Subscription> consume(std::string_view stream, const StreamOffset& offset, std::uint16_t prefetch);
   // Ends a consumer and closes its channel.
   Result<Unit> cancel(const Subscription& subscription);
