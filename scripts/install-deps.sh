@@ -35,6 +35,7 @@ build_packages=(
   libhowardhinnant-date-dev tzdata      # IANA time zones (parks' opening hours)
   libunistring-dev                      # NFKC and case folding of emails
   libcurl4-openssl-dev                  # notify's SMTP client (STARTTLS, AUTH)
+  librabbitmq-dev                       # rabbitmq-c: AMQP 0-9-1 client of the split's bus transport
 )
 # Only for make test, make fuzz, the benchmarks and the soak.
 test_packages=(
@@ -48,6 +49,7 @@ test_packages=(
   clang libclang-rt-14-dev              # libFuzzer (make fuzz)
   nodejs npm                            # the OpenAPI validator and the browser driver
   chromium                              # the dashboard test's browser
+  rabbitmq-server                       # the broker the transport tests start (own dir and ports)
 )
 
 packages=("${build_packages[@]}")
@@ -71,8 +73,22 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
+  # rabbitmq-server's postinst starts the system broker (invoke-rc.d: port 5672 and an
+  # epmd on 4369) wherever an init runs, and fails the whole install when that start fails.
+  # The tests start their own brokers (own dirs, own ports, own epmd) and need none, so it
+  # is kept from starting: a policy-rc.d denying rabbitmq-server while apt runs, unless the
+  # machine has a policy of its own (containers often do; without an init nothing starts).
+  # Under systemd the unit stays enabled, for the operator who wants that broker.
+  policy=/usr/sbin/policy-rc.d
+  if [[ " ${missing[*]} " == *" rabbitmq-server "* ]] && [ ! -e "$policy" ]; then
+    trap '"${sudo_cmd[@]}" rm -f "$policy"' EXIT
+    printf '#!/bin/sh\n# scripts/install-deps.sh: no system broker during the install\n[ "$1" = rabbitmq-server ] && exit 101\nexit 0\n' |
+      "${sudo_cmd[@]}" tee "$policy" >/dev/null
+    "${sudo_cmd[@]}" chmod 755 "$policy"
+  fi
   "${sudo_cmd[@]}" apt-get update -qq
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  if [ -n "$(trap -p EXIT)" ]; then "${sudo_cmd[@]}" rm -f "$policy" && trap - EXIT; fi
 fi
 
 [ "$mode" = test ] || exit 0
