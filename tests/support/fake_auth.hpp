@@ -12,6 +12,17 @@
 // from what the test put here, failing as told. The one stand-in for auth in the suite.
 namespace townhall::testing {
 
+// A citizen as the tests of auth and of its callers build one: "Citizen <id>" at
+// c<id>@example.org, at `version`; each test sets the fields it looks at.
+inline auth::Citizen test_citizen(std::int64_t id, std::int64_t version = 1) {
+  auth::Citizen citizen;
+  citizen.id = id;
+  citizen.name = "Citizen " + std::to_string(id);
+  citizen.email = "c" + std::to_string(id) + "@example.org";
+  citizen.event_version = version;
+  return citizen;
+}
+
 class FakeAuth final : public auth::Api {
  public:
   std::map<std::int64_t, auth::Citizen> citizens;  // by id: get_citizen, citizens_since

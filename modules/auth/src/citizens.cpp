@@ -134,12 +134,7 @@ Result<CitizenList> AuthService::list_citizens(const CallContext& context, std::
   }
   filter.name = std::move(name);
   filter.include_deleted = true;
-  return read_page(page,
-                   PagedQuery<Citizen>{"auth.citizens", "staff",
-                                       [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
-                                         return store::list_citizens(reader, filter, after, limit);
-                                       },
-                                       [&](db::Connection& reader) { return store::count_citizens(reader, filter); }});
+  return read_page(page, "auth.citizens", "staff", store::citizens(filter));
 }
 
 }  // namespace townhall::auth

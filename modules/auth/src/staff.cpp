@@ -80,19 +80,19 @@ Result<commands::Employee> AuthService::get_employee(const CallContext& context,
 Result<EmployeeList> AuthService::list_employees(const CallContext& context, EmployeeQuery query, input::Page page) {
   if (!context.principal || !context.principal->has("auth:admin"))
     return make_error(Errc::forbidden, "needs permission auth:admin");
-  store::EmployeeFilter filter{std::move(query.q), std::move(query.department_code), std::move(query.role),
-                               query.active};
+  auto rows =
+      store::employees({std::move(query.q), std::move(query.department_code), std::move(query.role), query.active});
   return read_page(page, PagedQuery<commands::Employee>{
                              "auth.employees", "staff",
                              [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
                                std::vector<commands::Employee> out;
-                               for (auto& row : store::list_employees(reader, filter, after, limit))
+                               for (auto& row : rows.rows(reader, after, limit))
                                  out.push_back({row.id, row.email, row.name, row.department_code, row.is_active,
                                                 store::roles_of(reader, Principal::Kind::employee, row.id),
                                                 row.event_version, row.created_at, row.updated_at});
                                return out;
                              },
-                             [&](db::Connection& reader) { return store::count_employees(reader, filter); }});
+                             [&](db::Connection& reader) { return rows.count(reader); }});
 }
 
 boost::asio::awaitable<Result<commands::Employee>> AuthService::set_employee_active(const CallContext& context,

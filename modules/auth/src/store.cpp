@@ -84,6 +84,16 @@ PasswordReset read_password_reset(SQLite::Statement& row) {
   return reset;
 }
 
+// A list of one table's rows (`columns` of `from`, "FROM citizens") in id order.
+template <class T>
+db::KeysetList<T> in_id_order(std::string_view columns, std::string_view from, T (*read)(SQLite::Statement&)) {
+  return {.select = "SELECT " + std::string(columns) + " " + std::string(from),
+          .from = from,
+          .past = "id > ?",
+          .order = "ORDER BY id",
+          .read = read};
+}
+
 }  // namespace
 
 std::optional<CitizenRow> find_citizen(db::Connection& connection, std::int64_t id) {
@@ -187,29 +197,13 @@ void update_citizen(db::Connection& connection, const CitizenRow& row) {
               row.change_seq, c.updated_at, row.deleted_at, blob(row.national_id_digest), c.id);
 }
 
-namespace {
-
-db::Filter citizen_filter(const CitizenFilter& filter) {
-  db::Filter where;
-  if (filter.none) where.add("0");
-  where.add_if(filter.email, "email = ?");
-  where.add_if(filter.name, "instr(lower(name), lower(?)) > 0");
-  if (!filter.include_deleted) where.add("deleted_at IS NULL");
-  return where;
-}
-
-}  // namespace
-
-std::vector<Citizen> list_citizens(db::Connection& connection, const CitizenFilter& filter,
-                                   const std::optional<PageAfter>& after, int limit) {
-  auto where = citizen_filter(filter);
-  if (after) where.add("id > ?", {after->id});
-  return db::filtered_rows(connection, std::string("SELECT ") + kCitizenColumns + " FROM citizens", where,
-                           "ORDER BY id", limit, read_public);
-}
-
-std::int64_t count_citizens(db::Connection& connection, const CitizenFilter& filter) {
-  return db::filtered_count(connection, "FROM citizens", citizen_filter(filter));
+db::KeysetList<Citizen> citizens(const CitizenFilter& filter) {
+  auto list = in_id_order(kCitizenColumns, "FROM citizens", read_public);
+  if (filter.none) list.where.add("0");
+  list.where.add_if(filter.email, "email = ?");
+  list.where.add_if(filter.name, "instr(lower(name), lower(?)) > 0");
+  if (!filter.include_deleted) list.where.add("deleted_at IS NULL");
+  return list;
 }
 
 std::vector<CitizenVersion> citizen_versions(db::Connection& connection, std::int64_t after_id, int limit,
@@ -307,37 +301,25 @@ namespace {
 // past ASCII): the prefix followed by the highest code point.
 std::string prefix_end(const std::string& prefix) { return prefix + "\xF4\x8F\xBF\xBF"; }
 
-db::Filter employee_filter(const EmployeeFilter& filter) {
-  db::Filter where;
+}  // namespace
+
+db::KeysetList<EmployeeRow> employees(const EmployeeFilter& filter) {
+  auto list = in_id_order(kEmployeeColumns, "FROM employees", read_employee);
   if (filter.search) {
     // Two index ranges (the email's unique index, employees_name), read by id.
     std::string email = *filter.search;
     for (auto& c : email)
       if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // emails are stored case-folded
-    where.add(
+    list.where.add(
         "id IN (SELECT id FROM employees WHERE email >= ? AND email < ? UNION ALL "
         "SELECT id FROM employees WHERE name >= ? COLLATE NOCASE AND name < ? COLLATE NOCASE)",
         {email, prefix_end(email), *filter.search, prefix_end(*filter.search)});
   }
-  where.add_if(filter.department_code, "department_code = ?");
-  where.add_if(filter.role,
-               "id IN (SELECT principal_id FROM user_roles WHERE role = ? AND principal_kind = 'employee')");
-  if (filter.active) where.add("is_active = ?", {std::int64_t{*filter.active ? 1 : 0}});
-  return where;
-}
-
-}  // namespace
-
-std::vector<EmployeeRow> list_employees(db::Connection& connection, const EmployeeFilter& filter,
-                                        const std::optional<PageAfter>& after, int limit) {
-  auto where = employee_filter(filter);
-  if (after) where.add("id > ?", {after->id});
-  return db::filtered_rows(connection, std::string("SELECT ") + kEmployeeColumns + " FROM employees", where,
-                           "ORDER BY id", limit, read_employee);
-}
-
-std::int64_t count_employees(db::Connection& connection, const EmployeeFilter& filter) {
-  return db::filtered_count(connection, "FROM employees", employee_filter(filter));
+  list.where.add_if(filter.department_code, "department_code = ?");
+  list.where.add_if(filter.role,
+                    "id IN (SELECT principal_id FROM user_roles WHERE role = ? AND principal_kind = 'employee')");
+  if (filter.active) list.where.add("is_active = ?", {std::int64_t{*filter.active ? 1 : 0}});
+  return list;
 }
 
 bool role_exists(db::Connection& connection, const std::string& role) {

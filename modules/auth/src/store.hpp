@@ -8,6 +8,7 @@
 #include "townhall/auth/api.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/page_cursor.hpp"
+#include "townhall/platform/row.hpp"
 
 // auth.db's SQL, one function per statement or small group. Callers own transactions;
 // writes run on the module's writer thread with a service-role connection.
@@ -63,11 +64,9 @@ struct CitizenFilter {
   bool include_deleted = false;
   bool none = false;  // a filter no citizen can match (an email that cannot be one)
 };
-// In id order: up to `limit` citizens past `after` (keyset pagination). A name filter is
-// a substring search no index serves: it reads citizens in id order until the page fills.
-std::vector<Citizen> list_citizens(db::Connection& connection, const CitizenFilter& filter,
-                                   const std::optional<PageAfter>& after, int limit);
-std::int64_t count_citizens(db::Connection& connection, const CitizenFilter& filter);
+// The citizens `filter` keeps, in id order. A name filter is a substring search no index
+// serves: a page reads citizens in id order until it fills.
+db::KeysetList<Citizen> citizens(const CitizenFilter& filter);
 std::vector<CitizenVersion> citizen_versions(db::Connection& connection, std::int64_t after_id, int limit,
                                              const CitizenFields& fields);
 consistency::Digest citizen_digest(db::Connection& connection, std::int64_t from_id, std::int64_t to_id,
@@ -111,10 +110,8 @@ struct EmployeeFilter {
   std::optional<std::string> role;
   std::optional<bool> active;
 };
-// In id order: up to `limit` employees past `after` (keyset pagination).
-std::vector<EmployeeRow> list_employees(db::Connection& connection, const EmployeeFilter& filter,
-                                        const std::optional<PageAfter>& after, int limit);
-std::int64_t count_employees(db::Connection& connection, const EmployeeFilter& filter);
+// The employees `filter` keeps, in id order.
+db::KeysetList<EmployeeRow> employees(const EmployeeFilter& filter);
 
 bool role_exists(db::Connection& connection, const std::string& role);
 std::vector<std::string> roles_of(db::Connection& connection, Principal::Kind kind, std::int64_t id);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "contract_checks.hpp"
+#include "fake_auth.hpp"
 
 namespace townhall::auth {
 namespace {
@@ -14,13 +15,10 @@ using testing::contract_event;
 using testing::strictness_gaps;
 
 Citizen maria() {
-  Citizen c;
-  c.id = 7;
-  c.email = "maria@example.org";
+  auto c = townhall::testing::test_citizen(7, 3);
   c.name = "Maria";
   c.phone = "+1-100";
   c.identity_verified = true;
-  c.event_version = 3;
   c.created_at = c.updated_at = "2026-11-22T00:00:00.000Z";
   return c;
 }

@@ -6,6 +6,8 @@
 
 #include <limits>
 
+#include "fake_auth.hpp"
+
 namespace townhall::auth {
 namespace {
 
@@ -17,15 +19,12 @@ T round_trip(const T& value) {
 }
 
 Citizen sample_citizen() {
-  Citizen c;
-  c.id = 42;
-  c.email = "ana@example.org";
+  auto c = townhall::testing::test_citizen(42, 7);
   c.name = "Ana Núñez";
   c.phone = "+1-555-0100";
   c.city = "Springfield";
   c.has_national_id = true;
   c.email_verified = true;
-  c.event_version = 7;
   c.created_at = "2026-01-01T00:00:00Z";
   c.updated_at = "2026-01-02T00:00:00Z";
   return c;

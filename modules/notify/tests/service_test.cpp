@@ -163,12 +163,9 @@ class NotifyServiceTest : public ::testing::Test, protected testing::ModuleHarne
   void TearDown() override { service->stop(); }
 
   void set_citizen(std::int64_t id, std::string email, bool verified) {
-    auth::Citizen citizen;
-    citizen.id = id;
-    citizen.name = "Citizen " + std::to_string(id);
+    auto citizen = testing::test_citizen(id);
     citizen.email = std::move(email);
     citizen.email_verified = verified;
-    citizen.event_version = 1;
     writer.call([&] { NotifyService::citizen_table().upsert(*database.open(db::Role::sync), citizen); });
   }
 
@@ -304,13 +301,10 @@ TEST_F(NotifyServiceTest, EmailGoesOnlyToAVerifiedAddressThatWantsIt) {
   EXPECT_EQ(message_id.back(), '>');
   EXPECT_NE(message_id.find("@town.example>"), std::string::npos);
   // A closed account is mailed nothing, though its inbox is kept.
-  auth::Citizen closed;
-  closed.id = 1;
-  closed.name = "Citizen 1";
+  auto closed = testing::test_citizen(1, 2);
   closed.email = "maria@example.org";
   closed.email_verified = true;
   closed.is_active = false;
-  closed.event_version = 2;
   writer.call([&] { NotifyService::citizen_table().upsert(*database.open(db::Role::sync), closed); });
   apply(payment(revenue::events::kPaymentCompleted, 1, 10));
   EXPECT_EQ(count("SELECT count(*) FROM deliveries"), 2);

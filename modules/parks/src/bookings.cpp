@@ -1,6 +1,5 @@
 #include <spdlog/spdlog.h>
 
-#include "client_digest.hpp"
 #include "places.hpp"
 #include "townhall/parks/events.hpp"
 #include "townhall/platform/time.hpp"
@@ -69,14 +68,8 @@ asio::awaitable<Result<store::Booking>> ParksService::book(CallContext context, 
       announce(service, events::kBookingConfirmed, booking, context.correlation_id);
     } else {
       if (auto ok = may_pay_for_places(service, principal->id); !ok) return ok.error();
-      auto client = client_digest(client_digest_key_, client_address);
-      if (auto ok = room_for_a_hold(service, principal->id, client); !ok) return ok.error();
-      booking.status = "pending_payment";
-      booking.client_digest = client;
-      booking.hold_expires_at = utc::format(now + settings_.hold);
-      store::insert_booking(service, booking);
-      announce(service, events::kBookingRequested, booking, context.correlation_id);
-      wake_scheduler();
+      if (auto ok = hold_for_payment(service, booking, client_address, now, context.correlation_id); !ok)
+        return ok.error();
     }
     return booking;
   });
@@ -94,13 +87,7 @@ Result<Listed<store::Booking>> ParksService::list_bookings(const CallContext& co
                                                            input::Page page) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();
-  return read_page(page, PagedQuery<store::Booking>{
-                             "parks.bookings", citizen_view(scope->citizen_id),
-                             [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
-                               return store::list_bookings(reader, *scope, filter, after, limit);
-                             },
-                             [&](db::Connection& reader) { return store::count_bookings(reader, *scope, filter); },
-                             [](const store::Booking& booking) { return booking.starts_at; }});
+  return read_page(page, "parks.bookings", citizen_view(scope->citizen_id), store::bookings(*scope, filter));
 }
 
 }  // namespace townhall::parks

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "client_digest.hpp"
 #include "service_internal.hpp"
 #include "townhall/parks/events.hpp"
 #include "townhall/platform/time.hpp"
@@ -23,11 +24,13 @@ template <>
 struct PlaceKind<store::Booking> {
   static constexpr std::string_view noun = events::kBookingSource;
   static constexpr std::string_view paid_status = "confirmed";
+  static constexpr std::string_view requested = events::kBookingRequested;
   static constexpr std::string_view confirmed = events::kBookingConfirmed;
   static constexpr std::string_view cancelled = events::kBookingCancelled;
   static std::optional<store::Booking> find(db::Connection& connection, std::int64_t id, const store::Scope& scope) {
     return store::find_booking(connection, id, scope);
   }
+  static void insert(db::Connection& service, store::Booking& booking) { store::insert_booking(service, booking); }
   static void save(db::Connection& service, const store::Booking& booking) { store::update_booking(service, booking); }
   // When its use starts: the refund cutoff counts from it.
   static std::optional<std::string> starts_at(db::Connection&, const store::Booking& booking) {
@@ -39,10 +42,14 @@ template <>
 struct PlaceKind<store::Enrollment> {
   static constexpr std::string_view noun = events::kEnrollmentSource;
   static constexpr std::string_view paid_status = "enrolled";
+  static constexpr std::string_view requested = events::kEnrollmentRequested;
   static constexpr std::string_view confirmed = events::kEnrollmentConfirmed;
   static constexpr std::string_view cancelled = events::kEnrollmentCancelled;
   static std::optional<store::Enrollment> find(db::Connection& connection, std::int64_t id, const store::Scope& scope) {
     return store::find_enrollment(connection, id, scope);
+  }
+  static void insert(db::Connection& service, store::Enrollment& enrollment) {
+    store::insert_enrollment(service, enrollment);
   }
   static void save(db::Connection& service, const store::Enrollment& enrollment) {
     store::update_enrollment(service, enrollment);
@@ -65,6 +72,20 @@ Result<Place> ParksService::get_place(const CallContext& context, std::int64_t i
   if (!scope) return scope.error();
   return read_one(PlaceKind<Place>::noun,
                   [&](db::Connection& reader) { return PlaceKind<Place>::find(reader, id, *scope); });
+}
+
+template <class Place>
+Result<Unit> ParksService::hold_for_payment(db::Connection& service, Place& place, const std::string& client_address,
+                                            std::chrono::system_clock::time_point now, const std::string& correlation) {
+  auto client = client_digest(client_digest_key_, client_address);
+  if (auto ok = room_for_a_hold(service, place.citizen_id, client); !ok) return ok.error();
+  place.status = "pending_payment";
+  place.client_digest = client;
+  place.hold_expires_at = utc::format(now + settings_.hold);
+  PlaceKind<Place>::insert(service, place);
+  announce(service, PlaceKind<Place>::requested, place, correlation);
+  wake_scheduler();
+  return Unit{};
 }
 
 // Who cancels, why, and what becomes of a payment (issue 21 §3.1).

@@ -1,6 +1,5 @@
 #include <spdlog/spdlog.h>
 
-#include "client_digest.hpp"
 #include "places.hpp"
 #include "townhall/parks/events.hpp"
 #include "townhall/platform/time.hpp"
@@ -97,14 +96,8 @@ asio::awaitable<Result<store::Enrollment>> ParksService::enroll(CallContext cont
       store::insert_enrollment(service, enrollment);
       announce(service, events::kEnrollmentConfirmed, enrollment, context.correlation_id);
     } else {
-      auto client = client_digest(client_digest_key_, client_address);
-      if (auto ok = room_for_a_hold(service, principal->id, client); !ok) return ok.error();
-      enrollment.status = "pending_payment";
-      enrollment.client_digest = client;
-      enrollment.hold_expires_at = utc::format(now + settings_.hold);
-      store::insert_enrollment(service, enrollment);
-      announce(service, events::kEnrollmentRequested, enrollment, context.correlation_id);
-      wake_scheduler();
+      if (auto ok = hold_for_payment(service, enrollment, client_address, now, context.correlation_id); !ok)
+        return ok.error();
     }
     return *store::find_enrollment(service, enrollment.id, store::Scope::everything());
   });
@@ -122,12 +115,7 @@ Result<Listed<store::Enrollment>> ParksService::list_enrollments(const CallConte
                                                                  store::EnrollmentFilter filter, input::Page page) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();
-  return read_page(page, PagedQuery<store::Enrollment>{
-                             "parks.enrollments", citizen_view(scope->citizen_id),
-                             [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
-                               return store::list_enrollments(reader, *scope, filter, after, limit);
-                             },
-                             [&](db::Connection& reader) { return store::count_enrollments(reader, *scope, filter); }});
+  return read_page(page, "parks.enrollments", citizen_view(scope->citizen_id), store::enrollments(*scope, filter));
 }
 
 }  // namespace townhall::parks

@@ -179,6 +179,12 @@ class ParksService : private ModuleService {
   // Room for one more unpaid hold of the citizen and of the client (its digest), counted
   // in the caller's write transaction.
   Result<Unit> room_for_a_hold(db::Connection& service, std::int64_t citizen_id, const std::string& client) const;
+  // Inserts the new `place` held pending_payment until `now` + the hold, when its citizen
+  // and `client_address` have room for one more unpaid hold (room_for_a_hold): announced
+  // as requested (revenue opens its invoice), the hold scheduler woken.
+  template <class Place>
+  Result<Unit> hold_for_payment(db::Connection& service, Place& place, const std::string& client_address,
+                                std::chrono::system_clock::time_point now, const std::string& correlation);
   // What follows a released place (the waitlist moves up for an enrollment).
   void released(db::Connection& service, const store::Booking& booking, const std::string& correlation,
                 const std::string& causation);

@@ -136,28 +136,18 @@ std::optional<Booking> find_overlap(db::Connection& connection, std::int64_t fac
                    kBookings.reader(), facility_id, ends_at, starts_at);
 }
 
-namespace {
-
-db::Filter booking_filter(const Scope& scope, const BookingFilter& filter) {
-  db::Filter where;
-  where.add_if(scope.citizen_id, "citizen_id = ?");
-  where.add_if(filter.facility_id, "facility_id = ?");
-  where.add_if(filter.from, "starts_at >= ?");
-  where.add_if(filter.to, "starts_at < ?");
-  return where;
-}
-
-}  // namespace
-
-std::vector<Booking> list_bookings(db::Connection& connection, const Scope& scope, const BookingFilter& filter,
-                                   const std::optional<PageAfter>& after, int limit) {
-  auto where = booking_filter(scope, filter);
-  if (after) where.add("(starts_at, id) > (?, ?)", {after->key, after->id});
-  return db::filtered_rows(connection, kBookings.select(), where, "ORDER BY starts_at, id", limit, kBookings.reader());
-}
-
-std::int64_t count_bookings(db::Connection& connection, const Scope& scope, const BookingFilter& filter) {
-  return db::filtered_count(connection, "FROM bookings", booking_filter(scope, filter));
+db::KeysetList<Booking> bookings(const Scope& scope, const BookingFilter& filter) {
+  db::KeysetList<Booking> list{.select = kBookings.select(),
+                               .from = "FROM bookings",
+                               .past = "(starts_at, id) > (?, ?)",
+                               .order = "ORDER BY starts_at, id",
+                               .read = kBookings.reader(),
+                               .key_of = [](const Booking& booking) { return booking.starts_at; }};
+  list.where.add_if(scope.citizen_id, "citizen_id = ?");
+  list.where.add_if(filter.facility_id, "facility_id = ?");
+  list.where.add_if(filter.from, "starts_at >= ?");
+  list.where.add_if(filter.to, "starts_at < ?");
+  return list;
 }
 
 std::vector<Booking> expired_holds(db::Connection& connection, const std::string& now, int limit) {
@@ -254,26 +244,15 @@ std::optional<Enrollment> find_active_enrollment(db::Connection& connection, std
                    kEnrollments.reader(), program_id, citizen_id);
 }
 
-namespace {
-
-db::Filter enrollment_filter(const Scope& scope, const EnrollmentFilter& filter) {
-  db::Filter where;
-  where.add_if(scope.citizen_id, "e.citizen_id = ?");
-  where.add_if(filter.program_id, "e.program_id = ?");
-  return where;
-}
-
-}  // namespace
-
-std::vector<Enrollment> list_enrollments(db::Connection& connection, const Scope& scope, const EnrollmentFilter& filter,
-                                         const std::optional<PageAfter>& after, int limit) {
-  auto where = enrollment_filter(scope, filter);
-  if (after) where.add("e.id > ?", {after->id});
-  return db::filtered_rows(connection, kEnrollments.select(), where, "ORDER BY e.id", limit, kEnrollments.reader());
-}
-
-std::int64_t count_enrollments(db::Connection& connection, const Scope& scope, const EnrollmentFilter& filter) {
-  return db::filtered_count(connection, "FROM enrollments e", enrollment_filter(scope, filter));
+db::KeysetList<Enrollment> enrollments(const Scope& scope, const EnrollmentFilter& filter) {
+  db::KeysetList<Enrollment> list{.select = kEnrollments.select(),
+                                  .from = "FROM enrollments e",
+                                  .past = "e.id > ?",
+                                  .order = "ORDER BY e.id",
+                                  .read = kEnrollments.reader()};
+  list.where.add_if(scope.citizen_id, "e.citizen_id = ?");
+  list.where.add_if(filter.program_id, "e.program_id = ?");
+  return list;
 }
 
 std::int64_t count_taken(db::Connection& connection, std::int64_t program_id) {

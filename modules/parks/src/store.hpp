@@ -9,6 +9,7 @@
 #include "townhall/parks/events.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/page_cursor.hpp"
+#include "townhall/platform/row.hpp"
 
 // parks.db's SQL, one function per statement; no transactions.
 namespace townhall::parks::store {
@@ -83,10 +84,9 @@ struct BookingFilter {
   std::optional<std::int64_t> facility_id;
   std::optional<std::string> from, to;  // starts_at within [from, to)
 };
-// In (starts_at, id) order: up to `limit` bookings past `after` (its key is a starts_at).
-std::vector<Booking> list_bookings(db::Connection& connection, const Scope& scope, const BookingFilter& filter,
-                                   const std::optional<PageAfter>& after, int limit);
-std::int64_t count_bookings(db::Connection& connection, const Scope& scope, const BookingFilter& filter);
+// The bookings in `scope` that `filter` keeps, in (starts_at, id) order (a cursor's key is
+// a starts_at).
+db::KeysetList<Booking> bookings(const Scope& scope, const BookingFilter& filter);
 // Pending bookings whose hold ended at or before `now`, and the earliest hold still
 // running, of a booking or an enrollment.
 std::vector<Booking> expired_holds(db::Connection& connection, const std::string& now, int limit);
@@ -146,10 +146,8 @@ std::optional<Enrollment> find_active_enrollment(db::Connection& connection, std
 struct EnrollmentFilter {
   std::optional<std::int64_t> program_id;
 };
-// In id order: up to `limit` enrollments in `scope` past `after`.
-std::vector<Enrollment> list_enrollments(db::Connection& connection, const Scope& scope, const EnrollmentFilter& filter,
-                                         const std::optional<PageAfter>& after, int limit);
-std::int64_t count_enrollments(db::Connection& connection, const Scope& scope, const EnrollmentFilter& filter);
+// The enrollments in `scope` that `filter` keeps, in id order.
+db::KeysetList<Enrollment> enrollments(const Scope& scope, const EnrollmentFilter& filter);
 // Places taken: enrolled and held pending_payment (what capacity bounds).
 std::int64_t count_taken(db::Connection& connection, std::int64_t program_id);
 std::optional<Enrollment> first_waitlisted(db::Connection& connection, std::int64_t program_id);

@@ -80,11 +80,7 @@ class ParksServiceTest : public ::testing::Test, protected testing::ModuleHarnes
   // citizen_refs' row of citizen `id` at `version`, as auth's events write it.
   void set_citizen(std::int64_t id, std::int64_t version, bool email_verified, bool identity_verified) {
     writer.call([&] {
-      auth::Citizen citizen;
-      citizen.id = id;
-      citizen.name = "Citizen " + std::to_string(id);
-      citizen.email = "c" + std::to_string(id) + "@example.org";
-      citizen.event_version = version;
+      auto citizen = testing::test_citizen(id, version);
       citizen.email_verified = email_verified;
       citizen.identity_verified = identity_verified;
       ParksService::citizen_table().upsert(*database.open(db::Role::sync), citizen);
@@ -179,17 +175,29 @@ inline bus::Event invoice_rejected(const std::string& module, const std::string&
   return event;
 }
 
+// A program `name` meeting on `schedule`, `capacity` places at `price_cents`, with no first
+// meeting (a priced one needs it: set starts_at).
+inline NewProgram new_program(std::string name, std::string schedule, std::int64_t capacity, std::int64_t price_cents) {
+  NewProgram input;
+  input.name = std::move(name);
+  input.schedule = std::move(schedule);
+  input.capacity = capacity;
+  input.price_cents = price_cents;
+  return input;
+}
+
+// Parks staff create `input`.
+inline Result<store::Program> create_program(ParksService& service, const NewProgram& input) {
+  return testing::run_awaitable(service.create_program(staff_with_correlation(), input));
+}
+
 // A program priced 4,000 (the demo's yoga class) by parks staff, `capacity` places, first
 // meeting `starts_in` hours from now.
 inline std::int64_t priced_program(ParksService& service, std::int64_t capacity, int starts_in) {
-  NewProgram input;
-  input.name = "Yoga";
-  input.schedule = "Saturdays 09:00-10:00";
-  input.capacity = capacity;
-  input.price_cents = 4000;
+  auto input = new_program("Yoga", "Saturdays 09:00-10:00", capacity, 4000);
   input.starts_at =
       std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now()) + std::chrono::hours(starts_in);
-  auto program = testing::run_awaitable(service.create_program(staff_with_correlation(), input));
+  auto program = create_program(service, input);
   EXPECT_TRUE(program) << program.error().message;
   return program ? program->id : 0;
 }

@@ -11,11 +11,7 @@ namespace {
 // (declined by its citizen, refused by revenue, expired), it is offered to the first on
 // the waitlist, held with its own deadline.
 TEST_F(ParksServiceTest, APricedPlaceIsHeldUntilPaidAndAReleasedOneGoesToTheWaitlist) {
-  NewProgram undated;
-  undated.name = "Yoga";
-  undated.schedule = "Saturdays";
-  undated.price_cents = 4000;
-  auto refused = testing::run_awaitable(service->create_program(staff_with_correlation(), undated));
+  auto refused = create_program(*service, new_program("Yoga", "Saturdays", 1, 4000));  // no first meeting
   ASSERT_FALSE(refused);
   EXPECT_NE(refused.error().message.find("starts_at"), std::string::npos) << refused.error().message;
 
@@ -98,11 +94,7 @@ TEST_F(ParksServiceTest, APricedPlaceIsHeldUntilPaidAndAReleasedOneGoesToTheWait
 // waitlist of a free program enrolls at once (enrollment.confirmed, which revenue reads)
 // and says so in enrollment.promoted (which notify turns into an inbox notice).
 TEST_F(ParksServiceTest, APromotionFromTheWaitlistIsAnnounced) {
-  NewProgram free;
-  free.name = "Chess club";
-  free.schedule = "Tuesdays";
-  free.capacity = 1;
-  auto program = testing::run_awaitable(service->create_program(staff_with_correlation(), free));
+  auto program = create_program(*service, new_program("Chess club", "Tuesdays", 1, 0));
   ASSERT_TRUE(program) << program.error().message;
   auto first = testing::run_awaitable(service->enroll(citizen(1), program->id));
   ASSERT_TRUE(first);

@@ -116,13 +116,7 @@ Result<ApplicationList> PermitsService::list_applications(const CallContext& con
                                                           input::Page page) {
   auto scope = scope_for(context.principal.get());
   if (!scope) return scope.error();
-  return read_page(page,
-                   PagedQuery<store::Application>{
-                       "permits.applications", owner_of(*scope),
-                       [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
-                         return store::list_applications(reader, *scope, filter, after, limit);
-                       },
-                       [&](db::Connection& reader) { return store::count_applications(reader, *scope, filter); }});
+  return read_page(page, "permits.applications", owner_of(*scope), store::applications(*scope, filter));
 }
 
 boost::asio::awaitable<Result<Unit>> PermitsService::check_identity(const CallContext& context,

@@ -79,29 +79,17 @@ std::optional<Application> find_application(db::Connection& connection, std::int
                    read_application, scope.citizen_id, scope.department_code, id);
 }
 
-namespace {
-
-db::Filter application_filter(const Scope& scope, const ApplicationFilter& filter) {
-  db::Filter where;
-  where.add_if(scope.citizen_id, "a.citizen_id = ?");
-  where.add_if(scope.department_code, "a.department_code = ?");
-  where.add_if(filter.status, "a.status = ?");
-  where.add_if(filter.department_code, "a.department_code = ?");
-  return where;
-}
-
-}  // namespace
-
-std::vector<Application> list_applications(db::Connection& connection, const Scope& scope,
-                                           const ApplicationFilter& filter, const std::optional<PageAfter>& after,
-                                           int limit) {
-  auto where = application_filter(scope, filter);
-  if (after) where.add("a.id < ?", {after->id});  // newest first
-  return db::filtered_rows(connection, kApplicationSelect, where, "ORDER BY a.id DESC", limit, read_application);
-}
-
-std::int64_t count_applications(db::Connection& connection, const Scope& scope, const ApplicationFilter& filter) {
-  return db::filtered_count(connection, "FROM applications a", application_filter(scope, filter));
+db::KeysetList<Application> applications(const Scope& scope, const ApplicationFilter& filter) {
+  db::KeysetList<Application> list{.select = kApplicationSelect,
+                                   .from = "FROM applications a",
+                                   .past = "a.id < ?",  // newest first
+                                   .order = "ORDER BY a.id DESC",
+                                   .read = read_application};
+  list.where.add_if(scope.citizen_id, "a.citizen_id = ?");
+  list.where.add_if(scope.department_code, "a.department_code = ?");
+  list.where.add_if(filter.status, "a.status = ?");
+  list.where.add_if(filter.department_code, "a.department_code = ?");
+  return list;
 }
 
 void insert_application(db::Connection& connection, Application& a) {

@@ -9,6 +9,7 @@
 #include "townhall/permits/events.hpp"
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/page_cursor.hpp"
+#include "townhall/platform/row.hpp"
 
 // permits.db's SQL. Every read of applications and permits takes a Scope: the seeds'
 // row-level rule lives here, so no route can forget it.
@@ -44,11 +45,8 @@ struct ApplicationFilter {
   std::optional<std::string> status;
   std::optional<std::string> department_code;
 };
-// Newest first: up to `limit` applications past `after` (keyset pagination).
-std::vector<Application> list_applications(db::Connection& connection, const Scope& scope,
-                                           const ApplicationFilter& filter, const std::optional<PageAfter>& after,
-                                           int limit);
-std::int64_t count_applications(db::Connection& connection, const Scope& scope, const ApplicationFilter& filter);
+// The applications in `scope` that `filter` keeps, newest first.
+db::KeysetList<Application> applications(const Scope& scope, const ApplicationFilter& filter);
 void insert_application(db::Connection& connection, Application& application);  // fills id
 void update_application(db::Connection& connection, const Application& application);
 

@@ -1,8 +1,5 @@
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include "service_internal.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/events.hpp"
@@ -77,15 +74,8 @@ asio::awaitable<Result<std::int64_t>> RevenueService::mark_overdue(CallContext c
 }
 
 asio::awaitable<void> RevenueService::overdue_loop() {
-  auto done = overdue_done_;
-  while (deps_.gate.is_open()) {
-    auto marked = co_await mark_overdue(CallContext::as_service("revenue", "overdue-invoices"));
-    if (!marked) spdlog::warn("revenue: overdue invoice job: {}", marked.error().message);
-    if (!deps_.gate.is_open()) break;
-    overdue_timer_->expires_after(settings_.overdue_interval);
-    co_await overdue_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
-  }
-  done->set();
+  return run_periodic(deps_.gate, *overdue_timer_, settings_.overdue_interval, "overdue invoice job", overdue_done_,
+                      [this] { return mark_overdue(CallContext::as_service("revenue", "overdue-invoices")); });
 }
 
 Result<store::Invoice> RevenueService::get_invoice(const CallContext& context, std::int64_t id) {
@@ -98,12 +88,7 @@ Result<Listed<store::Invoice>> RevenueService::list_invoices(const CallContext& 
                                                              input::Page page) {
   auto scope = read_scope(context.principal.get());
   if (!scope) return scope.error();
-  return read_page(page, PagedQuery<store::Invoice>{
-                             "revenue.invoices", citizen_view(scope->citizen_id),
-                             [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
-                               return store::list_invoices(reader, *scope, filter, after, limit);
-                             },
-                             [&](db::Connection& reader) { return store::count_invoices(reader, *scope, filter); }});
+  return read_page(page, "revenue.invoices", citizen_view(scope->citizen_id), store::invoices(*scope, filter));
 }
 
 Result<std::vector<store::Payment>> RevenueService::payments_of(const CallContext& context, std::int64_t invoice_id) {

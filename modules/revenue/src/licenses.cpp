@@ -2,9 +2,6 @@
 // expires and lapses them.
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include "service_internal.hpp"
 #include "townhall/platform/time.hpp"
 #include "townhall/revenue/events.hpp"
@@ -210,15 +207,8 @@ LicenseSweep close_due_licenses(db::Connection& service, const std::string& corr
 }
 
 asio::awaitable<void> RevenueService::expiry_loop() {
-  auto done = expiry_done_;
-  while (deps_.gate.is_open()) {
-    auto expired = co_await expire_licenses(CallContext::as_service("revenue", "license-expiry"));
-    if (!expired) spdlog::warn("revenue: license expiry job: {}", expired.error().message);
-    if (!deps_.gate.is_open()) break;
-    expiry_timer_->expires_after(settings_.license_expiry_interval);
-    co_await expiry_timer_->async_wait(asio::as_tuple(asio::use_awaitable));
-  }
-  done->set();
+  return run_periodic(deps_.gate, *expiry_timer_, settings_.license_expiry_interval, "license expiry job", expiry_done_,
+                      [this] { return expire_licenses(CallContext::as_service("revenue", "license-expiry")); });
 }
 
 }  // namespace townhall::revenue

@@ -3,6 +3,10 @@
 // What the files of RevenueService share (service.cpp, invoices.cpp, payments.cpp,
 // tax_records.cpp, licenses.cpp, handlers.cpp); private to the module.
 
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -20,6 +24,23 @@ struct RevenueService::Flight {
 };
 
 Error forbidden(std::string message);
+
+// The loop of a job run every `interval` (overdue invoices, license expiry): `round()`
+// (an awaitable Result) while the gate is open, a failed round logged as `job`'s, then
+// sleeping on `timer` (cancelled at stop); `done` is set when the gate closes.
+template <class Round>
+boost::asio::awaitable<void> run_periodic(ModuleGate& gate, boost::asio::steady_timer& timer,
+                                          std::chrono::hours interval, std::string_view job,
+                                          std::shared_ptr<Latch> done, Round round) {
+  while (gate.is_open()) {
+    auto result = co_await round();
+    if (!result) spdlog::warn("revenue: {}: {}", job, result.error().message);
+    if (!gate.is_open()) break;
+    timer.expires_after(interval);
+    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+  done->set();
+}
 
 // Which records a principal reads: a citizen their own, revenue staff all.
 Result<store::Scope> read_scope(const Principal* principal);

@@ -70,33 +70,22 @@ std::optional<Invoice> find_invoice_by_source(db::Connection& connection, const 
                    kInvoices.reader(), source_module, source_type, source_id);
 }
 
-namespace {
-
-db::Filter invoice_filter(const Scope& scope, const InvoiceFilter& filter) {
-  db::Filter where;
-  where.add_if(scope.citizen_id, "citizen_id = ?");
+db::KeysetList<Invoice> invoices(const Scope& scope, const InvoiceFilter& filter) {
+  db::KeysetList<Invoice> list{.select = kInvoices.select(),
+                               .from = "FROM invoices",
+                               .past = "id < ?",  // newest first
+                               .order = "ORDER BY id DESC",
+                               .read = kInvoices.reader()};
+  list.where.add_if(scope.citizen_id, "citizen_id = ?");
   // Overdue is an open invoice the overdue job marked (migration 0006).
   if (filter.status == "open")
-    where.add("status = 'open' AND overdue_at IS NULL");
+    list.where.add("status = 'open' AND overdue_at IS NULL");
   else if (filter.status == "overdue")
-    where.add("status = 'open' AND overdue_at IS NOT NULL");
+    list.where.add("status = 'open' AND overdue_at IS NOT NULL");
   else
-    where.add_if(filter.status, "status = ?");
-  where.add_if(filter.citizen_id, "citizen_id = ?");
-  return where;
-}
-
-}  // namespace
-
-std::vector<Invoice> list_invoices(db::Connection& connection, const Scope& scope, const InvoiceFilter& filter,
-                                   const std::optional<PageAfter>& after, int limit) {
-  auto where = invoice_filter(scope, filter);
-  if (after) where.add("id < ?", {after->id});  // newest first
-  return db::filtered_rows(connection, kInvoices.select(), where, "ORDER BY id DESC", limit, kInvoices.reader());
-}
-
-std::int64_t count_invoices(db::Connection& connection, const Scope& scope, const InvoiceFilter& filter) {
-  return db::filtered_count(connection, "FROM invoices", invoice_filter(scope, filter));
+    list.where.add_if(filter.status, "status = ?");
+  list.where.add_if(filter.citizen_id, "citizen_id = ?");
+  return list;
 }
 
 void update_invoice(db::Connection& connection, const Invoice& i) {

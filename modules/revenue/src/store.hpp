@@ -7,6 +7,7 @@
 
 #include "townhall/platform/db.hpp"
 #include "townhall/platform/page_cursor.hpp"
+#include "townhall/platform/row.hpp"
 #include "townhall/revenue/events.hpp"
 
 // revenue.db's SQL, one function per statement; no transactions. Reads of citizens'
@@ -38,10 +39,8 @@ struct InvoiceFilter {
   std::optional<std::string> status;  // as the API shows it: open (not overdue), overdue, paid, ...
   std::optional<std::int64_t> citizen_id;
 };
-// Newest first: up to `limit` invoices past `after` (keyset pagination).
-std::vector<Invoice> list_invoices(db::Connection& connection, const Scope& scope, const InvoiceFilter& filter,
-                                   const std::optional<PageAfter>& after, int limit);
-std::int64_t count_invoices(db::Connection& connection, const Scope& scope, const InvoiceFilter& filter);
+// The invoices in `scope` that `filter` keeps, newest first.
+db::KeysetList<Invoice> invoices(const Scope& scope, const InvoiceFilter& filter);
 void update_invoice(db::Connection& connection, const Invoice& invoice);
 // A tax record's invoices (its instalments), in order.
 std::vector<Invoice> invoices_of_tax_record(db::Connection& connection, std::int64_t tax_record_id);

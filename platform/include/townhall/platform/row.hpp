@@ -9,6 +9,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "townhall/platform/db.hpp"
+#include "townhall/platform/page_cursor.hpp"
 
 namespace townhall::db {
 
@@ -289,6 +291,33 @@ inline std::int64_t filtered_count(Connection& connection, std::string_view from
   query->executeStep();
   return query->getColumn(0).getInt64();
 }
+
+// A list read in keyset pages (ModuleService::read_page) from one SELECT: the rows its
+// filter keeps past a page's last row, in the list's fixed order, and how many it keeps in
+// all. A store describes each of its lists with one, so reading a page and counting the
+// list are written once.
+template <class T>
+struct KeysetList {
+  std::string select;      // SELECT ... FROM ..., with the alias the fragments use
+  std::string_view from;   // FROM ... with that alias, for the count
+  Filter where = {};       // the caller's scope and the request's filters
+  std::string_view past;   // keeps the rows after a page's last: "id < ?", "(starts_at, id) > (?, ?)"
+  std::string_view order;  // the ORDER BY that `past` follows
+  std::function<T(SQLite::Statement&)> read;
+  // The sort key `past` compares before the id; empty when the list is ordered by id alone.
+  std::function<std::string(const T&)> key_of = {};
+
+  // Up to `limit` rows past `after` (none: from the first), in order.
+  std::vector<T> rows(Connection& connection, const std::optional<PageAfter>& after, int limit) const {
+    Filter page = where;
+    if (after && key_of)
+      page.add(past, {after->key, after->id});
+    else if (after)
+      page.add(past, {after->id});
+    return filtered_rows(connection, select, page, order, limit, read);
+  }
+  std::int64_t count(Connection& connection) const { return filtered_count(connection, from, where); }
+};
 
 // Readers of a one-column row.
 inline std::int64_t int_column(SQLite::Statement& row) { return row.getColumn(0).getInt64(); }

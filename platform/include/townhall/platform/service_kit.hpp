@@ -11,6 +11,7 @@
 #include "townhall/platform/input.hpp"
 #include "townhall/platform/module_gate.hpp"
 #include "townhall/platform/page_cursor.hpp"
+#include "townhall/platform/row.hpp"
 #include "townhall/platform/write_path.hpp"
 #include "townhall/platform/writer.hpp"
 
@@ -101,6 +102,17 @@ class ModuleService {
       if (page.with_total) out.total = query.count(reader);
       return out;
     });
+  }
+
+  // A page of a store's list (row.hpp's KeysetList), named `list` as `owner` sees it.
+  template <class T>
+  Result<input::Listed<T>> read_page(const input::Page& page, std::string_view list, std::string owner,
+                                     const db::KeysetList<T>& rows) const {
+    return read_page(page, PagedQuery<T>{list, std::move(owner),
+                                         [&](db::Connection& reader, const std::optional<PageAfter>& after, int limit) {
+                                           return rows.rows(reader, after, limit);
+                                         },
+                                         [&](db::Connection& reader) { return rows.count(reader); }, rows.key_of});
   }
 
   ServiceDependencies deps_;
