@@ -48,7 +48,28 @@ Result<TimePoint> to_time_point(const Fields& f) {
 
 }  // namespace
 
-std::string format(TimePoint time) { return date::format("%FT%TZ", std::chrono::floor<milliseconds>(time)); }
+// Written by hand rather than with date::format, which goes through an ostringstream and
+// its locale on every call: every event, row and log line takes a timestamp (issue 24 §3).
+std::string format(TimePoint time) {
+  const auto millis = std::chrono::floor<milliseconds>(time);
+  const auto day = std::chrono::floor<date::days>(millis);
+  const date::year_month_day ymd(day);
+  const int year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) return date::format("%FT%TZ", millis);  // not four digits
+  const date::hh_mm_ss clock(millis - day);
+  char text[] = "0000-00-00T00:00:00.000Z";
+  auto put = [&text](std::size_t pos, std::size_t width, long long value) {
+    for (std::size_t i = pos + width; i-- > pos; value /= 10) text[i] = static_cast<char>('0' + value % 10);
+  };
+  put(0, 4, year);
+  put(5, 2, static_cast<unsigned>(ymd.month()));
+  put(8, 2, static_cast<unsigned>(ymd.day()));
+  put(11, 2, clock.hours().count());
+  put(14, 2, clock.minutes().count());
+  put(17, 2, clock.seconds().count());
+  put(20, 3, clock.subseconds().count());
+  return std::string(text, sizeof text - 1);
+}
 
 std::string now() { return format(std::chrono::system_clock::now()); }
 

@@ -1,8 +1,10 @@
 #include "townhall/platform/http.hpp"
 
+#include <date/date.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "townhall/platform/input.hpp"
 #include "townhall/platform/metrics.hpp"
@@ -301,6 +303,24 @@ TEST(InputTime, Rfc3339WithCalendarAndRangeChecks) {
   EXPECT_NE(far.error().message.find("field 'when': must be at most 365 days"), std::string::npos);
   auto garbage = parse_time("when", "2030-02-30T00:00:00Z", {}, now);
   EXPECT_NE(garbage.error().message.find("field 'when'"), std::string::npos);
+}
+
+// format() writes the text by hand (issue 24 §3); the date library's stream formatting is
+// the reference, on instants spread over the whole range, before 1970 included, and on
+// every millisecond edge of a second, minute, day and leap day.
+TEST(InputTime, FormatWritesWhatTheDateLibraryWrites) {
+  using std::chrono::milliseconds;
+  auto reference = [](utc::TimePoint at) { return date::format("%FT%TZ", std::chrono::floor<milliseconds>(at)); };
+  std::vector<utc::TimePoint> instants;
+  for (const char* text : {"1900-01-01T00:00:00.000Z", "1969-12-31T23:59:59.999Z", "1970-01-01T00:00:00.000Z",
+                           "2000-02-29T23:59:59.999Z", "2026-12-31T23:59:59.999Z", "2199-12-31T23:59:59.999Z"})
+    instants.push_back(utc::parse(text).value());
+  std::mt19937_64 random(42);
+  std::uniform_int_distribution<std::int64_t> spread(-2'208'988'800'000, 7'258'118'400'000);  // 1900..2200, ms
+  for (int i = 0; i < 20000; ++i) instants.push_back(utc::TimePoint(milliseconds(spread(random))));
+  instants.push_back(utc::TimePoint(std::chrono::nanoseconds(-1)));  // floors to the millisecond before 1970
+  instants.push_back(utc::TimePoint(std::chrono::microseconds(1'999)));
+  for (auto at : instants) ASSERT_EQ(utc::format(at), reference(at)) << reference(at);
 }
 
 TEST(InputIds, OnlyPositiveDecimalIdsNameSomething) {
