@@ -7,7 +7,8 @@
 # Env: DURATION (wrk syntax, default 10s), CONNECTIONS (default 32), PORT (default 18086),
 #      PROFILE=1 records the server with `perf record -g` during the run (perf.data in
 #      the build dir; `perf report -i build/bench/patch.perf.data`); PRELOAD=LIB starts
-#      the server with LD_PRELOAD=LIB (an allocator A/B, e.g. Debian's libmimalloc2.0).
+#      the server with LD_PRELOAD=LIB (an allocator A/B, e.g. Debian's libmimalloc2.0;
+#      bench/server.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-build/bench}
@@ -15,31 +16,9 @@ case "$build" in /*) ;; *) build="$root/$build" ;; esac
 duration=${DURATION:-10s}
 connections=${CONNECTIONS:-32}
 port=${PORT:-18086}
-work=$(mktemp -d)
-server=
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-mkdir -m 700 "$work/data"
-python3 - "$root/config/townhall.json" "$work/registry.json" <<'PY'
-import json, sys
-registry = json.load(open(sys.argv[1]))
-registry["server"]["rate_limit"]["enabled"] = False
-registry.setdefault("logging", {})["access_log"] = "off"
-json.dump(registry, open(sys.argv[2], "w"))
-PY
-townhall=$build/app/townhall
-"$townhall" migrate --init --config "$work/registry.json" --data-dir "$work/data" >/dev/null
-"$townhall" admin create-user --config "$work/registry.json" --data-dir "$work/data" --email admin@patch.test \
-  --password "patch password 1" --name Admin --role admin >/dev/null
-${PRELOAD:+env LD_PRELOAD=$PRELOAD} "$townhall" serve --config "$work/registry.json" --data-dir "$work/data" --port "$port" >"$work/out" 2>"$work/log" &
-server=$!
-base=http://127.0.0.1:$port
-for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
-admin=$(curl -sf "$base/api/v1/auth/login" -d '{"email":"admin@patch.test","password":"patch password 1"}' | json '["token"]')
-id=$(curl -sf "$base/api/v1/auth/register" -d '{"email":"load@patch.test","password":"patch password 1","name":"Load"}' | json '["id"]')
-curl -sf -X PATCH "$base/api/v1/auth/citizens/$id" -H "Authorization: Bearer $admin" -d '{"identity_verified":true}' >/dev/null
-token=$(curl -sf "$base/api/v1/auth/login" -d '{"email":"load@patch.test","password":"patch password 1"}' | json '["token"]')
+# shellcheck source=../server.sh
+. "$root/bench/server.sh"
+bench_server "$build" "$port"
 
 echo "patch: wrk -t1 -c$connections -d$duration, release build, $(nproc) cores"
 perf_pid=
