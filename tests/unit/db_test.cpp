@@ -3,6 +3,7 @@
 
 #include <SQLiteCpp/Transaction.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include "fault_vfs.hpp"
 #include "server_fixture.hpp"
@@ -146,6 +147,23 @@ TEST(Writer, CallRunsOnTheWriterWaitsAndRethrows) {
   writer.call([&] { writer.call([&] { nested = writer.on_writer_thread(); }); });
   EXPECT_TRUE(nested);
   writer.stop();
+}
+
+// top -H, perf and gdb tell the writers apart by name (a long name is cut to Linux's 15 bytes).
+TEST(Writer, ItsThreadIsNamedAfterIt) {
+  auto thread_name = [](Writer& writer) {
+    std::string name;
+    writer.call([&] {
+      char buffer[16] = {};
+      pthread_getname_np(pthread_self(), buffer, sizeof buffer);
+      name = buffer;
+    });
+    return name;
+  };
+  Writer permits("permits");
+  EXPECT_EQ(thread_name(permits), "w:permits");
+  Writer long_name("a-module-with-a-long-name");
+  EXPECT_EQ(thread_name(long_name), "w:a-module-with");
 }
 
 }  // namespace
