@@ -262,6 +262,7 @@ void Bus::Impl::pump(Feed& feed) {
     std::int64_t low = feed.lanes.front().position;
     for (const auto& lane : feed.lanes) low = std::min(low, lane.position);
     feed.watermark = low;
+    if (feed.reader) feed.reader->release(low);
   } catch (const SourceUnavailable& error) {
     spdlog::debug("bus: {} cannot read source {}: {}", feed.subscription->spec.name, feed.source->module, error.what());
     return;

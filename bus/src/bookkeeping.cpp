@@ -23,16 +23,27 @@ void Bus::Impl::open_consumer(Consumer& consumer) {
   try {
     consumer.sync = consumer.database->open(db::Role::sync);
     consumer.service = consumer.database->open(db::Role::service);
-    auto cursor = consumer.sync->cached("SELECT position FROM bus_cursors WHERE subscription = ? AND source = ?");
+    auto cursor =
+        consumer.sync->cached("SELECT position, stream_offset FROM bus_cursors WHERE subscription = ? AND source = ?");
     for (auto& subscription : consumer.subscriptions) {
       for (auto& feed : subscription->feeds) {
         cursor->reset();
         cursor->clearBindings();
         cursor->bind(1, subscription->spec.name);
         cursor->bind(2, feed->source->module);
-        std::int64_t position = cursor->executeStep() ? cursor->getColumn(0).getInt64() : 0;
+        std::int64_t position = 0;
+        std::optional<std::int64_t> stream_offset;
+        if (cursor->executeStep()) {
+          position = cursor->getColumn(0).getInt64();
+          if (!cursor->getColumn(1).isNull()) stream_offset = cursor->getColumn(1).getInt64();
+        }
         cursor->reset();
         position = rewind_if_source_restored(consumer, *subscription, *feed, position);
+        // A stream's reader starts receiving here (the local log ignores it).
+        std::weak_ptr<Impl> weak = shared_from_this();
+        reader_on(feed->reader, *feed->source).attach(position, stream_offset, [weak, f = feed.get()] {
+          if (auto self = weak.lock()) self->schedule_pump(f);
+        });
         load_recorded(consumer, *subscription, *feed, position);
         feed->persisted = position;
         feed->watermark = position;
@@ -65,7 +76,8 @@ void Bus::Impl::open_consumer(Consumer& consumer) {
 
 std::int64_t Bus::Impl::rewind_if_source_restored(Consumer& consumer, const SubscriptionState& subscription, Feed& feed,
                                                   std::int64_t cursor) {
-  if (cursor == 0) return cursor;
+  // A stream never goes back: a restored remote source's publisher moves its ids past it.
+  if (cursor == 0 || !feed.source->log->random_access()) return cursor;
   std::int64_t head = 0;
   try {
     head = source_head(feed);
@@ -166,14 +178,23 @@ void Bus::Impl::close_consumer(Consumer& consumer) {
 }
 
 void Bus::Impl::write_cursor(db::Connection& connection, Feed& feed, std::int64_t position) {
+  // A stream's reader says where to attach again for this position; written with it, so a
+  // restart resumes at the first event the cursor has not passed (no loss, and what comes
+  // twice is dropped by id).
   auto upsert = connection.cached(
-      "INSERT INTO bus_cursors (subscription, source, position, updated_at) VALUES (?, ?, ?, ?) "
-      "ON CONFLICT (subscription, source) DO UPDATE SET position = max(position, excluded.position), "
-      "updated_at = excluded.updated_at");
+      "INSERT INTO bus_cursors (subscription, source, position, updated_at, stream_offset) VALUES (?, ?, ?, ?, ?) "
+      "ON CONFLICT (subscription, source) DO UPDATE SET "
+      "stream_offset = CASE WHEN excluded.position >= position THEN excluded.stream_offset ELSE stream_offset END, "
+      "position = max(position, excluded.position), updated_at = excluded.updated_at");
   upsert->bind(1, feed.subscription->spec.name);
   upsert->bind(2, feed.source->module);
   upsert->bind(3, position);
   upsert->bind(4, utc::now());
+  auto offset = feed.reader ? feed.reader->resume_offset(position) : std::nullopt;
+  if (offset)
+    upsert->bind(5, *offset);
+  else
+    upsert->bind(5);
   upsert->exec();
 }
 
@@ -383,6 +404,7 @@ std::vector<std::string> Bus::rewind_restored_sources(const std::string& module)
     if (!consumer->up) return restored;  // its open checks the sources anyway
     for (auto& subscription : consumer->subscriptions)
       for (auto& feed : subscription->feeds) {
+        if (!feed->source->log->random_access()) continue;  // see rewind_if_source_restored
         std::int64_t head = 0;
         try {
           head = impl.source_head(*feed);

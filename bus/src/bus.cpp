@@ -53,6 +53,7 @@ void Bus::Impl::sweep_loop() {
       }
     }
     for (auto& source : sources) {
+      if (!source->writer) continue;  // a remote source: the broker prunes its stream
       if (options.consume && now - source->last_prune >= options.prune_interval) {
         source->last_prune = now;
         source->writer->post([self = shared_from_this(), s = source.get()] { self->prune_source(*s); });
@@ -66,6 +67,7 @@ Bus::Bus(Options options, metrics::Registry& metrics) : impl_(std::make_shared<I
   if (impl_->options.batch < 1) impl_->options.batch = 1;
   if (impl_->options.max_attempts < 1) impl_->options.max_attempts = 1;
   impl_->source_rewinds();  // exposed from the start, so alert rules always find it
+  detail::stream_metrics(impl_->metrics);
 }
 
 Bus::~Bus() { stop(); }
@@ -77,7 +79,21 @@ void Bus::add_source(const std::string& module, const db::ModuleDb& database, db
   source->module = module;
   source->log = detail::make_local_log(database);
   source->writer = &writer;
+  source->database = &database;
   impl_->sources.push_back(std::move(source));
+}
+
+void Bus::add_remote_source(const std::string& module) {
+  auto& impl = *impl_;
+  if (impl.started) throw std::logic_error("bus: add_remote_source after start");
+  if (!impl.options.transport) throw std::logic_error("bus: remote source " + module + " without a transport");
+  if (impl.find_source(module)) throw std::logic_error("bus: source " + module + " added twice");
+  if (!impl.link)
+    impl.link = std::make_unique<detail::StreamLink>(*impl.options.transport, impl.options.fault_hook, impl.metrics);
+  auto source = std::make_unique<Impl::Source>();
+  source->module = module;
+  source->log = impl.link->remote_log(module);
+  impl.sources.push_back(std::move(source));
 }
 
 void Bus::add_consumer(const std::string& module, const db::ModuleDb& database, db::Writer& writer,
@@ -189,6 +205,14 @@ void Bus::start() {
   for (auto& consumer : impl.consumers) consumer->last_prune = Clock::now();
   for (auto& source : impl.sources) source->last_prune = Clock::now();
   impl.relay_thread = std::make_unique<db::Writer>("bus-relay");  // before anything can pump
+  if (impl.options.transport && impl.options.consume) {
+    // Every local source goes to its stream: which processes subscribe is theirs to say.
+    if (!impl.link)
+      impl.link = std::make_unique<detail::StreamLink>(*impl.options.transport, impl.options.fault_hook, impl.metrics);
+    for (auto& source : impl.sources)
+      if (source->database) impl.link->add_publisher(source->module, *source->database, *source->writer);
+    impl.link->start();
+  }
   impl.wired = true;  // consumers' opens below read any backlog a notify before this missed
   for (auto& consumer : impl.consumers) impl.schedule_open(consumer.get());
   impl.sweeper = std::thread([self = impl_] {
@@ -207,7 +231,8 @@ void Bus::stop() {
   if (impl.sweeper.joinable()) impl.sweeper.join();
   std::set<db::Writer*> writers;
   for (auto& consumer : impl.consumers) writers.insert(consumer->writer);
-  for (auto& source : impl.sources) writers.insert(source->writer);
+  for (auto& source : impl.sources)
+    if (source->writer) writers.insert(source->writer);
   // Cancel retries, persist cursors, close connections, each on its own writer.
   for (auto& consumer : impl.consumers) {
     impl.on_writer(*consumer->writer, [&impl, c = consumer.get()] {
@@ -232,6 +257,8 @@ void Bus::stop() {
   }
   // No pump runs any more, so nothing schedules a prefetch: finish the queued ones.
   if (impl.relay_thread) impl.relay_thread->stop();
+  // The consumers' cursors are persisted with their stream offsets: the link may go.
+  if (impl.link) impl.link->stop();
   for (auto& consumer : impl.consumers)
     for (auto& subscription : consumer->subscriptions)
       for (auto& feed : subscription->feeds) {
@@ -239,14 +266,17 @@ void Bus::stop() {
         feed->ahead.clear();
       }
   for (auto& source : impl.sources)
-    impl.on_writer(*source->writer, [s = source.get()] {
-      s->log->close();
-      std::lock_guard lock(s->window_mutex);  // no pump runs any more (consumers stopped first)
-      s->prefetch_reader.reset();
-      s->window.clear();
-      s->window_open = false;
-      return 0;
-    });
+    if (!source->writer)
+      source->log->close();
+    else
+      impl.on_writer(*source->writer, [s = source.get()] {
+        s->log->close();
+        std::lock_guard lock(s->window_mutex);  // no pump runs any more (consumers stopped first)
+        s->prefetch_reader.reset();
+        s->window.clear();
+        s->window_open = false;
+        return 0;
+      });
   for (auto* writer : writers) writer->drain();
 }
 
@@ -255,6 +285,16 @@ void Bus::notify(std::string_view source_module) {
   auto* source = impl_->find_source(source_module);
   if (!source) return;
   for (auto* feed : source->feeds) impl_->schedule_pump(feed);
+  if (impl_->link) impl_->link->outbox_grew(source_module);
+}
+
+TransportStatus Bus::transport_status() {
+  if (!impl_->link) {
+    TransportStatus out;
+    out.enabled = impl_->options.transport.has_value();
+    return out;
+  }
+  return impl_->link->status();
 }
 
 bool Bus::flush(std::chrono::milliseconds timeout) {

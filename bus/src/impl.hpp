@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "source_log.hpp"
+#include "stream_link.hpp"
 #include "townhall/bus/bus.hpp"
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/writer.hpp"
@@ -127,7 +128,10 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   struct Source {
     std::string module;
     std::unique_ptr<detail::SourceLog> log;
-    db::Writer* writer = nullptr;  // the source's writer: pruning runs on it
+    // The source's writer: pruning runs on it. Null for a remote source (its stream is
+    // pruned by the broker).
+    db::Writer* writer = nullptr;
+    const db::ModuleDb* database = nullptr;  // local sources: published by the stream link
     std::vector<Feed*> feeds;
     Clock::time_point last_prune{};
     // Events past retention kept because some subscription has not applied them.
@@ -171,6 +175,8 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   // Reads and parses the next rows into the sources' windows ahead of the subscriptions
   // that are working through a backlog, so reading overlaps applying (two cores).
   std::unique_ptr<db::Writer> relay_thread;
+  // The split deployment's broker link (Options::transport); null in one process.
+  std::unique_ptr<detail::StreamLink> link;
 
   void fault(std::string_view point) {
     if (options.fault_hook) options.fault_hook(point);

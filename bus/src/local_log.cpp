@@ -9,9 +9,8 @@
 namespace townhall::bus::detail {
 namespace {
 
-constexpr const char* kSelectOutbox =
-    "SELECT id, topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, correlation_id, "
-    "causation_id, schema, data FROM outbox WHERE id > ? AND id <= ? ORDER BY id LIMIT ?";
+const std::string kSelectOutbox =
+    std::string("SELECT ") + kOutboxColumns + " FROM outbox WHERE id > ? AND id <= ? ORDER BY id LIMIT ?";
 
 // Runs `f` on `connection`, opening it first when needed; a failure drops the connection
 // (the next use opens a fresh one) and is SourceUnavailable.

@@ -65,7 +65,8 @@ db::TableManifest with_bus_tables(std::vector<std::string> owned, std::vector<st
   for (auto [name, kind] :
        {std::pair{"outbox", TableKind::outbox}, std::pair{"bus_cursors", TableKind::cursors},
         std::pair{"processed_events", TableKind::bookkeeping}, std::pair{"processed_ranges", TableKind::bookkeeping},
-        std::pair{"dead_letters", TableKind::bookkeeping}, std::pair{"storage_probe", TableKind::bookkeeping}})
+        std::pair{"dead_letters", TableKind::bookkeeping}, std::pair{"storage_probe", TableKind::bookkeeping},
+        std::pair{"bus_publications", TableKind::outbox}})
     manifest.infrastructure.emplace_back(name, kind);
   return manifest;
 }
@@ -117,9 +118,15 @@ std::int64_t Bus::Impl::applied_up_to(Feed& feed) {
 }
 
 void Bus::Impl::prune_source(Source& source) {
-  if (stopping || source.feeds.empty()) return;
+  // Published to its stream: what the broker has not confirmed stays, as for a feed behind.
+  std::optional<std::int64_t> published;
+  if (link) {
+    published = link->published(source.module);
+    if (!published) return;  // not known yet
+  }
+  if (stopping || (source.feeds.empty() && !published)) return;
   detail::PruneBounds bounds;
-  bounds.applied = INT64_MAX;
+  bounds.applied = published.value_or(INT64_MAX);
   for (auto* feed : source.feeds) bounds.applied = std::min(bounds.applied, applied_up_to(*feed));
   bounds.retention_cutoff = utc::format(SystemClock::now() - options.retention);
   bounds.hold_cutoff = utc::format(SystemClock::now() - std::max(options.max_hold, options.retention));
@@ -134,6 +141,7 @@ void Bus::Impl::prune_source(Source& source) {
 void Bus::Impl::outbox_grew(const std::string& module) {
   if (auto* source = find_source(module))
     for (auto* feed : source->feeds) schedule_pump(feed);
+  if (link) link->outbox_grew(module);
 }
 
 }  // namespace townhall::bus

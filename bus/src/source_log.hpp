@@ -14,6 +14,7 @@
 //     with oldest() > after + 1 means the events in between are gone.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -79,6 +80,18 @@ class LogReader {
   // SourceUnavailable.
   virtual std::int64_t newest() = 0;
   virtual std::int64_t oldest() = 0;
+
+  // For logs that are not random-access (a stream): the feed's cursor and the stream
+  // offset stored with it, where the reader starts receiving, and how the bus is woken
+  // when rows arrive. The local log reads wherever it is asked and ignores these.
+  virtual void attach(std::int64_t /*cursor*/, std::optional<std::int64_t> /*stream_offset*/,
+                      std::function<void()> /*wake*/) {}
+  // Every row up to `up_to` is done for good (the feed's watermark): a stream reader drops
+  // what it holds for lane retries up to there.
+  virtual void release(std::int64_t /*up_to*/) {}
+  // The stream offset to store with a cursor at `position` (see bus_cursors.stream_offset);
+  // nullopt for the local log.
+  virtual std::optional<std::int64_t> resume_offset(std::int64_t /*position*/) const { return std::nullopt; }
 };
 
 // What status and metrics need to know of a source's backlog.
@@ -100,6 +113,12 @@ struct PruneBounds {
 class SourceLog {
  public:
   virtual ~SourceLog() = default;
+  // Random-access logs (the outbox table) are read wherever a feed asks, through the
+  // source's shared window; a stream is received in order by one reader per feed, which
+  // the bus reads directly. A stream's oldest() is the first id after the last gap its
+  // reader saw, its newest() the highest id received, and it has no restore to detect (a
+  // restored source's publisher moves its ids past the stream's tail).
+  virtual bool random_access() const { return true; }
   virtual std::unique_ptr<LogReader> open_reader() = 0;
   // From any thread (status, metrics, flush): one connection shared under a lock. Throws
   // when the log cannot be read.
@@ -114,5 +133,11 @@ class SourceLog {
 
 // The source's own outbox table, read on relay connections of its file.
 std::unique_ptr<SourceLog> make_local_log(const db::ModuleDb& database);
+
+// The columns of an outbox row, read from a statement selecting them in kOutboxColumns'
+// order (local_log.cpp), for the local reader and the stream publisher.
+inline constexpr const char* kOutboxColumns =
+    "id, topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, correlation_id, causation_id, "
+    "schema, data";
 
 }  // namespace townhall::bus::detail

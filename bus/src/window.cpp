@@ -77,6 +77,12 @@ Rows Bus::Impl::read_rows(Feed& feed, std::int64_t after) {
   Source& source = *feed.source;
   Rows rows;
   rows.reserve(options.batch);
+  if (!source.log->random_access()) {
+    // A stream: each feed's reader holds what it received for it; no window to share.
+    reader_on(feed.reader, source).read(after, INT64_MAX, options.batch, rows);
+    if (!rows.empty() && rows.back()->row.id > feed.head) feed.head = rows.back()->row.id;
+    return rows;
+  }
   std::int64_t behind_up_to = -1;
   std::int64_t extend_from = -1;  // >= 0: this feed reads on from the window's end
   {

@@ -78,6 +78,24 @@ struct Subscription {
   Bootstrap bootstrap = {};
 };
 
+// The split deployment's transport (issue 23 §2, README "Run split across machines"):
+// each module's events also go to its RabbitMQ stream, and the subscriptions of this
+// process read the modules other processes serve from theirs.
+struct StreamTransport {
+  std::string url;                          // amqp://user:password@host:port/vhost
+  std::string stream_prefix = "townhall.";  // a module's stream: prefix + module name
+  // Stream retention (x-max-age, in hours as written: RabbitMQ compares it as text). At
+  // least Options::max_hold, so a subscription that pruning would wait for finds its
+  // events in the stream too.
+  std::chrono::hours max_age{24 * 30};
+  std::uint16_t prefetch = 512;  // per remote subscription (basic.qos)
+  std::chrono::milliseconds reconnect_initial{200};
+  std::chrono::milliseconds reconnect_max{5000};
+  // A started stream consumer that has received nothing is told the stream's tail after
+  // this long (the publisher reads it at connect to detect a restored source).
+  std::chrono::milliseconds tail_quiet{300};
+};
+
 struct Options {
   int lanes = 4;              // per subscription and source; by hash of aggregate id
   std::size_t batch = 256;    // events read and applied per transaction (group commit)
@@ -101,6 +119,17 @@ struct Options {
   std::function<void(const std::string& consumer, const std::string& source)> source_rewound;
   // Fault injection for crash tests: called at named points; null in production.
   std::function<void(std::string_view point)> fault_hook;
+  // Absent: one process, every source local (the default).
+  std::optional<StreamTransport> transport;
+};
+
+// The broker link of a split deployment, for /readyz and the dashboard.
+struct TransportStatus {
+  bool enabled = false;     // Options::transport was given
+  bool publishing = false;  // the publisher's connection is open (or nothing to publish)
+  bool consuming = false;   // the consumers' connection is open (or no remote source)
+  std::string last_error;   // why the last connection attempt or connection failed
+  std::int64_t reconnects = 0;
 };
 
 struct DeadLetter {
@@ -155,6 +184,9 @@ class Bus {
 
   // Before start(). `database` and `writer` outlive the bus.
   void add_source(const std::string& module, const db::ModuleDb& database, db::Writer& writer);
+  // Before start(), with Options::transport: a module another process serves. This
+  // process's subscriptions to its topics read its stream; its outbox is not read here.
+  void add_remote_source(const std::string& module);
   // `serving` says whether the consumer module itself is up (its file migrated, the
   // module started): a module that is down does not consume, and its subscriptions
   // catch up from their cursors once it serves again. Empty: always.
@@ -175,6 +207,7 @@ class Bus {
   void notify(std::string_view source);
 
   std::vector<FeedStatus> status();
+  TransportStatus transport_status();
   // The newest event id in `module`'s outbox (0 when empty); throws SQLite::Exception
   // when its file cannot be read, std::out_of_range for a module that is no source.
   std::int64_t outbox_head(std::string_view module);
