@@ -10,6 +10,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
 
 #include "fixture.hpp"
 #include "townhall/platform/consistency.hpp"
@@ -31,12 +32,13 @@ struct Week {
 };
 using Weeks = std::map<std::pair<std::int64_t, std::string>, Week>;
 
-std::ostream& operator<<(std::ostream& out, const Weeks& weeks) {
+std::string describe(const Weeks& weeks) {
+  std::ostringstream out;
   for (const auto& [key, w] : weeks)
     out << "\n  " << key.first << " " << key.second << ": " << w.bookings << " booked " << w.hours << " h, "
         << w.no_shows << " no-shows, " << w.by_citizen << "/" << w.by_staff << " cancelled, " << w.expired
         << " expired";
-  return out;
+  return out.str();
 }
 
 local_days monday_of(local_days day) { return day - (date::weekday{day} - date::Monday); }
@@ -119,7 +121,9 @@ class UtilisationReportDays : public ParksServiceTest {
                  row.cancelled_by_staff, row.expired,  row.booked_hours};
           if (!(w == Week{})) weeks[{row.facility_id, row.week}] = w;
         }
-        EXPECT_EQ(weeks, reference(*reader, from, to, facility)) << what;
+        auto expected = reference(*reader, from, to, facility);
+        EXPECT_TRUE(weeks == expected) << what << "\nreported:" << describe(weeks)
+                                       << "\nfrom the rows:" << describe(expected);
       }
   }
 
