@@ -1,5 +1,6 @@
-// The consistency check of the caches against their sources: run on demand, on a
-// schedule and after a source restore, one at a time, its results kept as metrics.
+// The consistency check of the caches against their sources (and of the tables a module
+// derives from its own rows against those rows): run on demand, on a schedule and after a
+// source restore, one at a time, its results kept as metrics.
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -35,8 +36,6 @@ asio::awaitable<Result<consistency::Report>> Application::Impl::run_consistency(
       auto rewound = co_await slot->writer->run([this, &name] { return bus->rewind_restored_sources(name); });
       report.rewound.insert(report.rewound.end(), rewound.begin(), rewound.end());
     }
-    auto* checked = dynamic_cast<consistency::Checked*>(slot->module.get());
-    if (!checked) continue;
     auto down = [&](const std::string& cache_module, const std::string& table, const std::string& source) {
       consistency::CacheReport entry;
       entry.cache = cache_module + "." + table;
@@ -44,6 +43,17 @@ asio::awaitable<Result<consistency::Report>> Application::Impl::run_consistency(
       entry.error = "the " + cache_module + " module is down";
       report.caches.push_back(std::move(entry));
     };
+    // Tables the module derives from its own rows (a report's per-day counts).
+    for (const auto& derived : slot->database->manifest().derived) {
+      const auto& name = slot->config->name;
+      if (!slot->gate->is_open()) {
+        down(name, derived.table, name + "." + derived.source);
+        continue;
+      }
+      report.caches.push_back(co_await consistency::check(name, derived, *slot->database, *slot->writer, repair));
+    }
+    auto* checked = dynamic_cast<consistency::Checked*>(slot->module.get());
+    if (!checked) continue;
     for (const auto& cache : checked->caches()) {
       if (!slot->gate->is_open()) {
         down(cache.module, cache.table, cache.source);

@@ -472,4 +472,77 @@ boost::asio::awaitable<CacheReport> check(const KeyedCache& cache, const db::Mod
   co_return report;
 }
 
+boost::asio::awaitable<CacheReport> check(const std::string& module, const db::DerivedTable& derived,
+                                          const db::ModuleDb& database, db::Writer& writer, bool repair) {
+  CacheReport report;
+  report.cache = module + "." + derived.table;
+  report.source = module + "." + derived.source;
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    if (!plain_identifier(derived.table) || !plain_identifiers(derived.columns) || derived.key_columns == 0 ||
+        derived.key_columns >= derived.columns.size())
+      throw std::invalid_argument("a derived table's names must be plain identifiers, its key some of its columns");
+    // Each side as key -> content hash of the other columns, read on one reader (one snapshot).
+    using Rows = std::map<std::string, std::uint64_t>;
+    auto read = [&](SQLite::Statement& query) {
+      Rows rows;
+      const auto keys = static_cast<int>(derived.key_columns);
+      while (query.executeStep()) {
+        std::string key;
+        for (int i = 0; i < keys; ++i) key += (i ? "|" : "") + query.getColumn(i).getString();
+        rows[key] = row_content(query, keys, derived.columns.size() - derived.key_columns);
+      }
+      return rows;
+    };
+    Rows expected, stored;
+    {
+      auto reader = database.open(db::Role::reader);
+      SQLite::Transaction snapshot(reader->sql(), SQLite::TransactionBehavior::DEFERRED);
+      auto from_rows = reader->prepare(derived.expected);
+      expected = read(from_rows);
+      auto table = reader->prepare("SELECT " + column_list(derived.columns).substr(2) + " FROM " + derived.table);
+      stored = read(table);
+    }
+    report.source_rows = static_cast<std::int64_t>(expected.size());
+    report.cache_rows = static_cast<std::int64_t>(stored.size());
+    for (const auto& [key, content] : expected) {
+      auto found = stored.find(key);
+      if (found == stored.end())
+        report.missing_keys.push_back(key);
+      else if (found->second != content)
+        report.stale_keys.push_back(key);
+      if (found != stored.end()) stored.erase(found);
+    }
+    for (const auto& [key, content] : stored) report.extra_keys.push_back(key);
+    const auto differences = report.missing_count() + report.stale_count() + report.extra_count();
+    if (repair && differences > 0) {
+      // The module's own data: rewritten on its service role, behind its writer's queue.
+      auto rewritten = co_await writer.run([&]() -> std::string {
+        try {
+          auto service = database.open(db::Role::service);
+          SQLite::Transaction transaction(service->sql(), SQLite::TransactionBehavior::IMMEDIATE);
+          service->exec("DELETE FROM " + derived.table);
+          service->exec("INSERT INTO " + derived.table + " (" + column_list(derived.columns).substr(2) + ") " +
+                        derived.expected);
+          transaction.commit();
+          return {};
+        } catch (const std::exception& error) {
+          return error.what();
+        }
+      });
+      if (rewritten.empty()) {
+        report.full_resync = true;
+        report.repaired = static_cast<std::int64_t>(differences);
+      } else {
+        report.error = "the repair failed: " + rewritten;
+      }
+    }
+  } catch (const std::exception& error) {
+    report.error = "the check failed: " + std::string(error.what());
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  log_outcome(report);
+  co_return report;
+}
+
 }  // namespace townhall::consistency

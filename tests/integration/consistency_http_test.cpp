@@ -128,7 +128,9 @@ TEST_F(Consistency, FindsExactlyTheCorruptedRowsOfOneCacheAndRepairsThemWithThat
   EXPECT_NE(metrics.find("townhall_consistency_last_run_timestamp_seconds "), std::string::npos);
 
   auto repaired = check("?module=permits&repair=true");
-  ASSERT_EQ(repaired["caches"].size(), 2u) << repaired.dump();  // permits' citizen_refs and department_refs
+  // permits' citizen_refs and department_refs, and its report's application_days
+  ASSERT_EQ(repaired["caches"].size(), 3u) << repaired.dump();
+  EXPECT_EQ(cache(repaired, "permits.application_days")["source"], "permits.applications");
   const auto& fixed = cache(repaired, "permits.citizen_refs");
   EXPECT_FALSE(fixed["full_resync"]);
   EXPECT_EQ(fixed["repaired"], 50);
@@ -227,10 +229,38 @@ TEST_F(Consistency, TheCommandLineChecksAndRepairsWithTheServerStopped) {
   auto parsed = json::parse(report, nullptr, false);
   ASSERT_FALSE(parsed.is_discarded()) << report;
   EXPECT_EQ(cache(parsed, "parks.citizen_refs")["missing"], 30);
-  EXPECT_EQ(parsed["caches"].size(), 1u);
+  EXPECT_EQ(parsed["caches"].size(), 2u);  // parks.citizen_refs and its report's booking_days
+  EXPECT_EQ(cache(parsed, "parks.booking_days")["extra"], 0);
   EXPECT_EQ(run({"--module", "parks", "--repair"}).first, 0);
   EXPECT_EQ(run({"--module", "parks"}).first, 0);
   EXPECT_EQ(run({"--module", "nope"}).first, 2);
+}
+
+// A report's per-day sums that differ from the rows they summarize (written behind the
+// triggers' back) are found by `townhall check` and rewritten from the rows by its repair
+// (design note 60).
+TEST_F(Consistency, TheCommandLineFindsAndRepairsAReportsDaysThatDifferFromItsRows) {
+  start();
+  server.reset();  // migrated, stopped
+  corrupt("revenue.db",
+          "INSERT INTO revenue_days VALUES ('2026-01-05', 'permits', 'application', 'EUR', 3, 900, 0, 0);"
+          "INSERT INTO open_invoice_totals VALUES ('EUR', 2, 500, 0, 0)");
+  auto run = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {TOWNHALL_BINARY, "check", "--data-dir", dir.path().string()});
+    testing::ChildProcess child(std::move(args));
+    auto code = child.wait_exit(std::chrono::seconds(60));
+    return std::pair{code.value_or(-1), child.output()};
+  };
+  auto [differs, report] = run({"--module", "revenue"});
+  EXPECT_EQ(differs, 1) << report;
+  auto parsed = json::parse(report, nullptr, false);
+  ASSERT_FALSE(parsed.is_discarded()) << report;
+  EXPECT_EQ(cache(parsed, "revenue.revenue_days")["extra_ids"], json::array({"2026-01-05|permits|application|EUR"}));
+  EXPECT_EQ(cache(parsed, "revenue.open_invoice_totals")["extra"], 1);
+  EXPECT_EQ(run({"--module", "revenue", "--repair"}).first, 0);
+  EXPECT_EQ(run({"--module", "revenue"}).first, 0);
+  SQLite::Database file((dir.path() / "revenue.db").string(), SQLite::OPEN_READONLY);
+  EXPECT_EQ(file.execAndGet("SELECT count(*) FROM revenue_days").getInt(), 0);
 }
 
 }  // namespace

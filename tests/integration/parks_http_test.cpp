@@ -466,10 +466,13 @@ TEST_F(ParksHttp, TheUtilisationReportCountsAWeekOfBookingsNoShowsAndCancellatio
   expect_problem(call("POST", path(ids[0]) + "/no-show", {}, pat), 409, "has not started");
   ASSERT_EQ(call("DELETE", path(ids[2]), {}, token).status, 200);
   {
-    // Into the week of Monday 2 March 2026 (New York is UTC-5 until 8 March).
+    // Into the week of Monday 2 March 2026 (New York is UTC-5 until 8 March). By hand, so
+    // with the local day the report counts the booking on (parks 0008; the code never
+    // moves a booking: each of these starts on the same day in New York as in UTC).
     SQLite::Database file((dir.path() / "parks.db").string(), SQLite::OPEN_READWRITE);
     file.setBusyTimeout(5000);
-    SQLite::Statement move(file, "UPDATE bookings SET starts_at = ?, ends_at = ? WHERE id = ?");
+    SQLite::Statement move(
+        file, "UPDATE bookings SET starts_at = ?1, ends_at = ?2, local_day = substr(?1, 1, 10) WHERE id = ?3");
     for (auto [id, from, to] : {std::tuple{ids[0], "2026-03-02T14:00:00.000Z", "2026-03-02T16:00:00.000Z"},
                                 std::tuple{ids[1], "2026-03-03T15:00:00.000Z", "2026-03-03T16:00:00.000Z"},
                                 std::tuple{ids[2], "2026-03-08T15:00:00.000Z", "2026-03-08T16:00:00.000Z"}}) {

@@ -89,11 +89,14 @@ asio::awaitable<Result<store::Facility>> ParksService::update_facility(CallConte
   co_return co_await writes_.run([&](db::Connection& service) -> Result<store::Facility> {
     auto facility = store::find_facility(service, id);
     if (!facility) return make_error(Errc::not_found, "no such facility");
+    const auto zone = facility->time_zone;
     if (auto ok = apply_facility_input(*facility, input, false, settings_.currency, settings_.max_booking); !ok)
       return ok.error();
     facility->event_version += 1;
     facility->updated_at = utc::now();
     store::update_facility(service, *facility);
+    // Its bookings' report days are its zone's (migration 0008): moved with it.
+    if (facility->time_zone != zone) store::set_local_days(service, facility->id);
     return *facility;
   });
 }

@@ -47,9 +47,6 @@ Result<std::vector<UtilisationRow>> ParksService::utilisation_report(const CallC
   if (!is_staff(context.principal.get())) return forbidden("needs permission parks:manage");
   if (auto ok = usable(); !ok) return ok.error();
   const local_days first{calendar_day(from)}, last{calendar_day(to)};
-  // Stored times are UTC: a day either side covers every zone's local days.
-  const auto start = utc::format(date::sys_days{calendar_day(from)} - date::days(1));
-  const auto end = utc::format(date::sys_days{calendar_day(to)} + date::days(2));
   return deps_.readers.read([&](db::Connection& reader) -> Result<std::vector<UtilisationRow>> {
     std::vector<store::Facility> facilities;
     if (facility_id) {
@@ -59,20 +56,15 @@ Result<std::vector<UtilisationRow>> ParksService::utilisation_report(const CallC
     } else {
       facilities = store::list_facilities(reader, false, std::nullopt, 10'000);
     }
-    struct Facility {
-      const date::time_zone* zone;
-      std::map<local_days, UtilisationRow> weeks;
-    };
-    std::map<std::int64_t, Facility> by_id;
+    std::map<std::int64_t, std::map<local_days, UtilisationRow>> by_id;  // facility -> its weeks
     for (const auto& f : facilities) {
       auto hours = parse_opening_hours(nlohmann::json::parse(f.opening_hours), "opening_hours");
       if (!hours) return make_error(Errc::internal, "facility " + std::to_string(f.id) + " has unreadable hours");
-      auto& entry = by_id[f.id];
-      entry.zone = date::locate_zone(f.time_zone);
+      auto& weeks = by_id[f.id];
       // Every week of the range has a row, booked or not; its open hours are the wall
       // clock's (a day saving time change inside opening hours is an hour off).
       for (auto day = first; day <= last; day += date::days(1)) {
-        auto& row = entry.weeks[moncalendar_day(day)];
+        auto& row = weeks[moncalendar_day(day)];
         row.facility_id = f.id;
         row.facility = f.name;
         row.week = date::format("%F", moncalendar_day(day));
@@ -80,30 +72,21 @@ Result<std::vector<UtilisationRow>> ParksService::utilisation_report(const CallC
           row.open_hours += (open->close_minutes - open->open_minutes) / 60.0;
       }
     }
-    store::each_booking_starting(reader, start, end, facility_id, [&](const store::BookingUse& use) {
-      auto facility = by_id.find(use.facility_id);
-      auto starts = utc::parse(use.starts_at);
-      auto ends = utc::parse(use.ends_at);
-      if (facility == by_id.end() || !starts || !ends) return;
-      auto local = date::floor<date::days>(facility->second.zone->to_local(*starts));
-      if (local < first || local > last) return;  // outside the range in the facility's zone
-      auto& row = facility->second.weeks[moncalendar_day(local)];
-      if (use.status == "confirmed") {
-        ++row.bookings;
-        row.booked_hours += std::chrono::duration<double, std::ratio<3600>>(*ends - *starts).count();
-        if (use.no_show) ++row.no_shows;
-      } else if (use.status == "cancelled") {
-        if (use.cancelled_by == "citizen")
-          ++row.cancelled_by_citizen;
-        else if (use.cancelled_by == "staff")
-          ++row.cancelled_by_staff;
-        else
-          ++row.expired;
-      }
+    // The range's days in each facility's zone (bookings.local_day, migration 0008).
+    store::each_booking_day(reader, from, to, facility_id, [&](const store::BookingDay& day) {
+      auto facility = by_id.find(day.facility_id);
+      if (facility == by_id.end()) return;
+      auto& row = facility->second[moncalendar_day(local_days{calendar_day(day.day)})];
+      row.bookings += day.bookings;
+      row.booked_hours += static_cast<double>(day.booked_ms) / 3'600'000.0;
+      row.no_shows += day.no_shows;
+      row.cancelled_by_citizen += day.cancelled_by_citizen;
+      row.cancelled_by_staff += day.cancelled_by_staff;
+      row.expired += day.expired;
     });
     std::vector<UtilisationRow> rows;
-    for (auto& [id, facility] : by_id)
-      for (auto& [monday, row] : facility.weeks) rows.push_back(std::move(row));
+    for (auto& [id, weeks] : by_id)
+      for (auto& [monday, row] : weeks) rows.push_back(std::move(row));
     return rows;
   });
 }

@@ -83,6 +83,13 @@ void ParksService::start() {
   });
   if (!key) throw std::runtime_error("parks: cannot read or make the client digest key: " + key.error().message);
   client_digest_key_ = *key;
+  // Bookings an older version wrote have no local_day (migration 0008): set before the
+  // module serves, so its triggers count them in booking_days and the first report after
+  // an upgrade is whole. Once: later bookings get theirs on insert.
+  auto days = writes_.call(
+      [&](db::Connection& service) -> Result<std::int64_t> { return store::set_local_days(service, std::nullopt); });
+  if (!days) throw std::runtime_error("parks: cannot set the bookings' local days: " + days.error().message);
+  if (*days > 0) spdlog::info("parks: {} bookings given their facility's local day for the reports", *days);
   hold_timer_ = std::make_unique<asio::steady_timer>(deps_.writer.context());
   hold_loop_done_ = std::make_shared<Latch>();
   deps_.gate.open();

@@ -1,11 +1,27 @@
 #include "store.hpp"
 
+#include <date/tz.h>
+
 #include "townhall/platform/row.hpp"
+#include "townhall/platform/time.hpp"
 
 namespace townhall::parks::store {
 namespace {
 
 using db::all_rows, db::first_row, db::single_int;
+
+// The day `starts_at` (UTC text) falls on in `time_zone`; nullopt when either is unreadable
+// (such a booking counts in no report day; the check still compares the sums with it).
+std::optional<std::string> local_day(const std::string& time_zone, const std::string& starts_at) {
+  auto at = utc::parse(starts_at);
+  if (!at) return std::nullopt;
+  try {
+    auto local = date::locate_zone(time_zone)->to_local(*at);
+    return date::format("%F", date::floor<date::days>(local));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
 
 // parks.db's rows as the selects below read them, each column beside its member.
 constexpr auto kFacilities = db::columns<Facility>(
@@ -105,10 +121,31 @@ std::int64_t count_facilities(db::Connection& connection, bool active_only) {
 // --- bookings --------------------------------------------------------------------------
 
 void insert_booking(db::Connection& connection, Booking& b) {
-  b.id = db::insert_row(connection, "bookings", "facility_id", b.facility_id, "citizen_id", b.citizen_id, "starts_at",
-                        b.starts_at, "ends_at", b.ends_at, "status", b.status, "amount_cents", b.amount_cents,
-                        "currency", b.currency, "hold_expires_at", b.hold_expires_at, "event_version", b.event_version,
-                        "created_at", b.created_at, "updated_at", b.updated_at, "client_digest", b.client_digest);
+  // The report's day (migration 0008), in the facility's zone: one row by its key.
+  std::optional<std::string> day;
+  if (auto facility = find_facility(connection, b.facility_id)) day = local_day(facility->time_zone, b.starts_at);
+  b.id =
+      db::insert_row(connection, "bookings", "facility_id", b.facility_id, "citizen_id", b.citizen_id, "starts_at",
+                     b.starts_at, "ends_at", b.ends_at, "status", b.status, "amount_cents", b.amount_cents, "currency",
+                     b.currency, "hold_expires_at", b.hold_expires_at, "event_version", b.event_version, "created_at",
+                     b.created_at, "updated_at", b.updated_at, "client_digest", b.client_digest, "local_day", day);
+}
+
+std::int64_t set_local_days(db::Connection& connection, std::optional<std::int64_t> facility_id) {
+  auto rows = facility_id ? connection.prepare(
+                                "SELECT b.id, b.starts_at, f.time_zone FROM bookings b JOIN facilities f ON f.id = "
+                                "b.facility_id WHERE b.facility_id = ?")
+                          : connection.prepare(
+                                "SELECT b.id, b.starts_at, f.time_zone FROM bookings b JOIN facilities f ON f.id = "
+                                "b.facility_id WHERE b.local_day IS NULL");
+  if (facility_id) db::bind_params(rows, *facility_id);
+  std::vector<std::pair<std::int64_t, std::optional<std::string>>> days;
+  while (rows.executeStep())
+    days.emplace_back(rows.getColumn(0).getInt64(),
+                      local_day(rows.getColumn(2).getString(), rows.getColumn(1).getString()));
+  rows.reset();
+  for (const auto& [id, day] : days) db::execute(connection, "UPDATE bookings SET local_day = ? WHERE id = ?", day, id);
+  return static_cast<std::int64_t>(days.size());
 }
 
 void update_booking(db::Connection& connection, const Booking& b) {
@@ -277,18 +314,35 @@ std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int6
   return first_row(connection, kCitizenRefs.select() + "WHERE citizen_id = ?", kCitizenRefs.reader(), citizen_id);
 }
 
-void each_booking_starting(db::Connection& connection, const std::string& start, const std::string& end,
-                           std::optional<std::int64_t> facility_id, const std::function<void(const BookingUse&)>& use) {
-  auto query = connection.prepare(
-      "SELECT facility_id, starts_at, ends_at, status, cancelled_by, no_show_at IS NOT NULL FROM bookings "
-      "WHERE starts_at >= ?1 AND starts_at < ?2 AND (?3 IS NULL OR facility_id = ?3)");
-  db::bind_params(query, start, end, facility_id);
-  BookingUse row;
+void each_booking_day(db::Connection& connection, const std::string& first_day, const std::string& last_day,
+                      std::optional<std::int64_t> facility_id, const std::function<void(const BookingDay&)>& use) {
+  // Two statements, not "?3 IS NULL OR": a facility's report searches its own days by key.
+  constexpr const char* kColumns =
+      "SELECT facility_id, day, bookings, booked_ms, no_shows, cancelled_by_citizen, cancelled_by_staff, expired "
+      "FROM booking_days ";
+  auto query = facility_id
+                   ? connection.prepare(std::string(kColumns) + "WHERE facility_id = ?3 AND day >= ?1 AND day <= ?2")
+                   : connection.prepare(std::string(kColumns) + "WHERE day >= ?1 AND day <= ?2");
+  if (facility_id)
+    db::bind_params(query, first_day, last_day, *facility_id);
+  else
+    db::bind_params(query, first_day, last_day);
+  BookingDay row;
   while (query.executeStep()) {
-    db::read_columns(query, row.facility_id, row.starts_at, row.ends_at, row.status, row.cancelled_by, row.no_show);
+    db::read_columns(query, row.facility_id, row.day, row.bookings, row.booked_ms, row.no_shows,
+                     row.cancelled_by_citizen, row.cancelled_by_staff, row.expired);
     use(row);
   }
 }
+
+// Migration 0008's sums, over the rows.
+const char* const kBookingDaysFromRows =
+    "SELECT facility_id, local_day, sum(status = 'confirmed'), sum(CASE WHEN status = 'confirmed' THEN "
+    "CAST(round((julianday(ends_at) - julianday(starts_at)) * 86400000.0) AS INTEGER) ELSE 0 END), "
+    "sum(status = 'confirmed' AND no_show_at IS NOT NULL), sum(status = 'cancelled' AND cancelled_by IS 'citizen'), "
+    "sum(status = 'cancelled' AND cancelled_by IS 'staff'), sum(status = 'cancelled' AND cancelled_by IS NOT "
+    "'citizen' AND cancelled_by IS NOT 'staff') FROM bookings WHERE local_day IS NOT NULL AND status IN "
+    "('confirmed', 'cancelled') GROUP BY 1, 2";
 
 void each_active_booking(db::Connection& connection, std::int64_t facility_id, const std::string& start,
                          const std::string& end,

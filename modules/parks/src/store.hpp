@@ -61,15 +61,24 @@ void insert_booking(db::Connection& connection, Booking& booking);  // fills id
 void update_booking(db::Connection& connection, const Booking& booking);
 std::optional<Booking> find_booking(db::Connection& connection, std::int64_t id, const Scope& scope);
 
-// Reports (issue 26.3): the bookings starting in [start, end), of one facility or all.
-struct BookingUse {
+// Reports (issue 26.3), from the per-day sums migration 0008's triggers keep (issue 24:
+// days, not bookings, are read): a facility's local day.
+struct BookingDay {
   std::int64_t facility_id = 0;
-  std::string starts_at, ends_at, status;
-  std::optional<std::string> cancelled_by;  // citizen | staff | system
-  bool no_show = false;
+  std::string day;  // "YYYY-MM-DD" in the facility's zone
+  std::int64_t bookings = 0, booked_ms = 0, no_shows = 0;
+  std::int64_t cancelled_by_citizen = 0, cancelled_by_staff = 0, expired = 0;
 };
-void each_booking_starting(db::Connection& connection, const std::string& start, const std::string& end,
-                           std::optional<std::int64_t> facility_id, const std::function<void(const BookingUse&)>& use);
+// The days [first_day, last_day] (both included), of one facility or all.
+void each_booking_day(db::Connection& connection, const std::string& first_day, const std::string& last_day,
+                      std::optional<std::int64_t> facility_id, const std::function<void(const BookingDay&)>& use);
+// What booking_days should hold, computed from the bookings (the consistency check's
+// side; reads every booking): its columns in table order.
+extern const char* const kBookingDaysFromRows;
+// Sets bookings.local_day, the start's day in the facility's zone, for every booking of
+// `facility_id` (its zone changed), or, without one, for every booking that has none (rows
+// an older version wrote). The number of bookings set.
+std::int64_t set_local_days(db::Connection& connection, std::optional<std::int64_t> facility_id);
 // The start and end of every held or confirmed booking of a facility that overlaps
 // [start, end) (bookings last at most a day), in start order.
 void each_active_booking(db::Connection& connection, std::int64_t facility_id, const std::string& start,

@@ -197,27 +197,32 @@ void insert_permit_type_version(db::Connection& connection, const PermitTypeVers
                  "changed_by", v.changed_by, "changed_at", v.changed_at);
 }
 
-void each_submitted(db::Connection& connection, const std::string& start, const std::string& end,
-                    const std::optional<std::string>& department_code,
-                    const std::function<void(const std::string&, const std::string&, std::optional<double>)>& row) {
-  // Two statements, not "?3 IS NULL OR": only a plain equality lets a department's
-  // report search applications_department_submitted instead of reading every department.
-  constexpr const char* kColumns =
-      "SELECT department_code, status, (julianday(decided_at) - julianday(submitted_at)) * 24.0 FROM applications ";
+void each_submitted_day(
+    db::Connection& connection, const std::string& first_day, const std::string& end_day,
+    const std::optional<std::string>& department_code,
+    const std::function<void(const std::string&, const std::string&, std::int64_t, std::int64_t)>& row) {
+  // Two statements, not "?3 IS NULL OR": only a plain equality lets a department's report
+  // search application_days_department instead of reading every department's days.
+  constexpr const char* kColumns = "SELECT department_code, status, bucket, applications FROM application_days ";
   auto query = department_code
-                   ? connection.prepare(std::string(kColumns) +
-                                        "WHERE department_code = ?3 AND submitted_at >= ?1 AND submitted_at < ?2")
-                   : connection.prepare(std::string(kColumns) + "WHERE submitted_at >= ?1 AND submitted_at < ?2");
+                   ? connection.prepare(std::string(kColumns) + "WHERE department_code = ?3 AND day >= ?1 AND day < ?2")
+                   : connection.prepare(std::string(kColumns) + "WHERE day >= ?1 AND day < ?2");
   if (department_code)
-    db::bind_params(query, start, end, *department_code);
+    db::bind_params(query, first_day, end_day, *department_code);
   else
-    db::bind_params(query, start, end);
-  while (query.executeStep()) {
-    std::optional<double> hours;
-    if (!query.getColumn(2).isNull()) hours = query.getColumn(2).getDouble();
-    row(query.getColumn(0).getString(), query.getColumn(1).getString(), hours);
-  }
+    db::bind_params(query, first_day, end_day);
+  while (query.executeStep())
+    row(query.getColumn(0).getString(), query.getColumn(1).getString(), query.getColumn(2).getInt64(),
+        query.getColumn(3).getInt64());
 }
+
+// The bucket rule of migration 0006's triggers, over the rows.
+const char* const kApplicationDaysFromRows =
+    "SELECT substr(submitted_at, 1, 10), department_code, status, "
+    "CASE WHEN decided_at IS NULL THEN -1 "
+    "WHEN (julianday(decided_at) - julianday(submitted_at)) * 86400.0 < 1.0 THEN 0 "
+    "ELSE 1 + CAST(floor(ln((julianday(decided_at) - julianday(submitted_at)) * 86400.0) / ln(1.02)) AS INTEGER) END, "
+    "count(*) FROM applications GROUP BY 1, 2, 3, 4";
 
 std::optional<CitizenRef> find_citizen_ref(db::Connection& connection, std::int64_t citizen_id) {
   return first_row(connection, kCitizenRefs.select() + "WHERE citizen_id = ?", kCitizenRefs.reader(), citizen_id);

@@ -102,12 +102,18 @@ std::int64_t count_permit_types(db::Connection& connection, bool all);
 std::vector<PermitTypeVersion> permit_type_history(db::Connection& connection, const std::string& permit_type);
 void insert_permit_type_version(db::Connection& connection, const PermitTypeVersion& version);
 
-// Reports (issue 26.3): applications submitted in [start, end) as (department, status,
-// hours from submission to decision or NULL), streamed to `row`.
-void each_submitted(db::Connection& connection, const std::string& start, const std::string& end,
-                    const std::optional<std::string>& department_code,
-                    const std::function<void(const std::string& department, const std::string& status,
-                                             std::optional<double> hours_to_decision)>& row);
+// Reports (issue 26.3): applications submitted on the UTC days [first_day, end_day)
+// ("YYYY-MM-DD"), counted by day in application_days (migration 0006, kept by triggers),
+// streamed to `row` as (department, status, decision-time bucket, applications): bucket
+// -1 is undecided, 0 decided within a second, b >= 1 within [1.02^(b-1), 1.02^b) seconds.
+// Reads days, not applications (issue 24).
+void each_submitted_day(db::Connection& connection, const std::string& first_day, const std::string& end_day,
+                        const std::optional<std::string>& department_code,
+                        const std::function<void(const std::string& department, const std::string& status,
+                                                 std::int64_t bucket, std::int64_t applications)>& row);
+// What application_days should hold, computed from the applications themselves (the
+// consistency check's side; reads every application): its columns in table order.
+extern const char* const kApplicationDaysFromRows;
 
 // Caches (sync role).
 struct CitizenRef {

@@ -3,6 +3,7 @@
 #include "provider.hpp"
 #include "routes.hpp"
 #include "service.hpp"
+#include "store.hpp"
 #include "townhall/bus/consumer_module.hpp"
 #include "townhall/platform/config.hpp"
 #include "townhall/platform/write_path.hpp"
@@ -10,7 +11,22 @@
 namespace townhall::revenue {
 
 db::TableManifest table_manifest() {
-  return bus::with_bus_tables({"invoices", "payments", "tax_records", "business_licenses"}, {"citizen_refs"});
+  auto manifest = bus::with_bus_tables(
+      {"invoices", "payments", "tax_records", "business_licenses", "revenue_days", "open_invoice_totals"},
+      {"citizen_refs"});
+  // The revenue report's sums (migration 0009), checked against the rows.
+  manifest.derived.push_back({.table = "revenue_days",
+                              .source = "payments",
+                              .columns = {"day", "source_module", "source_type", "currency", "payments", "paid_cents",
+                                          "refunds", "refunded_cents"},
+                              .key_columns = 4,
+                              .expected = store::kRevenueDaysFromRows});
+  manifest.derived.push_back({.table = "open_invoice_totals",
+                              .source = "invoices",
+                              .columns = {"currency", "invoices", "amount_cents", "overdue_invoices", "overdue_cents"},
+                              .key_columns = 1,
+                              .expected = store::kOpenInvoiceTotalsFromRows});
+  return manifest;
 }
 
 namespace {

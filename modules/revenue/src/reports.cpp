@@ -45,26 +45,23 @@ Result<RevenueReport> RevenueService::revenue_report(const CallContext& context,
   if (!principal || principal->is_citizen() || !principal->has("revenue:read"))
     return forbidden("needs permission revenue:read");
   if (auto ok = usable(); !ok) return ok.error();
+  // start and end are midnights (report::Range): their days bound revenue_days.
+  const auto first_day = start.substr(0, 10), end_day = end.substr(0, 10);
   return deps_.readers.read([&](db::Connection& reader) -> Result<RevenueReport> {
-    // One row per month, source and currency: payments received and refunds made in it.
+    // One row per month, source and currency: payments received and refunds made in it,
+    // summed from the days (migration 0009).
     std::map<std::tuple<std::string, std::string, std::string>, RevenueByMonth> rows;
-    auto row_of = [&](const store::MoneyByMonth& money) -> RevenueByMonth& {
+    for (const auto& money : store::money_by_day(reader, first_day, end_day)) {
       auto source = source_label(money.source_module, money.source_type);
-      auto& row = rows[{money.month, source, money.currency}];
-      row.month = money.month;
+      auto month = money.day.substr(0, 7);
+      auto& row = rows[{month, source, money.currency}];
+      row.month = month;
       row.source = source;
       row.currency = money.currency;
-      return row;
-    };
-    for (const auto& paid : store::payments_completed(reader, start, end)) {
-      auto& row = row_of(paid);
-      row.payments += paid.count;
-      row.paid_cents += paid.amount_cents;
-    }
-    for (const auto& refunded : store::refunds_made(reader, start, end)) {
-      auto& row = row_of(refunded);
-      row.refunds += refunded.count;
-      row.refunded_cents += refunded.amount_cents;
+      row.payments += money.payments;
+      row.paid_cents += money.paid_cents;
+      row.refunds += money.refunds;
+      row.refunded_cents += money.refunded_cents;
     }
     RevenueReport report;
     for (auto& [key, row] : rows) report.months.push_back(std::move(row));

@@ -181,46 +181,46 @@ std::optional<TaxRecord> find_tax_record_of(db::Connection& connection, std::int
 
 // --- the revenue report ----------------------------------------------------------------
 
-namespace {
-
-MoneyByMonth money_by_month(SQLite::Statement& row) {
-  MoneyByMonth out;
-  db::read_columns(row, out.month, out.source_module, out.source_type, out.currency, out.count, out.amount_cents);
-  return out;
-}
-
-// `at` is payments.completed_at or payments.refunded_at: each has its index (0006), which
-// serves the range; the invoice is one row by its key.
-std::string money_in_range(std::string_view at) {
-  std::string column = "p." + std::string(at);
-  return "SELECT substr(" + column + ", 1, 7), i.source_module, i.source_type, p.currency, count(*), " +
-         "sum(p.amount_cents) FROM payments p JOIN invoices i ON i.id = p.invoice_id WHERE " + column +
-         " IS NOT NULL AND " + column + " >= ? AND " + column + " < ? GROUP BY 1, 2, 3, 4";
-}
-
-}  // namespace
-
-std::vector<MoneyByMonth> payments_completed(db::Connection& connection, const std::string& start,
-                                             const std::string& end) {
-  return all_rows(connection, money_in_range("completed_at"), money_by_month, start, end);
-}
-
-std::vector<MoneyByMonth> refunds_made(db::Connection& connection, const std::string& start, const std::string& end) {
-  return all_rows(connection, money_in_range("refunded_at"), money_by_month, start, end);
-}
-
-std::vector<Outstanding> outstanding(db::Connection& connection) {
+std::vector<MoneyByDay> money_by_day(db::Connection& connection, const std::string& first_day,
+                                     const std::string& end_day) {
   return all_rows(
       connection,
-      "SELECT currency, count(*), sum(amount_cents), count(overdue_at), "
-      "coalesce(sum(CASE WHEN overdue_at IS NOT NULL THEN amount_cents END), 0) FROM invoices WHERE status = 'open' "
-      "GROUP BY currency ORDER BY currency",
+      "SELECT day, source_module, source_type, currency, payments, paid_cents, refunds, refunded_cents "
+      "FROM revenue_days WHERE day >= ? AND day < ?",
       [](SQLite::Statement& row) {
-        Outstanding out;
-        db::read_columns(row, out.currency, out.invoices, out.amount_cents, out.overdue_invoices, out.overdue_cents);
+        MoneyByDay out;
+        db::read_columns(row, out.day, out.source_module, out.source_type, out.currency, out.payments, out.paid_cents,
+                         out.refunds, out.refunded_cents);
         return out;
-      });
+      },
+      first_day, end_day);
 }
+
+// One row per currency with open invoices: a handful, read whole.
+std::vector<Outstanding> outstanding(db::Connection& connection) {
+  return all_rows(connection,
+                  "SELECT currency, invoices, amount_cents, overdue_invoices, overdue_cents FROM open_invoice_totals "
+                  "ORDER BY currency",
+                  [](SQLite::Statement& row) {
+                    Outstanding out;
+                    db::read_columns(row, out.currency, out.invoices, out.amount_cents, out.overdue_invoices,
+                                     out.overdue_cents);
+                    return out;
+                  });
+}
+
+// Migration 0009's sums, over the rows.
+const char* const kRevenueDaysFromRows =
+    "SELECT day, source_module, source_type, currency, sum(payments), sum(paid_cents), sum(refunds), "
+    "sum(refunded_cents) FROM (SELECT substr(p.completed_at, 1, 10) AS day, i.source_module, i.source_type, "
+    "p.currency, 1 AS payments, p.amount_cents AS paid_cents, 0 AS refunds, 0 AS refunded_cents FROM payments p "
+    "JOIN invoices i ON i.id = p.invoice_id WHERE p.completed_at IS NOT NULL UNION ALL SELECT substr(p.refunded_at, "
+    "1, 10), i.source_module, i.source_type, p.currency, 0, 0, 1, p.amount_cents FROM payments p JOIN invoices i ON "
+    "i.id = p.invoice_id WHERE p.refunded_at IS NOT NULL) GROUP BY 1, 2, 3, 4";
+const char* const kOpenInvoiceTotalsFromRows =
+    "SELECT currency, count(*), sum(amount_cents), count(overdue_at), "
+    "coalesce(sum(CASE WHEN overdue_at IS NOT NULL THEN amount_cents END), 0) FROM invoices WHERE status = 'open' "
+    "GROUP BY currency";
 
 // --- business licenses -----------------------------------------------------------------
 

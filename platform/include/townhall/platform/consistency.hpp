@@ -17,6 +17,7 @@ namespace townhall::db {
 class Connection;
 class ModuleDb;
 class Writer;
+struct DerivedTable;
 }  // namespace townhall::db
 
 // The consistency check (README "Consistency check"): every cache compared with its source through
@@ -170,5 +171,12 @@ boost::asio::awaitable<CacheReport> check(const Cache& cache, const db::ModuleDb
 // The same for a keyed cache (one records() call; record_reads counts the records read).
 boost::asio::awaitable<CacheReport> check(const KeyedCache& cache, const db::ModuleDb& database, db::Writer& writer,
                                           bool repair);
+
+// A table derived from the module's own rows (db::DerivedTable, from the module's
+// manifest): compared whole with what its `expected` query computes from the rows
+// (missing_keys, stale_keys, extra_keys: its keys as "a|b|c"); with `repair`, rewritten
+// from the rows in one transaction on the writer. source_rows counts the expected rows.
+boost::asio::awaitable<CacheReport> check(const std::string& module, const db::DerivedTable& derived,
+                                          const db::ModuleDb& database, db::Writer& writer, bool repair);
 
 }  // namespace townhall::consistency

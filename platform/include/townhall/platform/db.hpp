@@ -45,10 +45,24 @@ std::string_view to_string(TableKind kind);
 // are implied; the tables of what every module file carries besides its data (the bus's
 // outbox and bookkeeping) are declared by their owner (bus::with_bus_tables), so the
 // platform names none of them.
+// An owned table the module derives from its own rows (a report's per-day counts, kept by
+// triggers in the transaction of each write): `expected` is a SELECT over the rows giving
+// what the table should hold, in `columns`' order, the first `key_columns` of them its
+// key. The consistency check compares the two and its repair rewrites the table from
+// `expected` (consistency::check; design note 60).
+struct DerivedTable {
+  std::string table;                 // "application_days"
+  std::string source;                // what it is derived from: "applications"
+  std::vector<std::string> columns;  // key columns first
+  std::size_t key_columns = 0;
+  std::string expected;
+};
+
 struct TableManifest {
   std::vector<std::string> owned;
   std::vector<std::string> cache;
   std::vector<std::pair<std::string, TableKind>> infrastructure = {};
+  std::vector<DerivedTable> derived = {};  // each also in `owned`
 
   std::optional<TableKind> classify(std::string_view table) const;
 };
