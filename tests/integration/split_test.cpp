@@ -174,6 +174,21 @@ TEST_F(Split, AProcessWithoutAuthAuthenticatesThroughAuthsProcess) {
   EXPECT_EQ(services->wait_exit(), 0) << services->output();
 }
 
+// The broker's URL holds its password: a url_file others may read stops the start, naming it.
+TEST_F(Split, ABrokerUrlFileOthersCanReadStopsTheStart) {
+  auto data = data_dir(dir.path(), "auth");
+  std::filesystem::permissions(data / "amqp.url", std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::add);
+  ChildProcess auth({TOWNHALL_BINARY, "serve", "--modules", "auth", "--port", "0", "--config", registry.string(),
+                     "--data-dir", data.string()},
+                    {}, true);
+  EXPECT_EQ(auth.wait_exit(), 1);
+  EXPECT_NE(auth.output().find("bus.transport.url_file: " + (data / "amqp.url").string() +
+                               " is readable by group or others; chmod 600 it"),
+            std::string::npos)
+      << auth.output();
+}
+
 // `serve --modules` on a registry that cannot be split: exit 2 and what to do.
 TEST_F(Split, ModulesOnARegistryWithoutADeploymentIsRefused) {
   ChildProcess child(

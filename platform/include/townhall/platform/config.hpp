@@ -60,7 +60,7 @@ struct Bus {
   std::chrono::milliseconds sweep_interval{1'000};
   std::chrono::hours retention{24 * 7};
   std::chrono::hours max_hold{24 * 30};  // longest a lagging subscription holds pruning back
-  Transport transport;                   // used only by a process of a split (serve --modules)
+  Transport transport = {};              // used only by a process of a split (serve --modules)
 };
 
 // The scheduled consistency check (README "Consistency check"): every cache against its source.
@@ -118,9 +118,9 @@ struct Config {
   std::vector<Module> modules;  // in dependency order (dependencies first)
   // The processes of a split deployment, each module served by exactly one; empty: none.
   // Only `serve --modules` runs one of them; without it every module runs in this process.
-  std::vector<Process> deployment;
+  std::vector<Process> deployment = {};
   // The deployment's process this one is (serve --modules); nullopt: every module here.
-  std::optional<std::string> process;
+  std::optional<std::string> process = std::nullopt;
 
   const Module* module(std::string_view name) const;
   // Whether `module` runs in this process (every module when no process is selected).
@@ -132,7 +132,7 @@ struct Overrides {
   std::optional<std::filesystem::path> data_dir;
   std::optional<std::uint16_t> port;
   // serve --modules: the modules of the deployment's process this one is.
-  std::optional<std::vector<std::string>> modules;
+  std::optional<std::vector<std::string>> modules = std::nullopt;
 };
 
 // Makes `config` the deployment's process whose modules are exactly `modules` (any order):
