@@ -50,6 +50,7 @@ test_packages=(
   nodejs npm                            # the OpenAPI validator and the browser driver
   chromium                              # the dashboard test's browser
   rabbitmq-server                       # the broker the transport tests start (own dir and ports)
+  nginx                                 # nginx -t on the split's generated site (never started as a service)
 )
 
 packages=("${build_packages[@]}")
@@ -74,15 +75,16 @@ export DEBIAN_FRONTEND=noninteractive
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   # rabbitmq-server's postinst starts the system broker (invoke-rc.d: port 5672 and an
-  # epmd on 4369) wherever an init runs, and fails the whole install when that start fails.
-  # The tests start their own brokers (own dirs, own ports, own epmd) and need none, so it
-  # is kept from starting: a policy-rc.d denying rabbitmq-server while apt runs, unless the
-  # machine has a policy of its own (containers often do; without an init nothing starts).
-  # Under systemd the unit stays enabled, for the operator who wants that broker.
+  # epmd on 4369) wherever an init runs, and fails the whole install when that start fails;
+  # nginx's starts a web server on port 80. The tests start their own brokers (own dirs,
+  # own ports, own epmd) and only check nginx's configuration, so neither is started: a
+  # policy-rc.d denying them while apt runs, unless the machine has a policy of its own
+  # (containers often do; without an init nothing starts). Under systemd the units stay
+  # enabled, for the operator who wants them.
   policy=/usr/sbin/policy-rc.d
-  if [[ " ${missing[*]} " == *" rabbitmq-server "* ]] && [ ! -e "$policy" ]; then
+  if [[ " ${missing[*]} " == *" rabbitmq-server "* || " ${missing[*]} " == *" nginx "* ]] && [ ! -e "$policy" ]; then
     trap '"${sudo_cmd[@]}" rm -f "$policy"' EXIT
-    printf '#!/bin/sh\n# scripts/install-deps.sh: no system broker during the install\n[ "$1" = rabbitmq-server ] && exit 101\nexit 0\n' |
+    printf '#!/bin/sh\n# scripts/install-deps.sh: no system broker or web server during the install\ncase "$1" in rabbitmq-server | nginx) exit 101 ;; esac\nexit 0\n' |
       "${sudo_cmd[@]}" tee "$policy" >/dev/null
     "${sudo_cmd[@]}" chmod 755 "$policy"
   fi

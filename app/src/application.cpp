@@ -34,7 +34,8 @@ void Application::Impl::start_internal_listener() {
       throw config::ConfigError("modules." + module.name +
                                 ".internal.port: only auth serves its Api over HTTP in this build");
   const auto* auth = config.module("auth");
-  if (!auth || !auth->internal || !auth->internal->port || !apis.auth) return;
+  // A split's process without auth has a client of auth's Api, not auth: nothing to serve.
+  if (!auth || !auth->internal || !auth->internal->port || !apis.auth || !config.serves("auth")) return;
   std::map<std::string, signing::Key, std::less<>> keys;
   for (const auto& module : config.modules) {
     if (!module.internal || module.internal->key_file.empty()) continue;

@@ -5,9 +5,11 @@
 // state and the way to a module file.
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -52,6 +54,29 @@ void check_subscriptions_registered(const config::Config& config, const config::
 // configured; throws when the file is unreadable, exposed or holds a weak token.
 std::string load_metrics_token(const config::Config& config);
 
+// An io_context run by a thread of its own until stop() (or destruction).
+class IoThread {
+ public:
+  explicit IoThread(std::string name);
+  ~IoThread() { stop(); }
+  IoThread(const IoThread&) = delete;
+  IoThread& operator=(const IoThread&) = delete;
+  asio::io_context& io() { return io_; }
+  void stop();
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+// Something this process needs from another one (a split's remote Api, the broker), as
+// /readyz reports it beside the modules.
+struct RemoteCheck {
+  std::string name;
+  std::function<asio::awaitable<ModuleHealth>()> probe;
+};
+
 struct Application::Impl {
   // One module: its file, its writer thread, its gate and the module itself exist from
   // the start; whether it is up is its gate's (opened by the module once started).
@@ -72,9 +97,17 @@ struct Application::Impl {
   metrics::Registry metrics;
   std::unique_ptr<db::DataDirLock> data_lock;  // released last, after the files close
   std::unique_ptr<PageCursors> cursors;        // every module's list cursors (data_dir/cursor.key)
+  // A process of a split without auth (serve --modules): auth's Api over HTTP, a client per
+  // calling module (each signs with its own key), on a thread of their own. Declared before
+  // the modules, which hold them, so they outlive them.
+  std::unique_ptr<IoThread> api_clients;
+  std::map<std::string, std::unique_ptr<auth::Api>> remote_auth;  // by calling module
   std::unique_ptr<bus::Bus> bus;
   std::vector<std::unique_ptr<Slot>> slots;
   BuiltApis apis;
+  // What /readyz reports beside this process's modules: the Apis it reaches in other
+  // processes (and the broker, once the bus has its transport).
+  std::vector<RemoteCheck> remote_checks;
   http::Router router;
   std::unique_ptr<Gateway> gateway;
   asio::io_context io;
@@ -122,6 +155,7 @@ struct Application::Impl {
 
   // The modules' lifecycle (supervisor.cpp).
   bus::Options bus_options();
+  void open_remote_apis();
   void open();
   bool try_start(Slot& slot);
   void schedule_retry();

@@ -21,7 +21,8 @@ constexpr const char* kVersion = TOWNHALL_VERSION;
 constexpr const char* kUsage = R"(usage: townhall <command> [options]
 
 Commands:
-  serve      run the HTTP server with every module in the registry
+  serve      run the HTTP server with every module in the registry (or, split,
+             one process's: --modules)
   migrate    apply pending database migrations to every module file, then exit
   dlq        list or replay dead letters (events a module gave up on)
   backup     copy every file the data directory needs into a directory, online
@@ -30,7 +31,8 @@ Commands:
              reset-password (a single-use password reset token for an account)
   revenue    revenue jobs: expire-licenses (run the daily license expiry now),
              mark-overdue (mark open invoices past their due date overdue now)
-  registry   print the registry: --graph (modules, topics, Api dependencies as Mermaid)
+  registry   print the registry: --graph (modules, topics, Api dependencies as Mermaid);
+             --deploy DIR: a split deployment's nginx site, units and broker settings
   check      compare every cache with its source (--repair resyncs what differs)
   version    print the version and exit
 
@@ -42,11 +44,17 @@ Options for every command:
 Run 'townhall <command> --help' for a command's own options.
 )";
 
-constexpr const char* kServeUsage = R"(usage: townhall serve [--config FILE] [--data-dir DIR] [--port P] [--demo]
+constexpr const char* kServeUsage =
+    R"(usage: townhall serve [--config FILE] [--data-dir DIR] [--port P] [--demo] [--modules M,M...]
 
 Runs the server until SIGTERM or SIGINT, then shuts down gracefully.
-  --port P      listen port, 0 for any free port (env TOWNHALL_PORT; default from the registry)
+  --port P      listen port, 0 for any free port (env TOWNHALL_PORT; default from the registry,
+                or with --modules from the process's entry in the deployment section)
   --demo        seed demo data on start (each module seeds what it owns)
+  --modules L   run one process of a split deployment: L (comma-separated) must be exactly
+                the modules of one process in the registry's deployment section, and
+                bus.transport the broker; the other modules run in other processes
+                (README "Run split across machines"). Without it every module runs here.
 )";
 
 constexpr const char* kMigrateUsage = R"(usage: townhall migrate [--init] [--config FILE] [--data-dir DIR]
@@ -133,10 +141,19 @@ Both with the server stopped.
 )";
 
 constexpr const char* kRegistryUsage = R"(usage: townhall registry --graph [--config FILE]
+       townhall registry --deploy DIR [--hosts PROCESS=HOST,...] [--config FILE]
 
-Prints the registry's modules (file, route prefix), the topics each consumes and from
-which module, and the Api dependencies, as a Mermaid flowchart. docs/modules.md embeds
-it; `make docs` regenerates it and `make test` fails when it is stale.
+--graph   prints the registry's modules (file, route prefix), the topics each consumes
+          and from which module, and the Api dependencies, as a Mermaid flowchart.
+          docs/modules.md embeds it; `make docs` regenerates it and `make test` fails
+          when it is stale.
+--deploy  writes the infrastructure of the registry's split deployment (its deployment
+          section) into DIR (created; files there are replaced): nginx/townhall.conf (the
+          front door, each module's route prefix to the process that serves it),
+          systemd/townhall-PROCESS.service (one hardened unit per process),
+          rabbitmq/ (rabbitmq.conf, setup.sh: vhost, user, stream retention policy) and
+          README.md for the operator. --hosts: the host nginx reaches each process at
+          (default: the process's address in the deployment section).
 )";
 
 constexpr const char* kCheckUsage = R"(usage: townhall check [--module M] [--repair] [--config FILE] [--data-dir DIR]
@@ -168,7 +185,22 @@ struct Parsed {
   std::optional<std::filesystem::path> backup_dir;  // backup --out, restore --from
   std::optional<int> prune_days;                    // backup --prune-days
   std::map<std::string, std::string> admin_options;
+  std::optional<std::filesystem::path> deploy_dir;  // registry --deploy
+  std::map<std::string, std::string> hosts;         // registry --hosts process=host
 };
+
+// "a,b,c" -> {"a", "b", "c"} (empty items dropped).
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    if (comma > start) out.push_back(text.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
 
 // True when the data directory holds at least one of the registry's module files.
 bool has_installation(const config::Config& config) {
@@ -386,8 +418,26 @@ int run_cli(int argc, char** argv, std::function<void(std::string_view point)> f
       parsed.demo = true;
     } else if (parsed.command == "dlq" && i == 1 && (arg == "list" || arg == "replay" || arg == "discard")) {
       parsed.dlq_action = arg;
+    } else if (parsed.command == "serve" && arg == "--modules") {
+      auto v = value(arg);
+      if (!v || split_list(*v).empty()) return usage_error("--modules needs a comma-separated list of modules", usage);
+      parsed.overrides.modules = split_list(*v);
     } else if (parsed.command == "registry" && arg == "--graph") {
       parsed.admin_action = arg;
+    } else if (parsed.command == "registry" && arg == "--deploy") {
+      auto v = value(arg);
+      if (!v || v->empty()) return usage_error("--deploy needs a directory", usage);
+      parsed.admin_action = arg;
+      parsed.deploy_dir = *v;
+    } else if (parsed.command == "registry" && arg == "--hosts") {
+      auto v = value(arg);
+      if (!v) return usage_error("--hosts needs PROCESS=HOST,...", usage);
+      for (const auto& item : split_list(*v)) {
+        auto equals = item.find('=');
+        if (equals == 0 || equals == std::string::npos || equals + 1 == item.size())
+          return usage_error("--hosts: expected PROCESS=HOST, got '" + item + "'", usage);
+        parsed.hosts[item.substr(0, equals)] = item.substr(equals + 1);
+      }
     } else if (parsed.command == "revenue" && i == 1 && (arg == "expire-licenses" || arg == "mark-overdue")) {
       parsed.admin_action = arg;
     } else if (parsed.command == "admin" && i == 1 && (arg == "create-user" || arg == "reset-password")) {
@@ -460,7 +510,10 @@ int run_cli(int argc, char** argv, std::function<void(std::string_view point)> f
           return usage_error(std::string("create-user needs --") + required, usage);
   }
 
-  if (parsed.command == "registry" && parsed.admin_action.empty()) return usage_error("registry needs --graph", usage);
+  if (parsed.command == "registry" && parsed.admin_action.empty())
+    return usage_error("registry needs --graph or --deploy DIR", usage);
+  if (parsed.command == "registry" && !parsed.hosts.empty() && parsed.admin_action != "--deploy")
+    return usage_error("--hosts goes with --deploy", usage);
   if (parsed.command == "revenue" && parsed.admin_action.empty())
     return usage_error("revenue needs 'expire-licenses' or 'mark-overdue'", usage);
 
@@ -500,6 +553,16 @@ int run_cli(int argc, char** argv, std::function<void(std::string_view point)> f
         config, [&] { return run_reset_password(config, parsed); }, reset_password_on_the_server(config));
   if (parsed.command == "admin") return with_data_dir_lock(config, [&] { return run_create_user(config, parsed); });
 
+  if (parsed.command == "registry" && parsed.admin_action == "--deploy") {
+    std::vector<std::string> report;
+    auto written = write_deployment(config, DeployRequest{*parsed.deploy_dir, parsed.hosts}, report);
+    for (const auto& line : report) std::cout << line << "\n";
+    if (!written) {
+      std::cerr << "townhall: " << written.error().message << "\n";
+      return written.error().code == Errc::invalid_argument ? 2 : 1;
+    }
+    return 0;
+  }
   if (parsed.command == "registry") {
     std::cout << registry_graph(config);
     return 0;

@@ -43,10 +43,12 @@ void Application::Impl::document_ops_routes() {
   router.document(
       http::Method::get, "/readyz",
       {"Readiness: 200 while any module serves (status degraded when one is down or degraded), 503 when none "
-       "does or the server is shutting down; each module's state and why",
+       "does or the server is shutting down; each module's state and why, and in a split's process what it "
+       "reaches in others (remote)",
        "",
        R"({"type":"object","required":["status","modules"],"properties":{"status":{"enum":["ready","degraded","not_ready"]},)"
-       R"("modules":{"type":"object","additionalProperties":{"type":"object","properties":{"state":{"enum":["up","degraded","down"]},"detail":{"type":"string"}}}}}})",
+       R"("modules":{"type":"object","additionalProperties":{"type":"object","properties":{"state":{"enum":["up","degraded","down"]},"detail":{"type":"string"}}}},)"
+       R"("remote":{"type":"object","additionalProperties":{"type":"object","properties":{"state":{"enum":["up","down"]},"detail":{"type":"string"}}}}}})",
        200});
   router.document(http::Method::get, "/metrics",
                   {"Prometheus metrics (text format 0.0.4): for the bearer token in server.metrics_token_file, "
@@ -93,9 +95,19 @@ void Application::Impl::add_ops_routes() {
           }
           modules[slot->config->name] = entry;
         }
+        // A split's process: what it reaches in others (auth's Api; the broker joins
+        // remote_checks with the bus's transport). Down is degraded, not unready: the
+        // modules here still serve what they can without it (permits from its cache).
+        nlohmann::json remote = nlohmann::json::object();
+        for (const auto& check : remote_checks) {
+          auto health = co_await check.probe();
+          remote[check.name] = {{"state", health.up ? "up" : "down"}, {"detail", health.detail}};
+          all_up = all_up && health.up;
+        }
         const bool ready = !shutting_down.load() && serving_modules > 0;
         const char* status = !ready ? "not_ready" : all_up ? "ready" : "degraded";
         nlohmann::json body = {{"status", status}, {"modules", modules}};
+        if (!remote_checks.empty()) body["remote"] = remote;
         co_return http::json_response(ready ? 200 : 503,
                                       body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       },

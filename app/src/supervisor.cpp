@@ -5,10 +5,89 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <fstream>
+#include <type_traits>
 
 #include "application_impl.hpp"
+#include "townhall/auth/http_api.hpp"
+#include "townhall/platform/thread_name.hpp"
 
 namespace townhall::app {
+namespace {
+
+// ---- Where a split process meets the bus's broker transport (issue 23 §2) ----
+// bus.hpp is to declare `std::optional<bus::StreamTransport> bus::Options::transport`
+// ({url, stream_prefix}) and `void bus::Bus::add_remote_source(const std::string&)`. Until
+// it does, these two only warn (events then stay in the process that wrote them); once it
+// does, the `if constexpr` takes the calls and the warning branches are dead code.
+
+// A split's bus publishes every local source to its stream and reads remote ones.
+template <class BusOptions>
+void set_stream_transport(BusOptions& options, const std::string& url, const std::string& stream_prefix) {
+  if constexpr (requires { typename std::remove_cvref_t<decltype(options.transport)>::value_type; }) {
+    typename std::remove_cvref_t<decltype(options.transport)>::value_type transport;
+    transport.url = url;
+    transport.stream_prefix = stream_prefix;
+    options.transport = std::move(transport);
+  } else {
+    spdlog::warn("bus: this build's bus has no broker transport; events stay in this process");
+  }
+}
+
+// `source` runs in another process: this one's consumers read its events from its stream.
+template <class EventBus>
+void add_remote_source(EventBus& bus, const std::string& source) {
+  if constexpr (requires { bus.add_remote_source(source); }) {
+    bus.add_remote_source(source);
+  } else {
+    spdlog::warn("bus: this build's bus cannot read {}'s stream; its events do not reach this process", source);
+  }
+}
+
+// ---- end of the broker seam ----
+
+// The broker's URL: bus.transport.url, or the first line of url_file (relative: the data
+// dir), which holds a password and so must be the service user's alone.
+std::string transport_url(const config::Config& config) {
+  const auto& transport = config.bus.transport;
+  if (transport.url_file.empty()) return transport.url;
+  auto path = transport.url_file.is_absolute() ? transport.url_file : config.data_dir / transport.url_file;
+  std::error_code ec;
+  auto permissions = std::filesystem::status(path, ec).permissions();
+  if (ec) throw config::ConfigError("bus.transport.url_file: cannot read " + path.string() + ": " + ec.message());
+  using std::filesystem::perms;
+  if ((permissions & (perms::group_all | perms::others_all)) != perms::none)
+    throw config::ConfigError("bus.transport.url_file: " + path.string() +
+                              " is readable by group or others; chmod 600 it");
+  std::ifstream in(path);
+  std::string url;
+  if (!in || !std::getline(in, url)) throw config::ConfigError("bus.transport.url_file: cannot read " + path.string());
+  while (!url.empty() && (url.back() == '\r' || url.back() == ' ' || url.back() == '\t')) url.pop_back();
+  if (!url.starts_with("amqp://") && !url.starts_with("amqps://"))
+    throw config::ConfigError("bus.transport.url_file: " + path.string() +
+                              " must hold one line amqp://user:password@host:5672/vhost");
+  return url;
+}
+
+// The module a topic pattern's events come from: gov.<source>.<aggregate>.
+std::string source_of(const std::string& topic) {
+  auto rest = topic.substr(topic.find('.') + 1);
+  return rest.substr(0, rest.find('.'));
+}
+
+}  // namespace
+
+IoThread::IoThread(std::string name)
+    : work_(io_.get_executor()), thread_([this, name = std::move(name)] {
+        name_this_thread(name);
+        io_.run();
+      }) {}
+
+void IoThread::stop() {
+  work_.reset();
+  io_.stop();
+  if (thread_.joinable()) thread_.join();
+}
 
 bus::Options Application::Impl::bus_options() {
   bus::Options out;
@@ -23,6 +102,8 @@ bus::Options Application::Impl::bus_options() {
   out.retention = config.bus.retention;
   out.max_hold = config.bus.max_hold;
   out.fault_hook = options.fault_hook;
+  // Only a process of a split uses the broker; one process reads its sources' files.
+  if (config.process) set_stream_transport(out, transport_url(config), config.bus.transport.stream_prefix);
   // A restored source: once serving, repair the rewound consumer's caches.
   out.source_rewound = [this](const std::string& consumer, const std::string&) {
     {
@@ -37,7 +118,47 @@ bus::Options Application::Impl::bus_options() {
   return out;
 }
 
-// Builds every module (no I/O), then brings each up in dependency order.
+// A process of a split that does not run auth: every module here that calls auth gets an
+// auth::HttpApi of its own to auth's internal endpoint (modules.auth.internal), signing as
+// itself with its key (modules.<m>.internal.key_file). They run on a thread of their own, not
+// on the network threads: modules call auth while they start (bootstraps, revenue's demo
+// seed), before those threads run, and at shutdown a writer waiting for auth must not wait
+// for a network thread that is waiting for that writer.
+void Application::Impl::open_remote_apis() {
+  const auto* auth = config.module("auth");
+  if (!config.process || config.serves("auth") || !auth || !auth->internal || !auth->internal->port) return;
+  api_clients = std::make_unique<IoThread>("api-clients");
+  for (const auto& module : config.modules) {
+    if (!config.serves(module.name) ||
+        std::find(module.depends_on.begin(), module.depends_on.end(), "auth") == module.depends_on.end())
+      continue;
+    auth::HttpApiOptions client;
+    client.address = auth->internal->address;
+    client.port = *auth->internal->port;
+    client.module = module.name;
+    if (module.internal && !module.internal->key_file.empty()) {
+      auto file = module.internal->key_file.is_absolute() ? module.internal->key_file
+                                                          : config.data_dir / module.internal->key_file;
+      try {
+        client.key = signing::load_key(file);
+      } catch (const std::runtime_error& error) {
+        throw config::ConfigError("modules." + module.name + ".internal.key_file: " + error.what());
+      }
+    }
+    auto& api = remote_auth[module.name] = std::make_unique<auth::HttpApi>(api_clients->io(), std::move(client));
+    if (remote_checks.empty())  // is auth there, and does it accept this process's signature?
+      remote_checks.push_back({"auth", [api = api.get(), name = module.name]() -> asio::awaitable<ModuleHealth> {
+                                 auto departments = co_await api->departments(
+                                     CallContext::as_service(name, "readyz", std::chrono::seconds(2)));
+                                 if (departments) co_return ModuleHealth{true, "reached over HTTP"};
+                                 co_return ModuleHealth{false, departments.error().message};
+                               }});
+  }
+}
+
+// Builds every module (no I/O), then brings each up in dependency order. A process of a
+// split (serve --modules) builds only its own modules; the others' events come from the
+// broker and auth's Api, when auth runs elsewhere, over HTTP.
 void Application::Impl::open() {
   if (opened) return;
   data_lock = std::make_unique<db::DataDirLock>(config.data_dir);  // throws when another process writes it
@@ -45,7 +166,12 @@ void Application::Impl::open() {
   cursors = std::make_unique<PageCursors>(load_or_create_cursor_key(config.data_dir / "cursor.key"));
   bus = std::make_unique<bus::Bus>(bus_options(), metrics);
   starter = std::make_unique<db::Writer>("starter");
+  open_remote_apis();
+  std::set<std::string> remote_sources;
   for (const auto& module_config : config.modules) {
+    if (!config.serves(module_config.name)) continue;
+    if (auto remote = remote_auth.find(module_config.name); remote != remote_auth.end())
+      apis.auth = remote->second.get();  // this module's own client, signing as it
     auto slot = std::make_unique<Slot>();
     slot->config = &module_config;
     slot->gate = std::make_shared<ModuleGate>(module_config.name);
@@ -62,6 +188,9 @@ void Application::Impl::open() {
     if (consumer) {
       subscriptions = consumer->subscriptions();
       check_subscriptions_registered(config, module_config, subscriptions);  // before the bus holds the slot
+      for (const auto& subscription : subscriptions)
+        for (const auto& topic : subscription.topics)
+          if (config.process && !config.serves(source_of(topic))) remote_sources.insert(source_of(topic));
     }
     bus->add_source(module_config.name, *slot->database, *slot->writer);
     if (consumer)
@@ -69,6 +198,14 @@ void Application::Impl::open() {
                         [gate = slot->gate] { return gate->is_open(); });
     slots.push_back(std::move(slot));
   }
+  for (const auto& source : remote_sources) add_remote_source(*bus, source);
+  // The gateway checks tokens with the first module's client (it signs as that module).
+  if (!remote_auth.empty())
+    for (const auto& module_config : config.modules)
+      if (auto remote = remote_auth.find(module_config.name); remote != remote_auth.end()) {
+        apis.auth = remote->second.get();
+        break;
+      }
   // Started only once the bus holds every source and consumer: a started module's
   // writer may notify the bus at once (parks expires holds), and the bus's tables
   // must not change under it.
@@ -154,6 +291,7 @@ void Application::Impl::close() {
     }
     slot.writer->stop();
   }
+  if (api_clients) api_clients->stop();  // the modules no longer call auth
 }
 
 }  // namespace townhall::app

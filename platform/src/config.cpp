@@ -218,6 +218,40 @@ void parse_bus(Section& root, Bus& bus) {
       std::chrono::milliseconds(s.integer("sweep_interval_ms", bus.sweep_interval.count(), 10, 3'600'000));
   bus.retention = std::chrono::hours(s.integer("retention_hours", bus.retention.count(), 0, 24 * 3650));
   bus.max_hold = std::chrono::hours(s.integer("max_hold_hours", bus.max_hold.count(), 1, 24 * 3650));
+  if (const json* transport_node = s.find("transport")) {
+    Section t(*transport_node, "bus.transport");
+    auto& transport = bus.transport;
+    auto kind = t.string("kind", "local");
+    if (kind == "local")
+      transport.kind = Transport::Kind::local;
+    else if (kind == "rabbitmq")
+      transport.kind = Transport::Kind::rabbitmq;
+    else
+      t.fail("kind", "must be \"local\" or \"rabbitmq\"");
+    transport.url = t.string("url", "");
+    transport.url_file = t.string("url_file", "");
+    transport.stream_prefix = t.string("stream_prefix", transport.stream_prefix);
+    if (transport.kind == Transport::Kind::local) {
+      if (!transport.url.empty() || !transport.url_file.empty())
+        t.fail(transport.url.empty() ? "url_file" : "url", "only for the rabbitmq transport");
+    } else {
+      if (transport.url.empty() == transport.url_file.empty())
+        t.fail(
+            "the rabbitmq transport needs either url or url_file (a file holding the URL, to keep its password "
+            "out of the registry)");
+      if (!transport.url.empty() && !transport.url.starts_with("amqp://") && !transport.url.starts_with("amqps://"))
+        t.fail("url", "expected amqp://user:password@host:5672/vhost");
+    }
+    // Stream names are <prefix><module>; RabbitMQ allows 255 bytes of any UTF-8, kept to
+    // a plain set here so the prefix is also a safe file and policy pattern.
+    bool plain = !transport.stream_prefix.empty() && transport.stream_prefix.size() <= 64 &&
+                 std::all_of(transport.stream_prefix.begin(), transport.stream_prefix.end(), [](char c) {
+                   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                          c == '_' || c == '-';
+                 });
+    if (!plain) t.fail("stream_prefix", "1 to 64 of A-Z, a-z, 0-9, '.', '_', '-'");
+    t.finish();
+  }
   s.finish();
 }
 
@@ -380,6 +414,72 @@ void parse_modules(Section& root, std::vector<Module>& out, std::span<const std:
   out = order_by_dependencies(std::move(out));
 }
 
+// deployment: {"<process>": {"modules": [...], "address": "...", "port": N}, ...}. Each
+// module of the registry served by exactly one process; a process that calls a module in
+// another one reaches it over HTTP, which this build can do for auth's Api only.
+void parse_deployment(Section& root, Config& config) {
+  const json* node = root.find("deployment");
+  if (!node) return;
+  Section deployment(*node, "deployment");
+  if (node->empty()) deployment.fail("must list at least one process (or leave deployment out)");
+  std::map<std::string, std::string> served_by;
+  std::map<std::pair<std::string, std::uint16_t>, std::string> listener_owner;
+  for (const auto& m : config.modules)
+    if (m.internal && m.internal->port && *m.internal->port != 0)
+      listener_owner.emplace(std::pair{m.internal->address, *m.internal->port}, "the internal endpoint of " + m.name);
+  for (const auto& [name, value] : node->items()) {
+    deployment.find(name);
+    Section p(value, "deployment." + name);
+    // The name becomes a systemd unit's (townhall-<name>.service) and an nginx upstream's.
+    bool plain = !name.empty() && name.size() <= 32 && name.front() >= 'a' && name.front() <= 'z' &&
+                 std::all_of(name.begin(), name.end(),
+                             [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; });
+    if (!plain) p.fail("a process name is 1 to 32 of a-z, 0-9 and '-', starting with a letter");
+    Process process;
+    process.name = name;
+    auto listed = p.strings("modules");
+    if (listed.empty()) p.fail("modules", "must list the modules this process serves");
+    for (const auto& module : listed) {
+      if (!config.module(module)) p.fail("modules", "no module '" + module + "' in the registry");
+      auto [it, fresh] = served_by.emplace(module, name);
+      if (!fresh)
+        p.fail("modules", it->second == name ? "lists '" + module + "' twice"
+                                             : "module '" + module + "' is already served by process '" + it->second +
+                                                   "'; each module runs in exactly one process");
+    }
+    for (const auto& m : config.modules)  // the registry's dependency order
+      if (std::find(listed.begin(), listed.end(), m.name) != listed.end()) process.modules.push_back(m.name);
+    process.address = p.string("address", process.address);
+    if (process.address.empty()) p.fail("address", "must not be empty");
+    process.port = static_cast<std::uint16_t>(p.integer("port", process.port, 1, 65535));
+    auto [owner, fresh] = listener_owner.emplace(std::pair{process.address, process.port}, "process '" + name + "'");
+    if (!fresh) p.fail("port", process.address + ":" + std::to_string(process.port) + " is already " + owner->second);
+    p.finish();
+    config.deployment.push_back(std::move(process));
+  }
+  for (const auto& m : config.modules)
+    if (!served_by.count(m.name))
+      deployment.fail("module '" + m.name + "' is served by no process; list it under one process's modules");
+  for (const auto& m : config.modules) {
+    const auto& here = served_by.at(m.name);
+    for (const auto& dependency : m.depends_on) {
+      if (served_by.at(dependency) == here) continue;
+      auto key = "modules." + m.name;
+      if (dependency != "auth")
+        throw ConfigError(key + ".depends_on: '" + dependency + "' runs in process '" + served_by.at(dependency) +
+                          "', not in '" + here + "'; only auth's Api can be reached over HTTP in this build");
+      const auto* auth = config.module("auth");
+      if (!auth->internal || !auth->internal->port || *auth->internal->port == 0)
+        throw ConfigError("modules.auth.internal.port: module '" + m.name + "' (process '" + here +
+                          "') calls auth in process '" + served_by.at("auth") +
+                          "' over HTTP: give auth's internal listener a fixed port");
+      if (!m.internal || m.internal->key_file.empty())
+        throw ConfigError(key + ".internal.key_file: " + m.name + " calls auth in process '" + served_by.at("auth") +
+                          "' and signs its calls with a key of its own: name its file");
+    }
+  }
+}
+
 std::string read_file(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ConfigError("cannot read config file '" + file.string() + "'");
@@ -414,6 +514,60 @@ const Module* Config::module(std::string_view name) const {
   return nullptr;
 }
 
+const Process* Config::deployed(std::string_view process_name) const {
+  for (const auto& p : deployment)
+    if (p.name == process_name) return &p;
+  return nullptr;
+}
+
+bool Config::serves(std::string_view name) const {
+  if (!process) return module(name) != nullptr;
+  const auto* here = deployed(*process);
+  return here && std::find(here->modules.begin(), here->modules.end(), name) != here->modules.end();
+}
+
+void select_process(Config& config, std::span<const std::string> modules) {
+  auto describe = [&config] {
+    std::string out;
+    for (const auto& p : config.deployment) {
+      std::string list;
+      for (const auto& m : p.modules) list += (list.empty() ? "" : ",") + m;
+      out += (out.empty() ? "" : "; ") + p.name + ": " + list;
+    }
+    return out;
+  };
+  if (config.deployment.empty())
+    throw ConfigError(
+        "--modules runs one process of a split deployment, and the registry has no deployment section listing the "
+        "processes and their modules (README \"Run split across machines\"); without --modules every module runs "
+        "in this process");
+  if (config.bus.transport.kind == Transport::Kind::local)
+    throw ConfigError(
+        "--modules: the modules of the other processes reach this one's events only through the broker, and "
+        "bus.transport is local; set bus.transport to {\"kind\": \"rabbitmq\", \"url_file\": ...} (README \"Run "
+        "split across machines\")");
+  std::set<std::string> wanted;
+  std::string known;
+  for (const auto& m : config.modules) known += (known.empty() ? "" : ", ") + m.name;
+  for (const auto& name : modules) {
+    if (!config.module(name))
+      throw ConfigError("--modules: no module '" + name + "' in the registry (it has: " + known + ")");
+    wanted.insert(name);
+  }
+  if (wanted.empty()) throw ConfigError("--modules: name the modules of one process (" + describe() + ")");
+  for (const auto& p : config.deployment) {
+    if (std::set<std::string>(p.modules.begin(), p.modules.end()) != wanted) continue;
+    config.process = p.name;
+    config.server.http.address = p.address;
+    config.server.http.port = p.port;
+    return;
+  }
+  std::string list;
+  for (const auto& name : wanted) list += (list.empty() ? "" : ",") + name;
+  throw ConfigError("--modules " + list + ": no process of the deployment serves exactly these modules (" + describe() +
+                    ")");
+}
+
 std::uint16_t parse_port(std::string_view text) {
   unsigned value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -437,6 +591,7 @@ Config parse(const nlohmann::json& document, std::span<const std::string_view> k
   parse_logging(root, config.logging);
   parse_portal(root, config.portal);
   parse_modules(root, config.modules, known_modules);
+  parse_deployment(root, config);
   for (const auto& m : config.modules)
     if (m.internal && m.internal->port && *m.internal->port != 0 && *m.internal->port == config.server.http.port)
       throw ConfigError("modules." + m.name + ".internal.port: " + std::to_string(*m.internal->port) +
@@ -461,6 +616,7 @@ Config load(const std::optional<std::filesystem::path>& file, std::string_view d
   } catch (const ConfigError& error) {
     throw ConfigError(origin + ": " + error.what());
   }
+  if (overrides.modules) select_process(config, *overrides.modules);
   if (const char* dir = std::getenv("TOWNHALL_DATA_DIR"); dir && *dir) config.data_dir = dir;
   if (const char* port = std::getenv("TOWNHALL_PORT"); port && *port) {
     try {

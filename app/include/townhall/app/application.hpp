@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -130,6 +131,23 @@ Result<auth::IssuedPasswordReset> issue_password_reset(const config::Config& con
 // `townhall registry --graph`: the modules, the topics each consumes from whom, and the
 // Api dependencies, as a Mermaid flowchart (docs/modules.md embeds it).
 std::string registry_graph(const config::Config& config);
+
+// `townhall registry --deploy DIR --hosts process=host,...` (README "Run split across
+// machines"): writes into `dir` the infrastructure of the registry's deployment section —
+// nginx/townhall.conf (each module's route prefix to the process serving it; /, /admin,
+// /metrics, /readyz, /healthz and /openapi.json to the front process: the one with the most
+// modules, the first by name on a tie), systemd/townhall-<process>.service (one unit per
+// process, made from deploy/townhall.service), rabbitmq/ (rabbitmq.conf, setup.sh: vhost,
+// user, the streams' retention policy covering bus.max_hold_hours) and README.md. `hosts`:
+// where nginx reaches each process (default: its address in the deployment section).
+// invalid_argument without a deployment, with the local transport, for an unknown process
+// or a host nginx cannot take; a line per file written on `report`.
+struct DeployRequest {
+  std::filesystem::path dir;
+  std::map<std::string, std::string> hosts;
+};
+Result<Unit> write_deployment(const config::Config& config, const DeployRequest& request,
+                              std::vector<std::string>& report);
 
 // The same graph as data (GET /admin/registry, the dashboard draws it): every module,
 // an "events" edge per subscription (source -> consumer, labelled with the topic) and

@@ -39,6 +39,16 @@ struct Server {
   std::filesystem::path metrics_token_file;
 };
 
+// How a split deployment's processes carry events to each other (issue 23; README "Run
+// split across machines"). local: one process, the bus reads the sources' files.
+struct Transport {
+  enum class Kind { local, rabbitmq };
+  Kind kind = Kind::local;
+  std::string url;                 // amqp://user:password@host:5672/vhost, inline
+  std::filesystem::path url_file;  // or a file holding it (relative: data_dir): keeps the password out of the registry
+  std::string stream_prefix = "townhall.";  // one stream per source module: <prefix><module>
+};
+
 // Event bus tuning (DESIGN.md §4); bus::Options is built from it.
 struct Bus {
   int lanes = 4;
@@ -50,6 +60,7 @@ struct Bus {
   std::chrono::milliseconds sweep_interval{1'000};
   std::chrono::hours retention{24 * 7};
   std::chrono::hours max_hold{24 * 30};  // longest a lagging subscription holds pruning back
+  Transport transport = {};              // used only by a process of a split (serve --modules)
 };
 
 // The scheduled consistency check (README "Consistency check"): every cache against its source.
@@ -87,6 +98,15 @@ struct Portal {
   std::string time_zone = "UTC";  // IANA zone the portal shows municipal dates in
 };
 
+// One process of a split deployment (README "Run split across machines"): its modules and
+// its public HTTP listener, where it listens and where nginx reaches it.
+struct Process {
+  std::string name;
+  std::vector<std::string> modules;  // in the registry's dependency order
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8080;
+};
+
 struct Config {
   Server server;
   std::filesystem::path data_dir = "data";
@@ -96,14 +116,31 @@ struct Config {
   logging::Options logging;
   Portal portal;
   std::vector<Module> modules;  // in dependency order (dependencies first)
+  // The processes of a split deployment, each module served by exactly one; empty: none.
+  // Only `serve --modules` runs one of them; without it every module runs in this process.
+  std::vector<Process> deployment = {};
+  // The deployment's process this one is (serve --modules); nullopt: every module here.
+  std::optional<std::string> process = std::nullopt;
 
   const Module* module(std::string_view name) const;
+  // Whether `module` runs in this process (every module when no process is selected).
+  bool serves(std::string_view module) const;
+  const Process* deployed(std::string_view process_name) const;
 };
 
 struct Overrides {
   std::optional<std::filesystem::path> data_dir;
   std::optional<std::uint16_t> port;
+  // serve --modules: the modules of the deployment's process this one is.
+  std::optional<std::vector<std::string>> modules = std::nullopt;
 };
+
+// Makes `config` the deployment's process whose modules are exactly `modules` (any order):
+// sets config.process, and the public listener to that process's address and port. Refused
+// (ConfigError, a message for the operator) without a deployment, with the local transport
+// (a split needs the broker), for a name the registry has no module of, or when no process
+// serves exactly these modules.
+void select_process(Config& config, std::span<const std::string> modules);
 
 // Parses and validates a registry document. `known_modules` are the modules compiled
 // into this binary. Errors name the offending key path, e.g.
@@ -111,7 +148,8 @@ struct Overrides {
 Config parse(const nlohmann::json& document, std::span<const std::string_view> known_modules);
 
 // Reads `file` (or `default_document`, the registry compiled into the binary, when no
-// file is given), applies env (TOWNHALL_DATA_DIR, TOWNHALL_PORT) then `overrides`,
+// file is given), selects the process of `overrides.modules` (select_process), applies env
+// (TOWNHALL_DATA_DIR, TOWNHALL_PORT) then the other `overrides`,
 // validates, and checks that the data directory exists or can be created and is
 // writable. Throws ConfigError.
 Config load(const std::optional<std::filesystem::path>& file, std::string_view default_document,

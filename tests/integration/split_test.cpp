@@ -1,0 +1,211 @@
+// One process of a split deployment (issue 23 §4; README "Run split across machines"), the
+// townhall binary as a child on loopback ports with temp data dirs: `serve --modules`
+// builds and mounts only its own modules, and a process without auth authenticates through
+// auth's process over HTTP. Events between the processes need the broker (the bus's
+// transport) and are not tested here.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support.hpp"
+
+namespace townhall {
+namespace {
+
+using json = nlohmann::json;
+using testing::ChildProcess;
+using testing::TempDir;
+
+const std::vector<std::string> kCallers{"permits", "revenue", "parks", "notify"};
+
+unsigned short free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("no free loopback port");
+  }
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+void write_private(const std::filesystem::path& file, const std::string& contents) {
+  std::filesystem::create_directories(file.parent_path());
+  std::filesystem::permissions(file.parent_path(), std::filesystem::perms::owner_all);
+  std::ofstream(file) << contents;
+  std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+// The built-in registry split in two: auth alone (its internal Api on `internal_port`), and
+// the other four modules, which sign their calls to auth with their own keys.
+json split_registry(unsigned short internal_port) {
+  auto registry = json::parse(std::ifstream(std::string(TOWNHALL_SOURCE_DIR) + "/config/townhall.json"));
+  registry["server"]["rate_limit"]["enabled"] = false;
+  registry["logging"] = {{"level", "info"}, {"access_log", "off"}};
+  registry["modules"]["auth"]["settings"]["password_hash"] = {{"passes", 1}, {"memory_kib", 8192}};
+  registry["modules"]["auth"]["internal"] = {{"address", "127.0.0.1"}, {"port", internal_port}};
+  for (const auto& caller : kCallers)
+    registry["modules"][caller]["internal"] = {{"key_file", "keys/" + caller + ".key"}};
+  registry["bus"]["transport"] = {{"kind", "rabbitmq"}, {"url_file", "amqp.url"}};
+  registry["deployment"] = {{"auth", {{"modules", {"auth"}}, {"port", 18081}}},
+                            {"services", {{"modules", {"permits", "revenue", "parks", "notify"}}, {"port", 18082}}}};
+  return registry;
+}
+
+// A process's data directory with what the registry names: the broker's URL and the
+// modules' keys (the same key on both sides: auth's listener checks every caller's).
+std::filesystem::path data_dir(const std::filesystem::path& root, const std::string& process) {
+  auto dir = root / process;
+  write_private(dir / "amqp.url", "amqp://townhall:secret@127.0.0.1:5672/townhall\n");
+  char digit = 'a';
+  for (const auto& caller : kCallers) write_private(dir / "keys" / (caller + ".key"), std::string(64, digit++) + "\n");
+  return dir;
+}
+
+class Split : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    internal_port = free_loopback_port();
+    registry = dir.path() / "townhall.json";
+    std::ofstream(registry) << split_registry(internal_port).dump(2);
+  }
+
+  std::unique_ptr<ChildProcess> serve(const std::string& process, const std::string& modules) {
+    return std::make_unique<ChildProcess>(
+        std::vector<std::string>{TOWNHALL_BINARY, "serve", "--modules", modules, "--port", "0", "--config",
+                                 registry.string(), "--data-dir", data_dir(dir.path(), process).string()},
+        std::map<std::string, std::string>{}, true);
+  }
+
+  TempDir dir;
+  unsigned short internal_port = 0;
+  std::filesystem::path registry;
+};
+
+std::string register_and_login(unsigned short port) {
+  auto registered =
+      testing::http_request(port, "POST", "/api/v1/auth/register",
+                            R"({"email":"maria@example.org","password":"a long enough password","name":"Maria"})");
+  EXPECT_EQ(registered.status, 201) << registered.body;
+  auto login = testing::http_request(port, "POST", "/api/v1/auth/login",
+                                     R"({"email":"maria@example.org","password":"a long enough password"})");
+  EXPECT_EQ(login.status, 200) << login.body;
+  return login.status == 200 ? json::parse(login.body)["token"].get<std::string>() : "";
+}
+
+testing::HttpResponse get(unsigned short port, const std::string& target, const std::string& token = {}) {
+  std::vector<std::string> headers;
+  if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
+  return testing::http_request(port, "GET", target, {}, headers);
+}
+
+TEST_F(Split, AnAuthProcessServesAuthAloneAndMountsNoOtherModulesRoutes) {
+  auto auth = serve("auth", "auth");
+  auto port = testing::wait_for_port(*auth);
+  ASSERT_NE(port, 0) << auth->output();
+  auto token = register_and_login(port);
+  ASSERT_FALSE(token.empty());
+  EXPECT_EQ(get(port, "/api/v1/auth/me", token).status, 200);
+  // The other modules run elsewhere: their routes are not here at all (nginx routes them).
+  for (const auto* target : {"/api/v1/permits/status", "/api/v1/permits/applications", "/api/v1/revenue/status",
+                             "/api/v1/parks/status", "/api/v1/notify/status"}) {
+    auto response = get(port, target, token);
+    EXPECT_EQ(response.status, 404) << target << ": " << response.body;
+  }
+  auto ready = get(port, "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  auto modules = json::parse(ready.body)["modules"];
+  EXPECT_EQ(modules.size(), 1u) << ready.body;
+  EXPECT_EQ(modules["auth"]["state"], "up") << ready.body;
+  auto metrics = get(port, "/metrics");
+  EXPECT_NE(metrics.body.find("townhall_module_up{module=\"auth\"} 1"), std::string::npos);
+  EXPECT_EQ(metrics.body.find("townhall_module_up{module=\"permits\""), std::string::npos);
+  // Only its own module's file in its data directory.
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "auth" / "auth.db"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "auth" / "permits.db"));
+  auth->signal(SIGTERM);
+  EXPECT_EQ(auth->wait_exit(), 0) << auth->output();
+}
+
+TEST_F(Split, AProcessWithoutAuthAuthenticatesThroughAuthsProcess) {
+  auto auth = serve("auth", "auth");
+  auto auth_port = testing::wait_for_port(*auth);
+  ASSERT_NE(auth_port, 0) << auth->output();
+  auto services = serve("services", "notify,parks,permits,revenue");  // any order
+  auto port = testing::wait_for_port(*services);
+  ASSERT_NE(port, 0) << services->output();
+  auto token = register_and_login(auth_port);
+  ASSERT_FALSE(token.empty());
+
+  // A token auth's process issued opens permits' routes in the other process: its gateway
+  // asks auth over HTTP.
+  auto mine = get(port, "/api/v1/permits/applications", token);
+  EXPECT_EQ(mine.status, 200) << mine.body;
+  EXPECT_EQ(get(port, "/api/v1/permits/applications").status, 401);
+  EXPECT_EQ(get(port, "/api/v1/permits/applications", "not-a-token").status, 401);
+  EXPECT_EQ(get(port, "/api/v1/auth/me", token).status, 404);  // auth's routes are not mounted here
+  auto ready = get(port, "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;
+  auto readiness = json::parse(ready.body);
+  EXPECT_EQ(readiness["remote"]["auth"]["state"], "up") << ready.body;
+  EXPECT_EQ(readiness["modules"].size(), 4u) << ready.body;
+  EXPECT_FALSE(readiness["modules"].contains("auth")) << ready.body;
+
+  // auth's process gone: no token can be checked (503, not 401), and /readyz says why.
+  auth->signal(SIGTERM);
+  ASSERT_EQ(auth->wait_exit(), 0) << auth->output();
+  EXPECT_EQ(get(port, "/api/v1/permits/applications", token).status, 503);
+  ready = get(port, "/readyz");
+  EXPECT_EQ(ready.status, 200) << ready.body;  // its own modules still serve
+  readiness = json::parse(ready.body);
+  EXPECT_EQ(readiness["status"], "degraded") << ready.body;
+  EXPECT_EQ(readiness["remote"]["auth"]["state"], "down") << ready.body;
+  services->signal(SIGTERM);
+  EXPECT_EQ(services->wait_exit(), 0) << services->output();
+}
+
+// The broker's URL holds its password: a url_file others may read stops the start, naming it.
+TEST_F(Split, ABrokerUrlFileOthersCanReadStopsTheStart) {
+  auto data = data_dir(dir.path(), "auth");
+  std::filesystem::permissions(data / "amqp.url", std::filesystem::perms::group_read,
+                               std::filesystem::perm_options::add);
+  ChildProcess auth({TOWNHALL_BINARY, "serve", "--modules", "auth", "--port", "0", "--config", registry.string(),
+                     "--data-dir", data.string()},
+                    {}, true);
+  EXPECT_EQ(auth.wait_exit(), 1);
+  EXPECT_NE(auth.output().find("bus.transport.url_file: " + (data / "amqp.url").string() +
+                               " is readable by group or others; chmod 600 it"),
+            std::string::npos)
+      << auth.output();
+}
+
+// `serve --modules` on a registry that cannot be split: exit 2 and what to do.
+TEST_F(Split, ModulesOnARegistryWithoutADeploymentIsRefused) {
+  ChildProcess child(
+      {TOWNHALL_BINARY, "serve", "--modules", "auth", "--port", "0", "--data-dir", (dir.path() / "data").string()}, {},
+      true);
+  EXPECT_EQ(child.wait_exit(), 2);
+  EXPECT_NE(child.output().find("--modules runs one process of a split deployment, and the registry has no "
+                                "deployment section"),
+            std::string::npos)
+      << child.output();
+  ChildProcess unknown({TOWNHALL_BINARY, "serve", "--modules", "auth,billing", "--port", "0", "--config",
+                        registry.string(), "--data-dir", (dir.path() / "data").string()},
+                       {}, true);
+  EXPECT_EQ(unknown.wait_exit(), 2);
+  EXPECT_NE(unknown.output().find("--modules: no module 'billing' in the registry"), std::string::npos)
+      << unknown.output();
+}
+
+}  // namespace
+}  // namespace townhall
