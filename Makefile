@@ -9,7 +9,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps deps-build release build run test test-stress soak soak-faults soak-load tsan fuzz bench bench-bus bench-patch bench-auth bench-revenue bench-parks bench-scale docs format clean
+.PHONY: deps deps-build release build run run-split test test-stress soak soak-faults soak-load tsan fuzz bench bench-bus bench-patch bench-auth bench-revenue bench-parks bench-scale docs format clean
 
 # Everything make test, make fuzz and the benchmarks need (Debian and npm packages).
 deps:
@@ -30,6 +30,11 @@ build: deps
 
 run: build
 	./build/release/app/townhall serve --demo --port 8080 --data-dir ./data
+
+# The split deployment on this machine: a broker, `--modules auth`, `--modules
+# permits,revenue,parks,notify` and nginx in front, on loopback ports (data in ./data-split).
+run-split: build
+	bash scripts/run-split.sh
 
 test: deps
 	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON $(CMAKE_FLAGS)

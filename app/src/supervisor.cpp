@@ -6,7 +6,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <fstream>
-#include <type_traits>
 
 #include "application_impl.hpp"
 #include "townhall/auth/http_api.hpp"
@@ -14,37 +13,6 @@
 
 namespace townhall::app {
 namespace {
-
-// ---- Where a split process meets the bus's broker transport (issue 23 §2) ----
-// bus.hpp is to declare `std::optional<bus::StreamTransport> bus::Options::transport`
-// ({url, stream_prefix}) and `void bus::Bus::add_remote_source(const std::string&)`. Until
-// it does, these two only warn (events then stay in the process that wrote them); once it
-// does, the `if constexpr` takes the calls and the warning branches are dead code.
-
-// A split's bus publishes every local source to its stream and reads remote ones.
-template <class BusOptions>
-void set_stream_transport(BusOptions& options, const std::string& url, const std::string& stream_prefix) {
-  if constexpr (requires { typename std::remove_cvref_t<decltype(options.transport)>::value_type; }) {
-    typename std::remove_cvref_t<decltype(options.transport)>::value_type transport;
-    transport.url = url;
-    transport.stream_prefix = stream_prefix;
-    options.transport = std::move(transport);
-  } else {
-    spdlog::warn("bus: this build's bus has no broker transport; events stay in this process");
-  }
-}
-
-// `source` runs in another process: this one's consumers read its events from its stream.
-template <class EventBus>
-void add_remote_source(EventBus& bus, const std::string& source) {
-  if constexpr (requires { bus.add_remote_source(source); }) {
-    bus.add_remote_source(source);
-  } else {
-    spdlog::warn("bus: this build's bus cannot read {}'s stream; its events do not reach this process", source);
-  }
-}
-
-// ---- end of the broker seam ----
 
 // The broker's URL: bus.transport.url, or the first line of url_file (relative: the data
 // dir), which holds a password and so must be the service user's alone.
@@ -103,7 +71,14 @@ bus::Options Application::Impl::bus_options() {
   out.max_hold = config.bus.max_hold;
   out.fault_hook = options.fault_hook;
   // Only a process of a split uses the broker; one process reads its sources' files.
-  if (config.process) set_stream_transport(out, transport_url(config), config.bus.transport.stream_prefix);
+  if (config.process) {
+    bus::StreamTransport transport;
+    transport.url = transport_url(config);
+    transport.stream_prefix = config.bus.transport.stream_prefix;
+    // The broker's policy (registry --deploy) writes the same max-age: x-max-age compares as written.
+    transport.max_age = config.bus.max_hold;
+    out.transport = std::move(transport);
+  }
   // A restored source: once serving, repair the rewound consumer's caches.
   out.source_rewound = [this](const std::string& consumer, const std::string&) {
     {
@@ -198,7 +173,14 @@ void Application::Impl::open() {
                         [gate = slot->gate] { return gate->is_open(); });
     slots.push_back(std::move(slot));
   }
-  for (const auto& source : remote_sources) add_remote_source(*bus, source);
+  for (const auto& source : remote_sources) bus->add_remote_source(source);
+  if (config.process)  // the broker: down is degraded (modules serve, events wait), not unready
+    remote_checks.push_back(
+        {"broker", [bus = bus.get()]() -> asio::awaitable<ModuleHealth> {
+           auto link = bus->transport_status();
+           if (link.publishing && link.consuming) co_return ModuleHealth{true, "connected"};
+           co_return ModuleHealth{false, link.last_error.empty() ? "connecting" : "unreachable: " + link.last_error};
+         }});
   // The gateway checks tokens with the first module's client (it signs as that module).
   if (!remote_auth.empty())
     for (const auto& module_config : config.modules)

@@ -28,14 +28,7 @@ int main(int argc, char** argv) {
   std::string mode = argv[2];
   std::string crash_point = argc > 4 ? argv[4] : "none";
   long crash_after = argc > 5 ? std::stol(argv[5]) : 0;
-  std::atomic<long> hits{0};
-  auto maybe_crash = [&](std::string_view point) {
-    if (point == crash_point && ++hits == crash_after) {
-      std::printf("crash at %s\n", crash_point.c_str());
-      std::fflush(stdout);
-      ::raise(SIGKILL);
-    }
-  };
+  auto maybe_crash = testing::crash_at(crash_point, crash_after);
 
   testing::TestModule source(dir, "src");
   std::vector<std::unique_ptr<testing::TestModule>> consumers;

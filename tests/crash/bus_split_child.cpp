@@ -64,14 +64,7 @@ int main(int argc, char** argv) {
   const bool drain = mode.starts_with("drain");
   std::string crash_point = !drain && argc > 6 ? argv[6] : "none";
   long crash_after = !drain && argc > 7 ? std::stol(argv[7]) : 0;
-  std::atomic<long> hits{0};
-  auto maybe_crash = [&](std::string_view point) {
-    if (point == crash_point && ++hits == crash_after) {
-      std::printf("crash at %s\n", crash_point.c_str());
-      std::fflush(stdout);
-      ::raise(SIGKILL);
-    }
-  };
+  auto maybe_crash = testing::crash_at(crash_point, crash_after);
 
   metrics::Registry metrics;
   bus::Options options;

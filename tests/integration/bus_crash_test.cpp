@@ -56,14 +56,8 @@ TEST(BusCrash, NothingCommittedIsLostOrAppliedTwice) {
   EXPECT_GT(total, 100);  // the rounds did real work
   EXPECT_EQ(integrity(*source.database), "ok");
   for (auto name : {"c1", "c2", "c3"}) {
+    testing::expect_each_version_applied_once(dir.path(), name, versions);
     testing::TestModule consumer(dir.path(), name, false);
-    auto refs = testing::read_refs(*consumer.database);
-    ASSERT_EQ(refs.size(), versions.size()) << name;
-    for (const auto& [id, version] : versions) {
-      EXPECT_EQ(refs[id].version, version) << name << " " << id;
-      EXPECT_EQ(refs[id].applied, version) << name << " " << id;
-      EXPECT_EQ(refs[id].seen, version) << name << " " << id << ": each event delivered exactly once";
-    }
     EXPECT_EQ(integrity(*consumer.database), "ok") << name;
   }
 }

@@ -113,18 +113,7 @@ TEST_F(BusSplitCrash, NothingCommittedIsLostOrAppliedTwiceAcrossTwoProcesses) {
   ASSERT_GT(head, 100) << "the rounds did real work";
   testing::TestModule source(dir_.path(), "src", false);
   auto versions = testing::read_item_versions(*source.database);
-  for (auto name : {"c1", "c2", "c3"}) {
-    testing::TestModule consumer(dir_.path(), name, false);
-    auto refs = testing::read_refs(*consumer.database);
-    ASSERT_EQ(refs.size(), versions.size()) << name;
-    for (const auto& [id, version] : versions) {
-      EXPECT_EQ(refs[id].version, version) << name << " " << id;
-      // applied == version: every version applied, none out of order (an older one after
-      // a newer one would be stale: seen but not applied).
-      EXPECT_EQ(refs[id].applied, version) << name << " " << id;
-      EXPECT_EQ(refs[id].seen, version) << name << " " << id << ": each event delivered exactly once";
-    }
-  }
+  for (auto name : {"c1", "c2", "c3"}) testing::expect_each_version_applied_once(dir_.path(), name, versions);
 }
 
 TEST_F(BusSplitCrash, AStreamLostUnderAStoppedConsumerIsBootstrappedOver) {

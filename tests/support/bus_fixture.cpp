@@ -1,5 +1,10 @@
 #include "bus_fixture.hpp"
 
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstdio>
+
 #include "townhall/migrations.hpp"
 #include "townhall/platform/migrator.hpp"
 
@@ -76,6 +81,29 @@ std::map<std::string, std::int64_t> read_item_versions(const db::ModuleDb& datab
   auto query = reader->prepare("SELECT id, version FROM items");
   while (query.executeStep()) out[query.getColumn(0).getString()] = query.getColumn(1).getInt64();
   return out;
+}
+
+void expect_each_version_applied_once(const std::filesystem::path& dir, const std::string& consumer,
+                                      const std::map<std::string, std::int64_t>& versions) {
+  TestModule module(dir, consumer, false);
+  auto refs = read_refs(*module.database);
+  ASSERT_EQ(refs.size(), versions.size()) << consumer;
+  for (const auto& [id, version] : versions) {
+    EXPECT_EQ(refs[id].version, version) << consumer << " " << id;
+    EXPECT_EQ(refs[id].applied, version) << consumer << " " << id;
+    EXPECT_EQ(refs[id].seen, version) << consumer << " " << id << ": each event delivered exactly once";
+  }
+}
+
+std::function<void(std::string_view)> crash_at(std::string point, long after) {
+  auto hits = std::make_shared<std::atomic<long>>(0);
+  return [point = std::move(point), after, hits](std::string_view reached) {
+    if (reached == point && ++*hits == after) {
+      std::printf("crash at %s\n", point.c_str());
+      std::fflush(stdout);
+      ::raise(SIGKILL);
+    }
+  };
 }
 
 }  // namespace townhall::testing

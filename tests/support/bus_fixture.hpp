@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -43,5 +44,15 @@ struct ItemRef {
 };
 std::map<std::string, ItemRef> read_refs(const db::ModuleDb& database);
 std::map<std::string, std::int64_t> read_item_versions(const db::ModuleDb& database);
+
+// The crash tests' verdict (gtest expectations): `consumer` in `dir` holds every item of
+// `versions` at its version, each version applied once and in order (an older one after
+// a newer one would be seen but stale), none delivered twice.
+void expect_each_version_applied_once(const std::filesystem::path& dir, const std::string& consumer,
+                                      const std::map<std::string, std::int64_t>& versions);
+
+// A crash test child's fault hook: SIGKILLs the process (after printing "crash at POINT")
+// the `after`-th time the bus reaches `point`.
+std::function<void(std::string_view)> crash_at(std::string point, long after);
 
 }  // namespace townhall::testing

@@ -1,8 +1,8 @@
 // One process of a split deployment (issue 23 §4; README "Run split across machines"), the
 // townhall binary as a child on loopback ports with temp data dirs: `serve --modules`
 // builds and mounts only its own modules, and a process without auth authenticates through
-// auth's process over HTTP. Events between the processes need the broker (the bus's
-// transport) and are not tested here.
+// auth's process over HTTP, and, with a broker the test starts, auth's events reach the
+// other process's caches through its stream.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -12,7 +12,9 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
+#include "rabbitmq_broker.hpp"
 #include "support.hpp"
 
 namespace townhall {
@@ -20,24 +22,11 @@ namespace {
 
 using json = nlohmann::json;
 using testing::ChildProcess;
+using testing::free_loopback_port;
+using testing::RabbitMqBroker;
 using testing::TempDir;
 
 const std::vector<std::string> kCallers{"permits", "revenue", "parks", "notify"};
-
-unsigned short free_loopback_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    if (fd >= 0) ::close(fd);
-    throw std::runtime_error("no free loopback port");
-  }
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
 
 void write_private(const std::filesystem::path& file, const std::string& contents) {
   std::filesystem::create_directories(file.parent_path());
@@ -64,9 +53,10 @@ json split_registry(unsigned short internal_port) {
 
 // A process's data directory with what the registry names: the broker's URL and the
 // modules' keys (the same key on both sides: auth's listener checks every caller's).
-std::filesystem::path data_dir(const std::filesystem::path& root, const std::string& process) {
+std::filesystem::path data_dir(const std::filesystem::path& root, const std::string& process,
+                               const std::string& broker_url = "amqp://townhall:secret@127.0.0.1:5672/townhall") {
   auto dir = root / process;
-  write_private(dir / "amqp.url", "amqp://townhall:secret@127.0.0.1:5672/townhall\n");
+  write_private(dir / "amqp.url", broker_url + "\n");
   char digit = 'a';
   for (const auto& caller : kCallers) write_private(dir / "keys" / (caller + ".key"), std::string(64, digit++) + "\n");
   return dir;
@@ -80,10 +70,12 @@ class Split : public ::testing::Test {
     std::ofstream(registry) << split_registry(internal_port).dump(2);
   }
 
-  std::unique_ptr<ChildProcess> serve(const std::string& process, const std::string& modules) {
+  std::unique_ptr<ChildProcess> serve(
+      const std::string& process, const std::string& modules,
+      const std::string& broker_url = "amqp://townhall:secret@127.0.0.1:5672/townhall") {
     return std::make_unique<ChildProcess>(
         std::vector<std::string>{TOWNHALL_BINARY, "serve", "--modules", modules, "--port", "0", "--config",
-                                 registry.string(), "--data-dir", data_dir(dir.path(), process).string()},
+                                 registry.string(), "--data-dir", data_dir(dir.path(), process, broker_url).string()},
         std::map<std::string, std::string>{}, true);
   }
 
@@ -172,6 +164,66 @@ TEST_F(Split, AProcessWithoutAuthAuthenticatesThroughAuthsProcess) {
   EXPECT_EQ(readiness["remote"]["auth"]["state"], "down") << ready.body;
   services->signal(SIGTERM);
   EXPECT_EQ(services->wait_exit(), 0) << services->output();
+}
+
+// The value of a counter or gauge series in a /metrics exposition (0 when absent).
+double metric(const std::string& exposition, const std::string& series) {
+  auto at = exposition.find("\n" + series + " ");
+  return at == std::string::npos ? 0 : std::stod(exposition.substr(at + series.size() + 2));
+}
+
+// The split with its broker: a citizen auth's process registers reaches the caches of the
+// modules in the other process through auth's stream, and both say they reach the broker.
+TEST_F(Split, AuthsEventsReachTheOtherProcessThroughTheBroker) {
+  if (!RabbitMqBroker::installed()) GTEST_SKIP() << RabbitMqBroker::skip_reason();
+  RabbitMqBroker broker;
+  auto auth = serve("auth", "auth", broker.url());
+  auto auth_port = testing::wait_for_port(*auth);
+  ASSERT_NE(auth_port, 0) << auth->output();
+  auto services = serve("services", "permits,revenue,parks,notify", broker.url());
+  auto port = testing::wait_for_port(*services);
+  ASSERT_NE(port, 0) << services->output();
+  ASSERT_FALSE(register_and_login(auth_port).empty());
+
+  const std::vector<std::string> caches{"permits", "revenue", "parks", "notify"};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::string exposition;
+  for (;;) {
+    exposition = get(port, "/metrics").body;
+    bool all = true;
+    for (const auto& module : caches)
+      all = all && metric(exposition, "townhall_bus_events_applied_total{module=\"" + module +
+                                          "\",subscription=\"citizen_refs\"}") >= 1;
+    if (all) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << exposition << "\n" << services->output();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(metric(exposition, "townhall_bus_stream_connected{connection=\"consume\"}"), 1) << exposition;
+  EXPECT_EQ(metric(exposition, "townhall_bus_stream_connected{connection=\"publish\"}"), 1) << exposition;
+  auto auth_metrics = get(auth_port, "/metrics").body;
+  EXPECT_GE(metric(auth_metrics, "townhall_bus_stream_published_total{module=\"auth\"}"), 1) << auth_metrics;
+  for (auto target_port : {auth_port, port}) {
+    auto ready = get(target_port, "/readyz");
+    EXPECT_EQ(json::parse(ready.body)["remote"]["broker"]["state"], "up") << ready.body;
+  }
+  // The broker gone: both keep serving, and say what is missing.
+  broker.kill();
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    auto ready = get(port, "/readyz");
+    ASSERT_EQ(ready.status, 200) << ready.body;
+    auto readiness = json::parse(ready.body);
+    if (readiness["remote"]["broker"]["state"] == "down") {
+      EXPECT_EQ(readiness["status"], "degraded") << ready.body;
+      break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << ready.body;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  services->signal(SIGTERM);
+  EXPECT_EQ(services->wait_exit(), 0) << services->output();
+  auth->signal(SIGTERM);
+  EXPECT_EQ(auth->wait_exit(), 0) << auth->output();
 }
 
 // The broker's URL holds its password: a url_file others may read stops the start, naming it.
