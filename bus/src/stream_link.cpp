@@ -243,9 +243,12 @@ Result<StreamLink::State::StreamEnd> StreamLink::State::stream_end(amqp::Connect
   auto subscription = connection.consume(stream, amqp::StreamOffset::last(), 1000);
   if (!subscription) return subscription.error();
   StreamEnd end;
-  // The last chunk comes at once when there is one; an empty stream sends nothing.
+  // The last chunk comes at once when there is one; an empty stream sends nothing. A
+  // stream being published to never goes quiet: what has come within the cap is an end
+  // at least as far as any offset stored before the probe.
   auto deadline = amqp::Clock::now() + std::max(options.tail_quiet, std::chrono::milliseconds(1000));
-  for (;;) {
+  const auto cap = amqp::Clock::now() + std::chrono::milliseconds(2000);
+  while (amqp::Clock::now() < cap) {
     auto delivery = connection.receive(deadline);
     if (!delivery) return delivery.error();
     if (!*delivery) break;
@@ -253,7 +256,7 @@ Result<StreamLink::State::StreamEnd> StreamLink::State::stream_end(amqp::Connect
     if ((*delivery)->outbox_id) end.tail_id = std::max(end.tail_id, *(*delivery)->outbox_id);
     if ((*delivery)->stream_offset) end.next_offset = std::max(end.next_offset, *(*delivery)->stream_offset + 1);
     if (auto acked = connection.ack(**delivery); !acked) return acked.error();
-    deadline = amqp::Clock::now() + options.tail_quiet;
+    deadline = std::min(cap, amqp::Clock::now() + options.tail_quiet);
   }
   if (auto cancelled = connection.cancel(*subscription); !cancelled) return cancelled.error();
   return end;

@@ -115,7 +115,7 @@ class AuthorizerTest : public ::testing::TestWithParam<Role> {
     owner->exec("CREATE TABLE refs (id INTEGER PRIMARY KEY, name TEXT, event_version INTEGER NOT NULL)");
     owner->exec("INSERT INTO records (title) VALUES ('a')");
     owner->exec("INSERT INTO refs VALUES (1, 'r', 1)");
-    owner->exec("INSERT INTO bus_cursors VALUES ('s1', 'auth', 0, 'now')");
+    owner->exec("INSERT INTO bus_cursors (subscription, source, position, updated_at) VALUES ('s1', 'auth', 0, 'now')");
   }
 
   TempDir dir_;
