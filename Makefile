@@ -9,7 +9,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps deps-build release build run run-split test test-stress soak soak-faults soak-load tsan fuzz bench bench-bus bench-patch bench-auth bench-revenue bench-parks bench-scale docs format clean
+.PHONY: deps deps-build release build run run-split test test-stress soak soak-faults soak-load tsan fuzz bench bench-bus bench-patch bench-auth bench-revenue bench-parks bench-scale bench-split docs format clean
 
 # Everything make test, make fuzz and the benchmarks need (Debian and npm packages).
 deps:
@@ -130,6 +130,13 @@ bench-parks: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build build/bench -j $(JOBS) --target parks_bench
 	./build/bench/bench/parks_bench
+
+# The split deployment against one process (issue 23): PATCH lag at RATE/s and the most
+# PATCHes per second, in the same run (bench/README.md).
+bench-split: deps
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build build/bench -j $(JOBS) --target townhall patch_rate
+	bash bench/split/run.sh build/bench
 
 # SCALE_ARGS, e.g. "--scale 0.05 --reuse" (bench/README.md, data scale).
 bench-scale: deps

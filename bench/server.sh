@@ -53,3 +53,27 @@ PY
 }
 
 bench_json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+
+# Each citizen cache's lag at BASE_URL (`townhall_sync_latency_seconds` of every citizen
+# subscription: histogram bucket bounds, so "<="), one line per cache.
+bench_cache_lag() {
+  curl -sf "$1/metrics" | python3 -c '
+import re, sys
+buckets = {}
+for line in sys.stdin:
+    m = re.match(r"townhall_sync_latency_seconds_bucket\{(.*)le=\"([^\"]+)\"\} (\S+)", line)
+    if not m: continue
+    labels, le, count = m.group(1), m.group(2), float(m.group(3))
+    if "citizen" not in labels: continue
+    buckets.setdefault(labels, []).append((float("inf") if le == "+Inf" else float(le), count))
+for labels, series in sorted(buckets.items()):
+    series.sort()
+    total = series[-1][1]
+    if total == 0: continue
+    def q(p):
+        for le, c in series:
+            if c >= p * total: return le
+    name = re.search(r"module=\"([^\"]+)\".*subscription=\"([^\"]+)\"", labels)
+    print(f"lag {name.group(1)}.{name.group(2)}: {int(total)} events, p50 <= {q(0.5)*1000:g} ms, p99 <= {q(0.99)*1000:g} ms")
+'
+}

@@ -16,4 +16,6 @@ function(townhall_embed_files)
     COMMENT "Embedding ${ARG_FUNCTION}"
     VERBATIM)
   target_sources(${ARG_TARGET} PRIVATE "${out}")
+  # Data only, with the same names in every generated file: compiled on its own.
+  set_source_files_properties("${out}" PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
 endfunction()

@@ -9,6 +9,7 @@
 
 #include "application_impl.hpp"
 #include "townhall/auth/http_api.hpp"
+#include "townhall/auth/module.hpp"
 #include "townhall/platform/thread_name.hpp"
 
 namespace townhall::app {
@@ -111,6 +112,7 @@ void Application::Impl::open_remote_apis() {
     client.address = auth->internal->address;
     client.port = *auth->internal->port;
     client.module = module.name;
+    client.token_cache_ttl = auth::token_cache_ttl(auth->settings);
     if (module.internal && !module.internal->key_file.empty()) {
       auto file = module.internal->key_file.is_absolute() ? module.internal->key_file
                                                           : config.data_dir / module.internal->key_file;

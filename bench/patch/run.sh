@@ -30,23 +30,5 @@ TOKEN=$token ID=$id wrk -t1 -c"$connections" -d"$duration" --latency -s "$root/b
 if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; echo "profile: $build/patch.perf.data"; fi
 kill -0 "$server" || { echo "the server died" >&2; cat "$work/log" >&2; exit 1; }
 # Every cache's lag: the sync latency histogram of each citizen subscription.
-curl -sf "$base/metrics" | python3 -c '
-import re, sys
-buckets = {}
-for line in sys.stdin:
-    m = re.match(r"townhall_sync_latency_seconds_bucket\{(.*)le=\"([^\"]+)\"\} (\S+)", line)
-    if not m: continue
-    labels, le, count = m.group(1), m.group(2), float(m.group(3))
-    if "citizen" not in labels: continue
-    buckets.setdefault(labels, []).append((float("inf") if le == "+Inf" else float(le), count))
-for labels, series in sorted(buckets.items()):
-    series.sort()
-    total = series[-1][1]
-    if total == 0: continue
-    def q(p):
-        for le, c in series:
-            if c >= p * total: return le
-    name = re.search(r"module=\"([^\"]+)\".*subscription=\"([^\"]+)\"", labels)
-    print(f"lag {name.group(1)}.{name.group(2)}: {int(total)} events, p50 <= {q(0.5)*1000:g} ms, p99 <= {q(0.99)*1000:g} ms")
-'
+bench_cache_lag "$base"
 grep -q "non-200 answers 0" "$work/wrk" || { echo "patch: some answers were not 200" >&2; exit 1; }

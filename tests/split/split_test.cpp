@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "citizen_journey.hpp"
 #include "rabbitmq_broker.hpp"
 #include "support.hpp"
 
@@ -42,6 +43,8 @@ json split_registry(unsigned short internal_port) {
   registry["server"]["rate_limit"]["enabled"] = false;
   registry["logging"] = {{"level", "info"}, {"access_log", "off"}};
   registry["modules"]["auth"]["settings"]["password_hash"] = {{"passes", 1}, {"memory_kib", 8192}};
+  // Long enough that a token checked before auth's process stops is still kept after.
+  registry["modules"]["auth"]["settings"]["token_cache_ttl_ms"] = 60000;
   registry["modules"]["auth"]["internal"] = {{"address", "127.0.0.1"}, {"port", internal_port}};
   for (const auto& caller : kCallers)
     registry["modules"][caller]["internal"] = {{"key_file", "keys/" + caller + ".key"}};
@@ -84,15 +87,21 @@ class Split : public ::testing::Test {
   std::filesystem::path registry;
 };
 
-std::string register_and_login(unsigned short port) {
-  auto registered =
-      testing::http_request(port, "POST", "/api/v1/auth/register",
-                            R"({"email":"maria@example.org","password":"a long enough password","name":"Maria"})");
-  EXPECT_EQ(registered.status, 201) << registered.body;
-  auto login = testing::http_request(port, "POST", "/api/v1/auth/login",
-                                     R"({"email":"maria@example.org","password":"a long enough password"})");
+// A new session's token for `email` (signed in at auth's process).
+std::string login(unsigned short port, const std::string& email,
+                  const std::string& password = "a long enough password") {
+  auto login =
+      testing::http_request(port, "POST", "/api/v1/auth/login", json{{"email", email}, {"password", password}}.dump());
   EXPECT_EQ(login.status, 200) << login.body;
   return login.status == 200 ? json::parse(login.body)["token"].get<std::string>() : "";
+}
+
+std::string register_and_login(unsigned short port, const std::string& email = "maria@example.org") {
+  auto registered = testing::http_request(
+      port, "POST", "/api/v1/auth/register",
+      json{{"email", email}, {"password", "a long enough password"}, {"name", "Citizen " + email}}.dump());
+  EXPECT_EQ(registered.status, 201) << registered.body;
+  return login(port, email);
 }
 
 testing::HttpResponse get(unsigned short port, const std::string& target, const std::string& token = {}) {
@@ -153,10 +162,14 @@ TEST_F(Split, AProcessWithoutAuthAuthenticatesThroughAuthsProcess) {
   EXPECT_EQ(readiness["modules"].size(), 4u) << ready.body;
   EXPECT_FALSE(readiness["modules"].contains("auth")) << ready.body;
 
-  // auth's process gone: no token can be checked (503, not 401), and /readyz says why.
+  // auth's process gone: a token this process has not checked in the token cache's TTL
+  // cannot be (503, not 401); the one it just checked still opens the routes (design note
+  // 59); /readyz says what is missing.
+  auto unchecked = login(auth_port, "maria@example.org");
   auth->signal(SIGTERM);
   ASSERT_EQ(auth->wait_exit(), 0) << auth->output();
-  EXPECT_EQ(get(port, "/api/v1/permits/applications", token).status, 503);
+  EXPECT_EQ(get(port, "/api/v1/permits/applications", unchecked).status, 503);
+  EXPECT_EQ(get(port, "/api/v1/permits/applications", token).status, 200);
   ready = get(port, "/readyz");
   EXPECT_EQ(ready.status, 200) << ready.body;  // its own modules still serve
   readiness = json::parse(ready.body);
@@ -220,6 +233,123 @@ TEST_F(Split, AuthsEventsReachTheOtherProcessThroughTheBroker) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << ready.body;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  services->signal(SIGTERM);
+  EXPECT_EQ(services->wait_exit(), 0) << services->output();
+  auth->signal(SIGTERM);
+  EXPECT_EQ(auth->wait_exit(), 0) << auth->output();
+}
+
+// `make run-split` as a user runs it (scripts/run-split.sh: a broker, `--modules auth`,
+// `--modules permits,revenue,parks,notify` with demo data, nginx from `registry --deploy`):
+// the citizen journey the single-process tests walk (tests/integration/journey_test.cpp),
+// through the front door; SIGTERM then stops every process the script started.
+TEST(SplitFrontDoor, TheCitizenJourneyOfOneProcessWorksThroughNginxAcrossTwoProcesses) {
+  if (!RabbitMqBroker::installed()) GTEST_SKIP() << RabbitMqBroker::skip_reason();
+  if (!std::filesystem::exists("/usr/sbin/nginx")) GTEST_SKIP() << "nginx is not installed (make deps)";
+  TempDir dir;
+  ChildProcess split(
+      {"/bin/bash", std::string(TOWNHALL_SOURCE_DIR) + "/scripts/run-split.sh"},
+      {{"TOWNHALL_BINARY", TOWNHALL_BINARY}, {"SPLIT_DIR", (dir.path() / "split").string()}, {"PORT", "0"}}, true);
+  auto front = split.wait_for_line("front door: http://127.0.0.1:", std::chrono::seconds(240));
+  ASSERT_TRUE(front) << split.output();
+  auto port = static_cast<unsigned short>(std::stoi(front->substr(front->rfind(':') + 1)));
+  auto passwords = testing::demo_passwords(split.output());
+  ASSERT_EQ(passwords.size(), 8u) << split.output();
+
+  testing::walk_the_citizen_journey(port, passwords, "jo.journey@example.org");
+
+  split.signal(SIGTERM);
+  EXPECT_EQ(split.wait_exit(std::chrono::seconds(60)), 130) << split.output();
+  // Nothing it started is left listening at the front door.
+  EXPECT_THROW(testing::http_request(port, "GET", "/healthz"), std::runtime_error);
+}
+
+// Auth down in the split (issue 23): permits decides from its cache within the fallback
+// rules and answers 503 beyond them, as in one process (PermitsWithBrokenAuth). Maria's
+// verification reached permits through the broker before auth's process died; Li's did not
+// (the broker was down), so permits has no row to fall back on. Both reviewers' and
+// citizens' tokens were checked by this process before, so its token cache still knows
+// them; a token it never checked cannot be (503). With auth back, Li is approved.
+TEST_F(Split, WithAuthDownPermitsDecidesFromAFreshCacheRowAndAnswers503Beyond) {
+  if (!RabbitMqBroker::installed()) GTEST_SKIP() << RabbitMqBroker::skip_reason();
+  RabbitMqBroker broker;
+  // Staff are created on auth's host as README "Run split across machines" says.
+  auto auth_dir = data_dir(dir.path(), "auth", broker.url());
+  ChildProcess init(
+      {TOWNHALL_BINARY, "migrate", "--init", "--config", registry.string(), "--data-dir", auth_dir.string()}, {}, true);
+  ASSERT_EQ(init.wait_exit(std::chrono::seconds(60)), 0) << init.output();
+  for (const auto& [email, role] :
+       {std::pair{"admin@example.org", "admin"}, {"rita@example.org", "permits_reviewer"}}) {
+    ChildProcess create(
+        {TOWNHALL_BINARY, "admin", "create-user", "--email", email, "--password", "staff password 1", "--name", "Staff",
+         "--role", role, "--department", "BLD", "--config", registry.string(), "--data-dir", auth_dir.string()},
+        {}, true);
+    ASSERT_EQ(create.wait_exit(std::chrono::seconds(60)), 0) << create.output();
+  }
+  auto auth = serve("auth", "auth", broker.url());
+  auto auth_port = testing::wait_for_port(*auth);
+  ASSERT_NE(auth_port, 0) << auth->output();
+  auto services = serve("services", "permits,revenue,parks,notify", broker.url());
+  auto port = testing::wait_for_port(*services);
+  ASSERT_NE(port, 0) << services->output();
+  auto admin = login(auth_port, "admin@example.org", "staff password 1");
+  auto rita = login(auth_port, "rita@example.org", "staff password 1");
+
+  auto applied = [&](const std::string& subscription) {
+    return metric(get(port, "/metrics").body,
+                  "townhall_bus_events_applied_total{module=\"permits\",subscription=\"" + subscription + "\"}");
+  };
+  auto verified_citizen = [&](const std::string& email) {
+    auto token = register_and_login(auth_port, email);
+    auto me = json::parse(get(auth_port, "/api/v1/auth/me", token).body);
+    auto verified = testing::http_request(auth_port, "PATCH", "/api/v1/auth/citizens/" + me["id"].dump(),
+                                          R"({"identity_verified":true})", {"Authorization: Bearer " + admin});
+    EXPECT_EQ(verified.status, 200) << verified.body;
+    return token;
+  };
+  auto submit = [&](const std::string& token) {
+    auto submitted = testing::http_request(
+        port, "POST", "/api/v1/permits/applications",
+        R"({"permit_type":"fence","description":"A fence","property_address":"1 Elm St","department_code":"BLD"})",
+        {"Authorization: Bearer " + token});
+    EXPECT_EQ(submitted.status, 201) << submitted.body;
+    return "/api/v1/permits/applications/" + json::parse(submitted.body)["id"].dump() + "/decision";
+  };
+  // Maria registered and verified, and the department: all in permits' caches.
+  auto maria_token = verified_citizen("maria@example.org");
+  ASSERT_TRUE(testing::wait_until([&] { return applied("citizen_refs") >= 2 && applied("department_refs") >= 1; },
+                                  std::chrono::seconds(60)))
+      << services->output();
+  auto maria = submit(maria_token);
+  // The broker down, then Li: her events stay in auth's outbox.
+  broker.kill();
+  auto li = submit(verified_citizen("li@example.org"));
+  ASSERT_EQ(get(port, "/api/v1/permits/applications", rita).status, 200);  // rita's token checked here
+  auto unchecked = login(auth_port, "rita@example.org", "staff password 1");
+
+  auth->signal(SIGKILL);
+  ASSERT_TRUE(auth->wait_exit());
+  auto approve = [&](const std::string& path, const std::string& token) {
+    return testing::http_request(port, "POST", path, R"({"decision":"approve"})", {"Authorization: Bearer " + token});
+  };
+  auto approved = approve(maria, rita);
+  ASSERT_EQ(approved.status, 200) << approved.body << services->output();
+  EXPECT_EQ(json::parse(approved.body)["status"], "approved");
+  auto refused = approve(li, rita);
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.body.find("auth module is unavailable"), std::string::npos) << refused.body;
+  EXPECT_FALSE(refused.header("retry-after").empty());
+  EXPECT_EQ(approve(li, unchecked).status, 503);  // not 401: nobody can say
+  auto ready = json::parse(get(port, "/readyz").body);
+  EXPECT_EQ(ready["status"], "degraded") << ready.dump();
+  EXPECT_EQ(ready["remote"]["auth"]["state"], "down") << ready.dump();
+
+  // Auth back (the broker still down): permits reads Li fresh from auth's Api.
+  auth = serve("auth", "auth", broker.url());
+  ASSERT_NE(testing::wait_for_port(*auth), 0) << auth->output();
+  approved = approve(li, rita);
+  ASSERT_EQ(approved.status, 200) << approved.body;
+  EXPECT_EQ(json::parse(approved.body)["status"], "approved");
   services->signal(SIGTERM);
   EXPECT_EQ(services->wait_exit(), 0) << services->output();
   auth->signal(SIGTERM);

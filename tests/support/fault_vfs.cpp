@@ -137,7 +137,10 @@ int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags, 
   auto* file = new (f) ShimFile{};
   file->owner = owner;
   auto module_file = module_file_of(name);
-  std::memcpy(file->module_file, module_file.data(), std::min(module_file.size(), sizeof(file->module_file) - 1));
+  // A temporary file (a statement journal, a sort spilling) has no name: nothing to copy,
+  // and memcpy from a null pointer is undefined even for zero bytes.
+  if (!module_file.empty())
+    std::memcpy(file->module_file, module_file.data(), std::min(module_file.size(), sizeof(file->module_file) - 1));
   int rc = owner->real->xOpen(owner->real, name, file->real(), flags, out_flags);
   if (rc != SQLITE_OK || !file->real()->pMethods) {
     file->base.pMethods = nullptr;  // SQLite calls no method of a file that did not open

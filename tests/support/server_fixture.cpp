@@ -9,6 +9,15 @@
 
 namespace townhall::testing {
 
+std::string registry_error(const nlohmann::json& document) {
+  try {
+    config::parse(document, app::known_modules());
+  } catch (const config::ConfigError& error) {
+    return error.what();
+  }
+  return "(no error)";
+}
+
 config::Config test_config(const std::filesystem::path& data_dir) {
   logging::init(logging::Options{.level = "warn", .access_log = logging::AccessLogFormat::off});
   auto config = config::parse(nlohmann::json::parse(app::default_registry()), app::known_modules());

@@ -3,12 +3,17 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 
 #include "support.hpp"
 #include "townhall/app/application.hpp"
 #include "townhall/platform/config.hpp"
 
 namespace townhall::testing {
+
+// What config::parse throws for `document` with the built-in modules (its what()), or
+// "(no error)" when it accepts it: for tests of the registry's validation.
+std::string registry_error(const nlohmann::json& document);
 
 // The built-in registry pointed at a temp data dir, on an ephemeral loopback port, with
 // rate limiting and access logs off unless a test turns them on.

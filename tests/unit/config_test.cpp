@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "server_fixture.hpp"
 #include "support.hpp"
 #include "townhall/app/application.hpp"
 
@@ -20,15 +21,6 @@ json minimal() {
       "permits": {"db": "permits.db", "route_prefix": "/api/v1/permits", "depends_on": ["auth"]}
     }
   })");
-}
-
-std::string error_of(const json& document) {
-  try {
-    parse(document, app::known_modules());
-  } catch (const ConfigError& error) {
-    return error.what();
-  }
-  return "(no error)";
 }
 
 TEST(Config, BuiltInRegistryIsValidAndOrdered) {
@@ -64,26 +56,28 @@ TEST(Config, InternalEndpoints) {
 
   auto shared = document;
   shared["modules"]["permits"]["internal"]["key_file"] = "keys/./auth.key";
-  EXPECT_EQ(error_of(shared),
+  EXPECT_EQ(testing::registry_error(shared),
             "modules.permits.internal.key_file: 'keys/./auth.key' is already the key of module 'auth'; each module "
             "signs with its own key");
   auto twice = document;
   twice["modules"]["permits"]["internal"]["port"] = 9101;
-  EXPECT_EQ(error_of(twice), "modules.permits.internal.port: 9101 is already the internal endpoint of module 'auth'");
+  EXPECT_EQ(testing::registry_error(twice),
+            "modules.permits.internal.port: 9101 is already the internal endpoint of module 'auth'");
   auto public_port = document;
   public_port["modules"]["auth"]["internal"]["port"] = 8080;
-  EXPECT_EQ(error_of(public_port),
+  EXPECT_EQ(testing::registry_error(public_port),
             "modules.auth.internal.port: 8080 is the public server's port (server.port); an internal listener needs "
             "its own");
   auto typo = document;
   typo["modules"]["auth"]["internal"]["prot"] = 1;
-  EXPECT_EQ(error_of(typo), "modules.auth.internal.prot: unknown key");
+  EXPECT_EQ(testing::registry_error(typo), "modules.auth.internal.prot: unknown key");
   auto bad_port = document;
   bad_port["modules"]["auth"]["internal"]["port"] = 70000;
-  EXPECT_EQ(error_of(bad_port), "modules.auth.internal.port: must be between 0 and 65535");
+  EXPECT_EQ(testing::registry_error(bad_port), "modules.auth.internal.port: must be between 0 and 65535");
   auto bad_window = document;
   bad_window["modules"]["auth"]["internal"]["replay_window_seconds"] = 0;
-  EXPECT_EQ(error_of(bad_window), "modules.auth.internal.replay_window_seconds: must be between 1 and 600");
+  EXPECT_EQ(testing::registry_error(bad_window),
+            "modules.auth.internal.replay_window_seconds: must be between 1 and 600");
 }
 
 TEST(Config, DependenciesComeFirst) {
@@ -98,46 +92,48 @@ TEST(Config, DependenciesComeFirst) {
 TEST(Config, UnknownModule) {
   auto document = minimal();
   document["modules"]["billing"] = json::object();
-  EXPECT_EQ(error_of(document),
+  EXPECT_EQ(testing::registry_error(document),
             "modules: unknown module 'billing' (this build has: auth, permits, revenue, parks, notify)");
 }
 
 TEST(Config, UnknownDependency) {
   auto document = minimal();
   document["modules"]["permits"]["depends_on"] = {"parks"};
-  EXPECT_EQ(error_of(document), "modules.permits.depends_on: unknown module 'parks'");
+  EXPECT_EQ(testing::registry_error(document), "modules.permits.depends_on: unknown module 'parks'");
 }
 
 TEST(Config, DuplicateRoutePrefix) {
   auto document = minimal();
   document["modules"]["permits"]["route_prefix"] = "/api/v1/auth";
-  EXPECT_NE(error_of(document).find("duplicate route prefix '/api/v1/auth'"), std::string::npos) << error_of(document);
+  EXPECT_NE(testing::registry_error(document).find("duplicate route prefix '/api/v1/auth'"), std::string::npos)
+      << testing::registry_error(document);
 }
 
 TEST(Config, NestedRoutePrefix) {
   auto document = minimal();
   document["modules"]["permits"]["route_prefix"] = "/api/v1/auth/permits";
-  EXPECT_NE(error_of(document).find("lies under '/api/v1/auth'"), std::string::npos) << error_of(document);
+  EXPECT_NE(testing::registry_error(document).find("lies under '/api/v1/auth'"), std::string::npos)
+      << testing::registry_error(document);
 }
 
 TEST(Config, DuplicateDatabaseFile) {
   auto document = minimal();
   document["modules"]["permits"]["db"] = "auth.db";
-  EXPECT_NE(error_of(document).find("'auth.db' is already the file of module 'auth'"), std::string::npos)
-      << error_of(document);
+  EXPECT_NE(testing::registry_error(document).find("'auth.db' is already the file of module 'auth'"), std::string::npos)
+      << testing::registry_error(document);
 }
 
 TEST(Config, DatabaseFileMustStayInsideDataDir) {
   auto document = minimal();
   document["modules"]["permits"]["db"] = "../elsewhere.db";
-  EXPECT_EQ(error_of(document), "modules.permits.db: must be a plain file name inside data_dir");
+  EXPECT_EQ(testing::registry_error(document), "modules.permits.db: must be a plain file name inside data_dir");
 }
 
 TEST(Config, DependencyCycle) {
   auto document = minimal();
   document["modules"]["auth"]["depends_on"] = {"revenue"};
   document["modules"]["revenue"] = {{"depends_on", {"permits"}}};
-  auto error = error_of(document);
+  auto error = testing::registry_error(document);
   EXPECT_NE(error.find("dependency cycle"), std::string::npos) << error;
   EXPECT_NE(error.find("auth -> revenue -> permits -> auth"), std::string::npos) << error;
 }
@@ -145,17 +141,17 @@ TEST(Config, DependencyCycle) {
 TEST(Config, SelfDependency) {
   auto document = minimal();
   document["modules"]["auth"]["depends_on"] = {"auth"};
-  EXPECT_EQ(error_of(document), "modules.auth.depends_on: a module cannot depend on itself");
+  EXPECT_EQ(testing::registry_error(document), "modules.auth.depends_on: a module cannot depend on itself");
 }
 
 TEST(Config, BadPort) {
   auto document = minimal();
   document["server"] = {{"port", 70000}};
-  EXPECT_EQ(error_of(document), "server.port: must be between 0 and 65535");
+  EXPECT_EQ(testing::registry_error(document), "server.port: must be between 0 and 65535");
   document["server"] = {{"port", "8080"}};
-  EXPECT_EQ(error_of(document), "server.port: expected an integer");
+  EXPECT_EQ(testing::registry_error(document), "server.port: expected an integer");
   document["server"] = {{"port", -1}};
-  EXPECT_EQ(error_of(document), "server.port: must be between 0 and 65535");
+  EXPECT_EQ(testing::registry_error(document), "server.port: must be between 0 and 65535");
   EXPECT_THROW(parse_port("80x"), ConfigError);
   EXPECT_THROW(parse_port(""), ConfigError);
   EXPECT_EQ(parse_port("0"), 0);
@@ -173,15 +169,15 @@ TEST(Config, ServerLimits) {
   EXPECT_EQ(config.server.http.chunk_line_limit, 256u);
   EXPECT_EQ(config.server.http.trailer_limit, 8192u);
   document["server"] = {{"limits", {{"chunk_line_bytes", 8}}}};
-  EXPECT_EQ(error_of(document), "server.limits.chunk_line_bytes: must be between 64 and 1048576");
+  EXPECT_EQ(testing::registry_error(document), "server.limits.chunk_line_bytes: must be between 64 and 1048576");
   document["server"] = {{"limits", {{"max_connections_per_address", 3}}}, {"metrics_token_file", "metrics.token"}};
   config = parse(document, app::known_modules());
   EXPECT_EQ(config.server.http.max_connections_per_address, 3u);
   EXPECT_EQ(config.server.metrics_token_file, "metrics.token");
   document["server"] = {{"limits", {{"max_connections_per_address", 0}}}};
-  EXPECT_NE(error_of(document).find("server.limits.max_connections_per_address"), std::string::npos);
+  EXPECT_NE(testing::registry_error(document).find("server.limits.max_connections_per_address"), std::string::npos);
   document["server"] = {{"metrics_token_file", ""}};
-  EXPECT_NE(error_of(document).find("server.metrics_token_file"), std::string::npos);
+  EXPECT_NE(testing::registry_error(document).find("server.metrics_token_file"), std::string::npos);
 }
 
 TEST(Config, BusSection) {
@@ -191,33 +187,34 @@ TEST(Config, BusSection) {
   EXPECT_EQ(config.bus.window, 64);
   EXPECT_EQ(config.bus.batch, 32);
   document["bus"] = {{"window", 0}};
-  EXPECT_EQ(error_of(document), "bus.window: must be between 1 and 1000000");
+  EXPECT_EQ(testing::registry_error(document), "bus.window: must be between 1 and 1000000");
   document["bus"] = {{"backoff_initial_ms", 100}, {"backoff_max_ms", 10}};
-  EXPECT_EQ(error_of(document), "bus.backoff_max_ms: must not be below backoff_initial_ms");
+  EXPECT_EQ(testing::registry_error(document), "bus.backoff_max_ms: must not be below backoff_initial_ms");
 }
 
 TEST(Config, UnknownKeysAreErrorsNotSilence) {
   auto document = minimal();
   document["server"] = {{"prot", 80}};
-  EXPECT_EQ(error_of(document), "server.prot: unknown key");
+  EXPECT_EQ(testing::registry_error(document), "server.prot: unknown key");
   document = minimal();
   document["modules"]["auth"]["route-prefix"] = "/x";
-  EXPECT_EQ(error_of(document), "modules.auth.route-prefix: unknown key");
+  EXPECT_EQ(testing::registry_error(document), "modules.auth.route-prefix: unknown key");
 }
 
 TEST(Config, BadSubscriptionTopic) {
   auto document = minimal();
   document["modules"]["permits"]["subscriptions"] = json::array({{{"topic", "auth.citizen"}}});
-  EXPECT_NE(error_of(document).find("modules.permits.subscriptions[0].topic"), std::string::npos) << error_of(document);
+  EXPECT_NE(testing::registry_error(document).find("modules.permits.subscriptions[0].topic"), std::string::npos)
+      << testing::registry_error(document);
 }
 
 TEST(Config, BadSynchronousAndLogging) {
   auto document = minimal();
   document["database"] = {{"synchronous", "sometimes"}};
-  EXPECT_EQ(error_of(document), "database.synchronous: must be \"normal\" or \"full\"");
+  EXPECT_EQ(testing::registry_error(document), "database.synchronous: must be \"normal\" or \"full\"");
   document = minimal();
   document["logging"] = {{"access_log", "xml"}};
-  EXPECT_EQ(error_of(document), "logging.access_log: must be one of off, text, json");
+  EXPECT_EQ(testing::registry_error(document), "logging.access_log: must be one of off, text, json");
 }
 
 TEST(Config, LogFormatAndConsistencySchedule) {
@@ -231,17 +228,19 @@ TEST(Config, LogFormatAndConsistencySchedule) {
   EXPECT_EQ(parse(minimal(), app::known_modules()).consistency.interval, std::chrono::hours(1));
   document = minimal();
   document["logging"] = {{"format", "xml"}};
-  EXPECT_EQ(error_of(document), "logging.format: must be \"text\" or \"json\"");
+  EXPECT_EQ(testing::registry_error(document), "logging.format: must be \"text\" or \"json\"");
   document = minimal();
   document["consistency"] = {{"interval_minutes", -1}};
-  EXPECT_NE(error_of(document).find("consistency.interval_minutes"), std::string::npos) << error_of(document);
+  EXPECT_NE(testing::registry_error(document).find("consistency.interval_minutes"), std::string::npos)
+      << testing::registry_error(document);
   document = minimal();
   document["consistency"] = {{"every", 5}};
-  EXPECT_NE(error_of(document).find("consistency.every"), std::string::npos) << error_of(document);
+  EXPECT_NE(testing::registry_error(document).find("consistency.every"), std::string::npos)
+      << testing::registry_error(document);
 }
 
 TEST(Config, MissingModules) {
-  EXPECT_EQ(error_of(json::object()), "modules: missing: the registry must list the modules to run");
+  EXPECT_EQ(testing::registry_error(json::object()), "modules: missing: the registry must list the modules to run");
 }
 
 class ConfigLoad : public ::testing::Test {

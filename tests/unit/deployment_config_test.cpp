@@ -2,6 +2,7 @@
 // bus.transport, the deployment section, and `serve --modules` choosing one process.
 #include <gtest/gtest.h>
 
+#include "server_fixture.hpp"
 #include "townhall/app/application.hpp"
 #include "townhall/platform/config.hpp"
 
@@ -24,15 +25,6 @@ json split() {
       "services": {"modules": ["parks", "permits"], "address": "10.0.0.3", "port": 8080}
     }
   })");
-}
-
-std::string error_of(const json& document) {
-  try {
-    parse(document, app::known_modules());
-  } catch (const ConfigError& error) {
-    return error.what();
-  }
-  return "(no error)";
 }
 
 std::string selection_error(const json& document, std::vector<std::string> modules) {
@@ -66,14 +58,14 @@ TEST(Deployment, ParsedInRegistryOrderAndUnusedWithoutModules) {
 TEST(Deployment, AModuleServedByNoProcessIsRefusedNamingIt) {
   auto document = split();
   document["deployment"]["services"]["modules"] = {"permits"};
-  EXPECT_EQ(error_of(document),
+  EXPECT_EQ(testing::registry_error(document),
             "deployment: module 'parks' is served by no process; list it under one process's modules");
 }
 
 TEST(Deployment, AModuleServedByTwoProcessesIsRefusedNamingIt) {
   auto document = split();
   document["deployment"]["services"]["modules"] = {"auth", "parks", "permits"};
-  EXPECT_EQ(error_of(document),
+  EXPECT_EQ(testing::registry_error(document),
             "deployment.services.modules: module 'auth' is already served by process 'auth'; each module runs in "
             "exactly one process");
 }
@@ -81,34 +73,35 @@ TEST(Deployment, AModuleServedByTwoProcessesIsRefusedNamingIt) {
 TEST(Deployment, ProcessesAreChecked) {
   auto document = split();
   document["deployment"]["services"]["modules"] = {"parks", "permits", "billing"};
-  EXPECT_EQ(error_of(document), "deployment.services.modules: no module 'billing' in the registry");
+  EXPECT_EQ(testing::registry_error(document), "deployment.services.modules: no module 'billing' in the registry");
   document = split();
   document["deployment"]["services"]["address"] = "10.0.0.2";
-  EXPECT_EQ(error_of(document), "deployment.services.port: 10.0.0.2:8080 is already process 'auth'");
+  EXPECT_EQ(testing::registry_error(document), "deployment.services.port: 10.0.0.2:8080 is already process 'auth'");
   document = split();
   document["deployment"]["services"]["port"] = 9101;
   document["deployment"]["services"]["address"] = "10.0.0.2";
-  EXPECT_EQ(error_of(document), "deployment.services.port: 10.0.0.2:9101 is already the internal endpoint of auth");
+  EXPECT_EQ(testing::registry_error(document),
+            "deployment.services.port: 10.0.0.2:9101 is already the internal endpoint of auth");
   document = split();
   document["deployment"]["Services!"] = document["deployment"]["services"];
   document["deployment"].erase("services");
-  EXPECT_EQ(error_of(document),
+  EXPECT_EQ(testing::registry_error(document),
             "deployment.Services!: a process name is 1 to 32 of a-z, 0-9 and '-', starting with a letter");
   document = split();
   document["deployment"]["auth"]["replicas"] = 2;
-  EXPECT_EQ(error_of(document), "deployment.auth.replicas: unknown key");
+  EXPECT_EQ(testing::registry_error(document), "deployment.auth.replicas: unknown key");
 }
 
 // A module calling auth in another process needs auth's fixed internal port and a key.
 TEST(Deployment, CallsToAuthInAnotherProcessNeedItsEndpointAndAKey) {
   auto document = split();
   document["modules"]["parks"].erase("internal");
-  EXPECT_EQ(error_of(document),
+  EXPECT_EQ(testing::registry_error(document),
             "modules.parks.internal.key_file: parks calls auth in process 'auth' and signs its calls with a key of "
             "its own: name its file");
   document = split();
   document["modules"]["auth"]["internal"]["port"] = 0;
-  EXPECT_EQ(error_of(document),
+  EXPECT_EQ(testing::registry_error(document),
             "modules.auth.internal.port: module 'parks' (process 'services') calls auth in process 'auth' over "
             "HTTP: give auth's internal listener a fixed port");
   // In one process together, no endpoint or key is needed.
@@ -116,23 +109,23 @@ TEST(Deployment, CallsToAuthInAnotherProcessNeedItsEndpointAndAKey) {
   document["modules"]["parks"].erase("internal");
   document["modules"]["auth"].erase("internal");
   document["deployment"] = {{"all", {{"modules", {"auth", "permits", "parks"}}}}};
-  EXPECT_EQ(error_of(document), "(no error)");
+  EXPECT_EQ(testing::registry_error(document), "(no error)");
 }
 
 TEST(Deployment, Transport) {
   auto document = split();
   document["bus"]["transport"] = {{"kind", "rabbitmq"}};
-  EXPECT_EQ(error_of(document),
+  EXPECT_EQ(testing::registry_error(document),
             "bus.transport: the rabbitmq transport needs either url or url_file (a file holding the URL, to keep its "
             "password out of the registry)");
   document["bus"]["transport"] = {{"kind", "rabbitmq"}, {"url", "http://broker"}};
-  EXPECT_EQ(error_of(document), "bus.transport.url: expected amqp://user:password@host:5672/vhost");
+  EXPECT_EQ(testing::registry_error(document), "bus.transport.url: expected amqp://user:password@host:5672/vhost");
   document["bus"]["transport"] = {{"kind", "local"}, {"url", "amqp://broker"}};
-  EXPECT_EQ(error_of(document), "bus.transport.url: only for the rabbitmq transport");
+  EXPECT_EQ(testing::registry_error(document), "bus.transport.url: only for the rabbitmq transport");
   document["bus"]["transport"] = {{"kind", "kafka"}};
-  EXPECT_EQ(error_of(document), "bus.transport.kind: must be \"local\" or \"rabbitmq\"");
+  EXPECT_EQ(testing::registry_error(document), "bus.transport.kind: must be \"local\" or \"rabbitmq\"");
   document["bus"]["transport"] = {{"kind", "rabbitmq"}, {"url", "amqp://u:p@broker:5672/th"}, {"stream_prefix", "a b"}};
-  EXPECT_EQ(error_of(document), "bus.transport.stream_prefix: 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-'");
+  EXPECT_EQ(testing::registry_error(document), "bus.transport.stream_prefix: 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-'");
   document["bus"]["transport"]["stream_prefix"] = "th-";
   auto config = parse(document, app::known_modules());
   EXPECT_EQ(config.bus.transport.url, "amqp://u:p@broker:5672/th");

@@ -16,6 +16,8 @@
 #include <charconv>
 #include <mutex>
 
+#include "credentials.hpp"
+#include "token_cache.hpp"
 #include "townhall/auth/wire.hpp"
 
 namespace townhall::auth {
@@ -87,7 +89,8 @@ struct HttpApi::Impl {
       : io(context),
         options(std::move(opts)),
         endpoint(asio::ip::make_address(options.address), options.port),
-        host(options.address + ":" + std::to_string(options.port)) {}
+        host(options.address + ":" + std::to_string(options.port)),
+        tokens(options.token_cache_ttl) {}
 
   struct Idle {
     std::unique_ptr<beast::tcp_stream> stream;
@@ -205,6 +208,7 @@ struct HttpApi::Impl {
   std::string host;
   mutable std::mutex mutex;
   std::vector<Idle> idle;
+  TokenCache tokens;
 };
 
 HttpApi::HttpApi(asio::io_context& io, HttpApiOptions options)
@@ -217,9 +221,23 @@ std::size_t HttpApi::idle_connections() const {
   return impl_->idle.size();
 }
 
+std::size_t HttpApi::cached_tokens() const { return impl_->tokens.size(); }
+
 asio::awaitable<Result<std::shared_ptr<const Principal>>> HttpApi::authenticate(CallContext context,
                                                                                 std::string token) {
-  return Impl::call(impl_, std::move(context), wire::Authenticate{std::move(token)});
+  auto hashed = impl_->tokens.enabled() ? token_hash(token) : std::string();
+  if (!hashed.empty())
+    if (auto cached = impl_->tokens.find(hashed)) co_return cached;
+  auto generation = impl_->tokens.generation();
+  // The call is a named awaitable: GCC 12 destroys the temporaries of a full expression
+  // that co_awaits twice.
+  auto call = Impl::call(impl_, std::move(context), wire::Authenticate{std::move(token)});
+  auto answer = co_await std::move(call);
+  // The session's own end is auth's to know: the entry lives its TTL at most.
+  if (answer && !hashed.empty())
+    impl_->tokens.insert(hashed, *answer, std::chrono::system_clock::now() + impl_->options.token_cache_ttl,
+                         generation);
+  co_return answer;
 }
 
 asio::awaitable<Result<Citizen>> HttpApi::get_citizen(CallContext context, std::int64_t citizen_id) {

@@ -145,6 +145,10 @@ std::filesystem::path key_file(const nlohmann::json& settings, const std::filesy
   return parsed.key_file.is_absolute() ? parsed.key_file : data_dir / parsed.key_file;
 }
 
+std::chrono::milliseconds token_cache_ttl(const nlohmann::json& settings) {
+  return parse_settings(settings).token_cache_ttl;
+}
+
 Result<CreatedStaffUser> create_staff_user(const db::ModuleDb& database, const nlohmann::json& settings_json,
                                            const StaffUser& user) {
   auto settings = parse_settings(settings_json);

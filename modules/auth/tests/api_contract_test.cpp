@@ -341,6 +341,39 @@ TEST_F(AuthHttpApi, AUsersTokenIsAuthenticatedAgainOnEveryCall) {
   expect_error(run_awaitable(remote->get_citizen(without_token, maria.id)), Errc::unauthorized);
 }
 
+// A process of a split keeps a token auth accepted for the token cache's TTL (design note
+// 59): its gateway's per-request check is a lookup, and a signed-in user keeps working for
+// that long while auth is unreachable. Refusals are never kept; an entry ends with its TTL.
+TEST_F(AuthHttpApi, AnAcceptedTokenIsKeptForTheCachesTtlAndRefusalsAreNot) {
+  auto maria = register_citizen("maria@example.org");
+  auto token = citizen_context("maria@example.org").bearer_token;
+  auto kept_for = [&](std::chrono::milliseconds ttl) {
+    return std::make_unique<HttpApi>(network->io, HttpApiOptions{.address = "127.0.0.1",
+                                                                 .port = listener->port,
+                                                                 .module = "permits",
+                                                                 .key = key_of(1),
+                                                                 .token_cache_ttl = ttl});
+  };
+  auto long_lived = kept_for(60s), short_lived = kept_for(200ms);
+  for (auto* api : {long_lived.get(), short_lived.get()}) {
+    auto accepted = run_awaitable(api->authenticate(module_context(), token));
+    ASSERT_TRUE(accepted) << accepted.error().message;
+    EXPECT_EQ((*accepted)->id, maria.id);
+    expect_error(run_awaitable(api->authenticate(module_context(), std::string(43, 'x'))), Errc::unauthorized);
+    EXPECT_EQ(api->cached_tokens(), 1u);
+  }
+  listener.reset();  // auth unreachable
+  auto kept = run_awaitable(long_lived->authenticate(module_context(), token));
+  ASSERT_TRUE(kept) << kept.error().message;
+  EXPECT_EQ((*kept)->id, maria.id);
+  expect_error(run_awaitable(long_lived->authenticate(module_context(), std::string(43, 'y'))), Errc::unavailable);
+  expect_error(run_awaitable(remote->authenticate(module_context(), token)), Errc::unavailable);  // no TTL: asks
+  EXPECT_TRUE(testing::wait_until([&] {
+    auto answer = run_awaitable(short_lived->authenticate(module_context(), token));
+    return !answer && answer.error().code == Errc::unavailable;
+  }));
+}
+
 TEST_F(AuthHttpApi, ConnectionsAreKeptAndReused) {
   auto maria = register_citizen("maria@example.org");
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(run_awaitable(remote->get_citizen(module_context(), maria.id)));

@@ -47,6 +47,12 @@ struct HttpApiOptions {
   // a request does not race the listener closing it).
   std::chrono::milliseconds idle_lifetime{10'000};
   std::size_t max_reply_bytes = 16 * 1024 * 1024;
+  // How long a token auth accepted is accepted again without asking (0: always ask), as
+  // auth's own token cache (token_cache_ttl(), design note 59): the gateway's per-request
+  // check is a lookup, and a signed-in user keeps working for that long while auth's process
+  // is unreachable. Auth's logout cannot reach this cache: a token stays accepted here
+  // until its entry ages.
+  std::chrono::milliseconds token_cache_ttl{0};
 };
 
 // The auth::Api of a process auth does not run in. Every call is one HTTP request on a
@@ -80,6 +86,8 @@ class HttpApi final : public Api {
 
   // Connections kept for reuse right now (tests).
   std::size_t idle_connections() const;
+  // Tokens whose authentication is kept right now (tests).
+  std::size_t cached_tokens() const;
 
  private:
   struct Impl;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -32,6 +33,12 @@ Instance make_module(ModuleContext& context);
 // relative to `data_dir`): auth.db is not whole without it, so backups copy it and
 // restores install it beside the file. Throws config::ConfigError on a bad setting.
 std::filesystem::path key_file(const nlohmann::json& settings, const std::filesystem::path& data_dir);
+
+// How long auth's token cache keeps an authenticated token
+// (`modules.auth.settings.token_cache_ttl_ms`): the same bound for the processes of a split
+// that reach auth over HTTP (HttpApiOptions::token_cache_ttl). Throws config::ConfigError
+// on a bad setting.
+std::chrono::milliseconds token_cache_ttl(const nlohmann::json& settings);
 
 // `townhall admin create-user`: an employee with one role, creating the department
 // when it does not exist, on a migrated auth.db without a running server (its events
