@@ -82,9 +82,21 @@ class Split : public ::testing::Test {
         std::map<std::string, std::string>{}, true);
   }
 
+  // Auth's process, then the other modules' process, each waited for until it listens.
+  void start_split(const std::string& broker_url) {
+    auth = serve("auth", "auth", broker_url);
+    auth_port = testing::wait_for_port(*auth);
+    ASSERT_NE(auth_port, 0) << auth->output();
+    services = serve("services", "permits,revenue,parks,notify", broker_url);
+    port = testing::wait_for_port(*services);
+    ASSERT_NE(port, 0) << services->output();
+  }
+
   TempDir dir;
   unsigned short internal_port = 0;
   std::filesystem::path registry;
+  std::unique_ptr<ChildProcess> auth, services;
+  unsigned short auth_port = 0, port = 0;  // the two processes' listeners
 };
 
 // A new session's token for `email` (signed in at auth's process).
@@ -190,12 +202,7 @@ double metric(const std::string& exposition, const std::string& series) {
 TEST_F(Split, AuthsEventsReachTheOtherProcessThroughTheBroker) {
   if (!RabbitMqBroker::installed()) GTEST_SKIP() << RabbitMqBroker::skip_reason();
   RabbitMqBroker broker;
-  auto auth = serve("auth", "auth", broker.url());
-  auto auth_port = testing::wait_for_port(*auth);
-  ASSERT_NE(auth_port, 0) << auth->output();
-  auto services = serve("services", "permits,revenue,parks,notify", broker.url());
-  auto port = testing::wait_for_port(*services);
-  ASSERT_NE(port, 0) << services->output();
+  ASSERT_NO_FATAL_FAILURE(start_split(broker.url()));
   ASSERT_FALSE(register_and_login(auth_port).empty());
 
   const std::vector<std::string> caches{"permits", "revenue", "parks", "notify"};
@@ -286,12 +293,7 @@ TEST_F(Split, WithAuthDownPermitsDecidesFromAFreshCacheRowAndAnswers503Beyond) {
         {}, true);
     ASSERT_EQ(create.wait_exit(std::chrono::seconds(60)), 0) << create.output();
   }
-  auto auth = serve("auth", "auth", broker.url());
-  auto auth_port = testing::wait_for_port(*auth);
-  ASSERT_NE(auth_port, 0) << auth->output();
-  auto services = serve("services", "permits,revenue,parks,notify", broker.url());
-  auto port = testing::wait_for_port(*services);
-  ASSERT_NE(port, 0) << services->output();
+  ASSERT_NO_FATAL_FAILURE(start_split(broker.url()));
   auto admin = login(auth_port, "admin@example.org", "staff password 1");
   auto rita = login(auth_port, "rita@example.org", "staff password 1");
 

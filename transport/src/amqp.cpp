@@ -3,6 +3,9 @@
 #include <amqp.h>
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -323,6 +326,10 @@ Result<Connection> Connection::open(const ConnectOptions& options) {
   if (status != AMQP_STATUS_OK)
     return make_error(status == AMQP_STATUS_TIMEOUT ? Errc::deadline_exceeded : Errc::unavailable,
                       "cannot connect to " + where + ": " + amqp_error_string2(status));
+  // Frames go out at once: a publish is three frames written one after another and an ack
+  // is a lone small one, and Nagle would hold the later ones for the broker's delayed ACK.
+  int no_delay = 1;
+  ::setsockopt(amqp_socket_get_sockfd(socket), IPPROTO_TCP, TCP_NODELAY, &no_delay, sizeof no_delay);
   timeval handshake_timeout = until(started + options.connect_timeout);
   timeval rpc_timeout = to_timeval(options.rpc_timeout);
   amqp_set_handshake_timeout(state->connection, &handshake_timeout);
