@@ -18,6 +18,9 @@
 //     refunded;
 //   - every cache of auth's citizens (permits', revenue's, parks', notify's citizen_refs)
 //     equals auth's citizens, on each column it keeps and event_version;
+//   - no subscription started over (a bootstrap, or a gap, in a process's log): nothing
+//     is pruned during a soak, so one means events were skipped, which a bootstrap would
+//     hide from the caches' check;
 //   - notify holds exactly one notice per decision and per completed payment (none lost
 //     to a kill, none doubled by a redelivery);
 //   - every malformed payment is exactly one dead letter (never applied, never twice),
@@ -31,10 +34,12 @@
 // With --split it runs the split deployment instead (issue 23; README "Run split across
 // machines"): a RabbitMQ broker of its own, `serve --modules auth` and `serve --modules`
 // with the other modules, each with its own data dir, the load sent to the process that
-// serves each route; each round kills (-9) auth's process, the other one, both, or the
-// broker (then started again), at a random moment of the load. Every check above then
-// reads each module's file from the data dir of the process serving it: the caches of
-// auth's citizens are fed across the broker, and must still equal auth's.
+// serves each route, and a third client thread patching citizens as fast as auth answers;
+// each round kills (-9) auth's process, the other one, both, or the broker at a random
+// moment of the load (the broker starts again under auth's writes, a process with the
+// next round). Every check above then reads each module's file from the data dir of the
+// process serving it: the caches of auth's citizens are fed across the broker, and must
+// still equal auth's.
 // usage: soak --binary PATH --registry PATH [--kills N] [--seed S] [--faults SEED | --split]
 // Prints the figures and exits 0 when nothing was violated, 1 otherwise, 77 when --split
 // has no RabbitMQ to run (a skip).
@@ -117,6 +122,7 @@ class Soak {
 
   int run() {
     if (options_.split) {
+      patch_threads_ = 3;
       if (!townhall::testing::RabbitMqBroker::installed()) {
         std::cout << "soak: skipped: " << townhall::testing::RabbitMqBroker::skip_reason() << "\n";
         return 77;
@@ -180,7 +186,10 @@ class Soak {
     if (options_.split) {
       std::cout << "soak: split: ";
       for (const auto& [what, count] : crashes_) std::cout << count << " × " << what << "; ";
-      std::cout << unavailable_answers << " answers 503\n";
+      std::cout << unavailable_answers << " answers 503";
+      if (auto restarts = crashes_["broker restarted"])
+        std::cout << "; broker starts " << broker_start_ms_ / restarts << " ms on average";
+      std::cout << "\n";
     }
     if (options_.fault_seed)
       std::cout << "soak: under storage faults: " << faults_ << " faults injected, " << unavailable_answers
@@ -269,22 +278,29 @@ class Soak {
     server.scanned = 0;
     server.port = townhall::testing::wait_for_port(*server.child);
     if (server.port == 0) {
-      std::cerr << "soak: " << server.name << " did not start:\n" << server.child->output();
+      auto code = server.child->exited() ? server.child->wait_exit() : std::nullopt;
+      std::cerr << "soak: " << server.name << " did not start"
+                << (code ? " (it exited with " + std::to_string(*code) + ")" : std::string(" within 90 s")) << ":\n"
+                << server.child->output();
       return false;
     }
     return true;
   }
 
-  // The broker (split), then every process that is down, auth's first.
-  bool start_all(bool with_faults = true) {
-    if (broker_ && !broker_->running()) {
-      try {
-        broker_->start();
-      } catch (const std::exception& error) {
-        std::cerr << "soak: the broker did not start again: " << error.what() << "\n";
-        return false;
-      }
+  bool restart_broker() {
+    try {
+      broker_->start();
+      broker_start_ms_ += broker_->last_start_time().count();
+      return true;
+    } catch (const std::exception& error) {
+      std::cerr << "soak: the broker did not start again: " << error.what() << "\n";
+      return false;
     }
+  }
+
+  // The broker (split) if it is down, then every process that is down, auth's first.
+  bool start_all(bool with_faults = true) {
+    if (broker_ && !broker_->running() && !restart_broker()) return false;
     for (auto& server : servers_)
       if (!server.up() && !start(server, with_faults)) return false;
     return true;
@@ -351,7 +367,7 @@ class Soak {
     const std::string login = "/api/v1/auth/login";
     admin_ = townhall::testing::login(port_for(login), "admin@soak.test", "soak admin password");
     reviewer_ = townhall::testing::login(port_for(login), "reviewer@soak.test", "soak reviewer password");
-    for (int i = 0; i < 8; ++i) {
+    for (std::size_t i = 0; i < 4 * patch_threads_; ++i) {
       std::string email = "citizen" + std::to_string(i) + "@soak.test";
       const std::string target = "/api/v1/auth/register";
       auto registered =
@@ -382,7 +398,7 @@ class Soak {
   }
 
   // What a round kills: the server; or, split, auth's process, the other one, both, or
-  // the broker (started again with the next round).
+  // the broker.
   void crash() {
     if (!options_.split) {
       kill(servers_.front());
@@ -408,16 +424,41 @@ class Soak {
     }
   }
 
+  // Ops 0-3: a citizen of this thread's share (citizens_[i] with i % patch_threads_ ==
+  // share) changes their phone. Per citizen, requests are sequential, so the order of
+  // acknowledgements is the order of commits.
+  void patch_citizen(std::mt19937& random, std::size_t share) {
+    std::size_t index;
+    std::string phone;
+    {
+      std::lock_guard lock(mutex_);
+      index = share + patch_threads_ * (random() % (citizens_.size() / patch_threads_));
+      phone = "+1-555-" + std::to_string(++phone_counter_);
+      citizens_[index].attempts.push_back(phone);
+    }
+    auto& c = citizens_[index];
+    auto answer =
+        request("PATCH", "/api/v1/auth/citizens/" + std::to_string(c.id), json{{"phone", phone}}.dump(), c.token);
+    if (answer.status == 200) {
+      std::lock_guard lock(mutex_);
+      c.last_acked = static_cast<int>(c.attempts.size()) - 1;
+      ++acknowledged_;
+    }
+  }
+
   // Requests from two client threads until the crash; what was answered 2xx is
   // acknowledged. Split, the load goes on a moment after it: the process that survived
-  // (or both, without their broker) keeps taking it.
+  // (or both, without their broker) keeps taking it; and a third thread only patches
+  // citizens, as fast as auth answers, so auth's events keep arriving at the other
+  // process's consumers while they apply the ones before: a kill there can find rows
+  // received and not yet applied, which the stream offset stored with a consumer's
+  // cursor must not skip (seen: storing the next offset to receive was caught so).
   void load_then_crash() {
     std::atomic<bool> stop{false};
-    // Each thread patches its own half of the citizens: per citizen, requests are
-    // sequential, so the order of acknowledgements is the order of commits.
+    std::atomic<bool> mixed{true};  // the two threads of mixed load go on
     auto worker = [&](unsigned seed, std::size_t parity) {
       std::mt19937 random(seed);
-      while (!stop) {
+      while (!stop && mixed) {
         int op = static_cast<int>(random() % 13);
         if (op == 12) {
           bill_or_pay_tax(random);
@@ -428,22 +469,7 @@ class Soak {
           continue;
         }
         if (op < 4) {
-          std::size_t index;
-          std::string phone;
-          {
-            std::lock_guard lock(mutex_);
-            index = parity + 2 * (random() % (citizens_.size() / 2));
-            phone = "+1-555-" + std::to_string(++phone_counter_);
-            citizens_[index].attempts.push_back(phone);
-          }
-          auto& c = citizens_[index];
-          auto answer =
-              request("PATCH", "/api/v1/auth/citizens/" + std::to_string(c.id), json{{"phone", phone}}.dump(), c.token);
-          if (answer.status == 200) {
-            std::lock_guard lock(mutex_);
-            c.last_acked = static_cast<int>(c.attempts.size()) - 1;
-            ++acknowledged_;
-          }
+          patch_citizen(random, parity);
         } else if (op < 7) {
           const auto& c = citizens_[random() % citizens_.size()];
           bool with_fee = op == 6;  // renovation: fee_due until its payment arrives
@@ -490,15 +516,38 @@ class Soak {
       }
     };
     std::thread a(worker, static_cast<unsigned>(random_()), 0), b(worker, static_cast<unsigned>(random_()), 1);
+    std::optional<std::thread> patcher;
+    std::atomic<int> patch_pause_ms{0};
+    if (patch_threads_ == 3)
+      patcher.emplace([&, seed = static_cast<unsigned>(random_())] {
+        std::mt19937 random(seed);
+        while (!stop) {
+          patch_citizen(random, 2);
+          if (auto pause = patch_pause_ms.load()) std::this_thread::sleep_for(std::chrono::milliseconds(pause));
+        }
+      });
     // The kill comes at a random moment of the load (the soak's point: no moment is safe).
     // Under faults the load runs longer, so the failing disk meets it.
     std::this_thread::sleep_for(
         std::chrono::milliseconds(options_.fault_seed ? 300 + random_() % 1200 : 30 + random_() % 300));
     crash();
-    if (options_.split) std::this_thread::sleep_for(std::chrono::milliseconds(random_() % 300));
+    if (options_.split) {
+      // The broker starts again under a load of auth's writes (the patcher's, one per
+      // 10 ms): the processes reconnect, declare their streams, probe their ends and
+      // attach while auth's stream grows. Only that load: it lasts as long as the
+      // broker's start (seconds on 2 cores), and every write of the mixed load adds to
+      // what each later round checks. (A killed process restarts with the next round.)
+      if (!broker_->running()) {
+        mixed = false;
+        patch_pause_ms = 10;
+        restart_broker();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(random_() % 300));
+    }
     stop = true;
     a.join();
     b.join();
+    if (patcher) patcher->join();
   }
 
   // Op 7: mostly a citizen paying a fee_due application's invoice through the API, one
@@ -867,8 +916,8 @@ class Soak {
       for (const auto& [id, row] : cached)
         if (!source.contains(id) && differ++ == 0) first = "citizen " + std::to_string(id) + " is not auth's";
       if (differ != 0)
-        violation(where, module + "'s cache of auth's citizens differs from auth on " + std::to_string(differ) +
-                             " citizens (" + first + ")");
+        violation(where, "the citizen cache of " + module + " differs from auth's citizens on " +
+                             std::to_string(differ) + " of them (" + first + ")");
       checked_ += static_cast<std::int64_t>(source.size());
     }
   }
@@ -1050,6 +1099,8 @@ class Soak {
   std::vector<Server> servers_;                                // stopped before the broker goes
   std::map<std::string, std::string> route_prefixes_;          // module -> its routes' prefix
   std::map<std::string, int> crashes_;                         // what the split's rounds did
+  std::int64_t broker_start_ms_ = 0;
+  std::size_t patch_threads_ = 2;  // the threads patching citizens, each its share (split: 3)
   std::string config_;
   std::string admin_, reviewer_;
   std::mutex mutex_;
