@@ -9,7 +9,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps deps-build release build run run-split test test-stress soak soak-faults soak-load tsan fuzz bench bench-bus bench-patch bench-auth bench-revenue bench-parks bench-scale bench-split docs format clean
+.PHONY: deps deps-build release build run run-split test test-stress soak soak-faults soak-split soak-load tsan fuzz bench bench-bus bench-patch bench-auth bench-revenue bench-parks bench-scale bench-split docs format clean
 
 # Everything make test, make fuzz and the benchmarks need (Debian and npm packages).
 deps:
@@ -67,6 +67,14 @@ soak-faults: deps
 	cmake --build build/asan -j $(JOBS) --target soak townhall_faulty
 	./build/asan/tests/soak --binary build/asan/tests/townhall_faulty --registry config/townhall.json \
 	  --kills $(KILLS) --faults $(or $(FAULT_SEED),7)
+
+# The crash soak of the split deployment (issue 23): a broker and two processes, kill -9 of
+# either, both, or the broker under load, KILLS times (200 unless given; make test runs 20).
+soak-split: deps
+	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DSANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build build/asan -j $(JOBS) --target soak townhall
+	./build/asan/tests/soak --binary build/asan/app/townhall --registry config/townhall.json \
+	  --kills $(if $(filter file,$(origin KILLS)),200,$(KILLS)) --split
 
 # The unit tests under ThreadSanitizer (the bus's threads, writers, caches); not in CI's
 # time budget, run it after touching concurrency.

@@ -16,6 +16,7 @@
 
 #include "citizen_journey.hpp"
 #include "rabbitmq_broker.hpp"
+#include "split_deployment.hpp"
 #include "support.hpp"
 
 namespace townhall {
@@ -27,42 +28,23 @@ using testing::free_loopback_port;
 using testing::RabbitMqBroker;
 using testing::TempDir;
 
-const std::vector<std::string> kCallers{"permits", "revenue", "parks", "notify"};
-
-void write_private(const std::filesystem::path& file, const std::string& contents) {
-  std::filesystem::create_directories(file.parent_path());
-  std::filesystem::permissions(file.parent_path(), std::filesystem::perms::owner_all);
-  std::ofstream(file) << contents;
-  std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-}
-
-// The built-in registry split in two: auth alone (its internal Api on `internal_port`), and
-// the other four modules, which sign their calls to auth with their own keys.
-json split_registry(unsigned short internal_port) {
+// The built-in registry split in two (auth alone, the other four modules signing their
+// calls to auth with their own keys), cheap password hashing for the tests.
+json test_split_registry(unsigned short internal_port) {
   auto registry = json::parse(std::ifstream(std::string(TOWNHALL_SOURCE_DIR) + "/config/townhall.json"));
   registry["server"]["rate_limit"]["enabled"] = false;
   registry["logging"] = {{"level", "info"}, {"access_log", "off"}};
   registry["modules"]["auth"]["settings"]["password_hash"] = {{"passes", 1}, {"memory_kib", 8192}};
   // Long enough that a token checked before auth's process stops is still kept after.
   registry["modules"]["auth"]["settings"]["token_cache_ttl_ms"] = 60000;
-  registry["modules"]["auth"]["internal"] = {{"address", "127.0.0.1"}, {"port", internal_port}};
-  for (const auto& caller : kCallers)
-    registry["modules"][caller]["internal"] = {{"key_file", "keys/" + caller + ".key"}};
-  registry["bus"]["transport"] = {{"kind", "rabbitmq"}, {"url_file", "amqp.url"}};
-  registry["deployment"] = {{"auth", {{"modules", {"auth"}}, {"port", 18081}}},
-                            {"services", {{"modules", {"permits", "revenue", "parks", "notify"}}, {"port", 18082}}}};
-  return registry;
+  return testing::split_registry(std::move(registry), internal_port);
 }
 
-// A process's data directory with what the registry names: the broker's URL and the
-// modules' keys (the same key on both sides: auth's listener checks every caller's).
+const std::vector<std::string> kCallers{"notify", "parks", "permits", "revenue"};
+
 std::filesystem::path data_dir(const std::filesystem::path& root, const std::string& process,
                                const std::string& broker_url = "amqp://townhall:secret@127.0.0.1:5672/townhall") {
-  auto dir = root / process;
-  write_private(dir / "amqp.url", broker_url + "\n");
-  char digit = 'a';
-  for (const auto& caller : kCallers) write_private(dir / "keys" / (caller + ".key"), std::string(64, digit++) + "\n");
-  return dir;
+  return testing::split_data_dir(root, process, broker_url, kCallers);
 }
 
 class Split : public ::testing::Test {
@@ -70,7 +52,7 @@ class Split : public ::testing::Test {
   void SetUp() override {
     internal_port = free_loopback_port();
     registry = dir.path() / "townhall.json";
-    std::ofstream(registry) << split_registry(internal_port).dump(2);
+    std::ofstream(registry) << test_split_registry(internal_port).dump(2);
   }
 
   std::unique_ptr<ChildProcess> serve(

@@ -248,6 +248,15 @@ std::optional<std::string> ChildProcess::wait_for_line(const std::string& needle
 
 void ChildProcess::signal(int signal_number) { ::kill(pid_, signal_number); }
 
+bool ChildProcess::exited() {
+  if (exit_code_) return true;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
+  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  read_available(std::chrono::milliseconds(0));
+  return true;
+}
+
 std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
   if (exit_code_) return exit_code_;
   auto deadline = Clock::now() + timeout;

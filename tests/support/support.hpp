@@ -81,6 +81,11 @@ class ChildProcess {
   std::optional<int> wait_exit(std::chrono::milliseconds timeout = std::chrono::milliseconds(20000));
   const std::string& output() const { return output_; }
   int pid() const { return pid_; }
+  // Whether it has exited (reaped now if it just did).
+  bool exited();
+  // Reads what it has written so far into output(): a child that runs on for long must
+  // not block on a full pipe.
+  void drain() { read_available(std::chrono::milliseconds(0)); }
 
  private:
   void read_available(std::chrono::milliseconds timeout);
