@@ -69,12 +69,8 @@ void StreamLink::State::consume_loop() {
   std::vector<std::shared_ptr<Inbox>> woken;
   while (!stopping) {
     if (!connection) {
-      auto opened = connect();
+      auto opened = connect("consume", *consume_reconnects, backoff);
       if (!opened) {
-        failed("consume", opened.error().message);
-        consume_reconnects->inc();
-        if (backoff.attempts() == 1)
-          spdlog::warn("bus: cannot reach the broker to consume: {}", opened.error().message);
         if (!back_off(backoff, consumer_wake, inboxes_mutex)) break;
         continue;
       }

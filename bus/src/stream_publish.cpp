@@ -117,12 +117,8 @@ void StreamLink::State::publish_loop() {
   };
   while (!stopping) {
     if (!connection) {
-      auto opened = connect();
+      auto opened = connect("publish", *publish_reconnects, backoff);
       if (!opened) {
-        failed("publish", opened.error().message);
-        publish_reconnects->inc();
-        if (backoff.attempts() == 1)
-          spdlog::warn("bus: cannot reach the broker to publish: {}", opened.error().message);
         if (!back_off(backoff, publish_wake, publish_mutex)) break;
         continue;
       }

@@ -134,7 +134,19 @@ struct StreamLink::State : std::enable_shared_from_this<StreamLink::State> {
     ++reconnects;
   }
 
-  Result<amqp::Connection> connect() {
+  // A connection for `role` ("publish", "consume"); a failure is counted and shown in the
+  // status, and logged on the first attempt of a series (then the backoff's delays pass quietly).
+  Result<amqp::Connection> connect(const char* role, metrics::Counter& reconnect_counter,
+                                   const amqp::Backoff& backoff) {
+    auto opened = open_connection();
+    if (!opened) {
+      failed(role, opened.error().message);
+      reconnect_counter.inc();
+      if (backoff.attempts() == 1) spdlog::warn("bus: cannot reach the broker to {}: {}", role, opened.error().message);
+    }
+    return opened;
+  }
+  Result<amqp::Connection> open_connection() const {
     auto endpoint = amqp::ConnectOptions::from_url(options.url);
     if (!endpoint) return endpoint.error();
     endpoint->rpc_timeout = std::chrono::milliseconds(5000);
