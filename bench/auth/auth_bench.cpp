@@ -188,7 +188,8 @@ int main(int argc, char** argv) {
   db::ReaderPool readers(database, 2);
   const auth::Settings defaults;  // the production defaults: Argon2id 3 passes over 32 MiB
   ModuleGate gate("auth");        // shared by the benchmark's services, one running at a time
-  ServiceDependencies dependencies{database, writer, readers, [] {}, gate, metrics};
+  const auto cursors = PageCursors::random();
+  ServiceDependencies dependencies{database, writer, readers, [] {}, gate, metrics, cursors};
   if (flood_only) {
     int status = flood_benchmark(quick, dir.path() / "auth.key", dependencies, defaults);
     writer.stop();

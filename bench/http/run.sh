@@ -45,4 +45,4 @@ done
 bare=$(median < "$data/bare"); health=$(median < "$data/health"); status=$(median < "$data/status")
 echo "median req/s  bare beast: $bare  townhall /healthz: $health  townhall /api/v1/permits/status: $status"
 awk -v h="$health" -v b="$bare" -v s="$status" 'BEGIN {
-  printf "ratio gateway/bare (healthz): %.2f\nratio sqlite route/bare     : %.2f\n", h / b, s / b }'
+  printf "ratio gateway/bare (healthz): %.2f\nratio status route/bare     : %.2f\n", h / b, s / b }'

@@ -4,7 +4,10 @@
 // at the least (two SQLite commits: the pending row, then the outcome with its outbox
 // row) on the same machine in the same run.
 //
-//   revenue_bench [--quick]   (make bench-revenue, see bench/README.md)
+//   revenue_bench [--quick] [--count N] [--clients C] [--new-connections]
+//     (make bench-revenue, see bench/README.md). By default C = 32 clients, each on one
+//     keep-alive connection; --new-connections opens one per request (the first
+//     figures: 4 clients that way).
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Transaction.h>
 
@@ -12,13 +15,16 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 
 #include "bench_util.hpp"
+#include "scale/client.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
 
@@ -35,17 +41,18 @@ struct Invoice {
   std::string token;
 };
 
-// `clients` threads send one request per invoice each (their share), recording latency.
+// `clients` threads send one request per invoice each (their share), recording latency;
+// `send(client, i)` gets its thread's number.
 template <class F>
 std::vector<double> drive(std::size_t count, int clients, F&& send) {
   std::vector<double> latency_ms(count);
   std::atomic<std::size_t> next{0};
   std::vector<std::thread> threads;
   for (int c = 0; c < clients; ++c)
-    threads.emplace_back([&] {
+    threads.emplace_back([&, c] {
       for (std::size_t i = next++; i < count; i = next++) {
         auto start = Clock::now();
-        send(i);
+        send(c, i);
         latency_ms[i] = seconds_since(start) * 1000;
       }
     });
@@ -88,9 +95,24 @@ double raw_sqlite_payments_per_second(const std::filesystem::path& file, int cou
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-  const std::size_t count = quick ? 200 : 2000;
-  const int clients = 4;
+  std::size_t count = 2000;
+  int clients = 32;
+  bool new_connections = false;
+  for (int i = 1; i < argc; ++i) {
+    const bool has_value = i + 1 < argc;
+    if (std::strcmp(argv[i], "--quick") == 0) {
+      count = 200;
+    } else if (std::strcmp(argv[i], "--count") == 0 && has_value) {
+      count = static_cast<std::size_t>(std::atol(argv[++i]));
+    } else if (std::strcmp(argv[i], "--clients") == 0 && has_value) {
+      clients = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--new-connections") == 0) {
+      new_connections = true;
+    } else {
+      return std::fprintf(stderr, "usage: revenue_bench [--quick] [--count N] [--clients C] [--new-connections]\n"), 2;
+    }
+  }
+  if (count < 1 || clients < 1) return std::fprintf(stderr, "revenue_bench: --count and --clients >= 1\n"), 2;
   testing::TempDir dir;
   auto config = testing::test_config(dir.path());
   config.server.threads = 2;
@@ -112,7 +134,7 @@ int main(int argc, char** argv) {
   }
   if (!testing::wait_until([&] { return server.app().bus().caught_up(); }))
     return std::fprintf(stderr, "setup: the bus did not catch up\n"), 1;
-  drive(count, clients, [&](std::size_t i) {
+  drive(count, clients, [&](int, std::size_t i) {
     testing::call(port, "POST", "/api/v1/permits/applications",
                   R"({"permit_type":"renovation","description":"bench","property_address":"1 Bench St",)"
                   R"("department_code":"BLD"})",
@@ -131,15 +153,28 @@ int main(int argc, char** argv) {
   if (invoices.size() != count)
     return std::fprintf(stderr, "setup: %zu invoices for %zu applications\n", invoices.size(), count), 1;
 
-  auto pay = [&](std::size_t i) {
+  std::vector<std::unique_ptr<bench::Client>> connections;
+  for (int c = 0; c < clients; ++c) connections.push_back(std::make_unique<bench::Client>(port));
+  auto pay = [&](int client, std::size_t i) {
     auto body =
         json{
             {"invoice_id", invoices[i].id}, {"amount_cents", 5000}, {"method", {{"type", "card"}, {"token", "tok_ok"}}}}
             .dump();
-    auto answer = testing::http_request(
-        port, "POST", "/api/v1/revenue/payments", body,
-        {"Authorization: Bearer " + invoices[i].token, "Idempotency-Key: bench-" + std::to_string(invoices[i].id)});
-    if (answer.status != 201) std::fprintf(stderr, "payment answered %d: %s\n", answer.status, answer.body.c_str());
+    const std::string key = "bench-" + std::to_string(invoices[i].id);
+    int status = 0;
+    std::string answer_body;
+    if (new_connections) {
+      auto answer = testing::http_request(port, "POST", "/api/v1/revenue/payments", body,
+                                          {"Authorization: Bearer " + invoices[i].token, "Idempotency-Key: " + key});
+      status = answer.status;
+      answer_body = answer.body;
+    } else {
+      auto answer = connections[static_cast<std::size_t>(client)]->request(
+          "POST", "/api/v1/revenue/payments", body, invoices[i].token, {{"Idempotency-Key", key}});
+      status = answer.status;
+      answer_body = answer.body;
+    }
+    if (status != 201) std::fprintf(stderr, "payment answered %d: %s\n", status, answer_body.c_str());
   };
 
   // End to end: every payment answered and every application moved on by permits.
@@ -163,7 +198,8 @@ int main(int argc, char** argv) {
 
   double raw = raw_sqlite_payments_per_second(dir.path() / "raw.db", static_cast<int>(count));
   double payments_per_s = count / end_to_end_s;
-  std::printf("revenue bench: %zu payments, %d clients, one connection per request\n", count, clients);
+  std::printf("revenue bench: %zu payments, %d clients, %s\n", count, clients,
+              new_connections ? "one connection per request" : "one keep-alive connection each");
   std::printf("  payments end to end (request -> payment.completed applied by permits): %.0f /s\n", payments_per_s);
   std::printf("    answered: %.0f /s; latency p50 %.2f ms, p99 %.2f ms\n", count / answered_s, percentile(paid_ms, 0.5),
               percentile(paid_ms, 0.99));

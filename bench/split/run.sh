@@ -5,7 +5,7 @@
 # split those caches are in the other process, reached through the broker.
 #   1. one process (bench/server.sh), then 2. the split (scripts/run-split.sh: a broker,
 #   `--modules auth`, `--modules permits,revenue,parks,notify`, nginx), each fresh:
-#   - PATCHes at RATE per second for SECONDS (bench/split/patch_rate.cpp, open loop), then
+#   - PATCHes at RATE per second for SECONDS (bench/load/rate_load.cpp, open loop), then
 #     each cache's lag, ack -> applied (`townhall_sync_latency_seconds`, bucket bounds);
 #   - the most it takes: wrk -t1 -c32 for DURATION (the PATCH script of bench/patch).
 # PATCHes go to the process that serves auth, directly (nginx's own hop is not measured).
@@ -24,7 +24,7 @@ duration=${DURATION:-10s}
 measure() {  # measure LABEL PATCH_PORT CACHES_URL TOKEN ID
   local label=$1 port=$2 caches=$3 token=$4 id=$5
   echo "== $label: $rate PATCH/s for ${seconds}s"
-  "$build/bench/patch_rate" --port "$port" --token "$token" --id "$id" --rate "$rate" --seconds "$seconds" ||
+  "$build/bench/rate_load" --port "$port" --token "$token" --mix patch --id "$id" --rate "$rate" --seconds "$seconds" ||
     echo "$label: the rate was not held or some answers were not 200" >&2
   bench_cache_lag "$caches"
   echo "== $label: wrk -t1 -c32 -d$duration"

@@ -53,7 +53,8 @@ void Bus::Impl::sweep_loop() {
       }
     }
     for (auto& source : sources) {
-      if (!source->writer) continue;  // a remote source: the broker prunes its stream
+      if (!source->writer) continue;    // a remote source: the broker prunes its stream
+      source->head_may_have_changed();  // a write that did not notify is seen within a sweep
       if (options.consume && now - source->last_prune >= options.prune_interval) {
         source->last_prune = now;
         source->writer->post([self = shared_from_this(), s = source.get()] { self->prune_source(*s); });
@@ -214,6 +215,8 @@ void Bus::start() {
     impl.link->start();
   }
   impl.wired = true;  // consumers' opens below read any backlog a notify before this missed
+  // Every commit notifies from here on, so a source's head can be kept between them.
+  for (auto& source : impl.sources) source->head_cacheable = true;
   for (auto& consumer : impl.consumers) impl.schedule_open(consumer.get());
   impl.sweeper = std::thread([self = impl_] {
     name_this_thread("bus-sweeper");
@@ -284,6 +287,7 @@ void Bus::notify(std::string_view source_module) {
   if (!impl_->wired) return;  // before that, the consumers' opens read what was written
   auto* source = impl_->find_source(source_module);
   if (!source) return;
+  source->head_may_have_changed();
   for (auto* feed : source->feeds) impl_->schedule_pump(feed);
   if (impl_->link) impl_->link->outbox_grew(source_module);
 }

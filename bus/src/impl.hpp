@@ -154,8 +154,34 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     std::unique_ptr<detail::LogReader> prefetch_reader;  // the relay thread only
 
     // The newest id in the log (0 when empty), from any thread. Throws when the log
-    // cannot be read.
-    std::int64_t outbox_head() { return log->head(); }
+    // cannot be read. A local log is read again only when it may have changed since the
+    // last read (`head_changes`: every commit that appended, every prune and every sweep
+    // bump it), so status and metrics pollers do not each take a read transaction; a
+    // remote log's head moves as rows arrive and is always asked.
+    std::int64_t outbox_head() {
+      if (!writer || !head_cacheable.load(std::memory_order_acquire)) return log->head();
+      const auto changes = head_changes.load(std::memory_order_acquire);
+      {
+        std::lock_guard lock(head_mutex);
+        if (head_known && head_read_at == changes) return head;
+      }
+      const auto newest = log->head();  // reflects at least every change counted in `changes`
+      std::lock_guard lock(head_mutex);
+      if (!head_known || changes > head_read_at) {
+        head = newest;
+        head_read_at = changes;
+        head_known = true;
+      }
+      return newest;
+    }
+    void head_may_have_changed() { head_changes.fetch_add(1, std::memory_order_acq_rel); }
+
+    std::atomic<bool> head_cacheable{false};  // from wiring on: before it, commits do not notify
+    std::atomic<std::uint64_t> head_changes{0};
+    std::mutex head_mutex;
+    bool head_known = false;
+    std::uint64_t head_read_at = 0;  // head_changes when `head` was read
+    std::int64_t head = 0;
   };
 
   Impl(Options opts, metrics::Registry& registry) : options(std::move(opts)), metrics(registry) {}

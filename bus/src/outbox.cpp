@@ -132,6 +132,7 @@ void Bus::Impl::prune_source(Source& source) {
   bounds.hold_cutoff = utc::format(SystemClock::now() - std::max(options.max_hold, options.retention));
   try {
     source.held_events = source.log->prune(bounds);
+    source.head_may_have_changed();
     outbox_prunes().with({source.module}).inc();
   } catch (const std::exception& error) {
     spdlog::warn("bus: cannot prune the {} outbox: {}", source.module, error.what());
@@ -139,8 +140,10 @@ void Bus::Impl::prune_source(Source& source) {
 }
 
 void Bus::Impl::outbox_grew(const std::string& module) {
-  if (auto* source = find_source(module))
+  if (auto* source = find_source(module)) {
+    source->head_may_have_changed();
     for (auto* feed : source->feeds) schedule_pump(feed);
+  }
   if (link) link->outbox_grew(module);
 }
 

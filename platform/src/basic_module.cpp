@@ -24,6 +24,17 @@ ServiceDependencies BasicModule::service_dependencies() {
 void BasicModule::start() {
   // A start that throws leaves the gate to app/, which closes it with the reason (a
   // service's jobs end at their next round) and retries the start.
+  nlohmann::json schema = nlohmann::json::object();
+  {
+    auto connection = readers_.acquire();
+    auto versions = connection->cached("SELECT component, max(version) FROM schema_migrations GROUP BY component");
+    while (versions->executeStep()) schema[versions->getColumn(0).getString()] = versions->getColumn(1).getInt();
+    versions->reset();
+  }
+  {
+    std::lock_guard lock(schema_mutex_);
+    schema_json_ = schema.dump();
+  }
   on_start();
   context_.gate.open();
 }
@@ -44,30 +55,34 @@ void BasicModule::add_routes(http::Router& router, const std::string& prefix) {
       http::Method::get, prefix + "/status", [this](http::Request& request) { return status(request); },
       http::Access::public_route);
   namespace s = schema;
-  router.document(http::Method::get, prefix + "/status",
-                  {"The module's state, schema versions (per component) and newest outbox event", "",
-                   s::text(s::object({{"module", s::string()},
-                                      {"state", s::one_of({"up", "stopped"})},
-                                      {"schema", {{"type", "object"}, {"additionalProperties", s::integer(1)}}},
-                                      {"outbox_head", s::integer(0)}})),
-                   200});
+  router.document(
+      http::Method::get, prefix + "/status",
+      {"The module's state, schema versions (per component, as of its last start) and newest outbox event", "",
+       s::text(s::object({{"module", s::string()},
+                          {"state", s::one_of({"up", "stopped"})},
+                          {"schema", {{"type", "object"}, {"additionalProperties", s::integer(1)}}},
+                          {"outbox_head", s::integer(0)}})),
+       200});
 }
 
 boost::asio::awaitable<http::Response> BasicModule::status(http::Request&) {
-  nlohmann::json schema = nlohmann::json::object();
-  std::int64_t outbox_head = 0;
-  {
-    auto connection = readers_.acquire();
-    auto versions = connection->cached("SELECT component, max(version) FROM schema_migrations GROUP BY component");
-    while (versions->executeStep()) schema[versions->getColumn(0).getString()] = versions->getColumn(1).getInt();
-  }
   // The newest event id; what subscribers have not applied yet is townhall_outbox_pending.
-  if (context_.outbox_head) outbox_head = context_.outbox_head();
-  nlohmann::json body = {{"module", name_},
-                         {"state", context_.gate.is_open() ? "up" : "stopped"},
-                         {"schema", schema},
-                         {"outbox_head", outbox_head}};
-  co_return http::json_response(200, body.dump());
+  const std::int64_t outbox_head = context_.outbox_head ? context_.outbox_head() : 0;
+  // Written out rather than built as a DOM: every status poll answers this (keys in the
+  // order nlohmann::json writes them, as before).
+  std::string body;
+  body.reserve(128);
+  body += R"({"module":)";
+  body += nlohmann::json(name_).dump();
+  body += R"(,"outbox_head":)";
+  body += std::to_string(outbox_head);
+  body += R"(,"schema":)";
+  {
+    std::lock_guard lock(schema_mutex_);
+    body += schema_json_;
+  }
+  body += context_.gate.is_open() ? R"(,"state":"up"})" : R"(,"state":"stopped"})";
+  co_return http::json_response(200, std::move(body));
 }
 
 }  // namespace townhall

@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
 #include <optional>
 
 #include "request_framing.hpp"
+#include "response_head.hpp"
 #include "server_impl.hpp"
 #include "townhall/platform/logging.hpp"
 
@@ -186,35 +188,17 @@ asio::awaitable<void> Server::Impl::serve(std::shared_ptr<Session> session) {
       keep_alive = wants_keep_alive && !response.close && !stopping;
     }
 
-    bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(response.status), version};
-    out.set(bhttp::field::server, "townhall");
-    if (!response.body.empty() || response.status != 204) out.set(bhttp::field::content_type, response.content_type);
-    out.set("X-Request-Id", request.request_id);
-    // Every answer may carry personal data or a token unless its handler says
-    // otherwise (a handler's own headers below replace these): no shared or browser
-    // cache keeps it, and no browser sniffs its type.
-    out.set(bhttp::field::cache_control, "no-store");
-    out.set("X-Content-Type-Options", "nosniff");
-    // Nothing this server answers is a page to frame, run scripts in or leak a URL
-    // from; the dashboard's pages will set their own (strict) policy.
-    out.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
-    out.set("Referrer-Policy", "no-referrer");
-    for (const auto& header : response.headers) out.set(header.name, header.value);
-    out.keep_alive(keep_alive);
     std::size_t body_size = response.body.size();
-    if (head) {
-      out.content_length(body_size);
-    } else {
-      out.body() = std::move(response.body);
-      out.prepare_payload();
-    }
+    const auto head_bytes = response_head(response, {version, keep_alive, head, request.request_id});
     // Counted before the write, so a client that has its answer also sees it counted.
     double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     record(read_ec || framing ? Method::other : request.method, request.route, response.status, seconds);
 
     session->last_active = Clock::now().time_since_epoch().count();
     session->expires_after(options.write_timeout);
-    auto [write_ec, written] = co_await bhttp::async_write(stream, out, kTuple);
+    const std::array<asio::const_buffer, 2> answer{asio::buffer(head_bytes),
+                                                   asio::buffer(response.body.data(), head ? 0 : body_size)};
+    auto [write_ec, written] = co_await asio::async_write(stream, answer, kTuple);
     (void)written;
     log_access(request.client_ip.empty() ? client_ip : request.client_ip, method_label,
                request.path.empty() ? std::string_view("-") : request.path, response.status, body_size, seconds,

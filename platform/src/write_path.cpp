@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
+
 #include "townhall/platform/metrics.hpp"
 
 namespace townhall::db {
@@ -69,12 +71,16 @@ void WritePath::run_group() {
   }
   try {
     if (!service_ || service_->generation() != database_.generation()) reopen();
-    auto& sql = service_->sql();
-    SQLite::Transaction transaction(sql, SQLite::TransactionBehavior::IMMEDIATE);
+    std::optional<SQLite::Transaction> transaction;
+    transaction.emplace(service_->sql(), SQLite::TransactionBehavior::IMMEDIATE);
     const auto appended = service_->events_appended();
+    // Each command of a group in a savepoint, so one that fails is undone alone; a
+    // command alone needs none (the transaction is its savepoint). Prepared once per
+    // connection: these run around every command.
+    const bool alone = group.size() == 1;
+    bool any_kept = false;
     for (auto& command : group) {
-      // Each command in a savepoint: one that fails is undone alone.
-      sql.exec("SAVEPOINT command");
+      if (!alone) service_->cached("SAVEPOINT command")->exec();
       bool kept = false;
       try {
         kept = command->execute(*service_);
@@ -84,13 +90,19 @@ void WritePath::run_group() {
       } catch (...) {
         command->fail(std::current_exception());  // its own exception, rethrown to its caller
       }
-      if (!kept) sql.exec("ROLLBACK TO command");
-      sql.exec("RELEASE command");
+      any_kept = any_kept || kept;
+      if (alone) break;
+      if (!kept) service_->cached("ROLLBACK TO command")->exec();
+      service_->cached("RELEASE command")->exec();
+    }
+    if (!any_kept) {
+      transaction.reset();  // rolled back: nothing to keep, no commit to write or wake anyone for
+      return answer_all();
     }
     const bool grew = service_->events_appended() > appended;
     const bool crash_points = fault_hook_ && group.size() > 1;
     if (crash_points) fault_hook_(before_commit_point_);
-    transaction.commit();
+    transaction->commit();
     if (crash_points) fault_hook_(after_commit_point_);
     database_.note_success(ModuleDb::Access::write);
     if (commits_) commits_->inc();

@@ -421,6 +421,32 @@ TEST_F(BusTest, ADeadLetterIsHandledOnceWhateverTheCursorSays) {
 
 // Issue 10.3: a handler's commit that appends to its own outbox wakes the next hop at
 // once; a chain of three hops does not wait for the sweep (set to 10 s here).
+// Status and metrics ask for a source's head on every poll; it is read from the file
+// again only after a commit notified the bus (as every write path's commit does), or at
+// the next sweep for a write that did not.
+TEST_F(BusTest, TheOutboxHeadIsReadAgainAfterANotifiedCommitAndWithinASweepOtherwise) {
+  auto item = consumer("item");
+  auto options = fast_options();
+  options.sweep_interval = std::chrono::hours(1);
+  auto bus = start_bus({item.get()}, metrics_, options);
+  const auto empty = bus->outbox_head("src");
+  publish("a", "1", bus.get());
+  const auto first = bus->outbox_head("src");
+  EXPECT_EQ(first, empty + 1);
+  publish("b", "2");  // committed, the bus not told: pollers keep the head they had
+  EXPECT_EQ(bus->outbox_head("src"), first);
+  bus->notify("src");
+  EXPECT_EQ(bus->outbox_head("src"), first + 1);
+  bus->stop();
+
+  // With sweeps running, a write that never notifies is seen within one.
+  auto swept = fast_options();
+  auto sweeping = start_bus({item.get()}, metrics_, swept);
+  const auto before = sweeping->outbox_head("src");
+  publish("c", "3");
+  EXPECT_TRUE(testing::wait_until([&] { return sweeping->outbox_head("src") == before + 1; }));
+}
+
 TEST_F(BusTest, SagaHopsDoNotWaitForTheSweep) {
   auto hop1 = consumer("hop1");
   auto hop2 = consumer("hop2");

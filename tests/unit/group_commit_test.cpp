@@ -157,6 +157,33 @@ TEST_F(GroupCommit, AStorageFailureKeepsNoneOfTheGroupAndAnswersEachUnavailable)
   EXPECT_EQ(rows(), 4);
 }
 
+// A command alone runs without a savepoint: the transaction is undone whole when it
+// fails (after writing and appending), so it leaves no row, no commit and no wake.
+TEST_F(GroupCommit, ACommandAloneThatFailsIsRolledBackWholeAndCommitsNothing) {
+  auto refused = run_together(1, insert_or_fail(0));
+  ASSERT_FALSE(refused[0]);
+  EXPECT_EQ(refused[0].error().code, Errc::conflict);
+  std::vector<std::exception_ptr> thrown;
+  run_together(
+      1,
+      [](int) {
+        return [](Connection& service) -> Result<std::int64_t> {
+          service.exec("INSERT INTO t (n) VALUES (7)");
+          throw std::runtime_error("a bug");
+        };
+      },
+      &thrown);
+  EXPECT_TRUE(thrown[0]);
+  EXPECT_EQ(rows(), 0);
+  EXPECT_EQ(commits(), 0u);
+  EXPECT_EQ(wakes, 0);
+  auto kept = run_together(1, insert_or_fail(-1));
+  ASSERT_TRUE(kept[0]);
+  EXPECT_EQ(rows(), 1);
+  EXPECT_EQ(commits(), 1u);
+  EXPECT_EQ(wakes, 1);
+}
+
 TEST_F(GroupCommit, AClosedPathAnswersUnavailableAndRunsNothing) {
   path->close();
   auto answers = run_together(3, insert_or_fail(-1));

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -12,8 +13,8 @@
 namespace townhall {
 
 // What every module has in common: a name, a pool of reader connections to its file,
-// its gate (ModuleContext::gate), health, and GET <prefix>/status (schema versions and
-// outbox backlog, read from the module's own file). Modules derive from it, most through
+// its gate (ModuleContext::gate), health, and GET <prefix>/status (the schema versions
+// its file had when it last started, and its newest outbox event). Modules derive from it, most through
 // ServiceModule below (or bus::ConsumerModule), and add their own routes.
 class BasicModule : public Module {
  public:
@@ -44,6 +45,10 @@ class BasicModule : public Module {
   std::string name_;
   ModuleContext& context_;
   db::ReaderPool readers_;
+  // The schema versions as a JSON object, read once per start (migrations run only
+  // before a start), so the status route reads nothing from the file but the bus's head.
+  mutable std::mutex schema_mutex_;
+  std::string schema_json_ = "{}";
 };
 
 // A module whose behaviour is one service: the service is built from its settings, the

@@ -1,12 +1,17 @@
-// A citizen changing their own phone number at a fixed rate (issue 23's bench-split), open
-// loop: each of --connections threads sends on its own schedule (rate / connections per
-// second) on one keep-alive connection, and a request's latency counts from when it was
-// due, not from when it went out, so a server that falls behind is not hidden by a client
-// that waits for it (coordinated omission). wrk cannot hold a rate; wrk2 is not packaged.
+// A fixed-rate load, open loop: each of --connections threads sends on its own schedule
+// (rate / connections per second) on one keep-alive connection, and a request's latency
+// counts from when it was due, not from when it went out, so a server that falls behind
+// is not hidden by a client that waits for it (coordinated omission). wrk cannot hold a
+// rate; wrk2 is not packaged. Two mixes:
+//   patch: a citizen changing their own phone number (PATCH /auth/citizens/{id}; issue
+//          23's bench-split, bench-patch's fixed rate)
+//   soak:  bench/soak/mixed.lua's mix: per 10 requests 2 permit applications submitted,
+//          4 first pages of the citizen's applications, 2 /auth/me, 2 facility lists
 //
-// usage: patch_rate --port P --token T --id CITIZEN --rate PER_SECOND --seconds S [--connections C]
-// Prints the rate achieved, the answers' p50/p99/max and the non-200 count; exits 1 when
-// any answer was not 200 or the rate fell more than 5 % short.
+// usage: rate_load --port P --token T [--mix patch|soak] [--id CITIZEN (patch)]
+//                  --rate PER_SECOND --seconds S [--connections C]
+// Prints the rate achieved, the answers' p50/p99/max and the count of answers that were
+// not 2xx; exits 1 when there was any or the rate fell more than 5 % short.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -26,6 +31,7 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   unsigned short port = 0;
   std::string token;
+  std::string mix = "patch";
   std::string id;
   double rate = 1000;
   int seconds = 10;
@@ -34,8 +40,8 @@ struct Options {
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
-               "patch_rate: %s\nusage: patch_rate --port P --token T --id CITIZEN --rate PER_SECOND --seconds S "
-               "[--connections C]\n",
+               "rate_load: %s\nusage: rate_load --port P --token T [--mix patch|soak] [--id CITIZEN] "
+               "--rate PER_SECOND --seconds S [--connections C]\n",
                why);
   std::exit(2);
 }
@@ -56,6 +62,8 @@ Options parse(int argc, char** argv) {
         options.token = value;
       else if (name == "id")
         options.id = value;
+      else if (name == "mix")
+        options.mix = value;
       else if (name == "rate")
         options.rate = std::stod(value);
       else if (name == "seconds")
@@ -68,16 +76,46 @@ Options parse(int argc, char** argv) {
   } catch (const std::exception&) {
     usage("a number is not one");
   }
-  if (options.port == 0 || options.token.empty() || options.id.empty()) usage("--port, --token and --id are needed");
+  if (options.mix != "patch" && options.mix != "soak") usage("--mix is patch or soak");
+  if (options.port == 0 || options.token.empty()) usage("--port and --token are needed");
+  if (options.mix == "patch" && options.id.empty()) usage("--mix patch needs --id");
   if (options.rate <= 0 || options.seconds <= 0 || options.connections <= 0) usage("rate, seconds, connections > 0");
   return options;
+}
+
+// The request `n` of connection `c` sends: its method, target and body.
+struct Request {
+  const char* method;
+  std::string target;
+  std::string body;
+};
+
+Request next_request(const Options& options, int c, std::size_t n) {
+  if (options.mix == "patch") {
+    char body[64];
+    std::snprintf(body, sizeof body, R"({"phone":"+1 555 %02d%05zu"})", c, n % 100000);
+    return {"PATCH", "/api/v1/auth/citizens/" + options.id, body};
+  }
+  switch (n % 10) {  // bench/soak/mixed.lua's mix
+    case 0:
+    case 1:
+      return {"POST", "/api/v1/permits/applications",
+              R"({"permit_type":"fence","description":"Soak fence","property_address":"1 Load Street",)"
+              R"("department_code":"BLD"})"};
+    case 2:
+    case 3:
+    case 4:
+    case 5: return {"GET", "/api/v1/permits/applications?page_size=5", {}};
+    case 6:
+    case 7: return {"GET", "/api/v1/auth/me", {}};
+    default: return {"GET", "/api/v1/parks/facilities", {}};
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   auto options = parse(argc, argv);
-  const auto path = "/api/v1/auth/citizens/" + options.id;
   const auto period =
       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.connections / options.rate));
   const auto start = Clock::now() + std::chrono::milliseconds(100);
@@ -95,11 +133,10 @@ int main(int argc, char** argv) {
       // Connections start spread over one period, so the load is even, not in bursts.
       for (auto due = start + period * c / options.connections; due < end; due += period) {
         std::this_thread::sleep_until(due);
-        char body[64];
-        std::snprintf(body, sizeof body, R"({"phone":"+1 555 %02d%05zu"})", c, mine.size() % 100000);
+        auto request = next_request(options, c, mine.size());
         try {
-          auto reply = client.request("PATCH", path, body, options.token);
-          if (reply.status != 200) ++failed;
+          auto reply = client.request(request.method, request.target, request.body, options.token);
+          if (reply.status / 100 != 2) ++failed;
         } catch (const std::exception&) {
           ++failed;
         }
@@ -119,9 +156,9 @@ int main(int argc, char** argv) {
                : latencies_ms[std::min(latencies_ms.size() - 1, static_cast<std::size_t>(q * latencies_ms.size()))];
   };
   double achieved = latencies_ms.size() / elapsed;
-  std::printf("patch_rate: %zu PATCHes in %.1f s: %.0f/s (asked %.0f/s) over %d connections\n", latencies_ms.size(),
-              elapsed, achieved, options.rate, options.connections);
-  std::printf("patch_rate: answered p50 %.2f ms, p99 %.2f ms, max %.2f ms (from when each was due); non-200 %ld\n",
+  std::printf("rate_load: %zu requests (%s) in %.1f s: %.0f/s (asked %.0f/s) over %d connections\n",
+              latencies_ms.size(), options.mix.c_str(), elapsed, achieved, options.rate, options.connections);
+  std::printf("rate_load: answered p50 %.2f ms, p99 %.2f ms, max %.2f ms (from when each was due); non-2xx %ld\n",
               at(0.5), at(0.99), latencies_ms.empty() ? 0.0 : latencies_ms.back(), failures);
   return failures == 0 && achieved >= 0.95 * options.rate ? 0 : 1;
 }
