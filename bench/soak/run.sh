@@ -6,8 +6,10 @@
 #      latency from when each request was due), reporting p50/p99 against issue 24's
 #      goal of p99 <= 10 ms;
 #   2. the most it takes for MAX_DURATION (wrk -t2 -cCONNECTIONS, bench/soak/mixed.lua).
-# Passes when no answer in either phase was other than 2xx and RSS after the warm-up (the
-# first 20 % of the samples) stays within ±10 % of its median; the p99 goal is reported.
+# Passes when no answer in either phase was other than 2xx and RSS during the held rate,
+# after its warm-up (its first 20 % of samples), stays within ±10 % of its median (the
+# most-it-takes phase is another load: its RSS is reported, not judged); the p99 goal is
+# reported.
 # Usage: bench/soak/run.sh [build dir, default build/bench]   (or: make soak-load)
 # Env: RATE (default 1000), DURATION (default 10m), MAX_DURATION (default 2m; wrk syntax,
 #      both s/m/h), CONNECTIONS (wrk's, default 32), PORT (default 18085)
@@ -36,21 +38,26 @@ echo "soak: $rate requests/s for $duration, then wrk -t2 -c$connections for $max
 held=0
 "$build/bench/rate_load" --port "$port" --token "$token" --mix soak --rate "$rate" \
   --seconds "$(seconds_of "$duration")" --connections 16 | tee "$work/rate" || held=$?
+held_samples=$(wc -l <"$work/rss")
 TOKEN=$token wrk -t2 -c"$connections" -d"$max_duration" --latency -s "$root/bench/soak/mixed.lua" "$base" |
   tee "$work/wrk"
 kill -0 "$server" || { echo "the server died" >&2; cat "$work/log" >&2; exit 1; }
 echo "RSS (KiB, every 10 s): $(tr '\n' ' ' <"$work/rss")"
-python3 - "$work/rss" "$work/rate" "$work/wrk" "$held" <<'PY'
+python3 - "$work/rss" "$work/rate" "$work/wrk" "$held" "$held_samples" <<'PY'
 import re, statistics, sys
-rss = [int(x) for x in open(sys.argv[1]).read().split()]
+samples = [int(x) for x in open(sys.argv[1]).read().split()]
 rate, wrk, held = open(sys.argv[2]).read(), open(sys.argv[3]).read(), int(sys.argv[4])
+rss, most = samples[:int(sys.argv[5])], samples[int(sys.argv[5]):]
 steady = rss[max(1, len(rss) // 5):]
 median = statistics.median(steady)
 spread = max(abs(x - median) / median for x in steady)
 p99 = float(re.search(r"p99 ([0-9.]+) ms", rate).group(1))
 rate_bad = int(re.search(r"non-2xx (\d+)", rate).group(1))
 wrk_bad = int(re.search(r"non-2xx/3xx answers (\d+)", wrk).group(1))
-print(f"soak: RSS after warm-up {min(steady)}..{max(steady)} KiB, median {median:.0f}, max deviation {spread:.1%}")
+print(f"soak: RSS at the held rate after warm-up {min(steady)}..{max(steady)} KiB, median {median:.0f}, "
+      f"max deviation {spread:.1%}")
+if most:
+    print(f"soak: RSS at the most it takes {min(most)}..{max(most)} KiB, last {most[-1]}")
 print(f"soak: at the held rate p99 {p99:.2f} ms: issue 24's goal (<= 10 ms) {'met' if p99 <= 10 else 'NOT met'}"
       + ("" if held == 0 else " (the rate was not held: see above)"))
 print(f"soak: answers other than 2xx: {rate_bad} at the held rate, {wrk_bad} at the most it takes")
