@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -27,6 +28,7 @@
 #include "scale/client.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
+#include "townhall/platform/metrics.hpp"
 
 using namespace townhall;
 using json = nlohmann::json;
@@ -196,6 +198,13 @@ int main(int argc, char** argv) {
   auto retry_ms = drive(count, clients, pay);
   double retries_s = seconds_since(start);
 
+  if (std::getenv("REVENUE_BENCH_METRICS")) {  // each write path's group sizes, for finding what serialises
+    std::istringstream metrics(server.app().metrics().render());
+    for (std::string line; std::getline(metrics, line);)
+      if (line.starts_with("townhall_write_group_commands_sum") ||
+          line.starts_with("townhall_write_group_commands_count"))
+        std::printf("  %s\n", line.c_str());
+  }
   double raw = raw_sqlite_payments_per_second(dir.path() / "raw.db", static_cast<int>(count));
   double payments_per_s = count / end_to_end_s;
   std::printf("revenue bench: %zu payments, %d clients, %s\n", count, clients,
