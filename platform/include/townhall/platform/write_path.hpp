@@ -98,6 +98,11 @@ class WritePath {
   // programming error) is rethrown to its caller.
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F, Connection&>> run(F command) {
+    // GCC 12 destroys a coroutine's by-value argument twice when it owns memory (a lambda
+    // capturing a std::string by value frees it twice). Capture by reference: the caller's
+    // frame outlives the command, which it awaits.
+    static_assert(std::is_trivially_destructible_v<F>,
+                  "WritePath::run: capture by reference ([&]), not by value (GCC 12 coroutine argument bug)");
     using R = std::invoke_result_t<F, Connection&>;
     co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(std::exception_ptr, R)>(
         [this, command = std::move(command)](auto handler) mutable {

@@ -26,6 +26,9 @@ class Writer {
   // Runs `task` on the writer thread; the caller's coroutine resumes on its own executor.
   template <class F>
   boost::asio::awaitable<std::invoke_result_t<F>> run(F task) {
+    static_assert(
+        std::is_trivially_destructible_v<F>,
+        "Writer::run: capture by reference ([&]), not by value (GCC 12 coroutine argument bug: write_path.hpp)");
     using R = std::invoke_result_t<F>;
     co_return co_await boost::asio::co_spawn(
         io_.get_executor(), [task = std::move(task)]() mutable -> boost::asio::awaitable<R> { co_return task(); },
