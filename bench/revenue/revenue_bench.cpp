@@ -10,6 +10,7 @@
 //     figures: 4 clients that way).
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Transaction.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -92,6 +93,14 @@ double raw_sqlite_payments_per_second(const std::filesystem::path& file, int cou
     transaction.commit();
   }
   return count / seconds_since(start);
+}
+
+// CPU seconds (user + system) this process has used so far: every thread, the clients' too.
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
 
 }  // namespace
@@ -181,6 +190,7 @@ int main(int argc, char** argv) {
 
   // End to end: every payment answered and every application moved on by permits.
   auto start = Clock::now();
+  const double cpu_before = process_cpu_seconds();
   auto paid_ms = drive(count, clients, pay);
   double answered_s = seconds_since(start);
   SQLite::Database permits((dir.path() / "permits.db").string(), SQLite::OPEN_READONLY);
@@ -191,6 +201,7 @@ int main(int argc, char** argv) {
       },
       std::chrono::seconds(60));
   double end_to_end_s = seconds_since(start);
+  const double payment_cpu_s = process_cpu_seconds() - cpu_before;
   if (!applied) return std::fprintf(stderr, "permits did not apply every payment\n"), 1;
 
   // Idempotent retries: the same key and body again, answered from revenue.db.
@@ -212,6 +223,8 @@ int main(int argc, char** argv) {
   std::printf("  payments end to end (request -> payment.completed applied by permits): %.0f /s\n", payments_per_s);
   std::printf("    answered: %.0f /s; latency p50 %.2f ms, p99 %.2f ms\n", count / answered_s, percentile(paid_ms, 0.5),
               percentile(paid_ms, 0.99));
+  std::printf("    CPU (server and clients, one process): %.0f us a payment, %.0f %% of one core\n",
+              payment_cpu_s / count * 1e6, payment_cpu_s / end_to_end_s * 100);
   std::printf("  idempotent retries: %.0f /s; latency p50 %.2f ms, p99 %.2f ms\n", count / retries_s,
               percentile(retry_ms, 0.5), percentile(retry_ms, 0.99));
   std::printf("  raw SQLite, two commits per payment, one thread: %.0f /s\n", raw);

@@ -39,7 +39,8 @@ struct OwnedProvider {
 class RevenueModule final : private OwnedProvider, public bus::ConsumerModule<RevenueService> {
  public:
   RevenueModule(ModuleContext& context, auth::Api& auth, Settings settings)
-      : OwnedProvider{make_simulated_provider(context.db.path().parent_path() / settings.simulator_ledger)},
+      : OwnedProvider{make_simulated_provider(context.db.path().parent_path() / settings.simulator_ledger,
+                                              context.db.options().synchronous)},
         ConsumerModule("revenue", context, &revenue::add_routes, std::move(settings), auth, *provider) {}
 };
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "townhall/platform/db.hpp"
 #include "townhall/platform/result.hpp"
 
 // The card processor revenue charges through: an external system, called outside any
@@ -54,7 +55,10 @@ class PaymentProvider {
 // (the caller's deadline passes, nothing is charged), any other token is declined as
 // unknown. Its
 // ledger is a file of its own (`ledger`), standing for the processor's records, so the
-// outcome of a charge survives a crash of Townhall like a real processor's would.
-std::unique_ptr<PaymentProvider> make_simulated_provider(const std::filesystem::path& ledger);
+// outcome of a charge survives a crash of Townhall like a real processor's would; it is
+// synced as the deployment syncs its own files (`synchronous`, database.synchronous), so
+// it survives a power loss exactly when they do (design note 63).
+std::unique_ptr<PaymentProvider> make_simulated_provider(const std::filesystem::path& ledger,
+                                                         db::Synchronous synchronous);
 
 }  // namespace townhall::revenue

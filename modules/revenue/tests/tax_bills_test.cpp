@@ -284,7 +284,7 @@ TEST(RevenueMigration, APaymentPendingAcrossTheUpgradeIsSettledWithItsOldCharge)
         "VALUES (1, 'approved', 5000, 'USD', '')");
   }
   testing::migrate_module(database, "revenue");
-  auto provider = make_simulated_provider(ledger_file);
+  auto provider = make_simulated_provider(ledger_file, db::Synchronous::normal);
   auto service = std::make_unique<RevenueService>(Settings{}, h.dependencies(), h.auth, *provider);
   service->start();  // settles what the last run left pending
   EXPECT_EQ(h.count("SELECT status = 'completed' AND processor_key = 'payment-1' FROM payments"), 1);

@@ -161,6 +161,7 @@ class ModuleDb {
   const std::string& module() const { return module_; }
   const std::filesystem::path& path() const { return file_; }
   const TableManifest& manifest() const { return manifest_; }
+  const Options& options() const { return options_; }
 
   ~ModuleDb();
 
