@@ -5,15 +5,22 @@
 // row) on the same machine in the same run.
 //
 //   revenue_bench [--quick] [--count N] [--clients C] [--new-connections]
-//     (make bench-revenue, see bench/README.md). By default C = 32 clients, each on one
-//     keep-alive connection; --new-connections opens one per request (the first
-//     figures: 4 clients that way).
+//     (make bench-revenue, see bench/README.md). By default C = 32 keep-alive
+//     connections, all driven by one thread as wrk drives its own; --new-connections
+//     has C client threads open one per request (the first figures: 4 clients that way).
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Transaction.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -26,7 +33,6 @@
 #include <vector>
 
 #include "bench_util.hpp"
-#include "scale/client.hpp"
 #include "server_fixture.hpp"
 #include "support.hpp"
 #include "townhall/platform/metrics.hpp"
@@ -60,6 +66,45 @@ std::vector<double> drive(std::size_t count, int clients, F&& send) {
       }
     });
   for (auto& thread : threads) thread.join();
+  return latency_ms;
+}
+
+// `clients` keep-alive connections driven by one thread, as wrk drives its connections
+// (32 blocking client threads in the server's process would compete with its few
+// threads for the 2 cores): each connection sends its share of the requests one after
+// another. `request(i)` is request i; every answer must be 201.
+template <class MakeRequest>
+std::vector<double> drive_connections(unsigned short port, std::size_t count, int clients, MakeRequest&& request) {
+  namespace asio = boost::asio;
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  std::vector<double> latency_ms(count);
+  std::size_t next = 0;
+  asio::io_context io;
+  for (int c = 0; c < clients; ++c)
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          beast::tcp_stream stream(io);
+          co_await stream.async_connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                                        asio::use_awaitable);
+          stream.socket().set_option(asio::ip::tcp::no_delay(true));
+          beast::flat_buffer buffer;
+          for (std::size_t i = next++; i < count; i = next++) {
+            http::request<http::string_body> sent = request(i);
+            auto start = Clock::now();
+            co_await http::async_write(stream, sent, asio::use_awaitable);
+            http::response<http::string_body> answer;
+            co_await http::async_read(stream, buffer, answer, asio::use_awaitable);
+            latency_ms[i] = seconds_since(start) * 1000;
+            if (answer.result_int() != 201)
+              std::fprintf(stderr, "payment answered %u: %s\n", answer.result_int(), answer.body().c_str());
+          }
+        },
+        [](std::exception_ptr error) {
+          if (error) std::rethrow_exception(error);
+        });
+  io.run();
   return latency_ms;
 }
 
@@ -164,34 +209,40 @@ int main(int argc, char** argv) {
   if (invoices.size() != count)
     return std::fprintf(stderr, "setup: %zu invoices for %zu applications\n", invoices.size(), count), 1;
 
-  std::vector<std::unique_ptr<bench::Client>> connections;
-  for (int c = 0; c < clients; ++c) connections.push_back(std::make_unique<bench::Client>(port));
-  auto pay = [&](int client, std::size_t i) {
-    auto body =
-        json{
-            {"invoice_id", invoices[i].id}, {"amount_cents", 5000}, {"method", {{"type", "card"}, {"token", "tok_ok"}}}}
-            .dump();
-    const std::string key = "bench-" + std::to_string(invoices[i].id);
-    int status = 0;
-    std::string answer_body;
-    if (new_connections) {
-      auto answer = testing::http_request(port, "POST", "/api/v1/revenue/payments", body,
-                                          {"Authorization: Bearer " + invoices[i].token, "Idempotency-Key: " + key});
-      status = answer.status;
-      answer_body = answer.body;
-    } else {
-      auto answer = connections[static_cast<std::size_t>(client)]->request(
-          "POST", "/api/v1/revenue/payments", body, invoices[i].token, {{"Idempotency-Key", key}});
-      status = answer.status;
-      answer_body = answer.body;
-    }
-    if (status != 201) std::fprintf(stderr, "payment answered %d: %s\n", status, answer_body.c_str());
+  // Payment i: invoice i's, with a fresh Idempotency-Key (sent again as the retry).
+  auto body_of = [&](std::size_t i) {
+    return json{
+        {"invoice_id", invoices[i].id}, {"amount_cents", 5000}, {"method", {{"type", "card"}, {"token", "tok_ok"}}}}
+        .dump();
+  };
+  auto key_of = [&](std::size_t i) { return "bench-" + std::to_string(invoices[i].id); };
+  namespace http = boost::beast::http;
+  std::vector<http::request<http::string_body>> requests;
+  for (std::size_t i = 0; i < count; ++i) {
+    http::request<http::string_body> request{http::verb::post, "/api/v1/revenue/payments", 11};
+    request.set(http::field::host, "127.0.0.1");
+    request.set(http::field::authorization, "Bearer " + invoices[i].token);
+    request.set("Idempotency-Key", key_of(i));
+    request.set(http::field::content_type, "application/json");
+    request.body() = body_of(i);
+    request.prepare_payload();
+    requests.push_back(std::move(request));
+  }
+  auto pay_all = [&] {
+    if (!new_connections) return drive_connections(port, count, clients, [&](std::size_t i) { return requests[i]; });
+    return drive(count, clients, [&](int, std::size_t i) {
+      auto answer =
+          testing::http_request(port, "POST", "/api/v1/revenue/payments", body_of(i),
+                                {"Authorization: Bearer " + invoices[i].token, "Idempotency-Key: " + key_of(i)});
+      if (answer.status != 201) std::fprintf(stderr, "payment answered %d: %s\n", answer.status, answer.body.c_str());
+    });
   };
 
   // End to end: every payment answered and every application moved on by permits.
+  std::fprintf(stderr, "revenue bench: paying %zu invoices\n", count);  // for a profiler to attach now
   auto start = Clock::now();
   const double cpu_before = process_cpu_seconds();
-  auto paid_ms = drive(count, clients, pay);
+  auto paid_ms = pay_all();
   double answered_s = seconds_since(start);
   SQLite::Database permits((dir.path() / "permits.db").string(), SQLite::OPEN_READONLY);
   bool applied = testing::wait_until(
@@ -206,7 +257,7 @@ int main(int argc, char** argv) {
 
   // Idempotent retries: the same key and body again, answered from revenue.db.
   start = Clock::now();
-  auto retry_ms = drive(count, clients, pay);
+  auto retry_ms = pay_all();
   double retries_s = seconds_since(start);
 
   if (std::getenv("REVENUE_BENCH_METRICS")) {  // each write path's group sizes, for finding what serialises
@@ -218,8 +269,9 @@ int main(int argc, char** argv) {
   }
   double raw = raw_sqlite_payments_per_second(dir.path() / "raw.db", static_cast<int>(count));
   double payments_per_s = count / end_to_end_s;
-  std::printf("revenue bench: %zu payments, %d clients, %s\n", count, clients,
-              new_connections ? "one connection per request" : "one keep-alive connection each");
+  std::printf(
+      "revenue bench: %zu payments, %d clients, %s\n", count, clients,
+      new_connections ? "a thread each, one connection per request" : "keep-alive connections driven by one thread");
   std::printf("  payments end to end (request -> payment.completed applied by permits): %.0f /s\n", payments_per_s);
   std::printf("    answered: %.0f /s; latency p50 %.2f ms, p99 %.2f ms\n", count / answered_s, percentile(paid_ms, 0.5),
               percentile(paid_ms, 0.99));
