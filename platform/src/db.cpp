@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "authorizer.hpp"
+#include "checkpoint_trigger.hpp"
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/thread_name.hpp"
 
@@ -73,14 +74,15 @@ int Connection::exec(const std::string& sql) {
   }
 }
 
-// Wakes on request and checkpoints the file: commits only flag that the WAL is long.
+// Wakes on request and checkpoints the file: commits only flag that the WAL has frames
+// to copy (CheckpointTrigger).
 struct ModuleDb::CheckpointThread {
-  static constexpr int kWalPages = 1000;
   std::mutex mutex;
   std::condition_variable wake;
   bool requested = false;
   bool stopping = false;
   std::thread thread;
+  CheckpointTrigger trigger;
 
   void request() {
     {
@@ -90,8 +92,9 @@ struct ModuleDb::CheckpointThread {
     wake.notify_one();
   }
 
-  static int on_commit(void* self, sqlite3*, const char*, int wal_pages) {
-    if (wal_pages >= kWalPages) static_cast<CheckpointThread*>(self)->request();
+  static int on_commit(void* self, sqlite3*, const char*, int wal_frames) {
+    auto* state = static_cast<CheckpointThread*>(self);
+    if (state->trigger.after_commit(wal_frames)) state->request();
     return SQLITE_OK;
   }
 };
@@ -277,9 +280,13 @@ void ModuleDb::checkpoint() const {
       // then a checkpoint call is a silent no-op.
       checkpointer_->exec("SELECT count(*) FROM sqlite_master");
     }
-    int rc =
-        sqlite3_wal_checkpoint_v2(checkpointer_->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    auto& trigger = checkpoint_thread_->trigger;
+    const auto log = trigger.log_seen();
+    int log_frames = 0, copied_frames = 0;
+    int rc = sqlite3_wal_checkpoint_v2(checkpointer_->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                       &copied_frames);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) throw SQLite::Exception(checkpointer_->getHandle(), rc);
+    if (rc == SQLITE_OK) trigger.checkpointed(log, copied_frames);
   } catch (const std::exception& error) {
     checkpointer_.reset();
     spdlog::debug("checkpoint of {} failed: {}", module_, error.what());

@@ -166,8 +166,9 @@ class ModuleDb {
   ~ModuleDb();
 
   // Copies committed WAL frames into the database file without blocking writers
-  // (PASSIVE). A background thread of this ModuleDb runs it whenever a commit leaves the
-  // WAL over 1000 pages, so no commit pays for a checkpoint. Thread-safe.
+  // (PASSIVE). A background thread of this ModuleDb runs it whenever a commit leaves 1000
+  // WAL frames the last checkpoint did not copy (CheckpointTrigger), so no commit pays for
+  // a checkpoint. Thread-safe.
   void checkpoint() const;
 
   // Tables present in the file that the manifest does not declare (should be none).

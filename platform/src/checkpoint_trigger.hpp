@@ -1,0 +1,47 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace townhall::db {
+
+// When a module file's commits ask its checkpoint thread for a checkpoint: once 1000
+// frames of the WAL are not yet copied into the database file.
+//
+// Under a steady load the log rarely starts over (the writer restarts it only when a
+// checkpoint has copied all of it and no reader still needs it), so its length says
+// little: asking whenever the log is long (SQLite's own rule) asked after every commit,
+// and the thread synced the file back to back (issue 24: the cache lag's stalls).
+// Commits see the log start over (fewer frames than at the commit before); a checkpoint
+// records how far it copied and which log that was. Thread-safe: commits on the writer
+// thread, checkpoints on the checkpoint thread.
+class CheckpointTrigger {
+ public:
+  static constexpr int kFrames = 1000;
+
+  // After a commit that left `wal_frames` frames in the log: whether to checkpoint now.
+  bool after_commit(int wal_frames) {
+    if (wal_frames < frames_at_last_commit_.exchange(wal_frames, std::memory_order_relaxed))
+      restarts_.fetch_add(1, std::memory_order_relaxed);
+    const bool same_log =
+        restarts_.load(std::memory_order_relaxed) == restarts_at_checkpoint_.load(std::memory_order_relaxed);
+    return wal_frames - (same_log ? frames_copied_.load(std::memory_order_relaxed) : 0) >= kFrames;
+  }
+
+  // Before a checkpoint starts: which log it will see (a restart seen later makes commits
+  // count the whole log again: early, never late).
+  std::uint64_t log_seen() const { return restarts_.load(std::memory_order_relaxed); }
+  // After a checkpoint of log `log` (log_seen() before it) copied `copied_frames` of it.
+  void checkpointed(std::uint64_t log, int copied_frames) {
+    frames_copied_.store(copied_frames, std::memory_order_relaxed);
+    restarts_at_checkpoint_.store(log, std::memory_order_relaxed);
+  }
+
+ private:
+  std::atomic<int> frames_at_last_commit_{0};
+  std::atomic<std::uint64_t> restarts_{0};
+  std::atomic<std::uint64_t> restarts_at_checkpoint_{0};
+  std::atomic<int> frames_copied_{0};
+};
+
+}  // namespace townhall::db
