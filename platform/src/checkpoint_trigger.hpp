@@ -5,28 +5,50 @@
 
 namespace townhall::db {
 
-// When a module file's commits ask its checkpoint thread for a checkpoint: once 1000
-// frames of the WAL are not yet copied into the database file.
+// When a module file's commits ask its checkpoint thread for a checkpoint (once 1000
+// frames of the WAL are not yet copied into the database file), and when the committing
+// writer finishes one itself so that the log starts over.
 //
-// Under a steady load the log rarely starts over (the writer restarts it only when a
-// checkpoint has copied all of it and no reader still needs it), so its length says
-// little: asking whenever the log is long (SQLite's own rule) asked after every commit,
-// and the thread synced the file back to back (issue 24: the cache lag's stalls).
-// Commits see the log start over (fewer frames than at the commit before); a checkpoint
-// records how far it copied and which log that was. Thread-safe: commits on the writer
-// thread, checkpoints on the checkpoint thread.
+// Under a steady load the log rarely starts over: the writer restarts it only when a
+// checkpoint has copied all of it and no reader still needs it, and commits land while
+// the thread copies. So its length says little: asking whenever the log is long
+// (SQLite's own rule) asked after every commit, and the thread synced the file back to
+// back (issue 24: the cache lag's stalls). Commits see the log start over (fewer frames
+// than at the commit before); a checkpoint records how far it copied and which log
+// that was. And because the thread alone never lets the log start over under load, a
+// commit that leaves the log long (kLongLog) with few frames uncopied copies those few
+// itself, in the writer, where no commit can land meanwhile: the next transaction then
+// starts the log over (design note 64). Thread-safe: commits on the writer thread,
+// checkpoints on the checkpoint thread.
 class CheckpointTrigger {
  public:
   static constexpr int kFrames = 1000;
+  static constexpr int kLongLog = 4 * kFrames;
 
-  // After a commit that left `wal_frames` frames in the log: whether to checkpoint now.
-  bool after_commit(int wal_frames) {
-    if (wal_frames < frames_at_last_commit_.exchange(wal_frames, std::memory_order_relaxed))
+  enum class Action { none, ask_thread, finish_here };
+
+  // After a commit that left `wal_frames` frames in the log: what to do now.
+  Action after_commit(int wal_frames) {
+    if (wal_frames < frames_at_last_commit_.exchange(wal_frames, std::memory_order_relaxed)) {
       restarts_.fetch_add(1, std::memory_order_relaxed);
+      finished_at_ = 0;
+    }
     const bool same_log =
         restarts_.load(std::memory_order_relaxed) == restarts_at_checkpoint_.load(std::memory_order_relaxed);
-    return wal_frames - (same_log ? frames_copied_.load(std::memory_order_relaxed) : 0) >= kFrames;
+    const int not_copied = wal_frames - (same_log ? frames_copied_.load(std::memory_order_relaxed) : 0);
+    // Once per kLongLog frames of a long log (a reader that kept the last try from copying
+    // everything does not make every commit try again); at twice that, however much is
+    // left, so that a writer the thread cannot keep up with still bounds the log.
+    if (wal_frames >= kLongLog && wal_frames >= finished_at_ + kLongLog &&
+        (not_copied < kFrames || wal_frames >= 2 * kLongLog)) {
+      finished_at_ = wal_frames;
+      return Action::finish_here;
+    }
+    return not_copied >= kFrames ? Action::ask_thread : Action::none;
   }
+
+  // The writer's finish found the thread at work: the next commit tries again.
+  void finish_was_busy() { finished_at_ = 0; }
 
   // Before a checkpoint starts: which log it will see (a restart seen later makes commits
   // count the whole log again: early, never late).
@@ -42,6 +64,7 @@ class CheckpointTrigger {
   std::atomic<std::uint64_t> restarts_{0};
   std::atomic<std::uint64_t> restarts_at_checkpoint_{0};
   std::atomic<int> frames_copied_{0};
+  int finished_at_ = 0;  // the log's frames at the last finish_here (writer thread only)
 };
 
 }  // namespace townhall::db

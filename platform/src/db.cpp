@@ -92,9 +92,25 @@ struct ModuleDb::CheckpointThread {
     wake.notify_one();
   }
 
-  static int on_commit(void* self, sqlite3*, const char*, int wal_frames) {
+  static int on_commit(void* self, sqlite3* handle, const char* schema, int wal_frames) {
     auto* state = static_cast<CheckpointThread*>(self);
-    if (state->trigger.after_commit(wal_frames)) state->request();
+    switch (state->trigger.after_commit(wal_frames)) {
+      case CheckpointTrigger::Action::none: break;
+      case CheckpointTrigger::Action::ask_thread: state->request(); break;
+      case CheckpointTrigger::Action::finish_here: {
+        // The few frames the thread has not copied, on this connection (as SQLite's own
+        // automatic checkpoint does from this hook): busy when the thread is at work.
+        const auto log = state->trigger.log_seen();
+        int log_frames = 0, copied_frames = 0;
+        const int rc =
+            sqlite3_wal_checkpoint_v2(handle, schema, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied_frames);
+        if (rc == SQLITE_OK)
+          state->trigger.checkpointed(log, copied_frames);
+        else if (rc == SQLITE_BUSY)
+          state->trigger.finish_was_busy();
+        break;
+      }
+    }
     return SQLITE_OK;
   }
 };

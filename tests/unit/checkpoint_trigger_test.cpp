@@ -1,49 +1,107 @@
 // When commits ask for a checkpoint (design note 64): by the WAL frames the last
 // checkpoint did not copy, counted from the log's last restart; never after every commit
-// of a log that stays long.
+// of a log that stays long; and a long log's last frames copied by the writer itself, so
+// that the log starts over under a load that never pauses.
 #include "checkpoint_trigger.hpp"
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "support.hpp"
+#include "townhall/platform/db.hpp"
+
 namespace townhall::db {
 namespace {
 
+using Checkpoint = CheckpointTrigger::Action;
+
 TEST(CheckpointTrigger, AsksOnceAThousandFramesWaitAndNotAgainUntilAThousandMore) {
   CheckpointTrigger trigger;
-  EXPECT_FALSE(trigger.after_commit(500));
-  EXPECT_TRUE(trigger.after_commit(1000));
+  EXPECT_EQ(trigger.after_commit(500), Checkpoint::none);
+  EXPECT_EQ(trigger.after_commit(1000), Checkpoint::ask_thread);
   trigger.checkpointed(trigger.log_seen(), 1000);
   // The log did not start over (a steady load): it is long, but all but a few of its
   // frames are in the database file. SQLite's rule (the log's length) asks here.
-  EXPECT_FALSE(trigger.after_commit(1010));
-  EXPECT_FALSE(trigger.after_commit(1999));
-  EXPECT_TRUE(trigger.after_commit(2000));
+  EXPECT_EQ(trigger.after_commit(1010), Checkpoint::none);
+  EXPECT_EQ(trigger.after_commit(1999), Checkpoint::none);
+  EXPECT_EQ(trigger.after_commit(2000), Checkpoint::ask_thread);
 }
 
 TEST(CheckpointTrigger, ALogThatStartedOverIsCountedFromItsStart) {
   CheckpointTrigger trigger;
-  EXPECT_TRUE(trigger.after_commit(3000));
+  EXPECT_EQ(trigger.after_commit(3000), Checkpoint::ask_thread);
   trigger.checkpointed(trigger.log_seen(), 3000);
-  EXPECT_FALSE(trigger.after_commit(12));  // fewer frames than before: a new log
-  EXPECT_FALSE(trigger.after_commit(999));
+  EXPECT_EQ(trigger.after_commit(12), Checkpoint::none);  // fewer frames than before: a new log
+  EXPECT_EQ(trigger.after_commit(999), Checkpoint::none);
   // 1000 uncopied frames of the new log, though fewer than the old log copied.
-  EXPECT_TRUE(trigger.after_commit(1000));
+  EXPECT_EQ(trigger.after_commit(1000), Checkpoint::ask_thread);
 }
 
 TEST(CheckpointTrigger, ARestartDuringACheckpointCountsTheWholeNewLog) {
   CheckpointTrigger trigger;
-  EXPECT_TRUE(trigger.after_commit(2500));
-  const auto log = trigger.log_seen();     // the checkpoint starts on the 2,500-frame log
-  EXPECT_FALSE(trigger.after_commit(40));  // meanwhile the log starts over
-  trigger.checkpointed(log, 2500);         // what it copied was of the old log
-  EXPECT_TRUE(trigger.after_commit(1000));
+  EXPECT_EQ(trigger.after_commit(2500), Checkpoint::ask_thread);
+  const auto log = trigger.log_seen();                    // the checkpoint starts on the 2,500-frame log
+  EXPECT_EQ(trigger.after_commit(40), Checkpoint::none);  // meanwhile the log starts over
+  trigger.checkpointed(log, 2500);                        // what it copied was of the old log
+  EXPECT_EQ(trigger.after_commit(1000), Checkpoint::ask_thread);
 }
 
 TEST(CheckpointTrigger, FramesAReaderKeptFromTheCheckpointStillAsk) {
   CheckpointTrigger trigger;
-  EXPECT_TRUE(trigger.after_commit(1500));
+  EXPECT_EQ(trigger.after_commit(1500), Checkpoint::ask_thread);
   trigger.checkpointed(trigger.log_seen(), 200);  // a reader's snapshot held the rest back
-  EXPECT_TRUE(trigger.after_commit(1501));
+  EXPECT_EQ(trigger.after_commit(1501), Checkpoint::ask_thread);
+}
+
+TEST(CheckpointTrigger, ALongLogMostlyCopiedIsFinishedByTheWriterOncePerLongLog) {
+  CheckpointTrigger trigger;
+  EXPECT_EQ(trigger.after_commit(3900), Checkpoint::ask_thread);
+  trigger.checkpointed(trigger.log_seen(), 3900);
+  EXPECT_EQ(trigger.after_commit(4100), Checkpoint::finish_here);  // long, 200 frames to copy
+  // Its copy could not take everything (a reader): not again at every commit.
+  trigger.checkpointed(trigger.log_seen(), 4050);
+  EXPECT_EQ(trigger.after_commit(4200), Checkpoint::none);
+  EXPECT_EQ(trigger.after_commit(5000), Checkpoint::none);
+  trigger.checkpointed(trigger.log_seen(), 5000);
+  EXPECT_EQ(trigger.after_commit(7000), Checkpoint::ask_thread);
+  trigger.checkpointed(trigger.log_seen(), 7000);
+  EXPECT_EQ(trigger.after_commit(8150), Checkpoint::finish_here);  // kLongLog frames after the last try
+  EXPECT_EQ(trigger.after_commit(30), Checkpoint::none);           // it started over
+  trigger.checkpointed(trigger.log_seen(), 30);
+  EXPECT_EQ(trigger.after_commit(4000), Checkpoint::ask_thread);
+  trigger.checkpointed(trigger.log_seen(), 4000);
+  EXPECT_EQ(trigger.after_commit(4010), Checkpoint::finish_here);  // a new log's first try
+}
+
+TEST(CheckpointTrigger, AWriterTheThreadCannotKeepUpWithFinishesTheLogAtTwiceTheLongLog) {
+  CheckpointTrigger trigger;
+  EXPECT_EQ(trigger.after_commit(3000), Checkpoint::ask_thread);
+  trigger.checkpointed(trigger.log_seen(), 1000);
+  EXPECT_EQ(trigger.after_commit(7999), Checkpoint::ask_thread);  // long, but much uncopied
+  EXPECT_EQ(trigger.after_commit(8000), Checkpoint::finish_here);
+  trigger.finish_was_busy();  // the thread was copying: the next commit tries again
+  EXPECT_EQ(trigger.after_commit(8001), Checkpoint::finish_here);
+}
+
+// The file itself: one writer committing without a pause while the checkpoint thread
+// copies. Without the writer finishing a long log, the log never starts over and holds
+// every frame written (here ~12,000, 48 MiB).
+TEST(CheckpointTrigger, TheLogStartsOverUnderAWriterThatNeverPauses) {
+  testing::TempDir dir;
+  ModuleDb database("steady", dir.path() / "steady.db", TableManifest{.owned = {"rows"}, .cache = {}});
+  database.open(Role::owner)->exec("CREATE TABLE rows (id INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+  auto service = database.open(Role::service);
+  auto insert = service->prepare("INSERT INTO rows (data) VALUES (zeroblob(3000))");  // a page a row
+  for (int i = 0; i < 12000; ++i) {
+    insert.exec();  // autocommit: one transaction each
+    insert.reset();
+  }
+  const auto wal_bytes = std::filesystem::file_size(dir.path() / "steady.db-wal");
+  const auto frame_bytes = 4096 + 24;
+  EXPECT_LT(wal_bytes,
+            static_cast<std::uintmax_t>(2 * CheckpointTrigger::kLongLog + 2 * CheckpointTrigger::kFrames) * frame_bytes)
+      << "the log holds " << wal_bytes / frame_bytes << " frames";
 }
 
 }  // namespace
