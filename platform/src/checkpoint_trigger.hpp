@@ -23,7 +23,7 @@ namespace townhall::db {
 class CheckpointTrigger {
  public:
   static constexpr int kFrames = 1000;
-  static constexpr int kLongLog = 4 * kFrames;
+  static constexpr int kLongLog = 16 * kFrames;  // 64 MiB of 4 KiB pages
 
   enum class Action { none, ask_thread, finish_here };
 

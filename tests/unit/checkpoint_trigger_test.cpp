@@ -55,45 +55,47 @@ TEST(CheckpointTrigger, FramesAReaderKeptFromTheCheckpointStillAsk) {
 }
 
 TEST(CheckpointTrigger, ALongLogMostlyCopiedIsFinishedByTheWriterOncePerLongLog) {
+  constexpr int kLong = CheckpointTrigger::kLongLog;
   CheckpointTrigger trigger;
-  EXPECT_EQ(trigger.after_commit(3900), Checkpoint::ask_thread);
-  trigger.checkpointed(trigger.log_seen(), 3900);
-  EXPECT_EQ(trigger.after_commit(4100), Checkpoint::finish_here);  // long, 200 frames to copy
+  EXPECT_EQ(trigger.after_commit(kLong - 100), Checkpoint::ask_thread);
+  trigger.checkpointed(trigger.log_seen(), kLong - 100);
+  EXPECT_EQ(trigger.after_commit(kLong + 100), Checkpoint::finish_here);  // long, 200 frames to copy
   // Its copy could not take everything (a reader): not again at every commit.
-  trigger.checkpointed(trigger.log_seen(), 4050);
-  EXPECT_EQ(trigger.after_commit(4200), Checkpoint::none);
-  EXPECT_EQ(trigger.after_commit(5000), Checkpoint::none);
-  trigger.checkpointed(trigger.log_seen(), 5000);
-  EXPECT_EQ(trigger.after_commit(7000), Checkpoint::ask_thread);
-  trigger.checkpointed(trigger.log_seen(), 7000);
-  EXPECT_EQ(trigger.after_commit(8150), Checkpoint::finish_here);  // kLongLog frames after the last try
-  EXPECT_EQ(trigger.after_commit(30), Checkpoint::none);           // it started over
+  trigger.checkpointed(trigger.log_seen(), kLong + 50);
+  EXPECT_EQ(trigger.after_commit(kLong + 200), Checkpoint::none);
+  EXPECT_EQ(trigger.after_commit(kLong + 1000), Checkpoint::none);
+  trigger.checkpointed(trigger.log_seen(), kLong + 1000);
+  EXPECT_EQ(trigger.after_commit(2 * kLong - 1000), Checkpoint::ask_thread);
+  trigger.checkpointed(trigger.log_seen(), 2 * kLong - 1000);
+  EXPECT_EQ(trigger.after_commit(2 * kLong + 150), Checkpoint::finish_here);  // kLongLog frames after the last try
+  EXPECT_EQ(trigger.after_commit(30), Checkpoint::none);                      // it started over
   trigger.checkpointed(trigger.log_seen(), 30);
-  EXPECT_EQ(trigger.after_commit(4000), Checkpoint::ask_thread);
-  trigger.checkpointed(trigger.log_seen(), 4000);
-  EXPECT_EQ(trigger.after_commit(4010), Checkpoint::finish_here);  // a new log's first try
+  EXPECT_EQ(trigger.after_commit(kLong), Checkpoint::ask_thread);  // a new log: much uncopied
+  trigger.checkpointed(trigger.log_seen(), kLong);
+  EXPECT_EQ(trigger.after_commit(kLong + 10), Checkpoint::finish_here);  // its first try
 }
 
 TEST(CheckpointTrigger, AWriterTheThreadCannotKeepUpWithFinishesTheLogAtTwiceTheLongLog) {
+  constexpr int kLong = CheckpointTrigger::kLongLog;
   CheckpointTrigger trigger;
   EXPECT_EQ(trigger.after_commit(3000), Checkpoint::ask_thread);
   trigger.checkpointed(trigger.log_seen(), 1000);
-  EXPECT_EQ(trigger.after_commit(7999), Checkpoint::ask_thread);  // long, but much uncopied
-  EXPECT_EQ(trigger.after_commit(8000), Checkpoint::finish_here);
+  EXPECT_EQ(trigger.after_commit(2 * kLong - 1), Checkpoint::ask_thread);  // long, but much uncopied
+  EXPECT_EQ(trigger.after_commit(2 * kLong), Checkpoint::finish_here);
   trigger.finish_was_busy();  // the thread was copying: the next commit tries again
-  EXPECT_EQ(trigger.after_commit(8001), Checkpoint::finish_here);
+  EXPECT_EQ(trigger.after_commit(2 * kLong + 1), Checkpoint::finish_here);
 }
 
 // The file itself: one writer committing without a pause while the checkpoint thread
 // copies. Without the writer finishing a long log, the log never starts over and holds
-// every frame written (here ~12,000, 48 MiB).
+// every frame written (here three long logs' worth, 48,000 frames, 188 MiB).
 TEST(CheckpointTrigger, TheLogStartsOverUnderAWriterThatNeverPauses) {
   testing::TempDir dir;
   ModuleDb database("steady", dir.path() / "steady.db", TableManifest{.owned = {"rows"}, .cache = {}});
   database.open(Role::owner)->exec("CREATE TABLE rows (id INTEGER PRIMARY KEY, data BLOB NOT NULL)");
   auto service = database.open(Role::service);
   auto insert = service->prepare("INSERT INTO rows (data) VALUES (zeroblob(3000))");  // a page a row
-  for (int i = 0; i < 12000; ++i) {
+  for (int i = 0; i < 3 * CheckpointTrigger::kLongLog; ++i) {
     insert.exec();  // autocommit: one transaction each
     insert.reset();
   }
