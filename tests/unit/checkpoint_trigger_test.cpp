@@ -88,7 +88,7 @@ TEST(CheckpointTrigger, AWriterTheThreadCannotKeepUpWithFinishesTheLogAtTwiceThe
 
 // The file itself: one writer committing without a pause while the checkpoint thread
 // copies. Without the writer finishing a long log, the log never starts over and holds
-// every frame written (here three long logs' worth, 48,000 frames, 188 MiB).
+// every frame written (here 48,000 rows, ~147,000 frames).
 TEST(CheckpointTrigger, TheLogStartsOverUnderAWriterThatNeverPauses) {
   testing::TempDir dir;
   ModuleDb database("steady", dir.path() / "steady.db", TableManifest{.owned = {"rows"}, .cache = {}});
@@ -101,8 +101,9 @@ TEST(CheckpointTrigger, TheLogStartsOverUnderAWriterThatNeverPauses) {
   }
   const auto wal_bytes = std::filesystem::file_size(dir.path() / "steady.db-wal");
   const auto frame_bytes = 4096 + 24;
-  EXPECT_LT(wal_bytes,
-            static_cast<std::uintmax_t>(2 * CheckpointTrigger::kLongLog + 2 * CheckpointTrigger::kFrames) * frame_bytes)
+  // Bounded at twice the long log, plus what commits while the thread's pass ends (its
+  // syncs on a busy disk): without the writer's finish, ~147,000 frames.
+  EXPECT_LT(wal_bytes, static_cast<std::uintmax_t>(3 * CheckpointTrigger::kLongLog) * frame_bytes)
       << "the log holds " << wal_bytes / frame_bytes << " frames";
 }
 
