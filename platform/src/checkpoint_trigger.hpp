@@ -1,5 +1,7 @@
 #pragma once
 
+#include <sqlite3.h>
+
 #include <atomic>
 #include <cstdint>
 
@@ -31,7 +33,7 @@ class CheckpointTrigger {
   Action after_commit(int wal_frames) {
     if (wal_frames < frames_at_last_commit_.exchange(wal_frames, std::memory_order_relaxed)) {
       restarts_.fetch_add(1, std::memory_order_relaxed);
-      finished_at_ = 0;
+      finished_at_.store(0, std::memory_order_relaxed);
     }
     const bool same_log =
         restarts_.load(std::memory_order_relaxed) == restarts_at_checkpoint_.load(std::memory_order_relaxed);
@@ -39,20 +41,31 @@ class CheckpointTrigger {
     // Once per kLongLog frames of a long log (a reader that kept the last try from copying
     // everything does not make every commit try again); at twice that, however much is
     // left, so that a writer the thread cannot keep up with still bounds the log.
-    if (wal_frames >= kLongLog && wal_frames >= finished_at_ + kLongLog &&
+    if (wal_frames >= kLongLog && wal_frames >= finished_at_.load(std::memory_order_relaxed) + kLongLog &&
         (not_copied < kFrames || wal_frames >= 2 * kLongLog)) {
-      finished_at_ = wal_frames;
+      finished_at_.store(wal_frames, std::memory_order_relaxed);
       return Action::finish_here;
     }
     return not_copied >= kFrames ? Action::ask_thread : Action::none;
   }
 
   // The writer's finish found the thread at work: the next commit tries again.
-  void finish_was_busy() { finished_at_ = 0; }
+  void finish_was_busy() { finished_at_.store(0, std::memory_order_relaxed); }
 
   // Before a checkpoint starts: which log it will see (a restart seen later makes commits
   // count the whole log again: early, never late).
   std::uint64_t log_seen() const { return restarts_.load(std::memory_order_relaxed); }
+  // A PASSIVE checkpoint of `schema` on `connection`, recorded: SQLITE_OK, SQLITE_BUSY
+  // (another is running) or SQLite's error. Both the thread and a finishing writer.
+  int checkpoint(sqlite3* connection, const char* schema) {
+    const auto log = log_seen();
+    int log_frames = 0, copied_frames = 0;
+    const int rc =
+        sqlite3_wal_checkpoint_v2(connection, schema, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied_frames);
+    if (rc == SQLITE_OK) checkpointed(log, copied_frames);
+    return rc;
+  }
+
   // After a checkpoint of log `log` (log_seen() before it) copied `copied_frames` of it.
   void checkpointed(std::uint64_t log, int copied_frames) {
     frames_copied_.store(copied_frames, std::memory_order_relaxed);
@@ -64,7 +77,9 @@ class CheckpointTrigger {
   std::atomic<std::uint64_t> restarts_{0};
   std::atomic<std::uint64_t> restarts_at_checkpoint_{0};
   std::atomic<int> frames_copied_{0};
-  int finished_at_ = 0;  // the log's frames at the last finish_here (writer thread only)
+  // The log's frames at the last finish_here. Commits run on the module's writer, but
+  // the hook sees every connection's, the CLI's too.
+  std::atomic<int> finished_at_{0};
 };
 
 }  // namespace townhall::db

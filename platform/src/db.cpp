@@ -100,14 +100,7 @@ struct ModuleDb::CheckpointThread {
       case CheckpointTrigger::Action::finish_here: {
         // The few frames the thread has not copied, on this connection (as SQLite's own
         // automatic checkpoint does from this hook): busy when the thread is at work.
-        const auto log = state->trigger.log_seen();
-        int log_frames = 0, copied_frames = 0;
-        const int rc =
-            sqlite3_wal_checkpoint_v2(handle, schema, SQLITE_CHECKPOINT_PASSIVE, &log_frames, &copied_frames);
-        if (rc == SQLITE_OK)
-          state->trigger.checkpointed(log, copied_frames);
-        else if (rc == SQLITE_BUSY)
-          state->trigger.finish_was_busy();
+        if (state->trigger.checkpoint(handle, schema) == SQLITE_BUSY) state->trigger.finish_was_busy();
         break;
       }
     }
@@ -296,13 +289,8 @@ void ModuleDb::checkpoint() const {
       // then a checkpoint call is a silent no-op.
       checkpointer_->exec("SELECT count(*) FROM sqlite_master");
     }
-    auto& trigger = checkpoint_thread_->trigger;
-    const auto log = trigger.log_seen();
-    int log_frames = 0, copied_frames = 0;
-    int rc = sqlite3_wal_checkpoint_v2(checkpointer_->getHandle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
-                                       &copied_frames);
+    const int rc = checkpoint_thread_->trigger.checkpoint(checkpointer_->getHandle(), nullptr);
     if (rc != SQLITE_OK && rc != SQLITE_BUSY) throw SQLite::Exception(checkpointer_->getHandle(), rc);
-    if (rc == SQLITE_OK) trigger.checkpointed(log, copied_frames);
   } catch (const std::exception& error) {
     checkpointer_.reset();
     spdlog::debug("checkpoint of {} failed: {}", module_, error.what());
