@@ -102,8 +102,9 @@ TEST(CheckpointTrigger, TheLogStartsOverUnderAWriterThatNeverPauses) {
   const auto wal_bytes = std::filesystem::file_size(dir.path() / "steady.db-wal");
   const auto frame_bytes = 4096 + 24;
   // Bounded at twice the long log, plus what commits while the thread's pass ends (its
-  // syncs on a busy disk): without the writer's finish, ~147,000 frames.
-  EXPECT_LT(wal_bytes, static_cast<std::uintmax_t>(3 * CheckpointTrigger::kLongLog) * frame_bytes)
+  // syncs on a busy disk: 53,859 frames seen with four of these at once); without the
+  // writer's finish, ~147,000 frames.
+  EXPECT_LT(wal_bytes, static_cast<std::uintmax_t>(5 * CheckpointTrigger::kLongLog) * frame_bytes)
       << "the log holds " << wal_bytes / frame_bytes << " frames";
 }
 
