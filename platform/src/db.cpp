@@ -14,6 +14,7 @@
 #include "checkpoint_trigger.hpp"
 #include "townhall/platform/metrics.hpp"
 #include "townhall/platform/thread_name.hpp"
+#include "wal_write_vfs.hpp"
 
 namespace townhall::db {
 
@@ -158,7 +159,7 @@ ModuleDb::~ModuleDb() {
     checkpointer_.reset();
     if (std::filesystem::is_regular_file(file_)) {
       SQLite::Database last(file_.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                            static_cast<int>(options_.busy_timeout.count()), options_.vfs);
+                            static_cast<int>(options_.busy_timeout.count()), wal_write_vfs(options_.vfs));
       last.exec("SELECT count(*) FROM sqlite_master");
     }
   } catch (const std::exception& error) {
@@ -176,7 +177,8 @@ std::unique_ptr<Connection> ModuleDb::open(Role role) const {
     flags |= SQLITE_OPEN_READWRITE;
 
   const auto generation = generation_.load(std::memory_order_acquire);
-  SQLite::Database database(file_.string(), flags, static_cast<int>(options_.busy_timeout.count()), options_.vfs);
+  SQLite::Database database(file_.string(), flags, static_cast<int>(options_.busy_timeout.count()),
+                            wal_write_vfs(options_.vfs));
   sqlite3* handle = database.getHandle();
   sqlite3_db_config(handle, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
   sqlite3_db_config(handle, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
@@ -188,6 +190,12 @@ std::unique_ptr<Connection> ModuleDb::open(Role role) const {
     // request to this file's checkpoint thread.
     sqlite3_wal_hook(handle, &CheckpointThread::on_commit, checkpoint_thread_.get());
     database.exec(options_.synchronous == Synchronous::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    // Every command of a group commit and every event a consumer applies runs in its own
+    // savepoint, whose statement journal (the pages it changed, kept for a rollback to
+    // it) would otherwise go to a temporary file once a transaction passed 64 KiB: two
+    // pwrites per page, never read unless a command fails. The owner role (migrations,
+    // which may rewrite a whole table in one savepoint) keeps SQLite's default.
+    if (role != Role::owner) database.exec("PRAGMA temp_store=MEMORY");
   }
   database.exec("PRAGMA foreign_keys=ON");
   if (options_.statement_observer)
@@ -284,7 +292,8 @@ void ModuleDb::checkpoint() const {
   try {
     if (!checkpointer_) {
       checkpointer_ = std::make_unique<SQLite::Database>(file_.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                                                         static_cast<int>(options_.busy_timeout.count()), options_.vfs);
+                                                         static_cast<int>(options_.busy_timeout.count()),
+                                                         wal_write_vfs(options_.vfs));
       // A connection learns that the file is in WAL mode when it first reads it; until
       // then a checkpoint call is a silent no-op.
       checkpointer_->exec("SELECT count(*) FROM sqlite_master");

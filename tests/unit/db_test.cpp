@@ -4,6 +4,7 @@
 #include <SQLiteCpp/Transaction.h>
 #include <gtest/gtest.h>
 #include <pthread.h>
+#include <sqlite3.h>
 
 #include "fault_vfs.hpp"
 #include "server_fixture.hpp"
@@ -34,6 +35,21 @@ TEST(ModuleDb, LongWalIsCheckpointedInTheBackground) {
   }
   EXPECT_TRUE(testing::wait_until([&] { return file_size() > before + 4 * 1024 * 1024; }))
       << "database file still " << file_size() << " bytes";
+}
+
+// A group commit's commands and a consumer's events each run in a savepoint: their
+// statement journals stay in memory on the roles that write at run time (two pwrites per
+// changed page otherwise), not on the owner's (a migration may rewrite a whole table).
+TEST(ModuleDb, RunTimeWritersKeepTheirStatementJournalsInMemory) {
+  testing::TempDir dir;
+  ModuleDb database("journal", dir.path() / "journal.db", TableManifest{.owned = {"rows"}, .cache = {}});
+  auto temp_store = [&](Role role) {  // 0: SQLite's default (a file past 64 KiB), 2: memory
+    auto connection = database.open(role);
+    sqlite3_set_authorizer(connection->sql().getHandle(), nullptr, nullptr);  // the pragma is not a role's to read
+    return connection->sql().execAndGet("PRAGMA temp_store").getInt();
+  };
+  EXPECT_EQ(temp_store(Role::owner), 0);
+  for (Role role : {Role::service, Role::sync, Role::relay}) EXPECT_EQ(temp_store(role), 2) << to_string(role);
 }
 
 TEST(ModuleDb, ReaderPoolReusesConnections) {

@@ -1,0 +1,290 @@
+#include "wal_write_vfs.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+namespace townhall::db {
+namespace {
+
+constexpr int kFrameHeaderSize = 24;  // SQLite's WAL_FRAME_HDRSIZE
+constexpr int kWalHeaderSize = 32;    // WAL_HDRSIZE: frames start after it
+// A transaction bigger than this (a bulk load, a migration) is written in pieces of
+// about this size: only its last piece has to wait for the commit.
+constexpr std::size_t kMaxGathered = 1 << 20;
+// The unix VFS writes at most 128 KiB - 1 bytes a call (seekAndWriteFd masks the length
+// with 0x1ffff): a longer write comes back short, as SQLITE_FULL.
+constexpr std::size_t kMaxWrite = 31 * 4096;
+
+std::atomic<std::uint64_t> writes_asked{0};
+std::atomic<std::uint64_t> writes_made{0};
+
+struct Vfs {
+  sqlite3_vfs vfs{};
+  std::string name;
+  std::string base_name;
+  std::atomic<sqlite3_vfs*> base{nullptr};
+};
+
+// What SQLite allocates per open file (szOsFile): this header, then the base VFS's file.
+struct File {
+  sqlite3_file methods;  // pMethods: kMethods once the base file is open
+  bool wal = false;
+  // The last frame header written carried a commit mark (a database size): the writes
+  // that follow end the transaction, so each is written at once.
+  bool in_commit_frame = false;
+  // The last call was a read: SQLite rewriting the checksums of frames a transaction
+  // wrote over (walRewriteChecksums) reads each frame, then writes its header alone.
+  bool after_read = false;
+  sqlite3_int64 gathered_at = 0;  // file offset of gathered[0]
+  std::vector<char>* gathered = nullptr;
+
+  sqlite3_file* base() { return reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(this) + base_offset()); }
+  static constexpr std::size_t base_offset() { return (sizeof(File) + 15) & ~std::size_t{15}; }
+};
+
+File* file_of(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
+sqlite3_file* base_of(sqlite3_file* f) { return file_of(f)->base(); }
+
+// Writes what is gathered. On failure it is dropped: SQLite rolls the transaction back,
+// and frames past the last commit are never read.
+int flush(File* file) {
+  if (!file->gathered || file->gathered->empty()) return SQLITE_OK;
+  auto* base = file->base();
+  const auto& gathered = *file->gathered;
+  int rc = SQLITE_OK;
+  for (std::size_t done = 0; done < gathered.size() && rc == SQLITE_OK; done += kMaxWrite) {
+    ++writes_made;
+    const auto amount = static_cast<int>(std::min(kMaxWrite, gathered.size() - done));
+    rc = base->pMethods->xWrite(base, gathered.data() + done, amount,
+                                file->gathered_at + static_cast<sqlite3_int64>(done));
+  }
+  file->gathered->clear();
+  return rc;
+}
+
+int x_close(sqlite3_file* f) {
+  auto* file = file_of(f);
+  // Only frames of a transaction that never committed can be left here (a commit writes
+  // its own): written anyway, as SQLite would have, and nothing to report if it fails.
+  flush(file);
+  delete file->gathered;
+  file->gathered = nullptr;
+  return file->base()->pMethods->xClose(file->base());
+}
+
+int x_read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
+  file_of(f)->after_read = true;
+  // A transaction that spilled its cache reads its own frames back.
+  if (int rc = flush(file_of(f)); rc != SQLITE_OK) return rc;
+  return base_of(f)->pMethods->xRead(base_of(f), out, amount, offset);
+}
+
+int write_through(File* file, const void* data, int amount, sqlite3_int64 offset) {
+  ++writes_made;
+  return file->base()->pMethods->xWrite(file->base(), data, amount, offset);
+}
+
+int x_write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 offset) {
+  auto* file = file_of(f);
+  if (!file->wal) return file->base()->pMethods->xWrite(file->base(), data, amount, offset);
+  ++writes_asked;
+  const bool after_read = std::exchange(file->after_read, false);
+  const bool header = amount == kFrameHeaderSize && offset >= kWalHeaderSize;
+  if (header) {
+    // Bytes 4..7 of a frame header: the database size after a commit, zero otherwise.
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    file->in_commit_frame = (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
+  }
+  auto& gathered = *file->gathered;
+  if (!gathered.empty() && offset != file->gathered_at + static_cast<sqlite3_int64>(gathered.size())) {
+    // Not where the last write ended (a rolled-back transaction's frames, a restarted
+    // log): what is gathered goes first, in SQLite's order.
+    if (int rc = flush(file); rc != SQLITE_OK) return rc;
+  }
+  try {
+    if (gathered.empty()) file->gathered_at = offset;
+    const auto* bytes = static_cast<const char*>(data);
+    gathered.insert(gathered.end(), bytes, bytes + amount);
+  } catch (const std::bad_alloc&) {
+    if (int rc = flush(file); rc != SQLITE_OK) return rc;
+    return write_through(file, data, amount, offset);
+  }
+  // The commit frame's page (and any padding SQLite repeats it with) is the end of the
+  // transaction: SQLite publishes it to readers as soon as this call returns. So is a
+  // commit frame's header rewritten alone after the commit frame was written (its new
+  // checksum is what recovery after a crash checks).
+  const bool ends_transaction = file->in_commit_frame && (!header || after_read);
+  if (ends_transaction || gathered.size() >= kMaxGathered) return flush(file);
+  return SQLITE_OK;
+}
+
+int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
+  if (int rc = flush(file_of(f)); rc != SQLITE_OK) return rc;
+  return base_of(f)->pMethods->xTruncate(base_of(f), size);
+}
+int x_sync(sqlite3_file* f, int flags) {
+  if (int rc = flush(file_of(f)); rc != SQLITE_OK) return rc;
+  return base_of(f)->pMethods->xSync(base_of(f), flags);
+}
+int x_file_size(sqlite3_file* f, sqlite3_int64* size) {
+  if (int rc = flush(file_of(f)); rc != SQLITE_OK) return rc;
+  return base_of(f)->pMethods->xFileSize(base_of(f), size);
+}
+int x_lock(sqlite3_file* f, int level) { return base_of(f)->pMethods->xLock(base_of(f), level); }
+int x_unlock(sqlite3_file* f, int level) { return base_of(f)->pMethods->xUnlock(base_of(f), level); }
+int x_check_reserved(sqlite3_file* f, int* out) { return base_of(f)->pMethods->xCheckReservedLock(base_of(f), out); }
+int x_file_control(sqlite3_file* f, int op, void* arg) {
+  if (int rc = flush(file_of(f)); rc != SQLITE_OK) return rc;
+  return base_of(f)->pMethods->xFileControl(base_of(f), op, arg);
+}
+int x_sector_size(sqlite3_file* f) { return base_of(f)->pMethods->xSectorSize(base_of(f)); }
+int x_device_characteristics(sqlite3_file* f) { return base_of(f)->pMethods->xDeviceCharacteristics(base_of(f)); }
+int x_shm_map(sqlite3_file* f, int region, int size, int extend, void volatile** out) {
+  return base_of(f)->pMethods->xShmMap(base_of(f), region, size, extend, out);
+}
+int x_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
+  return base_of(f)->pMethods->xShmLock(base_of(f), offset, n, flags);
+}
+void x_shm_barrier(sqlite3_file* f) { base_of(f)->pMethods->xShmBarrier(base_of(f)); }
+int x_shm_unmap(sqlite3_file* f, int remove) { return base_of(f)->pMethods->xShmUnmap(base_of(f), remove); }
+int x_fetch(sqlite3_file* f, sqlite3_int64 offset, int amount, void** out) {
+  return base_of(f)->pMethods->xFetch(base_of(f), offset, amount, out);
+}
+int x_unfetch(sqlite3_file* f, sqlite3_int64 offset, void* page) {
+  return base_of(f)->pMethods->xUnfetch(base_of(f), offset, page);
+}
+
+// Version 3 methods, but a base file with fewer gets only the ones it has.
+sqlite3_io_methods methods_for(int version) {
+  sqlite3_io_methods m{};
+  m.iVersion = version;
+  m.xClose = x_close;
+  m.xRead = x_read;
+  m.xWrite = x_write;
+  m.xTruncate = x_truncate;
+  m.xSync = x_sync;
+  m.xFileSize = x_file_size;
+  m.xLock = x_lock;
+  m.xUnlock = x_unlock;
+  m.xCheckReservedLock = x_check_reserved;
+  m.xFileControl = x_file_control;
+  m.xSectorSize = x_sector_size;
+  m.xDeviceCharacteristics = x_device_characteristics;
+  if (version >= 2) {
+    m.xShmMap = x_shm_map;
+    m.xShmLock = x_shm_lock;
+    m.xShmBarrier = x_shm_barrier;
+    m.xShmUnmap = x_shm_unmap;
+  }
+  if (version >= 3) {
+    m.xFetch = x_fetch;
+    m.xUnfetch = x_unfetch;
+  }
+  return m;
+}
+const sqlite3_io_methods kMethods[] = {methods_for(1), methods_for(2), methods_for(3)};
+
+sqlite3_vfs* base_vfs(sqlite3_vfs* vfs) { return static_cast<Vfs*>(vfs->pAppData)->base.load(); }
+
+int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
+  auto* base = base_vfs(vfs);
+  auto* file = new (f) File{};
+  int rc = base->xOpen(base, name, file->base(), flags, out_flags);
+  const sqlite3_io_methods* opened = file->base()->pMethods;
+  if (rc != SQLITE_OK || !opened) {
+    file->methods.pMethods = nullptr;  // SQLite calls no method of a file that did not open
+    return rc;
+  }
+  if (flags & SQLITE_OPEN_WAL) {
+    file->wal = true;
+    file->gathered = new (std::nothrow) std::vector<char>();
+    if (!file->gathered) {
+      opened->xClose(file->base());
+      file->methods.pMethods = nullptr;
+      return SQLITE_NOMEM;
+    }
+  }
+  file->methods.pMethods = &kMethods[std::clamp(opened->iVersion, 1, 3) - 1];
+  return SQLITE_OK;
+}
+
+int x_delete(sqlite3_vfs* v, const char* name, int sync) { return base_vfs(v)->xDelete(base_vfs(v), name, sync); }
+int x_access(sqlite3_vfs* v, const char* name, int flags, int* out) {
+  return base_vfs(v)->xAccess(base_vfs(v), name, flags, out);
+}
+int x_full_pathname(sqlite3_vfs* v, const char* name, int size, char* out) {
+  return base_vfs(v)->xFullPathname(base_vfs(v), name, size, out);
+}
+void* x_dl_open(sqlite3_vfs* v, const char* name) { return base_vfs(v)->xDlOpen(base_vfs(v), name); }
+void x_dl_error(sqlite3_vfs* v, int size, char* out) { base_vfs(v)->xDlError(base_vfs(v), size, out); }
+void (*x_dl_sym(sqlite3_vfs* v, void* handle, const char* symbol))(void) {
+  return base_vfs(v)->xDlSym(base_vfs(v), handle, symbol);
+}
+void x_dl_close(sqlite3_vfs* v, void* handle) { base_vfs(v)->xDlClose(base_vfs(v), handle); }
+int x_randomness(sqlite3_vfs* v, int size, char* out) { return base_vfs(v)->xRandomness(base_vfs(v), size, out); }
+int x_sleep(sqlite3_vfs* v, int micros) { return base_vfs(v)->xSleep(base_vfs(v), micros); }
+int x_current_time(sqlite3_vfs* v, double* out) { return base_vfs(v)->xCurrentTime(base_vfs(v), out); }
+int x_get_last_error(sqlite3_vfs* v, int size, char* out) { return base_vfs(v)->xGetLastError(base_vfs(v), size, out); }
+int x_current_time_int64(sqlite3_vfs* v, sqlite3_int64* out) {
+  return base_vfs(v)->xCurrentTimeInt64(base_vfs(v), out);
+}
+
+}  // namespace
+
+const std::string& wal_write_vfs(const std::string& base_name) {
+  // One per base, never unregistered: connections may outlive any owner. A base found
+  // again under its name replaces the one recorded (the storage tests register and drop
+  // fault VFSes under fresh names).
+  static std::mutex mutex;
+  static std::map<std::string, std::unique_ptr<Vfs>> registered;
+  std::lock_guard lock(mutex);
+  sqlite3_initialize();
+  sqlite3_vfs* base = sqlite3_vfs_find(base_name.empty() ? nullptr : base_name.c_str());
+  if (!base) throw std::runtime_error("no SQLite VFS named '" + base_name + "'");
+  auto& entry = registered[base_name];
+  if (entry) {
+    entry->base = base;
+    return entry->name;
+  }
+  if (base->iVersion < 2) throw std::runtime_error("SQLite VFS '" + base_name + "' is too old to wrap");
+  auto vfs = std::make_unique<Vfs>();
+  vfs->name = "townhall-wal" + (base_name.empty() ? std::string() : "+" + base_name);
+  vfs->base_name = base_name;
+  vfs->base = base;
+  auto& v = vfs->vfs;
+  v.iVersion = 2;
+  v.szOsFile = static_cast<int>(File::base_offset()) + base->szOsFile;
+  v.mxPathname = base->mxPathname;
+  v.zName = vfs->name.c_str();
+  v.pAppData = vfs.get();
+  v.xOpen = x_open;
+  v.xDelete = x_delete;
+  v.xAccess = x_access;
+  v.xFullPathname = x_full_pathname;
+  v.xDlOpen = x_dl_open;
+  v.xDlError = x_dl_error;
+  v.xDlSym = x_dl_sym;
+  v.xDlClose = x_dl_close;
+  v.xRandomness = x_randomness;
+  v.xSleep = x_sleep;
+  v.xCurrentTime = x_current_time;
+  v.xGetLastError = x_get_last_error;
+  v.xCurrentTimeInt64 = x_current_time_int64;
+  if (sqlite3_vfs_register(&v, 0) != SQLITE_OK) throw std::runtime_error("cannot register " + vfs->name);
+  entry = std::move(vfs);
+  return entry->name;
+}
+
+WalWriteCounts wal_write_counts() { return {writes_asked.load(), writes_made.load()}; }
+
+}  // namespace townhall::db
