@@ -27,6 +27,12 @@ constexpr std::size_t kMaxWrite = 31 * 4096;
 
 std::atomic<std::uint64_t> writes_asked{0};
 std::atomic<std::uint64_t> writes_made{0};
+std::atomic<std::uint64_t> bytes_gathered{0};
+
+void forget(std::vector<char>& gathered) {
+  bytes_gathered -= gathered.size();
+  gathered.clear();
+}
 
 struct Vfs {
   sqlite3_vfs vfs{};
@@ -47,6 +53,9 @@ struct File {
   bool after_read = false;
   sqlite3_int64 gathered_at = 0;  // file offset of gathered[0]
   std::vector<char>* gathered = nullptr;
+  // A database file and the WAL file of the same connection, each pointing at the other
+  // while both are open (sqlite3_database_file_object, when the WAL opens).
+  File* partner = nullptr;
 
   sqlite3_file* base() { return reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(this) + base_offset()); }
   static constexpr std::size_t base_offset() { return (sizeof(File) + 15) & ~std::size_t{15}; }
@@ -68,17 +77,19 @@ int flush(File* file) {
     rc = base->pMethods->xWrite(base, gathered.data() + done, amount,
                                 file->gathered_at + static_cast<sqlite3_int64>(done));
   }
-  file->gathered->clear();
+  forget(*file->gathered);
   return rc;
 }
 
 int x_close(sqlite3_file* f) {
   auto* file = file_of(f);
   // Only frames of a transaction that never committed can be left here (a commit writes
-  // its own): written anyway, as SQLite would have, and nothing to report if it fails.
-  flush(file);
+  // its own, a rollback's go when the write lock is released): dropped, never written
+  // now, when another connection may have written the log since.
+  if (file->gathered) forget(*file->gathered);
   delete file->gathered;
   file->gathered = nullptr;
+  if (file->partner) file->partner->partner = nullptr;
   return file->base()->pMethods->xClose(file->base());
 }
 
@@ -107,14 +118,15 @@ int x_write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 offset)
   }
   auto& gathered = *file->gathered;
   if (!gathered.empty() && offset != file->gathered_at + static_cast<sqlite3_int64>(gathered.size())) {
-    // Not where the last write ended (a rolled-back transaction's frames, a restarted
-    // log): what is gathered goes first, in SQLite's order.
+    // Not where the last write ended (a frame written over in place, frames a rollback
+    // to a savepoint dropped): what is gathered goes first, in SQLite's order.
     if (int rc = flush(file); rc != SQLITE_OK) return rc;
   }
   try {
     if (gathered.empty()) file->gathered_at = offset;
     const auto* bytes = static_cast<const char*>(data);
     gathered.insert(gathered.end(), bytes, bytes + amount);
+    bytes_gathered += static_cast<std::uint64_t>(amount);
   } catch (const std::bad_alloc&) {
     if (int rc = flush(file); rc != SQLITE_OK) return rc;
     return write_through(file, data, amount, offset);
@@ -153,6 +165,17 @@ int x_shm_map(sqlite3_file* f, int region, int size, int extend, void volatile**
   return base_of(f)->pMethods->xShmMap(base_of(f), region, size, extend, out);
 }
 int x_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
+  // The connection is giving up the log's write lock (WAL_WRITE_LOCK, lock 0): after a
+  // commit nothing is gathered; after a rollback the frames it spilled are, and they go
+  // now, while no other connection can write the log (as SQLite wrote them, before it
+  // released the lock). Written later, they would land on frames another connection
+  // committed meanwhile.
+  constexpr int kWriteLock = 0;
+  auto* wal = file_of(f)->partner;
+  if (wal && wal->wal && (flags & SQLITE_SHM_UNLOCK) && (flags & SQLITE_SHM_EXCLUSIVE) && offset <= kWriteLock &&
+      kWriteLock < offset + n) {
+    flush(wal);  // a failure needs no report: a rollback's frames are never read
+  }
   return base_of(f)->pMethods->xShmLock(base_of(f), offset, n, flags);
 }
 void x_shm_barrier(sqlite3_file* f) { base_of(f)->pMethods->xShmBarrier(base_of(f)); }
@@ -206,12 +229,19 @@ int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags, 
     return rc;
   }
   if (flags & SQLITE_OPEN_WAL) {
-    file->wal = true;
-    file->gathered = new (std::nothrow) std::vector<char>();
-    if (!file->gathered) {
-      opened->xClose(file->base());
-      file->methods.pMethods = nullptr;
-      return SQLITE_NOMEM;
+    // Gathering needs to see the connection release its write lock, on its database
+    // file: without one through this VFS, the log is written through.
+    sqlite3_file* database = sqlite3_database_file_object(name);
+    if (database && database->pMethods && database->pMethods->xClose == x_close) {
+      file->gathered = new (std::nothrow) std::vector<char>();
+      if (!file->gathered) {
+        opened->xClose(file->base());
+        file->methods.pMethods = nullptr;
+        return SQLITE_NOMEM;
+      }
+      file->wal = true;
+      file->partner = file_of(database);
+      file_of(database)->partner = file;
     }
   }
   file->methods.pMethods = &kMethods[std::clamp(opened->iVersion, 1, 3) - 1];
@@ -285,6 +315,6 @@ const std::string& wal_write_vfs(const std::string& base_name) {
   return entry->name;
 }
 
-WalWriteCounts wal_write_counts() { return {writes_asked.load(), writes_made.load()}; }
+WalWriteCounts wal_write_counts() { return {writes_asked.load(), writes_made.load(), bytes_gathered.load()}; }
 
 }  // namespace townhall::db

@@ -14,18 +14,21 @@ namespace townhall::db {
 // contiguous and written together when the commit frame's page arrives, before SQLite
 // publishes the commit to readers, so a commit that returned is in the file exactly as
 // with the plain VFS (kill -9 loses nothing). Every other call on the WAL file (read,
-// sync, truncate, size, close) writes what is gathered first. Files other than WAL files
-// pass straight through.
+// sync, truncate, size) writes what is gathered first, and so does the connection
+// releasing the log's write lock (a rollback's spilled frames, written while no other
+// connection can write the log). Files other than WAL files pass straight through.
 //
 // Returns the registered name of the VFS over `base` (registered on first use, for the
 // process's lifetime).
 const std::string& wal_write_vfs(const std::string& base);
 
-// Totals for the process, for tests and metrics: write calls SQLite made on WAL files
-// through these VFSes, and the calls that reached the base VFS.
+// For the process, for tests and metrics: write calls SQLite made on WAL files through
+// these VFSes, the calls that reached the base VFS, and the bytes gathered now (none
+// outside a write transaction).
 struct WalWriteCounts {
   std::uint64_t asked = 0;
   std::uint64_t written = 0;
+  std::uint64_t gathered = 0;
 };
 WalWriteCounts wal_write_counts();
 

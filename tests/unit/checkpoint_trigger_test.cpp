@@ -56,19 +56,23 @@ TEST(CheckpointTrigger, FramesAReaderKeptFromTheCheckpointStillAsk) {
 
 TEST(CheckpointTrigger, ALongLogMostlyCopiedIsFinishedByTheWriterOncePerLongLog) {
   constexpr int kLong = CheckpointTrigger::kLongLog;
+  static_assert(CheckpointTrigger::kFinishBelow == 100);
   CheckpointTrigger trigger;
   EXPECT_EQ(trigger.after_commit(kLong - 100), Checkpoint::ask_thread);
   trigger.checkpointed(trigger.log_seen(), kLong - 100);
-  EXPECT_EQ(trigger.after_commit(kLong + 100), Checkpoint::finish_here);  // long, 200 frames to copy
+  EXPECT_EQ(trigger.after_commit(kLong + 150), Checkpoint::none);  // long, but 250 frames to copy: the thread's
+  trigger.checkpointed(trigger.log_seen(), kLong + 150);
+  EXPECT_EQ(trigger.after_commit(kLong + 200), Checkpoint::finish_here);  // long, 50 frames to copy
   // Its copy could not take everything (a reader): not again at every commit.
-  trigger.checkpointed(trigger.log_seen(), kLong + 50);
-  EXPECT_EQ(trigger.after_commit(kLong + 200), Checkpoint::none);
+  trigger.checkpointed(trigger.log_seen(), kLong + 180);
+  EXPECT_EQ(trigger.after_commit(kLong + 210), Checkpoint::none);
   EXPECT_EQ(trigger.after_commit(kLong + 1000), Checkpoint::none);
   trigger.checkpointed(trigger.log_seen(), kLong + 1000);
   EXPECT_EQ(trigger.after_commit(2 * kLong - 1000), Checkpoint::ask_thread);
   trigger.checkpointed(trigger.log_seen(), 2 * kLong - 1000);
-  EXPECT_EQ(trigger.after_commit(2 * kLong + 150), Checkpoint::finish_here);  // kLongLog frames after the last try
-  EXPECT_EQ(trigger.after_commit(30), Checkpoint::none);                      // it started over
+  // kLongLog frames after the last try, at twice the long log: whatever is left.
+  EXPECT_EQ(trigger.after_commit(2 * kLong + 250), Checkpoint::finish_here);
+  EXPECT_EQ(trigger.after_commit(30), Checkpoint::none);  // it started over
   trigger.checkpointed(trigger.log_seen(), 30);
   EXPECT_EQ(trigger.after_commit(kLong), Checkpoint::ask_thread);  // a new log: much uncopied
   trigger.checkpointed(trigger.log_seen(), kLong);

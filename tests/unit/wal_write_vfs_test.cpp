@@ -7,11 +7,14 @@
 #include <SQLiteCpp/Transaction.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "support.hpp"
 
@@ -55,6 +58,7 @@ TEST(WalWriteVfs, ACommitOfManyFramesIsOneWriteThatAPlainReaderSees) {
   const auto after = wal_write_counts();
   EXPECT_GE(after.asked - before.asked, 20u);
   EXPECT_EQ(after.written - before.written, 1u);
+  EXPECT_EQ(after.gathered, 0u);
   EXPECT_EQ(plain_count(file, "SELECT count(*) FROM rows WHERE tag LIKE 'tag-%'"), 40);
 }
 
@@ -92,6 +96,61 @@ TEST(WalWriteVfs, ATransactionThatSpillsReadsItsFramesBackAndARollbackLeavesNoth
   database.exec("PRAGMA wal_checkpoint(TRUNCATE)");
   database.exec("INSERT INTO rows (body) VALUES (zeroblob(300))");
   EXPECT_EQ(plain_count(file, "SELECT count(*) FROM rows"), 603);
+  EXPECT_EQ(plain_integrity(file), "ok");
+}
+
+// A transaction that spilled frames and rolled back leaves them gathered; another
+// connection then commits frames at the same place in the log. Written after that, the
+// rolled-back frames would replace the committed ones.
+TEST(WalWriteVfs, ARolledBackTransactionsFramesNeverLandOnAnotherConnectionsCommit) {
+  testing::TempDir dir;
+  const auto file = dir.path() / "two.db";
+  auto first = open_gathering(file);
+  first.exec("CREATE TABLE rows (id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
+  first.exec("PRAGMA cache_size=8");
+  auto second = open_gathering(file);
+  {
+    SQLite::Transaction transaction(first);
+    // Spills: frames gathered, not written.
+    first.exec(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) "
+        "INSERT INTO rows (body) SELECT randomblob(3000) FROM n");
+    EXPECT_GT(wal_write_counts().gathered, 0u);
+  }                                            // rolled back
+  EXPECT_EQ(wal_write_counts().gathered, 0u);  // written before the write lock went
+  second.exec(
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) "
+      "INSERT INTO rows (body) SELECT zeroblob(3000) FROM n");
+  // The first connection reads the second's rows from the log (a read writes what is
+  // gathered first), then closes.
+  EXPECT_EQ(first.execAndGet("SELECT count(*) FROM rows WHERE body = zeroblob(3000)").getInt64(), 40);
+  EXPECT_EQ(plain_count(file, "SELECT count(*) FROM rows WHERE body = zeroblob(3000)"), 40);
+  EXPECT_EQ(plain_integrity(file), "ok");
+}
+
+// The rule the test above depends on, without SQLite's own reads in between: bytes
+// gathered while the connection holds the log's write lock are in the file before it
+// releases the lock (here a frame as a cache spill writes it, then a rollback).
+TEST(WalWriteVfs, WhatIsGatheredIsWrittenBeforeTheWriteLockGoes) {
+  testing::TempDir dir;
+  const auto file = dir.path() / "lock.db";
+  auto database = open_gathering(file);
+  database.exec("CREATE TABLE rows (id INTEGER PRIMARY KEY)");
+  sqlite3_file* wal = nullptr;
+  ASSERT_EQ(sqlite3_file_control(database.getHandle(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal), SQLITE_OK);
+  ASSERT_NE(wal, nullptr);
+  const auto end = static_cast<sqlite3_int64>(std::filesystem::file_size(dir.path() / "lock.db-wal"));
+  database.exec("BEGIN IMMEDIATE");                        // takes the write lock
+  const std::array<unsigned char, 24> header{0, 0, 0, 2};  // page 2, no commit mark
+  const std::vector<char> page(4096, 'x');
+  ASSERT_EQ(wal->pMethods->xWrite(wal, header.data(), 24, end), SQLITE_OK);
+  ASSERT_EQ(wal->pMethods->xWrite(wal, page.data(), 4096, end + 24), SQLITE_OK);
+  EXPECT_EQ(wal_write_counts().gathered, 4120u);
+  database.exec("ROLLBACK");
+  EXPECT_EQ(wal_write_counts().gathered, 0u);
+  EXPECT_EQ(std::filesystem::file_size(dir.path() / "lock.db-wal"), static_cast<std::uintmax_t>(end + 4120));
+  database.exec("INSERT INTO rows DEFAULT VALUES");
+  EXPECT_EQ(plain_count(file, "SELECT count(*) FROM rows"), 1);
   EXPECT_EQ(plain_integrity(file), "ok");
 }
 
