@@ -1,12 +1,15 @@
 // Writes through a module's write path (db::WritePath: the writer thread, group commit,
 // a savepoint per command) against raw SQLite single-row commits with the same pragmas
-// (a service connection of the same kind of module file, IMMEDIATE transaction, one
-// INSERT, COMMIT, in a loop on one thread), measured in alternating rounds of one run.
+// (the same kind of module file through SQLite's own VFS, IMMEDIATE transaction, one
+// INSERT, COMMIT, in a loop on one thread; also through a module's service connection,
+// for reference), measured in alternating rounds of one run.
 // The write path is driven by C concurrent callers: coroutines on two threads, as the
 // HTTP server's network threads await it.
 //
 //   write_bench [--seconds S per measurement, default 2] [--rounds R, default 3]
 //               [--callers C1,C2,... default 1,4,16,64]
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
 
 #include <atomic>
@@ -49,17 +52,32 @@ Result<int> insert_item(db::Connection& service, const std::string& id) {
   return 1;
 }
 
-// Raw SQLite: the same statement, each in its own IMMEDIATE transaction on one thread.
-double raw_commits_per_second(double seconds) {
+// Raw SQLite: the same statement, each in its own IMMEDIATE transaction on one thread,
+// on the same kind of file. `sqlites_own`: SQLite's own VFS and defaults with the
+// modules' pragmas (WAL, synchronous=NORMAL), issue 24's baseline; otherwise a service
+// connection of the module (its VFS, design note 65, and its authorizer).
+double raw_commits_per_second(double seconds, bool sqlites_own) {
   testing::TempDir dir;
   testing::TestModule module(dir.path(), "raw");
   auto service = module.database->open(db::Role::service);
+  SQLite::Database plain(module.file.string(), SQLite::OPEN_READWRITE, 5000, "unix");
+  plain.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
+  SQLite::Statement insert(plain, kInsert);
   long count = 0;
   const auto start = Clock::now();
   while (seconds_since(start) < seconds) {
-    SQLite::Transaction transaction(service->sql(), SQLite::TransactionBehavior::IMMEDIATE);
-    (void)insert_item(*service, "raw-" + std::to_string(count));
-    transaction.commit();
+    if (sqlites_own) {
+      SQLite::Transaction transaction(plain, SQLite::TransactionBehavior::IMMEDIATE);
+      insert.bind(1, "raw-" + std::to_string(count));
+      insert.bind(2, kValue);
+      insert.exec();
+      insert.reset();
+      transaction.commit();
+    } else {
+      SQLite::Transaction transaction(service->sql(), SQLite::TransactionBehavior::IMMEDIATE);
+      (void)insert_item(*service, "raw-" + std::to_string(count));
+      transaction.commit();
+    }
     ++count;
   }
   return static_cast<double>(count) / seconds_since(start);
@@ -150,13 +168,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   logging::init(logging::Options{.level = "warn", .access_log = logging::AccessLogFormat::off});
-  std::printf("%d rounds of %.1f s; in each, raw SQLite then the write path at each caller count\n", rounds, seconds);
-  std::vector<double> raw;
+  std::printf(
+      "%d rounds of %.1f s; in each, raw SQLite (its own VFS, then a module's connection) and the write path at "
+      "each caller count\n",
+      rounds, seconds);
+  std::vector<double> raw, raw_module;
   std::vector<std::vector<double>> rates(caller_counts.size()), ratios(caller_counts.size()),
       group(caller_counts.size());
   for (int round = 0; round < rounds; ++round) {
-    raw.push_back(raw_commits_per_second(seconds));
-    std::printf("round %d: raw %.0f commits/s", round + 1, raw.back());
+    raw.push_back(raw_commits_per_second(seconds, true));
+    raw_module.push_back(raw_commits_per_second(seconds, false));
+    std::printf("round %d: raw %.0f commits/s (through a module's connection %.0f)", round + 1, raw.back(),
+                raw_module.back());
     for (std::size_t i = 0; i < caller_counts.size(); ++i) {
       auto run = write_path_commands_per_second(caller_counts[i], seconds);
       rates[i].push_back(run.commands_per_second);
@@ -166,7 +189,9 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
   }
-  std::printf("\nmedians: raw SQLite single-row commits %.0f/s\n", median(raw));
+  std::printf(
+      "\nmedians: raw SQLite single-row commits %.0f/s with its own VFS, %.0f/s through a module's connection\n",
+      median(raw), median(raw_module));
   std::printf("| callers | write path commands/s | / raw (same round) | commands per commit |\n|---|---|---|---|\n");
   for (std::size_t i = 0; i < caller_counts.size(); ++i)
     std::printf("| %d | %.0f | %.2f | %.1f |\n", caller_counts[i], median(rates[i]), median(ratios[i]),
