@@ -217,6 +217,10 @@ TEST_F(RevenueHttp, TheSameKeyAnswersTheSamePaymentAndNeverChargesTwice) {
     auto again = pay(token, "retry-key", card(invoice_id, 5000, "tok_ok"));
     EXPECT_EQ(again.status, 201) << again.body;
     EXPECT_EQ(body_of(again)["id"], body_of(first)["id"]);
+    // The same answer whole: the first showed the invoice's source as the payment began,
+    // a replay reads it again.
+    EXPECT_EQ(body_of(again), body_of(first));
+    EXPECT_EQ(body_of(again)["source_id"], std::to_string(application));
     EXPECT_EQ(again.header("idempotent-replayed"), "true");
   }
   // The same key for a different request is refused; no key at all too.

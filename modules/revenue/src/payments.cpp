@@ -133,7 +133,7 @@ asio::awaitable<Result<RevenueService::PaymentOutcome>> RevenueService::pay(Call
     // writer, finds it in flight and waits instead of settling it.
     claim(payment.id);
     claimed = payment.id;
-    return PaymentOutcome{payment, false};
+    return PaymentOutcome{payment, false, std::move(*invoice)};
   });
   if (!begun) {
     if (claimed) release(*claimed);  // the commit failed: nothing to resolve
@@ -143,7 +143,7 @@ asio::awaitable<Result<RevenueService::PaymentOutcome>> RevenueService::pay(Call
     Released guard{[this, id = begun->payment.id] { release(id); }};
     auto charged = co_await charge(context, begun->payment, std::move(request.token));
     if (!charged) co_return charged.error();
-    co_return PaymentOutcome{*charged, false};
+    co_return PaymentOutcome{*charged, false, std::move(begun->invoice)};
   }
   // The same request again: its outcome, once whoever resolves it is done.
   auto payment = begun->payment;

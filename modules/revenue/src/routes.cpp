@@ -193,9 +193,12 @@ struct Routes {
     auto context = request.call_context();
     auto outcome = co_await service.pay(context, std::move(payment), std::move(*key));
     if (!outcome) co_return http::problem(outcome.error());
-    auto invoice = service.get_invoice(context, outcome->payment.invoice_id);
-    if (!invoice) co_return http::problem(invoice.error());
-    auto shown = payment_json(outcome->payment, *invoice);
+    if (!outcome->invoice) {  // a replay: the invoice was not read on the way
+      auto invoice = service.get_invoice(context, outcome->payment.invoice_id);
+      if (!invoice) co_return http::problem(invoice.error());
+      outcome->invoice = std::move(*invoice);
+    }
+    auto shown = payment_json(outcome->payment, *outcome->invoice);
     Response response;
     if (outcome->payment.status == "failed") {
       // A declined card is the payment's answer, not a fault: 402 with the payment.

@@ -143,6 +143,9 @@ class RevenueService : private ModuleService {
   struct PaymentOutcome {
     store::Payment payment;
     bool replayed = false;
+    // The invoice paid, as the payment began (its source, which the answer shows, never
+    // changes); empty for a replayed request.
+    std::optional<store::Invoice> invoice = std::nullopt;
   };
   boost::asio::awaitable<Result<PaymentOutcome>> pay(CallContext context, PaymentRequest request,
                                                      std::string idempotency_key);
