@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "townhall/platform/vfs_forward.hpp"
+
 namespace townhall::db {
 namespace {
 
@@ -248,27 +250,6 @@ int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags, 
   return SQLITE_OK;
 }
 
-int x_delete(sqlite3_vfs* v, const char* name, int sync) { return base_vfs(v)->xDelete(base_vfs(v), name, sync); }
-int x_access(sqlite3_vfs* v, const char* name, int flags, int* out) {
-  return base_vfs(v)->xAccess(base_vfs(v), name, flags, out);
-}
-int x_full_pathname(sqlite3_vfs* v, const char* name, int size, char* out) {
-  return base_vfs(v)->xFullPathname(base_vfs(v), name, size, out);
-}
-void* x_dl_open(sqlite3_vfs* v, const char* name) { return base_vfs(v)->xDlOpen(base_vfs(v), name); }
-void x_dl_error(sqlite3_vfs* v, int size, char* out) { base_vfs(v)->xDlError(base_vfs(v), size, out); }
-void (*x_dl_sym(sqlite3_vfs* v, void* handle, const char* symbol))(void) {
-  return base_vfs(v)->xDlSym(base_vfs(v), handle, symbol);
-}
-void x_dl_close(sqlite3_vfs* v, void* handle) { base_vfs(v)->xDlClose(base_vfs(v), handle); }
-int x_randomness(sqlite3_vfs* v, int size, char* out) { return base_vfs(v)->xRandomness(base_vfs(v), size, out); }
-int x_sleep(sqlite3_vfs* v, int micros) { return base_vfs(v)->xSleep(base_vfs(v), micros); }
-int x_current_time(sqlite3_vfs* v, double* out) { return base_vfs(v)->xCurrentTime(base_vfs(v), out); }
-int x_get_last_error(sqlite3_vfs* v, int size, char* out) { return base_vfs(v)->xGetLastError(base_vfs(v), size, out); }
-int x_current_time_int64(sqlite3_vfs* v, sqlite3_int64* out) {
-  return base_vfs(v)->xCurrentTimeInt64(base_vfs(v), out);
-}
-
 }  // namespace
 
 const std::string& wal_write_vfs(const std::string& base_name) {
@@ -298,18 +279,7 @@ const std::string& wal_write_vfs(const std::string& base_name) {
   v.zName = vfs->name.c_str();
   v.pAppData = vfs.get();
   v.xOpen = x_open;
-  v.xDelete = x_delete;
-  v.xAccess = x_access;
-  v.xFullPathname = x_full_pathname;
-  v.xDlOpen = x_dl_open;
-  v.xDlError = x_dl_error;
-  v.xDlSym = x_dl_sym;
-  v.xDlClose = x_dl_close;
-  v.xRandomness = x_randomness;
-  v.xSleep = x_sleep;
-  v.xCurrentTime = x_current_time;
-  v.xGetLastError = x_get_last_error;
-  v.xCurrentTimeInt64 = x_current_time_int64;
+  forward_vfs_calls<base_vfs>(v);
   if (sqlite3_vfs_register(&v, 0) != SQLITE_OK) throw std::runtime_error("cannot register " + vfs->name);
   entry = std::move(vfs);
   return entry->name;

@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "townhall/platform/vfs_forward.hpp"
+
 namespace townhall::testing {
 
 struct FaultVfs::Impl {
@@ -151,25 +153,6 @@ int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags, 
 }
 
 sqlite3_vfs* real_of(sqlite3_vfs* vfs) { return static_cast<FaultVfs::Impl*>(vfs->pAppData)->real; }
-int x_delete(sqlite3_vfs* v, const char* name, int sync) { return real_of(v)->xDelete(real_of(v), name, sync); }
-int x_access(sqlite3_vfs* v, const char* name, int flags, int* out) {
-  return real_of(v)->xAccess(real_of(v), name, flags, out);
-}
-int x_full_pathname(sqlite3_vfs* v, const char* name, int size, char* out) {
-  return real_of(v)->xFullPathname(real_of(v), name, size, out);
-}
-void* x_dl_open(sqlite3_vfs* v, const char* name) { return real_of(v)->xDlOpen(real_of(v), name); }
-void x_dl_error(sqlite3_vfs* v, int size, char* out) { real_of(v)->xDlError(real_of(v), size, out); }
-void (*x_dl_sym(sqlite3_vfs* v, void* handle, const char* symbol))(void) {
-  return real_of(v)->xDlSym(real_of(v), handle, symbol);
-}
-void x_dl_close(sqlite3_vfs* v, void* handle) { real_of(v)->xDlClose(real_of(v), handle); }
-int x_randomness(sqlite3_vfs* v, int size, char* out) { return real_of(v)->xRandomness(real_of(v), size, out); }
-int x_sleep(sqlite3_vfs* v, int micros) { return real_of(v)->xSleep(real_of(v), micros); }
-int x_current_time(sqlite3_vfs* v, double* out) { return real_of(v)->xCurrentTime(real_of(v), out); }
-int x_get_last_error(sqlite3_vfs* v, int size, char* out) { return real_of(v)->xGetLastError(real_of(v), size, out); }
-int x_current_time_int64(sqlite3_vfs* v, sqlite3_int64* out) { return real_of(v)->xCurrentTimeInt64(real_of(v), out); }
-
 std::atomic<int> next_id{0};
 
 }  // namespace
@@ -186,18 +169,7 @@ FaultVfs::FaultVfs(bool as_default) : impl_(std::make_unique<Impl>()) {
   vfs.zName = impl_->name.c_str();
   vfs.pAppData = impl_.get();
   vfs.xOpen = x_open;
-  vfs.xDelete = x_delete;
-  vfs.xAccess = x_access;
-  vfs.xFullPathname = x_full_pathname;
-  vfs.xDlOpen = x_dl_open;
-  vfs.xDlError = x_dl_error;
-  vfs.xDlSym = x_dl_sym;
-  vfs.xDlClose = x_dl_close;
-  vfs.xRandomness = x_randomness;
-  vfs.xSleep = x_sleep;
-  vfs.xCurrentTime = x_current_time;
-  vfs.xGetLastError = x_get_last_error;
-  vfs.xCurrentTimeInt64 = x_current_time_int64;
+  db::forward_vfs_calls<real_of>(vfs);
   if (sqlite3_vfs_register(&vfs, as_default ? 1 : 0) != SQLITE_OK)
     throw std::runtime_error("cannot register the fault VFS");
 }
