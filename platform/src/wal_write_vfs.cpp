@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -39,14 +38,12 @@ void forget(std::vector<char>& gathered) {
 struct Vfs {
   sqlite3_vfs vfs{};
   std::string name;
-  std::string base_name;
   std::atomic<sqlite3_vfs*> base{nullptr};
 };
 
 // What SQLite allocates per open file (szOsFile): this header, then the base VFS's file.
 struct File {
   sqlite3_file methods;  // pMethods: kMethods once the base file is open
-  bool wal = false;
   // The last frame header written carried a commit mark (a database size): the writes
   // that follow end the transaction, so each is written at once.
   bool in_commit_frame = false;
@@ -54,6 +51,7 @@ struct File {
   // wrote over (walRewriteChecksums) reads each frame, then writes its header alone.
   bool after_read = false;
   sqlite3_int64 gathered_at = 0;  // file offset of gathered[0]
+  // A WAL file's writes not yet made; null for any other file (nothing is gathered).
   std::vector<char>* gathered = nullptr;
   // A database file and the WAL file of the same connection, each pointing at the other
   // while both are open (sqlite3_database_file_object, when the WAL opens).
@@ -109,7 +107,7 @@ int write_through(File* file, const void* data, int amount, sqlite3_int64 offset
 
 int x_write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 offset) {
   auto* file = file_of(f);
-  if (!file->wal) return file->base()->pMethods->xWrite(file->base(), data, amount, offset);
+  if (!file->gathered) return file->base()->pMethods->xWrite(file->base(), data, amount, offset);
   ++writes_asked;
   const bool after_read = std::exchange(file->after_read, false);
   const bool header = amount == kFrameHeaderSize && offset >= kWalHeaderSize;
@@ -174,7 +172,7 @@ int x_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
   // committed meanwhile.
   constexpr int kWriteLock = 0;
   auto* wal = file_of(f)->partner;
-  if (wal && wal->wal && (flags & SQLITE_SHM_UNLOCK) && (flags & SQLITE_SHM_EXCLUSIVE) && offset <= kWriteLock &&
+  if (wal && (flags & SQLITE_SHM_UNLOCK) && (flags & SQLITE_SHM_EXCLUSIVE) && offset <= kWriteLock &&
       kWriteLock < offset + n) {
     flush(wal);  // a failure needs no report: a rollback's frames are never read
   }
@@ -241,7 +239,6 @@ int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags, 
         file->methods.pMethods = nullptr;
         return SQLITE_NOMEM;
       }
-      file->wal = true;
       file->partner = file_of(database);
       file_of(database)->partner = file;
     }
@@ -270,7 +267,6 @@ const std::string& wal_write_vfs(const std::string& base_name) {
   if (base->iVersion < 2) throw std::runtime_error("SQLite VFS '" + base_name + "' is too old to wrap");
   auto vfs = std::make_unique<Vfs>();
   vfs->name = "townhall-wal" + (base_name.empty() ? std::string() : "+" + base_name);
-  vfs->base_name = base_name;
   vfs->base = base;
   auto& v = vfs->vfs;
   v.iVersion = 2;
