@@ -250,11 +250,12 @@ int x_open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags, 
 }  // namespace
 
 const std::string& wal_write_vfs(const std::string& base_name) {
-  // One per base, never unregistered: connections may outlive any owner. A base found
-  // again under its name replaces the one recorded (the storage tests register and drop
-  // fault VFSes under fresh names).
+  // One per base, never unregistered and never destroyed: a connection held by a static
+  // constructed before this registry closes after static destructors would have freed it.
+  // A base found again under its name replaces the one recorded (the storage tests
+  // register and drop fault VFSes under fresh names).
   static std::mutex mutex;
-  static std::map<std::string, std::unique_ptr<Vfs>> registered;
+  static auto& registered = *new std::map<std::string, std::unique_ptr<Vfs>>();
   std::lock_guard lock(mutex);
   sqlite3_initialize();
   sqlite3_vfs* base = sqlite3_vfs_find(base_name.empty() ? nullptr : base_name.c_str());

@@ -13,6 +13,8 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -217,6 +219,21 @@ TEST(WalWriteVfs, EveryCommitReportedBeforeAKillMinusNineIsInTheFile) {
   EXPECT_GE(plain_count(file, "SELECT count(*) FROM rows"), reported);
   EXPECT_EQ(plain_count(file, "SELECT max(id) - count(*) FROM rows"), 0);  // no gap
   EXPECT_EQ(plain_integrity(file), "ok");
+}
+
+// Constructed before main, so before the VFS registry: destroyed after it at exit.
+std::unique_ptr<SQLite::Database> connection_held_until_exit;
+
+TEST(WalWriteVfs, AConnectionHeldByAStaticClosesCleanlyAtExit) {
+  testing::TempDir dir;
+  const auto file = dir.path() / "static.db";
+  EXPECT_EXIT(
+      {
+        connection_held_until_exit = std::make_unique<SQLite::Database>(open_gathering(file));
+        connection_held_until_exit->exec("CREATE TABLE rows (id INTEGER PRIMARY KEY)");
+        std::exit(0);  // static destructors run; the connection closes through the VFS
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST(WalWriteVfs, OnlyTheWalIsGatheredAndAnUnknownBaseIsAnError) {
