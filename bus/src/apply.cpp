@@ -39,6 +39,10 @@ bool Bus::Impl::pump_batch(Feed& feed) {
     return true;
   }
   const std::int64_t scanned = rows.back()->row.id;
+  if (takes_nothing_from(feed, rows)) {
+    pass_without_commit(feed, rows);
+    return rows.size() == options.batch;
+  }
 
   std::vector<std::int64_t> positions(lane_count);
   std::vector<std::optional<Failure>> failures(lane_count);
@@ -124,6 +128,7 @@ bool Bus::Impl::pump_batch(Feed& feed) {
     appended = may_append && connection.events_appended() > appended_before;
     transaction.commit();
   }
+  subscription.batches_committed->inc();
   fault("after_commit");
   // A saga step appended events: the next hop starts now (DESIGN §4.9).
   if (appended) outbox_grew(subscription.consumer->module);
@@ -137,12 +142,7 @@ bool Bus::Impl::pump_batch(Feed& feed) {
       lane.failing = 0;
     }
   }
-  feed.persisted = std::max(feed.persisted, *std::min_element(positions.begin(), positions.end()));
-  if (feed.recorded_max != 0 && feed.persisted >= feed.recorded_max) {
-    feed.recorded_ranges.clear();
-    feed.recorded_ids.clear();
-    feed.recorded_max = 0;
-  }
+  cursor_written(feed, *std::min_element(positions.begin(), positions.end()));
   for (auto [latency, stale] : observed) {
     if (stale) {
       subscription.stale->inc();
@@ -161,6 +161,71 @@ bool Bus::Impl::pump_batch(Feed& feed) {
       handle_failure(feed, l, *failures[l]);
     }
   return rows.size() == options.batch || failed;
+}
+
+bool Bus::Impl::takes_nothing_from(const Feed& feed, const Rows& rows) {
+  // Only the outbox: a stream's reader is told where to attach by the offset written with
+  // the cursor, and holds rows for retries until the watermark passes them.
+  if (!feed.source->log->random_access()) return false;
+  for (const auto& lane : feed.lanes)
+    if (lane.waiting) return false;
+  for (const auto& shared : rows) {
+    const Row& row = shared->row;
+    if (row.id <= feed.lanes[shared->lane_hash % feed.lanes.size()].position) continue;
+    if (wanted(*feed.subscription, row) && !feed.recorded(row.id)) return false;
+  }
+  return true;
+}
+
+void Bus::Impl::pass_without_commit(Feed& feed, const Rows& rows) {
+  auto& subscription = *feed.subscription;
+  const std::int64_t scanned = rows.back()->row.id;
+  std::uint64_t duplicates = 0;
+  for (const auto& shared : rows)
+    if (shared->row.id > feed.lanes[shared->lane_hash % feed.lanes.size()].position && feed.recorded(shared->row.id))
+      ++duplicates;
+  for (auto& lane : feed.lanes) {
+    lane.position = std::max(lane.position, scanned);
+    if (lane.position >= lane.failing) {
+      lane.attempts = 0;
+      lane.failing = 0;
+    }
+  }
+  subscription.duplicate->inc(duplicates);
+  subscription.batches_passed->inc();
+  // Nothing was applied, so a cursor row left behind costs a restart only a re-read of
+  // events it takes nothing from; bounded, so that re-read stays short.
+  if (scanned - feed.persisted.load() >= options.passed_cursor_events) {
+    db::Connection& connection = connection_for(subscription);
+    SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
+    write_cursor(connection, feed, scanned);
+    transaction.commit();
+    cursor_written(feed, scanned);
+    return;
+  }
+  if (feed.persist_armed) return;
+  feed.persist_armed = true;
+  if (!feed.persist_timer)
+    feed.persist_timer = std::make_unique<boost::asio::steady_timer>(subscription.consumer->writer->context());
+  feed.persist_timer->expires_after(options.passed_cursor_delay);
+  feed.persist_timer->async_wait([self = shared_from_this(), feed = &feed](const boost::system::error_code& ec) {
+    feed->persist_armed = false;
+    if (ec || self->stopping) return;
+    try {
+      self->persist(*feed);
+    } catch (const std::exception& error) {  // the next batch or the stop writes it
+      spdlog::warn("bus: cannot write the cursor of {}: {}", feed->subscription->spec.name, error.what());
+    }
+  });
+}
+
+void Bus::Impl::cursor_written(Feed& feed, std::int64_t position) {
+  if (position > feed.persisted.load()) feed.persisted = position;
+  if (feed.recorded_max != 0 && feed.persisted.load() >= feed.recorded_max) {
+    feed.recorded_ranges.clear();
+    feed.recorded_ids.clear();
+    feed.recorded_max = 0;
+  }
 }
 
 void Bus::Impl::start_over(Feed& feed, std::int64_t from) {
@@ -276,12 +341,12 @@ void Bus::Impl::pump(Feed& feed) {
 
 void Bus::Impl::persist(Feed& feed) {
   auto low = feed.watermark.load();
-  if (low <= feed.persisted || !feed.subscription->consumer->up) return;
+  if (low <= feed.persisted.load() || !feed.subscription->consumer->up) return;
   db::Connection& connection = connection_for(*feed.subscription);
   SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   write_cursor(connection, feed, low);
   transaction.commit();
-  feed.persisted = low;
+  cursor_written(feed, low);
 }
 
 }  // namespace townhall::bus

@@ -124,6 +124,12 @@ void Bus::add_consumer(const std::string& module, const db::ModuleDb& database, 
                           .counter("townhall_bus_events_applied_total", "Events applied by a subscription",
                                    {"module", "subscription"})
                           .with({module, name});
+    auto& batches = metrics.counter("townhall_bus_batches_total",
+                                    "Batches a subscription read, by whether they took a transaction (false: "
+                                    "nothing in them was for it)",
+                                    {"module", "subscription", "committed"});
+    state->batches_committed = &batches.with({module, name, "true"});
+    state->batches_passed = &batches.with({module, name, "false"});
     state->stale = &skipped.with({module, name, "stale"});
     state->duplicate = &skipped.with({module, name, "duplicate"});
     state->failures =
@@ -133,7 +139,10 @@ void Bus::add_consumer(const std::string& module, const db::ModuleDb& database, 
     state->latency =
         &metrics
              .histogram("townhall_sync_latency_seconds", "Time from an event's occurred_at to its being applied",
-                        {"module", "subscription"})
+                        {"module", "subscription"},
+                        // Millisecond steps up to 5 ms: a cache's lag is judged there (bench/README.md).
+                        {0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+                         5, 10, 30, 60})
              .with({module, name});
     state->dead_letters =
         &metrics.gauge("townhall_dead_letters", "Dead letters not yet replayed", {"module", "subscription"})
@@ -243,6 +252,7 @@ void Bus::stop() {
         for (auto& feed : subscription->feeds) {
           for (auto& lane : feed->lanes)
             if (lane.timer) lane.timer->cancel();
+          if (feed->persist_timer) feed->persist_timer->cancel();
           try {
             if (c->up) impl.persist(*feed);
           } catch (const std::exception& error) {
@@ -250,6 +260,7 @@ void Bus::stop() {
           }
           feed->reader.reset();
           for (auto& lane : feed->lanes) lane.timer.reset();
+          feed->persist_timer.reset();
         }
       }
       c->sync.reset();

@@ -62,9 +62,13 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     Source* source = nullptr;
     std::unique_ptr<detail::LogReader> reader;  // consumer writer only
     std::vector<Lane> lanes;
-    std::int64_t persisted = 0;              // cursor row value; consumer writer only
-    std::atomic<std::int64_t> watermark{0};  // min over lanes
-    std::atomic<std::int64_t> head{0};       // newest outbox id seen in the source
+    // The cursor row's value: written on the consumer's writer, read by the pruner. It may
+    // trail the lanes by events the subscription took nothing from (apply.cpp).
+    std::atomic<std::int64_t> persisted{0};
+    std::unique_ptr<boost::asio::steady_timer> persist_timer;  // consumer writer only
+    bool persist_armed = false;                                // consumer writer only
+    std::atomic<std::int64_t> watermark{0};                    // min over lanes
+    std::atomic<std::int64_t> head{0};                         // newest outbox id seen in the source
     std::atomic<bool> pump_scheduled{false};
     std::atomic<std::int64_t> bootstraps{0};
     // Behind the source's window, the relay reads this feed's next batch ahead: `ahead`
@@ -102,6 +106,8 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
     metrics::Counter* applied = nullptr;
     metrics::Counter* stale = nullptr;
     metrics::Counter* duplicate = nullptr;
+    metrics::Counter* batches_committed = nullptr;
+    metrics::Counter* batches_passed = nullptr;  // took nothing: no transaction
     metrics::Counter* failures = nullptr;
     metrics::Histogram* latency = nullptr;
     metrics::Gauge* dead_letters = nullptr;
@@ -349,6 +355,16 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   // commit). A failing event stops only its own lane; the others go on in the same
   // transaction. Returns true when more may be waiting.
   bool pump_batch(Feed& feed);
+
+  // Every row of `rows` is one the feed's lanes have passed, a topic its subscription does
+  // not take, or an event it recorded as done: applying the batch would write nothing but
+  // the cursor. Never while a lane backs off (its rows must be held).
+  bool takes_nothing_from(const Feed& feed, const Rows& rows);
+  // Moves the lanes past such a batch without a transaction; the cursor row follows
+  // within options.passed_cursor_delay, at once past options.passed_cursor_events.
+  void pass_without_commit(Feed& feed, const Rows& rows);
+  // The cursor row now holds `position` (committed).
+  void cursor_written(Feed& feed, std::int64_t position);
 
   // The oldest and the newest id in the feed's source, on its reader.
   std::int64_t source_oldest(Feed& feed) { return reader_on(feed.reader, *feed.source).oldest(); }

@@ -105,7 +105,9 @@ std::string append(db::Connection& service, const NewEvent& event) {
 
 std::int64_t Bus::Impl::applied_up_to(Feed& feed) {
   auto& consumer = *feed.subscription->consumer;
-  if (consumer.up) return feed.watermark.load();
+  // What the cursor row holds, not what the lanes passed: a restart reads on from the
+  // row, and pruning past it would look like a gap to bootstrap over.
+  if (consumer.up) return std::min(feed.watermark.load(), feed.persisted.load());
   try {
     auto reader = consumer.database->open(db::Role::reader);
     auto query = reader->prepare("SELECT position FROM bus_cursors WHERE subscription = ? AND source = ?");

@@ -1021,6 +1021,95 @@ TEST_F(BusTest, OutboxIsPrunedOnlyBelowEveryCursorAndPastRetention) {
   EXPECT_EQ(testing::read_refs(*c1->database).size(), 11u);  // "late" was applied, not taken for a duplicate
 }
 
+// Design note 66: a subscription that takes nothing from a batch (another topic of its
+// source) commits no transaction for it; its cursor row follows within the delay.
+std::uint64_t batches(metrics::Registry& metrics, const std::string& module, const std::string& committed) {
+  return metrics.counter("townhall_bus_batches_total", "", {"module", "subscription", "committed"})
+      .with({module, "others", committed})
+      .value();
+}
+
+std::int64_t cursor_row(TestModule& module) {
+  auto reader = module.database->open(db::Role::reader);
+  auto query = reader->prepare("SELECT coalesce(max(position), 0) FROM bus_cursors WHERE subscription = 'others'");
+  query.executeStep();
+  return query.getColumn(0).getInt64();
+}
+
+Subscription others_subscription() {
+  return Subscription{"others", {"gov.src.other"}, db::Role::sync, testing::apply_item};
+}
+
+TEST_F(BusTest, ABatchASubscriptionTakesNothingFromCommitsNothingAndItsCursorFollows) {
+  auto c1 = consumer("c1");
+  auto options = fast_options();
+  options.passed_cursor_delay = 100ms;
+  options.passed_cursor_events = 30;
+  Bus bus(options, metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription(), others_subscription()});
+  bus.start();
+  for (int i = 0; i < 20; ++i) publish("a" + std::to_string(i), "v", &bus);
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_EQ(testing::read_refs(*c1->database).size(), 20u);  // item_refs took them
+  EXPECT_EQ(batches(metrics_, "c1", "true"), 0u);
+  EXPECT_GE(batches(metrics_, "c1", "false"), 1u);
+  // The row follows within the delay, with no batch committed for it.
+  EXPECT_TRUE(testing::wait_until([&] { return cursor_row(*c1) == 20; })) << cursor_row(*c1);
+  EXPECT_EQ(batches(metrics_, "c1", "true"), 0u);
+}
+
+TEST_F(BusTest, ACursorRowTrailingByPassedCursorEventsIsWrittenAtOnce) {
+  auto c1 = consumer("c1");
+  auto options = fast_options();
+  options.passed_cursor_delay = std::chrono::hours(1);
+  options.passed_cursor_events = 5;
+  Bus bus(options, metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer, {others_subscription()});
+  bus.start();
+  for (int i = 0; i < 20; ++i) publish("a" + std::to_string(i), "v", &bus);
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_GE(cursor_row(*c1), 16);  // never more than 4 behind the lanes
+  EXPECT_EQ(batches(metrics_, "c1", "true"), 0u);
+}
+
+TEST_F(BusTest, PruningNeverPassesACursorRowThatTrailsTheLanes) {
+  auto c1 = consumer("c1");
+  auto options = fast_options();
+  options.retention = std::chrono::hours(0);
+  options.prune_interval = 20ms;
+  options.passed_cursor_delay = std::chrono::hours(1);  // the row trails until the stop
+  options.passed_cursor_events = 1'000'000;
+  for (int i = 0; i < 10; ++i) publish("a" + std::to_string(i), "v");
+  auto oldest = [&] {
+    auto reader = source_.database->open(db::Role::reader);
+    return reader->sql().execAndGet("SELECT min(id) FROM outbox").getInt64();
+  };
+  {
+    Bus bus(options, metrics_);
+    bus.add_source("src", *source_.database, *source_.writer);
+    bus.add_consumer("c1", *c1->database, *c1->writer, {others_subscription()});
+    bus.start();
+    ASSERT_TRUE(wait_caught_up(bus));
+    const auto passes = prunes(metrics_);
+    ASSERT_TRUE(testing::wait_until([&] { return prunes(metrics_) >= passes + 3; }));
+    // A kill -9 now restarts from the row: every event above it must still be there.
+    EXPECT_EQ(cursor_row(*c1), 0);
+    EXPECT_EQ(oldest(), 1);
+    bus.stop();
+  }
+  EXPECT_EQ(cursor_row(*c1), 10);  // written at the stop
+  metrics::Registry metrics;
+  Bus bus(options, metrics);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer, {others_subscription()});
+  bus.start();
+  ASSERT_TRUE(testing::wait_until([&] { return oldest() == 10; }));  // the newest row stays
+  EXPECT_EQ(metrics.render().find("townhall_bus_gaps_total{module=\"c1\",subscription=\"others\"} 1"),
+            std::string::npos);
+}
+
 TEST_F(BusTest, OutboxRebuildKeepsIdsFromBeingReused) {
   // A file from before bus/0003, whose AUTOINCREMENT outbox was pruned empty at id 3.
   TestModule old(dir_.path(), "old", false);

@@ -110,6 +110,11 @@ struct Options {
   // subscription that still needs it bootstraps.
   std::chrono::hours max_hold{24 * 30};
   std::chrono::milliseconds prune_interval{60'000};
+  // A batch a subscription takes nothing from (topics it does not subscribe to, events it
+  // has) moves its cursor in memory without a transaction; the cursor row catches up
+  // within this delay, or at once when it trails by this many events (design note 66).
+  std::chrono::milliseconds passed_cursor_delay{1000};
+  std::int64_t passed_cursor_events = 1000;
   // false: consumers open (so dead letters can be replayed) but nothing is applied or
   // pruned; for a tool beside the data, never for a server.
   bool consume = true;
