@@ -193,6 +193,7 @@ void Bus::Impl::pass_without_commit(Feed& feed, const Rows& rows) {
   }
   subscription.duplicate->inc(duplicates);
   subscription.batches_passed->inc();
+  fault("after_pass");  // the lanes moved in memory only
   // Nothing was applied, so a cursor row left behind costs a restart only a re-read of
   // events it takes nothing from; bounded, so that re-read stays short.
   if (scanned - feed.persisted.load() >= options.passed_cursor_events) {

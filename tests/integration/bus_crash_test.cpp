@@ -23,10 +23,11 @@ std::string integrity(const db::ModuleDb& database) {
 
 TEST(BusCrash, NothingCommittedIsLostOrAppliedTwice) {
   testing::TempDir dir;
-  const std::vector<std::string> points{"after_source_commit", "before_apply", "after_apply", "after_commit", "none"};
+  const std::vector<std::string> points{"after_source_commit", "before_apply", "after_apply",
+                                        "after_commit",        "after_pass",   "none"};
   std::mt19937 random(12345);
   std::map<std::string, int> crashed_at;
-  constexpr int kRounds = 25;
+  constexpr int kRounds = 30;
   for (int round = 0; round < kRounds; ++round) {
     const std::string& point = points[static_cast<std::size_t>(round) % points.size()];
     std::string after = std::to_string(1 + random() % 60);
