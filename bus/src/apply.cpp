@@ -196,14 +196,7 @@ void Bus::Impl::pass_without_commit(Feed& feed, const Rows& rows) {
   fault("after_pass");  // the lanes moved in memory only
   // Nothing was applied, so a cursor row left behind costs a restart only a re-read of
   // events it takes nothing from; bounded, so that re-read stays short.
-  if (scanned - feed.persisted.load() >= options.passed_cursor_events) {
-    db::Connection& connection = connection_for(subscription);
-    SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-    write_cursor(connection, feed, scanned);
-    transaction.commit();
-    cursor_written(feed, scanned);
-    return;
-  }
+  if (scanned - feed.persisted.load() >= options.passed_cursor_events) return write_cursor_row(feed, scanned);
   if (feed.persist_armed) return;
   feed.persist_armed = true;
   if (!feed.persist_timer)
@@ -343,11 +336,15 @@ void Bus::Impl::pump(Feed& feed) {
 void Bus::Impl::persist(Feed& feed) {
   auto low = feed.watermark.load();
   if (low <= feed.persisted.load() || !feed.subscription->consumer->up) return;
+  write_cursor_row(feed, low);
+}
+
+void Bus::Impl::write_cursor_row(Feed& feed, std::int64_t position) {
   db::Connection& connection = connection_for(*feed.subscription);
   SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
-  write_cursor(connection, feed, low);
+  write_cursor(connection, feed, position);
   transaction.commit();
-  cursor_written(feed, low);
+  cursor_written(feed, position);
 }
 
 }  // namespace townhall::bus

@@ -365,6 +365,8 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   void pass_without_commit(Feed& feed, const Rows& rows);
   // The cursor row now holds `position` (committed).
   void cursor_written(Feed& feed, std::int64_t position);
+  // Writes the cursor row alone, in a transaction of its own.
+  void write_cursor_row(Feed& feed, std::int64_t position);
 
   // The oldest and the newest id in the feed's source, on its reader.
   std::int64_t source_oldest(Feed& feed) { return reader_on(feed.reader, *feed.source).oldest(); }

@@ -37,6 +37,12 @@ std::int64_t plain_count(const std::filesystem::path& file, const std::string& s
   return plain.execAndGet(sql).getInt64();
 }
 
+// Inserts `rows` rows whose body is the SQL expression `body` (one statement).
+void insert_rows(SQLite::Database& database, int rows, const std::string& body) {
+  database.exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(rows) +
+                ") INSERT INTO rows (body) SELECT " + body + " FROM n");
+}
+
 std::string plain_integrity(const std::filesystem::path& file) {
   SQLite::Database plain(file.string(), SQLite::OPEN_READONLY, 5000, "unix");
   return plain.execAndGet("PRAGMA integrity_check").getString();
@@ -71,10 +77,7 @@ TEST(WalWriteVfs, ATransactionThatSpillsReadsItsFramesBackAndARollbackLeavesNoth
   database.exec("PRAGMA cache_size=8");  // pages: a big transaction spills frames to the WAL early
   database.exec("CREATE TABLE rows (id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
   database.exec("INSERT INTO rows (body) VALUES (zeroblob(100))");
-  auto fill = [&](int rows) {
-    database.exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < " + std::to_string(rows) +
-                  ") INSERT INTO rows (body) SELECT randomblob(3000) FROM n");
-  };
+  auto fill = [&](int rows) { insert_rows(database, rows, "randomblob(3000)"); };
   {
     SQLite::Transaction transaction(database);
     fill(600);  // ~1.8 MB: spills, and passes what is gathered before a write
@@ -114,15 +117,11 @@ TEST(WalWriteVfs, ARolledBackTransactionsFramesNeverLandOnAnotherConnectionsComm
   {
     SQLite::Transaction transaction(first);
     // Spills: frames gathered, not written.
-    first.exec(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) "
-        "INSERT INTO rows (body) SELECT randomblob(3000) FROM n");
+    insert_rows(first, 40, "randomblob(3000)");
     EXPECT_GT(wal_write_counts().gathered, 0u);
   }                                            // rolled back
   EXPECT_EQ(wal_write_counts().gathered, 0u);  // written before the write lock went
-  second.exec(
-      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) "
-      "INSERT INTO rows (body) SELECT zeroblob(3000) FROM n");
+  insert_rows(second, 40, "zeroblob(3000)");
   // The first connection reads the second's rows from the log (a read writes what is
   // gathered first), then closes.
   EXPECT_EQ(first.execAndGet("SELECT count(*) FROM rows WHERE body = zeroblob(3000)").getInt64(), 40);
@@ -168,9 +167,7 @@ TEST(WalWriteVfs, ACommitWhoseChecksumsWereRewrittenIsRecoveredFromTheLogAlone) 
   database.exec("CREATE TABLE rows (id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
   {
     SQLite::Transaction transaction(database);
-    database.exec(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) "
-        "INSERT INTO rows (body) SELECT randomblob(3000) FROM n");
+    insert_rows(database, 300, "randomblob(3000)");
     database.exec("UPDATE rows SET body = zeroblob(10) WHERE id <= 50");  // pages already in the log
     transaction.commit();
   }
