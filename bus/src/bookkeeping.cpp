@@ -103,8 +103,11 @@ std::int64_t Bus::Impl::rewind_if_source_restored(Consumer& consumer, const Subs
   drop.bind(2, source);
   drop.bind(3, head);
   drop.exec();
-  auto trim =
-      sync.prepare("UPDATE processed_ranges SET last_id = ?1 WHERE subscription = ?2 AND source = ?3 AND last_id > ?1");
+  // Ranges that began at one id and ended past the head become one range, and the key
+  // keeps one record of it: which does not matter, as the cursor moves to the head here
+  // and only ranges ending above the cursor are ever read.
+  auto trim = sync.prepare(
+      "UPDATE OR REPLACE processed_ranges SET last_id = ?1 WHERE subscription = ?2 AND source = ?3 AND last_id > ?1");
   trim.bind(1, head);
   trim.bind(2, subscription.spec.name);
   trim.bind(3, source);
@@ -201,9 +204,13 @@ void Bus::Impl::write_cursor(db::Connection& connection, Feed& feed, std::int64_
 void Bus::Impl::record_range(db::Connection& connection, const SubscriptionState& subscription,
                              const std::string& source, std::int64_t first, std::int64_t last,
                              const std::string& held) {
+  // The same range recorded again (a retried batch that read no further, a dead letter
+  // of a batch of one) replaces the earlier record: an id done then is skipped now, not
+  // held, and an id held now was never applied, so the newer record knows no less.
   auto record = connection.cached(
       "INSERT INTO processed_ranges (subscription, source, first_id, last_id, held, processed_at) "
-      "VALUES (?, ?, ?, ?, ?, ?)");
+      "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (subscription, source, last_id, first_id) DO UPDATE SET "
+      "held = excluded.held, processed_at = excluded.processed_at");
   record->bind(1, subscription.spec.name);
   record->bind(2, source);
   record->bind(3, first);

@@ -659,7 +659,7 @@ TEST_F(HttpServerTest, ModuleStatusReadsItsOwnFile) {
   ASSERT_EQ(response.status, 200);
   auto body = nlohmann::json::parse(response.body);
   EXPECT_EQ(body["module"], "revenue");
-  EXPECT_EQ(body["schema"]["bus"], 6);  // migrations/bus/0006_stream_transport.sql
+  EXPECT_EQ(body["schema"]["bus"], 7);  // migrations/bus/0007_processed_ranges_keyed.sql
   EXPECT_EQ(body["outbox_head"], 0);
 }
 

@@ -226,6 +226,38 @@ TEST_F(BusTest, RedeliveredEventsAreAppliedOnce) {
   }
 }
 
+// An event alone in its batch that fails is recorded as the range of one id, held; its
+// retries read no further and record the same range again, and so does its dead letter.
+// One record per range (bus/0007's key): the newest replaces the earlier one, and the
+// consumer carries on (a plain insert failed on the key and took the consumer down).
+TEST_F(BusTest, ARangeRecordedAgainReplacesItsEarlierRecord) {
+  auto c1 = consumer("c1");
+  std::atomic<int> attempts{0};
+  Bus bus(fast_options(), metrics_);
+  bus.add_source("src", *source_.database, *source_.writer);
+  bus.add_consumer("c1", *c1->database, *c1->writer,
+                   {item_subscription([&](const Event& event, db::Connection& connection) {
+                     if (event.aggregate_id == "poison") {
+                       ++attempts;
+                       throw std::runtime_error("cannot apply poison");
+                     }
+                     return testing::apply_item(event, connection);
+                   })});
+  bus.start();
+  publish("poison", "p", &bus);
+  ASSERT_TRUE(testing::wait_until([&] { return bus.dead_letters(std::string("c1")).size() == 1; }));
+  EXPECT_EQ(attempts.load(), 3);
+  publish("after", "v", &bus);
+  ASSERT_TRUE(wait_caught_up(bus));
+  EXPECT_EQ(testing::read_refs(*c1->database).count("after"), 1u);
+  auto reader = c1->database->open(db::Role::reader);
+  auto ranges = reader->prepare("SELECT first_id, last_id, held FROM processed_ranges WHERE last_id = 1");
+  ASSERT_TRUE(ranges.executeStep());
+  EXPECT_EQ(ranges.getColumn(0).getInt64(), 1);
+  EXPECT_EQ(ranges.getColumn(2).getString(), "");  // done (dead-lettered), not held
+  EXPECT_FALSE(ranges.executeStep());
+}
+
 TEST_F(BusTest, PoisonEventRetriesThenDeadLettersAndOthersKeepFlowing) {
   auto c1 = consumer("c1");
   std::atomic<bool> fixed{false};
@@ -1110,6 +1142,31 @@ TEST_F(BusTest, PruningNeverPassesACursorRowThatTrailsTheLanes) {
             std::string::npos);
 }
 
+// bus/0007 keys processed_ranges by feed and range: what a file recorded before it is
+// kept, and of a range recorded twice the later record stands (it knows no less).
+TEST_F(BusTest, RangesRecordedBeforeTheKeyedTableAreKept) {
+  TestModule old(dir_.path(), "old", false);
+  {
+    auto owner = old.database->open(db::Role::owner);
+    auto all = db::migrations_for(migrations::embedded_migrations(), "bus");
+    std::vector<db::Migration> before(all.begin(), all.begin() + 6);
+    ASSERT_EQ(before.back().name, "0006_stream_transport.sql");
+    db::Migrator(*owner).apply(before);
+    owner->exec(
+        "INSERT INTO processed_ranges (subscription, source, first_id, last_id, held, processed_at) VALUES "
+        "('item_refs', 'src', 1, 5, '3', 'first'), ('item_refs', 'src', 6, 9, '', 'other'), "
+        "('item_refs', 'src', 1, 5, '', 'again')");
+  }
+  old.create_schema();
+  auto reader = old.database->open(db::Role::reader);
+  auto ranges = reader->prepare("SELECT first_id, last_id, held, processed_at FROM processed_ranges ORDER BY last_id");
+  std::vector<std::string> rows;
+  while (ranges.executeStep())
+    rows.push_back(ranges.getColumn(0).getString() + "-" + ranges.getColumn(1).getString() + " held '" +
+                   ranges.getColumn(2).getString() + "' " + ranges.getColumn(3).getString());
+  EXPECT_EQ(rows, (std::vector<std::string>{"1-5 held '' again", "6-9 held '' other"}));
+}
+
 TEST_F(BusTest, OutboxRebuildKeepsIdsFromBeingReused) {
   // A file from before bus/0003, whose AUTOINCREMENT outbox was pruned empty at id 3.
   TestModule old(dir_.path(), "old", false);
@@ -1206,9 +1263,18 @@ TEST_F(BusTest, ASourceRestoredWhileRunningIsFoundAndItsNextEventsAreApplied) {
   // then a write before the check runs (event 5).
   source_.database->open(db::Role::owner)->exec("DELETE FROM outbox WHERE id > 4");
   publish("before-the-check", "v", bus.get());
+  // Two records of ranges that began at one id and end past the restored head (a batch
+  // held above the cursor and its retry that read further): both are cut at the head,
+  // one record of that range stands (bus/0007's key), and the rewind goes through.
+  auto cache_owner = c1->database->open(db::Role::owner);
+  cache_owner->exec(
+      "INSERT INTO processed_ranges (subscription, source, first_id, last_id, held, processed_at) VALUES "
+      "('item_refs', 'src', 3, 11, '11', 'x'), ('item_refs', 'src', 3, 12, '', 'y')");
 
   auto found = bus->rewind_restored_sources("c1");
   ASSERT_EQ(found, std::vector<std::string>{"c1.item_refs<-src"});
+  EXPECT_EQ(cache_owner->sql().execAndGet("SELECT count(*) FROM processed_ranges WHERE first_id = 3").getInt(), 1);
+  EXPECT_EQ(cache_owner->sql().execAndGet("SELECT max(last_id) FROM processed_ranges").getInt(), 5);
   for (int i = 0; i < 3; ++i) publish("after-the-check-" + std::to_string(i), "v", bus.get());  // 6, 7, 8
   ASSERT_TRUE(testing::wait_until([&] { return testing::read_refs(*c1->database).count("after-the-check-2") == 1; }))
       << "the restored source's new events were skipped";

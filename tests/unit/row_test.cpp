@@ -11,7 +11,7 @@ namespace {
 
 class RowTest : public ::testing::Test {
  protected:
-  RowTest() : database_("rows", dir_.path() / "rows.db", TableManifest{.owned = {"items"}, .cache = {}}) {
+  RowTest() : database_("rows", dir_.path() / "rows.db", TableManifest{.owned = {"items", "named"}, .cache = {}}) {
     owner_ = database_.open(Role::owner);
     owner_->exec("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, note TEXT, flag INTEGER, key BLOB)");
   }
@@ -96,6 +96,45 @@ TEST_F(RowTest, InsertsNameBesideValue) {
   EXPECT_GT(*added, id);
   EXPECT_FALSE(insert_new_row(*owner_, "items", "name", "name", std::string("b"), "flag", false));
   EXPECT_EQ(single_int(*owner_, "SELECT flag FROM items WHERE name = 'b'"), 1);
+}
+
+// SQLite rewrites an index entry for each indexed column an UPDATE names, changed or not;
+// an `AFTER UPDATE OF` trigger fires on the same rule, so it shows what was named.
+TEST_F(RowTest, UpdatesNameAConditionalColumnOnlyWhenItsValueChanged) {
+  owner_->exec(
+      "CREATE TABLE named (what TEXT); "
+      "CREATE TRIGGER name_named AFTER UPDATE OF name ON items BEGIN INSERT INTO named VALUES ('name'); END; "
+      "CREATE TRIGGER key_named AFTER UPDATE OF key ON items BEGIN INSERT INTO named VALUES ('key'); END; "
+      "CREATE TRIGGER note_named AFTER UPDATE OF note ON items BEGIN INSERT INTO named VALUES ('note'); END");
+  const std::string key("k\0y", 3), same_key = key, other_key("k\0z", 3);
+  auto id = insert_row(*owner_, "items", "name", std::string("a"), "key", blob(key));
+  auto named = [&] {
+    auto out = all_rows(*owner_, "SELECT what FROM named ORDER BY what",
+                        [](SQLite::Statement& row) { return row.getColumn(0).getString(); });
+    owner_->exec("DELETE FROM named");
+    return out;
+  };
+  const std::string name = "a", renamed = "b";
+  const std::optional<std::string> note = "n";
+  EXPECT_EQ(update_row(*owner_, "items", "id = ?", id, set_if_changed("name", name, name), set("note", note),
+                       set_if_changed("key", blob(key), blob(same_key))),
+            1);
+  EXPECT_EQ(named(), std::vector<std::string>{"note"});
+  EXPECT_EQ(update_row(*owner_, "items", "id = ?", id, set_if_changed("name", name, renamed), set("note", note),
+                       set_if_changed("key", blob(key), blob(other_key))),
+            1);
+  EXPECT_EQ(named(), (std::vector<std::string>{"key", "name", "note"}));
+  auto item = first_row(*owner_, "SELECT id, name, note, flag, key FROM items WHERE id = ?", read_item, id);
+  ASSERT_TRUE(item);
+  EXPECT_EQ(item->name, "b");
+  EXPECT_EQ(item->key, other_key);
+  // A key that goes (NULL) changed; a missing row is 0 rows.
+  const std::optional<std::string> none;
+  EXPECT_EQ(update_row(*owner_, "items", "id = ?", id, set_if_changed("key", blob(other_key), blob(none))), 1);
+  EXPECT_EQ(named(), std::vector<std::string>{"key"});
+  EXPECT_EQ(update_row(*owner_, "items", "id = ?", id + 1, set("note", note)), 0);
+  // Nothing to write is the caller's mistake, not an UPDATE without SET.
+  EXPECT_THROW(update_row(*owner_, "items", "id = ?", id, set_if_changed("name", name, name)), std::logic_error);
 }
 
 }  // namespace

@@ -113,6 +113,7 @@ Result<Citizen> update_citizen(db::Connection& service, std::int64_t id, const C
                                const WriteContext& context) {
   auto row = store::find_citizen(service, id);
   if (!row || row->deleted_at) return make_error(Errc::not_found, "no such citizen");
+  const auto stored = *row;
   auto& c = row->citizen;
   json changes = json::object();
   if (change.email && *change.email != c.email) {
@@ -174,7 +175,7 @@ Result<Citizen> update_citizen(db::Connection& service, std::int64_t id, const C
   c.event_version += 1;
   c.updated_at = utc::now();
   row->change_seq = store::next_change_seq(service);
-  store::update_citizen(service, *row);
+  store::update_citizen(service, stored, *row);
   if (changes.contains("email_verified") || changes.contains("identity_verified"))
     store::audit(service,
                  {context.actor, "citizen.verification.set", "citizen:" + std::to_string(id), std::nullopt,
@@ -190,6 +191,7 @@ Result<Citizen> update_citizen(db::Connection& service, std::int64_t id, const C
 Result<Citizen> delete_citizen(db::Connection& service, std::int64_t id, const WriteContext& context) {
   auto row = store::find_citizen(service, id);
   if (!row || row->deleted_at) return make_error(Errc::not_found, "no such citizen");
+  const auto stored = *row;
   auto now = utc::now();
   auto& c = row->citizen;
   c.is_active = false;
@@ -197,7 +199,7 @@ Result<Citizen> delete_citizen(db::Connection& service, std::int64_t id, const W
   c.updated_at = now;
   row->deleted_at = now;
   row->change_seq = store::next_change_seq(service);
-  store::update_citizen(service, *row);
+  store::update_citizen(service, stored, *row);
   store::revoke_sessions_of(service, Principal::Kind::citizen, id, now);
   store::audit(service,
                {context.actor, "citizen.deleted", "citizen:" + std::to_string(id), std::nullopt, context.correlation_id,

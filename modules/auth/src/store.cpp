@@ -186,15 +186,22 @@ void insert_citizen(db::Connection& connection, CitizenRow& row) {
       blob(row.national_id_digest));
 }
 
-void update_citizen(db::Connection& connection, const CitizenRow& row) {
+void update_citizen(db::Connection& connection, const CitizenRow& stored, const CitizenRow& row) {
+  const auto& was = stored.citizen;
   const auto& c = row.citizen;
-  db::execute(connection,
-              "UPDATE citizens SET email = ?, password_hash = ?, name = ?, phone = ?, address = ?, city = ?, "
-              "postal_code = ?, national_id_sealed = ?, email_verified = ?, identity_verified = ?, is_active = ?, "
-              "event_version = ?, change_seq = ?, updated_at = ?, deleted_at = ?, national_id_digest = ? WHERE id = ?",
-              c.email, row.password_hash, c.name, c.phone, c.address, c.city, c.postal_code,
-              blob(row.national_id_sealed), c.email_verified, c.identity_verified, c.is_active, c.event_version,
-              row.change_seq, c.updated_at, row.deleted_at, blob(row.national_id_digest), c.id);
+  // Indexed columns, and those a partial index's WHERE reads, only when they changed.
+  db::update_row(
+      connection, "citizens", "id = ?", c.id, db::set_if_changed("email", was.email, c.email),
+      db::set("password_hash", row.password_hash), db::set_if_changed("name", was.name, c.name),
+      db::set("phone", c.phone), db::set("address", c.address), db::set("city", c.city),
+      db::set("postal_code", c.postal_code),
+      db::set_if_changed("national_id_sealed", blob(stored.national_id_sealed), blob(row.national_id_sealed)),
+      db::set("email_verified", c.email_verified),
+      db::set_if_changed("identity_verified", was.identity_verified, c.identity_verified),
+      db::set("is_active", c.is_active), db::set("event_version", c.event_version),
+      db::set("change_seq", row.change_seq), db::set("updated_at", c.updated_at),
+      db::set_if_changed("deleted_at", stored.deleted_at, row.deleted_at),
+      db::set_if_changed("national_id_digest", blob(stored.national_id_digest), blob(row.national_id_digest)));
 }
 
 db::KeysetList<Citizen> citizens(const CitizenFilter& filter) {

@@ -54,8 +54,9 @@ std::optional<std::string> key_check_value(db::Connection& connection);
 void insert_key_check_value(db::Connection& connection, const std::string& check_value, const std::string& now);
 // Inserts with event_version 1; fills row.citizen.id.
 void insert_citizen(db::Connection& connection, CitizenRow& row);
-// Writes every mutable column of row (including event_version and change_seq).
-void update_citizen(db::Connection& connection, const CitizenRow& row);
+// Writes row's mutable columns (including event_version and change_seq); `stored` is the
+// row as read, so that indexed columns are written only when they changed.
+void update_citizen(db::Connection& connection, const CitizenRow& stored, const CitizenRow& row);
 std::int64_t next_change_seq(db::Connection& connection);
 
 struct CitizenFilter {

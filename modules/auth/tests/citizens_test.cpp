@@ -1,6 +1,7 @@
 // Citizens' accounts: registration, events in the same transaction as the change,
 // who may read or change whom, and the bulk reads other modules' caches check against.
 #include "fixture.hpp"
+#include "store.hpp"
 
 namespace townhall::auth {
 namespace {
@@ -72,6 +73,46 @@ TEST_F(AuthServiceTest, ExactlyOneEventPerChangeWithIncreasingVersions) {
   EXPECT_EQ(events[2]["data"]["snapshot"]["is_active"], false);
   // Soft delete: the row stays, inactive; the citizen's sessions were revoked with it.
   EXPECT_EQ(count("SELECT count(*) FROM citizens WHERE deleted_at IS NOT NULL AND is_active = 0"), 1);
+}
+
+// A PATCH writes the pages its change touches (issue 24: WAL bytes are the write path's
+// cost). SQLite rewrites the index entry of every column an UPDATE names, changed or not,
+// so a column an index covers is named only when it changed: a phone change in the middle
+// of 2,000 citizens writes the row's page, change_seq's two and the event's page, where
+// naming every column also rewrote the email, active-email and name entries (7 pages).
+TEST_F(AuthServiceTest, APatchWritesOnlyThePagesItsChangeTouches) {
+  {
+    auto bulk = database.open(db::Role::service);
+    SQLite::Transaction transaction(bulk->sql());
+    for (int i = 0; i < 2000; ++i) {
+      store::CitizenRow row;
+      row.citizen.email = "citizen" + std::to_string(i) + "@example.org";
+      row.citizen.name = "Citizen " + std::to_string(i);
+      row.citizen.created_at = row.citizen.updated_at = "2026-01-01T00:00:00.000Z";
+      row.citizen.event_version = 1;
+      row.password_hash = "not a hash";
+      row.change_seq = i + 1;
+      store::insert_citizen(*bulk, row);
+    }
+    transaction.commit();
+  }
+  // A plain connection: the roles may not checkpoint. An empty log, then the PATCH's.
+  SQLite::Database file(database.path().string(), SQLite::OPEN_READWRITE);
+  auto checkpoint = [&](const char* mode) {
+    SQLite::Statement result(file, std::string("PRAGMA wal_checkpoint(") + mode + ")");
+    EXPECT_TRUE(result.executeStep());
+    EXPECT_EQ(result.getColumn(0).getInt(), 0) << "a reader held the log";
+    return result.getColumn(1).getInt();  // frames in the log
+  };
+  checkpoint("TRUNCATE");
+  const std::int64_t id = 1000;
+  CitizenPatch phone;
+  phone.phone = std::optional<std::string>("+1-555-0199");
+  ASSERT_TRUE(run_awaitable(service->update_citizen(as(citizen(id)), id, phone)));
+  EXPECT_LE(checkpoint("PASSIVE"), 4);
+  EXPECT_EQ(count("SELECT count(*) FROM citizens WHERE id = 1000 AND phone = '+1-555-0199' AND event_version = 2 "
+                  "AND email = 'citizen999@example.org' AND name = 'Citizen 999'"),
+            1);
 }
 
 TEST_F(AuthServiceTest, EventsNeverCarryTheNationalIdOrThePasswordHash) {
