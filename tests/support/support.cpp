@@ -273,6 +273,14 @@ std::optional<int> ChildProcess::wait_exit(std::chrono::milliseconds timeout) {
   }
 }
 
+std::optional<int> ChildProcess::wait_exit_while_progressing(std::chrono::milliseconds stall) {
+  for (;;) {
+    const auto written = output_.size();
+    if (auto code = wait_exit(stall)) return code;
+    if (output_.size() == written) return std::nullopt;
+  }
+}
+
 unsigned short wait_for_port(ChildProcess& child) {
   // A deadline, not a timing: an ASan server on an overloaded machine (make test-stress)
   // can take tens of seconds to start, and a healthy one is on its way all that time.

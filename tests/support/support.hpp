@@ -79,6 +79,10 @@ class ChildProcess {
   void signal(int signal_number);
   // Exit code, or 128+signal; nullopt on timeout.
   std::optional<int> wait_exit(std::chrono::milliseconds timeout = std::chrono::milliseconds(20000));
+  // Like wait_exit, for a child that reports its progress on stdout: waits as long as it
+  // keeps writing, and gives up (nullopt) only after `stall` without a byte. A deadline
+  // sized for an idle machine fails a healthy child on a loaded one (make test-stress).
+  std::optional<int> wait_exit_while_progressing(std::chrono::milliseconds stall);
   const std::string& output() const { return output_; }
   int pid() const { return pid_; }
   // Whether it has exited (reaped now if it just did).
