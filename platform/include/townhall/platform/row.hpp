@@ -195,8 +195,9 @@ std::optional<std::int64_t> insert_new_row(Connection& connection, std::string_v
 // One column of update_row's SET list. `set` always writes it; `set_if_changed` only when
 // `after` differs from `before`, for indexed columns: SQLite rewrites an index's entry
 // for every column named in SET whether its value changed or not, which is a page more
-// in the commit per index (a citizen PATCH that named all 16 columns wrote 6 pages, the
-// changed ones 3). Unindexed columns go with `set`: the row's own page is written anyway,
+// in the commit per index (a citizen's phone change: its UPDATE wrote 6 pages naming all
+// 16 columns and 3 naming the changed ones; the whole PATCH with its event, 7 and 4).
+// Unindexed columns go with `set`: the row's own page is written anyway,
 // and each conditional column doubles the statements a connection may keep prepared.
 template <class T>
 struct SetColumn {
