@@ -67,11 +67,9 @@ int main(int argc, char** argv) {
                      {bus::Subscription{"item_refs", {"gov.src.item"}, db::Role::sync, testing::apply_item}});
   if (mode == "drain") {
     bus.start();
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (!bus.caught_up()) {
-      if (std::chrono::steady_clock::now() > deadline) return 1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    if (!testing::drain_while_progressing(
+            bus, [&] { return bus.caught_up(); }, std::chrono::seconds(60)))
+      return 1;
     bus.stop();
     std::printf("drained\n");
     return 0;

@@ -127,45 +127,17 @@ int main(int argc, char** argv) {
   }
   bus.start();
   if (mode == "drain-consumer") {
-    // Consumes until every feed is at HEAD. It gives up only when no cursor has moved for
-    // a minute (a stuck consumer), and reports the cursors each second they advance so
-    // the test can tell a slow drain from a stuck one.
     const std::int64_t head = std::stoll(argv[5]);
-    constexpr auto kStall = std::chrono::seconds(60);
-    auto print_cursors = [&](const std::vector<bus::FeedStatus>& feeds) {
-      for (const auto& feed : feeds)
-        std::printf("%s cursor %lld of %lld\n", feed.consumer.c_str(), static_cast<long long>(feed.cursor),
-                    static_cast<long long>(head));
-      std::fflush(stdout);
-    };
-    std::int64_t progress = -1;
-    auto last_advance = std::chrono::steady_clock::now();
-    auto last_report = last_advance;
-    for (;;) {
-      const auto feeds = bus.status();
-      bool done = true;
-      std::int64_t sum = 0;
-      for (const auto& feed : feeds) {
-        done = done && feed.consumer_up && feed.cursor >= head;
-        sum += feed.cursor;
-      }
-      if (done) break;
-      const auto now = std::chrono::steady_clock::now();
-      if (sum != progress) {
-        progress = sum;
-        last_advance = now;
-        if (now - last_report >= std::chrono::seconds(1)) {
-          last_report = now;
-          print_cursors(feeds);
-        }
-      } else if (now - last_advance > kStall) {
-        print_cursors(feeds);
-        bus.stop();
-        return 1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    const bool drained = testing::drain_while_progressing(
+        bus,
+        [&] {
+          for (const auto& feed : bus.status())
+            if (!feed.consumer_up || feed.cursor < head) return false;
+          return true;
+        },
+        std::chrono::seconds(60));
     bus.stop();
+    if (!drained) return 1;
     std::printf("drained\n");
     return 0;
   }

@@ -47,7 +47,7 @@ TEST(BusCrash, NothingCommittedIsLostOrAppliedTwice) {
   for (std::size_t i = 0; i + 1 < points.size(); ++i) EXPECT_GE(crashed_at[points[i]], 1) << points[i];
 
   ChildProcess drain({TOWNHALL_BUS_CRASH_CHILD, dir.path().string(), "drain"});
-  ASSERT_EQ(drain.wait_exit(90s), 0) << drain.output();
+  ASSERT_EQ(drain.wait_exit_while_progressing(60s), 0) << drain.output();
 
   testing::TestModule source(dir.path(), "src", false);
   auto versions = testing::read_item_versions(*source.database);

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "townhall/migrations.hpp"
 #include "townhall/platform/migrator.hpp"
@@ -104,6 +106,37 @@ std::function<void(std::string_view)> crash_at(std::string point, long after) {
       ::raise(SIGKILL);
     }
   };
+}
+
+bool drain_while_progressing(bus::Bus& bus, const std::function<bool()>& done, std::chrono::seconds stall) {
+  auto print_cursors = [](const std::vector<bus::FeedStatus>& feeds) {
+    for (const auto& feed : feeds)
+      std::printf("%s cursor %lld of %lld\n", feed.consumer.c_str(), static_cast<long long>(feed.cursor),
+                  static_cast<long long>(feed.source_head));
+    std::fflush(stdout);
+  };
+  std::int64_t progress = -1;
+  auto last_advance = std::chrono::steady_clock::now();
+  auto last_report = last_advance;
+  while (!done()) {
+    const auto feeds = bus.status();
+    std::int64_t sum = 0;
+    for (const auto& feed : feeds) sum += feed.cursor;
+    const auto now = std::chrono::steady_clock::now();
+    if (sum != progress) {
+      progress = sum;
+      last_advance = now;
+      if (now - last_report >= std::chrono::seconds(1)) {
+        last_report = now;
+        print_cursors(feeds);
+      }
+    } else if (now - last_advance > stall) {
+      print_cursors(feeds);
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
 }
 
 }  // namespace townhall::testing

@@ -3,6 +3,7 @@
 #include <SQLiteCpp/Transaction.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -54,5 +55,11 @@ void expect_each_version_applied_once(const std::filesystem::path& dir, const st
 // A crash test child's fault hook: SIGKILLs the process (after printing "crash at POINT")
 // the `after`-th time the bus reaches `point`.
 std::function<void(std::string_view)> crash_at(std::string point, long after);
+
+// A drain child's wait: runs until `done()`, printing every feed's cursor each second the
+// cursors advance, and gives up (false, after printing them) only when none has moved
+// for `stall`. A slow drain on an overloaded machine keeps its parent waiting
+// (ChildProcess::wait_exit_while_progressing); a stuck consumer fails within `stall`.
+bool drain_while_progressing(bus::Bus& bus, const std::function<bool()>& done, std::chrono::seconds stall);
 
 }  // namespace townhall::testing
