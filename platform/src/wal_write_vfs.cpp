@@ -25,10 +25,19 @@ constexpr std::size_t kMaxGathered = 1 << 20;
 // The unix VFS writes at most 128 KiB - 1 bytes a call (seekAndWriteFd masks the length
 // with 0x1ffff): a longer write comes back short, as SQLITE_FULL.
 constexpr std::size_t kMaxWrite = 31 * 4096;
+// A write that covers a file-system block only in part makes the kernel read the block
+// first when its page is not in the page cache: a synchronous disk read on the commit
+// path. Frames are 24 bytes longer than a page, so every commit's last block is partial,
+// and once the log starts over that block holds an older log's frames, long enough ago
+// for the page to have been evicted (5-10 ms stalls under checkpoint I/O, bench/README.md).
+// A write that ends the log is padded with zeros to this boundary (ext4's usual block
+// size and the common page size): nothing valid lies past the end of the log.
+constexpr sqlite3_int64 kBlock = 4096;
 
 std::atomic<std::uint64_t> writes_asked{0};
 std::atomic<std::uint64_t> writes_made{0};
 std::atomic<std::uint64_t> bytes_gathered{0};
+std::atomic<std::uint64_t> bytes_padded{0};
 
 void forget(std::vector<char>& gathered) {
   bytes_gathered -= gathered.size();
@@ -51,6 +60,9 @@ struct File {
   // wrote over (walRewriteChecksums) reads each frame, then writes its header alone.
   bool after_read = false;
   sqlite3_int64 gathered_at = 0;  // file offset of gathered[0]
+  // The furthest byte written since the connection took the log's write lock: past it,
+  // no frame is valid (an older log's, or beyond the file's end).
+  sqlite3_int64 log_end = 0;
   // A WAL file's writes not yet made; null for any other file (nothing is gathered).
   std::vector<char>* gathered = nullptr;
   // A database file and the WAL file of the same connection, each pointing at the other
@@ -69,7 +81,20 @@ sqlite3_file* base_of(sqlite3_file* f) { return file_of(f)->base(); }
 int flush(File* file) {
   if (!file->gathered || file->gathered->empty()) return SQLITE_OK;
   auto* base = file->base();
-  const auto& gathered = *file->gathered;
+  auto& gathered = *file->gathered;
+  const sqlite3_int64 end = file->gathered_at + static_cast<sqlite3_int64>(gathered.size());
+  // Only a write that ends the log: one over frames in place (a rewrite) has valid
+  // frames after it.
+  if (const auto pad = static_cast<std::size_t>((kBlock - end % kBlock) % kBlock); pad > 0 && end >= file->log_end) {
+    try {
+      gathered.resize(gathered.size() + pad, '\0');
+      bytes_gathered += pad;
+      bytes_padded += pad;
+      file->log_end = end + static_cast<sqlite3_int64>(pad);
+    } catch (const std::bad_alloc&) {
+      // Unpadded: the write is as SQLite asked, only possibly slower.
+    }
+  }
   int rc = SQLITE_OK;
   for (std::size_t done = 0; done < gathered.size() && rc == SQLITE_OK; done += kMaxWrite) {
     ++writes_made;
@@ -116,6 +141,7 @@ int x_write(sqlite3_file* f, const void* data, int amount, sqlite3_int64 offset)
     const auto* bytes = static_cast<const unsigned char*>(data);
     file->in_commit_frame = (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
   }
+  file->log_end = std::max(file->log_end, offset + amount);
   auto& gathered = *file->gathered;
   if (!gathered.empty() && offset != file->gathered_at + static_cast<sqlite3_int64>(gathered.size())) {
     // Not where the last write ended (a frame written over in place, frames a rollback
@@ -172,6 +198,12 @@ int x_shm_lock(sqlite3_file* f, int offset, int n, int flags) {
   // committed meanwhile.
   constexpr int kWriteLock = 0;
   auto* wal = file_of(f)->partner;
+  if (wal && (flags & SQLITE_SHM_LOCK) && (flags & SQLITE_SHM_EXCLUSIVE) && offset <= kWriteLock &&
+      kWriteLock < offset + n) {
+    // A new write transaction: what this connection wrote before may have been
+    // overwritten since (another connection's commits, a log started over).
+    wal->log_end = 0;
+  }
   if (wal && (flags & SQLITE_SHM_UNLOCK) && (flags & SQLITE_SHM_EXCLUSIVE) && offset <= kWriteLock &&
       kWriteLock < offset + n) {
     flush(wal);  // a failure needs no report: a rollback's frames are never read
@@ -282,6 +314,8 @@ const std::string& wal_write_vfs(const std::string& base_name) {
   return entry->name;
 }
 
-WalWriteCounts wal_write_counts() { return {writes_asked.load(), writes_made.load(), bytes_gathered.load()}; }
+WalWriteCounts wal_write_counts() {
+  return {writes_asked.load(), writes_made.load(), bytes_gathered.load(), bytes_padded.load()};
+}
 
 }  // namespace townhall::db

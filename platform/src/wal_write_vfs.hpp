@@ -18,6 +18,11 @@ namespace townhall::db {
 // releasing the log's write lock (a rollback's spilled frames, written while no other
 // connection can write the log). Files other than WAL files pass straight through.
 //
+// A write that ends the log (not one over frames in place) is padded with zeros to a
+// 4 KiB boundary (design note 68): the kernel then never has to read an evicted page of
+// an older log from disk before it can write the commit's last partial block into it.
+// Recovery stops at the zeros as it stops at an older log's frames.
+//
 // Returns the registered name of the VFS over `base` (registered on first use, for the
 // process's lifetime).
 const std::string& wal_write_vfs(const std::string& base);
@@ -29,6 +34,7 @@ struct WalWriteCounts {
   std::uint64_t asked = 0;
   std::uint64_t written = 0;
   std::uint64_t gathered = 0;
+  std::uint64_t padded = 0;  // zero bytes added to end writes on a block boundary
 };
 WalWriteCounts wal_write_counts();
 

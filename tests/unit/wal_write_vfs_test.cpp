@@ -11,9 +11,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +49,12 @@ void insert_rows(SQLite::Database& database, int rows, const std::string& body) 
 std::string plain_integrity(const std::filesystem::path& file) {
   SQLite::Database plain(file.string(), SQLite::OPEN_READONLY, 5000, "unix");
   return plain.execAndGet("PRAGMA integrity_check").getString();
+}
+
+// The bytes of a file, to read a log as recovery would.
+std::vector<unsigned char> file_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 TEST(WalWriteVfs, ACommitOfManyFramesIsOneWriteThatAPlainReaderSees) {
@@ -149,7 +158,11 @@ TEST(WalWriteVfs, WhatIsGatheredIsWrittenBeforeTheWriteLockGoes) {
   EXPECT_EQ(wal_write_counts().gathered, 4120u);
   database.exec("ROLLBACK");
   EXPECT_EQ(wal_write_counts().gathered, 0u);
-  EXPECT_EQ(std::filesystem::file_size(dir.path() / "lock.db-wal"), static_cast<std::uintmax_t>(end + 4120));
+  // In the file (the write that ends the log is padded to a block boundary after it).
+  const auto bytes = file_bytes(dir.path() / "lock.db-wal");
+  ASSERT_GE(bytes.size(), static_cast<std::size_t>(end + 4120));
+  EXPECT_TRUE(
+      std::all_of(bytes.begin() + end + 24, bytes.begin() + end + 4120, [](unsigned char b) { return b == 'x'; }));
   database.exec("INSERT INTO rows DEFAULT VALUES");
   EXPECT_EQ(plain_count(file, "SELECT count(*) FROM rows"), 1);
   EXPECT_EQ(plain_integrity(file), "ok");
@@ -178,6 +191,53 @@ TEST(WalWriteVfs, ACommitWhoseChecksumsWereRewrittenIsRecoveredFromTheLogAlone) 
   EXPECT_EQ(plain_count(copy / "rewrite.db", "SELECT count(*) FROM rows"), 300);
   EXPECT_EQ(plain_count(copy / "rewrite.db", "SELECT count(*) FROM rows WHERE length(body) = 10"), 50);
   EXPECT_EQ(plain_integrity(copy / "rewrite.db"), "ok");
+}
+
+// Where the valid log ends: the first frame whose salts differ from the log header's
+// (an older log's frame, or zeros) is past it.
+std::size_t valid_log_end(const std::vector<unsigned char>& wal, std::size_t page_size) {
+  const std::size_t frame = 24 + page_size;
+  std::size_t end = 32;
+  while (end + frame <= wal.size() && std::equal(wal.begin() + 16, wal.begin() + 24, wal.begin() + end + 8))
+    end += frame;
+  return end;
+}
+
+// Design note 68: a commit's write is padded with zeros to a 4 KiB boundary, so the
+// kernel never reads the old block it would otherwise write into only in part. Once the
+// log starts over, that block held an older log's frames; now it holds zeros, and the
+// log recovers from the file alone as before.
+TEST(WalWriteVfs, ACommitEndsItsWriteOnABlockBoundaryAndTheLogStillRecovers) {
+  testing::TempDir dir;
+  const auto file = dir.path() / "blocks.db";
+  const auto wal = dir.path() / "blocks.db-wal";
+  auto database = open_gathering(file);
+  database.exec("CREATE TABLE rows (id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
+  const auto padded_before = wal_write_counts().padded;
+  for (int i = 0; i < 20; ++i) {
+    database.exec("INSERT INTO rows (body) VALUES (randomblob(2500))");
+    EXPECT_EQ(std::filesystem::file_size(wal) % 4096, 0u) << "after commit " << i;
+  }
+  EXPECT_GT(wal_write_counts().padded, padded_before);
+  // The log starts over: the next commit writes over the first frames of the old one.
+  database.exec("PRAGMA wal_checkpoint(RESTART)");
+  database.exec("INSERT INTO rows (body) VALUES (zeroblob(100))");
+  const auto bytes = file_bytes(wal);
+  const auto end = valid_log_end(bytes, 4096);
+  ASSERT_GT(end, 32u);
+  ASSERT_LT(end, bytes.size());  // the old log's frames are still past the new one
+  const auto block_end = (end + 4095) / 4096 * 4096;
+  EXPECT_TRUE(std::all_of(bytes.begin() + static_cast<std::ptrdiff_t>(end),
+                          bytes.begin() + static_cast<std::ptrdiff_t>(block_end),
+                          [](unsigned char b) { return b == 0; }))
+      << "bytes " << end << " to " << block_end << " are not padding";
+  // Recovered from the log alone (no shared-memory index), as after a crash.
+  const auto copy = dir.path() / "copy";
+  std::filesystem::create_directory(copy);
+  std::filesystem::copy_file(file, copy / "blocks.db");
+  std::filesystem::copy_file(wal, copy / "blocks.db-wal");
+  EXPECT_EQ(plain_count(copy / "blocks.db", "SELECT count(*) FROM rows"), 21);
+  EXPECT_EQ(plain_integrity(copy / "blocks.db"), "ok");
 }
 
 // A child commits one row a transaction through the VFS and reports each commit down a
