@@ -9,7 +9,7 @@ ifeq ($(CI),true)
   CMAKE_FLAGS += -DWERROR=ON
 endif
 
-.PHONY: deps deps-build release build run run-split test test-stress soak soak-faults soak-split soak-load tsan fuzz bench bench-bus bench-write bench-patch bench-auth bench-revenue bench-parks bench-scale bench-split docs format clean
+.PHONY: deps deps-build release build run run-split test test-stress soak soak-faults soak-split soak-load tsan fuzz bench bench-bus bench-write bench-patch bench-lag bench-auth bench-revenue bench-parks bench-scale bench-split docs format clean
 
 # Everything make test, make fuzz and the benchmarks need (Debian and npm packages).
 deps:
@@ -130,6 +130,12 @@ bench-patch: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
 	cmake --build build/bench -j $(JOBS) --target townhall
 	bash bench/patch/run.sh build/bench
+
+# Issue 24's lag goal: PATCHes at a fixed rate, each cache's lag, the VM's steal (bench/README.md).
+bench-lag: deps
+	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)
+	cmake --build build/bench -j $(JOBS) --target townhall rate_load
+	bash bench/patch/lag.sh build/bench
 
 bench-auth: deps
 	cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DTOWNHALL_BENCH=ON $(CMAKE_FLAGS)

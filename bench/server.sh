@@ -74,6 +74,8 @@ for labels, series in sorted(buckets.items()):
         for le, c in series:
             if c >= p * total: return le
     name = re.search(r"module=\"([^\"]+)\".*subscription=\"([^\"]+)\"", labels)
-    print(f"lag {name.group(1)}.{name.group(2)}: {int(total)} events, p50 <= {q(0.5)*1000:g} ms, p99 <= {q(0.99)*1000:g} ms")
+    within = max((c for le, c in series if le <= 0.005), default=0)
+    print(f"lag {name.group(1)}.{name.group(2)}: {int(total)} events, p50 <= {q(0.5)*1000:g} ms, p99 <= {q(0.99)*1000:g} ms, "
+          f"{100 * (total - within) / total:.2f} % over 5 ms")
 '
 }
