@@ -53,6 +53,8 @@ bool Bus::Impl::pump_batch(Feed& feed) {
   db::Connection& connection = connection_for(subscription);
   const bool may_append = subscription.spec.role == db::Role::service;
   bool appended = false;
+  std::int64_t cursor = 0;
+  bool cursor_in_batch = false;  // else the row follows (one page less a commit, design note 69)
   {
     SQLite::Transaction transaction(connection.sql(), SQLite::TransactionBehavior::IMMEDIATE);
     const auto appended_before = connection.events_appended();
@@ -124,7 +126,9 @@ bool Bus::Impl::pump_batch(Feed& feed) {
     for (std::size_t l = 0; l < lane_count; ++l)
       if (!feed.lanes[l].waiting && !failures[l]) positions[l] = std::max(positions[l], scanned);
     fault("after_apply");
-    write_cursor(connection, feed, *std::min_element(positions.begin(), positions.end()));
+    cursor = *std::min_element(positions.begin(), positions.end());
+    cursor_in_batch = writes_cursor_with_batch(feed, cursor);
+    if (cursor_in_batch) write_cursor(connection, feed, cursor);
     appended = may_append && connection.events_appended() > appended_before;
     transaction.commit();
   }
@@ -142,7 +146,10 @@ bool Bus::Impl::pump_batch(Feed& feed) {
       lane.failing = 0;
     }
   }
-  cursor_written(feed, *std::min_element(positions.begin(), positions.end()));
+  if (cursor_in_batch)
+    cursor_written(feed, cursor);
+  else
+    follow_later(feed);
   for (auto [latency, stale] : observed) {
     if (stale) {
       subscription.stale->inc();
@@ -197,6 +204,15 @@ void Bus::Impl::pass_without_commit(Feed& feed, const Rows& rows) {
   // Nothing was applied, so a cursor row left behind costs a restart only a re-read of
   // events it takes nothing from; bounded, so that re-read stays short.
   if (scanned - feed.persisted.load() >= options.passed_cursor_events) return write_cursor_row(feed, scanned);
+  follow_later(feed);
+}
+
+bool Bus::Impl::writes_cursor_with_batch(const Feed& feed, std::int64_t position) const {
+  return !feed.source->log->random_access() || position - feed.persisted.load() >= options.passed_cursor_events;
+}
+
+void Bus::Impl::follow_later(Feed& feed) {
+  auto& subscription = *feed.subscription;
   if (feed.persist_armed) return;
   feed.persist_armed = true;
   if (!feed.persist_timer)

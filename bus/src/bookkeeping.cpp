@@ -77,23 +77,33 @@ void Bus::Impl::open_consumer(Consumer& consumer) {
 std::int64_t Bus::Impl::rewind_if_source_restored(Consumer& consumer, const SubscriptionState& subscription, Feed& feed,
                                                   std::int64_t cursor) {
   // A stream never goes back: a restored remote source's publisher moves its ids past it.
-  if (cursor == 0 || !feed.source->log->random_access()) return cursor;
+  if (!feed.source->log->random_access()) return cursor;
   std::int64_t head = 0;
   try {
     head = source_head(feed);
   } catch (const SourceUnavailable&) {
     return cursor;  // checked again when the consumer next opens
   }
-  if (head >= cursor) return cursor;
   const auto& source = feed.source->module;
+  auto& sync = *consumer.sync;
+  // What the feed applied reaches past its cursor row: the row follows its batches (and a
+  // lane that backs off holds it back), while each batch's range is recorded with it.
+  auto recorded = sync.prepare(
+      "SELECT max(coalesce((SELECT max(last_id) FROM processed_ranges WHERE subscription = ?1 AND source = ?2), 0), "
+      "coalesce((SELECT max(CAST(substr(event_id, length(?2) + 2) AS INTEGER)) FROM processed_events "
+      "WHERE subscription = ?1 AND event_id > ?2 || ':' AND event_id < ?2 || ';'), 0))");
+  recorded.bind(1, subscription.spec.name);
+  recorded.bind(2, source);
+  const std::int64_t applied = recorded.executeStep() ? std::max(cursor, recorded.getColumn(0).getInt64()) : cursor;
+  if (head >= applied) return cursor;
+  const std::int64_t position = std::min(cursor, head);
   spdlog::error(
       "bus: SOURCE RESTORED? {}'s outbox ends at event {} but subscription {}.{} had applied up to {}: "
       "rewinding it to {} so the source's new events are not skipped; a consistency check repairs the cache",
-      source, head, consumer.module, subscription.spec.name, cursor, head);
-  auto& sync = *consumer.sync;
+      source, head, consumer.module, subscription.spec.name, applied, position);
   SQLite::Transaction transaction(sync.sql(), SQLite::TransactionBehavior::IMMEDIATE);
   auto move = sync.prepare("UPDATE bus_cursors SET position = ?, updated_at = ? WHERE subscription = ? AND source = ?");
-  move.bind(1, head);
+  move.bind(1, position);
   move.bind(2, utc::now());
   move.bind(3, subscription.spec.name);
   move.bind(4, source);
@@ -104,8 +114,8 @@ std::int64_t Bus::Impl::rewind_if_source_restored(Consumer& consumer, const Subs
   drop.bind(3, head);
   drop.exec();
   // Ranges that began at one id and ended past the head become one range, and the key
-  // keeps one record of it: which does not matter, as the cursor moves to the head here
-  // and only ranges ending above the cursor are ever read.
+  // keeps one record of it: which does not matter, as the events of the restored file up
+  // to the head are the ones those ranges recorded, and nothing past the head is.
   auto trim = sync.prepare(
       "UPDATE OR REPLACE processed_ranges SET last_id = ?1 WHERE subscription = ?2 AND source = ?3 AND last_id > ?1");
   trim.bind(1, head);
@@ -123,7 +133,7 @@ std::int64_t Bus::Impl::rewind_if_source_restored(Consumer& consumer, const Subs
   transaction.commit();
   source_rewinds().with({consumer.module, subscription.spec.name, source}).inc();
   if (options.source_rewound) options.source_rewound(consumer.module, source);
-  return head;
+  return position;
 }
 
 void Bus::Impl::load_recorded(Consumer& consumer, const SubscriptionState& subscription, Feed& feed,

@@ -363,6 +363,14 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   // Moves the lanes past such a batch without a transaction; the cursor row follows
   // within options.passed_cursor_delay, at once past options.passed_cursor_events.
   void pass_without_commit(Feed& feed, const Rows& rows);
+  // Whether a batch that moves the feed to `position` writes the cursor row in its own
+  // transaction: a stream's always (the row carries where to attach again); the outbox's
+  // only once the row trails by options.passed_cursor_events, else it follows within
+  // options.passed_cursor_delay (follow_later). Until then the batch's processed_ranges
+  // record, written with its events, is what keeps a restart from applying them twice.
+  bool writes_cursor_with_batch(const Feed& feed, std::int64_t position) const;
+  // Arms the feed's timer that writes the cursor row after options.passed_cursor_delay.
+  void follow_later(Feed& feed);
   // The cursor row now holds `position` (committed).
   void cursor_written(Feed& feed, std::int64_t position);
   // Writes the cursor row alone, in a transaction of its own.
