@@ -1138,15 +1138,12 @@ TEST_F(BusTest, ACommittedBatchLeavesItsCursorRowToFollow) {
         .execAndGet("SELECT coalesce(max(position), 0) FROM bus_cursors WHERE subscription = 'item_refs'")
         .getInt64();
   };
-  Bus bus(options, metrics_);
-  bus.add_source("src", *source_.database, *source_.writer);
-  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
-  bus.start();
-  for (int i = 0; i < 20; ++i) publish("a" + std::to_string(i), "v", &bus);
-  ASSERT_TRUE(wait_caught_up(bus));
+  auto bus = start_bus({c1.get()}, metrics_, options);
+  for (int i = 0; i < 20; ++i) publish("a" + std::to_string(i), "v", bus.get());
+  ASSERT_TRUE(wait_caught_up(*bus));
   EXPECT_EQ(testing::read_refs(*c1->database).size(), 20u);
   EXPECT_EQ(item_row(), 0);  // the batches wrote their ranges, not the row
-  bus.stop();
+  bus->stop();
   EXPECT_EQ(item_row(), 20);
 }
 
@@ -1155,12 +1152,9 @@ TEST_F(BusTest, ACommittedBatchWritesItsCursorRowOnceItTrailsByPassedCursorEvent
   auto options = fast_options();
   options.passed_cursor_delay = std::chrono::hours(1);
   options.passed_cursor_events = 5;
-  Bus bus(options, metrics_);
-  bus.add_source("src", *source_.database, *source_.writer);
-  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
-  bus.start();
-  for (int i = 0; i < 20; ++i) publish("a" + std::to_string(i), "v", &bus);
-  ASSERT_TRUE(wait_caught_up(bus));
+  auto bus = start_bus({c1.get()}, metrics_, options);
+  for (int i = 0; i < 20; ++i) publish("a" + std::to_string(i), "v", bus.get());
+  ASSERT_TRUE(wait_caught_up(*bus));
   auto reader = c1->database->open(db::Role::reader);
   EXPECT_GE(reader->sql()
                 .execAndGet("SELECT coalesce(max(position), 0) FROM bus_cursors WHERE subscription = 'item_refs'")
@@ -1184,24 +1178,18 @@ TEST_F(BusTest, ProcessedRangesArePrunedByCursorNotByAge) {
     return query.getColumn(0).getInt64();
   };
   {
-    Bus bus(options, metrics_);
-    bus.add_source("src", *source_.database, *source_.writer);
-    bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
-    bus.start();
-    ASSERT_TRUE(wait_caught_up(bus));
+    auto bus = start_bus({c1.get()}, metrics_, options);
+    ASSERT_TRUE(wait_caught_up(*bus));
     ASSERT_EQ(count("last_id = 5"), 1);
     c1->database->open(db::Role::owner)->exec("UPDATE processed_ranges SET processed_at = '2000-01-01T00:00:00.000Z'");
     const auto passes = prunes(metrics_);
     ASSERT_TRUE(testing::wait_until([&] { return prunes(metrics_) >= passes + 3; }));
     c1->writer->drain();                 // the consumer's prune, posted with the source's, has run
     EXPECT_EQ(count("last_id = 5"), 1);  // above the row: kept, however old
-    bus.stop();                          // writes the row
+    bus->stop();                         // writes the row
   }
   metrics::Registry metrics;
-  Bus bus(options, metrics);
-  bus.add_source("src", *source_.database, *source_.writer);
-  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
-  bus.start();
+  auto bus = start_bus({c1.get()}, metrics, options);
   EXPECT_TRUE(testing::wait_until([&] { return count("last_id <= 5") == 0; }));  // at the row: pruned
   EXPECT_EQ(testing::read_refs(*c1->database).size(), 5u);
 }
@@ -1214,26 +1202,20 @@ TEST_F(BusTest, ASourceRestoredBelowRangesAboveATrailingCursorRowIsRewound) {
   options.passed_cursor_delay = std::chrono::hours(1);
   options.passed_cursor_events = 1'000'000;
   {
-    Bus bus(options, metrics_);
-    bus.add_source("src", *source_.database, *source_.writer);
-    bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
-    bus.start();
-    for (int i = 0; i < 10; ++i) publish("a" + std::to_string(i), "v", &bus);
-    ASSERT_TRUE(wait_caught_up(bus));
+    auto bus = start_bus({c1.get()}, metrics_, options);
+    for (int i = 0; i < 10; ++i) publish("a" + std::to_string(i), "v", bus.get());
+    ASSERT_TRUE(wait_caught_up(*bus));
   }
   // As a kill -9 before the row followed leaves the file: the ranges record 1..10, the
   // row is behind them.
   c1->database->open(db::Role::owner)->exec("UPDATE bus_cursors SET position = 2 WHERE subscription = 'item_refs'");
   source_.database->open(db::Role::owner)->exec("DELETE FROM outbox WHERE id > 4");  // restored
   metrics::Registry metrics;
-  Bus bus(options, metrics);
-  bus.add_source("src", *source_.database, *source_.writer);
-  bus.add_consumer("c1", *c1->database, *c1->writer, {item_subscription()});
-  bus.start();
+  auto bus = start_bus({c1.get()}, metrics, options);
   // The check runs when the consumer opens: events the source writes before that reuse
   // ids the ranges still hold (as for any restore found late; a consistency check repairs).
-  ASSERT_TRUE(wait_caught_up(bus));
-  for (int i = 0; i < 3; ++i) publish("after-" + std::to_string(i), "v", &bus);  // 5, 6, 7
+  ASSERT_TRUE(wait_caught_up(*bus));
+  for (int i = 0; i < 3; ++i) publish("after-" + std::to_string(i), "v", bus.get());  // 5, 6, 7
   ASSERT_TRUE(testing::wait_until([&] { return testing::read_refs(*c1->database).count("after-2") == 1; }))
       << "the restored source's new events were skipped as applied";
   auto refs = testing::read_refs(*c1->database);
