@@ -178,7 +178,7 @@ HttpResponse http_request(unsigned short port, const std::string& method, const 
     request += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   request += "\r\n" + body;
   connection.send(request);
-  auto response = connection.read_response();
+  auto response = connection.read_response(std::chrono::seconds(30));
   if (!response) throw std::runtime_error("no response to " + method + " " + target);
   return *response;
 }

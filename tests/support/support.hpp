@@ -59,7 +59,9 @@ class RawConnection {
   std::string buffer_;
 };
 
-// One request on its own connection ("Connection: close").
+// One request on its own connection ("Connection: close"). Its answer is awaited for up to
+// 30 s: a whole-system route (a repairing consistency run) under ASan on 2 busy cores can
+// take several seconds, and only a server that never answers should fail a test here.
 HttpResponse http_request(unsigned short port, const std::string& method, const std::string& target,
                           const std::string& body = {}, const std::vector<std::string>& extra_headers = {});
 
