@@ -120,8 +120,11 @@ bool Bus::Impl::pump_batch(Feed& feed) {
       if (failures[l]) hold(held, row.id);
     }
     // One record for the batch (not one per event), in the same transaction: it keeps
-    // a lost or lagging cursor from applying anything twice.
-    record_range(connection, subscription, source, rows.front()->row.id, scanned, held);
+    // a lost or lagging cursor from applying anything twice. A versioned subscription's
+    // handler skips a second delivery by itself, so only what it must not see again (a
+    // dead letter) or has not seen yet (held ids) needs the record (design note 70).
+    if (!subscription.spec.versioned || dead > 0 || !held.empty())
+      record_range(connection, subscription, source, rows.front()->row.id, scanned, held);
     // Lanes that went through the whole batch have seen everything up to its end.
     for (std::size_t l = 0; l < lane_count; ++l)
       if (!feed.lanes[l].waiting && !failures[l]) positions[l] = std::max(positions[l], scanned);

@@ -1,5 +1,5 @@
 // Child process for the bus crash test: publishes changes in a source module and
-// consumes them into three consumer files, and gets SIGKILLed — by the parent at a
+// consumes them into four consumer files (the fourth's subscription versioned), and gets SIGKILLed — by the parent at a
 // random moment, or by itself at a chosen point of the delivery path.
 //
 //   bus_crash_child DATA_DIR run SEED CRASH_POINT CRASH_AFTER
@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
 
   testing::TestModule source(dir, "src");
   std::vector<std::unique_ptr<testing::TestModule>> consumers;
-  for (auto name : {"c1", "c2", "c3"}) consumers.push_back(std::make_unique<testing::TestModule>(dir, name));
+  // c4's subscription is versioned (design note 70): no range records, a kill re-delivers.
+  for (auto name : {"c1", "c2", "c3", "c4"}) consumers.push_back(std::make_unique<testing::TestModule>(dir, name));
 
   metrics::Registry metrics;
   bus::Options options;
@@ -64,7 +65,12 @@ int main(int argc, char** argv) {
   bus.add_source("src", *source.database, *source.writer);
   for (auto& consumer : consumers)
     bus.add_consumer(consumer->name, *consumer->database, *consumer->writer,
-                     {bus::Subscription{"item_refs", {"gov.src.item"}, db::Role::sync, testing::apply_item}});
+                     {bus::Subscription{"item_refs",
+                                        {"gov.src.item"},
+                                        db::Role::sync,
+                                        testing::apply_item,
+                                        {},
+                                        /*versioned=*/consumer->name == "c4"}});
   if (mode == "drain") {
     bus.start();
     if (!testing::drain_while_progressing(

@@ -56,8 +56,8 @@ TEST(BusCrash, NothingCommittedIsLostOrAppliedTwice) {
   for (const auto& [id, version] : versions) total += version;
   EXPECT_GT(total, 100);  // the rounds did real work
   EXPECT_EQ(integrity(*source.database), "ok");
-  for (auto name : {"c1", "c2", "c3"}) {
-    testing::expect_each_version_applied_once(dir.path(), name, versions);
+  for (std::string name : {"c1", "c2", "c3", "c4"}) {
+    testing::expect_each_version_applied_once(dir.path(), name, versions, /*versioned=*/name == "c4");
     testing::TestModule consumer(dir.path(), name, false);
     EXPECT_EQ(integrity(*consumer.database), "ok") << name;
   }

@@ -48,9 +48,10 @@ std::map<std::string, std::int64_t> read_item_versions(const db::ModuleDb& datab
 
 // The crash tests' verdict (gtest expectations): `consumer` in `dir` holds every item of
 // `versions` at its version, each version applied once and in order (an older one after
-// a newer one would be seen but stale), none delivered twice.
+// a newer one would be seen but stale), none delivered twice. `versioned`: a versioned
+// subscription's (design note 70), which a kill may deliver again (seen, stale).
 void expect_each_version_applied_once(const std::filesystem::path& dir, const std::string& consumer,
-                                      const std::map<std::string, std::int64_t>& versions);
+                                      const std::map<std::string, std::int64_t>& versions, bool versioned = false);
 
 // A crash test child's fault hook: SIGKILLs the process (after printing "crash at POINT")
 // the `after`-th time the bus reaches `point`.

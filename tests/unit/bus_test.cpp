@@ -1,6 +1,7 @@
 // The event bus on real module files (temp dir): delivery contract of DESIGN.md §4.
 #include "townhall/bus/bus.hpp"
 
+#include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -34,8 +35,8 @@ Options fast_options() {
   return options;
 }
 
-Subscription item_subscription(Handler handler = testing::apply_item) {
-  return Subscription{"item_refs", {"gov.src.item"}, db::Role::sync, std::move(handler)};
+Subscription item_subscription(Handler handler = testing::apply_item, bool versioned = false) {
+  return Subscription{"item_refs", {"gov.src.item"}, db::Role::sync, std::move(handler), {}, versioned};
 }
 
 class BusTest : public ::testing::Test {
@@ -53,10 +54,12 @@ class BusTest : public ::testing::Test {
   // A bus from the source to `consumers`, each with the item cache subscription (applied by
   // `handler`), started.
   std::unique_ptr<Bus> start_bus(const std::vector<TestModule*>& consumers, metrics::Registry& metrics,
-                                 const Options& options = fast_options(), Handler handler = testing::apply_item) {
+                                 const Options& options = fast_options(), Handler handler = testing::apply_item,
+                                 bool versioned = false) {
     auto bus = std::make_unique<Bus>(options, metrics);
     bus->add_source("src", *source_.database, *source_.writer);
-    for (auto* c : consumers) bus->add_consumer(c->name, *c->database, *c->writer, {item_subscription(handler)});
+    for (auto* c : consumers)
+      bus->add_consumer(c->name, *c->database, *c->writer, {item_subscription(handler, versioned)});
     bus->start();
     return bus;
   }
@@ -69,6 +72,16 @@ class BusTest : public ::testing::Test {
     if (end == all.end()) return nullptr;
     db::Migrator(*owner).apply(std::vector<db::Migration>(all.begin(), end + 1));
     return owner;
+  }
+  // What kill -9 would leave of `module`'s file now (every commit, nothing after), as
+  // `dir`/<name>.db: a running bus's stop writes what a killed one never would.
+  static void snapshot_into(const TestModule& module, const std::filesystem::path& dir) {
+    SQLite::Database file(module.file.string(), SQLite::OPEN_READONLY);
+    file.exec("VACUUM INTO '" + (dir / (module.name + ".db")).string() + "'");
+  }
+  static std::int64_t scalar(const TestModule& module, const std::string& sql) {
+    auto reader = module.database->open(db::Role::reader);
+    return reader->sql().execAndGet(sql).getInt64();
   }
   bool wait_caught_up(Bus& bus, std::chrono::milliseconds timeout = 20s) {
     if (testing::wait_until([&] { return bus.caught_up(); }, timeout)) return true;
@@ -1160,6 +1173,70 @@ TEST_F(BusTest, ACommittedBatchWritesItsCursorRowOnceItTrailsByPassedCursorEvent
                 .execAndGet("SELECT coalesce(max(position), 0) FROM bus_cursors WHERE subscription = 'item_refs'")
                 .getInt64(),
             16);  // never more than 4 behind the lanes
+}
+
+// Design note 70: a versioned subscription's batches record no range. What a kill -9
+// leaves (every commit, the cursor row trailing) gets its events again, and the handler's
+// version check skips them: each version applied once, delivered twice, 20 stale.
+TEST_F(BusTest, AVersionedSubscriptionRecordsNoRangeAndSkipsWhatAKillRedeliversAsStale) {
+  auto c1 = consumer("c1");
+  auto options = fast_options();
+  options.passed_cursor_delay = std::chrono::hours(1);  // the row trails until the stop
+  options.passed_cursor_events = 1'000'000;
+  TempDir killed;
+  {
+    auto bus = start_bus({c1.get()}, metrics_, options, testing::apply_item, /*versioned=*/true);
+    for (int version = 1; version <= 4; ++version)
+      for (int i = 0; i < 5; ++i) publish("a" + std::to_string(i), "v" + std::to_string(version), bus.get());
+    ASSERT_TRUE(wait_caught_up(*bus));
+    EXPECT_EQ(scalar(*c1, "SELECT count(*) FROM processed_ranges"), 0);
+    EXPECT_EQ(scalar(*c1, "SELECT coalesce(max(position), 0) FROM bus_cursors"), 0);
+    snapshot_into(*c1, killed.path());
+    bus->stop();
+  }
+  TestModule restarted(killed.path(), "c1", false);
+  metrics::Registry metrics;
+  auto bus = start_bus({&restarted}, metrics, options, testing::apply_item, /*versioned=*/true);
+  ASSERT_TRUE(wait_caught_up(*bus));
+  auto refs = testing::read_refs(*restarted.database);
+  ASSERT_EQ(refs.size(), 5u);
+  for (const auto& [id, ref] : refs) {
+    EXPECT_EQ(ref.version, 4) << id;
+    EXPECT_EQ(ref.applied, 4) << id;  // once each
+    EXPECT_EQ(ref.seen, 8) << id;     // delivered again after the kill
+  }
+  EXPECT_NE(metrics.render().find(
+                "townhall_bus_events_skipped_total{module=\"c1\",subscription=\"item_refs\",reason=\"stale\"} 20"),
+            std::string::npos);
+}
+
+// ...but a batch with a dead letter records its range: a kill before the cursor row
+// followed must not put the event in dead letters a second time.
+TEST_F(BusTest, AVersionedBatchWithADeadLetterRecordsItsRangeSoAKillDoesNotLetterItTwice) {
+  source_.database->open(db::Role::owner)
+      ->exec(
+          "INSERT INTO outbox (topic, event_type, aggregate_type, aggregate_id, event_version, occurred_at, data) "
+          "VALUES ('gov.src.item', 'item.updated', 'item', 'bad', 1, '2026-01-01T00:00:00.000Z', 'not json')");
+  publish("good", "v");
+  auto c1 = consumer("c1");
+  auto options = fast_options();
+  options.passed_cursor_delay = std::chrono::hours(1);
+  options.passed_cursor_events = 1'000'000;
+  TempDir killed;
+  {
+    auto bus = start_bus({c1.get()}, metrics_, options, testing::apply_item, /*versioned=*/true);
+    ASSERT_TRUE(wait_caught_up(*bus));
+    ASSERT_EQ(bus->dead_letters(std::nullopt).size(), 1u);
+    EXPECT_EQ(scalar(*c1, "SELECT count(*) FROM processed_ranges"), 1);
+    snapshot_into(*c1, killed.path());
+    bus->stop();
+  }
+  TestModule restarted(killed.path(), "c1", false);
+  metrics::Registry metrics;
+  auto bus = start_bus({&restarted}, metrics, options, testing::apply_item, /*versioned=*/true);
+  ASSERT_TRUE(wait_caught_up(*bus));
+  EXPECT_EQ(bus->dead_letters(std::nullopt).size(), 1u);
+  EXPECT_EQ(testing::read_refs(*restarted.database).at("good").seen, 1);  // in the recorded batch
 }
 
 // Ranges are what keep a trailing cursor row from applying twice: pruned by the row, not

@@ -338,10 +338,11 @@ std::vector<bus::Subscription> PermitsService::subscriptions() {
   return {
       auth::CitizenRefs(auth_, "permits", citizen_table()).subscription(),
       {"department_refs",
-       {"gov.auth.department"},
+       {std::string(auth::events::kDepartmentTopic)},
        db::Role::sync,
        &PermitsService::apply_department_event,
-       [this](db::Connection& sync) { bootstrap_departments(sync); }},
+       [this](db::Connection& sync) { bootstrap_departments(sync); },
+       /*versioned=*/true},  // store::upsert_department_ref keeps the newest event_version
       {"payments",
        {std::string(revenue::events::kPaymentTopic)},
        db::Role::service,

@@ -76,6 +76,13 @@ struct Subscription {
   // existing installation, a module down past the hold bound). Empty: the subscription
   // goes on from the oldest retained event, and the gap is logged and counted.
   Bootstrap bootstrap = {};
+  // The handler applies each event at most once by itself: it keeps the aggregate's
+  // event_version and answers Outcome::stale for a version it holds already or has passed
+  // (a version-checked upsert, a cache). Applying an event again then changes nothing, so
+  // a batch whose events were all applied or stale writes no processed_ranges record, and
+  // a crash re-delivers what its trailing cursor row had not reached, skipped as stale
+  // (design note 70). A batch that dead-letters or holds back an event records as always.
+  bool versioned = false;
 };
 
 // The split deployment's transport (issue 23 §2, README "Run split across machines"):

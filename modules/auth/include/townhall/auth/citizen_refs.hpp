@@ -101,7 +101,8 @@ class CitizenRefs {
               auto count = for_each_citizen(*refs.auth_, refs.module_,
                                             [&](const Citizen& citizen) { refs.table_.upsert(sync, citizen); });
               spdlog::info("{}: citizen_refs bootstrapped from auth ({} citizens)", refs.module_, count);
-            }};
+            },
+            /*versioned=*/true};  // the upsert keeps the newest event_version
   }
 
   // The cache as the consistency check compares it with auth (by content of the fields).
