@@ -264,7 +264,12 @@ bool backup_all(const config::Config& config, const fs::path& out_dir, std::vect
   bool ok = true;
   json files = json::array();
   std::vector<std::string> failures;
-  for (const auto& module : config.modules) {
+  // Dependents first, the modules they depend on after (config.modules is in dependency
+  // order): a cache's file is copied before its source's, so a restored set never holds a
+  // cache ahead of its source. A versioned cache records no ranges (design note 70), and
+  // the open's restore check could not see that it ran ahead.
+  for (auto it = config.modules.rbegin(); it != config.modules.rend(); ++it) {
+    const auto& module = *it;
     try {
       files.push_back(backup_module_file(config, module, out_dir, report));
       for (const auto& [name, source] : companion_files(config, module))

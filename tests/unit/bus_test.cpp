@@ -79,6 +79,29 @@ class BusTest : public ::testing::Test {
     SQLite::Database file(module.file.string(), SQLite::OPEN_READONLY);
     file.exec("VACUUM INTO '" + (dir / (module.name + ".db")).string() + "'");
   }
+  // The cursor row trails its batches until the stop (design notes 69 and 70).
+  static Options trailing_row_options() {
+    auto options = fast_options();
+    options.passed_cursor_delay = std::chrono::hours(1);
+    options.passed_cursor_events = 1'000'000;
+    return options;
+  }
+  // A kill -9 of `consumer` under `running` and the restart: its file as the kill leaves
+  // it, copied into a dir of its own, and a bus (versioned, trailing row) on the copy.
+  struct AfterKill {
+    TempDir dir;
+    std::unique_ptr<TestModule> consumer;
+    metrics::Registry metrics;
+    std::unique_ptr<Bus> bus;  // declared last: stopped before what it uses goes
+  };
+  std::unique_ptr<AfterKill> kill_and_restart_versioned(std::unique_ptr<Bus> running, const TestModule& consumer) {
+    auto after = std::make_unique<AfterKill>();
+    snapshot_into(consumer, after->dir.path());
+    running->stop();
+    after->consumer = std::make_unique<TestModule>(after->dir.path(), consumer.name, false);
+    after->bus = start_bus({after->consumer.get()}, after->metrics, trailing_row_options(), testing::apply_item, true);
+    return after;
+  }
   static std::int64_t scalar(const TestModule& module, const std::string& sql) {
     auto reader = module.database->open(db::Role::reader);
     return reader->sql().execAndGet(sql).getInt64();
@@ -1104,11 +1127,9 @@ TEST_F(BusTest, ACursorRowTrailingByPassedCursorEventsIsWrittenAtOnce) {
 
 TEST_F(BusTest, PruningNeverPassesACursorRowThatTrailsTheLanes) {
   auto c1 = consumer("c1");
-  auto options = fast_options();
+  auto options = trailing_row_options();
   options.retention = std::chrono::hours(0);
   options.prune_interval = 20ms;
-  options.passed_cursor_delay = std::chrono::hours(1);  // the row trails until the stop
-  options.passed_cursor_events = 1'000'000;
   for (int i = 0; i < 10; ++i) publish("a" + std::to_string(i), "v");
   auto oldest = [&] {
     auto reader = source_.database->open(db::Role::reader);
@@ -1142,9 +1163,7 @@ TEST_F(BusTest, PruningNeverPassesACursorRowThatTrailsTheLanes) {
 // within passed_cursor_delay, or at once when it trails by passed_cursor_events.
 TEST_F(BusTest, ACommittedBatchLeavesItsCursorRowToFollow) {
   auto c1 = consumer("c1");
-  auto options = fast_options();
-  options.passed_cursor_delay = std::chrono::hours(1);  // the row follows at the stop
-  options.passed_cursor_events = 1'000'000;
+  auto options = trailing_row_options();
   auto item_row = [&] {
     auto reader = c1->database->open(db::Role::reader);
     return reader->sql()
@@ -1180,32 +1199,23 @@ TEST_F(BusTest, ACommittedBatchWritesItsCursorRowOnceItTrailsByPassedCursorEvent
 // version check skips them: each version applied once, delivered twice, 20 stale.
 TEST_F(BusTest, AVersionedSubscriptionRecordsNoRangeAndSkipsWhatAKillRedeliversAsStale) {
   auto c1 = consumer("c1");
-  auto options = fast_options();
-  options.passed_cursor_delay = std::chrono::hours(1);  // the row trails until the stop
-  options.passed_cursor_events = 1'000'000;
-  TempDir killed;
-  {
-    auto bus = start_bus({c1.get()}, metrics_, options, testing::apply_item, /*versioned=*/true);
-    for (int version = 1; version <= 4; ++version)
-      for (int i = 0; i < 5; ++i) publish("a" + std::to_string(i), "v" + std::to_string(version), bus.get());
-    ASSERT_TRUE(wait_caught_up(*bus));
-    EXPECT_EQ(scalar(*c1, "SELECT count(*) FROM processed_ranges"), 0);
-    EXPECT_EQ(scalar(*c1, "SELECT coalesce(max(position), 0) FROM bus_cursors"), 0);
-    snapshot_into(*c1, killed.path());
-    bus->stop();
-  }
-  TestModule restarted(killed.path(), "c1", false);
-  metrics::Registry metrics;
-  auto bus = start_bus({&restarted}, metrics, options, testing::apply_item, /*versioned=*/true);
+  auto bus = start_bus({c1.get()}, metrics_, trailing_row_options(), testing::apply_item, /*versioned=*/true);
+  for (int version = 1; version <= 4; ++version)
+    for (int i = 0; i < 5; ++i) publish("a" + std::to_string(i), "v" + std::to_string(version), bus.get());
   ASSERT_TRUE(wait_caught_up(*bus));
-  auto refs = testing::read_refs(*restarted.database);
+  EXPECT_EQ(scalar(*c1, "SELECT count(*) FROM processed_ranges"), 0);
+  EXPECT_EQ(scalar(*c1, "SELECT coalesce(max(position), 0) FROM bus_cursors"), 0);
+
+  auto after = kill_and_restart_versioned(std::move(bus), *c1);
+  ASSERT_TRUE(wait_caught_up(*after->bus));
+  auto refs = testing::read_refs(*after->consumer->database);
   ASSERT_EQ(refs.size(), 5u);
   for (const auto& [id, ref] : refs) {
     EXPECT_EQ(ref.version, 4) << id;
     EXPECT_EQ(ref.applied, 4) << id;  // once each
     EXPECT_EQ(ref.seen, 8) << id;     // delivered again after the kill
   }
-  EXPECT_NE(metrics.render().find(
+  EXPECT_NE(after->metrics.render().find(
                 "townhall_bus_events_skipped_total{module=\"c1\",subscription=\"item_refs\",reason=\"stale\"} 20"),
             std::string::npos);
 }
@@ -1219,34 +1229,23 @@ TEST_F(BusTest, AVersionedBatchWithADeadLetterRecordsItsRangeSoAKillDoesNotLette
           "VALUES ('gov.src.item', 'item.updated', 'item', 'bad', 1, '2026-01-01T00:00:00.000Z', 'not json')");
   publish("good", "v");
   auto c1 = consumer("c1");
-  auto options = fast_options();
-  options.passed_cursor_delay = std::chrono::hours(1);
-  options.passed_cursor_events = 1'000'000;
-  TempDir killed;
-  {
-    auto bus = start_bus({c1.get()}, metrics_, options, testing::apply_item, /*versioned=*/true);
-    ASSERT_TRUE(wait_caught_up(*bus));
-    ASSERT_EQ(bus->dead_letters(std::nullopt).size(), 1u);
-    EXPECT_EQ(scalar(*c1, "SELECT count(*) FROM processed_ranges"), 1);
-    snapshot_into(*c1, killed.path());
-    bus->stop();
-  }
-  TestModule restarted(killed.path(), "c1", false);
-  metrics::Registry metrics;
-  auto bus = start_bus({&restarted}, metrics, options, testing::apply_item, /*versioned=*/true);
+  auto bus = start_bus({c1.get()}, metrics_, trailing_row_options(), testing::apply_item, /*versioned=*/true);
   ASSERT_TRUE(wait_caught_up(*bus));
-  EXPECT_EQ(bus->dead_letters(std::nullopt).size(), 1u);
-  EXPECT_EQ(testing::read_refs(*restarted.database).at("good").seen, 1);  // in the recorded batch
+  ASSERT_EQ(bus->dead_letters(std::nullopt).size(), 1u);
+  EXPECT_EQ(scalar(*c1, "SELECT count(*) FROM processed_ranges"), 1);
+
+  auto after = kill_and_restart_versioned(std::move(bus), *c1);
+  ASSERT_TRUE(wait_caught_up(*after->bus));
+  EXPECT_EQ(after->bus->dead_letters(std::nullopt).size(), 1u);
+  EXPECT_EQ(testing::read_refs(*after->consumer->database).at("good").seen, 1);  // in the recorded batch
 }
 
 // Ranges are what keep a trailing cursor row from applying twice: pruned by the row, not
 // by age, however old they are.
 TEST_F(BusTest, ProcessedRangesArePrunedByCursorNotByAge) {
   auto c1 = consumer("c1");
-  auto options = fast_options();
+  auto options = trailing_row_options();
   options.prune_interval = 20ms;
-  options.passed_cursor_delay = std::chrono::hours(1);  // the row trails until the stop
-  options.passed_cursor_events = 1'000'000;
   for (int i = 0; i < 5; ++i) publish("a" + std::to_string(i), "v");
   auto count = [&](const std::string& where) {
     auto reader = c1->database->open(db::Role::reader);
