@@ -1,6 +1,7 @@
 // Child process for the bus crash test: publishes changes in a source module and
-// consumes them into four consumer files (the fourth's subscription versioned), and gets SIGKILLed — by the parent at a
-// random moment, or by itself at a chosen point of the delivery path.
+// consumes them into four consumer files (the fourth's subscription versioned), and gets
+// SIGKILLed — by the parent at a random moment, or by itself at a chosen point of the
+// delivery path.
 //
 //   bus_crash_child DATA_DIR run SEED CRASH_POINT CRASH_AFTER
 //   bus_crash_child DATA_DIR drain
