@@ -87,7 +87,9 @@ std::int64_t Bus::Impl::rewind_if_source_restored(Consumer& consumer, const Subs
   const auto& source = feed.source->module;
   auto& sync = *consumer.sync;
   // What the feed applied reaches past its cursor row: the row follows its batches (and a
-  // lane that backs off holds it back), while each batch's range is recorded with it.
+  // lane that backs off holds it back), while each batch's range is recorded with it. A
+  // versioned feed records no ranges (design note 70): only its row tells, exact after a
+  // stop and written first when a running restore is found (rewind_restored_sources).
   auto recorded = sync.prepare(
       "SELECT max(coalesce((SELECT max(last_id) FROM processed_ranges WHERE subscription = ?1 AND source = ?2), 0), "
       "coalesce((SELECT max(CAST(substr(event_id, length(?2) + 2) AS INTEGER)) FROM processed_events "
@@ -430,6 +432,14 @@ std::vector<std::string> Bus::rewind_restored_sources(const std::string& module)
         }
         if (head >= feed->watermark.load()) continue;
         restored.push_back(consumer->module + "." + subscription->spec.name + "<-" + feed->source->module);
+        // The row first, at what the feed applied: the open below judges by the row and
+        // the ranges, and a versioned feed's row trails with no ranges above it (design
+        // note 70), so without it the open would neither rewind nor have the cache repaired.
+        try {
+          impl.persist(*feed);
+        } catch (const std::exception& error) {
+          spdlog::warn("bus: cannot write the cursor of {}: {}", subscription->spec.name, error.what());
+        }
         // The rows read before the restore (the shared window, read-ahead batches) are
         // the old file's: under the ids the source now reuses they would be applied
         // instead of its new events.

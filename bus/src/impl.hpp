@@ -367,7 +367,8 @@ struct Bus::Impl : std::enable_shared_from_this<Impl> {
   // transaction: a stream's always (the row carries where to attach again); the outbox's
   // only once the row trails by options.passed_cursor_events, else it follows within
   // options.passed_cursor_delay (follow_later). Until then the batch's processed_ranges
-  // record, written with its events, is what keeps a restart from applying them twice.
+  // record, written with its events, is what keeps a restart from applying them twice
+  // (for a versioned subscription, its handler's version check: design note 70).
   bool writes_cursor_with_batch(const Feed& feed, std::int64_t position) const;
   // Arms the feed's timer that writes the cursor row after options.passed_cursor_delay.
   void follow_later(Feed& feed);

@@ -1240,6 +1240,28 @@ TEST_F(BusTest, AVersionedBatchWithADeadLetterRecordsItsRangeSoAKillDoesNotLette
   EXPECT_EQ(testing::read_refs(*after->consumer->database).at("good").seen, 1);  // in the recorded batch
 }
 
+// A source restored while a versioned feed runs: its row trails and no ranges lie above
+// it, so the check writes the row at what the feed applied before reopening it; the open
+// then rewinds and asks for the cache's repair (source_rewound), as for any feed.
+TEST_F(BusTest, ASourceRestoredUnderARunningVersionedFeedIsRewoundAndItsCacheRepaired) {
+  auto c1 = consumer("c1");
+  auto options = trailing_row_options();
+  std::atomic<int> rewound{0};
+  options.source_rewound = [&](const std::string&, const std::string&) { ++rewound; };
+  auto bus = start_bus({c1.get()}, metrics_, options, testing::apply_item, /*versioned=*/true);
+  for (int i = 0; i < 10; ++i) publish("a" + std::to_string(i), "v", bus.get());
+  ASSERT_TRUE(wait_caught_up(*bus));
+  ASSERT_EQ(scalar(*c1, "SELECT coalesce(max(position), 0) FROM bus_cursors"), 0);  // trailing
+  source_.database->open(db::Role::owner)->exec("DELETE FROM outbox WHERE id > 4");
+  publish("before-the-check", "v", bus.get());  // 5
+
+  ASSERT_EQ(bus->rewind_restored_sources("c1"), std::vector<std::string>{"c1.item_refs<-src"});
+  EXPECT_EQ(rewound.load(), 1);
+  EXPECT_EQ(scalar(*c1, "SELECT max(position) FROM bus_cursors"), 5);                           // at the restored head
+  for (int i = 0; i < 3; ++i) publish("after-the-check-" + std::to_string(i), "v", bus.get());  // 6, 7, 8
+  ASSERT_TRUE(testing::wait_until([&] { return testing::read_refs(*c1->database).count("after-the-check-2") == 1; }));
+}
+
 // Ranges are what keep a trailing cursor row from applying twice: pruned by the row, not
 // by age, however old they are.
 TEST_F(BusTest, ProcessedRangesArePrunedByCursorNotByAge) {
